@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Role, IPatientSmartCard} from "./CareTypes.sol";
+
+/// @notice What InsuranceProvider asks of HospitalRecord.
+interface IHospitalRecord {
+    function recordAuthor(bytes32 patientId, uint256 index) external view returns (uint32);
+}
+
+/// @title InsuranceProvider
+/// @notice Insurers, coverage and claims. An insurer enrols a patient (percentage and annual limit), a hospital
+/// submits a claim tied to a record it authored (the details travel encrypted for the insurer), the insurer
+/// approves (capped by coverage) or denies with a reason code, and payment moves an ERC-20 from the insurer's
+/// escrow to the hospital exactly once.
+contract InsuranceProvider is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Length of a policy period for the annual limit.
+    uint32 public constant PERIOD = 365 days;
+    /// @notice Largest sealed claim accepted, in bytes.
+    uint256 public constant MAX_CLAIM_SIZE = 16 * 1024;
+
+    enum ClaimStatus {
+        None,
+        Submitted,
+        Approved,
+        Denied,
+        Paid
+    }
+
+    struct Coverage {
+        address insurer;
+        uint16 bps;
+        uint40 periodStart;
+        uint128 annualLimit;
+        uint128 used;
+    }
+
+    struct Claim {
+        bytes32 patientId;
+        address hospital;
+        uint88 claimed;
+        ClaimStatus status;
+        address insurer;
+        uint96 approved;
+        uint64 recordIndex;
+        uint40 submittedAt;
+        uint40 decidedAt;
+        uint16 reasonCode;
+        bytes32 contentHash;
+    }
+
+    /// @notice The hub holding institutions, patients and consent.
+    IPatientSmartCard public immutable hub;
+    /// @notice The contract holding the records claims refer to.
+    IHospitalRecord public immutable records;
+    /// @notice The stablecoin claims are paid in (cUSD/USDC on Celo, a test token locally).
+    IERC20 public immutable token;
+
+    uint256 public claimCount;
+    mapping(address insurer => uint256) public escrowOf;
+    mapping(bytes32 patientId => Coverage) internal _coverage;
+    mapping(uint256 claimId => Claim) internal _claims;
+    /// @notice The claim filed for a record (keyed by keccak256(patientId, index)), so a record is billed once.
+    mapping(bytes32 recordKey => uint256) public claimOfRecord;
+
+    event EscrowFunded(address indexed insurer, address indexed from, uint256 amount);
+    event EscrowWithdrawn(address indexed insurer, address indexed to, uint256 amount);
+    event PatientEnrolled(bytes32 indexed patientId, address indexed insurer, uint16 bps, uint128 annualLimit);
+    event ClaimSubmitted(
+        uint256 indexed claimId, bytes32 indexed patientId, address indexed hospital, uint256 amount, bytes32 contentHash
+    );
+    event ClaimApproved(uint256 indexed claimId, address indexed insurer, uint256 amount);
+    event ClaimDenied(uint256 indexed claimId, address indexed insurer, uint16 reasonCode);
+    event ClaimPaid(uint256 indexed claimId, address indexed hospital, uint256 amount);
+
+    error ZeroAmount();
+    error InvalidCoverage(uint16 bps, uint128 annualLimit);
+    error CoveredByOther(bytes32 patientId, address insurer);
+    error NotCovered(bytes32 patientId);
+    error NotInsurer(address caller);
+    error WrongInsurer(uint256 claimId, address caller);
+    error NotRecordAuthor(bytes32 patientId, uint256 recordIndex);
+    error RecordAlreadyClaimed(bytes32 patientId, uint256 recordIndex, uint256 claimId);
+    error AmountTooLarge(uint256 amount);
+    error EmptyClaim();
+    error ClaimTooLarge(uint256 size);
+    error NoSuchClaim(uint256 claimId);
+    error ClaimNotPending(uint256 claimId, ClaimStatus status);
+    error ClaimNotApproved(uint256 claimId, ClaimStatus status);
+    error AlreadyPaid(uint256 claimId);
+    error ExceedsCoverage(uint256 amount, uint256 cap);
+    error EscrowInsufficient(uint256 available, uint256 needed);
+
+    constructor(IPatientSmartCard hub_, IHospitalRecord records_, IERC20 token_) {
+        hub = hub_;
+        records = records_;
+        token = token_;
+    }
+
+    /// @notice The admin registers an insurer (its institution address, which then adds its kiosks).
+    function registerInsurer(address insurer) external returns (uint32 id) {
+        return hub.registerInstitutionBy(msg.sender, insurer, Role.Insurer);
+    }
+
+    /// @notice Anyone funds a registered insurer's escrow with `amount` tokens (approved beforehand).
+    function fundEscrow(address insurer, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        (Role role,,) = hub.institutions(insurer);
+        if (role != Role.Insurer) revert NotInsurer(insurer);
+        escrowOf[insurer] += amount;
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit EscrowFunded(insurer, msg.sender, amount);
+    }
+
+    /// @notice The insurer's institution address withdraws unused escrow.
+    function withdrawEscrow(uint256 amount, address to) external nonReentrant {
+        (Role role,,) = hub.institutions(msg.sender);
+        if (role != Role.Insurer) revert NotInsurer(msg.sender);
+        uint256 available = escrowOf[msg.sender];
+        if (amount > available) revert EscrowInsufficient(available, amount);
+        escrowOf[msg.sender] = available - amount;
+        token.safeTransfer(to, amount);
+        emit EscrowWithdrawn(msg.sender, to, amount);
+    }
+
+    /// @notice An insurer kiosk enrols a patient (or updates its own patient's terms): `bps` of each claim is
+    /// covered, up to `annualLimit` tokens per policy period.
+    function enrollPatient(bytes32 patientId, uint16 bps, uint128 annualLimit) external {
+        (address insurer,) = hub.institutionOf(msg.sender, Role.Insurer);
+        if (bps == 0 || bps > 10_000 || annualLimit == 0) revert InvalidCoverage(bps, annualLimit);
+        if (hub.cardKeyOf(patientId) == 0) revert NotCovered(patientId);
+        Coverage storage c = _coverage[patientId];
+        if (c.insurer != address(0) && c.insurer != insurer) revert CoveredByOther(patientId, c.insurer);
+        if (c.insurer == address(0)) c.periodStart = uint40(block.timestamp);
+        c.insurer = insurer;
+        c.bps = bps;
+        c.annualLimit = annualLimit;
+        emit PatientEnrolled(patientId, insurer, bps, annualLimit);
+    }
+
+    /// @notice A patient's coverage terms and what is left of this period's limit.
+    function coverageOf(bytes32 patientId) external view returns (Coverage memory c, uint256 remaining) {
+        c = _coverage[patientId];
+        if (c.insurer == address(0)) return (c, 0);
+        if (block.timestamp >= uint256(c.periodStart) + PERIOD) c.used = 0;
+        remaining = c.annualLimit > c.used ? c.annualLimit - c.used : 0;
+    }
+
+    /// @notice A hospital kiosk bills the patient's insurer for a record the hospital authored.
+    /// @param sealedClaim The FHIR Claim encrypted for the insurer and the hospital.
+    function submitClaim(bytes32 patientId, uint256 recordIndex, uint256 amount, bytes calldata sealedClaim)
+        external
+        returns (uint256 claimId)
+    {
+        (address hospital, uint32 hospitalId) = hub.institutionOf(msg.sender, Role.Hospital);
+        if (records.recordAuthor(patientId, recordIndex) != hospitalId) revert NotRecordAuthor(patientId, recordIndex);
+        if (amount == 0) revert ZeroAmount();
+        if (amount > type(uint88).max) revert AmountTooLarge(amount);
+        uint256 size = sealedClaim.length;
+        if (size == 0) revert EmptyClaim();
+        if (size > MAX_CLAIM_SIZE) revert ClaimTooLarge(size);
+        address insurer = _coverage[patientId].insurer;
+        if (insurer == address(0)) revert NotCovered(patientId);
+        bytes32 recordKey = keccak256(abi.encode(patientId, recordIndex));
+        uint256 existing = claimOfRecord[recordKey];
+        if (existing != 0) revert RecordAlreadyClaimed(patientId, recordIndex, existing);
+        claimId = ++claimCount;
+        claimOfRecord[recordKey] = claimId;
+        bytes32 contentHash = keccak256(sealedClaim);
+        _claims[claimId] = Claim({
+            patientId: patientId,
+            hospital: hospital,
+            claimed: uint88(amount),
+            status: ClaimStatus.Submitted,
+            insurer: insurer,
+            approved: 0,
+            recordIndex: uint64(recordIndex),
+            submittedAt: uint40(block.timestamp),
+            decidedAt: 0,
+            reasonCode: 0,
+            contentHash: contentHash
+        });
+        emit ClaimSubmitted(claimId, patientId, hospital, amount, contentHash);
+    }
+
+    /// @notice The claim's insurer approves `amount`, which may not exceed the coverage: the covered percentage of
+    /// the claimed amount, and what is left of the patient's limit for the period.
+    function approveClaim(uint256 claimId, uint256 amount) external {
+        Claim storage c = _pendingClaimOf(claimId);
+        if (amount == 0) revert ZeroAmount();
+        Coverage storage cov = _coverage[c.patientId];
+        uint40 start = cov.periodStart;
+        uint256 used = cov.used;
+        if (block.timestamp >= uint256(start) + PERIOD) {
+            uint256 periods = (block.timestamp - start) / PERIOD;
+            cov.periodStart = uint40(start + periods * PERIOD);
+            used = 0;
+        }
+        uint256 cap = uint256(c.claimed) * cov.bps / 10_000;
+        uint256 left = cov.annualLimit > used ? cov.annualLimit - used : 0;
+        if (left < cap) cap = left;
+        if (amount > cap) revert ExceedsCoverage(amount, cap);
+        cov.used = uint128(used + amount);
+        c.approved = uint96(amount);
+        c.status = ClaimStatus.Approved;
+        c.decidedAt = uint40(block.timestamp);
+        emit ClaimApproved(claimId, c.insurer, amount);
+    }
+
+    /// @notice The claim's insurer denies it with a reason code (see the kiosk's reason list; no free text on chain).
+    function denyClaim(uint256 claimId, uint16 reasonCode) external {
+        Claim storage c = _pendingClaimOf(claimId);
+        c.status = ClaimStatus.Denied;
+        c.reasonCode = reasonCode;
+        c.decidedAt = uint40(block.timestamp);
+        emit ClaimDenied(claimId, c.insurer, reasonCode);
+    }
+
+    /// @notice The claim's insurer pays an approved claim from its escrow to the hospital, exactly once.
+    function processPayment(uint256 claimId) external nonReentrant {
+        Claim storage c = _claimOfInsurer(claimId);
+        ClaimStatus status = c.status;
+        if (status == ClaimStatus.Paid) revert AlreadyPaid(claimId);
+        if (status != ClaimStatus.Approved) revert ClaimNotApproved(claimId, status);
+        address insurer = c.insurer;
+        uint256 amount = c.approved;
+        uint256 available = escrowOf[insurer];
+        if (available < amount) revert EscrowInsufficient(available, amount);
+        c.status = ClaimStatus.Paid;
+        escrowOf[insurer] = available - amount;
+        address hospital = c.hospital;
+        token.safeTransfer(hospital, amount);
+        emit ClaimPaid(claimId, hospital, amount);
+    }
+
+    /// @notice The paper's getClaimStatus: a claim's state and amounts.
+    function getClaimStatus(uint256 claimId)
+        external
+        view
+        returns (ClaimStatus status, uint256 claimed, uint256 approved, address hospital, address insurer)
+    {
+        Claim storage c = _claims[claimId];
+        if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
+        return (c.status, c.claimed, c.approved, c.hospital, c.insurer);
+    }
+
+    /// @notice A whole claim.
+    function getClaim(uint256 claimId) external view returns (Claim memory) {
+        Claim storage c = _claims[claimId];
+        if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
+        return c;
+    }
+
+    function _claimOfInsurer(uint256 claimId) internal view returns (Claim storage c) {
+        c = _claims[claimId];
+        if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
+        (address insurer,) = hub.institutionOf(msg.sender, Role.Insurer);
+        if (insurer != c.insurer) revert WrongInsurer(claimId, msg.sender);
+    }
+
+    function _pendingClaimOf(uint256 claimId) internal view returns (Claim storage c) {
+        c = _claimOfInsurer(claimId);
+        if (c.status != ClaimStatus.Submitted) revert ClaimNotPending(claimId, c.status);
+    }
+}
