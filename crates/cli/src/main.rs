@@ -1,1 +1,247 @@
-fn main() {}
+//! `carekiosk`, the command line. Its commands only parse arguments, call the libraries and print; errors are
+//! mapped to messages and exit codes here, once.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
+use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_chain::{gastable, Chain, ChainError, Deployment, Profile};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "carekiosk", version, about = "carekiosk: patient-card kiosks on a blockchain")]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the local chain (a real Anvil), deploy the contracts, register the demo institutions, fund the
+    /// insurer's escrow, write the manifest, and keep running until Ctrl-C.
+    Up {
+        /// Where to write the deployment manifest.
+        #[arg(long, default_value = "kiosk-config/deployments/local.json")]
+        manifest: PathBuf,
+        /// Seconds between blocks (default: a block per transaction). Celo makes one a second.
+        #[arg(long)]
+        block_time: Option<u64>,
+        /// Port to listen on (default: any free loopback port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Exit once everything is deployed (stops the chain): for scripts that only check the stack.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Deploy and wire the contracts on a profile's network. The deployer (who becomes the governance admin)
+    /// signs with the key in the environment variable named by --key-env; it is never written anywhere.
+    Deploy {
+        /// Profile name (local, celo-sepolia, celo) or a path to a profile .toml.
+        #[arg(long, default_value = "local")]
+        profile: String,
+        /// Override the profile's RPC URL.
+        #[arg(long)]
+        rpc_url: Option<String>,
+        /// Environment variable holding the deployer's private key (hex).
+        #[arg(long, default_value = "CAREKIOSK_DEPLOYER_KEY")]
+        key_env: String,
+        /// Where to write the manifest (default: kiosk-config/deployments/<profile>.json).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Measure the paper's Table III on our contracts (fresh local chain) and print it side by side.
+    GasTable {
+        /// Also write the Markdown table here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show a deployment and whether its chain answers.
+    Status {
+        /// The manifest to read.
+        #[arg(long, default_value = "kiosk-config/deployments/local.json")]
+        manifest: PathBuf,
+    },
+    /// List the embedded network profiles.
+    Profiles,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,carekiosk=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Exit codes: 2 configuration, 3 node unreachable, 4 contract refused, 5 local chain failed, 1 anything else.
+fn exit_code(e: &ChainError) -> u8 {
+    match e {
+        ChainError::Config { .. } | ChainError::Invalid(_) | ChainError::WrongChain { .. } => 2,
+        ChainError::Node { .. } => 3,
+        ChainError::Reverted(_) | ChainError::Failed(_) => 4,
+        ChainError::Devnet(_) => 5,
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), ChainError> {
+    match cli.command {
+        Command::Up { manifest, block_time, port, no_wait } => up(manifest, block_time, port, no_wait, cli.json).await,
+        Command::Deploy { profile, rpc_url, key_env, manifest } => {
+            deploy_cmd(&profile, rpc_url, &key_env, manifest, cli.json).await
+        }
+        Command::GasTable { out } => gas_table(out, cli.json).await,
+        Command::Status { manifest } => status(&manifest, cli.json).await,
+        Command::Profiles => {
+            for name in Profile::embedded_names() {
+                let p = Profile::embedded(name)?;
+                let rpc = if p.rpc_url.is_empty() { "(own Anvil)" } else { p.rpc_url.as_str() };
+                println!("{:<14} chain {:<10} {}", p.name, p.chain_id, rpc);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_deployment(d: &Deployment, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(d).expect("serialisable"));
+        return;
+    }
+    println!("chain            {} (chain id {})", d.rpc_url, d.chain_id);
+    println!("block            {}", d.block);
+    println!("admin            {}", d.admin);
+    println!("PatientSmartCard {}", d.contracts.patient_smart_card);
+    println!("HospitalRecord   {}", d.contracts.hospital_record);
+    println!("PharmacyAccess   {}", d.contracts.pharmacy_access);
+    println!("InsuranceProvider {}", d.contracts.insurance_provider);
+    println!("token            {}", d.contracts.token);
+    for i in &d.institutions {
+        let kiosks: Vec<String> = i.kiosks.iter().map(|k| k.to_string()).collect();
+        println!("{:<16} {} (id {}, {:?}), kiosks {}", i.name, i.address, i.id, i.role, kiosks.join(", "));
+    }
+}
+
+async fn up(manifest: PathBuf, block_time: Option<u64>, port: u16, no_wait: bool, json: bool) -> Result<(), ChainError> {
+    let profile = Profile::embedded("local")?;
+    let devnet = Devnet::start(DevnetOptions { chain_id: profile.chain_id, block_time, port, ..Default::default() }).await?;
+    let admin = PrivateKeySigner::random();
+    let actors = DemoActors::generate();
+    let mut signers = vec![admin.clone()];
+    signers.extend(actors.signers());
+    let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
+    chain.devnet_set_balance(admin.address(), U256::from(1000u64) * U256::from(TOKEN_UNIT)).await?;
+    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
+    deploy::setup_demo(&chain, &mut d, &actors).await?;
+    d.save(&manifest)?;
+    print_deployment(&d, json);
+    if !json {
+        println!("manifest         {}", manifest.display());
+        println!("ready: local chain up with everything deployed{}", if no_wait { "" } else { "; Ctrl-C stops it" });
+    }
+    if !no_wait {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| ChainError::Devnet(e.to_string()))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    devnet.stop().await;
+    Ok(())
+}
+
+async fn deploy_cmd(
+    profile: &str,
+    rpc_url: Option<String>,
+    key_env: &str,
+    manifest: Option<PathBuf>,
+    json: bool,
+) -> Result<(), ChainError> {
+    let profile = Profile::load(profile)?;
+    let url = rpc_url.unwrap_or_else(|| profile.rpc_url.clone());
+    if url.is_empty() {
+        return Err(ChainError::Invalid(format!(
+            "profile {} has no RPC URL: pass --rpc-url, or use `carekiosk up` for the local chain",
+            profile.name
+        )));
+    }
+    let key = std::env::var(key_env).map_err(|_| {
+        ChainError::Invalid(format!("set {key_env} to the deployer's private key (hex); it is read, never stored"))
+    })?;
+    let signer: PrivateKeySigner = key
+        .trim()
+        .parse()
+        .map_err(|_| ChainError::Invalid(format!("{key_env} does not hold a valid private key (64 hex digits)")))?;
+    drop(key);
+    let chain = Chain::connect(&url, profile.gas, vec![signer.clone()]).await?;
+    let d = deploy::deploy_contracts(&chain, signer.address(), &profile).await?;
+    let path = manifest.unwrap_or_else(|| PathBuf::from(format!("kiosk-config/deployments/{}.json", profile.name)));
+    d.save(&path)?;
+    print_deployment(&d, json);
+    if !json {
+        println!("manifest         {}", path.display());
+    }
+    Ok(())
+}
+
+async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), ChainError> {
+    let report = gastable::measure().await?;
+    let md = gastable::to_markdown(&report);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("serialisable"));
+    } else {
+        print!("{md}");
+        println!(
+            "\nours {} gas against the paper's {}: {:.1} % (target: at most 50 %)",
+            report.ours_total(),
+            report.paper_total(),
+            100.0 * report.ours_total() as f64 / report.paper_total() as f64
+        );
+    }
+    if let Some(path) = out {
+        let doc = format!(
+            "# Gas: our contracts against the paper's Table III\n\n\
+             Measured by `cargo run -p carekiosk-cli -- gas-table --out docs/gas-table.md` on a fresh local Anvil \
+             (osaka, legacy transactions at the paper's 2 gwei). Writes from receipts, view functions by \
+             `eth_estimateGas`, as the paper measured them. Records and amendments carry {} bytes of ciphertext, \
+             prescriptions and claims {} bytes; every card signature is verified on chain (P-256 precompile).\n\n\
+             \"First visit\" is a new patient on a fresh system; \"returning visit\" is the same patient's next visit \
+             (their record chain, coverage counters and the hospital's token balance exist), the recurring cost. \
+             `registerPatient` happens once per patient, so its returning figure is a second new patient's.\n\n{md}",
+            gastable::RECORD_BYTES,
+            gastable::CLAIM_BYTES
+        );
+        std::fs::write(&path, doc)
+            .map_err(|e| ChainError::Config { path: path.display().to_string(), reason: e.to_string() })?;
+    }
+    Ok(())
+}
+
+async fn status(manifest: &std::path::Path, json: bool) -> Result<(), ChainError> {
+    let d = Deployment::load(manifest)?;
+    let profile = Profile::embedded(&d.profile).or_else(|_| Profile::embedded("local"))?;
+    let chain = Chain::connect(&d.rpc_url, profile.gas, vec![]).await?;
+    chain.expect_chain_id(d.chain_id, &format!("manifest {}", manifest.display()))?;
+    let block = chain.block_number().await?;
+    print_deployment(&d, json);
+    if !json {
+        println!("node answers     block {block}");
+    }
+    Ok(())
+}

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "./utils/Fixture.sol";
+import {Role, Scope} from "../src/CareTypes.sol";
+import {PatientSmartCard} from "../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../src/HospitalRecord.sol";
+
+contract HospitalRecordTest is Fixture {
+    /// @dev The chain hash as documented on HospitalRecord.Record, recomputed independently.
+    function chainOf(
+        bytes32 patientId,
+        uint256 index,
+        bytes20 prev,
+        bytes memory sealedRecord,
+        uint8 kind,
+        uint32 author,
+        uint256 time,
+        uint24 supersedes
+    ) internal pure returns (bytes20) {
+        return bytes20(
+            keccak256(
+                abi.encode(patientId, index, prev, keccak256(sealedRecord), kind, author, uint32(time), supersedes)
+            )
+        );
+    }
+
+    function test_constants() public view {
+        assertEq(records.MAX_RECORD_SIZE(), 64 * 1024);
+        assertEq(records.MAX_PAGE(), 100);
+    }
+
+    // ================================================================ registerHospital
+
+    function test_registerHospital() public {
+        address x = makeAddr("newHospital");
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.InstitutionRegistered(x, Role.Hospital, 7);
+        vm.prank(admin);
+        assertEq(records.registerHospital(x), 7);
+        (Role role, bool active, uint32 id) = hub.institutions(x);
+        assertTrue(role == Role.Hospital && active && id == 7);
+    }
+
+    function test_registerHospital_revertsForNonAdminOrDuplicate() public {
+        address x = makeAddr("newHospital");
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        records.registerHospital(x);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, hospital2));
+        records.registerHospital(hospital2);
+    }
+
+    // ================================================================ addMedicalRecord
+
+    function test_addMedicalRecord_appendsAndEmits() public {
+        bytes memory sealedRecord = "sealed record #0";
+        bytes20 expected = chainOf(pid, 0, 0, sealedRecord, 3, hospitalId, block.timestamp, 0);
+        vm.expectEmit(address(records));
+        emit HospitalRecord.RecordAdded(pid, 0, hospitalId, 3, 0, keccak256(sealedRecord), expected);
+        vm.prank(hospitalKiosk);
+        assertEq(records.addMedicalRecord(pid, 3, sealedRecord), 0);
+
+        assertEq(records.recordCount(pid), 1);
+        assertEq(records.headOf(pid), expected);
+        assertEq(records.recordAuthor(pid, 0), hospitalId);
+        (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, 0, 10);
+        assertEq(total, 1);
+        assertEq(page.length, 1);
+        assertEq(page[0].chainHash, expected);
+        assertEq(page[0].author, hospitalId);
+        assertEq(page[0].time, block.timestamp);
+        assertEq(page[0].kind, 3);
+        assertEq(page[0].supersedes, 0);
+        // Another patient's chain is untouched.
+        assertEq(records.recordCount(idOf(OTHER_PK)), 0);
+    }
+
+    function test_hashChain_recomputesAcrossAuthorsAndAmendments() public {
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.WRITE, 0);
+        bytes20 head;
+        bytes20[] memory expected = new bytes20[](6);
+        for (uint256 i; i < 6; ++i) {
+            vm.warp(block.timestamp + 1 hours + i);
+            bytes memory body = abi.encodePacked("sealed record ", i);
+            bool second = i % 2 == 1;
+            address kiosk = second ? hospital2Kiosk : hospitalKiosk;
+            uint32 author = second ? hospital2Id : hospitalId;
+            uint8 kind = uint8(i + 1);
+            uint24 supersedes;
+            vm.prank(kiosk);
+            if (i >= 2) {
+                // Amend this author's entry two back.
+                supersedes = uint24(i - 2 + 1);
+                assertEq(records.updateMedicalHistory(pid, i - 2, kind, body), i);
+            } else {
+                assertEq(records.addMedicalRecord(pid, kind, body), i);
+            }
+            head = chainOf(pid, i, head, body, kind, author, block.timestamp, supersedes);
+            expected[i] = head;
+            assertEq(records.headOf(pid), head, "head after append");
+        }
+        (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, 0, 100);
+        assertEq(total, 6);
+        for (uint256 i; i < 6; ++i) {
+            assertEq(page[i].chainHash, expected[i], "chain entry");
+            assertEq(page[i].supersedes, i >= 2 ? i - 1 : 0, "supersedes");
+            assertEq(page[i].author, i % 2 == 1 ? hospital2Id : hospitalId, "author");
+        }
+        // Any change of order or content gives another head.
+        bytes20 reordered = chainOf(pid, 0, 0, abi.encodePacked("sealed record ", uint256(1)), 1, hospitalId, T0, 0);
+        assertTrue(reordered != expected[0]);
+    }
+
+    function test_addMedicalRecord_acceptsMaxSize() public {
+        bytes memory big = new bytes(64 * 1024);
+        big[0] = 0x01;
+        assertEq(addRecord(pid, hospitalKiosk, big), 0);
+    }
+
+    function test_addMedicalRecord_revertsForEmpty() public {
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.EmptyRecord.selector));
+        records.addMedicalRecord(pid, 1, "");
+    }
+
+    function test_addMedicalRecord_revertsForTooLarge() public {
+        bytes memory big = new bytes(64 * 1024 + 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.RecordTooLarge.selector, 64 * 1024 + 1));
+        records.addMedicalRecord(pid, 1, big);
+    }
+
+    function test_addMedicalRecord_needsWriteConsent() public {
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
+        records.addMedicalRecord(pid, 1, hex"01");
+
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ | Scope.PRESCRIBE, 0);
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.WRITE)
+        );
+        records.addMedicalRecord(pid, 1, hex"01");
+
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
+        );
+        records.addMedicalRecord(pid, 1, hex"01");
+
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        records.addMedicalRecord(pid, 1, hex"01");
+
+        bytes32 unknown = idOf(OTHER_PK);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, unknown, hospital));
+        records.addMedicalRecord(unknown, 1, hex"01");
+        assertEq(records.recordCount(pid), 0);
+    }
+
+    function test_addMedicalRecord_revertsForTooManyRecords() public {
+        addRecord(pid, hospitalKiosk, hex"01");
+        bytes32 slot = keccak256(abi.encode(pid, uint256(0))); // recordCount[pid]
+        assertEq(uint256(vm.load(address(records), slot)), 1, "recordCount slot");
+        vm.store(address(records), slot, bytes32(uint256(type(uint24).max - 1)));
+        assertEq(addRecord(pid, hospitalKiosk, hex"02"), type(uint24).max - 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.TooManyRecords.selector, pid));
+        records.addMedicalRecord(pid, 1, hex"03");
+    }
+
+    // ================================================================ updateMedicalHistory
+
+    function test_updateMedicalHistory_supersedes() public {
+        bytes memory first = "first";
+        bytes memory second = "second";
+        addRecord(pid, hospitalKiosk, first);
+        bytes20 head = records.headOf(pid);
+        vm.warp(block.timestamp + 1 days);
+        bytes20 expected = chainOf(pid, 1, head, second, 2, hospitalId, block.timestamp, 1);
+        vm.expectEmit(address(records));
+        emit HospitalRecord.RecordAdded(pid, 1, hospitalId, 2, 1, keccak256(second), expected);
+        vm.prank(hospitalKiosk);
+        assertEq(records.updateMedicalHistory(pid, 0, 2, second), 1);
+        assertEq(records.headOf(pid), expected);
+        (HospitalRecord.Record[] memory page,) = records.getMedicalRecords(pid, 0, 10);
+        assertEq(page.length, 2);
+        assertEq(page[1].supersedes, 1);
+        // Nothing is deleted: the original stays.
+        assertEq(page[0].supersedes, 0);
+        assertEq(page[0].kind, 1);
+        // The amendment can itself be amended.
+        vm.prank(hospitalKiosk);
+        assertEq(records.updateMedicalHistory(pid, 1, 2, "third"), 2);
+        (page,) = records.getMedicalRecords(pid, 2, 1);
+        assertEq(page[0].supersedes, 2);
+    }
+
+    function test_updateMedicalHistory_onlyAuthor() public {
+        addRecord(pid, hospitalKiosk, hex"01");
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.WRITE, 0);
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NotRecordAuthor.selector, pid, 0, hospital2Id));
+        records.updateMedicalHistory(pid, 0, 1, hex"02");
+        // Another kiosk of the author hospital may amend.
+        address kiosk2 = makeAddr("hospitalKiosk2");
+        vm.prank(hospital);
+        hub.addKiosk(kiosk2);
+        vm.prank(kiosk2);
+        assertEq(records.updateMedicalHistory(pid, 0, 1, hex"02"), 1);
+    }
+
+    function test_updateMedicalHistory_revertsForNoSuchRecord() public {
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 0));
+        records.updateMedicalHistory(pid, 0, 1, hex"01");
+        addRecord(pid, hospitalKiosk, hex"01");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 1));
+        records.updateMedicalHistory(pid, 1, 1, hex"01");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, type(uint256).max));
+        records.updateMedicalHistory(pid, type(uint256).max, 1, hex"01");
+    }
+
+    function test_updateMedicalHistory_revertsForEmptyOrTooLarge() public {
+        addRecord(pid, hospitalKiosk, hex"01");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.EmptyRecord.selector));
+        records.updateMedicalHistory(pid, 0, 1, "");
+        bytes memory big = new bytes(64 * 1024 + 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.RecordTooLarge.selector, big.length));
+        records.updateMedicalHistory(pid, 0, 1, big);
+    }
+
+    function test_updateMedicalHistory_needsConsent() public {
+        addRecord(pid, hospitalKiosk, hex"01");
+        revoke(PATIENT_PK, pid, hospital);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
+        records.updateMedicalHistory(pid, 0, 1, hex"02");
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
+        );
+        records.updateMedicalHistory(pid, 0, 1, hex"02");
+    }
+
+    // ================================================================ reads
+
+    function test_getMedicalRecords_paginates() public {
+        bytes20[] memory heads = new bytes20[](5);
+        for (uint256 i; i < 5; ++i) {
+            addRecord(pid, hospitalKiosk, abi.encodePacked(i + 1));
+            heads[i] = records.headOf(pid);
+        }
+        _expectPage(0, 2, heads, 0, 2);
+        _expectPage(2, 2, heads, 2, 2);
+        _expectPage(4, 10, heads, 4, 1);
+        _expectPage(5, 1, heads, 5, 0);
+        _expectPage(100, 1, heads, 100, 0);
+        _expectPage(type(uint256).max, type(uint256).max, heads, 0, 0);
+        _expectPage(1, 0, heads, 1, 0);
+        _expectPage(0, type(uint256).max, heads, 0, 5);
+    }
+
+    function _expectPage(uint256 offset, uint256 limit, bytes20[] memory heads, uint256 first, uint256 n)
+        internal
+        view
+    {
+        (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, offset, limit);
+        assertEq(total, heads.length, "total");
+        assertEq(page.length, n, "page length");
+        for (uint256 i; i < n; ++i) {
+            assertEq(page[i].chainHash, heads[first + i], "page entry");
+        }
+    }
+
+    function test_getMedicalRecords_capsPageSize() public {
+        vm.startPrank(hospitalKiosk);
+        for (uint256 i; i < 101; ++i) {
+            records.addMedicalRecord(pid, 1, hex"01");
+        }
+        vm.stopPrank();
+        (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, 0, 1000);
+        assertEq(total, 101);
+        assertEq(page.length, 100);
+        (page,) = records.getMedicalRecords(pid, 100, 1000);
+        assertEq(page.length, 1);
+        assertEq(page[0].chainHash, records.headOf(pid));
+    }
+
+    function test_getMedicalRecords_emptyPatient() public view {
+        (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, 0, 10);
+        assertEq(total, 0);
+        assertEq(page.length, 0);
+        assertEq(records.headOf(pid), bytes20(0));
+    }
+
+    function test_recordAuthor_revertsForNoSuchRecord() public {
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 0));
+        records.recordAuthor(pid, 0);
+        addRecord(pid, hospitalKiosk, hex"01");
+        assertEq(records.recordAuthor(pid, 0), hospitalId);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 1));
+        records.recordAuthor(pid, 1);
+    }
+}

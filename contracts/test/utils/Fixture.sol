@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Test} from "./Test.sol";
+import {Role, CardSig, Scope} from "../../src/CareTypes.sol";
+import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../../src/HospitalRecord.sol";
+import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
+import {InsuranceProvider, IHospitalRecord} from "../../src/InsuranceProvider.sol";
+import {TestStablecoin} from "../../src/TestStablecoin.sol";
+
+/// @notice P-256 card signing for EIP-712 digests of a PatientSmartCard deployment.
+abstract contract CardSigner is Test {
+    /// @dev The order of P-256.
+    uint256 internal constant P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551;
+    /// @dev OpenZeppelin's P256.verify accepts s <= N / 2 only.
+    uint256 internal constant P256_HALF_N = P256_N / 2;
+
+    function cardKey(uint256 pk) internal pure returns (bytes32 qx, bytes32 qy) {
+        (uint256 x, uint256 y) = vm.publicKeyP256(pk);
+        return (bytes32(x), bytes32(y));
+    }
+
+    /// @dev The patient id of the card with private key `pk`: keccak256(qx, qy).
+    function idOf(uint256 pk) internal pure returns (bytes32) {
+        (bytes32 qx, bytes32 qy) = cardKey(pk);
+        return keccak256(abi.encode(qx, qy));
+    }
+
+    function digestOf(PatientSmartCard h, bytes32 structHash) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", h.domainSeparator(), structHash));
+    }
+
+    /// @dev Signs a raw digest with the card key `pk`, s normalised to the lower half.
+    function signDigest(uint256 pk, bytes32 digest) internal pure returns (CardSig memory sig) {
+        (bytes32 r, bytes32 s) = vm.signP256(pk, digest);
+        if (uint256(s) > P256_HALF_N) s = bytes32(P256_N - uint256(s));
+        (bytes32 qx, bytes32 qy) = cardKey(pk);
+        sig = CardSig({qx: qx, qy: qy, r: r, s: s});
+    }
+
+    /// @dev Signs the EIP-712 struct `structHash` under the domain of `h`.
+    function signFor(PatientSmartCard h, uint256 pk, bytes32 structHash) internal view returns (CardSig memory) {
+        return signDigest(pk, digestOf(h, structHash));
+    }
+
+    /// @dev The same signature with s replaced by N - s (valid ECDSA, rejected by OpenZeppelin as malleable).
+    function toHighS(CardSig memory sig) internal pure returns (CardSig memory h) {
+        h = CardSig({qx: sig.qx, qy: sig.qy, r: sig.r, s: bytes32(P256_N - uint256(sig.s))});
+    }
+}
+
+/// @notice Deploys carekiosk as the real deployment does and sets up institutions, kiosks, a patient, consent and
+/// escrow.
+abstract contract Fixture is CardSigner {
+    uint256 internal constant T0 = 1_750_000_000;
+    uint256 internal constant ESCROW = 1_000_000e18;
+    uint256 internal constant PATIENT_PK = 0xC0FFEE_CA4D;
+    uint256 internal constant OTHER_PK = 0xBEEF_CA4D;
+
+    PatientSmartCard internal hub;
+    HospitalRecord internal records;
+    PharmacyAccess internal pharmacy;
+    TestStablecoin internal token;
+    InsuranceProvider internal insurance;
+
+    address internal admin = makeAddr("admin");
+    address internal hospital = makeAddr("hospital");
+    address internal hospitalKiosk = makeAddr("hospitalKiosk");
+    address internal hospital2 = makeAddr("hospital2");
+    address internal hospital2Kiosk = makeAddr("hospital2Kiosk");
+    address internal pharmacyOrg = makeAddr("pharmacyOrg");
+    address internal pharmacyKiosk = makeAddr("pharmacyKiosk");
+    address internal pharmacyOrg2 = makeAddr("pharmacyOrg2");
+    address internal pharmacy2Kiosk = makeAddr("pharmacy2Kiosk");
+    address internal insurer = makeAddr("insurer");
+    address internal insurerKiosk = makeAddr("insurerKiosk");
+    address internal insurer2 = makeAddr("insurer2");
+    address internal insurer2Kiosk = makeAddr("insurer2Kiosk");
+    address internal funder = makeAddr("funder");
+    address internal stranger = makeAddr("stranger");
+
+    uint32 internal hospitalId;
+    uint32 internal hospital2Id;
+    uint32 internal pharmacyId;
+    uint32 internal pharmacy2Id;
+    uint32 internal insurerId;
+    uint32 internal insurer2Id;
+
+    /// @dev The registered patient, with consent: hospital ALL (default window), pharmacyOrg READ (default window).
+    bytes32 internal pid;
+    bytes32 internal qx;
+    bytes32 internal qy;
+
+    function setUp() public virtual {
+        vm.warp(T0);
+        hub = new PatientSmartCard(admin);
+        records = new HospitalRecord(hub);
+        pharmacy = new PharmacyAccess(hub);
+        token = new TestStablecoin();
+        insurance = new InsuranceProvider(hub, IHospitalRecord(address(records)), token);
+        vm.label(address(hub), "hub");
+        vm.label(address(records), "records");
+        vm.label(address(pharmacy), "pharmacy");
+        vm.label(address(token), "token");
+        vm.label(address(insurance), "insurance");
+
+        vm.startPrank(admin);
+        hub.wire(address(records), address(pharmacy), address(insurance));
+        hospitalId = records.registerHospital(hospital);
+        pharmacyId = pharmacy.registerPharmacy(pharmacyOrg);
+        insurerId = insurance.registerInsurer(insurer);
+        hospital2Id = records.registerHospital(hospital2);
+        pharmacy2Id = pharmacy.registerPharmacy(pharmacyOrg2);
+        insurer2Id = insurance.registerInsurer(insurer2);
+        vm.stopPrank();
+
+        _addKiosk(hospital, hospitalKiosk);
+        _addKiosk(hospital2, hospital2Kiosk);
+        _addKiosk(pharmacyOrg, pharmacyKiosk);
+        _addKiosk(pharmacyOrg2, pharmacy2Kiosk);
+        _addKiosk(insurer, insurerKiosk);
+        _addKiosk(insurer2, insurer2Kiosk);
+
+        (qx, qy) = cardKey(PATIENT_PK);
+        pid = registerPatient(PATIENT_PK);
+        grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, 0);
+        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ, 0);
+
+        fund(insurer, ESCROW);
+    }
+
+    function _addKiosk(address institution, address kiosk) internal {
+        vm.prank(institution);
+        hub.addKiosk(kiosk);
+    }
+
+    // ------------------------------------------------------------ signatures
+
+    function cardSig(uint256 pk, bytes32 structHash) internal view returns (CardSig memory) {
+        return signFor(hub, pk, structHash);
+    }
+
+    function registerHash(bytes32 patientId, address hospital_, uint256 deadline) internal view returns (bytes32) {
+        return keccak256(abi.encode(hub.REGISTER_TYPEHASH(), patientId, hospital_, deadline));
+    }
+
+    function consentHash(bytes32 patientId, address institution, uint8 scope, uint64 validUntil, uint64 nonce)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, validUntil, nonce));
+    }
+
+    function revokeHash(bytes32 patientId, address institution, uint64 nonce) internal view returns (bytes32) {
+        return keccak256(abi.encode(hub.REVOKE_TYPEHASH(), patientId, institution, nonce));
+    }
+
+    function replaceHash(bytes32 patientId, bytes32 newKeyHash, address hospital_, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(hub.REPLACE_TYPEHASH(), patientId, newKeyHash, hospital_, nonce, deadline));
+    }
+
+    function dispenseHash(uint256 id, address pharmacy_, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, nonce, deadline));
+    }
+
+    function registerSig(uint256 pk, address hospital_, uint256 deadline) internal view returns (CardSig memory) {
+        return cardSig(pk, registerHash(idOf(pk), hospital_, deadline));
+    }
+
+    function consentSig(uint256 pk, bytes32 patientId, address institution, uint8 scope, uint64 validUntil, uint64 n)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return cardSig(pk, consentHash(patientId, institution, scope, validUntil, n));
+    }
+
+    function revokeSig(uint256 pk, bytes32 patientId, address institution, uint64 n)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return cardSig(pk, revokeHash(patientId, institution, n));
+    }
+
+    /// @dev The card `pk` signs Dispense(id, pharmacy_, the patient's current nonce, deadline).
+    function dispenseSig(uint256 pk, uint256 id, address pharmacy_, uint256 deadline)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        return cardSig(pk, dispenseHash(id, pharmacy_, hub.nonces(patientId), deadline));
+    }
+
+    // ------------------------------------------------------------ actions
+
+    function registerPatient(uint256 pk) internal returns (bytes32 patientId) {
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s = registerSig(pk, hospital, deadline);
+        vm.prank(hospitalKiosk);
+        patientId = hub.registerPatient(deadline, s);
+    }
+
+    function nextConsentNonce(bytes32 patientId, address institution) internal view returns (uint64) {
+        (, uint64 n,) = hub.consentOf(patientId, institution);
+        return n + 1;
+    }
+
+    /// @dev The card `pk` grants the institution of `kiosk` `scope` until `validUntil` (0: default window).
+    function grant(uint256 pk, bytes32 patientId, address kiosk, uint8 scope, uint64 validUntil)
+        internal
+        returns (uint64 until)
+    {
+        address institution = hub.kioskInstitution(kiosk);
+        uint64 n = nextConsentNonce(patientId, institution);
+        CardSig memory s = consentSig(pk, patientId, institution, scope, validUntil, n);
+        vm.prank(kiosk);
+        until = hub.grantConsent(patientId, scope, validUntil, n, s);
+    }
+
+    function revoke(uint256 pk, bytes32 patientId, address institution) internal {
+        uint64 n = nextConsentNonce(patientId, institution);
+        CardSig memory s = revokeSig(pk, patientId, institution, n);
+        vm.prank(stranger);
+        hub.revokeConsent(patientId, institution, n, s);
+    }
+
+    function addRecord(bytes32 patientId, address kiosk, bytes memory sealedRecord) internal returns (uint256) {
+        vm.prank(kiosk);
+        return records.addMedicalRecord(patientId, 1, sealedRecord);
+    }
+
+    function issue(bytes32 patientId, address kiosk, uint40 validUntil) internal returns (uint256) {
+        vm.prank(kiosk);
+        return pharmacy.issuePrescription(patientId, validUntil, hex"5ea1ed");
+    }
+
+    function dispense(uint256 pk, uint256 id, address kiosk) internal {
+        address pharmacyInst = hub.kioskInstitution(kiosk);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(pk, id, pharmacyInst, deadline);
+        vm.prank(kiosk);
+        pharmacy.dispensePrescription(id, deadline, s);
+    }
+
+    function fund(address insurer_, uint256 amount) internal {
+        token.mint(funder, amount);
+        vm.startPrank(funder);
+        token.approve(address(insurance), amount);
+        insurance.fundEscrow(insurer_, amount);
+        vm.stopPrank();
+    }
+
+    function enroll(bytes32 patientId, address kiosk, uint16 bps, uint128 annualLimit) internal {
+        vm.prank(kiosk);
+        insurance.enrollPatient(patientId, bps, annualLimit);
+    }
+
+    /// @dev hospitalKiosk adds a record and bills it: returns the claim id.
+    function recordAndClaim(bytes32 patientId, uint256 amount) internal returns (uint256 claimId) {
+        uint256 index = addRecord(patientId, hospitalKiosk, hex"0bad");
+        vm.prank(hospitalKiosk);
+        claimId = insurance.submitClaim(patientId, index, amount, hex"c1a1");
+    }
+
+    function eq(CardSig memory a, CardSig memory b) internal pure returns (bool) {
+        return a.qx == b.qx && a.qy == b.qy && a.r == b.r && a.s == b.s;
+    }
+}

@@ -1,0 +1,163 @@
+//! Network profiles (`kiosk-config/profiles/*.toml`): chain id, RPC URL, gas policy, payment token.
+//! The three shipped profiles are embedded in the binary, so `local` works from any directory.
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::{ChainError, GasPolicy};
+
+/// The payment token of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenConfig {
+    /// Stablecoin address; empty to deploy the test stablecoin.
+    #[serde(default, with = "opt_address")]
+    pub address: Option<Address>,
+    /// Ticker shown to people.
+    pub symbol: String,
+    /// Decimals of the token.
+    pub decimals: u8,
+}
+
+/// A network carekiosk can run against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Profile name (`local`, `celo-sepolia`, `celo`).
+    pub name: String,
+    /// The chain id the node must report.
+    pub chain_id: u64,
+    /// JSON-RPC URL; empty on `local` means "start our own Anvil".
+    #[serde(default)]
+    pub rpc_url: String,
+    /// Block explorer base URL, for transaction links (empty: none).
+    #[serde(default)]
+    pub explorer: String,
+    /// How transactions are priced.
+    pub gas: GasPolicy,
+    /// The token claims are paid in.
+    pub token: TokenConfig,
+}
+
+const EMBEDDED: [(&str, &str); 3] = [
+    ("local", include_str!("../../../kiosk-config/profiles/local.toml")),
+    ("celo-sepolia", include_str!("../../../kiosk-config/profiles/celo-sepolia.toml")),
+    ("celo", include_str!("../../../kiosk-config/profiles/celo.toml")),
+];
+
+impl Profile {
+    /// Names of the embedded profiles.
+    pub fn embedded_names() -> Vec<&'static str> {
+        EMBEDDED.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// An embedded profile by name.
+    pub fn embedded(name: &str) -> Result<Profile, ChainError> {
+        let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == name).ok_or_else(|| ChainError::Config {
+            path: format!("profile {name}"),
+            reason: format!("no such profile; choose one of {}", Self::embedded_names().join(", ")),
+        })?;
+        Self::parse(text, &format!("embedded profile {name}"))
+    }
+
+    /// Loads a profile: a path to a `.toml` file, or the name of an embedded profile.
+    pub fn load(name_or_path: &str) -> Result<Profile, ChainError> {
+        if name_or_path.ends_with(".toml") {
+            let text = std::fs::read_to_string(name_or_path).map_err(|e| ChainError::Config {
+                path: name_or_path.to_string(),
+                reason: format!("cannot read it ({e})"),
+            })?;
+            return Self::parse(&text, name_or_path);
+        }
+        Self::embedded(name_or_path)
+    }
+
+    /// Parses and checks profile text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, ChainError> {
+        let p: Profile = toml::from_str(text)
+            .map_err(|e| ChainError::Config { path: origin.to_string(), reason: e.message().to_string() })?;
+        if p.name.is_empty() {
+            return Err(ChainError::Config { path: origin.into(), reason: "`name` must not be empty".into() });
+        }
+        if p.chain_id == 0 {
+            return Err(ChainError::Config { path: origin.into(), reason: "`chain_id` must not be 0".into() });
+        }
+        if !p.rpc_url.is_empty() && !(p.rpc_url.starts_with("http://") || p.rpc_url.starts_with("https://")) {
+            return Err(ChainError::Config {
+                path: origin.into(),
+                reason: format!("`rpc_url` must start with http:// or https:// (got {:?})", p.rpc_url),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Whether carekiosk should start its own Anvil for this profile.
+    pub fn wants_devnet(&self) -> bool {
+        self.rpc_url.is_empty()
+    }
+
+    /// A link to a transaction on the profile's explorer, if it has one.
+    pub fn tx_link(&self, hash: &str) -> Option<String> {
+        (!self.explorer.is_empty()).then(|| format!("{}/tx/{hash}", self.explorer.trim_end_matches('/')))
+    }
+}
+
+mod opt_address {
+    use alloy::primitives::Address;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(a: &Option<Address>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_str(&a.to_checksum(None)),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Address>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("not an address: {s:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_profiles_parse_with_their_chain_ids() {
+        assert_eq!(Profile::embedded("local").unwrap().chain_id, 31337);
+        assert_eq!(Profile::embedded("celo-sepolia").unwrap().chain_id, 11_142_220);
+        let celo = Profile::embedded("celo").unwrap();
+        assert_eq!(celo.chain_id, 42_220);
+        assert!(celo.token.address.is_some(), "mainnet pays in cUSD");
+        assert!(matches!(celo.gas, GasPolicy::Eip1559 { base_fee_floor_wei: 25_000_000_000, .. }));
+        assert_eq!(Profile::embedded("local").unwrap().gas, GasPolicy::PAPER);
+        assert!(Profile::embedded("local").unwrap().wants_devnet());
+    }
+
+    #[test]
+    fn bad_profiles_say_what_is_wrong() {
+        let e = Profile::embedded("alfajores").unwrap_err().to_string();
+        assert!(e.contains("celo-sepolia"), "{e}");
+        let e = Profile::parse("name = \"x\"\nchain_id = 0\n[gas]\nkind = \"legacy\"\ngas_price_wei = 1\n[token]\nsymbol = \"t\"\ndecimals = 18\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chain_id"), "{e}");
+        let e = Profile::parse("name = \"x\"\nchain_id = 5\nrpc_url = \"ftp://x\"\n[gas]\nkind = \"legacy\"\ngas_price_wei = 1\n[token]\nsymbol = \"t\"\ndecimals = 18\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rpc_url"), "{e}");
+        let e = Profile::parse("name = \"x\"\nchain_id = 5\n[gas]\nkind = \"cheap\"\n[token]\nsymbol = \"t\"\ndecimals = 18\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cheap") || e.contains("variant"), "{e}");
+    }
+
+    #[test]
+    fn explorer_links() {
+        let p = Profile::embedded("celo").unwrap();
+        assert_eq!(p.tx_link("0xab").unwrap(), "https://celoscan.io/tx/0xab");
+        assert!(Profile::embedded("local").unwrap().tx_link("0xab").is_none());
+    }
+}

@@ -1,0 +1,65 @@
+//! A software P-256 key that signs EIP-712 digests the way a patient's OpenPGP card does. It exists for the
+//! gas table, the chain tests and local demos; the kiosk signs with the real card (or the virtual card behind
+//! pcscd). The key lives only in memory.
+
+use alloy::primitives::B256;
+use p256::ecdsa::{signature::hazmat::PrehashSigner, Signature, SigningKey};
+
+use crate::eip712::CardSignature;
+
+/// An in-memory P-256 signing key.
+pub struct SoftCard {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for SoftCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftCard").field("public", &self.public()).finish_non_exhaustive()
+    }
+}
+
+impl SoftCard {
+    /// A fresh key from the OS random generator.
+    pub fn generate() -> Self {
+        Self { key: SigningKey::random(&mut rand_core::OsRng) }
+    }
+
+    /// The public key (x, y).
+    pub fn public(&self) -> (B256, B256) {
+        let point = self.key.verifying_key().to_encoded_point(false);
+        (B256::from_slice(point.x().expect("uncompressed")), B256::from_slice(point.y().expect("uncompressed")))
+    }
+
+    /// The patient id this card registers as.
+    pub fn patient_id(&self) -> B256 {
+        let (x, y) = self.public();
+        crate::eip712::key_hash(x, y)
+    }
+
+    /// Signs a 32-byte digest (low-s).
+    pub fn sign(&self, digest: B256) -> CardSignature {
+        let sig: Signature = self.key.sign_prehash(digest.as_slice()).expect("a 32-byte prehash always signs");
+        let (r, s) = sig.split_bytes();
+        let (qx, qy) = self.public();
+        CardSignature::new(qx, qy, B256::from_slice(&r), B256::from_slice(&s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::{signature::hazmat::PrehashVerifier, VerifyingKey};
+
+    #[test]
+    fn signatures_verify_and_are_low_s() {
+        let card = SoftCard::generate();
+        for i in 0..32u8 {
+            let digest = B256::repeat_byte(i);
+            let sig = card.sign(digest);
+            assert!(alloy::primitives::U256::from_be_bytes(sig.s.0) <= crate::eip712::P256_N >> 1);
+            let vk = VerifyingKey::from(&card.key);
+            let s = Signature::from_scalars(sig.r.0, sig.s.0).unwrap();
+            vk.verify_prehash(digest.as_slice(), &s).unwrap();
+        }
+    }
+}
