@@ -7,6 +7,7 @@ use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::eips::BlockNumberOrTag;
 use alloy::network::{Ethereum, EthereumWallet};
 use alloy::primitives::{Address, U256};
+use alloy::providers::fillers::ChainIdFiller;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
@@ -45,7 +46,15 @@ impl Chain {
         for s in &signers {
             wallet.register_signer(s.clone());
         }
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(parsed);
+        // Nonces are asked of the node for every transaction (pending count): a cached nonce manager would skip a
+        // nonce whenever gas estimation fails on a revert, and the next transaction would hang behind the gap.
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .filler(ChainIdFiller::default())
+            .wallet(wallet)
+            .connect_http(parsed);
         let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
         provider.client().set_poll_interval(if local { Duration::from_millis(10) } else { Duration::from_secs(1) });
         let provider = provider.erased();

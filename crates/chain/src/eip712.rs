@@ -101,10 +101,11 @@ mod tests {
 
     #[test]
     fn low_s_folds_the_upper_half() {
-        let half = B256::from((P256_N >> 1).to_be_bytes());
+        let half_n: U256 = P256_N >> 1usize;
+        let half = B256::from(half_n.to_be_bytes::<32>());
         assert_eq!(low_s(half), half);
-        let high = B256::from((P256_N - U256::from(5)).to_be_bytes());
-        assert_eq!(low_s(high), B256::from(U256::from(5).to_be_bytes()));
+        let high = B256::from((P256_N - U256::from(5)).to_be_bytes::<32>());
+        assert_eq!(low_s(high), B256::from(U256::from(5).to_be_bytes::<32>()));
     }
 
     #[test]

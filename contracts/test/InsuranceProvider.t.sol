@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "./utils/Fixture.sol";
+import {Role, Scope} from "../src/CareTypes.sol";
+import {PatientSmartCard} from "../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../src/HospitalRecord.sol";
+import {InsuranceProvider} from "../src/InsuranceProvider.sol";
+import {TestStablecoin} from "../src/TestStablecoin.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
+
+contract InsuranceProviderTest is Fixture {
+    uint16 internal constant BPS = 8000;
+    uint128 internal constant LIMIT = 1000e18;
+    uint32 internal constant PERIOD = 365 days;
+
+    function setUp() public override {
+        super.setUp();
+        enroll(pid, insurerKiosk, BPS, LIMIT);
+    }
+
+    function _status(uint256 claimId) internal view returns (InsuranceProvider.ClaimStatus s) {
+        (s,,,,) = insurance.getClaimStatus(claimId);
+    }
+
+    function _approve(uint256 claimId, uint256 amount) internal {
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(claimId, amount);
+    }
+
+    function _coverage() internal view returns (InsuranceProvider.Coverage memory c, uint256 remaining) {
+        return insurance.coverageOf(pid);
+    }
+
+    function test_constantsAndWiring() public view {
+        assertEq(insurance.PERIOD(), 365 days);
+        assertEq(insurance.MAX_CLAIM_SIZE(), 16 * 1024);
+        assertEq(address(insurance.hub()), address(hub));
+        assertEq(address(insurance.records()), address(records));
+        assertEq(address(insurance.token()), address(token));
+        assertEq(insurance.claimCount(), 0);
+    }
+
+    // ================================================================ registerInsurer
+
+    function test_registerInsurer() public {
+        address x = makeAddr("newInsurer");
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.InstitutionRegistered(x, Role.Insurer, 7);
+        vm.prank(admin);
+        assertEq(insurance.registerInsurer(x), 7);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, insurer));
+        insurance.registerInsurer(makeAddr("other"));
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, insurer2));
+        insurance.registerInsurer(insurer2);
+    }
+
+    // ================================================================ escrow
+
+    function test_fundEscrow() public {
+        assertEq(insurance.escrowOf(insurer), ESCROW);
+        assertEq(token.balanceOf(address(insurance)), ESCROW);
+        token.mint(stranger, 500);
+        vm.startPrank(stranger);
+        token.approve(address(insurance), 500);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.EscrowFunded(insurer2, stranger, 500);
+        insurance.fundEscrow(insurer2, 500);
+        vm.stopPrank();
+        assertEq(insurance.escrowOf(insurer2), 500);
+        assertEq(token.balanceOf(address(insurance)), ESCROW + 500);
+        assertEq(token.balanceOf(stranger), 0);
+    }
+
+    function test_fundEscrow_reverts() public {
+        vm.startPrank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
+        insurance.fundEscrow(insurer, 0);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, hospital));
+        insurance.fundEscrow(hospital, 1);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, insurerKiosk));
+        insurance.fundEscrow(insurerKiosk, 1);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, stranger));
+        insurance.fundEscrow(stranger, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(insurance), 0, 500)
+        );
+        insurance.fundEscrow(insurer, 500);
+        token.approve(address(insurance), 500);
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, stranger, 0, 500));
+        insurance.fundEscrow(insurer, 500);
+        vm.stopPrank();
+        assertEq(insurance.escrowOf(insurer), ESCROW);
+    }
+
+    function test_withdrawEscrow() public {
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.EscrowWithdrawn(insurer, stranger, 100);
+        vm.prank(insurer);
+        insurance.withdrawEscrow(100, stranger);
+        assertEq(insurance.escrowOf(insurer), ESCROW - 100);
+        assertEq(token.balanceOf(stranger), 100);
+        assertEq(token.balanceOf(address(insurance)), ESCROW - 100);
+        vm.prank(insurer);
+        insurance.withdrawEscrow(ESCROW - 100, insurer);
+        assertEq(insurance.escrowOf(insurer), 0);
+        assertEq(token.balanceOf(insurer), ESCROW - 100);
+    }
+
+    function test_withdrawEscrow_reverts() public {
+        vm.prank(insurerKiosk); // a kiosk is not the institution
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, insurerKiosk));
+        insurance.withdrawEscrow(1, insurerKiosk);
+        vm.prank(hospital);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, hospital));
+        insurance.withdrawEscrow(1, hospital);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, stranger));
+        insurance.withdrawEscrow(0, stranger);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, ESCROW, ESCROW + 1));
+        insurance.withdrawEscrow(ESCROW + 1, insurer);
+        // An insurer cannot touch another's escrow.
+        vm.prank(insurer2);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 1));
+        insurance.withdrawEscrow(1, insurer2);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InvalidReceiver.selector, address(0)));
+        insurance.withdrawEscrow(1, address(0));
+        assertEq(insurance.escrowOf(insurer), ESCROW);
+    }
+
+    // ================================================================ enrollPatient / coverageOf
+
+    function test_enrollPatient() public {
+        bytes32 other = registerPatient(OTHER_PK);
+        vm.warp(block.timestamp + 5 days);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.PatientEnrolled(other, insurer2, 10_000, 7e18);
+        vm.prank(insurer2Kiosk);
+        insurance.enrollPatient(other, 10_000, 7e18);
+        (InsuranceProvider.Coverage memory c, uint256 remaining) = insurance.coverageOf(other);
+        assertEq(c.insurer, insurer2);
+        assertEq(c.bps, 10_000);
+        assertEq(c.periodStart, block.timestamp);
+        assertEq(c.annualLimit, 7e18);
+        assertEq(c.used, 0);
+        assertEq(remaining, 7e18);
+        // The fixture's enrolment.
+        (c, remaining) = _coverage();
+        assertTrue(c.insurer == insurer && c.bps == BPS && c.annualLimit == LIMIT && c.periodStart == T0);
+        assertEq(remaining, LIMIT);
+    }
+
+    function test_enrollPatient_updateKeepsPeriodAndUse() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        _approve(claimId, 80e18);
+        vm.warp(block.timestamp + 10 days);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.PatientEnrolled(pid, insurer, 5000, 2000e18);
+        enroll(pid, insurerKiosk, 5000, 2000e18);
+        (InsuranceProvider.Coverage memory c, uint256 remaining) = _coverage();
+        assertEq(c.periodStart, T0);
+        assertEq(c.used, 80e18);
+        assertEq(c.bps, 5000);
+        assertEq(remaining, 2000e18 - 80e18);
+        // Lowered below what is used: nothing remains.
+        enroll(pid, insurerKiosk, 5000, 50e18);
+        (, remaining) = _coverage();
+        assertEq(remaining, 0);
+    }
+
+    function test_coverageOf_uncovered() public view {
+        (InsuranceProvider.Coverage memory c, uint256 remaining) = insurance.coverageOf(idOf(OTHER_PK));
+        assertEq(c.insurer, address(0));
+        assertEq(remaining, 0);
+    }
+
+    function test_enrollPatient_reverts() public {
+        bytes32 other = registerPatient(OTHER_PK);
+        vm.startPrank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, 0, LIMIT));
+        insurance.enrollPatient(other, 0, LIMIT);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, 10_001, LIMIT));
+        insurance.enrollPatient(other, 10_001, LIMIT);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, 5000, 0));
+        insurance.enrollPatient(other, 5000, 0);
+        bytes32 unknown = idOf(0xDEAD);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, unknown));
+        insurance.enrollPatient(unknown, 5000, LIMIT);
+        vm.stopPrank();
+
+        vm.prank(insurer2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.CoveredByOther.selector, pid, insurer));
+        insurance.enrollPatient(pid, 5000, LIMIT);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
+        );
+        insurance.enrollPatient(other, 5000, LIMIT);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
+        insurance.enrollPatient(other, 5000, LIMIT);
+        vm.prank(admin);
+        hub.setInstitutionActive(insurer, false);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
+        insurance.enrollPatient(other, 5000, LIMIT);
+    }
+
+    // ================================================================ submitClaim
+
+    function test_submitClaim() public {
+        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        bytes memory sealedClaim = "sealed FHIR Claim";
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimSubmitted(1, pid, hospital, 250e18, keccak256(sealedClaim));
+        vm.prank(hospitalKiosk);
+        assertEq(insurance.submitClaim(pid, index, 250e18, sealedClaim), 1);
+        assertEq(insurance.claimCount(), 1);
+        assertEq(insurance.claimOfRecord(keccak256(abi.encode(pid, index))), 1);
+
+        InsuranceProvider.Claim memory c = insurance.getClaim(1);
+        assertEq(c.patientId, pid);
+        assertEq(c.hospital, hospital);
+        assertEq(c.claimed, 250e18);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.Submitted);
+        assertEq(c.insurer, insurer);
+        assertEq(c.approved, 0);
+        assertEq(c.recordIndex, index);
+        assertEq(c.submittedAt, block.timestamp);
+        assertEq(c.decidedAt, 0);
+        assertEq(c.reasonCode, 0);
+        assertEq(c.contentHash, keccak256(sealedClaim));
+
+        (InsuranceProvider.ClaimStatus s, uint256 claimed, uint256 approved, address h, address i) =
+            insurance.getClaimStatus(1);
+        assertTrue(s == InsuranceProvider.ClaimStatus.Submitted);
+        assertEq(claimed, 250e18);
+        assertEq(approved, 0);
+        assertEq(h, hospital);
+        assertEq(i, insurer);
+    }
+
+    function test_submitClaim_revertsForRecordNotAuthored() public {
+        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotRecordAuthor.selector, pid, index));
+        insurance.submitClaim(pid, index, 1, hex"01");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, index + 1));
+        insurance.submitClaim(pid, index + 1, 1, hex"01");
+    }
+
+    function test_submitClaim_revertsForBadAmountOrContent() public {
+        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        vm.startPrank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
+        insurance.submitClaim(pid, index, 0, hex"01");
+        uint256 tooLarge = uint256(type(uint88).max) + 1;
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AmountTooLarge.selector, tooLarge));
+        insurance.submitClaim(pid, index, tooLarge, hex"01");
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EmptyClaim.selector));
+        insurance.submitClaim(pid, index, 1, "");
+        bytes memory big = new bytes(16 * 1024 + 1);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ClaimTooLarge.selector, big.length));
+        insurance.submitClaim(pid, index, 1, big);
+        // The largest amount and claim size are accepted.
+        assertEq(insurance.submitClaim(pid, index, type(uint88).max, new bytes(16 * 1024)), 1);
+        vm.stopPrank();
+        assertEq(insurance.getClaim(1).claimed, type(uint88).max);
+    }
+
+    function test_submitClaim_revertsWhenNotCovered() public {
+        bytes32 other = registerPatient(OTHER_PK);
+        grant(OTHER_PK, other, hospitalKiosk, Scope.WRITE, 0);
+        uint256 index = addRecord(other, hospitalKiosk, hex"0bad");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, other));
+        insurance.submitClaim(other, index, 1, hex"01");
+    }
+
+    function test_submitClaim_revertsWhenClaimedTwice() public {
+        uint256 claimId = recordAndClaim(pid, 10e18);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, 0, claimId));
+        insurance.submitClaim(pid, 0, 5e18, hex"02");
+        // Still after a denial: a record is billed once.
+        vm.prank(insurerKiosk);
+        insurance.denyClaim(claimId, 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, 0, claimId));
+        insurance.submitClaim(pid, 0, 5e18, hex"02");
+        // An amendment is a new record and may be billed.
+        vm.prank(hospitalKiosk);
+        uint256 amended = records.updateMedicalHistory(pid, 0, 1, hex"0bad02");
+        vm.prank(hospitalKiosk);
+        assertEq(insurance.submitClaim(pid, amended, 5e18, hex"02"), 2);
+    }
+
+    function test_submitClaim_revertsForWrongCaller() public {
+        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, insurer, Role.Hospital, Role.Insurer)
+        );
+        insurance.submitClaim(pid, index, 1, hex"01");
+        vm.prank(hospital);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital));
+        insurance.submitClaim(pid, index, 1, hex"01");
+        vm.prank(admin);
+        hub.setInstitutionActive(hospital, false);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital));
+        insurance.submitClaim(pid, index, 1, hex"01");
+    }
+
+    // ================================================================ approveClaim
+
+    function test_approveClaim_cappedByPercentage() public {
+        uint256 claimId = recordAndClaim(pid, 1000e18); // 80 % -> 800
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 800e18 + 1, 800e18));
+        insurance.approveClaim(claimId, 800e18 + 1);
+        vm.warp(block.timestamp + 1 days);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18);
+        _approve(claimId, 800e18);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
+        assertEq(c.approved, 800e18);
+        assertEq(c.decidedAt, block.timestamp);
+        (InsuranceProvider.Coverage memory cov, uint256 remaining) = _coverage();
+        assertEq(cov.used, 800e18);
+        assertEq(remaining, 200e18);
+    }
+
+    function test_approveClaim_lessThanCap() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        _approve(claimId, 1);
+        (, uint256 claimed, uint256 approved,,) = insurance.getClaimStatus(claimId);
+        assertEq(claimed, 100e18);
+        assertEq(approved, 1);
+    }
+
+    function test_approveClaim_cappedByAnnualLimit() public {
+        enroll(pid, insurerKiosk, 10_000, LIMIT);
+        uint256 c1 = recordAndClaim(pid, 600e18);
+        uint256 c2 = recordAndClaim(pid, 600e18);
+        uint256 c3 = recordAndClaim(pid, 600e18);
+        _approve(c1, 600e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 401e18, 400e18));
+        insurance.approveClaim(c2, 401e18);
+        _approve(c2, 400e18);
+        (InsuranceProvider.Coverage memory cov, uint256 remaining) = _coverage();
+        assertEq(cov.used, LIMIT);
+        assertEq(remaining, 0);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
+        insurance.approveClaim(c3, 1);
+        // Denying is always possible.
+        vm.prank(insurerKiosk);
+        insurance.denyClaim(c3, 7);
+    }
+
+    function test_approveClaim_periodRollover() public {
+        enroll(pid, insurerKiosk, 10_000, LIMIT);
+        uint256 c1 = recordAndClaim(pid, LIMIT);
+        uint256 c2 = recordAndClaim(pid, 300e18);
+        _approve(c1, LIMIT);
+        vm.warp(T0 + PERIOD - 1);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
+        insurance.approveClaim(c2, 1);
+        (, uint256 remaining) = _coverage();
+        assertEq(remaining, 0);
+
+        vm.warp(T0 + PERIOD);
+        (InsuranceProvider.Coverage memory cov, uint256 rem) = _coverage();
+        assertEq(rem, LIMIT, "a new period has the whole limit");
+        assertEq(cov.used, 0);
+        assertEq(cov.periodStart, T0, "view does not move the period");
+        _approve(c2, 300e18);
+        (cov, rem) = _coverage();
+        assertEq(cov.periodStart, T0 + PERIOD);
+        assertEq(cov.used, 300e18);
+        assertEq(rem, LIMIT - 300e18);
+    }
+
+    function test_approveClaim_rolloverSkipsWholePeriods() public {
+        uint256 c1 = recordAndClaim(pid, 100e18);
+        uint256 c2 = recordAndClaim(pid, 100e18);
+        _approve(c1, 80e18);
+        vm.warp(T0 + 2 * uint256(PERIOD) + PERIOD / 2);
+        _approve(c2, 80e18);
+        (InsuranceProvider.Coverage memory cov,) = _coverage();
+        assertEq(cov.periodStart, T0 + 2 * uint256(PERIOD));
+        assertEq(cov.used, 80e18);
+    }
+
+    function test_approveClaim_reverts() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
+        insurance.approveClaim(claimId, 0);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 99));
+        insurance.approveClaim(99, 1);
+        vm.prank(insurer2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
+        insurance.approveClaim(claimId, 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
+        );
+        insurance.approveClaim(claimId, 1);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
+        insurance.approveClaim(claimId, 1);
+
+        _approve(claimId, 10e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
+            )
+        );
+        insurance.approveClaim(claimId, 10e18);
+        assertEq(insurance.getClaim(claimId).approved, 10e18);
+    }
+
+    function test_approveClaim_revertsWhenInsurerSuspended() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.prank(admin);
+        hub.setInstitutionActive(insurer, false);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
+        insurance.approveClaim(claimId, 1);
+    }
+
+    // ================================================================ denyClaim
+
+    function test_denyClaim() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.warp(block.timestamp + 3 days);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimDenied(claimId, insurer, 42);
+        vm.prank(insurerKiosk);
+        insurance.denyClaim(claimId, 42);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.Denied);
+        assertEq(c.reasonCode, 42);
+        assertEq(c.decidedAt, block.timestamp);
+        assertEq(c.approved, 0);
+        (InsuranceProvider.Coverage memory cov,) = _coverage();
+        assertEq(cov.used, 0);
+
+        bytes memory notPending = abi.encodeWithSelector(
+            InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Denied
+        );
+        vm.prank(insurerKiosk);
+        vm.expectRevert(notPending);
+        insurance.denyClaim(claimId, 1);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(notPending);
+        insurance.approveClaim(claimId, 1);
+    }
+
+    function test_denyClaim_reverts() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.prank(insurer2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
+        insurance.denyClaim(claimId, 1);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 0));
+        insurance.denyClaim(0, 1);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        insurance.denyClaim(claimId, 1);
+        _approve(claimId, 1);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
+            )
+        );
+        insurance.denyClaim(claimId, 1);
+    }
+
+    // ================================================================ processPayment
+
+    function test_processPayment_exactlyOnce() public {
+        uint256 claimId = recordAndClaim(pid, 1000e18);
+        _approve(claimId, 800e18);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimPaid(claimId, hospital, 800e18);
+        vm.prank(insurerKiosk);
+        insurance.processPayment(claimId);
+        assertEq(token.balanceOf(hospital), 800e18);
+        assertEq(insurance.escrowOf(insurer), ESCROW - 800e18);
+        assertEq(token.balanceOf(address(insurance)), ESCROW - 800e18);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Paid);
+
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, claimId));
+        insurance.processPayment(claimId);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Paid
+            )
+        );
+        insurance.approveClaim(claimId, 1);
+        assertEq(token.balanceOf(hospital), 800e18);
+    }
+
+    function test_processPayment_revertsWhenNotApproved() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotApproved.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
+            )
+        );
+        insurance.processPayment(claimId);
+        vm.prank(insurerKiosk);
+        insurance.denyClaim(claimId, 3);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotApproved.selector, claimId, InsuranceProvider.ClaimStatus.Denied
+            )
+        );
+        insurance.processPayment(claimId);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 2));
+        insurance.processPayment(2);
+    }
+
+    function test_processPayment_revertsWhenEscrowDry() public {
+        uint256 claimId = recordAndClaim(pid, 1000e18);
+        _approve(claimId, 800e18);
+        vm.prank(insurer);
+        insurance.withdrawEscrow(ESCROW - 100e18, insurer);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 100e18, 800e18));
+        insurance.processPayment(claimId);
+        vm.prank(insurer);
+        insurance.withdrawEscrow(100e18, insurer);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 800e18));
+        insurance.processPayment(claimId);
+        // Another insurer's escrow is not used.
+        fund(insurer2, 10_000e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 800e18));
+        insurance.processPayment(claimId);
+        // Refunded, it pays.
+        fund(insurer, 800e18);
+        vm.prank(insurerKiosk);
+        insurance.processPayment(claimId);
+        assertEq(insurance.escrowOf(insurer), 0);
+        assertEq(insurance.escrowOf(insurer2), 10_000e18);
+        assertEq(token.balanceOf(hospital), 800e18);
+    }
+
+    function test_processPayment_revertsForWrongInsurer() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        _approve(claimId, 80e18);
+        vm.prank(insurer2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
+        insurance.processPayment(claimId);
+        vm.prank(hospitalKiosk); // the payee cannot pull the payment
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
+        );
+        insurance.processPayment(claimId);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
+        insurance.processPayment(claimId);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
+    }
+
+    function test_getClaim_revertsForUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 0));
+        insurance.getClaimStatus(0);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 1));
+        insurance.getClaim(1);
+    }
+
+    function test_claimLifecycle_statusTransitions() public {
+        uint256 claimId = recordAndClaim(pid, 50e18);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Submitted);
+        _approve(claimId, 40e18);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
+        vm.prank(insurerKiosk);
+        insurance.processPayment(claimId);
+        (InsuranceProvider.ClaimStatus s, uint256 claimed, uint256 approved, address h, address i) =
+            insurance.getClaimStatus(claimId);
+        assertTrue(s == InsuranceProvider.ClaimStatus.Paid);
+        assertEq(claimed, 50e18);
+        assertEq(approved, 40e18);
+        assertEq(h, hospital);
+        assertEq(i, insurer);
+    }
+
+    // ================================================================ TestStablecoin
+
+    function test_stablecoin() public {
+        assertEq(token.name(), "carekiosk Test Dollar");
+        assertEq(token.symbol(), "tUSD");
+        assertEq(token.decimals(), 18);
+        assertEq(token.minter(), address(this));
+        vm.expectEmit(address(token));
+        emit IERC20.Transfer(address(0), stranger, 5);
+        token.mint(stranger, 5);
+        assertEq(token.balanceOf(stranger), 5);
+        assertEq(token.totalSupply(), ESCROW + 5);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(TestStablecoin.NotMinter.selector, stranger));
+        token.mint(stranger, 5);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(TestStablecoin.NotMinter.selector, admin));
+        token.mint(admin, 5);
+    }
+
+    function test_stablecoin_minterIsDeployer() public {
+        vm.prank(stranger);
+        TestStablecoin t = new TestStablecoin();
+        assertEq(t.minter(), stranger);
+        vm.prank(stranger);
+        t.mint(admin, 1);
+        assertEq(t.balanceOf(admin), 1);
+    }
+}

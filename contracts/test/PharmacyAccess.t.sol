@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "./utils/Fixture.sol";
+import {Role, Scope, CardSig} from "../src/CareTypes.sol";
+import {PatientSmartCard} from "../src/PatientSmartCard.sol";
+import {PharmacyAccess} from "../src/PharmacyAccess.sol";
+
+contract PharmacyAccessTest is Fixture {
+    bytes internal constant RX = "sealed MedicationRequest";
+
+    function _invalidSig() internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector);
+    }
+
+    function _status(uint256 id) internal view returns (PharmacyAccess.Status) {
+        return pharmacy.getPrescription(id).status;
+    }
+
+    function test_constants() public view {
+        assertEq(pharmacy.DEFAULT_VALIDITY(), 28 days);
+        assertEq(pharmacy.MAX_VALIDITY(), 365 days);
+        assertEq(pharmacy.MAX_PAGE(), 50);
+        assertEq(pharmacy.MAX_PRESCRIPTION_SIZE(), 16 * 1024);
+        assertEq(
+            pharmacy.DISPENSE_TYPEHASH(),
+            keccak256("Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)")
+        );
+    }
+
+    // ================================================================ registerPharmacy
+
+    function test_registerPharmacy() public {
+        address x = makeAddr("newPharmacy");
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.InstitutionRegistered(x, Role.Pharmacy, 7);
+        vm.prank(admin);
+        assertEq(pharmacy.registerPharmacy(x), 7);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        pharmacy.registerPharmacy(makeAddr("other"));
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, x));
+        pharmacy.registerPharmacy(x);
+    }
+
+    // ================================================================ issuePrescription
+
+    function test_issuePrescription_defaultValidity() public {
+        uint40 until = uint40(block.timestamp + 28 days);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionIssued(1, pid, hospitalId, keccak256(RX), until);
+        vm.prank(hospitalKiosk);
+        assertEq(pharmacy.issuePrescription(pid, 0, RX), 1);
+        assertEq(pharmacy.prescriptionCount(), 1);
+        PharmacyAccess.Prescription memory p = pharmacy.getPrescription(1);
+        assertEq(p.patientId, pid);
+        assertEq(p.contentHash, keccak256(RX));
+        assertEq(p.issuer, hospitalId);
+        assertTrue(p.status == PharmacyAccess.Status.Ready);
+        assertEq(p.issuedAt, block.timestamp);
+        assertEq(p.validUntil, until);
+        assertEq(p.dispensedBy, 0);
+        assertEq(p.dispensedAt, 0);
+    }
+
+    function test_issuePrescription_explicitValidity() public {
+        uint40 until = uint40(block.timestamp + 7 days);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionIssued(1, pid, hospitalId, keccak256(RX), until);
+        vm.prank(hospitalKiosk);
+        pharmacy.issuePrescription(pid, until, RX);
+        assertEq(pharmacy.getPrescription(1).validUntil, until);
+        // The longest validity is accepted exactly.
+        until = uint40(block.timestamp + 365 days);
+        vm.prank(hospitalKiosk);
+        assertEq(pharmacy.issuePrescription(pid, until, RX), 2);
+        assertEq(pharmacy.getPrescription(2).validUntil, until);
+    }
+
+    function test_issuePrescription_revertsForInvalidValidity() public {
+        uint40[3] memory bad =
+            [uint40(block.timestamp), uint40(block.timestamp - 1), uint40(block.timestamp + 365 days + 1)];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(hospitalKiosk);
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidValidity.selector, bad[i]));
+            pharmacy.issuePrescription(pid, bad[i], RX);
+        }
+        assertEq(pharmacy.prescriptionCount(), 0);
+    }
+
+    function test_issuePrescription_revertsForEmptyOrTooLarge() public {
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.EmptyPrescription.selector));
+        pharmacy.issuePrescription(pid, 0, "");
+        bytes memory big = new bytes(16 * 1024 + 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionTooLarge.selector, big.length));
+        pharmacy.issuePrescription(pid, 0, big);
+        // Exactly the maximum is fine.
+        vm.prank(hospitalKiosk);
+        pharmacy.issuePrescription(pid, 0, new bytes(16 * 1024));
+    }
+
+    function test_issuePrescription_needsPrescribeConsent() public {
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
+        pharmacy.issuePrescription(pid, 0, RX);
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ | Scope.WRITE, 0);
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.PRESCRIBE)
+        );
+        pharmacy.issuePrescription(pid, 0, RX);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
+        );
+        pharmacy.issuePrescription(pid, 0, RX);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        pharmacy.issuePrescription(pid, 0, RX);
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.PRESCRIBE, 0);
+        vm.prank(hospital2Kiosk);
+        assertEq(pharmacy.issuePrescription(pid, 0, RX), 1);
+        assertEq(pharmacy.getPrescription(1).issuer, hospital2Id);
+    }
+
+    // ================================================================ cancelPrescription
+
+    function test_cancelPrescription_byIssuer() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionCancelled(id, pid, hospitalId);
+        vm.prank(hospitalKiosk);
+        pharmacy.cancelPrescription(id);
+        assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
+
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
+        pharmacy.cancelPrescription(id);
+
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
+        pharmacy.dispensePrescription(id, deadline, s);
+    }
+
+    function test_cancelPrescription_byAnyKioskOfIssuer_evenWithoutConsent() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        address kiosk2 = makeAddr("hospitalKiosk2");
+        vm.prank(hospital);
+        hub.addKiosk(kiosk2);
+        revoke(PATIENT_PK, pid, hospital);
+        vm.prank(kiosk2);
+        pharmacy.cancelPrescription(id);
+        assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
+    }
+
+    function test_cancelPrescription_revertsForNonIssuer() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NotIssuer.selector, id, hospital2Id));
+        pharmacy.cancelPrescription(id);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
+        );
+        pharmacy.cancelPrescription(id);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        pharmacy.cancelPrescription(id);
+        vm.prank(hospital); // the institution address is not a kiosk
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital));
+        pharmacy.cancelPrescription(id);
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+    }
+
+    function test_cancelPrescription_revertsForNoSuchPrescription() public {
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 1));
+        pharmacy.cancelPrescription(1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 0));
+        pharmacy.cancelPrescription(0);
+    }
+
+    function test_cancelPrescription_revertsWhenDispensed() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        dispense(PATIENT_PK, id, pharmacyKiosk);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
+        pharmacy.cancelPrescription(id);
+    }
+
+    // ================================================================ dispensePrescription
+
+    function test_dispensePrescription_exactlyOnce() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = cardSig(PATIENT_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
+        vm.warp(block.timestamp + 1 minutes);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, deadline, s);
+
+        PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+        assertTrue(p.status == PharmacyAccess.Status.Completed);
+        assertEq(p.dispensedBy, pharmacyId);
+        assertEq(p.dispensedAt, block.timestamp);
+        assertEq(hub.nonces(pid), 1);
+
+        bytes memory already = abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id);
+        // The same signature again.
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(already);
+        pharmacy.dispensePrescription(id, deadline, s);
+        // A fresh, valid signature (current nonce).
+        s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(already);
+        pharmacy.dispensePrescription(id, deadline, s);
+        // Another pharmacy.
+        s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(already);
+        pharmacy.dispensePrescription(id, deadline, s);
+        assertEq(hub.nonces(pid), 1);
+    }
+
+    function test_dispensePrescription_replayedSignatureRejected() public {
+        uint256 id1 = issue(pid, hospitalKiosk, 0);
+        uint256 id2 = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        // Both signed against nonce 0; only the first to land is good.
+        CardSig memory s1 = cardSig(PATIENT_PK, dispenseHash(id1, pharmacyOrg, 0, deadline));
+        CardSig memory s2 = cardSig(PATIENT_PK, dispenseHash(id2, pharmacyOrg, 0, deadline));
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id1, deadline, s1);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id2, deadline, s2);
+        // The id1 signature used on id2.
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id2, deadline, s1);
+        assertTrue(_status(id2) == PharmacyAccess.Status.Ready);
+        // Re-signed with the current nonce, it goes through.
+        dispense(PATIENT_PK, id2, pharmacyKiosk);
+        assertTrue(_status(id2) == PharmacyAccess.Status.Completed);
+        assertEq(hub.nonces(pid), 2);
+    }
+
+    function test_dispensePrescription_signatureForAnotherPharmacyRejected() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, deadline, s);
+        s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, deadline, s);
+        assertEq(hub.nonces(pid), 0);
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+    }
+
+    function test_dispensePrescription_signatureBindsIdAndDeadline() public {
+        uint256 id1 = issue(pid, hospitalKiosk, 0);
+        uint256 id2 = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id1, pharmacyOrg, deadline);
+        vm.startPrank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id2, deadline, s);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id1, deadline + 1, s);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id1, deadline, toHighS(s));
+        vm.stopPrank();
+    }
+
+    function test_dispensePrescription_wrongCardRejected() public {
+        registerPatient(OTHER_PK);
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = cardSig(OTHER_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
+        pharmacy.dispensePrescription(id, deadline, s);
+        s.qx = qx;
+        s.qy = qy;
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, deadline, s);
+    }
+
+    function test_dispensePrescription_otherChainRejected() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.chainId(44787);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, deadline, s);
+    }
+
+    function test_dispensePrescription_expiry() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint40 until = pharmacy.getPrescription(id).validUntil;
+        vm.warp(until + 1);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionExpired.selector, id, until));
+        pharmacy.dispensePrescription(id, deadline, s);
+        // Still ready (expiry is not a stored state) and still cancellable by the issuer.
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+        vm.prank(hospitalKiosk);
+        pharmacy.cancelPrescription(id);
+    }
+
+    function test_dispensePrescription_onLastValidSecond() public {
+        uint256 id = issue(pid, hospitalKiosk, uint40(block.timestamp + 1 days));
+        vm.warp(block.timestamp + 1 days);
+        dispense(PATIENT_PK, id, pharmacy2Kiosk); // pharmacyOrg2 holds no consent: the card's signature suffices
+        assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacy2Id);
+    }
+
+    function test_dispensePrescription_revertsForExpiredSignature() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.warp(deadline + 1);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
+        pharmacy.dispensePrescription(id, deadline, s);
+    }
+
+    function test_dispensePrescription_revertsForWrongCaller() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, hospital, deadline);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
+        );
+        pharmacy.dispensePrescription(id, deadline, s);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        pharmacy.dispensePrescription(id, deadline, s);
+        vm.prank(pharmacyOrg);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyOrg));
+        pharmacy.dispensePrescription(id, deadline, s);
+    }
+
+    function test_dispensePrescription_revertsForNoSuchPrescription() public {
+        CardSig memory s = cardSig(PATIENT_PK, dispenseHash(7, pharmacyOrg, 0, block.timestamp));
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 7));
+        pharmacy.dispensePrescription(7, block.timestamp, s);
+    }
+
+    function test_getPrescription_revertsForUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 1));
+        pharmacy.getPrescription(1);
+    }
+
+    // ================================================================ getPatientFullInfo
+
+    struct FullInfo {
+        bytes32 cardKeyHash;
+        uint256 nonce;
+        uint256[] ids;
+        PharmacyAccess.Prescription[] page;
+        uint256 total;
+    }
+
+    function _fullInfo(address kiosk, bytes32 patientId, uint256 offset, uint256 limit)
+        internal
+        returns (FullInfo memory f)
+    {
+        vm.prank(kiosk);
+        (f.cardKeyHash, f.nonce, f.ids, f.page, f.total) = pharmacy.getPatientFullInfo(patientId, offset, limit);
+    }
+
+    function test_getPatientFullInfo_returnsAndPaginates() public {
+        bytes32 other = registerPatient(OTHER_PK);
+        grant(OTHER_PK, other, hospitalKiosk, Scope.ALL, 0);
+        for (uint256 i; i < 5; ++i) {
+            issue(pid, hospitalKiosk, 0); // ids 1, 3, 5, 7, 9
+            issue(other, hospitalKiosk, 0); // ids 2, 4, 6, 8, 10
+        }
+        dispense(PATIENT_PK, 3, pharmacyKiosk);
+
+        FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 3);
+        assertEq(f.cardKeyHash, pid);
+        assertEq(f.nonce, 1);
+        assertEq(f.total, 5);
+        assertEq(f.ids.length, 3);
+        assertEq(f.page.length, 3);
+        for (uint256 i; i < 3; ++i) {
+            assertEq(f.ids[i], 2 * i + 1);
+            assertEq(f.page[i].patientId, pid);
+        }
+        assertTrue(f.page[1].status == PharmacyAccess.Status.Completed);
+        assertEq(f.page[1].dispensedBy, pharmacyId);
+        assertTrue(f.page[0].status == PharmacyAccess.Status.Ready);
+
+        f = _fullInfo(pharmacyKiosk, pid, 3, 10);
+        assertEq(f.ids.length, 2);
+        assertEq(f.ids[0], 7);
+        assertEq(f.ids[1], 9);
+        f = _fullInfo(pharmacyKiosk, pid, 5, 1);
+        assertEq(f.ids.length, 0);
+        assertEq(f.total, 5);
+        f = _fullInfo(pharmacyKiosk, pid, type(uint256).max, type(uint256).max);
+        assertEq(f.ids.length, 0);
+        f = _fullInfo(pharmacyKiosk, pid, 2, 0);
+        assertEq(f.ids.length, 0);
+    }
+
+    function test_getPatientFullInfo_capsPage() public {
+        vm.startPrank(hospitalKiosk);
+        for (uint256 i; i < 51; ++i) {
+            pharmacy.issuePrescription(pid, 0, hex"01");
+        }
+        vm.stopPrank();
+        FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 1000);
+        assertEq(f.total, 51);
+        assertEq(f.ids.length, 50);
+        assertEq(f.page.length, 50);
+        f = _fullInfo(pharmacyKiosk, pid, 50, 1000);
+        assertEq(f.ids.length, 1);
+        assertEq(f.ids[0], 51);
+    }
+
+    function test_getPatientFullInfo_needsReadConsent() public {
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg2));
+        pharmacy.getPatientFullInfo(pid, 0, 10);
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg2, Scope.READ)
+        );
+        pharmacy.getPatientFullInfo(pid, 0, 10);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
+        );
+        pharmacy.getPatientFullInfo(pid, 0, 10);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        pharmacy.getPatientFullInfo(pid, 0, 10);
+        // Consent to READ: fine.
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.READ, 0);
+        FullInfo memory f = _fullInfo(pharmacy2Kiosk, pid, 0, 10);
+        assertEq(f.cardKeyHash, pid);
+        assertEq(f.total, 0);
+    }
+}
