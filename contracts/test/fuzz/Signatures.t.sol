@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {CardSig, Scope} from "../../src/CareTypes.sol";
+import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
+import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
+
+/// @dev OpenZeppelin's P256.verify on a raw digest, as the hub uses it.
+contract P256Harness {
+    function verify(bytes32 h, bytes32 r, bytes32 s, bytes32 qx, bytes32 qy) external view returns (bool) {
+        return P256.verify(h, r, s, qx, qy);
+    }
+}
+
+contract SignatureFuzzTest is Fixture {
+    P256Harness internal harness;
+
+    function setUp() public override {
+        super.setUp();
+        harness = new P256Harness();
+    }
+
+    function _key(uint256 seed) internal pure returns (uint256) {
+        return bound(seed, 1, P256_N - 1);
+    }
+
+    function _flip(bytes32 v, uint256 bit) internal pure returns (bytes32) {
+        return bytes32(uint256(v) ^ (uint256(1) << bit));
+    }
+
+    /// @dev Registers the card `pk` through the hospital kiosk (the fixture's patient is registered already).
+    function _registered(uint256 pk) internal returns (bytes32 patientId) {
+        patientId = idOf(pk);
+        if (hub.cardKeyOf(patientId) == 0) registerPatient(pk);
+    }
+
+    // ---------------------------------------------------------------- raw digests (the primitive)
+
+    function testFuzz_p256_validLowSAccepted(uint256 pkSeed, bytes32 digest) public view {
+        CardSig memory s = signDigest(_key(pkSeed), digest);
+        assertLe(uint256(s.s), P256_HALF_N, "normalised to low s");
+        assertTrue(harness.verify(digest, s.r, s.s, s.qx, s.qy), "valid low-s signature accepted");
+    }
+
+    function testFuzz_p256_highSRejected(uint256 pkSeed, bytes32 digest) public view {
+        CardSig memory s = toHighS(signDigest(_key(pkSeed), digest));
+        assertTrue(uint256(s.s) > P256_HALF_N);
+        assertFalse(harness.verify(digest, s.r, s.s, s.qx, s.qy), "high-s signature rejected");
+    }
+
+    function testFuzz_p256_anyBitFlipRejected(uint256 pkSeed, bytes32 digest, uint256 bitSeed) public view {
+        CardSig memory s = signDigest(_key(pkSeed), digest);
+        uint256 field = bound(bitSeed, 0, 5 * 256 - 1);
+        uint256 bit = field % 256;
+        field /= 256;
+        if (field == 0) digest = _flip(digest, bit);
+        else if (field == 1) s.r = _flip(s.r, bit);
+        else if (field == 2) s.s = _flip(s.s, bit);
+        else if (field == 3) s.qx = _flip(s.qx, bit);
+        else s.qy = _flip(s.qy, bit);
+        assertFalse(harness.verify(digest, s.r, s.s, s.qx, s.qy), "bit flip rejected");
+    }
+
+    // ---------------------------------------------------------------- through the hub (EIP-712 digests)
+
+    function testFuzz_hub_validLowSAccepted(uint256 pkSeed, bytes32 structHash) public {
+        uint256 pk = _key(pkSeed);
+        bytes32 patientId = _registered(pk);
+        assertEq(hub.cardKeyOf(patientId), patientId);
+        CardSig memory s = cardSig(pk, structHash);
+        hub.verifyCardSignature(patientId, structHash, s);
+    }
+
+    function testFuzz_hub_highSRejected(uint256 pkSeed, bytes32 structHash) public {
+        uint256 pk = _key(pkSeed);
+        bytes32 patientId = _registered(pk);
+        CardSig memory s = toHighS(cardSig(pk, structHash));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyCardSignature(patientId, structHash, s);
+    }
+
+    function testFuzz_hub_anyBitFlipRejected(uint256 pkSeed, bytes32 structHash, uint256 bitSeed) public {
+        uint256 pk = _key(pkSeed);
+        bytes32 patientId = _registered(pk);
+        CardSig memory s = cardSig(pk, structHash);
+        uint256 field = bound(bitSeed, 0, 5 * 256 - 1);
+        uint256 bit = field % 256;
+        field /= 256;
+        if (field == 0) structHash = _flip(structHash, bit);
+        else if (field == 1) s.r = _flip(s.r, bit);
+        else if (field == 2) s.s = _flip(s.s, bit);
+        else if (field == 3) s.qx = _flip(s.qx, bit);
+        else s.qy = _flip(s.qy, bit);
+        if (field >= 3) {
+            vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, patientId));
+        } else {
+            vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector));
+        }
+        hub.verifyCardSignature(patientId, structHash, s);
+    }
+
+    function testFuzz_hub_registerAnyKey(uint256 pkSeed) public {
+        uint256 pk = _key(pkSeed);
+        vm.assume(pk != PATIENT_PK);
+        (bytes32 x, bytes32 y) = cardKey(pk);
+        bytes32 patientId = registerPatient(pk);
+        assertEq(patientId, keccak256(abi.encode(x, y)));
+        assertEq(hub.cardKeyOf(patientId), patientId);
+    }
+
+    function testFuzz_hub_consentSignatureBindsTerms(uint8 scope, uint64 validUntil, uint64 nonce, uint8 tamper)
+        public
+    {
+        scope = uint8(bound(scope, 1, Scope.ALL));
+        nonce = uint64(bound(nonce, 1, type(uint64).max - 1));
+        validUntil = uint64(bound(validUntil, block.timestamp + 1, block.timestamp + 730 days));
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, scope, validUntil, nonce);
+        uint8 which = tamper % 3;
+        uint8 scope2 = which == 0 ? (scope % Scope.ALL) + 1 : scope;
+        uint64 until2 = which == 1 ? (validUntil > block.timestamp + 1 ? validUntil - 1 : validUntil + 1) : validUntil;
+        uint64 nonce2 = which == 2 ? nonce + 1 : nonce;
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector));
+        hub.grantConsent(pid, scope2, until2, nonce2, s);
+        vm.prank(hospital2Kiosk);
+        assertEq(hub.grantConsent(pid, scope, validUntil, nonce, s), validUntil);
+    }
+}

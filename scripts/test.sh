@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command: sets up, then runs every check CI runs: formatting, clippy (warnings are errors),
+# contract artifacts freshness, the Solidity tests (forge), and the Rust tests (unit and end-to-end on a real
+# Anvil).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+FORGE=contracts/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "contracts: build and check the committed artifacts are fresh"
+(cd contracts && "../$FORGE" build --quiet && node tools/export-artifacts.js --check)
+
+step "contracts: forge test"
+(cd contracts && "../$FORGE" test)
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -q -- -D warnings
+
+step "cargo test"
+cargo test --workspace
