@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {InvariantTargets} from "../utils/Invariant.sol";
+import {Scope} from "../../src/CareTypes.sol";
+import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
+import {PrescriptionHandler} from "./handlers/PrescriptionHandler.sol";
+
+/// @notice A prescription is dispensed at most once, and its stored status agrees with what happened to it.
+contract PrescriptionInvariantTest is Fixture, InvariantTargets {
+    PrescriptionHandler internal handler;
+    bytes32 internal other;
+
+    function setUp() public override {
+        super.setUp();
+        other = registerPatient(OTHER_PK);
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.ALL, uint64(block.timestamp + 365 days));
+        grant(OTHER_PK, other, hospitalKiosk, Scope.ALL, uint64(block.timestamp + 365 days));
+        grant(OTHER_PK, other, hospital2Kiosk, Scope.ALL, uint64(block.timestamp + 365 days));
+        // Long enough for 32 steps of at most 2 days.
+        grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, uint64(block.timestamp + 365 days));
+
+        handler = new PrescriptionHandler(
+            hub,
+            pharmacy,
+            [hospital, hospital2],
+            [hospitalKiosk, hospital2Kiosk],
+            [pharmacyOrg, pharmacyOrg2],
+            [pharmacyKiosk, pharmacy2Kiosk, hospitalKiosk],
+            [PATIENT_PK, OTHER_PK]
+        );
+        targetContract(address(handler));
+        targetSelector(address(handler), handler.selectors());
+    }
+
+    function invariant_dispensedAtMostOnce_statusConsistent() public view {
+        uint256 count = pharmacy.prescriptionCount();
+        uint256 completed;
+        uint256 cancelled;
+        for (uint256 id = 1; id <= count; ++id) {
+            uint256 d = handler.dispenseSuccesses(id);
+            uint256 c = handler.cancelSuccesses(id);
+            assertLe(d, 1, "dispensed more than once");
+            assertLe(c, 1, "cancelled more than once");
+            assertLe(d + c, 1, "both dispensed and cancelled");
+            PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+            if (p.status == PharmacyAccess.Status.Completed) {
+                assertEq(d, 1, "completed without a dispense");
+                assertTrue(p.dispensedBy == pharmacyId || p.dispensedBy == pharmacy2Id, "dispensed by a pharmacy");
+                assertTrue(p.dispensedAt >= p.issuedAt && p.dispensedAt <= p.validUntil, "dispensed while valid");
+                ++completed;
+            } else if (p.status == PharmacyAccess.Status.Cancelled) {
+                assertEq(c, 1, "cancelled without a cancel");
+                assertEq(p.dispensedBy, 0);
+                ++cancelled;
+            } else {
+                assertTrue(p.status == PharmacyAccess.Status.Ready, "status");
+                assertEq(d + c, 0, "ready after a dispense or cancel");
+                assertEq(p.dispensedBy, 0);
+                assertEq(p.dispensedAt, 0);
+            }
+        }
+        assertEq(completed, handler.dispenses(), "completed == successful dispenses");
+        assertEq(cancelled, handler.cancels(), "cancelled == successful cancels");
+        // Nothing beyond the last id exists.
+        assertEq(handler.dispenseSuccesses(count + 1), 0);
+    }
+
+    function invariant_noBadSignatureDispenses() public view {
+        assertEq(handler.wrongSuccesses(), 0, "a replayed / stale / misdirected / foreign signature dispensed");
+    }
+
+    function invariant_eachDispenseUsesOneCardNonce() public view {
+        assertEq(hub.nonces(pid), handler.nonceUses(pid), "patient nonce");
+        assertEq(hub.nonces(other), handler.nonceUses(other), "other patient nonce");
+    }
+}

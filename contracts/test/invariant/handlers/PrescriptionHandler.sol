@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {CardSigner} from "../../utils/Fixture.sol";
+import {CardSig, Scope} from "../../../src/CareTypes.sol";
+import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
+import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
+
+/// @notice Drives prescriptions through issue / dispense (with fresh, replayed, stale, misdirected and foreign
+/// signatures) / cancel / card replacement / time, and counts what succeeded.
+contract PrescriptionHandler is CardSigner {
+    PatientSmartCard internal immutable hub;
+    PharmacyAccess internal immutable pharmacy;
+    address[2] internal hospitalKiosks;
+    address[2] internal hospitals;
+    address[3] internal dispenseKiosks; // two pharmacy kiosks and a hospital kiosk (wrong role)
+    address[2] internal pharmacyOrgs;
+
+    bytes32[2] public patients;
+    uint256[2] public cardPk; // current card of each patient
+    uint256[2] public oldPk; // a retired card (0: none yet)
+
+    mapping(uint256 id => uint256) public dispenseSuccesses;
+    mapping(uint256 id => uint256) public cancelSuccesses;
+    mapping(bytes32 patientId => uint256) public nonceUses; // dispenses + card replacements
+    uint256 public dispenses;
+    uint256 public cancels;
+    uint256 public replacements;
+    uint256 public wrongSuccesses; // a dispense that should have failed but did not
+
+    CardSig internal lastSig;
+    uint256 internal lastDeadline;
+    uint256 internal cardSeq;
+
+    constructor(
+        PatientSmartCard hub_,
+        PharmacyAccess pharmacy_,
+        address[2] memory hospitals_,
+        address[2] memory hospitalKiosks_,
+        address[2] memory pharmacyOrgs_,
+        address[3] memory dispenseKiosks_,
+        uint256[2] memory pks
+    ) {
+        hub = hub_;
+        pharmacy = pharmacy_;
+        hospitals = hospitals_;
+        hospitalKiosks = hospitalKiosks_;
+        pharmacyOrgs = pharmacyOrgs_;
+        dispenseKiosks = dispenseKiosks_;
+        cardPk = pks;
+        patients[0] = idOf(pks[0]);
+        patients[1] = idOf(pks[1]);
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    function issue(uint256 patientSeed, uint256 hospitalSeed, uint256 validitySeed) external {
+        uint256 p = patientSeed % 2;
+        uint40 validUntil = validitySeed % 3 == 0 ? 0 : uint40(block.timestamp + bound(validitySeed, 1, 20 days));
+        vm.prank(hospitalKiosks[hospitalSeed % 2]);
+        try pharmacy.issuePrescription(patients[p], validUntil, abi.encodePacked(validitySeed)) {} catch {}
+    }
+
+    function dispense(uint256 idSeed, uint256 kioskSeed, uint256 mode) external {
+        uint256 count = pharmacy.prescriptionCount();
+        uint256 id = bound(idSeed, 1, count + 1); // sometimes one that does not exist
+        address kiosk = dispenseKiosks[kioskSeed % 3];
+        address pharmacyInst = hub.kioskInstitution(kiosk);
+        bytes32 patientId = id <= count ? pharmacy.getPrescription(id).patientId : patients[0];
+        uint256 p = patientId == patients[0] ? 0 : 1;
+        uint256 nonce = hub.nonces(patientId);
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s;
+        bool shouldFail;
+        mode %= 6;
+        if (mode == 0 || mode == 1) {
+            s = signFor(hub, cardPk[p], dispenseHash(id, pharmacyInst, nonce, deadline));
+        } else if (mode == 2) {
+            // Replay the last signature that went through (or was tried).
+            s = lastSig;
+            deadline = lastDeadline;
+            shouldFail = true;
+        } else if (mode == 3) {
+            if (nonce == 0) return;
+            s = signFor(hub, cardPk[p], dispenseHash(id, pharmacyInst, nonce - 1, deadline));
+            shouldFail = true;
+        } else if (mode == 4) {
+            address other = pharmacyInst == pharmacyOrgs[0] ? pharmacyOrgs[1] : pharmacyOrgs[0];
+            s = signFor(hub, cardPk[p], dispenseHash(id, other, nonce, deadline));
+            shouldFail = true;
+        } else {
+            // The other patient's card, or this patient's retired card.
+            uint256 pk = oldPk[p] != 0 ? oldPk[p] : cardPk[1 - p];
+            s = signFor(hub, pk, dispenseHash(id, pharmacyInst, nonce, deadline));
+            shouldFail = true;
+        }
+        vm.prank(kiosk);
+        try pharmacy.dispensePrescription(id, deadline, s) {
+            ++dispenseSuccesses[id];
+            ++dispenses;
+            ++nonceUses[patientId];
+            if (shouldFail) ++wrongSuccesses;
+            lastSig = s;
+            lastDeadline = deadline;
+        } catch {}
+    }
+
+    function cancel(uint256 idSeed, uint256 kioskSeed) external {
+        uint256 id = bound(idSeed, 1, pharmacy.prescriptionCount() + 1);
+        vm.prank(hospitalKiosks[kioskSeed % 2]);
+        try pharmacy.cancelPrescription(id) {
+            ++cancelSuccesses[id];
+            ++cancels;
+        } catch {}
+    }
+
+    function replaceCard(uint256 patientSeed) external {
+        uint256 p = patientSeed % 2;
+        uint256 newPk = uint256(keccak256(abi.encode("card", ++cardSeq))) % (P256_N - 1) + 1;
+        bytes32 patientId = patients[p];
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 structHash = keccak256(
+            abi.encode(hub.REPLACE_TYPEHASH(), patientId, idOf(newPk), hospitals[0], hub.nonces(patientId), deadline)
+        );
+        CardSig memory s = signFor(hub, newPk, structHash);
+        vm.prank(hospitalKiosks[0]);
+        try hub.replaceCard(patientId, deadline, s) {
+            oldPk[p] = cardPk[p];
+            cardPk[p] = newPk;
+            ++replacements;
+            ++nonceUses[patientId];
+        } catch {}
+    }
+
+    function warp(uint256 dt) external {
+        vm.warp(block.timestamp + bound(dt, 0, 2 days));
+    }
+
+    function dispenseHash(uint256 id, address pharmacy_, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, nonce, deadline));
+    }
+
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](5);
+        s[0] = this.issue.selector;
+        s[1] = this.dispense.selector;
+        s[2] = this.cancel.selector;
+        s[3] = this.replaceCard.selector;
+        s[4] = this.warp.selector;
+    }
+}

@@ -1,0 +1,131 @@
+//! The `carekiosk` binary as a person runs it: `up` leaves a deployed local chain until it is stopped, `deploy`
+//! works against any RPC URL (here an Anvil with Celo Sepolia's chain id), and failures give clear messages and
+//! meaningful exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_chain::{Chain, Deployment, GasPolicy};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_carekiosk"))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("carekiosk-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn up_leaves_a_deployed_chain_until_stopped() {
+    let dir = temp_dir("up");
+    let manifest = dir.join("local.json");
+    let mut child = bin()
+        .args(["up", "--manifest"])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.starts_with("ready:") {
+            break;
+        }
+    }
+    assert!(out.contains("ready: local chain up"), "{out}");
+    assert!(out.contains("PatientSmartCard"), "{out}");
+    let d = Deployment::load(&manifest).unwrap();
+    assert_eq!(d.chain_id, 31337);
+    assert_eq!(d.institutions.len(), 3);
+    assert!(out.contains(&d.rpc_url), "it prints where the chain is");
+    // The chain is up and holds the contracts, wired.
+    let chain = Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![]).await.unwrap();
+    let code = chain.provider().get_code_at(d.contracts.patient_smart_card).await.unwrap();
+    assert!(!code.is_empty());
+    assert_eq!(chain.hub(&d).hospitalRecord().call().await.unwrap(), d.contracts.hospital_record);
+    // SIGTERM stops it cleanly, and the chain with it.
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![]).await.is_err(), "anvil is gone");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn deploy_works_against_any_rpc_url() {
+    let devnet = Devnet::start(DevnetOptions { chain_id: 11_142_220, ..Default::default() }).await.unwrap();
+    let key = PrivateKeySigner::random();
+    let chain = Chain::connect(&devnet.url, GasPolicy::PAPER, vec![]).await.unwrap();
+    chain.devnet_set_balance(key.address(), U256::from(10u64).pow(U256::from(20))).await.unwrap();
+    let dir = temp_dir("deploy");
+    let manifest = dir.join("celo-sepolia.json");
+    let out = bin()
+        .args(["deploy", "--profile", "celo-sepolia", "--rpc-url", &devnet.url, "--manifest"])
+        .arg(&manifest)
+        .env("CAREKIOSK_DEPLOYER_KEY", alloy::hex::encode(key.to_bytes()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = Deployment::load(&manifest).unwrap();
+    assert_eq!(d.chain_id, 11_142_220);
+    assert_eq!(d.admin, key.address());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&d.contracts.patient_smart_card.to_string()), "{stdout}");
+    // The key is not in the manifest nor in what was printed.
+    let secret = alloy::hex::encode(key.to_bytes());
+    assert!(!std::fs::read_to_string(&manifest).unwrap().contains(&secret));
+    assert!(!stdout.contains(&secret) && !String::from_utf8_lossy(&out.stderr).contains(&secret));
+    // Deploying the mainnet profile onto this chain is refused: wrong chain id, exit code 2.
+    let out = bin()
+        .args(["deploy", "--profile", "celo", "--rpc-url", &devnet.url, "--manifest"])
+        .arg(dir.join("celo.json"))
+        .env("CAREKIOSK_DEPLOYER_KEY", alloy::hex::encode(key.to_bytes()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expects 42220"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_exit_code() {
+    // No key in the environment.
+    let out = bin().args(["deploy", "--profile", "celo-sepolia"]).env_remove("CAREKIOSK_DEPLOYER_KEY").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set CAREKIOSK_DEPLOYER_KEY"));
+    // A malformed key.
+    let out = bin()
+        .args(["deploy", "--profile", "celo-sepolia"])
+        .env("CAREKIOSK_DEPLOYER_KEY", "not-a-key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not hold a valid private key"));
+    // An unknown profile.
+    let out = bin().args(["deploy", "--profile", "alfajores"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("celo-sepolia"));
+    // A node that is down.
+    let key = PrivateKeySigner::random();
+    let out = bin()
+        .args(["deploy", "--profile", "local", "--rpc-url", "http://127.0.0.1:9"])
+        .env("CAREKIOSK_DEPLOYER_KEY", alloy::hex::encode(key.to_bytes()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Is it running"));
+    // A missing manifest.
+    let out = bin().args(["status", "--manifest", "/nonexistent/local.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deploy first"));
+}
