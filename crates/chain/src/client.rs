@@ -12,7 +12,9 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::bindings::{HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, TestStablecoin};
+use crate::bindings::{
+    HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, TestStablecoin,
+};
 use crate::{ChainError, Deployment, GasPolicy};
 
 /// How long to wait for a transaction to be mined before giving up on it.
@@ -33,15 +35,24 @@ impl std::fmt::Debug for Chain {
         f.debug_struct("Chain")
             .field("url", &self.url)
             .field("chain_id", &self.chain_id)
-            .field("signers", &self.signers.iter().map(|s| s.address()).collect::<Vec<_>>())
+            .field(
+                "signers",
+                &self.signers.iter().map(|s| s.address()).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl Chain {
     /// Connects to `url`, checks the node answers, and signs with `signers` (the first is the default sender).
-    pub async fn connect(url: &str, policy: GasPolicy, signers: Vec<PrivateKeySigner>) -> Result<Chain, ChainError> {
-        let parsed = url.parse().map_err(|_| ChainError::Invalid(format!("not a URL: {url}")))?;
+    pub async fn connect(
+        url: &str,
+        policy: GasPolicy,
+        signers: Vec<PrivateKeySigner>,
+    ) -> Result<Chain, ChainError> {
+        let parsed = url
+            .parse()
+            .map_err(|_| ChainError::Invalid(format!("not a URL: {url}")))?;
         let mut wallet = EthereumWallet::default();
         for s in &signers {
             wallet.register_signer(s.clone());
@@ -56,10 +67,23 @@ impl Chain {
             .wallet(wallet)
             .connect_http(parsed);
         let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
-        provider.client().set_poll_interval(if local { Duration::from_millis(10) } else { Duration::from_secs(1) });
+        provider.client().set_poll_interval(if local {
+            Duration::from_millis(10)
+        } else {
+            Duration::from_secs(1)
+        });
         let provider = provider.erased();
-        let chain_id = provider.get_chain_id().await.map_err(|e| ChainError::node(url, e))?;
-        Ok(Chain { provider, url: url.to_string(), policy, chain_id, signers })
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| ChainError::node(url, e))?;
+        Ok(Chain {
+            provider,
+            url: url.to_string(),
+            policy,
+            chain_id,
+            signers,
+        })
     }
 
     /// The same connection with more signers.
@@ -72,7 +96,11 @@ impl Chain {
     /// Fails unless the node reports `expected` as its chain id.
     pub fn expect_chain_id(&self, expected: u64, what: &str) -> Result<(), ChainError> {
         if self.chain_id != expected {
-            return Err(ChainError::WrongChain { what: what.to_string(), expected, actual: self.chain_id });
+            return Err(ChainError::WrongChain {
+                what: what.to_string(),
+                expected,
+                actual: self.chain_id,
+            });
         }
         Ok(())
     }
@@ -104,7 +132,10 @@ impl Chain {
 
     /// The latest block number.
     pub async fn block_number(&self) -> Result<u64, ChainError> {
-        self.provider.get_block_number().await.map_err(|e| ChainError::node(&self.url, e))
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::node(&self.url, e))
     }
 
     /// Sends a contract call (or deployment) from `from` under the gas policy, waits for its receipt, and turns
@@ -132,7 +163,10 @@ impl Chain {
         if let (Some(m), Some(p)) = (max_fee, priority) {
             call = call.max_fee_per_gas(m).max_priority_fee_per_gas(p);
         }
-        let pending = call.send().await.map_err(|e| ChainError::from_contract(&self.url, e))?;
+        let pending = call
+            .send()
+            .await
+            .map_err(|e| ChainError::from_contract(&self.url, e))?;
         let hash = *pending.tx_hash();
         tracing::debug!(%hash, "transaction sent");
         let receipt = pending
@@ -142,7 +176,10 @@ impl Chain {
             .map_err(|e| ChainError::node(&self.url, format!("waiting for {hash}: {e}")))?;
         if !receipt.status() {
             // Re-run the call at the receipt's block to learn the reason.
-            let replay = call.block(receipt.block_number.unwrap_or_default().into()).call_raw().await;
+            let replay = call
+                .block(receipt.block_number.unwrap_or_default().into())
+                .call_raw()
+                .await;
             if let Err(e) = replay {
                 if let Some(data) = e.as_revert_data() {
                     return Err(ChainError::Reverted(crate::error::decode_revert(&data)));
@@ -159,7 +196,10 @@ impl Chain {
         from: Address,
         call: CallBuilder<&DynProvider, D, Ethereum>,
     ) -> Result<u64, ChainError> {
-        call.from(from).estimate_gas().await.map_err(|e| ChainError::from_contract(&self.url, e))
+        call.from(from)
+            .estimate_gas()
+            .await
+            .map_err(|e| ChainError::from_contract(&self.url, e))
     }
 
     /// Sets an account's balance (Anvil only): how the local chain funds fresh keys.
@@ -186,7 +226,10 @@ impl Chain {
     }
 
     /// InsuranceProvider bound to this connection.
-    pub fn insurance(&self, d: &Deployment) -> InsuranceProvider::InsuranceProviderInstance<DynProvider> {
+    pub fn insurance(
+        &self,
+        d: &Deployment,
+    ) -> InsuranceProvider::InsuranceProviderInstance<DynProvider> {
         InsuranceProvider::new(d.contracts.insurance_provider, self.provider.clone())
     }
 

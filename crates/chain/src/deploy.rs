@@ -3,7 +3,9 @@
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::bindings::{HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, Role, TestStablecoin};
+use crate::bindings::{
+    HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, Role, TestStablecoin,
+};
 use crate::manifest::{Contracts, InstitutionEntry};
 use crate::{Chain, ChainError, Deployment, Profile};
 
@@ -12,19 +14,31 @@ pub const TOKEN_UNIT: u128 = 1_000_000_000_000_000_000;
 
 /// Deploys the four contracts (and the test stablecoin when the profile names no token) from `admin`, who becomes
 /// the governance admin, and wires them. Returns the manifest (without institutions).
-pub async fn deploy_contracts(chain: &Chain, admin: Address, profile: &Profile) -> Result<Deployment, ChainError> {
+pub async fn deploy_contracts(
+    chain: &Chain,
+    admin: Address,
+    profile: &Profile,
+) -> Result<Deployment, ChainError> {
     chain.expect_chain_id(profile.chain_id, &format!("profile {}", profile.name))?;
     let p = chain.provider();
     let mut deploy_gas = Vec::new();
-    let mut created = |name: &str, r: &alloy::rpc::types::TransactionReceipt| -> Result<Address, ChainError> {
-        deploy_gas.push((name.to_string(), r.gas_used));
-        r.contract_address.ok_or_else(|| ChainError::Failed(format!("{name} deployment created no contract")))
-    };
-    let r = chain.send(admin, PatientSmartCard::deploy_builder(p, admin)).await?;
+    let mut created =
+        |name: &str, r: &alloy::rpc::types::TransactionReceipt| -> Result<Address, ChainError> {
+            deploy_gas.push((name.to_string(), r.gas_used));
+            r.contract_address
+                .ok_or_else(|| ChainError::Failed(format!("{name} deployment created no contract")))
+        };
+    let r = chain
+        .send(admin, PatientSmartCard::deploy_builder(p, admin))
+        .await?;
     let hub = created("PatientSmartCard", &r)?;
-    let r = chain.send(admin, HospitalRecord::deploy_builder(p, hub)).await?;
+    let r = chain
+        .send(admin, HospitalRecord::deploy_builder(p, hub))
+        .await?;
     let records = created("HospitalRecord", &r)?;
-    let r = chain.send(admin, PharmacyAccess::deploy_builder(p, hub)).await?;
+    let r = chain
+        .send(admin, PharmacyAccess::deploy_builder(p, hub))
+        .await?;
     let pharmacy = created("PharmacyAccess", &r)?;
     let token = match profile.token.address {
         Some(t) => t,
@@ -33,10 +47,17 @@ pub async fn deploy_contracts(chain: &Chain, admin: Address, profile: &Profile) 
             created("TestStablecoin", &r)?
         }
     };
-    let r = chain.send(admin, InsuranceProvider::deploy_builder(p, hub, records, token)).await?;
+    let r = chain
+        .send(
+            admin,
+            InsuranceProvider::deploy_builder(p, hub, records, token),
+        )
+        .await?;
     let insurance = created("InsuranceProvider", &r)?;
     let hub_contract = PatientSmartCard::new(hub, p.clone());
-    let r = chain.send(admin, hub_contract.wire(records, pharmacy, insurance)).await?;
+    let r = chain
+        .send(admin, hub_contract.wire(records, pharmacy, insurance))
+        .await?;
     tracing::info!(%hub, %records, %pharmacy, %insurance, %token, "contracts deployed and wired");
     Ok(Deployment {
         profile: profile.name.clone(),
@@ -65,17 +86,42 @@ pub async fn register_institution(
     institution: Address,
 ) -> Result<(u64, u32), ChainError> {
     let r = match role {
-        Role::Hospital => chain.send(d.admin, chain.records(d).registerHospital(institution)).await?,
-        Role::Pharmacy => chain.send(d.admin, chain.pharmacy(d).registerPharmacy(institution)).await?,
-        Role::Insurer => chain.send(d.admin, chain.insurance(d).registerInsurer(institution)).await?,
+        Role::Hospital => {
+            chain
+                .send(d.admin, chain.records(d).registerHospital(institution))
+                .await?
+        }
+        Role::Pharmacy => {
+            chain
+                .send(d.admin, chain.pharmacy(d).registerPharmacy(institution))
+                .await?
+        }
+        Role::Insurer => {
+            chain
+                .send(d.admin, chain.insurance(d).registerInsurer(institution))
+                .await?
+        }
     };
-    let reg = chain.hub(d).institutions(institution).call().await.map_err(|e| ChainError::from_contract(chain.url(), e))?;
+    let reg = chain
+        .hub(d)
+        .institutions(institution)
+        .call()
+        .await
+        .map_err(|e| ChainError::from_contract(chain.url(), e))?;
     Ok((r.gas_used, reg.id))
 }
 
 /// The institution adds a kiosk signer of its own.
-pub async fn add_kiosk(chain: &Chain, d: &Deployment, institution: Address, kiosk: Address) -> Result<(), ChainError> {
-    chain.send(institution, chain.hub(d).addKiosk(kiosk)).await.map(|_| ())
+pub async fn add_kiosk(
+    chain: &Chain,
+    d: &Deployment,
+    institution: Address,
+    kiosk: Address,
+) -> Result<(), ChainError> {
+    chain
+        .send(institution, chain.hub(d).addKiosk(kiosk))
+        .await
+        .map(|_| ())
 }
 
 /// The demo's identities, keys in memory only.
@@ -126,14 +172,35 @@ pub const DEMO_ESCROW: u128 = 1_000_000;
 
 /// On the local chain: registers a demo hospital, pharmacy and insurer with one kiosk each, funds every key with
 /// ETH, mints test dollars to the insurer and funds its escrow. `chain` must sign for the admin and `actors`.
-pub async fn setup_demo(chain: &Chain, d: &mut Deployment, actors: &DemoActors) -> Result<(), ChainError> {
+pub async fn setup_demo(
+    chain: &Chain,
+    d: &mut Deployment,
+    actors: &DemoActors,
+) -> Result<(), ChainError> {
     for s in actors.signers() {
-        chain.devnet_set_balance(s.address(), U256::from(1000u64) * U256::from(TOKEN_UNIT)).await?;
+        chain
+            .devnet_set_balance(s.address(), U256::from(1000u64) * U256::from(TOKEN_UNIT))
+            .await?;
     }
     let demo = [
-        ("Demo Hospital", Role::Hospital, &actors.hospital, &actors.hospital_kiosk),
-        ("Demo Pharmacy", Role::Pharmacy, &actors.pharmacy, &actors.pharmacy_kiosk),
-        ("Demo Insurer", Role::Insurer, &actors.insurer, &actors.insurer_kiosk),
+        (
+            "Demo Hospital",
+            Role::Hospital,
+            &actors.hospital,
+            &actors.hospital_kiosk,
+        ),
+        (
+            "Demo Pharmacy",
+            Role::Pharmacy,
+            &actors.pharmacy,
+            &actors.pharmacy_kiosk,
+        ),
+        (
+            "Demo Insurer",
+            Role::Insurer,
+            &actors.insurer,
+            &actors.insurer_kiosk,
+        ),
     ];
     for (name, role, inst, kiosk) in demo {
         let (_, id) = register_institution(chain, d, role, inst.address()).await?;
@@ -148,9 +215,20 @@ pub async fn setup_demo(chain: &Chain, d: &mut Deployment, actors: &DemoActors) 
     }
     let escrow = U256::from(DEMO_ESCROW) * U256::from(TOKEN_UNIT);
     let insurer = actors.insurer.address();
-    chain.send(d.admin, chain.token(d).mint(insurer, escrow)).await?;
-    chain.send(insurer, chain.token(d).approve(d.contracts.insurance_provider, escrow)).await?;
-    chain.send(insurer, chain.insurance(d).fundEscrow(insurer, escrow)).await?;
+    chain
+        .send(d.admin, chain.token(d).mint(insurer, escrow))
+        .await?;
+    chain
+        .send(
+            insurer,
+            chain
+                .token(d)
+                .approve(d.contracts.insurance_provider, escrow),
+        )
+        .await?;
+    chain
+        .send(insurer, chain.insurance(d).fundEscrow(insurer, escrow))
+        .await?;
     d.block = chain.block_number().await?;
     Ok(())
 }

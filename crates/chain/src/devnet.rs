@@ -28,7 +28,12 @@ pub struct DevnetOptions {
 
 impl Default for DevnetOptions {
     fn default() -> Self {
-        Self { chain_id: 31337, block_time: None, state_file: None, port: 0 }
+        Self {
+            chain_id: 31337,
+            block_time: None,
+            state_file: None,
+            port: 0,
+        }
     }
 }
 
@@ -74,7 +79,12 @@ impl Devnet {
         let bin = anvil_path();
         let mut cmd = Command::new(&bin);
         cmd.args(["--host", "127.0.0.1", "--port", &opts.port.to_string()])
-            .args(["--chain-id", &opts.chain_id.to_string(), "--hardfork", "osaka"])
+            .args([
+                "--chain-id",
+                &opts.chain_id.to_string(),
+                "--hardfork",
+                "osaka",
+            ])
             .args(["--accounts", "1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -97,7 +107,10 @@ impl Devnet {
         let port = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.trim().strip_prefix("Listening on ") {
-                    return rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                    return rest
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.trim().parse::<u16>().ok());
                 }
             }
             None
@@ -110,9 +123,13 @@ impl Devnet {
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {
                 use tokio::io::AsyncReadExt;
-                let _ = tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
             }
-            return Err(ChainError::Devnet(format!("anvil did not start listening: {}", err.trim())));
+            return Err(ChainError::Devnet(format!(
+                "anvil did not start listening: {}",
+                err.trim()
+            )));
         };
         // Keep draining its output so the pipe never fills.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -126,15 +143,27 @@ impl Devnet {
         }
         let url = format!("http://127.0.0.1:{port}");
         tracing::info!(%url, chain_id = opts.chain_id, "local chain listening");
-        Ok(Devnet { child, url, port, chain_id: opts.chain_id })
+        Ok(Devnet {
+            child,
+            url,
+            port,
+            chain_id: opts.chain_id,
+        })
     }
 
     /// Stops the node gracefully (SIGTERM, so `--state` is dumped) and waits for it.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
             // SAFETY-free: plain kill(1) via the shell keeps this crate free of libc.
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
-            if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_ok() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+                .await
+                .is_ok()
+            {
                 return;
             }
         }

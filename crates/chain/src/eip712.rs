@@ -28,8 +28,9 @@ alloy::sol! {
 }
 
 /// The order n of the NIST P-256 group.
-pub const P256_N: U256 =
-    U256::from_be_slice(&alloy::hex!("FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"));
+pub const P256_N: U256 = U256::from_be_slice(&alloy::hex!(
+    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"
+));
 
 /// The EIP-712 domain of a deployment.
 pub fn domain(chain_id: u64, hub: Address) -> Eip712Domain {
@@ -65,7 +66,12 @@ pub struct CardSignature {
 impl CardSignature {
     /// Builds a signature, normalising s to the lower half of the group order.
     pub fn new(qx: B256, qy: B256, r: B256, s: B256) -> Self {
-        Self { qx, qy, r, s: low_s(s) }
+        Self {
+            qx,
+            qy,
+            r,
+            s: low_s(s),
+        }
     }
 
     /// The id of the patient whose card this is (for a card that was never replaced).
@@ -118,16 +124,27 @@ mod tests {
             }),
             keccak256("RegisterPatient(bytes32 patientId,address hospital,uint256 deadline)")
         );
-        let d = Dispense { prescriptionId: U256::ZERO, pharmacy: Address::ZERO, nonce: U256::ZERO, deadline: U256::ZERO };
+        let d = Dispense {
+            prescriptionId: U256::ZERO,
+            pharmacy: Address::ZERO,
+            nonce: U256::ZERO,
+            deadline: U256::ZERO,
+        };
         assert_eq!(
             d.eip712_type_hash(),
-            keccak256("Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)")
+            keccak256(
+                "Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)"
+            )
         );
     }
 
     #[test]
     fn digest_changes_with_chain_and_deployment() {
-        let m = RevokeConsent { patientId: B256::repeat_byte(1), institution: Address::repeat_byte(2), nonce: 3 };
+        let m = RevokeConsent {
+            patientId: B256::repeat_byte(1),
+            institution: Address::repeat_byte(2),
+            nonce: 3,
+        };
         let a = digest(&m, &domain(31337, Address::repeat_byte(9)));
         assert_ne!(a, digest(&m, &domain(42220, Address::repeat_byte(9))));
         assert_ne!(a, digest(&m, &domain(31337, Address::repeat_byte(8))));

@@ -1,6 +1,8 @@
 use alloy::sol_types::SolInterface;
 
-use crate::bindings::{HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, TestStablecoin};
+use crate::bindings::{
+    HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, TestStablecoin,
+};
 
 /// A contract revert decoded into the custom error's name and fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +26,9 @@ pub enum ChainError {
     #[error("the contract refused: {0}")]
     Reverted(Revert),
     /// The node could not be reached or answered with an error.
-    #[error("the node at {url} did not answer as expected: {reason}. Is it running and reachable?")]
+    #[error(
+        "the node at {url} did not answer as expected: {reason}. Is it running and reachable?"
+    )]
     Node {
         /// The RPC URL.
         url: String,
@@ -74,11 +78,17 @@ impl ChainError {
         if let Some(data) = err.as_revert_data() {
             return ChainError::Reverted(decode_revert(&data));
         }
-        ChainError::Node { url: url.to_string(), reason: err.to_string() }
+        ChainError::Node {
+            url: url.to_string(),
+            reason: err.to_string(),
+        }
     }
 
     pub(crate) fn node(url: &str, err: impl std::fmt::Display) -> Self {
-        ChainError::Node { url: url.to_string(), reason: err.to_string() }
+        ChainError::Node {
+            url: url.to_string(),
+            reason: err.to_string(),
+        }
     }
 }
 
@@ -88,8 +98,15 @@ fn named(detail: String) -> Revert {
         (Some(i), true) => detail[i + 1..detail.len() - 1].to_string(),
         _ => detail,
     };
-    let name = inner.split([' ', '(', '{']).next().unwrap_or_default().to_string();
-    Revert { name, detail: inner }
+    let name = inner
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Revert {
+        name,
+        detail: inner,
+    }
 }
 
 /// Decodes revert data against the errors of every carekiosk contract (and the token's).
@@ -110,9 +127,15 @@ pub fn decode_revert(data: &[u8]) -> Revert {
         return named(format!("{e:?}"));
     }
     if let Ok(reason) = <alloy::sol_types::Revert as alloy::sol_types::SolError>::abi_decode(data) {
-        return Revert { name: "Error".into(), detail: reason.reason };
+        return Revert {
+            name: "Error".into(),
+            detail: reason.reason,
+        };
     }
-    Revert { name: "Unknown".into(), detail: format!("unknown revert data 0x{}", alloy::hex::encode(data)) }
+    Revert {
+        name: "Unknown".into(),
+        detail: format!("unknown revert data 0x{}", alloy::hex::encode(data)),
+    }
 }
 
 #[cfg(test)]
@@ -123,7 +146,10 @@ mod tests {
 
     #[test]
     fn decodes_custom_error_with_fields() {
-        let err = PatientSmartCard::NoConsent { patientId: B256::repeat_byte(7), institution: Address::repeat_byte(9) };
+        let err = PatientSmartCard::NoConsent {
+            patientId: B256::repeat_byte(7),
+            institution: Address::repeat_byte(9),
+        };
         let r = decode_revert(&err.abi_encode());
         assert_eq!(r.name, "NoConsent");
         assert!(r.detail.contains("patientId: 0x0707"), "{}", r.detail);
@@ -132,7 +158,9 @@ mod tests {
 
     #[test]
     fn decodes_module_errors_and_unknown_data() {
-        let err = PharmacyAccess::AlreadyDispensed { id: alloy::primitives::U256::from(5) };
+        let err = PharmacyAccess::AlreadyDispensed {
+            id: alloy::primitives::U256::from(5),
+        };
         assert_eq!(decode_revert(&err.abi_encode()).name, "AlreadyDispensed");
         let r = decode_revert(&[1, 2, 3, 4, 5]);
         assert_eq!(r.name, "Unknown");

@@ -26,16 +26,25 @@ pub const GWEI: u64 = 1_000_000_000;
 
 impl GasPolicy {
     /// The paper's fixed 2 gwei, as legacy transactions.
-    pub const PAPER: GasPolicy = GasPolicy::Legacy { gas_price_wei: 2 * GWEI };
+    pub const PAPER: GasPolicy = GasPolicy::Legacy {
+        gas_price_wei: 2 * GWEI,
+    };
 
     /// The fee fields for a transaction, given the node's latest base fee: `(gas_price, max_fee, max_priority)`.
     pub fn fees(&self, base_fee: Option<u128>) -> (Option<u128>, Option<u128>, Option<u128>) {
         match *self {
             GasPolicy::Legacy { gas_price_wei } => (Some(u128::from(gas_price_wei)), None, None),
-            GasPolicy::Eip1559 { base_fee_floor_wei, priority_fee_wei } => {
+            GasPolicy::Eip1559 {
+                base_fee_floor_wei,
+                priority_fee_wei,
+            } => {
                 let (floor, tip) = (u128::from(base_fee_floor_wei), u128::from(priority_fee_wei));
                 let base = base_fee.unwrap_or(floor).max(floor);
-                (None, Some(base.saturating_mul(2).saturating_add(tip)), Some(tip))
+                (
+                    None,
+                    Some(base.saturating_mul(2).saturating_add(tip)),
+                    Some(tip),
+                )
             }
         }
     }
@@ -47,12 +56,18 @@ mod tests {
 
     #[test]
     fn legacy_is_fixed_price() {
-        assert_eq!(GasPolicy::PAPER.fees(Some(7)), (Some(2_000_000_000), None, None));
+        assert_eq!(
+            GasPolicy::PAPER.fees(Some(7)),
+            (Some(2_000_000_000), None, None)
+        );
     }
 
     #[test]
     fn eip1559_respects_floor_and_base_fee() {
-        let p = GasPolicy::Eip1559 { base_fee_floor_wei: 25 * GWEI, priority_fee_wei: GWEI };
+        let p = GasPolicy::Eip1559 {
+            base_fee_floor_wei: 25 * GWEI,
+            priority_fee_wei: GWEI,
+        };
         let g = u128::from(GWEI);
         assert_eq!(p.fees(Some(g)), (None, Some(51 * g), Some(g)));
         assert_eq!(p.fees(Some(40 * g)), (None, Some(81 * g), Some(g)));

@@ -103,7 +103,10 @@ fn random_bytes(n: usize) -> Bytes {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 struct Visit {
@@ -130,12 +133,37 @@ impl World {
         eip712::domain(self.d.chain_id, self.d.contracts.patient_smart_card)
     }
 
-    async fn consent(&self, card: &SoftCard, institution: Address, kiosk: Address, scope: u8) -> Result<(), ChainError> {
+    async fn consent(
+        &self,
+        card: &SoftCard,
+        institution: Address,
+        kiosk: Address,
+        scope: u8,
+    ) -> Result<(), ChainError> {
         let pid = card.patient_id();
-        let c = self.chain.hub(&self.d).consentOf(pid, institution).call().await.map_err(|e| err(&self.chain, e))?;
-        let msg = Consent { patientId: pid, institution, scope, validUntil: 0, nonce: c.nonce + 1 };
+        let c = self
+            .chain
+            .hub(&self.d)
+            .consentOf(pid, institution)
+            .call()
+            .await
+            .map_err(|e| err(&self.chain, e))?;
+        let msg = Consent {
+            patientId: pid,
+            institution,
+            scope,
+            validUntil: 0,
+            nonce: c.nonce + 1,
+        };
         let sig = card.sign(eip712::digest(&msg, &self.domain()));
-        self.chain.send(kiosk, self.chain.hub(&self.d).grantConsent(pid, scope, 0, c.nonce + 1, sig.into())).await?;
+        self.chain
+            .send(
+                kiosk,
+                self.chain
+                    .hub(&self.d)
+                    .grantConsent(pid, scope, 0, c.nonce + 1, sig.into()),
+            )
+            .await?;
         Ok(())
     }
 
@@ -149,72 +177,163 @@ impl World {
         let pharmacy = self.actors.pharmacy.address();
         let deadline = U256::from(now() + 3600);
         if register {
-            let msg = RegisterPatient { patientId: pid, hospital, deadline };
+            let msg = RegisterPatient {
+                patientId: pid,
+                hospital,
+                deadline,
+            };
             let sig = card.sign(eip712::digest(&msg, &self.domain()));
-            let r = c.send(self.hospital_kiosk(), c.hub(d).registerPatient(deadline, sig.into())).await?;
+            let r = c
+                .send(
+                    self.hospital_kiosk(),
+                    c.hub(d).registerPatient(deadline, sig.into()),
+                )
+                .await?;
             gas.insert("registerPatient", r.gas_used);
         }
         // Reception: check-in is the card-signed consent for the hospital.
-        self.consent(card, hospital, self.hospital_kiosk(), scope::ALL).await?;
-        gas.insert("getPatientInfo", c.estimate(self.hospital_kiosk(), c.hub(d).getPatientInfo(pid)).await?);
+        self.consent(card, hospital, self.hospital_kiosk(), scope::ALL)
+            .await?;
+        gas.insert(
+            "getPatientInfo",
+            c.estimate(self.hospital_kiosk(), c.hub(d).getPatientInfo(pid))
+                .await?,
+        );
         // Doctor: a record, then an amendment of it.
         let r = c
-            .send(self.hospital_kiosk(), c.records(d).addMedicalRecord(pid, 1, random_bytes(RECORD_BYTES)))
+            .send(
+                self.hospital_kiosk(),
+                c.records(d)
+                    .addMedicalRecord(pid, 1, random_bytes(RECORD_BYTES)),
+            )
             .await?;
         gas.insert("addMedicalRecord", r.gas_used);
-        let count = c.records(d).recordCount(pid).call().await.map_err(|e| err(c, e))?;
+        let count = c
+            .records(d)
+            .recordCount(pid)
+            .call()
+            .await
+            .map_err(|e| err(c, e))?;
         let index = count - U256::from(1);
         let r = c
             .send(
                 self.hospital_kiosk(),
-                c.records(d).updateMedicalHistory(pid, index, 1, random_bytes(RECORD_BYTES)),
+                c.records(d)
+                    .updateMedicalHistory(pid, index, 1, random_bytes(RECORD_BYTES)),
             )
             .await?;
         gas.insert("updateMedicalHistory", r.gas_used);
         gas.insert(
             "getMedicalRecords",
-            c.estimate(self.hospital_kiosk(), c.records(d).getMedicalRecords(pid, U256::ZERO, U256::from(10))).await?,
+            c.estimate(
+                self.hospital_kiosk(),
+                c.records(d)
+                    .getMedicalRecords(pid, U256::ZERO, U256::from(10)),
+            )
+            .await?,
         );
         // Prescription, dispensed at the pharmacy on the card's proof of presence.
         let r = c
             .send(
                 self.hospital_kiosk(),
-                c.pharmacy(d).issuePrescription(pid, alloy::primitives::aliases::U40::ZERO, random_bytes(PRESCRIPTION_BYTES)),
+                c.pharmacy(d).issuePrescription(
+                    pid,
+                    alloy::primitives::aliases::U40::ZERO,
+                    random_bytes(PRESCRIPTION_BYTES),
+                ),
             )
             .await?;
-        let rx = c.pharmacy(d).prescriptionCount().call().await.map_err(|e| err(c, e))?;
+        let rx = c
+            .pharmacy(d)
+            .prescriptionCount()
+            .call()
+            .await
+            .map_err(|e| err(c, e))?;
         let _ = r;
-        self.consent(card, pharmacy, self.pharmacy_kiosk(), scope::READ | scope::DISPENSE).await?;
+        self.consent(
+            card,
+            pharmacy,
+            self.pharmacy_kiosk(),
+            scope::READ | scope::DISPENSE,
+        )
+        .await?;
         gas.insert(
             "getPatientFullInfo",
-            c.estimate(self.pharmacy_kiosk(), c.pharmacy(d).getPatientFullInfo(pid, U256::ZERO, U256::from(10))).await?,
+            c.estimate(
+                self.pharmacy_kiosk(),
+                c.pharmacy(d)
+                    .getPatientFullInfo(pid, U256::ZERO, U256::from(10)),
+            )
+            .await?,
         );
         let nonce = c.hub(d).nonces(pid).call().await.map_err(|e| err(c, e))?;
-        let msg = Dispense { prescriptionId: rx, pharmacy, nonce, deadline };
+        let msg = Dispense {
+            prescriptionId: rx,
+            pharmacy,
+            nonce,
+            deadline,
+        };
         let sig = card.sign(eip712::digest(&msg, &self.domain()));
-        c.send(self.pharmacy_kiosk(), c.pharmacy(d).dispensePrescription(rx, deadline, sig.into())).await?;
+        c.send(
+            self.pharmacy_kiosk(),
+            c.pharmacy(d).dispensePrescription(rx, deadline, sig.into()),
+        )
+        .await?;
         // Insurance: enrol (first visit), the hospital bills the record, the insurer approves and pays.
         if register {
             let limit = 5_000u128 * TOKEN_UNIT;
-            c.send(self.insurer_kiosk(), c.insurance(d).enrollPatient(pid, 8000, limit)).await?;
+            c.send(
+                self.insurer_kiosk(),
+                c.insurance(d).enrollPatient(pid, 8000, limit),
+            )
+            .await?;
         }
         let amount = U256::from(120u128 * TOKEN_UNIT);
         c.send(
             self.hospital_kiosk(),
-            c.insurance(d).submitClaim(pid, U256::from(index), amount, random_bytes(CLAIM_BYTES)),
+            c.insurance(d)
+                .submitClaim(pid, U256::from(index), amount, random_bytes(CLAIM_BYTES)),
         )
         .await?;
-        let claim = c.insurance(d).claimCount().call().await.map_err(|e| err(c, e))?;
+        let claim = c
+            .insurance(d)
+            .claimCount()
+            .call()
+            .await
+            .map_err(|e| err(c, e))?;
         let approve = amount * U256::from(8000) / U256::from(10_000);
-        let r = c.send(self.insurer_kiosk(), c.insurance(d).approveClaim(claim, approve)).await?;
+        let r = c
+            .send(
+                self.insurer_kiosk(),
+                c.insurance(d).approveClaim(claim, approve),
+            )
+            .await?;
         gas.insert("approveClaim", r.gas_used);
-        let r = c.send(self.insurer_kiosk(), c.insurance(d).processPayment(claim)).await?;
+        let r = c
+            .send(self.insurer_kiosk(), c.insurance(d).processPayment(claim))
+            .await?;
         gas.insert("processPayment", r.gas_used);
-        gas.insert("getClaimStatus", c.estimate(self.insurer_kiosk(), c.insurance(d).getClaimStatus(claim)).await?);
+        gas.insert(
+            "getClaimStatus",
+            c.estimate(self.insurer_kiosk(), c.insurance(d).getClaimStatus(claim))
+                .await?,
+        );
         // Governance: a new hospital and a new pharmacy join.
-        let (g, _) = deploy::register_institution(c, d, Role::Hospital, PrivateKeySigner::random().address()).await?;
+        let (g, _) = deploy::register_institution(
+            c,
+            d,
+            Role::Hospital,
+            PrivateKeySigner::random().address(),
+        )
+        .await?;
         gas.insert("registerHospital", g);
-        let (g, _) = deploy::register_institution(c, d, Role::Pharmacy, PrivateKeySigner::random().address()).await?;
+        let (g, _) = deploy::register_institution(
+            c,
+            d,
+            Role::Pharmacy,
+            PrivateKeySigner::random().address(),
+        )
+        .await?;
         gas.insert("registerPharmacy", g);
         Ok(Visit { gas })
     }
@@ -233,7 +352,12 @@ pub async fn measure() -> Result<GasReport, ChainError> {
     let mut signers = vec![admin.clone()];
     signers.extend(actors.signers());
     let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
-    chain.devnet_set_balance(admin.address(), U256::from(1000u64) * U256::from(TOKEN_UNIT)).await?;
+    chain
+        .devnet_set_balance(
+            admin.address(),
+            U256::from(1000u64) * U256::from(TOKEN_UNIT),
+        )
+        .await?;
     let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
     deploy::setup_demo(&chain, &mut d, &actors).await?;
     let world = World { chain, d, actors };
@@ -247,11 +371,24 @@ pub async fn measure() -> Result<GasReport, ChainError> {
         .iter()
         .map(|&(function, contract, paper)| {
             let first_gas = first.gas[function];
-            let ours = again.gas.get(function).copied().unwrap_or(second_patient.gas[function]);
-            GasRow { function, contract, paper, first: first_gas, ours }
+            let ours = again
+                .gas
+                .get(function)
+                .copied()
+                .unwrap_or(second_patient.gas[function]);
+            GasRow {
+                function,
+                contract,
+                paper,
+                first: first_gas,
+                ours,
+            }
         })
         .collect();
-    let report = GasReport { rows, deploy: world.d.deploy_gas.clone() };
+    let report = GasReport {
+        rows,
+        deploy: world.d.deploy_gas.clone(),
+    };
     devnet.stop().await;
     Ok(report)
 }
@@ -271,10 +408,16 @@ fn thousands(n: u64) -> String {
 /// The report as a Markdown table (with notes), as written to `docs/gas-table.md`.
 pub fn to_markdown(r: &GasReport) -> String {
     let mut s = String::new();
-    s.push_str("| function | contract | paper | ours (returning visit) | ratio | ours (first visit) |\n");
+    s.push_str(
+        "| function | contract | paper | ours (returning visit) | ratio | ours (first visit) |\n",
+    );
     s.push_str("|---|---|---:|---:|---:|---:|\n");
     for row in &r.rows {
-        let mark = if explanation(row.function).is_some() { " ¹" } else { "" };
+        let mark = if explanation(row.function).is_some() {
+            " ¹"
+        } else {
+            ""
+        };
         s.push_str(&format!(
             "| {}{} | {} | {} | {} | {:.2} | {} |\n",
             row.function,

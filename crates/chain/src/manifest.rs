@@ -63,7 +63,10 @@ pub struct Deployment {
 impl Deployment {
     /// Writes the manifest as pretty JSON, creating the folder.
     pub fn save(&self, path: &Path) -> Result<(), ChainError> {
-        let cfg = |e: std::io::Error| ChainError::Config { path: path.display().to_string(), reason: e.to_string() };
+        let cfg = |e: std::io::Error| ChainError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(cfg)?;
         }
@@ -75,10 +78,14 @@ impl Deployment {
     pub fn load(path: &Path) -> Result<Deployment, ChainError> {
         let text = std::fs::read_to_string(path).map_err(|e| ChainError::Config {
             path: path.display().to_string(),
-            reason: format!("cannot read it ({e}); deploy first (`carekiosk up` or `carekiosk deploy`)"),
+            reason: format!(
+                "cannot read it ({e}); deploy first (`carekiosk up` or `carekiosk deploy`)"
+            ),
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| ChainError::Config { path: path.display().to_string(), reason: format!("not a manifest: {e}") })
+        serde_json::from_str(&text).map_err(|e| ChainError::Config {
+            path: path.display().to_string(),
+            reason: format!("not a manifest: {e}"),
+        })
     }
 
     /// The first registered institution with `role`.

@@ -38,9 +38,18 @@ pub struct Profile {
 }
 
 const EMBEDDED: [(&str, &str); 3] = [
-    ("local", include_str!("../../../kiosk-config/profiles/local.toml")),
-    ("celo-sepolia", include_str!("../../../kiosk-config/profiles/celo-sepolia.toml")),
-    ("celo", include_str!("../../../kiosk-config/profiles/celo.toml")),
+    (
+        "local",
+        include_str!("../../../kiosk-config/profiles/local.toml"),
+    ),
+    (
+        "celo-sepolia",
+        include_str!("../../../kiosk-config/profiles/celo-sepolia.toml"),
+    ),
+    (
+        "celo",
+        include_str!("../../../kiosk-config/profiles/celo.toml"),
+    ),
 ];
 
 impl Profile {
@@ -51,10 +60,17 @@ impl Profile {
 
     /// An embedded profile by name.
     pub fn embedded(name: &str) -> Result<Profile, ChainError> {
-        let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == name).ok_or_else(|| ChainError::Config {
-            path: format!("profile {name}"),
-            reason: format!("no such profile; choose one of {}", Self::embedded_names().join(", ")),
-        })?;
+        let (_, text) =
+            EMBEDDED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| ChainError::Config {
+                    path: format!("profile {name}"),
+                    reason: format!(
+                        "no such profile; choose one of {}",
+                        Self::embedded_names().join(", ")
+                    ),
+                })?;
         Self::parse(text, &format!("embedded profile {name}"))
     }
 
@@ -72,18 +88,32 @@ impl Profile {
 
     /// Parses and checks profile text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ChainError> {
-        let p: Profile = toml::from_str(text)
-            .map_err(|e| ChainError::Config { path: origin.to_string(), reason: e.message().to_string() })?;
+        let p: Profile = toml::from_str(text).map_err(|e| ChainError::Config {
+            path: origin.to_string(),
+            reason: e.message().to_string(),
+        })?;
         if p.name.is_empty() {
-            return Err(ChainError::Config { path: origin.into(), reason: "`name` must not be empty".into() });
-        }
-        if p.chain_id == 0 {
-            return Err(ChainError::Config { path: origin.into(), reason: "`chain_id` must not be 0".into() });
-        }
-        if !p.rpc_url.is_empty() && !(p.rpc_url.starts_with("http://") || p.rpc_url.starts_with("https://")) {
             return Err(ChainError::Config {
                 path: origin.into(),
-                reason: format!("`rpc_url` must start with http:// or https:// (got {:?})", p.rpc_url),
+                reason: "`name` must not be empty".into(),
+            });
+        }
+        if p.chain_id == 0 {
+            return Err(ChainError::Config {
+                path: origin.into(),
+                reason: "`chain_id` must not be 0".into(),
+            });
+        }
+        let url_ok = p.rpc_url.is_empty()
+            || p.rpc_url.starts_with("http://")
+            || p.rpc_url.starts_with("https://");
+        if !url_ok {
+            return Err(ChainError::Config {
+                path: origin.into(),
+                reason: format!(
+                    "`rpc_url` must start with http:// or https:// (got {:?})",
+                    p.rpc_url
+                ),
             });
         }
         Ok(p)
@@ -96,7 +126,8 @@ impl Profile {
 
     /// A link to a transaction on the profile's explorer, if it has one.
     pub fn tx_link(&self, hash: &str) -> Option<String> {
-        (!self.explorer.is_empty()).then(|| format!("{}/tx/{hash}", self.explorer.trim_end_matches('/')))
+        (!self.explorer.is_empty())
+            .then(|| format!("{}/tx/{hash}", self.explorer.trim_end_matches('/')))
     }
 }
 
@@ -116,7 +147,9 @@ mod opt_address {
         if s.is_empty() {
             return Ok(None);
         }
-        s.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("not an address: {s:?}")))
+        s.parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("not an address: {s:?}")))
     }
 }
 
@@ -127,11 +160,20 @@ mod tests {
     #[test]
     fn embedded_profiles_parse_with_their_chain_ids() {
         assert_eq!(Profile::embedded("local").unwrap().chain_id, 31337);
-        assert_eq!(Profile::embedded("celo-sepolia").unwrap().chain_id, 11_142_220);
+        assert_eq!(
+            Profile::embedded("celo-sepolia").unwrap().chain_id,
+            11_142_220
+        );
         let celo = Profile::embedded("celo").unwrap();
         assert_eq!(celo.chain_id, 42_220);
         assert!(celo.token.address.is_some(), "mainnet pays in cUSD");
-        assert!(matches!(celo.gas, GasPolicy::Eip1559 { base_fee_floor_wei: 25_000_000_000, .. }));
+        assert!(matches!(
+            celo.gas,
+            GasPolicy::Eip1559 {
+                base_fee_floor_wei: 25_000_000_000,
+                ..
+            }
+        ));
         assert_eq!(Profile::embedded("local").unwrap().gas, GasPolicy::PAPER);
         assert!(Profile::embedded("local").unwrap().wants_devnet());
     }
@@ -158,6 +200,9 @@ mod tests {
     fn explorer_links() {
         let p = Profile::embedded("celo").unwrap();
         assert_eq!(p.tx_link("0xab").unwrap(), "https://celoscan.io/tx/0xab");
-        assert!(Profile::embedded("local").unwrap().tx_link("0xab").is_none());
+        assert!(Profile::embedded("local")
+            .unwrap()
+            .tx_link("0xab")
+            .is_none());
     }
 }

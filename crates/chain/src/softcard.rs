@@ -14,20 +14,27 @@ pub struct SoftCard {
 
 impl std::fmt::Debug for SoftCard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftCard").field("public", &self.public()).finish_non_exhaustive()
+        f.debug_struct("SoftCard")
+            .field("public", &self.public())
+            .finish_non_exhaustive()
     }
 }
 
 impl SoftCard {
     /// A fresh key from the OS random generator.
     pub fn generate() -> Self {
-        Self { key: SigningKey::random(&mut rand_core::OsRng) }
+        Self {
+            key: SigningKey::random(&mut rand_core::OsRng),
+        }
     }
 
     /// The public key (x, y).
     pub fn public(&self) -> (B256, B256) {
         let point = self.key.verifying_key().to_encoded_point(false);
-        (B256::from_slice(point.x().expect("uncompressed")), B256::from_slice(point.y().expect("uncompressed")))
+        (
+            B256::from_slice(point.x().expect("uncompressed")),
+            B256::from_slice(point.y().expect("uncompressed")),
+        )
     }
 
     /// The patient id this card registers as.
@@ -38,7 +45,10 @@ impl SoftCard {
 
     /// Signs a 32-byte digest (low-s).
     pub fn sign(&self, digest: B256) -> CardSignature {
-        let sig: Signature = self.key.sign_prehash(digest.as_slice()).expect("a 32-byte prehash always signs");
+        let sig: Signature = self
+            .key
+            .sign_prehash(digest.as_slice())
+            .expect("a 32-byte prehash always signs");
         let (r, s) = sig.split_bytes();
         let (qx, qy) = self.public();
         CardSignature::new(qx, qy, B256::from_slice(&r), B256::from_slice(&s))

@@ -9,7 +9,9 @@ use alloy::sol_types::SolStruct;
 use carekiosk_chain::bindings::{scope, Role};
 use carekiosk_chain::deploy::{self, DemoActors, DEMO_ESCROW, TOKEN_UNIT};
 use carekiosk_chain::devnet::{Devnet, DevnetOptions};
-use carekiosk_chain::eip712::{self, CardSignature, Consent, Dispense, RegisterPatient, ReplaceCard, RevokeConsent};
+use carekiosk_chain::eip712::{
+    self, CardSignature, Consent, Dispense, RegisterPatient, ReplaceCard, RevokeConsent,
+};
 use carekiosk_chain::softcard::SoftCard;
 use carekiosk_chain::{gastable, Chain, ChainError, Deployment, GasPolicy, Profile};
 
@@ -23,20 +25,41 @@ struct Stack {
 
 async fn stack() -> Stack {
     let profile = Profile::embedded("local").unwrap();
-    let devnet = Devnet::start(DevnetOptions::default()).await.expect("anvil starts (cd contracts && npm install)");
+    let devnet = Devnet::start(DevnetOptions::default())
+        .await
+        .expect("anvil starts (cd contracts && npm install)");
     let admin = PrivateKeySigner::random();
     let actors = DemoActors::generate();
     let mut signers = vec![admin.clone()];
     signers.extend(actors.signers());
-    let chain = Chain::connect(&devnet.url, profile.gas, signers).await.unwrap();
-    chain.devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT)).await.unwrap();
-    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await.unwrap();
+    let chain = Chain::connect(&devnet.url, profile.gas, signers)
+        .await
+        .unwrap();
+    chain
+        .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
+        .await
+        .unwrap();
+    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
+        .await
+        .unwrap();
     deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
-    Stack { _devnet: devnet, chain, d, actors, admin }
+    Stack {
+        _devnet: devnet,
+        chain,
+        d,
+        actors,
+        admin,
+    }
 }
 
 fn deadline() -> U256 {
-    U256::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600)
+    U256::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600,
+    )
 }
 
 fn revert_name(e: ChainError) -> String {
@@ -51,9 +74,18 @@ async fn deploys_wires_and_registers_the_demo() {
     let s = stack().await;
     let hub = s.chain.hub(&s.d);
     assert_eq!(hub.admin().call().await.unwrap(), s.admin.address());
-    assert_eq!(hub.hospitalRecord().call().await.unwrap(), s.d.contracts.hospital_record);
-    assert_eq!(hub.pharmacyAccess().call().await.unwrap(), s.d.contracts.pharmacy_access);
-    assert_eq!(hub.insuranceProvider().call().await.unwrap(), s.d.contracts.insurance_provider);
+    assert_eq!(
+        hub.hospitalRecord().call().await.unwrap(),
+        s.d.contracts.hospital_record
+    );
+    assert_eq!(
+        hub.pharmacyAccess().call().await.unwrap(),
+        s.d.contracts.pharmacy_access
+    );
+    assert_eq!(
+        hub.insuranceProvider().call().await.unwrap(),
+        s.d.contracts.insurance_provider
+    );
     for (role, inst, kiosk) in [
         (Role::Hospital, &s.actors.hospital, &s.actors.hospital_kiosk),
         (Role::Pharmacy, &s.actors.pharmacy, &s.actors.pharmacy_kiosk),
@@ -62,14 +94,29 @@ async fn deploys_wires_and_registers_the_demo() {
         let reg = hub.institutions(inst.address()).call().await.unwrap();
         assert_eq!(reg.role, role as u8, "{role:?}");
         assert!(reg.active);
-        assert_eq!(hub.kioskInstitution(kiosk.address()).call().await.unwrap(), inst.address());
+        assert_eq!(
+            hub.kioskInstitution(kiosk.address()).call().await.unwrap(),
+            inst.address()
+        );
         let entry = s.d.institution(role).unwrap();
         assert_eq!(entry.address, inst.address());
         assert_eq!(entry.id, reg.id);
     }
-    let escrow = s.chain.insurance(&s.d).escrowOf(s.actors.insurer.address()).call().await.unwrap();
+    let escrow = s
+        .chain
+        .insurance(&s.d)
+        .escrowOf(s.actors.insurer.address())
+        .call()
+        .await
+        .unwrap();
     assert_eq!(escrow, U256::from(DEMO_ESCROW) * U256::from(TOKEN_UNIT));
-    let held = s.chain.token(&s.d).balanceOf(s.d.contracts.insurance_provider).call().await.unwrap();
+    let held = s
+        .chain
+        .token(&s.d)
+        .balanceOf(s.d.contracts.insurance_provider)
+        .call()
+        .await
+        .unwrap();
     assert_eq!(held, escrow);
     // Every contract has code and stays under the 24 KiB limit.
     for a in [
@@ -79,7 +126,11 @@ async fn deploys_wires_and_registers_the_demo() {
         s.d.contracts.insurance_provider,
     ] {
         let code = s.chain.provider().get_code_at(a).await.unwrap();
-        assert!(!code.is_empty() && code.len() <= 24_576, "{a}: {} bytes", code.len());
+        assert!(
+            !code.is_empty() && code.len() <= 24_576,
+            "{a}: {} bytes",
+            code.len()
+        );
     }
     // The manifest round-trips through its file.
     let dir = std::env::temp_dir().join(format!("carekiosk-manifest-{}", std::process::id()));
@@ -87,7 +138,12 @@ async fn deploys_wires_and_registers_the_demo() {
     s.d.save(&path).unwrap();
     assert_eq!(Deployment::load(&path).unwrap(), s.d);
     std::fs::remove_dir_all(dir).unwrap();
-    assert!(Deployment::load(std::path::Path::new("/nonexistent/m.json")).unwrap_err().to_string().contains("deploy first"));
+    assert!(
+        Deployment::load(std::path::Path::new("/nonexistent/m.json"))
+            .unwrap_err()
+            .to_string()
+            .contains("deploy first")
+    );
 }
 
 #[tokio::test]
@@ -97,18 +153,61 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     let pharmacy = s.chain.pharmacy(&s.d);
     let domain = eip712::domain(s.d.chain_id, s.d.contracts.patient_smart_card);
     // Contract → Rust: the domain separator and every typehash.
-    assert_eq!(hub.domainSeparator().call().await.unwrap(), domain.separator());
+    assert_eq!(
+        hub.domainSeparator().call().await.unwrap(),
+        domain.separator()
+    );
     let z = alloy::primitives::B256::ZERO;
-    let reg = RegisterPatient { patientId: z, hospital: Address::ZERO, deadline: U256::ZERO };
-    assert_eq!(hub.REGISTER_TYPEHASH().call().await.unwrap(), reg.eip712_type_hash());
-    let consent = Consent { patientId: z, institution: Address::ZERO, scope: 0, validUntil: 0, nonce: 0 };
-    assert_eq!(hub.CONSENT_TYPEHASH().call().await.unwrap(), consent.eip712_type_hash());
-    let revoke = RevokeConsent { patientId: z, institution: Address::ZERO, nonce: 0 };
-    assert_eq!(hub.REVOKE_TYPEHASH().call().await.unwrap(), revoke.eip712_type_hash());
-    let replace = ReplaceCard { patientId: z, newCardKeyHash: z, hospital: Address::ZERO, nonce: U256::ZERO, deadline: U256::ZERO };
-    assert_eq!(hub.REPLACE_TYPEHASH().call().await.unwrap(), replace.eip712_type_hash());
-    let dispense = Dispense { prescriptionId: U256::ZERO, pharmacy: Address::ZERO, nonce: U256::ZERO, deadline: U256::ZERO };
-    assert_eq!(pharmacy.DISPENSE_TYPEHASH().call().await.unwrap(), dispense.eip712_type_hash());
+    let reg = RegisterPatient {
+        patientId: z,
+        hospital: Address::ZERO,
+        deadline: U256::ZERO,
+    };
+    assert_eq!(
+        hub.REGISTER_TYPEHASH().call().await.unwrap(),
+        reg.eip712_type_hash()
+    );
+    let consent = Consent {
+        patientId: z,
+        institution: Address::ZERO,
+        scope: 0,
+        validUntil: 0,
+        nonce: 0,
+    };
+    assert_eq!(
+        hub.CONSENT_TYPEHASH().call().await.unwrap(),
+        consent.eip712_type_hash()
+    );
+    let revoke = RevokeConsent {
+        patientId: z,
+        institution: Address::ZERO,
+        nonce: 0,
+    };
+    assert_eq!(
+        hub.REVOKE_TYPEHASH().call().await.unwrap(),
+        revoke.eip712_type_hash()
+    );
+    let replace = ReplaceCard {
+        patientId: z,
+        newCardKeyHash: z,
+        hospital: Address::ZERO,
+        nonce: U256::ZERO,
+        deadline: U256::ZERO,
+    };
+    assert_eq!(
+        hub.REPLACE_TYPEHASH().call().await.unwrap(),
+        replace.eip712_type_hash()
+    );
+    let dispense = Dispense {
+        prescriptionId: U256::ZERO,
+        pharmacy: Address::ZERO,
+        nonce: U256::ZERO,
+        deadline: U256::ZERO,
+    };
+    assert_eq!(
+        pharmacy.DISPENSE_TYPEHASH().call().await.unwrap(),
+        dispense.eip712_type_hash()
+    );
 
     // Rust → contract: a digest computed here and signed by a P-256 key registers the patient.
     let card = SoftCard::generate();
@@ -117,40 +216,88 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     let dl = deadline();
     let pid = card.patient_id();
     let sign = |d: &alloy::sol_types::Eip712Domain, dl: U256| {
-        card.sign(eip712::digest(&RegisterPatient { patientId: pid, hospital, deadline: dl }, d))
+        card.sign(eip712::digest(
+            &RegisterPatient {
+                patientId: pid,
+                hospital,
+                deadline: dl,
+            },
+            d,
+        ))
     };
     // A signature made for another chain id, another deployment, or other fields is refused.
     let other_chain = eip712::domain(42220, s.d.contracts.patient_smart_card);
     let other_hub = eip712::domain(s.d.chain_id, Address::repeat_byte(0x11));
-    for bad in [sign(&other_chain, dl), sign(&other_hub, dl), sign(&domain, dl + U256::from(1))] {
-        let e = s.chain.send(kiosk, hub.registerPatient(dl, bad.into())).await.unwrap_err();
+    for bad in [
+        sign(&other_chain, dl),
+        sign(&other_hub, dl),
+        sign(&domain, dl + U256::from(1)),
+    ] {
+        let e = s
+            .chain
+            .send(kiosk, hub.registerPatient(dl, bad.into()))
+            .await
+            .unwrap_err();
         assert_eq!(revert_name(e), "InvalidCardSignature");
     }
     // A high-s twin of a valid signature is refused (malleability).
     let good = sign(&domain, dl);
     let high_s = CardSignature {
-        s: alloy::primitives::B256::from((eip712::P256_N - U256::from_be_bytes(good.s.0)).to_be_bytes::<32>()),
+        s: alloy::primitives::B256::from(
+            (eip712::P256_N - U256::from_be_bytes(good.s.0)).to_be_bytes::<32>(),
+        ),
         ..good
     };
-    let e = s.chain.send(kiosk, hub.registerPatient(dl, high_s.into())).await.unwrap_err();
+    let e = s
+        .chain
+        .send(kiosk, hub.registerPatient(dl, high_s.into()))
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(e), "InvalidCardSignature");
-    s.chain.send(kiosk, hub.registerPatient(dl, good.into())).await.unwrap();
+    s.chain
+        .send(kiosk, hub.registerPatient(dl, good.into()))
+        .await
+        .unwrap();
     let info = hub.getPatientInfo(pid).call().await.unwrap();
     assert!(info.registered);
     assert_eq!(info.cardKeyHash, pid);
     // The same signature cannot register twice.
-    let e = s.chain.send(kiosk, hub.registerPatient(dl, good.into())).await.unwrap_err();
+    let e = s
+        .chain
+        .send(kiosk, hub.registerPatient(dl, good.into()))
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(e), "PatientExists");
 
     // Consent signed here with the role's default window (90 days for a hospital).
-    let msg = Consent { patientId: pid, institution: hospital, scope: scope::ALL, validUntil: 0, nonce: 1 };
+    let msg = Consent {
+        patientId: pid,
+        institution: hospital,
+        scope: scope::ALL,
+        validUntil: 0,
+        nonce: 1,
+    };
     let sig = card.sign(eip712::digest(&msg, &domain));
-    let r = s.chain.send(kiosk, hub.grantConsent(pid, scope::ALL, 0, 1, sig.into())).await.unwrap();
-    let block = s.chain.provider().get_block_by_number(r.block_number.unwrap().into()).await.unwrap().unwrap();
+    let r = s
+        .chain
+        .send(kiosk, hub.grantConsent(pid, scope::ALL, 0, 1, sig.into()))
+        .await
+        .unwrap();
+    let block = s
+        .chain
+        .provider()
+        .get_block_by_number(r.block_number.unwrap().into())
+        .await
+        .unwrap()
+        .unwrap();
     let c = hub.consentOf(pid, hospital).call().await.unwrap();
     assert_eq!(c.validUntil, block.header.timestamp + 90 * 24 * 3600);
     // Replaying it is refused by its nonce.
-    let e = s.chain.send(kiosk, hub.grantConsent(pid, scope::ALL, 0, 1, sig.into())).await.unwrap_err();
+    let e = s
+        .chain
+        .send(kiosk, hub.grantConsent(pid, scope::ALL, 0, 1, sig.into()))
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(e), "StaleNonce");
 }
 
@@ -159,22 +306,49 @@ async fn reverts_are_decoded_into_custom_errors() {
     let s = stack().await;
     let stranger = PrivateKeySigner::random();
     let chain = s.chain.with_signers(vec![stranger.clone()]).await.unwrap();
-    chain.devnet_set_balance(stranger.address(), U256::from(TOKEN_UNIT)).await.unwrap();
+    chain
+        .devnet_set_balance(stranger.address(), U256::from(TOKEN_UNIT))
+        .await
+        .unwrap();
     // Not the admin.
-    let e = chain.send(stranger.address(), chain.records(&s.d).registerHospital(Address::repeat_byte(1))).await.unwrap_err();
+    let e = chain
+        .send(
+            stranger.address(),
+            chain
+                .records(&s.d)
+                .registerHospital(Address::repeat_byte(1)),
+        )
+        .await
+        .unwrap_err();
     let r = e.revert().unwrap().clone();
     assert_eq!(r.name, "NotAdmin");
-    assert!(r.detail.to_lowercase().contains(&format!("{:x}", stranger.address()).to_lowercase()), "{}", r.detail);
+    assert!(
+        r.detail
+            .to_lowercase()
+            .contains(&format!("{:x}", stranger.address()).to_lowercase()),
+        "{}",
+        r.detail
+    );
     // Not a kiosk.
     let pid = SoftCard::generate().patient_id();
     let e = chain
-        .send(stranger.address(), chain.records(&s.d).addMedicalRecord(pid, 1, vec![1u8; 8].into()))
+        .send(
+            stranger.address(),
+            chain
+                .records(&s.d)
+                .addMedicalRecord(pid, 1, vec![1u8; 8].into()),
+        )
         .await
         .unwrap_err();
     assert_eq!(revert_name(e), "NotAKiosk");
     // A hospital kiosk without the patient's consent.
     let e = chain
-        .send(s.actors.hospital_kiosk.address(), chain.records(&s.d).addMedicalRecord(pid, 1, vec![1u8; 8].into()))
+        .send(
+            s.actors.hospital_kiosk.address(),
+            chain
+                .records(&s.d)
+                .addMedicalRecord(pid, 1, vec![1u8; 8].into()),
+        )
         .await
         .unwrap_err();
     let r = e.revert().unwrap();
@@ -182,17 +356,43 @@ async fn reverts_are_decoded_into_custom_errors() {
     assert!(r.detail.contains("patientId"), "{}", r.detail);
     // The wrong role: a pharmacy kiosk writing a record.
     let e = chain
-        .send(s.actors.pharmacy_kiosk.address(), chain.records(&s.d).addMedicalRecord(pid, 1, vec![1u8; 8].into()))
+        .send(
+            s.actors.pharmacy_kiosk.address(),
+            chain
+                .records(&s.d)
+                .addMedicalRecord(pid, 1, vec![1u8; 8].into()),
+        )
         .await
         .unwrap_err();
     assert_eq!(revert_name(e), "WrongRole");
     // A revoked kiosk key.
-    chain.send(s.actors.hospital.address(), chain.hub(&s.d).removeKiosk(s.actors.hospital_kiosk.address())).await.unwrap();
+    chain
+        .send(
+            s.actors.hospital.address(),
+            chain
+                .hub(&s.d)
+                .removeKiosk(s.actors.hospital_kiosk.address()),
+        )
+        .await
+        .unwrap();
     let card = SoftCard::generate();
     let dl = deadline();
-    let msg = RegisterPatient { patientId: card.patient_id(), hospital: s.actors.hospital.address(), deadline: dl };
-    let sig = card.sign(eip712::digest(&msg, &eip712::domain(s.d.chain_id, s.d.contracts.patient_smart_card)));
-    let e = chain.send(s.actors.hospital_kiosk.address(), chain.hub(&s.d).registerPatient(dl, sig.into())).await.unwrap_err();
+    let msg = RegisterPatient {
+        patientId: card.patient_id(),
+        hospital: s.actors.hospital.address(),
+        deadline: dl,
+    };
+    let sig = card.sign(eip712::digest(
+        &msg,
+        &eip712::domain(s.d.chain_id, s.d.contracts.patient_smart_card),
+    ));
+    let e = chain
+        .send(
+            s.actors.hospital_kiosk.address(),
+            chain.hub(&s.d).registerPatient(dl, sig.into()),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(revert_name(e), "NotAKiosk");
 }
 
@@ -201,43 +401,103 @@ async fn local_profile_sends_legacy_transactions_at_two_gwei() {
     let s = stack().await;
     let card = SoftCard::generate();
     let dl = deadline();
-    let msg = RegisterPatient { patientId: card.patient_id(), hospital: s.actors.hospital.address(), deadline: dl };
-    let sig = card.sign(eip712::digest(&msg, &eip712::domain(s.d.chain_id, s.d.contracts.patient_smart_card)));
-    let r = s.chain.send(s.actors.hospital_kiosk.address(), s.chain.hub(&s.d).registerPatient(dl, sig.into())).await.unwrap();
+    let msg = RegisterPatient {
+        patientId: card.patient_id(),
+        hospital: s.actors.hospital.address(),
+        deadline: dl,
+    };
+    let sig = card.sign(eip712::digest(
+        &msg,
+        &eip712::domain(s.d.chain_id, s.d.contracts.patient_smart_card),
+    ));
+    let r = s
+        .chain
+        .send(
+            s.actors.hospital_kiosk.address(),
+            s.chain.hub(&s.d).registerPatient(dl, sig.into()),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.effective_gas_price, 2_000_000_000);
-    let tx = s.chain.provider().get_transaction_by_hash(r.transaction_hash).await.unwrap().unwrap();
+    let tx = s
+        .chain
+        .provider()
+        .get_transaction_by_hash(r.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(tx.inner.tx_type(), alloy::consensus::TxType::Legacy);
     assert_eq!(tx.from(), s.actors.hospital_kiosk.address());
 }
 
 #[tokio::test]
 async fn deploys_on_an_anvil_with_celo_sepolia_chain_id_using_eip1559() {
-    let devnet = Devnet::start(DevnetOptions { chain_id: 11_142_220, ..Default::default() }).await.unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        chain_id: 11_142_220,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut profile = Profile::embedded("celo-sepolia").unwrap();
     profile.rpc_url = devnet.url.clone();
     let admin = PrivateKeySigner::random();
-    let chain = Chain::connect(&devnet.url, profile.gas, vec![admin.clone()]).await.unwrap();
-    chain.devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT)).await.unwrap();
-    let d = deploy::deploy_contracts(&chain, admin.address(), &profile).await.unwrap();
+    let chain = Chain::connect(&devnet.url, profile.gas, vec![admin.clone()])
+        .await
+        .unwrap();
+    chain
+        .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
+        .await
+        .unwrap();
+    let d = deploy::deploy_contracts(&chain, admin.address(), &profile)
+        .await
+        .unwrap();
     assert_eq!(d.chain_id, 11_142_220);
     assert_eq!(d.profile, "celo-sepolia");
     let hub = chain.hub(&d);
-    assert_eq!(hub.domainSeparator().call().await.unwrap(), eip712::domain(11_142_220, d.contracts.patient_smart_card).separator());
+    assert_eq!(
+        hub.domainSeparator().call().await.unwrap(),
+        eip712::domain(11_142_220, d.contracts.patient_smart_card).separator()
+    );
     // The wiring transaction was an EIP-1559 one with a max fee above Celo's 25 gwei floor.
-    let r = chain.send(admin.address(), chain.records(&d).registerHospital(Address::repeat_byte(3))).await.unwrap();
-    let tx = chain.provider().get_transaction_by_hash(r.transaction_hash).await.unwrap().unwrap();
+    let r = chain
+        .send(
+            admin.address(),
+            chain.records(&d).registerHospital(Address::repeat_byte(3)),
+        )
+        .await
+        .unwrap();
+    let tx = chain
+        .provider()
+        .get_transaction_by_hash(r.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(tx.inner.tx_type(), alloy::consensus::TxType::Eip1559);
     assert!(alloy::consensus::Transaction::max_fee_per_gas(&tx) >= 50_000_000_000);
     // The mainnet profile refuses to deploy on this chain.
     let celo = Profile::embedded("celo").unwrap();
-    let e = deploy::deploy_contracts(&chain, admin.address(), &celo).await.unwrap_err();
-    assert!(matches!(e, ChainError::WrongChain { expected: 42_220, actual: 11_142_220, .. }), "{e}");
+    let e = deploy::deploy_contracts(&chain, admin.address(), &celo)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ChainError::WrongChain {
+                expected: 42_220,
+                actual: 11_142_220,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(matches!(profile.gas, GasPolicy::Eip1559 { .. }));
 }
 
 #[tokio::test]
 async fn a_node_that_is_down_gives_a_clear_error() {
-    let e = Chain::connect("http://127.0.0.1:9", GasPolicy::PAPER, vec![]).await.unwrap_err();
+    let e = Chain::connect("http://127.0.0.1:9", GasPolicy::PAPER, vec![])
+        .await
+        .unwrap_err();
     assert!(matches!(e, ChainError::Node { .. }), "{e}");
     assert!(e.to_string().contains("Is it running"), "{e}");
 }
@@ -252,7 +512,10 @@ async fn gas_table_against_the_paper() {
     for row in &report.rows {
         assert!(row.ours > 21_000 && row.first > 21_000, "{row:?}");
         // No function above the paper's figure unless the table explains why.
-        assert!(row.ours <= row.paper || gastable::explanation(row.function).is_some(), "{row:?}");
+        assert!(
+            row.ours <= row.paper || gastable::explanation(row.function).is_some(),
+            "{row:?}"
+        );
         assert!(md.contains(row.function));
     }
     assert!(report.ours_total() < report.paper_total());

@@ -12,7 +12,11 @@ use carekiosk_chain::{gastable, Chain, ChainError, Deployment, Profile};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "carekiosk", version, about = "carekiosk: patient-card kiosks on a blockchain")]
+#[command(
+    name = "carekiosk",
+    version,
+    about = "carekiosk: patient-card kiosks on a blockchain"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -75,7 +79,8 @@ enum Command {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,carekiosk=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,carekiosk=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -101,16 +106,28 @@ fn exit_code(e: &ChainError) -> u8 {
 
 async fn run(cli: Cli) -> Result<(), ChainError> {
     match cli.command {
-        Command::Up { manifest, block_time, port, no_wait } => up(manifest, block_time, port, no_wait, cli.json).await,
-        Command::Deploy { profile, rpc_url, key_env, manifest } => {
-            deploy_cmd(&profile, rpc_url, &key_env, manifest, cli.json).await
-        }
+        Command::Up {
+            manifest,
+            block_time,
+            port,
+            no_wait,
+        } => up(manifest, block_time, port, no_wait, cli.json).await,
+        Command::Deploy {
+            profile,
+            rpc_url,
+            key_env,
+            manifest,
+        } => deploy_cmd(&profile, rpc_url, &key_env, manifest, cli.json).await,
         Command::GasTable { out } => gas_table(out, cli.json).await,
         Command::Status { manifest } => status(&manifest, cli.json).await,
         Command::Profiles => {
             for name in Profile::embedded_names() {
                 let p = Profile::embedded(name)?;
-                let rpc = if p.rpc_url.is_empty() { "(own Anvil)" } else { p.rpc_url.as_str() };
+                let rpc = if p.rpc_url.is_empty() {
+                    "(own Anvil)"
+                } else {
+                    p.rpc_url.as_str()
+                };
                 println!("{:<14} chain {:<10} {}", p.name, p.chain_id, rpc);
             }
             Ok(())
@@ -133,26 +150,53 @@ fn print_deployment(d: &Deployment, json: bool) {
     println!("token            {}", d.contracts.token);
     for i in &d.institutions {
         let kiosks: Vec<String> = i.kiosks.iter().map(|k| k.to_string()).collect();
-        println!("{:<16} {} (id {}, {:?}), kiosks {}", i.name, i.address, i.id, i.role, kiosks.join(", "));
+        println!(
+            "{:<16} {} (id {}, {:?}), kiosks {}",
+            i.name,
+            i.address,
+            i.id,
+            i.role,
+            kiosks.join(", ")
+        );
     }
 }
 
-async fn up(manifest: PathBuf, block_time: Option<u64>, port: u16, no_wait: bool, json: bool) -> Result<(), ChainError> {
+async fn up(
+    manifest: PathBuf,
+    block_time: Option<u64>,
+    port: u16,
+    no_wait: bool,
+    json: bool,
+) -> Result<(), ChainError> {
     let profile = Profile::embedded("local")?;
-    let devnet = Devnet::start(DevnetOptions { chain_id: profile.chain_id, block_time, port, ..Default::default() }).await?;
+    let devnet = Devnet::start(DevnetOptions {
+        chain_id: profile.chain_id,
+        block_time,
+        port,
+        ..Default::default()
+    })
+    .await?;
     let admin = PrivateKeySigner::random();
     let actors = DemoActors::generate();
     let mut signers = vec![admin.clone()];
     signers.extend(actors.signers());
     let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
-    chain.devnet_set_balance(admin.address(), U256::from(1000u64) * U256::from(TOKEN_UNIT)).await?;
+    chain
+        .devnet_set_balance(
+            admin.address(),
+            U256::from(1000u64) * U256::from(TOKEN_UNIT),
+        )
+        .await?;
     let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
     deploy::setup_demo(&chain, &mut d, &actors).await?;
     d.save(&manifest)?;
     print_deployment(&d, json);
     if !json {
         println!("manifest         {}", manifest.display());
-        println!("ready: local chain up with everything deployed{}", if no_wait { "" } else { "; Ctrl-C stops it" });
+        println!(
+            "ready: local chain up with everything deployed{}",
+            if no_wait { "" } else { "; Ctrl-C stops it" }
+        );
     }
     if !no_wait {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -182,16 +226,21 @@ async fn deploy_cmd(
         )));
     }
     let key = std::env::var(key_env).map_err(|_| {
-        ChainError::Invalid(format!("set {key_env} to the deployer's private key (hex); it is read, never stored"))
+        ChainError::Invalid(format!(
+            "set {key_env} to the deployer's private key (hex); it is read, never stored"
+        ))
     })?;
-    let signer: PrivateKeySigner = key
-        .trim()
-        .parse()
-        .map_err(|_| ChainError::Invalid(format!("{key_env} does not hold a valid private key (64 hex digits)")))?;
+    let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
+        ChainError::Invalid(format!(
+            "{key_env} does not hold a valid private key (64 hex digits)"
+        ))
+    })?;
     drop(key);
     let chain = Chain::connect(&url, profile.gas, vec![signer.clone()]).await?;
     let d = deploy::deploy_contracts(&chain, signer.address(), &profile).await?;
-    let path = manifest.unwrap_or_else(|| PathBuf::from(format!("kiosk-config/deployments/{}.json", profile.name)));
+    let path = manifest.unwrap_or_else(|| {
+        PathBuf::from(format!("kiosk-config/deployments/{}.json", profile.name))
+    });
     d.save(&path)?;
     print_deployment(&d, json);
     if !json {
@@ -204,7 +253,10 @@ async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), ChainError> {
     let report = gastable::measure().await?;
     let md = gastable::to_markdown(&report);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("serialisable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialisable")
+        );
     } else {
         print!("{md}");
         println!(
@@ -227,8 +279,10 @@ async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), ChainError> {
             gastable::RECORD_BYTES,
             gastable::CLAIM_BYTES
         );
-        std::fs::write(&path, doc)
-            .map_err(|e| ChainError::Config { path: path.display().to_string(), reason: e.to_string() })?;
+        std::fs::write(&path, doc).map_err(|e| ChainError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(())
 }

@@ -49,45 +49,96 @@ async fn up_leaves_a_deployed_chain_until_stopped() {
     assert_eq!(d.institutions.len(), 3);
     assert!(out.contains(&d.rpc_url), "it prints where the chain is");
     // The chain is up and holds the contracts, wired.
-    let chain = Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![]).await.unwrap();
-    let code = chain.provider().get_code_at(d.contracts.patient_smart_card).await.unwrap();
+    let chain = Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![])
+        .await
+        .unwrap();
+    let code = chain
+        .provider()
+        .get_code_at(d.contracts.patient_smart_card)
+        .await
+        .unwrap();
     assert!(!code.is_empty());
-    assert_eq!(chain.hub(&d).hospitalRecord().call().await.unwrap(), d.contracts.hospital_record);
+    assert_eq!(
+        chain.hub(&d).hospitalRecord().call().await.unwrap(),
+        d.contracts.hospital_record
+    );
     // SIGTERM stops it cleanly, and the chain with it.
-    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    assert!(Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![]).await.is_err(), "anvil is gone");
+    assert!(
+        Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![])
+            .await
+            .is_err(),
+        "anvil is gone"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
 async fn deploy_works_against_any_rpc_url() {
-    let devnet = Devnet::start(DevnetOptions { chain_id: 11_142_220, ..Default::default() }).await.unwrap();
+    let devnet = Devnet::start(DevnetOptions {
+        chain_id: 11_142_220,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let key = PrivateKeySigner::random();
-    let chain = Chain::connect(&devnet.url, GasPolicy::PAPER, vec![]).await.unwrap();
-    chain.devnet_set_balance(key.address(), U256::from(10u64).pow(U256::from(20))).await.unwrap();
+    let chain = Chain::connect(&devnet.url, GasPolicy::PAPER, vec![])
+        .await
+        .unwrap();
+    chain
+        .devnet_set_balance(key.address(), U256::from(10u64).pow(U256::from(20)))
+        .await
+        .unwrap();
     let dir = temp_dir("deploy");
     let manifest = dir.join("celo-sepolia.json");
     let out = bin()
-        .args(["deploy", "--profile", "celo-sepolia", "--rpc-url", &devnet.url, "--manifest"])
+        .args([
+            "deploy",
+            "--profile",
+            "celo-sepolia",
+            "--rpc-url",
+            &devnet.url,
+            "--manifest",
+        ])
         .arg(&manifest)
         .env("CAREKIOSK_DEPLOYER_KEY", alloy::hex::encode(key.to_bytes()))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let d = Deployment::load(&manifest).unwrap();
     assert_eq!(d.chain_id, 11_142_220);
     assert_eq!(d.admin, key.address());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&d.contracts.patient_smart_card.to_string()), "{stdout}");
+    assert!(
+        stdout.contains(&d.contracts.patient_smart_card.to_string()),
+        "{stdout}"
+    );
     // The key is not in the manifest nor in what was printed.
     let secret = alloy::hex::encode(key.to_bytes());
-    assert!(!std::fs::read_to_string(&manifest).unwrap().contains(&secret));
+    assert!(!std::fs::read_to_string(&manifest)
+        .unwrap()
+        .contains(&secret));
     assert!(!stdout.contains(&secret) && !String::from_utf8_lossy(&out.stderr).contains(&secret));
     // Deploying the mainnet profile onto this chain is refused: wrong chain id, exit code 2.
     let out = bin()
-        .args(["deploy", "--profile", "celo", "--rpc-url", &devnet.url, "--manifest"])
+        .args([
+            "deploy",
+            "--profile",
+            "celo",
+            "--rpc-url",
+            &devnet.url,
+            "--manifest",
+        ])
         .arg(dir.join("celo.json"))
         .env("CAREKIOSK_DEPLOYER_KEY", alloy::hex::encode(key.to_bytes()))
         .output()
@@ -100,7 +151,11 @@ async fn deploy_works_against_any_rpc_url() {
 #[test]
 fn bad_input_gets_a_clear_error_and_exit_code() {
     // No key in the environment.
-    let out = bin().args(["deploy", "--profile", "celo-sepolia"]).env_remove("CAREKIOSK_DEPLOYER_KEY").output().unwrap();
+    let out = bin()
+        .args(["deploy", "--profile", "celo-sepolia"])
+        .env_remove("CAREKIOSK_DEPLOYER_KEY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("set CAREKIOSK_DEPLOYER_KEY"));
     // A malformed key.
@@ -112,20 +167,32 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not hold a valid private key"));
     // An unknown profile.
-    let out = bin().args(["deploy", "--profile", "alfajores"]).output().unwrap();
+    let out = bin()
+        .args(["deploy", "--profile", "alfajores"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("celo-sepolia"));
     // A node that is down.
     let key = PrivateKeySigner::random();
     let out = bin()
-        .args(["deploy", "--profile", "local", "--rpc-url", "http://127.0.0.1:9"])
+        .args([
+            "deploy",
+            "--profile",
+            "local",
+            "--rpc-url",
+            "http://127.0.0.1:9",
+        ])
         .env("CAREKIOSK_DEPLOYER_KEY", alloy::hex::encode(key.to_bytes()))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Is it running"));
     // A missing manifest.
-    let out = bin().args(["status", "--manifest", "/nonexistent/local.json"]).output().unwrap();
+    let out = bin()
+        .args(["status", "--manifest", "/nonexistent/local.json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("deploy first"));
 }

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {CardSigner} from "../../utils/Fixture.sol";
+import {Role, CardSig, Scope} from "../../../src/CareTypes.sol";
+import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../../../src/HospitalRecord.sol";
+import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
+import {InsuranceProvider} from "../../../src/InsuranceProvider.sol";
+import {TestStablecoin} from "../../../src/TestStablecoin.sol";
+
+/// @notice Calls every mutating function of the hub, the modules and the token from random unregistered
+/// addresses, with arguments that point at real institutions, kiosks, patients, records, prescriptions and claims,
+/// and, where the only gate is the caller's role, with valid card signatures. Every success is counted.
+contract AccessHandler is CardSigner {
+    PatientSmartCard internal immutable hub;
+    HospitalRecord internal immutable records;
+    PharmacyAccess internal immutable pharmacy;
+    InsuranceProvider internal immutable insurance;
+    TestStablecoin internal immutable token;
+    bytes32 internal immutable pid;
+    uint256 internal immutable pk;
+    address internal immutable admin;
+
+    mapping(address => bool) internal known;
+    address[] internal knownList;
+
+    uint256 public calls;
+    uint256 public successes;
+    bytes4 public lastSuccess;
+    address[] internal _touchedAddrs;
+    bytes32[] internal _touchedIds;
+
+    constructor(
+        PatientSmartCard hub_,
+        HospitalRecord records_,
+        PharmacyAccess pharmacy_,
+        InsuranceProvider insurance_,
+        TestStablecoin token_,
+        bytes32 pid_,
+        uint256 pk_,
+        address[] memory known_
+    ) {
+        hub = hub_;
+        records = records_;
+        pharmacy = pharmacy_;
+        insurance = insurance_;
+        token = token_;
+        pid = pid_;
+        pk = pk_;
+        admin = hub_.admin();
+        for (uint256 i; i < known_.length; ++i) {
+            known[known_[i]] = true;
+            knownList.push(known_[i]);
+        }
+        known[address(0)] = true;
+        known[address(this)] = true;
+        known[address(vm)] = true;
+        known[msg.sender] = true;
+    }
+
+    function touchedAddrs() external view returns (address[] memory) {
+        return _touchedAddrs;
+    }
+
+    function touchedIds() external view returns (bytes32[] memory) {
+        return _touchedIds;
+    }
+
+    // ---------------------------------------------------------------- argument pickers
+
+    function _do(uint256 callerSeed, address target, bytes memory data) internal {
+        address caller = address(uint160(uint256(keccak256(abi.encode("unregistered caller", callerSeed)))));
+        if (known[caller]) return;
+        _touchedAddrs.push(caller);
+        ++calls;
+        vm.prank(caller);
+        (bool ok,) = target.call(data);
+        if (ok) {
+            ++successes;
+            lastSuccess = bytes4(data);
+        }
+    }
+
+    /// @dev A known address (institution, kiosk, admin, module...) or a fresh one.
+    function _addr(uint256 seed) internal returns (address a) {
+        if (seed % 3 != 0) return knownList[seed % knownList.length];
+        a = address(uint160(uint256(keccak256(abi.encode("fresh address", seed)))));
+        _touchedAddrs.push(a);
+    }
+
+    /// @dev The real patient, or a fresh id.
+    function _pid(uint256 seed) internal returns (bytes32 p) {
+        if (seed % 2 == 0) return pid;
+        p = keccak256(abi.encode("fresh patient", seed));
+        _touchedIds.push(p);
+    }
+
+    function _freshPk(uint256 seed) internal returns (uint256 k) {
+        k = uint256(keccak256(abi.encode("fresh card", seed))) % (P256_N - 1) + 1;
+        _touchedIds.push(idOf(k));
+    }
+
+    /// @dev Not a valid signature of the patient's card for anything the contracts ask.
+    function _badSig(uint256 seed) internal view returns (CardSig memory s) {
+        if (seed % 2 == 0) {
+            s = signFor(hub, pk, keccak256(abi.encode("unrelated", seed)));
+        } else {
+            s = CardSig({qx: bytes32(seed), qy: keccak256(abi.encode(seed)), r: bytes32(seed >> 1), s: bytes32(seed >> 2)});
+        }
+    }
+
+    // ---------------------------------------------------------------- PatientSmartCard
+
+    function transferAdmin(uint256 cs, uint256 a) external {
+        _do(cs, address(hub), abi.encodeCall(hub.transferAdmin, (_addr(a))));
+    }
+
+    function acceptAdmin(uint256 cs) external {
+        _do(cs, address(hub), abi.encodeCall(hub.acceptAdmin, ()));
+    }
+
+    function wire(uint256 cs, uint256 a, uint256 b, uint256 c) external {
+        _do(cs, address(hub), abi.encodeCall(hub.wire, (_addr(a), _addr(b), _addr(c))));
+    }
+
+    function registerInstitutionBy(uint256 cs, uint256 inst, uint8 role, bool adminAsOperator) external {
+        address operator = adminAsOperator ? admin : _addr(inst >> 8);
+        _do(
+            cs,
+            address(hub),
+            abi.encodeCall(hub.registerInstitutionBy, (operator, _addr(inst), Role(bound(role, 0, 3))))
+        );
+    }
+
+    function setInstitutionActive(uint256 cs, uint256 inst, bool active) external {
+        _do(cs, address(hub), abi.encodeCall(hub.setInstitutionActive, (_addr(inst), active)));
+    }
+
+    function addKiosk(uint256 cs, uint256 k) external {
+        _do(cs, address(hub), abi.encodeCall(hub.addKiosk, (_addr(k))));
+    }
+
+    function removeKiosk(uint256 cs, uint256 k) external {
+        _do(cs, address(hub), abi.encodeCall(hub.removeKiosk, (_addr(k))));
+    }
+
+    function registerPatient(uint256 cs, uint256 cardSeed, uint256 inst) external {
+        uint256 k = _freshPk(cardSeed);
+        uint256 deadline = block.timestamp + 1 hours;
+        address hospital_ = _addr(inst);
+        CardSig memory s = signFor(
+            hub, k, keccak256(abi.encode(hub.REGISTER_TYPEHASH(), idOf(k), hospital_, deadline))
+        );
+        _do(cs, address(hub), abi.encodeCall(hub.registerPatient, (deadline, s)));
+    }
+
+    function replaceCard(uint256 cs, uint256 cardSeed, uint256 inst) external {
+        uint256 k = _freshPk(cardSeed);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 structHash = keccak256(
+            abi.encode(hub.REPLACE_TYPEHASH(), pid, idOf(k), _addr(inst), hub.nonces(pid), deadline)
+        );
+        CardSig memory s = signFor(hub, k, structHash);
+        _do(cs, address(hub), abi.encodeCall(hub.replaceCard, (pid, deadline, s)));
+    }
+
+    function grantConsent(uint256 cs, uint256 inst, uint8 scope) external {
+        address institution = _addr(inst);
+        scope = uint8(bound(scope, 1, Scope.ALL));
+        (, uint64 n,) = hub.consentOf(pid, institution);
+        CardSig memory s =
+            signFor(hub, pk, keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, uint64(0), n + 1)));
+        _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, 0, n + 1, s)));
+    }
+
+    function revokeConsent(uint256 cs, uint256 inst, uint256 sigSeed) external {
+        address institution = _addr(inst);
+        (, uint64 n,) = hub.consentOf(pid, institution);
+        _do(cs, address(hub), abi.encodeCall(hub.revokeConsent, (pid, institution, n + 1, _badSig(sigSeed))));
+    }
+
+    function useNonce(uint256 cs, uint256 p) external {
+        _do(cs, address(hub), abi.encodeCall(hub.useNonce, (_pid(p))));
+    }
+
+    // ---------------------------------------------------------------- HospitalRecord
+
+    function registerHospital(uint256 cs, uint256 a) external {
+        _do(cs, address(records), abi.encodeCall(records.registerHospital, (_addr(a))));
+    }
+
+    function addMedicalRecord(uint256 cs, uint256 p, uint8 kind, bytes calldata data) external {
+        _do(cs, address(records), abi.encodeCall(records.addMedicalRecord, (_pid(p), kind, data)));
+    }
+
+    function updateMedicalHistory(uint256 cs, uint256 p, uint256 index, bytes calldata data) external {
+        _do(cs, address(records), abi.encodeCall(records.updateMedicalHistory, (_pid(p), index % 3, 1, data)));
+    }
+
+    // ---------------------------------------------------------------- PharmacyAccess
+
+    function registerPharmacy(uint256 cs, uint256 a) external {
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.registerPharmacy, (_addr(a))));
+    }
+
+    function issuePrescription(uint256 cs, uint256 p, uint40 validUntil, bytes calldata data) external {
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.issuePrescription, (_pid(p), validUntil, data)));
+    }
+
+    function cancelPrescription(uint256 cs, uint256 id) external {
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.cancelPrescription, (id % 3)));
+    }
+
+    function dispensePrescription(uint256 cs, uint256 id, uint256 inst) external {
+        id = id % 3;
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 structHash =
+            keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, _addr(inst), hub.nonces(pid), deadline));
+        CardSig memory s = signFor(hub, pk, structHash);
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.dispensePrescription, (id, deadline, s)));
+    }
+
+    // ---------------------------------------------------------------- InsuranceProvider
+
+    function registerInsurer(uint256 cs, uint256 a) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.registerInsurer, (_addr(a))));
+    }
+
+    function fundEscrow(uint256 cs, uint256 inst, uint256 amount) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.fundEscrow, (_addr(inst), amount)));
+    }
+
+    function withdrawEscrow(uint256 cs, uint256 amount, uint256 to) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.withdrawEscrow, (amount % 2e18, _addr(to))));
+    }
+
+    function enrollPatient(uint256 cs, uint256 p, uint16 bps, uint128 limit) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.enrollPatient, (_pid(p), bps, limit)));
+    }
+
+    function submitClaim(uint256 cs, uint256 index, uint256 amount, bytes calldata data) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.submitClaim, (pid, index % 3, amount, data)));
+    }
+
+    function approveClaim(uint256 cs, uint256 id, uint256 amount) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, amount % 100e18)));
+    }
+
+    function denyClaim(uint256 cs, uint256 id, uint16 reason) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.denyClaim, (id % 4, reason)));
+    }
+
+    function processPayment(uint256 cs, uint256 id) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.processPayment, (id % 4)));
+    }
+
+    // ---------------------------------------------------------------- TestStablecoin
+
+    function mint(uint256 cs, uint256 to, uint256 amount) external {
+        _do(cs, address(token), abi.encodeCall(token.mint, (_addr(to), amount)));
+    }
+
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](26);
+        s[0] = this.transferAdmin.selector;
+        s[1] = this.acceptAdmin.selector;
+        s[2] = this.wire.selector;
+        s[3] = this.registerInstitutionBy.selector;
+        s[4] = this.setInstitutionActive.selector;
+        s[5] = this.addKiosk.selector;
+        s[6] = this.removeKiosk.selector;
+        s[7] = this.registerPatient.selector;
+        s[8] = this.replaceCard.selector;
+        s[9] = this.grantConsent.selector;
+        s[10] = this.revokeConsent.selector;
+        s[11] = this.useNonce.selector;
+        s[12] = this.registerHospital.selector;
+        s[13] = this.addMedicalRecord.selector;
+        s[14] = this.updateMedicalHistory.selector;
+        s[15] = this.registerPharmacy.selector;
+        s[16] = this.issuePrescription.selector;
+        s[17] = this.cancelPrescription.selector;
+        s[18] = this.dispensePrescription.selector;
+        s[19] = this.registerInsurer.selector;
+        s[20] = this.fundEscrow.selector;
+        s[21] = this.withdrawEscrow.selector;
+        s[22] = this.enrollPatient.selector;
+        s[23] = this.submitClaim.selector;
+        s[24] = this.approveClaim.selector;
+        s[25] = this.denyClaim.selector;
+        s = _append(s, this.processPayment.selector, this.mint.selector);
+    }
+
+    function _append(bytes4[] memory a, bytes4 x, bytes4 y) internal pure returns (bytes4[] memory b) {
+        b = new bytes4[](a.length + 2);
+        for (uint256 i; i < a.length; ++i) b[i] = a[i];
+        b[a.length] = x;
+        b[a.length + 1] = y;
+    }
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {CardSigner} from "../../utils/Fixture.sol";
+import {CardSig, Scope} from "../../../src/CareTypes.sol";
+import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../../../src/HospitalRecord.sol";
+import {InsuranceProvider} from "../../../src/InsuranceProvider.sol";
+import {TestStablecoin} from "../../../src/TestStablecoin.sol";
+
+/// @notice Drives claims through submit / approve / deny / pay and escrow funding and withdrawal, from the right
+/// and the wrong insurer, and keeps the ghost ledger the invariants compare with.
+contract ClaimHandler is CardSigner {
+    PatientSmartCard internal immutable hub;
+    HospitalRecord internal immutable records;
+    InsuranceProvider internal immutable insurance;
+    TestStablecoin internal immutable token;
+
+    address[2] internal hospitalKiosks;
+    address[2] internal insurers;
+    address[2] internal insurerKiosks;
+    bytes32[2] public patients;
+    uint256[2] internal pks;
+    address public immutable sink; // where withdrawn escrow goes
+
+    mapping(uint256 claimId => uint256) public paySuccesses;
+    mapping(uint256 claimId => uint256) public paidAmount;
+    mapping(uint256 claimId => uint256) public approveSuccesses;
+    uint256 public totalPaid;
+    uint256 public totalFunded;
+    uint256 public totalWithdrawn;
+    uint256 public wrongSuccesses; // an action that must fail went through
+
+    constructor(
+        PatientSmartCard hub_,
+        HospitalRecord records_,
+        InsuranceProvider insurance_,
+        TestStablecoin token_,
+        address[2] memory hospitalKiosks_,
+        address[2] memory insurers_,
+        address[2] memory insurerKiosks_,
+        uint256[2] memory pks_,
+        address sink_
+    ) {
+        hub = hub_;
+        records = records_;
+        insurance = insurance_;
+        token = token_;
+        hospitalKiosks = hospitalKiosks_;
+        insurers = insurers_;
+        insurerKiosks = insurerKiosks_;
+        pks = pks_;
+        patients[0] = idOf(pks_[0]);
+        patients[1] = idOf(pks_[1]);
+        sink = sink_;
+    }
+
+    /// @dev Called once by the test after it minted tokens to this handler.
+    function approveToken() external {
+        token.approve(address(insurance), type(uint256).max);
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    function submit(uint256 patientSeed, uint256 hospitalSeed, uint256 amountSeed) external {
+        uint256 p = patientSeed % 2;
+        bytes32 patientId = patients[p];
+        address kiosk = hospitalKiosks[hospitalSeed % 2];
+        _keepConsent(p, kiosk);
+        vm.prank(kiosk);
+        uint256 index = records.addMedicalRecord(patientId, 1, abi.encodePacked(amountSeed));
+        uint256 amount = bound(amountSeed, 1, 3000e18);
+        vm.prank(kiosk);
+        try insurance.submitClaim(patientId, index, amount, hex"c1a1") {} catch {}
+    }
+
+    /// @dev Bills a record twice, or another hospital's record: must fail.
+    function resubmit(uint256 claimSeed, uint256 otherHospital) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        InsuranceProvider.Claim memory c = insurance.getClaim(bound(claimSeed, 1, count));
+        address kiosk = hospitalKiosks[otherHospital % 2];
+        vm.prank(kiosk);
+        try insurance.submitClaim(c.patientId, c.recordIndex, 1, hex"02") {
+            ++wrongSuccesses;
+        } catch {}
+    }
+
+    function approve(uint256 claimSeed, uint256 amountSeed, uint256 insurerSeed) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        uint256 claimId = bound(claimSeed, 1, count);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        // Mostly within the claimed amount, sometimes beyond.
+        uint256 amount = bound(amountSeed, 0, uint256(c.claimed) * 11 / 10 + 1);
+        address kiosk = insurerKiosks[insurerSeed % 2];
+        bool wrongInsurer = hub.kioskInstitution(kiosk) != c.insurer;
+        vm.prank(kiosk);
+        try insurance.approveClaim(claimId, amount) {
+            ++approveSuccesses[claimId];
+            if (wrongInsurer) ++wrongSuccesses;
+        } catch {}
+    }
+
+    function deny(uint256 claimSeed, uint16 reason, uint256 insurerSeed) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        uint256 claimId = bound(claimSeed, 1, count);
+        address kiosk = insurerKiosks[insurerSeed % 2];
+        bool wrongInsurer = hub.kioskInstitution(kiosk) != insurance.getClaim(claimId).insurer;
+        vm.prank(kiosk);
+        try insurance.denyClaim(claimId, reason) {
+            if (wrongInsurer) ++wrongSuccesses;
+        } catch {}
+    }
+
+    function pay(uint256 claimSeed, uint256 insurerSeed) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        uint256 claimId = bound(claimSeed, 1, count);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        address kiosk = insurerKiosks[insurerSeed % 2];
+        bool wrongInsurer = hub.kioskInstitution(kiosk) != c.insurer;
+        uint256 before = token.balanceOf(c.hospital);
+        vm.prank(kiosk);
+        try insurance.processPayment(claimId) {
+            uint256 received = token.balanceOf(c.hospital) - before;
+            ++paySuccesses[claimId];
+            paidAmount[claimId] += received;
+            totalPaid += received;
+            if (wrongInsurer) ++wrongSuccesses;
+        } catch {}
+    }
+
+    function fund(uint256 insurerSeed, uint256 amountSeed) external {
+        uint256 amount = bound(amountSeed, 1, 5000e18);
+        try insurance.fundEscrow(insurers[insurerSeed % 2], amount) {
+            totalFunded += amount;
+        } catch {}
+    }
+
+    function withdraw(uint256 insurerSeed, uint256 amountSeed) external {
+        address insurer = insurers[insurerSeed % 2];
+        uint256 amount = bound(amountSeed, 0, insurance.escrowOf(insurer) + 1);
+        vm.prank(insurer);
+        try insurance.withdrawEscrow(amount, sink) {
+            totalWithdrawn += amount;
+        } catch {}
+    }
+
+    function warp(uint256 dt) external {
+        vm.warp(block.timestamp + bound(dt, 0, 60 days));
+    }
+
+    function _keepConsent(uint256 p, address kiosk) internal {
+        bytes32 patientId = patients[p];
+        address institution = hub.kioskInstitution(kiosk);
+        (uint64 until, uint64 nonce,) = hub.consentOf(patientId, institution);
+        if (until >= block.timestamp) return;
+        bytes32 structHash =
+            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, Scope.ALL, uint64(0), nonce + 1));
+        CardSig memory s = signFor(hub, pks[p], structHash);
+        vm.prank(kiosk);
+        hub.grantConsent(patientId, Scope.ALL, 0, nonce + 1, s);
+    }
+
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](8);
+        s[0] = this.submit.selector;
+        s[1] = this.resubmit.selector;
+        s[2] = this.approve.selector;
+        s[3] = this.deny.selector;
+        s[4] = this.pay.selector;
+        s[5] = this.fund.selector;
+        s[6] = this.withdraw.selector;
+        s[7] = this.warp.selector;
+    }
+}
