@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use alloy::contract::{CallBuilder, CallDecoder};
 use alloy::eips::BlockNumberOrTag;
+use alloy::eips::Encodable2718;
 use alloy::network::{Ethereum, EthereumWallet};
-use alloy::primitives::{Address, U256};
+use alloy::network::{NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::fillers::ChainIdFiller;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionReceipt;
@@ -28,6 +30,21 @@ pub struct Chain {
     policy: GasPolicy,
     chain_id: u64,
     signers: Vec<PrivateKeySigner>,
+    wallet: EthereumWallet,
+}
+
+/// A transaction signed locally with an explicit nonce: it can be stored before it is broadcast, and broadcast
+/// again byte for byte after a crash, so it lands at most once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignedTx {
+    /// Transaction hash.
+    pub hash: B256,
+    /// EIP-2718 encoding, as `eth_sendRawTransaction` takes it.
+    pub raw: Bytes,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its sender.
+    pub from: Address,
 }
 
 impl std::fmt::Debug for Chain {
@@ -64,7 +81,7 @@ impl Chain {
             .with_gas_estimation()
             .with_simple_nonce_management()
             .filler(ChainIdFiller::default())
-            .wallet(wallet)
+            .wallet(wallet.clone())
             .connect_http(parsed);
         let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
         provider.client().set_poll_interval(if local {
@@ -83,6 +100,7 @@ impl Chain {
             policy,
             chain_id,
             signers,
+            wallet,
         })
     }
 
@@ -145,16 +163,7 @@ impl Chain {
         from: Address,
         call: CallBuilder<&DynProvider, D, Ethereum>,
     ) -> Result<TransactionReceipt, ChainError> {
-        let base_fee = match self.policy {
-            GasPolicy::Legacy { .. } => None,
-            GasPolicy::Eip1559 { .. } => self
-                .provider
-                .get_block_by_number(BlockNumberOrTag::Latest)
-                .await
-                .map_err(|e| ChainError::node(&self.url, e))?
-                .and_then(|b| b.header.base_fee_per_gas)
-                .map(u128::from),
-        };
+        let base_fee = self.base_fee().await?;
         let (gas_price, max_fee, priority) = self.policy.fees(base_fee);
         let mut call = call.from(from);
         if let Some(p) = gas_price {
@@ -200,6 +209,108 @@ impl Chain {
             .estimate_gas()
             .await
             .map_err(|e| ChainError::from_contract(&self.url, e))
+    }
+
+    /// Signs a contract call from `from` with `nonce` under the gas policy, without sending it. Gas is
+    /// estimated now (a call that would revert fails here, decoded), with a 25 % margin.
+    pub async fn sign<D: CallDecoder>(
+        &self,
+        from: Address,
+        call: CallBuilder<&DynProvider, D, Ethereum>,
+        nonce: u64,
+    ) -> Result<SignedTx, ChainError> {
+        let mut req = call.from(from).into_transaction_request();
+        req.set_nonce(nonce);
+        req.set_chain_id(self.chain_id);
+        let gas = self
+            .provider
+            .estimate_gas(req.clone())
+            .await
+            .map_err(|e| self.rpc_error(e))?;
+        req.set_gas_limit(gas + gas / 4);
+        let base_fee = self.base_fee().await?;
+        match self.policy.fees(base_fee) {
+            (Some(p), _, _) => req.set_gas_price(p),
+            (None, Some(m), Some(p)) => {
+                req.set_max_fee_per_gas(m);
+                req.set_max_priority_fee_per_gas(p);
+            }
+            _ => {}
+        }
+        let envelope = req
+            .build(&self.wallet)
+            .await
+            .map_err(|e| ChainError::Invalid(format!("cannot sign as {from}: {e}")))?;
+        Ok(SignedTx {
+            hash: *envelope.tx_hash(),
+            raw: envelope.encoded_2718().into(),
+            nonce,
+            from,
+        })
+    }
+
+    /// Broadcasts a signed transaction. Sending the same bytes again is harmless: a node that already has it
+    /// (or has mined it) is not an error.
+    pub async fn broadcast(&self, tx: &SignedTx) -> Result<(), ChainError> {
+        match self.provider.send_raw_transaction(&tx.raw).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let text = e.to_string().to_lowercase();
+                if text.contains("already known") || text.contains("already imported") {
+                    return Ok(());
+                }
+                if text.contains("nonce too low") {
+                    // Either this very transaction was mined, or another took its nonce: the caller checks.
+                    return match self.receipt(tx.hash).await? {
+                        Some(_) => Ok(()),
+                        None => Err(ChainError::Invalid(format!(
+                            "nonce {} of {} was used by another transaction",
+                            tx.nonce, tx.from
+                        ))),
+                    };
+                }
+                Err(self.rpc_error(e))
+            }
+        }
+    }
+
+    /// The receipt of a transaction, if it was mined.
+    pub async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, ChainError> {
+        self.provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| ChainError::node(&self.url, e))
+    }
+
+    /// The account's next nonce: counting pending transactions, or only mined ones.
+    pub async fn nonce(&self, who: Address, pending: bool) -> Result<u64, ChainError> {
+        let q = self.provider.get_transaction_count(who);
+        let r = if pending {
+            q.pending().await
+        } else {
+            q.latest().await
+        };
+        r.map_err(|e| ChainError::node(&self.url, e))
+    }
+
+    async fn base_fee(&self) -> Result<Option<u128>, ChainError> {
+        Ok(match self.policy {
+            GasPolicy::Legacy { .. } => None,
+            GasPolicy::Eip1559 { .. } => self
+                .provider
+                .get_block_by_number(BlockNumberOrTag::Latest)
+                .await
+                .map_err(|e| ChainError::node(&self.url, e))?
+                .and_then(|b| b.header.base_fee_per_gas)
+                .map(u128::from),
+        })
+    }
+
+    fn rpc_error(&self, e: alloy::transports::TransportError) -> ChainError {
+        if let Some(data) = e.as_error_resp().and_then(|p| p.as_revert_data()) {
+            return ChainError::Reverted(crate::error::decode_revert(&data));
+        }
+        ChainError::node(&self.url, e)
     }
 
     /// Sets an account's balance (Anvil only): how the local chain funds fresh keys.

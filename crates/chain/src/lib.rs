@@ -17,7 +17,7 @@ pub mod manifest;
 pub mod profile;
 pub mod softcard;
 
-pub use client::Chain;
+pub use client::{Chain, SignedTx};
 pub use error::{decode_revert, ChainError, Revert};
 pub use gas::GasPolicy;
 pub use manifest::Deployment;

@@ -524,3 +524,72 @@ async fn gas_table_against_the_paper() {
         assert!(*gas > 100_000, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_signed_transaction_broadcast_twice_lands_once() {
+    let s = stack().await;
+    let kiosk = s.actors.hospital_kiosk.address();
+    let card = SoftCard::generate();
+    let dl = deadline();
+    let msg = RegisterPatient {
+        patientId: card.patient_id(),
+        hospital: s.actors.hospital.address(),
+        deadline: dl,
+    };
+    let sig = card.sign(eip712::digest(
+        &msg,
+        &eip712::domain(s.d.chain_id, s.d.contracts.patient_smart_card),
+    ));
+    let nonce = s.chain.nonce(kiosk, true).await.unwrap();
+    let tx = s
+        .chain
+        .sign(
+            kiosk,
+            s.chain.hub(&s.d).registerPatient(dl, sig.into()),
+            nonce,
+        )
+        .await
+        .unwrap();
+    assert_eq!(tx.nonce, nonce);
+    assert!(
+        s.chain.receipt(tx.hash).await.unwrap().is_none(),
+        "signing does not send"
+    );
+    s.chain.broadcast(&tx).await.unwrap();
+    // Anvil mines at once; sending the same bytes again (a restart after a crash) is not an error.
+    let mut receipt = None;
+    for _ in 0..100 {
+        receipt = s.chain.receipt(tx.hash).await.unwrap();
+        if receipt.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(receipt.unwrap().status());
+    s.chain.broadcast(&tx).await.unwrap();
+    assert_eq!(
+        s.chain.nonce(kiosk, false).await.unwrap(),
+        nonce + 1,
+        "one nonce used, not two"
+    );
+    assert!(
+        s.chain
+            .hub(&s.d)
+            .getPatientInfo(card.patient_id())
+            .call()
+            .await
+            .unwrap()
+            .registered
+    );
+    // A call that would revert fails at signing, decoded.
+    let e = s
+        .chain
+        .sign(
+            kiosk,
+            s.chain.hub(&s.d).registerPatient(dl, sig.into()),
+            nonce + 1,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(revert_name(e), "PatientExists");
+}
