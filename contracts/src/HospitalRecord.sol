@@ -28,7 +28,13 @@ contract HospitalRecord {
     /// @notice The hub holding institutions, patients and consent.
     IPatientSmartCard public immutable hub;
 
-    mapping(bytes32 patientId => uint256) public recordCount;
+    /// @dev Per patient: the number of entries and the head of the chain, in one slot.
+    struct ChainState {
+        uint64 count;
+        bytes20 head;
+    }
+
+    mapping(bytes32 patientId => ChainState) internal _chains;
     mapping(bytes32 patientId => mapping(uint256 index => Record)) internal _records;
 
     event RecordAdded(
@@ -72,7 +78,7 @@ contract HospitalRecord {
         returns (uint256 index)
     {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
-        if (supersedesIndex >= recordCount[patientId]) revert NoSuchRecord(patientId, supersedesIndex);
+        if (supersedesIndex >= _chains[patientId].count) revert NoSuchRecord(patientId, supersedesIndex);
         if (_records[patientId][supersedesIndex].author != author) {
             revert NotRecordAuthor(patientId, supersedesIndex, author);
         }
@@ -85,7 +91,7 @@ contract HospitalRecord {
         view
         returns (Record[] memory page, uint256 total)
     {
-        total = recordCount[patientId];
+        total = _chains[patientId].count;
         if (limit > MAX_PAGE) limit = MAX_PAGE;
         uint256 end = offset >= total ? offset : (offset + limit > total ? total : offset + limit);
         page = new Record[](end - offset);
@@ -94,35 +100,49 @@ contract HospitalRecord {
         }
     }
 
+    /// @notice The number of entries in a patient's record chain.
+    function recordCount(bytes32 patientId) external view returns (uint256) {
+        return _chains[patientId].count;
+    }
+
     /// @notice The institution id that authored an entry (reverts if there is none).
     function recordAuthor(bytes32 patientId, uint256 index) external view returns (uint32) {
-        if (index >= recordCount[patientId]) revert NoSuchRecord(patientId, index);
+        if (index >= _chains[patientId].count) revert NoSuchRecord(patientId, index);
         return _records[patientId][index].author;
     }
 
     /// @notice The head of a patient's record chain (zero when empty).
     function headOf(bytes32 patientId) external view returns (bytes20) {
-        uint256 n = recordCount[patientId];
-        return n == 0 ? bytes20(0) : _records[patientId][n - 1].chainHash;
+        return _chains[patientId].head;
     }
 
     function _append(bytes32 patientId, uint8 kind, uint32 author, uint24 supersedes, bytes calldata sealedRecord)
         internal
         returns (uint256 index)
     {
-        uint256 size = sealedRecord.length;
-        if (size == 0) revert EmptyRecord();
-        if (size > MAX_RECORD_SIZE) revert RecordTooLarge(size);
-        index = recordCount[patientId];
+        if (sealedRecord.length == 0) revert EmptyRecord();
+        if (sealedRecord.length > MAX_RECORD_SIZE) revert RecordTooLarge(sealedRecord.length);
+        ChainState storage st = _chains[patientId];
+        index = st.count;
         if (index >= type(uint24).max) revert TooManyRecords(patientId);
-        bytes20 prev = index == 0 ? bytes20(0) : _records[patientId][index - 1].chainHash;
         bytes32 contentHash = keccak256(sealedRecord);
-        uint32 time = uint32(block.timestamp);
-        bytes20 chainHash =
-            bytes20(keccak256(abi.encode(patientId, index, prev, contentHash, kind, author, time, supersedes)));
-        _records[patientId][index] =
-            Record({chainHash: chainHash, author: author, time: time, kind: kind, supersedes: supersedes});
-        recordCount[patientId] = index + 1;
-        emit RecordAdded(patientId, index, author, kind, supersedes, contentHash, chainHash);
+        Record memory r = Record({
+            chainHash: bytes20(0), author: author, time: uint32(block.timestamp), kind: kind, supersedes: supersedes
+        });
+        r.chainHash = _link(patientId, index, st.head, contentHash, r);
+        _records[patientId][index] = r;
+        st.count = uint64(index + 1);
+        st.head = r.chainHash;
+        emit RecordAdded(patientId, index, author, kind, supersedes, contentHash, r.chainHash);
+    }
+
+    function _link(bytes32 patientId, uint256 index, bytes20 prev, bytes32 contentHash, Record memory r)
+        internal
+        pure
+        returns (bytes20)
+    {
+        return bytes20(
+            keccak256(abi.encode(patientId, index, prev, contentHash, r.kind, r.author, r.time, r.supersedes))
+        );
     }
 }

@@ -45,14 +45,15 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
 
     /// @notice The governance admin: registers institutions, wires the modules.
     address public admin;
+    /// @notice Number of institutions registered so far (ids start at 1). Packed with `admin`: registration reads
+    /// both.
+    uint32 public institutionCount;
     /// @notice The admin-elect, who must accept.
     address public pendingAdmin;
     /// @notice The modules allowed to register institutions of their role and use card nonces.
     address public hospitalRecord;
     address public pharmacyAccess;
     address public insuranceProvider;
-    /// @notice Number of institutions registered so far (ids start at 1).
-    uint32 public institutionCount;
 
     /// @inheritdoc IPatientSmartCard
     mapping(address institution => Institution) public institutions;
@@ -62,6 +63,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     mapping(bytes32 patientId => bytes32) public cardKeyOf;
     /// @notice Next nonce of a patient's card for registration-independent signatures.
     mapping(bytes32 patientId => uint256) public nonces;
+    /// @notice The patient a replacement card key was issued to (original keys are their patient's id). A key,
+    /// once a patient's card, never becomes another patient's, even after it was itself replaced.
+    mapping(bytes32 cardKeyHash => bytes32 patientId) public replacementOwner;
     mapping(bytes32 patientId => mapping(address institution => Consent)) internal _consents;
 
     event AdminTransferStarted(address indexed current, address indexed pending);
@@ -205,6 +209,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
         if (cardKeyOf[patientId] != 0) revert PatientExists(patientId);
+        if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
         _verify(keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, deadline)), sig);
         cardKeyOf[patientId] = patientId;
         emit PatientRegistered(patientId, hospital);
@@ -217,7 +222,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         (address hospital,) = authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         bytes32 newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
-        if (cardKeyOf[newHash] != 0) revert CardKeyInUse(newHash);
+        if (cardKeyOf[newHash] != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
         uint256 nonce = nonces[patientId]++;
         bytes32 structHash = keccak256(abi.encode(REPLACE_TYPEHASH, patientId, newHash, hospital, nonce, deadline));
         if (!P256.verify(_hashTypedDataV4(structHash), newCard.r, newCard.s, newCard.qx, newCard.qy)) {
@@ -225,7 +230,15 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         }
         bytes32 old = cardKeyOf[patientId];
         cardKeyOf[patientId] = newHash;
+        replacementOwner[newHash] = patientId;
         emit CardReplaced(patientId, old, newHash, hospital);
+    }
+
+    /// @notice The patient whose current card has key hash `cardKeyHash` (zero: none, or a retired card).
+    function patientOfCard(bytes32 cardKeyHash) external view returns (bytes32) {
+        bytes32 owner = replacementOwner[cardKeyHash];
+        bytes32 pid = owner != 0 ? owner : cardKeyHash;
+        return cardKeyOf[pid] == cardKeyHash ? pid : bytes32(0);
     }
 
     /// @notice The paper's getPatientInfo: whether a patient is registered, their current card key hash and nonce.

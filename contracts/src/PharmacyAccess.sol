@@ -114,15 +114,16 @@ contract PharmacyAccess {
         emit PrescriptionCancelled(id, p.patientId, caller);
     }
 
-    /// @notice A pharmacy kiosk dispenses a ready, unexpired prescription on the patient's card signature over
+    /// @notice A pharmacy kiosk holding the patient's DISPENSE consent (granted when the card was inserted)
+    /// dispenses a ready, unexpired prescription on the patient's card signature over
     /// Dispense(id, pharmacy, nonce, deadline), nonce being the card's current nonce. Exactly once.
     function dispensePrescription(uint256 id, uint256 deadline, CardSig calldata sig) external {
         Prescription storage p = _existing(id);
-        (address pharmacy, uint32 pharmacyId) = hub.institutionOf(msg.sender, Role.Pharmacy);
+        bytes32 patientId = p.patientId;
+        (address pharmacy, uint32 pharmacyId) = hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.DISPENSE);
         _requireReady(id, p);
         if (block.timestamp > p.validUntil) revert PrescriptionExpired(id, p.validUntil);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        bytes32 patientId = p.patientId;
         uint256 nonce = hub.useNonce(patientId);
         hub.verifyCardSignature(patientId, keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, nonce, deadline)), sig);
         p.status = Status.Completed;

@@ -443,10 +443,11 @@ contract PatientSmartCardTest is Fixture {
         (address inst, uint32 id) = hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.WRITE | Scope.READ);
         assertEq(inst, hospital);
         assertEq(id, hospitalId);
-        vm.expectRevert(
-            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg, Scope.DISPENSE)
-        );
         hub.authorize(pharmacyKiosk, pid, Role.Pharmacy, Scope.DISPENSE);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg, Scope.WRITE)
+        );
+        hub.authorize(pharmacyKiosk, pid, Role.Pharmacy, Scope.WRITE);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
         hub.authorize(hospital2Kiosk, pid, Role.Hospital, Scope.READ);
         vm.expectRevert(
@@ -691,6 +692,39 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.nonces(pid), 2);
     }
 
+    function test_replaceCard_keyNeverServesTwoPatients() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, deadline, s);
+        bytes32 newHash = idOf(NEW_PK);
+        assertEq(hub.replacementOwner(newHash), pid);
+        assertEq(hub.patientOfCard(newHash), pid, "the new card finds its patient");
+        assertEq(hub.patientOfCard(pid), bytes32(0), "the retired original card finds nobody");
+        // The replacement card cannot register as a new patient...
+        CardSig memory reg = registerSig(NEW_PK, hospital, deadline);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
+        hub.registerPatient(deadline, reg);
+        // ...nor become another patient's card, even once it is itself retired.
+        bytes32 other = registerPatient(OTHER_PK);
+        grant(OTHER_PK, other, hospitalKiosk, Scope.ALL, 0);
+        CardSig memory s2 = cardSig(NEW_PK, replaceHash(other, newHash, hospital, 0, deadline));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
+        hub.replaceCard(other, deadline, s2);
+        s = _replaceSig(NEW2_PK, hospital, 1, deadline);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, deadline, s);
+        assertEq(hub.patientOfCard(newHash), bytes32(0), "retired");
+        assertEq(hub.patientOfCard(idOf(NEW2_PK)), pid);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
+        hub.replaceCard(other, deadline, s2);
+        assertEq(hub.patientOfCard(other), other, "an original card finds its patient");
+        assertEq(hub.patientOfCard(bytes32(uint256(1))), bytes32(0), "an unknown key finds nobody");
+    }
+
     function test_replaceCard_needsWriteConsent() public {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = _replaceSig(NEW_PK, hospital2, 0, deadline);
@@ -787,7 +821,7 @@ contract PatientSmartCardTest is Fixture {
         (until, n, scope) = hub.consentOf(pid, pharmacyOrg);
         assertEq(until, T0 + 3 days);
         assertEq(n, 1);
-        assertEq(scope, Scope.READ);
+        assertEq(scope, Scope.READ | Scope.DISPENSE);
     }
 
     function test_grantConsent_defaultWindows() public {

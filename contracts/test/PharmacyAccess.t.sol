@@ -222,7 +222,8 @@ contract PharmacyAccessTest is Fixture {
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
         pharmacy.dispensePrescription(id, deadline, s);
-        // Another pharmacy.
+        // Another pharmacy, holding the patient's consent too.
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(already);
@@ -260,6 +261,7 @@ contract PharmacyAccessTest is Fixture {
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
         pharmacy.dispensePrescription(id, deadline, s);
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalidSig());
@@ -312,6 +314,8 @@ contract PharmacyAccessTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         uint40 until = pharmacy.getPrescription(id).validUntil;
         vm.warp(until + 1);
+        // The patient is at the pharmacy again: the card renews the pharmacy's window, yet the prescription is over.
+        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
@@ -326,8 +330,28 @@ contract PharmacyAccessTest is Fixture {
     function test_dispensePrescription_onLastValidSecond() public {
         uint256 id = issue(pid, hospitalKiosk, uint40(block.timestamp + 1 days));
         vm.warp(block.timestamp + 1 days);
-        dispense(PATIENT_PK, id, pharmacy2Kiosk); // pharmacyOrg2 holds no consent: the card's signature suffices
+        // pharmacyOrg2 holds no consent: the card's signature alone is not enough.
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg2));
+        pharmacy.dispensePrescription(id, deadline, s);
+        // Once the card grants it DISPENSE, it dispenses on the last valid second.
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
+        dispense(PATIENT_PK, id, pharmacy2Kiosk);
         assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacy2Id);
+    }
+
+    function test_dispensePrescription_needsDispenseScope() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg, Scope.DISPENSE)
+        );
+        pharmacy.dispensePrescription(id, deadline, s);
     }
 
     function test_dispensePrescription_revertsForExpiredSignature() public {

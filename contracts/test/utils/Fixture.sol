@@ -87,7 +87,7 @@ abstract contract Fixture is CardSigner {
     uint32 internal insurerId;
     uint32 internal insurer2Id;
 
-    /// @dev The registered patient, with consent: hospital ALL (default window), pharmacyOrg READ (default window).
+    /// @dev The registered patient, with consent: hospital ALL (default window), pharmacyOrg READ|DISPENSE (default window).
     bytes32 internal pid;
     bytes32 internal qx;
     bytes32 internal qy;
@@ -125,7 +125,7 @@ abstract contract Fixture is CardSigner {
         (qx, qy) = cardKey(PATIENT_PK);
         pid = registerPatient(PATIENT_PK);
         grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, 0);
-        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ, 0);
+        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
 
         fund(insurer, ESCROW);
     }

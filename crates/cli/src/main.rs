@@ -275,9 +275,10 @@ async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), ChainError> {
              prescriptions and claims {} bytes; every card signature is verified on chain (P-256 precompile).\n\n\
              \"First visit\" is a new patient on a fresh system; \"returning visit\" is the same patient's next visit \
              (their record chain, coverage counters and the hospital's token balance exist), the recurring cost. \
-             `registerPatient` happens once per patient, so its returning figure is a second new patient's.\n\n{md}",
+             `registerPatient` happens once per patient, so its returning figure is a second new patient's.\n\n{md}\n{}",
             gastable::RECORD_BYTES,
-            gastable::CLAIM_BYTES
+            gastable::CLAIM_BYTES,
+            gastable::FLOOR_NOTE
         );
         std::fs::write(&path, doc).map_err(|e| ChainError::Config {
             path: path.display().to_string(),
