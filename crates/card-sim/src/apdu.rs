@@ -45,7 +45,11 @@ impl Command {
         };
         match body.len() {
             0 => Ok(mk(&[], None, false)),
-            1 => Ok(mk(&[], Some(if body[0] == 0 { 256 } else { body[0] as usize }), false)),
+            1 => Ok(mk(
+                &[],
+                Some(if body[0] == 0 { 256 } else { body[0] as usize }),
+                false,
+            )),
             _ if body[0] != 0 => {
                 let lc = body[0] as usize;
                 let rest = &body[1..];
@@ -53,7 +57,11 @@ impl Command {
                     Ok(mk(rest, None, false))
                 } else if rest.len() == lc + 1 {
                     let le = rest[lc];
-                    Ok(mk(&rest[..lc], Some(if le == 0 { 256 } else { le as usize }), false))
+                    Ok(mk(
+                        &rest[..lc],
+                        Some(if le == 0 { 256 } else { le as usize }),
+                        false,
+                    ))
                 } else {
                     Err(err())
                 }
@@ -73,7 +81,11 @@ impl Command {
                     Ok(mk(rest, None, true))
                 } else if rest.len() == lc + 2 {
                     let le = u16::from_be_bytes([rest[lc], rest[lc + 1]]) as usize;
-                    Ok(mk(&rest[..lc], Some(if le == 0 { 65536 } else { le }), true))
+                    Ok(mk(
+                        &rest[..lc],
+                        Some(if le == 0 { 65536 } else { le }),
+                        true,
+                    ))
                 } else {
                     Err(err())
                 }

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The warning written at the top of every state file.
-pub const STATE_WARNING: &str = "SIMULATED OPENPGP CARD STORAGE: this file is the virtual card's own memory and holds \
+pub const STATE_WARNING: &str =
+    "SIMULATED OPENPGP CARD STORAGE: this file is the virtual card's own memory and holds \
 its private keys and PIN digests. For tests and demos only; never use it for a real patient.";
 
 /// Default user PIN (PW1) of a blank card, as on real OpenPGP cards.
@@ -89,7 +90,9 @@ pub struct PinRecord {
 
 impl std::fmt::Debug for PinRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinRecord").field("tries", &self.tries).finish_non_exhaustive()
+        f.debug_struct("PinRecord")
+            .field("tries", &self.tries)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +102,12 @@ impl PinRecord {
         let mut salt = vec![0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
         let digest = Self::hash(&salt, pin);
-        PinRecord { salt, digest, len: pin.len(), tries: MAX_TRIES }
+        PinRecord {
+            salt,
+            digest,
+            len: pin.len(),
+            tries: MAX_TRIES,
+        }
     }
 
     fn hash(salt: &[u8], pin: &[u8]) -> Vec<u8> {
@@ -112,7 +120,11 @@ impl PinRecord {
     /// Whether `pin` matches (constant-time comparison of the digests).
     pub fn matches(&self, pin: &[u8]) -> bool {
         let d = Self::hash(&self.salt, pin);
-        d.len() == self.digest.len() && d.iter().zip(&self.digest).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        d.len() == self.digest.len()
+            && d.iter()
+                .zip(&self.digest)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 }
 
@@ -128,7 +140,9 @@ pub struct KeySlot {
 
 impl std::fmt::Debug for KeySlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySlot").field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("KeySlot")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,9 +239,21 @@ impl CardState {
             rc: None,
             pw1_cds_multi: false,
             keys: [None, None, None],
-            algo: [HexBytes(default_algo(SIG)), HexBytes(default_algo(DEC)), HexBytes(default_algo(AUT))],
-            fingerprints: [HexBytes(vec![0; 20]), HexBytes(vec![0; 20]), HexBytes(vec![0; 20])],
-            ca_fingerprints: [HexBytes(vec![0; 20]), HexBytes(vec![0; 20]), HexBytes(vec![0; 20])],
+            algo: [
+                HexBytes(default_algo(SIG)),
+                HexBytes(default_algo(DEC)),
+                HexBytes(default_algo(AUT)),
+            ],
+            fingerprints: [
+                HexBytes(vec![0; 20]),
+                HexBytes(vec![0; 20]),
+                HexBytes(vec![0; 20]),
+            ],
+            ca_fingerprints: [
+                HexBytes(vec![0; 20]),
+                HexBytes(vec![0; 20]),
+                HexBytes(vec![0; 20]),
+            ],
             gen_times: [0; 3],
             name: HexBytes::default(),
             lang: HexBytes::default(),
@@ -242,22 +268,37 @@ impl CardState {
     /// Back to factory state (ACTIVATE FILE after TERMINATE DF), keeping the card's identity.
     pub fn factory_reset(&mut self) {
         let fresh = CardState::blank(self.profile, Some(self.serial));
-        *self = CardState { manufacturer: self.manufacturer, ..fresh };
+        *self = CardState {
+            manufacturer: self.manufacturer,
+            ..fresh
+        };
     }
 
     /// Loads a state file.
     pub fn load(path: &Path) -> Result<CardState, StateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StateError::Io { path: path.into(), source })?;
-        let state: CardState = serde_json::from_str(&text)
-            .map_err(|e| StateError::Invalid { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| StateError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let state: CardState = serde_json::from_str(&text).map_err(|e| StateError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         if state.version != 1 {
-            return Err(StateError::Invalid { path: path.into(), message: format!("version {}", state.version) });
+            return Err(StateError::Invalid {
+                path: path.into(),
+                message: format!("version {}", state.version),
+            });
         }
         Ok(state)
     }
 
     /// Loads `path`, or creates a blank card there when it does not exist.
-    pub fn load_or_create(path: &Path, profile: Profile, serial: Option<u32>) -> Result<CardState, StateError> {
+    pub fn load_or_create(
+        path: &Path,
+        profile: Profile,
+        serial: Option<u32>,
+    ) -> Result<CardState, StateError> {
         if path.exists() {
             return CardState::load(path);
         }
@@ -268,9 +309,14 @@ impl CardState {
 
     /// Saves atomically (temporary file, fsync, rename), mode 0600.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let io = |source| StateError::Io { path: path.into(), source };
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| StateError::Invalid { path: path.into(), message: e.to_string() })?;
+        let io = |source| StateError::Io {
+            path: path.into(),
+            source,
+        };
+        let text = serde_json::to_string_pretty(self).map_err(|e| StateError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         let tmp = path.with_extension("tmp");
         {
             let mut opts = std::fs::OpenOptions::new();
