@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
-APT_PACKAGES=(build-essential pkg-config ca-certificates nodejs npm pcscd libpcsclite-dev vsmartcard-vpcd)
+# Build: C toolchain, OpenSSL (SQLCipher's crypto), pcsc-lite. Run and test: pcscd with vpcd (virtual reader),
+# a Secret Service (gnome-keyring) on D-Bus.
+APT_PACKAGES=(build-essential pkg-config ca-certificates nodejs npm libssl-dev pcscd libpcsclite-dev vsmartcard-vpcd
+  gnome-keyring dbus dbus-x11 libsecret-tools)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: sets up, then runs every check CI runs: formatting, clippy (warnings are errors),
 # contract artifacts freshness, the Solidity tests (forge), and the Rust tests (unit and end-to-end on a real
-# Anvil).
+# Anvil, through the real pcscd with our virtual card, with a real OS keyring).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,5 +22,9 @@ step "contracts: forge test"
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
-step "cargo test"
-cargo test --workspace
+step "cargo test (real Anvil, real pcscd with the virtual card, real Secret Service, real SQLite files)"
+# pcscd for the card tests; stopped again only if this script started it.
+bash crates/card-sim/tests/pcscd.sh start
+trap 'bash crates/card-sim/tests/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
+# A private D-Bus session with an unlocked gnome-keyring, for the wallet and the kiosks.
+bash crates/wallet/tests/with-keyring.sh cargo test --workspace

@@ -211,6 +211,7 @@ pub async fn setup_demo(
             address: inst.address(),
             id,
             kiosks: vec![kiosk.address()],
+            record_key: String::new(),
         });
     }
     let escrow = U256::from(DEMO_ESCROW) * U256::from(TOKEN_UNIT);

@@ -74,6 +74,10 @@ impl ChainError {
     }
 
     /// Maps a contract-call error, decoding revert data into the contracts' custom errors.
+    pub fn from_contract_error(url: &str, err: alloy::contract::Error) -> Self {
+        Self::from_contract(url, err)
+    }
+
     pub(crate) fn from_contract(url: &str, err: alloy::contract::Error) -> Self {
         if let Some(data) = err.as_revert_data() {
             return ChainError::Reverted(decode_revert(&data));

@@ -36,6 +36,10 @@ pub struct InstitutionEntry {
     pub id: u32,
     /// Its kiosk signer addresses.
     pub kiosks: Vec<Address>,
+    /// Its P-256 record-encryption public key (SEC1 uncompressed, hex), which others seal for (a claim for the
+    /// insurer, say). Public; empty when not published.
+    #[serde(default)]
+    pub record_key: String,
 }
 
 /// A deployment of the four contracts.

@@ -1,0 +1,206 @@
+use std::path::PathBuf;
+
+use carekiosk_chain::bindings::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::KioskError;
+
+/// What a kiosk is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KioskRole {
+    /// A hospital's reception: check-in and registration.
+    Reception,
+    /// A hospital's consultation room: history, diagnoses, prescriptions, claims.
+    Doctor,
+    /// A pharmacy counter.
+    Pharmacy,
+    /// An insurer's claims desk.
+    Insurer,
+}
+
+impl KioskRole {
+    /// All roles.
+    pub const ALL: [KioskRole; 4] = [
+        KioskRole::Reception,
+        KioskRole::Doctor,
+        KioskRole::Pharmacy,
+        KioskRole::Insurer,
+    ];
+
+    /// The institution role on chain.
+    pub fn chain_role(self) -> Role {
+        match self {
+            KioskRole::Reception | KioskRole::Doctor => Role::Hospital,
+            KioskRole::Pharmacy => Role::Pharmacy,
+            KioskRole::Insurer => Role::Insurer,
+        }
+    }
+
+    /// The name used in configuration and the keyring.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KioskRole::Reception => "reception",
+            KioskRole::Doctor => "doctor",
+            KioskRole::Pharmacy => "pharmacy",
+            KioskRole::Insurer => "insurer",
+        }
+    }
+
+    /// The keyring slot of the institution's record key: one per institution kind, so reception and doctor
+    /// kiosks of one hospital open each other's records.
+    pub fn institution_slot(self) -> &'static str {
+        match self.chain_role() {
+            Role::Hospital => "hospital",
+            Role::Pharmacy => "pharmacy",
+            Role::Insurer => "insurer",
+        }
+    }
+}
+
+impl std::str::FromStr for KioskRole {
+    type Err = KioskError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KioskRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                KioskError::Invalid(format!(
+                    "unknown role {s:?}: reception, doctor, pharmacy or insurer"
+                ))
+            })
+    }
+}
+
+/// A kiosk's configuration: its role preset (`kiosk-config/roles/<role>.toml`) plus where it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskConfig {
+    /// The role.
+    pub role: KioskRole,
+    /// Reader name pattern (substring) of the card reader; empty for none (insurer desks).
+    #[serde(default)]
+    pub reader: String,
+    /// Seconds of inactivity before the screen returns to "insert card".
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: u64,
+    /// Network profile name or path.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Deployment manifest.
+    #[serde(default)]
+    pub manifest: PathBuf,
+    /// Folder of the kiosk's database.
+    #[serde(default)]
+    pub data_dir: PathBuf,
+}
+
+fn default_idle() -> u64 {
+    120
+}
+
+fn default_profile() -> String {
+    "local".into()
+}
+
+const PRESETS: [(&str, &str); 4] = [
+    (
+        "reception",
+        include_str!("../../../kiosk-config/roles/reception.toml"),
+    ),
+    (
+        "doctor",
+        include_str!("../../../kiosk-config/roles/doctor.toml"),
+    ),
+    (
+        "pharmacy",
+        include_str!("../../../kiosk-config/roles/pharmacy.toml"),
+    ),
+    (
+        "insurer",
+        include_str!("../../../kiosk-config/roles/insurer.toml"),
+    ),
+];
+
+impl KioskConfig {
+    /// The embedded preset of a role, on the local profile, with the manifest and data folder defaults.
+    pub fn preset(role: KioskRole) -> KioskConfig {
+        let text = PRESETS
+            .iter()
+            .find(|(n, _)| *n == role.as_str())
+            .map(|(_, t)| *t)
+            .expect("every role has a preset");
+        let mut c: KioskConfig = toml::from_str(text).expect("embedded presets parse");
+        c.manifest = PathBuf::from("kiosk-config/deployments/local.json");
+        c.data_dir = default_data_dir();
+        c
+    }
+
+    /// Parses a role preset file's text.
+    pub fn parse(text: &str, origin: &str) -> Result<KioskConfig, KioskError> {
+        let mut c: KioskConfig = toml::from_str(text).map_err(|e| KioskError::Config {
+            path: origin.into(),
+            reason: e.message().to_string(),
+        })?;
+        if c.manifest.as_os_str().is_empty() {
+            c.manifest = PathBuf::from(format!("kiosk-config/deployments/{}.json", c.profile));
+        }
+        if c.data_dir.as_os_str().is_empty() {
+            c.data_dir = default_data_dir();
+        }
+        Ok(c)
+    }
+
+    /// The kiosk's database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir
+            .join(format!("{}-{}.db", self.profile_name(), self.role.as_str()))
+    }
+
+    /// The profile's name (the file stem when it is a path).
+    pub fn profile_name(&self) -> String {
+        std::path::Path::new(&self.profile)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// `$CAREKIOSK_DATA_DIR`, else `$XDG_DATA_HOME/carekiosk`, else `~/.local/share/carekiosk`.
+pub fn default_data_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("CAREKIOSK_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Ok(d) = std::env::var("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("carekiosk");
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".local/share/carekiosk")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_map_to_chain_roles() {
+        for role in KioskRole::ALL {
+            let c = KioskConfig::preset(role);
+            assert_eq!(c.role, role);
+            assert_eq!(c.profile, "local");
+        }
+        assert_eq!(KioskRole::Doctor.chain_role(), Role::Hospital);
+        assert_eq!(
+            KioskRole::Doctor.institution_slot(),
+            KioskRole::Reception.institution_slot()
+        );
+        assert!("nurse"
+            .parse::<KioskRole>()
+            .unwrap_err()
+            .to_string()
+            .contains("reception"));
+        let e = KioskConfig::parse("role = \"janitor\"", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.toml"), "{e}");
+    }
+}

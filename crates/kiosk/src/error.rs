@@ -1,0 +1,78 @@
+use carekiosk_chain::{ChainError, Revert};
+
+/// Everything a kiosk workflow can fail with; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum KioskError {
+    /// The kiosk's key is not registered on chain for its role.
+    #[error(
+        "this kiosk ({address}) is not registered as a {role} kiosk on chain ({reason}); ask the institution's \
+         administrator to add it (carekiosk admin add-kiosk), then start again"
+    )]
+    NotRegistered {
+        /// The role it was started as.
+        role: String,
+        /// The kiosk's address.
+        address: String,
+        /// What the chain said.
+        reason: String,
+    },
+    /// The contract refused the write.
+    #[error("the chain refused: {0}")]
+    Refused(Revert),
+    /// Chain, node or configuration problem.
+    #[error(transparent)]
+    Chain(ChainError),
+    /// Card problem (no card, wrong PIN, blocked, removed…).
+    #[error(transparent)]
+    Card(#[from] carekiosk_card::CardError),
+    /// Local database problem.
+    #[error(transparent)]
+    Store(#[from] carekiosk_store::StoreError),
+    /// OS keyring problem.
+    #[error(transparent)]
+    Wallet(#[from] carekiosk_wallet::WalletError),
+    /// Record sealing, opening or validation problem.
+    #[error(transparent)]
+    Records(#[from] carekiosk_records::RecordsError),
+    /// The card belongs to no registered patient.
+    #[error("this card belongs to no registered patient: register the patient at reception")]
+    UnknownPatient,
+    /// The institution's consent window for this patient is closed.
+    #[error("this institution has no open consent for the patient: have the patient insert their card to check in")]
+    NoConsent,
+    /// A configuration file is wrong.
+    #[error("configuration problem in {path}: {reason}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Input the kiosk cannot act on.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<ChainError> for KioskError {
+    fn from(e: ChainError) -> Self {
+        match e {
+            ChainError::Reverted(r) => KioskError::Refused(r),
+            other => KioskError::Chain(other),
+        }
+    }
+}
+
+impl KioskError {
+    /// Whether the node was unreachable (the write is queued, not lost).
+    pub fn is_offline(&self) -> bool {
+        matches!(self, KioskError::Chain(ChainError::Node { .. }))
+    }
+
+    /// The custom error's name, when the chain refused.
+    pub fn revert_name(&self) -> Option<&str> {
+        match self {
+            KioskError::Refused(r) => Some(&r.name),
+            _ => None,
+        }
+    }
+}

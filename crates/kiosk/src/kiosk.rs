@@ -1,0 +1,194 @@
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256};
+use alloy::signers::local::PrivateKeySigner;
+use carekiosk_chain::bindings::Role;
+use carekiosk_chain::{Chain, ChainError, Deployment, Profile};
+use carekiosk_records::{RecipientPublicKey, SoftKey};
+use carekiosk_store::Store;
+use carekiosk_wallet::{KeyKind, Wallet};
+
+use crate::indexer::Indexer;
+use crate::outbox::Outbox;
+use crate::{KioskConfig, KioskError, KioskRole};
+
+/// A running kiosk: its identity (checked on chain), its connection, its database, its outbox.
+pub struct Kiosk {
+    /// The configuration it was opened with.
+    pub config: KioskConfig,
+    /// The network profile.
+    pub profile: Profile,
+    /// Where the contracts are.
+    pub deployment: Deployment,
+    /// The node connection, signing as the kiosk.
+    pub chain: Chain,
+    /// The kiosk's encrypted database.
+    pub store: Store,
+    /// The kiosk's signer address.
+    pub address: Address,
+    /// Its institution's address.
+    pub institution: Address,
+    /// Its institution's id on chain.
+    pub institution_id: u32,
+    /// Writes, at most once each.
+    pub outbox: Arc<Outbox>,
+    /// Events into the database.
+    pub indexer: Indexer,
+    record_key: SoftKey,
+}
+
+impl std::fmt::Debug for Kiosk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kiosk")
+            .field("role", &self.config.role)
+            .field("address", &self.address)
+            .field("institution", &self.institution)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The kiosk's keys as kept in the OS keyring.
+pub struct KioskKeys {
+    /// The transaction signer.
+    pub signer: PrivateKeySigner,
+    /// The institution's record-encryption key.
+    pub record_key: SoftKey,
+    /// The database key.
+    pub database_key: [u8; 32],
+}
+
+impl KioskKeys {
+    /// Loads the kiosk's keys from the OS keyring, generating those that do not exist yet.
+    pub fn load_or_generate(profile: &str, role: KioskRole) -> Result<KioskKeys, KioskError> {
+        // One generation at a time in this process: two racing on an empty slot would each keep a different key.
+        static GENERATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
+        let wallet = Wallet::open()?;
+        let signing = wallet
+            .signing_key(profile, role.as_str())?
+            .generate_or_load()?;
+        let signer =
+            PrivateKeySigner::from_bytes(&B256::from(*signing.secret_bytes())).map_err(|e| {
+                KioskError::Invalid(format!("the keyring's signing key is unusable: {e}"))
+            })?;
+        let record = wallet
+            .record_key(profile, role.institution_slot())?
+            .generate_or_load()?;
+        let record_key = SoftKey::from_bytes(record.secret_bytes())?;
+        let db = wallet
+            .database_key(profile, role.as_str())?
+            .generate_or_load()?;
+        Ok(KioskKeys {
+            signer,
+            record_key,
+            database_key: *db.secret_bytes(),
+        })
+    }
+}
+
+impl Kiosk {
+    /// Opens the kiosk: keys from the OS keyring, the node of the deployment, the role check on chain (a kiosk
+    /// refuses to start a role it is not registered for), and its database.
+    pub async fn open(config: KioskConfig) -> Result<Kiosk, KioskError> {
+        let keys = KioskKeys::load_or_generate(&config.profile_name(), config.role)?;
+        Self::open_with(config, keys).await
+    }
+
+    /// Like [`Kiosk::open`], with keys already loaded.
+    pub async fn open_with(config: KioskConfig, keys: KioskKeys) -> Result<Kiosk, KioskError> {
+        let profile = Profile::load(&config.profile)?;
+        let deployment = Deployment::load(&config.manifest)?;
+        if deployment.chain_id != profile.chain_id {
+            return Err(KioskError::Config {
+                path: config.manifest.display().to_string(),
+                reason: format!(
+                    "the manifest is for chain {}, the profile {} is chain {}",
+                    deployment.chain_id, profile.name, profile.chain_id
+                ),
+            });
+        }
+        let url = if deployment.rpc_url.is_empty() {
+            profile.rpc_url.clone()
+        } else {
+            deployment.rpc_url.clone()
+        };
+        let address = keys.signer.address();
+        let chain = Chain::connect(&url, profile.gas, vec![keys.signer]).await?;
+        chain.expect_chain_id(deployment.chain_id, "the deployment manifest")?;
+        let role: Role = config.role.chain_role();
+        let reg = chain
+            .hub(&deployment)
+            .institutionOf(address, role as u8)
+            .call()
+            .await;
+        let reg = match reg {
+            Ok(r) => r,
+            Err(e) => {
+                let err = ChainError::from_contract_error(chain.url(), e);
+                return Err(match err {
+                    ChainError::Reverted(r) => KioskError::NotRegistered {
+                        role: config.role.as_str().into(),
+                        address: address.to_string(),
+                        reason: r.detail,
+                    },
+                    other => other.into(),
+                });
+            }
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| KioskError::Config {
+            path: config.data_dir.display().to_string(),
+            reason: format!("cannot create the data folder: {e}"),
+        })?;
+        let store = Store::open(config.database_path(), &keys.database_key)?;
+        let outbox = Arc::new(Outbox::new(chain.clone(), store.clone(), address));
+        let indexer = Indexer::new(chain.clone(), store.clone(), deployment.clone());
+        tracing::info!(role = config.role.as_str(), %address, institution = %reg.institution, "kiosk opened");
+        Ok(Kiosk {
+            config,
+            profile,
+            deployment,
+            chain,
+            store,
+            address,
+            institution: reg.institution,
+            institution_id: reg.id,
+            outbox,
+            indexer,
+            record_key: keys.record_key,
+        })
+    }
+
+    /// The institution's record key (to open what was sealed for it).
+    pub fn record_key(&mut self) -> &mut SoftKey {
+        &mut self.record_key
+    }
+
+    /// The institution's record public key.
+    pub fn record_public_key(&self) -> RecipientPublicKey {
+        self.record_key.public_key()
+    }
+
+    /// The published record key of the first institution of `role` in the manifest.
+    pub fn published_record_key(&self, role: Role) -> Result<RecipientPublicKey, KioskError> {
+        let inst = self
+            .deployment
+            .institution(role)
+            .ok_or_else(|| KioskError::Config {
+                path: self.config.manifest.display().to_string(),
+                reason: format!("no {role:?} institution in the manifest"),
+            })?;
+        let bytes = alloy::hex::decode(&inst.record_key).map_err(|_| KioskError::Config {
+            path: self.config.manifest.display().to_string(),
+            reason: format!("{}'s record key is missing or not hex", inst.name),
+        })?;
+        Ok(RecipientPublicKey::from_sec1_bytes(&bytes)?)
+    }
+
+    /// Current unix time.
+    pub fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+    }
+}

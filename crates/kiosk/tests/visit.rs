@@ -1,0 +1,397 @@
+//! A whole visit on the real parts: a real Anvil, the real pcscd with our virtual card in vpcd's reader, the real
+//! OS keyring (Secret Service), real SQLite files. Register → check-in → consult → prescribe → dispense → claim →
+//! approve → pay; then the chain state, the caches, and a scan of every transaction and log for plaintext.
+//!
+//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+
+#[path = "../../card-sim/tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use carekiosk_card::{PatientCard, Pin};
+use carekiosk_card_sim::{Sim, SimConfig};
+use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
+use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_chain::{Chain, Deployment, Profile};
+use carekiosk_kiosk::kiosk::KioskKeys;
+use carekiosk_kiosk::workflows::{doctor, insurer, pharmacy, reception};
+use carekiosk_kiosk::{Kiosk, KioskConfig, KioskError, KioskRole, PatientSession, Submitted};
+use carekiosk_records::Resource;
+
+const NAME: &str = "Jane Roe-Example";
+const BIRTH: &str = "1984-03-12";
+const PIN: &str = "482916";
+const ADMIN_PIN: &str = "12345678";
+
+struct Stack {
+    devnet: Devnet,
+    chain: Chain,
+    d: Deployment,
+    actors: DemoActors,
+    dir: PathBuf,
+}
+
+impl Stack {
+    async fn new(tag: &str) -> Stack {
+        let profile = Profile::embedded("local").unwrap();
+        let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+        let admin = PrivateKeySigner::random();
+        let actors = DemoActors::generate();
+        let mut signers = vec![admin.clone()];
+        signers.extend(actors.signers());
+        let chain = Chain::connect(&devnet.url, profile.gas, signers)
+            .await
+            .unwrap();
+        chain
+            .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
+            .await
+            .unwrap();
+        let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
+            .await
+            .unwrap();
+        deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("carekiosk-visit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Stack {
+            devnet,
+            chain,
+            d,
+            actors,
+            dir,
+        };
+        for role in KioskRole::ALL {
+            let keys = KioskKeys::load_or_generate("local", role).unwrap();
+            let inst = s.institution_of(role);
+            deploy::add_kiosk(&s.chain, &s.d, inst, keys.signer.address())
+                .await
+                .unwrap();
+            s.chain
+                .devnet_set_balance(
+                    keys.signer.address(),
+                    U256::from(10u64) * U256::from(TOKEN_UNIT),
+                )
+                .await
+                .unwrap();
+            let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
+            for i in s.d.institutions.iter_mut().filter(|i| i.address == inst) {
+                i.record_key = public.clone();
+                i.kiosks.push(keys.signer.address());
+            }
+        }
+        s.d.save(&s.dir.join("local.json")).unwrap();
+        s
+    }
+
+    fn institution_of(&self, role: KioskRole) -> Address {
+        match role {
+            KioskRole::Reception | KioskRole::Doctor => self.actors.hospital.address(),
+            KioskRole::Pharmacy => self.actors.pharmacy.address(),
+            KioskRole::Insurer => self.actors.insurer.address(),
+        }
+    }
+
+    fn config(&self, role: KioskRole) -> KioskConfig {
+        let mut c = KioskConfig::preset(role);
+        c.manifest = self.dir.join("local.json");
+        c.data_dir = self.dir.join(role.as_str());
+        c
+    }
+
+    async fn kiosk(&self, role: KioskRole) -> Kiosk {
+        let keys = KioskKeys::load_or_generate("local", role).unwrap();
+        Kiosk::open_with(self.config(role), keys).await.unwrap()
+    }
+}
+
+/// A virtual blank card in a free vpcd reader.
+fn blank_card() -> (support::ReaderSlot, Sim) {
+    let slot = support::readers(1).pop().unwrap();
+    let sim = Sim::start(SimConfig::in_memory(slot.port())).unwrap();
+    assert!(
+        support::wait_card(slot.name(), true, Duration::from_secs(5)),
+        "the virtual card is in the reader"
+    );
+    (slot, sim)
+}
+
+fn confirmed(s: &Submitted) {
+    assert!(matches!(s, Submitted::Confirmed { .. }), "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_visit_on_the_real_parts() {
+    let st = Stack::new("full").await;
+    let (slot, sim) = blank_card();
+    let reception_kiosk = st.kiosk(KioskRole::Reception).await;
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    let pharmacy_kiosk = st.kiosk(KioskRole::Pharmacy).await;
+    let mut insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
+
+    // Reception: a new patient onto a blank card.
+    let card = PatientCard::open(slot.name()).unwrap();
+    let new = reception::NewPatient {
+        name: NAME.into(),
+        birth_date: BIRTH.into(),
+        gender: "female".into(),
+        admin_pin: Pin::new(ADMIN_PIN),
+        pin: Pin::new(PIN),
+    };
+    let session = reception::register_patient(&reception_kiosk, card, new)
+        .await
+        .unwrap();
+    let pid = session.patient_id();
+    let hub = st.chain.hub(&st.d);
+    assert!(hub.getPatientInfo(pid).call().await.unwrap().registered);
+
+    // The insurer enrols the patient: 80 %, 5,000 a year.
+    confirmed(
+        &insurer::enroll(&insurer_kiosk, pid, 8000, 5_000 * TOKEN_UNIT)
+            .await
+            .unwrap(),
+    );
+
+    // Check-in of the (now returning) patient: the card signs the consent; their own record gives the summary.
+    let mut session = PatientSession::start(session.into_card(), Pin::new(PIN)).unwrap();
+    let checked = reception::check_in(&reception_kiosk, &mut session)
+        .await
+        .unwrap();
+    confirmed(&checked.consent);
+    match checked.patient {
+        Some(Resource::Patient(p)) => assert_eq!(p.name[0].text.as_deref(), Some(NAME)),
+        other => panic!("no patient summary: {other:?}"),
+    }
+
+    // Doctor: diagnosis with a plan, the history opened with the card, a prescription, the claim.
+    let writes = doctor::add_diagnosis(
+        &doctor_kiosk,
+        &mut session,
+        "J06.9",
+        Some("sore throat, 3 days"),
+        &["rest", "fluids"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(writes.len(), 2);
+    writes.iter().for_each(confirmed);
+    let history = doctor::history(&doctor_kiosk, &mut session).await.unwrap();
+    assert_eq!(history.len(), 3, "patient, condition, care plan");
+    let condition = history
+        .iter()
+        .find(|e| matches!(e.resource, Resource::Condition(_)))
+        .unwrap();
+    confirmed(
+        &doctor::prescribe(
+            &doctor_kiosk,
+            &mut session,
+            "J01CA04",
+            20.0,
+            Some("1 tablet 3 times a day"),
+            0,
+        )
+        .await
+        .unwrap(),
+    );
+    let claimed = U256::from(120u128 * TOKEN_UNIT);
+    confirmed(
+        &doctor::submit_claim(&doctor_kiosk, &mut session, condition.index, claimed, "EUR")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        doctor_kiosk.store.record_headers(&pid.0).unwrap().len(),
+        3,
+        "the doctor's cache has the history"
+    );
+
+    // Pharmacy: the ready prescription, verified and opened with the card; dispensed once.
+    let list = pharmacy::open_patient(&pharmacy_kiosk, &mut session)
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    let rx = &list[0];
+    assert!(rx.dispensable);
+    let Resource::MedicationRequest(req) = &rx.request else {
+        panic!("not a MedicationRequest")
+    };
+    assert_eq!(
+        req.medication_codeable_concept.coding[0].code.as_deref(),
+        Some("J01CA04")
+    );
+    let first = pharmacy::dispense(&pharmacy_kiosk, &mut session, rx.id)
+        .await
+        .unwrap();
+    confirmed(&first);
+    // Dispensing again is the same write (idempotent), not a second one.
+    assert_eq!(
+        pharmacy::dispense(&pharmacy_kiosk, &mut session, rx.id)
+            .await
+            .unwrap()
+            .tx_hash(),
+        first.tx_hash()
+    );
+    let on_chain = st
+        .chain
+        .pharmacy(&st.d)
+        .getPrescription(U256::from(rx.id))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain.status, 2, "completed");
+    let list = pharmacy::open_patient(&pharmacy_kiosk, &mut session)
+        .await
+        .unwrap();
+    assert!(
+        !list[0].dispensable,
+        "a dispensed prescription cannot be dispensed"
+    );
+
+    // Insurer: the queue, the claim opened with the insurer's key, approve the cap, pay once.
+    let queue = insurer::queue(&insurer_kiosk).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    let review = insurer::review(&mut insurer_kiosk, queue[0].id)
+        .await
+        .unwrap();
+    assert!(matches!(review.details, Resource::Claim(_)));
+    assert_eq!(review.cap, claimed * U256::from(8) / U256::from(10));
+    let over = insurer::approve(&insurer_kiosk, queue[0].id, review.cap + U256::from(1))
+        .await
+        .unwrap_err();
+    assert_eq!(over.revert_name(), Some("ExceedsCoverage"), "{over}");
+    confirmed(
+        &insurer::approve(&insurer_kiosk, queue[0].id, review.cap)
+            .await
+            .unwrap(),
+    );
+    confirmed(&insurer::pay(&insurer_kiosk, queue[0].id).await.unwrap());
+    let paid = insurer::paid(&insurer_kiosk).await.unwrap();
+    assert_eq!(paid.len(), 1);
+    let balance = st
+        .chain
+        .token(&st.d)
+        .balanceOf(st.actors.hospital.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(balance, review.cap, "the hospital was paid exactly once");
+    assert_eq!(
+        st.chain
+            .insurance(&st.d)
+            .getClaimStatus(U256::from(queue[0].id))
+            .call()
+            .await
+            .unwrap()
+            .status,
+        4
+    );
+
+    // No plaintext patient field anywhere on chain: every transaction's input and every log.
+    let needles: Vec<Vec<u8>> = [
+        NAME.to_string(),
+        BIRTH.to_string(),
+        carekiosk_records::icd10::lookup("J06.9")
+            .unwrap()
+            .display
+            .to_string(),
+        "sore throat".into(),
+        carekiosk_records::formulary::lookup("J01CA04")
+            .unwrap()
+            .name
+            .to_string(),
+        "tablet 3 times".into(),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let latest = st.chain.block_number().await.unwrap();
+    let mut scanned = 0;
+    for n in 0..=latest {
+        let block = st
+            .chain
+            .provider()
+            .get_block_by_number(n.into())
+            .full()
+            .await
+            .unwrap()
+            .unwrap();
+        for tx in block.transactions.txns() {
+            let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
+            for needle in &needles {
+                assert!(
+                    !contains(&input, needle),
+                    "plaintext {:?} in tx {}",
+                    String::from_utf8_lossy(needle),
+                    tx.inner.tx_hash()
+                );
+            }
+            let receipt = st
+                .chain
+                .receipt(*tx.inner.tx_hash())
+                .await
+                .unwrap()
+                .unwrap();
+            for log in receipt.inner.logs() {
+                for needle in &needles {
+                    assert!(!contains(&log.data().data, needle), "plaintext in a log");
+                }
+            }
+            scanned += 1;
+        }
+    }
+    assert!(scanned > 20, "scanned {scanned} transactions");
+    // Nor in the kiosks' database files (SQLCipher).
+    for role in KioskRole::ALL {
+        let bytes = std::fs::read(st.config(role).database_path()).unwrap();
+        for needle in &needles {
+            assert!(
+                !contains(&bytes, needle),
+                "plaintext in the {} database",
+                role.as_str()
+            );
+        }
+    }
+    sim.stop();
+    drop(slot);
+    st.devnet.stop().await;
+    let _ = std::fs::remove_dir_all(&st.dir);
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_kiosk_refuses_to_start() {
+    let st = Stack::new("revoked").await;
+    let keys = KioskKeys::load_or_generate("local", KioskRole::Pharmacy).unwrap();
+    deploy::add_kiosk(
+        &st.chain,
+        &st.d,
+        st.actors.pharmacy.address(),
+        PrivateKeySigner::random().address(),
+    )
+    .await
+    .unwrap();
+    st.chain
+        .send(
+            st.actors.pharmacy.address(),
+            st.chain.hub(&st.d).removeKiosk(keys.signer.address()),
+        )
+        .await
+        .unwrap();
+    let e = Kiosk::open_with(st.config(KioskRole::Pharmacy), keys)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KioskError::NotRegistered { .. }), "{e}");
+    assert!(
+        e.to_string().contains("not registered as a pharmacy kiosk"),
+        "{e}"
+    );
+    st.devnet.stop().await;
+}
