@@ -42,7 +42,16 @@ enum Command {
         /// Exit once everything is deployed (stops the chain): for scripts that only check the stack.
         #[arg(long)]
         no_wait: bool,
+        /// Also register this machine's kiosk keys (from the OS keyring) for all four roles.
+        #[arg(long)]
+        kiosks: bool,
+        /// Also put a virtual patient card (blank, factory PINs) in vpcd's first reader; pcscd must run.
+        #[arg(long)]
+        virtual_card: bool,
     },
+    /// Run a whole visit on a fresh local stack — register, check in, consult, prescribe, claim, dispense,
+    /// approve, pay — with this machine's kiosk keys (OS keyring) and a virtual card through pcscd.
+    Demo,
     /// Deploy and wire the contracts on a profile's network. The deployer (who becomes the governance admin)
     /// signs with the key in the environment variable named by --key-env; it is never written anywhere.
     Deploy {
@@ -79,8 +88,7 @@ enum Command {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,carekiosk=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -94,24 +102,79 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Exit codes: 2 configuration, 3 node unreachable, 4 contract refused, 5 local chain failed, 1 anything else.
-fn exit_code(e: &ChainError) -> u8 {
-    match e {
-        ChainError::Config { .. } | ChainError::Invalid(_) | ChainError::WrongChain { .. } => 2,
-        ChainError::Node { .. } => 3,
-        ChainError::Reverted(_) | ChainError::Failed(_) => 4,
-        ChainError::Devnet(_) => 5,
+/// Everything a command can fail with: the libraries' errors, mapped here once to messages and exit codes.
+#[derive(Debug)]
+enum CliError {
+    Chain(ChainError),
+    Kiosk(carekiosk_kiosk::KioskError),
+    Other(String),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Chain(e) => e.fmt(f),
+            CliError::Kiosk(e) => e.fmt(f),
+            CliError::Other(m) => f.write_str(m),
+        }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), ChainError> {
+impl From<ChainError> for CliError {
+    fn from(e: ChainError) -> Self {
+        CliError::Chain(e)
+    }
+}
+
+impl From<carekiosk_kiosk::KioskError> for CliError {
+    fn from(e: carekiosk_kiosk::KioskError) -> Self {
+        match e {
+            carekiosk_kiosk::KioskError::Chain(c) => CliError::Chain(c),
+            other => CliError::Kiosk(other),
+        }
+    }
+}
+
+/// Exit codes: 2 configuration, 3 node unreachable, 4 contract refused, 5 local chain failed, 6 kiosk not
+/// registered, 7 card problem, 8 keyring or database problem, 1 anything else.
+fn exit_code(e: &CliError) -> u8 {
+    use carekiosk_kiosk::KioskError as K;
+    match e {
+        CliError::Chain(
+            ChainError::Config { .. } | ChainError::Invalid(_) | ChainError::WrongChain { .. },
+        ) => 2,
+        CliError::Chain(ChainError::Node { .. }) => 3,
+        CliError::Chain(ChainError::Reverted(_) | ChainError::Failed(_)) => 4,
+        CliError::Chain(ChainError::Devnet(_)) => 5,
+        CliError::Kiosk(K::Refused(_)) => 4,
+        CliError::Kiosk(K::NotRegistered { .. }) => 6,
+        CliError::Kiosk(K::Card(_) | K::UnknownPatient) => 7,
+        CliError::Kiosk(K::Wallet(_) | K::Store(_)) => 8,
+        CliError::Kiosk(K::Config { .. }) => 2,
+        CliError::Kiosk(_) | CliError::Other(_) => 1,
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Up {
             manifest,
             block_time,
             port,
             no_wait,
-        } => up(manifest, block_time, port, no_wait, cli.json).await,
+            kiosks,
+            virtual_card,
+        } => {
+            let opts = UpOptions {
+                block_time,
+                port,
+                no_wait,
+                kiosks,
+                virtual_card,
+            };
+            up(manifest, opts, cli.json).await
+        }
+        Command::Demo => demo().await,
         Command::Deploy {
             profile,
             rpc_url,
@@ -161,13 +224,16 @@ fn print_deployment(d: &Deployment, json: bool) {
     }
 }
 
-async fn up(
-    manifest: PathBuf,
+struct UpOptions {
     block_time: Option<u64>,
     port: u16,
     no_wait: bool,
-    json: bool,
-) -> Result<(), ChainError> {
+    kiosks: bool,
+    virtual_card: bool,
+}
+
+async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError> {
+    let (block_time, port, no_wait) = (o.block_time, o.port, o.no_wait);
     let profile = Profile::embedded("local")?;
     let devnet = Devnet::start(DevnetOptions {
         chain_id: profile.chain_id,
@@ -189,8 +255,27 @@ async fn up(
         .await?;
     let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
     deploy::setup_demo(&chain, &mut d, &actors).await?;
+    if o.kiosks {
+        carekiosk_kiosk::local::register_local_kiosks(&chain, &mut d, &actors, &profile.name)
+            .await?;
+    }
+    let card = if o.virtual_card {
+        let sim = carekiosk_card_sim::Sim::start(carekiosk_card_sim::SimConfig::in_memory(
+            carekiosk_card_sim::VPCD_PORT_0,
+        ))
+        .map_err(|e| CliError::Other(format!("cannot start the virtual card: {e}")))?;
+        Some(sim)
+    } else {
+        None
+    };
     d.save(&manifest)?;
     print_deployment(&d, json);
+    if let (Some(sim), false) = (&card, json) {
+        println!(
+            "virtual card     {} in reader \"Virtual PCD 00 00\" (blank; admin PIN 12345678)",
+            sim.ident()
+        );
+    }
     if !json {
         println!("manifest         {}", manifest.display());
         println!(
@@ -206,8 +291,86 @@ async fn up(
             _ = term.recv() => {}
         }
     }
+    if let Some(sim) = card {
+        sim.stop();
+    }
     devnet.stop().await;
     Ok(())
+}
+
+async fn demo() -> Result<(), CliError> {
+    use carekiosk_kiosk::kiosk::KioskKeys;
+    use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole};
+    let profile = Profile::embedded("local")?;
+    let devnet = Devnet::start(DevnetOptions::default()).await?;
+    let admin = PrivateKeySigner::random();
+    let actors = DemoActors::generate();
+    let mut signers = vec![admin.clone()];
+    signers.extend(actors.signers());
+    let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
+    chain
+        .devnet_set_balance(
+            admin.address(),
+            U256::from(1000u64) * U256::from(TOKEN_UNIT),
+        )
+        .await?;
+    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
+    deploy::setup_demo(&chain, &mut d, &actors).await?;
+    carekiosk_kiosk::local::register_local_kiosks(&chain, &mut d, &actors, "local").await?;
+    let dir = std::env::temp_dir().join(format!("carekiosk-demo-{}", std::process::id()));
+    let manifest = dir.join("local.json");
+    d.save(&manifest)?;
+    println!(
+        "local chain {} with the contracts deployed; kiosks registered from the OS keyring",
+        devnet.url
+    );
+    let sim = carekiosk_card_sim::Sim::start(carekiosk_card_sim::SimConfig::in_memory(
+        carekiosk_card_sim::VPCD_PORT_0,
+    ))
+    .map_err(|e| CliError::Other(format!("cannot start the virtual card: {e}")))?;
+    if !sim.wait_connected(true, std::time::Duration::from_secs(5)) {
+        return Err(CliError::Other(
+            "the virtual card could not reach vpcd: start pcscd (crates/card-sim/tests/pcscd.sh start)".into(),
+        ));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500)); // pcscd polls readers every 400 ms
+    println!(
+        "virtual card {} in reader \"Virtual PCD 00 00\"",
+        sim.ident()
+    );
+    let open = |role: KioskRole| {
+        let mut c = KioskConfig::preset(role);
+        c.manifest = manifest.clone();
+        c.data_dir = dir.join(role.as_str());
+        async move {
+            let keys = KioskKeys::load_or_generate("local", role)?;
+            Kiosk::open_with(c, keys).await
+        }
+    };
+    let reception = open(KioskRole::Reception).await?;
+    let doctor = open(KioskRole::Doctor).await?;
+    let pharmacy = open(KioskRole::Pharmacy).await?;
+    let mut insurer = open(KioskRole::Insurer).await?;
+    let started = std::time::Instant::now();
+    let mut say = |line: &str| {
+        println!(
+            "[{:>6.0} ms] {line}",
+            started.elapsed().as_secs_f64() * 1000.0
+        )
+    };
+    let result = carekiosk_kiosk::local::demo_visit(
+        &reception,
+        &doctor,
+        &pharmacy,
+        &mut insurer,
+        "Virtual PCD 00 00",
+        &mut say,
+    )
+    .await;
+    sim.stop();
+    devnet.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map_err(CliError::from)
 }
 
 async fn deploy_cmd(
@@ -216,14 +379,15 @@ async fn deploy_cmd(
     key_env: &str,
     manifest: Option<PathBuf>,
     json: bool,
-) -> Result<(), ChainError> {
+) -> Result<(), CliError> {
     let profile = Profile::load(profile)?;
     let url = rpc_url.unwrap_or_else(|| profile.rpc_url.clone());
     if url.is_empty() {
         return Err(ChainError::Invalid(format!(
             "profile {} has no RPC URL: pass --rpc-url, or use `carekiosk up` for the local chain",
             profile.name
-        )));
+        ))
+        .into());
     }
     let key = std::env::var(key_env).map_err(|_| {
         ChainError::Invalid(format!(
@@ -249,7 +413,7 @@ async fn deploy_cmd(
     Ok(())
 }
 
-async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), ChainError> {
+async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     let report = gastable::measure().await?;
     let md = gastable::to_markdown(&report);
     if json {
@@ -288,7 +452,7 @@ async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), ChainError> {
     Ok(())
 }
 
-async fn status(manifest: &std::path::Path, json: bool) -> Result<(), ChainError> {
+async fn status(manifest: &std::path::Path, json: bool) -> Result<(), CliError> {
     let d = Deployment::load(manifest)?;
     let profile = Profile::embedded(&d.profile).or_else(|_| Profile::embedded("local"))?;
     let chain = Chain::connect(&d.rpc_url, profile.gas, vec![]).await?;

@@ -148,6 +148,34 @@ async fn deploy_works_against_any_rpc_url() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Needs pcscd (the test script starts it) and a Secret Service (the test script runs the tests in one).
+#[test]
+fn demo_runs_a_whole_visit() {
+    let out = bin().arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "registered",
+        "check-in",
+        "diagnosis J06.9",
+        "prescribed",
+        "claim",
+        "dispensed",
+        "paid",
+        "visit complete",
+    ] {
+        assert!(stdout.contains(step), "missing step {step:?} in:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("Jane Roe"),
+        "the demo prints no patient name"
+    );
+}
+
 #[test]
 fn bad_input_gets_a_clear_error_and_exit_code() {
     // No key in the environment.

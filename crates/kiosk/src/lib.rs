@@ -12,6 +12,7 @@ mod config;
 mod error;
 pub mod indexer;
 pub mod kiosk;
+pub mod local;
 pub mod outbox;
 mod session;
 pub mod workflows;

@@ -10,7 +10,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use carekiosk_card::{PatientCard, Pin};
@@ -66,35 +66,11 @@ impl Stack {
             actors,
             dir,
         };
-        for role in KioskRole::ALL {
-            let keys = KioskKeys::load_or_generate("local", role).unwrap();
-            let inst = s.institution_of(role);
-            deploy::add_kiosk(&s.chain, &s.d, inst, keys.signer.address())
-                .await
-                .unwrap();
-            s.chain
-                .devnet_set_balance(
-                    keys.signer.address(),
-                    U256::from(10u64) * U256::from(TOKEN_UNIT),
-                )
-                .await
-                .unwrap();
-            let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
-            for i in s.d.institutions.iter_mut().filter(|i| i.address == inst) {
-                i.record_key = public.clone();
-                i.kiosks.push(keys.signer.address());
-            }
-        }
+        carekiosk_kiosk::local::register_local_kiosks(&s.chain, &mut s.d, &s.actors, "local")
+            .await
+            .unwrap();
         s.d.save(&s.dir.join("local.json")).unwrap();
         s
-    }
-
-    fn institution_of(&self, role: KioskRole) -> Address {
-        match role {
-            KioskRole::Reception | KioskRole::Doctor => self.actors.hospital.address(),
-            KioskRole::Pharmacy => self.actors.pharmacy.address(),
-            KioskRole::Insurer => self.actors.insurer.address(),
-        }
     }
 
     fn config(&self, role: KioskRole) -> KioskConfig {
