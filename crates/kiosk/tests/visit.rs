@@ -371,3 +371,168 @@ async fn a_revoked_kiosk_refuses_to_start() {
     );
     st.devnet.stop().await;
 }
+
+/// A registered, checked-in patient on a fresh stack whose node can be stopped and restarted from its state.
+async fn registered(st: &Stack, slot: &support::ReaderSlot) -> (Kiosk, PatientSession) {
+    let reception_kiosk = st.kiosk(KioskRole::Reception).await;
+    let card = PatientCard::open(slot.name()).unwrap();
+    let new = reception::NewPatient {
+        name: NAME.into(),
+        birth_date: BIRTH.into(),
+        gender: "female".into(),
+        admin_pin: Pin::new(ADMIN_PIN),
+        pin: Pin::new(PIN),
+    };
+    let s = reception::register_patient(&reception_kiosk, card, new)
+        .await
+        .unwrap();
+    (reception_kiosk, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pin_is_refused_with_tries_left_and_nothing_is_sent() {
+    let st = Stack::new("pin").await;
+    let (slot, sim) = blank_card();
+    let (k, s) = registered(&st, &slot).await;
+    let before = k.outbox.pending().unwrap().len();
+    let mut wrong = PatientSession::start(s.into_card(), Pin::new("000000")).unwrap();
+    let e = reception::check_in(&k, &mut wrong).await.unwrap_err();
+    match &e {
+        KioskError::Card(carekiosk_card::CardError::WrongPin { tries_left, .. }) => {
+            assert_eq!(*tries_left, 2)
+        }
+        other => panic!("expected a wrong PIN, got {other}"),
+    }
+    assert!(
+        e.to_string().contains('2'),
+        "the message says how many tries are left: {e}"
+    );
+    assert_eq!(
+        k.outbox.pending().unwrap().len(),
+        before,
+        "nothing queued for a refused PIN"
+    );
+    sim.stop();
+    drop(slot);
+    st.devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_while_the_node_is_down_is_kept_and_sent_once_when_it_returns() {
+    let st = Stack::new("offline").await;
+    let (slot, sim) = blank_card();
+    let (k, mut s) = registered(&st, &slot).await;
+    let pid = s.patient_id();
+    let records = st.chain.records(&st.d);
+    assert_eq!(
+        records.recordCount(pid).call().await.unwrap(),
+        U256::from(1)
+    );
+    // The node dies (its state saved first, as `anvil --state` does). A write now is kept, not lost.
+    let url = st.devnet.url.clone();
+    let port = st.devnet.port;
+    let dump: alloy::primitives::Bytes = st
+        .chain
+        .provider()
+        .raw_request("anvil_dumpState".into(), ())
+        .await
+        .unwrap();
+    st.devnet.kill().await;
+    let w = carekiosk_kiosk::workflows::doctor::add_diagnosis(&k, &mut s, "I10", None, &[])
+        .await
+        .unwrap();
+    assert!(matches!(w[0], Submitted::Pending { .. }), "{w:?}");
+    assert_eq!(k.outbox.pending().unwrap().len(), 1);
+    // The node comes back on the same address with the same chain; the outbox drains: sent exactly once.
+    let devnet = Devnet::start(DevnetOptions {
+        port,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(devnet.url, url);
+    let _: bool = st
+        .chain
+        .provider()
+        .raw_request("anvil_loadState".into(), (dump,))
+        .await
+        .unwrap();
+    let sent = k.outbox.drain().await.unwrap();
+    assert!(
+        sent.iter()
+            .all(|r| matches!(r, Submitted::Confirmed { .. })),
+        "{sent:?}"
+    );
+    assert_eq!(k.outbox.pending().unwrap().len(), 0);
+    assert_eq!(
+        records.recordCount(pid).call().await.unwrap(),
+        U256::from(2),
+        "the diagnosis landed once"
+    );
+    // Draining again sends nothing more.
+    assert!(k.outbox.drain().await.unwrap().is_empty());
+    assert_eq!(
+        records.recordCount(pid).call().await.unwrap(),
+        U256::from(2)
+    );
+    sim.stop();
+    drop(slot);
+    devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_killed_mid_submit_neither_loses_nor_doubles_the_write() {
+    use carekiosk_kiosk::outbox::Call;
+    let st = Stack::new("crash").await;
+    let (slot, sim) = blank_card();
+    let (k, s) = registered(&st, &slot).await;
+    let pid = s.patient_id();
+    let records = st.chain.records(&st.d);
+    let count = || async { records.recordCount(pid).call().await.unwrap().to::<u64>() };
+    assert_eq!(count().await, 1);
+    for (n, broadcast_before_crash) in [(0u8, true), (1u8, false)] {
+        // What a kiosk does up to its crash: record, sign, mark submitted, and (maybe) broadcast — no receipt.
+        let data = records
+            .addMedicalRecord(pid, 2, vec![0xC1, n, 3, 4].into())
+            .calldata()
+            .clone();
+        let call = Call {
+            to: st.d.contracts.hospital_record,
+            data: data.clone(),
+        };
+        let e = k
+            .store
+            .enqueue(
+                &format!("crash-{n}"),
+                "addMedicalRecord",
+                &serde_json::to_value(&call).unwrap(),
+            )
+            .unwrap();
+        let nonce = k.chain.nonce(k.address, true).await.unwrap();
+        let builder = alloy::contract::CallBuilder::new_raw(k.chain.provider(), data).to(call.to);
+        let tx = k.chain.sign(k.address, builder, nonce).await.unwrap();
+        k.store
+            .mark_submitted(e.entry.id, &k.address.into_array(), &tx.hash.0, nonce)
+            .unwrap();
+        if broadcast_before_crash {
+            k.chain.broadcast(&tx).await.unwrap();
+        }
+        // The kiosk restarts: a new process opens the same database and drains its outbox.
+        let restarted = st.kiosk(KioskRole::Reception).await;
+        let sent = restarted.outbox.drain().await.unwrap();
+        assert!(
+            sent.iter()
+                .all(|r| matches!(r, Submitted::Confirmed { .. })),
+            "{sent:?}"
+        );
+        assert_eq!(
+            count().await,
+            2 + u64::from(n),
+            "landed exactly once (broadcast before crash: {broadcast_before_crash})"
+        );
+        assert!(restarted.outbox.pending().unwrap().is_empty());
+    }
+    sim.stop();
+    drop(slot);
+    st.devnet.stop().await;
+}
