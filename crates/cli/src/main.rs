@@ -11,6 +11,9 @@ use carekiosk_chain::devnet::{Devnet, DevnetOptions};
 use carekiosk_chain::{gastable, Chain, ChainError, Deployment, Profile};
 use clap::{Parser, Subcommand};
 
+mod kiosk_cmd;
+use kiosk_cmd::{DoctorCmd, InsurerCmd, KioskOpts, PharmacyCmd, ReceptionCmd};
+
 #[derive(Parser)]
 #[command(
     name = "carekiosk",
@@ -82,6 +85,42 @@ enum Command {
     },
     /// List the embedded network profiles.
     Profiles,
+    /// Reception kiosk: register new patients, check patients in.
+    Reception {
+        #[command(subcommand)]
+        cmd: ReceptionCmd,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
+    /// Doctor kiosk: history, diagnoses, prescriptions, claims.
+    Doctor {
+        #[command(subcommand)]
+        cmd: DoctorCmd,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
+    /// Pharmacy kiosk: the patient's prescriptions, dispensing.
+    Pharmacy {
+        #[command(subcommand)]
+        cmd: PharmacyCmd,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
+    /// Insurer kiosk: enrolment, claim queue, review, approve or deny, pay.
+    Insurer {
+        #[command(subcommand)]
+        cmd: InsurerCmd,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
+    /// Send what a kiosk's outbox still holds (after the node was unreachable).
+    Outbox {
+        /// The kiosk's role.
+        #[arg(long)]
+        role: carekiosk_kiosk::KioskRole,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
 }
 
 #[tokio::main]
@@ -175,6 +214,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             up(manifest, opts, cli.json).await
         }
         Command::Demo => demo().await,
+        Command::Reception { cmd, opts } => kiosk_cmd::reception(cmd, opts, cli.json).await,
+        Command::Doctor { cmd, opts } => kiosk_cmd::doctor(cmd, opts, cli.json).await,
+        Command::Pharmacy { cmd, opts } => kiosk_cmd::pharmacy(cmd, opts, cli.json).await,
+        Command::Insurer { cmd, opts } => kiosk_cmd::insurer(cmd, opts, cli.json).await,
+        Command::Outbox { role, opts } => kiosk_cmd::outbox(role, opts, cli.json).await,
         Command::Deploy {
             profile,
             rpc_url,

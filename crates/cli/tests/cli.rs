@@ -224,3 +224,115 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("deploy first"));
 }
+
+/// Every workflow step as its own command, against `up --kiosks --virtual-card` (pcscd and a Secret Service
+/// needed, as for `demo`).
+#[tokio::test]
+async fn each_workflow_step_from_the_command_line() {
+    let dir = temp_dir("steps");
+    let manifest = dir.join("local.json");
+    let mut up = bin()
+        .args(["up", "--kiosks", "--virtual-card", "--manifest"])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
+    let mut out = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        out.push_str(&line);
+        if line.starts_with("ready:") {
+            break;
+        }
+    }
+    assert!(out.contains("virtual card"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(600)); // pcscd sees the card within 400 ms
+    let step = |args: &[&str]| {
+        let o = bin()
+            .args(args)
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--data-dir")
+            .arg(dir.join(args[0]))
+            .env("CAREKIOSK_PIN", "482916")
+            .env("CAREKIOSK_ADMIN_PIN", "12345678")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{args:?} failed: {text}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let reg = step(&[
+        "reception",
+        "register",
+        "--name",
+        "John Example",
+        "--birth-date",
+        "1970-01-02",
+        "--gender",
+        "male",
+    ]);
+    let pid = reg.split_whitespace().nth(1).unwrap().to_string();
+    assert!(pid.starts_with("0x") && pid.len() == 66, "{reg}");
+    assert!(step(&[
+        "insurer",
+        "enroll",
+        "--patient",
+        &pid,
+        "--percent",
+        "70",
+        "--limit",
+        "1000"
+    ])
+    .contains("confirmed"));
+    assert!(step(&["reception", "check-in"]).contains("checked in: John Example"));
+    assert!(step(&[
+        "doctor",
+        "diagnose",
+        "--icd10",
+        "I10",
+        "--plan",
+        "low-salt diet"
+    ])
+    .contains("confirmed"));
+    let history = step(&["doctor", "history"]);
+    assert!(
+        history.contains("I10") && history.contains("low-salt diet"),
+        "{history}"
+    );
+    assert!(step(&[
+        "doctor",
+        "prescribe",
+        "--atc",
+        "C09AA05",
+        "--quantity",
+        "30"
+    ])
+    .contains("confirmed"));
+    assert!(step(&["doctor", "claim", "--record", "1", "--amount", "100"]).contains("confirmed"));
+    let list = step(&["pharmacy", "list"]);
+    assert!(list.contains("prescription 1 (ready"), "{list}");
+    assert!(step(&["pharmacy", "dispense", "--id", "1"]).contains("confirmed"));
+    assert!(step(&["pharmacy", "list"]).contains("prescription 1 (dispensed"));
+    let queue = step(&["insurer", "queue"]);
+    assert!(queue.contains("claim 1: Submitted"), "{queue}");
+    let review = step(&["insurer", "review", "--id", "1"]);
+    assert!(review.contains("coverage 70 %"), "{review}");
+    assert!(step(&["insurer", "approve", "--id", "1"]).contains("confirmed"));
+    assert!(step(&["insurer", "pay", "--id", "1"]).contains("confirmed"));
+    assert!(step(&["insurer", "paid"]).contains("claim 1: Paid"));
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(up.id().to_string())
+        .status()
+        .unwrap();
+    assert!(up.wait().unwrap().success());
+    std::fs::remove_dir_all(dir).unwrap();
+}

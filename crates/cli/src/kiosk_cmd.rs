@@ -1,0 +1,466 @@
+//! The kiosk workflows from the command line: one subcommand per step, each only parsing, calling
+//! `carekiosk-kiosk`, and printing (text, or `--json`).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use alloy::primitives::{B256, U256};
+use carekiosk_card::{PatientCard, Pin};
+use carekiosk_kiosk::workflows::{doctor, insurer, pharmacy, reception};
+use carekiosk_kiosk::{Kiosk, KioskConfig, KioskError, KioskRole, PatientSession, Submitted};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::CliError;
+
+/// Where the kiosk runs: its role preset, overridden piecemeal.
+#[derive(Args, Clone)]
+pub struct KioskOpts {
+    /// A role preset file (kiosk-config/roles/<role>.toml); default: the embedded preset of the subcommand's role.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Network profile (name or .toml path).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Deployment manifest.
+    #[arg(long, global = true)]
+    manifest: Option<PathBuf>,
+    /// Card reader name (or part of it).
+    #[arg(long, global = true)]
+    reader: Option<String>,
+    /// Folder of the kiosk's database.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ReceptionCmd {
+    /// Issue a blank card to a new patient and register them (PINs: CAREKIOSK_ADMIN_PIN, CAREKIOSK_PIN, or asked).
+    Register {
+        #[arg(long)]
+        name: String,
+        /// Birth date, YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: String,
+        /// male, female, other or unknown.
+        #[arg(long, default_value = "unknown")]
+        gender: String,
+    },
+    /// Check a returning patient in with their card and PIN.
+    CheckIn,
+}
+
+#[derive(Subcommand)]
+pub enum DoctorCmd {
+    /// The patient's history, opened with their card.
+    History,
+    /// Record a diagnosis (ICD-10) and an optional treatment plan.
+    Diagnose {
+        #[arg(long)]
+        icd10: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// A plan step (repeat for several).
+        #[arg(long = "plan")]
+        plan: Vec<String>,
+    },
+    /// Prescribe a formulary drug (ATC code).
+    Prescribe {
+        #[arg(long)]
+        atc: String,
+        #[arg(long)]
+        quantity: f64,
+        #[arg(long)]
+        dosage: Option<String>,
+        /// Days of validity (0: 28).
+        #[arg(long, default_value_t = 0)]
+        days: u32,
+    },
+    /// Bill the patient's insurer for a record this hospital wrote (amount in whole tokens).
+    Claim {
+        #[arg(long)]
+        record: u64,
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PharmacyCmd {
+    /// The patient's prescriptions (card and PIN), verified on chain.
+    List,
+    /// Dispense one on the card's proof of presence.
+    Dispense {
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum InsurerCmd {
+    /// Enrol a patient (percentage of each claim, annual limit in whole tokens).
+    Enroll {
+        #[arg(long)]
+        patient: B256,
+        #[arg(long)]
+        percent: u16,
+        #[arg(long)]
+        limit: u64,
+    },
+    /// Claims waiting for a decision.
+    Queue,
+    /// A claim's details and the coverage arithmetic.
+    Review {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Approve (amount in base units; default: the cap).
+    Approve {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        amount: Option<U256>,
+    },
+    /// Deny with a reason code (1 not covered, 2 duplicate, 3 missing documentation, 4 limit reached).
+    Deny {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        reason: u16,
+    },
+    /// Pay an approved claim.
+    Pay {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Paid claims.
+    Paid,
+}
+
+fn config(role: KioskRole, o: &KioskOpts) -> Result<KioskConfig, CliError> {
+    let mut c = match &o.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| CliError::Other(format!("{}: {e}", p.display())))?;
+            KioskConfig::parse(&text, &p.display().to_string())?
+        }
+        None => KioskConfig::preset(role),
+    };
+    if c.role != role {
+        return Err(CliError::Other(format!(
+            "{} is a {} preset, not {}",
+            c.profile,
+            c.role.as_str(),
+            role.as_str()
+        )));
+    }
+    if let Some(p) = &o.profile {
+        c.profile = p.clone();
+    }
+    if let Some(m) = &o.manifest {
+        c.manifest = m.clone();
+    }
+    if let Some(r) = &o.reader {
+        c.reader = r.clone();
+    }
+    if let Some(d) = &o.data_dir {
+        c.data_dir = d.clone();
+    }
+    Ok(c)
+}
+
+async fn open(role: KioskRole, o: &KioskOpts) -> Result<Kiosk, CliError> {
+    Ok(Kiosk::open(config(role, o)?).await?)
+}
+
+/// A PIN from the environment variable, else asked on the terminal (never echoed back, never logged).
+fn pin(var: &str, what: &str) -> Result<Pin, CliError> {
+    if let Ok(p) = std::env::var(var) {
+        return Ok(Pin::new(p));
+    }
+    eprint!("{what}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    Ok(Pin::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+fn card(k: &Kiosk) -> Result<PatientCard, CliError> {
+    let pattern = carekiosk_card::ReaderPattern::new(k.config.reader.clone());
+    Ok(PatientCard::open_matching(&pattern).map_err(KioskError::from)?)
+}
+
+fn session(k: &Kiosk) -> Result<PatientSession, CliError> {
+    let c = card(k)?;
+    Ok(PatientSession::start(
+        c,
+        pin("CAREKIOSK_PIN", "patient PIN")?,
+    )?)
+}
+
+fn show(json: bool, what: &str, r: &Submitted, k: &Kiosk) {
+    let (state, hash) = match r {
+        Submitted::Confirmed { tx_hash, block, .. } => {
+            (format!("confirmed in block {block}"), Some(*tx_hash))
+        }
+        Submitted::Pending { reason, .. } => {
+            (format!("pending (kept in the outbox: {reason})"), None)
+        }
+    };
+    if json {
+        println!("{}", json!({ "step": what, "state": state, "tx": hash }));
+        return;
+    }
+    let link = hash
+        .and_then(|h| k.profile.tx_link(&h.to_string()))
+        .unwrap_or_default();
+    match hash {
+        Some(h) => println!("{what}: {state}, tx {h} {link}"),
+        None => println!("{what}: {state}"),
+    }
+}
+
+pub async fn reception(cmd: ReceptionCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
+    let k = open(KioskRole::Reception, &o).await?;
+    match cmd {
+        ReceptionCmd::Register {
+            name,
+            birth_date,
+            gender,
+        } => {
+            let c = card(&k)?;
+            let new = reception::NewPatient {
+                name,
+                birth_date,
+                gender,
+                admin_pin: pin("CAREKIOSK_ADMIN_PIN", "card admin PIN")?,
+                pin: pin("CAREKIOSK_PIN", "the patient's new PIN")?,
+            };
+            eprintln!("issuing the card and registering (keys are generated on the card)…");
+            let s = reception::register_patient(&k, c, new).await?;
+            if json {
+                println!("{}", json!({ "patient": s.patient_id() }));
+            } else {
+                println!(
+                    "patient {} registered; consent granted to this hospital",
+                    s.patient_id()
+                );
+            }
+        }
+        ReceptionCmd::CheckIn => {
+            let mut s = session(&k)?;
+            eprintln!("checking in: the card signs the consent…");
+            let c = reception::check_in(&k, &mut s).await?;
+            show(json, "consent", &c.consent, &k);
+            let name = match &c.patient {
+                Some(carekiosk_records::Resource::Patient(p)) => p
+                    .name
+                    .first()
+                    .and_then(|n| n.text.clone())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            if json {
+                println!(
+                    "{}",
+                    json!({ "patient": c.patient_id, "name": name, "records": c.records })
+                );
+            } else {
+                println!(
+                    "checked in: {name} ({}), {} record(s)",
+                    c.patient_id, c.records
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
+    let k = open(KioskRole::Doctor, &o).await?;
+    let mut s = session(&k)?;
+    match cmd {
+        DoctorCmd::History => {
+            for e in doctor::history(&k, &mut s).await? {
+                let body = e.resource.to_json().map_err(KioskError::from)?;
+                if json {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    println!(
+                        "{}",
+                        json!({ "index": e.index, "author": e.author, "time": e.time, "supersedes": e.supersedes, "resource": v })
+                    );
+                } else {
+                    println!(
+                        "#{} {:?} by institution {} at {}: {}",
+                        e.index,
+                        e.resource.kind(),
+                        e.author,
+                        e.time,
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+        DoctorCmd::Diagnose { icd10, note, plan } => {
+            let plan: Vec<&str> = plan.iter().map(String::as_str).collect();
+            for r in doctor::add_diagnosis(&k, &mut s, &icd10, note.as_deref(), &plan).await? {
+                show(json, "record", &r, &k);
+            }
+        }
+        DoctorCmd::Prescribe {
+            atc,
+            quantity,
+            dosage,
+            days,
+        } => {
+            let r = doctor::prescribe(&k, &mut s, &atc, quantity, dosage.as_deref(), days).await?;
+            show(json, "prescription", &r, &k);
+        }
+        DoctorCmd::Claim {
+            record,
+            amount,
+            currency,
+        } => {
+            let base = U256::from(amount) * U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
+            let r = doctor::submit_claim(&k, &mut s, record, base, &currency).await?;
+            show(json, "claim", &r, &k);
+        }
+    }
+    Ok(())
+}
+
+pub async fn pharmacy(cmd: PharmacyCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
+    let k = open(KioskRole::Pharmacy, &o).await?;
+    let mut s = session(&k)?;
+    match cmd {
+        PharmacyCmd::List => {
+            for p in pharmacy::open_patient(&k, &mut s).await? {
+                let body = p.request.to_json().map_err(KioskError::from)?;
+                if json {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    println!(
+                        "{}",
+                        json!({ "id": p.id, "issuer": p.issuer, "status": p.status, "validUntil": p.valid_until, "dispensable": p.dispensable, "request": v })
+                    );
+                } else {
+                    let state = if p.dispensable {
+                        "ready"
+                    } else if p.status == 2 {
+                        "dispensed"
+                    } else if p.status == 3 {
+                        "cancelled"
+                    } else {
+                        "expired"
+                    };
+                    println!(
+                        "prescription {} ({state}, issuer {}, valid until {}): {}",
+                        p.id,
+                        p.issuer,
+                        p.valid_until,
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+        PharmacyCmd::Dispense { id } => {
+            eprintln!("the card signs the dispense…");
+            let r = pharmacy::dispense(&k, &mut s, id).await?;
+            show(json, "dispense", &r, &k);
+        }
+    }
+    Ok(())
+}
+
+pub async fn insurer(cmd: InsurerCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
+    let mut k = open(KioskRole::Insurer, &o).await?;
+    let print_claims = |claims: Vec<carekiosk_store::Claim>| {
+        for c in claims {
+            if json {
+                println!(
+                    "{}",
+                    json!({ "id": c.id, "patient": B256::from(c.patient_id), "claimed": c.claimed.to_string(), "approved": c.approved.to_string(), "status": format!("{:?}", c.status) })
+                );
+            } else {
+                println!(
+                    "claim {}: {:?}, claimed {}, approved {}",
+                    c.id, c.status, c.claimed, c.approved
+                );
+            }
+        }
+    };
+    match cmd {
+        InsurerCmd::Enroll {
+            patient,
+            percent,
+            limit,
+        } => {
+            if percent == 0 || percent > 100 {
+                return Err(CliError::Other("--percent must be 1 to 100".into()));
+            }
+            let limit = u128::from(limit) * carekiosk_chain::deploy::TOKEN_UNIT;
+            let r = insurer::enroll(&k, patient, percent * 100, limit).await?;
+            show(json, "enrolment", &r, &k);
+        }
+        InsurerCmd::Queue => print_claims(insurer::queue(&k).await?),
+        InsurerCmd::Paid => print_claims(insurer::paid(&k).await?),
+        InsurerCmd::Review { id } => {
+            let r = insurer::review(&mut k, id).await?;
+            let body = r.details.to_json().map_err(KioskError::from)?;
+            if json {
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                println!(
+                    "{}",
+                    json!({ "id": id, "claimed": r.claim.claimed.to_string(), "coverageBps": r.coverage_bps, "remaining": r.remaining, "cap": r.cap, "details": v })
+                );
+            } else {
+                println!(
+                    "claim {id}: claimed {}, coverage {} %, remaining {}, cap {}",
+                    r.claim.claimed,
+                    r.coverage_bps / 100,
+                    r.remaining,
+                    r.cap
+                );
+                println!("{}", String::from_utf8_lossy(&body));
+            }
+        }
+        InsurerCmd::Approve { id, amount } => {
+            let amount = match amount {
+                Some(a) => a,
+                None => insurer::review(&mut k, id).await?.cap,
+            };
+            show(
+                json,
+                "approval",
+                &insurer::approve(&k, id, amount).await?,
+                &k,
+            );
+        }
+        InsurerCmd::Deny { id, reason } => {
+            show(json, "denial", &insurer::deny(&k, id, reason).await?, &k)
+        }
+        InsurerCmd::Pay { id } => show(json, "payment", &insurer::pay(&k, id).await?, &k),
+    }
+    Ok(())
+}
+
+/// Sends what a kiosk's outbox still holds (after an outage).
+pub async fn outbox(role: KioskRole, o: KioskOpts, json: bool) -> Result<(), CliError> {
+    let k = open(role, &o).await?;
+    let sent = k.outbox.drain().await?;
+    for r in &sent {
+        show(json, "write", r, &k);
+    }
+    let left = k.outbox.pending()?.len();
+    if !json {
+        println!(
+            "{} sent, {left} still pending",
+            sent.iter().filter(|r| r.tx_hash().is_some()).count()
+        );
+    }
+    Ok(())
+}
