@@ -11,6 +11,7 @@ use carekiosk_chain::devnet::{Devnet, DevnetOptions};
 use carekiosk_chain::{gastable, Chain, ChainError, Deployment, Profile};
 use clap::{Parser, Subcommand};
 
+mod admin_cmd;
 mod kiosk_cmd;
 use kiosk_cmd::{DoctorCmd, InsurerCmd, KioskOpts, PharmacyCmd, ReceptionCmd};
 
@@ -112,6 +113,18 @@ enum Command {
         cmd: InsurerCmd,
         #[command(flatten)]
         opts: KioskOpts,
+    },
+    /// Administration: institutions, kiosk keys, escrow, this machine's kiosk addresses.
+    Admin {
+        #[command(subcommand)]
+        cmd: admin_cmd::AdminCmd,
+        /// The deployment manifest.
+        #[arg(
+            long,
+            global = true,
+            default_value = "kiosk-config/deployments/local.json"
+        )]
+        manifest: PathBuf,
     },
     /// Send what a kiosk's outbox still holds (after the node was unreachable).
     Outbox {
@@ -218,6 +231,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor { cmd, opts } => kiosk_cmd::doctor(cmd, opts, cli.json).await,
         Command::Pharmacy { cmd, opts } => kiosk_cmd::pharmacy(cmd, opts, cli.json).await,
         Command::Insurer { cmd, opts } => kiosk_cmd::insurer(cmd, opts, cli.json).await,
+        Command::Admin { cmd, manifest } => admin_cmd::run(cmd, manifest, cli.json).await,
         Command::Outbox { role, opts } => kiosk_cmd::outbox(role, opts, cli.json).await,
         Command::Deploy {
             profile,

@@ -336,3 +336,134 @@ async fn each_workflow_step_from_the_command_line() {
     assert!(up.wait().unwrap().success());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn admin_commands_register_institutions_kiosks_and_escrow() {
+    let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+    let admin = PrivateKeySigner::random();
+    let hospital = PrivateKeySigner::random();
+    let chain = Chain::connect(&devnet.url, GasPolicy::PAPER, vec![admin.clone()])
+        .await
+        .unwrap();
+    for who in [admin.address(), hospital.address()] {
+        chain
+            .devnet_set_balance(who, U256::from(10u64).pow(U256::from(20)))
+            .await
+            .unwrap();
+    }
+    let dir = temp_dir("admin");
+    let manifest = dir.join("local.json");
+    let hex = |k: &PrivateKeySigner| alloy::hex::encode(k.to_bytes());
+    let run = |args: &[&str], env: &[(&str, String)]| {
+        let mut c = bin();
+        c.args(args).arg("--manifest").arg(&manifest);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(
+        &["deploy", "--rpc-url", &devnet.url],
+        &[("CAREKIOSK_DEPLOYER_KEY", hex(&admin))],
+    );
+    let d = Deployment::load(&manifest).unwrap();
+    let h = hospital.address().to_string();
+    let out = run(
+        &[
+            "admin",
+            "register-institution",
+            "--role",
+            "hospital",
+            "--address",
+            &h,
+        ],
+        &[("CAREKIOSK_ADMIN_KEY", hex(&admin))],
+    );
+    assert!(out.contains("registered as Hospital"), "{out}");
+    let kiosk = PrivateKeySigner::random().address().to_string();
+    run(
+        &["admin", "add-kiosk", "--kiosk", &kiosk],
+        &[("CAREKIOSK_INSTITUTION_KEY", hex(&hospital))],
+    );
+    let hub = chain.hub(&d);
+    assert_eq!(
+        hub.kioskInstitution(kiosk.parse().unwrap())
+            .call()
+            .await
+            .unwrap(),
+        hospital.address()
+    );
+    run(
+        &["admin", "remove-kiosk", "--kiosk", &kiosk],
+        &[("CAREKIOSK_INSTITUTION_KEY", hex(&hospital))],
+    );
+    assert_eq!(
+        hub.kioskInstitution(kiosk.parse().unwrap())
+            .call()
+            .await
+            .unwrap(),
+        alloy::primitives::Address::ZERO
+    );
+    // Escrow: an insurer is registered, the admin (the test token's minter) mints and funds it.
+    let insurer = PrivateKeySigner::random().address();
+    run(
+        &[
+            "admin",
+            "register-institution",
+            "--role",
+            "insurer",
+            "--address",
+            &insurer.to_string(),
+        ],
+        &[("CAREKIOSK_ADMIN_KEY", hex(&admin))],
+    );
+    chain
+        .send(
+            admin.address(),
+            chain
+                .token(&d)
+                .mint(admin.address(), U256::from(10u64).pow(U256::from(21))),
+        )
+        .await
+        .unwrap();
+    run(
+        &[
+            "admin",
+            "fund-escrow",
+            "--insurer",
+            &insurer.to_string(),
+            "--amount",
+            "250",
+        ],
+        &[("CAREKIOSK_FUNDER_KEY", hex(&admin))],
+    );
+    let escrow = chain.insurance(&d).escrowOf(insurer).call().await.unwrap();
+    assert_eq!(
+        escrow,
+        U256::from(250u64) * U256::from(10u64).pow(U256::from(18))
+    );
+    // A wrong role name is refused with the choices.
+    let o = bin()
+        .args([
+            "admin",
+            "register-institution",
+            "--role",
+            "clinic",
+            "--address",
+            &h,
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .env("CAREKIOSK_ADMIN_KEY", hex(&admin))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hospital, pharmacy or insurer"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -143,6 +143,8 @@ pub(crate) async fn history(
     s: &mut PatientSession,
 ) -> Result<Vec<HistoryEntry>, KioskError> {
     let _ = k.indexer.sync().await; // offline: what the cache has
+                                    // Decrypted content goes when the institution's consent window for the patient has ended.
+    k.store.purge_expired_consents(Kiosk::now())?;
     let pid = s.patient_id();
     let mut out = Vec::new();
     for h in k.store.record_headers(&pid.0)? {

@@ -1,0 +1,170 @@
+//! Administration from the command line: institutions, kiosk keys, escrow, and this machine's kiosk addresses.
+//! Keys of admins and institutions are read from environment variables (never stored); kiosk keys live in the
+//! OS keyring.
+
+use std::path::PathBuf;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use carekiosk_chain::bindings::Role;
+use carekiosk_chain::deploy::{self, TOKEN_UNIT};
+use carekiosk_chain::{Chain, Deployment, Profile};
+use carekiosk_kiosk::KioskRole;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::CliError;
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// The governance admin (key in CAREKIOSK_ADMIN_KEY) registers an institution.
+    RegisterInstitution {
+        /// hospital, pharmacy or insurer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        address: Address,
+    },
+    /// An institution (key in CAREKIOSK_INSTITUTION_KEY) adds a kiosk signer address of its own.
+    AddKiosk {
+        #[arg(long)]
+        kiosk: Address,
+    },
+    /// The institution (or the admin) revokes a kiosk key, e.g. a stolen kiosk.
+    RemoveKiosk {
+        #[arg(long)]
+        kiosk: Address,
+    },
+    /// Fund an insurer's escrow with whole tokens from the key in CAREKIOSK_FUNDER_KEY (approves, then funds).
+    FundEscrow {
+        #[arg(long)]
+        insurer: Address,
+        #[arg(long)]
+        amount: u64,
+    },
+    /// This machine's kiosk address for a role (the key is generated in the OS keyring if there is none).
+    KioskAddress {
+        #[arg(long)]
+        role: KioskRole,
+        #[arg(long, default_value = "local")]
+        profile: String,
+    },
+}
+
+fn key(var: &str) -> Result<PrivateKeySigner, CliError> {
+    let text = std::env::var(var).map_err(|_| {
+        CliError::Other(format!(
+            "set {var} to the private key (hex); it is read, never stored"
+        ))
+    })?;
+    text.trim()
+        .parse()
+        .map_err(|_| CliError::Other(format!("{var} does not hold a valid private key")))
+}
+
+async fn connect(
+    manifest: &PathBuf,
+    signer: PrivateKeySigner,
+) -> Result<(Chain, Deployment), CliError> {
+    let d = Deployment::load(manifest)?;
+    let profile = Profile::load(&d.profile)?;
+    let url = if d.rpc_url.is_empty() {
+        profile.rpc_url.clone()
+    } else {
+        d.rpc_url.clone()
+    };
+    let chain = Chain::connect(&url, profile.gas, vec![signer]).await?;
+    chain.expect_chain_id(d.chain_id, "the manifest")?;
+    Ok((chain, d))
+}
+
+pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), CliError> {
+    let done = |what: &str, r: &alloy::rpc::types::TransactionReceipt| {
+        if json {
+            println!(
+                "{}",
+                json!({ "step": what, "tx": r.transaction_hash, "block": r.block_number })
+            );
+        } else {
+            println!(
+                "{what}: confirmed in block {}, tx {}",
+                r.block_number.unwrap_or_default(),
+                r.transaction_hash
+            );
+        }
+    };
+    match cmd {
+        AdminCmd::RegisterInstitution { role, address } => {
+            let role = match role.as_str() {
+                "hospital" => Role::Hospital,
+                "pharmacy" => Role::Pharmacy,
+                "insurer" => Role::Insurer,
+                other => {
+                    return Err(CliError::Other(format!(
+                        "unknown role {other:?}: hospital, pharmacy or insurer"
+                    )))
+                }
+            };
+            let (chain, d) = connect(&manifest, key("CAREKIOSK_ADMIN_KEY")?).await?;
+            let (gas, id) = deploy::register_institution(&chain, &d, role, address).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "institution": address, "id": id, "gas": gas })
+                );
+            } else {
+                println!("{address} registered as {role:?} (id {id}, {gas} gas)");
+            }
+        }
+        AdminCmd::AddKiosk { kiosk } => {
+            let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
+            let me = signer.address();
+            let (chain, d) = connect(&manifest, signer).await?;
+            let r = chain.send(me, chain.hub(&d).addKiosk(kiosk)).await?;
+            done("kiosk added", &r);
+        }
+        AdminCmd::RemoveKiosk { kiosk } => {
+            let signer =
+                key("CAREKIOSK_INSTITUTION_KEY").or_else(|_| key("CAREKIOSK_ADMIN_KEY"))?;
+            let me = signer.address();
+            let (chain, d) = connect(&manifest, signer).await?;
+            let r = chain.send(me, chain.hub(&d).removeKiosk(kiosk)).await?;
+            done("kiosk revoked", &r);
+        }
+        AdminCmd::FundEscrow { insurer, amount } => {
+            let signer = key("CAREKIOSK_FUNDER_KEY")?;
+            let me = signer.address();
+            let (chain, d) = connect(&manifest, signer).await?;
+            let value = U256::from(amount) * U256::from(TOKEN_UNIT);
+            chain
+                .send(
+                    me,
+                    chain
+                        .token(&d)
+                        .approve(d.contracts.insurance_provider, value),
+                )
+                .await?;
+            let r = chain
+                .send(me, chain.insurance(&d).fundEscrow(insurer, value))
+                .await?;
+            done("escrow funded", &r);
+        }
+        AdminCmd::KioskAddress { role, profile } => {
+            let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
+            let record = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
+            if json {
+                println!(
+                    "{}",
+                    json!({ "role": role.as_str(), "kiosk": keys.signer.address(), "recordKey": record })
+                );
+            } else {
+                println!(
+                    "{} kiosk {} (record key {record})",
+                    role.as_str(),
+                    keys.signer.address()
+                );
+            }
+        }
+    }
+    Ok(())
+}
