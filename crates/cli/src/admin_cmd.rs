@@ -63,7 +63,7 @@ fn key(var: &str) -> Result<PrivateKeySigner, CliError> {
 }
 
 async fn connect(
-    manifest: &PathBuf,
+    manifest: &std::path::Path,
     signer: PrivateKeySigner,
 ) -> Result<(Chain, Deployment), CliError> {
     let d = Deployment::load(manifest)?;

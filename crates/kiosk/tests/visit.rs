@@ -4,102 +4,19 @@
 //!
 //! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
-#[path = "../../card-sim/tests/support/mod.rs"]
-mod support;
-
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use carekiosk_card::{PatientCard, Pin};
-use carekiosk_card_sim::{Sim, SimConfig};
-use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
+use carekiosk_chain::deploy::{self, TOKEN_UNIT};
 use carekiosk_chain::devnet::{Devnet, DevnetOptions};
-use carekiosk_chain::{Chain, Deployment, Profile};
 use carekiosk_kiosk::kiosk::KioskKeys;
 use carekiosk_kiosk::workflows::{doctor, insurer, pharmacy, reception};
-use carekiosk_kiosk::{Kiosk, KioskConfig, KioskError, KioskRole, PatientSession, Submitted};
+use carekiosk_kiosk::{Kiosk, KioskError, KioskRole, PatientSession, Submitted};
 use carekiosk_records::Resource;
-
-const NAME: &str = "Jane Roe-Example";
-const BIRTH: &str = "1984-03-12";
-const PIN: &str = "482916";
-const ADMIN_PIN: &str = "12345678";
-
-struct Stack {
-    devnet: Devnet,
-    chain: Chain,
-    d: Deployment,
-    actors: DemoActors,
-    dir: PathBuf,
-}
-
-impl Stack {
-    async fn new(tag: &str) -> Stack {
-        let profile = Profile::embedded("local").unwrap();
-        let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
-        let admin = PrivateKeySigner::random();
-        let actors = DemoActors::generate();
-        let mut signers = vec![admin.clone()];
-        signers.extend(actors.signers());
-        let chain = Chain::connect(&devnet.url, profile.gas, signers)
-            .await
-            .unwrap();
-        chain
-            .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
-            .await
-            .unwrap();
-        let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
-            .await
-            .unwrap();
-        deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
-        let dir =
-            std::env::temp_dir().join(format!("carekiosk-visit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut s = Stack {
-            devnet,
-            chain,
-            d,
-            actors,
-            dir,
-        };
-        carekiosk_kiosk::local::register_local_kiosks(&s.chain, &mut s.d, &s.actors, "local")
-            .await
-            .unwrap();
-        s.d.save(&s.dir.join("local.json")).unwrap();
-        s
-    }
-
-    fn config(&self, role: KioskRole) -> KioskConfig {
-        let mut c = KioskConfig::preset(role);
-        c.manifest = self.dir.join("local.json");
-        c.data_dir = self.dir.join(role.as_str());
-        c
-    }
-
-    async fn kiosk(&self, role: KioskRole) -> Kiosk {
-        let keys = KioskKeys::load_or_generate("local", role).unwrap();
-        Kiosk::open_with(self.config(role), keys).await.unwrap()
-    }
-}
-
-/// A virtual blank card in a free vpcd reader.
-fn blank_card() -> (support::ReaderSlot, Sim) {
-    let slot = support::readers(1).pop().unwrap();
-    let sim = Sim::start(SimConfig::in_memory(slot.port())).unwrap();
-    assert!(
-        support::wait_card(slot.name(), true, Duration::from_secs(5)),
-        "the virtual card is in the reader"
-    );
-    (slot, sim)
-}
-
-fn confirmed(s: &Submitted) {
-    assert!(matches!(s, Submitted::Confirmed { .. }), "{s:?}");
-}
+use common::{blank_card, confirmed, registered, Stack, ADMIN_PIN, BIRTH, NAME, PIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_visit_on_the_real_parts() {
@@ -370,23 +287,6 @@ async fn a_revoked_kiosk_refuses_to_start() {
         "{e}"
     );
     st.devnet.stop().await;
-}
-
-/// A registered, checked-in patient on a fresh stack whose node can be stopped and restarted from its state.
-async fn registered(st: &Stack, slot: &support::ReaderSlot) -> (Kiosk, PatientSession) {
-    let reception_kiosk = st.kiosk(KioskRole::Reception).await;
-    let card = PatientCard::open(slot.name()).unwrap();
-    let new = reception::NewPatient {
-        name: NAME.into(),
-        birth_date: BIRTH.into(),
-        gender: "female".into(),
-        admin_pin: Pin::new(ADMIN_PIN),
-        pin: Pin::new(PIN),
-    };
-    let s = reception::register_patient(&reception_kiosk, card, new)
-        .await
-        .unwrap();
-    (reception_kiosk, s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
