@@ -368,9 +368,18 @@ pub async fn pharmacy(cmd: PharmacyCmd, o: KioskOpts, json: bool) -> Result<(), 
             }
         }
         PharmacyCmd::Dispense { id } => {
+            let list = pharmacy::open_patient(&k, &mut s).await?;
+            let rx = list.iter().find(|p| p.id == id).ok_or_else(|| {
+                CliError::Other(format!("prescription {id} is not this patient's"))
+            })?;
             eprintln!("the card signs the dispense…");
             let r = pharmacy::dispense(&k, &mut s, id).await?;
             show(json, "dispense", &r, &k);
+            let receipt = pharmacy::dispense_receipt(&k, &s, rx, &r)?;
+            println!(
+                "{}",
+                String::from_utf8_lossy(&receipt.to_json().map_err(KioskError::from)?)
+            );
         }
     }
     Ok(())

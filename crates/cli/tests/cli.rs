@@ -11,8 +11,26 @@ use alloy::signers::local::PrivateKeySigner;
 use carekiosk_chain::devnet::{Devnet, DevnetOptions};
 use carekiosk_chain::{Chain, Deployment, GasPolicy};
 
+/// `demo` and `up --virtual-card` put their card in vpcd's first reader: one test at a time.
+static FIRST_READER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_carekiosk"))
+}
+
+/// Kills a spawned `carekiosk` (and so its chain and card) if the test fails before stopping it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.0.id().to_string())
+                .status();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -25,15 +43,17 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 async fn up_leaves_a_deployed_chain_until_stopped() {
     let dir = temp_dir("up");
     let manifest = dir.join("local.json");
-    let mut child = bin()
-        .args(["up", "--manifest"])
-        .arg(&manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        bin()
+            .args(["up", "--manifest"])
+            .arg(&manifest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut out = String::new();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
         out.push_str(&line);
@@ -65,10 +85,10 @@ async fn up_leaves_a_deployed_chain_until_stopped() {
     // SIGTERM stops it cleanly, and the chain with it.
     Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(
         Chain::connect(&d.rpc_url, GasPolicy::PAPER, vec![])
@@ -151,6 +171,7 @@ async fn deploy_works_against_any_rpc_url() {
 /// Needs pcscd (the test script starts it) and a Secret Service (the test script runs the tests in one).
 #[test]
 fn demo_runs_a_whole_visit() {
+    let _reader = FIRST_READER.blocking_lock();
     let out = bin().arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -229,16 +250,19 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
 /// needed, as for `demo`).
 #[tokio::test]
 async fn each_workflow_step_from_the_command_line() {
+    let _reader = FIRST_READER.lock().await;
     let dir = temp_dir("steps");
     let manifest = dir.join("local.json");
-    let mut up = bin()
-        .args(["up", "--kiosks", "--virtual-card", "--manifest"])
-        .arg(&manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(up.stdout.take().unwrap()).lines();
+    let mut up = KillOnDrop(
+        bin()
+            .args(["up", "--kiosks", "--virtual-card", "--manifest"])
+            .arg(&manifest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(up.0.stdout.take().unwrap()).lines();
     let mut out = String::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -248,7 +272,7 @@ async fn each_workflow_step_from_the_command_line() {
         }
     }
     assert!(out.contains("virtual card"), "{out}");
-    std::thread::sleep(std::time::Duration::from_millis(600)); // pcscd sees the card within 400 ms
+    std::thread::sleep(std::time::Duration::from_millis(1000)); // pcscd polls its readers every 400 ms
     let step = |args: &[&str]| {
         let o = bin()
             .args(args)
@@ -319,7 +343,13 @@ async fn each_workflow_step_from_the_command_line() {
     assert!(step(&["doctor", "claim", "--record", "1", "--amount", "100"]).contains("confirmed"));
     let list = step(&["pharmacy", "list"]);
     assert!(list.contains("prescription 1 (ready"), "{list}");
-    assert!(step(&["pharmacy", "dispense", "--id", "1"]).contains("confirmed"));
+    let dispensed = step(&["pharmacy", "dispense", "--id", "1"]);
+    assert!(dispensed.contains("confirmed"), "{dispensed}");
+    assert!(
+        dispensed.contains("\"resourceType\":\"MedicationDispense\"")
+            && dispensed.contains("\"status\":\"completed\""),
+        "the receipt: {dispensed}"
+    );
     assert!(step(&["pharmacy", "list"]).contains("prescription 1 (dispensed"));
     let queue = step(&["insurer", "queue"]);
     assert!(queue.contains("claim 1: Submitted"), "{queue}");
@@ -330,10 +360,10 @@ async fn each_workflow_step_from_the_command_line() {
     assert!(step(&["insurer", "paid"]).contains("claim 1: Paid"));
     Command::new("kill")
         .arg("-TERM")
-        .arg(up.id().to_string())
+        .arg(up.0.id().to_string())
         .status()
         .unwrap();
-    assert!(up.wait().unwrap().success());
+    assert!(up.0.wait().unwrap().success());
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -3,7 +3,9 @@
 use alloy::primitives::B256;
 use carekiosk_card::{P256PublicKey, PatientCard, PatientInfo, Pin};
 use carekiosk_chain::eip712::CardSignature;
-use carekiosk_records::{KeyAgreement, KeyAgreementError, RecipientPublicKey};
+use carekiosk_records::{
+    KeyAgreement, KeyAgreementError, RecipientPublicKey, RecordKind, Resource,
+};
 
 use crate::KioskError;
 
@@ -60,7 +62,17 @@ impl PatientSession {
         CardKeys {
             session: self,
             key_id,
+            card_error: None,
         }
+    }
+
+    /// Opens `sealed` (a record of `kind` for this patient) with the card. When the card itself fails during the
+    /// ECDH (removed, wrong or blocked PIN), that is the error returned ([`KioskError::Card`]), not a records error.
+    pub(crate) fn open(&mut self, sealed: &[u8], kind: RecordKind) -> Result<Resource, KioskError> {
+        let patient = self.patient_id().0;
+        let mut keys = self.keys();
+        carekiosk_records::open(sealed, patient, kind, &mut keys)
+            .map_err(|e| keys.card_error.take().map_or(e.into(), KioskError::Card))
     }
 
     /// Gives the card back (end of visit).
@@ -73,6 +85,8 @@ impl PatientSession {
 pub struct CardKeys<'a> {
     session: &'a mut PatientSession,
     key_id: [u8; 32],
+    /// The card's own error from the last failed ECDH.
+    card_error: Option<carekiosk_card::CardError>,
 }
 
 impl KeyAgreement for CardKeys<'_> {
@@ -83,7 +97,11 @@ impl KeyAgreement for CardKeys<'_> {
     fn ecdh(&mut self, ephemeral: &[u8; 65]) -> Result<[u8; 32], KeyAgreementError> {
         let peer = P256PublicKey::from_sec1(ephemeral)
             .map_err(|e| KeyAgreementError::Failed(e.to_string()))?;
-        match self.session.card.ecdh(&self.session.pin, &peer) {
+        let r = self.session.card.ecdh(&self.session.pin, &peer);
+        if let Err(e) = &r {
+            self.card_error = Some(e.clone());
+        }
+        match r {
             Ok(secret) => Ok(*secret),
             Err(e) if e.is_removal() => Err(KeyAgreementError::Unavailable(e.to_string())),
             Err(

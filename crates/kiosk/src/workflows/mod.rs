@@ -160,7 +160,7 @@ pub(crate) async fn history(
                         h.index
                     )));
                 }
-                let r = records::open(&sealed, pid.0, kind, &mut s.keys())?;
+                let r = s.open(&sealed, kind)?;
                 k.store.cache_put(
                     &pid.0,
                     &h.content_hash,

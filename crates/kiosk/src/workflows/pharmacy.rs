@@ -58,7 +58,7 @@ pub async fn open_patient(
                 "prescription {id} does not match its hash on chain"
             )));
         }
-        let request = records::open(&sealed, pid.0, RecordKind::MedicationRequest, &mut s.keys())?;
+        let request = s.open(&sealed, RecordKind::MedicationRequest)?;
         let valid_until = p.validUntil.to::<u64>();
         out.push(PharmacyPrescription {
             id,
@@ -110,4 +110,42 @@ pub async fn dispense(k: &Kiosk, s: &mut PatientSession, id: u64) -> Result<Subm
             },
         )
         .await
+}
+
+/// The dispense receipt the pharmacist hands over: a FHIR MedicationDispense (status completed) for the
+/// prescription, naming the pharmacy and the transaction that recorded it.
+pub fn dispense_receipt(
+    k: &Kiosk,
+    s: &PatientSession,
+    rx: &PharmacyPrescription,
+    done: &Submitted,
+) -> Result<Resource, KioskError> {
+    let Resource::MedicationRequest(req) = &rx.request else {
+        return Err(KioskError::Invalid(format!(
+            "prescription {} holds no MedicationRequest",
+            rx.id
+        )));
+    };
+    let req = serde_json::to_value(req).map_err(|e| KioskError::Invalid(e.to_string()))?;
+    let today = records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string();
+    let mut receipt = serde_json::json!({
+        "resourceType": "MedicationDispense",
+        "status": "completed",
+        "medicationCodeableConcept": req["medicationCodeableConcept"],
+        "subject": { "reference": records::fhir::Reference::patient(&s.patient_id().0).reference },
+        "performer": [{ "actor": { "reference": format!("Organization/{}", k.institution_id) } }],
+        "authorizingPrescription": [{ "reference": format!("MedicationRequest/{}", rx.id) }],
+        "whenHandedOver": today,
+    });
+    if let Some(q) = req.get("dispenseRequest").and_then(|d| d.get("quantity")) {
+        receipt["quantity"] = q.clone();
+    }
+    if let Some(d) = req.get("dosageInstruction") {
+        receipt["dosageInstruction"] = d.clone();
+    }
+    if let Some(h) = done.tx_hash() {
+        receipt["note"] =
+            serde_json::json!([{ "text": format!("recorded on chain in transaction {h}") }]);
+    }
+    Ok(Resource::from_json(receipt.to_string().as_bytes())?)
 }

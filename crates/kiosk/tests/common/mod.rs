@@ -1,0 +1,176 @@
+//! The kiosk tests' (and the benchmark's) local stack: a real Anvil with the contracts deployed and the demo
+//! institutions registered, this machine's kiosk keys (OS keyring) registered for the four roles, and a virtual
+//! card in one of vpcd's readers through the real pcscd.
+#![allow(dead_code)]
+
+#[path = "../../../card-sim/tests/support/mod.rs"]
+pub mod support;
+
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use carekiosk_card::{PatientCard, Pin};
+use carekiosk_card_sim::{Sim, SimConfig};
+use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
+use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_chain::{Chain, Deployment, Profile};
+use carekiosk_kiosk::kiosk::KioskKeys;
+use carekiosk_kiosk::workflows::reception;
+use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole, PatientSession, Submitted};
+
+pub const NAME: &str = "Jane Roe-Example";
+pub const BIRTH: &str = "1984-03-12";
+pub const PIN: &str = "482916";
+pub const ADMIN_PIN: &str = "12345678";
+
+/// A fresh local deployment. `chain` signs for the admin (`d.admin`) and the demo actors.
+pub struct Stack {
+    pub devnet: Devnet,
+    pub chain: Chain,
+    pub d: Deployment,
+    pub actors: DemoActors,
+    pub admin: PrivateKeySigner,
+    pub dir: PathBuf,
+}
+
+impl Stack {
+    pub async fn new(tag: &str) -> Stack {
+        let profile = Profile::embedded("local").unwrap();
+        let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+        let admin = PrivateKeySigner::random();
+        let actors = DemoActors::generate();
+        let mut signers = vec![admin.clone()];
+        signers.extend(actors.signers());
+        let chain = Chain::connect(&devnet.url, profile.gas, signers)
+            .await
+            .unwrap();
+        chain
+            .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
+            .await
+            .unwrap();
+        let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
+            .await
+            .unwrap();
+        deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("carekiosk-visit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Stack {
+            devnet,
+            chain,
+            d,
+            actors,
+            admin,
+            dir,
+        };
+        carekiosk_kiosk::local::register_local_kiosks(&s.chain, &mut s.d, &s.actors, "local")
+            .await
+            .unwrap();
+        s.d.save(&s.dir.join("local.json")).unwrap();
+        s
+    }
+
+    pub fn config(&self, role: KioskRole) -> KioskConfig {
+        let mut c = KioskConfig::preset(role);
+        c.manifest = self.dir.join("local.json");
+        c.data_dir = self.dir.join(role.as_str());
+        c
+    }
+
+    pub async fn kiosk(&self, role: KioskRole) -> Kiosk {
+        let keys = KioskKeys::load_or_generate("local", role).unwrap();
+        Kiosk::open_with(self.config(role), keys).await.unwrap()
+    }
+
+    /// Stops the node and removes the kiosks' data.
+    pub async fn stop(self) {
+        self.devnet.stop().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+static TAKEN: Mutex<[bool; 2]> = Mutex::new([false, false]);
+static FREED: Condvar = Condvar::new();
+
+/// Exclusive use of one of vpcd's readers by this test binary. Unlike `support::readers`, a reader that another
+/// process keeps a card in (a `carekiosk up --virtual-card` on this machine, say) is skipped, not a failure.
+pub struct Reader(usize);
+
+impl Reader {
+    /// The reader's name.
+    pub fn name(&self) -> &'static str {
+        support::READERS[self.0].0
+    }
+    /// The vpcd port a card connects to.
+    pub fn port(&self) -> u16 {
+        support::READERS[self.0].1
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        support::wait_card(self.name(), false, Duration::from_secs(3));
+        TAKEN.lock().unwrap_or_else(|e| e.into_inner())[self.0] = false;
+        FREED.notify_all();
+    }
+}
+
+/// An empty reader, waiting (up to two minutes) while this binary's other tests or another process use them.
+pub fn reader() -> Reader {
+    support::require_pcscd();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        // The second reader first: `carekiosk up --virtual-card` and `carekiosk demo` use the first one.
+        for (i, (name, _)) in support::READERS.iter().enumerate().rev() {
+            if !taken[i] && support::wait_card(name, false, Duration::from_millis(200)) {
+                taken[i] = true;
+                return Reader(i);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no empty vpcd reader: another process keeps a card in them (ss -tnp | grep 3596)"
+        );
+        taken = FREED
+            .wait_timeout(taken, Duration::from_millis(500))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// A virtual blank card in a free vpcd reader.
+pub fn blank_card() -> (Reader, Sim) {
+    let slot = reader();
+    let sim = Sim::start(SimConfig::in_memory(slot.port())).unwrap();
+    assert!(
+        support::wait_card(slot.name(), true, Duration::from_secs(5)),
+        "the virtual card is in the reader"
+    );
+    (slot, sim)
+}
+
+pub fn confirmed(s: &Submitted) {
+    assert!(matches!(s, Submitted::Confirmed { .. }), "{s:?}");
+}
+
+/// A patient registered at reception onto the blank card in `slot` (which grants the hospital consent).
+pub async fn registered(st: &Stack, slot: &Reader) -> (Kiosk, PatientSession) {
+    let reception_kiosk = st.kiosk(KioskRole::Reception).await;
+    let card = PatientCard::open(slot.name()).unwrap();
+    let new = reception::NewPatient {
+        name: NAME.into(),
+        birth_date: BIRTH.into(),
+        gender: "female".into(),
+        admin_pin: Pin::new(ADMIN_PIN),
+        pin: Pin::new(PIN),
+    };
+    let s = reception::register_patient(&reception_kiosk, card, new)
+        .await
+        .unwrap();
+    (reception_kiosk, s)
+}
