@@ -233,3 +233,47 @@ pub async fn setup_demo(
     d.block = chain.block_number().await?;
     Ok(())
 }
+
+/// A fresh local stack: a real Anvil, the contracts deployed by a random admin, and the demo institutions set up
+/// (the chain signs for the admin and every demo actor). What `carekiosk up`, `demo` and the gas table start from.
+#[derive(Debug)]
+pub struct LocalStack {
+    /// The node (stopped on drop).
+    pub devnet: crate::devnet::Devnet,
+    /// A connection signing for the admin and the demo actors.
+    pub chain: Chain,
+    /// The deployment, with the demo institutions.
+    pub deployment: Deployment,
+    /// The governance admin.
+    pub admin: PrivateKeySigner,
+    /// The demo institutions' and kiosks' keys.
+    pub actors: DemoActors,
+}
+
+impl LocalStack {
+    /// Starts Anvil with `opts` and deploys and sets up everything on it, on the embedded `local` profile.
+    pub async fn start(opts: crate::devnet::DevnetOptions) -> Result<LocalStack, ChainError> {
+        let profile = Profile::embedded("local")?;
+        let devnet = crate::devnet::Devnet::start(opts).await?;
+        let admin = PrivateKeySigner::random();
+        let actors = DemoActors::generate();
+        let mut signers = vec![admin.clone()];
+        signers.extend(actors.signers());
+        let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
+        chain
+            .devnet_set_balance(
+                admin.address(),
+                U256::from(1000u64) * U256::from(TOKEN_UNIT),
+            )
+            .await?;
+        let mut deployment = deploy_contracts(&chain, admin.address(), &profile).await?;
+        setup_demo(&chain, &mut deployment, &actors).await?;
+        Ok(LocalStack {
+            devnet,
+            chain,
+            deployment,
+            admin,
+            actors,
+        })
+    }
+}

@@ -13,10 +13,10 @@ use alloy::signers::local::PrivateKeySigner;
 
 use crate::bindings::{scope, Role};
 use crate::deploy::{self, DemoActors, TOKEN_UNIT};
-use crate::devnet::{Devnet, DevnetOptions};
+use crate::devnet::DevnetOptions;
 use crate::eip712::{self, Consent, Dispense, RegisterPatient};
 use crate::softcard::SoftCard;
-use crate::{Chain, ChainError, Deployment, Profile};
+use crate::{Chain, ChainError, Deployment};
 
 /// Table III of the paper (Hardhat, solc 0.8.0, 200 runs, 2 gwei): function, contract, gas.
 pub const PAPER: [(&str, &str, u64); 11] = [
@@ -350,21 +350,9 @@ fn err(c: &Chain, e: alloy::contract::Error) -> ChainError {
 
 /// Runs the measurement on a fresh Anvil started for it.
 pub async fn measure() -> Result<GasReport, ChainError> {
-    let profile = Profile::embedded("local")?;
-    let devnet = Devnet::start(DevnetOptions::default()).await?;
-    let admin = PrivateKeySigner::random();
-    let actors = DemoActors::generate();
-    let mut signers = vec![admin.clone()];
-    signers.extend(actors.signers());
-    let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
-    chain
-        .devnet_set_balance(
-            admin.address(),
-            U256::from(1000u64) * U256::from(TOKEN_UNIT),
-        )
-        .await?;
-    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
-    deploy::setup_demo(&chain, &mut d, &actors).await?;
+    let stack = deploy::LocalStack::start(DevnetOptions::default()).await?;
+    let devnet = stack.devnet;
+    let (chain, d, actors) = (stack.chain, stack.deployment, stack.actors);
     let world = World { chain, d, actors };
     let card = SoftCard::generate();
     let first = world.visit(&card, true).await?;

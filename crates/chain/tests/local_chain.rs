@@ -24,25 +24,11 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
-    let profile = Profile::embedded("local").unwrap();
-    let devnet = Devnet::start(DevnetOptions::default())
+    let st = deploy::LocalStack::start(DevnetOptions::default())
         .await
         .expect("anvil starts (cd contracts && npm install)");
-    let admin = PrivateKeySigner::random();
-    let actors = DemoActors::generate();
-    let mut signers = vec![admin.clone()];
-    signers.extend(actors.signers());
-    let chain = Chain::connect(&devnet.url, profile.gas, signers)
-        .await
-        .unwrap();
-    chain
-        .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
-        .await
-        .unwrap();
-    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
-        .await
-        .unwrap();
-    deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
+    let (devnet, chain, d, actors, admin) =
+        (st.devnet, st.chain, st.deployment, st.actors, st.admin);
     Stack {
         _devnet: devnet,
         chain,

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
-use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
-use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_chain::deploy;
+use carekiosk_chain::devnet::DevnetOptions;
 use carekiosk_chain::{gastable, Chain, ChainError, Deployment, Profile};
 use clap::{Parser, Subcommand};
 
@@ -293,26 +292,15 @@ struct UpOptions {
 async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError> {
     let (block_time, port, no_wait) = (o.block_time, o.port, o.no_wait);
     let profile = Profile::embedded("local")?;
-    let devnet = Devnet::start(DevnetOptions {
+    let opts = DevnetOptions {
         chain_id: profile.chain_id,
         block_time,
         port,
         ..Default::default()
-    })
-    .await?;
-    let admin = PrivateKeySigner::random();
-    let actors = DemoActors::generate();
-    let mut signers = vec![admin.clone()];
-    signers.extend(actors.signers());
-    let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
-    chain
-        .devnet_set_balance(
-            admin.address(),
-            U256::from(1000u64) * U256::from(TOKEN_UNIT),
-        )
-        .await?;
-    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
-    deploy::setup_demo(&chain, &mut d, &actors).await?;
+    };
+    let stack = deploy::LocalStack::start(opts).await?;
+    let (devnet, chain, actors) = (stack.devnet, stack.chain, stack.actors);
+    let mut d = stack.deployment;
     if o.kiosks {
         carekiosk_kiosk::local::register_local_kiosks(&chain, &mut d, &actors, &profile.name)
             .await?;
@@ -359,21 +347,9 @@ async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError>
 async fn demo() -> Result<(), CliError> {
     use carekiosk_kiosk::kiosk::KioskKeys;
     use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole};
-    let profile = Profile::embedded("local")?;
-    let devnet = Devnet::start(DevnetOptions::default()).await?;
-    let admin = PrivateKeySigner::random();
-    let actors = DemoActors::generate();
-    let mut signers = vec![admin.clone()];
-    signers.extend(actors.signers());
-    let chain = Chain::connect(&devnet.url, profile.gas, signers).await?;
-    chain
-        .devnet_set_balance(
-            admin.address(),
-            U256::from(1000u64) * U256::from(TOKEN_UNIT),
-        )
-        .await?;
-    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile).await?;
-    deploy::setup_demo(&chain, &mut d, &actors).await?;
+    let stack = deploy::LocalStack::start(DevnetOptions::default()).await?;
+    let (devnet, chain, actors) = (stack.devnet, stack.chain, stack.actors);
+    let mut d = stack.deployment;
     carekiosk_kiosk::local::register_local_kiosks(&chain, &mut d, &actors, "local").await?;
     let dir = std::env::temp_dir().join(format!("carekiosk-demo-{}", std::process::id()));
     let manifest = dir.join("local.json");
