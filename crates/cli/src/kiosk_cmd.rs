@@ -64,6 +64,16 @@ pub enum DoctorCmd {
         #[arg(long = "plan")]
         plan: Vec<String>,
     },
+    /// Amend one of this hospital's entries with a corrected diagnosis (a new version; nothing is deleted).
+    Amend {
+        /// The entry to supersede.
+        #[arg(long)]
+        index: u64,
+        #[arg(long)]
+        icd10: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Prescribe a formulary drug (ATC code).
     Prescribe {
         #[arg(long)]
@@ -311,6 +321,23 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
             for r in doctor::add_diagnosis(&k, &mut s, &icd10, note.as_deref(), &plan).await? {
                 show(json, "record", &r, &k);
             }
+        }
+        DoctorCmd::Amend { index, icd10, note } => {
+            let code = carekiosk_records::icd10::lookup(&icd10)
+                .ok_or_else(|| CliError::Other(format!("{icd10} is not in the ICD-10 list")))?;
+            let subject = carekiosk_records::fhir::Reference::patient(&s.patient_id().0);
+            let mut c = carekiosk_records::fhir::Condition::diagnosis(code, subject);
+            if let Some(n) = note {
+                c.note.push(carekiosk_records::fhir::Annotation::new(n));
+            }
+            let r = doctor::amend(
+                &k,
+                &mut s,
+                index,
+                &carekiosk_records::Resource::Condition(c),
+            )
+            .await?;
+            show(json, "amendment", &r, &k);
         }
         DoctorCmd::Prescribe {
             atc,
