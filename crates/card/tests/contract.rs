@@ -8,13 +8,12 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{B256, U256};
-use alloy::signers::local::PrivateKeySigner;
 use carekiosk_card::{P256PublicKey, PatientCard, Pin, Provisioning};
 use carekiosk_card_sim::{Sim, SimConfig};
-use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
-use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_chain::deploy;
+use carekiosk_chain::devnet::DevnetOptions;
 use carekiosk_chain::eip712::{self, CardSignature, RegisterPatient};
-use carekiosk_chain::{Chain, ChainError, Profile};
+use carekiosk_chain::ChainError;
 
 fn key_hash(k: &P256PublicKey) -> [u8; 32] {
     eip712::key_hash(B256::from(k.x()), B256::from(k.y())).0
@@ -31,25 +30,10 @@ async fn the_contract_accepts_the_cards_signature_over_an_eip712_digest() {
     ));
 
     // The chain: Anvil (osaka, P256VERIFY), contracts, demo hospital with its kiosk.
-    let profile = Profile::embedded("local").unwrap();
-    let devnet = Devnet::start(DevnetOptions::default())
+    let st = deploy::LocalStack::start(DevnetOptions::default())
         .await
         .expect("anvil starts (cd contracts && npm install)");
-    let admin = PrivateKeySigner::random();
-    let actors = DemoActors::generate();
-    let mut signers = vec![admin.clone()];
-    signers.extend(actors.signers());
-    let chain = Chain::connect(&devnet.url, profile.gas, signers)
-        .await
-        .unwrap();
-    chain
-        .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
-        .await
-        .unwrap();
-    let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
-        .await
-        .unwrap();
-    deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
+    let (devnet, chain, d, actors) = (st.devnet, st.chain, st.deployment, st.actors);
     let domain = eip712::domain(d.chain_id, d.contracts.patient_smart_card);
 
     // Issue the card at the hospital: keys on the card, patient id = keccak256(qx || qy), the chain's id.

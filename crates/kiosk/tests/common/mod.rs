@@ -10,13 +10,12 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::U256;
 use alloy::signers::local::PrivateKeySigner;
 use carekiosk_card::{PatientCard, Pin};
 use carekiosk_card_sim::{Sim, SimConfig};
-use carekiosk_chain::deploy::{self, DemoActors, TOKEN_UNIT};
+use carekiosk_chain::deploy::{self, DemoActors};
 use carekiosk_chain::devnet::{Devnet, DevnetOptions};
-use carekiosk_chain::{Chain, Deployment, Profile};
+use carekiosk_chain::{Chain, Deployment};
 use carekiosk_kiosk::kiosk::KioskKeys;
 use carekiosk_kiosk::workflows::reception;
 use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole, PatientSession, Submitted};
@@ -38,23 +37,11 @@ pub struct Stack {
 
 impl Stack {
     pub async fn new(tag: &str) -> Stack {
-        let profile = Profile::embedded("local").unwrap();
-        let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
-        let admin = PrivateKeySigner::random();
-        let actors = DemoActors::generate();
-        let mut signers = vec![admin.clone()];
-        signers.extend(actors.signers());
-        let chain = Chain::connect(&devnet.url, profile.gas, signers)
+        let st = deploy::LocalStack::start(DevnetOptions::default())
             .await
             .unwrap();
-        chain
-            .devnet_set_balance(admin.address(), U256::from(100u64) * U256::from(TOKEN_UNIT))
-            .await
-            .unwrap();
-        let mut d = deploy::deploy_contracts(&chain, admin.address(), &profile)
-            .await
-            .unwrap();
-        deploy::setup_demo(&chain, &mut d, &actors).await.unwrap();
+        let (devnet, chain, d, actors, admin) =
+            (st.devnet, st.chain, st.deployment, st.actors, st.admin);
         let dir =
             std::env::temp_dir().join(format!("carekiosk-visit-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
