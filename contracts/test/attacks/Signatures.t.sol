@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {Fixture} from "../utils/Fixture.sol";
+import {Scope, CardSig} from "../../src/CareTypes.sol";
+import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../../src/HospitalRecord.sol";
+import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
+
+/// @notice Attacks on the patient card's signatures: replay, another chain, another deployment, malleability
+/// (high-s), a signature of another patient or for another pharmacy. Each signature kind the contracts accept
+/// (RegisterPatient, Consent, RevokeConsent, ReplaceCard, Dispense) is attacked, and each test checks that
+/// nothing changed, then that the honest signature still works (so the refusal was for the attack's reason).
+contract SignatureAttacks is Fixture {
+    uint256 internal constant NEW_CARD_PK = 0x5EC0DCA4D;
+
+    /// @dev A second deployment with the same admin, institutions (same ids), kiosks and patient: the only
+    /// difference from the first is the verifying contract of the EIP-712 domain.
+    PatientSmartCard internal hubB;
+    HospitalRecord internal recordsB;
+    PharmacyAccess internal pharmacyB;
+
+    function _invalid() internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector);
+    }
+
+    function _deployB() internal {
+        hubB = new PatientSmartCard(admin);
+        recordsB = new HospitalRecord(hubB);
+        pharmacyB = new PharmacyAccess(hubB);
+        vm.startPrank(admin);
+        hubB.wire(address(recordsB), address(pharmacyB), makeAddr("insuranceB"));
+        recordsB.registerHospital(hospital);
+        pharmacyB.registerPharmacy(pharmacyOrg);
+        vm.stopPrank();
+        vm.prank(hospital);
+        hubB.addKiosk(hospitalKiosk);
+        vm.prank(pharmacyOrg);
+        hubB.addKiosk(pharmacyKiosk);
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory r = signFor(hubB, PATIENT_PK, registerHash(pid, hospital, deadline));
+        vm.prank(hospitalKiosk);
+        assertEq(hubB.registerPatient(deadline, r), pid, "same patient on B");
+        CardSig memory c = signFor(hubB, PATIENT_PK, consentHash(pid, hospital, Scope.ALL, 0, 1));
+        vm.prank(hospitalKiosk);
+        hubB.grantConsent(pid, Scope.ALL, 0, 1, c);
+        c = signFor(hubB, PATIENT_PK, consentHash(pid, pharmacyOrg, Scope.READ | Scope.DISPENSE, 0, 1));
+        vm.prank(pharmacyKiosk);
+        hubB.grantConsent(pid, Scope.READ | Scope.DISPENSE, 0, 1, c);
+    }
+
+    function _consentNonce(PatientSmartCard h, address institution) internal view returns (uint64 n) {
+        (, n,) = h.consentOf(pid, institution);
+    }
+
+    // ================================================================ replay
+
+    function test_replay_registerSignatureCannotRegisterAgain() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s = registerSig(OTHER_PK, hospital, deadline);
+        vm.prank(hospitalKiosk);
+        bytes32 other = hub.registerPatient(deadline, s);
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.PatientExists.selector, other));
+        hub.registerPatient(deadline, s);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.PatientExists.selector, other));
+        hub.registerPatient(deadline, s);
+    }
+
+    function test_replay_consentAfterRevocationRestoresNothing() public {
+        // The fixture's consent (nonce 1) is on chain; a stranger kept a copy of its signature.
+        CardSig memory kept = consentSig(PATIENT_PK, pid, hospital, Scope.ALL, 0, 1);
+        revoke(PATIENT_PK, pid, hospital);
+        (uint64 until, uint64 n,) = hub.consentOf(pid, hospital);
+        assertEq(until, 0, "revoked");
+        assertEq(n, 2, "revocation used nonce 2");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, uint64(1), uint64(2)));
+        hub.grantConsent(pid, Scope.ALL, 0, 1, kept);
+        (until,,) = hub.consentOf(pid, hospital);
+        assertEq(until, 0, "still revoked after the replay");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
+        records.addMedicalRecord(pid, 1, hex"0bad");
+    }
+
+    function test_replay_consentOnAnotherNonceIsRefused() public {
+        // The signature commits to its nonce: resubmitting it with a fresh nonce breaks it.
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.ALL, 0, 1);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hub.grantConsent(pid, Scope.ALL, 0, 2, s);
+    }
+
+    function test_replay_revocationCannotBeReplayedAgainstALaterConsent() public {
+        uint64 n = nextConsentNonce(pid, hospital);
+        CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, n);
+        hub.revokeConsent(pid, hospital, n, rev);
+        grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, 0);
+        uint64 after_ = _consentNonce(hub, hospital);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, n, after_));
+        hub.revokeConsent(pid, hospital, n, rev);
+        (uint64 until,,) = hub.consentOf(pid, hospital);
+        assertGe(until, block.timestamp, "the new consent survives the replayed revocation");
+    }
+
+    function test_replay_dispenseSignatureOnAnotherPrescription() public {
+        uint256 a = issue(pid, hospitalKiosk, 0);
+        uint256 b = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, a, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(a, deadline, s);
+        uint256 nonce = hub.nonces(pid);
+        // The same signature on the same prescription, then on another one.
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, a));
+        pharmacy.dispensePrescription(a, deadline, s);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(b, deadline, s);
+        assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Ready, "b untouched");
+        assertEq(hub.nonces(pid), nonce, "no card nonce used by the replays");
+    }
+
+    function test_replay_signedButUnusedDispenseDiesWithTheNonce() public {
+        // The card signed Dispense(b) at nonce n, but the pharmacy first dispensed a with nonce n: b's signature is
+        // now worthless (every card signature is single-use, whether or not it was submitted).
+        uint256 a = issue(pid, hospitalKiosk, 0);
+        uint256 b = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory forB = dispenseSig(PATIENT_PK, b, pharmacyOrg, deadline);
+        dispense(PATIENT_PK, a, pharmacyKiosk);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(b, deadline, forB);
+        dispense(PATIENT_PK, b, pharmacyKiosk);
+        assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Completed);
+    }
+
+    function test_replay_replaceCardSignatureCannotBeUsedTwice() public {
+        bytes32 newHash = idOf(NEW_CARD_PK);
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s = signFor(hub, NEW_CARD_PK, replaceHash(pid, newHash, hospital, hub.nonces(pid), deadline));
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, deadline, s);
+        assertEq(hub.cardKeyOf(pid), newHash);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
+        hub.replaceCard(pid, deadline, s);
+    }
+
+    // ================================================================ another chain id
+
+    /// @dev Every kind of card signature, made on this chain, refused on `chainId`.
+    function testFuzz_otherChain_everySignatureKindRefused(uint64 chainId) public {
+        vm.assume(chainId != block.chainid && chainId != 0);
+        uint256 deadline = block.timestamp + 1 hours;
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
+        uint64 cn = nextConsentNonce(pid, hospital);
+        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, cn);
+        CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
+        CardSig memory rep =
+            signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
+        CardSig memory dis = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        uint256 home = block.chainid;
+
+        vm.chainId(chainId);
+        vm.startPrank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hub.registerPatient(deadline, reg);
+        vm.expectRevert(_invalid());
+        hub.grantConsent(pid, Scope.READ, 0, cn, con);
+        vm.expectRevert(_invalid());
+        hub.revokeConsent(pid, hospital, cn, rev);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, deadline, rep);
+        vm.stopPrank();
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(id, deadline, dis);
+
+        // Back home, the same signatures are good: the chain id alone made the difference.
+        vm.chainId(home);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, deadline, dis);
+        vm.prank(hospitalKiosk);
+        hub.registerPatient(deadline, reg);
+    }
+
+    // ================================================================ another deployment
+
+    function test_otherDeployment_signaturesOfAAreRefusedByB() public {
+        _deployB();
+        uint256 deadline = block.timestamp + 1 hours;
+        // Signed for deployment A (the fixture's).
+        CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
+        uint64 cn = _consentNonce(hubB, hospital) + 1;
+        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, cn);
+        CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
+        CardSig memory rep =
+            signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hubB.nonces(pid), deadline));
+        vm.prank(hospitalKiosk);
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, hex"5ea1ed");
+        uint256 idA = issue(pid, hospitalKiosk, 0);
+        assertEq(idA, idB, "same prescription id on both");
+        CardSig memory dis = dispenseSig(PATIENT_PK, idA, pharmacyOrg, deadline);
+
+        vm.startPrank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hubB.registerPatient(deadline, reg);
+        vm.expectRevert(_invalid());
+        hubB.grantConsent(pid, Scope.READ, 0, cn, con);
+        vm.expectRevert(_invalid());
+        hubB.revokeConsent(pid, hospital, cn, rev);
+        vm.expectRevert(_invalid());
+        hubB.replaceCard(pid, deadline, rep);
+        vm.stopPrank();
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacyB.dispensePrescription(idB, deadline, dis);
+
+        assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's prescription ready");
+        (uint64 untilB,, uint8 scopeB) = hubB.consentOf(pid, hospital);
+        assertEq(scopeB, Scope.ALL, "B's consent unchanged");
+        assertGe(untilB, block.timestamp, "B's consent still valid");
+        // On A, where they were made, they work.
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(idA, deadline, dis);
+    }
+
+    function test_otherDeployment_signaturesOfBAreRefusedByA() public {
+        _deployB();
+        uint256 deadline = block.timestamp + 1 hours;
+        vm.prank(hospitalKiosk);
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, hex"5ea1ed");
+        uint256 idA = issue(pid, hospitalKiosk, 0);
+        bytes32 disHash = dispenseHash(idB, pharmacyOrg, hubB.nonces(pid), deadline);
+        CardSig memory disB = signFor(hubB, PATIENT_PK, disHash);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(idA, deadline, disB);
+        vm.prank(pharmacyKiosk);
+        pharmacyB.dispensePrescription(idB, deadline, disB);
+        assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
+    }
+
+    // ================================================================ high-s (malleable) signatures
+
+    function test_highS_refusedAtEveryEntryPoint() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
+        uint64 cn = nextConsentNonce(pid, pharmacyOrg2);
+        CardSig memory con = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ, 0, cn);
+        CardSig memory dis = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        CardSig memory rep =
+            signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
+
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hub.registerPatient(deadline, toHighS(reg));
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(_invalid());
+        hub.grantConsent(pid, Scope.READ, 0, cn, toHighS(con));
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(id, deadline, toHighS(dis));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, deadline, toHighS(rep));
+
+        // The low-s originals are accepted: only the malleated s was wrong.
+        vm.prank(hospitalKiosk);
+        hub.registerPatient(deadline, reg);
+        vm.prank(pharmacy2Kiosk);
+        hub.grantConsent(pid, Scope.READ, 0, cn, con);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, deadline, dis);
+        // (The dispense used a card nonce, so the replacement is signed again.)
+        rep = signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, deadline, rep);
+    }
+
+    function test_highS_revocationRefused() public {
+        uint64 n = nextConsentNonce(pid, hospital);
+        CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, n);
+        vm.expectRevert(_invalid());
+        hub.revokeConsent(pid, hospital, n, toHighS(rev));
+        (uint64 until,,) = hub.consentOf(pid, hospital);
+        assertGe(until, block.timestamp, "consent not revoked by the high-s copy");
+        hub.revokeConsent(pid, hospital, n, rev);
+    }
+
+    function test_highS_aMalleatedCopyCannotBeUsedAfterTheOriginal() public {
+        // The classic malleability replay: the original lands, then its (r, N - s) twin is submitted.
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 id2 = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, deadline, s);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(id2, deadline, toHighS(s));
+        assertTrue(pharmacy.getPrescription(id2).status == PharmacyAccess.Status.Ready);
+    }
+
+    // ================================================================ another patient
+
+    function test_otherPatient_cardOfBCannotActForA() public {
+        bytes32 b = registerPatient(OTHER_PK);
+        grant(OTHER_PK, b, pharmacy2Kiosk, Scope.READ | Scope.DISPENSE, 0);
+        uint256 deadline = block.timestamp + 1 hours;
+        uint256 idA = issue(pid, hospitalKiosk, 0);
+        // B's card signs A's terms (consent, revocation, dispense of A's prescription).
+        uint64 cn = nextConsentNonce(pid, pharmacyOrg2);
+        CardSig memory con = consentSig(OTHER_PK, pid, pharmacyOrg2, Scope.ALL, 0, cn);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
+        hub.grantConsent(pid, Scope.ALL, 0, cn, con);
+        uint64 rn = nextConsentNonce(pid, hospital);
+        CardSig memory rev = revokeSig(OTHER_PK, pid, hospital, rn);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
+        hub.revokeConsent(pid, hospital, rn, rev);
+        CardSig memory dis = cardSig(OTHER_PK, dispenseHash(idA, pharmacyOrg, hub.nonces(pid), deadline));
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
+        pharmacy.dispensePrescription(idA, deadline, dis);
+
+        // A's signature with B's public key in the envelope (the key check passes, the curve check does not).
+        uint64 bn = nextConsentNonce(b, pharmacyOrg);
+        CardSig memory forged = consentSig(PATIENT_PK, b, pharmacyOrg, Scope.ALL, 0, bn);
+        (forged.qx, forged.qy) = cardKey(OTHER_PK);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        hub.grantConsent(b, Scope.ALL, 0, bn, forged);
+
+        // Nothing moved for A.
+        (, , uint8 scope2) = hub.consentOf(pid, pharmacyOrg2);
+        assertEq(scope2, 0, "pharmacy 2 got nothing from A");
+        assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
+    }
+
+    function test_otherPatient_aValidSignatureOfBOverBsOwnPrescriptionDoesNotDispenseAs() public {
+        bytes32 b = registerPatient(OTHER_PK);
+        grant(OTHER_PK, b, hospitalKiosk, Scope.ALL, 0);
+        grant(OTHER_PK, b, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
+        uint256 idA = issue(pid, hospitalKiosk, 0);
+        uint256 idB = issue(b, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory forB = dispenseSig(OTHER_PK, idB, pharmacyOrg, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
+        pharmacy.dispensePrescription(idA, deadline, forB);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(idB, deadline, forB);
+        assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready);
+    }
+
+    function test_otherPatient_replacementKeyOfAnotherPatientRefused() public {
+        // B's current card key cannot be made A's card (a key never serves two patients).
+        bytes32 b = registerPatient(OTHER_PK);
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory rep = signFor(hub, OTHER_PK, replaceHash(pid, b, hospital, hub.nonces(pid), deadline));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, b));
+        hub.replaceCard(pid, deadline, rep);
+        assertEq(hub.cardKeyOf(pid), pid, "A keeps their card");
+        assertEq(hub.patientOfCard(b), b, "B keeps theirs");
+    }
+
+    // ================================================================ another pharmacy
+
+    function test_otherPharmacy_signatureForPharmacy1RefusedAtPharmacy2() public {
+        // Pharmacy 2 holds the patient's DISPENSE consent too, yet a Dispense signed for pharmacy 1 is useless to it.
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.READ | Scope.DISPENSE, 0);
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory for1 = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(id, deadline, for1);
+        assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, deadline, for1);
+        assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacyId, "dispensed by the pharmacy the card chose");
+    }
+
+    function test_otherPharmacy_consentForPharmacy1RefusedAtPharmacy2() public {
+        // A consent signed for pharmacy 1, submitted by pharmacy 2's kiosk: the hub puts pharmacy 2 in the terms.
+        uint64 n = nextConsentNonce(pid, pharmacyOrg2);
+        CardSig memory for1 = consentSig(PATIENT_PK, pid, pharmacyOrg, Scope.READ | Scope.DISPENSE, 0, n);
+        vm.prank(pharmacy2Kiosk);
+        vm.expectRevert(_invalid());
+        hub.grantConsent(pid, Scope.READ | Scope.DISPENSE, 0, n, for1);
+        (uint64 until,,) = hub.consentOf(pid, pharmacyOrg2);
+        assertEq(until, 0, "pharmacy 2 has no consent");
+    }
+
+    function testFuzz_anyTamperedDispenseTermRefused(uint256 which, uint256 delta) public {
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.READ | Scope.DISPENSE, 0);
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 other = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        uint256 nonce = hub.nonces(pid);
+        delta = bound(delta, 1, 1 days);
+        which = which % 4;
+        // The card signs something that differs from what is submitted in exactly one term.
+        bytes32 signed = which == 0
+            ? dispenseHash(other, pharmacyOrg, nonce, deadline)
+            : which == 1
+                ? dispenseHash(id, pharmacyOrg2, nonce, deadline)
+                : which == 2 ? dispenseHash(id, pharmacyOrg, nonce + 1, deadline) : dispenseHash(id, pharmacyOrg, nonce, deadline + delta);
+        CardSig memory s = cardSig(PATIENT_PK, signed);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispensePrescription(id, deadline, s);
+        assertEq(hub.nonces(pid), nonce, "no nonce used");
+        assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
+    }
+}
