@@ -340,7 +340,7 @@ contract SignatureAttacks is Fixture {
         hub.grantConsent(b, Scope.ALL, 0, bn, forged);
 
         // Nothing moved for A.
-        (, , uint8 scope2) = hub.consentOf(pid, pharmacyOrg2);
+        (,, uint8 scope2) = hub.consentOf(pid, pharmacyOrg2);
         assertEq(scope2, 0, "pharmacy 2 got nothing from A");
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
     }
@@ -414,7 +414,9 @@ contract SignatureAttacks is Fixture {
             ? dispenseHash(other, pharmacyOrg, nonce, deadline)
             : which == 1
                 ? dispenseHash(id, pharmacyOrg2, nonce, deadline)
-                : which == 2 ? dispenseHash(id, pharmacyOrg, nonce + 1, deadline) : dispenseHash(id, pharmacyOrg, nonce, deadline + delta);
+                : which == 2
+                    ? dispenseHash(id, pharmacyOrg, nonce + 1, deadline)
+                    : dispenseHash(id, pharmacyOrg, nonce, deadline + delta);
         CardSig memory s = cardSig(PATIENT_PK, signed);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
