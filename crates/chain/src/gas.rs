@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The gas pricing a profile asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum GasPolicy {
     /// Legacy (type 0) transactions at a fixed gas price: the paper's setting (2 gwei) on the local chain.
     Legacy {

@@ -86,8 +86,13 @@ impl Deployment {
                 "cannot read it ({e}); deploy first (`carekiosk up` or `carekiosk deploy`)"
             ),
         })?;
-        serde_json::from_str(&text).map_err(|e| ChainError::Config {
-            path: path.display().to_string(),
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses manifest text; `origin` names it in errors (which give the line and column).
+    pub fn parse(text: &str, origin: &str) -> Result<Deployment, ChainError> {
+        serde_json::from_str(text).map_err(|e| ChainError::Config {
+            path: origin.to_string(),
             reason: format!("not a manifest: {e}"),
         })
     }

@@ -8,6 +8,7 @@ use crate::{ChainError, GasPolicy};
 
 /// The payment token of a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Stablecoin address; empty to deploy the test stablecoin.
     #[serde(default, with = "opt_address")]
@@ -18,8 +19,10 @@ pub struct TokenConfig {
     pub decimals: u8,
 }
 
-/// A network carekiosk can run against.
+/// A network carekiosk can run against. Unknown keys are refused: a misspelt `rpc_url` must not quietly mean
+/// "start a local chain".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Profile name (`local`, `celo-sepolia`, `celo`).
     pub name: String,
@@ -90,7 +93,7 @@ impl Profile {
     pub fn parse(text: &str, origin: &str) -> Result<Profile, ChainError> {
         let p: Profile = toml::from_str(text).map_err(|e| ChainError::Config {
             path: origin.to_string(),
-            reason: e.message().to_string(),
+            reason: toml_error(text, &e),
         })?;
         if p.name.is_empty() {
             return Err(ChainError::Config {
@@ -128,6 +131,21 @@ impl Profile {
     pub fn tx_link(&self, hash: &str) -> Option<String> {
         (!self.explorer.is_empty())
             .then(|| format!("{}/tx/{hash}", self.explorer.trim_end_matches('/')))
+    }
+}
+
+/// A TOML error as `line L, column C: what` (the message alone does not say where, or which key).
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let at = span.start.min(text.len());
+            let before = text.get(..at).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
     }
 }
 

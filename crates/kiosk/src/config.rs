@@ -72,8 +72,10 @@ impl std::str::FromStr for KioskRole {
     }
 }
 
-/// A kiosk's configuration: its role preset (`kiosk-config/roles/<role>.toml`) plus where it runs.
+/// A kiosk's configuration: its role preset (`kiosk-config/roles/<role>.toml`) plus where it runs. Unknown keys
+/// are refused, so a misspelt one is an error rather than a silent default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KioskConfig {
     /// The role.
     pub role: KioskRole,
@@ -137,10 +139,22 @@ impl KioskConfig {
 
     /// Parses a role preset file's text.
     pub fn parse(text: &str, origin: &str) -> Result<KioskConfig, KioskError> {
-        let mut c: KioskConfig = toml::from_str(text).map_err(|e| KioskError::Config {
+        let invalid = |reason: String| KioskError::Config {
             path: origin.into(),
-            reason: e.message().to_string(),
-        })?;
+            reason,
+        };
+        let mut c: KioskConfig = toml::from_str(text)
+            .map_err(|e| invalid(carekiosk_chain::profile::toml_error(text, &e)))?;
+        if c.idle_timeout_secs == 0 {
+            return Err(invalid(
+                "`idle_timeout_secs` must be at least 1 (0 would end every session at once)".into(),
+            ));
+        }
+        if c.profile.trim().is_empty() {
+            return Err(invalid(
+                "`profile` must name a profile (local, celo-sepolia, celo) or a .toml file".into(),
+            ));
+        }
         if c.manifest.as_os_str().is_empty() {
             c.manifest = PathBuf::from(format!("kiosk-config/deployments/{}.json", c.profile));
         }
