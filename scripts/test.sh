@@ -19,6 +19,9 @@ step "contracts: build and check the committed artifacts are fresh"
 step "contracts: forge test"
 (cd contracts && "../$FORGE" test)
 
+step "contracts: slither (no unexplained high/medium finding)"
+bash scripts/slither.sh
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
