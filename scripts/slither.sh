@@ -11,12 +11,11 @@ SLITHER_VERSION=0.11.6
 KEEP_JSON=""
 if [[ "${1:-}" == "--json" ]]; then KEEP_JSON="${2:?--json needs a file}"; fi
 
-if ! slither --version 2>/dev/null | grep -qx "$SLITHER_VERSION"; then
+if ! python3 -m slither --version 2>/dev/null | grep -qx "$SLITHER_VERSION"; then
   echo "installing slither-analyzer $SLITHER_VERSION (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check "slither-analyzer==$SLITHER_VERSION" 2>/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
       "slither-analyzer==$SLITHER_VERSION"
-  hash -r
 fi
 
 # crytic-compile asks `forge config --json` where the sources and libraries are.
@@ -25,7 +24,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd contracts && forge build src --build-info --out "$work/out" --cache-path "$work/cache" --quiet)
 # Slither exits non-zero whenever it reports anything; success is read from its JSON instead.
-(cd contracts && slither . --foundry-ignore-compile --foundry-out-directory "$work/out" \
+(cd contracts && python3 -m slither . --foundry-ignore-compile --foundry-out-directory "$work/out" \
   --filter-paths 'node_modules|test/' --json "$work/slither.json" >"$work/slither.log" 2>&1) || true
 if [[ -n "$KEEP_JSON" ]]; then cp "$work/slither.json" "$KEEP_JSON"; fi
 
