@@ -222,9 +222,13 @@ impl Chain {
         let mut req = call.from(from).into_transaction_request();
         req.set_nonce(nonce);
         req.set_chain_id(self.chain_id);
+        // Estimated without the nonce: a nonce ahead of the mined ones (writes pipelined in one block) is not an
+        // error of the call.
+        let mut estimate = req.clone();
+        estimate.nonce = None;
         let gas = self
             .provider
-            .estimate_gas(req.clone())
+            .estimate_gas(estimate)
             .await
             .map_err(|e| self.rpc_error(e))?;
         req.set_gas_limit(gas + gas / 4);

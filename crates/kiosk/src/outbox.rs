@@ -6,12 +6,15 @@
 //!   confirmed; if its nonce is still free, it is signed again **with the same nonce** and sent, so at most one of
 //!   the two can ever land; if the nonce was taken but not by a transaction we know, the write is checked against
 //!   chain state before it is sent again.
-//! - One lock orders nonce assignment, so concurrent submissions from one kiosk never collide.
+//! - One lock orders nonce assignment, so concurrent submissions from one kiosk never collide. The lock covers
+//!   signing and broadcasting, not the wait for the receipt: many writes of one kiosk can be in one block.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use alloy::contract::CallBuilder;
 use alloy::primitives::{Address, Bytes, B256};
+use alloy::providers::Provider;
 use carekiosk_chain::{Chain, ChainError};
 use carekiosk_store::{OutboxEntry, OutboxState, Store};
 use serde::{Deserialize, Serialize};
@@ -65,6 +68,18 @@ pub struct Outbox {
     sender: Address,
     lock: tokio::sync::Mutex<()>,
     receipt_timeout: Duration,
+    receipt_poll: Duration,
+    /// Entries a task of this process is driving right now (others wait for them instead of sending again).
+    inflight: std::sync::Mutex<HashSet<i64>>,
+}
+
+/// Marks an entry as driven by this task until dropped.
+struct Driving<'a>(&'a Outbox, i64);
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        self.0.inflight().remove(&self.1);
+    }
 }
 
 impl std::fmt::Debug for Outbox {
@@ -84,7 +99,41 @@ impl Outbox {
             sender,
             lock: tokio::sync::Mutex::new(()),
             receipt_timeout: Duration::from_secs(60),
+            receipt_poll: Duration::from_millis(15),
+            inflight: std::sync::Mutex::new(HashSet::new()),
         }
+    }
+
+    /// How often a receipt is asked for while waiting (15 ms by default; a node mining a block a second needs
+    /// far fewer questions).
+    pub fn with_receipt_poll(mut self, every: Duration) -> Self {
+        self.receipt_poll = every;
+        self
+    }
+
+    /// How long a write waits for its receipt before it is reported pending (60 s by default).
+    pub fn with_receipt_timeout(mut self, after: Duration) -> Self {
+        self.receipt_timeout = after;
+        self
+    }
+
+    /// Pending entries that no task of this process is sending right now: those waiting for [`Outbox::drain`]
+    /// (the node was unreachable, or the process restarted).
+    pub fn waiting(&self) -> Result<Vec<OutboxEntry>, KioskError> {
+        let pending = self.store.pending()?;
+        let driven = self.inflight();
+        Ok(pending
+            .into_iter()
+            .filter(|e| !driven.contains(&e.id))
+            .collect())
+    }
+
+    fn inflight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_driven(&self, id: i64) -> bool {
+        self.inflight().contains(&id)
     }
 
     /// Records `call` under `key` (the same key never sends twice) and sends it, waiting for its receipt while the
@@ -97,6 +146,9 @@ impl Outbox {
         for older in self.store.pending()? {
             if older.id >= enq.entry.id {
                 break;
+            }
+            if self.is_driven(older.id) {
+                continue; // another task of this kiosk is sending it
             }
             if let r @ Submitted::Pending { .. } = self.process(older).await? {
                 let _ = r;
@@ -122,6 +174,9 @@ impl Outbox {
     pub async fn drain(&self) -> Result<Vec<Submitted>, KioskError> {
         let mut out = Vec::new();
         for entry in self.store.pending()? {
+            if self.is_driven(entry.id) {
+                continue; // another task of this kiosk is sending it
+            }
             let r = self.process(entry).await?;
             let waiting = matches!(r, Submitted::Pending { .. });
             out.push(r);
@@ -138,7 +193,15 @@ impl Outbox {
     }
 
     async fn process(&self, entry: OutboxEntry) -> Result<Submitted, KioskError> {
-        let _guard = self.lock.lock().await;
+        // One task drives an entry at a time; another asking for it waits for that one to finish.
+        loop {
+            if self.inflight().insert(entry.id) {
+                break;
+            }
+            tokio::time::sleep(self.receipt_poll).await;
+        }
+        let _driving = Driving(self, entry.id);
+        let guard = self.lock.lock().await;
         let entry = self.store.outbox_entry(entry.id)?.unwrap_or(entry);
         match entry.state {
             OutboxState::Confirmed => Ok(Submitted::Confirmed {
@@ -150,8 +213,8 @@ impl Outbox {
                 "this write was refused earlier: {}",
                 entry.last_error.clone().unwrap_or_default()
             ))),
-            OutboxState::Queued => self.send(&entry, None).await,
-            OutboxState::Submitted => self.reconcile(&entry).await,
+            OutboxState::Queued => self.send(&entry, None, guard).await,
+            OutboxState::Submitted => self.reconcile(&entry, guard).await,
         }
     }
 
@@ -161,8 +224,14 @@ impl Outbox {
         })
     }
 
-    /// Signs (with `nonce`, or the next free one), records as submitted, broadcasts, waits.
-    async fn send(&self, entry: &OutboxEntry, nonce: Option<u64>) -> Result<Submitted, KioskError> {
+    /// Signs (with `nonce`, or the next free one), records as submitted, broadcasts (holding the nonce lock
+    /// `order`), then waits for the receipt without it.
+    async fn send(
+        &self,
+        entry: &OutboxEntry,
+        nonce: Option<u64>,
+        order: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<Submitted, KioskError> {
         let call = Self::call_of(entry)?;
         let nonce = match nonce {
             Some(n) => n,
@@ -191,6 +260,7 @@ impl Outbox {
             }
             return Err(e.into());
         }
+        drop(order);
         self.wait(entry.id, tx.hash).await
     }
 
@@ -227,20 +297,42 @@ impl Outbox {
                     reason: format!("{hash} not mined yet"),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(15)).await;
+            tokio::time::sleep(self.receipt_poll).await;
         }
     }
 
     /// A submitted entry after a restart or an outage: confirmed if mined; sent again with the same nonce if the
     /// nonce is still free; requeued for a fresh nonce if another transaction took it.
-    async fn reconcile(&self, entry: &OutboxEntry) -> Result<Submitted, KioskError> {
+    async fn reconcile(
+        &self,
+        entry: &OutboxEntry,
+        order: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<Submitted, KioskError> {
         let hash = B256::from(entry.tx_hash.unwrap_or_default());
         let nonce = entry.nonce.unwrap_or_default();
         match self.chain.receipt(hash).await {
-            Ok(Some(_)) => return self.wait(entry.id, hash).await,
+            Ok(Some(_)) => {
+                drop(order);
+                return self.wait(entry.id, hash).await;
+            }
             Ok(None) => {}
             Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
             Err(e) => return Err(e.into()),
+        }
+        // Still in the node's pool (waiting behind a lower nonce, say): wait for it rather than sign it again.
+        match self.chain.provider().get_transaction_by_hash(hash).await {
+            Ok(Some(_)) => {
+                drop(order);
+                return self.wait(entry.id, hash).await;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let e = ChainError::Node {
+                    url: self.chain.url().to_string(),
+                    reason: e.to_string(),
+                };
+                return Ok(pending(entry, &e));
+            }
         }
         let mined = match self.chain.nonce(self.sender, false).await {
             Ok(n) => n,
@@ -249,7 +341,7 @@ impl Outbox {
         };
         if mined <= nonce {
             // The nonce is free: this write has not landed. Same nonce, so the old copy and this one cannot both.
-            return self.send(entry, Some(nonce)).await;
+            return self.send(entry, Some(nonce), order).await;
         }
         // Another transaction of ours took the nonce (ours was dropped and replaced): send it again, fresh.
         tracing::warn!(
@@ -258,7 +350,7 @@ impl Outbox {
             "nonce taken by another transaction; sending again"
         );
         let entry = self.store.requeue(entry.id)?;
-        self.send(&entry, None).await
+        self.send(&entry, None, order).await
     }
 
     async fn next_nonce(&self) -> Result<u64, ChainError> {

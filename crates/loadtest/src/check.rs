@@ -1,0 +1,371 @@
+//! The checker: after a run, every kiosk's database against the chain. Every confirmed outbox write is on chain
+//! exactly once (same sender, target and calldata, successful); no write is left pending; no kiosk transaction
+//! on chain lacks its outbox row; no two kiosk transactions carry the same calldata; every indexed row (records,
+//! prescriptions, claims) is a chain event and every chain event of the run's patients is indexed, once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use alloy::primitives::{Address, Bytes, B256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolCall;
+use carekiosk_chain::bindings::{
+    HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess,
+};
+use carekiosk_chain::{Chain, Deployment};
+use carekiosk_kiosk::outbox::Call;
+use carekiosk_store::{OutboxState, Store};
+
+use crate::LoadError;
+
+/// One transaction as the chain has it.
+#[derive(Debug, Clone)]
+pub struct ChainTx {
+    /// Sender.
+    pub from: Address,
+    /// Target.
+    pub to: Option<Address>,
+    /// Calldata.
+    pub input: Bytes,
+    /// Succeeded.
+    pub ok: bool,
+    /// Gas used.
+    pub gas: u64,
+}
+
+/// Every transaction of blocks `0..=latest`, by hash.
+pub async fn chain_txs(chain: &Chain) -> Result<HashMap<B256, ChainTx>, LoadError> {
+    let latest = chain.block_number().await?;
+    let mut out = HashMap::new();
+    for n in 0..=latest {
+        let block = chain
+            .provider()
+            .get_block_by_number(n.into())
+            .full()
+            .await
+            .map_err(|e| LoadError::Worker(format!("block {n}: {e}")))?
+            .ok_or_else(|| LoadError::Worker(format!("block {n} missing")))?;
+        let receipts: HashMap<B256, (bool, u64)> = chain
+            .provider()
+            .get_block_receipts(n.into())
+            .await
+            .map_err(|e| LoadError::Worker(format!("receipts of block {n}: {e}")))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.transaction_hash, (r.status(), r.gas_used)))
+            .collect();
+        for tx in block.transactions.txns() {
+            let hash = *tx.inner.tx_hash();
+            let inner = tx.inner.inner();
+            let (ok, gas) = receipts.get(&hash).copied().unwrap_or((false, 0));
+            out.insert(
+                hash,
+                ChainTx {
+                    from: tx.inner.signer(),
+                    to: alloy::consensus::Transaction::to(inner),
+                    input: alloy::consensus::Transaction::input(inner).clone(),
+                    ok,
+                    gas,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A kiosk to check.
+#[derive(Debug, Clone)]
+pub struct KioskDb {
+    /// Name (`doctor-1`).
+    pub name: String,
+    /// Its signer.
+    pub address: Address,
+    /// Its database file.
+    pub path: PathBuf,
+    /// Its database key.
+    pub key: [u8; 32],
+}
+
+/// What the checker found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Kiosk databases checked (each opened and `integrity_check`ed).
+    pub kiosks: usize,
+    /// Outbox writes confirmed, over all kiosks.
+    pub confirmed: usize,
+    /// Kiosk transactions on chain.
+    pub chain_writes: usize,
+    /// Confirmed writes not (or not exactly) on chain.
+    pub lost: Vec<String>,
+    /// Writes on chain twice, or chain writes without their outbox row.
+    pub doubled: Vec<String>,
+    /// Writes left queued or submitted.
+    pub orphans: Vec<String>,
+    /// Writes the chain refused.
+    pub refused: Vec<String>,
+    /// Index rows without their chain event, or chain events not indexed.
+    pub unexplained: Vec<String>,
+    /// Index rows compared.
+    pub rows: usize,
+}
+
+impl CheckReport {
+    /// Whether nothing was lost, doubled, orphaned, refused or unexplained.
+    pub fn clean(&self) -> bool {
+        self.lost.is_empty()
+            && self.doubled.is_empty()
+            && self.orphans.is_empty()
+            && self.refused.is_empty()
+            && self.unexplained.is_empty()
+    }
+}
+
+fn first_word(input: &Bytes) -> Option<B256> {
+    (input.len() >= 36).then(|| B256::from_slice(&input[4..36]))
+}
+
+/// Compares every kiosk's database with the chain. `patients`: the run's patients.
+pub fn check(
+    txs: &HashMap<B256, ChainTx>,
+    d: &Deployment,
+    kiosks: &[KioskDb],
+    patients: &[B256],
+) -> Result<CheckReport, LoadError> {
+    let mut rep = CheckReport {
+        kiosks: kiosks.len(),
+        ..CheckReport::default()
+    };
+    let senders: HashSet<Address> = kiosks.iter().map(|k| k.address).collect();
+    let mut claimed: HashMap<B256, String> = HashMap::new();
+    // Chain events per patient, by kind of write.
+    let mut chain_rows: HashMap<(&str, B256), HashSet<B256>> = HashMap::new();
+    for (hash, tx) in txs
+        .iter()
+        .filter(|(_, t)| t.ok && senders.contains(&t.from))
+    {
+        let sel: [u8; 4] = tx
+            .input
+            .get(..4)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or_default();
+        let table = if sel == HospitalRecord::addMedicalRecordCall::SELECTOR
+            || sel == HospitalRecord::updateMedicalHistoryCall::SELECTOR
+        {
+            Some("record")
+        } else if sel == PharmacyAccess::issuePrescriptionCall::SELECTOR {
+            Some("prescription")
+        } else if sel == InsuranceProvider::submitClaimCall::SELECTOR {
+            Some("claim")
+        } else {
+            None
+        };
+        if let (Some(t), Some(pid)) = (table, first_word(&tx.input)) {
+            chain_rows.entry((t, pid)).or_default().insert(*hash);
+        }
+    }
+    for k in kiosks {
+        let store = Store::open(&k.path, &k.key)?;
+        store.integrity_check()?;
+        let entries: Vec<_> = (1..)
+            .map_while(|id| store.outbox_entry(id).ok().flatten())
+            .collect();
+        for e in entries {
+            let label = format!("{} outbox {} ({})", k.name, e.id, e.kind);
+            match e.state {
+                OutboxState::Queued | OutboxState::Submitted => {
+                    rep.orphans.push(label);
+                    continue;
+                }
+                OutboxState::Failed => {
+                    rep.refused.push(format!(
+                        "{label}: {}",
+                        e.last_error.clone().unwrap_or_default()
+                    ));
+                    continue;
+                }
+                OutboxState::Confirmed => {}
+            }
+            rep.confirmed += 1;
+            let hash = B256::from(e.tx_hash.unwrap_or_default());
+            let call: Call = serde_json::from_value(e.payload.clone())
+                .map_err(|err| LoadError::Check(format!("{label}: unreadable payload: {err}")))?;
+            match txs.get(&hash) {
+                Some(tx)
+                    if tx.ok
+                        && tx.from == k.address
+                        && tx.to == Some(call.to)
+                        && tx.input == call.data => {}
+                Some(_) => rep
+                    .lost
+                    .push(format!("{label}: {hash} on chain differs or failed")),
+                None => rep.lost.push(format!("{label}: {hash} not on chain")),
+            }
+            if let Some(other) = claimed.insert(hash, label.clone()) {
+                rep.doubled
+                    .push(format!("{label} and {other} share {hash}"));
+            }
+        }
+        for pid in patients {
+            let mut compare = |table: &str, rows: Vec<B256>| {
+                rep.rows += rows.len();
+                let set: HashSet<B256> = rows.iter().copied().collect();
+                if set.len() != rows.len() {
+                    rep.unexplained
+                        .push(format!("{}: a {table} of {pid} indexed twice", k.name));
+                }
+                let want = chain_rows.get(&(table, *pid)).cloned().unwrap_or_default();
+                for r in set.difference(&want) {
+                    rep.unexplained.push(format!(
+                        "{}: {table} row from {r} has no chain event",
+                        k.name
+                    ));
+                }
+                for r in want.difference(&set) {
+                    rep.unexplained.push(format!(
+                        "{}: chain {table} {r} of {pid} not indexed",
+                        k.name
+                    ));
+                }
+            };
+            compare(
+                "record",
+                store
+                    .record_headers(&pid.0)?
+                    .iter()
+                    .map(|h| B256::from(h.tx_hash))
+                    .collect(),
+            );
+            compare(
+                "prescription",
+                store
+                    .prescriptions_of(&pid.0)?
+                    .iter()
+                    .map(|p| B256::from(p.tx_hash))
+                    .collect(),
+            );
+            compare(
+                "claim",
+                store
+                    .claims_of_patient(&pid.0)?
+                    .iter()
+                    .map(|c| B256::from(c.tx_hash))
+                    .collect(),
+            );
+        }
+    }
+    // Every kiosk transaction on chain has its outbox row; no calldata twice.
+    let mut seen: HashMap<&Bytes, B256> = HashMap::new();
+    for (hash, tx) in txs.iter().filter(|(_, t)| senders.contains(&t.from)) {
+        rep.chain_writes += 1;
+        if !claimed.contains_key(hash) {
+            rep.doubled.push(format!(
+                "chain transaction {hash} from kiosk {} has no outbox row",
+                tx.from
+            ));
+        }
+        if tx.ok {
+            if let Some(other) = seen.insert(&tx.input, *hash) {
+                rep.doubled.push(format!(
+                    "transactions {hash} and {other} carry the same calldata"
+                ));
+            }
+        }
+    }
+    let _ = d;
+    Ok(rep)
+}
+
+/// The functions of one full visit and how many times each runs.
+pub const VISIT: [(&str, u32); 9] = [
+    ("registerPatient", 1),
+    ("grantConsent", 3),
+    ("addMedicalRecord", 3),
+    ("enrollPatient", 1),
+    ("issuePrescription", 1),
+    ("submitClaim", 1),
+    ("dispensePrescription", 1),
+    ("approveClaim", 1),
+    ("processPayment", 1),
+];
+
+/// The name of a kiosk write from its selector.
+pub fn function_of(input: &Bytes) -> Option<&'static str> {
+    let sel: [u8; 4] = input.get(..4)?.try_into().ok()?;
+    let names: [([u8; 4], &str); 10] = [
+        (
+            PatientSmartCard::registerPatientCall::SELECTOR,
+            "registerPatient",
+        ),
+        (PatientSmartCard::grantConsentCall::SELECTOR, "grantConsent"),
+        (
+            HospitalRecord::addMedicalRecordCall::SELECTOR,
+            "addMedicalRecord",
+        ),
+        (
+            HospitalRecord::updateMedicalHistoryCall::SELECTOR,
+            "updateMedicalHistory",
+        ),
+        (
+            InsuranceProvider::enrollPatientCall::SELECTOR,
+            "enrollPatient",
+        ),
+        (
+            PharmacyAccess::issuePrescriptionCall::SELECTOR,
+            "issuePrescription",
+        ),
+        (InsuranceProvider::submitClaimCall::SELECTOR, "submitClaim"),
+        (
+            PharmacyAccess::dispensePrescriptionCall::SELECTOR,
+            "dispensePrescription",
+        ),
+        (
+            InsuranceProvider::approveClaimCall::SELECTOR,
+            "approveClaim",
+        ),
+        (
+            InsuranceProvider::processPaymentCall::SELECTOR,
+            "processPayment",
+        ),
+    ];
+    names.iter().find(|(s, _)| *s == sel).map(|(_, n)| *n)
+}
+
+/// Gas of the kiosks' successful writes: the median per function, and one full visit made of them.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GasReport {
+    /// Median gas per function (and how many were measured).
+    pub per_function: BTreeMap<String, (u64, usize)>,
+    /// One full visit: the sum of [`VISIT`] at the medians.
+    pub per_visit: u64,
+    /// All the kiosks' gas over the run divided by the completed visits (retried consents and abandoned
+    /// visits included).
+    pub per_visit_measured: u64,
+}
+
+/// Gas from the receipts of the kiosks' writes.
+pub fn gas(txs: &HashMap<B256, ChainTx>, senders: &HashSet<Address>, visits: usize) -> GasReport {
+    let mut by: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut total = 0u64;
+    for tx in txs.values().filter(|t| t.ok && senders.contains(&t.from)) {
+        total += tx.gas;
+        if let Some(f) = function_of(&tx.input) {
+            by.entry(f.to_string()).or_default().push(tx.gas);
+        }
+    }
+    let per_function: BTreeMap<String, (u64, usize)> = by
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_unstable();
+            (k, (v[v.len() / 2], v.len()))
+        })
+        .collect();
+    let per_visit = VISIT
+        .iter()
+        .map(|(f, n)| per_function.get(*f).map_or(0, |(g, _)| g * u64::from(*n)))
+        .sum();
+    GasReport {
+        per_function,
+        per_visit,
+        per_visit_measured: total / visits.max(1) as u64,
+    }
+}

@@ -1,0 +1,166 @@
+//! The privacy scanner: looks for patient fields, PINs and keys in bytes (transaction inputs, logs, files), as
+//! UTF-8 and as hex text of their UTF-8 (either case).
+
+use alloy::providers::Provider;
+use carekiosk_chain::Chain;
+
+use crate::LoadError;
+
+/// Something that must not appear, with a label for the report (the label never holds the secret itself).
+#[derive(Clone)]
+pub struct Needle {
+    /// What it is ("patient name", "kiosk key", …).
+    pub label: String,
+    forms: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Needle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+impl Needle {
+    /// `text` and the hex of its UTF-8 bytes, lower and upper case.
+    pub fn new(label: impl Into<String>, text: &str) -> Needle {
+        let hex = alloy::hex::encode(text.as_bytes());
+        let mut forms = vec![text.as_bytes().to_vec(), hex.clone().into_bytes()];
+        forms.push(hex.to_uppercase().into_bytes());
+        if text.chars().any(|c| c.is_ascii_hexdigit()) && text.len() >= 32 {
+            // A key in hex: also its other case.
+            forms.push(text.to_uppercase().into_bytes());
+            forms.push(text.to_lowercase().into_bytes());
+        }
+        forms.dedup();
+        Needle {
+            label: label.into(),
+            forms,
+        }
+    }
+
+    /// Whether any form occurs in `hay`.
+    pub fn found_in(&self, hay: &[u8]) -> bool {
+        self.forms
+            .iter()
+            .any(|f| !f.is_empty() && hay.windows(f.len()).any(|w| w == f.as_slice()))
+    }
+}
+
+/// A hit: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Where (a transaction hash, a file).
+    pub place: String,
+    /// The needle's label.
+    pub what: String,
+}
+
+/// Bytes scanned and hits.
+#[derive(Debug, Clone, Default)]
+pub struct ScanReport {
+    /// Transactions (or files) read.
+    pub items: usize,
+    /// Logs read.
+    pub logs: usize,
+    /// Bytes searched.
+    pub bytes: usize,
+    /// What was found.
+    pub hits: Vec<Hit>,
+}
+
+/// Searches `hay` for every needle.
+pub fn scan_bytes(place: &str, hay: &[u8], needles: &[Needle], report: &mut ScanReport) {
+    report.bytes += hay.len();
+    for n in needles {
+        if n.found_in(hay) {
+            report.hits.push(Hit {
+                place: place.to_string(),
+                what: n.label.clone(),
+            });
+        }
+    }
+}
+
+/// Every transaction's input and every log (topics and data) of blocks `0..=latest`.
+pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport, LoadError> {
+    let latest = chain.block_number().await?;
+    let mut report = ScanReport::default();
+    for n in 0..=latest {
+        let block = chain
+            .provider()
+            .get_block_by_number(n.into())
+            .full()
+            .await
+            .map_err(|e| LoadError::Worker(format!("block {n}: {e}")))?
+            .ok_or_else(|| LoadError::Worker(format!("block {n} missing")))?;
+        for tx in block.transactions.txns() {
+            let hash = *tx.inner.tx_hash();
+            let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
+            scan_bytes(&format!("tx {hash} input"), &input, needles, &mut report);
+            report.items += 1;
+        }
+        let receipts = chain
+            .provider()
+            .get_block_receipts(n.into())
+            .await
+            .map_err(|e| LoadError::Worker(format!("receipts of block {n}: {e}")))?
+            .unwrap_or_default();
+        for r in receipts {
+            for log in r.inner.logs() {
+                let mut bytes = log.data().data.to_vec();
+                for t in log.topics() {
+                    bytes.extend_from_slice(t.as_slice());
+                }
+                scan_bytes(
+                    &format!("log of tx {}", r.transaction_hash),
+                    &bytes,
+                    needles,
+                    &mut report,
+                );
+                report.logs += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Every file in `dir` (the kiosks' logs).
+pub fn scan_files(dir: &std::path::Path, needles: &[Needle]) -> Result<ScanReport, LoadError> {
+    let mut report = ScanReport::default();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p)?;
+            scan_bytes(&p.display().to_string(), &bytes, needles, &mut report);
+            report.items += 1;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_text_and_its_hex_and_nothing_else() {
+        let n = Needle::new("name", "Jane Roe");
+        assert!(n.found_in(b"xx Jane Roe yy"));
+        assert!(n.found_in(alloy::hex::encode("..Jane Roe..").as_bytes()));
+        assert!(n.found_in(alloy::hex::encode_upper("Jane Roe").as_bytes()));
+        assert!(!n.found_in(b"Jane Ro e"));
+        let key = "ab".repeat(32);
+        let k = Needle::new("key", &key);
+        assert!(k.found_in(key.to_uppercase().as_bytes()));
+        let mut r = ScanReport::default();
+        scan_bytes("here", b"a Jane Roe", &[n, k], &mut r);
+        assert_eq!(
+            r.hits,
+            vec![Hit {
+                place: "here".into(),
+                what: "name".into()
+            }]
+        );
+        assert_eq!(format!("{:?}", Needle::new("pin", "12345678")), "pin");
+    }
+}

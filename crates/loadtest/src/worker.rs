@@ -1,0 +1,401 @@
+//! A kiosk worker process: one kiosk (its own key, its own SQLite file) opened through the kiosk core, serving
+//! visit steps from the driver concurrently (many patients in flight), logging with `tracing` to its own file.
+//!
+//! On start it checks its database (`PRAGMA integrity_check`) and drives every write a previous life left in
+//! the outbox to the chain before it says it is ready: that is the reconciliation after a SIGKILL.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use carekiosk_card::{PatientCard, Pin};
+use carekiosk_chain::deploy::TOKEN_UNIT;
+use carekiosk_kiosk::workflows::{doctor, insurer, pharmacy, reception};
+use carekiosk_kiosk::{
+    Kiosk, KioskConfig, KioskError, KioskRole, Outbox, PatientSession, Submitted,
+};
+use carekiosk_store::{ClaimStatus, OutboxState};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, RwLock};
+
+use crate::proto::{FailKind, Op, Probe, Reply, Request};
+use crate::LoadError;
+
+/// How a worker is started.
+#[derive(Debug, Clone)]
+pub struct WorkerArgs {
+    /// The kiosk's role.
+    pub role: KioskRole,
+    /// Its keyring slot.
+    pub slot: String,
+    /// The deployment manifest.
+    pub manifest: PathBuf,
+    /// Its data folder (its SQLite file).
+    pub data_dir: PathBuf,
+}
+
+/// How long a step waits for writes the node could not take (outage, restart) before it gives up.
+const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+
+/// Runs the worker until its stdin closes.
+pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
+    let mut config = KioskConfig::preset(args.role);
+    config.manifest = args.manifest.clone();
+    config.data_dir = args.data_dir.clone();
+    let started = Instant::now();
+    // The node may be down (a fault): keep trying.
+    let mut kiosk = loop {
+        let keys = crate::keys::kiosk_keys(&args.slot, args.role)?;
+        match Kiosk::open_with(config.clone(), keys).await {
+            Ok(k) => break k,
+            Err(e) if started.elapsed() < SETTLE_LIMIT && classify(&e) == FailKind::Node => {
+                tracing::warn!(error = %e, "node unreachable at start; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    kiosk.store.integrity_check()?;
+    // A block a second: ask for receipts every 100 ms, and report a write pending after 20 s without one.
+    kiosk.outbox = Arc::new(
+        Outbox::new(kiosk.chain.clone(), kiosk.store.clone(), kiosk.address)
+            .with_receipt_poll(Duration::from_millis(100))
+            .with_receipt_timeout(Duration::from_secs(20)),
+    );
+    let recovered = kiosk.outbox.pending()?.len() as u64;
+    if recovered > 0 {
+        tracing::info!(
+            recovered,
+            "writes left by an earlier run of this kiosk: reconciling"
+        );
+    }
+    settle_waiting(&kiosk).await?;
+    let kiosk = Arc::new(RwLock::new(kiosk));
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Reply>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(r) = out_rx.recv().await {
+            let mut line = serde_json::to_string(&r).unwrap_or_default();
+            line.push('\n');
+            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let _ = out_tx.send(Reply {
+        id: 0,
+        ok: true,
+        recovered,
+        ..Reply::default()
+    });
+    tracing::info!(role = args.role.as_str(), recovered, "worker ready");
+    // Writes left waiting by an outage are sent as soon as the node is back.
+    let background = {
+        let kiosk = kiosk.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let k = kiosk.read().await;
+                if matches!(k.outbox.waiting(), Ok(w) if !w.is_empty()) {
+                    let _ = k.outbox.drain().await;
+                }
+            }
+        })
+    };
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let req: Request = serde_json::from_str(&line)
+            .map_err(|e| LoadError::Worker(format!("bad request: {e}")))?;
+        let kiosk = kiosk.clone();
+        let out = out_tx.clone();
+        tokio::spawn(async move {
+            let name = req.op.name();
+            let t0 = Instant::now();
+            let r = execute(&kiosk, req.op).await;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let reply = match r {
+                Ok(mut reply) => {
+                    tracing::info!(step = name, ms, "step done");
+                    reply.id = req.id;
+                    reply.ok = true;
+                    reply.ms = ms;
+                    reply
+                }
+                Err(e) => {
+                    let kind = classify(&e);
+                    tracing::warn!(step = name, ?kind, error = %e, "step failed");
+                    Reply {
+                        id: req.id,
+                        ms,
+                        kind: Some(kind),
+                        error: Some(e.to_string()),
+                        ..Reply::default()
+                    }
+                }
+            };
+            let _ = out.send(reply);
+        });
+    }
+    background.abort();
+    drop(out_tx);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Card trouble, node trouble, or a real failure.
+pub fn classify(e: &KioskError) -> FailKind {
+    match e {
+        KioskError::Card(_) => FailKind::Card,
+        KioskError::Chain(carekiosk_chain::ChainError::Node { .. }) => FailKind::Node,
+        KioskError::Chain(_) | KioskError::Invalid(_) | KioskError::Records(_) => {
+            // A read that failed because the node went away mid-step surfaces in a few shapes.
+            let t = e.to_string().to_lowercase();
+            if t.contains("connection")
+                || t.contains("did not answer")
+                || t.contains("error sending request")
+            {
+                FailKind::Node
+            } else {
+                FailKind::Other
+            }
+        }
+        _ => FailKind::Other,
+    }
+}
+
+fn session(reader: &str, pin: &str) -> Result<PatientSession, KioskError> {
+    let card = PatientCard::open(reader)?;
+    PatientSession::start(card, Pin::new(pin))
+}
+
+/// Waits until every outbox entry that was waiting for the node (not being sent by a task) is confirmed.
+async fn settle_waiting(k: &Kiosk) -> Result<(), KioskError> {
+    let waiting = k.outbox.waiting()?;
+    let Some(last) = waiting.iter().map(|e| e.id).max() else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    loop {
+        let _ = k.outbox.drain().await;
+        let left: Vec<_> = k
+            .outbox
+            .pending()?
+            .into_iter()
+            .filter(|e| e.id <= last)
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(KioskError::Invalid(format!(
+                "{} write(s) still pending after {SETTLE_LIMIT:?}",
+                left.len()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits until the writes `subs` reported pending are confirmed.
+async fn settle(k: &Kiosk, subs: &[Submitted]) -> Result<(), KioskError> {
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    for s in subs {
+        let Submitted::Pending { entry, .. } = s else {
+            continue;
+        };
+        loop {
+            match k.store.outbox_entry(*entry)?.map(|e| e.state) {
+                Some(OutboxState::Confirmed) => break,
+                Some(OutboxState::Failed) => {
+                    return Err(KioskError::Invalid(format!("write {entry} was refused")))
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(KioskError::Invalid(format!("write {entry} still pending")));
+            }
+            let _ = k.outbox.drain().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    settle_waiting(k).await
+}
+
+async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
+    let mut reply = Reply::default();
+    match op {
+        Op::Register {
+            reader,
+            name,
+            birth_date,
+            gender,
+            pin,
+            admin_pin,
+        } => {
+            let k = kiosk.read().await;
+            let card = PatientCard::open(&reader)?;
+            let new = reception::NewPatient {
+                name,
+                birth_date,
+                gender,
+                admin_pin: Pin::new(&admin_pin),
+                pin: Pin::new(&pin),
+            };
+            let s = reception::register_patient(&k, card, new).await?;
+            reply.patient = Some(s.patient_id());
+            drop(s);
+            settle_waiting(&k).await?;
+        }
+        Op::Enroll { patient } => {
+            let k = kiosk.read().await;
+            let r = insurer::enroll(&k, patient, 8000, 5_000 * TOKEN_UNIT).await?;
+            settle(&k, &[r]).await?;
+        }
+        Op::CheckIn { reader, pin } => {
+            let k = kiosk.read().await;
+            let mut s = session(&reader, &pin)?;
+            let c = reception::check_in(&k, &mut s).await?;
+            settle(&k, std::slice::from_ref(&c.consent)).await?;
+            if c.patient.is_none() {
+                return Err(KioskError::Invalid(
+                    "check-in did not open the patient's demographics".into(),
+                ));
+            }
+        }
+        Op::Diagnose {
+            reader,
+            pin,
+            icd10,
+            note,
+            plan,
+        } => {
+            let k = kiosk.read().await;
+            let mut s = session(&reader, &pin)?;
+            let steps: Vec<&str> = plan.iter().map(String::as_str).collect();
+            let r = doctor::add_diagnosis(&k, &mut s, &icd10, Some(&note), &steps).await?;
+            settle(&k, &r).await?;
+        }
+        Op::Prescribe {
+            reader,
+            pin,
+            atc,
+            quantity,
+            dosage,
+        } => {
+            let k = kiosk.read().await;
+            let mut s = session(&reader, &pin)?;
+            let r = doctor::prescribe(&k, &mut s, &atc, quantity, Some(&dosage), 0).await?;
+            settle(&k, &[r]).await?;
+        }
+        Op::Claim {
+            reader,
+            pin,
+            amount,
+        } => {
+            let k = kiosk.read().await;
+            let mut s = session(&reader, &pin)?;
+            let history = doctor::history(&k, &mut s).await?;
+            let condition = history
+                .iter()
+                .rev()
+                .find(|e| matches!(e.resource, carekiosk_records::Resource::Condition(_)))
+                .map(|e| e.index)
+                .ok_or_else(|| KioskError::Invalid("no diagnosis in the history to bill".into()))?;
+            let amount = U256::from(amount) * U256::from(TOKEN_UNIT);
+            let r = doctor::submit_claim(&k, &mut s, condition, amount, "EUR").await?;
+            settle(&k, &[r]).await?;
+        }
+        Op::Pharmacy { reader, pin } => {
+            let k = kiosk.read().await;
+            let mut s = session(&reader, &pin)?;
+            let list = pharmacy::open_patient(&k, &mut s).await?;
+            if list.is_empty() {
+                return Err(KioskError::Invalid(
+                    "no prescription found for the patient".into(),
+                ));
+            }
+            for rx in list.iter().filter(|p| p.dispensable) {
+                let r = pharmacy::dispense(&k, &mut s, rx.id).await?;
+                settle(&k, std::slice::from_ref(&r)).await?;
+                reply.dispensed += 1;
+            }
+        }
+        Op::Settle { patient } => {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let claims = {
+                    let k = kiosk.read().await;
+                    let _ = k.indexer.sync().await;
+                    k.store.claims_of_patient(&patient.0)?
+                };
+                if claims.is_empty() {
+                    if Instant::now() > deadline {
+                        return Err(KioskError::Invalid("no claim found for the patient".into()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                for c in claims {
+                    if c.status == ClaimStatus::Submitted {
+                        let review = {
+                            let mut k = kiosk.write().await;
+                            insurer::review(&mut k, c.id).await?
+                        };
+                        let k = kiosk.read().await;
+                        let r = insurer::approve(&k, c.id, review.cap).await?;
+                        settle(&k, &[r]).await?;
+                    }
+                    if matches!(c.status, ClaimStatus::Submitted | ClaimStatus::Approved) {
+                        let k = kiosk.read().await;
+                        let r = insurer::pay(&k, c.id).await?;
+                        settle(&k, &[r]).await?;
+                    }
+                }
+                break;
+            }
+        }
+        Op::Probe { patient } => {
+            let k = kiosk.read().await;
+            k.indexer.sync().await?;
+            let info = k
+                .chain
+                .hub(&k.deployment)
+                .getPatientInfo(patient)
+                .call()
+                .await
+                .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
+            let rx = k.store.prescriptions_of(&patient.0)?;
+            reply.probe = Some(Probe {
+                registered: info.registered,
+                records: k.store.record_count(&patient.0)?,
+                prescriptions: rx.len() as u64,
+                dispensed: rx
+                    .iter()
+                    .filter(|p| p.status == carekiosk_store::PrescriptionStatus::Completed)
+                    .count() as u64,
+                claims: k
+                    .store
+                    .claims_of_patient(&patient.0)?
+                    .iter()
+                    .map(|c| (c.id, c.status as u8))
+                    .collect(),
+            });
+        }
+        Op::Finish => {
+            let k = kiosk.read().await;
+            let deadline = Instant::now() + SETTLE_LIMIT;
+            while !k.outbox.pending()?.is_empty() {
+                if Instant::now() > deadline {
+                    return Err(KioskError::Invalid(
+                        "writes still pending at the end".into(),
+                    ));
+                }
+                let _ = k.outbox.drain().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            k.indexer.sync().await?;
+        }
+    }
+    Ok(reply)
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Load, faults and privacy (issue 6): whole visits from many kiosk processes against one Anvil mining a block a
+# second, virtual cards in 16 vpcd readers through the real pcscd, kiosk keys in a real (private) keyring, while
+# faults are injected; then every kiosk's database is checked against the chain and the chain and the kiosks' logs
+# are scanned for patient data, PINs and keys. Exits non-zero on any failure, loss, duplicate or privacy hit.
+#
+#   scripts/load.sh               # bounded (CI): 300 visits, every fault
+#   scripts/load.sh --full        # on demand: 1000 visits, more faults
+#   scripts/load.sh --no-faults --visits 100   # throughput only; any `carekiosk-load run` option passes through
+#
+# Needs root (pcscd, and one more vpcd config in /etc/reader.conf.d for 14 more readers). Holds
+# /tmp/carekiosk-reader.lock while it uses the readers (it restarts pcscd, once at start and once as a fault).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+args=()
+for a in "$@"; do
+    case "$a" in
+    --bounded) ;;
+    *) args+=("$a") ;;
+    esac
+done
+cargo build -q -p carekiosk-loadtest
+bin="$CARGO_TARGET_DIR/debug/carekiosk-load"
+dir="${CAREKIOSK_LOAD_DIR:-$CARGO_TARGET_DIR/carekiosk-load}"
+
+# Seven more vpcd channels (two readers each): "Load PCD <port> nn 0s" on 35965..35978.
+conf=/etc/reader.conf.d/carekiosk-load
+want=$(for i in 1 2 3 4 5 6 7; do
+    p=$((35963 + 2 * i))
+    printf 'FRIENDLYNAME "Load PCD %d"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID    0x%X\n\n' "$p" "$p" "$p"
+done)
+if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+    if [ -w /etc/reader.conf.d ]; then
+        printf '%s\n' "$want" >"$conf"
+    else
+        echo "load.sh: cannot write $conf (not root): running with vpcd's two readers" >&2
+    fi
+fi
+
+export LOAD_BIN="$bin" LOAD_DIR="$dir"
+# -o: pcscd (started inside) must not inherit the lock.
+flock -o /tmp/carekiosk-reader.lock bash -c '
+    set -euo pipefail
+    # (Re)start pcscd so it loads the extra readers (stop only stops a pcscd this script family started).
+    bash crates/card-sim/tests/pcscd.sh stop >/dev/null
+    bash crates/card-sim/tests/pcscd.sh start
+    bash crates/wallet/tests/with-keyring.sh "$LOAD_BIN" run --dir "$LOAD_DIR" "$@"
+' load "${args[@]}"
