@@ -24,14 +24,21 @@ cargo build -q -p carekiosk-loadtest
 bin="$CARGO_TARGET_DIR/debug/carekiosk-load"
 dir="${CAREKIOSK_LOAD_DIR:-$CARGO_TARGET_DIR/carekiosk-load}"
 
-# Seven more vpcd channels (two readers each): "Load PCD <port> nn 0s" on 35965..35978.
+# Seven more vpcd channels (two readers each): "Load PCD <port> 00 0s" on 35965..35978. vpcd keeps its readers in
+# process-wide variables, so one copy of the driver serves one channel: each channel gets its own copy.
 conf=/etc/reader.conf.d/carekiosk-load
+libdir=/usr/local/lib/carekiosk-load
 want=$(for i in 1 2 3 4 5 6 7; do
     p=$((35963 + 2 * i))
-    printf 'FRIENDLYNAME "Load PCD %d"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID    0x%X\n\n' "$p" "$p" "$p"
+    printf 'FRIENDLYNAME "Load PCD %d"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s/libifdvpcd-%d.so\nCHANNELID    0x%X\n\n' \
+        "$p" "$p" "$libdir" "$i" "$p"
 done)
 if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
     if [ -w /etc/reader.conf.d ]; then
+        mkdir -p "$libdir"
+        for i in 1 2 3 4 5 6 7; do
+            cp /usr/lib/pcsc/drivers/serial/libifdvpcd.so "$libdir/libifdvpcd-$i.so"
+        done
         printf '%s\n' "$want" >"$conf"
     else
         echo "load.sh: cannot write $conf (not root): running with vpcd's two readers" >&2
@@ -39,11 +46,40 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
 fi
 
 export LOAD_BIN="$bin" LOAD_DIR="$dir"
-# -o: pcscd (started inside) must not inherit the lock.
-flock -o /tmp/carekiosk-reader.lock bash -c '
+lock=/tmp/carekiosk-reader.lock
+inner='
     set -euo pipefail
-    # (Re)start pcscd so it loads the extra readers (stop only stops a pcscd this script family started).
+    # (Re)start pcscd so it loads the extra readers.
     bash crates/card-sim/tests/pcscd.sh stop >/dev/null
     bash crates/card-sim/tests/pcscd.sh start
     bash crates/wallet/tests/with-keyring.sh "$LOAD_BIN" run --dir "$LOAD_DIR" "$@"
-' load "${args[@]}"
+'
+# Whether the lock is leaked: a pcscd started inside someone's flocked run inherits the lock (and keeps a
+# `grep` of with-keyring.sh alive with it) after that run ended; `flock`s waiting for it have it open too.
+lock_leaked() {
+    local p found=1
+    for p in /proc/[0-9]*; do
+        if ls -l "$p/fd" 2>/dev/null | grep -q "$lock"; then
+            case "$(cat "$p/comm" 2>/dev/null)" in
+            pcscd) found=0 ;;
+            grep | flock) ;;
+            *) return 1 ;;
+            esac
+        fi
+    done
+    return $found
+}
+# -o: the pcscd started inside must not inherit the lock.
+while :; do
+    rc=0
+    flock -o -w 10 -E 75 "$lock" bash -c "$inner" load "${args[@]}" || rc=$?
+    if [ "$rc" != 75 ]; then
+        exit "$rc"
+    fi
+    if lock_leaked; then
+        echo "load.sh: the reader lock is held only by an idle pcscd (leaked by a flocked run): stopping that pcscd" >&2
+        bash crates/card-sim/tests/pcscd.sh stop
+    else
+        echo "load.sh: waiting for the card readers (another run holds $lock)" >&2
+    fi
+done
