@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what carekiosk needs on a Debian machine (as root), idempotently: system packages from apt, the chain
-# toolchain (anvil, forge, solcjs, OpenZeppelin) from npm. Rust (cargo ≥ 1.94) must already be there.
+# toolchain (anvil, forge, solcjs, OpenZeppelin) and the app's front-end toolchain (Vite, Vitest, ESLint, the Tauri
+# CLI) from npm, tauri-driver from crates.io. Rust (cargo ≥ 1.94) must already be there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # Build: C toolchain, OpenSSL (SQLCipher's crypto), pcsc-lite. Run and test: pcscd with vpcd (virtual reader),
-# a Secret Service (gnome-keyring) on D-Bus.
+# a Secret Service (gnome-keyring) on D-Bus. The app: WebKitGTK and GTK (Tauri), its WebDriver and an X server for
+# the end-to-end tests, `file` for the Debian bundler.
 APT_PACKAGES=(build-essential pkg-config ca-certificates nodejs npm libssl-dev pcscd libpcsclite-dev vsmartcard-vpcd
-  gnome-keyring dbus dbus-x11 libsecret-tools)
+  gnome-keyring dbus dbus-x11 libsecret-tools
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
+  webkit2gtk-driver xvfb xauth)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
@@ -38,5 +42,18 @@ if [ ! -x contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] \
    || [ contracts/package.json -nt contracts/node_modules/.package-lock.json ]; then
   say "installing the chain toolchain (npm)"
   (cd contracts && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# The app's front end (npm install, not npm ci: see docs/ARCHITECTURE.md).
+if [ ! -x ui/node_modules/.bin/vite ] || [ ui/package.json -nt ui/node_modules/.package-lock.json ]; then
+  say "installing the app's front-end toolchain (npm)"
+  (cd ui && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# tauri-driver, the WebDriver bridge the app's end-to-end tests use (a 3.0 alpha exists: pin 2.x).
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tauri-driver >/dev/null; then
+  say "installing tauri-driver 2 (cargo install, a few minutes)"
+  CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/tauri-driver" \
+    cargo install tauri-driver --version '^2' --locked --quiet
 fi
 say "ready"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: sets up, then runs every check CI runs: formatting, clippy (warnings are errors),
-# contract artifacts freshness, the Solidity tests (forge), and the Rust tests (unit and end-to-end on a real
-# Anvil, through the real pcscd with our virtual card, with a real OS keyring).
+# contract artifacts freshness, the Solidity tests (forge), Slither, the app's front end (lint, unit tests), the Rust
+# tests (unit and end-to-end on a real Anvil, through the real pcscd with our virtual card, with a real OS keyring,
+# the app in a real webview), and the app's Debian package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,12 +23,20 @@ step "contracts: forge test"
 step "contracts: slither (no unexplained high/medium finding)"
 bash scripts/slither.sh
 
+step "app front end: eslint, tsc, vitest, build (ui/ → dist/, which the app embeds)"
+(cd ui && npm run --silent lint && npm run --silent test && npm run --silent build)
+
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -q -- -D warnings
 
-step "cargo test (real Anvil, real pcscd with the virtual card, real Secret Service, real SQLite files)"
+step "cargo test (real Anvil, real pcscd with the virtual card, real Secret Service, real SQLite files, the app in a real webview)"
 # pcscd for the card tests; stopped again only if this script started it.
 bash crates/card-sim/tests/pcscd.sh start
 trap 'bash crates/card-sim/tests/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
 # A private D-Bus session with an unlocked gnome-keyring, for the wallet and the kiosks.
-bash crates/wallet/tests/with-keyring.sh cargo test --workspace
+# An X display (Xvfb) for the app's WebDriver tests (tests/e2e).
+export PATH="$HOME/.cargo/bin:$PATH"
+xvfb-run -a bash crates/wallet/tests/with-keyring.sh cargo test --workspace
+
+step "tauri build: the app's Debian package (debug profile, reusing the test build)"
+bash scripts/package.sh --debug

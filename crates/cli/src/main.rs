@@ -51,6 +51,10 @@ enum Command {
         /// Also put a virtual patient card (blank, factory PINs) in vpcd's first reader; pcscd must run.
         #[arg(long)]
         virtual_card: bool,
+        /// Issue the virtual card to a demo patient (PIN 482916) and take them through reception, enrolment, a
+        /// consultation, a prescription and a claim, so every desk has work (needs --kiosks --virtual-card).
+        #[arg(long, requires_all = ["kiosks", "virtual_card"])]
+        demo_patient: bool,
     },
     /// Run a whole visit on a fresh local stack — register, check in, consult, prescribe, claim, dispense,
     /// approve, pay — with this machine's kiosk keys (OS keyring) and a virtual card through pcscd.
@@ -215,6 +219,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             no_wait,
             kiosks,
             virtual_card,
+            demo_patient,
         } => {
             let opts = UpOptions {
                 block_time,
@@ -222,6 +227,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 no_wait,
                 kiosks,
                 virtual_card,
+                demo_patient,
             };
             up(manifest, opts, cli.json).await
         }
@@ -287,6 +293,7 @@ struct UpOptions {
     no_wait: bool,
     kiosks: bool,
     virtual_card: bool,
+    demo_patient: bool,
 }
 
 async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError> {
@@ -322,6 +329,9 @@ async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError>
             sim.ident()
         );
     }
+    if let (Some(sim), true) = (&card, o.demo_patient) {
+        seed_demo_patient(sim, &manifest, json).await?;
+    }
     if !json {
         println!("manifest         {}", manifest.display());
         println!(
@@ -341,6 +351,53 @@ async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError>
         sim.stop();
     }
     devnet.stop().await;
+    Ok(())
+}
+
+/// `up --demo-patient`: the blank virtual card issued to the demo patient, who goes through reception, the
+/// insurer's enrolment and a consultation with a prescription and a claim (kiosk databases in the data folder).
+async fn seed_demo_patient(
+    sim: &carekiosk_card_sim::Sim,
+    manifest: &std::path::Path,
+    json: bool,
+) -> Result<(), CliError> {
+    use carekiosk_kiosk::local::demo_patient;
+    use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole};
+    if !sim.wait_connected(true, std::time::Duration::from_secs(5)) {
+        return Err(CliError::Other(
+            "the virtual card could not reach vpcd: start pcscd (crates/card-sim/tests/pcscd.sh start)".into(),
+        ));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500)); // pcscd polls readers every 400 ms
+    let open = |role: KioskRole| {
+        let mut c = KioskConfig::preset(role);
+        c.manifest = manifest.to_path_buf();
+        Kiosk::open(c)
+    };
+    let reception = open(KioskRole::Reception).await?;
+    let doctor = open(KioskRole::Doctor).await?;
+    let insurer = open(KioskRole::Insurer).await?;
+    let mut say = |line: &str| {
+        if !json {
+            println!("demo patient     {line}");
+        }
+    };
+    let session = carekiosk_kiosk::local::seed_demo_patient(
+        &reception,
+        &doctor,
+        &insurer,
+        "Virtual PCD 00 00",
+        &mut say,
+    )
+    .await?;
+    drop(session);
+    if !json {
+        println!(
+            "demo patient     {} on the virtual card, PIN {}",
+            demo_patient::NAME,
+            demo_patient::PIN
+        );
+    }
     Ok(())
 }
 

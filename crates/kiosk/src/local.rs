@@ -48,28 +48,39 @@ pub async fn register_local_kiosks(
 /// One line of a demo's progress.
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
-/// A whole visit on the local stack, as `carekiosk demo` shows it: registration onto the blank card in
-/// `reader`, enrolment, check-in, consultation, prescription, claim, dispensing, approval and payment.
-/// `kiosks` are opened on the deployment's manifest; `say` receives one line per step.
-pub async fn demo_visit(
+/// The demo patient (fictional), as `carekiosk demo` and `carekiosk up --demo-patient` issue them.
+pub mod demo_patient {
+    /// Full name.
+    pub const NAME: &str = "Jane Roe-Example";
+    /// Birth date.
+    pub const BIRTH_DATE: &str = "1984-03-12";
+    /// The PIN the patient chose.
+    pub const PIN: &str = "482916";
+    /// The blank card's admin PIN (issuer).
+    pub const ADMIN_PIN: &str = "12345678";
+}
+
+/// The first half of the demo visit, up to the pharmacy counter and the insurer's desk: the blank card in
+/// `reader` is issued to the demo patient at reception, the insurer enrols them (80 %, 5,000 a year), they check
+/// in, the doctor writes a diagnosis with a care plan, prescribes amoxicillin and bills the insurer. Returns the
+/// open session (card and PIN) for the rest of the visit.
+pub async fn seed_demo_patient(
     reception_kiosk: &crate::Kiosk,
     doctor_kiosk: &crate::Kiosk,
-    pharmacy_kiosk: &crate::Kiosk,
-    insurer_kiosk: &mut crate::Kiosk,
+    insurer_kiosk: &crate::Kiosk,
     reader: &str,
     say: Progress<'_>,
-) -> Result<(), KioskError> {
-    use crate::workflows::{doctor, insurer, pharmacy, reception};
+) -> Result<crate::PatientSession, KioskError> {
+    use crate::workflows::{doctor, insurer, reception};
     use carekiosk_card::{PatientCard, Pin};
 
-    let pin = "482916";
     let card = PatientCard::open(reader)?;
     let new = reception::NewPatient {
-        name: "Jane Roe-Example".into(),
-        birth_date: "1984-03-12".into(),
+        name: demo_patient::NAME.into(),
+        birth_date: demo_patient::BIRTH_DATE.into(),
         gender: "female".into(),
-        admin_pin: Pin::new("12345678"),
-        pin: Pin::new(pin),
+        admin_pin: Pin::new(demo_patient::ADMIN_PIN),
+        pin: Pin::new(demo_patient::PIN),
     };
     say("reception: issuing a blank card (keys generated on the card), registering the patient");
     let session = reception::register_patient(reception_kiosk, card, new).await?;
@@ -79,7 +90,7 @@ pub async fn demo_visit(
     ));
     insurer::enroll(insurer_kiosk, pid, 8000, 5_000 * TOKEN_UNIT).await?;
     say("insurer: enrolled at 80 %, 5,000 a year");
-    let mut s = crate::PatientSession::start(session.into_card(), Pin::new(pin))?;
+    let mut s = crate::PatientSession::start(session.into_card(), Pin::new(demo_patient::PIN))?;
     let checked = reception::check_in(reception_kiosk, &mut s).await?;
     say(&format!(
         "reception: check-in by card and PIN, {} record(s) opened with the card",
@@ -116,6 +127,30 @@ pub async fn demo_visit(
     let claimed = U256::from(120u128 * TOKEN_UNIT);
     doctor::submit_claim(doctor_kiosk, &mut s, condition, claimed, "EUR").await?;
     say("doctor: claim of 120 submitted to the insurer (details sealed for it)");
+    Ok(s)
+}
+
+/// A whole visit on the local stack, as `carekiosk demo` shows it: [`seed_demo_patient`], then the pharmacy
+/// dispenses on the card's proof of presence and the insurer approves and pays the claim.
+/// `kiosks` are opened on the deployment's manifest; `say` receives one line per step.
+pub async fn demo_visit(
+    reception_kiosk: &crate::Kiosk,
+    doctor_kiosk: &crate::Kiosk,
+    pharmacy_kiosk: &crate::Kiosk,
+    insurer_kiosk: &mut crate::Kiosk,
+    reader: &str,
+    say: Progress<'_>,
+) -> Result<(), KioskError> {
+    use crate::workflows::{insurer, pharmacy};
+
+    let mut s = seed_demo_patient(
+        reception_kiosk,
+        doctor_kiosk,
+        insurer_kiosk,
+        reader,
+        &mut *say,
+    )
+    .await?;
     let list = pharmacy::open_patient(pharmacy_kiosk, &mut s).await?;
     say(&format!(
         "pharmacy: {} prescription(s) found, verified on chain and opened with the card",

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the kiosk app's Debian package with `tauri build`: the front end first (ui/ → dist/), then the app.
+#
+#   bash scripts/package.sh            # release build (what a hospital installs)
+#   bash scripts/package.sh --debug    # debug build, reusing the test build (what CI checks)
+#
+# The package lands in $CARGO_TARGET_DIR/<profile>/bundle/deb/carekiosk_<version>_amd64.deb; its path is printed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+profile=release
+args=(build --bundles deb --ci)
+if [ "${1:-}" = "--debug" ]; then profile=debug; args+=(--debug); fi
+(cd ui && npm run --silent build)
+# The Tauri CLI looks for tauri.conf.json beside a [package] Cargo.toml: point it at the app crate (its
+# tauri.conf.json is a link to the one at the repository's root).
+TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri "${args[@]}"
+deb=$(ls -t "$CARGO_TARGET_DIR/$profile/bundle/deb/"*.deb | head -1)
+dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends' >&2
+dpkg-deb --contents "$deb" | grep -q 'usr/bin/carekiosk-app' || { echo "package.sh: the binary is not in $deb" >&2; exit 1; }
+echo "$deb"

@@ -1,0 +1,101 @@
+//! The IPC commands, one module per screen. Each only translates: arguments from the UI into a call of the kiosk
+//! core, its result into a view, its error into an [`AppError`](crate::error::AppError). The capability file
+//! (`src-tauri/capabilities/kiosk.json`) grants the webview exactly these.
+
+mod card;
+mod doctor;
+mod insurer;
+mod pharmacy;
+mod reception;
+mod setup;
+
+use tauri::ipc::Invoke;
+use tauri::Runtime;
+
+/// Every command, for the builder.
+pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        setup::kiosk_info,
+        setup::kiosk_status,
+        setup::icd10_codes,
+        setup::formulary,
+        setup::denial_reasons,
+        card::card_peek,
+        card::card_unlock,
+        card::session_end,
+        reception::reception_check_in,
+        reception::reception_register,
+        doctor::doctor_history,
+        doctor::doctor_diagnose,
+        doctor::doctor_prescribe,
+        doctor::doctor_claim,
+        pharmacy::pharmacy_open,
+        pharmacy::pharmacy_dispense,
+        insurer::insurer_queue,
+        insurer::insurer_review,
+        insurer::insurer_approve,
+        insurer::insurer_deny,
+        insurer::insurer_pay,
+        insurer::insurer_paid,
+    ]
+}
+
+/// The names of every command, in the order above: `build.rs` turns them into permissions.
+#[cfg(test)]
+pub const NAMES: [&str; 22] = [
+    "kiosk_info",
+    "kiosk_status",
+    "icd10_codes",
+    "formulary",
+    "denial_reasons",
+    "card_peek",
+    "card_unlock",
+    "session_end",
+    "reception_check_in",
+    "reception_register",
+    "doctor_history",
+    "doctor_diagnose",
+    "doctor_prescribe",
+    "doctor_claim",
+    "pharmacy_open",
+    "pharmacy_dispense",
+    "insurer_queue",
+    "insurer_review",
+    "insurer_approve",
+    "insurer_deny",
+    "insurer_pay",
+    "insurer_paid",
+];
+
+/// A link to the transaction on the profile's explorer (Celo profiles), none locally.
+fn linker(k: &carekiosk_kiosk::Kiosk) -> impl Fn(&str) -> Option<String> + '_ {
+    |h| k.profile.tx_link(h)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_capability_grants_exactly_the_commands() {
+        let cap: serde_json::Value =
+            serde_json::from_str(include_str!("../../capabilities/kiosk.json")).unwrap();
+        let mut granted: Vec<String> = cap["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p.as_str())
+            .filter_map(|p| p.strip_prefix("allow-"))
+            .map(|p| p.replace('-', "_"))
+            .collect();
+        granted.sort();
+        let mut names: Vec<String> = super::NAMES.iter().map(|s| s.to_string()).collect();
+        names.sort();
+        assert_eq!(granted, names);
+        let build = include_str!("../../build.rs");
+        for n in super::NAMES {
+            assert!(
+                build.contains(&format!("\"{n}\"")),
+                "build.rs does not declare {n}"
+            );
+        }
+    }
+}

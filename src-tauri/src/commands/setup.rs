@@ -1,0 +1,61 @@
+//! The start screen and the always-visible status: who this kiosk is, the node, the outbox, the reader; the
+//! pick lists the forms use.
+
+use carekiosk_kiosk::workflows::insurer::DENIAL_REASONS;
+use carekiosk_records::{formulary, icd10};
+use tauri::State;
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::views::{KioskInfo, PickItem, StatusView};
+
+/// Who this kiosk is, or why it could not open.
+#[tauri::command]
+pub async fn kiosk_info(state: State<'_, AppState>) -> Result<KioskInfo, AppError> {
+    Ok(crate::events::info(&state).await)
+}
+
+/// Node, block, pending writes and reader, now.
+#[tauri::command]
+pub async fn kiosk_status(state: State<'_, AppState>) -> Result<StatusView, AppError> {
+    Ok(crate::events::status(&state).await)
+}
+
+/// The ICD-10 pick list.
+#[tauri::command]
+pub fn icd10_codes() -> Vec<PickItem> {
+    icd10::all()
+        .iter()
+        .map(|c| PickItem {
+            code: c.code.into(),
+            display: c.display.into(),
+            dosage: None,
+        })
+        .collect()
+}
+
+/// The formulary pick list.
+#[tauri::command]
+pub fn formulary() -> Vec<PickItem> {
+    formulary::all()
+        .iter()
+        .map(|d| PickItem {
+            code: d.code.into(),
+            display: d.display(),
+            dosage: Some(d.default_dosage.into()),
+        })
+        .collect()
+}
+
+/// The denial reason codes (no free text goes on chain).
+#[tauri::command]
+pub fn denial_reasons() -> Vec<PickItem> {
+    DENIAL_REASONS
+        .iter()
+        .map(|(code, text)| PickItem {
+            code: code.to_string(),
+            display: (*text).into(),
+            dosage: None,
+        })
+        .collect()
+}

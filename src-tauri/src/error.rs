@@ -1,0 +1,128 @@
+//! The app's one error type, and the one place where core errors become what the screen shows: a stable `kind`
+//! the UI switches on (to translate it and pick the screen), the core's message (which says what to do), and the
+//! PIN tries left or the contract's refusal when there is one.
+
+use carekiosk_card::CardError;
+use carekiosk_kiosk::KioskError;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+
+/// What a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A core error.
+    #[error(transparent)]
+    Kiosk(#[from] KioskError),
+    /// The kiosk did not open; the message says why and what to do.
+    #[error("{0}")]
+    NotReady(String),
+    /// A patient action without a patient.
+    #[error("insert the patient card and enter the PIN first")]
+    NoSession,
+    /// The card left the reader while the PIN was being checked.
+    #[error("the card was removed; please insert it again")]
+    CardLeft,
+    /// Input from the screen the core cannot take.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<CardError> for AppError {
+    fn from(e: CardError) -> Self {
+        AppError::Kiosk(KioskError::Card(e))
+    }
+}
+
+impl AppError {
+    /// The stable name the UI switches on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppError::NotReady(_) => "not-ready",
+            AppError::NoSession => "no-session",
+            AppError::CardLeft => "card-removed",
+            AppError::Invalid(_) => "invalid",
+            AppError::Kiosk(k) => match k {
+                KioskError::NotRegistered { .. } => "not-registered",
+                KioskError::Refused(_) => "refused",
+                KioskError::Chain(_) if k.is_offline() => "offline",
+                KioskError::Chain(_) => "chain",
+                KioskError::Card(c) => match c {
+                    CardError::WrongPin { .. } => "wrong-pin",
+                    CardError::Blocked { .. } => "pin-blocked",
+                    CardError::CardRemoved => "card-removed",
+                    CardError::NoCard => "no-card",
+                    CardError::NoReader | CardError::ServiceUnavailable(_) => "no-reader",
+                    CardError::NotAPatientCard { .. } => "not-a-patient-card",
+                    _ => "card",
+                },
+                KioskError::UnknownPatient => "unknown-patient",
+                KioskError::NoConsent => "no-consent",
+                KioskError::Store(_) | KioskError::Wallet(_) => "local",
+                KioskError::Records(_) => "records",
+                KioskError::Config { .. } => "config",
+                KioskError::Invalid(_) => "invalid",
+            },
+        }
+    }
+
+    fn tries_left(&self) -> Option<u8> {
+        match self {
+            AppError::Kiosk(KioskError::Card(CardError::WrongPin { tries_left, .. })) => {
+                Some(*tries_left)
+            }
+            AppError::Kiosk(KioskError::Card(CardError::Blocked { .. })) => Some(0),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for AppError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("AppError", 4)?;
+        st.serialize_field("kind", self.kind())?;
+        st.serialize_field("message", &self.to_string())?;
+        st.serialize_field("triesLeft", &self.tries_left())?;
+        st.serialize_field(
+            "revert",
+            &match self {
+                AppError::Kiosk(k) => k.revert_name(),
+                _ => None,
+            },
+        )?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carekiosk_card::PinKind;
+
+    #[test]
+    fn a_wrong_pin_carries_its_tries_left_to_the_screen() {
+        let e = AppError::from(CardError::WrongPin {
+            pin: PinKind::User,
+            tries_left: 2,
+        });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "wrong-pin");
+        assert_eq!(v["triesLeft"], 2);
+        assert!(
+            v["message"].as_str().unwrap().contains("2 tries left"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_blocked_pin_and_a_pulled_card_have_their_own_kinds() {
+        assert_eq!(
+            AppError::from(CardError::Blocked { pin: PinKind::User }).kind(),
+            "pin-blocked"
+        );
+        assert_eq!(
+            AppError::from(CardError::CardRemoved).kind(),
+            "card-removed"
+        );
+        assert_eq!(AppError::Kiosk(KioskError::NoConsent).kind(), "no-consent");
+    }
+}

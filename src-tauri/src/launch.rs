@@ -1,0 +1,121 @@
+//! What the app is started as: the kiosk's role preset and where it runs, from the command line or the
+//! environment (`CAREKIOSK_ROLE`, `CAREKIOSK_CONFIG`, …), so the same package serves every desk.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use carekiosk_kiosk::{KioskConfig, KioskRole};
+use clap::Parser;
+
+/// The kiosk app's launch options.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "carekiosk-app",
+    about = "The carekiosk desk app (reception, doctor, pharmacy, insurer)"
+)]
+pub struct Launch {
+    /// The desk's role (ignored when --config names a preset file, whose role wins).
+    #[arg(long, env = "CAREKIOSK_ROLE", default_value = "reception")]
+    pub role: KioskRole,
+    /// A role preset file (kiosk-config/roles/<role>.toml).
+    #[arg(long, env = "CAREKIOSK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Deployment manifest (default: the preset's, kiosk-config/deployments/<profile>.json).
+    #[arg(long, env = "CAREKIOSK_MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// Card reader name, or part of it.
+    #[arg(long, env = "CAREKIOSK_READER")]
+    pub reader: Option<String>,
+    /// Folder of the kiosk's database.
+    #[arg(long, env = "CAREKIOSK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Screen language: en or fr.
+    #[arg(long, env = "CAREKIOSK_LANG", default_value = "en")]
+    pub lang: String,
+}
+
+impl Launch {
+    /// Parses the process arguments (with the environment as fallback).
+    pub fn from_args(args: impl IntoIterator<Item = OsString>) -> Result<Launch, clap::Error> {
+        let mut l = Launch::try_parse_from(args)?;
+        if let Some(p) = &l.config {
+            if let Ok(text) = std::fs::read_to_string(p) {
+                if let Ok(c) = KioskConfig::parse(&text, &p.display().to_string()) {
+                    l.role = c.role;
+                }
+            }
+        }
+        Ok(l)
+    }
+
+    /// The kiosk configuration: the preset (embedded, or the file), overridden by the options given.
+    pub fn kiosk_config(&self) -> Result<KioskConfig, carekiosk_kiosk::KioskError> {
+        let mut c = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    carekiosk_kiosk::KioskError::Config {
+                        path: p.display().to_string(),
+                        reason: format!("{e}: check the --config path"),
+                    }
+                })?;
+                KioskConfig::parse(&text, &p.display().to_string())?
+            }
+            None => KioskConfig::preset(self.role),
+        };
+        if let Some(m) = &self.manifest {
+            c.manifest = m.clone();
+        }
+        if let Some(r) = &self.reader {
+            c.reader = r.clone();
+        }
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.clone();
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_reader_and_manifest_come_from_the_command_line() {
+        let l = Launch::from_args(
+            [
+                "app",
+                "--role",
+                "pharmacy",
+                "--reader",
+                "PCD 00 01",
+                "--manifest",
+                "/tmp/m.json",
+            ]
+            .map(OsString::from),
+        )
+        .unwrap();
+        let c = l.kiosk_config().unwrap();
+        assert_eq!(c.role, KioskRole::Pharmacy);
+        assert_eq!(c.reader, "PCD 00 01");
+        assert_eq!(c.manifest, PathBuf::from("/tmp/m.json"));
+    }
+
+    #[test]
+    fn an_unknown_role_is_refused_with_the_choices() {
+        let e = Launch::from_args(["app", "--role", "cashier"].map(OsString::from)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("reception, doctor, pharmacy or insurer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_preset_file_says_which() {
+        let l =
+            Launch::from_args(["app", "--config", "/nonexistent/desk.toml"].map(OsString::from))
+                .unwrap();
+        let e = l.kiosk_config().unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/desk.toml"), "{e}");
+    }
+}

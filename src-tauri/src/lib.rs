@@ -1,0 +1,41 @@
+//! The carekiosk desktop app: a Tauri window over `carekiosk-kiosk`, with the screen of the kiosk's role
+//! (reception, doctor, pharmacy or insurer) as its configuration says.
+//!
+//! It owns the window, the IPC commands — each in `commands/`, each only translating between the UI and the
+//! kiosk core — and pushing the core's events (card inserted or removed, new block, outbox changes) to the
+//! screen. It must not contain workflow logic, keep a PIN or a patient's data beyond the visit on screen, or log
+//! either: everything it does is a call into the kiosk core.
+
+mod commands;
+mod error;
+mod events;
+mod launch;
+mod state;
+mod views;
+
+pub use launch::Launch;
+
+/// Builds and runs the app until its window closes.
+pub fn run() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAREKIOSK_LOG")
+                .unwrap_or_else(|_| "info,openpgp_card=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let launch = match Launch::from_args(std::env::args_os()) {
+        Ok(l) => l,
+        Err(e) => e.exit(),
+    };
+    tracing::info!(role = launch.role.as_str(), "starting the kiosk app");
+    tauri::Builder::default()
+        .manage(state::AppState::new(launch))
+        .setup(|app| {
+            events::spawn(app.handle().clone());
+            Ok(())
+        })
+        .invoke_handler(commands::handler())
+        .run(tauri::generate_context!())
+        .expect("the window system could not start the kiosk app");
+}

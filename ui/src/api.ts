@@ -1,0 +1,72 @@
+// Typed wrappers for every command of the Rust shell (src-tauri/src/commands) and its events. Nothing else in
+// the UI calls `invoke` or `listen` directly.
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type {
+  AppError,
+  CardPeek,
+  CheckInView,
+  ClaimView,
+  DispenseView,
+  HistoryItem,
+  KioskInfo,
+  PatientView,
+  PickItem,
+  PrescriptionView,
+  ReaderView,
+  ReviewView,
+  StatusView,
+  TxView,
+} from './types';
+
+export const api = {
+  kioskInfo: () => invoke<KioskInfo>('kiosk_info'),
+  kioskStatus: () => invoke<StatusView>('kiosk_status'),
+  icd10Codes: () => invoke<PickItem[]>('icd10_codes'),
+  formulary: () => invoke<PickItem[]>('formulary'),
+  denialReasons: () => invoke<PickItem[]>('denial_reasons'),
+
+  cardPeek: () => invoke<CardPeek>('card_peek'),
+  cardUnlock: (pin: string) => invoke<PatientView>('card_unlock', { pin }),
+  sessionEnd: () => invoke<null>('session_end'),
+
+  receptionCheckIn: () => invoke<CheckInView>('reception_check_in'),
+  receptionRegister: (p: { name: string; birthDate: string; gender: string; adminPin: string; pin: string }) =>
+    invoke<PatientView>('reception_register', p),
+
+  doctorHistory: () => invoke<HistoryItem[]>('doctor_history'),
+  doctorDiagnose: (icd10: string, note: string | null, plan: string[]) =>
+    invoke<TxView[]>('doctor_diagnose', { icd10, note, plan }),
+  doctorPrescribe: (atc: string, quantity: number, dosage: string | null, days: number) =>
+    invoke<TxView>('doctor_prescribe', { atc, quantity, dosage, days }),
+  doctorClaim: (record: number, amount: number) => invoke<TxView>('doctor_claim', { record, amount }),
+
+  pharmacyOpen: () => invoke<PrescriptionView[]>('pharmacy_open'),
+  pharmacyDispense: (id: number) => invoke<DispenseView>('pharmacy_dispense', { id }),
+
+  insurerQueue: () => invoke<ClaimView[]>('insurer_queue'),
+  insurerReview: (id: number) => invoke<ReviewView>('insurer_review', { id }),
+  insurerApprove: (id: number, amount: string | null) => invoke<TxView>('insurer_approve', { id, amount }),
+  insurerDeny: (id: number, reason: number) => invoke<TxView>('insurer_deny', { id, reason }),
+  insurerPay: (id: number) => invoke<TxView>('insurer_pay', { id }),
+  insurerPaid: () => invoke<ClaimView[]>('insurer_paid'),
+};
+
+export const events = {
+  onInfo: (f: (i: KioskInfo) => void): Promise<UnlistenFn> => listen<KioskInfo>('kiosk://info', (e) => f(e.payload)),
+  onCard: (f: (r: ReaderView) => void): Promise<UnlistenFn> => listen<ReaderView>('kiosk://card', (e) => f(e.payload)),
+  onStatus: (f: (s: StatusView) => void): Promise<UnlistenFn> =>
+    listen<StatusView>('kiosk://status', (e) => f(e.payload)),
+};
+
+/** Whether a rejected command carries the shell's error shape. */
+export function isAppError(e: unknown): e is AppError {
+  return typeof e === 'object' && e !== null && 'kind' in e && 'message' in e;
+}
+
+/** Any rejection as an AppError (a bare string or Error becomes kind `other`). */
+export function asAppError(e: unknown): AppError {
+  if (isAppError(e)) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return { kind: 'other', message, triesLeft: null, revert: null };
+}

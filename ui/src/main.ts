@@ -1,0 +1,335 @@
+// The kiosk app's controller: it keeps the phase (set-up → insert card → PIN → visit), swaps the screen when the
+// phase changes, and keeps the always-visible parts (network, reader, outbox, offline banner, progress, the last
+// transaction) up to date from the core's events.
+import { api, asAppError, events } from './api';
+import type { Ctx } from './context';
+import { h, replace } from './dom';
+import { shortHash } from './format';
+import { errorKey, lang, setLang, t } from './i18n';
+import { IdleTimer } from './idle';
+import { pinPad } from './pinpad';
+import { insurerDesk } from './screens/insurer';
+import { doctorVisit } from './screens/doctor';
+import { pharmacyVisit } from './screens/pharmacy';
+import { receptionVisit, registerForm } from './screens/reception';
+import { setupScreen } from './screens/setup';
+import type { AppError, KioskInfo, ReaderView, StatusView, TxView } from './types';
+
+type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit';
+
+const root = document.getElementById('app') as HTMLElement;
+const header = h('header', { class: 'top' });
+const banner = h('div', { class: 'banner', id: 'offline-banner', role: 'alert', hidden: true });
+const notice = h('div', { class: 'notice', id: 'notice', role: 'status', hidden: true });
+const screen = h('main', { id: 'screen', tabindex: -1 });
+const progress = h('div', { class: 'progress', id: 'progress', role: 'status', 'aria-live': 'assertive', hidden: true });
+const footer = h('footer', { class: 'bottom' });
+const readerEl = h('span', { id: 'reader-state' });
+const outboxEl = h('span', { id: 'outbox' });
+const txEl = h('span', { id: 'last-tx' });
+footer.append(readerEl, outboxEl, txEl);
+root.append(header, banner, notice, screen, progress, footer);
+
+let phase: Phase = 'setup';
+let started = false;
+let reader: ReaderView = { state: 'no-reader', reader: null };
+let pinMessage: string | undefined;
+let triesLeft = 3;
+let busyCount = 0;
+
+const ctx: Ctx = {
+  info: {
+    role: 'reception',
+    lang: 'en',
+    ready: false,
+    error: null,
+    profile: '',
+    chainId: null,
+    rpcUrl: null,
+    explorer: null,
+    address: null,
+    institution: null,
+    institutionId: null,
+    reader: '',
+    idleTimeoutSecs: 120,
+    tokenSymbol: null,
+    tokenDecimals: null,
+  },
+  status: null,
+  patient: null,
+  token: { symbol: 'tUSD', decimals: 18 },
+  async run<T>(call: () => Promise<T>, write = false): Promise<T | undefined> {
+    busy(+1, write);
+    try {
+      return await call();
+    } catch (e) {
+      showError(asAppError(e));
+      return undefined;
+    } finally {
+      busy(-1, write);
+    }
+  },
+  showTx,
+  notify,
+  endVisit: () => void endVisit(),
+};
+
+const idle = new IdleTimer(120_000, () => {
+  void endVisit(t('idle.ended'));
+});
+idle.listen(document);
+
+const usesCard = () => ctx.info.role !== 'insurer';
+
+function busy(delta: number, write: boolean): void {
+  busyCount = Math.max(0, busyCount + delta);
+  if (delta > 0) {
+    replace(progress, h('span', { class: 'spinner', 'aria-hidden': 'true' }), write ? t('tx.confirming') : '…');
+  }
+  progress.hidden = busyCount === 0;
+  screen.toggleAttribute('inert', busyCount > 0);
+  screen.setAttribute('aria-busy', busyCount > 0 ? 'true' : 'false');
+}
+
+function notify(text: string, kind: 'info' | 'error' = 'info'): void {
+  notice.hidden = false;
+  notice.className = `notice notice-${kind}`;
+  notice.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  replace(
+    notice,
+    h('span', { id: 'notice-text' }, text),
+    h('button', { class: 'small', type: 'button', id: 'notice-close', onclick: () => (notice.hidden = true) }, t('common.close')),
+  );
+}
+
+function showError(e: AppError): void {
+  if (e.kind === 'wrong-pin' || e.kind === 'pin-blocked') {
+    triesLeft = e.triesLeft ?? 0;
+    pinMessage = e.kind === 'wrong-pin' ? t('pin.wrong', { tries: triesLeft }) : t('pin.blocked');
+    setPhase('pin');
+    return;
+  }
+  if (e.kind === 'card-removed' || e.kind === 'no-session') {
+    void endVisit(t('card.removed'));
+    return;
+  }
+  const key = errorKey(e.kind);
+  const lead = key ? t(key, { tries: e.triesLeft ?? 0, revert: e.revert ?? '' }) : t('error.other');
+  // The core's message says what to do; the lead says it in the screen's language.
+  notify(lead === e.message ? lead : `${lead} — ${e.message}`, 'error');
+}
+
+function showTx(tx: TxView | TxView[]): void {
+  const list = Array.isArray(tx) ? tx : [tx];
+  const last = list[list.length - 1];
+  if (!last) return;
+  if (last.state === 'pending') {
+    replace(txEl, h('span', { class: 'tx pending', id: 'tx-state', 'data-state': 'pending' }, t('tx.pending')));
+    return;
+  }
+  replace(
+    txEl,
+    h('span', { class: 'tx confirmed', id: 'tx-state', 'data-state': 'confirmed' }, t('tx.confirmed', { block: last.block ?? '' })),
+    ' ',
+    h('code', { id: 'tx-hash', title: last.txHash ?? '' }, shortHash(last.txHash, 6)),
+    last.link ? [' ', h('a', { href: last.link, target: '_blank', rel: 'noreferrer', id: 'tx-link' }, t('tx.view'))] : null,
+  );
+}
+
+function renderHeader(): void {
+  const online = ctx.status?.online ?? false;
+  replace(
+    header,
+    h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '✚'), t('app.title')),
+    h('div', { class: 'role', id: 'role' }, t(`role.${ctx.info.role}`), ctx.info.institutionId !== null ? ` · #${ctx.info.institutionId}` : ''),
+    h(
+      'div',
+      { class: `net ${online ? 'online' : 'offline'}`, id: 'network' },
+      h('span', { class: 'dot', 'aria-hidden': 'true' }),
+      ctx.info.profile || '—',
+      ' · ',
+      h('span', { id: 'block' }, online && ctx.status?.block !== null && ctx.status?.block !== undefined ? t('net.block', { block: ctx.status.block }) : t('net.offline')),
+    ),
+    ctx.patient ? h('div', { class: 'patient-chip', id: 'patient-chip' }, ctx.patient.name, ' · ', t('patient.card', { card: ctx.patient.card })) : null,
+    ctx.patient
+      ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
+      : null,
+    h(
+      'button',
+      {
+        class: 'small',
+        type: 'button',
+        id: 'lang',
+        lang: lang() === 'en' ? 'fr' : 'en',
+        onclick: () => {
+          setLang(lang() === 'en' ? 'fr' : 'en');
+          renderAll();
+        },
+      },
+      t('lang.switch'),
+    ),
+  );
+}
+
+function renderFooter(): void {
+  replace(readerEl, h('span', { class: `reader reader-${reader.state}`, 'data-state': reader.state }, t(`reader.${reader.state}`)), reader.reader ? ` (${reader.reader})` : '');
+  const pending = ctx.status?.pending ?? [];
+  replace(
+    outboxEl,
+    h('strong', {}, `${t('outbox.title')}: `),
+    pending.length === 0
+      ? h('span', { id: 'outbox-count', 'data-count': 0 }, t('outbox.empty'))
+      : [
+          h('span', { id: 'outbox-count', 'data-count': pending.length }, t('outbox.pending', { count: pending.length })),
+          h(
+            'ul',
+            { class: 'pending', id: 'outbox-list' },
+            ...pending.map((p) =>
+              h('li', { 'data-kind': p.kind, 'data-state': p.state }, `${p.kind} · ${p.state}`, p.txHash ? ` · ${shortHash(p.txHash)}` : ''),
+            ),
+          ),
+        ],
+  );
+  const offline = ctx.info.ready && ctx.status !== null && !ctx.status.online;
+  banner.hidden = !offline;
+  replace(banner, offline ? t('net.offlineBanner') : '');
+}
+
+function setPhase(p: Phase): void {
+  phase = p;
+  renderScreen();
+}
+
+function renderScreen(): void {
+  let el: HTMLElement;
+  if (phase === 'setup' || !ctx.info.ready) {
+    el = setupScreen(ctx.info, ctx.status, () => {
+      started = true;
+      setPhase(usesCard() ? 'insert' : 'visit');
+      if (usesCard() && reader.state === 'card') void onCardIn();
+    });
+  } else if (phase === 'insert') {
+    el = h(
+      'section',
+      { class: 'screen insert', id: 'insert' },
+      h('div', { class: 'card-art', 'aria-hidden': 'true' }, h('div', { class: 'chip' })),
+      h('h1', {}, t('insert.title')),
+      h('p', { class: 'muted' }, reader.state === 'no-reader' || reader.state === 'no-service' ? t('insert.noReader') : t('insert.hint')),
+    );
+  } else if (phase === 'pin') {
+    el =
+      triesLeft === 0
+        ? h('section', { class: 'screen', id: 'pin-blocked' }, h('h1', {}, t('pin.title')), h('p', { class: 'error', role: 'alert' }, t('pin.blocked')))
+        : pinPad({ triesLeft, message: pinMessage, onSubmit: (pin) => void unlock(pin) });
+  } else if (phase === 'blank') {
+    el = registerForm(ctx, () => {
+      renderHeader();
+      setPhase('visit');
+    });
+  } else {
+    el = roleScreen();
+  }
+  replace(screen, el);
+  renderHeader();
+  renderFooter();
+  const focus = el.querySelector<HTMLElement>('#pin-pad, #setup-start, #checkin, #reg-name, button, input');
+  (phase === 'pin' ? el : focus)?.focus();
+}
+
+function roleScreen(): HTMLElement {
+  switch (ctx.info.role) {
+    case 'reception':
+      return receptionVisit(ctx);
+    case 'doctor':
+      return doctorVisit(ctx);
+    case 'pharmacy':
+      return pharmacyVisit(ctx);
+    case 'insurer':
+      return insurerDesk(ctx);
+  }
+}
+
+function renderAll(): void {
+  renderScreen();
+}
+
+async function onCardIn(): Promise<void> {
+  if (!started || !usesCard() || phase !== 'insert') return;
+  notice.hidden = true;
+  const peek = await ctx.run(() => api.cardPeek());
+  if (!peek || reader.state !== 'card') return;
+  triesLeft = peek.triesLeft;
+  pinMessage = undefined;
+  if (!peek.patientCard) {
+    if (ctx.info.role === 'reception') {
+      idle.arm();
+      setPhase('blank');
+    } else {
+      notify(t('error.not-a-patient-card'), 'error');
+    }
+    return;
+  }
+  idle.arm();
+  setPhase('pin');
+}
+
+async function unlock(pin: string): Promise<void> {
+  const p = await ctx.run(() => api.cardUnlock(pin));
+  if (!p) return;
+  ctx.patient = p;
+  pinMessage = undefined;
+  setPhase('visit');
+}
+
+async function endVisit(message?: string): Promise<void> {
+  idle.disarm();
+  const had = ctx.patient !== null || phase === 'visit' || phase === 'pin' || phase === 'blank';
+  ctx.patient = null;
+  replace(txEl);
+  if (started) setPhase(usesCard() ? 'insert' : 'visit');
+  if (message && had) notify(message, 'info');
+  await api.sessionEnd().catch(() => undefined);
+}
+
+function onReader(r: ReaderView): void {
+  const was = reader.state;
+  reader = r;
+  renderFooter();
+  if (r.state !== 'card' && was === 'card' && usesCard()) {
+    // The card left: the patient's data leaves the screen now.
+    void endVisit(t('card.removed'));
+    return;
+  }
+  if (r.state === 'card' && was !== 'card') void onCardIn();
+  if (phase === 'insert') renderScreen();
+}
+
+function onInfo(i: KioskInfo): void {
+  ctx.info = i;
+  ctx.token = { symbol: i.tokenSymbol ?? 'tUSD', decimals: i.tokenDecimals ?? 18 };
+  idle.disarm();
+  if (!started) renderScreen();
+  else renderHeader();
+}
+
+function onStatus(s: StatusView): void {
+  ctx.status = s;
+  if (s.reader.state !== reader.state) onReader(s.reader);
+  renderHeader();
+  renderFooter();
+}
+
+async function boot(): Promise<void> {
+  const info = await api.kioskInfo();
+  setLang(info.lang);
+  onInfo(info);
+  const timeout = Math.max(10, info.idleTimeoutSecs) * 1000;
+  idle.setLimit(timeout);
+  await events.onInfo(onInfo);
+  await events.onCard(onReader);
+  await events.onStatus(onStatus);
+  const status = await api.kioskStatus();
+  onStatus(status);
+}
+
+void boot().catch((e) => notify(asAppError(e).message, 'error'));

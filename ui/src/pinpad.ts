@@ -1,0 +1,101 @@
+// The on-screen PIN pad: large keys, tries left, typed digits shown as dots. Keyboard digits, Backspace and
+// Enter work as well. The PIN lives only in this closure until it is handed to the card.
+import { h, replace } from './dom';
+import { t } from './i18n';
+
+export const PIN_MIN = 6;
+export const PIN_MAX = 8;
+
+/** The PIN being typed. */
+export class PinEntry {
+  private digits = '';
+
+  press(key: string): boolean {
+    if (/^\d$/.test(key) && this.digits.length < PIN_MAX) {
+      this.digits += key;
+      return true;
+    }
+    return false;
+  }
+
+  back(): void {
+    this.digits = this.digits.slice(0, -1);
+  }
+
+  clear(): void {
+    this.digits = '';
+  }
+
+  get length(): number {
+    return this.digits.length;
+  }
+
+  get complete(): boolean {
+    return this.digits.length >= PIN_MIN;
+  }
+
+  /** Hands the PIN over and forgets it. */
+  take(): string {
+    const p = this.digits;
+    this.digits = '';
+    return p;
+  }
+}
+
+export interface PinPadOptions {
+  triesLeft: number;
+  message?: string;
+  onSubmit: (pin: string) => void;
+}
+
+export function pinPad(o: PinPadOptions): HTMLElement {
+  const entry = new PinEntry();
+  const dots = h('div', { class: 'pin-dots', id: 'pin-dots', 'aria-label': t('pin.title'), role: 'status' });
+  const ok = h('button', { class: 'key key-ok', id: 'pin-ok', type: 'button', disabled: true }, t('pin.ok'));
+  const refresh = () => {
+    replace(dots, ...Array.from({ length: Math.max(entry.length, PIN_MIN) }, (_, i) =>
+      h('span', { class: i < entry.length ? 'dot on' : 'dot' }),
+    ));
+    ok.disabled = !entry.complete;
+  };
+  const submit = () => {
+    if (entry.complete) o.onSubmit(entry.take());
+    refresh();
+  };
+  ok.addEventListener('click', submit);
+  const key = (d: string) =>
+    h('button', { class: 'key', type: 'button', 'data-digit': d, onclick: () => (entry.press(d), refresh()) }, d);
+  const pad = h(
+    'div',
+    { class: 'pin-keys' },
+    ...['1', '2', '3', '4', '5', '6', '7', '8', '9'].map(key),
+    h('button', { class: 'key key-fn', id: 'pin-back', type: 'button', onclick: () => (entry.back(), refresh()) }, t('pin.back')),
+    key('0'),
+    ok,
+  );
+  const tries =
+    o.triesLeft <= 1
+      ? h('p', { class: 'warn', id: 'pin-tries' }, t('pin.lastTry'))
+      : h('p', { class: 'muted', id: 'pin-tries' }, t('pin.tries', { tries: o.triesLeft }));
+  const root = h(
+    'section',
+    { class: 'pin-pad', id: 'pin-pad', tabindex: -1 },
+    h('h2', {}, t('pin.title')),
+    o.message ? h('p', { class: 'error', id: 'pin-message', role: 'alert' }, o.message) : null,
+    dots,
+    tries,
+    pad,
+  );
+  root.addEventListener('keydown', (ev) => {
+    // Enter or Space on a focused key presses that key (the browser clicks it).
+    if ((ev.key === 'Enter' || ev.key === ' ') && ev.target instanceof HTMLButtonElement) return;
+    if (ev.key === 'Enter') submit();
+    else if (ev.key === 'Backspace') entry.back();
+    else if (ev.key === 'Escape') entry.clear();
+    else if (!entry.press(ev.key)) return;
+    ev.preventDefault();
+    refresh();
+  });
+  refresh();
+  return root;
+}

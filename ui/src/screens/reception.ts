@@ -1,0 +1,93 @@
+// Reception: check a returning patient in (the card signs the hospital's consent); register a new patient onto
+// a blank card.
+import { api } from '../api';
+import type { Ctx } from '../context';
+import { field, h, replace } from '../dom';
+import { summarize } from '../format';
+import { t } from '../i18n';
+import { PIN_MAX, PIN_MIN } from '../pinpad';
+
+export function receptionVisit(ctx: Ctx): HTMLElement {
+  const result = h('div', { id: 'checkin-result' });
+  const button = h('button', { class: 'primary big', id: 'checkin', type: 'button' }, t('reception.checkIn'));
+  button.addEventListener('click', async () => {
+    const c = await ctx.run(() => api.receptionCheckIn(), true);
+    if (!c) return;
+    ctx.showTx(c.consent);
+    const p = c.patient ? summarize(c.patient) : { title: ctx.patient?.name ?? '', detail: '' };
+    button.hidden = true;
+    replace(
+      result,
+      h(
+        'div',
+        { class: 'card-summary', id: 'checkin-summary' },
+        h('h2', {}, `✓ ${t('reception.checkedIn')}`),
+        h('p', { class: 'big-text', id: 'patient-name' }, p.title),
+        h('p', { id: 'patient-detail' }, p.detail),
+        h('p', { class: 'muted', id: 'patient-records' }, t('reception.records', { count: c.records })),
+      ),
+    );
+  });
+  return h('section', { class: 'screen', id: 'reception' }, h('h1', {}, t('role.reception')), button, result);
+}
+
+/** The registration form for the blank card in the reader. */
+export function registerForm(ctx: Ctx, onRegistered: () => void): HTMLElement {
+  const name = h('input', { id: 'reg-name', required: true, autocomplete: 'off', maxlength: 120 });
+  const birth = h('input', { id: 'reg-birth', type: 'date', required: true });
+  const gender = h(
+    'select',
+    { id: 'reg-gender' },
+    ...['female', 'male', 'other', 'unknown'].map((g) =>
+      h('option', { value: g }, t(`gender.${g}` as 'gender.female')),
+    ),
+  );
+  const pinAttrs = {
+    type: 'password',
+    inputmode: 'numeric',
+    pattern: `\\d{${PIN_MIN},${PIN_MAX}}`,
+    minlength: PIN_MIN,
+    maxlength: PIN_MAX,
+    required: true,
+    autocomplete: 'off',
+  };
+  const admin = h('input', { ...pinAttrs, id: 'reg-admin-pin', minlength: 8, maxlength: 32, pattern: '.{8,32}' });
+  const pin = h('input', { ...pinAttrs, id: 'reg-pin' });
+  const again = h('input', { ...pinAttrs, id: 'reg-pin-again' });
+  const form = h(
+    'form',
+    { class: 'form', id: 'register-form' },
+    h('h2', {}, t('reception.register')),
+    field(t('reception.name'), name),
+    field(t('reception.birthDate'), birth),
+    field(t('reception.gender'), gender),
+    field(t('reception.adminPin'), admin),
+    field(t('reception.pin'), pin),
+    field(t('reception.pinAgain'), again),
+    h('button', { class: 'primary big', id: 'register', type: 'submit' }, t('reception.register')),
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (pin.value !== again.value) {
+      ctx.notify(t('reception.pinMismatch'), 'error');
+      return;
+    }
+    const p = await ctx.run(
+      () =>
+        api.receptionRegister({
+          name: name.value.trim(),
+          birthDate: birth.value,
+          gender: gender.value,
+          adminPin: admin.value,
+          pin: pin.value,
+        }),
+      true,
+    );
+    admin.value = pin.value = again.value = '';
+    if (!p) return;
+    ctx.patient = p;
+    ctx.notify(t('reception.registered'), 'info');
+    onRegistered();
+  });
+  return h('section', { class: 'screen', id: 'blank' }, h('h1', {}, t('blank.title')), h('p', {}, t('blank.hint')), form);
+}

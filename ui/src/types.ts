@@ -1,0 +1,138 @@
+// The views the Rust shell sends (src-tauri/src/views.rs), field for field.
+
+export type Role = 'reception' | 'doctor' | 'pharmacy' | 'insurer';
+
+export interface KioskInfo {
+  role: Role;
+  lang: string;
+  ready: boolean;
+  error: string | null;
+  profile: string;
+  chainId: number | null;
+  rpcUrl: string | null;
+  explorer: string | null;
+  address: string | null;
+  institution: string | null;
+  institutionId: number | null;
+  reader: string;
+  idleTimeoutSecs: number;
+  tokenSymbol: string | null;
+  tokenDecimals: number | null;
+}
+
+export type ReaderState = 'no-service' | 'no-reader' | 'empty' | 'card';
+
+export interface ReaderView {
+  state: ReaderState;
+  reader: string | null;
+}
+
+export interface PendingWrite {
+  id: number;
+  kind: string;
+  state: string;
+  txHash: string | null;
+  link: string | null;
+  attempts: number;
+}
+
+export interface StatusView {
+  online: boolean;
+  block: number | null;
+  chainId: number | null;
+  pending: PendingWrite[];
+  reader: ReaderView;
+}
+
+export interface TxView {
+  state: 'confirmed' | 'pending';
+  txHash: string | null;
+  block: number | null;
+  link: string | null;
+  reason: string | null;
+}
+
+export interface CardPeek {
+  patientCard: boolean;
+  triesLeft: number;
+  blocked: boolean;
+}
+
+export interface PatientView {
+  patientId: string;
+  name: string;
+  card: string;
+}
+
+/** A FHIR R4 resource as JSON. */
+export interface FhirResource {
+  resourceType: string;
+  [field: string]: unknown;
+}
+
+export interface CheckInView {
+  patientId: string;
+  patient: FhirResource | null;
+  records: number;
+  consent: TxView;
+}
+
+export interface HistoryItem {
+  index: number;
+  author: number;
+  kind: number;
+  time: number;
+  supersedes: number | null;
+  resource: FhirResource;
+}
+
+export interface PickItem {
+  code: string;
+  display: string;
+  dosage: string | null;
+}
+
+export type PrescriptionStatus = 'ready' | 'dispensed' | 'cancelled' | 'expired' | 'unknown';
+
+export interface PrescriptionView {
+  id: number;
+  issuer: number;
+  status: PrescriptionStatus;
+  validUntil: number;
+  dispensable: boolean;
+  request: FhirResource;
+}
+
+export interface DispenseView {
+  tx: TxView;
+  receipt: FhirResource;
+}
+
+export type ClaimStatus = 'submitted' | 'approved' | 'denied' | 'paid';
+
+export interface ClaimView {
+  id: number;
+  patientId: string;
+  hospital: string;
+  claimed: string;
+  approved: string;
+  status: ClaimStatus;
+  reasonCode: number | null;
+  txHash: string;
+}
+
+export interface ReviewView {
+  claim: ClaimView;
+  details: FhirResource;
+  coverageBps: number;
+  remaining: string;
+  cap: string;
+}
+
+/** A command's failure (src-tauri/src/error.rs). */
+export interface AppError {
+  kind: string;
+  message: string;
+  triesLeft: number | null;
+  revert: string | null;
+}

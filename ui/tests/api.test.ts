@@ -1,0 +1,40 @@
+import { asAppError, api, isAppError } from '../src/api';
+
+const invoke = vi.fn();
+vi.mock('@tauri-apps/api/core', () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+vi.mock('@tauri-apps/api/event', () => ({ listen: vi.fn() }));
+
+describe('command wrappers', () => {
+  beforeEach(() => invoke.mockReset().mockResolvedValue(undefined));
+
+  it('call the shell commands by name with camelCase arguments', async () => {
+    await api.cardUnlock('482916');
+    await api.receptionRegister({ name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' });
+    await api.doctorPrescribe('J01CA04', 20, null, 28);
+    await api.insurerApprove(3, null);
+    expect(invoke.mock.calls).toEqual([
+      ['card_unlock', { pin: '482916' }],
+      ['reception_register', { name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' }],
+      ['doctor_prescribe', { atc: 'J01CA04', quantity: 20, dosage: null, days: 28 }],
+      ['insurer_approve', { id: 3, amount: null }],
+    ]);
+  });
+
+  it('name every command the capability file grants', async () => {
+    const cap = (await import('../../src-tauri/capabilities/kiosk.json')).default as { permissions: string[] };
+    const granted = cap.permissions.filter((p) => p.startsWith('allow-')).map((p) => p.slice(6).replace(/-/g, '_')).sort();
+    const src = (await import('../src/api.ts?raw')).default as string;
+    const used = [...src.matchAll(/invoke<[^>]*>\('([a-z0-9_]+)'/g)].map((m) => m[1]).sort();
+    expect(used).toEqual(granted);
+  });
+});
+
+describe('errors', () => {
+  it('recognises the shell error shape and wraps anything else', () => {
+    const e = { kind: 'wrong-pin', message: 'wrong PIN: 2 tries left', triesLeft: 2, revert: null };
+    expect(isAppError(e)).toBe(true);
+    expect(asAppError(e)).toBe(e);
+    expect(asAppError('boom')).toEqual({ kind: 'other', message: 'boom', triesLeft: null, revert: null });
+    expect(asAppError(new Error('x')).message).toBe('x');
+  });
+});
