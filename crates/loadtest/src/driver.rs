@@ -123,6 +123,8 @@ pub struct FaultReport {
     pub sqlite_kills: u64,
     /// Its transactions found whole after the kills (none partly).
     pub sqlite_committed: u64,
+    /// Diagnoses whose kiosk was killed between the condition and the care plan: the plan entered again.
+    pub care_plans_again: u64,
     /// Visits given up after a fault interrupted the registration (the card was half issued): redone with a new
     /// patient and card; their writes are checked like all others.
     pub visits_restarted: u64,
@@ -240,7 +242,7 @@ impl std::fmt::Display for Report {
             f,
             "faults: anvil restarts {}, outages {}, pcscd restarts {}, card pulls {} ({} steps retried on the card), \
              kiosk SIGKILLs {} ({} steps interrupted, {} pending writes reconciled), SQLite writer kills {} ({} whole \
-             transactions, none partial), node retries {}, visits restarted {}, unexpected deaths {}",
+             transactions, none partial), node retries {}, visits restarted {}, care plans entered again {}, unexpected deaths {}",
             x.anvil_restarts,
             x.outages,
             x.pcscd_restarts,
@@ -253,6 +255,7 @@ impl std::fmt::Display for Report {
             x.sqlite_committed,
             x.node_retries,
             x.visits_restarted,
+            x.care_plans_again,
             x.unexpected_deaths
         )?;
         let c = &self.check;
@@ -436,6 +439,7 @@ struct Counters {
     node_retries: AtomicU64,
     interrupted: AtomicU64,
     restarted: AtomicU64,
+    care_plans_again: AtomicU64,
     anvil_restarts: AtomicU64,
     outages: AtomicU64,
     pcscd_restarts: AtomicU64,
@@ -468,6 +472,8 @@ enum Redo {
     Never,
     /// Landed when the patient has this many records (one fewer: half landed, start over).
     Records(B256, u64),
+    /// Landed when the patient has at least this many records (fewer: not landed, run again).
+    AtLeast(B256, u64),
     /// Landed when the patient has a prescription.
     Prescription(B256),
     /// Landed when the patient has a claim.
@@ -553,10 +559,14 @@ impl Ctx {
                         Some(false)
                     }
                 }),
+                Redo::AtLeast(pid, _) => (pid, |p, want| Some(p.records >= want)),
                 Redo::Prescription(pid) => (pid, |p, _| Some(p.prescriptions > 0)),
                 Redo::Claim(pid) => (pid, |p, _| Some(!p.claims.is_empty())),
             };
-            let want = if let Redo::Records(_, n) = redo { n } else { 0 };
+            let want = match redo {
+                Redo::Records(_, n) | Redo::AtLeast(_, n) => n,
+                _ => 0,
+            };
             let mut probe = None;
             for _ in 0..30 {
                 match w.call(Op::Probe { patient: pid }).await {
@@ -689,10 +699,30 @@ impl Ctx {
             quantity: 20.0,
             dosage: p.drug.default_dosage.into(),
         };
-        for (op, redo) in [(diag, Redo::Records(pid, 3)), (rx, Redo::Prescription(pid))] {
-            if let Outcome::StartOver(why) = self.step(&doc, op, redo, Some(slot)).await? {
+        if let Outcome::StartOver(_) = self
+            .step(&doc, diag, Redo::Records(pid, 3), Some(slot))
+            .await?
+        {
+            // The kiosk stopped between the diagnosis and its care plan: the doctor enters the plan again.
+            self.n.care_plans_again.fetch_add(1, Ordering::Relaxed);
+            let again = Op::CarePlan {
+                reader: reader.clone(),
+                pin: pin.clone(),
+                icd10: code.into(),
+                plan: plan.iter().map(|s| s.to_string()).collect(),
+            };
+            if let Outcome::StartOver(why) = self
+                .step(&doc, again, Redo::AtLeast(pid, 3), Some(slot))
+                .await?
+            {
                 return Err(format!("{why} (patient {pid})"));
             }
+        }
+        if let Outcome::StartOver(why) = self
+            .step(&doc, rx, Redo::Prescription(pid), Some(slot))
+            .await?
+        {
+            return Err(format!("{why} (patient {pid})"));
         }
         let claim = Op::Claim {
             reader: reader.clone(),
@@ -763,12 +793,22 @@ impl Ctx {
                 tries += 1;
                 let n = self.next_patient.fetch_add(1, Ordering::Relaxed);
                 let mut p = Patient::new(n);
-                let sim = match cards::insert_blank(&slot).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        self.fail(format!("visit {i}: no card in {}: {e}", slot.name));
-                        break;
+                // pcscd may be restarting (a fault): try for a minute.
+                let mut sim = None;
+                let mut last = String::new();
+                for _ in 0..30 {
+                    match cards::insert_blank(&slot).await {
+                        Ok(s) => {
+                            sim = Some(s);
+                            break;
+                        }
+                        Err(e) => last = e.to_string(),
                     }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                let Some(sim) = sim else {
+                    self.fail(format!("visit {i}: no card in {}: {last}", slot.name));
+                    break;
                 };
                 let r = self.visit(i, &slot, &sim, &mut p).await;
                 cards::remove(&slot, sim).await;
@@ -1175,6 +1215,7 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         sqlite_kills: ctx.n.sqlite_kills.load(Ordering::Relaxed),
         sqlite_committed: ctx.n.sqlite_committed.load(Ordering::Relaxed),
         visits_restarted: ctx.n.restarted.load(Ordering::Relaxed),
+        care_plans_again: ctx.n.care_plans_again.load(Ordering::Relaxed),
     };
     if let Some(devnet) = ctx.devnet.lock().await.take() {
         devnet.stop().await;

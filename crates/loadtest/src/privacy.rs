@@ -68,21 +68,66 @@ pub struct ScanReport {
     pub hits: Vec<Hit>,
 }
 
-/// Searches `hay` for every needle.
-pub fn scan_bytes(place: &str, hay: &[u8], needles: &[Needle], report: &mut ScanReport) {
-    report.bytes += hay.len();
-    for n in needles {
-        if n.found_in(hay) {
+/// All needles in one automaton (Aho-Corasick): each haystack is read once, whatever the number of needles.
+pub struct Scanner {
+    ac: aho_corasick::AhoCorasick,
+    label_of: Vec<String>,
+}
+
+impl Scanner {
+    /// A scanner for `needles`.
+    pub fn new(needles: &[Needle]) -> Result<Scanner, LoadError> {
+        let mut patterns = Vec::new();
+        let mut label_of = Vec::new();
+        for n in needles {
+            for f in n.forms.iter().filter(|f| !f.is_empty()) {
+                patterns.push(f.clone());
+                label_of.push(n.label.clone());
+            }
+        }
+        let ac = aho_corasick::AhoCorasick::new(&patterns)
+            .map_err(|e| LoadError::Worker(format!("privacy scanner: {e}")))?;
+        Ok(Scanner { ac, label_of })
+    }
+
+    /// Searches `hay`; one hit per needle label found.
+    pub fn scan(&self, place: &str, hay: &[u8], report: &mut ScanReport) {
+        report.bytes += hay.len();
+        let mut found: Vec<&str> = self
+            .ac
+            .find_overlapping_iter(hay)
+            .map(|m| self.label_of[m.pattern().as_usize()].as_str())
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        for what in found {
             report.hits.push(Hit {
                 place: place.to_string(),
-                what: n.label.clone(),
+                what: what.to_string(),
             });
+        }
+    }
+}
+
+/// Searches `hay` for every needle.
+pub fn scan_bytes(place: &str, hay: &[u8], needles: &[Needle], report: &mut ScanReport) {
+    match Scanner::new(needles) {
+        Ok(s) => s.scan(place, hay, report),
+        Err(_) => {
+            report.bytes += hay.len();
+            for n in needles.iter().filter(|n| n.found_in(hay)) {
+                report.hits.push(Hit {
+                    place: place.to_string(),
+                    what: n.label.clone(),
+                });
+            }
         }
     }
 }
 
 /// Every transaction's input and every log (topics and data) of blocks `0..=latest`.
 pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport, LoadError> {
+    let scanner = Scanner::new(needles)?;
     let latest = chain.block_number().await?;
     let mut report = ScanReport::default();
     for n in 0..=latest {
@@ -96,7 +141,7 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
         for tx in block.transactions.txns() {
             let hash = *tx.inner.tx_hash();
             let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
-            scan_bytes(&format!("tx {hash} input"), &input, needles, &mut report);
+            scanner.scan(&format!("tx {hash} input"), &input, &mut report);
             report.items += 1;
         }
         let receipts = chain
@@ -126,12 +171,13 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
 
 /// Every file in `dir` (the kiosks' logs).
 pub fn scan_files(dir: &std::path::Path, needles: &[Needle]) -> Result<ScanReport, LoadError> {
+    let scanner = Scanner::new(needles)?;
     let mut report = ScanReport::default();
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
         if p.is_file() {
             let bytes = std::fs::read(&p)?;
-            scan_bytes(&p.display().to_string(), &bytes, needles, &mut report);
+            scanner.scan(&p.display().to_string(), &bytes, &mut report);
             report.items += 1;
         }
     }

@@ -48,6 +48,17 @@ pub enum Op {
         /// Care plan steps.
         plan: Vec<String>,
     },
+    /// Doctor: the care plan of a diagnosis on its own (the kiosk stopped between the diagnosis's two writes).
+    CarePlan {
+        /// Reader.
+        reader: String,
+        /// PIN.
+        pin: String,
+        /// ICD-10 code.
+        icd10: String,
+        /// Care plan steps.
+        plan: Vec<String>,
+    },
     /// Doctor: a prescription.
     Prescribe {
         /// Reader.
@@ -99,6 +110,7 @@ impl Op {
             Op::Enroll { .. } => "enroll",
             Op::CheckIn { .. } => "check_in",
             Op::Diagnose { .. } => "diagnose",
+            Op::CarePlan { .. } => "care_plan",
             Op::Prescribe { .. } => "prescribe",
             Op::Claim { .. } => "claim",
             Op::Pharmacy { .. } => "pharmacy",

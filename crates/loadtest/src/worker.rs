@@ -259,7 +259,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             settle(&k, std::slice::from_ref(&c.consent)).await?;
             if c.patient.is_none() {
                 return Err(KioskError::Invalid(
-                    "check-in did not open the patient's demographics".into(),
+                    "check-in did not open the patient's demographics: the index is behind the chain".into(),
                 ));
             }
         }
@@ -275,6 +275,18 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             let steps: Vec<&str> = plan.iter().map(String::as_str).collect();
             let r = doctor::add_diagnosis(&k, &mut s, &icd10, Some(&note), &steps).await?;
             settle(&k, &r).await?;
+        }
+        Op::CarePlan {
+            reader,
+            pin,
+            icd10,
+            plan,
+        } => {
+            let k = kiosk.read().await;
+            let mut s = session(&reader, &pin)?;
+            let steps: Vec<&str> = plan.iter().map(String::as_str).collect();
+            let r = doctor::add_care_plan(&k, &mut s, &icd10, &steps).await?;
+            settle(&k, &[r]).await?;
         }
         Op::Prescribe {
             reader,

@@ -43,14 +43,30 @@ pub async fn add_diagnosis(
             .0,
     ];
     if !plan.is_empty() {
-        let mut cp = carekiosk_records::fhir::CarePlan::new(subject);
-        cp.description = Some(format!("Treatment of {} ({})", code.display, code.code));
-        for step in plan {
-            cp.activity.push(CarePlanActivity::described(*step));
-        }
-        out.push(write_record(k, s, &Resource::CarePlan(cp), None).await?.0);
+        out.push(add_care_plan(k, s, icd10_code, plan).await?);
     }
     Ok(out)
+}
+
+/// Records the treatment plan of a diagnosis (ICD-10) on its own: the second half of [`add_diagnosis`], for when
+/// the kiosk stopped between the two writes and the doctor enters the plan again.
+pub async fn add_care_plan(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    icd10_code: &str,
+    plan: &[&str],
+) -> Result<Submitted, KioskError> {
+    let code = icd10::lookup(icd10_code).ok_or_else(|| {
+        KioskError::Invalid(format!(
+            "{icd10_code} is not in the ICD-10 list: pick one from it"
+        ))
+    })?;
+    let mut cp = carekiosk_records::fhir::CarePlan::new(Reference::patient(&s.patient_id().0));
+    cp.description = Some(format!("Treatment of {} ({})", code.display, code.code));
+    for step in plan {
+        cp.activity.push(CarePlanActivity::described(*step));
+    }
+    Ok(write_record(k, s, &Resource::CarePlan(cp), None).await?.0)
 }
 
 /// Amends entry `index` (this hospital's own) with a new version.
