@@ -510,7 +510,7 @@ impl Ctx {
         slot: Option<&Slot>,
     ) -> Result<Outcome, String> {
         let name = op.name();
-        for _attempt in 0..12 {
+        for _attempt in 0..30 {
             let kind = match w.call(op.clone()).await {
                 Ok(r) if r.ok => {
                     self.lat
@@ -528,7 +528,9 @@ impl Ctx {
                         ))
                     }
                     FailKind::Card => {
+                        // A pulled card comes back within a second; a restarting pcscd takes a few.
                         self.n.card_retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                         if let Some(s) = slot {
                             cards::wait_present(s, 30).await;
                         }
@@ -595,7 +597,7 @@ impl Ctx {
             }
         }
         Err(format!(
-            "{name} at {}: still failing after 12 attempts",
+            "{name} at {}: still failing after 30 attempts",
             w.name
         ))
     }
@@ -757,10 +759,16 @@ impl Ctx {
         }
         // The visit's end state, as the pharmacy's and the insurer's index see it.
         let probe = |w: Arc<Worker>| async move {
-            match w.call(Op::Probe { patient: pid }).await {
-                Ok(r) if r.ok => r.probe,
-                _ => None,
+            for _ in 0..30 {
+                match w.call(Op::Probe { patient: pid }).await {
+                    Ok(r) if r.ok => return r.probe,
+                    Ok(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    Err(_) => {
+                        let _ = w.ensure_alive().await;
+                    }
+                }
             }
+            None
         };
         let (a, b) = tokio::join!(probe(ph.clone()), probe(ins.clone()));
         let (Some(a), Some(b)) = (a, b) else {

@@ -156,10 +156,9 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
                 for t in log.topics() {
                     bytes.extend_from_slice(t.as_slice());
                 }
-                scan_bytes(
+                scanner.scan(
                     &format!("log of tx {}", r.transaction_hash),
                     &bytes,
-                    needles,
                     &mut report,
                 );
                 report.logs += 1;
