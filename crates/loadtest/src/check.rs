@@ -166,9 +166,19 @@ pub fn check(
     for k in kiosks {
         let store = Store::open(&k.path, &k.key)?;
         store.integrity_check()?;
-        let entries: Vec<_> = (1..)
-            .map_while(|id| store.outbox_entry(id).ok().flatten())
-            .collect();
+        // Ids are not dense (an idempotent re-enqueue can use one up): read until a long run of missing ids.
+        let mut entries = Vec::new();
+        let (mut id, mut missing) = (1i64, 0);
+        while missing < 1000 {
+            match store.outbox_entry(id)? {
+                Some(e) => {
+                    entries.push(e);
+                    missing = 0;
+                }
+                None => missing += 1,
+            }
+            id += 1;
+        }
         for e in entries {
             let label = format!("{} outbox {} ({})", k.name, e.id, e.kind);
             match e.state {

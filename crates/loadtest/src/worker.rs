@@ -154,6 +154,8 @@ pub fn classify(e: &KioskError) -> FailKind {
             if t.contains("connection")
                 || t.contains("did not answer")
                 || t.contains("error sending request")
+                || t.contains("index is behind")
+                || t.contains("not indexed yet")
             {
                 FailKind::Node
             } else {
@@ -410,4 +412,36 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
         }
     }
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_and_index_lag_are_retried_other_errors_are_failures() {
+        let node = KioskError::Chain(carekiosk_chain::ChainError::Node {
+            url: "http://127.0.0.1:1".into(),
+            reason: "refused".into(),
+        });
+        assert_eq!(classify(&node), FailKind::Node);
+        let behind =
+            KioskError::Invalid("check-in did not open X: the index is behind the chain".into());
+        assert_eq!(classify(&behind), FailKind::Node);
+        assert_eq!(
+            classify(&KioskError::Invalid(
+                "prescription 3 is not indexed yet: try again".into()
+            )),
+            FailKind::Node
+        );
+        assert_eq!(
+            classify(&KioskError::Invalid("no claim 7".into())),
+            FailKind::Other
+        );
+        assert_eq!(classify(&KioskError::UnknownPatient), FailKind::Other);
+        assert_eq!(
+            classify(&KioskError::Card(carekiosk_card::CardError::NoReader)),
+            FailKind::Card
+        );
+    }
 }
