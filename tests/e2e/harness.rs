@@ -264,7 +264,8 @@ impl App {
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("carekiosk-screenshots"));
         std::fs::create_dir_all(&dir).unwrap();
-        // Let the last frame settle (fonts, the progress indicator fading).
+        // The top of the screen, as a person at the kiosk sees it first; let the last frame settle.
+        let _ = self.client.execute("window.scrollTo(0, 0)", vec![]).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         if let Ok(png) = self.client.screenshot().await {
             assert!(png.starts_with(b"\x89PNG"), "a PNG");

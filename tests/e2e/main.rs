@@ -146,7 +146,7 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
     app.type_into("#drug-search", "J01CA04").await;
     app.type_into("#rx-quantity", "20").await;
     app.click("#rx-issue").await;
-    app.wait_text("#history", "Amoxicillin").await;
+    app.wait_text("#notice-text", "Prescription issued: Amoxicillin").await;
     app.wait_attr("#tx-state", "data-state", "confirmed").await;
     app.screenshot("doctor").await;
     app.close().await;
@@ -161,8 +161,8 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
         .unwrap();
     assert_eq!(
         records,
-        U256::from(4),
-        "four entries in the patient's chain"
+        U256::from(3),
+        "demographics, diagnosis and care plan in the record chain (the prescription is the pharmacy contract's)"
     );
     let n = st
         .chain

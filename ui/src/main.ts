@@ -172,6 +172,7 @@ function renderHeader(): void {
 }
 
 function renderFooter(): void {
+  readerEl.hidden = !usesCard();
   replace(readerEl, h('span', { class: `reader reader-${reader.state}`, 'data-state': reader.state }, t(`reader.${reader.state}`)), reader.reader ? ` (${reader.reader})` : '');
   const pending = ctx.status?.pending ?? [];
   replace(

@@ -89,7 +89,8 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
       if (!done) return;
       ctx.showTx(done);
       note.value = plan.value = '';
-      await load();
+      // Queued while the node is away: the timeline shows it once it is on chain.
+      if (done.every((d) => d.state === 'confirmed')) await load();
     });
   });
 
@@ -114,7 +115,8 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
       );
       if (!done) return;
       ctx.showTx(done);
-      await load();
+      const drug = drugs.find((d) => d.code === p.select.value)?.display ?? p.select.value;
+      ctx.notify(t('doctor.prescribed', { drug, quantity: qty.value, days: days.value }), 'info');
     });
   });
 

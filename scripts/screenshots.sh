@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Retakes the screenshots in docs/screenshots (shown in the README): they are taken by the app's end-to-end tests
+# (tests/e2e), on the real app in a real webview, on a fresh local stack with the virtual card.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" PATH="$HOME/.cargo/bin:$PATH"
+export CAREKIOSK_SCREENSHOTS="$PWD/docs/screenshots"
+(cd ui && npm run --silent build)
+bash crates/card-sim/tests/pcscd.sh start >&2
+xvfb-run -a bash crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-app --test e2e
+rm -f docs/screenshots/failure.png
+ls docs/screenshots
