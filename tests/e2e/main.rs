@@ -146,7 +146,8 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
     app.type_into("#drug-search", "J01CA04").await;
     app.type_into("#rx-quantity", "20").await;
     app.click("#rx-issue").await;
-    app.wait_text("#notice-text", "Prescription issued: Amoxicillin").await;
+    app.wait_text("#notice-text", "Prescription issued: Amoxicillin")
+        .await;
     app.wait_attr("#tx-state", "data-state", "confirmed").await;
     app.screenshot("doctor").await;
     app.close().await;
