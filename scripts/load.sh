@@ -69,6 +69,23 @@ lock_leaked() {
     done
     return $found
 }
+# Whether a process that started this script holds the lock (scripts/test.sh run under `flock`, as .ci/run does):
+# then the readers are ours already.
+lock_held_by_caller() {
+    local p=$$ parent
+    while [ "$p" -gt 1 ]; do
+        if ls -l "/proc/$p/fd" 2>/dev/null | grep -q "$lock"; then
+            [ "$(cat "/proc/$p/comm" 2>/dev/null)" = flock ] && return 0
+        fi
+        parent=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || echo 1)
+        [ "$parent" = "$p" ] && break
+        p=$parent
+    done
+    return 1
+}
+if lock_held_by_caller; then
+    exec bash -c "$inner" load "${args[@]}"
+fi
 # -o: the pcscd started inside must not inherit the lock.
 while :; do
     rc=0

@@ -38,5 +38,9 @@ trap 'bash crates/card-sim/tests/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
 export PATH="$HOME/.cargo/bin:$PATH"
 xvfb-run -a bash crates/wallet/tests/with-keyring.sh cargo test --workspace
 
+step "load, faults and privacy, bounded: 300 whole visits from 8 kiosk processes with every fault, checker, scanner"
+# Its own keyring session and reader lock; scripts/load.sh --full for the full run (docs/benchmarks.md).
+bash scripts/load.sh --bounded
+
 step "tauri build: the app's Debian package (debug profile, reusing the test build)"
 bash scripts/package.sh --debug
