@@ -213,6 +213,14 @@ impl App {
             assert!(Instant::now() < deadline, "{css} stayed disabled");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Into the middle of the screen, clear of the sticky header and footer, as a person would scroll.
+        let _ = self
+            .client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                vec![css.into()],
+            )
+            .await;
         el.click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));

@@ -140,9 +140,10 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
     app.type_into("#icd10-search", "J06.9").await;
     app.type_into("#diagnosis-note", "sore throat, 3 days")
         .await;
-    app.type_into("#diagnosis-plan", "rest\nfluids").await;
+    app.set_value("#diagnosis-plan", "rest\nfluids").await;
     app.click("#diagnosis-save").await;
     app.wait_text("#history", "J06.9").await;
+    app.wait_text("#history", "rest · fluids").await;
     app.type_into("#drug-search", "J01CA04").await;
     app.type_into("#rx-quantity", "20").await;
     app.click("#rx-issue").await;
@@ -317,7 +318,7 @@ async fn pulling_the_card_closes_the_patient_on_screen_at_once() {
     let app = started(&st, KioskRole::Doctor, slot.name(), None).await;
     app.enter_pin(PIN).await;
     app.wait_text("#history", NAME).await;
-    assert!(app.displayed("#patient-chip").await);
+    app.wait_text("#patient-chip", NAME).await;
 
     sim.remove();
     app.wait_text("#insert h1", "Insert the patient card").await;
@@ -328,7 +329,7 @@ async fn pulling_the_card_closes_the_patient_on_screen_at_once() {
         "the patient's name is off the screen: {page}"
     );
     assert!(!page.contains(BIRTH));
-    assert!(!app.displayed("#patient-chip").await);
+    app.wait_gone("#patient-chip").await;
     app.screenshot("card-pulled").await;
 
     // Back in: the PIN again, not the data.

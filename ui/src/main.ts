@@ -150,7 +150,9 @@ function renderHeader(): void {
       ' · ',
       h('span', { id: 'block' }, online && ctx.status?.block !== null && ctx.status?.block !== undefined ? t('net.block', { block: ctx.status.block }) : t('net.offline')),
     ),
-    ctx.patient ? h('div', { class: 'patient-chip', id: 'patient-chip' }, ctx.patient.name, ' · ', t('patient.card', { card: ctx.patient.card })) : null,
+    ctx.patient
+      ? h('div', { class: 'patient-chip', id: 'patient-chip', title: t('patient.card', { card: ctx.patient.card }) }, ctx.patient.name)
+      : null,
     ctx.patient
       ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
       : null,
