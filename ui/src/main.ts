@@ -136,41 +136,56 @@ function showTx(tx: TxView | TxView[]): void {
   );
 }
 
+let headerShape = '';
+
+/** The header: rebuilt only when what it holds changes (a focused button keeps its focus); the network badge is
+ * updated in place at every block. */
 function renderHeader(): void {
-  const online = ctx.status?.online ?? false;
-  replace(
-    header,
-    h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '✚'), t('app.title')),
-    h('div', { class: 'role', id: 'role' }, t(`role.${ctx.info.role}`), ctx.info.institutionId !== null ? ` · #${ctx.info.institutionId}` : ''),
-    h(
-      'div',
-      { class: `net ${online ? 'online' : 'offline'}`, id: 'network' },
-      h('span', { class: 'dot', 'aria-hidden': 'true' }),
-      ctx.info.profile || '—',
-      ' · ',
-      h('span', { id: 'block' }, online && ctx.status?.block !== null && ctx.status?.block !== undefined ? t('net.block', { block: ctx.status.block }) : t('net.offline')),
-    ),
-    ctx.patient
-      ? h('div', { class: 'patient-chip', id: 'patient-chip', title: t('patient.card', { card: ctx.patient.card }) }, ctx.patient.name)
-      : null,
-    ctx.patient
-      ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
-      : null,
-    h(
-      'button',
-      {
-        class: 'small',
-        type: 'button',
-        id: 'lang',
-        lang: lang() === 'en' ? 'fr' : 'en',
-        onclick: () => {
-          setLang(lang() === 'en' ? 'fr' : 'en');
-          renderAll();
+  const shape = [lang(), ctx.info.role, ctx.info.institutionId, ctx.info.profile, ctx.patient?.name, ctx.patient?.card].join('|');
+  if (shape !== headerShape || !header.querySelector('#network')) {
+    headerShape = shape;
+    replace(
+      header,
+      h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '✚'), t('app.title')),
+      h('div', { class: 'role', id: 'role' }, t(`role.${ctx.info.role}`), ctx.info.institutionId !== null ? ` · #${ctx.info.institutionId}` : ''),
+      h(
+        'div',
+        { class: 'net', id: 'network' },
+        h('span', { class: 'dot', 'aria-hidden': 'true' }),
+        ctx.info.profile || '—',
+        ' · ',
+        h('span', { id: 'block' }),
+      ),
+      ctx.patient
+        ? h('div', { class: 'patient-chip', id: 'patient-chip', title: t('patient.card', { card: ctx.patient.card }) }, ctx.patient.name)
+        : null,
+      ctx.patient
+        ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
+        : null,
+      h(
+        'button',
+        {
+          class: 'small',
+          type: 'button',
+          id: 'lang',
+          lang: lang() === 'en' ? 'fr' : 'en',
+          onclick: () => {
+            setLang(lang() === 'en' ? 'fr' : 'en');
+            renderAll();
+            document.getElementById('lang')?.focus();
+          },
         },
-      },
-      t('lang.switch'),
-    ),
-  );
+        t('lang.switch'),
+      ),
+    );
+  }
+  const online = ctx.status?.online ?? false;
+  const block = ctx.status?.block;
+  const net = header.querySelector('#network');
+  net?.classList.toggle('online', online);
+  net?.classList.toggle('offline', !online);
+  const blockEl = header.querySelector('#block');
+  if (blockEl) blockEl.textContent = online && block !== null && block !== undefined ? t('net.block', { block }) : t('net.offline');
 }
 
 function renderFooter(): void {
