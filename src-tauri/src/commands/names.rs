@@ -1,0 +1,26 @@
+// The app's command names, one list for build.rs (which turns each into a permission) and the capability test.
+// Keep in step with `commands::handler` (the macro needs the functions themselves).
+&[
+    "kiosk_info",
+    "kiosk_status",
+    "icd10_codes",
+    "formulary",
+    "denial_reasons",
+    "card_peek",
+    "card_unlock",
+    "session_end",
+    "reception_check_in",
+    "reception_register",
+    "doctor_history",
+    "doctor_diagnose",
+    "doctor_prescribe",
+    "doctor_claim",
+    "pharmacy_open",
+    "pharmacy_dispense",
+    "insurer_queue",
+    "insurer_review",
+    "insurer_approve",
+    "insurer_deny",
+    "insurer_pay",
+    "insurer_paid",
+]
