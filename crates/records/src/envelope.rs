@@ -1,4 +1,5 @@
-//! The sealed envelope: what goes on chain as a record's bytes. See the crate documentation for the layout.
+//! The sealed envelope, version 2: what goes on chain as a record's bytes. See the crate documentation for the
+//! layout and `docs/design-v2.md` for why it looks like this.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -15,141 +16,122 @@ use crate::keys::{keccak256, uncompressed, KeyAgreement, RecipientPublicKey};
 use crate::{RecordKind, Resource};
 
 /// The envelope format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
-/// Most recipients one envelope may carry.
-pub const MAX_RECIPIENTS: usize = 16;
-/// Largest plaintext (FHIR JSON) one envelope may carry, in bytes (64 KiB; ~1 M gas of calldata).
-pub const MAX_CONTENT_LEN: usize = 64 * 1024;
+pub const FORMAT_VERSION: u8 = 2;
+/// Recipient slots in every envelope: the patient, the author, a third party or a decoy.
+pub const SLOTS: usize = 3;
+/// The patient's slot (their card today): the only slot a card is asked to open.
+pub const PATIENT_SLOT: usize = 0;
+/// The authoring institution's slot.
+pub const AUTHOR_SLOT: usize = 1;
+/// The third party's slot (the insurer of a claim), or a decoy.
+pub const THIRD_SLOT: usize = 2;
+/// Kept for callers of version 1: every envelope now has exactly [`SLOTS`] recipient slots.
+pub const MAX_RECIPIENTS: usize = SLOTS;
+/// The sizes the padded plaintext may have: every sealed payload on chain is one of these plus [`OVERHEAD`].
+pub const BUCKETS: [usize; 8] = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+/// Largest framed plaintext (kind, flags, length, body) one envelope may carry, in bytes.
+pub const MAX_CONTENT_LEN: usize = 65536;
 
-/// Bytes of the fixed header (version, kind, recipient count).
-pub const HEADER_LEN: usize = 3;
-/// Bytes of one recipient entry: key id (32) ‖ ephemeral public key, SEC1 compressed (33) ‖ wrapped key (48).
-pub const RECIPIENT_LEN: usize = 32 + 33 + WRAPPED_KEY_LEN;
+/// Bytes of the fixed header (the version byte).
+pub const HEADER_LEN: usize = 1;
+/// Bytes of one recipient slot: ephemeral public key, SEC1 compressed (33) ‖ wrapped key (48).
+pub const RECIPIENT_LEN: usize = 33 + WRAPPED_KEY_LEN;
 /// Bytes of the content nonce.
 pub const NONCE_LEN: usize = 12;
 /// Bytes of an AES-GCM tag.
 pub const TAG_LEN: usize = 16;
+/// Bytes a sealed payload has over its padded plaintext: version, slots, nonce, tag (272).
+pub const OVERHEAD: usize = HEADER_LEN + SLOTS * RECIPIENT_LEN + NONCE_LEN + TAG_LEN;
+/// Bytes of the plaintext frame before the body: kind (1) ‖ flags (1) ‖ body length (4, big-endian).
+pub const FRAME_LEN: usize = 6;
 const WRAPPED_KEY_LEN: usize = 32 + TAG_LEN;
+/// Frame flag: the body is raw DEFLATE of the FHIR JSON.
+const FLAG_DEFLATE: u8 = 1;
 
 /// HKDF info prefix for a key-encryption key.
-const WRAP_CONTEXT: &[u8] = b"carekiosk/records/v1/key-wrap";
+const WRAP_CONTEXT: &[u8] = b"carekiosk/records/v2/key-wrap";
 /// AAD prefix for the content.
-const CONTENT_CONTEXT: &[u8] = b"carekiosk/records/v1/content";
+const CONTENT_CONTEXT: &[u8] = b"carekiosk/records/v2/content";
 
-/// The sealed size of a plaintext of `content_len` bytes for `recipients` recipients.
-pub const fn sealed_len(recipients: usize, content_len: usize) -> usize {
-    HEADER_LEN + recipients * RECIPIENT_LEN + NONCE_LEN + content_len + TAG_LEN
+/// The bucket a framed plaintext of `framed_len` bytes is padded to (`None`: larger than the largest).
+pub fn bucket_for(framed_len: usize) -> Option<usize> {
+    BUCKETS.iter().copied().find(|&b| b >= framed_len)
 }
 
-/// One recipient entry of a parsed envelope.
+/// The sealed size of a payload whose padded plaintext is `bucket` bytes.
+pub const fn sealed_len(bucket: usize) -> usize {
+    OVERHEAD + bucket
+}
+
+/// Whether `len` is the length of a well-formed sealed payload (one of the eight the contracts accept).
+pub fn is_sealed_len(len: usize) -> bool {
+    len.checked_sub(OVERHEAD)
+        .is_some_and(|b| BUCKETS.contains(&b))
+}
+
+/// One recipient slot of a parsed envelope. Slots carry no key id: a reader tries its key (trial decryption).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct WrappedKey<'a> {
-    key_id: &'a [u8; 32],
     wrapped: &'a [u8; WRAPPED_KEY_LEN],
     ephemeral_point: PublicKey,
 }
 
-impl WrappedKey<'_> {
-    /// The recipient's key id (see [`key_id`](crate::key_id)).
-    pub fn key_id(&self) -> [u8; 32] {
-        *self.key_id
-    }
-}
-
 impl std::fmt::Debug for WrappedKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WrappedKey")
-            .field("key_id", &hex(self.key_id))
-            .finish_non_exhaustive()
+        f.debug_struct("WrappedKey").finish_non_exhaustive()
     }
 }
 
-/// A structurally valid envelope, borrowed from its bytes: header and recipients readable, content still
-/// encrypted. Obtained from [`Envelope::parse`]; [`open`] parses for you.
+/// A structurally valid envelope, borrowed from its bytes: slots readable, content still encrypted (its kind
+/// too). Obtained from [`Envelope::parse`]; [`open`] parses for you.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Envelope<'a> {
-    kind: RecordKind,
-    recipients: Vec<WrappedKey<'a>>,
-    /// Everything the content's AAD covers after the patient id: header, recipients, nonce.
+    slots: Vec<WrappedKey<'a>>,
+    /// Everything the content's AAD covers after the patient id: version, slots, nonce.
     header: &'a [u8],
     nonce: &'a [u8; NONCE_LEN],
     ciphertext: &'a [u8],
 }
 
 impl<'a> Envelope<'a> {
-    /// Parses `sealed` strictly: version 1, a known kind, 1..=16 recipients with distinct key ids and valid
-    /// ephemeral points, a ciphertext of at least one byte plus tag and at most [`MAX_CONTENT_LEN`] plus tag.
-    /// Never panics, whatever the bytes.
+    /// Parses `sealed` strictly: version 2, a length that is one of the bucket sizes plus [`OVERHEAD`], three
+    /// slots whose ephemeral keys are compressed points on the curve. Never panics, whatever the bytes.
     pub fn parse(sealed: &'a [u8]) -> Result<Self, RecordsError> {
-        let (&version, rest) = sealed.split_first().ok_or(RecordsError::EnvelopeEmpty)?;
+        let (&version, _) = sealed.split_first().ok_or(RecordsError::EnvelopeEmpty)?;
         if version != FORMAT_VERSION {
             return Err(RecordsError::UnsupportedVersion(version));
         }
-        let needed = HEADER_LEN;
-        let truncated = |needed| RecordsError::EnvelopeTruncated {
+        if !is_sealed_len(sealed.len()) {
+            return Err(RecordsError::NotABucketSize { len: sealed.len() });
+        }
+        let header_len = HEADER_LEN + SLOTS * RECIPIENT_LEN + NONCE_LEN;
+        let truncated = || RecordsError::EnvelopeTruncated {
             len: sealed.len(),
-            needed,
+            needed: OVERHEAD + BUCKETS[0],
         };
-        let [kind, count, ..] = rest else {
-            return Err(truncated(needed));
-        };
-        let kind = RecordKind::try_from(*kind)?;
-        let count = usize::from(*count);
-        if count == 0 {
-            return Err(RecordsError::NoRecipients);
-        }
-        if count > MAX_RECIPIENTS {
-            return Err(RecordsError::TooManyRecipients {
-                count,
-                max: MAX_RECIPIENTS,
-            });
-        }
-        let header_len = HEADER_LEN + count * RECIPIENT_LEN + NONCE_LEN;
-        let min = header_len + 1 + TAG_LEN;
-        if sealed.len() < min {
-            return Err(truncated(min));
-        }
-        let content_len = sealed.len() - header_len - TAG_LEN;
-        if content_len > MAX_CONTENT_LEN {
-            return Err(RecordsError::ContentTooLarge {
-                len: content_len,
-                max: MAX_CONTENT_LEN,
-            });
-        }
-
-        let mut recipients: Vec<WrappedKey<'a>> = Vec::with_capacity(count);
-        for (index, entry) in sealed[HEADER_LEN..HEADER_LEN + count * RECIPIENT_LEN]
+        let mut slots: Vec<WrappedKey<'a>> = Vec::with_capacity(SLOTS);
+        for (index, entry) in sealed[HEADER_LEN..HEADER_LEN + SLOTS * RECIPIENT_LEN]
             .chunks_exact(RECIPIENT_LEN)
             .enumerate()
         {
-            let (key_id, rest) = entry.split_at(32);
-            let (ephemeral, wrapped) = rest.split_at(33);
-            let key_id: &[u8; 32] = key_id.try_into().map_err(|_| truncated(min))?;
-            let ephemeral: &[u8; 33] = ephemeral.try_into().map_err(|_| truncated(min))?;
-            let wrapped: &[u8; WRAPPED_KEY_LEN] = wrapped.try_into().map_err(|_| truncated(min))?;
-            if recipients.iter().any(|r| r.key_id == key_id) {
-                return Err(RecordsError::DuplicateRecipient {
-                    key_id: hex(key_id),
-                });
-            }
+            let (ephemeral, wrapped) = entry.split_at(33);
+            let wrapped: &[u8; WRAPPED_KEY_LEN] = wrapped.try_into().map_err(|_| truncated())?;
             // Compressed only: 02/03 ‖ x, with x on the curve (from_sec1_bytes would also take other forms).
             if !matches!(ephemeral[0], 0x02 | 0x03) {
                 return Err(RecordsError::InvalidEphemeralKey { index });
             }
             let ephemeral_point = PublicKey::from_sec1_bytes(ephemeral)
                 .map_err(|_| RecordsError::InvalidEphemeralKey { index })?;
-            recipients.push(WrappedKey {
-                key_id,
+            slots.push(WrappedKey {
                 wrapped,
                 ephemeral_point,
             });
         }
         let nonce: &[u8; NONCE_LEN] = sealed[header_len - NONCE_LEN..header_len]
             .try_into()
-            .map_err(|_| truncated(min))?;
+            .map_err(|_| truncated())?;
         Ok(Self {
-            kind,
-            recipients,
+            slots,
             header: &sealed[..header_len],
             nonce,
             ciphertext: &sealed[header_len..],
@@ -161,29 +143,14 @@ impl<'a> Envelope<'a> {
         FORMAT_VERSION
     }
 
-    /// The record kind.
-    pub fn kind(&self) -> RecordKind {
-        self.kind
+    /// The recipient slots, in envelope order (always [`SLOTS`]).
+    pub fn slots(&self) -> &[WrappedKey<'a>] {
+        &self.slots
     }
 
-    /// The recipient entries, in envelope order.
-    pub fn recipients(&self) -> &[WrappedKey<'a>] {
-        &self.recipients
-    }
-
-    /// The key ids the record is sealed for, in envelope order.
-    pub fn recipient_key_ids(&self) -> Vec<[u8; 32]> {
-        self.recipients.iter().map(WrappedKey::key_id).collect()
-    }
-
-    /// Plaintext length in bytes (the ciphertext without its tag).
-    pub fn content_len(&self) -> usize {
+    /// Padded plaintext length in bytes (a bucket size; the ciphertext without its tag).
+    pub fn padded_len(&self) -> usize {
         self.ciphertext.len() - TAG_LEN
-    }
-
-    /// Whether `key_id` is among the recipients.
-    pub fn is_sealed_for(&self, key_id: &[u8; 32]) -> bool {
-        self.recipients.iter().any(|r| r.key_id == key_id)
     }
 }
 
@@ -191,9 +158,7 @@ impl std::fmt::Debug for Envelope<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Envelope")
             .field("version", &FORMAT_VERSION)
-            .field("kind", &self.kind)
-            .field("recipients", &self.recipients)
-            .field("content_len", &self.content_len())
+            .field("padded_len", &self.padded_len())
             .finish()
     }
 }
@@ -203,10 +168,11 @@ pub fn content_hash(sealed: &[u8]) -> [u8; 32] {
     keccak256(sealed)
 }
 
-/// The recipients of a record of `kind`, in envelope order: the patient's card, the authoring institution,
-/// then `extra` (duplicates dropped). A [`Claim`](RecordKind::Claim) must have the insurer in `extra`, a
+/// The recipients of a record of `kind`, in slot order: the patient, the authoring institution, then at most
+/// one `extra` (duplicates dropped). A [`Claim`](RecordKind::Claim) must have the insurer in `extra`, a
 /// [`ClaimResponse`](RecordKind::ClaimResponse) (authored by the insurer) the hospital: for those two kinds
-/// fewer than three distinct keys is [`RecordsError::ClaimPartyMissing`].
+/// fewer than three distinct keys is [`RecordsError::ClaimPartyMissing`]; more than three is
+/// [`RecordsError::TooManyRecipients`].
 pub fn recipients_for(
     kind: RecordKind,
     patient_card: &RecipientPublicKey,
@@ -219,13 +185,20 @@ pub fn recipients_for(
             out.push(key.clone());
         }
     }
+    if out.len() > SLOTS {
+        return Err(RecordsError::TooManyRecipients {
+            count: out.len(),
+            max: SLOTS,
+        });
+    }
     if matches!(kind, RecordKind::Claim | RecordKind::ClaimResponse) && out.len() < 3 {
         return Err(RecordsError::ClaimPartyMissing { kind });
     }
     Ok(out)
 }
 
-/// Seals `resource` of `patient_id` for `recipients` with the operating system's random number generator.
+/// Seals `resource` of `patient_id` for `recipients` (slot order: patient, author, third party; one to three
+/// keys, the rest filled with decoys) with the operating system's random number generator.
 ///
 /// Does not validate the content: call [`Resource::validate`] first when the record is new.
 pub fn seal(
@@ -234,6 +207,30 @@ pub fn seal(
     recipients: &[RecipientPublicKey],
 ) -> Result<Vec<u8>, RecordsError> {
     seal_with_rng(resource, patient_id, recipients, &mut rand_core::OsRng)
+}
+
+/// The framed, compressed and padded plaintext of `resource` (what [`seal`] encrypts). Public so that the
+/// privacy figures can be computed without keys.
+pub fn padded_plaintext(resource: &Resource) -> Result<Zeroizing<Vec<u8>>, RecordsError> {
+    let json = Zeroizing::new(resource.to_json()?);
+    let deflated = Zeroizing::new(miniz_oxide::deflate::compress_to_vec(&json, 9));
+    let (flags, body): (u8, &[u8]) = if deflated.len() < json.len() {
+        (FLAG_DEFLATE, &deflated)
+    } else {
+        (0, &json)
+    };
+    let framed_len = FRAME_LEN + body.len();
+    let bucket = bucket_for(framed_len).ok_or(RecordsError::ContentTooLarge {
+        len: framed_len,
+        max: MAX_CONTENT_LEN,
+    })?;
+    let mut out = Zeroizing::new(Vec::with_capacity(bucket));
+    out.push(resource.kind() as u8);
+    out.push(flags);
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out.resize(bucket, 0);
+    Ok(out)
 }
 
 /// [`seal`] with a caller-supplied cryptographic RNG (tests, or a platform RNG).
@@ -246,10 +243,10 @@ pub fn seal_with_rng(
     if recipients.is_empty() {
         return Err(RecordsError::NoRecipients);
     }
-    if recipients.len() > MAX_RECIPIENTS {
+    if recipients.len() > SLOTS {
         return Err(RecordsError::TooManyRecipients {
             count: recipients.len(),
-            max: MAX_RECIPIENTS,
+            max: SLOTS,
         });
     }
     for (i, r) in recipients.iter().enumerate() {
@@ -259,14 +256,7 @@ pub fn seal_with_rng(
             });
         }
     }
-    let kind = resource.kind();
-    let plaintext = Zeroizing::new(resource.to_json()?);
-    if plaintext.len() > MAX_CONTENT_LEN {
-        return Err(RecordsError::ContentTooLarge {
-            len: plaintext.len(),
-            max: MAX_CONTENT_LEN,
-        });
-    }
+    let plaintext = padded_plaintext(resource)?;
 
     let mut content_key = Zeroizing::new([0u8; 32]);
     rng.try_fill_bytes(content_key.as_mut())
@@ -275,27 +265,33 @@ pub fn seal_with_rng(
     rng.try_fill_bytes(&mut nonce)
         .map_err(|_| RecordsError::Randomness)?;
 
-    let mut out = Vec::with_capacity(sealed_len(recipients.len(), plaintext.len()));
-    out.extend_from_slice(&[FORMAT_VERSION, kind as u8, recipients.len() as u8]);
-    for recipient in recipients {
+    let mut out = Vec::with_capacity(sealed_len(plaintext.len()));
+    out.push(FORMAT_VERSION);
+    for slot in 0..SLOTS {
         let ephemeral = EphemeralSecret::random(rng);
         let ephemeral_public = ephemeral.public_key();
+        out.extend_from_slice(ephemeral_public.to_encoded_point(true).as_bytes());
+        let Some(recipient) = recipients.get(slot) else {
+            // A decoy: a real ephemeral point and 48 random bytes, like a wrap for a key nobody holds.
+            let mut decoy = [0u8; WRAPPED_KEY_LEN];
+            rng.try_fill_bytes(&mut decoy)
+                .map_err(|_| RecordsError::Randomness)?;
+            out.extend_from_slice(&decoy);
+            continue;
+        };
         let shared = ephemeral.diffie_hellman(recipient.public_key());
         let mut shared_x = Zeroizing::new([0u8; 32]);
         shared_x.copy_from_slice(shared.raw_secret_bytes());
         let (kek, wrap_nonce) = derive_kek(
             &shared_x,
             &uncompressed(&ephemeral_public),
-            &recipient.key_id(),
-            kind,
+            slot,
             &patient_id,
         );
         let wrapped = aead(&kek)
             .encrypt(&Nonce::from(wrap_nonce), content_key.as_slice())
             .expect("AES-GCM encrypts a 32-byte key");
         debug_assert_eq!(wrapped.len(), WRAPPED_KEY_LEN);
-        out.extend_from_slice(&recipient.key_id());
-        out.extend_from_slice(ephemeral_public.to_encoded_point(true).as_bytes());
         out.extend_from_slice(&wrapped);
     }
     out.extend_from_slice(&nonce);
@@ -313,50 +309,87 @@ pub fn seal_with_rng(
             max: MAX_CONTENT_LEN,
         })?;
     out.extend_from_slice(&ciphertext);
+    debug_assert!(is_sealed_len(out.len()));
     Ok(out)
 }
 
-/// Opens a sealed record of `patient_id` that the chain lists as `expected_kind`, with `keys` (the patient's
-/// card, or an institution's [`SoftKey`](crate::SoftKey)). One ECDH on `keys`, and only if it is a recipient.
+/// Opens a sealed record of `patient_id` with `keys`, trying every slot (an institution's
+/// [`SoftKey`](crate::SoftKey): one cheap ECDH per slot tried).
 pub fn open(
     sealed: &[u8],
     patient_id: [u8; 32],
-    expected_kind: RecordKind,
     keys: &mut dyn KeyAgreement,
 ) -> Result<Resource, RecordsError> {
-    let envelope = Envelope::parse(sealed)?;
-    if envelope.kind != expected_kind {
+    open_slots(
+        sealed,
+        patient_id,
+        keys,
+        &[AUTHOR_SLOT, THIRD_SLOT, PATIENT_SLOT],
+    )
+}
+
+/// Opens a sealed record of `patient_id` as the patient: one ECDH on `keys` (the card), on the patient's slot.
+pub fn open_as_patient(
+    sealed: &[u8],
+    patient_id: [u8; 32],
+    keys: &mut dyn KeyAgreement,
+) -> Result<Resource, RecordsError> {
+    open_slots(sealed, patient_id, keys, &[PATIENT_SLOT])
+}
+
+/// [`open`], and the record must be of `expected` kind ([`RecordsError::KindMismatch`] otherwise).
+pub fn open_expecting(
+    sealed: &[u8],
+    patient_id: [u8; 32],
+    expected: RecordKind,
+    keys: &mut dyn KeyAgreement,
+) -> Result<Resource, RecordsError> {
+    let resource = open(sealed, patient_id, keys)?;
+    if resource.kind() != expected {
         return Err(RecordsError::KindMismatch {
-            expected: expected_kind,
-            found: envelope.kind,
+            expected,
+            found: resource.kind(),
         });
     }
-    let key_id = keys.key_id();
-    let entry = envelope
-        .recipients
-        .iter()
-        .find(|r| *r.key_id == key_id)
-        .ok_or_else(|| RecordsError::NotARecipient {
-            key_id: hex(&key_id),
-            recipients: envelope.recipients.len(),
-        })?;
+    Ok(resource)
+}
 
-    let ephemeral = uncompressed(&entry.ephemeral_point);
-    let shared_x = Zeroizing::new(keys.ecdh(&ephemeral)?);
-    let (kek, wrap_nonce) = derive_kek(&shared_x, &ephemeral, &key_id, envelope.kind, &patient_id);
-    let content_key = Zeroizing::new(
-        aead(&kek)
-            .decrypt(&Nonce::from(wrap_nonce), entry.wrapped.as_slice())
-            .map_err(|_| RecordsError::WrappedKeyRejected)?,
-    );
-    let content_key: &[u8; 32] = content_key
-        .as_slice()
-        .try_into()
-        .map_err(|_| RecordsError::WrappedKeyRejected)?;
+/// Opens with `keys`, trying the listed slots in order (one ECDH each until one unwraps).
+pub fn open_slots(
+    sealed: &[u8],
+    patient_id: [u8; 32],
+    keys: &mut dyn KeyAgreement,
+    slots: &[usize],
+) -> Result<Resource, RecordsError> {
+    let envelope = Envelope::parse(sealed)?;
+    let mut content_key = None;
+    for &slot in slots {
+        let Some(entry) = envelope.slots.get(slot) else {
+            continue;
+        };
+        let ephemeral = uncompressed(&entry.ephemeral_point);
+        let shared_x = Zeroizing::new(keys.ecdh(&ephemeral)?);
+        let (kek, wrap_nonce) = derive_kek(&shared_x, &ephemeral, slot, &patient_id);
+        if let Ok(key) = aead(&kek).decrypt(&Nonce::from(wrap_nonce), entry.wrapped.as_slice()) {
+            let key = Zeroizing::new(key);
+            let key: [u8; 32] = key
+                .as_slice()
+                .try_into()
+                .map_err(|_| RecordsError::WrappedKeyRejected)?;
+            content_key = Some(Zeroizing::new(key));
+            break;
+        }
+    }
+    let Some(content_key) = content_key else {
+        return Err(RecordsError::NotARecipient {
+            key_id: hex(&keys.key_id()),
+            recipients: slots.len(),
+        });
+    };
 
     let aad = content_aad(&patient_id, envelope.header);
     let plaintext = Zeroizing::new(
-        aead(content_key)
+        aead(&content_key)
             .decrypt(
                 &Nonce::from(*envelope.nonce),
                 Payload {
@@ -366,14 +399,41 @@ pub fn open(
             )
             .map_err(|_| RecordsError::ContentRejected)?,
     );
-    let resource = Resource::from_json(&plaintext)?;
-    if resource.kind() != envelope.kind {
+    let (kind, json) = unframe(&plaintext)?;
+    let resource = Resource::from_json(&json)?;
+    if resource.kind() != kind {
         return Err(RecordsError::ContentKindMismatch {
-            header: envelope.kind,
+            header: kind,
             content: resource.kind(),
         });
     }
     Ok(resource)
+}
+
+/// Reads the frame: kind, flags, length, body (inflated if flagged), padding all zero.
+fn unframe(plaintext: &[u8]) -> Result<(RecordKind, Zeroizing<Vec<u8>>), RecordsError> {
+    let malformed = |why: &'static str| RecordsError::MalformedContent(why);
+    if plaintext.len() < FRAME_LEN {
+        return Err(malformed("shorter than its frame"));
+    }
+    let kind = RecordKind::try_from(plaintext[0])?;
+    let flags = plaintext[1];
+    let len = u32::from_be_bytes([plaintext[2], plaintext[3], plaintext[4], plaintext[5]]) as usize;
+    let body = plaintext
+        .get(FRAME_LEN..FRAME_LEN.saturating_add(len))
+        .ok_or(malformed("its length runs past the padding"))?;
+    if plaintext[FRAME_LEN + len..].iter().any(|&b| b != 0) {
+        return Err(malformed("its padding is not zero"));
+    }
+    let json = match flags {
+        0 => Zeroizing::new(body.to_vec()),
+        FLAG_DEFLATE => Zeroizing::new(
+            miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_CONTENT_LEN)
+                .map_err(|_| malformed("its compressed body does not inflate within 64 KiB"))?,
+        ),
+        _ => return Err(malformed("unknown frame flags")),
+    };
+    Ok((kind, json))
 }
 
 fn aead(key: &[u8; 32]) -> Aes256Gcm {
@@ -381,20 +441,18 @@ fn aead(key: &[u8; 32]) -> Aes256Gcm {
 }
 
 /// HKDF-SHA256(salt = ephemeral public key (65, uncompressed), ikm = shared x,
-/// info = WRAP_CONTEXT ‖ version ‖ kind ‖ patient id ‖ recipient key id) → KEK (32) ‖ wrap nonce (12).
+/// info = WRAP_CONTEXT ‖ version ‖ slot ‖ patient id) → KEK (32) ‖ wrap nonce (12).
 fn derive_kek(
     shared_x: &[u8; 32],
     ephemeral_uncompressed: &[u8; 65],
-    recipient_key_id: &[u8; 32],
-    kind: RecordKind,
+    slot: usize,
     patient_id: &[u8; 32],
 ) -> (Zeroizing<[u8; 32]>, [u8; NONCE_LEN]) {
     let hk = Hkdf::<Sha256>::new(Some(ephemeral_uncompressed), shared_x);
-    let mut info = Vec::with_capacity(WRAP_CONTEXT.len() + 2 + 64);
+    let mut info = Vec::with_capacity(WRAP_CONTEXT.len() + 2 + 32);
     info.extend_from_slice(WRAP_CONTEXT);
-    info.extend_from_slice(&[FORMAT_VERSION, kind as u8]);
+    info.extend_from_slice(&[FORMAT_VERSION, slot as u8]);
     info.extend_from_slice(patient_id);
-    info.extend_from_slice(recipient_key_id);
     let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN]);
     hk.expand(&info, okm.as_mut())
         .expect("44 bytes is within HKDF-SHA256's output limit");
@@ -405,7 +463,7 @@ fn derive_kek(
     (kek, nonce)
 }
 
-/// CONTENT_CONTEXT ‖ patient id ‖ header (version, kind, count, recipient entries, nonce).
+/// CONTENT_CONTEXT ‖ patient id ‖ header (version, slots, nonce).
 fn content_aad(patient_id: &[u8; 32], header: &[u8]) -> Vec<u8> {
     let mut aad = Vec::with_capacity(CONTENT_CONTEXT.len() + 32 + header.len());
     aad.extend_from_slice(CONTENT_CONTEXT);

@@ -187,8 +187,20 @@ pub enum RecordsError {
     #[error("the sealed record is empty: pass the record bytes exactly as stored on chain")]
     EnvelopeEmpty,
     /// A version byte this build does not read.
-    #[error("sealed record format version {0} is not supported (this build reads version 1): update carekiosk")]
+    #[error(
+        "sealed record format version {0} is not supported (this build reads version 2): \
+         it was written by another carekiosk release"
+    )]
     UnsupportedVersion(u8),
+    /// A length that is not one of the padded sizes every envelope has.
+    #[error(
+        "the sealed record is {len} bytes, not one of the padded sizes (512 … 65,536 bytes plus 272): \
+         the bytes are corrupt or were not written by carekiosk"
+    )]
+    NotABucketSize {
+        /// Bytes present.
+        len: usize,
+    },
     /// A record kind byte that is not a [`RecordKind`].
     #[error("record kind {0} is unknown (known: 1..=10): the bytes are corrupt or from a newer carekiosk")]
     UnknownKind(u8),
@@ -218,7 +230,7 @@ pub enum RecordsError {
     },
     /// The key is not among the envelope's recipients.
     #[error(
-        "this key (id {key_id}) is not one of the record's {recipients} recipients: \
+        "this key (id {key_id}) opens none of the {recipients} recipient slot(s) it tried: \
          open it with the patient's card or the authoring institution's key"
     )]
     NotARecipient {
@@ -244,6 +256,11 @@ pub enum RecordsError {
         /// Kind of the decrypted content.
         content: RecordKind,
     },
+    /// The decrypted content is not a well-formed frame (kind, flags, length, body, zero padding).
+    #[error(
+        "the record's content is not well formed ({0}): the sealing kiosk is faulty, report it"
+    )]
+    MalformedContent(&'static str),
     /// The key (for example the card) failed.
     #[error(transparent)]
     KeyAgreement(#[from] KeyAgreementError),

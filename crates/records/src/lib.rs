@@ -2,7 +2,7 @@
 //!
 //! It owns:
 //! - the record contents: hand-written HL7 FHIR R4 types for the elements carekiosk uses ([`fhir`]), the
-//!   [`Resource`] union and its on-chain [`RecordKind`], and the rules a record must meet before it is saved
+//!   [`Resource`] union and its [`RecordKind`] (inside the encryption), and the rules a record must meet before it is saved
 //!   ([`Resource::validate`]);
 //! - the pick lists a doctor chooses from: a WHO ICD-10 subset ([`icd10`]) and a formulary keyed by ATC code
 //!   ([`formulary`]);
@@ -17,43 +17,36 @@
 //! # Cryptography
 //!
 //! - **Content**: a fresh random 256-bit content key per record, **AES-256-GCM** (crate `aes-gcm`) with a random
-//!   96-bit nonce, over the record's FHIR JSON (uncompressed). AES-GCM was chosen over XChaCha20-Poly1305 for
-//!   its standing (NIST, FIPS) next to the NIST P-256 keys the cards hold; a nonce collision is moot since each
-//!   content key encrypts exactly one message.
-//! - **Key wrapping** (ECIES on NIST P-256), once per recipient: a fresh ephemeral P-256 key `e`; `z` = x-coordinate
-//!   of `e·R` (R the recipient's public key); `HKDF-SHA256(salt = E uncompressed (65 bytes), ikm = z,
-//!   info = "carekiosk/records/v1/key-wrap" ‖ version ‖ kind ‖ patient id (32) ‖ recipient key id (32))` → 44
-//!   bytes = key-encryption key (32) ‖ nonce (12); the content key is AES-256-GCM-encrypted under it (no AAD:
-//!   everything is bound by the derivation). Each KEK encrypts exactly one message, so its derived nonce is safe.
-//! - **Key id** of a P-256 public key: `keccak256(x ‖ y)` (64 coordinate bytes, no `04` prefix) — the same hash
-//!   the contracts use for a patient id from a card key. See [`key_id`].
-//! - **AAD** of the content: `"carekiosk/records/v1/content" ‖ patient id (32) ‖ header`, where the header is
-//!   every envelope byte before the ciphertext (version, kind, recipient entries, nonce). A sealed blob therefore
-//!   cannot be replayed under another patient or kind, and no recipient entry can be swapped, dropped or added
-//!   without the content failing to authenticate.
-//! - **Opening** needs one ECDH with the recipient's private key, through [`KeyAgreement`]: the card never
-//!   exports its key.
+//!   96-bit nonce, over the record's framed plaintext: kind ‖ flags ‖ length ‖ the FHIR JSON (raw DEFLATE when
+//!   that is shorter) ‖ zero padding up to a bucket size. AES-GCM was chosen for its standing (NIST, FIPS) next
+//!   to the NIST P-256 keys the cards hold; each content key encrypts exactly one message.
+//! - **Key wrapping** (ECIES on NIST P-256), once per slot: a fresh ephemeral P-256 key `e`; `z` = x-coordinate of
+//!   `e·R` (R the recipient's public key); `HKDF-SHA256(salt = E uncompressed (65 bytes), ikm = z,
+//!   info = "carekiosk/records/v2/key-wrap" ‖ version ‖ slot ‖ patient id (32))` → key-encryption key (32) ‖
+//!   nonce (12); the content key is AES-256-GCM-encrypted under it. A slot nobody holds a key for is a **decoy**:
+//!   a real ephemeral point and 48 random bytes, indistinguishable from a wrap.
+//! - **No key ids**: a reader tries its key on the slots (trial decryption): the card only slot 0, an
+//!   institution slots 1 and 2. Nothing in the envelope names or links its recipients.
+//! - **AAD** of the content: `"carekiosk/records/v2/content" ‖ patient id (32) ‖ header`, where the header is
+//!   every envelope byte before the ciphertext (version, slots, nonce). A sealed blob therefore cannot be replayed
+//!   under another patient, and no slot can be swapped, dropped or added without the content failing.
 //!
-//! # Envelope format, version 1
-//!
-//! Compact binary (calldata costs gas): fixed-size fields, one count byte, the ciphertext runs to the end.
+//! # Envelope format, version 2 (`docs/design-v2.md`)
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | version = `0x01` |
-//! | 1 | 1 | [`RecordKind`] (1..=10) |
-//! | 2 | 1 | `n` = recipient count, 1..=16 |
-//! | 3 + 113·i | 32 | recipient *i*: key id |
-//! | 35 + 113·i | 33 | recipient *i*: ephemeral public key, SEC1 compressed (`02`/`03` ‖ x) |
-//! | 68 + 113·i | 48 | recipient *i*: wrapped content key (32) ‖ GCM tag (16) |
-//! | 3 + 113·n | 12 | content nonce |
-//! | 15 + 113·n | L + 16 | content ciphertext (L bytes of FHIR JSON, 1 ≤ L ≤ 65536) ‖ GCM tag |
+//! | 0 | 1 | version = `0x02` |
+//! | 1 + 81·i | 33 | slot *i* (0 patient, 1 author, 2 third party or decoy): ephemeral key, SEC1 compressed |
+//! | 34 + 81·i | 48 | slot *i*: wrapped content key (32) ‖ GCM tag (16) |
+//! | 244 | 12 | content nonce |
+//! | 256 | B + 16 | ciphertext of the padded plaintext (B bytes, a bucket size) ‖ GCM tag |
 //!
-//! Total: `15 + 113·n + L + 16` bytes ([`sealed_len`]), i.e. a fixed 257 bytes over the JSON for the usual two
-//! recipients (card, institution) and 370 for three. A minimal diagnosis ([`Condition::diagnosis`], 617 bytes of
-//! JSON) seals to 874 bytes; one with a clinical note (~1 KB of JSON) to ~1.25 KB. [`Envelope::parse`] rejects anything else — wrong version, unknown kind, zero or
-//! too many recipients, duplicate key ids, an ephemeral key that is not a compressed point on the curve, a
-//! truncated or oversized body — with an error that names the problem, and never panics.
+//! The padded plaintext is `kind (1) ‖ flags (1: DEFLATE) ‖ body length (4, big-endian) ‖ body ‖ zeros`, and B
+//! is one of [`BUCKETS`] (512 … 65,536): every sealed payload is B + 272 bytes ([`OVERHEAD`]), so its size says
+//! nothing about the code, drug or kind inside; the kind is inside the encryption. [`Envelope::parse`] rejects
+//! anything else — wrong version, a length that is not a bucket size, an ephemeral key that is not a compressed
+//! point on the curve — with an error that names the problem, and never panics; [`open`] rejects a frame that is
+//! not well formed.
 //!
 //! # Example
 //!
@@ -65,7 +58,8 @@
 //! let hospital = SoftKey::generate();
 //! let diagnosis = Condition::diagnosis(icd10::lookup("J06.9").unwrap(), Reference::patient(&patient_id));
 //! let sealed = seal(&diagnosis.into(), patient_id, &[card.public_key(), hospital.public_key()])?;
-//! let opened = open(&sealed, patient_id, RecordKind::Condition, &mut card)?;
+//! assert_eq!(sealed.len(), 512 + 272); // compressed, then padded to the smallest bucket
+//! let opened = open(&sealed, patient_id, &mut card)?;
 //! assert_eq!(opened.kind(), RecordKind::Condition);
 //! # Ok::<(), carekiosk_records::RecordsError>(())
 //! ```
@@ -83,8 +77,10 @@ use std::fmt;
 
 pub use date::FhirDate;
 pub use envelope::{
-    content_hash, open, recipients_for, seal, seal_with_rng, sealed_len, Envelope, WrappedKey,
-    FORMAT_VERSION, HEADER_LEN, MAX_CONTENT_LEN, MAX_RECIPIENTS, NONCE_LEN, RECIPIENT_LEN, TAG_LEN,
+    bucket_for, content_hash, is_sealed_len, open, open_as_patient, open_expecting, open_slots,
+    padded_plaintext, recipients_for, seal, seal_with_rng, sealed_len, Envelope, WrappedKey,
+    AUTHOR_SLOT, BUCKETS, FORMAT_VERSION, FRAME_LEN, HEADER_LEN, MAX_CONTENT_LEN, MAX_RECIPIENTS,
+    NONCE_LEN, OVERHEAD, PATIENT_SLOT, RECIPIENT_LEN, SLOTS, TAG_LEN, THIRD_SLOT,
 };
 pub use error::{KeyAgreementError, RecordsError};
 pub use fhir::{
@@ -93,8 +89,8 @@ pub use fhir::{
 };
 pub use keys::{keccak256, key_id, KeyAgreement, RecipientPublicKey, SoftKey};
 
-/// The kind of a record, as stored on chain (one byte). The discriminants are part of the contracts' data:
-/// never renumber.
+/// The kind of a record: the first byte of the sealed plaintext (never on chain in the clear). The
+/// discriminants are part of the envelope format: never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum RecordKind {

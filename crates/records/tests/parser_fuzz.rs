@@ -32,20 +32,21 @@ proptest! {
         let _ = Envelope::parse(&bytes);
     }
 
-    /// Bytes with a plausible header (version 1, a kind, a small count), so the fuzzer reaches the recipient
-    /// entries and the length checks.
+    /// Bytes of a well-formed length with the version byte, so the fuzzer reaches the slots and the content.
     #[test]
-    fn parse_never_panics_past_a_valid_header(
-        kind in 0u8..12,
-        count in 0u8..20,
-        body in proptest::collection::vec(any::<u8>(), 0..2048),
+    fn parse_and_open_never_panic_past_a_valid_header(
+        bucket in proptest::sample::select(BUCKETS[..3].to_vec()),
+        body in proptest::collection::vec(any::<u8>(), 0..4096),
     ) {
-        let mut bytes = vec![FORMAT_VERSION, kind, count];
+        let mut bytes = vec![FORMAT_VERSION];
         bytes.extend(body);
+        bytes.resize(OVERHEAD + bucket, 0x02);
         if let Ok(env) = Envelope::parse(&bytes) {
-            prop_assert_eq!(env.recipients().len(), usize::from(count));
-            prop_assert_eq!(bytes.len(), sealed_len(usize::from(count), env.content_len()));
+            prop_assert_eq!(env.slots().len(), SLOTS);
+            prop_assert_eq!(env.padded_len(), bucket);
         }
+        let mut key = fixture().0.clone();
+        prop_assert!(open(&bytes, common::PATIENT_ID, &mut key).is_err());
     }
 }
 
@@ -69,7 +70,7 @@ proptest! {
         }
         prop_assume!(&bytes != sealed, "the edits cancelled out");
         let mut card = card.clone();
-        let res = open(&bytes, common::PATIENT_ID, RecordKind::Condition, &mut card);
+        let res = open_as_patient(&bytes, common::PATIENT_ID, &mut card);
         prop_assert!(res.is_err());
     }
 }
