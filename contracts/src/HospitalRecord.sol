@@ -1,27 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Role, Scope, IPatientSmartCard} from "./CareTypes.sol";
+import {Role, Scope, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @title HospitalRecord
 /// @notice Hospitals and the patient's medical record. A record is an encrypted blob that travels only in the
 /// transaction's calldata; the chain keeps, per patient, a hash chain over the records' content hashes and
-/// headers (kind, author, time, the version it supersedes), so a missing or reordered record is detectable.
-/// Nothing is ever deleted: an amendment is a new version pointing at the one it supersedes.
+/// headers (author, time, the version it supersedes), so a missing or reordered record is detectable. The record's
+/// kind travels inside the encryption. Nothing is ever deleted: an amendment is a new version pointing at the one
+/// it supersedes.
 contract HospitalRecord {
-    /// @notice Largest sealed record accepted, in bytes.
-    uint256 public constant MAX_RECORD_SIZE = 64 * 1024;
+    /// @notice Largest padded plaintext (envelope bucket) a sealed record may have.
+    uint256 public constant MAX_BUCKET = 65536;
     /// @notice Largest page `getMedicalRecords` returns.
     uint256 public constant MAX_PAGE = 100;
 
     /// @notice One entry of a patient's record chain, packed into a single storage slot.
-    /// @dev chainHash = bytes20(keccak256(abi.encode(patientId, index, previous chainHash, contentHash, kind,
-    /// author, time, supersedes))); supersedes is the superseded index plus one (0: an original entry).
+    /// @dev chainHash = bytes20(keccak256(abi.encode(patientId, index, previous chainHash, contentHash, author,
+    /// time, supersedes))); supersedes is the superseded index plus one (0: an original entry).
     struct Record {
         bytes20 chainHash;
         uint32 author;
         uint32 time;
-        uint8 kind;
         uint24 supersedes;
     }
 
@@ -41,14 +41,11 @@ contract HospitalRecord {
         bytes32 indexed patientId,
         uint256 indexed index,
         uint32 indexed author,
-        uint8 kind,
         uint24 supersedes,
         bytes32 contentHash,
         bytes20 chainHash
     );
 
-    error EmptyRecord();
-    error RecordTooLarge(uint256 size);
     error NoSuchRecord(bytes32 patientId, uint256 index);
     error NotRecordAuthor(bytes32 patientId, uint256 index, uint32 author);
     error TooManyRecords(bytes32 patientId);
@@ -57,23 +54,24 @@ contract HospitalRecord {
         hub = hub_;
     }
 
-    /// @notice The admin registers a hospital (its institution address, which then adds its kiosks).
+    /// @notice Governance registers a hospital (its institution address, which then offers its kiosks); reached
+    /// through the hub's `execute`.
     function registerHospital(address hospital) external returns (uint32 id) {
         return hub.registerInstitutionBy(msg.sender, hospital, Role.Hospital);
     }
 
     /// @notice A hospital kiosk with the patient's WRITE consent appends an encrypted record.
-    /// @param sealedRecord The record encrypted for the patient's card and the hospital (never plaintext).
-    function addMedicalRecord(bytes32 patientId, uint8 kind, bytes calldata sealedRecord)
+    /// @param sealedRecord A version-2 envelope of one of the bucket sizes (the kind is inside the encryption).
+    function addMedicalRecord(bytes32 patientId, bytes calldata sealedRecord)
         external
         returns (uint256 index)
     {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
-        return _append(patientId, kind, author, 0, sealedRecord);
+        return _append(patientId, author, 0, sealedRecord);
     }
 
     /// @notice The author hospital amends one of its entries: a new version that supersedes `supersedesIndex`.
-    function updateMedicalHistory(bytes32 patientId, uint256 supersedesIndex, uint8 kind, bytes calldata sealedRecord)
+    function updateMedicalHistory(bytes32 patientId, uint256 supersedesIndex, bytes calldata sealedRecord)
         external
         returns (uint256 index)
     {
@@ -82,7 +80,7 @@ contract HospitalRecord {
         if (_records[patientId][supersedesIndex].author != author) {
             revert NotRecordAuthor(patientId, supersedesIndex, author);
         }
-        return _append(patientId, kind, author, uint24(supersedesIndex + 1), sealedRecord);
+        return _append(patientId, author, uint24(supersedesIndex + 1), sealedRecord);
     }
 
     /// @notice A page of a patient's record chain, oldest first, and the total number of entries.
@@ -111,29 +109,34 @@ contract HospitalRecord {
         return _records[patientId][index].author;
     }
 
+    /// @notice Whether an entry is an original (not an amendment of another); reverts if there is none.
+    function isOriginal(bytes32 patientId, uint256 index) external view returns (bool) {
+        if (index >= _chains[patientId].count) revert NoSuchRecord(patientId, index);
+        return _records[patientId][index].supersedes == 0;
+    }
+
     /// @notice The head of a patient's record chain (zero when empty).
     function headOf(bytes32 patientId) external view returns (bytes20) {
         return _chains[patientId].head;
     }
 
-    function _append(bytes32 patientId, uint8 kind, uint32 author, uint24 supersedes, bytes calldata sealedRecord)
+    function _append(bytes32 patientId, uint32 author, uint24 supersedes, bytes calldata sealedRecord)
         internal
         returns (uint256 index)
     {
-        if (sealedRecord.length == 0) revert EmptyRecord();
-        if (sealedRecord.length > MAX_RECORD_SIZE) revert RecordTooLarge(sealedRecord.length);
+        Envelope.check(sealedRecord, MAX_BUCKET);
         ChainState storage st = _chains[patientId];
         index = st.count;
         if (index >= type(uint24).max) revert TooManyRecords(patientId);
         bytes32 contentHash = keccak256(sealedRecord);
         Record memory r = Record({
-            chainHash: bytes20(0), author: author, time: uint32(block.timestamp), kind: kind, supersedes: supersedes
+            chainHash: bytes20(0), author: author, time: uint32(block.timestamp), supersedes: supersedes
         });
         r.chainHash = _link(patientId, index, st.head, contentHash, r);
         _records[patientId][index] = r;
         st.count = uint64(index + 1);
         st.head = r.chainHash;
-        emit RecordAdded(patientId, index, author, kind, supersedes, contentHash, r.chainHash);
+        emit RecordAdded(patientId, index, author, supersedes, contentHash, r.chainHash);
     }
 
     function _link(bytes32 patientId, uint256 index, bytes20 prev, bytes32 contentHash, Record memory r)
@@ -142,7 +145,7 @@ contract HospitalRecord {
         returns (bytes20)
     {
         return bytes20(
-            keccak256(abi.encode(patientId, index, prev, contentHash, r.kind, r.author, r.time, r.supersedes))
+            keccak256(abi.encode(patientId, index, prev, contentHash, r.author, r.time, r.supersedes))
         );
     }
 }

@@ -4,25 +4,28 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {Role, IPatientSmartCard} from "./CareTypes.sol";
+import {Role, Scope, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @notice What InsuranceProvider asks of HospitalRecord.
 interface IHospitalRecord {
     function recordAuthor(bytes32 patientId, uint256 index) external view returns (uint32);
+    function isOriginal(bytes32 patientId, uint256 index) external view returns (bool);
 }
 
 /// @title InsuranceProvider
-/// @notice Insurers, coverage and claims. An insurer enrols a patient (percentage and annual limit), a hospital
-/// submits a claim tied to a record it authored (the details travel encrypted for the insurer), the insurer
-/// approves (capped by coverage) or denies with a reason code, and payment moves an ERC-20 from the insurer's
-/// escrow to the hospital exactly once.
+/// @notice Insurers, coverage and claims. An insurer holding the patient's READ consent enrols them (percentage and
+/// annual limit; a later insurer the patient consents to takes the coverage over), a hospital holding the patient's
+/// WRITE consent submits a claim tied to an original record it authored (the details travel sealed for the
+/// insurer), the insurer approves (capped by coverage, and reserving the amount in its escrow) or denies with a
+/// reason code, and payment moves an ERC-20 from the insurer's escrow to the hospital exactly once, sent by a kiosk
+/// of either party.
 contract InsuranceProvider is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Length of a policy period for the annual limit.
     uint32 public constant PERIOD = 365 days;
-    /// @notice Largest sealed claim accepted, in bytes.
-    uint256 public constant MAX_CLAIM_SIZE = 16 * 1024;
+    /// @notice Largest padded plaintext (envelope bucket) a sealed claim may have.
+    uint256 public constant MAX_BUCKET = 16384;
 
     enum ClaimStatus {
         None,
@@ -63,6 +66,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     uint256 public claimCount;
     mapping(address insurer => uint256) public escrowOf;
+    /// @notice The part of an insurer's escrow owed to approved, unpaid claims (never withdrawn).
+    mapping(address insurer => uint256) public reservedOf;
     mapping(bytes32 patientId => Coverage) internal _coverage;
     mapping(uint256 claimId => Claim) internal _claims;
     /// @notice The claim filed for a record (keyed by keccak256(patientId, index)), so a record is billed once.
@@ -80,15 +85,14 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     error ZeroAmount();
     error InvalidCoverage(uint16 bps, uint128 annualLimit);
-    error CoveredByOther(bytes32 patientId, address insurer);
     error NotCovered(bytes32 patientId);
     error NotInsurer(address caller);
     error WrongInsurer(uint256 claimId, address caller);
     error NotRecordAuthor(bytes32 patientId, uint256 recordIndex);
+    error NotOriginalRecord(bytes32 patientId, uint256 recordIndex);
+    error NotClaimParty(uint256 claimId, address caller);
     error RecordAlreadyClaimed(bytes32 patientId, uint256 recordIndex, uint256 claimId);
     error AmountTooLarge(uint256 amount);
-    error EmptyClaim();
-    error ClaimTooLarge(uint256 size);
     error NoSuchClaim(uint256 claimId);
     error ClaimNotPending(uint256 claimId, ClaimStatus status);
     error ClaimNotApproved(uint256 claimId, ClaimStatus status);
@@ -102,7 +106,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         token = token_;
     }
 
-    /// @notice The admin registers an insurer (its institution address, which then adds its kiosks).
+    /// @notice Governance registers an insurer (its institution address, which then offers its kiosks); reached
+    /// through the hub's `execute`.
     function registerInsurer(address insurer) external returns (uint32 id) {
         return hub.registerInstitutionBy(msg.sender, insurer, Role.Insurer);
     }
@@ -117,26 +122,29 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit EscrowFunded(insurer, msg.sender, amount);
     }
 
-    /// @notice The insurer's institution address withdraws unused escrow.
+    /// @notice The insurer's institution address withdraws escrow that no approved claim is owed.
     function withdrawEscrow(uint256 amount, address to) external nonReentrant {
         (Role role,,) = hub.institutions(msg.sender);
         if (role != Role.Insurer) revert NotInsurer(msg.sender);
-        uint256 available = escrowOf[msg.sender];
+        uint256 escrow = escrowOf[msg.sender];
+        uint256 available = escrow - reservedOf[msg.sender];
         if (amount > available) revert EscrowInsufficient(available, amount);
-        escrowOf[msg.sender] = available - amount;
+        escrowOf[msg.sender] = escrow - amount;
         token.safeTransfer(to, amount);
         emit EscrowWithdrawn(msg.sender, to, amount);
     }
 
-    /// @notice An insurer kiosk enrols a patient (or updates its own patient's terms): `bps` of each claim is
-    /// covered, up to `annualLimit` tokens per policy period.
+    /// @notice An insurer kiosk holding the patient's READ consent enrols the patient (or updates its own patient's
+    /// terms): `bps` of each claim is covered, up to `annualLimit` tokens per policy period. If another insurer
+    /// covered the patient, this one takes over with a new period; the other's approved claims stay payable.
     function enrollPatient(bytes32 patientId, uint16 bps, uint128 annualLimit) external {
-        (address insurer,) = hub.institutionOf(msg.sender, Role.Insurer);
+        (address insurer,) = hub.authorize(msg.sender, patientId, Role.Insurer, Scope.READ);
         if (bps == 0 || bps > 10_000 || annualLimit == 0) revert InvalidCoverage(bps, annualLimit);
-        if (hub.cardKeyOf(patientId) == 0) revert NotCovered(patientId);
         Coverage storage c = _coverage[patientId];
-        if (c.insurer != address(0) && c.insurer != insurer) revert CoveredByOther(patientId, c.insurer);
-        if (c.insurer == address(0)) c.periodStart = uint40(block.timestamp);
+        if (c.insurer != insurer) {
+            c.periodStart = uint40(block.timestamp);
+            c.used = 0;
+        }
         c.insurer = insurer;
         c.bps = bps;
         c.annualLimit = annualLimit;
@@ -151,19 +159,20 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         remaining = c.annualLimit > c.used ? c.annualLimit - c.used : 0;
     }
 
-    /// @notice A hospital kiosk bills the patient's insurer for a record the hospital authored.
-    /// @param sealedClaim The FHIR Claim encrypted for the insurer and the hospital.
+    /// @notice A hospital kiosk holding the patient's WRITE consent bills the patient's insurer for an original
+    /// record the hospital authored (an amendment cannot be billed again), once per record.
+    /// @param sealedClaim The FHIR Claim sealed for the insurer and the hospital: a version-2 envelope of a bucket
+    /// up to MAX_BUCKET.
     function submitClaim(bytes32 patientId, uint256 recordIndex, uint256 amount, bytes calldata sealedClaim)
         external
         returns (uint256 claimId)
     {
-        (address hospital, uint32 hospitalId) = hub.institutionOf(msg.sender, Role.Hospital);
+        (address hospital, uint32 hospitalId) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
+        if (!records.isOriginal(patientId, recordIndex)) revert NotOriginalRecord(patientId, recordIndex);
         if (records.recordAuthor(patientId, recordIndex) != hospitalId) revert NotRecordAuthor(patientId, recordIndex);
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint88).max) revert AmountTooLarge(amount);
-        uint256 size = sealedClaim.length;
-        if (size == 0) revert EmptyClaim();
-        if (size > MAX_CLAIM_SIZE) revert ClaimTooLarge(size);
+        Envelope.check(sealedClaim, MAX_BUCKET);
         address insurer = _coverage[patientId].insurer;
         if (insurer == address(0)) revert NotCovered(patientId);
         bytes32 recordKey = keccak256(abi.encode(patientId, recordIndex));
@@ -188,12 +197,18 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit ClaimSubmitted(claimId, patientId, hospital, amount, contentHash);
     }
 
-    /// @notice The claim's insurer approves `amount`, which may not exceed the coverage: the covered percentage of
-    /// the claimed amount, and what is left of the patient's limit for the period.
+    /// @notice The claim's insurer approves `amount`, which may not exceed the coverage (the covered percentage of
+    /// the claimed amount, and what is left of the patient's limit for the period) nor the insurer's unreserved
+    /// escrow; the amount is reserved until paid. Only while the insurer still covers the patient.
     function approveClaim(uint256 claimId, uint256 amount) external {
         Claim storage c = _pendingClaimOf(claimId);
         if (amount == 0) revert ZeroAmount();
         Coverage storage cov = _coverage[c.patientId];
+        address insurer = c.insurer;
+        if (cov.insurer != insurer) revert NotCovered(c.patientId);
+        uint256 reserved = reservedOf[insurer];
+        uint256 available = escrowOf[insurer] - reserved;
+        if (available < amount) revert EscrowInsufficient(available, amount);
         uint40 start = cov.periodStart;
         uint256 used = cov.used;
         if (block.timestamp >= uint256(start) + PERIOD) {
@@ -205,11 +220,12 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         uint256 left = cov.annualLimit > used ? cov.annualLimit - used : 0;
         if (left < cap) cap = left;
         if (amount > cap) revert ExceedsCoverage(amount, cap);
+        reservedOf[insurer] = reserved + amount;
         cov.used = uint128(used + amount);
         c.approved = uint96(amount);
         c.status = ClaimStatus.Approved;
         c.decidedAt = uint40(block.timestamp);
-        emit ClaimApproved(claimId, c.insurer, amount);
+        emit ClaimApproved(claimId, insurer, amount);
     }
 
     /// @notice The claim's insurer denies it with a reason code (see the kiosk's reason list; no free text on chain).
@@ -221,19 +237,24 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit ClaimDenied(claimId, c.insurer, reasonCode);
     }
 
-    /// @notice The claim's insurer pays an approved claim from its escrow to the hospital, exactly once.
+    /// @notice Pays an approved claim from the insurer's reserved escrow to the hospital, exactly once. Sent by a
+    /// kiosk of the claim's insurer (even a suspended one: an approved claim is money owed) or by a kiosk of the
+    /// claim's (active) hospital.
     function processPayment(uint256 claimId) external nonReentrant {
-        Claim storage c = _claimOfInsurer(claimId);
+        Claim storage c = _claims[claimId];
         ClaimStatus status = c.status;
+        if (status == ClaimStatus.None) revert NoSuchClaim(claimId);
+        address insurer = c.insurer;
+        address hospital = c.hospital;
+        address caller = hub.kioskInstitution(msg.sender);
+        if (caller == address(0) || (caller != insurer && caller != hospital)) revert NotClaimParty(claimId, msg.sender);
+        if (caller == hospital) hub.institutionOf(msg.sender, Role.Hospital);
         if (status == ClaimStatus.Paid) revert AlreadyPaid(claimId);
         if (status != ClaimStatus.Approved) revert ClaimNotApproved(claimId, status);
-        address insurer = c.insurer;
         uint256 amount = c.approved;
-        uint256 available = escrowOf[insurer];
-        if (available < amount) revert EscrowInsufficient(available, amount);
         c.status = ClaimStatus.Paid;
-        escrowOf[insurer] = available - amount;
-        address hospital = c.hospital;
+        escrowOf[insurer] -= amount;
+        reservedOf[insurer] -= amount;
         token.safeTransfer(hospital, amount);
         emit ClaimPaid(claimId, hospital, amount);
     }

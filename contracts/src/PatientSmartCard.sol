@@ -6,27 +6,44 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Role, CardSig, Scope, IPatientSmartCard} from "./CareTypes.sol";
 
 /// @title PatientSmartCard
-/// @notice The hub of carekiosk: governance, institutions and their kiosk keys, patients identified by the P-256
-/// key of their OpenPGP card, and card-signed consent windows. No patient data is stored: a patient is the hash
-/// of a public key.
-/// @dev Card signatures are EIP-712 over this contract's domain (name "carekiosk", version "1"), so every signature
-/// is bound to the chain and to this deployment; nonces make each one single-use.
+/// @notice The hub of carekiosk: governance (through a delay a guardian can veto), institutions and the kiosk keys
+/// that accepted them, patients identified by the P-256 key of their OpenPGP card, and card-signed consent windows.
+/// No patient data is stored: a patient is the hash of a public key.
+/// @dev Card signatures are EIP-712 over this contract's domain (name "carekiosk", version "2"), so every signature
+/// is bound to the chain and to this deployment. Consents are ordered by a signed time (`signedAt`, which must be
+/// recent) and a per-patient epoch that only the card (or its replacement) moves; see docs/design-v2.md.
 contract PatientSmartCard is EIP712, IPatientSmartCard {
-    /// @notice Default consent window for hospitals (Germany's ePA: 90 days).
+    /// @notice Default consent window for hospitals (Germany's ePA: 90 days); the kiosk preselects it.
     uint64 public constant HOSPITAL_WINDOW = 90 days;
-    /// @notice Default consent window for pharmacies (Germany's ePA: 3 days).
+    /// @notice Default consent window for pharmacies (Germany's ePA: 3 days); the kiosk preselects it.
     uint64 public constant PHARMACY_WINDOW = 3 days;
-    /// @notice Default consent window for insurers.
+    /// @notice Default consent window for insurers; the kiosk preselects it.
     uint64 public constant INSURER_WINDOW = 90 days;
-    /// @notice Longest window a card may grant in one signature.
-    uint64 public constant MAX_WINDOW = 730 days;
+    /// @notice Longest window one card signature may grant a hospital.
+    uint64 public constant MAX_HOSPITAL_WINDOW = 365 days;
+    /// @notice Longest window one card signature may grant a pharmacy.
+    uint64 public constant MAX_PHARMACY_WINDOW = 30 days;
+    /// @notice Longest window one card signature may grant an insurer.
+    uint64 public constant MAX_INSURER_WINDOW = 365 days;
+    /// @notice How old a card's consent or revocation signature may be when it lands.
+    uint64 public constant MAX_SIGNATURE_AGE = 1 hours;
+    /// @notice How far ahead of the block time a card's signing time may be.
+    uint64 public constant MAX_CLOCK_SKEW = 5 minutes;
+
+    /// @notice The scope each role may hold.
+    uint8 public constant HOSPITAL_SCOPES = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
+    uint8 public constant PHARMACY_SCOPES = Scope.READ | Scope.DISPENSE;
+    uint8 public constant INSURER_SCOPES = Scope.READ;
 
     bytes32 public constant REGISTER_TYPEHASH =
         keccak256("RegisterPatient(bytes32 patientId,address hospital,uint256 deadline)");
-    bytes32 public constant CONSENT_TYPEHASH =
-        keccak256("Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 nonce)");
+    bytes32 public constant CONSENT_TYPEHASH = keccak256(
+        "Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)"
+    );
     bytes32 public constant REVOKE_TYPEHASH =
-        keccak256("RevokeConsent(bytes32 patientId,address institution,uint64 nonce)");
+        keccak256("RevokeConsent(bytes32 patientId,address institution,uint64 signedAt)");
+    bytes32 public constant REVOKE_ALL_TYPEHASH =
+        keccak256("RevokeAllConsents(bytes32 patientId,uint64 epoch,uint64 signedAt)");
     bytes32 public constant REPLACE_TYPEHASH = keccak256(
         "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint256 nonce,uint256 deadline)"
     );
@@ -37,51 +54,78 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         uint32 id;
     }
 
+    /// @dev One slot: the consent of one institution, the card's signing time of the last grant or revocation, and
+    /// the patient's epoch it was granted in.
     struct Consent {
         uint64 validUntil;
-        uint64 nonce;
+        uint64 signedAt;
+        uint64 epoch;
         uint8 scope;
     }
 
-    /// @notice The governance admin: registers institutions, wires the modules.
+    /// @dev cardKeyHash zero: unknown patient. epoch starts at 1; nonce is used by the dispense signature only.
+    struct Patient {
+        bytes32 cardKeyHash;
+        uint64 epoch;
+        uint64 nonce;
+    }
+
+    /// @notice The governance admin: schedules and executes governed calls, wires the modules.
     address public admin;
-    /// @notice Number of institutions registered so far (ids start at 1). Packed with `admin`: registration reads
-    /// both.
+    /// @notice Number of institutions registered so far (ids start at 1).
     uint32 public institutionCount;
     /// @notice The admin-elect, who must accept.
     address public pendingAdmin;
+    /// @notice Who may veto (cancel) a scheduled governance call, besides the admin.
+    address public guardian;
     /// @notice The modules allowed to register institutions of their role and use card nonces.
     address public hospitalRecord;
     address public pharmacyAccess;
     address public insuranceProvider;
+    /// @notice The least time between scheduling a governance call and executing it.
+    uint64 public immutable governanceDelay;
 
     /// @inheritdoc IPatientSmartCard
     mapping(address institution => Institution) public institutions;
-    /// @notice The institution a kiosk signer belongs to (zero: not a kiosk).
+    /// @inheritdoc IPatientSmartCard
+    mapping(uint32 id => address) public institutionAddress;
+    /// @inheritdoc IPatientSmartCard
     mapping(address kiosk => address) public kioskInstitution;
-    /// @notice Hash of the current card key of a patient (zero: unknown patient).
-    mapping(bytes32 patientId => bytes32) public cardKeyOf;
-    /// @notice Next nonce of a patient's card for registration-independent signatures.
-    mapping(bytes32 patientId => uint256) public nonces;
+    /// @notice The institution that offered to enrol a kiosk key, until the key accepts.
+    mapping(address kiosk => address institution) public kioskOffer;
     /// @notice The patient a replacement card key was issued to (original keys are their patient's id). A key,
     /// once a patient's card, never becomes another patient's, even after it was itself replaced.
     mapping(bytes32 cardKeyHash => bytes32 patientId) public replacementOwner;
+    mapping(bytes32 patientId => Patient) internal _patients;
     mapping(bytes32 patientId => mapping(address institution => Consent)) internal _consents;
+    mapping(bytes32 id => uint256 eta) internal _etas;
 
     event AdminTransferStarted(address indexed current, address indexed pending);
     event AdminTransferred(address indexed previous, address indexed current);
+    event GuardianSet(address indexed previous, address indexed current);
     event ModulesWired(address hospitalRecord, address pharmacyAccess, address insuranceProvider);
+    event Scheduled(bytes32 indexed id, address target, bytes data, uint256 eta);
+    event Executed(bytes32 indexed id);
+    event Cancelled(bytes32 indexed id);
     event InstitutionRegistered(address indexed institution, Role role, uint32 id);
     event InstitutionActiveSet(address indexed institution, bool active);
+    event KioskOffered(address indexed institution, address indexed kiosk);
     event KioskAdded(address indexed institution, address indexed kiosk);
     event KioskRemoved(address indexed institution, address indexed kiosk);
     event PatientRegistered(bytes32 indexed patientId, address indexed hospital);
     event CardReplaced(bytes32 indexed patientId, bytes32 oldCardKeyHash, bytes32 newCardKeyHash, address indexed hospital);
     event ConsentGranted(bytes32 indexed patientId, address indexed institution, uint8 scope, uint64 validUntil);
     event ConsentRevoked(bytes32 indexed patientId, address indexed institution);
+    event AllConsentsRevoked(bytes32 indexed patientId, uint64 epoch);
 
     error NotAdmin(address caller);
     error NotPendingAdmin(address caller);
+    error NotGovernance(address caller);
+    error NotGuardian(address caller);
+    error InvalidTarget(address target);
+    error AlreadyScheduled(bytes32 id);
+    error NotScheduled(bytes32 id);
+    error NotReady(bytes32 id, uint256 eta);
     error ZeroAddress();
     error AlreadyWired();
     error NotModule(address caller);
@@ -90,6 +134,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error InvalidRole(Role role);
     error NotAKiosk(address caller);
     error KioskTaken(address kiosk, address institution);
+    error NoKioskOffer(address kiosk, address institution);
     error NotKioskOwner(address caller, address kiosk);
     error InstitutionInactive(address institution);
     error WrongRole(address institution, Role expected, Role actual);
@@ -98,7 +143,10 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error CardKeyMismatch(bytes32 patientId);
     error InvalidCardSignature();
     error SignatureExpired(uint256 deadline);
-    error StaleNonce(uint64 nonce, uint64 current);
+    error SignatureTooOld(uint64 signedAt);
+    error SignatureFromFuture(uint64 signedAt);
+    error StaleSignature(uint64 signedAt, uint64 last);
+    error WrongEpoch(uint64 given, uint64 current);
     error InvalidWindow(uint64 validUntil);
     error InvalidScope(uint8 scope);
     error NoConsent(bytes32 patientId, address institution);
@@ -110,17 +158,73 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         _;
     }
 
+    /// @dev Governed functions run only inside `execute`, after the delay.
+    modifier onlyGovernance() {
+        if (msg.sender != address(this)) revert NotGovernance(msg.sender);
+        _;
+    }
+
     /// @param admin_ The governance admin.
-    constructor(address admin_) EIP712("carekiosk", "1") {
+    /// @param governanceDelay_ Seconds between scheduling and executing a governance call (0 on local chains).
+    /// @param guardian_ An address that may only cancel scheduled calls (zero: none).
+    constructor(address admin_, uint64 governanceDelay_, address guardian_) EIP712("carekiosk", "2") {
         if (admin_ == address(0)) revert ZeroAddress();
         admin = admin_;
+        governanceDelay = governanceDelay_;
+        guardian = guardian_;
         emit AdminTransferred(address(0), admin_);
+        emit GuardianSet(address(0), guardian_);
     }
 
     // ---------------------------------------------------------------- governance
 
-    /// @notice Starts handing governance to `next`, who must call `acceptAdmin`.
-    function transferAdmin(address next) external onlyAdmin {
+    /// @notice The admin schedules `target.call(data)`, executable after `governanceDelay`. `target` is the hub or
+    /// one of its modules. Everybody sees the call (event `Scheduled`) for the whole delay; the guardian may veto.
+    function schedule(address target, bytes calldata data) external onlyAdmin returns (bytes32 id) {
+        if (
+            target == address(0)
+                || (target != address(this) && target != hospitalRecord && target != pharmacyAccess
+                    && target != insuranceProvider)
+        ) revert InvalidTarget(target);
+        id = keccak256(abi.encode(target, data));
+        if (_etas[id] != 0) revert AlreadyScheduled(id);
+        uint256 eta = block.timestamp + governanceDelay;
+        _etas[id] = eta;
+        emit Scheduled(id, target, data, eta);
+    }
+
+    /// @notice The admin performs a scheduled call whose delay has passed; a revert of the call is passed on
+    /// unchanged (and the call stays scheduled, since the whole transaction reverts).
+    function execute(address target, bytes calldata data) external onlyAdmin {
+        bytes32 id = keccak256(abi.encode(target, data));
+        uint256 eta = _etas[id];
+        if (eta == 0) revert NotScheduled(id);
+        if (block.timestamp < eta) revert NotReady(id, eta);
+        delete _etas[id];
+        (bool ok, bytes memory ret) = target.call(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+        emit Executed(id);
+    }
+
+    /// @notice The admin or the guardian cancels a scheduled call.
+    function cancel(bytes32 id) external {
+        if (msg.sender != admin && msg.sender != guardian) revert NotGuardian(msg.sender);
+        if (_etas[id] == 0) revert NotScheduled(id);
+        delete _etas[id];
+        emit Cancelled(id);
+    }
+
+    /// @notice When a scheduled call becomes executable (0: not scheduled).
+    function etaOf(bytes32 id) external view returns (uint256) {
+        return _etas[id];
+    }
+
+    /// @notice Starts handing governance to `next`, who must call `acceptAdmin` (governed).
+    function transferAdmin(address next) external onlyGovernance {
         pendingAdmin = next;
         emit AdminTransferStarted(admin, next);
     }
@@ -131,6 +235,12 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         emit AdminTransferred(admin, msg.sender);
         admin = msg.sender;
         pendingAdmin = address(0);
+    }
+
+    /// @notice Sets the guardian (governed; zero: none).
+    function setGuardian(address next) external onlyGovernance {
+        emit GuardianSet(guardian, next);
+        guardian = next;
     }
 
     /// @notice Sets the three module contracts, once.
@@ -152,16 +262,17 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
             : role == Role.Pharmacy ? pharmacyAccess : role == Role.Insurer ? insuranceProvider : address(0);
         if (module == address(0)) revert InvalidRole(role);
         if (msg.sender != module) revert NotModule(msg.sender);
-        if (operator != admin) revert NotAdmin(operator);
+        if (operator != address(this)) revert NotGovernance(operator);
         if (institution == address(0)) revert ZeroAddress();
         if (institutions[institution].role != Role.None) revert AlreadyRegistered(institution);
         id = ++institutionCount;
         institutions[institution] = Institution({role: role, active: true, id: id});
+        institutionAddress[id] = institution;
         emit InstitutionRegistered(institution, role, id);
     }
 
-    /// @notice Suspends or reinstates an institution (all its kiosks with it).
-    function setInstitutionActive(address institution, bool active) external onlyAdmin {
+    /// @notice Suspends or reinstates an institution, all its kiosks with it (governed).
+    function setInstitutionActive(address institution, bool active) external onlyGovernance {
         if (institutions[institution].role == Role.None) revert UnknownInstitution(institution);
         institutions[institution].active = active;
         emit InstitutionActiveSet(institution, active);
@@ -169,7 +280,8 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
 
     // ---------------------------------------------------------------- kiosks
 
-    /// @notice The calling institution adds a kiosk signer address of its own.
+    /// @notice The calling institution offers to enrol a kiosk key; the key becomes its kiosk when it accepts
+    /// (`acceptKiosk`). A later offer replaces an earlier one that was not accepted.
     function addKiosk(address kiosk) external {
         Institution memory inst = institutions[msg.sender];
         if (inst.role == Role.None) revert UnknownInstitution(msg.sender);
@@ -177,11 +289,24 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (kiosk == address(0)) revert ZeroAddress();
         address owner = kioskInstitution[kiosk];
         if (owner != address(0)) revert KioskTaken(kiosk, owner);
-        kioskInstitution[kiosk] = msg.sender;
-        emit KioskAdded(msg.sender, kiosk);
+        kioskOffer[kiosk] = msg.sender;
+        emit KioskOffered(msg.sender, kiosk);
     }
 
-    /// @notice Revokes a kiosk signer: by the institution that owns it, or by the admin (a stolen kiosk).
+    /// @notice The kiosk key accepts the offer of the institution it was set up for.
+    function acceptKiosk(address institution) external {
+        if (institution == address(0) || kioskOffer[msg.sender] != institution) {
+            revert NoKioskOffer(msg.sender, institution);
+        }
+        if (!institutions[institution].active) revert InstitutionInactive(institution);
+        address owner = kioskInstitution[msg.sender];
+        if (owner != address(0)) revert KioskTaken(msg.sender, owner);
+        delete kioskOffer[msg.sender];
+        kioskInstitution[msg.sender] = institution;
+        emit KioskAdded(institution, msg.sender);
+    }
+
+    /// @notice Revokes a kiosk key at once: by the institution that owns it, or by the admin (a stolen kiosk).
     function removeKiosk(address kiosk) external {
         address owner = kioskInstitution[kiosk];
         if (owner == address(0)) revert NotAKiosk(kiosk);
@@ -203,104 +328,144 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     // ---------------------------------------------------------------- patients
 
     /// @notice A hospital kiosk registers the patient whose card holds key (qx, qy); the card signs
-    /// RegisterPatient(patientId, hospital, deadline). The patient id is keccak256(qx, qy).
+    /// RegisterPatient(patientId, hospital, deadline). The patient id is keccak256(qx, qy); the epoch starts at 1.
     function registerPatient(uint256 deadline, CardSig calldata sig) external returns (bytes32 patientId) {
         (address hospital,) = institutionOf(msg.sender, Role.Hospital);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
-        if (cardKeyOf[patientId] != 0) revert PatientExists(patientId);
+        if (_patients[patientId].cardKeyHash != 0) revert PatientExists(patientId);
         if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
         _verify(keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, deadline)), sig);
-        cardKeyOf[patientId] = patientId;
+        _patients[patientId] = Patient({cardKeyHash: patientId, epoch: 1, nonce: 0});
         emit PatientRegistered(patientId, hospital);
     }
 
-    /// @notice Replaces a lost or broken card. A hospital kiosk holding the patient's consent submits the new
-    /// card's signature over ReplaceCard(patientId, newCardKeyHash, hospital, nonce, deadline); the old card's
-    /// outstanding signatures die with the nonce. Consents and records stay with the patient.
+    /// @notice Replaces a lost or broken card. A hospital kiosk holding the patient's WRITE consent submits the new
+    /// card's signature over ReplaceCard(patientId, newCardKeyHash, hospital, nonce, deadline). The old card's
+    /// outstanding dispense signatures die with the nonce, and every consent dies with the epoch, which moves by
+    /// one (consents obtained with the old card no longer authorize). Records stay with the patient.
     function replaceCard(bytes32 patientId, uint256 deadline, CardSig calldata newCard) external {
         (address hospital,) = authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         bytes32 newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
-        if (cardKeyOf[newHash] != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
-        uint256 nonce = nonces[patientId]++;
+        if (_patients[newHash].cardKeyHash != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
+        Patient storage p = _patients[patientId];
+        uint256 nonce = p.nonce++;
         bytes32 structHash = keccak256(abi.encode(REPLACE_TYPEHASH, patientId, newHash, hospital, nonce, deadline));
-        if (!P256.verify(_hashTypedDataV4(structHash), newCard.r, newCard.s, newCard.qx, newCard.qy)) {
-            revert InvalidCardSignature();
-        }
-        bytes32 old = cardKeyOf[patientId];
-        cardKeyOf[patientId] = newHash;
+        _verify(structHash, newCard);
+        bytes32 old = p.cardKeyHash;
+        p.cardKeyHash = newHash;
+        uint64 epoch = ++p.epoch;
         replacementOwner[newHash] = patientId;
         emit CardReplaced(patientId, old, newHash, hospital);
+        emit AllConsentsRevoked(patientId, epoch);
+    }
+
+    /// @notice Hash of the patient's current card key (zero: unknown patient).
+    function cardKeyOf(bytes32 patientId) external view returns (bytes32) {
+        return _patients[patientId].cardKeyHash;
+    }
+
+    /// @notice The patient's current card nonce (used by dispense signatures).
+    function nonces(bytes32 patientId) external view returns (uint256) {
+        return _patients[patientId].nonce;
+    }
+
+    /// @inheritdoc IPatientSmartCard
+    function epochOf(bytes32 patientId) external view returns (uint64) {
+        return _patients[patientId].epoch;
     }
 
     /// @notice The patient whose current card has key hash `cardKeyHash` (zero: none, or a retired card).
     function patientOfCard(bytes32 cardKeyHash) external view returns (bytes32) {
         bytes32 owner = replacementOwner[cardKeyHash];
         bytes32 pid = owner != 0 ? owner : cardKeyHash;
-        return cardKeyOf[pid] == cardKeyHash ? pid : bytes32(0);
+        return _patients[pid].cardKeyHash == cardKeyHash ? pid : bytes32(0);
     }
 
-    /// @notice The paper's getPatientInfo: whether a patient is registered, their current card key hash and nonce.
+    /// @notice The paper's getPatientInfo: whether a patient is registered, their current card key hash, nonce and
+    /// epoch.
     function getPatientInfo(bytes32 patientId)
         external
         view
-        returns (bool registered, bytes32 cardKeyHash, uint256 nonce)
+        returns (bool registered, bytes32 cardKeyHash, uint256 nonce, uint64 epoch)
     {
-        cardKeyHash = cardKeyOf[patientId];
-        registered = cardKeyHash != 0;
-        nonce = nonces[patientId];
+        Patient memory p = _patients[patientId];
+        return (p.cardKeyHash != 0, p.cardKeyHash, p.nonce, p.epoch);
     }
 
     // ---------------------------------------------------------------- consent
 
     /// @notice A kiosk submits its institution's consent, signed by the patient's card over
-    /// Consent(patientId, institution, scope, validUntil, nonce). validUntil 0 asks for the role's default window.
-    /// The nonce must exceed the last one used for this patient and institution.
-    function grantConsent(bytes32 patientId, uint8 scope, uint64 validUntil, uint64 nonce, CardSig calldata sig)
-        external
-        returns (uint64 until)
-    {
+    /// Consent(patientId, institution, scope, validUntil, epoch, signedAt). The scope must lie within the role's,
+    /// the epoch must be the patient's, the signature at most MAX_SIGNATURE_AGE old and later than the last grant
+    /// or revocation for this institution, and `signedAt < validUntil <= signedAt + the role's longest window`.
+    function grantConsent(
+        bytes32 patientId,
+        uint8 scope,
+        uint64 validUntil,
+        uint64 epoch,
+        uint64 signedAt,
+        CardSig calldata sig
+    ) external {
         address institution = kioskInstitution[msg.sender];
         if (institution == address(0)) revert NotAKiosk(msg.sender);
         Institution memory inst = institutions[institution];
         if (!inst.active) revert InstitutionInactive(institution);
-        if (scope == 0 || scope > Scope.ALL) revert InvalidScope(scope);
-        Consent memory c = _consents[patientId][institution];
-        if (nonce <= c.nonce) revert StaleNonce(nonce, c.nonce);
-        if (validUntil == 0) {
-            until = uint64(block.timestamp)
-                + (inst.role == Role.Hospital ? HOSPITAL_WINDOW : inst.role == Role.Pharmacy ? PHARMACY_WINDOW : INSURER_WINDOW);
-        } else {
-            if (validUntil <= block.timestamp || validUntil > block.timestamp + MAX_WINDOW) {
-                revert InvalidWindow(validUntil);
-            }
-            until = validUntil;
-        }
+        (uint8 ceiling, uint64 maxWindow) = _limits(inst.role);
+        if (scope == 0 || scope & ~ceiling != 0) revert InvalidScope(scope);
+        uint64 current = _patients[patientId].epoch;
+        if (epoch != current) revert WrongEpoch(epoch, current);
+        _checkFresh(signedAt);
+        uint64 last = _consents[patientId][institution].signedAt;
+        if (signedAt <= last) revert StaleSignature(signedAt, last);
+        if (
+            validUntil <= block.timestamp || validUntil <= signedAt
+                || uint256(validUntil) > uint256(signedAt) + maxWindow
+        ) revert InvalidWindow(validUntil);
         _verifyPatient(
-            patientId, keccak256(abi.encode(CONSENT_TYPEHASH, patientId, institution, scope, validUntil, nonce)), sig
+            patientId,
+            keccak256(abi.encode(CONSENT_TYPEHASH, patientId, institution, scope, validUntil, epoch, signedAt)),
+            sig
         );
-        _consents[patientId][institution] = Consent({validUntil: until, nonce: nonce, scope: scope});
-        emit ConsentGranted(patientId, institution, scope, until);
+        _consents[patientId][institution] =
+            Consent({validUntil: validUntil, signedAt: signedAt, epoch: epoch, scope: scope});
+        emit ConsentGranted(patientId, institution, scope, validUntil);
     }
 
-    /// @notice Anyone may submit a card-signed RevokeConsent(patientId, institution, nonce); access ends at once.
-    function revokeConsent(bytes32 patientId, address institution, uint64 nonce, CardSig calldata sig) external {
+    /// @notice Anyone may submit a card-signed RevokeConsent(patientId, institution, signedAt); access ends at once,
+    /// and every consent for this institution signed before `signedAt` is refused from then on.
+    function revokeConsent(bytes32 patientId, address institution, uint64 signedAt, CardSig calldata sig) external {
+        _checkFresh(signedAt);
         Consent memory c = _consents[patientId][institution];
-        if (nonce <= c.nonce) revert StaleNonce(nonce, c.nonce);
-        _verifyPatient(patientId, keccak256(abi.encode(REVOKE_TYPEHASH, patientId, institution, nonce)), sig);
-        _consents[patientId][institution] = Consent({validUntil: 0, nonce: nonce, scope: 0});
+        if (signedAt <= c.signedAt) revert StaleSignature(signedAt, c.signedAt);
+        _verifyPatient(patientId, keccak256(abi.encode(REVOKE_TYPEHASH, patientId, institution, signedAt)), sig);
+        _consents[patientId][institution] = Consent({validUntil: 0, signedAt: signedAt, epoch: c.epoch, scope: 0});
         emit ConsentRevoked(patientId, institution);
     }
 
-    /// @notice The consent `institution` holds for a patient (validUntil 0: none or revoked).
+    /// @notice Anyone may submit a card-signed RevokeAllConsents(patientId, epoch, signedAt): the epoch moves by one,
+    /// ending every institution's consent at once, including consents signed but not yet submitted.
+    function revokeAllConsents(bytes32 patientId, uint64 epoch, uint64 signedAt, CardSig calldata sig) external {
+        Patient storage p = _patients[patientId];
+        uint64 current = p.epoch;
+        if (epoch != current) revert WrongEpoch(epoch, current);
+        _checkFresh(signedAt);
+        _verifyPatient(patientId, keccak256(abi.encode(REVOKE_ALL_TYPEHASH, patientId, epoch, signedAt)), sig);
+        uint64 next = current + 1;
+        p.epoch = next;
+        emit AllConsentsRevoked(patientId, next);
+    }
+
+    /// @notice The consent `institution` holds for a patient (validUntil 0: none or revoked; it counts only while
+    /// `epoch` is the patient's epoch).
     function consentOf(bytes32 patientId, address institution)
         external
         view
-        returns (uint64 validUntil, uint64 nonce, uint8 scope)
+        returns (uint64 validUntil, uint64 signedAt, uint64 epoch, uint8 scope)
     {
         Consent memory c = _consents[patientId][institution];
-        return (c.validUntil, c.nonce, c.scope);
+        return (c.validUntil, c.signedAt, c.epoch, c.scope);
     }
 
     /// @inheritdoc IPatientSmartCard
@@ -311,7 +476,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     {
         (institution, id) = institutionOf(kiosk, role);
         Consent memory c = _consents[patientId][institution];
-        if (c.validUntil < block.timestamp) revert NoConsent(patientId, institution);
+        if (c.validUntil < block.timestamp || c.epoch != _patients[patientId].epoch) {
+            revert NoConsent(patientId, institution);
+        }
         if (c.scope & scope != scope) revert ScopeNotGranted(patientId, institution, scope);
     }
 
@@ -327,7 +494,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (msg.sender != pharmacyAccess && msg.sender != hospitalRecord && msg.sender != insuranceProvider) {
             revert NotModule(msg.sender);
         }
-        return nonces[patientId]++;
+        return _patients[patientId].nonce++;
     }
 
     /// @notice The EIP-712 domain separator card signatures are made under.
@@ -335,8 +502,21 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         return _domainSeparatorV4();
     }
 
+    /// @dev The scope ceiling and the longest window of a role.
+    function _limits(Role role) internal pure returns (uint8 ceiling, uint64 maxWindow) {
+        if (role == Role.Hospital) return (HOSPITAL_SCOPES, MAX_HOSPITAL_WINDOW);
+        if (role == Role.Pharmacy) return (PHARMACY_SCOPES, MAX_PHARMACY_WINDOW);
+        return (INSURER_SCOPES, MAX_INSURER_WINDOW);
+    }
+
+    /// @dev A card's signing time must lie in [now - MAX_SIGNATURE_AGE, now + MAX_CLOCK_SKEW].
+    function _checkFresh(uint64 signedAt) internal view {
+        if (uint256(signedAt) + MAX_SIGNATURE_AGE < block.timestamp) revert SignatureTooOld(signedAt);
+        if (signedAt > block.timestamp + MAX_CLOCK_SKEW) revert SignatureFromFuture(signedAt);
+    }
+
     function _verifyPatient(bytes32 patientId, bytes32 structHash, CardSig calldata sig) internal view {
-        bytes32 keyHash = cardKeyOf[patientId];
+        bytes32 keyHash = _patients[patientId].cardKeyHash;
         if (keyHash == 0) revert UnknownPatient(patientId);
         if (keccak256(abi.encode(sig.qx, sig.qy)) != keyHash) revert CardKeyMismatch(patientId);
         _verify(structHash, sig);
