@@ -331,11 +331,11 @@ contract PatientSmartCardTest is Fixture {
         vm.expectRevert(inactive);
         hub.addKiosk(newKiosk);
 
-        uint64 at = nextSignedAt(pid, hospital);
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, at + 1 days, 1, at);
+        uint64 sAt = nextSignedAt(pid, hospital);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, sAt + 1 days, 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(inactive);
-        hub.grantConsent(pid, Scope.READ, at + 1 days, 1, at, s);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 1, sAt, s);
 
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory r = registerSig(OTHER_PK, hospital, deadline);
@@ -637,11 +637,11 @@ contract PatientSmartCardTest is Fixture {
         vm.prank(kiosk);
         vm.expectRevert(notKiosk);
         records.addMedicalRecord(pid, env(0x01));
-        uint64 at = nextSignedAt(pid, hospital);
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, at + 1 days, 1, at);
+        uint64 sAt = nextSignedAt(pid, hospital);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, sAt + 1 days, 1, sAt);
         vm.prank(kiosk);
         vm.expectRevert(notKiosk);
-        hub.grantConsent(pid, Scope.READ, at + 1 days, 1, at, s);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 1, sAt, s);
     }
 
     function test_removeKiosk_revertsForOthers() public {
@@ -884,15 +884,15 @@ contract PatientSmartCardTest is Fixture {
         assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
 
         // The old card's signatures are no longer accepted.
-        uint64 at = uint64(block.timestamp);
-        CardSig memory old = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, at + 1 days, 2, at);
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory old = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, sAt + 1 days, 2, sAt);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.grantConsent(pid, Scope.READ, at + 1 days, 2, at, old);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 2, sAt, old);
         // The new card's are.
-        CardSig memory fresh = consentSig(NEW_PK, pid, hospital2, Scope.READ, at + 1 days, 2, at);
+        CardSig memory fresh = consentSig(NEW_PK, pid, hospital2, Scope.READ, sAt + 1 days, 2, sAt);
         vm.prank(hospital2Kiosk);
-        hub.grantConsent(pid, Scope.READ, at + 1 days, 2, at, fresh);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 2, sAt, fresh);
         // The old card cannot come back as a new patient either.
         uint256 d2 = block.timestamp + 1 hours;
         CardSig memory reg = registerSig(PATIENT_PK, hospital, d2);
@@ -906,8 +906,8 @@ contract PatientSmartCardTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory pendingDispense = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
-        uint64 at = uint64(block.timestamp + 1);
-        CardSig memory pendingRevoke = revokeSig(PATIENT_PK, pid, hospital, at);
+        uint64 sAt = uint64(block.timestamp + 1);
+        CardSig memory pendingRevoke = revokeSig(PATIENT_PK, pid, hospital, sAt);
 
         CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
         vm.prank(hospitalKiosk);
@@ -920,7 +920,7 @@ contract PatientSmartCardTest is Fixture {
         pharmacy.dispensePrescription(id, deadline, pendingDispense);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.revokeConsent(pid, hospital, at, pendingRevoke);
+        hub.revokeConsent(pid, hospital, sAt, pendingRevoke);
 
         // Even with the old card's key swapped for the new one, the signature is not the new card's.
         (pendingDispense.qx, pendingDispense.qy) = cardKey(NEW_PK);
@@ -1073,18 +1073,18 @@ contract PatientSmartCardTest is Fixture {
     // ================================================================ grantConsent
 
     /// @dev The card signs a consent for `institution`, submitted by `kiosk`; returns the signature.
-    function _consent(address kiosk, uint8 scope, uint64 validUntil, uint64 epoch, uint64 at)
+    function _consent(address kiosk, uint8 scope, uint64 validUntil, uint64 epoch, uint64 sAt)
         internal
         view
         returns (CardSig memory)
     {
-        return consentSig(PATIENT_PK, pid, hub.kioskInstitution(kiosk), scope, validUntil, epoch, at);
+        return consentSig(PATIENT_PK, pid, hub.kioskInstitution(kiosk), scope, validUntil, epoch, sAt);
     }
 
-    function _grantAs(address kiosk, uint8 scope, uint64 validUntil, uint64 epoch, uint64 at) internal {
-        CardSig memory s = _consent(kiosk, scope, validUntil, epoch, at);
+    function _grantAs(address kiosk, uint8 scope, uint64 validUntil, uint64 epoch, uint64 sAt) internal {
+        CardSig memory s = _consent(kiosk, scope, validUntil, epoch, sAt);
         vm.prank(kiosk);
-        hub.grantConsent(pid, scope, validUntil, epoch, at, s);
+        hub.grantConsent(pid, scope, validUntil, epoch, sAt, s);
     }
 
     function _expectGrantRevert(
@@ -1092,24 +1092,24 @@ contract PatientSmartCardTest is Fixture {
         uint8 scope,
         uint64 validUntil,
         uint64 epoch,
-        uint64 at,
+        uint64 sAt,
         bytes memory err
     ) internal {
-        CardSig memory s = _consent(kiosk, scope, validUntil, epoch, at);
+        CardSig memory s = _consent(kiosk, scope, validUntil, epoch, sAt);
         vm.prank(kiosk);
         vm.expectRevert(err);
-        hub.grantConsent(pid, scope, validUntil, epoch, at, s);
+        hub.grantConsent(pid, scope, validUntil, epoch, sAt, s);
     }
 
     function test_grantConsent_fixtureDefaults() public view {
-        (uint64 until, uint64 at, uint64 epoch, uint8 scope) = hub.consentOf(pid, hospital);
+        (uint64 until, uint64 sAt, uint64 epoch, uint8 scope) = hub.consentOf(pid, hospital);
         assertEq(until, T0 + 90 days);
-        assertEq(at, T0);
+        assertEq(sAt, T0);
         assertEq(epoch, 1);
         assertEq(scope, HOSPITAL_ALL);
-        (until, at, epoch, scope) = hub.consentOf(pid, pharmacyOrg);
+        (until, sAt, epoch, scope) = hub.consentOf(pid, pharmacyOrg);
         assertEq(until, T0 + 3 days);
-        assertEq(at, T0);
+        assertEq(sAt, T0);
         assertEq(epoch, 1);
         assertEq(scope, Scope.READ | Scope.DISPENSE);
         (until,,, scope) = hub.consentOf(pid, insurer);
@@ -1125,8 +1125,8 @@ contract PatientSmartCardTest is Fixture {
         emit PatientSmartCard.ConsentGranted(pid, hospital2, Scope.WRITE, now_ + 90 days);
         vm.prank(hospital2Kiosk);
         hub.grantConsent(pid, Scope.WRITE, now_ + 90 days, 1, now_, s);
-        (uint64 until, uint64 at, uint64 epoch, uint8 scope) = hub.consentOf(pid, hospital2);
-        assertTrue(until == now_ + 90 days && at == now_ && epoch == 1 && scope == Scope.WRITE);
+        (uint64 until, uint64 sAt, uint64 epoch, uint8 scope) = hub.consentOf(pid, hospital2);
+        assertTrue(until == now_ + 90 days && sAt == now_ && epoch == 1 && scope == Scope.WRITE);
 
         s = _consent(pharmacy2Kiosk, PHARMACY_ALL, now_ + 3 days, 1, now_);
         vm.expectEmit(address(hub));
@@ -1438,14 +1438,14 @@ contract PatientSmartCardTest is Fixture {
     // ================================================================ revokeConsent
 
     function test_revokeConsent_endsAccessAtOnce() public {
-        uint64 at = uint64(block.timestamp + 1);
-        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, at);
+        uint64 sAt = uint64(block.timestamp + 1);
+        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, sAt);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.ConsentRevoked(pid, hospital);
         vm.prank(stranger); // anyone may submit the card's revocation
-        hub.revokeConsent(pid, hospital, at, s);
+        hub.revokeConsent(pid, hospital, sAt, s);
         (uint64 until, uint64 signedAt,, uint8 scope) = hub.consentOf(pid, hospital);
-        assertTrue(until == 0 && signedAt == at && scope == 0);
+        assertTrue(until == 0 && signedAt == sAt && scope == 0);
 
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.prank(hospitalKiosk);
@@ -1460,7 +1460,7 @@ contract PatientSmartCardTest is Fixture {
         // A fresh consent (signed later) restores access.
         grant(PATIENT_PK, pid, hospitalKiosk, Scope.WRITE, 0);
         (, signedAt,,) = hub.consentOf(pid, hospital);
-        assertEq(signedAt, at + 1);
+        assertEq(signedAt, sAt + 1);
         assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
     }
 
@@ -1503,40 +1503,40 @@ contract PatientSmartCardTest is Fixture {
 
     function test_revokeConsent_revertsForBadSignature() public {
         bytes memory invalid = _err(PatientSmartCard.InvalidCardSignature.selector);
-        uint64 at = uint64(block.timestamp + 1);
-        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital2, at);
+        uint64 sAt = uint64(block.timestamp + 1);
+        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital2, sAt);
         vm.expectRevert(invalid);
-        hub.revokeConsent(pid, hospital, at, s);
-        s = revokeSig(PATIENT_PK, pid, hospital, at);
+        hub.revokeConsent(pid, hospital, sAt, s);
+        s = revokeSig(PATIENT_PK, pid, hospital, sAt);
         vm.expectRevert(invalid);
-        hub.revokeConsent(pid, hospital, at + 1, s);
+        hub.revokeConsent(pid, hospital, sAt + 1, s);
         vm.expectRevert(invalid);
-        hub.revokeConsent(pid, hospital, at, toHighS(s));
+        hub.revokeConsent(pid, hospital, sAt, toHighS(s));
         registerPatient(OTHER_PK);
-        s = revokeSig(OTHER_PK, pid, hospital, at);
+        s = revokeSig(OTHER_PK, pid, hospital, sAt);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.revokeConsent(pid, hospital, at, s);
+        hub.revokeConsent(pid, hospital, sAt, s);
         (uint64 until,,,) = hub.consentOf(pid, hospital);
         assertEq(until, T0 + 90 days);
     }
 
     function test_revokeConsent_revertsForUnknownPatient() public {
         bytes32 unknown = idOf(OTHER_PK);
-        uint64 at = uint64(block.timestamp);
-        CardSig memory s = revokeSig(OTHER_PK, unknown, hospital, at);
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory s = revokeSig(OTHER_PK, unknown, hospital, sAt);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownPatient.selector, unknown));
-        hub.revokeConsent(unknown, hospital, at, s);
+        hub.revokeConsent(unknown, hospital, sAt, s);
     }
 
     // ================================================================ revokeAllConsents
 
     function test_revokeAllConsents_endsEveryConsentAndEmitsTheNewEpoch() public {
-        uint64 at = uint64(block.timestamp);
-        CardSig memory s = revokeAllSig(PATIENT_PK, pid, 1, at);
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory s = revokeAllSig(PATIENT_PK, pid, 1, sAt);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.AllConsentsRevoked(pid, 2);
         vm.prank(stranger); // anyone may submit it
-        hub.revokeAllConsents(pid, 1, at, s);
+        hub.revokeAllConsents(pid, 1, sAt, s);
         assertEq(hub.epochOf(pid), 2);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
         hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.READ);
@@ -1546,7 +1546,7 @@ contract PatientSmartCardTest is Fixture {
         hub.authorize(insurerKiosk, pid, Role.Insurer, Scope.READ);
         // The same signature again names the old epoch.
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 2));
-        hub.revokeAllConsents(pid, 1, at, s);
+        hub.revokeAllConsents(pid, 1, sAt, s);
         // A new consent in the new epoch works.
         grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
         hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.WRITE);

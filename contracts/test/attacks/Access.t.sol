@@ -194,9 +194,9 @@ contract AccessAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory dis = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
         CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
-        uint64 at = nextSignedAt(pid, hospital);
-        uint64 until = at + 1 days;
-        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, HOSPITAL_ALL, until, 1, at);
+        uint64 sAt = nextSignedAt(pid, hospital);
+        uint64 until = sAt + 1 days;
+        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, HOSPITAL_ALL, until, 1, sAt);
         _revoke(hospitalKiosk, hospital);
         _revoke(pharmacyKiosk, pharmacyOrg);
         _revoke(insurerKiosk, insurer);
@@ -206,7 +206,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         hub.registerPatient(deadline, reg);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        hub.grantConsent(pid, HOSPITAL_ALL, until, 1, at, con);
+        hub.grantConsent(pid, HOSPITAL_ALL, until, 1, sAt, con);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(_notAKiosk(hospitalKiosk));

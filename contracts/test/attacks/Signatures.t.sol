@@ -50,18 +50,18 @@ contract SignatureAttacks is Fixture {
         CardSig memory r = signFor(hubB, PATIENT_PK, registerHash(pid, hospital, deadline));
         vm.prank(hospitalKiosk);
         assertEq(hubB.registerPatient(deadline, r), pid, "same patient on B");
-        uint64 at = uint64(block.timestamp);
-        CardSig memory c = signFor(hubB, PATIENT_PK, consentHash(pid, hospital, HOSPITAL_ALL, at + 90 days, 1, at));
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory c = signFor(hubB, PATIENT_PK, consentHash(pid, hospital, HOSPITAL_ALL, sAt + 90 days, 1, sAt));
         vm.prank(hospitalKiosk);
-        hubB.grantConsent(pid, HOSPITAL_ALL, at + 90 days, 1, at, c);
-        c = signFor(hubB, PATIENT_PK, consentHash(pid, pharmacyOrg, PHARMACY_ALL, at + 3 days, 1, at));
+        hubB.grantConsent(pid, HOSPITAL_ALL, sAt + 90 days, 1, sAt, c);
+        c = signFor(hubB, PATIENT_PK, consentHash(pid, pharmacyOrg, PHARMACY_ALL, sAt + 3 days, 1, sAt));
         vm.prank(pharmacyKiosk);
-        hubB.grantConsent(pid, PHARMACY_ALL, at + 3 days, 1, at, c);
+        hubB.grantConsent(pid, PHARMACY_ALL, sAt + 3 days, 1, sAt, c);
     }
 
     /// @dev The signing time of the last grant or revocation for (pid, institution) on `h`.
-    function _lastSignedAt(PatientSmartCard h, address institution) internal view returns (uint64 at) {
-        (, at,,) = h.consentOf(pid, institution);
+    function _lastSignedAt(PatientSmartCard h, address institution) internal view returns (uint64 sAt) {
+        (, sAt,,) = h.consentOf(pid, institution);
     }
 
     // ================================================================ replay
@@ -85,9 +85,9 @@ contract SignatureAttacks is Fixture {
         uint64 fixtureUntil = t0 + 90 days;
         CardSig memory kept = consentSig(PATIENT_PK, pid, hospital, HOSPITAL_ALL, fixtureUntil, 1, t0);
         revoke(PATIENT_PK, pid, hospital);
-        (uint64 until, uint64 at,,) = hub.consentOf(pid, hospital);
+        (uint64 until, uint64 sAt,,) = hub.consentOf(pid, hospital);
         assertEq(until, 0, "revoked");
-        assertEq(at, t0 + 1, "revocation signed after the consent");
+        assertEq(sAt, t0 + 1, "revocation signed after the consent");
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0, t0 + 1));
         hub.grantConsent(pid, HOSPITAL_ALL, fixtureUntil, 1, t0, kept);
@@ -174,7 +174,7 @@ contract SignatureAttacks is Fixture {
     struct AllSigs {
         uint256 deadline;
         uint256 id;
-        uint64 at;
+        uint64 sAt;
         CardSig reg;
         CardSig con;
         CardSig rev;
@@ -188,11 +188,11 @@ contract SignatureAttacks is Fixture {
         x.deadline = block.timestamp + 1 hours;
         x.id = issue(pid, hospitalKiosk, 0);
         x.reg = registerSig(OTHER_PK, hospital, x.deadline);
-        x.at = nextSignedAt(pid, hospital);
-        x.con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, x.at + 1 days, 1, x.at);
-        x.rev = revokeSig(PATIENT_PK, pid, hospital, x.at);
-        x.all = revokeAllSig(PATIENT_PK, pid, 1, x.at);
-        x.can = cancelSig(PATIENT_PK, x.id, x.at);
+        x.sAt = nextSignedAt(pid, hospital);
+        x.con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, x.sAt + 1 days, 1, x.sAt);
+        x.rev = revokeSig(PATIENT_PK, pid, hospital, x.sAt);
+        x.all = revokeAllSig(PATIENT_PK, pid, 1, x.sAt);
+        x.can = cancelSig(PATIENT_PK, x.id, x.sAt);
         x.rep = signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), x.deadline));
         x.dis = dispenseSig(PATIENT_PK, x.id, pharmacyOrg, x.deadline);
     }
@@ -208,13 +208,13 @@ contract SignatureAttacks is Fixture {
         vm.expectRevert(_invalid());
         hub.registerPatient(x.deadline, x.reg);
         vm.expectRevert(_invalid());
-        hub.grantConsent(pid, Scope.READ, x.at + 1 days, 1, x.at, x.con);
+        hub.grantConsent(pid, Scope.READ, x.sAt + 1 days, 1, x.sAt, x.con);
         vm.expectRevert(_invalid());
-        hub.revokeConsent(pid, hospital, x.at, x.rev);
+        hub.revokeConsent(pid, hospital, x.sAt, x.rev);
         vm.expectRevert(_invalid());
-        hub.revokeAllConsents(pid, 1, x.at, x.all);
+        hub.revokeAllConsents(pid, 1, x.sAt, x.all);
         vm.expectRevert(_invalid());
-        pharmacy.cancelPrescriptionByPatient(x.id, x.at, x.can);
+        pharmacy.cancelPrescriptionByPatient(x.id, x.sAt, x.can);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, x.deadline, x.rep);
         vm.stopPrank();
@@ -229,7 +229,7 @@ contract SignatureAttacks is Fixture {
         pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
         vm.prank(hospitalKiosk);
         hub.registerPatient(x.deadline, x.reg);
-        hub.revokeAllConsents(pid, 1, x.at, x.all);
+        hub.revokeAllConsents(pid, 1, x.sAt, x.all);
         assertEq(hub.epochOf(pid), 2);
     }
 

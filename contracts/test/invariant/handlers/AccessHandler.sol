@@ -198,22 +198,22 @@ contract AccessHandler is CardSigner {
         address institution = _addr(inst);
         scope = uint8(bound(scope, 1, Scope.READ));
         (, uint64 last,,) = hub.consentOf(pid, institution);
-        uint64 at = last < block.timestamp ? uint64(block.timestamp) : last + 1;
-        uint64 until = at + 1 days;
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 until = sAt + 1 days;
         uint64 epoch = hub.epochOf(pid);
         CardSig memory s = signFor(
             hub,
             pk,
-            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, until, epoch, at))
+            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, until, epoch, sAt))
         );
-        _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, until, epoch, at, s)));
+        _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, until, epoch, sAt, s)));
     }
 
     function revokeConsent(uint256 cs, uint256 inst, uint256 sigSeed) external {
         address institution = _addr(inst);
         (, uint64 last,,) = hub.consentOf(pid, institution);
-        uint64 at = last < block.timestamp ? uint64(block.timestamp) : last + 1;
-        _do(cs, address(hub), abi.encodeCall(hub.revokeConsent, (pid, institution, at, _badSig(sigSeed))));
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        _do(cs, address(hub), abi.encodeCall(hub.revokeConsent, (pid, institution, sAt, _badSig(sigSeed))));
     }
 
     function revokeAllConsents(uint256 cs, uint256 sigSeed) external {

@@ -184,15 +184,15 @@ contract ClaimHandler is CardSigner {
         address institution = hub.kioskInstitution(kiosk);
         (uint64 until, uint64 last,,) = hub.consentOf(patientId, institution);
         if (until >= block.timestamp) return;
-        uint64 at = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
         uint8 scope = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
         uint64 epoch = hub.epochOf(patientId);
         bytes32 structHash = keccak256(
-            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, at + 90 days, epoch, at)
+            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + 90 days, epoch, sAt)
         );
         CardSig memory s = signFor(hub, pks[p], structHash);
         vm.prank(kiosk);
-        hub.grantConsent(patientId, scope, at + 90 days, epoch, at, s);
+        hub.grantConsent(patientId, scope, sAt + 90 days, epoch, sAt, s);
     }
 
     function selectors() external pure returns (bytes4[] memory s) {

@@ -135,11 +135,11 @@ contract PrescriptionHandler is CardSigner {
         uint256 id = bound(idSeed, 1, count);
         uint256 p = pharmacy.getPrescription(id).patientId == patients[0] ? 0 : 1;
         mode %= 3;
-        uint64 at = mode == 1 ? uint64(block.timestamp - 1 hours - 1) : uint64(block.timestamp);
+        uint64 sAt = mode == 1 ? uint64(block.timestamp - 1 hours - 1) : uint64(block.timestamp);
         uint256 pk = mode == 2 ? (oldPk[p] != 0 ? oldPk[p] : cardPk[1 - p]) : cardPk[p];
         CardSig memory s =
-            signFor(hub, pk, keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, at)));
-        try pharmacy.cancelPrescriptionByPatient(id, at, s) {
+            signFor(hub, pk, keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, sAt)));
+        try pharmacy.cancelPrescriptionByPatient(id, sAt, s) {
             ++cancelSuccesses[id];
             ++cancels;
             if (mode != 0) ++wrongSuccesses;
@@ -151,14 +151,14 @@ contract PrescriptionHandler is CardSigner {
         bytes32 patientId = patients[p];
         address institution = hub.kioskInstitution(kiosk);
         (, uint64 last,,) = hub.consentOf(patientId, institution);
-        uint64 at = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
         uint64 epoch = hub.epochOf(patientId);
         bytes32 structHash = keccak256(
-            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, at + window, epoch, at)
+            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + window, epoch, sAt)
         );
         CardSig memory s = signFor(hub, cardPk[p], structHash);
         vm.prank(kiosk);
-        hub.grantConsent(patientId, scope, at + window, epoch, at, s);
+        hub.grantConsent(patientId, scope, sAt + window, epoch, sAt, s);
     }
 
     function replaceCard(uint256 patientSeed) external {
