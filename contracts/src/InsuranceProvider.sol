@@ -206,9 +206,6 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         Coverage storage cov = _coverage[c.patientId];
         address insurer = c.insurer;
         if (cov.insurer != insurer) revert NotCovered(c.patientId);
-        uint256 reserved = reservedOf[insurer];
-        uint256 available = escrowOf[insurer] - reserved;
-        if (available < amount) revert EscrowInsufficient(available, amount);
         uint40 start = cov.periodStart;
         uint256 used = cov.used;
         if (block.timestamp >= uint256(start) + PERIOD) {
@@ -220,6 +217,9 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         uint256 left = cov.annualLimit > used ? cov.annualLimit - used : 0;
         if (left < cap) cap = left;
         if (amount > cap) revert ExceedsCoverage(amount, cap);
+        uint256 reserved = reservedOf[insurer];
+        uint256 available = escrowOf[insurer] - reserved;
+        if (available < amount) revert EscrowInsufficient(available, amount);
         reservedOf[insurer] = reserved + amount;
         cov.used = uint128(used + amount);
         c.approved = uint96(amount);

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope} from "../src/CareTypes.sol";
+import {Role, Scope, MalformedEnvelope} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
 
@@ -13,20 +13,21 @@ contract HospitalRecordTest is Fixture {
         uint256 index,
         bytes20 prev,
         bytes memory sealedRecord,
-        uint8 kind,
         uint32 author,
         uint256 time,
         uint24 supersedes
     ) internal pure returns (bytes20) {
         return bytes20(
-            keccak256(
-                abi.encode(patientId, index, prev, keccak256(sealedRecord), kind, author, uint32(time), supersedes)
-            )
+            keccak256(abi.encode(patientId, index, prev, keccak256(sealedRecord), author, uint32(time), supersedes))
         );
     }
 
+    function _malformed(uint256 length) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(MalformedEnvelope.selector, length);
+    }
+
     function test_constants() public view {
-        assertEq(records.MAX_RECORD_SIZE(), 64 * 1024);
+        assertEq(records.MAX_BUCKET(), 64 * 1024);
         assertEq(records.MAX_PAGE(), 100);
     }
 
@@ -34,33 +35,44 @@ contract HospitalRecordTest is Fixture {
 
     function test_registerHospital() public {
         address x = makeAddr("newHospital");
+        (address regTarget, bytes memory regCall) = registerCall(x, Role.Hospital);
+        scheduleGoverned(regTarget, regCall);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.InstitutionRegistered(x, Role.Hospital, 7);
-        vm.prank(admin);
-        assertEq(records.registerHospital(x), 7);
+        executeGoverned(regTarget, regCall);
+        (,, uint32 newId) = hub.institutions(x);
+        assertEq(newId, 7);
         (Role role, bool active, uint32 id) = hub.institutions(x);
         assertTrue(role == Role.Hospital && active && id == 7);
+        assertEq(hub.institutionAddress(7), x);
     }
 
-    function test_registerHospital_revertsForNonAdminOrDuplicate() public {
+    function test_registerHospital_revertsForNonGovernanceOrDuplicate() public {
         address x = makeAddr("newHospital");
         vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         records.registerHospital(x);
+        // The admin itself goes through schedule/execute.
         vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, admin));
+        records.registerHospital(x);
+        (address target, bytes memory data) = registerCall(hospital2, Role.Hospital);
+        vm.startPrank(admin);
+        hub.schedule(target, data);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, hospital2));
-        records.registerHospital(hospital2);
+        hub.execute(target, data);
+        vm.stopPrank();
     }
 
     // ================================================================ addMedicalRecord
 
     function test_addMedicalRecord_appendsAndEmits() public {
-        bytes memory sealedRecord = "sealed record #0";
-        bytes20 expected = chainOf(pid, 0, 0, sealedRecord, 3, hospitalId, block.timestamp, 0);
+        bytes memory sealedRecord = env(0x5ea1ed0);
+        bytes20 expected = chainOf(pid, 0, 0, sealedRecord, hospitalId, block.timestamp, 0);
         vm.expectEmit(address(records));
-        emit HospitalRecord.RecordAdded(pid, 0, hospitalId, 3, 0, keccak256(sealedRecord), expected);
+        emit HospitalRecord.RecordAdded(pid, 0, hospitalId, 0, keccak256(sealedRecord), expected);
         vm.prank(hospitalKiosk);
-        assertEq(records.addMedicalRecord(pid, 3, sealedRecord), 0);
+        assertEq(records.addMedicalRecord(pid, sealedRecord), 0);
 
         assertEq(records.recordCount(pid), 1);
         assertEq(records.headOf(pid), expected);
@@ -71,8 +83,8 @@ contract HospitalRecordTest is Fixture {
         assertEq(page[0].chainHash, expected);
         assertEq(page[0].author, hospitalId);
         assertEq(page[0].time, block.timestamp);
-        assertEq(page[0].kind, 3);
         assertEq(page[0].supersedes, 0);
+        assertTrue(records.isOriginal(pid, 0), "an original");
         // Another patient's chain is untouched.
         assertEq(records.recordCount(idOf(OTHER_PK)), 0);
     }
@@ -83,21 +95,20 @@ contract HospitalRecordTest is Fixture {
         bytes20[] memory expected = new bytes20[](6);
         for (uint256 i; i < 6; ++i) {
             vm.warp(block.timestamp + 1 hours + i);
-            bytes memory body = abi.encodePacked("sealed record ", i);
+            bytes memory body = envOf(512 << i, i);
             bool second = i % 2 == 1;
             address kiosk = second ? hospital2Kiosk : hospitalKiosk;
             uint32 author = second ? hospital2Id : hospitalId;
-            uint8 kind = uint8(i + 1);
             uint24 supersedes;
             vm.prank(kiosk);
             if (i >= 2) {
                 // Amend this author's entry two back.
                 supersedes = uint24(i - 2 + 1);
-                assertEq(records.updateMedicalHistory(pid, i - 2, kind, body), i);
+                assertEq(records.updateMedicalHistory(pid, i - 2, body), i);
             } else {
-                assertEq(records.addMedicalRecord(pid, kind, body), i);
+                assertEq(records.addMedicalRecord(pid, body), i);
             }
-            head = chainOf(pid, i, head, body, kind, author, block.timestamp, supersedes);
+            head = chainOf(pid, i, head, body, author, block.timestamp, supersedes);
             expected[i] = head;
             assertEq(records.headOf(pid), head, "head after append");
         }
@@ -107,149 +118,171 @@ contract HospitalRecordTest is Fixture {
             assertEq(page[i].chainHash, expected[i], "chain entry");
             assertEq(page[i].supersedes, i >= 2 ? i - 1 : 0, "supersedes");
             assertEq(page[i].author, i % 2 == 1 ? hospital2Id : hospitalId, "author");
+            assertEq(records.isOriginal(pid, i), i < 2, "originals are the first two");
         }
         // Any change of order or content gives another head.
-        bytes20 reordered = chainOf(pid, 0, 0, abi.encodePacked("sealed record ", uint256(1)), 1, hospitalId, T0, 0);
+        bytes20 reordered = chainOf(pid, 0, 0, envOf(1024, 1), hospitalId, T0, 0);
         assertTrue(reordered != expected[0]);
     }
 
-    function test_addMedicalRecord_acceptsMaxSize() public {
-        bytes memory big = new bytes(64 * 1024);
-        big[0] = 0x01;
-        assertEq(addRecord(pid, hospitalKiosk, big), 0);
+    function test_addMedicalRecord_acceptsEveryBucket() public {
+        for (uint256 b = 512; b <= 65536; b *= 2) {
+            addRecord(pid, hospitalKiosk, envOf(b, b));
+        }
+        assertEq(records.recordCount(pid), 8);
     }
 
     function test_addMedicalRecord_revertsForEmpty() public {
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.EmptyRecord.selector));
-        records.addMedicalRecord(pid, 1, "");
+        vm.expectRevert(_malformed(0));
+        records.addMedicalRecord(pid, "");
     }
 
     function test_addMedicalRecord_revertsForTooLarge() public {
-        bytes memory big = new bytes(64 * 1024 + 1);
+        bytes memory big = envOf(131072, 1);
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.RecordTooLarge.selector, 64 * 1024 + 1));
-        records.addMedicalRecord(pid, 1, big);
+        vm.expectRevert(_malformed(big.length));
+        records.addMedicalRecord(pid, big);
+    }
+
+    function test_addMedicalRecord_revertsForWrongVersionOrLength() public {
+        bytes memory v1 = env(1);
+        v1[0] = 0x01;
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_malformed(v1.length));
+        records.addMedicalRecord(pid, v1);
+        bytes memory odd = new bytes(272 + 513);
+        odd[0] = 0x02;
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_malformed(odd.length));
+        records.addMedicalRecord(pid, odd);
+        bytes memory tiny = new bytes(272 + 256);
+        tiny[0] = 0x02;
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_malformed(tiny.length));
+        records.addMedicalRecord(pid, tiny);
+        assertEq(records.recordCount(pid), 0);
     }
 
     function test_addMedicalRecord_needsWriteConsent() public {
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
 
         grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ | Scope.PRESCRIBE, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.WRITE)
         );
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
 
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
 
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
 
         bytes32 unknown = idOf(OTHER_PK);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, unknown, hospital));
-        records.addMedicalRecord(unknown, 1, hex"01");
+        records.addMedicalRecord(unknown, env(0x01));
         assertEq(records.recordCount(pid), 0);
     }
 
     function test_addMedicalRecord_revertsForTooManyRecords() public {
-        addRecord(pid, hospitalKiosk, hex"01");
+        addRecord(pid, hospitalKiosk, env(0x01));
         bytes32 slot = keccak256(abi.encode(pid, uint256(0))); // _chains[pid]: count in the low 64 bits, head above
         uint256 word = uint256(vm.load(address(records), slot));
         assertEq(word & type(uint64).max, 1, "count in the chain slot");
         assertEq(bytes20(uint160(word >> 64)), records.headOf(pid), "head in the chain slot");
         vm.store(address(records), slot, bytes32((word & ~uint256(type(uint64).max)) | (type(uint24).max - 1)));
-        assertEq(addRecord(pid, hospitalKiosk, hex"02"), type(uint24).max - 1);
+        assertEq(addRecord(pid, hospitalKiosk, env(0x02)), type(uint24).max - 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.TooManyRecords.selector, pid));
-        records.addMedicalRecord(pid, 1, hex"03");
+        records.addMedicalRecord(pid, env(0x03));
     }
 
     // ================================================================ updateMedicalHistory
 
     function test_updateMedicalHistory_supersedes() public {
-        bytes memory first = "first";
-        bytes memory second = "second";
+        bytes memory first = env(0xf1);
+        bytes memory second = env(0x5ec);
         addRecord(pid, hospitalKiosk, first);
         bytes20 head = records.headOf(pid);
         vm.warp(block.timestamp + 1 days);
-        bytes20 expected = chainOf(pid, 1, head, second, 2, hospitalId, block.timestamp, 1);
+        bytes20 expected = chainOf(pid, 1, head, second, hospitalId, block.timestamp, 1);
         vm.expectEmit(address(records));
-        emit HospitalRecord.RecordAdded(pid, 1, hospitalId, 2, 1, keccak256(second), expected);
+        emit HospitalRecord.RecordAdded(pid, 1, hospitalId, 1, keccak256(second), expected);
         vm.prank(hospitalKiosk);
-        assertEq(records.updateMedicalHistory(pid, 0, 2, second), 1);
+        assertEq(records.updateMedicalHistory(pid, 0, second), 1);
         assertEq(records.headOf(pid), expected);
         (HospitalRecord.Record[] memory page,) = records.getMedicalRecords(pid, 0, 10);
         assertEq(page.length, 2);
         assertEq(page[1].supersedes, 1);
         // Nothing is deleted: the original stays.
         assertEq(page[0].supersedes, 0);
-        assertEq(page[0].kind, 1);
+        assertTrue(records.isOriginal(pid, 0), "the original stays an original");
+        assertFalse(records.isOriginal(pid, 1), "the amendment is not");
         // The amendment can itself be amended.
         vm.prank(hospitalKiosk);
-        assertEq(records.updateMedicalHistory(pid, 1, 2, "third"), 2);
+        assertEq(records.updateMedicalHistory(pid, 1, env(0x7d)), 2);
         (page,) = records.getMedicalRecords(pid, 2, 1);
         assertEq(page[0].supersedes, 2);
     }
 
     function test_updateMedicalHistory_onlyAuthor() public {
-        addRecord(pid, hospitalKiosk, hex"01");
+        addRecord(pid, hospitalKiosk, env(0x01));
         grant(PATIENT_PK, pid, hospital2Kiosk, Scope.WRITE, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NotRecordAuthor.selector, pid, 0, hospital2Id));
-        records.updateMedicalHistory(pid, 0, 1, hex"02");
+        records.updateMedicalHistory(pid, 0, env(0x02));
         // Another kiosk of the author hospital may amend.
         address kiosk2 = makeAddr("hospitalKiosk2");
-        vm.prank(hospital);
-        hub.addKiosk(kiosk2);
+        _addKiosk(hospital, kiosk2);
         vm.prank(kiosk2);
-        assertEq(records.updateMedicalHistory(pid, 0, 1, hex"02"), 1);
+        assertEq(records.updateMedicalHistory(pid, 0, env(0x02)), 1);
     }
 
     function test_updateMedicalHistory_revertsForNoSuchRecord() public {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 0));
-        records.updateMedicalHistory(pid, 0, 1, hex"01");
-        addRecord(pid, hospitalKiosk, hex"01");
+        records.updateMedicalHistory(pid, 0, env(0x01));
+        addRecord(pid, hospitalKiosk, env(0x01));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 1));
-        records.updateMedicalHistory(pid, 1, 1, hex"01");
+        records.updateMedicalHistory(pid, 1, env(0x01));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, type(uint256).max));
-        records.updateMedicalHistory(pid, type(uint256).max, 1, hex"01");
+        records.updateMedicalHistory(pid, type(uint256).max, env(0x01));
     }
 
-    function test_updateMedicalHistory_revertsForEmptyOrTooLarge() public {
-        addRecord(pid, hospitalKiosk, hex"01");
+    function test_updateMedicalHistory_revertsForMalformedEnvelope() public {
+        addRecord(pid, hospitalKiosk, env(0x01));
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.EmptyRecord.selector));
-        records.updateMedicalHistory(pid, 0, 1, "");
-        bytes memory big = new bytes(64 * 1024 + 1);
+        vm.expectRevert(_malformed(0));
+        records.updateMedicalHistory(pid, 0, "");
+        bytes memory big = envOf(65536, 1);
+        big = bytes.concat(big, hex"00");
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.RecordTooLarge.selector, big.length));
-        records.updateMedicalHistory(pid, 0, 1, big);
+        vm.expectRevert(_malformed(big.length));
+        records.updateMedicalHistory(pid, 0, big);
     }
 
     function test_updateMedicalHistory_needsConsent() public {
-        addRecord(pid, hospitalKiosk, hex"01");
+        addRecord(pid, hospitalKiosk, env(0x01));
         revoke(PATIENT_PK, pid, hospital);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
-        records.updateMedicalHistory(pid, 0, 1, hex"02");
+        records.updateMedicalHistory(pid, 0, env(0x02));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        records.updateMedicalHistory(pid, 0, 1, hex"02");
+        records.updateMedicalHistory(pid, 0, env(0x02));
     }
 
     // ================================================================ reads
@@ -257,7 +290,7 @@ contract HospitalRecordTest is Fixture {
     function test_getMedicalRecords_paginates() public {
         bytes20[] memory heads = new bytes20[](5);
         for (uint256 i; i < 5; ++i) {
-            addRecord(pid, hospitalKiosk, abi.encodePacked(i + 1));
+            addRecord(pid, hospitalKiosk, env(i + 1));
             heads[i] = records.headOf(pid);
         }
         _expectPage(0, 2, heads, 0, 2);
@@ -285,7 +318,7 @@ contract HospitalRecordTest is Fixture {
     function test_getMedicalRecords_capsPageSize() public {
         vm.startPrank(hospitalKiosk);
         for (uint256 i; i < 101; ++i) {
-            records.addMedicalRecord(pid, 1, hex"01");
+            records.addMedicalRecord(pid, env(0x01));
         }
         vm.stopPrank();
         (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, 0, 1000);
@@ -306,9 +339,18 @@ contract HospitalRecordTest is Fixture {
     function test_recordAuthor_revertsForNoSuchRecord() public {
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 0));
         records.recordAuthor(pid, 0);
-        addRecord(pid, hospitalKiosk, hex"01");
+        addRecord(pid, hospitalKiosk, env(0x01));
         assertEq(records.recordAuthor(pid, 0), hospitalId);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 1));
         records.recordAuthor(pid, 1);
+    }
+
+    function test_isOriginal_revertsForNoSuchRecord() public {
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 0));
+        records.isOriginal(pid, 0);
+        addRecord(pid, hospitalKiosk, env(0x01));
+        assertTrue(records.isOriginal(pid, 0));
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 1));
+        records.isOriginal(pid, 1);
     }
 }

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope} from "../src/CareTypes.sol";
+import {Role, Scope, MalformedEnvelope} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
 import {InsuranceProvider} from "../src/InsuranceProvider.sol";
@@ -35,7 +35,7 @@ contract InsuranceProviderTest is Fixture {
 
     function test_constantsAndWiring() public view {
         assertEq(insurance.PERIOD(), 365 days);
-        assertEq(insurance.MAX_CLAIM_SIZE(), 16 * 1024);
+        assertEq(insurance.MAX_BUCKET(), 16 * 1024);
         assertEq(address(insurance.hub()), address(hub));
         assertEq(address(insurance.records()), address(records));
         assertEq(address(insurance.token()), address(token));
@@ -46,16 +46,22 @@ contract InsuranceProviderTest is Fixture {
 
     function test_registerInsurer() public {
         address x = makeAddr("newInsurer");
+        (address regTarget, bytes memory regCall) = registerCall(x, Role.Insurer);
+        scheduleGoverned(regTarget, regCall);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.InstitutionRegistered(x, Role.Insurer, 7);
-        vm.prank(admin);
-        assertEq(insurance.registerInsurer(x), 7);
+        executeGoverned(regTarget, regCall);
+        (,, uint32 newId) = hub.institutions(x);
+        assertEq(newId, 7);
         vm.prank(insurer);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, insurer));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, insurer));
         insurance.registerInsurer(makeAddr("other"));
-        vm.prank(admin);
+        (address target, bytes memory data) = registerCall(insurer2, Role.Insurer);
+        vm.startPrank(admin);
+        hub.schedule(target, data);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, insurer2));
-        insurance.registerInsurer(insurer2);
+        hub.execute(target, data);
+        vm.stopPrank();
     }
 
     // ================================================================ escrow
@@ -138,6 +144,7 @@ contract InsuranceProviderTest is Fixture {
     function test_enrollPatient() public {
         bytes32 other = registerPatient(OTHER_PK);
         vm.warp(block.timestamp + 5 days);
+        grant(OTHER_PK, other, insurer2Kiosk, Scope.READ, 0);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.PatientEnrolled(other, insurer2, 10_000, 7e18);
         vm.prank(insurer2Kiosk);
@@ -181,6 +188,7 @@ contract InsuranceProviderTest is Fixture {
 
     function test_enrollPatient_reverts() public {
         bytes32 other = registerPatient(OTHER_PK);
+        grant(OTHER_PK, other, insurerKiosk, Scope.READ, 0);
         vm.startPrank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, 0, LIMIT));
         insurance.enrollPatient(other, 0, LIMIT);
@@ -189,12 +197,13 @@ contract InsuranceProviderTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, 5000, 0));
         insurance.enrollPatient(other, 5000, 0);
         bytes32 unknown = idOf(0xDEAD);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, unknown));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, unknown, insurer));
         insurance.enrollPatient(unknown, 5000, LIMIT);
         vm.stopPrank();
 
+        // Another insurer without the patient's consent cannot enrol them (nor take the coverage over).
         vm.prank(insurer2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.CoveredByOther.selector, pid, insurer));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, insurer2));
         insurance.enrollPatient(pid, 5000, LIMIT);
         vm.prank(hospitalKiosk);
         vm.expectRevert(
@@ -204,8 +213,7 @@ contract InsuranceProviderTest is Fixture {
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
         insurance.enrollPatient(other, 5000, LIMIT);
-        vm.prank(admin);
-        hub.setInstitutionActive(insurer, false);
+        setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
         insurance.enrollPatient(other, 5000, LIMIT);
@@ -214,8 +222,8 @@ contract InsuranceProviderTest is Fixture {
     // ================================================================ submitClaim
 
     function test_submitClaim() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
-        bytes memory sealedClaim = "sealed FHIR Claim";
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
+        bytes memory sealedClaim = envOf(2048, 0xc1a1);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimSubmitted(1, pid, hospital, 250e18, keccak256(sealedClaim));
         vm.prank(hospitalKiosk);
@@ -246,30 +254,31 @@ contract InsuranceProviderTest is Fixture {
     }
 
     function test_submitClaim_revertsForRecordNotAuthored() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.WRITE, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotRecordAuthor.selector, pid, index));
-        insurance.submitClaim(pid, index, 1, hex"01");
+        insurance.submitClaim(pid, index, 1, env(0x01));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, index + 1));
-        insurance.submitClaim(pid, index + 1, 1, hex"01");
+        insurance.submitClaim(pid, index + 1, 1, env(0x01));
     }
 
     function test_submitClaim_revertsForBadAmountOrContent() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
-        insurance.submitClaim(pid, index, 0, hex"01");
+        insurance.submitClaim(pid, index, 0, env(0x01));
         uint256 tooLarge = uint256(type(uint88).max) + 1;
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AmountTooLarge.selector, tooLarge));
-        insurance.submitClaim(pid, index, tooLarge, hex"01");
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EmptyClaim.selector));
+        insurance.submitClaim(pid, index, tooLarge, env(0x01));
+        vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 0));
         insurance.submitClaim(pid, index, 1, "");
-        bytes memory big = new bytes(16 * 1024 + 1);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ClaimTooLarge.selector, big.length));
+        bytes memory big = envOf(32768, 1);
+        vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, big.length));
         insurance.submitClaim(pid, index, 1, big);
-        // The largest amount and claim size are accepted.
-        assertEq(insurance.submitClaim(pid, index, type(uint88).max, new bytes(16 * 1024)), 1);
+        // The largest amount and claim bucket are accepted.
+        assertEq(insurance.submitClaim(pid, index, type(uint88).max, envOf(16384, 1)), 1);
         vm.stopPrank();
         assertEq(insurance.getClaim(1).claimed, type(uint88).max);
     }
@@ -277,45 +286,46 @@ contract InsuranceProviderTest is Fixture {
     function test_submitClaim_revertsWhenNotCovered() public {
         bytes32 other = registerPatient(OTHER_PK);
         grant(OTHER_PK, other, hospitalKiosk, Scope.WRITE, 0);
-        uint256 index = addRecord(other, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(other, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, other));
-        insurance.submitClaim(other, index, 1, hex"01");
+        insurance.submitClaim(other, index, 1, env(0x01));
     }
 
     function test_submitClaim_revertsWhenClaimedTwice() public {
         uint256 claimId = recordAndClaim(pid, 10e18);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, 0, claimId));
-        insurance.submitClaim(pid, 0, 5e18, hex"02");
+        insurance.submitClaim(pid, 0, 5e18, env(0x02));
         // Still after a denial: a record is billed once.
         vm.prank(insurerKiosk);
         insurance.denyClaim(claimId, 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, 0, claimId));
-        insurance.submitClaim(pid, 0, 5e18, hex"02");
-        // An amendment is a new record and may be billed.
+        insurance.submitClaim(pid, 0, 5e18, env(0x02));
+        // An amendment is not billed again: one claim per visit, whatever its amendments.
         vm.prank(hospitalKiosk);
-        uint256 amended = records.updateMedicalHistory(pid, 0, 1, hex"0bad02");
+        uint256 amended = records.updateMedicalHistory(pid, 0, env(0x0bad02));
         vm.prank(hospitalKiosk);
-        assertEq(insurance.submitClaim(pid, amended, 5e18, hex"02"), 2);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotOriginalRecord.selector, pid, amended));
+        insurance.submitClaim(pid, amended, 5e18, env(0x02));
+        assertEq(insurance.claimCount(), 1);
     }
 
     function test_submitClaim_revertsForWrongCaller() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, insurer, Role.Hospital, Role.Insurer)
         );
-        insurance.submitClaim(pid, index, 1, hex"01");
+        insurance.submitClaim(pid, index, 1, env(0x01));
         vm.prank(hospital);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital));
-        insurance.submitClaim(pid, index, 1, hex"01");
-        vm.prank(admin);
-        hub.setInstitutionActive(hospital, false);
+        insurance.submitClaim(pid, index, 1, env(0x01));
+        setActive(hospital, false);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital));
-        insurance.submitClaim(pid, index, 1, hex"01");
+        insurance.submitClaim(pid, index, 1, env(0x01));
     }
 
     // ================================================================ approveClaim
@@ -435,8 +445,7 @@ contract InsuranceProviderTest is Fixture {
 
     function test_approveClaim_revertsWhenInsurerSuspended() public {
         uint256 claimId = recordAndClaim(pid, 100e18);
-        vm.prank(admin);
-        hub.setInstitutionActive(insurer, false);
+        setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
         insurance.approveClaim(claimId, 1);
@@ -541,48 +550,90 @@ contract InsuranceProviderTest is Fixture {
         insurance.processPayment(2);
     }
 
-    function test_processPayment_revertsWhenEscrowDry() public {
+    function test_approveClaim_reservesAndWithdrawalTakesOnlyTheRest() public {
         uint256 claimId = recordAndClaim(pid, 1000e18);
         _approve(claimId, 800e18);
+        assertEq(insurance.reservedOf(insurer), 800e18);
         vm.prank(insurer);
+        vm.expectRevert(
+            abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, ESCROW - 800e18, ESCROW - 100e18)
+        );
         insurance.withdrawEscrow(ESCROW - 100e18, insurer);
-        vm.prank(insurerKiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 100e18, 800e18));
-        insurance.processPayment(claimId);
         vm.prank(insurer);
-        insurance.withdrawEscrow(100e18, insurer);
-        vm.prank(insurerKiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 800e18));
-        insurance.processPayment(claimId);
-        // Another insurer's escrow is not used.
-        fund(insurer2, 10_000e18);
-        vm.prank(insurerKiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 800e18));
-        insurance.processPayment(claimId);
-        // Refunded, it pays.
-        fund(insurer, 800e18);
+        insurance.withdrawEscrow(ESCROW - 800e18, insurer);
+        assertEq(insurance.escrowOf(insurer), 800e18);
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 1));
+        insurance.withdrawEscrow(1, insurer);
+        // The reserve pays the claim.
         vm.prank(insurerKiosk);
         insurance.processPayment(claimId);
         assertEq(insurance.escrowOf(insurer), 0);
-        assertEq(insurance.escrowOf(insurer2), 10_000e18);
+        assertEq(insurance.reservedOf(insurer), 0);
         assertEq(token.balanceOf(hospital), 800e18);
     }
 
-    function test_processPayment_revertsForWrongInsurer() public {
+    function test_approveClaim_revertsWhenEscrowUnreservedTooLow() public {
+        enroll(pid, insurerKiosk, BPS, 10_000e18); // the limit is not what binds here
+        uint256 a = recordAndClaim(pid, 1000e18);
+        uint256 b = recordAndClaim(pid, 1000e18);
+        vm.prank(insurer);
+        insurance.withdrawEscrow(ESCROW - 1000e18, insurer);
+        _approve(a, 800e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
+        insurance.approveClaim(b, 800e18);
+        // Another insurer's escrow is not used.
+        fund(insurer2, 10_000e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
+        insurance.approveClaim(b, 800e18);
+        // Topped up, it is approved and both are paid.
+        fund(insurer, 600e18);
+        _approve(b, 800e18);
+        assertEq(insurance.reservedOf(insurer), 1600e18);
+        vm.startPrank(insurerKiosk);
+        insurance.processPayment(a);
+        insurance.processPayment(b);
+        vm.stopPrank();
+        assertEq(insurance.escrowOf(insurer), 0);
+        assertEq(insurance.reservedOf(insurer), 0);
+        assertEq(insurance.escrowOf(insurer2), 10_000e18);
+        assertEq(token.balanceOf(hospital), 1600e18);
+    }
+
+    function test_processPayment_byTheClaimsHospitalKiosk() public {
         uint256 claimId = recordAndClaim(pid, 100e18);
         _approve(claimId, 80e18);
-        vm.prank(insurer2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimPaid(claimId, hospital, 80e18);
+        vm.prank(hospitalKiosk); // the payee may send the payment of an approved claim
         insurance.processPayment(claimId);
-        vm.prank(hospitalKiosk); // the payee cannot pull the payment
-        vm.expectRevert(
-            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
-        );
+        assertEq(token.balanceOf(hospital), 80e18);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Paid);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, claimId));
         insurance.processPayment(claimId);
-        vm.prank(insurer);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
+    }
+
+    function test_processPayment_revertsForOthers() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        _approve(claimId, 80e18);
+        address[4] memory others = [insurer2Kiosk, hospital2Kiosk, pharmacyKiosk, insurer];
+        for (uint256 i; i < others.length; ++i) {
+            vm.prank(others[i]);
+            vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotClaimParty.selector, claimId, others[i]));
+            insurance.processPayment(claimId);
+        }
+        // A suspended hospital's kiosk cannot pull the payment (its insurer's kiosk still pays it).
+        setActive(hospital, false);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital));
         insurance.processPayment(claimId);
         assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
+        vm.prank(insurerKiosk);
+        insurance.processPayment(claimId);
+        assertEq(token.balanceOf(hospital), 80e18);
     }
 
     function test_getClaim_revertsForUnknown() public {

@@ -5,6 +5,7 @@ import {Fixture} from "./utils/Fixture.sol";
 import {Role, CardSig, Scope} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
+import {HospitalRecord} from "../src/HospitalRecord.sol";
 
 contract PatientSmartCardTest is Fixture {
     uint256 internal constant NEW_PK = 0x5EC0DCA4D;
@@ -20,8 +21,10 @@ contract PatientSmartCardTest is Fixture {
     function test_constructor_setsAdminAndEmits() public {
         vm.expectEmit();
         emit PatientSmartCard.AdminTransferred(address(0), stranger);
-        PatientSmartCard h = new PatientSmartCard(stranger);
+        PatientSmartCard h = new PatientSmartCard(stranger, 2 days, guardian);
         assertEq(h.admin(), stranger);
+        assertEq(h.governanceDelay(), 2 days);
+        assertEq(h.guardian(), guardian);
         assertEq(h.pendingAdmin(), address(0));
         assertEq(h.hospitalRecord(), address(0));
         assertEq(h.institutionCount(), 0);
@@ -29,20 +32,34 @@ contract PatientSmartCardTest is Fixture {
 
     function test_constructor_revertsOnZeroAdmin() public {
         vm.expectRevert(_err(PatientSmartCard.ZeroAddress.selector));
-        new PatientSmartCard(address(0));
+        new PatientSmartCard(address(0), 0, guardian);
     }
 
     function test_constants() public view {
         assertEq(hub.HOSPITAL_WINDOW(), 90 days);
         assertEq(hub.PHARMACY_WINDOW(), 3 days);
         assertEq(hub.INSURER_WINDOW(), 90 days);
-        assertEq(hub.MAX_WINDOW(), 730 days);
+        assertEq(hub.MAX_HOSPITAL_WINDOW(), 365 days);
+        assertEq(hub.MAX_PHARMACY_WINDOW(), 30 days);
+        assertEq(hub.MAX_INSURER_WINDOW(), 365 days);
+        assertEq(hub.MAX_SIGNATURE_AGE(), 1 hours);
+        assertEq(hub.MAX_CLOCK_SKEW(), 5 minutes);
+        assertEq(hub.HOSPITAL_SCOPES(), 7);
+        assertEq(hub.PHARMACY_SCOPES(), 9);
+        assertEq(hub.INSURER_SCOPES(), 1);
         assertEq(hub.REGISTER_TYPEHASH(), keccak256("RegisterPatient(bytes32 patientId,address hospital,uint256 deadline)"));
         assertEq(
             hub.CONSENT_TYPEHASH(),
-            keccak256("Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 nonce)")
+            keccak256(
+                "Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)"
+            )
         );
-        assertEq(hub.REVOKE_TYPEHASH(), keccak256("RevokeConsent(bytes32 patientId,address institution,uint64 nonce)"));
+        assertEq(
+            hub.REVOKE_TYPEHASH(), keccak256("RevokeConsent(bytes32 patientId,address institution,uint64 signedAt)")
+        );
+        assertEq(
+            hub.REVOKE_ALL_TYPEHASH(), keccak256("RevokeAllConsents(bytes32 patientId,uint64 epoch,uint64 signedAt)")
+        );
         assertEq(
             hub.REPLACE_TYPEHASH(),
             keccak256(
@@ -56,7 +73,7 @@ contract PatientSmartCardTest is Fixture {
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
                 keccak256("carekiosk"),
-                keccak256("1"),
+                keccak256("2"),
                 block.chainid,
                 address(hub)
             )
@@ -79,6 +96,12 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.kioskInstitution(hospitalKiosk), hospital);
         assertEq(hub.kioskInstitution(pharmacyKiosk), pharmacyOrg);
         assertEq(hub.kioskInstitution(insurerKiosk), insurer);
+        assertEq(hub.kioskOffer(insurerKiosk), address(0), "accepted offers are gone");
+        assertEq(hub.institutionAddress(hospitalId), hospital);
+        assertEq(hub.institutionAddress(insurer2Id), insurer2);
+        assertEq(hub.institutionAddress(0), address(0));
+        assertEq(hub.governanceDelay(), 0);
+        assertEq(hub.guardian(), guardian);
         assertEq(address(records.hub()), address(hub));
         assertEq(address(pharmacy.hub()), address(hub));
         assertEq(address(insurance.hub()), address(hub));
@@ -86,11 +109,15 @@ contract PatientSmartCardTest is Fixture {
 
     // ================================================================ admin transfer
 
+    function _transferAdmin(address next) internal {
+        govern(address(hub), abi.encodeCall(PatientSmartCard.transferAdmin, (next)));
+    }
+
     function test_transferAdmin_isTwoStep() public {
+        scheduleGoverned(address(hub), abi.encodeCall(PatientSmartCard.transferAdmin, (stranger)));
         vm.expectEmit(address(hub));
         emit PatientSmartCard.AdminTransferStarted(admin, stranger);
-        vm.prank(admin);
-        hub.transferAdmin(stranger);
+        executeGoverned(address(hub), abi.encodeCall(PatientSmartCard.transferAdmin, (stranger)));
         assertEq(hub.pendingAdmin(), stranger);
         assertEq(hub.admin(), admin);
 
@@ -102,21 +129,28 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.pendingAdmin(), address(0));
 
         // The old admin has lost its powers, the new one has them.
+        bytes memory suspend = abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, false));
         vm.prank(admin);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, admin));
-        hub.setInstitutionActive(hospital, false);
+        hub.schedule(address(hub), suspend);
         address newHospital = makeAddr("newHospital");
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, admin));
-        records.registerHospital(newHospital);
-        vm.prank(stranger);
-        assertEq(records.registerHospital(newHospital), 7);
+        bytes memory reg = abi.encodeCall(HospitalRecord.registerHospital, (newHospital));
+        vm.startPrank(stranger);
+        hub.schedule(address(records), reg);
+        hub.execute(address(records), reg);
+        vm.stopPrank();
+        (,, uint32 id) = hub.institutions(newHospital);
+        assertEq(id, 7);
     }
 
-    function test_transferAdmin_revertsForNonAdmin() public {
+    function test_transferAdmin_revertsOutsideGovernance() public {
         vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         hub.transferAdmin(stranger);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, admin));
+        hub.transferAdmin(stranger);
+        assertEq(hub.pendingAdmin(), address(0));
     }
 
     function test_acceptAdmin_revertsForOthers() public {
@@ -124,8 +158,7 @@ contract PatientSmartCardTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotPendingAdmin.selector, stranger));
         hub.acceptAdmin();
 
-        vm.prank(admin);
-        hub.transferAdmin(stranger);
+        _transferAdmin(stranger);
         vm.prank(hospital);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotPendingAdmin.selector, hospital));
         hub.acceptAdmin();
@@ -135,10 +168,8 @@ contract PatientSmartCardTest is Fixture {
     }
 
     function test_transferAdmin_canBeCancelled() public {
-        vm.prank(admin);
-        hub.transferAdmin(stranger);
-        vm.prank(admin);
-        hub.transferAdmin(address(0));
+        _transferAdmin(stranger);
+        _transferAdmin(address(0));
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotPendingAdmin.selector, stranger));
         hub.acceptAdmin();
@@ -155,14 +186,14 @@ contract PatientSmartCardTest is Fixture {
     }
 
     function test_wire_revertsForNonAdmin() public {
-        PatientSmartCard h = new PatientSmartCard(admin);
+        PatientSmartCard h = new PatientSmartCard(admin, 0, guardian);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
         h.wire(address(1), address(2), address(3));
     }
 
     function test_wire_rejectsZeroAndEmits() public {
-        PatientSmartCard h = new PatientSmartCard(admin);
+        PatientSmartCard h = new PatientSmartCard(admin, 0, guardian);
         vm.startPrank(admin);
         vm.expectRevert(_err(PatientSmartCard.ZeroAddress.selector));
         h.wire(address(0), address(2), address(3));
@@ -183,10 +214,14 @@ contract PatientSmartCardTest is Fixture {
 
     function test_registerInstitutionBy_registersWithNextId() public {
         address x = makeAddr("newPharmacy");
+        (address regTarget, bytes memory regCall) = registerCall(x, Role.Pharmacy);
+        scheduleGoverned(regTarget, regCall);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.InstitutionRegistered(x, Role.Pharmacy, 7);
-        vm.prank(admin);
-        assertEq(pharmacy.registerPharmacy(x), 7);
+        executeGoverned(regTarget, regCall);
+        (,, uint32 newId) = hub.institutions(x);
+        assertEq(newId, 7);
+        assertEq(hub.institutionAddress(7), x);
         (Role role, bool active, uint32 id) = hub.institutions(x);
         assertTrue(role == Role.Pharmacy && active && id == 7);
         assertEq(hub.institutionCount(), 7);
@@ -196,74 +231,86 @@ contract PatientSmartCardTest is Fixture {
         address x = makeAddr("x");
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, stranger));
-        hub.registerInstitutionBy(admin, x, Role.Hospital);
+        hub.registerInstitutionBy(address(hub), x, Role.Hospital);
         // Even the admin must go through the module.
         vm.prank(admin);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, admin));
-        hub.registerInstitutionBy(admin, x, Role.Insurer);
+        hub.registerInstitutionBy(address(hub), x, Role.Insurer);
         // A module may only register its own role.
         vm.prank(address(pharmacy));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, address(pharmacy)));
-        hub.registerInstitutionBy(admin, x, Role.Hospital);
+        hub.registerInstitutionBy(address(hub), x, Role.Hospital);
         vm.prank(address(records));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, address(records)));
-        hub.registerInstitutionBy(admin, x, Role.Insurer);
+        hub.registerInstitutionBy(address(hub), x, Role.Insurer);
     }
 
-    function test_registerInstitutionBy_revertsForNonAdminOperator() public {
+    function test_registerInstitutionBy_revertsOutsideGovernance() public {
         address x = makeAddr("x");
         vm.startPrank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         records.registerHospital(x);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         pharmacy.registerPharmacy(x);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         insurance.registerInsurer(x);
         vm.stopPrank();
-        // An institution is not the admin either.
+        // An institution is not governance, and neither is the admin acting directly.
         vm.prank(hospital);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, hospital));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, hospital));
+        records.registerHospital(x);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, admin));
         records.registerHospital(x);
     }
 
     function test_registerInstitutionBy_revertsForBadRole() public {
         vm.prank(address(records));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidRole.selector, Role.None));
-        hub.registerInstitutionBy(admin, stranger, Role.None);
+        hub.registerInstitutionBy(address(hub), stranger, Role.None);
     }
 
     function test_registerInstitutionBy_revertsOnUnwiredHub() public {
-        PatientSmartCard h = new PatientSmartCard(admin);
+        PatientSmartCard h = new PatientSmartCard(admin, 0, guardian);
         vm.prank(address(records));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidRole.selector, Role.Hospital));
-        h.registerInstitutionBy(admin, stranger, Role.Hospital);
+        h.registerInstitutionBy(address(h), stranger, Role.Hospital);
+    }
+
+    /// @dev Schedules the registration, then expects its execution to revert with `err`.
+    function _expectRegisterRevert(address institution, Role role, bytes memory err) internal {
+        (address target, bytes memory data) = registerCall(institution, role);
+        vm.startPrank(admin);
+        hub.schedule(target, data);
+        vm.expectRevert(err);
+        hub.execute(target, data);
+        vm.stopPrank();
     }
 
     function test_registerInstitutionBy_revertsForDuplicate() public {
-        vm.startPrank(admin);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, hospital));
-        records.registerHospital(hospital);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, hospital));
-        pharmacy.registerPharmacy(hospital);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, pharmacyOrg));
-        insurance.registerInsurer(pharmacyOrg);
-        vm.stopPrank();
+        _expectRegisterRevert(
+            hospital, Role.Hospital, abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, hospital)
+        );
+        _expectRegisterRevert(
+            hospital, Role.Pharmacy, abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, hospital)
+        );
+        _expectRegisterRevert(
+            pharmacyOrg, Role.Insurer, abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, pharmacyOrg)
+        );
         assertEq(hub.institutionCount(), 6);
     }
 
     function test_registerInstitutionBy_revertsForZeroInstitution() public {
-        vm.prank(admin);
-        vm.expectRevert(_err(PatientSmartCard.ZeroAddress.selector));
-        records.registerHospital(address(0));
+        _expectRegisterRevert(address(0), Role.Hospital, _err(PatientSmartCard.ZeroAddress.selector));
     }
 
     // ================================================================ setInstitutionActive
 
     function test_setInstitutionActive_suspendsAllKiosks() public {
+        scheduleGoverned(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, false)));
         vm.expectEmit(address(hub));
         emit PatientSmartCard.InstitutionActiveSet(hospital, false);
-        vm.prank(admin);
-        hub.setInstitutionActive(hospital, false);
+        executeGoverned(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, false)));
         (, bool active,) = hub.institutions(hospital);
         assertFalse(active);
 
@@ -273,21 +320,22 @@ contract PatientSmartCardTest is Fixture {
 
         vm.prank(hospitalKiosk);
         vm.expectRevert(inactive);
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
 
         vm.prank(hospitalKiosk);
         vm.expectRevert(inactive);
-        pharmacy.issuePrescription(pid, 0, hex"01");
+        pharmacy.issuePrescription(pid, 0, env(0x01));
 
         address newKiosk = makeAddr("newKiosk");
         vm.prank(hospital);
         vm.expectRevert(inactive);
         hub.addKiosk(newKiosk);
 
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, 2);
+        uint64 sAt = nextSignedAt(pid, hospital);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, sAt + 1 days, 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(inactive);
-        hub.grantConsent(pid, Scope.READ, 0, 2, s);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 1, sAt, s);
 
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory r = registerSig(OTHER_PK, hospital, deadline);
@@ -296,17 +344,16 @@ contract PatientSmartCardTest is Fixture {
         hub.registerPatient(deadline, r);
 
         // Reinstated, the kiosks work again.
+        scheduleGoverned(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, true)));
         vm.expectEmit(address(hub));
         emit PatientSmartCard.InstitutionActiveSet(hospital, true);
-        vm.prank(admin);
-        hub.setInstitutionActive(hospital, true);
-        assertEq(addRecord(pid, hospitalKiosk, hex"01"), 0);
+        executeGoverned(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, true)));
+        assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
     }
 
     function test_setInstitutionActive_suspendedPharmacyCannotDispense() public {
         uint256 id = issue(pid, hospitalKiosk, 0);
-        vm.prank(admin);
-        hub.setInstitutionActive(pharmacyOrg, false);
+        setActive(pharmacyOrg, false);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
@@ -314,26 +361,179 @@ contract PatientSmartCardTest is Fixture {
         pharmacy.dispensePrescription(id, deadline, s);
     }
 
-    function test_setInstitutionActive_revertsForNonAdmin() public {
+    function test_setInstitutionActive_revertsOutsideGovernance() public {
         vm.prank(hospital);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, hospital));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, hospital));
         hub.setInstitutionActive(hospital, false);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, admin));
+        hub.setInstitutionActive(hospital, false);
+        (, bool active,) = hub.institutions(hospital);
+        assertTrue(active);
     }
 
     function test_setInstitutionActive_revertsForUnknown() public {
+        bytes memory call_ = abi.encodeCall(PatientSmartCard.setInstitutionActive, (stranger, false));
+        scheduleGoverned(address(hub), call_);
         vm.prank(admin);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownInstitution.selector, stranger));
-        hub.setInstitutionActive(stranger, false);
+        hub.execute(address(hub), call_);
+    }
+
+    // ================================================================ governance: schedule / execute / cancel
+
+    function _delayedHub() internal returns (PatientSmartCard h) {
+        h = new PatientSmartCard(admin, 2 days, guardian);
+        vm.prank(admin);
+        h.wire(address(records), address(pharmacy), address(insurance));
+    }
+
+    function test_schedule_recordsEtaAndEmits() public {
+        PatientSmartCard h = _delayedHub();
+        bytes memory call_ = abi.encodeCall(PatientSmartCard.setGuardian, (stranger));
+        bytes32 id = keccak256(abi.encode(address(h), call_));
+        vm.expectEmit(address(h));
+        emit PatientSmartCard.Scheduled(id, address(h), call_, block.timestamp + 2 days);
+        vm.prank(admin);
+        assertEq(h.schedule(address(h), call_), id);
+        assertEq(h.etaOf(id), block.timestamp + 2 days);
+        // The same call twice is refused while pending.
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyScheduled.selector, id));
+        h.schedule(address(h), call_);
+    }
+
+    function test_schedule_onlyHubAndModulesAsTargets() public {
+        bytes memory call_ = abi.encodeCall(TestTarget.poke, ());
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidTarget.selector, address(token)));
+        hub.schedule(address(token), call_);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidTarget.selector, address(0)));
+        hub.schedule(address(0), call_);
+        hub.schedule(address(hub), call_);
+        hub.schedule(address(records), call_);
+        hub.schedule(address(pharmacy), call_);
+        hub.schedule(address(insurance), call_);
+        vm.stopPrank();
+        // An unwired hub only governs itself.
+        PatientSmartCard h = new PatientSmartCard(admin, 0, guardian);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidTarget.selector, address(0)));
+        h.schedule(address(0), call_);
+    }
+
+    function test_execute_afterTheDelayOnly() public {
+        PatientSmartCard h = _delayedHub();
+        bytes memory call_ = abi.encodeCall(PatientSmartCard.setGuardian, (stranger));
+        bytes32 id = keccak256(abi.encode(address(h), call_));
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotScheduled.selector, id));
+        h.execute(address(h), call_);
+        vm.prank(admin);
+        h.schedule(address(h), call_);
+        uint256 eta = block.timestamp + 2 days;
+        vm.warp(eta - 1);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotReady.selector, id, eta));
+        h.execute(address(h), call_);
+        vm.warp(eta);
+        vm.expectEmit(address(h));
+        emit PatientSmartCard.GuardianSet(guardian, stranger);
+        vm.expectEmit(address(h));
+        emit PatientSmartCard.Executed(id);
+        vm.prank(admin);
+        h.execute(address(h), call_);
+        assertEq(h.guardian(), stranger);
+        assertEq(h.etaOf(id), 0, "executed calls are forgotten");
+        // Once executed, the same call needs scheduling again.
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotScheduled.selector, id));
+        h.execute(address(h), call_);
+    }
+
+    function test_execute_bubblesTheRevertAndKeepsTheCallScheduled() public {
+        bytes memory call_ = abi.encodeCall(PatientSmartCard.setInstitutionActive, (stranger, true));
+        bytes32 id = keccak256(abi.encode(address(hub), call_));
+        scheduleGoverned(address(hub), call_);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownInstitution.selector, stranger));
+        hub.execute(address(hub), call_);
+        assertEq(hub.etaOf(id), block.timestamp, "still scheduled");
+        // Only the admin executes.
+        vm.prank(guardian);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, guardian));
+        hub.execute(address(hub), call_);
+    }
+
+    function test_cancel_byAdminOrGuardianOnly() public {
+        PatientSmartCard h = _delayedHub();
+        bytes memory call_ = abi.encodeCall(PatientSmartCard.setGuardian, (stranger));
+        bytes32 id = keccak256(abi.encode(address(h), call_));
+        vm.prank(admin);
+        h.schedule(address(h), call_);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGuardian.selector, stranger));
+        h.cancel(id);
+        vm.prank(hospital);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGuardian.selector, hospital));
+        h.cancel(id);
+        vm.expectEmit(address(h));
+        emit PatientSmartCard.Cancelled(id);
+        vm.prank(guardian);
+        h.cancel(id);
+        assertEq(h.etaOf(id), 0);
+        vm.warp(block.timestamp + 3 days);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotScheduled.selector, id));
+        h.execute(address(h), call_);
+        vm.prank(guardian);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotScheduled.selector, id));
+        h.cancel(id);
+        // The admin may cancel its own call too, and schedule it again.
+        vm.startPrank(admin);
+        h.schedule(address(h), call_);
+        h.cancel(id);
+        h.schedule(address(h), call_);
+        vm.stopPrank();
+        assertEq(h.etaOf(id), block.timestamp + 2 days);
+    }
+
+    function test_setGuardian_governedOnly() public {
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, admin));
+        hub.setGuardian(stranger);
+        vm.prank(guardian);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, guardian));
+        hub.setGuardian(stranger);
+        govern(address(hub), abi.encodeCall(PatientSmartCard.setGuardian, (stranger)));
+        assertEq(hub.guardian(), stranger);
+        // The old guardian can no longer cancel.
+        scheduleGoverned(address(hub), abi.encodeCall(PatientSmartCard.setGuardian, (address(0))));
+        bytes32 id = keccak256(abi.encode(address(hub), abi.encodeCall(PatientSmartCard.setGuardian, (address(0)))));
+        vm.prank(guardian);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGuardian.selector, guardian));
+        hub.cancel(id);
+        vm.prank(stranger);
+        hub.cancel(id);
     }
 
     // ================================================================ kiosks
 
-    function test_addKiosk_emitsAndMaps() public {
+    function test_addKiosk_offersAndTheKioskAccepts() public {
         address k = makeAddr("k");
         vm.expectEmit(address(hub));
-        emit PatientSmartCard.KioskAdded(hospital2, k);
+        emit PatientSmartCard.KioskOffered(hospital2, k);
         vm.prank(hospital2);
         hub.addKiosk(k);
+        assertEq(hub.kioskOffer(k), hospital2);
+        assertEq(hub.kioskInstitution(k), address(0), "not a kiosk before it accepts");
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, k));
+        hub.institutionOf(k, Role.Hospital);
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.KioskAdded(hospital2, k);
+        vm.prank(k);
+        hub.acceptKiosk(hospital2);
+        assertEq(hub.kioskOffer(k), address(0), "offer used");
         assertEq(hub.kioskInstitution(k), hospital2);
         (address inst, uint32 id) = hub.institutionOf(k, Role.Hospital);
         assertEq(inst, hospital2);
@@ -348,6 +548,47 @@ contract PatientSmartCardTest is Fixture {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownInstitution.selector, hospitalKiosk));
         hub.addKiosk(stranger);
+    }
+
+    function test_acceptKiosk_needsTheMatchingOffer() public {
+        address k = makeAddr("k");
+        vm.prank(k);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoKioskOffer.selector, k, hospital));
+        hub.acceptKiosk(hospital);
+        vm.prank(hospital);
+        hub.addKiosk(k);
+        vm.prank(k);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoKioskOffer.selector, k, hospital2));
+        hub.acceptKiosk(hospital2);
+        vm.prank(k);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoKioskOffer.selector, k, address(0)));
+        hub.acceptKiosk(address(0));
+        // Only the kiosk key itself accepts.
+        vm.prank(hospital);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoKioskOffer.selector, hospital, hospital));
+        hub.acceptKiosk(hospital);
+        // A later offer replaces an unaccepted one.
+        vm.prank(hospital2);
+        hub.addKiosk(k);
+        assertEq(hub.kioskOffer(k), hospital2);
+        vm.prank(k);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoKioskOffer.selector, k, hospital));
+        hub.acceptKiosk(hospital);
+        assertEq(hub.kioskInstitution(k), address(0));
+    }
+
+    function test_acceptKiosk_revertsWhenTheInstitutionWasSuspended() public {
+        address k = makeAddr("k");
+        vm.prank(hospital);
+        hub.addKiosk(k);
+        setActive(hospital, false);
+        vm.prank(k);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital));
+        hub.acceptKiosk(hospital);
+        setActive(hospital, true);
+        vm.prank(k);
+        hub.acceptKiosk(hospital);
+        assertEq(hub.kioskInstitution(k), hospital);
     }
 
     function test_addKiosk_revertsForZero() public {
@@ -373,9 +614,8 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.kioskInstitution(hospitalKiosk), address(0));
         _assertKioskRefused(hospitalKiosk);
 
-        // The address is free again, e.g. for another institution.
-        vm.prank(hospital2);
-        hub.addKiosk(hospitalKiosk);
+        // The address is free again, e.g. for another institution, if the key accepts it.
+        _addKiosk(hospital2, hospitalKiosk);
         assertEq(hub.kioskInstitution(hospitalKiosk), hospital2);
     }
 
@@ -396,11 +636,12 @@ contract PatientSmartCardTest is Fixture {
         hub.institutionOf(kiosk, Role.Hospital);
         vm.prank(kiosk);
         vm.expectRevert(notKiosk);
-        records.addMedicalRecord(pid, 1, hex"01");
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, 9);
+        records.addMedicalRecord(pid, env(0x01));
+        uint64 sAt = nextSignedAt(pid, hospital);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, sAt + 1 days, 1, sAt);
         vm.prank(kiosk);
         vm.expectRevert(notKiosk);
-        hub.grantConsent(pid, Scope.READ, 0, 9, s);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 1, sAt, s);
     }
 
     function test_removeKiosk_revertsForOthers() public {
@@ -469,12 +710,14 @@ contract PatientSmartCardTest is Fixture {
         vm.prank(hospital2Kiosk);
         assertEq(hub.registerPatient(deadline, s), other);
         assertEq(hub.cardKeyOf(other), other);
-        (bool registered, bytes32 keyHash, uint256 nonce) = hub.getPatientInfo(other);
+        (bool registered, bytes32 keyHash, uint256 nonce, uint64 epoch) = hub.getPatientInfo(other);
         assertTrue(registered);
         assertEq(keyHash, other);
         assertEq(nonce, 0);
+        assertEq(epoch, 1, "the epoch starts at 1");
+        assertEq(hub.epochOf(other), 1);
         // Registration grants no consent.
-        (uint64 until,,) = hub.consentOf(other, hospital2);
+        (uint64 until,,,) = hub.consentOf(other, hospital2);
         assertEq(until, 0);
     }
 
@@ -487,11 +730,13 @@ contract PatientSmartCardTest is Fixture {
     }
 
     function test_getPatientInfo_unknownPatient() public view {
-        (bool registered, bytes32 keyHash, uint256 nonce) = hub.getPatientInfo(idOf(OTHER_PK));
+        (bool registered, bytes32 keyHash, uint256 nonce, uint64 epoch) = hub.getPatientInfo(idOf(OTHER_PK));
         assertFalse(registered);
         assertEq(keyHash, bytes32(0));
         assertEq(nonce, 0);
-        (registered, keyHash, nonce) = hub.getPatientInfo(pid);
+        assertEq(epoch, 0);
+        (registered, keyHash, nonce, epoch) = hub.getPatientInfo(pid);
+        assertEq(epoch, 1);
         assertTrue(registered);
         assertEq(keyHash, pid);
     }
@@ -580,7 +825,7 @@ contract PatientSmartCardTest is Fixture {
     }
 
     function test_registerPatient_revertsForOtherDeployment() public {
-        PatientSmartCard hub2 = new PatientSmartCard(admin);
+        PatientSmartCard hub2 = new PatientSmartCard(admin, 0, guardian);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = signFor(hub2, OTHER_PK, registerHash(idOf(OTHER_PK), hospital, deadline));
         vm.prank(hospitalKiosk);
@@ -613,34 +858,41 @@ contract PatientSmartCardTest is Fixture {
         return cardSig(newPk, replaceHash(pid, idOf(newPk), hospital_, nonce, deadline));
     }
 
-    function test_replaceCard_swapsKeyAndKeepsConsent() public {
-        (uint64 untilBefore, uint64 nonceBefore, uint8 scopeBefore) = hub.consentOf(pid, hospital);
+    function test_replaceCard_swapsKeyAndEndsEveryConsent() public {
         bytes32 newHash = idOf(NEW_PK);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.CardReplaced(pid, pid, newHash, hospital);
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.AllConsentsRevoked(pid, 2);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, deadline, s);
 
-        (bool registered, bytes32 keyHash, uint256 nonce) = hub.getPatientInfo(pid);
+        (bool registered, bytes32 keyHash, uint256 nonce, uint64 epoch) = hub.getPatientInfo(pid);
         assertTrue(registered);
         assertEq(keyHash, newHash);
         assertEq(nonce, 1);
+        assertEq(epoch, 2, "the epoch moved");
         assertEq(hub.cardKeyOf(newHash), bytes32(0), "the new key is no patient id");
-        (uint64 until, uint64 n, uint8 scope) = hub.consentOf(pid, hospital);
-        assertTrue(until == untilBefore && n == nonceBefore && scope == scopeBefore, "consent kept");
-        assertEq(addRecord(pid, hospitalKiosk, hex"01"), 0);
+        // Consents obtained with the old card no longer authorize, the replacing hospital's included.
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
+        hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.WRITE);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg));
+        hub.authorize(pharmacyKiosk, pid, Role.Pharmacy, Scope.READ);
+        grant(NEW_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
+        assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
 
         // The old card's signatures are no longer accepted.
-        CardSig memory old = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, 0, 1);
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory old = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, sAt + 1 days, 2, sAt);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.grantConsent(pid, Scope.READ, 0, 1, old);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 2, sAt, old);
         // The new card's are.
-        CardSig memory fresh = consentSig(NEW_PK, pid, hospital2, Scope.READ, 0, 1);
+        CardSig memory fresh = consentSig(NEW_PK, pid, hospital2, Scope.READ, sAt + 1 days, 2, sAt);
         vm.prank(hospital2Kiosk);
-        hub.grantConsent(pid, Scope.READ, 0, 1, fresh);
+        hub.grantConsent(pid, Scope.READ, sAt + 1 days, 2, sAt, fresh);
         // The old card cannot come back as a new patient either.
         uint256 d2 = block.timestamp + 1 hours;
         CardSig memory reg = registerSig(PATIENT_PK, hospital, d2);
@@ -654,18 +906,21 @@ contract PatientSmartCardTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory pendingDispense = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
-        CardSig memory pendingRevoke = revokeSig(PATIENT_PK, pid, hospital, 5);
+        uint64 sAt = uint64(block.timestamp + 1);
+        CardSig memory pendingRevoke = revokeSig(PATIENT_PK, pid, hospital, sAt);
 
         CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, deadline, s);
+        // The new card consents again at the pharmacy.
+        grant(NEW_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
 
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
         pharmacy.dispensePrescription(id, deadline, pendingDispense);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.revokeConsent(pid, hospital, 5, pendingRevoke);
+        hub.revokeConsent(pid, hospital, sAt, pendingRevoke);
 
         // Even with the old card's key swapped for the new one, the signature is not the new card's.
         (pendingDispense.qx, pendingDispense.qy) = cardKey(NEW_PK);
@@ -683,6 +938,8 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, deadline, s);
+        // The replacement ended the hospital's consent too: the new card grants it again.
+        grant(NEW_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
         s = _replaceSig(NEW2_PK, hospital, 1, deadline);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.CardReplaced(pid, idOf(NEW_PK), idOf(NEW2_PK), hospital);
@@ -690,6 +947,7 @@ contract PatientSmartCardTest is Fixture {
         hub.replaceCard(pid, deadline, s);
         assertEq(hub.cardKeyOf(pid), idOf(NEW2_PK));
         assertEq(hub.nonces(pid), 2);
+        assertEq(hub.epochOf(pid), 3);
     }
 
     function test_replaceCard_keyNeverServesTwoPatients() public {
@@ -708,11 +966,12 @@ contract PatientSmartCardTest is Fixture {
         hub.registerPatient(deadline, reg);
         // ...nor become another patient's card, even once it is itself retired.
         bytes32 other = registerPatient(OTHER_PK);
-        grant(OTHER_PK, other, hospitalKiosk, Scope.ALL, 0);
+        grant(OTHER_PK, other, hospitalKiosk, HOSPITAL_ALL, 0);
         CardSig memory s2 = cardSig(NEW_PK, replaceHash(other, newHash, hospital, 0, deadline));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
         hub.replaceCard(other, deadline, s2);
+        grant(NEW_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
         s = _replaceSig(NEW2_PK, hospital, 1, deadline);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, deadline, s);
@@ -813,215 +1072,396 @@ contract PatientSmartCardTest is Fixture {
 
     // ================================================================ grantConsent
 
+    /// @dev The card signs a consent for `institution`, submitted by `kiosk`; returns the signature.
+    function _consent(address kiosk, uint8 scope, uint64 validUntil, uint64 epoch, uint64 sAt)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return consentSig(PATIENT_PK, pid, hub.kioskInstitution(kiosk), scope, validUntil, epoch, sAt);
+    }
+
+    function _grantAs(address kiosk, uint8 scope, uint64 validUntil, uint64 epoch, uint64 sAt) internal {
+        CardSig memory s = _consent(kiosk, scope, validUntil, epoch, sAt);
+        vm.prank(kiosk);
+        hub.grantConsent(pid, scope, validUntil, epoch, sAt, s);
+    }
+
+    function _expectGrantRevert(
+        address kiosk,
+        uint8 scope,
+        uint64 validUntil,
+        uint64 epoch,
+        uint64 sAt,
+        bytes memory err
+    ) internal {
+        CardSig memory s = _consent(kiosk, scope, validUntil, epoch, sAt);
+        vm.prank(kiosk);
+        vm.expectRevert(err);
+        hub.grantConsent(pid, scope, validUntil, epoch, sAt, s);
+    }
+
     function test_grantConsent_fixtureDefaults() public view {
-        (uint64 until, uint64 n, uint8 scope) = hub.consentOf(pid, hospital);
+        (uint64 until, uint64 sAt, uint64 epoch, uint8 scope) = hub.consentOf(pid, hospital);
         assertEq(until, T0 + 90 days);
-        assertEq(n, 1);
-        assertEq(scope, Scope.ALL);
-        (until, n, scope) = hub.consentOf(pid, pharmacyOrg);
+        assertEq(sAt, T0);
+        assertEq(epoch, 1);
+        assertEq(scope, HOSPITAL_ALL);
+        (until, sAt, epoch, scope) = hub.consentOf(pid, pharmacyOrg);
         assertEq(until, T0 + 3 days);
-        assertEq(n, 1);
+        assertEq(sAt, T0);
+        assertEq(epoch, 1);
         assertEq(scope, Scope.READ | Scope.DISPENSE);
+        (until,,, scope) = hub.consentOf(pid, insurer);
+        assertEq(until, T0 + 90 days);
+        assertEq(scope, Scope.READ);
     }
 
-    function test_grantConsent_defaultWindows() public {
+    function test_grantConsent_storesAndEmits() public {
         vm.warp(T0 + 1000);
-        uint256 now_ = block.timestamp;
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, Scope.WRITE, 0, 1);
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory s = _consent(hospital2Kiosk, Scope.WRITE, now_ + 90 days, 1, now_);
         vm.expectEmit(address(hub));
-        emit PatientSmartCard.ConsentGranted(pid, hospital2, Scope.WRITE, uint64(now_ + 90 days));
+        emit PatientSmartCard.ConsentGranted(pid, hospital2, Scope.WRITE, now_ + 90 days);
         vm.prank(hospital2Kiosk);
-        assertEq(hub.grantConsent(pid, Scope.WRITE, 0, 1, s), now_ + 90 days);
-        (uint64 until, uint64 n, uint8 scope) = hub.consentOf(pid, hospital2);
-        assertTrue(until == now_ + 90 days && n == 1 && scope == Scope.WRITE);
+        hub.grantConsent(pid, Scope.WRITE, now_ + 90 days, 1, now_, s);
+        (uint64 until, uint64 sAt, uint64 epoch, uint8 scope) = hub.consentOf(pid, hospital2);
+        assertTrue(until == now_ + 90 days && sAt == now_ && epoch == 1 && scope == Scope.WRITE);
 
-        s = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ | Scope.DISPENSE, 0, 1);
+        s = _consent(pharmacy2Kiosk, PHARMACY_ALL, now_ + 3 days, 1, now_);
         vm.expectEmit(address(hub));
-        emit PatientSmartCard.ConsentGranted(pid, pharmacyOrg2, Scope.READ | Scope.DISPENSE, uint64(now_ + 3 days));
+        emit PatientSmartCard.ConsentGranted(pid, pharmacyOrg2, PHARMACY_ALL, now_ + 3 days);
         vm.prank(pharmacy2Kiosk);
-        assertEq(hub.grantConsent(pid, Scope.READ | Scope.DISPENSE, 0, 1, s), now_ + 3 days);
+        hub.grantConsent(pid, PHARMACY_ALL, now_ + 3 days, 1, now_, s);
 
-        s = consentSig(PATIENT_PK, pid, insurer, Scope.READ, 0, 1);
+        s = _consent(insurer2Kiosk, Scope.READ, now_ + 90 days, 1, now_);
         vm.expectEmit(address(hub));
-        emit PatientSmartCard.ConsentGranted(pid, insurer, Scope.READ, uint64(now_ + 90 days));
-        vm.prank(insurerKiosk);
-        assertEq(hub.grantConsent(pid, Scope.READ, 0, 1, s), now_ + 90 days);
+        emit PatientSmartCard.ConsentGranted(pid, insurer2, Scope.READ, now_ + 90 days);
+        vm.prank(insurer2Kiosk);
+        hub.grantConsent(pid, Scope.READ, now_ + 90 days, 1, now_, s);
     }
 
-    function test_grantConsent_explicitWindow() public {
-        uint64 validUntil = uint64(block.timestamp + 10 days);
-        CardSig memory s = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ, validUntil, 1);
-        vm.expectEmit(address(hub));
-        emit PatientSmartCard.ConsentGranted(pid, pharmacyOrg2, Scope.READ, validUntil);
-        vm.prank(pharmacy2Kiosk);
-        assertEq(hub.grantConsent(pid, Scope.READ, validUntil, 1, s), validUntil);
-        (uint64 until,,) = hub.consentOf(pid, pharmacyOrg2);
-        assertEq(until, validUntil);
-
-        // The longest window is accepted exactly.
-        validUntil = uint64(block.timestamp + 730 days);
-        s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, validUntil, 1);
-        vm.prank(hospital2Kiosk);
-        assertEq(hub.grantConsent(pid, Scope.READ, validUntil, 1, s), validUntil);
-        vm.warp(validUntil);
+    function test_grantConsent_longestWindowPerRole() public {
+        uint64 now_ = uint64(block.timestamp);
+        // Each role's longest window is accepted exactly, one second more is not.
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 365 days + 1,
+            1,
+            now_,
+            abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, now_ + 365 days + 1)
+        );
+        _grantAs(hospital2Kiosk, Scope.READ, now_ + 365 days, 1, now_);
+        _expectGrantRevert(
+            pharmacy2Kiosk,
+            Scope.READ,
+            now_ + 30 days + 1,
+            1,
+            now_,
+            abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, now_ + 30 days + 1)
+        );
+        _grantAs(pharmacy2Kiosk, Scope.READ, now_ + 30 days, 1, now_);
+        _expectGrantRevert(
+            insurer2Kiosk,
+            Scope.READ,
+            now_ + 365 days + 1,
+            1,
+            now_,
+            abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, now_ + 365 days + 1)
+        );
+        _grantAs(insurer2Kiosk, Scope.READ, now_ + 365 days, 1, now_);
+        vm.warp(now_ + 365 days);
         hub.authorize(hospital2Kiosk, pid, Role.Hospital, Scope.READ);
+        // The window counts from the signing time: signed 30 minutes ago, it ends 30 minutes earlier.
+        vm.warp(T0 + 400 days);
+        uint64 earlier = uint64(block.timestamp - 30 minutes);
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            uint64(block.timestamp) + 365 days,
+            1,
+            earlier,
+            abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, uint64(block.timestamp) + 365 days)
+        );
+        _grantAs(hospital2Kiosk, Scope.READ, earlier + 365 days, 1, earlier);
     }
 
     function test_grantConsent_revertsForInvalidWindow() public {
-        uint64[3] memory bad =
-            [uint64(block.timestamp), uint64(block.timestamp - 1), uint64(block.timestamp + 730 days + 1)];
+        uint64 now_ = uint64(block.timestamp);
+        uint64[3] memory bad = [now_, now_ - 1, now_ + 365 days + 1];
         for (uint256 i; i < bad.length; ++i) {
-            CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, bad[i], 1);
-            vm.prank(hospital2Kiosk);
-            vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, bad[i]));
-            hub.grantConsent(pid, Scope.READ, bad[i], 1, s);
+            _expectGrantRevert(
+                hospital2Kiosk,
+                Scope.READ,
+                bad[i],
+                1,
+                now_,
+                abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, bad[i])
+            );
         }
+        // validUntil must also lie after the signing time (a card clock ahead of the chain).
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 60,
+            1,
+            now_ + 120,
+            abi.encodeWithSelector(PatientSmartCard.InvalidWindow.selector, now_ + 60)
+        );
     }
 
     function test_grantConsent_revertsForInvalidScope() public {
-        uint8[3] memory bad = [uint8(0), 16, 255];
-        for (uint256 i; i < bad.length; ++i) {
-            CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, bad[i], 0, 1);
-            vm.prank(hospital2Kiosk);
-            vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidScope.selector, bad[i]));
-            hub.grantConsent(pid, bad[i], 0, 1, s);
+        uint64 now_ = uint64(block.timestamp);
+        // Zero, bits beyond ALL, and bits beyond each role's ceiling.
+        uint8[4] memory badHospital = [uint8(0), Scope.DISPENSE, Scope.ALL, 255];
+        for (uint256 i; i < badHospital.length; ++i) {
+            _expectGrantRevert(
+                hospital2Kiosk,
+                badHospital[i],
+                now_ + 1 days,
+                1,
+                now_,
+                abi.encodeWithSelector(PatientSmartCard.InvalidScope.selector, badHospital[i])
+            );
+        }
+        uint8[3] memory badPharmacy = [Scope.WRITE, Scope.PRESCRIBE, Scope.ALL];
+        for (uint256 i; i < badPharmacy.length; ++i) {
+            _expectGrantRevert(
+                pharmacy2Kiosk,
+                badPharmacy[i],
+                now_ + 1 days,
+                1,
+                now_,
+                abi.encodeWithSelector(PatientSmartCard.InvalidScope.selector, badPharmacy[i])
+            );
+        }
+        uint8[3] memory badInsurer = [Scope.WRITE, Scope.DISPENSE, Scope.READ | Scope.WRITE];
+        for (uint256 i; i < badInsurer.length; ++i) {
+            _expectGrantRevert(
+                insurer2Kiosk,
+                badInsurer[i],
+                now_ + 1 days,
+                1,
+                now_,
+                abi.encodeWithSelector(PatientSmartCard.InvalidScope.selector, badInsurer[i])
+            );
         }
     }
 
-    function test_grantConsent_revertsForStaleOrReplayedNonce() public {
-        // The fixture used nonce 1 for the hospital.
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, 1);
-        vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 1, 1));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
-        s = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, 0);
-        vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 0, 1));
-        hub.grantConsent(pid, Scope.READ, 0, 0, s);
+    function test_grantConsent_revertsForStaleOrReplayedSignature() public {
+        uint64 t0 = uint64(T0);
+        // The fixture's consent was signed at T0: the same time again, or earlier, is stale.
+        _expectGrantRevert(
+            hospitalKiosk,
+            Scope.READ,
+            t0 + 1 days,
+            1,
+            t0,
+            abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0, t0)
+        );
+        _expectGrantRevert(
+            hospitalKiosk,
+            Scope.READ,
+            t0 + 1 days,
+            1,
+            t0 - 1,
+            abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0 - 1, t0)
+        );
 
         // A replay of a used signature.
-        s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, 0, 1);
+        CardSig memory s = _consent(hospital2Kiosk, Scope.READ, t0 + 1 days, 1, t0);
         vm.prank(hospital2Kiosk);
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
-        vm.warp(block.timestamp + 100 days); // even once the consent it granted has lapsed
+        hub.grantConsent(pid, Scope.READ, t0 + 1 days, 1, t0, s);
+        vm.warp(block.timestamp + 10 minutes);
         vm.prank(hospital2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 1, 1));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0, t0));
+        hub.grantConsent(pid, Scope.READ, t0 + 1 days, 1, t0, s);
     }
 
-    function test_grantConsent_allowsNonceGaps() public {
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, 0, 7);
+    function test_grantConsent_laterSignatureReplacesAnEarlierOne() public {
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory first = _consent(hospital2Kiosk, HOSPITAL_ALL, now_ + 90 days, 1, now_);
+        CardSig memory second = _consent(hospital2Kiosk, Scope.READ, now_ + 10 days, 1, now_ + 60);
+        // The later one lands first: the earlier one can no longer overwrite it.
         vm.prank(hospital2Kiosk);
-        hub.grantConsent(pid, Scope.READ, 0, 7, s);
-        (, uint64 n,) = hub.consentOf(pid, hospital2);
-        assertEq(n, 7);
-        s = consentSig(PATIENT_PK, pid, hospital2, Scope.ALL, 0, 5);
+        hub.grantConsent(pid, Scope.READ, now_ + 10 days, 1, now_ + 60, second);
         vm.prank(hospital2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 5, 7));
-        hub.grantConsent(pid, Scope.ALL, 0, 5, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, now_, now_ + 60));
+        hub.grantConsent(pid, HOSPITAL_ALL, now_ + 90 days, 1, now_, first);
+        (uint64 until,,, uint8 scope) = hub.consentOf(pid, hospital2);
+        assertEq(until, now_ + 10 days);
+        assertEq(scope, Scope.READ);
+    }
+
+    function test_grantConsent_revertsForOldOrFutureSignature() public {
+        vm.warp(T0 + 1 days);
+        uint64 now_ = uint64(block.timestamp);
+        // Exactly an hour old and five minutes ahead are accepted; one second beyond either is not.
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 1 days,
+            1,
+            now_ - 1 hours - 1,
+            abi.encodeWithSelector(PatientSmartCard.SignatureTooOld.selector, now_ - 1 hours - 1)
+        );
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 1 days,
+            1,
+            now_ + 5 minutes + 1,
+            abi.encodeWithSelector(PatientSmartCard.SignatureFromFuture.selector, now_ + 5 minutes + 1)
+        );
+        _grantAs(hospital2Kiosk, Scope.READ, now_ + 1 days, 1, now_ - 1 hours);
+        _grantAs(hospital2Kiosk, Scope.READ, now_ + 1 days, 1, now_ + 5 minutes);
+    }
+
+    function test_grantConsent_revertsForWrongEpoch() public {
+        uint64 now_ = uint64(block.timestamp);
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 1 days,
+            2,
+            now_,
+            abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 2, 1)
+        );
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 1 days,
+            0,
+            now_,
+            abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 0, 1)
+        );
+        revokeAll(PATIENT_PK, pid);
+        _expectGrantRevert(
+            hospital2Kiosk,
+            Scope.READ,
+            now_ + 1 days,
+            1,
+            now_,
+            abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 2)
+        );
+        _grantAs(hospital2Kiosk, Scope.READ, now_ + 1 days, 2, now_);
+        hub.authorize(hospital2Kiosk, pid, Role.Hospital, Scope.READ);
     }
 
     function test_grantConsent_revertsForWrongKey() public {
         registerPatient(OTHER_PK);
+        uint64 now_ = uint64(block.timestamp);
         // Another registered patient's card signs for this patient.
-        CardSig memory s = consentSig(OTHER_PK, pid, hospital2, Scope.READ, 0, 1);
+        CardSig memory s = consentSig(OTHER_PK, pid, hospital2, Scope.READ, now_ + 1 days, 1, now_);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
+        hub.grantConsent(pid, Scope.READ, now_ + 1 days, 1, now_, s);
         // Another key signs, presenting this patient's public key.
         s.qx = qx;
         s.qy = qy;
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
+        hub.grantConsent(pid, Scope.READ, now_ + 1 days, 1, now_, s);
     }
 
     function test_grantConsent_revertsForUnknownPatient() public {
         bytes32 unknown = idOf(OTHER_PK);
-        CardSig memory s = consentSig(OTHER_PK, unknown, hospital2, Scope.READ, 0, 1);
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory s = consentSig(OTHER_PK, unknown, hospital2, Scope.READ, now_ + 1 days, 1, now_);
+        // An unknown patient has epoch 0, so no consent of epoch 1 can be given.
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 0));
+        hub.grantConsent(unknown, Scope.READ, now_ + 1 days, 1, now_, s);
+        s = consentSig(OTHER_PK, unknown, hospital2, Scope.READ, now_ + 1 days, 0, now_);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownPatient.selector, unknown));
-        hub.grantConsent(unknown, Scope.READ, 0, 1, s);
+        hub.grantConsent(unknown, Scope.READ, now_ + 1 days, 0, now_, s);
     }
 
     function test_grantConsent_revertsForNonKiosk() public {
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, 0, 1);
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, now_ + 1 days, 1, now_);
         vm.prank(hospital2);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital2));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
+        hub.grantConsent(pid, Scope.READ, now_ + 1 days, 1, now_, s);
     }
 
     function test_grantConsent_signatureBindsInstitutionAndTerms() public {
         bytes memory invalid = _err(PatientSmartCard.InvalidCardSignature.selector);
+        uint64 now_ = uint64(block.timestamp);
+        uint64 until = now_ + 1 days;
         // Signed for hospital2, submitted by hospital's kiosk.
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, Scope.ALL, 0, 2);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, HOSPITAL_ALL, until, 1, now_ + 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
-        hub.grantConsent(pid, Scope.ALL, 0, 2, s);
-        // Scope, window or nonce other than signed.
-        s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, 0, 1);
+        hub.grantConsent(pid, HOSPITAL_ALL, until, 1, now_ + 1, s);
+        // Scope, window, epoch or signing time other than signed.
+        s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, until, 1, now_);
         vm.startPrank(hospital2Kiosk);
         vm.expectRevert(invalid);
-        hub.grantConsent(pid, Scope.ALL, 0, 1, s);
+        hub.grantConsent(pid, HOSPITAL_ALL, until, 1, now_, s);
         vm.expectRevert(invalid);
-        hub.grantConsent(pid, Scope.READ, uint64(block.timestamp + 1 days), 1, s);
+        hub.grantConsent(pid, Scope.READ, until + 1, 1, now_, s);
         vm.expectRevert(invalid);
-        hub.grantConsent(pid, Scope.READ, 0, 2, s);
+        hub.grantConsent(pid, Scope.READ, until, 1, now_ + 1, s);
         // High s.
         vm.expectRevert(invalid);
-        hub.grantConsent(pid, Scope.READ, 0, 1, toHighS(s));
+        hub.grantConsent(pid, Scope.READ, until, 1, now_, toHighS(s));
         vm.stopPrank();
-        (uint64 until,,) = hub.consentOf(pid, hospital2);
-        assertEq(until, 0);
+        (uint64 got,,,) = hub.consentOf(pid, hospital2);
+        assertEq(got, 0);
     }
 
     function test_grantConsent_revertsForOtherDeploymentOrChain() public {
-        PatientSmartCard hub2 = new PatientSmartCard(admin);
-        CardSig memory s = signFor(hub2, PATIENT_PK, consentHash(pid, hospital2, Scope.READ, 0, 1));
+        PatientSmartCard hub2 = new PatientSmartCard(admin, 0, guardian);
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory s = signFor(hub2, PATIENT_PK, consentHash(pid, hospital2, Scope.READ, now_ + 1 days, 1, now_));
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
+        hub.grantConsent(pid, Scope.READ, now_ + 1 days, 1, now_, s);
 
-        s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, 0, 1);
+        s = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, now_ + 1 days, 1, now_);
         vm.chainId(11142220);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.grantConsent(pid, Scope.READ, 0, 1, s);
+        hub.grantConsent(pid, Scope.READ, now_ + 1 days, 1, now_, s);
     }
 
     function test_grantConsent_narrowsScope() public {
         grant(PATIENT_PK, pid, hospitalKiosk, Scope.READ, 0);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital, Scope.WRITE));
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
     }
 
     // ================================================================ revokeConsent
 
     function test_revokeConsent_endsAccessAtOnce() public {
-        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, 2);
+        uint64 sAt = uint64(block.timestamp + 1);
+        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, sAt);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.ConsentRevoked(pid, hospital);
         vm.prank(stranger); // anyone may submit the card's revocation
-        hub.revokeConsent(pid, hospital, 2, s);
-        (uint64 until, uint64 n, uint8 scope) = hub.consentOf(pid, hospital);
-        assertTrue(until == 0 && n == 2 && scope == 0);
+        hub.revokeConsent(pid, hospital, sAt, s);
+        (uint64 until, uint64 signedAt,, uint8 scope) = hub.consentOf(pid, hospital);
+        assertTrue(until == 0 && signedAt == sAt && scope == 0);
 
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.prank(hospitalKiosk);
         vm.expectRevert(noConsent);
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
         vm.prank(hospitalKiosk);
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, hex"01");
+        pharmacy.issuePrescription(pid, 0, env(0x01));
         vm.expectRevert(noConsent);
         hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.READ);
 
-        // A fresh consent (higher nonce) restores access.
+        // A fresh consent (signed later) restores access.
         grant(PATIENT_PK, pid, hospitalKiosk, Scope.WRITE, 0);
-        (, n,) = hub.consentOf(pid, hospital);
-        assertEq(n, 3);
-        assertEq(addRecord(pid, hospitalKiosk, hex"01"), 0);
+        (, signedAt,,) = hub.consentOf(pid, hospital);
+        assertEq(signedAt, sAt + 1);
+        assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
     }
 
     function test_revokeConsent_pharmacyLosesFullInfo() public {
@@ -1031,45 +1471,112 @@ contract PatientSmartCardTest is Fixture {
         pharmacy.getPatientFullInfo(pid, 0, 10);
     }
 
-    function test_revokeConsent_revertsForStaleNonce() public {
-        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, 1);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 1, 1));
-        hub.revokeConsent(pid, hospital, 1, s);
+    function test_revokeConsent_revertsForStaleSignature() public {
+        uint64 t0 = uint64(T0);
+        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, t0);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0, t0));
+        hub.revokeConsent(pid, hospital, t0, s);
         // A replayed revocation.
-        s = revokeSig(PATIENT_PK, pid, hospital, 2);
-        hub.revokeConsent(pid, hospital, 2, s);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 2, 2));
-        hub.revokeConsent(pid, hospital, 2, s);
-        // A used grant nonce cannot be reused for a revocation and vice versa.
-        grant(PATIENT_PK, pid, hospitalKiosk, Scope.READ, 0); // nonce 3
-        s = revokeSig(PATIENT_PK, pid, hospital, 3);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, 3, 3));
-        hub.revokeConsent(pid, hospital, 3, s);
+        s = revokeSig(PATIENT_PK, pid, hospital, t0 + 1);
+        hub.revokeConsent(pid, hospital, t0 + 1, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0 + 1, t0 + 1));
+        hub.revokeConsent(pid, hospital, t0 + 1, s);
+        // A grant's signing time cannot be reused for a revocation.
+        grant(PATIENT_PK, pid, hospitalKiosk, Scope.READ, 0); // signed at T0 + 2
+        s = revokeSig(PATIENT_PK, pid, hospital, t0 + 2);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0 + 2, t0 + 2));
+        hub.revokeConsent(pid, hospital, t0 + 2, s);
+    }
+
+    function test_revokeConsent_revertsForOldOrFutureSignature() public {
+        vm.warp(T0 + 1 days);
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital, now_ - 1 hours - 1);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureTooOld.selector, now_ - 1 hours - 1));
+        hub.revokeConsent(pid, hospital, now_ - 1 hours - 1, s);
+        s = revokeSig(PATIENT_PK, pid, hospital, now_ + 5 minutes + 1);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureFromFuture.selector, now_ + 5 minutes + 1));
+        hub.revokeConsent(pid, hospital, now_ + 5 minutes + 1, s);
+        (uint64 until,,,) = hub.consentOf(pid, hospital);
+        assertEq(until, T0 + 90 days, "still granted");
     }
 
     function test_revokeConsent_revertsForBadSignature() public {
         bytes memory invalid = _err(PatientSmartCard.InvalidCardSignature.selector);
-        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital2, 2);
+        uint64 sAt = uint64(block.timestamp + 1);
+        CardSig memory s = revokeSig(PATIENT_PK, pid, hospital2, sAt);
         vm.expectRevert(invalid);
-        hub.revokeConsent(pid, hospital, 2, s);
-        s = revokeSig(PATIENT_PK, pid, hospital, 2);
+        hub.revokeConsent(pid, hospital, sAt, s);
+        s = revokeSig(PATIENT_PK, pid, hospital, sAt);
         vm.expectRevert(invalid);
-        hub.revokeConsent(pid, hospital, 3, s);
+        hub.revokeConsent(pid, hospital, sAt + 1, s);
         vm.expectRevert(invalid);
-        hub.revokeConsent(pid, hospital, 2, toHighS(s));
+        hub.revokeConsent(pid, hospital, sAt, toHighS(s));
         registerPatient(OTHER_PK);
-        s = revokeSig(OTHER_PK, pid, hospital, 2);
+        s = revokeSig(OTHER_PK, pid, hospital, sAt);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.revokeConsent(pid, hospital, 2, s);
-        (uint64 until,,) = hub.consentOf(pid, hospital);
+        hub.revokeConsent(pid, hospital, sAt, s);
+        (uint64 until,,,) = hub.consentOf(pid, hospital);
         assertEq(until, T0 + 90 days);
     }
 
     function test_revokeConsent_revertsForUnknownPatient() public {
         bytes32 unknown = idOf(OTHER_PK);
-        CardSig memory s = revokeSig(OTHER_PK, unknown, hospital, 1);
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory s = revokeSig(OTHER_PK, unknown, hospital, sAt);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownPatient.selector, unknown));
-        hub.revokeConsent(unknown, hospital, 1, s);
+        hub.revokeConsent(unknown, hospital, sAt, s);
+    }
+
+    // ================================================================ revokeAllConsents
+
+    function test_revokeAllConsents_endsEveryConsentAndEmitsTheNewEpoch() public {
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory s = revokeAllSig(PATIENT_PK, pid, 1, sAt);
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.AllConsentsRevoked(pid, 2);
+        vm.prank(stranger); // anyone may submit it
+        hub.revokeAllConsents(pid, 1, sAt, s);
+        assertEq(hub.epochOf(pid), 2);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
+        hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.READ);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg));
+        hub.authorize(pharmacyKiosk, pid, Role.Pharmacy, Scope.READ);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, insurer));
+        hub.authorize(insurerKiosk, pid, Role.Insurer, Scope.READ);
+        // The same signature again names the old epoch.
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 2));
+        hub.revokeAllConsents(pid, 1, sAt, s);
+        // A new consent in the new epoch works.
+        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
+        hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.WRITE);
+    }
+
+    function test_revokeAllConsents_reverts() public {
+        uint64 now_ = uint64(block.timestamp);
+        CardSig memory s = revokeAllSig(PATIENT_PK, pid, 2, now_);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 2, 1));
+        hub.revokeAllConsents(pid, 2, now_, s);
+        vm.warp(T0 + 1 days);
+        now_ = uint64(block.timestamp);
+        s = revokeAllSig(PATIENT_PK, pid, 1, now_ - 1 hours - 1);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureTooOld.selector, now_ - 1 hours - 1));
+        hub.revokeAllConsents(pid, 1, now_ - 1 hours - 1, s);
+        s = revokeAllSig(PATIENT_PK, pid, 1, now_ + 5 minutes + 1);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureFromFuture.selector, now_ + 5 minutes + 1));
+        hub.revokeAllConsents(pid, 1, now_ + 5 minutes + 1, s);
+        s = revokeAllSig(PATIENT_PK, pid, 1, now_);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.revokeAllConsents(pid, 1, now_ + 1, s);
+        registerPatient(OTHER_PK);
+        s = revokeAllSig(OTHER_PK, pid, 1, now_);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
+        hub.revokeAllConsents(pid, 1, now_, s);
+        bytes32 unknown = idOf(0xDEAD);
+        s = revokeAllSig(0xDEAD, unknown, 0, now_);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownPatient.selector, unknown));
+        hub.revokeAllConsents(unknown, 0, now_, s);
+        assertEq(hub.epochOf(pid), 1, "nothing moved the epoch");
     }
 
     // ================================================================ expiry
@@ -1078,14 +1585,14 @@ contract PatientSmartCardTest is Fixture {
         uint256 until = T0 + 90 days;
         vm.warp(until);
         hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.WRITE);
-        assertEq(addRecord(pid, hospitalKiosk, hex"01"), 0);
+        assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
         vm.warp(until + 1);
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.expectRevert(noConsent);
         hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.WRITE);
         vm.prank(hospitalKiosk);
         vm.expectRevert(noConsent);
-        records.addMedicalRecord(pid, 1, hex"01");
+        records.addMedicalRecord(pid, env(0x01));
     }
 
     function test_consent_pharmacyWindowIsThreeDays() public {
@@ -1135,4 +1642,9 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.useNonce(pid), 2);
         assertEq(hub.nonces(pid), 3);
     }
+}
+
+/// @notice A function any contract could be asked to run (schedule only checks the target, not the call).
+interface TestTarget {
+    function poke() external;
 }

@@ -2,12 +2,18 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, CardSig} from "../src/CareTypes.sol";
+import {Role, Scope, CardSig, MalformedEnvelope} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
 
 contract PharmacyAccessTest is Fixture {
-    bytes internal constant RX = "sealed MedicationRequest";
+    /// @dev A sealed MedicationRequest (a well-formed envelope).
+    bytes internal RX;
+
+    function setUp() public override {
+        super.setUp();
+        RX = envOf(1024, 0x5ea1ed);
+    }
 
     function _invalidSig() internal pure returns (bytes memory) {
         return abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector);
@@ -21,27 +27,36 @@ contract PharmacyAccessTest is Fixture {
         assertEq(pharmacy.DEFAULT_VALIDITY(), 28 days);
         assertEq(pharmacy.MAX_VALIDITY(), 365 days);
         assertEq(pharmacy.MAX_PAGE(), 50);
-        assertEq(pharmacy.MAX_PRESCRIPTION_SIZE(), 16 * 1024);
+        assertEq(pharmacy.MAX_BUCKET(), 16 * 1024);
+        assertEq(pharmacy.MAX_SIGNATURE_AGE(), hub.MAX_SIGNATURE_AGE());
+        assertEq(pharmacy.MAX_CLOCK_SKEW(), hub.MAX_CLOCK_SKEW());
         assertEq(
             pharmacy.DISPENSE_TYPEHASH(),
             keccak256("Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)")
         );
+        assertEq(pharmacy.CANCEL_TYPEHASH(), keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)"));
     }
 
     // ================================================================ registerPharmacy
 
     function test_registerPharmacy() public {
         address x = makeAddr("newPharmacy");
+        (address regTarget, bytes memory regCall) = registerCall(x, Role.Pharmacy);
+        scheduleGoverned(regTarget, regCall);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.InstitutionRegistered(x, Role.Pharmacy, 7);
-        vm.prank(admin);
-        assertEq(pharmacy.registerPharmacy(x), 7);
+        executeGoverned(regTarget, regCall);
+        (,, uint32 newId) = hub.institutions(x);
+        assertEq(newId, 7);
         vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         pharmacy.registerPharmacy(makeAddr("other"));
-        vm.prank(admin);
+        (address target, bytes memory data) = registerCall(x, Role.Pharmacy);
+        vm.startPrank(admin);
+        hub.schedule(target, data);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.AlreadyRegistered.selector, x));
-        pharmacy.registerPharmacy(x);
+        hub.execute(target, data);
+        vm.stopPrank();
     }
 
     // ================================================================ issuePrescription
@@ -89,17 +104,19 @@ contract PharmacyAccessTest is Fixture {
         assertEq(pharmacy.prescriptionCount(), 0);
     }
 
-    function test_issuePrescription_revertsForEmptyOrTooLarge() public {
+    function test_issuePrescription_revertsForMalformedEnvelope() public {
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.EmptyPrescription.selector));
+        vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 0));
         pharmacy.issuePrescription(pid, 0, "");
-        bytes memory big = new bytes(16 * 1024 + 1);
+        // A bucket above the prescription's largest.
+        bytes memory big = envOf(32768, 1);
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionTooLarge.selector, big.length));
+        vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, big.length));
         pharmacy.issuePrescription(pid, 0, big);
-        // Exactly the maximum is fine.
+        // Exactly the largest bucket is fine.
         vm.prank(hospitalKiosk);
-        pharmacy.issuePrescription(pid, 0, new bytes(16 * 1024));
+        pharmacy.issuePrescription(pid, 0, envOf(16384, 1));
+        assertEq(pharmacy.prescriptionCount(), 1);
     }
 
     function test_issuePrescription_needsPrescribeConsent() public {
@@ -150,8 +167,7 @@ contract PharmacyAccessTest is Fixture {
     function test_cancelPrescription_byAnyKioskOfIssuer_evenWithoutConsent() public {
         uint256 id = issue(pid, hospitalKiosk, 0);
         address kiosk2 = makeAddr("hospitalKiosk2");
-        vm.prank(hospital);
-        hub.addKiosk(kiosk2);
+        _addKiosk(hospital, kiosk2);
         revoke(PATIENT_PK, pid, hospital);
         vm.prank(kiosk2);
         pharmacy.cancelPrescription(id);
@@ -413,13 +429,14 @@ contract PharmacyAccessTest is Fixture {
 
     function test_getPatientFullInfo_returnsAndPaginates() public {
         bytes32 other = registerPatient(OTHER_PK);
-        grant(OTHER_PK, other, hospitalKiosk, Scope.ALL, 0);
+        grant(OTHER_PK, other, hospitalKiosk, HOSPITAL_ALL, 0);
         for (uint256 i; i < 5; ++i) {
             issue(pid, hospitalKiosk, 0); // ids 1, 3, 5, 7, 9
             issue(other, hospitalKiosk, 0); // ids 2, 4, 6, 8, 10
         }
         dispense(PATIENT_PK, 3, pharmacyKiosk);
 
+        // Newest first: 9, 7, 5, then 3, 1.
         FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 3);
         assertEq(f.cardKeyHash, pid);
         assertEq(f.nonce, 1);
@@ -427,17 +444,18 @@ contract PharmacyAccessTest is Fixture {
         assertEq(f.ids.length, 3);
         assertEq(f.page.length, 3);
         for (uint256 i; i < 3; ++i) {
-            assertEq(f.ids[i], 2 * i + 1);
+            assertEq(f.ids[i], 9 - 2 * i);
             assertEq(f.page[i].patientId, pid);
+            assertTrue(f.page[i].status == PharmacyAccess.Status.Ready);
         }
-        assertTrue(f.page[1].status == PharmacyAccess.Status.Completed);
-        assertEq(f.page[1].dispensedBy, pharmacyId);
-        assertTrue(f.page[0].status == PharmacyAccess.Status.Ready);
 
         f = _fullInfo(pharmacyKiosk, pid, 3, 10);
         assertEq(f.ids.length, 2);
-        assertEq(f.ids[0], 7);
-        assertEq(f.ids[1], 9);
+        assertEq(f.ids[0], 3);
+        assertEq(f.ids[1], 1);
+        assertTrue(f.page[0].status == PharmacyAccess.Status.Completed);
+        assertEq(f.page[0].dispensedBy, pharmacyId);
+        assertTrue(f.page[1].status == PharmacyAccess.Status.Ready);
         f = _fullInfo(pharmacyKiosk, pid, 5, 1);
         assertEq(f.ids.length, 0);
         assertEq(f.total, 5);
@@ -450,16 +468,18 @@ contract PharmacyAccessTest is Fixture {
     function test_getPatientFullInfo_capsPage() public {
         vm.startPrank(hospitalKiosk);
         for (uint256 i; i < 51; ++i) {
-            pharmacy.issuePrescription(pid, 0, hex"01");
+            pharmacy.issuePrescription(pid, 0, env(0x01));
         }
         vm.stopPrank();
         FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 1000);
         assertEq(f.total, 51);
         assertEq(f.ids.length, 50);
         assertEq(f.page.length, 50);
+        assertEq(f.ids[0], 51, "the newest first");
+        assertEq(f.ids[49], 2);
         f = _fullInfo(pharmacyKiosk, pid, 50, 1000);
         assertEq(f.ids.length, 1);
-        assertEq(f.ids[0], 51);
+        assertEq(f.ids[0], 1, "the oldest last");
     }
 
     function test_getPatientFullInfo_needsReadConsent() public {

@@ -69,11 +69,11 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         hub.registerPatient(deadline, reg);
         vm.expectRevert(err(Role.Hospital));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(err(Role.Hospital));
-        records.updateMedicalHistory(pid, recordIndex, 1, hex"0bad");
+        records.updateMedicalHistory(pid, recordIndex, env(0x0bad));
         vm.expectRevert(err(Role.Hospital));
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.expectRevert(err(Role.Hospital));
         pharmacy.cancelPrescription(rx);
         vm.expectRevert(err(Role.Pharmacy));
@@ -83,7 +83,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Insurer));
         insurance.enrollPatient(pid, 10_000, 1e30);
         vm.expectRevert(err(Role.Hospital));
-        insurance.submitClaim(pid, recordIndex, 1e18, hex"c1a1");
+        insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(err(Role.Insurer));
         insurance.approveClaim(claimId, 1e18);
         vm.expectRevert(err(Role.Insurer));
@@ -124,20 +124,31 @@ contract AccessAttacks is Fixture {
     function test_unregistered_governanceAndModuleHooksRefused() public {
         State memory before = _state();
         vm.startPrank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         records.registerHospital(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         pharmacy.registerPharmacy(stranger);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         insurance.registerInsurer(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, stranger));
         hub.registerInstitutionBy(admin, stranger, Role.Hospital);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, stranger));
         hub.useNonce(pid);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         hub.setInstitutionActive(hospital, false);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
         hub.transferAdmin(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGovernance.selector, stranger));
+        hub.setGuardian(stranger);
+        bytes memory suspend = abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, false));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        hub.schedule(address(hub), suspend);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
+        hub.execute(address(hub), suspend);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotGuardian.selector, stranger));
+        hub.cancel(keccak256(abi.encode(address(hub), suspend)));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoKioskOffer.selector, stranger, hospital));
+        hub.acceptKiosk(hospital);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotPendingAdmin.selector, stranger));
         hub.acceptAdmin();
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAdmin.selector, stranger));
@@ -183,8 +194,9 @@ contract AccessAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory dis = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
         CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
-        uint64 n = nextConsentNonce(pid, hospital);
-        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.ALL, 0, n);
+        uint64 sAt = nextSignedAt(pid, hospital);
+        uint64 until = sAt + 1 days;
+        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, HOSPITAL_ALL, until, 1, sAt);
         _revoke(hospitalKiosk, hospital);
         _revoke(pharmacyKiosk, pharmacyOrg);
         _revoke(insurerKiosk, insurer);
@@ -194,17 +206,17 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         hub.registerPatient(deadline, reg);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        hub.grantConsent(pid, Scope.ALL, 0, n, con);
+        hub.grantConsent(pid, HOSPITAL_ALL, until, 1, sAt, con);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        records.updateMedicalHistory(pid, recordIndex, 1, hex"0bad");
+        records.updateMedicalHistory(pid, recordIndex, env(0x0bad));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         pharmacy.cancelPrescription(rx);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        insurance.submitClaim(pid, recordIndex, 1e18, hex"c1a1");
+        insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_notAKiosk(pharmacyKiosk));
@@ -231,12 +243,12 @@ contract AccessAttacks is Fixture {
         _revoke(hospitalKiosk, admin);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         // The institution's other kiosks and its consents are untouched.
         address other = makeAddr("hospitalKiosk2");
         _addKiosk(hospital, other);
         vm.prank(other);
-        assertEq(records.addMedicalRecord(pid, 1, hex"0bad"), 0, "a good kiosk of the hospital still writes");
+        assertEq(records.addMedicalRecord(pid, env(0x0bad)), 0, "a good kiosk of the hospital still writes");
     }
 
     function test_revokedKiosk_cannotReAddItself() public {
@@ -258,21 +270,21 @@ contract AccessAttacks is Fixture {
     }
 
     function test_wrongRole_pharmacyKioskRefusedOutsideItsRole() public {
-        // Even with a consent of every scope, a pharmacy cannot write records, prescribe, bill or enrol.
-        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.ALL, 0);
+        // Even with a consent of every scope a pharmacy may hold, it cannot write records, prescribe, bill or enrol.
+        grant(PATIENT_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
         (uint256 rx,, uint256 recordIndex) = _targets();
         State memory before = _state();
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        records.updateMedicalHistory(pid, recordIndex, 1, hex"0bad");
+        records.updateMedicalHistory(pid, recordIndex, env(0x0bad));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         pharmacy.cancelPrescription(rx);
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        insurance.submitClaim(pid, recordIndex, 1e18, hex"c1a1");
+        insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(_errPharmacyKiosk(Role.Insurer));
         insurance.enrollPatient(pid, 10_000, 1e30);
         vm.stopPrank();
@@ -280,7 +292,7 @@ contract AccessAttacks is Fixture {
     }
 
     function test_wrongRole_insurerKioskRefusedOutsideItsRole() public {
-        grant(PATIENT_PK, pid, insurerKiosk, Scope.ALL, 0);
+        grant(PATIENT_PK, pid, insurerKiosk, Scope.READ, 0);
         (uint256 rx,, uint256 recordIndex) = _targets();
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory dis = dispenseSig(PATIENT_PK, rx, insurer, deadline);
@@ -290,13 +302,13 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
         hub.registerPatient(deadline, reg);
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.expectRevert(_errInsurerKiosk(Role.Pharmacy));
         pharmacy.dispensePrescription(rx, deadline, dis);
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
-        insurance.submitClaim(pid, recordIndex, 1e18, hex"c1a1");
+        insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.stopPrank();
         _assertUnchanged(before);
     }
@@ -315,7 +327,12 @@ contract AccessAttacks is Fixture {
         insurance.approveClaim(claimId, 1e18);
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
         insurance.denyClaim(claimId, 1);
-        vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
+        // The claim's hospital may send the payment of an approved claim, never of one still pending.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotApproved.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
+            )
+        );
         insurance.processPayment(claimId);
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
         insurance.enrollPatient(pid, 10_000, 1e30);
@@ -339,18 +356,18 @@ contract AccessAttacks is Fixture {
     // ================================================================ consent: none, too narrow, expired, revoked
 
     function test_noConsent_otherHospitalCannotWriteOrPrescribeOrReplaceTheCard() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory rep = cardSig(OTHER_PK, replaceHash(pid, idOf(OTHER_PK), hospital2, hub.nonces(pid), deadline));
         State memory before = _state();
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2);
         vm.startPrank(hospital2Kiosk);
         vm.expectRevert(noConsent);
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(noConsent);
-        records.updateMedicalHistory(pid, index, 1, hex"0bad");
+        records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.expectRevert(noConsent);
         hub.replaceCard(pid, deadline, rep);
         vm.stopPrank();
@@ -363,11 +380,11 @@ contract AccessAttacks is Fixture {
         State memory before = _state();
         vm.startPrank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.WRITE));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.PRESCRIBE)
         );
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.stopPrank();
         _assertUnchanged(before);
     }
@@ -376,17 +393,17 @@ contract AccessAttacks is Fixture {
         bytes32 ghost = idOf(OTHER_PK);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, ghost, hospital));
-        records.addMedicalRecord(ghost, 1, hex"0bad");
+        records.addMedicalRecord(ghost, env(0x0bad));
         assertEq(records.recordCount(ghost), 0);
     }
 
     function testFuzz_expiredConsent_hospitalLocksOutAfterTheWindow(uint256 late) public {
-        (uint64 until,,) = hub.consentOf(pid, hospital);
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        (uint64 until,,,) = hub.consentOf(pid, hospital);
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         // On the window's last second the hospital still writes.
         vm.warp(until);
         vm.prank(hospitalKiosk);
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         late = bound(late, 1, 10 * 365 days);
         vm.warp(uint256(until) + late);
         uint256 deadline = block.timestamp + 1 hours;
@@ -395,11 +412,11 @@ contract AccessAttacks is Fixture {
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(noConsent);
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(noConsent);
-        records.updateMedicalHistory(pid, index, 1, hex"0bad");
+        records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.expectRevert(noConsent);
         hub.replaceCard(pid, deadline, rep);
         vm.stopPrank();
@@ -408,7 +425,7 @@ contract AccessAttacks is Fixture {
 
     function test_expiredConsent_pharmacyLocksOutAfterThreeDays() public {
         uint256 rx = issue(pid, hospitalKiosk, 0);
-        (uint64 until,,) = hub.consentOf(pid, pharmacyOrg);
+        (uint64 until,,,) = hub.consentOf(pid, pharmacyOrg);
         vm.warp(uint256(until) + 1);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory dis = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
@@ -423,31 +440,30 @@ contract AccessAttacks is Fixture {
     }
 
     function test_revokedConsent_hospitalLocksOutAtOnce() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         revoke(PATIENT_PK, pid, hospital);
         State memory before = _state();
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(noConsent);
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(noConsent);
-        records.updateMedicalHistory(pid, index, 1, hex"0bad");
+        records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.stopPrank();
         _assertUnchanged(before);
     }
 
     function test_suspendedInstitution_consentAndKiosksUseless() public {
-        vm.prank(admin);
-        hub.setInstitutionActive(hospital, false);
+        setActive(hospital, false);
         State memory before = _state();
         bytes memory inactive = abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital);
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(inactive);
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(inactive);
-        pharmacy.issuePrescription(pid, 0, hex"5ea1ed");
+        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
         vm.stopPrank();
         vm.prank(hospital);
         vm.expectRevert(inactive);

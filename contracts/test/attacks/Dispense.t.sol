@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import {Scope, CardSig} from "../../src/CareTypes.sol";
+import {Role, Scope, CardSig} from "../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 
@@ -146,8 +146,7 @@ contract DispenseAttacks is Fixture {
         // A third pharmacy the patient never visited, with a (somehow obtained) signature naming it.
         address org3 = makeAddr("pharmacyOrg3");
         address kiosk3 = makeAddr("pharmacy3Kiosk");
-        vm.prank(admin);
-        pharmacy.registerPharmacy(org3);
+        registerInstitution(org3, Role.Pharmacy);
         _addKiosk(org3, kiosk3);
         CardSig memory s = dispenseSig(PATIENT_PK, rx, org3, deadline);
         vm.prank(kiosk3);

@@ -7,6 +7,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Fixture} from "../utils/Fixture.sol";
 import {InsuranceProvider, IHospitalRecord} from "../../src/InsuranceProvider.sol";
+import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 
 /// @notice A payment token that calls back into whatever it is armed with in the middle of a transfer (as an
 /// ERC-777 hook or a malicious stablecoin upgrade would), then either swallows the callback's failure or
@@ -228,12 +229,12 @@ contract PaymentAttacks is Fixture {
     }
 
     function test_payTwice_aSecondClaimForTheSameRecordRefused() public {
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
-        uint256 claimId = insurance.submitClaim(pid, index, CLAIM, hex"c1a1");
+        uint256 claimId = insurance.submitClaim(pid, index, CLAIM, env(0xc1a1));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, index, claimId));
-        insurance.submitClaim(pid, index, CLAIM, hex"c1a2");
+        insurance.submitClaim(pid, index, CLAIM, env(0xc1a2));
         assertEq(insurance.claimCount(), claimId);
     }
 
@@ -249,11 +250,14 @@ contract PaymentAttacks is Fixture {
         vm.stopPrank();
         _approve(insurance, b, 80e18);
         vm.prank(insurer2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, b, insurer2Kiosk));
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotClaimParty.selector, b, insurer2Kiosk));
         insurance.processPayment(b);
+        // Without the patient's consent, insurer 2 cannot take the coverage over either.
         vm.prank(insurer2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.CoveredByOther.selector, pid, insurer));
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, insurer2));
         insurance.enrollPatient(pid, 10_000, type(uint128).max);
+        (InsuranceProvider.Coverage memory cov,) = insurance.coverageOf(pid);
+        assertEq(cov.insurer, insurer, "coverage unchanged");
         assertEq(insurance.escrowOf(insurer2), ESCROW, "insurer 2's escrow untouched");
         assertEq(token.balanceOf(hospital), 0);
     }
@@ -278,9 +282,9 @@ contract PaymentAttacks is Fixture {
         evilIns.fundEscrow(insurer, 1_000e18);
         vm.stopPrank();
         for (uint256 i; i < 2; ++i) {
-            uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+            uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
             vm.prank(hospitalKiosk);
-            uint256 id = evilIns.submitClaim(pid, index, CLAIM, hex"c1a1");
+            uint256 id = evilIns.submitClaim(pid, index, CLAIM, env(0xc1a1));
             _approve(evilIns, id, 80e18);
             if (i == 0) a = id;
             else b = id;
@@ -300,6 +304,7 @@ contract PaymentAttacks is Fixture {
         assertTrue(keccak256(evil.lastRevert()) == keccak256(_guardError()), "refused by the reentrancy guard");
         assertEq(evil.balanceOf(hospital), 80e18, "hospital paid once");
         assertEq(evilIns.escrowOf(insurer), 1_000e18 - 80e18, "escrow debited once");
+        assertEq(evilIns.reservedOf(insurer), 80e18, "only b's reserve left");
         assertTrue(_status(evilIns, a) == InsuranceProvider.ClaimStatus.Paid);
         _assertEscrowBacked(evilIns, evil);
     }
@@ -355,9 +360,9 @@ contract PaymentAttacks is Fixture {
         // approveClaim and denyClaim make no token calls and carry no guard: re-entering them mid-payment is
         // allowed, and the accounts stay exact (the paid claim was marked Paid before the transfer).
         (uint256 a,) = _evilStack();
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
-        uint256 c = evilIns.submitClaim(pid, index, CLAIM, hex"c1a1");
+        uint256 c = evilIns.submitClaim(pid, index, CLAIM, env(0xc1a1));
         evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.approveClaim, (c, 80e18)), false);
         _pay(evilIns, a);
         assertTrue(evil.reentered(), "the approval went through");
@@ -379,9 +384,9 @@ contract PaymentAttacks is Fixture {
         f.approve(address(ins), 100e18);
         ins.fundEscrow(insurer, 100e18);
         vm.stopPrank();
-        uint256 index = addRecord(pid, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
-        uint256 id = ins.submitClaim(pid, index, CLAIM, hex"c1a1");
+        uint256 id = ins.submitClaim(pid, index, CLAIM, env(0xc1a1));
         _approve(ins, id, 80e18);
         f.setFailing(true);
         vm.prank(insurerKiosk);
@@ -396,42 +401,53 @@ contract PaymentAttacks is Fixture {
 
     // ================================================================ an escrow that runs dry
 
+    /// @dev The insurer's institution withdraws all of its unreserved escrow but `left`.
     function _drainTo(uint256 left) internal {
-        uint256 e = insurance.escrowOf(insurer);
+        uint256 free = insurance.escrowOf(insurer) - insurance.reservedOf(insurer);
         vm.prank(insurer);
-        insurance.withdrawEscrow(e - left, insurer);
+        insurance.withdrawEscrow(free - left, insurer);
     }
 
-    function test_dryEscrow_secondPaymentRefusedUntilToppedUp() public {
+    function test_dryEscrow_approvalRefusedUntilToppedUp() public {
         uint256 a = recordAndClaim(pid, CLAIM);
         uint256 b = recordAndClaim(pid, CLAIM);
-        _approve(insurance, a, 80e18);
-        _approve(insurance, b, 80e18);
         _drainTo(100e18);
-        _pay(insurance, a);
+        _approve(insurance, a, 80e18);
+        // Only 20 are left unreserved: the second approval would promise money the insurer does not hold.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 20e18, 80e18));
-        insurance.processPayment(b);
-        assertTrue(_status(insurance, b) == InsuranceProvider.ClaimStatus.Approved, "b still owed");
+        insurance.approveClaim(b, 80e18);
+        assertTrue(_status(insurance, b) == InsuranceProvider.ClaimStatus.Submitted, "b still pending");
+        (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(pid);
+        assertEq(c.used, 80e18, "the refused approval used no coverage");
+        _pay(insurance, a);
         assertEq(token.balanceOf(hospital), 80e18);
         assertEq(insurance.escrowOf(insurer), 20e18);
         _assertEscrowBacked(insurance, token);
         fund(insurer, 60e18);
+        _approve(insurance, b, 80e18);
         _pay(insurance, b);
         assertEq(token.balanceOf(hospital), 160e18);
         assertEq(insurance.escrowOf(insurer), 0);
+        assertEq(insurance.reservedOf(insurer), 0);
         _assertEscrowBacked(insurance, token);
     }
 
     function test_dryEscrow_anotherInsurersEscrowIsNeverTouched() public {
         uint256 a = recordAndClaim(pid, CLAIM);
-        _approve(insurance, a, 80e18);
         fund(insurer2, ESCROW);
         _drainTo(0);
-        // The contract holds insurer 2's million; insurer 1's claim still cannot be paid from it.
+        // The contract holds insurer 2's million; insurer 1 still cannot approve (or be paid) from it.
         assertEq(token.balanceOf(address(insurance)), ESCROW);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 80e18));
+        insurance.approveClaim(a, 80e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.ClaimNotApproved.selector, a, InsuranceProvider.ClaimStatus.Submitted
+            )
+        );
         insurance.processPayment(a);
         assertEq(insurance.escrowOf(insurer2), ESCROW);
         assertEq(token.balanceOf(hospital), 0);
@@ -449,16 +465,20 @@ contract PaymentAttacks is Fixture {
         assertEq(insurance.escrowOf(insurer), 10e18);
     }
 
-    function test_dryEscrow_withdrawalBetweenApprovalAndPaymentLeavesTheClaimOwed() public {
+    function test_dryEscrow_withdrawalBetweenApprovalAndPaymentCannotTakeTheReserve() public {
         uint256 a = recordAndClaim(pid, CLAIM);
         _approve(insurance, a, 80e18);
         _drainTo(0);
-        vm.prank(insurerKiosk);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 80e18));
-        insurance.processPayment(a);
-        assertTrue(_status(insurance, a) == InsuranceProvider.ClaimStatus.Approved);
-        (,, uint256 approved,,) = insurance.getClaimStatus(a);
-        assertEq(approved, 80e18, "the approval stands");
+        assertEq(insurance.escrowOf(insurer), 80e18, "the reserve stays");
+        vm.prank(insurer);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 1));
+        insurance.withdrawEscrow(1, insurer);
+        _pay(insurance, a);
+        assertTrue(_status(insurance, a) == InsuranceProvider.ClaimStatus.Paid);
+        assertEq(token.balanceOf(hospital), 80e18, "the approved claim was paid");
+        assertEq(insurance.escrowOf(insurer), 0);
+        assertEq(insurance.reservedOf(insurer), 0);
+        _assertEscrowBacked(insurance, token);
     }
 
     function testFuzz_dryEscrow_paidNeverExceedsFunded(uint256 funded, uint8 claims) public {
@@ -469,17 +489,20 @@ contract PaymentAttacks is Fixture {
         uint256 paid;
         for (uint256 i; i < claims; ++i) {
             uint256 id = recordAndClaim(pid, CLAIM);
-            _approve(insurance, id, 80e18);
-            uint256 escrow = insurance.escrowOf(insurer);
+            uint256 available = insurance.escrowOf(insurer) - insurance.reservedOf(insurer);
             vm.prank(insurerKiosk);
-            if (escrow < 80e18) {
-                vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, escrow, 80e18));
-                insurance.processPayment(id);
+            if (available < 80e18) {
+                vm.expectRevert(
+                    abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, available, 80e18)
+                );
+                insurance.approveClaim(id, 80e18);
             } else {
-                insurance.processPayment(id);
+                insurance.approveClaim(id, 80e18);
+                _pay(insurance, id);
                 paid += 80e18;
             }
             _assertEscrowBacked(insurance, token);
+            assertGe(insurance.escrowOf(insurer), insurance.reservedOf(insurer), "escrow covers the reserve");
         }
         assertLe(paid, funded, "never paid more than was funded");
         assertEq(token.balanceOf(hospital), paid);

@@ -9,7 +9,8 @@ import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 
 /// @notice Attacks on the patient card's signatures: replay, another chain, another deployment, malleability
 /// (high-s), a signature of another patient or for another pharmacy. Each signature kind the contracts accept
-/// (RegisterPatient, Consent, RevokeConsent, ReplaceCard, Dispense) is attacked, and each test checks that
+/// (RegisterPatient, Consent, RevokeConsent, RevokeAllConsents, ReplaceCard, Dispense, CancelPrescription) is
+/// attacked, and each test checks that
 /// nothing changed, then that the honest signature still works (so the refusal was for the attack's reason).
 contract SignatureAttacks is Fixture {
     uint256 internal constant NEW_CARD_PK = 0x5EC0DCA4D;
@@ -25,32 +26,42 @@ contract SignatureAttacks is Fixture {
     }
 
     function _deployB() internal {
-        hubB = new PatientSmartCard(admin);
+        hubB = new PatientSmartCard(admin, 0, guardian);
         recordsB = new HospitalRecord(hubB);
         pharmacyB = new PharmacyAccess(hubB);
         vm.startPrank(admin);
         hubB.wire(address(recordsB), address(pharmacyB), makeAddr("insuranceB"));
-        recordsB.registerHospital(hospital);
-        pharmacyB.registerPharmacy(pharmacyOrg);
+        bytes memory call_ = abi.encodeCall(HospitalRecord.registerHospital, (hospital));
+        hubB.schedule(address(recordsB), call_);
+        hubB.execute(address(recordsB), call_);
+        call_ = abi.encodeCall(PharmacyAccess.registerPharmacy, (pharmacyOrg));
+        hubB.schedule(address(pharmacyB), call_);
+        hubB.execute(address(pharmacyB), call_);
         vm.stopPrank();
         vm.prank(hospital);
         hubB.addKiosk(hospitalKiosk);
+        vm.prank(hospitalKiosk);
+        hubB.acceptKiosk(hospital);
         vm.prank(pharmacyOrg);
         hubB.addKiosk(pharmacyKiosk);
+        vm.prank(pharmacyKiosk);
+        hubB.acceptKiosk(pharmacyOrg);
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory r = signFor(hubB, PATIENT_PK, registerHash(pid, hospital, deadline));
         vm.prank(hospitalKiosk);
         assertEq(hubB.registerPatient(deadline, r), pid, "same patient on B");
-        CardSig memory c = signFor(hubB, PATIENT_PK, consentHash(pid, hospital, Scope.ALL, 0, 1));
+        uint64 sAt = uint64(block.timestamp);
+        CardSig memory c = signFor(hubB, PATIENT_PK, consentHash(pid, hospital, HOSPITAL_ALL, sAt + 90 days, 1, sAt));
         vm.prank(hospitalKiosk);
-        hubB.grantConsent(pid, Scope.ALL, 0, 1, c);
-        c = signFor(hubB, PATIENT_PK, consentHash(pid, pharmacyOrg, Scope.READ | Scope.DISPENSE, 0, 1));
+        hubB.grantConsent(pid, HOSPITAL_ALL, sAt + 90 days, 1, sAt, c);
+        c = signFor(hubB, PATIENT_PK, consentHash(pid, pharmacyOrg, PHARMACY_ALL, sAt + 3 days, 1, sAt));
         vm.prank(pharmacyKiosk);
-        hubB.grantConsent(pid, Scope.READ | Scope.DISPENSE, 0, 1, c);
+        hubB.grantConsent(pid, PHARMACY_ALL, sAt + 3 days, 1, sAt, c);
     }
 
-    function _consentNonce(PatientSmartCard h, address institution) internal view returns (uint64 n) {
-        (, n,) = h.consentOf(pid, institution);
+    /// @dev The signing time of the last grant or revocation for (pid, institution) on `h`.
+    function _lastSignedAt(PatientSmartCard h, address institution) internal view returns (uint64 sAt) {
+        (, sAt,,) = h.consentOf(pid, institution);
     }
 
     // ================================================================ replay
@@ -69,39 +80,42 @@ contract SignatureAttacks is Fixture {
     }
 
     function test_replay_consentAfterRevocationRestoresNothing() public {
-        // The fixture's consent (nonce 1) is on chain; a stranger kept a copy of its signature.
-        CardSig memory kept = consentSig(PATIENT_PK, pid, hospital, Scope.ALL, 0, 1);
+        // The fixture's consent (signed at T0) is on chain; a stranger kept a copy of its signature.
+        uint64 t0 = uint64(T0);
+        uint64 fixtureUntil = t0 + 90 days;
+        CardSig memory kept = consentSig(PATIENT_PK, pid, hospital, HOSPITAL_ALL, fixtureUntil, 1, t0);
         revoke(PATIENT_PK, pid, hospital);
-        (uint64 until, uint64 n,) = hub.consentOf(pid, hospital);
+        (uint64 until, uint64 sAt,,) = hub.consentOf(pid, hospital);
         assertEq(until, 0, "revoked");
-        assertEq(n, 2, "revocation used nonce 2");
+        assertEq(sAt, t0 + 1, "revocation signed after the consent");
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, uint64(1), uint64(2)));
-        hub.grantConsent(pid, Scope.ALL, 0, 1, kept);
-        (until,,) = hub.consentOf(pid, hospital);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t0, t0 + 1));
+        hub.grantConsent(pid, HOSPITAL_ALL, fixtureUntil, 1, t0, kept);
+        (until,,,) = hub.consentOf(pid, hospital);
         assertEq(until, 0, "still revoked after the replay");
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
-        records.addMedicalRecord(pid, 1, hex"0bad");
+        records.addMedicalRecord(pid, env(0x0bad));
     }
 
-    function test_replay_consentOnAnotherNonceIsRefused() public {
-        // The signature commits to its nonce: resubmitting it with a fresh nonce breaks it.
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, Scope.ALL, 0, 1);
+    function test_replay_consentOnAnotherSigningTimeIsRefused() public {
+        // The signature commits to its signing time: resubmitting it with a later one breaks it.
+        uint64 t0 = uint64(T0);
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital, HOSPITAL_ALL, t0 + 90 days, 1, t0);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hub.grantConsent(pid, Scope.ALL, 0, 2, s);
+        hub.grantConsent(pid, HOSPITAL_ALL, t0 + 90 days, 1, t0 + 1, s);
     }
 
     function test_replay_revocationCannotBeReplayedAgainstALaterConsent() public {
-        uint64 n = nextConsentNonce(pid, hospital);
+        uint64 n = nextSignedAt(pid, hospital);
         CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, n);
         hub.revokeConsent(pid, hospital, n, rev);
-        grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, 0);
-        uint64 after_ = _consentNonce(hub, hospital);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleNonce.selector, n, after_));
+        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
+        uint64 after_ = _lastSignedAt(hub, hospital);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, n, after_));
         hub.revokeConsent(pid, hospital, n, rev);
-        (uint64 until,,) = hub.consentOf(pid, hospital);
+        (uint64 until,,,) = hub.consentOf(pid, hospital);
         assertGe(until, block.timestamp, "the new consent survives the replayed revocation");
     }
 
@@ -146,48 +160,77 @@ contract SignatureAttacks is Fixture {
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, deadline, s);
         assertEq(hub.cardKeyOf(pid), newHash);
+        // Even once the new card consents to the hospital again, the replacement cannot be replayed.
+        grant(NEW_CARD_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
         hub.replaceCard(pid, deadline, s);
+        assertEq(hub.epochOf(pid), 2, "one replacement, one epoch step");
     }
 
     // ================================================================ another chain id
 
+    /// @dev One signature of every kind the contracts accept, all made now on the fixture's hub.
+    struct AllSigs {
+        uint256 deadline;
+        uint256 id;
+        uint64 sAt;
+        CardSig reg;
+        CardSig con;
+        CardSig rev;
+        CardSig all;
+        CardSig can;
+        CardSig rep;
+        CardSig dis;
+    }
+
+    function _allSigs() internal returns (AllSigs memory x) {
+        x.deadline = block.timestamp + 1 hours;
+        x.id = issue(pid, hospitalKiosk, 0);
+        x.reg = registerSig(OTHER_PK, hospital, x.deadline);
+        x.sAt = nextSignedAt(pid, hospital);
+        x.con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, x.sAt + 1 days, 1, x.sAt);
+        x.rev = revokeSig(PATIENT_PK, pid, hospital, x.sAt);
+        x.all = revokeAllSig(PATIENT_PK, pid, 1, x.sAt);
+        x.can = cancelSig(PATIENT_PK, x.id, x.sAt);
+        x.rep = signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), x.deadline));
+        x.dis = dispenseSig(PATIENT_PK, x.id, pharmacyOrg, x.deadline);
+    }
+
     /// @dev Every kind of card signature, made on this chain, refused on `chainId`.
     function testFuzz_otherChain_everySignatureKindRefused(uint64 chainId) public {
         vm.assume(chainId != block.chainid && chainId != 0);
-        uint256 deadline = block.timestamp + 1 hours;
-        uint256 id = issue(pid, hospitalKiosk, 0);
-        CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
-        uint64 cn = nextConsentNonce(pid, hospital);
-        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, cn);
-        CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
-        CardSig memory rep =
-            signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
-        CardSig memory dis = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
+        AllSigs memory x = _allSigs();
         uint256 home = block.chainid;
 
         vm.chainId(chainId);
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hub.registerPatient(deadline, reg);
+        hub.registerPatient(x.deadline, x.reg);
         vm.expectRevert(_invalid());
-        hub.grantConsent(pid, Scope.READ, 0, cn, con);
+        hub.grantConsent(pid, Scope.READ, x.sAt + 1 days, 1, x.sAt, x.con);
         vm.expectRevert(_invalid());
-        hub.revokeConsent(pid, hospital, cn, rev);
+        hub.revokeConsent(pid, hospital, x.sAt, x.rev);
         vm.expectRevert(_invalid());
-        hub.replaceCard(pid, deadline, rep);
+        hub.revokeAllConsents(pid, 1, x.sAt, x.all);
+        vm.expectRevert(_invalid());
+        pharmacy.cancelPrescriptionByPatient(x.id, x.sAt, x.can);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, x.deadline, x.rep);
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, dis);
+        pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
+        assertEq(hub.epochOf(pid), 1, "epoch unmoved");
 
         // Back home, the same signatures are good: the chain id alone made the difference.
         vm.chainId(home);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, dis);
+        pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
         vm.prank(hospitalKiosk);
-        hub.registerPatient(deadline, reg);
+        hub.registerPatient(x.deadline, x.reg);
+        hub.revokeAllConsents(pid, 1, x.sAt, x.all);
+        assertEq(hub.epochOf(pid), 2);
     }
 
     // ================================================================ another deployment
@@ -197,13 +240,14 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         // Signed for deployment A (the fixture's).
         CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
-        uint64 cn = _consentNonce(hubB, hospital) + 1;
-        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, 0, cn);
+        uint64 cn = _lastSignedAt(hubB, hospital) + 1;
+        CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, cn + 1 days, 1, cn);
         CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
+        CardSig memory all = revokeAllSig(PATIENT_PK, pid, 1, cn);
         CardSig memory rep =
             signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hubB.nonces(pid), deadline));
         vm.prank(hospitalKiosk);
-        uint256 idB = pharmacyB.issuePrescription(pid, 0, hex"5ea1ed");
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
         assertEq(idA, idB, "same prescription id on both");
         CardSig memory dis = dispenseSig(PATIENT_PK, idA, pharmacyOrg, deadline);
@@ -212,9 +256,11 @@ contract SignatureAttacks is Fixture {
         vm.expectRevert(_invalid());
         hubB.registerPatient(deadline, reg);
         vm.expectRevert(_invalid());
-        hubB.grantConsent(pid, Scope.READ, 0, cn, con);
+        hubB.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.expectRevert(_invalid());
         hubB.revokeConsent(pid, hospital, cn, rev);
+        vm.expectRevert(_invalid());
+        hubB.revokeAllConsents(pid, 1, cn, all);
         vm.expectRevert(_invalid());
         hubB.replaceCard(pid, deadline, rep);
         vm.stopPrank();
@@ -223,8 +269,9 @@ contract SignatureAttacks is Fixture {
         pharmacyB.dispensePrescription(idB, deadline, dis);
 
         assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's prescription ready");
-        (uint64 untilB,, uint8 scopeB) = hubB.consentOf(pid, hospital);
-        assertEq(scopeB, Scope.ALL, "B's consent unchanged");
+        (uint64 untilB,,, uint8 scopeB) = hubB.consentOf(pid, hospital);
+        assertEq(scopeB, HOSPITAL_ALL, "B's consent unchanged");
+        assertEq(hubB.epochOf(pid), 1, "B's epoch unchanged");
         assertGe(untilB, block.timestamp, "B's consent still valid");
         // On A, where they were made, they work.
         vm.prank(pharmacyKiosk);
@@ -235,7 +282,7 @@ contract SignatureAttacks is Fixture {
         _deployB();
         uint256 deadline = block.timestamp + 1 hours;
         vm.prank(hospitalKiosk);
-        uint256 idB = pharmacyB.issuePrescription(pid, 0, hex"5ea1ed");
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
         bytes32 disHash = dispenseHash(idB, pharmacyOrg, hubB.nonces(pid), deadline);
         CardSig memory disB = signFor(hubB, PATIENT_PK, disHash);
@@ -253,8 +300,8 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         uint256 id = issue(pid, hospitalKiosk, 0);
         CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
-        uint64 cn = nextConsentNonce(pid, pharmacyOrg2);
-        CardSig memory con = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ, 0, cn);
+        uint64 cn = nextSignedAt(pid, pharmacyOrg2);
+        CardSig memory con = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ, cn + 1 days, 1, cn);
         CardSig memory dis = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         CardSig memory rep =
             signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
@@ -264,7 +311,7 @@ contract SignatureAttacks is Fixture {
         hub.registerPatient(deadline, toHighS(reg));
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalid());
-        hub.grantConsent(pid, Scope.READ, 0, cn, toHighS(con));
+        hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, toHighS(con));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
         pharmacy.dispensePrescription(id, deadline, toHighS(dis));
@@ -276,7 +323,7 @@ contract SignatureAttacks is Fixture {
         vm.prank(hospitalKiosk);
         hub.registerPatient(deadline, reg);
         vm.prank(pharmacy2Kiosk);
-        hub.grantConsent(pid, Scope.READ, 0, cn, con);
+        hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.prank(pharmacyKiosk);
         pharmacy.dispensePrescription(id, deadline, dis);
         // (The dispense used a card nonce, so the replacement is signed again.)
@@ -286,13 +333,24 @@ contract SignatureAttacks is Fixture {
     }
 
     function test_highS_revocationRefused() public {
-        uint64 n = nextConsentNonce(pid, hospital);
+        uint64 n = nextSignedAt(pid, hospital);
         CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, n);
         vm.expectRevert(_invalid());
         hub.revokeConsent(pid, hospital, n, toHighS(rev));
-        (uint64 until,,) = hub.consentOf(pid, hospital);
+        (uint64 until,,,) = hub.consentOf(pid, hospital);
         assertGe(until, block.timestamp, "consent not revoked by the high-s copy");
+        CardSig memory all = revokeAllSig(PATIENT_PK, pid, 1, n);
+        vm.expectRevert(_invalid());
+        hub.revokeAllConsents(pid, 1, n, toHighS(all));
+        assertEq(hub.epochOf(pid), 1, "epoch not moved by the high-s copy");
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        CardSig memory can = cancelSig(PATIENT_PK, id, n);
+        vm.expectRevert(_invalid());
+        pharmacy.cancelPrescriptionByPatient(id, n, toHighS(can));
+        assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready, "not cancelled by the copy");
         hub.revokeConsent(pid, hospital, n, rev);
+        hub.revokeAllConsents(pid, 1, n, all);
+        pharmacy.cancelPrescriptionByPatient(id, n, can);
     }
 
     function test_highS_aMalleatedCopyCannotBeUsedAfterTheOriginal() public {
@@ -317,12 +375,12 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         uint256 idA = issue(pid, hospitalKiosk, 0);
         // B's card signs A's terms (consent, revocation, dispense of A's prescription).
-        uint64 cn = nextConsentNonce(pid, pharmacyOrg2);
-        CardSig memory con = consentSig(OTHER_PK, pid, pharmacyOrg2, Scope.ALL, 0, cn);
+        uint64 cn = nextSignedAt(pid, pharmacyOrg2);
+        CardSig memory con = consentSig(OTHER_PK, pid, pharmacyOrg2, PHARMACY_ALL, cn + 1 days, 1, cn);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        hub.grantConsent(pid, Scope.ALL, 0, cn, con);
-        uint64 rn = nextConsentNonce(pid, hospital);
+        hub.grantConsent(pid, PHARMACY_ALL, cn + 1 days, 1, cn, con);
+        uint64 rn = nextSignedAt(pid, hospital);
         CardSig memory rev = revokeSig(OTHER_PK, pid, hospital, rn);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
         hub.revokeConsent(pid, hospital, rn, rev);
@@ -332,22 +390,22 @@ contract SignatureAttacks is Fixture {
         pharmacy.dispensePrescription(idA, deadline, dis);
 
         // A's signature with B's public key in the envelope (the key check passes, the curve check does not).
-        uint64 bn = nextConsentNonce(b, pharmacyOrg);
-        CardSig memory forged = consentSig(PATIENT_PK, b, pharmacyOrg, Scope.ALL, 0, bn);
+        uint64 bn = nextSignedAt(b, pharmacyOrg);
+        CardSig memory forged = consentSig(PATIENT_PK, b, pharmacyOrg, PHARMACY_ALL, bn + 1 days, 1, bn);
         (forged.qx, forged.qy) = cardKey(OTHER_PK);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        hub.grantConsent(b, Scope.ALL, 0, bn, forged);
+        hub.grantConsent(b, PHARMACY_ALL, bn + 1 days, 1, bn, forged);
 
         // Nothing moved for A.
-        (,, uint8 scope2) = hub.consentOf(pid, pharmacyOrg2);
+        (,,, uint8 scope2) = hub.consentOf(pid, pharmacyOrg2);
         assertEq(scope2, 0, "pharmacy 2 got nothing from A");
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
     }
 
     function test_otherPatient_aValidSignatureOfBOverBsOwnPrescriptionDoesNotDispenseAs() public {
         bytes32 b = registerPatient(OTHER_PK);
-        grant(OTHER_PK, b, hospitalKiosk, Scope.ALL, 0);
+        grant(OTHER_PK, b, hospitalKiosk, HOSPITAL_ALL, 0);
         grant(OTHER_PK, b, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
         uint256 idA = issue(pid, hospitalKiosk, 0);
         uint256 idB = issue(b, hospitalKiosk, 0);
@@ -392,12 +450,12 @@ contract SignatureAttacks is Fixture {
 
     function test_otherPharmacy_consentForPharmacy1RefusedAtPharmacy2() public {
         // A consent signed for pharmacy 1, submitted by pharmacy 2's kiosk: the hub puts pharmacy 2 in the terms.
-        uint64 n = nextConsentNonce(pid, pharmacyOrg2);
-        CardSig memory for1 = consentSig(PATIENT_PK, pid, pharmacyOrg, Scope.READ | Scope.DISPENSE, 0, n);
+        uint64 n = nextSignedAt(pid, pharmacyOrg2);
+        CardSig memory for1 = consentSig(PATIENT_PK, pid, pharmacyOrg, PHARMACY_ALL, n + 1 days, 1, n);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalid());
-        hub.grantConsent(pid, Scope.READ | Scope.DISPENSE, 0, n, for1);
-        (uint64 until,,) = hub.consentOf(pid, pharmacyOrg2);
+        hub.grantConsent(pid, PHARMACY_ALL, n + 1 days, 1, n, for1);
+        (uint64 until,,,) = hub.consentOf(pid, pharmacyOrg2);
         assertEq(until, 0, "pharmacy 2 has no consent");
     }
 

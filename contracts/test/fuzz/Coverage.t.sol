@@ -7,6 +7,12 @@ import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 contract CoverageFuzzTest is Fixture {
     uint256 internal constant PERIOD = 365 days;
 
+    function setUp() public override {
+        super.setUp();
+        // Escrow far above any fuzzed approval: these tests are about the coverage caps, not the reserves.
+        fund(insurer, 2 ** 100);
+    }
+
     function _used() internal view returns (uint256) {
         (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(pid);
         return c.used;

@@ -109,21 +109,28 @@ contract SignatureFuzzTest is Fixture {
         assertEq(hub.cardKeyOf(patientId), patientId);
     }
 
-    function testFuzz_hub_consentSignatureBindsTerms(uint8 scope, uint64 validUntil, uint64 nonce, uint8 tamper)
-        public
-    {
-        scope = uint8(bound(scope, 1, Scope.ALL));
-        nonce = uint64(bound(nonce, 1, type(uint64).max - 1));
-        validUntil = uint64(bound(validUntil, block.timestamp + 1, block.timestamp + 730 days));
-        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, scope, validUntil, nonce);
+    function testFuzz_hub_consentSignatureBindsTerms(
+        uint8 scope,
+        uint64 validUntil,
+        uint64 signedAt,
+        uint8 tamper
+    ) public {
+        scope = uint8(bound(scope, 1, HOSPITAL_ALL));
+        signedAt = uint64(bound(signedAt, block.timestamp - 1 hours + 1, block.timestamp + 5 minutes - 1));
+        uint256 earliest = block.timestamp + 1 > signedAt + 2 ? block.timestamp + 1 : signedAt + 2;
+        validUntil = uint64(bound(validUntil, earliest, signedAt + 365 days - 1));
+        CardSig memory s = consentSig(PATIENT_PK, pid, hospital2, scope, validUntil, 1, signedAt);
         uint8 which = tamper % 3;
-        uint8 scope2 = which == 0 ? (scope % Scope.ALL) + 1 : scope;
-        uint64 until2 = which == 1 ? (validUntil > block.timestamp + 1 ? validUntil - 1 : validUntil + 1) : validUntil;
-        uint64 nonce2 = which == 2 ? nonce + 1 : nonce;
+        uint8 scope2 = which == 0 ? (scope % HOSPITAL_ALL) + 1 : scope;
+        uint64 until2 = which == 1 ? validUntil + 1 : validUntil;
+        uint64 at2 = which == 2 ? signedAt + 1 : signedAt;
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector));
-        hub.grantConsent(pid, scope2, until2, nonce2, s);
+        hub.grantConsent(pid, scope2, until2, 1, at2, s);
         vm.prank(hospital2Kiosk);
-        assertEq(hub.grantConsent(pid, scope, validUntil, nonce, s), validUntil);
+        hub.grantConsent(pid, scope, validUntil, 1, signedAt, s);
+        (uint64 until,,, uint8 granted) = hub.consentOf(pid, hospital2);
+        assertEq(until, validUntil);
+        assertEq(granted, scope);
     }
 }

@@ -15,19 +15,25 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
     AccessHandler internal handler;
     address[] internal known;
     bytes32 internal snapshot;
+    address internal offeredKiosk = makeAddr("offeredKiosk");
 
     function setUp() public override {
         super.setUp();
         // Something for every function to aim at: two records, a prescription, a submitted and an approved claim.
         grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
+        // A pending governance call and an open kiosk offer, for the strangers to try to execute, cancel or accept.
+        vm.prank(admin);
+        hub.schedule(address(hub), abi.encodeCall(hub.setInstitutionActive, (hospital2, false)));
+        vm.prank(hospital2);
+        hub.addKiosk(offeredKiosk);
         enroll(pid, insurerKiosk, 8000, 1000e18);
-        addRecord(pid, hospitalKiosk, hex"01");
-        addRecord(pid, hospitalKiosk, hex"02");
+        addRecord(pid, hospitalKiosk, env(0x01));
+        addRecord(pid, hospitalKiosk, env(0x02));
         issue(pid, hospitalKiosk, 0);
         vm.prank(hospitalKiosk);
-        insurance.submitClaim(pid, 0, 10e18, hex"c1");
+        insurance.submitClaim(pid, 0, 10e18, env(0xc1));
         vm.prank(hospitalKiosk);
-        insurance.submitClaim(pid, 1, 10e18, hex"c2");
+        insurance.submitClaim(pid, 1, 10e18, env(0xc2));
         vm.prank(insurerKiosk);
         insurance.approveClaim(2, 8e18);
 
@@ -63,7 +69,24 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
     // ---------------------------------------------------------------- state hashes
 
     function stateHash() public view returns (bytes32) {
-        return keccak256(abi.encode(_hubHash(), _institutionsHash(), _consentsHash(), _modulesHash(), _moneyHash()));
+        return keccak256(
+            abi.encode(_hubHash(), _governanceHash(), _institutionsHash(), _consentsHash(), _modulesHash(), _moneyHash())
+        );
+    }
+
+    function _governanceHash() internal view returns (bytes32) {
+        bytes32 pending = keccak256(abi.encode(address(hub), abi.encodeCall(hub.setInstitutionActive, (hospital2, false))));
+        return keccak256(
+            abi.encode(
+                hub.guardian(),
+                hub.governanceDelay(),
+                hub.etaOf(pending),
+                hub.kioskOffer(offeredKiosk),
+                hub.epochOf(pid),
+                hub.institutionAddress(1),
+                hub.institutionAddress(7)
+            )
+        );
     }
 
     function _hubHash() internal view returns (bytes32) {
@@ -91,8 +114,8 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
 
     function _consentsHash() internal view returns (bytes32 h) {
         for (uint256 i; i < known.length; ++i) {
-            (uint64 until, uint64 nonce, uint8 scope) = hub.consentOf(pid, known[i]);
-            h = keccak256(abi.encode(h, until, nonce, scope));
+            (uint64 until, uint64 signedAt, uint64 epoch, uint8 scope) = hub.consentOf(pid, known[i]);
+            h = keccak256(abi.encode(h, until, signedAt, epoch, scope));
         }
     }
 
@@ -120,6 +143,8 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
                 token.totalSupply(),
                 insurance.escrowOf(insurer),
                 insurance.escrowOf(insurer2),
+                insurance.reservedOf(insurer),
+                insurance.reservedOf(insurer2),
                 token.balanceOf(address(insurance))
             )
         );

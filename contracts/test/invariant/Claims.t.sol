@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {Fixture} from "../utils/Fixture.sol";
 import {InvariantTargets} from "../utils/Invariant.sol";
 import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
+import {Scope} from "../../src/CareTypes.sol";
 import {ClaimHandler} from "./handlers/ClaimHandler.sol";
 
 /// @notice A claim is paid at most once and never above its approved amount; the money adds up.
@@ -21,6 +22,7 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
     function setUp() public override {
         super.setUp();
         other = registerPatient(OTHER_PK);
+        grant(OTHER_PK, other, insurer2Kiosk, Scope.READ, 0);
         enroll(pid, insurerKiosk, BPS, LIMIT);
         enroll(other, insurer2Kiosk, BPS2, LIMIT2);
         fund(insurer2, 2000e18);
@@ -79,6 +81,19 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
         );
         assertEq(token.balanceOf(sink), handler.totalWithdrawn(), "withdrawn");
         assertEq(token.totalSupply(), ESCROW + 2000e18 + HANDLER_TOKENS, "supply");
+    }
+
+    function invariant_reservesBackedAndExact() public view {
+        uint256[2] memory owed;
+        uint256 count = insurance.claimCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            InsuranceProvider.Claim memory c = insurance.getClaim(id);
+            if (c.status == InsuranceProvider.ClaimStatus.Approved) owed[c.insurer == insurer ? 0 : 1] += c.approved;
+        }
+        assertEq(insurance.reservedOf(insurer), owed[0], "reserve == approved unpaid (insurer)");
+        assertEq(insurance.reservedOf(insurer2), owed[1], "reserve == approved unpaid (insurer2)");
+        assertGe(insurance.escrowOf(insurer), insurance.reservedOf(insurer), "escrow >= reserved (insurer)");
+        assertGe(insurance.escrowOf(insurer2), insurance.reservedOf(insurer2), "escrow >= reserved (insurer2)");
     }
 
     function invariant_coverageWithinLimits() public view {

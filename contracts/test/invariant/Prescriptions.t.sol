@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
 import {InvariantTargets} from "../utils/Invariant.sol";
-import {Scope} from "../../src/CareTypes.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {PrescriptionHandler} from "./handlers/PrescriptionHandler.sol";
 
@@ -15,11 +14,15 @@ contract PrescriptionInvariantTest is Fixture, InvariantTargets {
     function setUp() public override {
         super.setUp();
         other = registerPatient(OTHER_PK);
-        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.ALL, uint64(block.timestamp + 365 days));
-        grant(OTHER_PK, other, hospitalKiosk, Scope.ALL, uint64(block.timestamp + 365 days));
-        grant(OTHER_PK, other, hospital2Kiosk, Scope.ALL, uint64(block.timestamp + 365 days));
+        grant(PATIENT_PK, pid, hospital2Kiosk, HOSPITAL_ALL, uint64(block.timestamp + 365 days));
+        grant(OTHER_PK, other, hospitalKiosk, HOSPITAL_ALL, uint64(block.timestamp + 365 days));
+        grant(OTHER_PK, other, hospital2Kiosk, HOSPITAL_ALL, uint64(block.timestamp + 365 days));
         // Long enough for 32 steps of at most 2 days.
-        grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, uint64(block.timestamp + 365 days));
+        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, uint64(block.timestamp + 365 days));
+        grant(PATIENT_PK, pid, pharmacyKiosk, PHARMACY_ALL, uint64(block.timestamp + 30 days));
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, PHARMACY_ALL, uint64(block.timestamp + 30 days));
+        grant(OTHER_PK, other, pharmacyKiosk, PHARMACY_ALL, uint64(block.timestamp + 30 days));
+        grant(OTHER_PK, other, pharmacy2Kiosk, PHARMACY_ALL, uint64(block.timestamp + 30 days));
 
         handler = new PrescriptionHandler(
             hub,

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "./Test.sol";
-import {Role, CardSig, Scope} from "../../src/CareTypes.sol";
+import {Role, CardSig, Scope, Envelope} from "../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
@@ -50,13 +50,18 @@ abstract contract CardSigner is Test {
     }
 }
 
-/// @notice Deploys carekiosk as the real deployment does and sets up institutions, kiosks, a patient, consent and
-/// escrow.
+/// @notice Deploys carekiosk as the real deployment does (governance with a zero delay, institutions registered
+/// through schedule/execute, kiosks that accept their institution's offer) and sets up institutions, kiosks, a
+/// patient, consent and escrow.
 abstract contract Fixture is CardSigner {
     uint256 internal constant T0 = 1_750_000_000;
     uint256 internal constant ESCROW = 1_000_000e18;
     uint256 internal constant PATIENT_PK = 0xC0FFEE_CA4D;
     uint256 internal constant OTHER_PK = 0xBEEF_CA4D;
+    /// @dev Everything a hospital may hold.
+    uint8 internal constant HOSPITAL_ALL = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
+    /// @dev Everything a pharmacy may hold.
+    uint8 internal constant PHARMACY_ALL = Scope.READ | Scope.DISPENSE;
 
     PatientSmartCard internal hub;
     HospitalRecord internal records;
@@ -65,6 +70,7 @@ abstract contract Fixture is CardSigner {
     InsuranceProvider internal insurance;
 
     address internal admin = makeAddr("admin");
+    address internal guardian = makeAddr("guardian");
     address internal hospital = makeAddr("hospital");
     address internal hospitalKiosk = makeAddr("hospitalKiosk");
     address internal hospital2 = makeAddr("hospital2");
@@ -87,14 +93,15 @@ abstract contract Fixture is CardSigner {
     uint32 internal insurerId;
     uint32 internal insurer2Id;
 
-    /// @dev The registered patient, with consent: hospital ALL (default window), pharmacyOrg READ|DISPENSE (default window).
+    /// @dev The registered patient, with consent: hospital READ|WRITE|PRESCRIBE (default window), pharmacyOrg
+    /// READ|DISPENSE (default window), insurer READ (default window).
     bytes32 internal pid;
     bytes32 internal qx;
     bytes32 internal qy;
 
     function setUp() public virtual {
         vm.warp(T0);
-        hub = new PatientSmartCard(admin);
+        hub = new PatientSmartCard(admin, 0, guardian);
         records = new HospitalRecord(hub);
         pharmacy = new PharmacyAccess(hub);
         token = new TestStablecoin();
@@ -105,15 +112,14 @@ abstract contract Fixture is CardSigner {
         vm.label(address(token), "token");
         vm.label(address(insurance), "insurance");
 
-        vm.startPrank(admin);
+        vm.prank(admin);
         hub.wire(address(records), address(pharmacy), address(insurance));
-        hospitalId = records.registerHospital(hospital);
-        pharmacyId = pharmacy.registerPharmacy(pharmacyOrg);
-        insurerId = insurance.registerInsurer(insurer);
-        hospital2Id = records.registerHospital(hospital2);
-        pharmacy2Id = pharmacy.registerPharmacy(pharmacyOrg2);
-        insurer2Id = insurance.registerInsurer(insurer2);
-        vm.stopPrank();
+        hospitalId = registerInstitution(hospital, Role.Hospital);
+        pharmacyId = registerInstitution(pharmacyOrg, Role.Pharmacy);
+        insurerId = registerInstitution(insurer, Role.Insurer);
+        hospital2Id = registerInstitution(hospital2, Role.Hospital);
+        pharmacy2Id = registerInstitution(pharmacyOrg2, Role.Pharmacy);
+        insurer2Id = registerInstitution(insurer2, Role.Insurer);
 
         _addKiosk(hospital, hospitalKiosk);
         _addKiosk(hospital2, hospital2Kiosk);
@@ -124,15 +130,76 @@ abstract contract Fixture is CardSigner {
 
         (qx, qy) = cardKey(PATIENT_PK);
         pid = registerPatient(PATIENT_PK);
-        grant(PATIENT_PK, pid, hospitalKiosk, Scope.ALL, 0);
-        grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
+        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
+        grant(PATIENT_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
+        grant(PATIENT_PK, pid, insurerKiosk, Scope.READ, 0);
 
         fund(insurer, ESCROW);
     }
 
+    /// @dev The institution offers the kiosk key, which accepts.
     function _addKiosk(address institution, address kiosk) internal {
         vm.prank(institution);
         hub.addKiosk(kiosk);
+        vm.prank(kiosk);
+        hub.acceptKiosk(institution);
+    }
+
+    // ------------------------------------------------------------ governance
+
+    /// @dev The admin schedules and (the fixture's delay being 0) at once executes `target.call(data)`.
+    function govern(address target, bytes memory data) internal {
+        vm.startPrank(admin);
+        hub.schedule(target, data);
+        hub.execute(target, data);
+        vm.stopPrank();
+    }
+
+    /// @dev Schedules a governed call as the admin (a test then expects its events and calls executeGoverned).
+    function scheduleGoverned(address target, bytes memory data) internal {
+        vm.prank(admin);
+        hub.schedule(target, data);
+    }
+
+    /// @dev Executes a scheduled governed call as the admin.
+    function executeGoverned(address target, bytes memory data) internal {
+        vm.prank(admin);
+        hub.execute(target, data);
+    }
+
+    /// @dev The module call that registers `institution` with `role`: (module, calldata).
+    function registerCall(address institution, Role role) internal view returns (address target, bytes memory data) {
+        if (role == Role.Hospital) return (address(records), abi.encodeCall(HospitalRecord.registerHospital, (institution)));
+        if (role == Role.Pharmacy) return (address(pharmacy), abi.encodeCall(PharmacyAccess.registerPharmacy, (institution)));
+        return (address(insurance), abi.encodeCall(InsuranceProvider.registerInsurer, (institution)));
+    }
+
+    /// @dev Governance registers `institution` with `role` through its module; returns its id.
+    function registerInstitution(address institution, Role role) internal returns (uint32 id) {
+        (address target, bytes memory data) = registerCall(institution, role);
+        govern(target, data);
+        (,, id) = hub.institutions(institution);
+    }
+
+    /// @dev Governance suspends or reinstates an institution.
+    function setActive(address institution, bool active) internal {
+        govern(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (institution, active)));
+    }
+
+    // ------------------------------------------------------------ envelopes
+
+    /// @dev A well-formed version-2 envelope of `bucket` plaintext bytes whose content depends on `seed`.
+    function envOf(uint256 bucket, uint256 seed) internal pure returns (bytes memory b) {
+        b = new bytes(Envelope.OVERHEAD + bucket);
+        b[0] = bytes1(Envelope.VERSION);
+        assembly ("memory-safe") {
+            mstore(add(b, 33), seed)
+        }
+    }
+
+    /// @dev A well-formed envelope of the smallest bucket (784 bytes).
+    function env(uint256 seed) internal pure returns (bytes memory) {
+        return envOf(512, seed);
     }
 
     // ------------------------------------------------------------ signatures
@@ -145,16 +212,25 @@ abstract contract Fixture is CardSigner {
         return keccak256(abi.encode(hub.REGISTER_TYPEHASH(), patientId, hospital_, deadline));
     }
 
-    function consentHash(bytes32 patientId, address institution, uint8 scope, uint64 validUntil, uint64 nonce)
-        internal
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, validUntil, nonce));
+    function consentHash(
+        bytes32 patientId,
+        address institution,
+        uint8 scope,
+        uint64 validUntil,
+        uint64 epoch,
+        uint64 signedAt
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, validUntil, epoch, signedAt)
+        );
     }
 
-    function revokeHash(bytes32 patientId, address institution, uint64 nonce) internal view returns (bytes32) {
-        return keccak256(abi.encode(hub.REVOKE_TYPEHASH(), patientId, institution, nonce));
+    function revokeHash(bytes32 patientId, address institution, uint64 signedAt) internal view returns (bytes32) {
+        return keccak256(abi.encode(hub.REVOKE_TYPEHASH(), patientId, institution, signedAt));
+    }
+
+    function revokeAllHash(bytes32 patientId, uint64 epoch, uint64 signedAt) internal view returns (bytes32) {
+        return keccak256(abi.encode(hub.REVOKE_ALL_TYPEHASH(), patientId, epoch, signedAt));
     }
 
     function replaceHash(bytes32 patientId, bytes32 newKeyHash, address hospital_, uint256 nonce, uint256 deadline)
@@ -173,24 +249,44 @@ abstract contract Fixture is CardSigner {
         return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, nonce, deadline));
     }
 
+    function cancelHash(uint256 id, uint64 signedAt) internal view returns (bytes32) {
+        return keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, signedAt));
+    }
+
     function registerSig(uint256 pk, address hospital_, uint256 deadline) internal view returns (CardSig memory) {
         return cardSig(pk, registerHash(idOf(pk), hospital_, deadline));
     }
 
-    function consentSig(uint256 pk, bytes32 patientId, address institution, uint8 scope, uint64 validUntil, uint64 n)
-        internal
-        view
-        returns (CardSig memory)
-    {
-        return cardSig(pk, consentHash(patientId, institution, scope, validUntil, n));
+    function consentSig(
+        uint256 pk,
+        bytes32 patientId,
+        address institution,
+        uint8 scope,
+        uint64 validUntil,
+        uint64 epoch,
+        uint64 signedAt
+    ) internal view returns (CardSig memory) {
+        return cardSig(pk, consentHash(patientId, institution, scope, validUntil, epoch, signedAt));
     }
 
-    function revokeSig(uint256 pk, bytes32 patientId, address institution, uint64 n)
+    function revokeSig(uint256 pk, bytes32 patientId, address institution, uint64 signedAt)
         internal
         view
         returns (CardSig memory)
     {
-        return cardSig(pk, revokeHash(patientId, institution, n));
+        return cardSig(pk, revokeHash(patientId, institution, signedAt));
+    }
+
+    function revokeAllSig(uint256 pk, bytes32 patientId, uint64 epoch, uint64 signedAt)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return cardSig(pk, revokeAllHash(patientId, epoch, signedAt));
+    }
+
+    function cancelSig(uint256 pk, uint256 id, uint64 signedAt) internal view returns (CardSig memory) {
+        return cardSig(pk, cancelHash(id, signedAt));
     }
 
     /// @dev The card `pk` signs Dispense(id, pharmacy_, the patient's current nonce, deadline).
@@ -212,38 +308,62 @@ abstract contract Fixture is CardSigner {
         patientId = hub.registerPatient(deadline, s);
     }
 
-    function nextConsentNonce(bytes32 patientId, address institution) internal view returns (uint64) {
-        (, uint64 n,) = hub.consentOf(patientId, institution);
-        return n + 1;
+    /// @dev A signing time the hub accepts for the next grant or revocation of (patient, institution): now, or one
+    /// second after the last one when that was now (within the allowed clock skew).
+    function nextSignedAt(bytes32 patientId, address institution) internal view returns (uint64) {
+        (, uint64 last,,) = hub.consentOf(patientId, institution);
+        uint64 t = uint64(block.timestamp);
+        return t > last ? t : last + 1;
     }
 
-    /// @dev The card `pk` grants the institution of `kiosk` `scope` until `validUntil` (0: default window).
+    /// @dev The default window the kiosk preselects for an institution's role.
+    function defaultWindow(address institution) internal view returns (uint64) {
+        (Role role,,) = hub.institutions(institution);
+        if (role == Role.Hospital) return hub.HOSPITAL_WINDOW();
+        if (role == Role.Pharmacy) return hub.PHARMACY_WINDOW();
+        return hub.INSURER_WINDOW();
+    }
+
+    /// @dev The card `pk` grants the institution of `kiosk` `scope` until `validUntil` (0: the role's default
+    /// window from the signing time), signed now in the patient's current epoch.
     function grant(uint256 pk, bytes32 patientId, address kiosk, uint8 scope, uint64 validUntil)
         internal
         returns (uint64 until)
     {
         address institution = hub.kioskInstitution(kiosk);
-        uint64 n = nextConsentNonce(patientId, institution);
-        CardSig memory s = consentSig(pk, patientId, institution, scope, validUntil, n);
+        uint64 signedAt = nextSignedAt(patientId, institution);
+        until = validUntil == 0 ? signedAt + defaultWindow(institution) : validUntil;
+        uint64 epoch = hub.epochOf(patientId);
+        CardSig memory s = consentSig(pk, patientId, institution, scope, until, epoch, signedAt);
         vm.prank(kiosk);
-        until = hub.grantConsent(patientId, scope, validUntil, n, s);
+        hub.grantConsent(patientId, scope, until, epoch, signedAt, s);
     }
 
+    /// @dev The card `pk` revokes the consent of `institution`, submitted by a stranger.
     function revoke(uint256 pk, bytes32 patientId, address institution) internal {
-        uint64 n = nextConsentNonce(patientId, institution);
-        CardSig memory s = revokeSig(pk, patientId, institution, n);
+        uint64 signedAt = nextSignedAt(patientId, institution);
+        CardSig memory s = revokeSig(pk, patientId, institution, signedAt);
         vm.prank(stranger);
-        hub.revokeConsent(patientId, institution, n, s);
+        hub.revokeConsent(patientId, institution, signedAt, s);
+    }
+
+    /// @dev The card `pk` revokes every consent (the epoch moves), submitted by a stranger.
+    function revokeAll(uint256 pk, bytes32 patientId) internal {
+        uint64 epoch = hub.epochOf(patientId);
+        uint64 signedAt = uint64(block.timestamp);
+        CardSig memory s = revokeAllSig(pk, patientId, epoch, signedAt);
+        vm.prank(stranger);
+        hub.revokeAllConsents(patientId, epoch, signedAt, s);
     }
 
     function addRecord(bytes32 patientId, address kiosk, bytes memory sealedRecord) internal returns (uint256) {
         vm.prank(kiosk);
-        return records.addMedicalRecord(patientId, 1, sealedRecord);
+        return records.addMedicalRecord(patientId, sealedRecord);
     }
 
     function issue(bytes32 patientId, address kiosk, uint40 validUntil) internal returns (uint256) {
         vm.prank(kiosk);
-        return pharmacy.issuePrescription(patientId, validUntil, hex"5ea1ed");
+        return pharmacy.issuePrescription(patientId, validUntil, env(0x5ea1ed));
     }
 
     function dispense(uint256 pk, uint256 id, address kiosk) internal {
@@ -269,9 +389,9 @@ abstract contract Fixture is CardSigner {
 
     /// @dev hospitalKiosk adds a record and bills it: returns the claim id.
     function recordAndClaim(bytes32 patientId, uint256 amount) internal returns (uint256 claimId) {
-        uint256 index = addRecord(patientId, hospitalKiosk, hex"0bad");
+        uint256 index = addRecord(patientId, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
-        claimId = insurance.submitClaim(patientId, index, amount, hex"c1a1");
+        claimId = insurance.submitClaim(patientId, index, amount, env(0xc1a1));
     }
 
     function eq(CardSig memory a, CardSig memory b) internal pure returns (bool) {

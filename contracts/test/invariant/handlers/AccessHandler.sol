@@ -137,8 +137,37 @@ contract AccessHandler is CardSigner {
         _do(cs, address(hub), abi.encodeCall(hub.setInstitutionActive, (_addr(inst), active)));
     }
 
+    function setGuardian(uint256 cs, uint256 a) external {
+        _do(cs, address(hub), abi.encodeCall(hub.setGuardian, (_addr(a))));
+    }
+
+    /// @dev A governed call aimed at the hub or a module: suspend an institution, or register one.
+    function _governed(uint256 seed) internal returns (address target, bytes memory data) {
+        if (seed % 2 == 0) return (address(hub), abi.encodeCall(hub.setInstitutionActive, (_addr(seed >> 1), false)));
+        return (address(records), abi.encodeCall(records.registerHospital, (_addr(seed >> 1))));
+    }
+
+    function schedule(uint256 cs, uint256 seed) external {
+        (address target, bytes memory data) = _governed(seed);
+        _do(cs, address(hub), abi.encodeCall(hub.schedule, (target, data)));
+    }
+
+    function execute(uint256 cs, uint256 seed) external {
+        (address target, bytes memory data) = _governed(seed);
+        _do(cs, address(hub), abi.encodeCall(hub.execute, (target, data)));
+    }
+
+    function cancel(uint256 cs, uint256 seed) external {
+        (address target, bytes memory data) = _governed(seed);
+        _do(cs, address(hub), abi.encodeCall(hub.cancel, (keccak256(abi.encode(target, data)))));
+    }
+
     function addKiosk(uint256 cs, uint256 k) external {
         _do(cs, address(hub), abi.encodeCall(hub.addKiosk, (_addr(k))));
+    }
+
+    function acceptKiosk(uint256 cs, uint256 inst) external {
+        _do(cs, address(hub), abi.encodeCall(hub.acceptKiosk, (_addr(inst))));
     }
 
     function removeKiosk(uint256 cs, uint256 k) external {
@@ -167,17 +196,32 @@ contract AccessHandler is CardSigner {
 
     function grantConsent(uint256 cs, uint256 inst, uint8 scope) external {
         address institution = _addr(inst);
-        scope = uint8(bound(scope, 1, Scope.ALL));
-        (, uint64 n,) = hub.consentOf(pid, institution);
-        CardSig memory s =
-            signFor(hub, pk, keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, uint64(0), n + 1)));
-        _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, 0, n + 1, s)));
+        scope = uint8(bound(scope, 1, Scope.READ));
+        (, uint64 last,,) = hub.consentOf(pid, institution);
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 until = sAt + 1 days;
+        uint64 epoch = hub.epochOf(pid);
+        CardSig memory s = signFor(
+            hub,
+            pk,
+            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, until, epoch, sAt))
+        );
+        _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, until, epoch, sAt, s)));
     }
 
     function revokeConsent(uint256 cs, uint256 inst, uint256 sigSeed) external {
         address institution = _addr(inst);
-        (, uint64 n,) = hub.consentOf(pid, institution);
-        _do(cs, address(hub), abi.encodeCall(hub.revokeConsent, (pid, institution, n + 1, _badSig(sigSeed))));
+        (, uint64 last,,) = hub.consentOf(pid, institution);
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        _do(cs, address(hub), abi.encodeCall(hub.revokeConsent, (pid, institution, sAt, _badSig(sigSeed))));
+    }
+
+    function revokeAllConsents(uint256 cs, uint256 sigSeed) external {
+        _do(
+            cs,
+            address(hub),
+            abi.encodeCall(hub.revokeAllConsents, (pid, hub.epochOf(pid), uint64(block.timestamp), _badSig(sigSeed)))
+        );
     }
 
     function useNonce(uint256 cs, uint256 p) external {
@@ -190,12 +234,23 @@ contract AccessHandler is CardSigner {
         _do(cs, address(records), abi.encodeCall(records.registerHospital, (_addr(a))));
     }
 
-    function addMedicalRecord(uint256 cs, uint256 p, uint8 kind, bytes calldata data) external {
-        _do(cs, address(records), abi.encodeCall(records.addMedicalRecord, (_pid(p), kind, data)));
+    /// @dev Random bytes, or (every other time) a well-formed envelope, so only the caller check refuses it.
+    function _sealed(uint256 seed, bytes calldata data) internal pure returns (bytes memory b) {
+        if (seed % 2 == 0) return data;
+        b = new bytes(272 + 512);
+        b[0] = 0x02;
+    }
+
+    function addMedicalRecord(uint256 cs, uint256 p, bytes calldata data) external {
+        _do(cs, address(records), abi.encodeCall(records.addMedicalRecord, (_pid(p), _sealed(cs, data))));
     }
 
     function updateMedicalHistory(uint256 cs, uint256 p, uint256 index, bytes calldata data) external {
-        _do(cs, address(records), abi.encodeCall(records.updateMedicalHistory, (_pid(p), index % 3, 1, data)));
+        _do(
+            cs,
+            address(records),
+            abi.encodeCall(records.updateMedicalHistory, (_pid(p), index % 3, _sealed(cs, data)))
+        );
     }
 
     // ---------------------------------------------------------------- PharmacyAccess
@@ -205,11 +260,21 @@ contract AccessHandler is CardSigner {
     }
 
     function issuePrescription(uint256 cs, uint256 p, uint40 validUntil, bytes calldata data) external {
-        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.issuePrescription, (_pid(p), validUntil, data)));
+        _do(
+            cs, address(pharmacy), abi.encodeCall(pharmacy.issuePrescription, (_pid(p), validUntil, _sealed(cs, data)))
+        );
     }
 
     function cancelPrescription(uint256 cs, uint256 id) external {
         _do(cs, address(pharmacy), abi.encodeCall(pharmacy.cancelPrescription, (id % 3)));
+    }
+
+    function cancelPrescriptionByPatient(uint256 cs, uint256 id, uint256 sigSeed) external {
+        _do(
+            cs,
+            address(pharmacy),
+            abi.encodeCall(pharmacy.cancelPrescriptionByPatient, (id % 3, uint64(block.timestamp), _badSig(sigSeed)))
+        );
     }
 
     function dispensePrescription(uint256 cs, uint256 id, uint256 inst) external {
@@ -240,7 +305,9 @@ contract AccessHandler is CardSigner {
     }
 
     function submitClaim(uint256 cs, uint256 index, uint256 amount, bytes calldata data) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.submitClaim, (pid, index % 3, amount, data)));
+        _do(
+            cs, address(insurance), abi.encodeCall(insurance.submitClaim, (pid, index % 3, amount, _sealed(cs, data)))
+        );
     }
 
     function approveClaim(uint256 cs, uint256 id, uint256 amount) external {
@@ -290,6 +357,10 @@ contract AccessHandler is CardSigner {
         s[24] = this.approveClaim.selector;
         s[25] = this.denyClaim.selector;
         s = _append(s, this.processPayment.selector, this.mint.selector);
+        s = _append(s, this.setGuardian.selector, this.schedule.selector);
+        s = _append(s, this.execute.selector, this.cancel.selector);
+        s = _append(s, this.acceptKiosk.selector, this.revokeAllConsents.selector);
+        s = _append(s, this.cancelPrescriptionByPatient.selector, this.cancelPrescriptionByPatient.selector);
     }
 
     function _append(bytes4[] memory a, bytes4 x, bytes4 y) internal pure returns (bytes4[] memory b) {

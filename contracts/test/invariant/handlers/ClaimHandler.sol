@@ -67,11 +67,14 @@ contract ClaimHandler is CardSigner {
         bytes32 patientId = patients[p];
         address kiosk = hospitalKiosks[hospitalSeed % 2];
         _keepConsent(p, kiosk);
+        bytes memory sealedRecord = new bytes(272 + 512);
+        sealedRecord[0] = 0x02;
+        sealedRecord[1] = bytes1(uint8(amountSeed));
         vm.prank(kiosk);
-        uint256 index = records.addMedicalRecord(patientId, 1, abi.encodePacked(amountSeed));
+        uint256 index = records.addMedicalRecord(patientId, sealedRecord);
         uint256 amount = bound(amountSeed, 1, 3000e18);
         vm.prank(kiosk);
-        try insurance.submitClaim(patientId, index, amount, hex"c1a1") {} catch {}
+        try insurance.submitClaim(patientId, index, amount, _claimEnvelope()) {} catch {}
     }
 
     /// @dev Bills a record twice, or another hospital's record: must fail.
@@ -81,7 +84,7 @@ contract ClaimHandler is CardSigner {
         InsuranceProvider.Claim memory c = insurance.getClaim(bound(claimSeed, 1, count));
         address kiosk = hospitalKiosks[otherHospital % 2];
         vm.prank(kiosk);
-        try insurance.submitClaim(c.patientId, c.recordIndex, 1, hex"02") {
+        try insurance.submitClaim(c.patientId, c.recordIndex, 1, _claimEnvelope()) {
             ++wrongSuccesses;
         } catch {}
     }
@@ -132,6 +135,25 @@ contract ClaimHandler is CardSigner {
         } catch {}
     }
 
+    /// @dev The claim's hospital's kiosk (or the other hospital's, which must fail) sends the payment.
+    function payByHospital(uint256 claimSeed, uint256 hospitalSeed) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        uint256 claimId = bound(claimSeed, 1, count);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        address kiosk = hospitalKiosks[hospitalSeed % 2];
+        bool wrongHospital = hub.kioskInstitution(kiosk) != c.hospital;
+        uint256 before = token.balanceOf(c.hospital);
+        vm.prank(kiosk);
+        try insurance.processPayment(claimId) {
+            uint256 received = token.balanceOf(c.hospital) - before;
+            ++paySuccesses[claimId];
+            paidAmount[claimId] += received;
+            totalPaid += received;
+            if (wrongHospital) ++wrongSuccesses;
+        } catch {}
+    }
+
     function fund(uint256 insurerSeed, uint256 amountSeed) external {
         uint256 amount = bound(amountSeed, 1, 5000e18);
         try insurance.fundEscrow(insurers[insurerSeed % 2], amount) {
@@ -152,20 +174,30 @@ contract ClaimHandler is CardSigner {
         vm.warp(block.timestamp + bound(dt, 0, 60 days));
     }
 
+    function _claimEnvelope() internal pure returns (bytes memory b) {
+        b = new bytes(272 + 1024);
+        b[0] = 0x02;
+    }
+
     function _keepConsent(uint256 p, address kiosk) internal {
         bytes32 patientId = patients[p];
         address institution = hub.kioskInstitution(kiosk);
-        (uint64 until, uint64 nonce,) = hub.consentOf(patientId, institution);
+        (uint64 until, uint64 last,,) = hub.consentOf(patientId, institution);
         if (until >= block.timestamp) return;
-        bytes32 structHash =
-            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, Scope.ALL, uint64(0), nonce + 1));
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint8 scope = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
+        uint64 epoch = hub.epochOf(patientId);
+        bytes32 structHash = keccak256(
+            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + 90 days, epoch, sAt)
+        );
         CardSig memory s = signFor(hub, pks[p], structHash);
         vm.prank(kiosk);
-        hub.grantConsent(patientId, Scope.ALL, 0, nonce + 1, s);
+        hub.grantConsent(patientId, scope, sAt + 90 days, epoch, sAt, s);
     }
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](8);
+        s = new bytes4[](9);
+        s[8] = this.payByHospital.selector;
         s[0] = this.submit.selector;
         s[1] = this.resubmit.selector;
         s[2] = this.approve.selector;

@@ -7,7 +7,8 @@ import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
 
 /// @notice Drives prescriptions through issue / dispense (with fresh, replayed, stale, misdirected and foreign
-/// signatures) / cancel / card replacement / time, and counts what succeeded.
+/// signatures) / cancel (by the issuer's kiosk, the admin, the patient's card) / card replacement (after which the
+/// new card consents again) / time, and counts what succeeded.
 contract PrescriptionHandler is CardSigner {
     PatientSmartCard internal immutable hub;
     PharmacyAccess internal immutable pharmacy;
@@ -58,7 +59,10 @@ contract PrescriptionHandler is CardSigner {
         uint256 p = patientSeed % 2;
         uint40 validUntil = validitySeed % 3 == 0 ? 0 : uint40(block.timestamp + bound(validitySeed, 1, 20 days));
         vm.prank(hospitalKiosks[hospitalSeed % 2]);
-        try pharmacy.issuePrescription(patients[p], validUntil, abi.encodePacked(validitySeed)) {} catch {}
+        bytes memory sealedRx = new bytes(272 + 1024);
+        sealedRx[0] = 0x02;
+        sealedRx[1] = bytes1(uint8(validitySeed));
+        try pharmacy.issuePrescription(patients[p], validUntil, sealedRx) {} catch {}
     }
 
     function dispense(uint256 idSeed, uint256 kioskSeed, uint256 mode) external {
@@ -114,6 +118,49 @@ contract PrescriptionHandler is CardSigner {
         } catch {}
     }
 
+    /// @dev The admin recalls a prescription.
+    function recall(uint256 idSeed) external {
+        uint256 id = bound(idSeed, 1, pharmacy.prescriptionCount() + 1);
+        vm.prank(hub.admin());
+        try pharmacy.cancelPrescription(id) {
+            ++cancelSuccesses[id];
+            ++cancels;
+        } catch {}
+    }
+
+    /// @dev The patient's card cancels (mode 0), or a stale (mode 1) or foreign (mode 2) card signature is tried.
+    function cancelByPatient(uint256 idSeed, uint256 mode) external {
+        uint256 count = pharmacy.prescriptionCount();
+        if (count == 0) return;
+        uint256 id = bound(idSeed, 1, count);
+        uint256 p = pharmacy.getPrescription(id).patientId == patients[0] ? 0 : 1;
+        mode %= 3;
+        uint64 sAt = mode == 1 ? uint64(block.timestamp - 1 hours - 1) : uint64(block.timestamp);
+        uint256 pk = mode == 2 ? (oldPk[p] != 0 ? oldPk[p] : cardPk[1 - p]) : cardPk[p];
+        CardSig memory s =
+            signFor(hub, pk, keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, sAt)));
+        try pharmacy.cancelPrescriptionByPatient(id, sAt, s) {
+            ++cancelSuccesses[id];
+            ++cancels;
+            if (mode != 0) ++wrongSuccesses;
+        } catch {}
+    }
+
+    /// @dev The patient's current card grants `kiosk`'s institution `scope` for `window`, now.
+    function _grant(uint256 p, address kiosk, uint8 scope, uint64 window) internal {
+        bytes32 patientId = patients[p];
+        address institution = hub.kioskInstitution(kiosk);
+        (, uint64 last,,) = hub.consentOf(patientId, institution);
+        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 epoch = hub.epochOf(patientId);
+        bytes32 structHash = keccak256(
+            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + window, epoch, sAt)
+        );
+        CardSig memory s = signFor(hub, cardPk[p], structHash);
+        vm.prank(kiosk);
+        hub.grantConsent(patientId, scope, sAt + window, epoch, sAt, s);
+    }
+
     function replaceCard(uint256 patientSeed) external {
         uint256 p = patientSeed % 2;
         uint256 newPk = uint256(keccak256(abi.encode("card", ++cardSeq))) % (P256_N - 1) + 1;
@@ -129,6 +176,11 @@ contract PrescriptionHandler is CardSigner {
             cardPk[p] = newPk;
             ++replacements;
             ++nonceUses[patientId];
+            // The replacement ended every consent (the epoch moved): the patient consents again with the new card.
+            _grant(p, hospitalKiosks[0], Scope.READ | Scope.WRITE | Scope.PRESCRIBE, 365 days);
+            _grant(p, hospitalKiosks[1], Scope.READ | Scope.WRITE | Scope.PRESCRIBE, 365 days);
+            _grant(p, dispenseKiosks[0], Scope.READ | Scope.DISPENSE, 30 days);
+            _grant(p, dispenseKiosks[1], Scope.READ | Scope.DISPENSE, 30 days);
         } catch {}
     }
 
@@ -145,11 +197,13 @@ contract PrescriptionHandler is CardSigner {
     }
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](5);
+        s = new bytes4[](7);
         s[0] = this.issue.selector;
         s[1] = this.dispense.selector;
         s[2] = this.cancel.selector;
         s[3] = this.replaceCard.selector;
         s[4] = this.warp.selector;
+        s[5] = this.recall.selector;
+        s[6] = this.cancelByPatient.selector;
     }
 }
