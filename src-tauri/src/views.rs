@@ -145,7 +145,10 @@ pub struct HistoryItem {
     pub kind: u8,
     pub time: u64,
     pub supersedes: Option<u64>,
+    /// The FHIR resource, or null when the entry cannot be opened.
     pub resource: serde_json::Value,
+    /// Why the entry cannot be opened (shown as one line).
+    pub unreadable: Option<String>,
 }
 
 impl From<&HistoryEntry> for HistoryItem {
@@ -157,6 +160,7 @@ impl From<&HistoryEntry> for HistoryItem {
             time: e.time,
             supersedes: e.supersedes,
             resource: serde_json::to_value(&e.resource).unwrap_or_default(),
+            unreadable: e.unreadable.clone(),
         }
     }
 }
@@ -181,7 +185,10 @@ pub struct PrescriptionView {
     pub status: String,
     pub valid_until: u64,
     pub dispensable: bool,
+    /// The MedicationRequest, or null when it cannot be opened.
     pub request: serde_json::Value,
+    /// Why it cannot be opened (shown as one line, without a dispense button).
+    pub unreadable: Option<String>,
 }
 
 impl From<&PharmacyPrescription> for PrescriptionView {
@@ -200,6 +207,7 @@ impl From<&PharmacyPrescription> for PrescriptionView {
             valid_until: p.valid_until,
             dispensable: p.dispensable,
             request: serde_json::to_value(&p.request).unwrap_or_default(),
+            unreadable: p.unreadable.clone(),
         }
     }
 }

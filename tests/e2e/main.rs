@@ -241,9 +241,8 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
     let st = Stack::new("e2e-insurer").await;
     let (slot, sim) = blank_card();
     let (_reception, mut s) = registered(&st, &slot).await;
-    let pid = s.patient_id();
     let insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
-    insurer::enroll(&insurer_kiosk, pid, 8000, 5_000 * TOKEN_UNIT)
+    insurer::enroll(&insurer_kiosk, &mut s, 8000, 5_000 * TOKEN_UNIT)
         .await
         .unwrap();
     drop(insurer_kiosk);
@@ -255,7 +254,7 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
         .await
         .unwrap()
         .iter()
-        .find(|e| matches!(e.resource, carekiosk_records::Resource::Condition(_)))
+        .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
         .map(|e| e.index)
         .unwrap();
     let claimed = U256::from(120u128 * TOKEN_UNIT);

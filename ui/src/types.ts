@@ -83,7 +83,9 @@ export interface HistoryItem {
   kind: number;
   time: number;
   supersedes: number | null;
-  resource: FhirResource;
+  /** Null when the entry cannot be opened (see `unreadable`). */
+  resource: FhirResource | null;
+  unreadable: string | null;
 }
 
 export interface PickItem {
@@ -100,7 +102,9 @@ export interface PrescriptionView {
   status: PrescriptionStatus;
   validUntil: number;
   dispensable: boolean;
-  request: FhirResource;
+  /** Null when it cannot be opened (see `unreadable`). */
+  request: FhirResource | null;
+  unreadable: string | null;
 }
 
 export interface DispenseView {

@@ -56,6 +56,10 @@ pub mod scope {
     pub const PRESCRIBE: u8 = 4;
     /// Dispense prescriptions.
     pub const DISPENSE: u8 = 8;
-    /// Everything.
-    pub const ALL: u8 = 15;
+    /// The most a hospital may hold (the hub's `HOSPITAL_SCOPES`): read, write, prescribe.
+    pub const HOSPITAL: u8 = READ | WRITE | PRESCRIBE;
+    /// The most a pharmacy may hold (`PHARMACY_SCOPES`): read, dispense.
+    pub const PHARMACY: u8 = READ | DISPENSE;
+    /// The most an insurer may hold (`INSURER_SCOPES`): read (enrolment and claims).
+    pub const INSURER: u8 = READ;
 }

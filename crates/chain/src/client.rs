@@ -156,6 +156,17 @@ impl Chain {
             .map_err(|e| ChainError::node(&self.url, e))
     }
 
+    /// The latest block's timestamp (unix seconds): the time the contracts see.
+    pub async fn latest_timestamp(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::node(&self.url, e))?
+            .ok_or_else(|| ChainError::Failed("the node returned no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
     /// Sends a contract call (or deployment) from `from` under the gas policy, waits for its receipt, and turns
     /// a revert into [`ChainError::Reverted`] with the custom error decoded.
     pub async fn send<D: CallDecoder>(

@@ -29,7 +29,15 @@ pub async fn deploy_contracts(
                 .ok_or_else(|| ChainError::Failed(format!("{name} deployment created no contract")))
         };
     let r = chain
-        .send(admin, PatientSmartCard::deploy_builder(p, admin))
+        .send(
+            admin,
+            PatientSmartCard::deploy_builder(
+                p,
+                admin,
+                profile.governance_delay_secs,
+                Address::ZERO,
+            ),
+        )
         .await?;
     let hub = created("PatientSmartCard", &r)?;
     let r = chain
@@ -78,40 +86,89 @@ pub async fn deploy_contracts(
 }
 
 /// The admin registers an institution through its module (`registerHospital`, `registerPharmacy`,
-/// `registerInsurer`); returns the receipt's gas and the institution's id.
+/// `registerInsurer`), through the hub's governance: scheduled, then executed once the deployment's delay has
+/// passed (at once on the local chain). Returns the gas of both transactions and the institution's id; with a
+/// delay still running, [`ChainError::Failed`] says when to run the same command again (the schedule is kept).
 pub async fn register_institution(
     chain: &Chain,
     d: &Deployment,
     role: Role,
     institution: Address,
 ) -> Result<(u64, u32), ChainError> {
-    let r = match role {
-        Role::Hospital => {
+    let (target, data) = match role {
+        Role::Hospital => (
+            d.contracts.hospital_record,
             chain
-                .send(d.admin, chain.records(d).registerHospital(institution))
-                .await?
-        }
-        Role::Pharmacy => {
+                .records(d)
+                .registerHospital(institution)
+                .calldata()
+                .clone(),
+        ),
+        Role::Pharmacy => (
+            d.contracts.pharmacy_access,
             chain
-                .send(d.admin, chain.pharmacy(d).registerPharmacy(institution))
-                .await?
-        }
-        Role::Insurer => {
+                .pharmacy(d)
+                .registerPharmacy(institution)
+                .calldata()
+                .clone(),
+        ),
+        Role::Insurer => (
+            d.contracts.insurance_provider,
             chain
-                .send(d.admin, chain.insurance(d).registerInsurer(institution))
-                .await?
-        }
+                .insurance(d)
+                .registerInsurer(institution)
+                .calldata()
+                .clone(),
+        ),
     };
+    let gas = govern(chain, d, target, data).await?;
     let reg = chain
         .hub(d)
         .institutions(institution)
         .call()
         .await
         .map_err(|e| ChainError::from_contract(chain.url(), e))?;
-    Ok((r.gas_used, reg.id))
+    Ok((gas, reg.id))
 }
 
-/// The institution adds a kiosk signer of its own.
+/// Runs one governance action: schedules `target.call(data)` unless it is already scheduled, then executes it
+/// if its time has come. Returns the gas used.
+pub async fn govern(
+    chain: &Chain,
+    d: &Deployment,
+    target: Address,
+    data: alloy::primitives::Bytes,
+) -> Result<u64, ChainError> {
+    let hub = chain.hub(d);
+    let id = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(
+        target,
+        data.clone(),
+    )));
+    let read = |e| ChainError::from_contract(chain.url(), e);
+    let mut gas = 0;
+    let mut eta = hub.etaOf(id).call().await.map_err(read)?;
+    if eta.is_zero() {
+        gas += chain
+            .send(d.admin, hub.schedule(target, data.clone()))
+            .await?
+            .gas_used;
+        eta = hub.etaOf(id).call().await.map_err(read)?;
+    }
+    let now = chain.latest_timestamp().await?;
+    if eta > U256::from(now) {
+        return Err(ChainError::Failed(format!(
+            "governance action {id} is scheduled and can be executed at unix time {eta} \
+             (the deployment's governance delay): run the same command again after that"
+        )));
+    }
+    gas += chain
+        .send(d.admin, hub.execute(target, data))
+        .await?
+        .gas_used;
+    Ok(gas)
+}
+
+/// The institution offers a kiosk signer a place; the kiosk key must accept ([`accept_kiosk`]).
 pub async fn add_kiosk(
     chain: &Chain,
     d: &Deployment,
@@ -122,6 +179,32 @@ pub async fn add_kiosk(
         .send(institution, chain.hub(d).addKiosk(kiosk))
         .await
         .map(|_| ())
+}
+
+/// The kiosk key accepts the institution's offer (sent from the kiosk's own key, which `chain` must hold).
+pub async fn accept_kiosk(
+    chain: &Chain,
+    d: &Deployment,
+    kiosk: Address,
+    institution: Address,
+) -> Result<(), ChainError> {
+    chain
+        .send(kiosk, chain.hub(d).acceptKiosk(institution))
+        .await
+        .map(|_| ())
+}
+
+/// Offer and acceptance in one go, where the caller holds both keys (local stacks, tests): `chain` signs for
+/// the institution; the kiosk's key (which needs gas) accepts.
+pub async fn enrol_kiosk(
+    chain: &Chain,
+    d: &Deployment,
+    institution: Address,
+    kiosk: &PrivateKeySigner,
+) -> Result<(), ChainError> {
+    add_kiosk(chain, d, institution, kiosk.address()).await?;
+    let as_kiosk = chain.with_signers(vec![kiosk.clone()]).await?;
+    accept_kiosk(&as_kiosk, d, kiosk.address(), institution).await
 }
 
 /// The demo's identities, keys in memory only.
@@ -205,6 +288,7 @@ pub async fn setup_demo(
     for (name, role, inst, kiosk) in demo {
         let (_, id) = register_institution(chain, d, role, inst.address()).await?;
         add_kiosk(chain, d, inst.address(), kiosk.address()).await?;
+        accept_kiosk(chain, d, kiosk.address(), inst.address()).await?;
         d.institutions.push(InstitutionEntry {
             name: name.to_string(),
             role,

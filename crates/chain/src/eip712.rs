@@ -1,6 +1,6 @@
 //! The EIP-712 messages a patient card signs, computed exactly as the contracts compute them.
 //!
-//! Domain: name "carekiosk", version "1", the chain id, and the PatientSmartCard (hub) address, so a signature is
+//! Domain: name "carekiosk", version "2" (`docs/design-v2.md`), the chain id, and the PatientSmartCard (hub) address, so a signature is
 //! bound to one chain and one deployment. The card signs the 32-byte digest with its P-256 key; the contracts
 //! accept only low-s signatures, so [`CardSignature::new`] normalises s.
 
@@ -13,12 +13,19 @@ alloy::sol! {
     /// A hospital registers the patient whose card signs this.
     #[derive(Debug)]
     struct RegisterPatient { bytes32 patientId; address hospital; uint256 deadline; }
-    /// The patient grants an institution access for a window (validUntil 0: the role's default window).
+    /// The patient grants an institution `scope` until `validUntil`, in their current consent epoch; `signedAt`
+    /// orders it against the same institution's other consents and revocations and must be recent on chain.
     #[derive(Debug)]
-    struct Consent { bytes32 patientId; address institution; uint8 scope; uint64 validUntil; uint64 nonce; }
-    /// The patient ends an institution's access.
+    struct Consent { bytes32 patientId; address institution; uint8 scope; uint64 validUntil; uint64 epoch; uint64 signedAt; }
+    /// The patient ends an institution's access (beats every consent signed before `signedAt`).
     #[derive(Debug)]
-    struct RevokeConsent { bytes32 patientId; address institution; uint64 nonce; }
+    struct RevokeConsent { bytes32 patientId; address institution; uint64 signedAt; }
+    /// The patient ends every institution's access at once: the consent epoch moves on.
+    #[derive(Debug)]
+    struct RevokeAllConsents { bytes32 patientId; uint64 epoch; uint64 signedAt; }
+    /// The patient cancels one of their prescriptions that is still ready.
+    #[derive(Debug)]
+    struct CancelPrescription { uint256 prescriptionId; uint64 signedAt; }
     /// A new card takes over a patient (signed by the new card).
     #[derive(Debug)]
     struct ReplaceCard { bytes32 patientId; bytes32 newCardKeyHash; address hospital; uint256 nonce; uint256 deadline; }
@@ -34,7 +41,7 @@ pub const P256_N: U256 = U256::from_be_slice(&alloy::hex!(
 
 /// The EIP-712 domain of a deployment.
 pub fn domain(chain_id: u64, hub: Address) -> Eip712Domain {
-    eip712_domain! { name: "carekiosk", version: "1", chain_id: chain_id, verifying_contract: hub, }
+    eip712_domain! { name: "carekiosk", version: "2", chain_id: chain_id, verifying_contract: hub, }
 }
 
 /// The digest the card signs for `message` under `domain`.
@@ -136,6 +143,35 @@ mod tests {
                 "Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)"
             )
         );
+        let c = Consent {
+            patientId: B256::ZERO,
+            institution: Address::ZERO,
+            scope: 0,
+            validUntil: 0,
+            epoch: 0,
+            signedAt: 0,
+        };
+        assert_eq!(
+            c.eip712_type_hash(),
+            keccak256("Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)")
+        );
+        let r = RevokeAllConsents {
+            patientId: B256::ZERO,
+            epoch: 0,
+            signedAt: 0,
+        };
+        assert_eq!(
+            r.eip712_type_hash(),
+            keccak256("RevokeAllConsents(bytes32 patientId,uint64 epoch,uint64 signedAt)")
+        );
+        let x = CancelPrescription {
+            prescriptionId: U256::ZERO,
+            signedAt: 0,
+        };
+        assert_eq!(
+            x.eip712_type_hash(),
+            keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)")
+        );
     }
 
     #[test]
@@ -143,7 +179,7 @@ mod tests {
         let m = RevokeConsent {
             patientId: B256::repeat_byte(1),
             institution: Address::repeat_byte(2),
-            nonce: 3,
+            signedAt: 3,
         };
         let a = digest(&m, &domain(31337, Address::repeat_byte(9)));
         assert_ne!(a, digest(&m, &domain(42220, Address::repeat_byte(9))));

@@ -38,6 +38,10 @@ pub struct Profile {
     pub gas: GasPolicy,
     /// The token claims are paid in.
     pub token: TokenConfig,
+    /// Seconds between scheduling a governance action (registering or suspending an institution, handing over
+    /// the admin) and carrying it out, fixed at deployment (0: at once, the local chain).
+    #[serde(default)]
+    pub governance_delay_secs: u64,
 }
 
 const EMBEDDED: [(&str, &str); 3] = [

@@ -55,6 +55,84 @@ impl SoftCard {
     }
 }
 
+/// A consent the card has signed, ready for `grantConsent`.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedConsent {
+    /// Scope bits.
+    pub scope: u8,
+    /// End of the window (unix seconds).
+    pub valid_until: u64,
+    /// The patient's consent epoch it was signed in.
+    pub epoch: u64,
+    /// When it was signed (the chain's clock).
+    pub signed_at: u64,
+    /// The card's signature.
+    pub sig: CardSignature,
+}
+
+impl SignedConsent {
+    /// Sends `grantConsent` for it from `kiosk`.
+    pub async fn send(
+        &self,
+        chain: &crate::Chain,
+        d: &crate::Deployment,
+        patient_id: B256,
+        kiosk: alloy::primitives::Address,
+    ) -> Result<alloy::rpc::types::TransactionReceipt, crate::ChainError> {
+        let hub = chain.hub(d);
+        chain
+            .send(
+                kiosk,
+                hub.grantConsent(
+                    patient_id,
+                    self.scope,
+                    self.valid_until,
+                    self.epoch,
+                    self.signed_at,
+                    self.sig.into(),
+                ),
+            )
+            .await
+    }
+}
+
+impl SoftCard {
+    /// Signs a consent for `institution` of `scope` lasting `days`, in the patient's current epoch, signed at
+    /// the chain's latest time (one second after the pair's last signed consent or revocation if that is later).
+    pub async fn consent(
+        &self,
+        chain: &crate::Chain,
+        d: &crate::Deployment,
+        institution: alloy::primitives::Address,
+        scope: u8,
+        days: u64,
+    ) -> Result<SignedConsent, crate::ChainError> {
+        let pid = self.patient_id();
+        let hub = chain.hub(d);
+        let read = |e| crate::ChainError::from_contract(chain.url(), e);
+        let epoch = hub.epochOf(pid).call().await.map_err(read)?;
+        let last = hub.consentOf(pid, institution).call().await.map_err(read)?;
+        let signed_at = chain.latest_timestamp().await?.max(last.signedAt + 1);
+        let valid_until = signed_at + days * 86_400;
+        let msg = crate::eip712::Consent {
+            patientId: pid,
+            institution,
+            scope,
+            validUntil: valid_until,
+            epoch,
+            signedAt: signed_at,
+        };
+        let domain = crate::eip712::domain(d.chain_id, d.contracts.patient_smart_card);
+        Ok(SignedConsent {
+            scope,
+            valid_until,
+            epoch,
+            signed_at,
+            sig: self.sign(crate::eip712::digest(&msg, &domain)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

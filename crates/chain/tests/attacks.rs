@@ -11,7 +11,7 @@ use alloy::signers::local::PrivateKeySigner;
 use carekiosk_chain::bindings::{scope, Role};
 use carekiosk_chain::deploy::{self, LocalStack, TOKEN_UNIT};
 use carekiosk_chain::devnet::DevnetOptions;
-use carekiosk_chain::eip712::{self, Consent, Dispense, RegisterPatient};
+use carekiosk_chain::eip712::{self, Dispense, RegisterPatient};
 use carekiosk_chain::softcard::SoftCard;
 use carekiosk_chain::{Chain, Deployment, SignedTx};
 
@@ -93,7 +93,7 @@ async fn race() -> Race {
     deploy::register_institution(&chain, &d, Role::Pharmacy, p2.address())
         .await
         .unwrap();
-    deploy::add_kiosk(&chain, &d, p2.address(), p2k.address())
+    deploy::enrol_kiosk(&chain, &d, p2.address(), &p2k)
         .await
         .unwrap();
 
@@ -129,7 +129,7 @@ async fn race() -> Race {
         .await
         .unwrap();
     for (institution, kiosk, sc) in [
-        (a.hospital.address(), r.hospital_kiosk, scope::ALL),
+        (a.hospital.address(), r.hospital_kiosk, scope::HOSPITAL),
         (r.pharmacy, r.pharmacy_kiosk, scope::READ | scope::DISPENSE),
         (
             r.pharmacy2,
@@ -137,21 +137,12 @@ async fn race() -> Race {
             scope::READ | scope::DISPENSE,
         ),
     ] {
-        let msg = Consent {
-            patientId: pid,
-            institution,
-            scope: sc,
-            validUntil: 0,
-            nonce: 1,
-        };
-        let sig = r.card.sign(eip712::digest(&msg, &domain));
-        r.chain
-            .send(
-                kiosk,
-                r.chain.hub(&r.d).grantConsent(pid, sc, 0, 1, sig.into()),
-            )
+        let signed = r
+            .card
+            .consent(&r.chain, &r.d, institution, sc, 3)
             .await
             .unwrap();
+        signed.send(&r.chain, &r.d, pid, kiosk).await.unwrap();
     }
     r
 }
@@ -178,7 +169,7 @@ async fn two_pharmacies_racing_in_one_block_exactly_one_dispenses() {
     r.chain
         .send(
             r.hospital_kiosk,
-            pharmacy.issuePrescription(pid, U40::ZERO, Bytes::from_static(b"sealed rx")),
+            pharmacy.issuePrescription(pid, U40::ZERO, sealed_shape(512)),
         )
         .await
         .unwrap();
@@ -247,6 +238,16 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
         r.chain.token(&r.d),
     );
     let pid = r.pid();
+    let insurer_org = r.d.institution(Role::Insurer).unwrap().address;
+    let signed = r
+        .card
+        .consent(&r.chain, &r.d, insurer_org, scope::INSURER, 90)
+        .await
+        .unwrap();
+    signed
+        .send(&r.chain, &r.d, pid, r.insurer_kiosk)
+        .await
+        .unwrap();
     r.chain
         .send(
             r.insurer_kiosk,
@@ -257,7 +258,7 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     r.chain
         .send(
             r.hospital_kiosk,
-            records.addMedicalRecord(pid, 1, Bytes::from_static(b"sealed record")),
+            records.addMedicalRecord(pid, sealed_shape(1024)),
         )
         .await
         .unwrap();
@@ -265,7 +266,7 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     r.chain
         .send(
             r.hospital_kiosk,
-            insurance.submitClaim(pid, U256::ZERO, amount, Bytes::from_static(b"sealed claim")),
+            insurance.submitClaim(pid, U256::ZERO, amount, sealed_shape(512)),
         )
         .await
         .unwrap();
@@ -311,4 +312,11 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
         carekiosk_chain::ChainError::Reverted(rev) => assert_eq!(rev.name, "AlreadyPaid"),
         other => panic!("expected AlreadyPaid, got {other}"),
     }
+}
+
+/// Bytes of a sealed envelope's shape (version 2, a bucket of `bucket` bytes plus 272): what the contracts accept.
+fn sealed_shape(bucket: usize) -> Bytes {
+    let mut v = vec![7u8; bucket + 272];
+    v[0] = 2;
+    Bytes::from(v)
 }

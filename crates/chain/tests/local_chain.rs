@@ -158,7 +158,8 @@ async fn eip712_digests_match_the_contracts_both_ways() {
         institution: Address::ZERO,
         scope: 0,
         validUntil: 0,
-        nonce: 0,
+        epoch: 0,
+        signedAt: 0,
     };
     assert_eq!(
         hub.CONSENT_TYPEHASH().call().await.unwrap(),
@@ -167,7 +168,7 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     let revoke = RevokeConsent {
         patientId: z,
         institution: Address::ZERO,
-        nonce: 0,
+        signedAt: 0,
     };
     assert_eq!(
         hub.REVOKE_TYPEHASH().call().await.unwrap(),
@@ -255,36 +256,19 @@ async fn eip712_digests_match_the_contracts_both_ways() {
         .unwrap_err();
     assert_eq!(revert_name(e), "PatientExists");
 
-    // Consent signed here with the role's default window (90 days for a hospital).
-    let msg = Consent {
-        patientId: pid,
-        institution: hospital,
-        scope: scope::ALL,
-        validUntil: 0,
-        nonce: 1,
-    };
-    let sig = card.sign(eip712::digest(&msg, &domain));
-    let r = s
-        .chain
-        .send(kiosk, hub.grantConsent(pid, scope::ALL, 0, 1, sig.into()))
+    // Consent signed here for the hospital's default window (90 days), in the patient's first epoch.
+    let signed = card
+        .consent(&s.chain, &s.d, hospital, scope::HOSPITAL, 90)
         .await
         .unwrap();
-    let block = s
-        .chain
-        .provider()
-        .get_block_by_number(r.block_number.unwrap().into())
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(signed.epoch, 1);
+    signed.send(&s.chain, &s.d, pid, kiosk).await.unwrap();
     let c = hub.consentOf(pid, hospital).call().await.unwrap();
-    assert_eq!(c.validUntil, block.header.timestamp + 90 * 24 * 3600);
-    // Replaying it is refused by its nonce.
-    let e = s
-        .chain
-        .send(kiosk, hub.grantConsent(pid, scope::ALL, 0, 1, sig.into()))
-        .await
-        .unwrap_err();
-    assert_eq!(revert_name(e), "StaleNonce");
+    assert_eq!(c.validUntil, signed.valid_until);
+    assert_eq!(c.signedAt, signed.signed_at);
+    // Replaying it is refused: a consent must be signed later than the pair's last one.
+    let e = signed.send(&s.chain, &s.d, pid, kiosk).await.unwrap_err();
+    assert_eq!(revert_name(e), "StaleSignature");
 }
 
 #[tokio::test]
@@ -322,7 +306,7 @@ async fn reverts_are_decoded_into_custom_errors() {
             stranger.address(),
             chain
                 .records(&s.d)
-                .addMedicalRecord(pid, 1, vec![1u8; 8].into()),
+                .addMedicalRecord(pid, vec![1u8; 8].into()),
         )
         .await
         .unwrap_err();
@@ -333,7 +317,7 @@ async fn reverts_are_decoded_into_custom_errors() {
             s.actors.hospital_kiosk.address(),
             chain
                 .records(&s.d)
-                .addMedicalRecord(pid, 1, vec![1u8; 8].into()),
+                .addMedicalRecord(pid, vec![1u8; 8].into()),
         )
         .await
         .unwrap_err();
@@ -346,7 +330,7 @@ async fn reverts_are_decoded_into_custom_errors() {
             s.actors.pharmacy_kiosk.address(),
             chain
                 .records(&s.d)
-                .addMedicalRecord(pid, 1, vec![1u8; 8].into()),
+                .addMedicalRecord(pid, vec![1u8; 8].into()),
         )
         .await
         .unwrap_err();

@@ -17,7 +17,8 @@ use crate::CliError;
 
 #[derive(Subcommand)]
 pub enum AdminCmd {
-    /// The governance admin (key in CAREKIOSK_ADMIN_KEY) registers an institution.
+    /// The governance admin (key in CAREKIOSK_ADMIN_KEY) registers an institution: scheduled, then executed
+    /// once the deployment's governance delay has passed (run it again after the time it prints).
     RegisterInstitution {
         /// hospital, pharmacy or insurer.
         #[arg(long)]
@@ -25,10 +26,21 @@ pub enum AdminCmd {
         #[arg(long)]
         address: Address,
     },
-    /// An institution (key in CAREKIOSK_INSTITUTION_KEY) adds a kiosk signer address of its own.
+    /// An institution (key in CAREKIOSK_INSTITUTION_KEY) offers a kiosk signer address a place; the kiosk then
+    /// accepts with `accept-kiosk` (its own key, from this machine's keyring).
     AddKiosk {
         #[arg(long)]
         kiosk: Address,
+    },
+    /// On the kiosk: its key (OS keyring) accepts the institution's offer, so no other institution can claim it.
+    AcceptKiosk {
+        #[arg(long)]
+        role: KioskRole,
+        /// The institution that offered (its address).
+        #[arg(long)]
+        institution: Address,
+        #[arg(long, default_value = "local")]
+        profile: String,
     },
     /// The institution (or the admin) revokes a kiosk key, e.g. a stolen kiosk.
     RemoveKiosk {
@@ -121,7 +133,23 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
             let me = signer.address();
             let (chain, d) = connect(&manifest, signer).await?;
             let r = chain.send(me, chain.hub(&d).addKiosk(kiosk)).await?;
-            done("kiosk added", &r);
+            done(
+                "kiosk offered (on the kiosk, run `carekiosk admin accept-kiosk --role <role> --institution <this institution>`)",
+                &r,
+            );
+        }
+        AdminCmd::AcceptKiosk {
+            role,
+            institution,
+            profile,
+        } => {
+            let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
+            let me = keys.signer.address();
+            let (chain, d) = connect(&manifest, keys.signer.clone()).await?;
+            let r = chain
+                .send(me, chain.hub(&d).acceptKiosk(institution))
+                .await?;
+            done("kiosk accepted its institution", &r);
         }
         AdminCmd::RemoveKiosk { kiosk } => {
             let signer =

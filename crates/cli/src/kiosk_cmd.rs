@@ -110,10 +110,9 @@ pub enum PharmacyCmd {
 
 #[derive(Subcommand)]
 pub enum InsurerCmd {
-    /// Enrol a patient (percentage of each claim, annual limit in whole tokens).
+    /// Enrol the patient whose card is in the reader (the card consents to this insurer; percentage of each
+    /// claim, annual limit in whole tokens).
     Enroll {
-        #[arg(long)]
-        patient: B256,
         #[arg(long)]
         percent: u16,
         #[arg(long)]
@@ -297,7 +296,22 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
     match cmd {
         DoctorCmd::History => {
             for e in doctor::history(&k, &mut s).await? {
-                let body = e.resource.to_json().map_err(KioskError::from)?;
+                let Some(resource) = &e.resource else {
+                    let why = e.unreadable.as_deref().unwrap_or("unknown");
+                    if json {
+                        println!(
+                            "{}",
+                            json!({ "index": e.index, "author": e.author, "time": e.time, "unreadable": why })
+                        );
+                    } else {
+                        println!(
+                            "#{} by institution {} at {}: cannot be opened ({why})",
+                            e.index, e.author, e.time
+                        );
+                    }
+                    continue;
+                };
+                let body = resource.to_json().map_err(KioskError::from)?;
                 if json {
                     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                     println!(
@@ -308,7 +322,7 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
                     println!(
                         "#{} {:?} by institution {} at {}: {}",
                         e.index,
-                        e.resource.kind(),
+                        resource.kind(),
                         e.author,
                         e.time,
                         String::from_utf8_lossy(&body)
@@ -367,7 +381,22 @@ pub async fn pharmacy(cmd: PharmacyCmd, o: KioskOpts, json: bool) -> Result<(), 
     match cmd {
         PharmacyCmd::List => {
             for p in pharmacy::open_patient(&k, &mut s).await? {
-                let body = p.request.to_json().map_err(KioskError::from)?;
+                let Some(request) = &p.request else {
+                    let why = p.unreadable.as_deref().unwrap_or("unknown");
+                    if json {
+                        println!(
+                            "{}",
+                            json!({ "id": p.id, "issuer": p.issuer, "status": p.status, "unreadable": why })
+                        );
+                    } else {
+                        println!(
+                            "prescription {} (issuer {}): cannot be opened ({why})",
+                            p.id, p.issuer
+                        );
+                    }
+                    continue;
+                };
+                let body = request.to_json().map_err(KioskError::from)?;
                 if json {
                     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                     println!(
@@ -430,16 +459,13 @@ pub async fn insurer(cmd: InsurerCmd, o: KioskOpts, json: bool) -> Result<(), Cl
         }
     };
     match cmd {
-        InsurerCmd::Enroll {
-            patient,
-            percent,
-            limit,
-        } => {
+        InsurerCmd::Enroll { percent, limit } => {
             if percent == 0 || percent > 100 {
                 return Err(CliError::Other("--percent must be 1 to 100".into()));
             }
             let limit = u128::from(limit) * carekiosk_chain::deploy::TOKEN_UNIT;
-            let r = insurer::enroll(&k, patient, percent * 100, limit).await?;
+            let mut s = session(&k)?;
+            let r = insurer::enroll(&k, &mut s, percent * 100, limit).await?;
             show(json, "enrolment", &r, &k);
         }
         InsurerCmd::Queue => print_claims(insurer::queue(&k).await?),

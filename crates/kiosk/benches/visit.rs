@@ -268,10 +268,12 @@ async fn generate_events(st: &Stack, pid: B256, n: usize) -> u64 {
     let to = st.d.contracts.hospital_record;
     let records = st.chain.records(&st.d);
     let data = |i: usize| {
-        let mut payload = vec![0xC1, 0x00];
-        payload.extend_from_slice(&(i as u64).to_be_bytes());
+        // A sealed record's shape (version 2, a bucket size): what the contracts take.
+        let mut payload = vec![0xC1; 512 + 272];
+        payload[0] = 2;
+        payload[1..9].copy_from_slice(&(i as u64).to_be_bytes());
         records
-            .addMedicalRecord(pid, 2, payload.into())
+            .addMedicalRecord(pid, payload.into())
             .calldata()
             .clone()
     };

@@ -197,7 +197,7 @@ impl Indexer {
                 patient_id: e.patientId.0,
                 index: e.index.to::<u64>(),
                 author: e.author,
-                kind: e.kind,
+                kind: 0,
                 time,
                 supersedes: (e.supersedes.to::<u64>() > 0).then(|| e.supersedes.to::<u64>() - 1),
                 content_hash: e.contentHash.0,

@@ -29,10 +29,10 @@ pub async fn register_local_kiosks(
         let keys = KioskKeys::load_or_generate(profile, role)?;
         let inst = institution_of(actors, role);
         let kiosk = keys.signer.address();
-        deploy::add_kiosk(chain, d, inst, kiosk).await?;
         chain
             .devnet_set_balance(kiosk, U256::from(10u64) * U256::from(TOKEN_UNIT))
             .await?;
+        deploy::enrol_kiosk(chain, d, inst, &keys.signer).await?;
         let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
         for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
             i.record_key = public.clone();
@@ -88,9 +88,9 @@ pub async fn seed_demo_patient(
     say(&format!(
         "  patient {pid} registered; consent granted; demographics sealed on chain"
     ));
-    insurer::enroll(insurer_kiosk, pid, 8000, 5_000 * TOKEN_UNIT).await?;
-    say("insurer: enrolled at 80 %, 5,000 a year");
     let mut s = crate::PatientSession::start(session.into_card(), Pin::new(demo_patient::PIN))?;
+    insurer::enroll(insurer_kiosk, &mut s, 8000, 5_000 * TOKEN_UNIT).await?;
+    say("insurer: enrolled at 80 %, 5,000 a year (the card consented to the insurer)");
     let checked = reception::check_in(reception_kiosk, &mut s).await?;
     say(&format!(
         "reception: check-in by card and PIN, {} record(s) opened with the card",
@@ -121,7 +121,7 @@ pub async fn seed_demo_patient(
     say("doctor: amoxicillin prescribed (valid 28 days)");
     let condition = history
         .iter()
-        .find(|e| matches!(e.resource, carekiosk_records::Resource::Condition(_)))
+        .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
         .map(|e| e.index)
         .unwrap_or_default();
     let claimed = U256::from(120u128 * TOKEN_UNIT);

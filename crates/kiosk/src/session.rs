@@ -3,9 +3,7 @@
 use alloy::primitives::B256;
 use carekiosk_card::{P256PublicKey, PatientCard, PatientInfo, Pin};
 use carekiosk_chain::eip712::CardSignature;
-use carekiosk_records::{
-    KeyAgreement, KeyAgreementError, RecipientPublicKey, RecordKind, Resource,
-};
+use carekiosk_records::{KeyAgreement, KeyAgreementError, RecipientPublicKey, Resource};
 
 use crate::KioskError;
 
@@ -66,12 +64,13 @@ impl PatientSession {
         }
     }
 
-    /// Opens `sealed` (a record of `kind` for this patient) with the card. When the card itself fails during the
-    /// ECDH (removed, wrong or blocked PIN), that is the error returned ([`KioskError::Card`]), not a records error.
-    pub(crate) fn open(&mut self, sealed: &[u8], kind: RecordKind) -> Result<Resource, KioskError> {
+    /// Opens `sealed` (a record of this patient) with the card: one ECDH, on the patient's slot. When the card
+    /// itself fails during the ECDH (removed, wrong or blocked PIN), that is the error returned
+    /// ([`KioskError::Card`]), not a records error.
+    pub(crate) fn open(&mut self, sealed: &[u8]) -> Result<Resource, KioskError> {
         let patient = self.patient_id().0;
         let mut keys = self.keys();
-        carekiosk_records::open(sealed, patient, kind, &mut keys)
+        carekiosk_records::open_as_patient(sealed, patient, &mut keys)
             .map_err(|e| keys.card_error.take().map_or(e.into(), KioskError::Card))
     }
 

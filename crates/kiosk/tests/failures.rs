@@ -232,7 +232,7 @@ async fn three_wrong_pins_block_the_card_and_the_kiosk_sends_nothing() {
     assert_eq!(k.outbox.pending().unwrap().len(), pending_before);
     assert_eq!(outbox_entries(&k).len(), entries_before);
     let consent_after = hub.consentOf(pid, k.institution).call().await.unwrap();
-    assert_eq!(consent_after.nonce, consent_before.nonce);
+    assert_eq!(consent_after.signedAt, consent_before.signedAt);
     assert_eq!(consent_after.validUntil, consent_before.validUntil);
     sim.stop();
     drop(slot);
@@ -343,7 +343,7 @@ async fn a_second_pharmacy_cannot_dispense_a_prescription_already_dispensed() {
         .await
         .unwrap();
     assert_ne!(id2, first.institution_id);
-    deploy::add_kiosk(&chain, &st.d, pharmacy2.address(), kiosk2.address())
+    deploy::enrol_kiosk(&chain, &st.d, pharmacy2.address(), &kiosk2)
         .await
         .unwrap();
     let mut config = st.config(KioskRole::Pharmacy);
@@ -427,17 +427,36 @@ async fn concurrent_writes_from_one_kiosk_get_distinct_nonces_and_all_land() {
     const N: u16 = 8;
     let st = Stack::new("concurrent").await;
     let (slot, sim) = blank_card();
-    let (_reception, s) = registered(&st, &slot).await;
+    let (_reception, mut s) = registered(&st, &slot).await;
     let pid = s.patient_id();
     let k = Arc::new(st.kiosk(KioskRole::Insurer).await);
+    // The card consents to the insurer (enrolment needs it), once.
+    confirmed(
+        &insurer::enroll(&k, &mut s, 1_000, TOKEN_UNIT)
+            .await
+            .unwrap(),
+    );
     let start_nonce = st.chain.nonce(k.address, true).await.unwrap();
 
     // Eight different enrolment updates (different keys), submitted at the same time through one outbox.
-    let tasks: Vec<_> = (0..N)
+    let tasks: Vec<_> = (1..=N)
         .map(|i| {
             let k = Arc::clone(&k);
+            let data = st
+                .chain
+                .insurance(&st.d)
+                .enrollPatient(pid, 1_000 + i, u128::from(i + 1) * TOKEN_UNIT)
+                .calldata()
+                .clone();
+            let to = st.d.contracts.insurance_provider;
             tokio::spawn(async move {
-                insurer::enroll(&k, pid, 1_000 + i, u128::from(i + 1) * TOKEN_UNIT).await
+                k.outbox
+                    .submit(
+                        &format!("enroll:{pid}:{i}"),
+                        "enrollPatient",
+                        carekiosk_kiosk::outbox::Call { to, data },
+                    )
+                    .await
             })
         })
         .collect();

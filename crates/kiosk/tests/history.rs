@@ -28,7 +28,7 @@ async fn an_amendment_supersedes_and_nothing_is_deleted() {
     let history = doctor::history(&k, &mut s).await.unwrap();
     let original = history
         .iter()
-        .find(|e| matches!(e.resource, Resource::Condition(_)))
+        .find(|e| matches!(e.resource, Some(Resource::Condition(_))))
         .unwrap()
         .index;
     // The doctor corrects the diagnosis: a new version pointing at the old one.
@@ -47,7 +47,7 @@ async fn an_amendment_supersedes_and_nothing_is_deleted() {
     let amendment = history.last().unwrap();
     assert_eq!(amendment.supersedes, Some(original));
     match &amendment.resource {
-        Resource::Condition(c) => assert_eq!(
+        Some(Resource::Condition(c)) => assert_eq!(
             c.code.as_ref().unwrap().coding[0].code.as_deref(),
             Some("J02.9")
         ),

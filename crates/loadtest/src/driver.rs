@@ -666,21 +666,32 @@ impl Ctx {
             Outcome::StartOver(_) => return Ok(false),
         };
         p.id = Some(pid);
-        let (enroll, check_in) = tokio::join!(
-            self.step(&ins, Op::Enroll { patient: pid }, Redo::Again, None),
-            self.maybe_pull(
+        // The card consents to the insurer at enrolment, then checks in: one card, one desk at a time.
+        let enroll = self
+            .step(
+                &ins,
+                Op::Enroll {
+                    reader: reader.clone(),
+                    pin: pin.clone(),
+                },
+                Redo::Again,
+                Some(slot),
+            )
+            .await;
+        let check_in = self
+            .maybe_pull(
                 sim,
                 self.step(
                     &rec,
                     Op::CheckIn {
                         reader: reader.clone(),
-                        pin: pin.clone()
+                        pin: pin.clone(),
                     },
                     Redo::Again,
-                    Some(slot)
-                )
+                    Some(slot),
+                ),
             )
-        );
+            .await;
         for r in [enroll?, check_in?] {
             if let Outcome::StartOver(why) = r {
                 return Err(why);
@@ -1042,10 +1053,10 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
             let keys = crate::keys::kiosk_keys(&slot, role)?;
             let inst = carekiosk_kiosk::local::institution_of(&actors, role);
             let addr = keys.signer.address();
-            deploy::add_kiosk(&chain, &d, inst, addr).await?;
             chain
                 .devnet_set_balance(addr, U256::from(100u64) * U256::from(TOKEN_UNIT))
                 .await?;
+            deploy::enrol_kiosk(&chain, &d, inst, &keys.signer).await?;
             let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
             for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
                 i.record_key = public.clone();

@@ -23,10 +23,12 @@ pub enum Op {
         /// The blank card's admin PIN.
         admin_pin: String,
     },
-    /// Insurer: enrolment of the patient.
+    /// Insurer: enrolment of the patient, whose card consents to the insurer.
     Enroll {
-        /// Patient id.
-        patient: B256,
+        /// Reader.
+        reader: String,
+        /// PIN.
+        pin: String,
     },
     /// Reception: check-in by card and PIN.
     CheckIn {

@@ -249,9 +249,10 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             drop(s);
             settle_waiting(&k).await?;
         }
-        Op::Enroll { patient } => {
+        Op::Enroll { reader, pin } => {
             let k = kiosk.read().await;
-            let r = insurer::enroll(&k, patient, 8000, 5_000 * TOKEN_UNIT).await?;
+            let mut s = session(&reader, &pin)?;
+            let r = insurer::enroll(&k, &mut s, 8000, 5_000 * TOKEN_UNIT).await?;
             settle(&k, &[r]).await?;
         }
         Op::CheckIn { reader, pin } => {
@@ -313,7 +314,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             let condition = history
                 .iter()
                 .rev()
-                .find(|e| matches!(e.resource, carekiosk_records::Resource::Condition(_)))
+                .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
                 .map(|e| e.index)
                 .ok_or_else(|| KioskError::Invalid("no diagnosis in the history to bill".into()))?;
             let amount = U256::from(amount) * U256::from(TOKEN_UNIT);

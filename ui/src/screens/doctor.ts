@@ -38,6 +38,15 @@ function timeline(items: HistoryItem[]): HTMLElement {
     'ol',
     { class: 'timeline', id: 'history' },
     ...[...items].reverse().map((e) => {
+      if (e.resource === null) {
+        return h(
+          'li',
+          { class: 'entry unreadable', 'data-index': e.index },
+          h('span', { class: 'when' }, formatDate(e.time, true)),
+          h('strong', { class: 'title' }, t('history.unreadable', { index: e.index })),
+          h('span', { class: 'detail' }, e.unreadable ?? ''),
+        );
+      }
       const s = summarize(e.resource);
       return h(
         'li',
@@ -65,8 +74,11 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
     replace(
       claimRecord,
       ...entries
-        .filter((e) => e.resource.resourceType === 'Condition')
-        .map((e) => h('option', { value: e.index }, `#${e.index} ${summarize(e.resource).title}`)),
+        .flatMap((e) =>
+          e.resource?.resourceType === 'Condition'
+            ? [h('option', { value: e.index }, `#${e.index} ${summarize(e.resource).title}`)]
+            : [],
+        ),
     );
   };
 

@@ -33,6 +33,13 @@ export function pharmacyVisit(ctx: Ctx): HTMLElement {
         'ul',
         { class: 'rx-list' },
         ...items.map((p) => {
+          if (p.request === null) {
+            return h(
+              'li',
+              { class: 'rx unreadable', id: `rx-${p.id}`, 'data-status': 'unreadable' },
+              h('div', { class: 'rx-main' }, h('strong', {}, t('pharmacy.unreadable', { id: p.id })), h('span', {}, p.unreadable ?? '')),
+            );
+          }
           const s = summarize(p.request);
           return h(
             'li',

@@ -5,8 +5,11 @@ use alloy::primitives::{B256, U256};
 use carekiosk_records::{self as records, RecordKind, Resource};
 use carekiosk_store::Claim;
 
+use carekiosk_chain::bindings::scope;
+
+use super::{default_window_days, grant_consent, require_patient};
 use crate::outbox::{Call, Submitted};
-use crate::{Kiosk, KioskError};
+use crate::{Kiosk, KioskError, PatientSession};
 
 /// A claim opened for review.
 #[derive(Debug, Clone)]
@@ -31,13 +34,18 @@ pub const DENIAL_REASONS: [(u16, &str); 4] = [
     (4, "coverage limit reached"),
 ];
 
-/// Enrols a patient: `bps` of each claim covered, up to `annual_limit` base units a policy year.
+/// Enrols the patient whose card is in the reader: the card grants this insurer READ (its default window),
+/// then `bps` of each claim is covered, up to `annual_limit` base units a policy year. An insurer cannot enrol
+/// a patient who is not in front of it; a patient moves to another insurer by enrolling there.
 pub async fn enroll(
     k: &Kiosk,
-    patient: B256,
+    s: &mut PatientSession,
     bps: u16,
     annual_limit: u128,
 ) -> Result<Submitted, KioskError> {
+    require_patient(k, s).await?;
+    grant_consent(k, s, scope::INSURER, default_window_days(scope::INSURER)).await?;
+    let patient = s.patient_id();
     let data = k
         .chain
         .insurance(&k.deployment)
@@ -86,7 +94,7 @@ pub async fn review(k: &mut Kiosk, id: u64) -> Result<ClaimReview, KioskError> {
         )));
     }
     let patient = claim.patient_id;
-    let details = records::open(&sealed, patient, RecordKind::Claim, k.record_key())?;
+    let details = records::open_expecting(&sealed, patient, RecordKind::Claim, k.record_key())?;
     let cov = k
         .chain
         .insurance(&k.deployment)

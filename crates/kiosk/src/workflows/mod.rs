@@ -7,7 +7,7 @@ pub mod reception;
 
 use alloy::primitives::{Bytes, B256};
 use carekiosk_chain::eip712::{self, Consent};
-use carekiosk_records::{self as records, RecipientPublicKey, RecordKind, Resource};
+use carekiosk_records::{self as records, RecipientPublicKey, Resource};
 
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
@@ -19,50 +19,65 @@ pub struct HistoryEntry {
     pub index: u64,
     /// Institution id of the author.
     pub author: u32,
-    /// The kind on chain.
+    /// The record kind (0 when the entry could not be opened: the kind is inside the encryption).
     pub kind: u8,
     /// Block time.
     pub time: u64,
     /// The index it amends, if it is an amendment.
     pub supersedes: Option<u64>,
-    /// The content.
-    pub resource: Resource,
+    /// The content, or `None` when the entry cannot be opened (see `unreadable`).
+    pub resource: Option<Resource>,
+    /// Why the entry cannot be opened (garbage written by a faulty kiosk, sealed for a card that is gone, …):
+    /// shown as one line, never an error for the whole history.
+    pub unreadable: Option<String>,
 }
 
-/// The card signs the institution's consent (the role's default window) and the kiosk submits it: a check-in.
+/// The default consent window of each role, in days (Germany's ePA: 90 for hospitals, 3 for pharmacies); the
+/// hub caps them at 365 / 30 / 365 (`docs/design-v2.md`).
+pub fn default_window_days(scope: u8) -> u64 {
+    if scope & carekiosk_chain::bindings::scope::DISPENSE != 0 {
+        3
+    } else {
+        90
+    }
+}
+
+/// The card signs the institution's consent (`scope` for `days`, in the patient's current epoch, signed now)
+/// and the kiosk submits it: a check-in. Returns the write and the consent's end.
 pub(crate) async fn grant_consent(
     k: &Kiosk,
     s: &mut PatientSession,
     scope: u8,
+    days: u64,
 ) -> Result<(Submitted, u64), KioskError> {
     let pid = s.patient_id();
-    let current = match k
-        .chain
-        .hub(&k.deployment)
+    let hub = k.chain.hub(&k.deployment);
+    let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
+    let epoch = hub.epochOf(pid).call().await.map_err(read)?;
+    // A consent must be signed later than the pair's last consent or revocation: the clock, or one second
+    // after the last one when two land within a second.
+    let last = hub
         .consentOf(pid, k.institution)
         .call()
         .await
-    {
-        Ok(c) => c.nonce,
-        Err(_) => 0,
-    };
-    // Nonces only need to grow: the clock keeps them growing even when the node is unreachable.
-    let nonce = (current + 1).max(Kiosk::now());
+        .map(|c| c.signedAt)
+        .unwrap_or_default();
+    let signed_at = Kiosk::now().max(last + 1);
+    let valid_until = signed_at + days * 86_400;
     let msg = Consent {
         patientId: pid,
         institution: k.institution,
         scope,
-        validUntil: 0,
-        nonce,
+        validUntil: valid_until,
+        epoch,
+        signedAt: signed_at,
     };
     let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
-    let data = k
-        .chain
-        .hub(&k.deployment)
-        .grantConsent(pid, scope, 0, nonce, sig.into())
+    let data = hub
+        .grantConsent(pid, scope, valid_until, epoch, signed_at, sig.into())
         .calldata()
         .clone();
-    let key = format!("consent:{pid}:{}:{nonce}", k.institution);
+    let key = format!("consent:{pid}:{}:{signed_at}", k.institution);
     let r = k
         .outbox
         .submit(
@@ -74,7 +89,7 @@ pub(crate) async fn grant_consent(
             },
         )
         .await?;
-    Ok((r, nonce))
+    Ok((r, valid_until))
 }
 
 pub(crate) fn domain(k: &Kiosk) -> alloy::sol_types::Eip712Domain {
@@ -112,12 +127,11 @@ pub(crate) async fn write_record(
     let pid = s.patient_id();
     let sealed = seal(k, s, resource, &[])?;
     let content = records::content_hash(&sealed);
-    let kind = u8::from(resource.kind());
     let recs = k.chain.records(&k.deployment);
     let data = match supersedes {
-        None => recs.addMedicalRecord(pid, kind, sealed).calldata().clone(),
+        None => recs.addMedicalRecord(pid, sealed).calldata().clone(),
         Some(i) => recs
-            .updateMedicalHistory(pid, alloy::primitives::U256::from(i), kind, sealed)
+            .updateMedicalHistory(pid, alloy::primitives::U256::from(i), sealed)
             .calldata()
             .clone(),
     };
@@ -148,36 +162,46 @@ pub(crate) async fn history(
     let pid = s.patient_id();
     let mut out = Vec::new();
     for h in k.store.record_headers(&pid.0)? {
-        let kind = RecordKind::try_from(h.kind)
-            .map_err(|_| KioskError::Invalid(format!("unknown kind {}", h.kind)))?;
-        let resource = match k.store.cache_get(&pid.0, &h.content_hash)? {
-            Some(c) => Resource::from_json(&c.plaintext)?,
+        let opened = match k.store.cache_get(&pid.0, &h.content_hash)? {
+            Some(c) => Resource::from_json(&c.plaintext).map_err(|e| e.to_string()),
             None => {
                 let sealed = k.indexer.sealed_payload(B256::from(h.tx_hash)).await?;
                 if records::content_hash(&sealed) != h.content_hash {
-                    return Err(KioskError::Invalid(format!(
-                        "record {} does not match its hash on chain",
-                        h.index
-                    )));
+                    Err("its bytes do not match their hash on chain".to_string())
+                } else {
+                    match s.open(&sealed) {
+                        Ok(r) => {
+                            k.store.cache_put(
+                                &pid.0,
+                                &h.content_hash,
+                                &k.institution.into_array(),
+                                &r.to_json()?,
+                                Kiosk::now(),
+                            )?;
+                            Ok(r)
+                        }
+                        // The card itself failed (pulled, PIN): that stops the read, as it should.
+                        Err(e @ KioskError::Card(_)) => return Err(e),
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
-                let r = s.open(&sealed, kind)?;
-                k.store.cache_put(
-                    &pid.0,
-                    &h.content_hash,
-                    &k.institution.into_array(),
-                    &r.to_json()?,
-                    Kiosk::now(),
-                )?;
-                r
+            }
+        };
+        let (resource, unreadable) = match opened {
+            Ok(r) => (Some(r), None),
+            Err(why) => {
+                tracing::warn!(index = h.index, "a record of the patient cannot be opened");
+                (None, Some(why))
             }
         };
         out.push(HistoryEntry {
             index: h.index,
             author: h.author,
-            kind: h.kind,
+            kind: resource.as_ref().map_or(0, |r| u8::from(r.kind())),
             time: h.time,
             supersedes: h.supersedes,
             resource,
+            unreadable,
         });
     }
     Ok(out)

@@ -6,7 +6,7 @@ use carekiosk_chain::bindings::scope;
 use carekiosk_chain::eip712::{self, Dispense};
 use carekiosk_records::{self as records, RecordKind, Resource};
 
-use super::{domain, grant_consent, require_patient};
+use super::{default_window_days, domain, grant_consent, require_patient};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
 
@@ -21,11 +21,16 @@ pub struct PharmacyPrescription {
     pub status: u8,
     /// End of validity (unix seconds).
     pub valid_until: u64,
-    /// Whether it can be dispensed now (ready and unexpired, as the chain says).
+    /// Whether it can be dispensed now (ready, unexpired, as the chain says, and readable).
     pub dispensable: bool,
-    /// The MedicationRequest, opened with the card.
-    pub request: Resource,
+    /// The MedicationRequest, opened with the card (`None`: it cannot be opened, see `unreadable`).
+    pub request: Option<Resource>,
+    /// Why it cannot be opened (garbage from a faulty kiosk, …): one line on the list, never an error for it.
+    pub unreadable: Option<String>,
 }
+
+/// Prescriptions asked of the chain per call (the contract's page limit).
+const PAGE: u64 = 50;
 
 /// The card grants this pharmacy READ and DISPENSE for the default window (3 days) and the kiosk lists the
 /// patient's prescriptions, as the chain holds them.
@@ -34,40 +39,61 @@ pub async fn open_patient(
     s: &mut PatientSession,
 ) -> Result<Vec<PharmacyPrescription>, KioskError> {
     require_patient(k, s).await?;
-    grant_consent(k, s, scope::READ | scope::DISPENSE).await?;
+    grant_consent(k, s, scope::PHARMACY, default_window_days(scope::PHARMACY)).await?;
     let _ = k.indexer.sync().await;
     let pid = s.patient_id();
-    let info = k
-        .chain
-        .pharmacy(&k.deployment)
-        .getPatientFullInfo(pid, U256::ZERO, U256::from(50))
-        .from(k.address)
-        .call()
-        .await
-        .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
     let now = Kiosk::now();
     let mut out = Vec::new();
-    for (id, p) in info.ids.iter().zip(info.page.iter()) {
-        let id = id.to::<u64>();
-        let row = k.store.prescription(id)?.ok_or_else(|| {
-            KioskError::Invalid(format!("prescription {id} is not indexed yet: try again"))
-        })?;
-        let sealed = k.indexer.sealed_payload(B256::from(row.tx_hash)).await?;
-        if records::content_hash(&sealed) != p.contentHash.0 {
-            return Err(KioskError::Invalid(format!(
-                "prescription {id} does not match its hash on chain"
-            )));
+    // The chain pages newest first: every page, so a chronic patient's newest prescriptions are all there.
+    let mut offset = 0u64;
+    loop {
+        let info = k
+            .chain
+            .pharmacy(&k.deployment)
+            .getPatientFullInfo(pid, U256::from(offset), U256::from(PAGE))
+            .from(k.address)
+            .call()
+            .await
+            .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
+        let total = info.total.to::<u64>();
+        for (id, p) in info.ids.iter().zip(info.page.iter()) {
+            let id = id.to::<u64>();
+            let row = k.store.prescription(id)?.ok_or_else(|| {
+                KioskError::Invalid(format!("prescription {id} is not indexed yet: try again"))
+            })?;
+            let sealed = k.indexer.sealed_payload(B256::from(row.tx_hash)).await?;
+            let opened = if records::content_hash(&sealed) != p.contentHash.0 {
+                Err("its bytes do not match their hash on chain".to_string())
+            } else {
+                match s.open(&sealed) {
+                    Ok(r) if r.kind() == RecordKind::MedicationRequest => Ok(r),
+                    Ok(r) => Err(format!("it holds a {}, not a MedicationRequest", r.kind())),
+                    Err(e @ KioskError::Card(_)) => return Err(e),
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+            let valid_until = p.validUntil.to::<u64>();
+            let (request, unreadable) = match opened {
+                Ok(r) => (Some(r), None),
+                Err(why) => {
+                    tracing::warn!(id, "a prescription of the patient cannot be opened");
+                    (None, Some(why))
+                }
+            };
+            out.push(PharmacyPrescription {
+                id,
+                issuer: p.issuer,
+                status: p.status,
+                valid_until,
+                dispensable: p.status == 1 && now <= valid_until && request.is_some(),
+                request,
+                unreadable,
+            });
         }
-        let request = s.open(&sealed, RecordKind::MedicationRequest)?;
-        let valid_until = p.validUntil.to::<u64>();
-        out.push(PharmacyPrescription {
-            id,
-            issuer: p.issuer,
-            status: p.status,
-            valid_until,
-            dispensable: p.status == 1 && now <= valid_until,
-            request,
-        });
+        offset += info.ids.len() as u64;
+        if info.ids.is_empty() || offset >= total {
+            break;
+        }
     }
     Ok(out)
 }
@@ -120,7 +146,7 @@ pub fn dispense_receipt(
     rx: &PharmacyPrescription,
     done: &Submitted,
 ) -> Result<Resource, KioskError> {
-    let Resource::MedicationRequest(req) = &rx.request else {
+    let Some(Resource::MedicationRequest(req)) = &rx.request else {
         return Err(KioskError::Invalid(format!(
             "prescription {} holds no MedicationRequest",
             rx.id

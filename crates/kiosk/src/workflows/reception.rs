@@ -4,9 +4,9 @@ use alloy::primitives::U256;
 use carekiosk_card::{PatientCard, Pin, Provisioning};
 use carekiosk_chain::bindings::scope;
 use carekiosk_chain::eip712::{self, RegisterPatient};
-use carekiosk_records::{RecordKind, Resource};
+use carekiosk_records::Resource;
 
-use super::{domain, grant_consent, history, require_patient, write_record};
+use super::{default_window_days, domain, grant_consent, history, require_patient, write_record};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
 
@@ -80,7 +80,13 @@ pub async fn register_patient(
             },
         )
         .await?;
-    grant_consent(k, &mut s, scope::ALL).await?;
+    grant_consent(
+        k,
+        &mut s,
+        scope::HOSPITAL,
+        default_window_days(scope::HOSPITAL),
+    )
+    .await?;
     let patient = Resource::from_json(
         serde_json::json!({
             "resourceType": "Patient",
@@ -99,13 +105,13 @@ pub async fn register_patient(
 /// and the patient's summary is opened from their own record.
 pub async fn check_in(k: &Kiosk, s: &mut PatientSession) -> Result<CheckIn, KioskError> {
     require_patient(k, s).await?;
-    let (consent, _) = grant_consent(k, s, scope::ALL).await?;
+    let (consent, _) =
+        grant_consent(k, s, scope::HOSPITAL, default_window_days(scope::HOSPITAL)).await?;
     let entries = history(k, s).await?;
-    let patient = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == u8::from(RecordKind::Patient))
-        .map(|e| e.resource.clone());
+    let patient = entries.iter().rev().find_map(|e| match &e.resource {
+        Some(r @ Resource::Patient(_)) => Some(r.clone()),
+        _ => None,
+    });
     Ok(CheckIn {
         patient_id: s.patient_id(),
         consent,
