@@ -140,7 +140,7 @@ pub async fn govern(
     data: alloy::primitives::Bytes,
 ) -> Result<u64, ChainError> {
     let hub = chain.hub(d);
-    let id = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode(&(
+    let id = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode_params(&(
         target,
         data.clone(),
     )));

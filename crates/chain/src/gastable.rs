@@ -89,8 +89,15 @@ pub fn explanation(function: &str) -> Option<&'static str> {
     match function {
         "registerPharmacy" => Some(
             "The paper's 25,152 gas is less than a transaction (21,000) plus one new storage slot (22,100): its \
-             function cannot have stored a new pharmacy. Ours stores one packed slot (role, active, id) through \
-             the hub and emits an event.",
+             function cannot have stored a new pharmacy. Ours stores one packed slot (role, active, id) and the \
+             id's address through the hub, and goes through governance: two transactions, `schedule` (the call \
+             stored with its time) then `execute` after the deployment's delay (docs/design-v2.md); the figure is \
+             both.",
+        ),
+        "registerHospital" => Some(
+            "Governance goes through a delay since v2: two transactions, `schedule` then `execute` (42,000 gas of \
+             intrinsic cost, the scheduled call stored and deleted), so a compromised admin key is seen days \
+             before it acts. The registration itself stores one packed slot and the id's address.",
         ),
         "getPatientFullInfo" => Some(
             "A view. Ours checks the pharmacy's consent on chain (a call into the hub) and returns the patient's \

@@ -291,7 +291,7 @@ async fn reverts_are_decoded_into_custom_errors() {
         .await
         .unwrap_err();
     let r = e.revert().unwrap().clone();
-    assert_eq!(r.name, "NotAdmin");
+    assert_eq!(r.name, "NotGovernance");
     assert!(
         r.detail
             .to_lowercase()
@@ -428,14 +428,33 @@ async fn deploys_on_an_anvil_with_celo_sepolia_chain_id_using_eip1559() {
         hub.domainSeparator().call().await.unwrap(),
         eip712::domain(11_142_220, d.contracts.patient_smart_card).separator()
     );
-    // The wiring transaction was an EIP-1559 one with a max fee above Celo's 25 gwei floor.
-    let r = chain
+    // Registering an institution on the Celo profiles waits out the two-day governance delay: scheduled now
+    // (an EIP-1559 transaction with a max fee above Celo's 25 gwei floor), refused until its time, with a
+    // clear message.
+    let e = deploy::register_institution(&chain, &d, Role::Hospital, Address::repeat_byte(3))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("run the same command again"), "{e}");
+    let call = chain
+        .records(&d)
+        .registerHospital(Address::repeat_byte(3))
+        .calldata()
+        .clone();
+    let id = alloy::primitives::keccak256(alloy::sol_types::SolValue::abi_encode_params(&(
+        d.contracts.hospital_record,
+        call.clone(),
+    )));
+    let eta = hub.etaOf(id).call().await.unwrap();
+    assert!(eta > U256::ZERO, "scheduled");
+    let e = chain
         .send(
             admin.address(),
-            chain.records(&d).registerHospital(Address::repeat_byte(3)),
+            hub.execute(d.contracts.hospital_record, call.clone()),
         )
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(e.revert().map(|r| r.name.as_str()), Some("NotReady"));
+    let r = chain.send(admin.address(), hub.cancel(id)).await.unwrap();
     let tx = chain
         .provider()
         .get_transaction_by_hash(r.transaction_hash)

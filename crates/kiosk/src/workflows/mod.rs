@@ -62,7 +62,13 @@ pub(crate) async fn grant_consent(
         .await
         .map(|c| c.signedAt)
         .unwrap_or_default();
-    let signed_at = Kiosk::now().max(last + 1);
+    // The chain's clock when the node answers (the contract checks against it), the kiosk's otherwise.
+    let now = k
+        .chain
+        .latest_timestamp()
+        .await
+        .unwrap_or_else(|_| Kiosk::now());
+    let signed_at = now.max(last + 1);
     let valid_until = signed_at + days * 86_400;
     let msg = Consent {
         patientId: pid,
