@@ -147,6 +147,10 @@ pub struct PrivacyReport {
     pub log_bytes: usize,
     /// Hits in the kiosks' logs.
     pub log_hits: Vec<String>,
+    /// Sealed payloads on chain by length (every one must be a bucket size: 512 … 65,536 + 272 bytes).
+    pub sealed_sizes: std::collections::BTreeMap<usize, usize>,
+    /// Sealed payloads whose length is not a bucket size (must be empty).
+    pub off_bucket: Vec<String>,
 }
 
 /// A run's figures.
@@ -192,6 +196,8 @@ impl Report {
             && self.check.clean()
             && self.privacy.chain_hits.is_empty()
             && self.privacy.log_hits.is_empty()
+            && self.privacy.off_bucket.is_empty()
+            && !self.privacy.sealed_sizes.is_empty()
             && self.faults.unexpected_deaths == 0
     }
 }
@@ -296,7 +302,26 @@ impl std::fmt::Display for Report {
             p.log_bytes,
             p.log_hits.len()
         )?;
-        for h in p.chain_hits.iter().chain(&p.log_hits).take(20) {
+        let sizes: Vec<String> = p
+            .sealed_sizes
+            .iter()
+            .map(|(len, n)| format!("{len} B × {n}"))
+            .collect();
+        writeln!(
+            f,
+            "sealed payloads on chain: {} in {} size(s) [{}], {} off the buckets",
+            p.sealed_sizes.values().sum::<usize>(),
+            p.sealed_sizes.len(),
+            sizes.join(", "),
+            p.off_bucket.len()
+        )?;
+        for h in p
+            .chain_hits
+            .iter()
+            .chain(&p.log_hits)
+            .chain(&p.off_bucket)
+            .take(20)
+        {
             writeln!(f, "  {h}")?;
         }
         for l in self.failures.iter().take(20) {
@@ -1263,6 +1288,8 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
                 .iter()
                 .map(|h| format!("{} in {}", h.what, h.place))
                 .collect(),
+            sealed_sizes: chain_scan.sealed_sizes.clone(),
+            off_bucket: chain_scan.off_bucket.clone(),
             log_files: log_scan.items,
             log_bytes: log_scan.bytes,
             log_hits: log_scan
