@@ -213,11 +213,16 @@ pub fn seal(
 /// privacy figures can be computed without keys.
 pub fn padded_plaintext(resource: &Resource) -> Result<Zeroizing<Vec<u8>>, RecordsError> {
     let json = Zeroizing::new(resource.to_json()?);
-    let deflated = Zeroizing::new(miniz_oxide::deflate::compress_to_vec(&json, 9));
-    let (flags, body): (u8, &[u8]) = if deflated.len() < json.len() {
+    frame(resource.kind() as u8, &json)
+}
+
+/// `tag (1) ‖ flags (1) ‖ length (4) ‖ body (DEFLATE when shorter) ‖ zeros` up to a bucket size.
+fn frame(tag: u8, raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordsError> {
+    let deflated = Zeroizing::new(miniz_oxide::deflate::compress_to_vec(raw, 9));
+    let (flags, body): (u8, &[u8]) = if deflated.len() < raw.len() {
         (FLAG_DEFLATE, &deflated)
     } else {
-        (0, &json)
+        (0, raw)
     };
     let framed_len = FRAME_LEN + body.len();
     let bucket = bucket_for(framed_len).ok_or(RecordsError::ContentTooLarge {
@@ -225,7 +230,7 @@ pub fn padded_plaintext(resource: &Resource) -> Result<Zeroizing<Vec<u8>>, Recor
         max: MAX_CONTENT_LEN,
     })?;
     let mut out = Zeroizing::new(Vec::with_capacity(bucket));
-    out.push(resource.kind() as u8);
+    out.push(tag);
     out.push(flags);
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(body);
@@ -236,6 +241,19 @@ pub fn padded_plaintext(resource: &Resource) -> Result<Zeroizing<Vec<u8>>, Recor
 /// [`seal`] with a caller-supplied cryptographic RNG (tests, or a platform RNG).
 pub fn seal_with_rng(
     resource: &Resource,
+    patient_id: [u8; 32],
+    recipients: &[RecipientPublicKey],
+    rng: &mut (impl CryptoRng + RngCore),
+) -> Result<Vec<u8>, RecordsError> {
+    let json = Zeroizing::new(resource.to_json()?);
+    seal_bytes_with_rng(resource.kind() as u8, &json, patient_id, recipients, rng)
+}
+
+/// Seals raw bytes under a frame `tag` (a [`RecordKind`] for records; [`KEY_GRANT_TAG`](crate::KEY_GRANT_TAG)
+/// for history-key grants), compressed and padded like every record.
+pub fn seal_bytes_with_rng(
+    tag: u8,
+    body: &[u8],
     patient_id: [u8; 32],
     recipients: &[RecipientPublicKey],
     rng: &mut (impl CryptoRng + RngCore),
@@ -256,7 +274,7 @@ pub fn seal_with_rng(
             });
         }
     }
-    let plaintext = padded_plaintext(resource)?;
+    let plaintext = frame(tag, body)?;
 
     let mut content_key = Zeroizing::new([0u8; 32]);
     rng.try_fill_bytes(content_key.as_mut())
@@ -361,6 +379,25 @@ pub fn open_slots(
     keys: &mut dyn KeyAgreement,
     slots: &[usize],
 ) -> Result<Resource, RecordsError> {
+    let (tag, json) = open_bytes_slots(sealed, patient_id, keys, slots)?;
+    let kind = RecordKind::try_from(tag)?;
+    let resource = Resource::from_json(&json)?;
+    if resource.kind() != kind {
+        return Err(RecordsError::ContentKindMismatch {
+            header: kind,
+            content: resource.kind(),
+        });
+    }
+    Ok(resource)
+}
+
+/// Opens raw bytes: the frame's tag and body, trying the listed slots in order.
+pub fn open_bytes_slots(
+    sealed: &[u8],
+    patient_id: [u8; 32],
+    keys: &mut dyn KeyAgreement,
+    slots: &[usize],
+) -> Result<(u8, Zeroizing<Vec<u8>>), RecordsError> {
     let envelope = Envelope::parse(sealed)?;
     let mut content_key = None;
     for &slot in slots {
@@ -399,24 +436,16 @@ pub fn open_slots(
             )
             .map_err(|_| RecordsError::ContentRejected)?,
     );
-    let (kind, json) = unframe(&plaintext)?;
-    let resource = Resource::from_json(&json)?;
-    if resource.kind() != kind {
-        return Err(RecordsError::ContentKindMismatch {
-            header: kind,
-            content: resource.kind(),
-        });
-    }
-    Ok(resource)
+    unframe(&plaintext)
 }
 
-/// Reads the frame: kind, flags, length, body (inflated if flagged), padding all zero.
-fn unframe(plaintext: &[u8]) -> Result<(RecordKind, Zeroizing<Vec<u8>>), RecordsError> {
+/// Reads the frame: tag, flags, length, body (inflated if flagged), padding all zero.
+fn unframe(plaintext: &[u8]) -> Result<(u8, Zeroizing<Vec<u8>>), RecordsError> {
     let malformed = |why: &'static str| RecordsError::MalformedContent(why);
     if plaintext.len() < FRAME_LEN {
         return Err(malformed("shorter than its frame"));
     }
-    let kind = RecordKind::try_from(plaintext[0])?;
+    let kind = plaintext[0];
     let flags = plaintext[1];
     let len = u32::from_be_bytes([plaintext[2], plaintext[3], plaintext[4], plaintext[5]]) as usize;
     let body = plaintext

@@ -69,6 +69,7 @@ mod envelope;
 mod error;
 pub mod fhir;
 pub mod formulary;
+pub mod history;
 pub mod icd10;
 mod keys;
 mod validate;
@@ -77,16 +78,18 @@ use std::fmt;
 
 pub use date::FhirDate;
 pub use envelope::{
-    bucket_for, content_hash, is_sealed_len, open, open_as_patient, open_expecting, open_slots,
-    padded_plaintext, recipients_for, seal, seal_with_rng, sealed_len, Envelope, WrappedKey,
-    AUTHOR_SLOT, BUCKETS, FORMAT_VERSION, FRAME_LEN, HEADER_LEN, MAX_CONTENT_LEN, MAX_RECIPIENTS,
-    NONCE_LEN, OVERHEAD, PATIENT_SLOT, RECIPIENT_LEN, SLOTS, TAG_LEN, THIRD_SLOT,
+    bucket_for, content_hash, is_sealed_len, open, open_as_patient, open_bytes_slots,
+    open_expecting, open_slots, padded_plaintext, recipients_for, seal, seal_bytes_with_rng,
+    seal_with_rng, sealed_len, Envelope, WrappedKey, AUTHOR_SLOT, BUCKETS, FORMAT_VERSION,
+    FRAME_LEN, HEADER_LEN, MAX_CONTENT_LEN, MAX_RECIPIENTS, NONCE_LEN, OVERHEAD, PATIENT_SLOT,
+    RECIPIENT_LEN, SLOTS, TAG_LEN, THIRD_SLOT,
 };
 pub use error::{KeyAgreementError, RecordsError};
 pub use fhir::{
     CarePlan, Claim, ClaimResponse, CodeableConcept, Coding, Condition, Consent, Coverage,
     Encounter, MedicationDispense, MedicationRequest, Patient, Period, Reference, Resource,
 };
+pub use history::{issue_bundle, open_card_grant, recover, Issued, KeyBundle, KEY_GRANT_TAG};
 pub use keys::{keccak256, key_id, KeyAgreement, RecipientPublicKey, SoftKey};
 
 /// The kind of a record: the first byte of the sealed plaintext (never on chain in the clear). The
