@@ -207,7 +207,7 @@ fn concat(keys: &[SoftKey]) -> Zeroizing<Vec<u8>> {
 }
 
 fn split(tag: u8, keys: &[u8], bundle: &KeyBundle) -> Result<Vec<SoftKey>, RecordsError> {
-    if tag != KEY_GRANT_TAG || keys.is_empty() || keys.len() % 32 != 0 {
+    if tag != KEY_GRANT_TAG || keys.is_empty() || !keys.len().is_multiple_of(32) {
         return Err(RecordsError::MalformedContent("not a history-key grant"));
     }
     let out = keys
