@@ -92,6 +92,7 @@ fn main() {
         admin_pin: &admin,
         user_pin: &pin,
         new_admin_pin: None,
+        reset_code: None,
         name: "Bench<<Patient",
         chain_id: 31337,
         overwrite: false,

@@ -92,8 +92,11 @@ pub struct Provisioning<'a> {
     pub admin_pin: &'a Pin,
     /// The patient's new PIN.
     pub user_pin: &'a Pin,
-    /// A new admin PIN for the issuer, if it is to change.
+    /// A new admin PIN for the issuer, if it is to change (the kiosk sets a random one and forgets it: no card
+    /// leaves reception with its factory admin PIN).
     pub new_admin_pin: Option<&'a Pin>,
+    /// The resetting code (PUK) that unblocks the patient's PIN, printed on their issue letter.
+    pub reset_code: Option<&'a Pin>,
     /// Cardholder name (ISO 8859-1, ≤ 39 characters).
     pub name: &'a str,
     /// The registry's chain id.
@@ -458,6 +461,18 @@ impl PatientCard {
         })
     }
 
+    /// Checks the admin PIN (one try of its three): whether a card still has a known admin PIN (e.g. the factory
+    /// one). A wrong PIN is [`CardError::WrongPin`] with the tries left.
+    pub fn verify_admin_pin(&mut self, admin_pin: &Pin) -> Result<(), CardError> {
+        self.guarded("verify_admin_pin", |card| {
+            let mut tx = tx(card)?;
+            match tx.verify_admin_pin(admin_pin.secret()) {
+                Ok(()) => Ok(()),
+                Err(e) => Err(pin_failure(&mut tx, PinKind::Admin, e)),
+            }
+        })
+    }
+
     /// Unblocks (or resets) the patient's PIN with the issuer's admin PIN, setting `new_pin` and a full counter.
     pub fn unblock_with_admin(&mut self, admin_pin: &Pin, new_pin: &Pin) -> Result<(), CardError> {
         self.guarded("unblock_with_admin", |card| {
@@ -562,6 +577,9 @@ impl PatientCard {
             if let Some(a) = p.new_admin_pin {
                 a.check_new(ADMIN_PIN_MIN, "admin PIN")?;
             }
+            if let Some(r) = p.reset_code {
+                r.check_new(ADMIN_PIN_MIN, "reset code")?;
+            }
             let name = encode_name(p.name)?;
             let mut tx = tx(card)?;
             let ident = tx.application_identifier().map_err(from_openpgp)?.ident();
@@ -627,6 +645,11 @@ impl PatientCard {
             admin
                 .reset_user_pin(p.user_pin.secret())
                 .map_err(from_openpgp)?;
+            if let Some(rc) = p.reset_code {
+                admin
+                    .set_resetting_code(rc.secret())
+                    .map_err(from_openpgp)?;
+            }
             if let Some(new_admin) = p.new_admin_pin {
                 tx.change_admin_pin(p.admin_pin.secret(), new_admin.secret())
                     .map_err(from_openpgp)?;

@@ -122,6 +122,7 @@ impl CardSession {
                 admin_pin: &req.admin_pin,
                 user_pin: &req.user_pin,
                 new_admin_pin: req.new_admin_pin.as_ref(),
+                reset_code: None,
                 name: &req.name,
                 chain_id: req.chain_id,
                 overwrite: req.overwrite,

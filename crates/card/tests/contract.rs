@@ -46,6 +46,7 @@ async fn the_contract_accepts_the_cards_signature_over_an_eip712_digest() {
             admin_pin: &admin_pin,
             user_pin: &pin,
             new_admin_pin: None,
+            reset_code: None,
             name: "Doe<<Jane",
             chain_id,
             overwrite: false,

@@ -308,8 +308,6 @@ async fn each_workflow_step_from_the_command_line() {
     assert!(step(&[
         "insurer",
         "enroll",
-        "--patient",
-        &pid,
         "--percent",
         "70",
         "--limit",
@@ -416,12 +414,45 @@ async fn admin_commands_register_institutions_kiosks_and_escrow() {
         &[("CAREKIOSK_ADMIN_KEY", hex(&admin))],
     );
     assert!(out.contains("registered as Hospital"), "{out}");
-    let kiosk = PrivateKeySigner::random().address().to_string();
+    // This machine's doctor kiosk key (OS keyring): offered by the hospital, accepted by the kiosk itself.
+    let out = run(
+        &["admin", "kiosk-address", "--role", "doctor", "--json"],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let kiosk = v["kiosk"].as_str().unwrap().to_string();
+    chain
+        .devnet_set_balance(kiosk.parse().unwrap(), U256::from(10u64).pow(U256::from(20)))
+        .await
+        .unwrap();
     run(
         &["admin", "add-kiosk", "--kiosk", &kiosk],
         &[("CAREKIOSK_INSTITUTION_KEY", hex(&hospital))],
     );
     let hub = chain.hub(&d);
+    assert_eq!(
+        hub.kioskOffer(kiosk.parse().unwrap()).call().await.unwrap(),
+        hospital.address(),
+        "an offer, not yet a kiosk"
+    );
+    assert_eq!(
+        hub.kioskInstitution(kiosk.parse().unwrap())
+            .call()
+            .await
+            .unwrap(),
+        alloy::primitives::Address::ZERO
+    );
+    run(
+        &[
+            "admin",
+            "accept-kiosk",
+            "--role",
+            "doctor",
+            "--institution",
+            &hospital.address().to_string(),
+        ],
+        &[],
+    );
     assert_eq!(
         hub.kioskInstitution(kiosk.parse().unwrap())
             .call()
