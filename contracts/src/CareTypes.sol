@@ -62,7 +62,8 @@ interface IPatientSmartCard {
         view
         returns (address institution, uint32 id);
 
-    /// @notice Reverts unless `sig` is the patient's current card signing the EIP-712 struct `structHash`.
+    /// @notice Reverts unless `sig` is the patient's current card, not reported lost, signing the EIP-712 struct
+    /// `structHash`.
     function verifyCardSignature(bytes32 patientId, bytes32 structHash, CardSig calldata sig) external view;
 
     /// @notice Returns the patient's current card nonce and increments it (modules only).

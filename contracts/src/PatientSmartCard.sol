@@ -29,14 +29,18 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     uint64 public constant MAX_SIGNATURE_AGE = 1 hours;
     /// @notice How far ahead of the block time a card's signing time may be.
     uint64 public constant MAX_CLOCK_SKEW = 5 minutes;
+    /// @notice The largest key bundle (history key, card grant, recovery shares) a registration or replacement
+    /// may carry in its calldata.
+    uint256 public constant MAX_KEY_BUNDLE = 8192;
 
     /// @notice The scope each role may hold.
     uint8 public constant HOSPITAL_SCOPES = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
     uint8 public constant PHARMACY_SCOPES = Scope.READ | Scope.DISPENSE;
     uint8 public constant INSURER_SCOPES = Scope.READ;
 
-    bytes32 public constant REGISTER_TYPEHASH =
-        keccak256("RegisterPatient(bytes32 patientId,address hospital,uint256 deadline)");
+    bytes32 public constant REGISTER_TYPEHASH = keccak256(
+        "RegisterPatient(bytes32 patientId,address hospital,bytes32 recoveryKeyHash,bytes32 keyBundleHash,uint256 deadline)"
+    );
     bytes32 public constant CONSENT_TYPEHASH = keccak256(
         "Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)"
     );
@@ -44,8 +48,10 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         keccak256("RevokeConsent(bytes32 patientId,address institution,uint64 signedAt)");
     bytes32 public constant REVOKE_ALL_TYPEHASH =
         keccak256("RevokeAllConsents(bytes32 patientId,uint64 epoch,uint64 signedAt)");
+    bytes32 public constant REPORT_LOST_TYPEHASH =
+        keccak256("ReportLost(bytes32 patientId,uint64 epoch,uint64 signedAt)");
     bytes32 public constant REPLACE_TYPEHASH = keccak256(
-        "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint256 nonce,uint256 deadline)"
+        "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint64 epoch,uint64 signedAt)"
     );
 
     struct Institution {
@@ -64,10 +70,16 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     }
 
     /// @dev cardKeyHash zero: unknown patient. epoch starts at 1; nonce is used by the dispense signature only.
+    /// lost: the card was reported lost (every signature of it is refused) until a replacement. recoveryKeyHash:
+    /// keccak256 of the recovery key printed on the issue letter. keyBundleHash: keccak256 of the key bundle
+    /// (history key, card grant, recovery shares) whose bytes are in the registration's or replacement's calldata.
     struct Patient {
         bytes32 cardKeyHash;
         uint64 epoch;
         uint64 nonce;
+        bool lost;
+        bytes32 recoveryKeyHash;
+        bytes32 keyBundleHash;
     }
 
     /// @notice The governance admin: schedules and executes governed calls, wires the modules.
@@ -114,6 +126,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     event KioskRemoved(address indexed institution, address indexed kiosk);
     event PatientRegistered(bytes32 indexed patientId, address indexed hospital);
     event CardReplaced(bytes32 indexed patientId, bytes32 oldCardKeyHash, bytes32 newCardKeyHash, address indexed hospital);
+    event CardReportedLost(bytes32 indexed patientId, uint64 epoch);
     event ConsentGranted(bytes32 indexed patientId, address indexed institution, uint8 scope, uint64 validUntil);
     event ConsentRevoked(bytes32 indexed patientId, address indexed institution);
     event AllConsentsRevoked(bytes32 indexed patientId, uint64 epoch);
@@ -152,6 +165,12 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error NoConsent(bytes32 patientId, address institution);
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
     error CardKeyInUse(bytes32 cardKeyHash);
+    error InvalidRecoveryKey();
+    error InvalidKeyBundle(uint256 length);
+    error CardAlreadyLost(bytes32 patientId);
+    error CardReported(bytes32 patientId);
+    error NotRecoveryOrCard(bytes32 patientId);
+    error NotRecoveryKey(bytes32 patientId);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -328,34 +347,85 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     // ---------------------------------------------------------------- patients
 
     /// @notice A hospital kiosk registers the patient whose card holds key (qx, qy); the card signs
-    /// RegisterPatient(patientId, hospital, deadline). The patient id is keccak256(qx, qy); the epoch starts at 1.
-    function registerPatient(uint256 deadline, CardSig calldata sig) external returns (bytes32 patientId) {
+    /// RegisterPatient(patientId, hospital, recoveryKeyHash, keyBundleHash, deadline) with
+    /// keyBundleHash = keccak256(keyBundle). The patient id is keccak256(qx, qy); the epoch starts at 1. Only the
+    /// hashes of the recovery key (printed on the issue letter) and of the key bundle are stored; the bundle's bytes
+    /// stay in this transaction's calldata.
+    function registerPatient(uint256 deadline, bytes32 recoveryKeyHash, bytes calldata keyBundle, CardSig calldata sig)
+        external
+        returns (bytes32 patientId)
+    {
         (address hospital,) = institutionOf(msg.sender, Role.Hospital);
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        if (recoveryKeyHash == 0) revert InvalidRecoveryKey();
+        _checkKeyBundle(keyBundle);
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
         if (_patients[patientId].cardKeyHash != 0) revert PatientExists(patientId);
         if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
-        _verify(keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, deadline)), sig);
-        _patients[patientId] = Patient({cardKeyHash: patientId, epoch: 1, nonce: 0});
+        bytes32 bundleHash = keccak256(keyBundle);
+        _verify(
+            keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, recoveryKeyHash, bundleHash, deadline)), sig
+        );
+        _patients[patientId] = Patient({
+            cardKeyHash: patientId,
+            epoch: 1,
+            nonce: 0,
+            lost: false,
+            recoveryKeyHash: recoveryKeyHash,
+            keyBundleHash: bundleHash
+        });
         emit PatientRegistered(patientId, hospital);
     }
 
-    /// @notice Replaces a lost or broken card. A hospital kiosk holding the patient's WRITE consent submits the new
-    /// card's signature over ReplaceCard(patientId, newCardKeyHash, hospital, nonce, deadline). The old card's
-    /// outstanding dispense signatures die with the nonce, and every consent dies with the epoch, which moves by
-    /// one (consents obtained with the old card no longer authorize). Records stay with the patient.
-    function replaceCard(bytes32 patientId, uint256 deadline, CardSig calldata newCard) external {
-        (address hospital,) = authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
-        if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        bytes32 newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
-        if (_patients[newHash].cardKeyHash != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
+    /// @notice Anyone submits a loss report signed by the patient's recovery key (the issue letter) or by the current
+    /// card over ReportLost(patientId, epoch, signedAt), `signedAt` fresh. From then on every signature of the card
+    /// is refused (`CardReported`) and the epoch moves by one, so every consent of every institution ends. Only a
+    /// replacement (`replaceCard`) gives the patient a working card again. `CardReportedLost` carries the new epoch.
+    function reportCardLost(bytes32 patientId, uint64 signedAt, CardSig calldata sig) external {
         Patient storage p = _patients[patientId];
-        uint256 nonce = p.nonce++;
-        bytes32 structHash = keccak256(abi.encode(REPLACE_TYPEHASH, patientId, newHash, hospital, nonce, deadline));
-        _verify(structHash, newCard);
+        bytes32 cardHash = p.cardKeyHash;
+        if (cardHash == 0) revert UnknownPatient(patientId);
+        if (p.lost) revert CardAlreadyLost(patientId);
+        _checkFresh(signedAt);
+        bytes32 signer = keccak256(abi.encode(sig.qx, sig.qy));
+        if (signer != p.recoveryKeyHash && signer != cardHash) revert NotRecoveryOrCard(patientId);
+        uint64 current = p.epoch;
+        _verify(keccak256(abi.encode(REPORT_LOST_TYPEHASH, patientId, current, signedAt)), sig);
+        uint64 next = current + 1;
+        p.lost = true;
+        p.epoch = next;
+        emit CardReportedLost(patientId, next);
+        emit AllConsentsRevoked(patientId, next);
+    }
+
+    /// @notice Gives the patient a new card, whether or not the old one was reported lost. A kiosk of an active
+    /// hospital submits, without any consent (the old card is gone): the recovery key (the issue letter) and the new
+    /// card both sign ReplaceCard(patientId, newCardKeyHash, hospital, epoch, signedAt), `signedAt` fresh. The new
+    /// card key must never have been a card key. The patient id, records, prescriptions, coverage and claims stay;
+    /// the card key, the key bundle (a new history key, every earlier one granted to the new card) and, unless
+    /// `newRecoveryKeyHash` is zero, the recovery key are replaced; the epoch moves by one (every consent ends, and
+    /// the same signatures can never be used again).
+    function replaceCard(
+        bytes32 patientId,
+        uint64 signedAt,
+        bytes32 newRecoveryKeyHash,
+        bytes calldata keyBundle,
+        CardSig calldata recovery,
+        CardSig calldata newCard
+    ) external {
+        (address hospital,) = institutionOf(msg.sender, Role.Hospital);
+        Patient storage p = _patients[patientId];
         bytes32 old = p.cardKeyHash;
+        if (old == 0) revert UnknownPatient(patientId);
+        _checkFresh(signedAt);
+        _checkKeyBundle(keyBundle);
+        bytes32 newHash = _checkReplacement(patientId, p, hospital, signedAt, recovery, newCard);
         p.cardKeyHash = newHash;
-        uint64 epoch = ++p.epoch;
+        p.lost = false;
+        p.keyBundleHash = keccak256(keyBundle);
+        if (newRecoveryKeyHash != 0) p.recoveryKeyHash = newRecoveryKeyHash;
+        uint64 epoch = p.epoch + 1;
+        p.epoch = epoch;
         replacementOwner[newHash] = patientId;
         emit CardReplaced(patientId, old, newHash, hospital);
         emit AllConsentsRevoked(patientId, epoch);
@@ -376,11 +446,29 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         return _patients[patientId].epoch;
     }
 
-    /// @notice The patient whose current card has key hash `cardKeyHash` (zero: none, or a retired card).
+    /// @notice The patient whose current card has key hash `cardKeyHash` (zero: none, a retired card, or a card
+    /// reported lost).
     function patientOfCard(bytes32 cardKeyHash) external view returns (bytes32) {
         bytes32 owner = replacementOwner[cardKeyHash];
         bytes32 pid = owner != 0 ? owner : cardKeyHash;
-        return _patients[pid].cardKeyHash == cardKeyHash ? pid : bytes32(0);
+        Patient storage p = _patients[pid];
+        return p.cardKeyHash == cardKeyHash && !p.lost ? pid : bytes32(0);
+    }
+
+    /// @notice keccak256 of the patient's recovery public key (zero: unknown patient).
+    function recoveryKeyOf(bytes32 patientId) external view returns (bytes32) {
+        return _patients[patientId].recoveryKeyHash;
+    }
+
+    /// @notice keccak256 of the patient's current key bundle, whose bytes are in the calldata of the registration or
+    /// the last replacement (zero: unknown patient).
+    function keyBundleOf(bytes32 patientId) external view returns (bytes32) {
+        return _patients[patientId].keyBundleHash;
+    }
+
+    /// @notice Whether the patient's current card was reported lost (and not yet replaced).
+    function cardLost(bytes32 patientId) external view returns (bool) {
+        return _patients[patientId].lost;
     }
 
     /// @notice The paper's getPatientInfo: whether a patient is registered, their current card key hash, nonce and
@@ -390,7 +478,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         view
         returns (bool registered, bytes32 cardKeyHash, uint256 nonce, uint64 epoch)
     {
-        Patient memory p = _patients[patientId];
+        Patient storage p = _patients[patientId];
         return (p.cardKeyHash != 0, p.cardKeyHash, p.nonce, p.epoch);
     }
 
@@ -515,9 +603,36 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (signedAt > block.timestamp + MAX_CLOCK_SKEW) revert SignatureFromFuture(signedAt);
     }
 
+    /// @dev The checks of a replacement's keys and signatures: `recovery` is the patient's recovery key, the new
+    /// card's key was never a card key, and both sign ReplaceCard(patientId, newCardKeyHash, hospital, epoch,
+    /// signedAt) at the patient's current epoch. Returns the new card key's hash.
+    function _checkReplacement(
+        bytes32 patientId,
+        Patient storage p,
+        address hospital,
+        uint64 signedAt,
+        CardSig calldata recovery,
+        CardSig calldata newCard
+    ) internal view returns (bytes32 newHash) {
+        if (keccak256(abi.encode(recovery.qx, recovery.qy)) != p.recoveryKeyHash) revert NotRecoveryKey(patientId);
+        newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
+        if (_patients[newHash].cardKeyHash != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
+        bytes32 structHash = keccak256(abi.encode(REPLACE_TYPEHASH, patientId, newHash, hospital, p.epoch, signedAt));
+        _verify(structHash, recovery);
+        _verify(structHash, newCard);
+    }
+
+    /// @dev A key bundle is non-empty and at most MAX_KEY_BUNDLE bytes.
+    function _checkKeyBundle(bytes calldata keyBundle) internal pure {
+        if (keyBundle.length == 0 || keyBundle.length > MAX_KEY_BUNDLE) revert InvalidKeyBundle(keyBundle.length);
+    }
+
+    /// @dev `sig` must be the patient's current card, not reported lost, signing `structHash`.
     function _verifyPatient(bytes32 patientId, bytes32 structHash, CardSig calldata sig) internal view {
-        bytes32 keyHash = _patients[patientId].cardKeyHash;
+        Patient storage p = _patients[patientId];
+        bytes32 keyHash = p.cardKeyHash;
         if (keyHash == 0) revert UnknownPatient(patientId);
+        if (p.lost) revert CardReported(patientId);
         if (keccak256(abi.encode(sig.qx, sig.qy)) != keyHash) revert CardKeyMismatch(patientId);
         _verify(structHash, sig);
     }

@@ -47,7 +47,16 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.HOSPITAL_SCOPES(), 7);
         assertEq(hub.PHARMACY_SCOPES(), 9);
         assertEq(hub.INSURER_SCOPES(), 1);
-        assertEq(hub.REGISTER_TYPEHASH(), keccak256("RegisterPatient(bytes32 patientId,address hospital,uint256 deadline)"));
+        assertEq(
+            hub.REGISTER_TYPEHASH(),
+            keccak256(
+                "RegisterPatient(bytes32 patientId,address hospital,bytes32 recoveryKeyHash,bytes32 keyBundleHash,uint256 deadline)"
+            )
+        );
+        assertEq(
+            hub.REPORT_LOST_TYPEHASH(), keccak256("ReportLost(bytes32 patientId,uint64 epoch,uint64 signedAt)")
+        );
+        assertEq(hub.MAX_KEY_BUNDLE(), 8192);
         assertEq(
             hub.CONSENT_TYPEHASH(),
             keccak256(
@@ -63,7 +72,7 @@ contract PatientSmartCardTest is Fixture {
         assertEq(
             hub.REPLACE_TYPEHASH(),
             keccak256(
-                "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint256 nonce,uint256 deadline)"
+                "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint64 epoch,uint64 signedAt)"
             )
         );
     }
@@ -341,7 +350,7 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory r = registerSig(OTHER_PK, hospital, deadline);
         vm.prank(hospitalKiosk);
         vm.expectRevert(inactive);
-        hub.registerPatient(deadline, r);
+        registerWith(hub, deadline, r);
 
         // Reinstated, the kiosks work again.
         scheduleGoverned(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (hospital, true)));
@@ -708,7 +717,7 @@ contract PatientSmartCardTest is Fixture {
         vm.expectEmit(address(hub));
         emit PatientSmartCard.PatientRegistered(other, hospital2);
         vm.prank(hospital2Kiosk);
-        assertEq(hub.registerPatient(deadline, s), other);
+        assertEq(registerWith(hub, deadline, s), other);
         assertEq(hub.cardKeyOf(other), other);
         (bool registered, bytes32 keyHash, uint256 nonce, uint64 epoch) = hub.getPatientInfo(other);
         assertTrue(registered);
@@ -716,6 +725,10 @@ contract PatientSmartCardTest is Fixture {
         assertEq(nonce, 0);
         assertEq(epoch, 1, "the epoch starts at 1");
         assertEq(hub.epochOf(other), 1);
+        assertEq(hub.recoveryKeyOf(other), recoveryHashOf(other), "the recovery key hash");
+        assertEq(hub.keyBundleOf(other), keccak256(keyBundle()), "the key bundle hash");
+        assertFalse(hub.cardLost(other));
+        assertEq(hub.patientOfCard(other), other);
         // Registration grants no consent.
         (uint64 until,,,) = hub.consentOf(other, hospital2);
         assertEq(until, 0);
@@ -725,7 +738,7 @@ contract PatientSmartCardTest is Fixture {
         uint256 deadline = block.timestamp;
         CardSig memory s = registerSig(OTHER_PK, hospital, deadline);
         vm.prank(hospitalKiosk);
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         assertEq(hub.cardKeyOf(idOf(OTHER_PK)), idOf(OTHER_PK));
     }
 
@@ -741,13 +754,44 @@ contract PatientSmartCardTest is Fixture {
         assertEq(keyHash, pid);
     }
 
+    function test_registerPatient_revertsForZeroRecoveryKey() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 other = idOf(OTHER_PK);
+        CardSig memory s = cardSig(OTHER_PK, registerHashWith(other, hospital, 0, keccak256(keyBundle()), deadline));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_err(PatientSmartCard.InvalidRecoveryKey.selector));
+        hub.registerPatient(deadline, 0, keyBundle(), s);
+    }
+
+    function test_registerPatient_revertsForBadKeyBundle() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 other = idOf(OTHER_PK);
+        bytes32 rk = recoveryHashOf(other);
+        uint256 max = hub.MAX_KEY_BUNDLE();
+        CardSig memory s = cardSig(OTHER_PK, registerHashWith(other, hospital, rk, keccak256(""), deadline));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidKeyBundle.selector, 0));
+        hub.registerPatient(deadline, rk, "", s);
+        bytes memory tooLong = new bytes(max + 1);
+        s = cardSig(OTHER_PK, registerHashWith(other, hospital, rk, keccak256(tooLong), deadline));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidKeyBundle.selector, max + 1));
+        hub.registerPatient(deadline, rk, tooLong, s);
+        // The largest bundle is accepted.
+        bytes memory largest = new bytes(max);
+        s = cardSig(OTHER_PK, registerHashWith(other, hospital, rk, keccak256(largest), deadline));
+        vm.prank(hospitalKiosk);
+        hub.registerPatient(deadline, rk, largest, s);
+        assertEq(hub.keyBundleOf(other), keccak256(largest));
+    }
+
     function test_registerPatient_revertsWhenExpired() public {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = registerSig(OTHER_PK, hospital, deadline);
         vm.warp(deadline + 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureExpired.selector, deadline));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_registerPatient_revertsForDuplicate() public {
@@ -755,7 +799,7 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory s = registerSig(PATIENT_PK, hospital2, deadline);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.PatientExists.selector, pid));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_registerPatient_revertsForForgedSignature() public {
@@ -765,19 +809,19 @@ contract PatientSmartCardTest is Fixture {
         (s.qx, s.qy) = cardKey(OTHER_PK);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         // Garbage r / s.
         s = registerSig(OTHER_PK, hospital, deadline);
         s.r = bytes32(uint256(s.r) ^ 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         s = registerSig(OTHER_PK, hospital, deadline);
         s.r = 0;
         s.s = 0;
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_registerPatient_revertsForHighS() public {
@@ -787,10 +831,10 @@ contract PatientSmartCardTest is Fixture {
         assertTrue(uint256(high.s) > P256_HALF_N);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, high);
+        registerWith(hub, deadline, high);
         // The same signature in low-s form is accepted.
         vm.prank(hospitalKiosk);
-        hub.registerPatient(deadline, low);
+        registerWith(hub, deadline, low);
     }
 
     function test_registerPatient_revertsForTamperedTerms() public {
@@ -799,11 +843,11 @@ contract PatientSmartCardTest is Fixture {
         // Another deadline than the one signed.
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline + 1, s);
+        registerWith(hub, deadline + 1, s);
         // Signed for hospital, submitted by hospital2's kiosk.
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_registerPatient_revertsForWrongRole() public {
@@ -813,15 +857,15 @@ contract PatientSmartCardTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, insurer, Role.Hospital, Role.Insurer)
         );
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         vm.prank(hospital);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_registerPatient_revertsForOtherDeployment() public {
@@ -830,7 +874,7 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory s = signFor(hub2, OTHER_PK, registerHash(idOf(OTHER_PK), hospital, deadline));
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_registerPatient_revertsForOtherChain() public {
@@ -841,39 +885,44 @@ contract PatientSmartCardTest is Fixture {
         assertNotEq(hub.domainSeparator(), domainBefore, "domain follows the chain id");
         vm.prank(hospitalKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         // Signed for this chain, it is accepted.
         s = registerSig(OTHER_PK, hospital, deadline);
         vm.prank(hospitalKiosk);
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     // ================================================================ replaceCard
 
-    function _replaceSig(uint256 newPk, address hospital_, uint256 nonce, uint256 deadline)
+    /// @dev The patient's recovery key and the new card `newPk` sign ReplaceCard for `hospital_`, now, in the
+    /// current epoch.
+    function _replaceSigs(uint256 newPk, address hospital_)
         internal
         view
-        returns (CardSig memory)
+        returns (uint64 sAt, CardSig memory rec, CardSig memory card)
     {
-        return cardSig(newPk, replaceHash(pid, idOf(newPk), hospital_, nonce, deadline));
+        sAt = uint64(block.timestamp);
+        (rec, card) = replaceSigs(recoveryPkOf(pid), newPk, pid, hospital_, hub.epochOf(pid), sAt);
     }
 
     function test_replaceCard_swapsKeyAndEndsEveryConsent() public {
         bytes32 newHash = idOf(NEW_PK);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.CardReplaced(pid, pid, newHash, hospital);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.AllConsentsRevoked(pid, 2);
         vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
 
         (bool registered, bytes32 keyHash, uint256 nonce, uint64 epoch) = hub.getPatientInfo(pid);
         assertTrue(registered);
         assertEq(keyHash, newHash);
-        assertEq(nonce, 1);
+        assertEq(nonce, 0, "the dispense nonce is not the replacement's business");
         assertEq(epoch, 2, "the epoch moved");
+        assertEq(hub.keyBundleOf(pid), keccak256(keyBundleOf(2)), "the new key bundle");
+        assertEq(hub.recoveryKeyOf(pid), recoveryHashOf(pid), "a zero new recovery key hash keeps the old one");
+        assertFalse(hub.cardLost(pid));
         assertEq(hub.cardKeyOf(newHash), bytes32(0), "the new key is no patient id");
         // Consents obtained with the old card no longer authorize, the replacing hospital's included.
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital));
@@ -884,7 +933,7 @@ contract PatientSmartCardTest is Fixture {
         assertEq(addRecord(pid, hospitalKiosk, env(0x01)), 0);
 
         // The old card's signatures are no longer accepted.
-        uint64 sAt = uint64(block.timestamp);
+        sAt = uint64(block.timestamp);
         CardSig memory old = consentSig(PATIENT_PK, pid, hospital2, Scope.READ, sAt + 1 days, 2, sAt);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
@@ -898,7 +947,16 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory reg = registerSig(PATIENT_PK, hospital, d2);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.PatientExists.selector, pid));
-        hub.registerPatient(d2, reg);
+        registerWith(hub, d2, reg);
+    }
+
+    function test_replaceCard_rotatesTheRecoveryKey() public {
+        bytes32 next = idOf(NEW2_PK);
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, sAt, next, keyBundleOf(3), rec, card);
+        assertEq(hub.recoveryKeyOf(pid), next);
+        assertEq(hub.keyBundleOf(pid), keccak256(keyBundleOf(3)));
     }
 
     function test_replaceCard_killsOldCardsPendingSignatures() public {
@@ -909,9 +967,7 @@ contract PatientSmartCardTest is Fixture {
         uint64 sAt = uint64(block.timestamp + 1);
         CardSig memory pendingRevoke = revokeSig(PATIENT_PK, pid, hospital, sAt);
 
-        CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
-        vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
+        replace(pid, NEW_PK);
         // The new card consents again at the pharmacy.
         grant(NEW_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
 
@@ -928,146 +984,201 @@ contract PatientSmartCardTest is Fixture {
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
         pharmacy.dispensePrescription(id, deadline, pendingDispense);
 
-        // The new card dispenses (its nonce is now 1).
+        // The new card dispenses.
         dispense(NEW_PK, id, pharmacyKiosk);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Completed);
     }
 
     function test_replaceCard_twice() public {
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
-        vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
-        // The replacement ended the hospital's consent too: the new card grants it again.
-        grant(NEW_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
-        s = _replaceSig(NEW2_PK, hospital, 1, deadline);
+        replace(pid, NEW_PK);
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW2_PK, hospital);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.CardReplaced(pid, idOf(NEW_PK), idOf(NEW2_PK), hospital);
         vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(3), rec, card);
         assertEq(hub.cardKeyOf(pid), idOf(NEW2_PK));
-        assertEq(hub.nonces(pid), 2);
+        assertEq(hub.nonces(pid), 0);
         assertEq(hub.epochOf(pid), 3);
     }
 
     function test_replaceCard_keyNeverServesTwoPatients() public {
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
-        vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
+        replace(pid, NEW_PK);
         bytes32 newHash = idOf(NEW_PK);
         assertEq(hub.replacementOwner(newHash), pid);
         assertEq(hub.patientOfCard(newHash), pid, "the new card finds its patient");
         assertEq(hub.patientOfCard(pid), bytes32(0), "the retired original card finds nobody");
         // The replacement card cannot register as a new patient...
+        uint256 deadline = block.timestamp + 1 hours;
         CardSig memory reg = registerSig(NEW_PK, hospital, deadline);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
-        hub.registerPatient(deadline, reg);
+        registerWith(hub, deadline, reg);
         // ...nor become another patient's card, even once it is itself retired.
         bytes32 other = registerPatient(OTHER_PK);
-        grant(OTHER_PK, other, hospitalKiosk, HOSPITAL_ALL, 0);
-        CardSig memory s2 = cardSig(NEW_PK, replaceHash(other, newHash, hospital, 0, deadline));
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec2, CardSig memory card2) =
+            replaceSigs(recoveryPkOf(other), NEW_PK, other, hospital, hub.epochOf(other), sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
-        hub.replaceCard(other, deadline, s2);
-        grant(NEW_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
-        s = _replaceSig(NEW2_PK, hospital, 1, deadline);
-        vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(other, sAt, 0, keyBundleOf(2), rec2, card2);
+        replace(pid, NEW2_PK);
         assertEq(hub.patientOfCard(newHash), bytes32(0), "retired");
         assertEq(hub.patientOfCard(idOf(NEW2_PK)), pid);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
-        hub.replaceCard(other, deadline, s2);
+        hub.replaceCard(other, sAt, 0, keyBundleOf(2), rec2, card2);
         assertEq(hub.patientOfCard(other), other, "an original card finds its patient");
         assertEq(hub.patientOfCard(bytes32(uint256(1))), bytes32(0), "an unknown key finds nobody");
     }
 
-    function test_replaceCard_needsWriteConsent() public {
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = _replaceSig(NEW_PK, hospital2, 0, deadline);
-        vm.prank(hospital2Kiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
-        hub.replaceCard(pid, deadline, s);
-
-        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ, 0);
-        vm.prank(hospital2Kiosk);
-        vm.expectRevert(
-            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.WRITE)
-        );
-        hub.replaceCard(pid, deadline, s);
-
+    function test_replaceCard_needsNoConsentButAnActiveHospitalKiosk() public {
+        // hospital2 holds no consent: the recovery key and the new card are enough.
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital2);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        hub.replaceCard(pid, deadline, s);
-
-        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.WRITE, 0);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, insurer, Role.Hospital, Role.Insurer)
+        );
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        vm.prank(hospital2);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital2));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        setActive(hospital2, false);
         vm.prank(hospital2Kiosk);
-        hub.replaceCard(pid, deadline, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital2));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        setActive(hospital2, true);
+
+        (uint64 until,,,) = hub.consentOf(pid, hospital2);
+        assertEq(until, 0, "no consent");
+        vm.prank(hospital2Kiosk);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         assertEq(hub.cardKeyOf(pid), idOf(NEW_PK));
     }
 
-    function test_replaceCard_revertsWhenExpired() public {
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = _replaceSig(NEW_PK, hospital, 0, deadline);
-        vm.warp(deadline + 1);
+    function test_replaceCard_revertsForStaleOrFutureSignature() public {
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital);
+        vm.warp(uint256(sAt) + hub.MAX_SIGNATURE_AGE() + 1);
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureExpired.selector, deadline));
-        hub.replaceCard(pid, deadline, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureTooOld.selector, sAt));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        // Signed further ahead than the clock skew allows.
+        uint64 future = uint64(block.timestamp) + hub.MAX_CLOCK_SKEW() + 1;
+        (rec, card) = replaceSigs(recoveryPkOf(pid), NEW_PK, pid, hospital, 1, future);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureFromFuture.selector, future));
+        hub.replaceCard(pid, future, 0, keyBundleOf(2), rec, card);
+        // On the edges of the window it is accepted.
+        uint64 edge = uint64(block.timestamp) + hub.MAX_CLOCK_SKEW();
+        (rec, card) = replaceSigs(recoveryPkOf(pid), NEW_PK, pid, hospital, 1, edge);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, edge, 0, keyBundleOf(2), rec, card);
     }
 
     function test_replaceCard_revertsForKeyInUse() public {
         bytes32 other = registerPatient(OTHER_PK);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = _replaceSig(OTHER_PK, hospital, 0, deadline);
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(OTHER_PK, hospital);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, other));
-        hub.replaceCard(pid, deadline, s);
-        s = _replaceSig(PATIENT_PK, hospital, 0, deadline);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        (sAt, rec, card) = _replaceSigs(PATIENT_PK, hospital);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, pid));
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+    }
+
+    function test_replaceCard_revertsForBadKeyBundle() public {
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital);
+        uint256 max = hub.MAX_KEY_BUNDLE();
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidKeyBundle.selector, 0));
+        hub.replaceCard(pid, sAt, 0, "", rec, card);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidKeyBundle.selector, max + 1));
+        hub.replaceCard(pid, sAt, 0, new bytes(max + 1), rec, card);
+        // The largest bundle is accepted.
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, sAt, 0, new bytes(max), rec, card);
+        assertEq(hub.keyBundleOf(pid), keccak256(new bytes(max)));
     }
 
     function test_replaceCard_revertsForBadSignature() public {
-        uint256 deadline = block.timestamp + 1 hours;
         bytes memory invalid = _err(PatientSmartCard.InvalidCardSignature.selector);
-        // Wrong nonce.
-        CardSig memory s = _replaceSig(NEW_PK, hospital, 1, deadline);
+        uint64 sAt = uint64(block.timestamp);
+        uint256 rpk = recoveryPkOf(pid);
+        // Wrong epoch.
+        (CardSig memory rec, CardSig memory card) = replaceSigs(rpk, NEW_PK, pid, hospital, 2, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Signed for another hospital.
-        s = _replaceSig(NEW_PK, hospital2, 0, deadline);
+        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital2, 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
-        hub.replaceCard(pid, deadline, s);
-        // Signed by the old card, presented with the new key.
-        s = cardSig(PATIENT_PK, replaceHash(pid, idOf(NEW_PK), hospital, 0, deadline));
-        (s.qx, s.qy) = cardKey(NEW_PK);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        // Another signing time than the one submitted.
+        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt - 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
-        hub.replaceCard(pid, deadline, s);
-        // High s.
-        s = toHighS(_replaceSig(NEW_PK, hospital, 0, deadline));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        // The new card's signature made by the old card, presented with the new key.
+        card = cardSig(PATIENT_PK, replaceHash(pid, idOf(NEW_PK), hospital, 1, sAt));
+        (card.qx, card.qy) = cardKey(NEW_PK);
+        (rec,) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
-        hub.replaceCard(pid, deadline, s);
-        // None of this moved the nonce.
-        assertEq(hub.nonces(pid), 0);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        // The recovery key's signature made by the new card, presented with the recovery key.
+        (, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt);
+        rec = card;
+        (rec.qx, rec.qy) = cardKey(rpk);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(invalid);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        // High s on either signature.
+        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(invalid);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), toHighS(rec), card);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(invalid);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, toHighS(card));
+        // None of this changed anything.
+        assertEq(hub.epochOf(pid), 1);
         assertEq(hub.cardKeyOf(pid), pid);
+        assertEq(hub.keyBundleOf(pid), keccak256(keyBundle()));
+        // The honest pair works.
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        assertEq(hub.cardKeyOf(pid), idOf(NEW_PK));
+    }
+
+    function test_replaceCard_revertsWithoutTheRecoveryKey() public {
+        uint64 sAt = uint64(block.timestamp);
+        // The card itself (not lost, but not the recovery key) cannot stand in for the letter.
+        (CardSig memory rec, CardSig memory card) = replaceSigs(PATIENT_PK, NEW_PK, pid, hospital, 1, sAt);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        // Nor a stranger's key.
+        (rec, card) = replaceSigs(STRAY_PK, NEW_PK, pid, hospital, 1, sAt);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
     }
 
     function test_replaceCard_revertsForUnknownPatient() public {
         bytes32 unknown = idOf(OTHER_PK);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = cardSig(NEW_PK, replaceHash(unknown, idOf(NEW_PK), hospital, 0, deadline));
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPkOf(unknown), NEW_PK, unknown, hospital, 0, sAt);
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, unknown, hospital));
-        hub.replaceCard(unknown, deadline, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownPatient.selector, unknown));
+        hub.replaceCard(unknown, sAt, 0, keyBundleOf(2), rec, card);
     }
 
     // ================================================================ grantConsent

@@ -63,11 +63,16 @@ contract AccessAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory reg = registerSig(OTHER_PK, hospital, deadline);
         CardSig memory dis = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
+        // The recovery key and a new card sign a replacement at `hospital`: only the caller's role is wrong.
+        (CardSig memory rec, CardSig memory rep) =
+            replaceSigs(recoveryPkOf(pid), 0x5EC0DCA4D, pid, hospital, 1, uint64(block.timestamp));
         State memory before = _state();
 
         vm.startPrank(caller);
         vm.expectRevert(err(Role.Hospital));
-        hub.registerPatient(deadline, reg);
+        registerWith(hub, deadline, reg);
+        vm.expectRevert(err(Role.Hospital));
+        hub.replaceCard(pid, uint64(block.timestamp), 0, keyBundleOf(2), rec, rep);
         vm.expectRevert(err(Role.Hospital));
         records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(err(Role.Hospital));
@@ -91,6 +96,7 @@ contract AccessAttacks is Fixture {
         vm.stopPrank();
 
         _assertUnchanged(before);
+        assertEq(hub.cardKeyOf(pid), pid, "card not replaced");
         assertTrue(pharmacy.getPrescription(rx).status == PharmacyAccess.Status.Ready, "prescription still ready");
         (InsuranceProvider.ClaimStatus st,,,,) = insurance.getClaimStatus(claimId);
         assertTrue(st == InsuranceProvider.ClaimStatus.Submitted, "claim still pending");
@@ -204,7 +210,7 @@ contract AccessAttacks is Fixture {
 
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        hub.registerPatient(deadline, reg);
+        registerWith(hub, deadline, reg);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         hub.grantConsent(pid, HOSPITAL_ALL, until, 1, sAt, con);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
@@ -300,7 +306,7 @@ contract AccessAttacks is Fixture {
         State memory before = _state();
         vm.startPrank(insurerKiosk);
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
-        hub.registerPatient(deadline, reg);
+        registerWith(hub, deadline, reg);
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
         records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
@@ -357,8 +363,9 @@ contract AccessAttacks is Fixture {
 
     function test_noConsent_otherHospitalCannotWriteOrPrescribeOrReplaceTheCard() public {
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory rep = cardSig(OTHER_PK, replaceHash(pid, idOf(OTHER_PK), hospital2, hub.nonces(pid), deadline));
+        // Replacing needs no consent, but the patient's recovery key: a hospital's own key for it does not do.
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory rep) = replaceSigs(OTHER_PK, OTHER_PK, pid, hospital2, 1, sAt);
         State memory before = _state();
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2);
         vm.startPrank(hospital2Kiosk);
@@ -368,8 +375,8 @@ contract AccessAttacks is Fixture {
         records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
         pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
-        vm.expectRevert(noConsent);
-        hub.replaceCard(pid, deadline, rep);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
         vm.stopPrank();
         _assertUnchanged(before);
         assertEq(hub.cardKeyOf(pid), pid, "card not taken over");
@@ -406,8 +413,8 @@ contract AccessAttacks is Fixture {
         records.addMedicalRecord(pid, env(0x0bad));
         late = bound(late, 1, 10 * 365 days);
         vm.warp(uint256(until) + late);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory rep = cardSig(OTHER_PK, replaceHash(pid, idOf(OTHER_PK), hospital, hub.nonces(pid), deadline));
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory rep) = replaceSigs(OTHER_PK, OTHER_PK, pid, hospital, 1, sAt);
         State memory before = _state();
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.startPrank(hospitalKiosk);
@@ -417,8 +424,8 @@ contract AccessAttacks is Fixture {
         records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
         pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
-        vm.expectRevert(noConsent);
-        hub.replaceCard(pid, deadline, rep);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
         vm.stopPrank();
         _assertUnchanged(before);
     }

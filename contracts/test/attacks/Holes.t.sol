@@ -421,11 +421,7 @@ contract HoleAttacks is Fixture {
     function test_hole7_replaceCardEndsTheOldCardsConsents() public {
         grant(PATIENT_PK, pid, hospital2Kiosk, HOSPITAL_ALL, 0);
         (CardSig memory kept, uint64 until,, uint64 sAt) = _withheld(pharmacy2Kiosk, PHARMACY_ALL, 3 days);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory rep =
-            cardSig(NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
-        vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, rep);
+        replace(pid, NEW_CARD_PK);
         assertEq(hub.epochOf(pid), 2);
         // Every consent obtained with the old card is dead: the hospitals', the pharmacy's, the insurer's.
         vm.prank(hospital2Kiosk);

@@ -9,7 +9,8 @@ import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 
 /// @notice Attacks on the patient card's signatures: replay, another chain, another deployment, malleability
 /// (high-s), a signature of another patient or for another pharmacy. Each signature kind the contracts accept
-/// (RegisterPatient, Consent, RevokeConsent, RevokeAllConsents, ReplaceCard, Dispense, CancelPrescription) is
+/// (RegisterPatient, Consent, RevokeConsent, RevokeAllConsents, ReportLost, ReplaceCard, Dispense,
+/// CancelPrescription) is
 /// attacked, and each test checks that
 /// nothing changed, then that the honest signature still works (so the refusal was for the attack's reason).
 contract SignatureAttacks is Fixture {
@@ -49,7 +50,7 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory r = signFor(hubB, PATIENT_PK, registerHash(pid, hospital, deadline));
         vm.prank(hospitalKiosk);
-        assertEq(hubB.registerPatient(deadline, r), pid, "same patient on B");
+        assertEq(registerWith(hubB, deadline, r), pid, "same patient on B");
         uint64 sAt = uint64(block.timestamp);
         CardSig memory c = signFor(hubB, PATIENT_PK, consentHash(pid, hospital, HOSPITAL_ALL, sAt + 90 days, 1, sAt));
         vm.prank(hospitalKiosk);
@@ -70,13 +71,13 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = registerSig(OTHER_PK, hospital, deadline);
         vm.prank(hospitalKiosk);
-        bytes32 other = hub.registerPatient(deadline, s);
+        bytes32 other = registerWith(hub, deadline, s);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.PatientExists.selector, other));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.PatientExists.selector, other));
-        hub.registerPatient(deadline, s);
+        registerWith(hub, deadline, s);
     }
 
     function test_replay_consentAfterRevocationRestoresNothing() public {
@@ -155,16 +156,16 @@ contract SignatureAttacks is Fixture {
 
     function test_replay_replaceCardSignatureCannotBeUsedTwice() public {
         bytes32 newHash = idOf(NEW_CARD_PK);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory s = signFor(hub, NEW_CARD_PK, replaceHash(pid, newHash, hospital, hub.nonces(pid), deadline));
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, sAt);
         vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         assertEq(hub.cardKeyOf(pid), newHash);
         // Even once the new card consents to the hospital again, the replacement cannot be replayed.
         grant(NEW_CARD_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
-        hub.replaceCard(pid, deadline, s);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         assertEq(hub.epochOf(pid), 2, "one replacement, one epoch step");
     }
 
@@ -180,7 +181,9 @@ contract SignatureAttacks is Fixture {
         CardSig rev;
         CardSig all;
         CardSig can;
+        CardSig rec;
         CardSig rep;
+        CardSig los;
         CardSig dis;
     }
 
@@ -193,7 +196,8 @@ contract SignatureAttacks is Fixture {
         x.rev = revokeSig(PATIENT_PK, pid, hospital, x.sAt);
         x.all = revokeAllSig(PATIENT_PK, pid, 1, x.sAt);
         x.can = cancelSig(PATIENT_PK, x.id, x.sAt);
-        x.rep = signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), x.deadline));
+        (x.rec, x.rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, x.sAt);
+        x.los = reportLostSig(recoveryPkOf(pid), pid, 1, x.sAt);
         x.dis = dispenseSig(PATIENT_PK, x.id, pharmacyOrg, x.deadline);
     }
 
@@ -206,7 +210,7 @@ contract SignatureAttacks is Fixture {
         vm.chainId(chainId);
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hub.registerPatient(x.deadline, x.reg);
+        registerWith(hub, x.deadline, x.reg);
         vm.expectRevert(_invalid());
         hub.grantConsent(pid, Scope.READ, x.sAt + 1 days, 1, x.sAt, x.con);
         vm.expectRevert(_invalid());
@@ -216,7 +220,9 @@ contract SignatureAttacks is Fixture {
         vm.expectRevert(_invalid());
         pharmacy.cancelPrescriptionByPatient(x.id, x.sAt, x.can);
         vm.expectRevert(_invalid());
-        hub.replaceCard(pid, x.deadline, x.rep);
+        hub.replaceCard(pid, x.sAt, 0, keyBundleOf(2), x.rec, x.rep);
+        vm.expectRevert(_invalid());
+        hub.reportCardLost(pid, x.sAt, x.los);
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
@@ -228,9 +234,27 @@ contract SignatureAttacks is Fixture {
         vm.prank(pharmacyKiosk);
         pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
         vm.prank(hospitalKiosk);
-        hub.registerPatient(x.deadline, x.reg);
+        registerWith(hub, x.deadline, x.reg);
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
         assertEq(hub.epochOf(pid), 2);
+    }
+
+    /// @dev The card-life signatures (loss report, replacement), made on this chain, refused on `chainId`, then
+    /// accepted back home.
+    function testFuzz_otherChain_cardLifeSignaturesRefused(uint64 chainId) public {
+        vm.assume(chainId != block.chainid && chainId != 0);
+        AllSigs memory x = _allSigs();
+        uint256 home = block.chainid;
+        vm.chainId(chainId);
+        vm.startPrank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hub.reportCardLost(pid, x.sAt, x.los);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, x.sAt, 0, keyBundleOf(2), x.rec, x.rep);
+        vm.stopPrank();
+        vm.chainId(home);
+        hub.reportCardLost(pid, x.sAt, x.los);
+        assertTrue(hub.cardLost(pid));
     }
 
     // ================================================================ another deployment
@@ -244,8 +268,6 @@ contract SignatureAttacks is Fixture {
         CardSig memory con = consentSig(PATIENT_PK, pid, hospital, Scope.READ, cn + 1 days, 1, cn);
         CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
         CardSig memory all = revokeAllSig(PATIENT_PK, pid, 1, cn);
-        CardSig memory rep =
-            signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hubB.nonces(pid), deadline));
         vm.prank(hospitalKiosk);
         uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
@@ -254,15 +276,13 @@ contract SignatureAttacks is Fixture {
 
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hubB.registerPatient(deadline, reg);
+        registerWith(hubB, deadline, reg);
         vm.expectRevert(_invalid());
         hubB.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.expectRevert(_invalid());
         hubB.revokeConsent(pid, hospital, cn, rev);
         vm.expectRevert(_invalid());
         hubB.revokeAllConsents(pid, 1, cn, all);
-        vm.expectRevert(_invalid());
-        hubB.replaceCard(pid, deadline, rep);
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
@@ -276,6 +296,29 @@ contract SignatureAttacks is Fixture {
         // On A, where they were made, they work.
         vm.prank(pharmacyKiosk);
         pharmacy.dispensePrescription(idA, deadline, dis);
+    }
+
+    function test_otherDeployment_cardLifeSignaturesOfAAreRefusedByB() public {
+        _deployB();
+        uint64 sAt = uint64(block.timestamp);
+        // The recovery key and a new card sign for deployment A (the fixture's); the patient is the same on B.
+        (CardSig memory rec, CardSig memory rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, sAt);
+        CardSig memory los = reportLostSig(recoveryPkOf(pid), pid, 1, sAt);
+        vm.startPrank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hubB.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
+        vm.expectRevert(_invalid());
+        hubB.reportCardLost(pid, sAt, los);
+        vm.stopPrank();
+        assertEq(hubB.cardKeyOf(pid), pid, "B's card unchanged");
+        assertFalse(hubB.cardLost(pid), "B's card not lost");
+        assertEq(hubB.epochOf(pid), 1, "B's epoch unchanged");
+        // On A they work.
+        hub.reportCardLost(pid, sAt, los);
+        (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 2, sAt);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
+        assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
     }
 
     function test_otherDeployment_signaturesOfBAreRefusedByA() public {
@@ -303,12 +346,13 @@ contract SignatureAttacks is Fixture {
         uint64 cn = nextSignedAt(pid, pharmacyOrg2);
         CardSig memory con = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ, cn + 1 days, 1, cn);
         CardSig memory dis = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
-        CardSig memory rep =
-            signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, sAt);
+        CardSig memory los = reportLostSig(recoveryPkOf(pid), pid, 1, sAt);
 
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hub.registerPatient(deadline, toHighS(reg));
+        registerWith(hub, deadline, toHighS(reg));
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalid());
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, toHighS(con));
@@ -317,19 +361,25 @@ contract SignatureAttacks is Fixture {
         pharmacy.dispensePrescription(id, deadline, toHighS(dis));
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hub.replaceCard(pid, deadline, toHighS(rep));
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, toHighS(rep));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), toHighS(rec), rep);
+        vm.expectRevert(_invalid());
+        hub.reportCardLost(pid, sAt, toHighS(los));
 
         // The low-s originals are accepted: only the malleated s was wrong.
         vm.prank(hospitalKiosk);
-        hub.registerPatient(deadline, reg);
+        registerWith(hub, deadline, reg);
         vm.prank(pharmacy2Kiosk);
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.prank(pharmacyKiosk);
         pharmacy.dispensePrescription(id, deadline, dis);
-        // (The dispense used a card nonce, so the replacement is signed again.)
-        rep = signFor(hub, NEW_CARD_PK, replaceHash(pid, idOf(NEW_CARD_PK), hospital, hub.nonces(pid), deadline));
+        hub.reportCardLost(pid, sAt, los);
+        // (The loss report moved the epoch, so the replacement is signed again.)
+        (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 2, sAt);
         vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, deadline, rep);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
     }
 
     function test_highS_revocationRefused() public {
@@ -422,11 +472,11 @@ contract SignatureAttacks is Fixture {
     function test_otherPatient_replacementKeyOfAnotherPatientRefused() public {
         // B's current card key cannot be made A's card (a key never serves two patients).
         bytes32 b = registerPatient(OTHER_PK);
-        uint256 deadline = block.timestamp + 1 hours;
-        CardSig memory rep = signFor(hub, OTHER_PK, replaceHash(pid, b, hospital, hub.nonces(pid), deadline));
+        uint64 sAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory rep) = replaceSigs(recoveryPkOf(pid), OTHER_PK, pid, hospital, 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, b));
-        hub.replaceCard(pid, deadline, rep);
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
         assertEq(hub.cardKeyOf(pid), pid, "A keeps their card");
         assertEq(hub.patientOfCard(b), b, "B keeps theirs");
     }

@@ -100,7 +100,10 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
                 hub.institutionCount(),
                 hub.cardKeyOf(pid),
                 hub.nonces(pid),
-                hub.domainSeparator()
+                hub.domainSeparator(),
+                hub.cardLost(pid),
+                hub.recoveryKeyOf(pid),
+                hub.keyBundleOf(pid)
             )
         );
     }

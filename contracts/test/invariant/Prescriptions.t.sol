@@ -78,4 +78,21 @@ contract PrescriptionInvariantTest is Fixture, InvariantTargets {
         assertEq(hub.nonces(pid), handler.nonceUses(pid), "patient nonce");
         assertEq(hub.nonces(other), handler.nonceUses(other), "other patient nonce");
     }
+
+    function invariant_replacedCardsAreTheCurrentOnes() public view {
+        // Every loss report is followed by a replacement: each patient's card is the handler's latest, not lost,
+        // and each replacement (and each report) moved the epoch by one.
+        for (uint256 i; i < 2; ++i) {
+            bytes32 patientId = handler.patients(i);
+            assertEq(hub.cardKeyOf(patientId), idOf(handler.cardPk(i)), "current card");
+            assertEq(hub.patientOfCard(idOf(handler.cardPk(i))), patientId, "the card finds its patient");
+            assertFalse(hub.cardLost(patientId), "card left lost");
+            if (handler.oldPk(i) != 0) assertEq(hub.patientOfCard(idOf(handler.oldPk(i))), bytes32(0), "retired");
+        }
+        assertEq(
+            uint256(hub.epochOf(pid)) + hub.epochOf(other),
+            2 + handler.replacements() + handler.lossReports(),
+            "epochs: one step per replacement and per loss report"
+        );
+    }
 }

@@ -44,6 +44,27 @@ abstract contract CardSigner is Test {
         return signDigest(pk, digestOf(h, structHash));
     }
 
+    /// @dev The recovery key printed on the issue letter of `patientId` (the fixture's convention: derived from the
+    /// patient id, so every registered patient has one and no two share it).
+    function recoveryPkOf(bytes32 patientId) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encode("recovery", patientId))) % (P256_N - 1) + 1;
+    }
+
+    /// @dev keccak256 of the recovery public key of `patientId` (what registration stores).
+    function recoveryHashOf(bytes32 patientId) internal pure returns (bytes32) {
+        return idOf(recoveryPkOf(patientId));
+    }
+
+    /// @dev A key bundle of the real size (H compressed, then card grant, share A and share B as smallest-bucket
+    /// envelopes: 33 + 3 x 784 bytes) whose content depends on `seed`.
+    function keyBundleOf(uint256 seed) internal pure returns (bytes memory b) {
+        b = new bytes(33 + 3 * (Envelope.OVERHEAD + 512));
+        b[0] = 0x02;
+        assembly ("memory-safe") {
+            mstore(add(b, 34), seed)
+        }
+    }
+
     /// @dev The same signature with s replaced by N - s (valid ECDSA, rejected by OpenZeppelin as malleable).
     function toHighS(CardSig memory sig) internal pure returns (CardSig memory h) {
         h = CardSig({qx: sig.qx, qy: sig.qy, r: sig.r, s: bytes32(P256_N - uint256(sig.s))});
@@ -208,8 +229,34 @@ abstract contract Fixture is CardSigner {
         return signFor(hub, pk, structHash);
     }
 
+    // ------------------------------------------------------------ the card's life: recovery key, key bundle
+
+    /// @dev The key bundle a registration in the fixture carries.
+    function keyBundle() internal pure returns (bytes memory) {
+        return keyBundleOf(1);
+    }
+
+    /// @dev Registers the card of `s` on `h` with the fixture's recovery key and key bundle (no other external call:
+    /// a test may prank and expect a revert before it).
+    function registerWith(PatientSmartCard h, uint256 deadline, CardSig memory s) internal returns (bytes32) {
+        bytes32 patientId = keccak256(abi.encode(s.qx, s.qy));
+        return h.registerPatient(deadline, recoveryHashOf(patientId), keyBundle(), s);
+    }
+
     function registerHash(bytes32 patientId, address hospital_, uint256 deadline) internal view returns (bytes32) {
-        return keccak256(abi.encode(hub.REGISTER_TYPEHASH(), patientId, hospital_, deadline));
+        return registerHashWith(patientId, hospital_, recoveryHashOf(patientId), keccak256(keyBundle()), deadline);
+    }
+
+    function registerHashWith(
+        bytes32 patientId,
+        address hospital_,
+        bytes32 recoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint256 deadline
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(hub.REGISTER_TYPEHASH(), patientId, hospital_, recoveryKeyHash, keyBundleHash, deadline)
+        );
     }
 
     function consentHash(
@@ -233,12 +280,16 @@ abstract contract Fixture is CardSigner {
         return keccak256(abi.encode(hub.REVOKE_ALL_TYPEHASH(), patientId, epoch, signedAt));
     }
 
-    function replaceHash(bytes32 patientId, bytes32 newKeyHash, address hospital_, uint256 nonce, uint256 deadline)
+    function replaceHash(bytes32 patientId, bytes32 newKeyHash, address hospital_, uint64 epoch, uint64 signedAt)
         internal
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(hub.REPLACE_TYPEHASH(), patientId, newKeyHash, hospital_, nonce, deadline));
+        return keccak256(abi.encode(hub.REPLACE_TYPEHASH(), patientId, newKeyHash, hospital_, epoch, signedAt));
+    }
+
+    function reportLostHash(bytes32 patientId, uint64 epoch, uint64 signedAt) internal view returns (bytes32) {
+        return keccak256(abi.encode(hub.REPORT_LOST_TYPEHASH(), patientId, epoch, signedAt));
     }
 
     function dispenseHash(uint256 id, address pharmacy_, uint256 nonce, uint256 deadline)
@@ -289,6 +340,30 @@ abstract contract Fixture is CardSigner {
         return cardSig(pk, cancelHash(id, signedAt));
     }
 
+    /// @dev The key `pk` (recovery key or card) signs ReportLost(patientId, epoch, signedAt).
+    function reportLostSig(uint256 pk, bytes32 patientId, uint64 epoch, uint64 signedAt)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return cardSig(pk, reportLostHash(patientId, epoch, signedAt));
+    }
+
+    /// @dev The recovery key `recoveryPk` and the new card `newPk` both sign
+    /// ReplaceCard(patientId, idOf(newPk), hospital_, epoch, signedAt).
+    function replaceSigs(
+        uint256 recoveryPk,
+        uint256 newPk,
+        bytes32 patientId,
+        address hospital_,
+        uint64 epoch,
+        uint64 signedAt
+    ) internal view returns (CardSig memory recovery, CardSig memory newCard) {
+        bytes32 h = replaceHash(patientId, idOf(newPk), hospital_, epoch, signedAt);
+        recovery = cardSig(recoveryPk, h);
+        newCard = cardSig(newPk, h);
+    }
+
     /// @dev The card `pk` signs Dispense(id, pharmacy_, the patient's current nonce, deadline).
     function dispenseSig(uint256 pk, uint256 id, address pharmacy_, uint256 deadline)
         internal
@@ -305,7 +380,42 @@ abstract contract Fixture is CardSigner {
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = registerSig(pk, hospital, deadline);
         vm.prank(hospitalKiosk);
-        patientId = hub.registerPatient(deadline, s);
+        patientId = registerWith(hub, deadline, s);
+    }
+
+    /// @dev The key `pk` (recovery key or card) reports the patient's card lost, signed now, submitted by a
+    /// stranger.
+    function reportLost(uint256 pk, bytes32 patientId) internal {
+        uint64 signedAt = uint64(block.timestamp);
+        CardSig memory s = reportLostSig(pk, patientId, hub.epochOf(patientId), signedAt);
+        vm.prank(stranger);
+        hub.reportCardLost(patientId, signedAt, s);
+    }
+
+    /// @dev `kiosk`'s hospital replaces the patient's card with `newPk`, the recovery key `recoveryPk` and the new
+    /// card signing now, with the key bundle `keyBundleOf(bundleSeed)` and the new recovery key hash
+    /// `newRecoveryKeyHash` (zero: keep).
+    function replaceWith(
+        bytes32 patientId,
+        uint256 recoveryPk,
+        uint256 newPk,
+        address kiosk,
+        bytes32 newRecoveryKeyHash,
+        uint256 bundleSeed
+    ) internal {
+        uint64 signedAt = uint64(block.timestamp);
+        (CardSig memory rec, CardSig memory card) = replaceSigs(
+            recoveryPk, newPk, patientId, hub.kioskInstitution(kiosk), hub.epochOf(patientId), signedAt
+        );
+        bytes memory bundle = keyBundleOf(bundleSeed);
+        vm.prank(kiosk);
+        hub.replaceCard(patientId, signedAt, newRecoveryKeyHash, bundle, rec, card);
+    }
+
+    /// @dev hospitalKiosk replaces the patient's card with `newPk`, with the fixture's recovery key of the patient
+    /// (kept) and the key bundle `keyBundleOf(2)`.
+    function replace(bytes32 patientId, uint256 newPk) internal {
+        replaceWith(patientId, recoveryPkOf(patientId), newPk, hospitalKiosk, 0, 2);
     }
 
     /// @dev A signing time the hub accepts for the next grant or revocation of (patient, institution): now, or one

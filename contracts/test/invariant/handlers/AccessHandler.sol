@@ -178,20 +178,35 @@ contract AccessHandler is CardSigner {
         uint256 k = _freshPk(cardSeed);
         uint256 deadline = block.timestamp + 1 hours;
         address hospital_ = _addr(inst);
+        bytes32 rk = recoveryHashOf(idOf(k));
+        bytes memory bundle = keyBundleOf(cardSeed);
         CardSig memory s = signFor(
-            hub, k, keccak256(abi.encode(hub.REGISTER_TYPEHASH(), idOf(k), hospital_, deadline))
+            hub,
+            k,
+            keccak256(abi.encode(hub.REGISTER_TYPEHASH(), idOf(k), hospital_, rk, keccak256(bundle), deadline))
         );
-        _do(cs, address(hub), abi.encodeCall(hub.registerPatient, (deadline, s)));
+        _do(cs, address(hub), abi.encodeCall(hub.registerPatient, (deadline, rk, bundle, s)));
     }
 
+    /// @dev The patient's real recovery key and a fresh card both sign the replacement: only the caller's role (a
+    /// hospital kiosk) is missing.
     function replaceCard(uint256 cs, uint256 cardSeed, uint256 inst) external {
         uint256 k = _freshPk(cardSeed);
-        uint256 deadline = block.timestamp + 1 hours;
-        bytes32 structHash = keccak256(
-            abi.encode(hub.REPLACE_TYPEHASH(), pid, idOf(k), _addr(inst), hub.nonces(pid), deadline)
-        );
+        uint64 sAt = uint64(block.timestamp);
+        bytes32 structHash =
+            keccak256(abi.encode(hub.REPLACE_TYPEHASH(), pid, idOf(k), _addr(inst), hub.epochOf(pid), sAt));
+        CardSig memory rec = signFor(hub, recoveryPkOf(pid), structHash);
         CardSig memory s = signFor(hub, k, structHash);
-        _do(cs, address(hub), abi.encodeCall(hub.replaceCard, (pid, deadline, s)));
+        _do(
+            cs,
+            address(hub),
+            abi.encodeCall(hub.replaceCard, (pid, sAt, bytes32(cardSeed), keyBundleOf(cardSeed), rec, s))
+        );
+    }
+
+    /// @dev Anyone may submit a loss report; without the recovery key's or the card's signature it fails.
+    function reportCardLost(uint256 cs, uint256 sigSeed) external {
+        _do(cs, address(hub), abi.encodeCall(hub.reportCardLost, (pid, uint64(block.timestamp), _badSig(sigSeed))));
     }
 
     function grantConsent(uint256 cs, uint256 inst, uint8 scope) external {
@@ -357,6 +372,7 @@ contract AccessHandler is CardSigner {
         s[24] = this.approveClaim.selector;
         s[25] = this.denyClaim.selector;
         s = _append(s, this.processPayment.selector, this.mint.selector);
+        s = _append(s, this.reportCardLost.selector, this.reportCardLost.selector);
         s = _append(s, this.setGuardian.selector, this.schedule.selector);
         s = _append(s, this.execute.selector, this.cancel.selector);
         s = _append(s, this.acceptKiosk.selector, this.revokeAllConsents.selector);

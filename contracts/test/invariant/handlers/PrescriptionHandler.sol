@@ -23,10 +23,11 @@ contract PrescriptionHandler is CardSigner {
 
     mapping(uint256 id => uint256) public dispenseSuccesses;
     mapping(uint256 id => uint256) public cancelSuccesses;
-    mapping(bytes32 patientId => uint256) public nonceUses; // dispenses + card replacements
+    mapping(bytes32 patientId => uint256) public nonceUses; // dispenses
     uint256 public dispenses;
     uint256 public cancels;
     uint256 public replacements;
+    uint256 public lossReports;
     uint256 public wrongSuccesses; // a dispense that should have failed but did not
 
     CardSig internal lastSig;
@@ -161,21 +162,32 @@ contract PrescriptionHandler is CardSigner {
         hub.grantConsent(patientId, scope, sAt + window, epoch, sAt, s);
     }
 
+    /// @dev Every other time the recovery key reports the card lost first; then a hospital kiosk replaces it (the
+    /// recovery key and a fresh card sign, no consent needed).
     function replaceCard(uint256 patientSeed) external {
         uint256 p = patientSeed % 2;
         uint256 newPk = uint256(keccak256(abi.encode("card", ++cardSeq))) % (P256_N - 1) + 1;
         bytes32 patientId = patients[p];
-        uint256 deadline = block.timestamp + 1 hours;
+        uint256 recoveryPk = recoveryPkOf(patientId);
+        uint64 sAt = uint64(block.timestamp);
+        if ((patientSeed >> 1) % 2 == 0) {
+            bytes32 lostHash =
+                keccak256(abi.encode(hub.REPORT_LOST_TYPEHASH(), patientId, hub.epochOf(patientId), sAt));
+            CardSig memory l = signFor(hub, recoveryPk, lostHash);
+            try hub.reportCardLost(patientId, sAt, l) {
+                ++lossReports;
+            } catch {}
+        }
         bytes32 structHash = keccak256(
-            abi.encode(hub.REPLACE_TYPEHASH(), patientId, idOf(newPk), hospitals[0], hub.nonces(patientId), deadline)
+            abi.encode(hub.REPLACE_TYPEHASH(), patientId, idOf(newPk), hospitals[0], hub.epochOf(patientId), sAt)
         );
+        CardSig memory rec = signFor(hub, recoveryPk, structHash);
         CardSig memory s = signFor(hub, newPk, structHash);
         vm.prank(hospitalKiosks[0]);
-        try hub.replaceCard(patientId, deadline, s) {
+        try hub.replaceCard(patientId, sAt, 0, keyBundleOf(cardSeq), rec, s) {
             oldPk[p] = cardPk[p];
             cardPk[p] = newPk;
             ++replacements;
-            ++nonceUses[patientId];
             // The replacement ended every consent (the epoch moved): the patient consents again with the new card.
             _grant(p, hospitalKiosks[0], Scope.READ | Scope.WRITE | Scope.PRESCRIBE, 365 days);
             _grant(p, hospitalKiosks[1], Scope.READ | Scope.WRITE | Scope.PRESCRIBE, 365 days);
