@@ -108,6 +108,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @notice The patient a replacement card key was issued to (original keys are their patient's id). A key,
     /// once a patient's card, never becomes another patient's, even after it was itself replaced.
     mapping(bytes32 cardKeyHash => bytes32 patientId) public replacementOwner;
+    /// @notice The patient a recovery key (its hash) belongs to: how a reception desk finds the patient from the
+    /// issue letter alone. A recovery key serves one patient, once.
+    mapping(bytes32 recoveryKeyHash => bytes32 patientId) public patientOfRecovery;
     mapping(bytes32 patientId => Patient) internal _patients;
     mapping(bytes32 patientId => mapping(address institution => Consent)) internal _consents;
     mapping(bytes32 id => uint256 eta) internal _etas;
@@ -166,6 +169,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
     error CardKeyInUse(bytes32 cardKeyHash);
     error InvalidRecoveryKey();
+    error RecoveryKeyInUse(bytes32 recoveryKeyHash);
     error InvalidKeyBundle(uint256 length);
     error CardAlreadyLost(bytes32 patientId);
     error CardReported(bytes32 patientId);
@@ -362,6 +366,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
         if (_patients[patientId].cardKeyHash != 0) revert PatientExists(patientId);
         if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
+        if (patientOfRecovery[recoveryKeyHash] != 0) revert RecoveryKeyInUse(recoveryKeyHash);
         bytes32 bundleHash = keccak256(keyBundle);
         _verify(
             keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, recoveryKeyHash, bundleHash, deadline)), sig
@@ -374,6 +379,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
             recoveryKeyHash: recoveryKeyHash,
             keyBundleHash: bundleHash
         });
+        patientOfRecovery[recoveryKeyHash] = patientId;
         emit PatientRegistered(patientId, hospital);
     }
 
@@ -423,7 +429,11 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         p.cardKeyHash = newHash;
         p.lost = false;
         p.keyBundleHash = keccak256(keyBundle);
-        if (newRecoveryKeyHash != 0) p.recoveryKeyHash = newRecoveryKeyHash;
+        if (newRecoveryKeyHash != 0) {
+            if (patientOfRecovery[newRecoveryKeyHash] != 0) revert RecoveryKeyInUse(newRecoveryKeyHash);
+            patientOfRecovery[newRecoveryKeyHash] = patientId;
+            p.recoveryKeyHash = newRecoveryKeyHash;
+        }
         uint64 epoch = p.epoch + 1;
         p.epoch = epoch;
         replacementOwner[newHash] = patientId;
