@@ -1,0 +1,300 @@
+//! carekiosk's issue letter: the page a patient takes home with their new card.
+//!
+//! It owns:
+//! - rendering the **issue letter** as a one-page A4 PDF ([`render_pdf`]), in English or French ([`Lang`]): the
+//!   title, the patient's name, the issuing institution and date, a box with the card's reset code, a box with the
+//!   recovery code (as text and as a QR code), and three short notes (what to do if the card is lost; nobody from
+//!   the hospital asks for these codes by phone; the letter alone cannot read the records). Nothing else is
+//!   printed — no patient id, no PIN, no birth date — and the file carries no metadata (no title, author or dates);
+//! - the **recovery code's printed form** ([`recovery_text`], read back by [`parse_recovery_text`]): 14 groups of
+//!   4 characters of Crockford base32, the last a check group that detects any single typo and names its group,
+//!   and any two typos;
+//! - its **scanned form** ([`recovery_qr_payload`], read back by [`parse_recovery_qr`]), and the QR matrix
+//!   ([`qr_modules`]) the letter draws and an app may draw on screen.
+//!
+//! It must not do I/O of any kind (no files, printing, network, clock or logging): it returns bytes, and the
+//! kiosk prints them. It must not hold keys beyond the call: nothing is cached or kept in a static, its own
+//! buffers that hold the recovery secret's forms are zeroized when dropped (the `qrcode` crate's internal buffers
+//! are not), and neither [`IssueLetter`]'s `Debug` nor any error shows the secret, the reset code or the name.
+//! The secret itself (a P-256 recovery key, `docs/design-v2.md`, issue 10) is generated and checked elsewhere: to
+//! this crate it is 32 bytes.
+//!
+//! # The PDF
+//!
+//! Hand-written PDF 1.4, about 12 KB: one page, three of the standard 14 fonts (Helvetica, Helvetica-Bold,
+//! Courier-Bold; nothing embedded) in WinAnsiEncoding, so French accents print; an uncompressed content stream of
+//! text and rectangles (the QR code is drawn as filled rectangles: version 6, error correction level Q, 3 pt
+//! ≈ 1 mm per module).
+//! The same letter always gives the same bytes. Fields must be printable in WinAnsiEncoding (Latin-1 plus a few
+//! characters such as `œ`, `’`, `€`): a name with other characters is refused with the character's position, so
+//! the kiosk can ask for a Latin spelling.
+//!
+//! # Example
+//!
+//! ```
+//! use carekiosk_letter::{parse_recovery_qr, parse_recovery_text, recovery_qr_payload, recovery_text};
+//! use carekiosk_letter::{render_pdf, IssueLetter, Lang};
+//!
+//! let secret = [42u8; 32];
+//! let letter = IssueLetter {
+//!     patient_name: "Jeanne Dupont",
+//!     issued_on: "2026-12-02",
+//!     institution: "Hôpital Saint-Louis",
+//!     reset_code: "48120975",
+//!     recovery_secret: &secret,
+//!     lang: Lang::Fr,
+//! };
+//! let pdf = render_pdf(&letter)?;
+//! assert!(pdf.starts_with(b"%PDF-1.4"));
+//!
+//! let text = recovery_text(&secret); // 14 groups of 4 joined by dashes
+//! assert_eq!(text.len(), 14 * 4 + 13);
+//! assert_eq!(parse_recovery_text(&text.to_lowercase().replace('-', " "))?, secret);
+//! assert_eq!(parse_recovery_qr(&recovery_qr_payload(&secret))?, secret);
+//! # Ok::<(), carekiosk_letter::LetterError>(())
+//! ```
+
+mod letter;
+mod pdf;
+mod recovery;
+
+use std::fmt;
+
+use qrcode::bits::Bits;
+use qrcode::{Color, EcLevel, QrCode, Version};
+
+pub use recovery::{parse_recovery_qr, parse_recovery_text, recovery_qr_payload, recovery_text};
+
+/// What the issue letter prints. Every text field is trimmed; none may be empty.
+#[derive(Clone, Copy)]
+pub struct IssueLetter<'a> {
+    /// The patient's name, printed as given (WinAnsi characters only).
+    pub patient_name: &'a str,
+    /// The issue date, `YYYY-MM-DD` (e.g. `2026-12-02`); printed written out (`2 December 2026`).
+    pub issued_on: &'a str,
+    /// The issuing hospital's name: printed, and named as the place to go if the card is lost.
+    pub institution: &'a str,
+    /// The card's reset code (PUK), exactly 8 digits, printed.
+    pub reset_code: &'a str,
+    /// The recovery secret, printed as [`recovery_text`] and as a QR code of [`recovery_qr_payload`].
+    pub recovery_secret: &'a [u8; 32],
+    /// The letter's language.
+    pub lang: Lang,
+}
+
+impl fmt::Debug for IssueLetter<'_> {
+    /// Shows the language and date only: the name, reset code and secret stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssueLetter")
+            .field("issued_on", &self.issued_on)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The language of the letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// English.
+    En,
+    /// French.
+    Fr,
+}
+
+/// Renders the issue letter: a one-page A4 PDF (see the crate docs for what it contains).
+///
+/// The returned bytes contain the reset code and the recovery secret: send them to the printer and drop them;
+/// do not store or log them.
+///
+/// # Errors
+///
+/// [`LetterError::MissingField`], [`LetterError::UnprintableCharacter`] or [`LetterError::TooLong`] for a name
+/// or institution the letter cannot print, [`LetterError::InvalidDate`], [`LetterError::InvalidResetCode`].
+pub fn render_pdf(letter: &IssueLetter) -> Result<Vec<u8>, LetterError> {
+    letter::render(letter)
+}
+
+/// The QR code of `payload` (error correction level Q, the smallest version that holds it): its width in
+/// modules and whether each module is dark, row by row from the top left (`modules[row * width + column]`).
+/// Draw it with a quiet zone of at least 4 light modules on every side.
+///
+/// A payload such as [`recovery_qr_payload`]'s, a lower-case prefix and then upper-case letters, digits and
+/// dashes, is encoded as a byte segment and an alphanumeric segment, so every recovery QR code is version 6
+/// (41 modules); other payloads use the `qrcode` crate's own segmentation, whichever is smaller.
+///
+/// # Errors
+///
+/// [`LetterError::QrTooLong`] when `payload` does not fit in a QR code.
+pub fn qr_modules(payload: &str) -> Result<(usize, Vec<bool>), LetterError> {
+    let auto = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::Q);
+    let code = match (auto, two_segments(payload.as_bytes())) {
+        (Ok(auto), Some(split)) if split.width() < auto.width() => split,
+        (Ok(auto), _) => auto,
+        (Err(_), Some(split)) => split,
+        (Err(qrcode::types::QrError::DataTooLong), None) => {
+            return Err(LetterError::QrTooLong { len: payload.len() })
+        }
+        (Err(other), None) => {
+            return Err(LetterError::Qr {
+                problem: other.to_string(),
+            })
+        }
+    };
+    let width = code.width();
+    let mut modules = Vec::with_capacity(width * width);
+    for y in 0..width {
+        for x in 0..width {
+            modules.push(code[(x, y)] == Color::Dark);
+        }
+    }
+    Ok((width, modules))
+}
+
+/// `data` as a byte segment followed by an alphanumeric segment (its longest suffix of QR alphanumeric
+/// characters), in the smallest version that holds it at level Q.
+fn two_segments(data: &[u8]) -> Option<QrCode> {
+    let alphanumeric =
+        |b: &u8| b.is_ascii_digit() || b.is_ascii_uppercase() || b" $%*+-./:".contains(b);
+    let tail_len = data.iter().rev().take_while(|b| alphanumeric(b)).count();
+    let (head, tail) = data.split_at(data.len() - tail_len);
+    (1..=40).find_map(|version| {
+        let mut bits = Bits::new(Version::Normal(version));
+        if !head.is_empty() {
+            bits.push_byte_data(head).ok()?;
+        }
+        if !tail.is_empty() {
+            bits.push_alphanumeric_data(tail).ok()?;
+        }
+        bits.push_terminator(EcLevel::Q).ok()?;
+        QrCode::with_bits(bits, EcLevel::Q).ok()
+    })
+}
+
+/// Everything that can go wrong in this crate. Messages say what is wrong and what to do. They never contain the
+/// recovery secret, the reset code or the patient's name; a recovery-code error may echo the one character that
+/// is not allowed, never the code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LetterError {
+    // ----- rendering the letter -----
+    /// A text field is empty.
+    #[error("the {field} is empty: fill it in before printing the letter")]
+    MissingField {
+        /// `patient name` or `institution name`.
+        field: &'static str,
+    },
+    /// A text field has a character the letter's fonts cannot print (outside WinAnsiEncoding, or a control
+    /// character such as a line break).
+    #[error(
+        "the {field} has a character the letter cannot print (character {position}, U+{code_point:04X}): \
+         write it with Latin letters (for example without that accent or mark) and print again"
+    )]
+    UnprintableCharacter {
+        /// `patient name` or `institution name`.
+        field: &'static str,
+        /// 1-based position of the character in the trimmed field.
+        position: usize,
+        /// Its Unicode code point.
+        code_point: u32,
+    },
+    /// A field does not fit on its line even in small print.
+    #[error("the {field} is too long to fit on the letter: shorten it (for example with an abbreviation) and print again")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+    },
+    /// The issue date is not a `YYYY-MM-DD` calendar date.
+    #[error("the issue date must be a calendar date written YYYY-MM-DD (for example 2026-12-02)")]
+    InvalidDate,
+    /// The reset code is not 8 digits.
+    #[error(
+        "the reset code must be exactly 8 digits: pass the code the card was personalised with"
+    )]
+    InvalidResetCode,
+
+    // ----- QR codes -----
+    /// The payload does not fit in a QR code.
+    #[error("{len} bytes do not fit in a QR code (error correction level Q holds at most 1,663): shorten the payload")]
+    QrTooLong {
+        /// Length of the payload in bytes.
+        len: usize,
+    },
+    /// The QR encoder refused the payload for another reason.
+    #[error("the QR code could not be built ({problem})")]
+    Qr {
+        /// The encoder's reason.
+        problem: String,
+    },
+
+    // ----- reading a recovery code back -----
+    /// A character that recovery codes do not use.
+    #[error(
+        "the recovery code cannot contain {character:?} (in group {group}): recovery codes use digits and the \
+         letters A to Z except I, L, O and U; check the code against the letter"
+    )]
+    RecoveryCharacter {
+        /// 1-based group where it was typed.
+        group: usize,
+        /// The character (U+FFFD for a control character).
+        character: char,
+    },
+    /// The code has too few or too many characters.
+    #[error(
+        "the recovery code has {found} characters but must have 56 (14 groups of 4): look for a missing or \
+         extra character, checking the code against the letter"
+    )]
+    RecoveryLength {
+        /// Characters typed, separators excluded.
+        found: usize,
+    },
+    /// A group, as typed between separators, has too few or too many characters.
+    #[error("group {group} of the recovery code has {found} characters instead of 4: check it against the letter")]
+    RecoveryGroupLength {
+        /// 1-based group.
+        group: usize,
+        /// Its length.
+        found: usize,
+    },
+    /// The check group shows a typo in one group.
+    #[error(
+        "the recovery code has a typo in group {group} ({}): check it against the letter",
+        group_place(*.group)
+    )]
+    RecoveryTypo {
+        /// 1-based group (1–14; 14 is the check group).
+        group: usize,
+    },
+    /// The check group shows more than one typo (or two characters swapped).
+    #[error(
+        "the recovery code has more than one typo, or two characters swapped: check every group against the letter"
+    )]
+    RecoveryTypos,
+    /// A QR code that is not a carekiosk recovery code.
+    #[error("this QR code is not a carekiosk recovery code: scan the QR code in the \"Recovery code\" box of the issue letter")]
+    NotRecoveryQr,
+    /// A recovery QR code of a letter format this version cannot read.
+    #[error(
+        "this recovery QR code has format {version}, which this version of carekiosk cannot read: update carekiosk, \
+         or type the printed recovery code instead"
+    )]
+    UnsupportedQrVersion {
+        /// The format named in the QR code (`unknown` if it is not a short alphanumeric word).
+        version: String,
+    },
+    /// A recovery QR code whose code does not check (misread or altered).
+    #[error("the recovery QR code was not read correctly: scan it again, or type the printed recovery code instead")]
+    DamagedQr,
+}
+
+/// Where group `group` (1-based) is printed on the letter.
+fn group_place(group: usize) -> String {
+    let line = (group - 1) / letter::GROUPS_PER_LINE + 1;
+    let place = (group - 1) % letter::GROUPS_PER_LINE + 1;
+    let ordinal = match place {
+        1 => "1st",
+        2 => "2nd",
+        3 => "3rd",
+        _ => return format!("line {line}, {place}th group on the letter"),
+    };
+    format!("line {line}, {ordinal} group on the letter")
+}
