@@ -25,6 +25,35 @@ impl Pin {
         SecretString::from(self.0.expose_secret().to_owned())
     }
 
+    /// Whether two PINs are the same (a new PIN typed twice), in time independent of where they differ.
+    pub fn secret_eq(&self, other: &Pin) -> bool {
+        let (a, b) = (
+            self.0.expose_secret().as_bytes(),
+            other.0.expose_secret().as_bytes(),
+        );
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// A random numeric PIN of `digits` digits from the OS random generator (a fresh admin PIN or reset code
+    /// at issue).
+    pub fn random_digits(digits: usize) -> Pin {
+        use rand_core::RngCore;
+        let mut s = String::with_capacity(digits);
+        while s.len() < digits {
+            let v = rand_core::OsRng.next_u32();
+            // Rejection sampling keeps every digit uniform.
+            if v < u32::MAX - u32::MAX % 10 {
+                s.push(char::from(b'0' + (v % 10) as u8));
+            }
+        }
+        Pin::new(s)
+    }
+
+    /// The PIN's characters, for printing on the patient's own letter (the reset code) — nowhere else.
+    pub fn expose_for_letter(&self) -> &str {
+        self.0.expose_secret()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.0.expose_secret().len()
     }

@@ -73,6 +73,10 @@ async fn the_contract_accepts_the_cards_signature_over_an_eip712_digest() {
         &RegisterPatient {
             patientId: pid,
             hospital,
+            recoveryKeyHash: carekiosk_chain::softcard::recovery_for(pid),
+            keyBundleHash: alloy::primitives::keccak256(
+                carekiosk_chain::softcard::sample_key_bundle(),
+            ),
             deadline,
         },
         &domain,
@@ -103,7 +107,15 @@ async fn the_contract_accepts_the_cards_signature_over_an_eip712_digest() {
     let high = CardSignature { s: high_s, ..sig };
     let kiosk = actors.hospital_kiosk.address();
     let r = chain
-        .send(kiosk, chain.hub(&d).registerPatient(deadline, high.into()))
+        .send(
+            kiosk,
+            chain.hub(&d).registerPatient(
+                deadline,
+                carekiosk_chain::softcard::recovery_for(pid),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                high.into(),
+            ),
+        )
         .await;
     assert!(
         matches!(r, Err(ChainError::Reverted(_))),
@@ -112,7 +124,15 @@ async fn the_contract_accepts_the_cards_signature_over_an_eip712_digest() {
 
     // The real one registers the patient.
     let receipt = chain
-        .send(kiosk, chain.hub(&d).registerPatient(deadline, sig.into()))
+        .send(
+            kiosk,
+            chain.hub(&d).registerPatient(
+                deadline,
+                carekiosk_chain::softcard::recovery_for(pid),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                sig.into(),
+            ),
+        )
         .await
         .expect("registerPatient");
     assert!(receipt.status());

@@ -527,7 +527,6 @@ fn two_readers_at_once_through_the_async_session() {
                         admin_pin: Pin::new(ADMIN),
                         user_pin: Pin::new(PIN),
                         new_admin_pin: None,
-                        reset_code: None,
                         name: "Twin".into(),
                         chain_id: 1,
                         overwrite: false,

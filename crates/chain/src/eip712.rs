@@ -10,9 +10,13 @@ use alloy::sol_types::{eip712_domain, Eip712Domain, SolStruct};
 use crate::bindings;
 
 alloy::sol! {
-    /// A hospital registers the patient whose card signs this.
+    /// A hospital registers the patient whose card signs this, with the hash of their recovery key (the issue
+    /// letter) and of their key bundle.
     #[derive(Debug)]
-    struct RegisterPatient { bytes32 patientId; address hospital; uint256 deadline; }
+    struct RegisterPatient { bytes32 patientId; address hospital; bytes32 recoveryKeyHash; bytes32 keyBundleHash; uint256 deadline; }
+    /// The recovery key (the letter) or the card reports the card lost: it signs nothing that counts any more.
+    #[derive(Debug)]
+    struct ReportLost { bytes32 patientId; uint64 epoch; uint64 signedAt; }
     /// The patient grants an institution `scope` until `validUntil`, in their current consent epoch; `signedAt`
     /// orders it against the same institution's other consents and revocations and must be recent on chain.
     #[derive(Debug)]
@@ -26,9 +30,9 @@ alloy::sol! {
     /// The patient cancels one of their prescriptions that is still ready.
     #[derive(Debug)]
     struct CancelPrescription { uint256 prescriptionId; uint64 signedAt; }
-    /// A new card takes over a patient (signed by the new card).
+    /// A new card takes over a patient: signed by the recovery key and by the new card.
     #[derive(Debug)]
-    struct ReplaceCard { bytes32 patientId; bytes32 newCardKeyHash; address hospital; uint256 nonce; uint256 deadline; }
+    struct ReplaceCard { bytes32 patientId; bytes32 newCardKeyHash; address hospital; bytes32 newRecoveryKeyHash; bytes32 keyBundleHash; uint64 epoch; uint64 signedAt; }
     /// The patient, present at the pharmacy, lets it dispense one prescription.
     #[derive(Debug)]
     struct Dispense { uint256 prescriptionId; address pharmacy; uint256 nonce; uint256 deadline; }
@@ -127,9 +131,11 @@ mod tests {
             RegisterPatient::eip712_type_hash(&RegisterPatient {
                 patientId: B256::ZERO,
                 hospital: Address::ZERO,
+                recoveryKeyHash: B256::ZERO,
+                keyBundleHash: B256::ZERO,
                 deadline: U256::ZERO
             }),
-            keccak256("RegisterPatient(bytes32 patientId,address hospital,uint256 deadline)")
+            keccak256("RegisterPatient(bytes32 patientId,address hospital,bytes32 recoveryKeyHash,bytes32 keyBundleHash,uint256 deadline)")
         );
         let d = Dispense {
             prescriptionId: U256::ZERO,

@@ -88,7 +88,7 @@ impl ChainError {
         }
     }
 
-    pub(crate) fn node(url: &str, err: impl std::fmt::Display) -> Self {
+    pub fn node(url: &str, err: impl std::fmt::Display) -> Self {
         ChainError::Node {
             url: url.to_string(),
             reason: err.to_string(),

@@ -176,13 +176,20 @@ impl World {
             let msg = RegisterPatient {
                 patientId: pid,
                 hospital,
+                recoveryKeyHash: crate::softcard::recovery_for(pid),
+                keyBundleHash: alloy::primitives::keccak256(crate::softcard::sample_key_bundle()),
                 deadline,
             };
             let sig = card.sign(eip712::digest(&msg, &self.domain()));
             let r = c
                 .send(
                     self.hospital_kiosk(),
-                    c.hub(d).registerPatient(deadline, sig.into()),
+                    c.hub(d).registerPatient(
+                        deadline,
+                        crate::softcard::recovery_for(sig.key_hash()),
+                        crate::softcard::sample_key_bundle(),
+                        sig.into(),
+                    ),
                 )
                 .await?;
             gas.insert("registerPatient", r.gas_used);

@@ -28,6 +28,13 @@ impl SoftCard {
         }
     }
 
+    /// A key from its 32 secret bytes (a recovery key read from an issue letter).
+    pub fn from_bytes(secret: &[u8; 32]) -> Result<Self, crate::ChainError> {
+        SigningKey::from_bytes(secret.into())
+            .map(|key| Self { key })
+            .map_err(|_| crate::ChainError::Failed("not a P-256 secret key".into()))
+    }
+
     /// The public key (x, y).
     pub fn public(&self) -> (B256, B256) {
         let point = self.key.verifying_key().to_encoded_point(false);
@@ -53,6 +60,27 @@ impl SoftCard {
         let (qx, qy) = self.public();
         CardSignature::new(qx, qy, B256::from_slice(&r), B256::from_slice(&s))
     }
+}
+
+/// A stand-in recovery key hash for a patient in chain-level tests and the gas table (the kiosk uses the hash
+/// of a real recovery key printed on the issue letter): distinct per patient, as the hub requires.
+pub fn recovery_for(patient_id: B256) -> B256 {
+    alloy::primitives::keccak256([patient_id.as_slice(), b"recovery"].concat())
+}
+
+/// Bytes the size of a real key bundle (the history key and three 512-byte-bucket grants: 2,391 bytes),
+/// pseudo-random like ciphertext, so calldata is priced as a real registration's.
+pub fn sample_key_bundle() -> alloy::primitives::Bytes {
+    let mut v = Vec::with_capacity(33 + 3 * (2 + 784));
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    while v.len() < 33 + 3 * (2 + 784) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(33 + 3 * (2 + 784));
+    v.into()
 }
 
 /// A consent the card has signed, ready for `grantConsent`.

@@ -117,6 +117,10 @@ async fn race() -> Race {
         &RegisterPatient {
             patientId: pid,
             hospital: a.hospital.address(),
+            recoveryKeyHash: carekiosk_chain::softcard::recovery_for(pid),
+            keyBundleHash: alloy::primitives::keccak256(
+                carekiosk_chain::softcard::sample_key_bundle(),
+            ),
             deadline: dl,
         },
         &domain,
@@ -124,7 +128,12 @@ async fn race() -> Race {
     r.chain
         .send(
             r.hospital_kiosk,
-            r.chain.hub(&r.d).registerPatient(dl, sig.into()),
+            r.chain.hub(&r.d).registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(sig.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                sig.into(),
+            ),
         )
         .await
         .unwrap();

@@ -147,6 +147,8 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     let reg = RegisterPatient {
         patientId: z,
         hospital: Address::ZERO,
+        recoveryKeyHash: carekiosk_chain::softcard::recovery_for(z),
+        keyBundleHash: alloy::primitives::keccak256(carekiosk_chain::softcard::sample_key_bundle()),
         deadline: U256::ZERO,
     };
     assert_eq!(
@@ -178,8 +180,10 @@ async fn eip712_digests_match_the_contracts_both_ways() {
         patientId: z,
         newCardKeyHash: z,
         hospital: Address::ZERO,
-        nonce: U256::ZERO,
-        deadline: U256::ZERO,
+        newRecoveryKeyHash: z,
+        keyBundleHash: z,
+        epoch: 0,
+        signedAt: 0,
     };
     assert_eq!(
         hub.REPLACE_TYPEHASH().call().await.unwrap(),
@@ -207,6 +211,10 @@ async fn eip712_digests_match_the_contracts_both_ways() {
             &RegisterPatient {
                 patientId: pid,
                 hospital,
+                recoveryKeyHash: carekiosk_chain::softcard::recovery_for(pid),
+                keyBundleHash: alloy::primitives::keccak256(
+                    carekiosk_chain::softcard::sample_key_bundle(),
+                ),
                 deadline: dl,
             },
             d,
@@ -222,7 +230,15 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     ] {
         let e = s
             .chain
-            .send(kiosk, hub.registerPatient(dl, bad.into()))
+            .send(
+                kiosk,
+                hub.registerPatient(
+                    dl,
+                    carekiosk_chain::softcard::recovery_for(bad.key_hash()),
+                    carekiosk_chain::softcard::sample_key_bundle(),
+                    bad.into(),
+                ),
+            )
             .await
             .unwrap_err();
         assert_eq!(revert_name(e), "InvalidCardSignature");
@@ -237,12 +253,28 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     };
     let e = s
         .chain
-        .send(kiosk, hub.registerPatient(dl, high_s.into()))
+        .send(
+            kiosk,
+            hub.registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(high_s.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                high_s.into(),
+            ),
+        )
         .await
         .unwrap_err();
     assert_eq!(revert_name(e), "InvalidCardSignature");
     s.chain
-        .send(kiosk, hub.registerPatient(dl, good.into()))
+        .send(
+            kiosk,
+            hub.registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(good.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                good.into(),
+            ),
+        )
         .await
         .unwrap();
     let info = hub.getPatientInfo(pid).call().await.unwrap();
@@ -251,7 +283,15 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     // The same signature cannot register twice.
     let e = s
         .chain
-        .send(kiosk, hub.registerPatient(dl, good.into()))
+        .send(
+            kiosk,
+            hub.registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(good.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                good.into(),
+            ),
+        )
         .await
         .unwrap_err();
     assert_eq!(revert_name(e), "PatientExists");
@@ -350,6 +390,8 @@ async fn reverts_are_decoded_into_custom_errors() {
     let msg = RegisterPatient {
         patientId: card.patient_id(),
         hospital: s.actors.hospital.address(),
+        recoveryKeyHash: carekiosk_chain::softcard::recovery_for(card.patient_id()),
+        keyBundleHash: alloy::primitives::keccak256(carekiosk_chain::softcard::sample_key_bundle()),
         deadline: dl,
     };
     let sig = card.sign(eip712::digest(
@@ -359,7 +401,12 @@ async fn reverts_are_decoded_into_custom_errors() {
     let e = chain
         .send(
             s.actors.hospital_kiosk.address(),
-            chain.hub(&s.d).registerPatient(dl, sig.into()),
+            chain.hub(&s.d).registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(sig.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                sig.into(),
+            ),
         )
         .await
         .unwrap_err();
@@ -374,6 +421,8 @@ async fn local_profile_sends_legacy_transactions_at_two_gwei() {
     let msg = RegisterPatient {
         patientId: card.patient_id(),
         hospital: s.actors.hospital.address(),
+        recoveryKeyHash: carekiosk_chain::softcard::recovery_for(card.patient_id()),
+        keyBundleHash: alloy::primitives::keccak256(carekiosk_chain::softcard::sample_key_bundle()),
         deadline: dl,
     };
     let sig = card.sign(eip712::digest(
@@ -384,7 +433,12 @@ async fn local_profile_sends_legacy_transactions_at_two_gwei() {
         .chain
         .send(
             s.actors.hospital_kiosk.address(),
-            s.chain.hub(&s.d).registerPatient(dl, sig.into()),
+            s.chain.hub(&s.d).registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(sig.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                sig.into(),
+            ),
         )
         .await
         .unwrap();
@@ -523,6 +577,8 @@ async fn a_signed_transaction_broadcast_twice_lands_once() {
     let msg = RegisterPatient {
         patientId: card.patient_id(),
         hospital: s.actors.hospital.address(),
+        recoveryKeyHash: carekiosk_chain::softcard::recovery_for(card.patient_id()),
+        keyBundleHash: alloy::primitives::keccak256(carekiosk_chain::softcard::sample_key_bundle()),
         deadline: dl,
     };
     let sig = card.sign(eip712::digest(
@@ -534,7 +590,12 @@ async fn a_signed_transaction_broadcast_twice_lands_once() {
         .chain
         .sign(
             kiosk,
-            s.chain.hub(&s.d).registerPatient(dl, sig.into()),
+            s.chain.hub(&s.d).registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(sig.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                sig.into(),
+            ),
             nonce,
         )
         .await
@@ -575,7 +636,12 @@ async fn a_signed_transaction_broadcast_twice_lands_once() {
         .chain
         .sign(
             kiosk,
-            s.chain.hub(&s.d).registerPatient(dl, sig.into()),
+            s.chain.hub(&s.d).registerPatient(
+                dl,
+                carekiosk_chain::softcard::recovery_for(sig.key_hash()),
+                carekiosk_chain::softcard::sample_key_bundle(),
+                sig.into(),
+            ),
             nonce + 1,
         )
         .await

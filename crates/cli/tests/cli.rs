@@ -305,15 +305,9 @@ async fn each_workflow_step_from_the_command_line() {
     ]);
     let pid = reg.split_whitespace().nth(1).unwrap().to_string();
     assert!(pid.starts_with("0x") && pid.len() == 66, "{reg}");
-    assert!(step(&[
-        "insurer",
-        "enroll",
-        "--percent",
-        "70",
-        "--limit",
-        "1000"
-    ])
-    .contains("confirmed"));
+    assert!(
+        step(&["insurer", "enroll", "--percent", "70", "--limit", "1000"]).contains("confirmed")
+    );
     assert!(step(&["reception", "check-in"]).contains("checked in: John Example"));
     assert!(step(&[
         "doctor",
@@ -422,7 +416,10 @@ async fn admin_commands_register_institutions_kiosks_and_escrow() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let kiosk = v["kiosk"].as_str().unwrap().to_string();
     chain
-        .devnet_set_balance(kiosk.parse().unwrap(), U256::from(10u64).pow(U256::from(20)))
+        .devnet_set_balance(
+            kiosk.parse().unwrap(),
+            U256::from(10u64).pow(U256::from(20)),
+        )
         .await
         .unwrap();
     run(

@@ -35,6 +35,9 @@ pub struct Kiosk {
     /// Events into the database.
     pub indexer: Indexer,
     record_key: SoftKey,
+    /// Patients' key bundles (public bytes, checked against their hash on chain), so that a visit that began
+    /// online can go on sealing records while the node is down.
+    pub(crate) bundles: std::sync::Mutex<std::collections::HashMap<B256, Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Kiosk {
@@ -155,12 +158,18 @@ impl Kiosk {
             outbox,
             indexer,
             record_key: keys.record_key,
+            bundles: Default::default(),
         })
     }
 
     /// The institution's record key (to open what was sealed for it).
     pub fn record_key(&mut self) -> &mut SoftKey {
         &mut self.record_key
+    }
+
+    /// A copy of the institution's record key (recovery opens the issuing hospital's share with it).
+    pub(crate) fn record_key_copy(&self) -> SoftKey {
+        self.record_key.clone()
     }
 
     /// The institution's record public key.

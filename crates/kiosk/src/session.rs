@@ -3,7 +3,7 @@
 use alloy::primitives::B256;
 use carekiosk_card::{P256PublicKey, PatientCard, PatientInfo, Pin};
 use carekiosk_chain::eip712::CardSignature;
-use carekiosk_records::{KeyAgreement, KeyAgreementError, RecipientPublicKey, Resource};
+use carekiosk_records::{KeyAgreement, KeyAgreementError, RecipientPublicKey, Resource, SoftKey};
 
 use crate::KioskError;
 
@@ -13,6 +13,12 @@ pub struct PatientSession {
     pin: Pin,
     /// What the card says about its patient.
     pub info: PatientInfo,
+    /// The patient's history keys for this visit (opened once from the card grant; oldest first), and the
+    /// current history public key new records are sealed for. In memory only, gone with the session.
+    history: Vec<SoftKey>,
+    history_public: Option<RecipientPublicKey>,
+    /// Card ECDH operations this visit (the benchmark counts them).
+    card_ecdh: usize,
 }
 
 impl std::fmt::Debug for PatientSession {
@@ -27,7 +33,45 @@ impl PatientSession {
     /// Reads the patient card in `card` and keeps the PIN for this visit (it is checked by the first signature).
     pub fn start(mut card: PatientCard, pin: Pin) -> Result<PatientSession, KioskError> {
         let info = card.read()?;
-        Ok(PatientSession { card, pin, info })
+        Ok(PatientSession {
+            card,
+            pin,
+            info,
+            history: Vec::new(),
+            history_public: None,
+            card_ecdh: 0,
+        })
+    }
+
+    /// Whether the history keys are open for this visit.
+    pub fn history_unlocked(&self) -> bool {
+        self.history_public.is_some()
+    }
+
+    /// Keeps the history keys for the visit.
+    pub(crate) fn set_history(&mut self, keys: Vec<SoftKey>, public: RecipientPublicKey) {
+        self.history = keys;
+        self.history_public = Some(public);
+    }
+
+    /// The current history public key: what the patient's slot of a new record is sealed for.
+    pub fn history_public(&self) -> Result<RecipientPublicKey, KioskError> {
+        self.history_public.clone().ok_or_else(|| {
+            KioskError::Invalid("the patient's history keys are not open for this visit".into())
+        })
+    }
+
+    /// Card ECDH operations so far this visit.
+    pub fn card_operations(&self) -> usize {
+        self.card_ecdh
+    }
+
+    /// Changes the card's PIN from the one typed for this visit to `new` (the patient types the new one twice;
+    /// the desk compares them before calling this).
+    pub fn change_pin(&mut self, new: Pin) -> Result<(), KioskError> {
+        self.card.change_pin(&self.pin, &new)?;
+        self.pin = new;
+        Ok(())
     }
 
     /// The patient id written on the card.
@@ -64,13 +108,38 @@ impl PatientSession {
         }
     }
 
-    /// Opens `sealed` (a record of this patient) with the card: one ECDH, on the patient's slot. When the card
-    /// itself fails during the ECDH (removed, wrong or blocked PIN), that is the error returned
-    /// ([`KioskError::Card`]), not a records error.
+    /// Opens `sealed` (a record of this patient) with the visit's history keys, on the patient's slot: no card
+    /// operation. The keys must be open ([`crate::workflows::unlock_history`]).
     pub(crate) fn open(&mut self, sealed: &[u8]) -> Result<Resource, KioskError> {
         let patient = self.patient_id().0;
+        if self.history.is_empty() {
+            return Err(KioskError::Invalid(
+                "the patient's history keys are not open for this visit".into(),
+            ));
+        }
+        let mut last = None;
+        for key in self.history.iter_mut().rev() {
+            match carekiosk_records::open_as_patient(sealed, patient, key) {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or_else(
+            || KioskError::Invalid("no history key".into()),
+            KioskError::from,
+        ))
+    }
+
+    /// Opens the card grant of `bundle` with the card: the visit's one card ECDH. When the card itself fails
+    /// (removed, wrong or blocked PIN), that is the error returned ([`KioskError::Card`]).
+    pub(crate) fn open_card_grant(
+        &mut self,
+        bundle: &carekiosk_records::KeyBundle,
+    ) -> Result<Vec<SoftKey>, KioskError> {
+        let patient = self.patient_id().0;
+        self.card_ecdh += 1;
         let mut keys = self.keys();
-        carekiosk_records::open_as_patient(sealed, patient, &mut keys)
+        carekiosk_records::open_card_grant(bundle, patient, &mut keys)
             .map_err(|e| keys.card_error.take().map_or(e.into(), KioskError::Card))
     }
 

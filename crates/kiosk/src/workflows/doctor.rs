@@ -108,7 +108,7 @@ pub async fn prescribe(
     if let Some(d) = dosage {
         request.dosage_instruction = vec![carekiosk_records::fhir::Dosage::text(d)];
     }
-    let sealed = seal(k, s, &Resource::MedicationRequest(request), &[])?;
+    let sealed = seal(k, s, &Resource::MedicationRequest(request), &[]).await?;
     let valid = alloy::primitives::aliases::U40::from(if days == 0 { 0 } else { until });
     let data = k
         .chain
@@ -162,7 +162,7 @@ pub async fn submit_claim(
         .to_string()
         .as_bytes(),
     )?;
-    let sealed = seal(k, s, &claim, &[insurer])?;
+    let sealed = seal(k, s, &claim, &[insurer]).await?;
     let data = k
         .chain
         .insurance(&k.deployment)

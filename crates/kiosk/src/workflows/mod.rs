@@ -1,5 +1,6 @@
 //! The four roles' workflows, one module each. Shared steps (consent, sealing, opening) live here.
 
+pub mod card;
 pub mod doctor;
 pub mod insurer;
 pub mod pharmacy;
@@ -105,18 +106,20 @@ pub(crate) fn domain(k: &Kiosk) -> alloy::sol_types::Eip712Domain {
     )
 }
 
-/// Seals `resource` for the patient's card, this institution, and `extra` recipients.
-pub(crate) fn seal(
+/// Seals `resource` for the patient (their current history key), this institution, and `extra` recipients;
+/// opens the patient's history keys first if this visit has not yet.
+pub(crate) async fn seal(
     k: &Kiosk,
-    s: &PatientSession,
+    s: &mut PatientSession,
     resource: &Resource,
     extra: &[RecipientPublicKey],
 ) -> Result<Bytes, KioskError> {
+    unlock_history(k, s).await?;
     let today = records::FhirDate::from_unix_seconds(Kiosk::now() as i64);
     resource.validate(today)?;
     let recipients = records::recipients_for(
         resource.kind(),
-        &s.record_key()?,
+        &s.history_public()?,
         &k.record_public_key(),
         extra,
     )?;
@@ -126,12 +129,12 @@ pub(crate) fn seal(
 /// Appends a sealed record (or an amendment of `supersedes`) to the patient's chain; returns its index.
 pub(crate) async fn write_record(
     k: &Kiosk,
-    s: &PatientSession,
+    s: &mut PatientSession,
     resource: &Resource,
     supersedes: Option<u64>,
 ) -> Result<(Submitted, B256), KioskError> {
     let pid = s.patient_id();
-    let sealed = seal(k, s, resource, &[])?;
+    let sealed = seal(k, s, resource, &[]).await?;
     let content = records::content_hash(&sealed);
     let recs = k.chain.records(&k.deployment);
     let data = match supersedes {
@@ -165,6 +168,8 @@ pub(crate) async fn history(
     let _ = k.indexer.sync().await; // offline: what the cache has
                                     // Decrypted content goes when the institution's consent window for the patient has ended.
     k.store.purge_expired_consents(Kiosk::now())?;
+    // The visit's one card operation (skipped when the node is down and everything is in the cache).
+    let unlocked = unlock_history(k, s).await;
     let pid = s.patient_id();
     let mut out = Vec::new();
     for h in k.store.record_headers(&pid.0)? {
@@ -174,6 +179,10 @@ pub(crate) async fn history(
                 let sealed = k.indexer.sealed_payload(B256::from(h.tx_hash)).await?;
                 if records::content_hash(&sealed) != h.content_hash {
                     Err("its bytes do not match their hash on chain".to_string())
+                } else if let Err(e) = &unlocked {
+                    return Err(KioskError::Invalid(format!(
+                        "the patient's history keys could not be opened: {e}"
+                    )));
                 } else {
                     match s.open(&sealed) {
                         Ok(r) => {
@@ -213,6 +222,91 @@ pub(crate) async fn history(
     Ok(out)
 }
 
+/// The patient's key bundle: found in the calldata of their registration or latest card replacement (the
+/// chain's events say which transaction), checked against the hash the hub keeps, and remembered by the kiosk.
+pub async fn key_bundle(k: &Kiosk, pid: B256) -> Result<records::KeyBundle, KioskError> {
+    use alloy::providers::Provider;
+    use alloy::sol_types::{SolCall, SolEvent};
+    use carekiosk_chain::bindings::PatientSmartCard as Hub;
+    let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
+    let cached = k.bundles.lock().ok().and_then(|m| m.get(&pid).cloned());
+    let hub = k.chain.hub(&k.deployment);
+    let want = match hub.keyBundleOf(pid).call().await {
+        Ok(h) => h,
+        // Node down: the bundle this kiosk saw last (public bytes, checked when they were fetched).
+        Err(e) => {
+            return match cached {
+                Some(b) => Ok(records::KeyBundle::decode(&b)?),
+                None => Err(read(e).into()),
+            }
+        }
+    };
+    if want == B256::ZERO {
+        return Err(KioskError::UnknownPatient);
+    }
+    if let Some(b) = cached.filter(|b| alloy::primitives::keccak256(b) == want) {
+        return Ok(records::KeyBundle::decode(&b)?);
+    }
+    let filter = alloy::rpc::types::Filter::new()
+        .address(k.deployment.contracts.patient_smart_card)
+        .from_block(k.deployment.block)
+        .event_signature(vec![
+            Hub::PatientRegistered::SIGNATURE_HASH,
+            Hub::CardReplaced::SIGNATURE_HASH,
+        ])
+        .topic1(pid);
+    let logs = k
+        .chain
+        .provider()
+        .get_logs(&filter)
+        .await
+        .map_err(|e| carekiosk_chain::ChainError::node(k.chain.url(), e))?;
+    for log in logs.iter().rev() {
+        let Some(tx_hash) = log.transaction_hash else {
+            continue;
+        };
+        let Some(tx) = k
+            .chain
+            .provider()
+            .get_transaction_by_hash(tx_hash)
+            .await
+            .map_err(|e| carekiosk_chain::ChainError::node(k.chain.url(), e))?
+        else {
+            continue;
+        };
+        let input = alloy::consensus::Transaction::input(tx.inner.inner());
+        let bytes = if let Ok(c) = Hub::registerPatientCall::abi_decode(input) {
+            c.keyBundle
+        } else if let Ok(c) = Hub::replaceCardCall::abi_decode(input) {
+            c.keyBundle
+        } else {
+            continue;
+        };
+        if alloy::primitives::keccak256(&bytes) == want {
+            let bundle = records::KeyBundle::decode(&bytes)?;
+            if let Ok(mut m) = k.bundles.lock() {
+                m.insert(pid, bytes.to_vec());
+            }
+            return Ok(bundle);
+        }
+    }
+    Err(KioskError::Invalid(format!(
+        "the key bundle of patient {pid} is not in the chain's transactions: the node may be behind, try again"
+    )))
+}
+
+/// Opens the patient's history keys for this visit: the bundle's card grant, one card ECDH. Nothing to do when
+/// they are already open.
+pub async fn unlock_history(k: &Kiosk, s: &mut PatientSession) -> Result<(), KioskError> {
+    if s.history_unlocked() {
+        return Ok(());
+    }
+    let bundle = key_bundle(k, s.patient_id()).await?;
+    let keys = s.open_card_grant(&bundle)?;
+    s.set_history(keys, bundle.history_public);
+    Ok(())
+}
+
 /// Fails unless the patient is registered and the card is their current one.
 pub(crate) async fn require_patient(k: &Kiosk, s: &PatientSession) -> Result<(), KioskError> {
     let info = k
@@ -224,6 +318,20 @@ pub(crate) async fn require_patient(k: &Kiosk, s: &PatientSession) -> Result<(),
         .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
     if !info.registered {
         return Err(KioskError::UnknownPatient);
+    }
+    let lost = k
+        .chain
+        .hub(&k.deployment)
+        .cardLost(s.patient_id())
+        .call()
+        .await
+        .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
+    if lost {
+        return Err(KioskError::Invalid(
+            "this card was reported lost and signs nothing any more: the patient gets a new card at \
+             reception, with their issue letter"
+                .into(),
+        ));
     }
     let key = &s.info.signing_key;
     if info.cardKeyHash != eip712::key_hash(B256::from(key.x()), B256::from(key.y())) {

@@ -6,7 +6,7 @@ use carekiosk_chain::bindings::scope;
 use carekiosk_chain::eip712::{self, Dispense};
 use carekiosk_records::{self as records, RecordKind, Resource};
 
-use super::{default_window_days, domain, grant_consent, require_patient};
+use super::{default_window_days, domain, grant_consent, require_patient, unlock_history};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
 
@@ -40,6 +40,8 @@ pub async fn open_patient(
 ) -> Result<Vec<PharmacyPrescription>, KioskError> {
     require_patient(k, s).await?;
     grant_consent(k, s, scope::PHARMACY, default_window_days(scope::PHARMACY)).await?;
+    // The visit's one card ECDH: every prescription then opens with the history keys.
+    unlock_history(k, s).await?;
     let _ = k.indexer.sync().await;
     let pid = s.patient_id();
     let now = Kiosk::now();

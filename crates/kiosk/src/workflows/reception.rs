@@ -1,10 +1,10 @@
 //! Reception: register a new patient onto a blank card; check a returning patient in.
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use carekiosk_card::{PatientCard, Pin, Provisioning};
 use carekiosk_chain::bindings::scope;
 use carekiosk_chain::eip712::{self, RegisterPatient};
-use carekiosk_records::Resource;
+use carekiosk_records::{KeyAgreement, Resource, SoftKey};
 
 use super::{default_window_days, domain, grant_consent, history, require_patient, write_record};
 use crate::outbox::{Call, Submitted};
@@ -37,37 +37,70 @@ pub struct CheckIn {
     pub records: usize,
 }
 
-/// Provisions a blank card (keys generated on the card), registers the patient, grants this hospital consent,
-/// and writes their demographics as the first record (sealed for the card and the hospital).
-pub async fn register_patient(
+/// What the patient takes home on their issue letter (printed, never stored): the card's reset code and the
+/// recovery secret. Neither lets a finder act as the patient alone (docs/security.md, the card's trust model).
+pub struct LetterSecrets {
+    /// The reset code (PUK) that unblocks the PIN.
+    pub reset_code: Pin,
+    /// The recovery key's 32 secret bytes (with the issuing hospital's share it reopens the history and
+    /// authorises a replacement card).
+    pub recovery_secret: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for LetterSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LetterSecrets(<redacted>)")
+    }
+}
+
+/// Provisions a blank card (keys generated on the card) with a random admin PIN nobody keeps and a reset code,
+/// registers the patient with their history keys and recovery key, grants this hospital consent, and writes
+/// their demographics as the first record. The letter's secrets are returned to be printed, once.
+pub async fn register_patient_with_letter(
     k: &Kiosk,
     mut card: PatientCard,
     p: NewPatient,
-) -> Result<PatientSession, KioskError> {
+) -> Result<(PatientSession, LetterSecrets), KioskError> {
+    let reset_code = Pin::random_digits(8);
+    let admin_pin = Pin::random_digits(8);
     card.provision(
         &Provisioning {
             admin_pin: &p.admin_pin,
             user_pin: &p.pin,
-            new_admin_pin: None,
+            new_admin_pin: Some(&admin_pin),
+            reset_code: Some(&reset_code),
             name: &p.name,
             chain_id: k.deployment.chain_id,
             overwrite: false,
         },
         |key| eip712::key_hash(key.x().into(), key.y().into()).0,
     )?;
+    drop(admin_pin); // nobody keeps it: a card whose reset code is blocked is replaced, not reset
     let mut s = PatientSession::start(card, p.pin)?;
     let pid = s.patient_id();
+    let issued = carekiosk_records::issue_bundle(
+        pid.0,
+        &s.record_key()?,
+        &k.record_public_key(),
+        &[],
+        None,
+        &mut rand_core::OsRng,
+    )?;
+    let bundle = issued.bundle.encode();
+    let recovery_hash = B256::from(issued.recovery.key_id());
     let deadline = U256::from(Kiosk::now() + 600);
     let msg = RegisterPatient {
         patientId: pid,
         hospital: k.institution,
+        recoveryKeyHash: recovery_hash,
+        keyBundleHash: alloy::primitives::keccak256(&bundle),
         deadline,
     };
     let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
     let data = k
         .chain
         .hub(&k.deployment)
-        .registerPatient(deadline, sig.into())
+        .registerPatient(deadline, recovery_hash, bundle.clone().into(), sig.into())
         .calldata()
         .clone();
     k.outbox
@@ -80,6 +113,14 @@ pub async fn register_patient(
             },
         )
         .await?;
+    if let Ok(mut m) = k.bundles.lock() {
+        m.insert(pid, bundle);
+    }
+    let letter = LetterSecrets {
+        reset_code,
+        recovery_secret: issued.recovery.to_bytes(),
+    };
+    s.set_history(issued.history, issued.bundle.history_public);
     grant_consent(
         k,
         &mut s,
@@ -97,8 +138,187 @@ pub async fn register_patient(
         .to_string()
         .as_bytes(),
     )?;
-    write_record(k, &s, &patient, None).await?;
-    Ok(s)
+    write_record(k, &mut s, &patient, None).await?;
+    Ok((s, letter))
+}
+
+/// [`register_patient_with_letter`] for callers that do not print a letter (demos, load runs): the letter's
+/// secrets are dropped.
+pub async fn register_patient(
+    k: &Kiosk,
+    card: PatientCard,
+    p: NewPatient,
+) -> Result<PatientSession, KioskError> {
+    Ok(register_patient_with_letter(k, card, p).await?.0)
+}
+
+/// The patient whose recovery key is `recovery` (from the letter), as the hub knows it.
+pub async fn patient_of_recovery(k: &Kiosk, recovery: &SoftKey) -> Result<B256, KioskError> {
+    let hash = B256::from(recovery.key_id());
+    let pid = k
+        .chain
+        .hub(&k.deployment)
+        .patientOfRecovery(hash)
+        .call()
+        .await
+        .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
+    if pid == B256::ZERO {
+        return Err(KioskError::Invalid(
+            "this recovery code belongs to no patient (or to a card replaced since): check it against the \
+             newest letter"
+                .into(),
+        ));
+    }
+    Ok(pid)
+}
+
+/// Reports the patient's card lost with the recovery code from their letter: from the next block on the card
+/// signs nothing that counts, and every consent obtained with it is void. Anyone holding the letter may do it
+/// (it harms nobody: the patient gets a new card and keeps everything).
+pub async fn report_lost(
+    k: &Kiosk,
+    recovery_secret: &[u8; 32],
+) -> Result<(B256, Submitted), KioskError> {
+    let recovery = SoftKey::from_bytes(recovery_secret)?;
+    let pid = patient_of_recovery(k, &recovery).await?;
+    let hub = k.chain.hub(&k.deployment);
+    let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
+    let epoch = hub.epochOf(pid).call().await.map_err(read)?;
+    let signed_at = k.chain.latest_timestamp().await?;
+    let msg = eip712::ReportLost {
+        patientId: pid,
+        epoch,
+        signedAt: signed_at,
+    };
+    let signer = carekiosk_chain::softcard::SoftCard::from_bytes(recovery_secret)?;
+    let sig = signer.sign(eip712::digest(&msg, &domain(k)));
+    let data = hub
+        .reportCardLost(pid, signed_at, sig.into())
+        .calldata()
+        .clone();
+    let done = k
+        .outbox
+        .submit(
+            &format!("lost:{pid}:{epoch}"),
+            "reportCardLost",
+            Call {
+                to: k.deployment.contracts.patient_smart_card,
+                data,
+            },
+        )
+        .await?;
+    Ok((pid, done))
+}
+
+/// What reception asks for a replacement card: the blank card's factory admin PIN and the PIN the patient
+/// chooses for it.
+pub struct NewCard {
+    /// The cardholder name to write on the card (as on the patient's ID).
+    pub name: String,
+    /// The blank card's admin PIN (issuer).
+    pub admin_pin: Pin,
+    /// The PIN the patient chose.
+    pub pin: Pin,
+}
+
+/// Replaces a lost (or broken) card at the hospital that issued it, with the recovery code from the patient's
+/// letter: the recovery key and the issuing hospital's key together reopen the history keys, the blank card is
+/// issued to the same patient, a new history key (and a new recovery key, for a new letter) is granted to it
+/// with every earlier one, and the hub moves the patient to the new card — no signature of the lost card, no
+/// consent. The patient keeps their identity, history, prescriptions, coverage and claims.
+pub async fn replace_card(
+    k: &Kiosk,
+    recovery_secret: &[u8; 32],
+    mut card: PatientCard,
+    p: NewCard,
+) -> Result<(PatientSession, LetterSecrets, Submitted), KioskError> {
+    let mut recovery = SoftKey::from_bytes(recovery_secret)?;
+    let pid = patient_of_recovery(k, &recovery).await?;
+    let bundle = super::key_bundle(k, pid).await?;
+    let mut hospital_key = k.record_key_copy();
+    let keys = carekiosk_records::recover(&bundle, pid.0, &mut recovery, &mut hospital_key)
+        .map_err(|_| {
+            KioskError::Invalid(
+                "the history keys reopen only at the hospital that issued the card, with the patient's newest \
+                 letter: send the patient there (or check the recovery code)"
+                    .into(),
+            )
+        })?;
+    let reset_code = Pin::random_digits(8);
+    let admin_pin = Pin::random_digits(8);
+    card.provision(
+        &Provisioning {
+            admin_pin: &p.admin_pin,
+            user_pin: &p.pin,
+            new_admin_pin: Some(&admin_pin),
+            reset_code: Some(&reset_code),
+            name: &p.name,
+            chain_id: k.deployment.chain_id,
+            overwrite: false,
+        },
+        |_| pid.0,
+    )?;
+    drop(admin_pin);
+    let mut s = PatientSession::start(card, p.pin)?;
+    let issued = carekiosk_records::issue_bundle(
+        pid.0,
+        &s.record_key()?,
+        &k.record_public_key(),
+        &keys,
+        None,
+        &mut rand_core::OsRng,
+    )?;
+    let bytes = issued.bundle.encode();
+    let new_recovery = B256::from(issued.recovery.key_id());
+    let hub = k.chain.hub(&k.deployment);
+    let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
+    let epoch = hub.epochOf(pid).call().await.map_err(read)?;
+    let signed_at = k.chain.latest_timestamp().await?;
+    let key = &s.info.signing_key;
+    let msg = eip712::ReplaceCard {
+        patientId: pid,
+        newCardKeyHash: eip712::key_hash(B256::from(key.x()), B256::from(key.y())),
+        hospital: k.institution,
+        newRecoveryKeyHash: new_recovery,
+        keyBundleHash: alloy::primitives::keccak256(&bytes),
+        epoch,
+        signedAt: signed_at,
+    };
+    let digest = eip712::digest(&msg, &domain(k));
+    let by_recovery =
+        carekiosk_chain::softcard::SoftCard::from_bytes(recovery_secret)?.sign(digest);
+    let by_card = s.sign(digest)?;
+    let data = hub
+        .replaceCard(
+            pid,
+            signed_at,
+            new_recovery,
+            bytes.clone().into(),
+            by_recovery.into(),
+            by_card.into(),
+        )
+        .calldata()
+        .clone();
+    let done = k
+        .outbox
+        .submit(
+            &format!("replace:{pid}:{epoch}"),
+            "replaceCard",
+            Call {
+                to: k.deployment.contracts.patient_smart_card,
+                data,
+            },
+        )
+        .await?;
+    if let Ok(mut m) = k.bundles.lock() {
+        m.insert(pid, bytes);
+    }
+    s.set_history(issued.history, issued.bundle.history_public);
+    let letter = LetterSecrets {
+        reset_code,
+        recovery_secret: issued.recovery.to_bytes(),
+    };
+    Ok((s, letter, done))
 }
 
 /// Checks a returning patient in: the card (with the PIN) signs this hospital's consent, the kiosk submits it,
