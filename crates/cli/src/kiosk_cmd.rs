@@ -45,9 +45,36 @@ pub enum ReceptionCmd {
         /// male, female, other or unknown.
         #[arg(long, default_value = "unknown")]
         gender: String,
+        /// Write the patient's issue letter (PDF: reset code and recovery code) to this file for printing.
+        /// It holds the patient's codes: print it, hand it over, and delete the file.
+        #[arg(long)]
+        letter: Option<PathBuf>,
+        /// The letter's language (en or fr).
+        #[arg(long, default_value = "en")]
+        lang: String,
     },
     /// Check a returning patient in with their card and PIN.
     CheckIn,
+    /// Unblock a blocked PIN with the reset code from the patient's letter (CAREKIOSK_RESET_CODE, or asked) and
+    /// set a new PIN (CAREKIOSK_NEW_PIN, or asked twice).
+    Unblock,
+    /// Report a patient's card lost with the recovery code from their letter (CAREKIOSK_RECOVERY_CODE, or
+    /// asked): from the next block the card signs nothing that counts and every consent made with it is void.
+    ReportLost,
+    /// Replace a lost card (at the hospital that issued it): the recovery code from the patient's letter
+    /// (CAREKIOSK_RECOVERY_CODE, or asked), a blank card in the reader (its admin PIN: CAREKIOSK_ADMIN_PIN), the
+    /// patient's new PIN (CAREKIOSK_PIN). The patient keeps their identity and everything on record.
+    Replace {
+        /// Cardholder name for the new card (as on the patient's ID).
+        #[arg(long)]
+        name: String,
+        /// Write the new issue letter (PDF) to this file for printing; delete it once printed.
+        #[arg(long)]
+        letter: Option<PathBuf>,
+        /// The letter's language (en or fr).
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,17 +268,20 @@ pub async fn reception(cmd: ReceptionCmd, o: KioskOpts, json: bool) -> Result<()
             name,
             birth_date,
             gender,
+            letter,
+            lang,
         } => {
             let c = card(&k)?;
             let new = reception::NewPatient {
-                name,
+                name: name.clone(),
                 birth_date,
                 gender,
                 admin_pin: pin("CAREKIOSK_ADMIN_PIN", "card admin PIN")?,
                 pin: pin("CAREKIOSK_PIN", "the patient's new PIN")?,
             };
             eprintln!("issuing the card and registering (keys are generated on the card)…");
-            let s = reception::register_patient(&k, c, new).await?;
+            let (s, secrets) = reception::register_patient_with_letter(&k, c, new).await?;
+            write_letter(&k, &name, &secrets, letter.as_deref(), &lang)?;
             if json {
                 println!("{}", json!({ "patient": s.patient_id() }));
             } else {
@@ -286,6 +316,138 @@ pub async fn reception(cmd: ReceptionCmd, o: KioskOpts, json: bool) -> Result<()
                 );
             }
         }
+        ReceptionCmd::Unblock => {
+            let mut c = card(&k)?;
+            let code = pin(
+                "CAREKIOSK_RESET_CODE",
+                "reset code (from the patient's letter)",
+            )?;
+            let (new, again) = new_pin_twice()?;
+            carekiosk_kiosk::workflows::card::unblock_pin(&mut c, &code, &new, &again)?;
+            if json {
+                println!("{}", json!({ "unblocked": true }));
+            } else {
+                println!("PIN unblocked: the patient's new PIN is set");
+            }
+        }
+        ReceptionCmd::ReportLost => {
+            let secret = recovery_code()?;
+            let (pid, r) = reception::report_lost(&k, &secret).await?;
+            show(json, "card reported lost", &r, &k);
+            if !json {
+                println!("patient {pid}: the lost card signs nothing from now on; issue a replacement with `reception replace`");
+            }
+        }
+        ReceptionCmd::Replace { name, letter, lang } => {
+            let secret = recovery_code()?;
+            let c = card(&k)?;
+            let new = reception::NewCard {
+                name: name.clone(),
+                admin_pin: pin("CAREKIOSK_ADMIN_PIN", "blank card admin PIN")?,
+                pin: pin("CAREKIOSK_PIN", "the patient's new PIN")?,
+            };
+            eprintln!("issuing the replacement card (keys are generated on the card)…");
+            let (s, secrets, r) = reception::replace_card(&k, &secret, c, new).await?;
+            show(json, "card replaced", &r, &k);
+            write_letter(&k, &name, &secrets, letter.as_deref(), &lang)?;
+            if !json {
+                println!(
+                    "patient {} moved to the new card; every earlier record opens with it",
+                    s.patient_id()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The recovery code, typed or scanned (CAREKIOSK_RECOVERY_CODE, or asked): the letter's text or its QR payload.
+fn recovery_code() -> Result<zeroize::Zeroizing<[u8; 32]>, CliError> {
+    let text = pin(
+        "CAREKIOSK_RECOVERY_CODE",
+        "recovery code (from the patient's letter)",
+    )?;
+    let t = text.expose_for_letter();
+    let parsed = if t.starts_with("carekiosk-recovery:") {
+        carekiosk_letter::parse_recovery_qr(t)
+    } else {
+        carekiosk_letter::parse_recovery_text(t)
+    };
+    parsed
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| CliError::Other(e.to_string()))
+}
+
+/// The new PIN, twice (CAREKIOSK_NEW_PIN counts for both, or asked twice).
+fn new_pin_twice() -> Result<(Pin, Pin), CliError> {
+    if let Ok(p) = std::env::var("CAREKIOSK_NEW_PIN") {
+        return Ok((Pin::new(p.clone()), Pin::new(p)));
+    }
+    Ok((
+        pin("CAREKIOSK_NEW_PIN", "new PIN")?,
+        pin("CAREKIOSK_NEW_PIN_AGAIN", "new PIN again")?,
+    ))
+}
+
+/// Renders the issue letter; writes it to `path` if given (with a warning), otherwise says how to get one.
+fn write_letter(
+    k: &Kiosk,
+    name: &str,
+    secrets: &reception::LetterSecrets,
+    path: Option<&std::path::Path>,
+    lang: &str,
+) -> Result<(), CliError> {
+    let Some(path) = path else {
+        eprintln!(
+            "no --letter given: the patient's reset and recovery codes were not printed; without them a blocked \
+             PIN or a lost card needs the issuing hospital's help"
+        );
+        return Ok(());
+    };
+    let today = carekiosk_records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string();
+    let institution = k
+        .deployment
+        .institutions
+        .iter()
+        .find(|i| i.address == k.institution)
+        .map(|i| i.name.clone())
+        .unwrap_or_else(|| format!("Institution {}", k.institution_id));
+    let letter = carekiosk_letter::IssueLetter {
+        patient_name: name,
+        issued_on: &today,
+        institution: &institution,
+        reset_code: secrets.reset_code.expose_for_letter(),
+        recovery_secret: &secrets.recovery_secret,
+        lang: if lang == "fr" {
+            carekiosk_letter::Lang::Fr
+        } else {
+            carekiosk_letter::Lang::En
+        },
+    };
+    let pdf = carekiosk_letter::render_pdf(&letter).map_err(|e| CliError::Other(e.to_string()))?;
+    std::fs::write(path, pdf).map_err(|e| {
+        CliError::Other(format!(
+            "cannot write the letter to {}: {e}",
+            path.display()
+        ))
+    })?;
+    eprintln!(
+        "issue letter written to {} — it holds the patient's codes: print it, hand it over, and delete the file",
+        path.display()
+    );
+    Ok(())
+}
+
+/// At any desk: the patient changes their PIN (old PIN typed for the visit, the new one twice).
+pub async fn change_pin(role: KioskRole, o: KioskOpts, json: bool) -> Result<(), CliError> {
+    let k = open(role, &o).await?;
+    let mut s = session(&k)?;
+    let (new, again) = new_pin_twice()?;
+    carekiosk_kiosk::workflows::card::change_pin(&mut s, new, &again)?;
+    if json {
+        println!("{}", json!({ "changed": true }));
+    } else {
+        println!("PIN changed");
     }
     Ok(())
 }

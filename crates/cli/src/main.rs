@@ -137,6 +137,15 @@ enum Command {
         #[command(flatten)]
         opts: KioskOpts,
     },
+    /// At any desk: the patient changes their card's PIN (old PIN: CAREKIOSK_PIN; new PIN twice:
+    /// CAREKIOSK_NEW_PIN, or asked twice).
+    ChangePin {
+        /// The desk's role.
+        #[arg(long)]
+        role: carekiosk_kiosk::KioskRole,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
 }
 
 #[tokio::main]
@@ -238,6 +247,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Insurer { cmd, opts } => kiosk_cmd::insurer(cmd, opts, cli.json).await,
         Command::Admin { cmd, manifest } => admin_cmd::run(cmd, manifest, cli.json).await,
         Command::Outbox { role, opts } => kiosk_cmd::outbox(role, opts, cli.json).await,
+        Command::ChangePin { role, opts } => kiosk_cmd::change_pin(role, opts, cli.json).await,
         Command::Deploy {
             profile,
             rpc_url,

@@ -110,7 +110,7 @@ impl PatientSession {
 
     /// Opens `sealed` (a record of this patient) with the visit's history keys, on the patient's slot: no card
     /// operation. The keys must be open ([`crate::workflows::unlock_history`]).
-    pub(crate) fn open(&mut self, sealed: &[u8]) -> Result<Resource, KioskError> {
+    pub fn open(&mut self, sealed: &[u8]) -> Result<Resource, KioskError> {
         let patient = self.patient_id().0;
         if self.history.is_empty() {
             return Err(KioskError::Invalid(

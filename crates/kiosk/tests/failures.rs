@@ -74,8 +74,9 @@ async fn a_card_pulled_while_the_doctor_opens_the_history_is_reported_removed_an
     let count_before = records.recordCount(pid).call().await.unwrap();
     let block_before = st.chain.block_number().await.unwrap();
 
-    // The doctor's cache is empty: the history needs the card's ECDH (PSO:DECIPHER), which is pulled.
-    let mut s = s;
+    // A new visit (the history keys are not open) and the doctor's cache is empty: the history needs the
+    // card's ECDH (PSO:DECIPHER) on the key grant, which is pulled.
+    let mut s = PatientSession::start(s.into_card(), Pin::new(PIN)).unwrap();
     sim.pull_on(InsMatch::Ins(INS_PSO));
     let e = within(30, doctor::history(&doctor_kiosk, &mut s))
         .await

@@ -169,7 +169,7 @@ pub(crate) async fn history(
                                     // Decrypted content goes when the institution's consent window for the patient has ended.
     k.store.purge_expired_consents(Kiosk::now())?;
     // The visit's one card operation (skipped when the node is down and everything is in the cache).
-    let unlocked = unlock_history(k, s).await;
+    let mut unlock_error = unlock_history(k, s).await.err();
     let pid = s.patient_id();
     let mut out = Vec::new();
     for h in k.store.record_headers(&pid.0)? {
@@ -179,10 +179,9 @@ pub(crate) async fn history(
                 let sealed = k.indexer.sealed_payload(B256::from(h.tx_hash)).await?;
                 if records::content_hash(&sealed) != h.content_hash {
                     Err("its bytes do not match their hash on chain".to_string())
-                } else if let Err(e) = &unlocked {
-                    return Err(KioskError::Invalid(format!(
-                        "the patient's history keys could not be opened: {e}"
-                    )));
+                } else if let Some(e) = unlock_error.take() {
+                    // The card failed (pulled, PIN) or the node is down: that stops the read.
+                    return Err(e);
                 } else {
                     match s.open(&sealed) {
                         Ok(r) => {
