@@ -51,7 +51,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     bytes32 public constant REPORT_LOST_TYPEHASH =
         keccak256("ReportLost(bytes32 patientId,uint64 epoch,uint64 signedAt)");
     bytes32 public constant REPLACE_TYPEHASH = keccak256(
-        "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint64 epoch,uint64 signedAt)"
+        "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,bytes32 newRecoveryKeyHash,bytes32 keyBundleHash,uint64 epoch,uint64 signedAt)"
     );
 
     struct Institution {
@@ -175,6 +175,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error CardReported(bytes32 patientId);
     error NotRecoveryOrCard(bytes32 patientId);
     error NotRecoveryKey(bytes32 patientId);
+    error CardIsRecoveryKey(bytes32 patientId);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -354,7 +355,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// RegisterPatient(patientId, hospital, recoveryKeyHash, keyBundleHash, deadline) with
     /// keyBundleHash = keccak256(keyBundle). The patient id is keccak256(qx, qy); the epoch starts at 1. Only the
     /// hashes of the recovery key (printed on the issue letter) and of the key bundle are stored; the bundle's bytes
-    /// stay in this transaction's calldata.
+    /// stay in this transaction's calldata. The recovery key may not be the card's key (`CardIsRecoveryKey`).
     function registerPatient(uint256 deadline, bytes32 recoveryKeyHash, bytes calldata keyBundle, CardSig calldata sig)
         external
         returns (bytes32 patientId)
@@ -364,6 +365,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (recoveryKeyHash == 0) revert InvalidRecoveryKey();
         _checkKeyBundle(keyBundle);
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
+        if (recoveryKeyHash == patientId) revert CardIsRecoveryKey(patientId);
         if (_patients[patientId].cardKeyHash != 0) revert PatientExists(patientId);
         if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
         if (patientOfRecovery[recoveryKeyHash] != 0) revert RecoveryKeyInUse(recoveryKeyHash);
@@ -406,8 +408,10 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
 
     /// @notice Gives the patient a new card, whether or not the old one was reported lost. A kiosk of an active
     /// hospital submits, without any consent (the old card is gone): the recovery key (the issue letter) and the new
-    /// card both sign ReplaceCard(patientId, newCardKeyHash, hospital, epoch, signedAt), `signedAt` fresh. The new
-    /// card key must never have been a card key. The patient id, records, prescriptions, coverage and claims stay;
+    /// card both sign ReplaceCard(patientId, newCardKeyHash, hospital, newRecoveryKeyHash, keyBundleHash, epoch,
+    /// signedAt) with keyBundleHash = keccak256(keyBundle) and newRecoveryKeyHash as passed (zero: keep), `signedAt`
+    /// fresh. The new card key must never have been a card key, and may be neither the current recovery key nor the
+    /// new one (`CardIsRecoveryKey`). The patient id, records, prescriptions, coverage and claims stay;
     /// the card key, the key bundle (a new history key, every earlier one granted to the new card) and, unless
     /// `newRecoveryKeyHash` is zero, the recovery key are replaced; the epoch moves by one (every consent ends, and
     /// the same signatures can never be used again).
@@ -421,14 +425,16 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     ) external {
         (address hospital,) = institutionOf(msg.sender, Role.Hospital);
         Patient storage p = _patients[patientId];
-        bytes32 old = p.cardKeyHash;
-        if (old == 0) revert UnknownPatient(patientId);
+        if (p.cardKeyHash == 0) revert UnknownPatient(patientId);
         _checkFresh(signedAt);
         _checkKeyBundle(keyBundle);
-        bytes32 newHash = _checkReplacement(patientId, p, hospital, signedAt, recovery, newCard);
+        bytes32 bundleHash = keccak256(keyBundle);
+        bytes32 newHash =
+            _checkReplacement(patientId, p, hospital, newRecoveryKeyHash, bundleHash, signedAt, recovery, newCard);
+        emit CardReplaced(patientId, p.cardKeyHash, newHash, hospital);
         p.cardKeyHash = newHash;
         p.lost = false;
-        p.keyBundleHash = keccak256(keyBundle);
+        p.keyBundleHash = bundleHash;
         if (newRecoveryKeyHash != 0) {
             if (patientOfRecovery[newRecoveryKeyHash] != 0) revert RecoveryKeyInUse(newRecoveryKeyHash);
             patientOfRecovery[newRecoveryKeyHash] = patientId;
@@ -437,7 +443,6 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         uint64 epoch = p.epoch + 1;
         p.epoch = epoch;
         replacementOwner[newHash] = patientId;
-        emit CardReplaced(patientId, old, newHash, hospital);
         emit AllConsentsRevoked(patientId, epoch);
     }
 
@@ -614,20 +619,31 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     }
 
     /// @dev The checks of a replacement's keys and signatures: `recovery` is the patient's recovery key, the new
-    /// card's key was never a card key, and both sign ReplaceCard(patientId, newCardKeyHash, hospital, epoch,
-    /// signedAt) at the patient's current epoch. Returns the new card key's hash.
+    /// card's key was never a card key and is neither the current recovery key nor `newRecoveryKeyHash` (when not
+    /// zero), and both sign ReplaceCard(patientId, newCardKeyHash, hospital, newRecoveryKeyHash, keyBundleHash,
+    /// epoch, signedAt) at the patient's current epoch. Returns the new card key's hash.
     function _checkReplacement(
         bytes32 patientId,
         Patient storage p,
         address hospital,
+        bytes32 newRecoveryKeyHash,
+        bytes32 keyBundleHash,
         uint64 signedAt,
         CardSig calldata recovery,
         CardSig calldata newCard
     ) internal view returns (bytes32 newHash) {
-        if (keccak256(abi.encode(recovery.qx, recovery.qy)) != p.recoveryKeyHash) revert NotRecoveryKey(patientId);
+        bytes32 recoveryHash = p.recoveryKeyHash;
+        if (keccak256(abi.encode(recovery.qx, recovery.qy)) != recoveryHash) revert NotRecoveryKey(patientId);
         newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
         if (_patients[newHash].cardKeyHash != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
-        bytes32 structHash = keccak256(abi.encode(REPLACE_TYPEHASH, patientId, newHash, hospital, p.epoch, signedAt));
+        if (newHash == recoveryHash || (newRecoveryKeyHash != 0 && newHash == newRecoveryKeyHash)) {
+            revert CardIsRecoveryKey(patientId);
+        }
+        bytes32 structHash = keccak256(
+            abi.encode(
+                REPLACE_TYPEHASH, patientId, newHash, hospital, newRecoveryKeyHash, keyBundleHash, p.epoch, signedAt
+            )
+        );
         _verify(structHash, recovery);
         _verify(structHash, newCard);
     }

@@ -72,7 +72,7 @@ contract PatientSmartCardTest is Fixture {
         assertEq(
             hub.REPLACE_TYPEHASH(),
             keccak256(
-                "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,uint64 epoch,uint64 signedAt)"
+                "ReplaceCard(bytes32 patientId,bytes32 newCardKeyHash,address hospital,bytes32 newRecoveryKeyHash,bytes32 keyBundleHash,uint64 epoch,uint64 signedAt)"
             )
         );
     }
@@ -895,14 +895,24 @@ contract PatientSmartCardTest is Fixture {
     // ================================================================ replaceCard
 
     /// @dev The patient's recovery key and the new card `newPk` sign ReplaceCard for `hospital_`, now, in the
-    /// current epoch.
+    /// current epoch, keeping the recovery key, with the key bundle `keyBundleOf(2)`.
     function _replaceSigs(uint256 newPk, address hospital_)
         internal
         view
         returns (uint64 sAt, CardSig memory rec, CardSig memory card)
     {
+        return _replaceSigsWith(newPk, hospital_, 0, keyBundleOf(2));
+    }
+
+    /// @dev The same with the new recovery key hash and the key bundle the replaceCard call will carry.
+    function _replaceSigsWith(uint256 newPk, address hospital_, bytes32 newRecoveryKeyHash, bytes memory bundle)
+        internal
+        view
+        returns (uint64 sAt, CardSig memory rec, CardSig memory card)
+    {
         sAt = uint64(block.timestamp);
-        (rec, card) = replaceSigs(recoveryPkOf(pid), newPk, pid, hospital_, hub.epochOf(pid), sAt);
+        (rec, card) =
+            replaceSigs(recoveryPkOf(pid), newPk, pid, hospital_, newRecoveryKeyHash, bundle, hub.epochOf(pid), sAt);
     }
 
     function test_replaceCard_swapsKeyAndEndsEveryConsent() public {
@@ -952,7 +962,7 @@ contract PatientSmartCardTest is Fixture {
 
     function test_replaceCard_rotatesTheRecoveryKey() public {
         bytes32 next = idOf(NEW2_PK);
-        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital);
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigsWith(NEW_PK, hospital, next, keyBundleOf(3));
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, next, keyBundleOf(3), rec, card);
         assertEq(hub.recoveryKeyOf(pid), next);
@@ -991,7 +1001,7 @@ contract PatientSmartCardTest is Fixture {
 
     function test_replaceCard_twice() public {
         replace(pid, NEW_PK);
-        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW2_PK, hospital);
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigsWith(NEW2_PK, hospital, 0, keyBundleOf(3));
         vm.expectEmit(address(hub));
         emit PatientSmartCard.CardReplaced(pid, idOf(NEW_PK), idOf(NEW2_PK), hospital);
         vm.prank(hospitalKiosk);
@@ -1017,7 +1027,7 @@ contract PatientSmartCardTest is Fixture {
         bytes32 other = registerPatient(OTHER_PK);
         uint64 sAt = uint64(block.timestamp);
         (CardSig memory rec2, CardSig memory card2) =
-            replaceSigs(recoveryPkOf(other), NEW_PK, other, hospital, hub.epochOf(other), sAt);
+            replaceSigs(recoveryPkOf(other), NEW_PK, other, hospital, 0, keyBundleOf(2), hub.epochOf(other), sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, newHash));
         hub.replaceCard(other, sAt, 0, keyBundleOf(2), rec2, card2);
@@ -1068,13 +1078,13 @@ contract PatientSmartCardTest is Fixture {
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Signed further ahead than the clock skew allows.
         uint64 future = uint64(block.timestamp) + hub.MAX_CLOCK_SKEW() + 1;
-        (rec, card) = replaceSigs(recoveryPkOf(pid), NEW_PK, pid, hospital, 1, future);
+        (rec, card) = replaceSigs(recoveryPkOf(pid), NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, future);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.SignatureFromFuture.selector, future));
         hub.replaceCard(pid, future, 0, keyBundleOf(2), rec, card);
         // On the edges of the window it is accepted.
         uint64 edge = uint64(block.timestamp) + hub.MAX_CLOCK_SKEW();
-        (rec, card) = replaceSigs(recoveryPkOf(pid), NEW_PK, pid, hospital, 1, edge);
+        (rec, card) = replaceSigs(recoveryPkOf(pid), NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, edge);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, edge, 0, keyBundleOf(2), rec, card);
     }
@@ -1092,8 +1102,8 @@ contract PatientSmartCardTest is Fixture {
     }
 
     function test_replaceCard_revertsForBadKeyBundle() public {
-        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigs(NEW_PK, hospital);
         uint256 max = hub.MAX_KEY_BUNDLE();
+        (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigsWith(NEW_PK, hospital, 0, new bytes(max));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidKeyBundle.selector, 0));
         hub.replaceCard(pid, sAt, 0, "", rec, card);
@@ -1111,36 +1121,37 @@ contract PatientSmartCardTest is Fixture {
         uint64 sAt = uint64(block.timestamp);
         uint256 rpk = recoveryPkOf(pid);
         // Wrong epoch.
-        (CardSig memory rec, CardSig memory card) = replaceSigs(rpk, NEW_PK, pid, hospital, 2, sAt);
+        (CardSig memory rec, CardSig memory card) = replaceSigs(rpk, NEW_PK, pid, hospital, 0, keyBundleOf(2), 2, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Signed for another hospital.
-        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital2, 1, sAt);
+        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital2, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Another signing time than the one submitted.
-        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt - 1);
+        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt - 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // The new card's signature made by the old card, presented with the new key.
-        card = cardSig(PATIENT_PK, replaceHash(pid, idOf(NEW_PK), hospital, 1, sAt));
+        card = cardSig(PATIENT_PK, replaceHash(pid, idOf(NEW_PK), hospital, 0, keccak256(keyBundleOf(2)), 1, sAt));
         (card.qx, card.qy) = cardKey(NEW_PK);
-        (rec,) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt);
+        (rec,) = replaceSigs(rpk, NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // The recovery key's signature made by the new card, presented with the recovery key.
-        (, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt);
-        rec = card;
-        (rec.qx, rec.qy) = cardKey(rpk);
+        (, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
+        // (A copy: `rec = card` would alias the two in memory and present the new card with the recovery key too.)
+        (bytes32 rqx, bytes32 rqy) = cardKey(rpk);
+        rec = CardSig({qx: rqx, qy: rqy, r: card.r, s: card.s});
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // High s on either signature.
-        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 1, sAt);
+        (rec, card) = replaceSigs(rpk, NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(invalid);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), toHighS(rec), card);
@@ -1160,12 +1171,13 @@ contract PatientSmartCardTest is Fixture {
     function test_replaceCard_revertsWithoutTheRecoveryKey() public {
         uint64 sAt = uint64(block.timestamp);
         // The card itself (not lost, but not the recovery key) cannot stand in for the letter.
-        (CardSig memory rec, CardSig memory card) = replaceSigs(PATIENT_PK, NEW_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(PATIENT_PK, NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Nor a stranger's key.
-        (rec, card) = replaceSigs(STRAY_PK, NEW_PK, pid, hospital, 1, sAt);
+        (rec, card) = replaceSigs(STRAY_PK, NEW_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
@@ -1175,7 +1187,7 @@ contract PatientSmartCardTest is Fixture {
         bytes32 unknown = idOf(OTHER_PK);
         uint64 sAt = uint64(block.timestamp);
         (CardSig memory rec, CardSig memory card) =
-            replaceSigs(recoveryPkOf(unknown), NEW_PK, unknown, hospital, 0, sAt);
+            replaceSigs(recoveryPkOf(unknown), NEW_PK, unknown, hospital, 0, keyBundleOf(2), 0, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.UnknownPatient.selector, unknown));
         hub.replaceCard(unknown, sAt, 0, keyBundleOf(2), rec, card);

@@ -65,7 +65,7 @@ contract AccessAttacks is Fixture {
         CardSig memory dis = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
         // The recovery key and a new card sign a replacement at `hospital`: only the caller's role is wrong.
         (CardSig memory rec, CardSig memory rep) =
-            replaceSigs(recoveryPkOf(pid), 0x5EC0DCA4D, pid, hospital, 1, uint64(block.timestamp));
+            replaceSigs(recoveryPkOf(pid), 0x5EC0DCA4D, pid, hospital, 0, keyBundleOf(2), 1, uint64(block.timestamp));
         State memory before = _state();
 
         vm.startPrank(caller);
@@ -365,7 +365,8 @@ contract AccessAttacks is Fixture {
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         // Replacing needs no consent, but the patient's recovery key: a hospital's own key for it does not do.
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory rep) = replaceSigs(OTHER_PK, OTHER_PK, pid, hospital2, 1, sAt);
+        (CardSig memory rec, CardSig memory rep) =
+            replaceSigs(OTHER_PK, OTHER_PK, pid, hospital2, 0, keyBundleOf(2), 1, sAt);
         State memory before = _state();
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2);
         vm.startPrank(hospital2Kiosk);
@@ -414,7 +415,8 @@ contract AccessAttacks is Fixture {
         late = bound(late, 1, 10 * 365 days);
         vm.warp(uint256(until) + late);
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory rep) = replaceSigs(OTHER_PK, OTHER_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory rep) =
+            replaceSigs(OTHER_PK, OTHER_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         State memory before = _state();
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital);
         vm.startPrank(hospitalKiosk);

@@ -352,8 +352,9 @@ contract CardLifeAttacks is Fixture {
         (uint64 until,,,) = hub.consentOf(pid, hospital2);
         assertEq(until, 0);
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital2, 2, sAt);
         bytes memory bundle = keyBundleOf(0xB2);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital2, 0, bundle, 2, sAt);
         vm.expectEmit(address(hub));
         emit PatientSmartCard.CardReplaced(pid, pid, idOf(NEW_CARD_PK), hospital2);
         vm.expectEmit(address(hub));
@@ -412,8 +413,10 @@ contract CardLifeAttacks is Fixture {
     function test_attack_replayedRecoverySignatureRefused() public {
         uint64 sAt = uint64(block.timestamp);
         // The desk prepared two replacements in epoch 1 (two blank cards tried); the first lands.
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 1, sAt);
-        (CardSig memory rec2, CardSig memory card2) = replaceSigs(recoveryPk, NEW_CARD2_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
+        (CardSig memory rec2, CardSig memory card2) =
+            replaceSigs(recoveryPk, NEW_CARD2_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         Card memory after_ = _card(pid);
@@ -434,7 +437,8 @@ contract CardLifeAttacks is Fixture {
 
     function test_attack_otherHospitalThanSignedRefused() public {
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         Card memory before = _card(pid);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_invalid());
@@ -450,13 +454,13 @@ contract CardLifeAttacks is Fixture {
         uint64 sAt = uint64(block.timestamp);
         // Patient B's letter signs a replacement of A's card.
         (CardSig memory rec, CardSig memory card) =
-            replaceSigs(recoveryPkOf(other), NEW_CARD_PK, pid, hospital, 1, sAt);
+            replaceSigs(recoveryPkOf(other), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         Card memory before = _card(pid);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Nor does A's letter replace B's card.
-        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, other, hospital, 1, sAt);
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, other, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, other));
         hub.replaceCard(other, sAt, 0, keyBundleOf(2), rec, card);
@@ -468,20 +472,21 @@ contract CardLifeAttacks is Fixture {
         uint64 sAt = uint64(block.timestamp);
         Card memory before = _card(pid);
         // Even with genuine signatures naming the pharmacy or the insurer as "hospital".
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, pharmacyOrg, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, pharmacyOrg, 0, keyBundleOf(2), 1, sAt);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
-        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, insurer, 1, sAt);
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, insurer, 0, keyBundleOf(2), 1, sAt);
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, insurer, Role.Hospital, Role.Insurer)
         );
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // A stranger (the letter's holder without a hospital) is no kiosk at all.
-        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, stranger, 1, sAt);
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, stranger, 0, keyBundleOf(2), 1, sAt);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
@@ -492,19 +497,20 @@ contract CardLifeAttacks is Fixture {
         bytes32 other = registerPatient(OTHER_PK);
         uint64 sAt = uint64(block.timestamp);
         // B's card (which B would have to sign with: say B is in league with the desk) cannot become A's.
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, OTHER_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, OTHER_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, other));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Nor B's retired replacement card, once B got another.
         replace(other, NEW_CARD2_PK);
         replaceWith(other, recoveryPkOf(other), NEW_CARD_PK, hospitalKiosk, 0, 3);
-        (rec, card) = replaceSigs(recoveryPk, NEW_CARD2_PK, pid, hospital, 1, sAt);
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD2_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, idOf(NEW_CARD2_PK)));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         // Nor A's own original card.
-        (rec, card) = replaceSigs(recoveryPk, PATIENT_PK, pid, hospital, 1, sAt);
+        (rec, card) = replaceSigs(recoveryPk, PATIENT_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
@@ -515,8 +521,9 @@ contract CardLifeAttacks is Fixture {
     function test_attack_newCardSignatureOverAnotherHospitalRefused() public {
         uint64 sAt = uint64(block.timestamp);
         // The recovery key signs for hospital, the new card for hospital2 (or the reverse): no pair.
-        (CardSig memory rec,) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 1, sAt);
-        (CardSig memory rec2, CardSig memory card2) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital2, 1, sAt);
+        (CardSig memory rec,) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
+        (CardSig memory rec2, CardSig memory card2) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital2, 0, keyBundleOf(2), 1, sAt);
         Card memory before = _card(pid);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
@@ -524,54 +531,207 @@ contract CardLifeAttacks is Fixture {
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card2);
-        (, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 1, sAt);
+        (, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec2, card);
         _assertCard(pid, before);
     }
 
-    /// @dev One field of ReplaceCard(patientId, newCardKeyHash, hospital, epoch, signedAt) signed differently from
-    /// what is submitted, for both signatures or for one of them: refused, nothing changes; the honest pair then
-    /// works.
+    /// @dev The terms both signatures of a replacement cover.
+    struct Terms {
+        bytes32 patientId;
+        bytes32 newCardKeyHash;
+        address hospital;
+        bytes32 newRecoveryKeyHash;
+        bytes32 keyBundleHash;
+        uint64 epoch;
+        uint64 signedAt;
+    }
+
+    function _replaceHashOf(Terms memory t) internal view returns (bytes32) {
+        return replaceHash(
+            t.patientId, t.newCardKeyHash, t.hospital, t.newRecoveryKeyHash, t.keyBundleHash, t.epoch, t.signedAt
+        );
+    }
+
+    /// @dev One field of ReplaceCard(patientId, newCardKeyHash, hospital, newRecoveryKeyHash, keyBundleHash, epoch,
+    /// signedAt) signed differently from what is submitted, for both signatures or for one of them: refused, nothing
+    /// changes; the honest pair then works. The honest replacement rotates the recovery key, so a tampered
+    /// newRecoveryKeyHash of zero ("keep the old letter") is among the cases.
     function testFuzz_attack_tamperedReplaceFieldsRefused(uint8 field, uint8 which, uint256 v) public {
-        field = uint8(bound(field, 0, 4));
+        field = uint8(bound(field, 0, 6));
         which = uint8(bound(which, 0, 2)); // 0: both tampered, 1: the recovery key's, 2: the new card's
         uint64 sAt = uint64(block.timestamp);
-        bytes32 patientId = pid;
-        bytes32 newHash = idOf(NEW_CARD_PK);
-        address hospital_ = hospital;
-        uint64 epoch = 1;
-        uint64 signedAt = sAt;
+        bytes32 newRk = idOf(NEW_RECOVERY_PK);
+        bytes memory bundle = keyBundleOf(2);
+        Terms memory t = Terms({
+            patientId: pid,
+            newCardKeyHash: idOf(NEW_CARD_PK),
+            hospital: hospital,
+            newRecoveryKeyHash: newRk,
+            keyBundleHash: keccak256(bundle),
+            epoch: 1,
+            signedAt: sAt
+        });
         if (field == 0) {
-            patientId = bytes32(v);
-            vm.assume(patientId != pid);
+            t.patientId = bytes32(v);
+            vm.assume(t.patientId != pid);
         } else if (field == 1) {
-            newHash = bytes32(v);
-            vm.assume(newHash != idOf(NEW_CARD_PK));
+            t.newCardKeyHash = bytes32(v);
+            vm.assume(t.newCardKeyHash != idOf(NEW_CARD_PK));
         } else if (field == 2) {
-            hospital_ = address(uint160(v));
-            vm.assume(hospital_ != hospital);
+            t.hospital = address(uint160(v));
+            vm.assume(t.hospital != hospital);
         } else if (field == 3) {
-            epoch = uint64(v);
-            vm.assume(epoch != 1);
+            t.newRecoveryKeyHash = bytes32(v);
+            vm.assume(t.newRecoveryKeyHash != newRk);
+        } else if (field == 4) {
+            t.keyBundleHash = bytes32(v);
+            vm.assume(t.keyBundleHash != keccak256(bundle));
+        } else if (field == 5) {
+            t.epoch = uint64(v);
+            vm.assume(t.epoch != 1);
         } else {
-            signedAt = uint64(bound(v, sAt - hub.MAX_SIGNATURE_AGE(), sAt + hub.MAX_CLOCK_SKEW()));
-            vm.assume(signedAt != sAt);
+            t.signedAt = uint64(bound(v, sAt - hub.MAX_SIGNATURE_AGE(), sAt + hub.MAX_CLOCK_SKEW()));
+            vm.assume(t.signedAt != sAt);
         }
-        bytes32 tampered = replaceHash(patientId, newHash, hospital_, epoch, signedAt);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 1, sAt);
+        bytes32 tampered = _replaceHashOf(t);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, newRk, bundle, 1, sAt);
         if (which != 2) rec = cardSig(recoveryPk, tampered);
         if (which != 1) card = cardSig(NEW_CARD_PK, tampered);
         Card memory before = _card(pid);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
-        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
         _assertCard(pid, before);
-        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 1, sAt);
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, newRk, bundle, 1, sAt);
         vm.prank(hospitalKiosk);
-        hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
+        hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
         assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
+        assertEq(hub.recoveryKeyOf(pid), newRk);
+        assertEq(hub.keyBundleOf(pid), keccak256(bundle));
+    }
+
+    // ================================================================ an intercepted pair, re-submitted with other terms
+
+    /// @dev A second kiosk of the replacing hospital (a kiosk that intercepts the desk's pair before the desk's own
+    /// transaction lands: same hospital, within the hour).
+    function _rogueKiosk() internal returns (address rogue) {
+        rogue = makeAddr("rogueKiosk");
+        _addKiosk(hospital, rogue);
+    }
+
+    function test_attack_interceptedPairWithAnotherRecoveryKeyRefused() public {
+        address rogue = _rogueKiosk();
+        uint64 sAt = uint64(block.timestamp);
+        bytes32 newRk = idOf(NEW_RECOVERY_PK);
+        bytes memory bundle = keyBundleOf(2);
+        // The patient's letter and the new card sign a replacement that prints a new letter (newRk).
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, newRk, bundle, 1, sAt);
+        Card memory before = _card(pid);
+        vm.startPrank(rogue);
+        // The rogue kiosk submits the pair with a recovery key of its own: it would hold the patient's new letter.
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, sAt, idOf(STRANGER_PK), bundle, rec, card);
+        // Or with zero, keeping the old letter (which it may have copied) instead of the new one.
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, sAt, 0, bundle, rec, card);
+        vm.stopPrank();
+        _assertCard(pid, before);
+        assertEq(hub.patientOfRecovery(idOf(STRANGER_PK)), bytes32(0), "the rogue key serves nobody");
+        // A pair signed to keep the letter cannot be turned into a rotation to the rogue's key either.
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 0, bundle, 1, sAt);
+        vm.prank(rogue);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, sAt, idOf(STRANGER_PK), bundle, rec, card);
+        _assertCard(pid, before);
+        // The desk's own submission of the rotating pair lands.
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, newRk, bundle, 1, sAt);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
+        assertEq(hub.recoveryKeyOf(pid), newRk);
+        assertEq(hub.patientOfRecovery(newRk), pid);
+    }
+
+    function test_attack_interceptedPairWithAnotherKeyBundleRefused() public {
+        address rogue = _rogueKiosk();
+        uint64 sAt = uint64(block.timestamp);
+        bytes memory bundle = keyBundleOf(2);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, 0, bundle, 1, sAt);
+        Card memory before = _card(pid);
+        // The rogue kiosk submits the pair with its own bundle (say, a card grant sealed for a key it holds)...
+        vm.prank(rogue);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, sAt, 0, keyBundleOf(0xE51), rec, card);
+        // ...or with the desk's bundle with one byte changed.
+        bytes memory edited = keyBundleOf(2);
+        edited[edited.length - 1] = bytes1(uint8(edited[edited.length - 1]) ^ 1);
+        vm.prank(rogue);
+        vm.expectRevert(_invalid());
+        hub.replaceCard(pid, sAt, 0, edited, rec, card);
+        _assertCard(pid, before);
+        // The signed bundle goes through (from any kiosk of the hospital: it is the patient's bundle).
+        vm.prank(rogue);
+        hub.replaceCard(pid, sAt, 0, bundle, rec, card);
+        assertEq(hub.keyBundleOf(pid), keccak256(bundle));
+        assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
+    }
+
+    // ================================================================ the new card is not the recovery key
+
+    function test_attack_newCardEqualToTheRecoveryKeyRefused() public {
+        uint64 sAt = uint64(block.timestamp);
+        bytes memory bundle = keyBundleOf(2);
+        bytes32 newRk = idOf(NEW_RECOVERY_PK);
+        Card memory before = _card(pid);
+        bytes memory isRecovery = abi.encodeWithSelector(PatientSmartCard.CardIsRecoveryKey.selector, pid);
+        // The letter's own key as the new card (keeping it as the recovery key): the letter alone would be the card.
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, recoveryPk, pid, hospital, 0, bundle, 1, sAt);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(isRecovery);
+        hub.replaceCard(pid, sAt, 0, bundle, rec, card);
+        // The same while rotating to a new letter.
+        (rec, card) = replaceSigs(recoveryPk, recoveryPk, pid, hospital, newRk, bundle, 1, sAt);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(isRecovery);
+        hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
+        // The new card's key as the new recovery key.
+        bytes32 cardHash = idOf(NEW_CARD_PK);
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, cardHash, bundle, 1, sAt);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(isRecovery);
+        hub.replaceCard(pid, sAt, cardHash, bundle, rec, card);
+        _assertCard(pid, before);
+        assertEq(hub.patientOfRecovery(cardHash), bytes32(0));
+        // A new card with a new letter of its own goes through.
+        (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, newRk, bundle, 1, sAt);
+        vm.prank(hospitalKiosk);
+        hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
+        assertEq(hub.cardKeyOf(pid), cardHash);
+        assertEq(hub.recoveryKeyOf(pid), newRk);
+    }
+
+    function test_attack_registrationWithTheCardAsRecoveryKeyRefused() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 other = idOf(OTHER_PK);
+        bytes memory bundle = keyBundleOf(0xB0B);
+        // The card signs its own key hash as the recovery key: the card alone would be the letter.
+        CardSig memory s = cardSig(OTHER_PK, registerHashWith(other, hospital, other, keccak256(bundle), deadline));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardIsRecoveryKey.selector, other));
+        hub.registerPatient(deadline, other, bundle, s);
+        assertEq(hub.cardKeyOf(other), bytes32(0), "not registered");
+        assertEq(hub.patientOfRecovery(other), bytes32(0));
+        // With a recovery key of its own, the same card registers.
+        bytes32 rk = recoveryHashOf(other);
+        s = cardSig(OTHER_PK, registerHashWith(other, hospital, rk, keccak256(bundle), deadline));
+        vm.prank(hospitalKiosk);
+        assertEq(hub.registerPatient(deadline, rk, bundle, s), other);
     }
 
     // ================================================================ a new recovery key
@@ -586,7 +746,8 @@ contract CardLifeAttacks is Fixture {
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryOrCard.selector, pid));
         hub.reportCardLost(pid, sAt, report);
         // ...nor replace it.
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPk, NEW_CARD2_PK, pid, hospital, 2, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, NEW_CARD2_PK, pid, hospital, 0, keyBundleOf(3), 2, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(3), rec, card);
@@ -606,7 +767,8 @@ contract CardLifeAttacks is Fixture {
     function test_trust_cardAloneCannotReplaceItself() public {
         // A finder with the card (and its PIN) has no letter: the card cannot stand in for the recovery key.
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(PATIENT_PK, NEW_CARD_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(PATIENT_PK, NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
@@ -634,7 +796,8 @@ contract CardLifeAttacks is Fixture {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryOrCard.selector, pid));
         hub.reportCardLost(pid, sAt, report);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(STRANGER_PK, NEW_CARD_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(STRANGER_PK, NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);

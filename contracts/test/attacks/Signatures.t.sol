@@ -157,7 +157,8 @@ contract SignatureAttacks is Fixture {
     function test_replay_replaceCardSignatureCannotBeUsedTwice() public {
         bytes32 newHash = idOf(NEW_CARD_PK);
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, card);
         assertEq(hub.cardKeyOf(pid), newHash);
@@ -196,7 +197,7 @@ contract SignatureAttacks is Fixture {
         x.rev = revokeSig(PATIENT_PK, pid, hospital, x.sAt);
         x.all = revokeAllSig(PATIENT_PK, pid, 1, x.sAt);
         x.can = cancelSig(PATIENT_PK, x.id, x.sAt);
-        (x.rec, x.rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, x.sAt);
+        (x.rec, x.rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, x.sAt);
         x.los = reportLostSig(recoveryPkOf(pid), pid, 1, x.sAt);
         x.dis = dispenseSig(PATIENT_PK, x.id, pharmacyOrg, x.deadline);
     }
@@ -302,7 +303,8 @@ contract SignatureAttacks is Fixture {
         _deployB();
         uint64 sAt = uint64(block.timestamp);
         // The recovery key and a new card sign for deployment A (the fixture's); the patient is the same on B.
-        (CardSig memory rec, CardSig memory rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory rep) =
+            replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         CardSig memory los = reportLostSig(recoveryPkOf(pid), pid, 1, sAt);
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_invalid());
@@ -315,7 +317,7 @@ contract SignatureAttacks is Fixture {
         assertEq(hubB.epochOf(pid), 1, "B's epoch unchanged");
         // On A they work.
         hub.reportCardLost(pid, sAt, los);
-        (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 2, sAt);
+        (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 2, sAt);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
         assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
@@ -347,7 +349,8 @@ contract SignatureAttacks is Fixture {
         CardSig memory con = consentSig(PATIENT_PK, pid, pharmacyOrg2, Scope.READ, cn + 1 days, 1, cn);
         CardSig memory dis = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory rep) =
+            replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         CardSig memory los = reportLostSig(recoveryPkOf(pid), pid, 1, sAt);
 
         vm.prank(hospitalKiosk);
@@ -377,7 +380,7 @@ contract SignatureAttacks is Fixture {
         pharmacy.dispensePrescription(id, deadline, dis);
         hub.reportCardLost(pid, sAt, los);
         // (The loss report moved the epoch, so the replacement is signed again.)
-        (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 2, sAt);
+        (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 2, sAt);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
     }
@@ -473,7 +476,8 @@ contract SignatureAttacks is Fixture {
         // B's current card key cannot be made A's card (a key never serves two patients).
         bytes32 b = registerPatient(OTHER_PK);
         uint64 sAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory rep) = replaceSigs(recoveryPkOf(pid), OTHER_PK, pid, hospital, 1, sAt);
+        (CardSig memory rec, CardSig memory rep) =
+            replaceSigs(recoveryPkOf(pid), OTHER_PK, pid, hospital, 0, keyBundleOf(2), 1, sAt);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyInUse.selector, b));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);

@@ -280,12 +280,27 @@ abstract contract Fixture is CardSigner {
         return keccak256(abi.encode(hub.REVOKE_ALL_TYPEHASH(), patientId, epoch, signedAt));
     }
 
-    function replaceHash(bytes32 patientId, bytes32 newKeyHash, address hospital_, uint64 epoch, uint64 signedAt)
-        internal
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(hub.REPLACE_TYPEHASH(), patientId, newKeyHash, hospital_, epoch, signedAt));
+    function replaceHash(
+        bytes32 patientId,
+        bytes32 newKeyHash,
+        address hospital_,
+        bytes32 newRecoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint64 epoch,
+        uint64 signedAt
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                hub.REPLACE_TYPEHASH(),
+                patientId,
+                newKeyHash,
+                hospital_,
+                newRecoveryKeyHash,
+                keyBundleHash,
+                epoch,
+                signedAt
+            )
+        );
     }
 
     function reportLostHash(bytes32 patientId, uint64 epoch, uint64 signedAt) internal view returns (bytes32) {
@@ -350,16 +365,21 @@ abstract contract Fixture is CardSigner {
     }
 
     /// @dev The recovery key `recoveryPk` and the new card `newPk` both sign
-    /// ReplaceCard(patientId, idOf(newPk), hospital_, epoch, signedAt).
+    /// ReplaceCard(patientId, idOf(newPk), hospital_, newRecoveryKeyHash, keccak256(bundle), epoch, signedAt):
+    /// pass what the replaceCard call will carry (newRecoveryKeyHash zero: keep the recovery key).
     function replaceSigs(
         uint256 recoveryPk,
         uint256 newPk,
         bytes32 patientId,
         address hospital_,
+        bytes32 newRecoveryKeyHash,
+        bytes memory bundle,
         uint64 epoch,
         uint64 signedAt
     ) internal view returns (CardSig memory recovery, CardSig memory newCard) {
-        bytes32 h = replaceHash(patientId, idOf(newPk), hospital_, epoch, signedAt);
+        bytes32 h = replaceHash(
+            patientId, idOf(newPk), hospital_, newRecoveryKeyHash, keccak256(bundle), epoch, signedAt
+        );
         recovery = cardSig(recoveryPk, h);
         newCard = cardSig(newPk, h);
     }
@@ -404,10 +424,11 @@ abstract contract Fixture is CardSigner {
         uint256 bundleSeed
     ) internal {
         uint64 signedAt = uint64(block.timestamp);
-        (CardSig memory rec, CardSig memory card) = replaceSigs(
-            recoveryPk, newPk, patientId, hub.kioskInstitution(kiosk), hub.epochOf(patientId), signedAt
-        );
         bytes memory bundle = keyBundleOf(bundleSeed);
+        uint64 epoch = hub.epochOf(patientId);
+        address hospital_ = hub.kioskInstitution(kiosk);
+        (CardSig memory rec, CardSig memory card) =
+            replaceSigs(recoveryPk, newPk, patientId, hospital_, newRecoveryKeyHash, bundle, epoch, signedAt);
         vm.prank(kiosk);
         hub.replaceCard(patientId, signedAt, newRecoveryKeyHash, bundle, rec, card);
     }

@@ -193,15 +193,22 @@ contract AccessHandler is CardSigner {
     function replaceCard(uint256 cs, uint256 cardSeed, uint256 inst) external {
         uint256 k = _freshPk(cardSeed);
         uint64 sAt = uint64(block.timestamp);
-        bytes32 structHash =
-            keccak256(abi.encode(hub.REPLACE_TYPEHASH(), pid, idOf(k), _addr(inst), hub.epochOf(pid), sAt));
+        bytes memory bundle = keyBundleOf(cardSeed);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                hub.REPLACE_TYPEHASH(),
+                pid,
+                idOf(k),
+                _addr(inst),
+                bytes32(cardSeed),
+                keccak256(bundle),
+                hub.epochOf(pid),
+                sAt
+            )
+        );
         CardSig memory rec = signFor(hub, recoveryPkOf(pid), structHash);
         CardSig memory s = signFor(hub, k, structHash);
-        _do(
-            cs,
-            address(hub),
-            abi.encodeCall(hub.replaceCard, (pid, sAt, bytes32(cardSeed), keyBundleOf(cardSeed), rec, s))
-        );
+        _do(cs, address(hub), abi.encodeCall(hub.replaceCard, (pid, sAt, bytes32(cardSeed), bundle, rec, s)));
     }
 
     /// @dev Anyone may submit a loss report; without the recovery key's or the card's signature it fails.

@@ -178,13 +178,23 @@ contract PrescriptionHandler is CardSigner {
                 ++lossReports;
             } catch {}
         }
+        bytes memory bundle = keyBundleOf(cardSeq);
         bytes32 structHash = keccak256(
-            abi.encode(hub.REPLACE_TYPEHASH(), patientId, idOf(newPk), hospitals[0], hub.epochOf(patientId), sAt)
+            abi.encode(
+                hub.REPLACE_TYPEHASH(),
+                patientId,
+                idOf(newPk),
+                hospitals[0],
+                bytes32(0),
+                keccak256(bundle),
+                hub.epochOf(patientId),
+                sAt
+            )
         );
         CardSig memory rec = signFor(hub, recoveryPk, structHash);
         CardSig memory s = signFor(hub, newPk, structHash);
         vm.prank(hospitalKiosks[0]);
-        try hub.replaceCard(patientId, sAt, 0, keyBundleOf(cardSeq), rec, s) {
+        try hub.replaceCard(patientId, sAt, 0, bundle, rec, s) {
             oldPk[p] = cardPk[p];
             cardPk[p] = newPk;
             ++replacements;
