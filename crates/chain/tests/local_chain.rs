@@ -561,7 +561,15 @@ async fn gas_table_against_the_paper() {
         );
         assert!(md.contains(row.function));
     }
-    assert!(report.ours_total() < report.paper_total());
+    // Since v2 the total is about the paper's (101 %): registration carries the card's recovery and the two
+    // institution registrations go through governance (each explained in the table). Every other row together
+    // stays below the paper's same rows.
+    let (ours, paper) = report
+        .rows
+        .iter()
+        .filter(|r| gastable::explanation(r.function).is_none())
+        .fold((0, 0), |(o, p), r| (o + r.ours, p + r.paper));
+    assert!(ours < paper, "{ours} against the paper's {paper}");
     assert_eq!(report.deploy.len(), 5);
     for (name, gas) in &report.deploy {
         assert!(*gas > 100_000, "{name}");
