@@ -21,6 +21,8 @@ use crate::{ChainError, Deployment, GasPolicy};
 
 /// How long to wait for a transaction to be mined before giving up on it.
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Extra gas on every signed write: one storage slot set from zero (EIP-2200's 20,000), see [`Chain::sign`].
+pub const SSTORE_SET_MARGIN: u64 = 20_000;
 
 /// A node connection with in-memory signers and a gas policy.
 #[derive(Clone)]
@@ -223,7 +225,10 @@ impl Chain {
     }
 
     /// Signs a contract call from `from` with `nonce` under the gas policy, without sending it. Gas is
-    /// estimated now (a call that would revert fails here, decoded), with a 25 % margin.
+    /// estimated now (a call that would revert fails here, decoded), with a 25 % margin plus the price of one
+    /// storage slot going from zero to non-zero (20,000): a write pipelined behind others in a block can find a
+    /// counter at zero that was not at estimation (an insurer's reserve paid out meanwhile) and would otherwise
+    /// run out of gas. Unused gas is not paid.
     pub async fn sign<D: CallDecoder>(
         &self,
         from: Address,
@@ -242,7 +247,7 @@ impl Chain {
             .estimate_gas(estimate)
             .await
             .map_err(|e| self.rpc_error(e))?;
-        req.set_gas_limit(gas + gas / 4);
+        req.set_gas_limit(gas + gas / 4 + SSTORE_SET_MARGIN);
         let base_fee = self.base_fee().await?;
         match self.policy.fees(base_fee) {
             (Some(p), _, _) => req.set_gas_price(p),
