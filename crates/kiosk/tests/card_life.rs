@@ -212,7 +212,12 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
         c.epoch, epoch,
         "every consent made with the lost card is void"
     );
-    let signed_at = st.chain.latest_timestamp().await.unwrap().max(c.signedAt + 1);
+    let signed_at = st
+        .chain
+        .latest_timestamp()
+        .await
+        .unwrap()
+        .max(c.signedAt + 1);
     let msg = eip712::Consent {
         patientId: pid,
         institution: hospital,
