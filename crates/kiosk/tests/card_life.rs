@@ -284,7 +284,9 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
             .is_err()
     );
 
-    // Everything opens with the new card: the whole history (both hospitals), in one card operation.
+    // Everything opens with the new card at the patient's next visit: the whole history (both hospitals), in one
+    // card operation.
+    let mut s2 = PatientSession::start(s2.into_card(), Pin::new(REPLACEMENT_PIN)).unwrap();
     reception::check_in(&reception_kiosk, &mut s2)
         .await
         .unwrap();
