@@ -2,8 +2,9 @@
 //! the UI switches on (to translate it and pick the screen), the core's message (which says what to do), and the
 //! PIN tries left or the contract's refusal when there is one.
 
-use carekiosk_card::CardError;
+use carekiosk_card::{CardError, PinKind};
 use carekiosk_kiosk::KioskError;
+use carekiosk_letter::LetterError;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
@@ -25,6 +26,18 @@ pub enum AppError {
     /// Input from the screen the core cannot take.
     #[error("{0}")]
     Invalid(String),
+    /// A recovery code that does not read back, or a letter that cannot be printed; the message says where.
+    #[error(transparent)]
+    Letter(#[from] LetterError),
+    /// A new PIN typed twice differently.
+    #[error("the two new PINs differ: type the new PIN twice the same")]
+    PinMismatch,
+    /// A step of the card's life that only reception does.
+    #[error("this is done at reception: send the patient there with their issue letter")]
+    NotAtThisDesk,
+    /// The letter file could not be written or deleted.
+    #[error("{0}")]
+    File(String),
 }
 
 impl From<CardError> for AppError {
@@ -41,13 +54,41 @@ impl AppError {
             AppError::NoSession => "no-session",
             AppError::CardLeft => "card-removed",
             AppError::Invalid(_) => "invalid",
+            AppError::PinMismatch => "pin-mismatch",
+            AppError::NotAtThisDesk => "not-at-this-desk",
+            AppError::File(_) => "file",
+            AppError::Letter(l) => match l {
+                LetterError::RecoveryCharacter { .. }
+                | LetterError::RecoveryLength { .. }
+                | LetterError::RecoveryGroupLength { .. }
+                | LetterError::RecoveryTypo { .. }
+                | LetterError::RecoveryTypos
+                | LetterError::NotRecoveryQr
+                | LetterError::UnsupportedQrVersion { .. }
+                | LetterError::DamagedQr => "bad-recovery-code",
+                _ => "letter",
+            },
             AppError::Kiosk(k) => match k {
                 KioskError::NotRegistered { .. } => "not-registered",
                 KioskError::Refused(_) => "refused",
                 KioskError::Chain(_) if k.is_offline() => "offline",
                 KioskError::Chain(_) => "chain",
                 KioskError::Card(c) => match c {
+                    CardError::WrongPin {
+                        pin: PinKind::ResetCode,
+                        ..
+                    } => "wrong-reset-code",
+                    CardError::WrongPin {
+                        pin: PinKind::Admin,
+                        ..
+                    } => "wrong-admin-pin",
                     CardError::WrongPin { .. } => "wrong-pin",
+                    CardError::Blocked {
+                        pin: PinKind::ResetCode,
+                    } => "reset-code-blocked",
+                    CardError::Blocked {
+                        pin: PinKind::Admin,
+                    } => "admin-pin-blocked",
                     CardError::Blocked { .. } => "pin-blocked",
                     CardError::CardRemoved => "card-removed",
                     CardError::NoCard => "no-card",
@@ -96,7 +137,6 @@ impl Serialize for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use carekiosk_card::PinKind;
 
     #[test]
     fn a_wrong_pin_carries_its_tries_left_to_the_screen() {
@@ -124,5 +164,41 @@ mod tests {
             "card-removed"
         );
         assert_eq!(AppError::Kiosk(KioskError::NoConsent).kind(), "no-consent");
+    }
+
+    #[test]
+    fn the_reset_code_and_the_admin_pin_are_not_the_patient_pin() {
+        let wrong = AppError::from(CardError::WrongPin {
+            pin: PinKind::ResetCode,
+            tries_left: 2,
+        });
+        let v = serde_json::to_value(&wrong).unwrap();
+        assert_eq!(v["kind"], "wrong-reset-code");
+        assert_eq!(v["triesLeft"], 2);
+        assert_eq!(
+            AppError::from(CardError::Blocked {
+                pin: PinKind::ResetCode
+            })
+            .kind(),
+            "reset-code-blocked"
+        );
+        assert_eq!(
+            AppError::from(CardError::WrongPin {
+                pin: PinKind::Admin,
+                tries_left: 2
+            })
+            .kind(),
+            "wrong-admin-pin"
+        );
+    }
+
+    #[test]
+    fn a_mistyped_recovery_code_names_its_group_without_echoing_the_code() {
+        let e = AppError::from(carekiosk_letter::parse_recovery_text("ABCD-EFGH").unwrap_err());
+        assert_eq!(e.kind(), "bad-recovery-code");
+        assert!(e.to_string().contains("56"), "{e}");
+        let e =
+            AppError::from(carekiosk_letter::parse_recovery_qr("https://example.org").unwrap_err());
+        assert_eq!(e.kind(), "bad-recovery-code");
     }
 }

@@ -29,6 +29,10 @@ pub struct Launch {
     /// Folder of the kiosk's database.
     #[arg(long, env = "CAREKIOSK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where "Save as PDF" writes a patient's issue letter (default: the user's Downloads folder). The file holds
+    /// the patient's codes: it is written only when the operator asks, and should be deleted once printed.
+    #[arg(long, env = "CAREKIOSK_LETTER_DIR")]
+    pub letter_dir: Option<PathBuf>,
     /// Screen language: en or fr.
     #[arg(long, env = "CAREKIOSK_LANG", default_value = "en")]
     pub lang: String,

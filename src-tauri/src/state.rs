@@ -1,14 +1,17 @@
 //! The app's shared state: the kiosk (once open), the patient's session while their card is in, and what the
 //! reader last said.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use carekiosk_kiosk::workflows::pharmacy::PharmacyPrescription;
+use carekiosk_kiosk::workflows::reception::LetterSecrets;
 use carekiosk_kiosk::{Kiosk, PatientSession};
 use tokio::sync::{
     MappedMutexGuard, Mutex as AsyncMutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
+use zeroize::Zeroizing;
 
 use crate::error::AppError;
 use crate::launch::Launch;
@@ -28,6 +31,23 @@ pub struct AppState {
     pub card_generation: AtomicU64,
     /// The prescriptions last listed for the patient at the counter (cleared with the session).
     pub prescriptions: Mutex<Vec<PharmacyPrescription>>,
+    /// The issue letter of the card just issued, until the operator leaves the letter step (or the visit ends).
+    pub letter: Mutex<Option<PendingLetter>>,
+    /// The recovery code typed at the lost-card desk, between the loss report and the replacement card (dropped
+    /// with the replacement, or when the visit ends).
+    pub recovery: Mutex<Option<Zeroizing<[u8; 32]>>>,
+}
+
+/// The issue letter waiting to be printed: what it prints, and the files "Save as PDF" wrote. In memory only; the
+/// secrets are wiped when it is dropped.
+pub struct PendingLetter {
+    pub patient_name: String,
+    pub institution: String,
+    /// `YYYY-MM-DD`.
+    pub issued_on: String,
+    pub secrets: LetterSecrets,
+    /// Letter files written at the operator's request (to be deleted once printed).
+    pub saved: Vec<PathBuf>,
 }
 
 impl AppState {
@@ -40,6 +60,8 @@ impl AppState {
             reader: Mutex::new(ReaderView::default()),
             card_generation: AtomicU64::new(0),
             prescriptions: Mutex::new(Vec::new()),
+            letter: Mutex::new(None),
+            recovery: Mutex::new(None),
         }
     }
 
@@ -102,6 +124,24 @@ impl AppState {
         if let Ok(mut p) = self.prescriptions.lock() {
             p.clear();
         }
+    }
+
+    /// Ends the visit at the operator's word (done, idle, cancel): the session, and whatever reception held for the
+    /// card's life — the issue letter not yet handed over, the recovery code typed at the lost-card desk.
+    pub async fn end_visit(&self) {
+        self.end_session().await;
+        self.forget_letter();
+        if let Ok(mut r) = self.recovery.lock() {
+            r.take();
+        }
+    }
+
+    /// Drops the issue letter (its secrets are wiped); returns the letter files still on disk.
+    pub fn forget_letter(&self) -> Vec<PathBuf> {
+        let letter = self.letter.lock().ok().and_then(|mut l| l.take());
+        letter
+            .map(|l| l.saved.into_iter().filter(|p| p.exists()).collect())
+            .unwrap_or_default()
     }
 
     /// The card left the reader: any session is over.

@@ -125,6 +125,16 @@ pub struct PatientView {
     pub card: String,
 }
 
+impl PatientView {
+    pub fn of(s: &carekiosk_kiosk::PatientSession) -> Self {
+        PatientView {
+            patient_id: s.patient_id().to_string(),
+            name: s.info.name.clone(),
+            card: s.info.ident.clone(),
+        }
+    }
+}
+
 /// A check-in's outcome.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,6 +144,60 @@ pub struct CheckInView {
     pub patient: Option<serde_json::Value>,
     pub records: usize,
     pub consent: TxView,
+}
+
+/// The issue letter of the card just issued, to show on screen and print: the reset code, the recovery code as
+/// printed and its QR code. It travels to the screen once and is wiped here when dropped.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LetterView {
+    pub patient_name: String,
+    pub institution: String,
+    /// `YYYY-MM-DD`.
+    pub issued_on: String,
+    /// The card's reset code (8 digits).
+    pub reset_code: String,
+    /// The recovery code as printed: 14 groups of 4 joined by `-`.
+    pub recovery_text: String,
+    /// The QR code of the recovery code's scanned form: its width in modules, and its modules row by row from the
+    /// top left, `1` dark and `0` light.
+    pub qr_width: usize,
+    pub qr_modules: String,
+}
+
+impl Drop for LetterView {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.reset_code.zeroize();
+        self.recovery_text.zeroize();
+        self.qr_modules.zeroize();
+    }
+}
+
+/// A letter written to a file at the operator's request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedLetter {
+    pub path: String,
+}
+
+/// A card reported lost at reception.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LostView {
+    pub patient_id: String,
+    /// The report's write; none when the card had already been reported lost.
+    pub tx: Option<TxView>,
+    /// Whether the card had been reported lost before (nothing was written; the replacement can go ahead).
+    pub already_lost: bool,
+}
+
+/// A replacement card issued at reception.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplacedView {
+    pub patient: PatientView,
+    pub tx: TxView,
 }
 
 /// One history entry.

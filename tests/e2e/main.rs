@@ -1,7 +1,10 @@
 //! The kiosk app end to end: the real app binary in a real webview (WebKitGTK under WebDriver), on a real local
 //! Anvil with the contracts deployed, the real pcscd with our virtual card, the real OS keyring, real SQLite
-//! files. One test per role's main flow, asserting what the screen shows and what the chain holds; plus a card
-//! pulled mid-visit and a node that stops. Run under `xvfb-run -a` and a Secret Service (scripts/test.sh does).
+//! files. One test per role's main flow, asserting what the screen shows and what the chain holds; the card's life
+//! at reception (the issue letter, a blocked PIN unblocked with the reset code, a lost card replaced with the
+//! recovery code) and a PIN changed at the desk; plus a card pulled mid-visit and a node that stops. Run under
+//! `xvfb-run -a` and a Secret Service (scripts/test.sh does), holding `/tmp/carekiosk-vpcd.lock` (the readers
+//! are shared with the other card tests).
 
 #[path = "../../crates/kiosk/tests/common/mod.rs"]
 mod common;
@@ -9,14 +12,15 @@ mod harness;
 
 use std::time::Duration;
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
-use carekiosk_card::PatientCard;
+use carekiosk_card::{CardError, PatientCard, Pin, PinKind};
 use carekiosk_card_sim::{Sim, SimConfig};
 use carekiosk_chain::deploy::TOKEN_UNIT;
 use carekiosk_chain::devnet::{Devnet, DevnetOptions};
+use carekiosk_kiosk::workflows::reception::{self, LetterSecrets};
 use carekiosk_kiosk::workflows::{doctor, insurer};
-use carekiosk_kiosk::{KioskRole, PatientSession};
+use carekiosk_kiosk::{Kiosk, KioskRole, PatientSession};
 use common::{blank_card, registered, Reader, Stack, BIRTH, NAME, PIN};
 use harness::App;
 
@@ -36,7 +40,54 @@ fn args(st: &Stack, role: KioskRole, reader: &str) -> Vec<String> {
             .to_string(),
         "--reader".into(),
         reader.into(),
+        "--letter-dir".into(),
+        letters(st).display().to_string(),
     ]
+}
+
+/// Where the app saves issue letters when asked.
+fn letters(st: &Stack) -> std::path::PathBuf {
+    st.dir.join("letters")
+}
+
+/// The letter files in the letter folder.
+fn letter_files(st: &Stack) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(letters(st))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
+}
+
+/// The recovery key hash the hub keeps for a recovery secret.
+fn recovery_hash(secret: &[u8; 32]) -> B256 {
+    use carekiosk_records::KeyAgreement;
+    B256::from(
+        carekiosk_records::SoftKey::from_bytes(secret)
+            .unwrap()
+            .key_id(),
+    )
+}
+
+/// A patient registered at reception (core API) onto the blank card in `slot`, with their letter's secrets.
+async fn registered_with_letter(
+    st: &Stack,
+    slot: &Reader,
+) -> (Kiosk, PatientSession, LetterSecrets) {
+    let k = st.kiosk(KioskRole::Reception).await;
+    let card = PatientCard::open(slot.name()).unwrap();
+    let (s, letter) = reception::register_patient_with_letter(
+        &k,
+        card,
+        reception::NewPatient {
+            name: NAME.into(),
+            birth_date: BIRTH.into(),
+            gender: "female".into(),
+            admin_pin: Pin::new(common::ADMIN_PIN),
+            pin: Pin::new(PIN),
+        },
+    )
+    .await
+    .unwrap();
+    (k, s, letter)
 }
 
 /// The app started as `role`, past its start screen.
@@ -90,8 +141,34 @@ async fn reception_issues_a_blank_card_and_checks_the_patient_in() {
     app.screenshot("reception-register").await;
     app.click("#register").await;
 
-    // Registered on chain; then the check-in shows the patient opened with their card.
+    // Registered on chain; the issue letter comes first: its codes on screen, a PDF only when asked.
     app.wait_text("#notice-text", "Registered").await;
+    app.wait_text("#letter-name", NAME).await;
+    let reset_code = app.wait_text("#letter-reset-code", "").await;
+    assert!(
+        reset_code.len() == 8 && reset_code.bytes().all(|b| b.is_ascii_digit()),
+        "{reset_code:?}"
+    );
+    let recovery =
+        carekiosk_letter::parse_recovery_text(&app.wait_text("#letter-recovery", "-").await)
+            .expect("the recovery code on screen reads back");
+    assert!(app.displayed("#letter-qr").await);
+    assert!(letter_files(&st).is_empty(), "nothing written unless asked");
+    app.screenshot("reception-letter").await;
+    app.click("#letter-save").await;
+    app.wait_text("#letter-saved-text", "delete").await;
+    let files = letter_files(&st);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(std::fs::read(&files[0]).unwrap().starts_with(b"%PDF-1.4"));
+    app.click("#letter-delete").await;
+    app.find("#letter-deleted").await;
+    assert!(letter_files(&st).is_empty(), "deleted once printed");
+    app.click("#letter-handed").await;
+    app.click("#letter-done").await;
+
+    // The letter leaves the screen; the check-in shows the patient opened with their card.
+    app.find("#checkin").await;
+    assert!(!app.page_text().await.contains(&reset_code));
     app.click("#checkin").await;
     let summary = app.wait_text("#checkin-summary", NAME).await;
     assert!(summary.contains(BIRTH), "{summary}");
@@ -104,6 +181,11 @@ async fn reception_issues_a_blank_card_and_checks_the_patient_in() {
     let pid = alloy::primitives::B256::from(card.read().unwrap().patient.patient_id);
     let hub = st.chain.hub(&st.d);
     assert!(hub.getPatientInfo(pid).call().await.unwrap().registered);
+    assert_eq!(
+        hub.recoveryKeyOf(pid).call().await.unwrap(),
+        recovery_hash(&recovery),
+        "the letter on screen holds the patient's recovery key"
+    );
     let consent = hub
         .consentOf(pid, st.actors.hospital.address())
         .call()
@@ -412,4 +494,186 @@ async fn a_stopped_node_shows_the_offline_banner_and_the_write_waits_in_the_outb
     sim.stop();
     drop(slot);
     devnet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reception_unblocks_a_blocked_pin_with_the_reset_code_and_the_pin_is_changed_at_the_desk() {
+    const UNBLOCKED: &str = "902618";
+    const CHANGED: &str = "735140";
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-unblock").await;
+    let (slot, sim) = blank_card();
+    let (_reception, s, letter) = registered_with_letter(&st, &slot).await;
+    // Three wrong PINs block the card.
+    let mut card = s.into_card();
+    for _ in 0..3 {
+        let _ = card.verify_pin(&Pin::new("111111"));
+    }
+    assert!(matches!(
+        card.verify_pin(&Pin::new(PIN)),
+        Err(CardError::Blocked { pin: PinKind::User })
+    ));
+    drop(card);
+
+    let app = started(&st, KioskRole::Reception, slot.name(), None).await;
+    // The blocked state leads to the unblock screen at reception.
+    app.wait_text("#pin-blocked-text", "reset code").await;
+    app.screenshot("pin-blocked").await;
+    app.click("#unblock-start").await;
+
+    // A wrong reset code: the tries left.
+    app.find("#pin-pad[data-step='reset-code']").await;
+    app.enter_pin("00000000").await;
+    app.find("#pin-pad[data-step='new-pin']").await;
+    app.enter_pin(UNBLOCKED).await;
+    app.find("#pin-pad[data-step='new-pin-again']").await;
+    app.enter_pin(UNBLOCKED).await;
+    app.find("#pin-pad[data-step='reset-code']").await;
+    app.wait_text("#pin-message", "Wrong reset code. 2 tries left")
+        .await;
+    app.screenshot("unblock").await;
+
+    // The letter's reset code and the new PIN twice; then the new PIN opens the visit.
+    app.enter_pin(letter.reset_code.expose_for_letter()).await;
+    app.find("#pin-pad[data-step='new-pin']").await;
+    app.enter_pin(UNBLOCKED).await;
+    app.find("#pin-pad[data-step='new-pin-again']").await;
+    app.enter_pin(UNBLOCKED).await;
+    app.wait_text("#notice-text", "PIN unblocked").await;
+    app.find("#pin-pad[data-step='pin']").await;
+    app.wait_text("#pin-tries", "3 tries left").await;
+    app.enter_pin(UNBLOCKED).await;
+    app.click("#checkin").await;
+    app.wait_text("#checkin-summary", NAME).await;
+
+    // The patient changes the PIN at the desk (the old one is the visit's): the new one twice.
+    app.click("#change-pin").await;
+    app.find("#pin-pad[data-step='new-pin']").await;
+    app.enter_pin(CHANGED).await;
+    app.find("#pin-pad[data-step='new-pin-again']").await;
+    app.screenshot("change-pin").await;
+    app.enter_pin(CHANGED).await;
+    app.wait_text("#notice-text", "PIN changed").await;
+    assert!(
+        app.displayed("#checkin-summary").await,
+        "the visit is as it was"
+    );
+    app.close().await;
+
+    // On the card: the changed PIN works, the earlier ones do not.
+    let mut card = PatientCard::open(slot.name()).unwrap();
+    assert!(matches!(
+        card.verify_pin(&Pin::new(UNBLOCKED)),
+        Err(CardError::WrongPin { .. })
+    ));
+    card.verify_pin(&Pin::new(CHANGED)).unwrap();
+    assert_eq!(card.pin_tries().unwrap().user, 3);
+    drop(card);
+    sim.stop();
+    drop(slot);
+    st.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reception_reports_a_lost_card_and_issues_the_replacement_with_the_recovery_code() {
+    const NEW_PIN: &str = "551903";
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-replace").await;
+    let slot = common::reader();
+    let sim = Sim::start(SimConfig::in_memory(slot.port())).unwrap();
+    assert!(common::support::wait_card(
+        slot.name(),
+        true,
+        Duration::from_secs(10)
+    ));
+    let (_reception, s, letter) = registered_with_letter(&st, &slot).await;
+    let pid = s.patient_id();
+    let hub = st.chain.hub(&st.d);
+    let old_key = hub.cardKeyOf(pid).call().await.unwrap();
+    drop(s.into_card());
+    // The card is lost.
+    sim.stop();
+    assert!(common::support::wait_card(
+        slot.name(),
+        false,
+        Duration::from_secs(10)
+    ));
+
+    let app = started(&st, KioskRole::Reception, slot.name(), None).await;
+    app.wait_text("#insert h1", "Insert the patient card").await;
+    app.click("#lost-card").await;
+    // The recovery code as a person types it (lower case, spaces), sent with Enter as a scanner does.
+    let typed = carekiosk_letter::recovery_text(&letter.recovery_secret)
+        .to_lowercase()
+        .replace('-', " ");
+    app.type_into("#recovery-code", &typed).await;
+    app.screenshot("lost-card").await;
+    app.find("#recovery-code")
+        .await
+        .send_keys("\u{e007}")
+        .await
+        .unwrap();
+    app.wait_attr("#lost-tx", "data-state", "confirmed").await;
+    assert!(hub.cardLost(pid).call().await.unwrap(), "reported on chain");
+    app.screenshot("lost-reported").await;
+
+    // The replacement: a second blank card in the reader, the name, the new PIN twice.
+    app.click("#replace-start").await;
+    app.find("#replace-insert").await;
+    let sim2 = Sim::start(SimConfig::in_memory(slot.port())).unwrap();
+    app.find("#replace-form").await;
+    app.type_into("#rep-name", NAME).await;
+    app.type_into("#rep-admin-pin", common::ADMIN_PIN).await;
+    app.type_into("#rep-pin", NEW_PIN).await;
+    app.type_into("#rep-pin-again", NEW_PIN).await;
+    app.screenshot("replace-card").await;
+    app.click("#replace").await;
+
+    // The new letter: a new recovery code, the one the hub now holds.
+    app.wait_text("#letter-name", NAME).await;
+    let shown = app.wait_text("#letter-recovery", "-").await;
+    let new_secret =
+        carekiosk_letter::parse_recovery_text(&shown).expect("the new recovery code reads back");
+    assert_ne!(new_secret, *letter.recovery_secret, "a new letter");
+    assert_eq!(
+        hub.recoveryKeyOf(pid).call().await.unwrap(),
+        recovery_hash(&new_secret)
+    );
+    app.find("#letter-replacement").await;
+    app.screenshot("replacement-letter").await;
+    app.click("#letter-handed").await;
+    app.click("#letter-done").await;
+
+    // Then the patient is checked in with the new card.
+    app.wait_text("#checkin-summary", NAME).await;
+    app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    app.wait_text("#patient-chip", NAME).await;
+    app.screenshot("replacement-checkin").await;
+    app.close().await;
+
+    // On chain: the same patient on a new card key, no longer lost, with this hospital's consent on the new epoch.
+    let new_key = hub.cardKeyOf(pid).call().await.unwrap();
+    assert_ne!(new_key, old_key, "the card key changed");
+    assert!(!hub.cardLost(pid).call().await.unwrap());
+    let mut card = PatientCard::open(slot.name()).unwrap();
+    let info = card.read().unwrap();
+    assert_eq!(B256::from(info.patient.patient_id), pid);
+    let key = &info.signing_key;
+    assert_eq!(
+        carekiosk_chain::eip712::key_hash(B256::from(key.x()), B256::from(key.y())),
+        new_key,
+        "the chain's card key is the new card's"
+    );
+    card.verify_pin(&Pin::new(NEW_PIN)).unwrap();
+    let consent = hub
+        .consentOf(pid, st.actors.hospital.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(consent.epoch, hub.epochOf(pid).call().await.unwrap());
+    assert!(consent.validUntil > Kiosk::now());
+    drop(card);
+    sim2.stop();
+    drop(slot);
+    st.stop().await;
 }

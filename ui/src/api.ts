@@ -10,11 +10,15 @@ import type {
   DispenseView,
   HistoryItem,
   KioskInfo,
+  LetterView,
+  LostView,
   PatientView,
   PickItem,
   PrescriptionView,
   ReaderView,
+  ReplacedView,
   ReviewView,
+  SavedLetter,
   StatusView,
   TxView,
 } from './types';
@@ -29,10 +33,21 @@ export const api = {
   cardPeek: () => invoke<CardPeek>('card_peek'),
   cardUnlock: (pin: string) => invoke<PatientView>('card_unlock', { pin }),
   sessionEnd: () => invoke<null>('session_end'),
+  cardUnblock: (resetCode: string, pin: string, pinAgain: string) =>
+    invoke<null>('card_unblock', { resetCode, pin, pinAgain }),
+  cardChangePin: (pin: string, pinAgain: string) => invoke<null>('card_change_pin', { pin, pinAgain }),
 
   receptionCheckIn: () => invoke<CheckInView>('reception_check_in'),
   receptionRegister: (p: { name: string; birthDate: string; gender: string; adminPin: string; pin: string }) =>
     invoke<PatientView>('reception_register', p),
+  receptionReportLost: (recovery: string) => invoke<LostView>('reception_report_lost', { recovery }),
+  receptionReplace: (p: { name: string; adminPin: string; pin: string; pinAgain: string }) =>
+    invoke<ReplacedView>('reception_replace', p),
+
+  letterShow: () => invoke<LetterView>('letter_show'),
+  letterSavePdf: (lang: string) => invoke<SavedLetter>('letter_save_pdf', { lang }),
+  letterDeletePdf: () => invoke<number>('letter_delete_pdf'),
+  letterDone: () => invoke<string[]>('letter_done'),
 
   doctorHistory: () => invoke<HistoryItem[]>('doctor_history'),
   doctorDiagnose: (icd10: string, note: string | null, plan: string[]) =>

@@ -120,3 +120,22 @@ export function summarize(r: FhirResource): { title: string; detail: string } {
       return { title: r.resourceType, detail: '' };
   }
 }
+
+/** The recovery code as the letter prints it: `perLine` groups a line, every line but the last ending in a dash. */
+export function recoveryLines(text: string, perLine = 7): string[] {
+  const groups = text.split('-').filter((g) => g.length > 0);
+  const lines: string[] = [];
+  for (let i = 0; i < groups.length; i += perLine) {
+    const line = groups.slice(i, i + perLine).join('-');
+    lines.push(i + perLine < groups.length ? `${line}-` : line);
+  }
+  return lines;
+}
+
+/** A calendar date `YYYY-MM-DD` written out in the screen's language (the letter's issue date). */
+export function formatDay(isoDate: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(isoDate);
+  if (!m) return isoDate;
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toLocaleDateString(lang() === 'fr' ? 'fr-FR' : 'en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+}

@@ -1,6 +1,7 @@
-// The kiosk app's controller: it keeps the phase (set-up → insert card → PIN → visit), swaps the screen when the
-// phase changes, and keeps the always-visible parts (network, reader, outbox, offline banner, progress, the last
-// transaction) up to date from the core's events.
+// The kiosk app's controller: it keeps the phase (set-up → insert card → PIN → visit, and at reception the card's
+// life: blank card → issue letter, blocked PIN → unblock, lost card → replacement → issue letter), swaps the screen
+// when the phase changes, and keeps the always-visible parts (network, reader, outbox, offline banner, progress,
+// the last transaction) up to date from the core's events.
 import { api, asAppError, events } from './api';
 import type { Ctx } from './context';
 import { h, replace } from './dom';
@@ -8,14 +9,18 @@ import { shortHash } from './format';
 import { errorKey, lang, setLang, t } from './i18n';
 import { IdleTimer } from './idle';
 import { pinPad } from './pinpad';
+import { changePinFlow } from './screens/changepin';
 import { insurerDesk } from './screens/insurer';
 import { doctorVisit } from './screens/doctor';
+import { letterStep } from './screens/letter';
+import { lostDesk, newLostState, type LostState } from './screens/lost';
 import { pharmacyVisit } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
 import { setupScreen } from './screens/setup';
-import type { AppError, KioskInfo, ReaderView, StatusView, TxView } from './types';
+import { resetBlocked, unblockFlow } from './screens/unblock';
+import type { AppError, KioskInfo, ReaderView, ReplacedView, StatusView, TxView } from './types';
 
-type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit';
+type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter';
 
 const root = document.getElementById('app') as HTMLElement;
 const header = h('header', { class: 'top' });
@@ -35,7 +40,19 @@ let started = false;
 let reader: ReaderView = { state: 'no-reader', reader: null };
 let pinMessage: string | undefined;
 let triesLeft = 3;
+/** The card's reset code tries, from the last peek (null: unknown). */
+let resetTriesLeft: number | null = null;
 let busyCount = 0;
+/** The lost-card desk's step, across redraws. */
+let lost: LostState = newLostState();
+/** The lost-card desk's reader hook while it is shown. */
+let lostCard: ((r: ReaderView) => void) | null = null;
+/** Whether the letter shown is a replacement card's; what follows the letter step. */
+let letterReplacement = false;
+let afterLetter: (() => void) | null = null;
+/** The next reception visit checks the patient in at once (after a replacement card). */
+let autoCheckIn = false;
+let changingPin = false;
 
 const ctx: Ctx = {
   info: {
@@ -58,12 +75,13 @@ const ctx: Ctx = {
   status: null,
   patient: null,
   token: { symbol: 'tUSD', decimals: 18 },
-  async run<T>(call: () => Promise<T>, write = false): Promise<T | undefined> {
+  async run<T>(call: () => Promise<T>, write = false, handle?: (e: AppError) => boolean): Promise<T | undefined> {
     busy(+1, write);
     try {
       return await call();
     } catch (e) {
-      showError(asAppError(e));
+      const err = asAppError(e);
+      if (!handle?.(err)) showError(err);
       return undefined;
     } finally {
       busy(-1, write);
@@ -141,7 +159,7 @@ let headerShape = '';
 /** The header: rebuilt only when what it holds changes (a focused button keeps its focus); the network badge is
  * updated in place at every block. */
 function renderHeader(): void {
-  const shape = [lang(), ctx.info.role, ctx.info.institutionId, ctx.info.profile, ctx.patient?.name, ctx.patient?.card].join('|');
+  const shape = [lang(), ctx.info.role, ctx.info.institutionId, ctx.info.profile, ctx.patient?.name, ctx.patient?.card, phase, changingPin].join('|');
   if (shape !== headerShape || !header.querySelector('#network')) {
     headerShape = shape;
     replace(
@@ -158,6 +176,13 @@ function renderHeader(): void {
       ),
       ctx.patient
         ? h('div', { class: 'patient-chip', id: 'patient-chip', title: t('patient.card', { card: ctx.patient.card }) }, ctx.patient.name)
+        : null,
+      ctx.patient && phase === 'visit' && usesCard()
+        ? h(
+            'button',
+            { class: 'secondary small', type: 'button', id: 'change-pin', disabled: changingPin, onclick: () => openChangePin() },
+            t('changePin.button'),
+          )
         : null,
       ctx.patient
         ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
@@ -220,6 +245,8 @@ function setPhase(p: Phase): void {
 
 function renderScreen(): void {
   let el: HTMLElement;
+  changingPin = false;
+  lostCard = null;
   if (phase === 'setup' || !ctx.info.ready) {
     el = setupScreen(ctx.info, ctx.status, () => {
       started = true;
@@ -233,16 +260,38 @@ function renderScreen(): void {
       h('div', { class: 'card-art', 'aria-hidden': 'true' }, h('div', { class: 'chip' })),
       h('h1', {}, t('insert.title')),
       h('p', { class: 'muted' }, reader.state === 'no-reader' || reader.state === 'no-service' ? t('insert.noReader') : t('insert.hint')),
+      ctx.info.role === 'reception'
+        ? h('div', { class: 'desk-actions' }, h('button', { class: 'secondary', id: 'lost-card', type: 'button', onclick: openLost }, t('lost.open')))
+        : null,
     );
   } else if (phase === 'pin') {
-    el =
-      triesLeft === 0
-        ? h('section', { class: 'screen', id: 'pin-blocked' }, h('h1', {}, t('pin.title')), h('p', { class: 'error', role: 'alert' }, t('pin.blocked')))
-        : pinPad({ triesLeft, message: pinMessage, onSubmit: (pin) => void unlock(pin) });
+    el = triesLeft === 0 ? blockedScreen() : pinPad({ triesLeft, message: pinMessage, onSubmit: (pin) => void unlock(pin) });
+  } else if (phase === 'unblock') {
+    el = unblockFlow(ctx, {
+      resetTriesLeft,
+      onUnblocked: () => void afterUnblock(),
+      onLost: openLost,
+      onCancel: () => setPhase('pin'),
+    });
+  } else if (phase === 'lost') {
+    const desk = lostDesk(ctx, { state: lost, reader: () => reader, onReplaced, onCancel: () => void endVisit() });
+    lostCard = desk.onCard;
+    el = desk.el;
+  } else if (phase === 'letter') {
+    el = letterStep(ctx, {
+      replacement: letterReplacement,
+      onDone: () => {
+        const next = afterLetter ?? (() => setPhase('visit'));
+        afterLetter = null;
+        next();
+      },
+    });
   } else if (phase === 'blank') {
     el = registerForm(ctx, () => {
-      renderHeader();
-      setPhase('visit');
+      // The new card's letter first, then the visit.
+      letterReplacement = false;
+      afterLetter = () => setPhase('visit');
+      setPhase('letter');
     });
   } else {
     el = roleScreen();
@@ -250,14 +299,89 @@ function renderScreen(): void {
   replace(screen, el);
   renderHeader();
   renderFooter();
-  const focus = el.querySelector<HTMLElement>('#pin-pad, #setup-start, #checkin, #reg-name, button, input');
-  (phase === 'pin' ? el : focus)?.focus();
+  const focus =
+    el.querySelector<HTMLElement>('[data-autofocus]') ??
+    el.querySelector<HTMLElement>('#pin-pad, #setup-start, #checkin, #reg-name, button, input');
+  (phase === 'pin' && triesLeft > 0 ? el : focus)?.focus();
+}
+
+/** The PIN is blocked: at reception, the way to unblock it (or, the reset code blocked too, to replace the card);
+ * at the other desks, to reception. */
+function blockedScreen(): HTMLElement {
+  const atReception = ctx.info.role === 'reception';
+  if (atReception && resetTriesLeft === 0) {
+    return h('section', { class: 'screen', id: 'pin-blocked' }, h('h1', {}, t('pin.blockedTitle')), resetBlocked(openLost));
+  }
+  return h(
+    'section',
+    { class: 'screen', id: 'pin-blocked' },
+    h('h1', {}, t('pin.blockedTitle')),
+    h('p', { class: 'error', role: 'alert', id: 'pin-blocked-text' }, atReception ? t('pin.blockedReception') : t('pin.blocked')),
+    atReception
+      ? h(
+          'button',
+          { class: 'primary big', id: 'unblock-start', type: 'button', 'data-autofocus': true, onclick: () => setPhase('unblock') },
+          t('unblock.start'),
+        )
+      : null,
+  );
+}
+
+async function afterUnblock(): Promise<void> {
+  const peek = await ctx.run(() => api.cardPeek());
+  triesLeft = peek?.triesLeft ?? 3;
+  resetTriesLeft = peek?.resetTriesLeft ?? resetTriesLeft;
+  pinMessage = undefined;
+  setPhase('pin');
+  notify(t('unblock.done'), 'info');
+}
+
+/** The lost-card desk (reception), from the "insert card" screen or a card whose reset code is blocked. */
+function openLost(): void {
+  lost = newLostState();
+  ctx.patient = null;
+  idle.arm();
+  setPhase('lost');
+}
+
+function onReplaced(v: ReplacedView): void {
+  ctx.patient = v.patient;
+  ctx.showTx(v.tx);
+  notify(t('replace.done'), 'info');
+  letterReplacement = true;
+  // After the new letter, the patient is checked in with the new card.
+  afterLetter = () => {
+    autoCheckIn = true;
+    setPhase('visit');
+  };
+  setPhase('letter');
+}
+
+/** Change PIN over the visit's screen, which stays as it was underneath. */
+function openChangePin(): void {
+  const current = screen.firstElementChild;
+  if (changingPin || phase !== 'visit' || !ctx.patient || !(current instanceof HTMLElement)) return;
+  changingPin = true;
+  current.hidden = true;
+  const flow = changePinFlow(ctx, () => {
+    flow.remove();
+    current.hidden = false;
+    changingPin = false;
+    renderHeader();
+    document.getElementById('change-pin')?.focus();
+  });
+  screen.append(flow);
+  renderHeader();
+  flow.querySelector<HTMLElement>('#pin-pad')?.focus();
 }
 
 function roleScreen(): HTMLElement {
   switch (ctx.info.role) {
-    case 'reception':
-      return receptionVisit(ctx);
+    case 'reception': {
+      const auto = autoCheckIn;
+      autoCheckIn = false;
+      return receptionVisit(ctx, auto);
+    }
     case 'doctor':
       return doctorVisit(ctx);
     case 'pharmacy':
@@ -277,6 +401,7 @@ async function onCardIn(): Promise<void> {
   const peek = await ctx.run(() => api.cardPeek());
   if (!peek || reader.state !== 'card') return;
   triesLeft = peek.triesLeft;
+  resetTriesLeft = peek.resetTriesLeft;
   pinMessage = undefined;
   if (!peek.patientCard) {
     if (ctx.info.role === 'reception') {
@@ -301,8 +426,11 @@ async function unlock(pin: string): Promise<void> {
 
 async function endVisit(message?: string): Promise<void> {
   idle.disarm();
-  const had = ctx.patient !== null || phase === 'visit' || phase === 'pin' || phase === 'blank';
+  const had = ctx.patient !== null || ['visit', 'pin', 'blank', 'unblock', 'lost', 'letter'].includes(phase);
   ctx.patient = null;
+  afterLetter = null;
+  autoCheckIn = false;
+  lost = newLostState();
   replace(txEl);
   if (started) setPhase(usesCard() ? 'insert' : 'visit');
   if (message && had) notify(message, 'info');
@@ -313,6 +441,26 @@ function onReader(r: ReaderView): void {
   const was = reader.state;
   reader = r;
   renderFooter();
+  if (phase === 'lost') {
+    // The lost-card desk swaps cards on purpose (the old one out, a blank one in).
+    lostCard?.(r);
+    return;
+  }
+  if (phase === 'letter') {
+    if (r.state !== 'card' && was === 'card' && ctx.patient) {
+      // The visit is over (the shell closed the session), but the letter is the patient's only copy of their codes:
+      // it stays until the operator has handed it over.
+      ctx.patient = null;
+      renderHeader();
+      notify(t('letter.cardLeft'), 'info');
+      afterLetter = () => {
+        void endVisit().then(() => {
+          if (reader.state === 'card') void onCardIn();
+        });
+      };
+    }
+    return;
+  }
   if (r.state !== 'card' && was === 'card' && usesCard()) {
     // The card left: the patient's data leaves the screen now.
     void endVisit(t('card.removed'));

@@ -1,5 +1,6 @@
 // The on-screen PIN pad: large keys, tries left, typed digits shown as dots. Keyboard digits, Backspace and
-// Enter work as well. The PIN lives only in this closure until it is handed to the card.
+// Enter work as well. The PIN lives only in this closure until it is handed to the card. The same pad takes the
+// reset code (8 digits) and a new PIN (typed twice) in the card's life steps.
 import { h, replace } from './dom';
 import { t } from './i18n';
 
@@ -10,8 +11,13 @@ export const PIN_MAX = 8;
 export class PinEntry {
   private digits = '';
 
+  constructor(
+    readonly min = PIN_MIN,
+    readonly max = PIN_MAX,
+  ) {}
+
   press(key: string): boolean {
-    if (/^\d$/.test(key) && this.digits.length < PIN_MAX) {
+    if (/^\d$/.test(key) && this.digits.length < this.max) {
       this.digits += key;
       return true;
     }
@@ -31,7 +37,7 @@ export class PinEntry {
   }
 
   get complete(): boolean {
-    return this.digits.length >= PIN_MIN;
+    return this.digits.length >= this.min;
   }
 
   /** Hands the PIN over and forgets it. */
@@ -43,17 +49,31 @@ export class PinEntry {
 }
 
 export interface PinPadOptions {
-  triesLeft: number;
+  /** Tries left on the card (a warning on the last one); null or absent: not shown. */
+  triesLeft?: number | null;
   message?: string;
+  /** The pad's heading (default: "Enter your PIN"). */
+  title?: string;
+  /** A line under the heading (what to type). */
+  hint?: string;
+  /** Digits accepted (default 6 to 8). */
+  min?: number;
+  max?: number;
+  /** Names the step (`data-step`), when a flow shows several pads one after the other. */
+  step?: string;
   onSubmit: (pin: string) => void;
+  /** Adds a Cancel button. */
+  onCancel?: () => void;
 }
 
 export function pinPad(o: PinPadOptions): HTMLElement {
-  const entry = new PinEntry();
-  const dots = h('div', { class: 'pin-dots', id: 'pin-dots', 'aria-label': t('pin.title'), role: 'status' });
+  const entry = new PinEntry(o.min ?? PIN_MIN, o.max ?? PIN_MAX);
+  const title = o.title ?? t('pin.title');
+  const hintId = o.hint ? 'pin-hint' : null;
+  const dots = h('div', { class: 'pin-dots', id: 'pin-dots', 'aria-label': title, role: 'status' });
   const ok = h('button', { class: 'key key-ok', id: 'pin-ok', type: 'button', disabled: true }, t('pin.ok'));
   const refresh = () => {
-    replace(dots, ...Array.from({ length: Math.max(entry.length, PIN_MIN) }, (_, i) =>
+    replace(dots, ...Array.from({ length: Math.max(entry.length, entry.min) }, (_, i) =>
       h('span', { class: i < entry.length ? 'dot on' : 'dot' }),
     ));
     ok.disabled = !entry.complete;
@@ -74,17 +94,30 @@ export function pinPad(o: PinPadOptions): HTMLElement {
     ok,
   );
   const tries =
-    o.triesLeft <= 1
-      ? h('p', { class: 'warn', id: 'pin-tries' }, t('pin.lastTry'))
-      : h('p', { class: 'muted', id: 'pin-tries' }, t('pin.tries', { tries: o.triesLeft }));
+    o.triesLeft === undefined || o.triesLeft === null
+      ? null
+      : o.triesLeft <= 1
+        ? h('p', { class: 'warn', id: 'pin-tries' }, t('pin.lastTry'))
+        : h('p', { class: 'muted', id: 'pin-tries' }, t('pin.tries', { tries: o.triesLeft }));
   const root = h(
     'section',
-    { class: 'pin-pad', id: 'pin-pad', tabindex: -1 },
-    h('h2', {}, t('pin.title')),
+    {
+      class: 'pin-pad',
+      id: 'pin-pad',
+      tabindex: -1,
+      'data-step': o.step ?? 'pin',
+      'aria-label': title,
+      'aria-describedby': hintId,
+    },
+    h('h2', { id: 'pin-title' }, title),
+    o.hint ? h('p', { class: 'muted', id: 'pin-hint' }, o.hint) : null,
     o.message ? h('p', { class: 'error', id: 'pin-message', role: 'alert' }, o.message) : null,
     dots,
     tries,
     pad,
+    o.onCancel
+      ? h('button', { class: 'pin-cancel', id: 'pin-cancel', type: 'button', onclick: o.onCancel }, t('common.cancel'))
+      : null,
   );
   root.addEventListener('keydown', (ev) => {
     // Enter or Space on a focused key presses that key (the browser clicks it).

@@ -56,12 +56,43 @@ export interface CardPeek {
   patientCard: boolean;
   triesLeft: number;
   blocked: boolean;
+  /** Reset code tries left (0: none set, or blocked — only a replacement card helps then). */
+  resetTriesLeft: number;
+}
+
+/** The issue letter of a card just issued, to print (src-tauri/src/views.rs `LetterView`). */
+export interface LetterView {
+  patientName: string;
+  institution: string;
+  /** YYYY-MM-DD */
+  issuedOn: string;
+  resetCode: string;
+  /** 14 groups of 4 characters joined by dashes. */
+  recoveryText: string;
+  qrWidth: number;
+  /** Row by row from the top left, '1' dark, '0' light. */
+  qrModules: string;
+}
+
+export interface SavedLetter {
+  path: string;
+}
+
+export interface LostView {
+  patientId: string;
+  tx: TxView | null;
+  alreadyLost: boolean;
 }
 
 export interface PatientView {
   patientId: string;
   name: string;
   card: string;
+}
+
+export interface ReplacedView {
+  patient: PatientView;
+  tx: TxView;
 }
 
 /** A FHIR R4 resource as JSON. */

@@ -12,11 +12,15 @@ describe('command wrappers', () => {
     await api.receptionRegister({ name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' });
     await api.doctorPrescribe('J01CA04', 20, null, 28);
     await api.insurerApprove(3, null);
+    await api.cardUnblock('48120975', '902618', '902618');
+    await api.receptionReplace({ name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' });
     expect(invoke.mock.calls).toEqual([
       ['card_unlock', { pin: '482916' }],
       ['reception_register', { name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' }],
       ['doctor_prescribe', { atc: 'J01CA04', quantity: 20, dosage: null, days: 28 }],
       ['insurer_approve', { id: 3, amount: null }],
+      ['card_unblock', { resetCode: '48120975', pin: '902618', pinAgain: '902618' }],
+      ['reception_replace', { name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' }],
     ]);
   });
 

@@ -1,8 +1,10 @@
 //! The card at the kiosk: what can be read without a PIN (is it a patient card, tries left), the PIN pad's
-//! unlock, and the end of the visit.
+//! unlock, the PIN's life (changed at any desk, unblocked with the letter's reset code at reception), and the end
+//! of the visit.
 
 use carekiosk_card::{PatientCard, Pin};
-use carekiosk_kiosk::PatientSession;
+use carekiosk_kiosk::workflows::card as card_flow;
+use carekiosk_kiosk::{KioskRole, PatientSession};
 use serde::Serialize;
 use tauri::State;
 
@@ -18,9 +20,11 @@ pub struct CardPeek {
     pub patient_card: bool,
     pub tries_left: u8,
     pub blocked: bool,
+    /// Reset code tries left (0: none set, or blocked — then only a replacement card helps).
+    pub reset_tries_left: u8,
 }
 
-fn reader(state: &AppState) -> Result<String, AppError> {
+pub(super) fn reader(state: &AppState) -> Result<String, AppError> {
     let r = state.reader.lock().map(|r| r.clone()).unwrap_or_default();
     match (r.state.as_str(), r.reader) {
         ("card", Some(name)) => Ok(name),
@@ -28,7 +32,7 @@ fn reader(state: &AppState) -> Result<String, AppError> {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f)
@@ -52,6 +56,7 @@ pub async fn card_peek(state: State<'_, AppState>) -> Result<CardPeek, AppError>
             patient_card,
             tries_left: tries.user,
             blocked: tries.user == 0,
+            reset_tries_left: tries.reset_code,
         })
     })
     .await
@@ -79,9 +84,52 @@ pub async fn card_unlock(pin: String, state: State<'_, AppState>) -> Result<Pati
     Ok(view)
 }
 
-/// Ends the visit (done, idle timeout, or the card left): the card handle and the PIN are dropped.
+/// At reception: unblocks the blocked PIN of the card in the reader with the reset code from the patient's
+/// letter, and sets the new PIN (typed twice). The patient then opens the visit with the new PIN.
+#[tauri::command]
+pub async fn card_unblock(
+    reset_code: String,
+    pin: String,
+    pin_again: String,
+    state: State<'_, AppState>,
+) -> Result<(), AppError> {
+    if state.launch.role != KioskRole::Reception {
+        return Err(AppError::NotAtThisDesk);
+    }
+    let name = reader(&state)?;
+    let (code, pin, again) = (Pin::new(reset_code), Pin::new(pin), Pin::new(pin_again));
+    if !pin.secret_eq(&again) {
+        return Err(AppError::PinMismatch);
+    }
+    blocking(move || {
+        let mut card = PatientCard::open(&name)?;
+        card_flow::unblock_pin(&mut card, &code, &pin, &again)?;
+        Ok(())
+    })
+    .await
+}
+
+/// At any desk: the patient with the card in changes their PIN (the old one is the visit's; the new one typed
+/// twice). The visit goes on with the new PIN.
+#[tauri::command]
+pub async fn card_change_pin(
+    pin: String,
+    pin_again: String,
+    state: State<'_, AppState>,
+) -> Result<(), AppError> {
+    let (pin, again) = (Pin::new(pin), Pin::new(pin_again));
+    if !pin.secret_eq(&again) {
+        return Err(AppError::PinMismatch);
+    }
+    let mut s = state.session().await?;
+    card_flow::change_pin(&mut s, pin, &again)?;
+    Ok(())
+}
+
+/// Ends the visit (done, idle timeout, or the card left): the card handle and the PIN are dropped, and with them
+/// an issue letter not yet handed over and a recovery code typed at the lost-card desk.
 #[tauri::command]
 pub async fn session_end(state: State<'_, AppState>) -> Result<(), AppError> {
-    state.end_session().await;
+    state.end_visit().await;
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod card;
 mod doctor;
 mod insurer;
+mod letter;
 mod pharmacy;
 mod reception;
 mod setup;
@@ -22,9 +23,17 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         setup::denial_reasons,
         card::card_peek,
         card::card_unlock,
+        card::card_unblock,
+        card::card_change_pin,
         card::session_end,
         reception::reception_check_in,
         reception::reception_register,
+        reception::reception_report_lost,
+        reception::reception_replace,
+        letter::letter_show,
+        letter::letter_save_pdf,
+        letter::letter_delete_pdf,
+        letter::letter_done,
         doctor::doctor_history,
         doctor::doctor_diagnose,
         doctor::doctor_prescribe,

@@ -1,5 +1,6 @@
 // Reception: check a returning patient in (the card signs the hospital's consent); register a new patient onto
-// a blank card.
+// a blank card (the issue letter follows, screens/letter.ts). The card's other steps at reception: unblock.ts
+// (blocked PIN) and lost.ts (lost card, replacement).
 import { api } from '../api';
 import type { Ctx } from '../context';
 import { field, h, replace } from '../dom';
@@ -7,7 +8,8 @@ import { summarize } from '../format';
 import { t } from '../i18n';
 import { PIN_MAX, PIN_MIN } from '../pinpad';
 
-export function receptionVisit(ctx: Ctx): HTMLElement {
+/** The visit at reception; `autoCheckIn` checks the patient in at once (after a replacement card). */
+export function receptionVisit(ctx: Ctx, autoCheckIn = false): HTMLElement {
   const result = h('div', { id: 'checkin-result' });
   const button = h('button', { class: 'primary big', id: 'checkin', type: 'button' }, t('reception.checkIn'));
   button.addEventListener('click', async () => {
@@ -28,6 +30,7 @@ export function receptionVisit(ctx: Ctx): HTMLElement {
       ),
     );
   });
+  if (autoCheckIn) setTimeout(() => button.click(), 0);
   return h('section', { class: 'screen', id: 'reception' }, h('h1', {}, t('role.reception')), button, result);
 }
 
