@@ -258,7 +258,7 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
 
     // Replaced at the issuing hospital with the recovery code: a new card, the same patient.
     let (slot2, sim2) = blank_card();
-    let (mut s2, letter2, r) = reception::replace_card(
+    let (s2, letter2, r) = reception::replace_card(
         &reception_kiosk,
         &letter.recovery_secret,
         PatientCard::open(slot2.name()).unwrap(),
