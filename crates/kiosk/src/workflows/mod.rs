@@ -69,7 +69,23 @@ pub(crate) async fn grant_consent(
         .latest_timestamp()
         .await
         .unwrap_or_else(|_| Kiosk::now());
-    let signed_at = now.max(last + 1);
+    let mut signed_at = now.max(last + 1);
+    // The same step run again within the same second (a kiosk restarted, a card pulled and put back) finds its
+    // own write under the same key: it goes on with that one instead of asking the card to sign again. A key
+    // whose write the chain refused is passed over (a later second).
+    loop {
+        let key = format!("consent:{pid}:{}:{signed_at}", k.institution);
+        match k.store.outbox_by_key(&key)? {
+            Some(e) if e.state == carekiosk_store::OutboxState::Failed => signed_at += 1,
+            Some(_) => {
+                if let Some(done) = k.outbox.resume(&key).await? {
+                    return Ok((done, signed_at + days * 86_400));
+                }
+                signed_at += 1;
+            }
+            None => break,
+        }
+    }
     let valid_until = signed_at + days * 86_400;
     let msg = Consent {
         patientId: pid,
