@@ -297,7 +297,8 @@ pub fn check(
 /// The functions of one full visit and how many times each runs.
 pub const VISIT: [(&str, u32); 9] = [
     ("registerPatient", 1),
-    ("grantConsent", 3),
+    // Registration, the insurer's enrolment (the card consents to it), check-in, the pharmacy.
+    ("grantConsent", 4),
     ("addMedicalRecord", 3),
     ("enrollPatient", 1),
     ("issuePrescription", 1),

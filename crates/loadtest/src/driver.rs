@@ -235,7 +235,7 @@ impl std::fmt::Display for Report {
         }
         writeln!(
             f,
-            "gas per full visit: {} (13 writes at the medians); measured {} (all kiosk gas / visits, retries included)",
+            "gas per full visit: {} (14 writes at the medians); measured {} (all kiosk gas / visits, retries included)",
             self.gas.per_visit, self.gas.per_visit_measured
         )?;
         writeln!(
