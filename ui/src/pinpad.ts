@@ -7,6 +7,20 @@ import { t } from './i18n';
 export const PIN_MIN = 6;
 export const PIN_MAX = 8;
 
+/** Attributes of a typed (not padded) PIN field in a form: a new patient's or a replacement card's PIN. */
+export const PIN_FIELD = {
+  type: 'password',
+  inputmode: 'numeric',
+  pattern: `\\d{${PIN_MIN},${PIN_MAX}}`,
+  minlength: PIN_MIN,
+  maxlength: PIN_MAX,
+  required: true,
+  autocomplete: 'off',
+};
+
+/** The same for a blank card's admin PIN (8 to 32 characters). */
+export const ADMIN_PIN_FIELD = { ...PIN_FIELD, minlength: 8, maxlength: 32, pattern: '.{8,32}' };
+
 /** The PIN being typed. */
 export class PinEntry {
   private digits = '';

@@ -6,7 +6,7 @@ import type { Ctx } from '../context';
 import { field, h, replace } from '../dom';
 import { shortHash } from '../format';
 import { t } from '../i18n';
-import { PIN_MAX, PIN_MIN } from '../pinpad';
+import { ADMIN_PIN_FIELD, PIN_FIELD } from '../pinpad';
 import type { AppError, LostView, ReaderView, ReplacedView } from '../types';
 
 export type LostStep = 'code' | 'reported' | 'insert' | 'form';
@@ -149,19 +149,10 @@ export function lostDesk(ctx: Ctx, o: LostOptions): { el: HTMLElement; onCard: (
   }
 
   function replaceForm(): HTMLElement {
-    const pinAttrs = {
-      type: 'password',
-      inputmode: 'numeric',
-      pattern: `\\d{${PIN_MIN},${PIN_MAX}}`,
-      minlength: PIN_MIN,
-      maxlength: PIN_MAX,
-      required: true,
-      autocomplete: 'off',
-    };
     const name = h('input', { id: 'rep-name', required: true, autocomplete: 'off', maxlength: 120, 'data-autofocus': true });
-    const admin = h('input', { ...pinAttrs, id: 'rep-admin-pin', minlength: 8, maxlength: 32, pattern: '.{8,32}' });
-    const pin = h('input', { ...pinAttrs, id: 'rep-pin' });
-    const again = h('input', { ...pinAttrs, id: 'rep-pin-again' });
+    const admin = h('input', { ...ADMIN_PIN_FIELD, id: 'rep-admin-pin' });
+    const pin = h('input', { ...PIN_FIELD, id: 'rep-pin' });
+    const again = h('input', { ...PIN_FIELD, id: 'rep-pin-again' });
     const form = h(
       'form',
       { class: 'form', id: 'replace-form' },

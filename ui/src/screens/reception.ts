@@ -6,7 +6,7 @@ import type { Ctx } from '../context';
 import { field, h, replace } from '../dom';
 import { summarize } from '../format';
 import { t } from '../i18n';
-import { PIN_MAX, PIN_MIN } from '../pinpad';
+import { ADMIN_PIN_FIELD, PIN_FIELD } from '../pinpad';
 
 /** The visit at reception; `autoCheckIn` checks the patient in at once (after a replacement card). */
 export function receptionVisit(ctx: Ctx, autoCheckIn = false): HTMLElement {
@@ -45,18 +45,9 @@ export function registerForm(ctx: Ctx, onRegistered: () => void): HTMLElement {
       h('option', { value: g }, t(`gender.${g}` as 'gender.female')),
     ),
   );
-  const pinAttrs = {
-    type: 'password',
-    inputmode: 'numeric',
-    pattern: `\\d{${PIN_MIN},${PIN_MAX}}`,
-    minlength: PIN_MIN,
-    maxlength: PIN_MAX,
-    required: true,
-    autocomplete: 'off',
-  };
-  const admin = h('input', { ...pinAttrs, id: 'reg-admin-pin', minlength: 8, maxlength: 32, pattern: '.{8,32}' });
-  const pin = h('input', { ...pinAttrs, id: 'reg-pin' });
-  const again = h('input', { ...pinAttrs, id: 'reg-pin-again' });
+  const admin = h('input', { ...ADMIN_PIN_FIELD, id: 'reg-admin-pin' });
+  const pin = h('input', { ...PIN_FIELD, id: 'reg-pin' });
+  const again = h('input', { ...PIN_FIELD, id: 'reg-pin-again' });
   const form = h(
     'form',
     { class: 'form', id: 'register-form' },

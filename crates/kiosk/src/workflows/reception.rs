@@ -58,25 +58,12 @@ impl std::fmt::Debug for LetterSecrets {
 /// their demographics as the first record. The letter's secrets are returned to be printed, once.
 pub async fn register_patient_with_letter(
     k: &Kiosk,
-    mut card: PatientCard,
+    card: PatientCard,
     p: NewPatient,
 ) -> Result<(PatientSession, LetterSecrets), KioskError> {
-    let reset_code = Pin::random_digits(8);
-    let admin_pin = Pin::random_digits(8);
-    card.provision(
-        &Provisioning {
-            admin_pin: &p.admin_pin,
-            user_pin: &p.pin,
-            new_admin_pin: Some(&admin_pin),
-            reset_code: Some(&reset_code),
-            name: &p.name,
-            chain_id: k.deployment.chain_id,
-            overwrite: false,
-        },
-        |key| eip712::key_hash(key.x().into(), key.y().into()).0,
-    )?;
-    drop(admin_pin); // nobody keeps it: a card whose reset code is blocked is replaced, not reset
-    let mut s = PatientSession::start(card, p.pin)?;
+    let (mut s, reset_code) = issue_card(k, card, &p.name, &p.admin_pin, p.pin, |key| {
+        eip712::key_hash(key.x().into(), key.y().into()).0
+    })?;
     let pid = s.patient_id();
     let issued = carekiosk_records::issue_bundle(
         pid.0,
@@ -113,14 +100,7 @@ pub async fn register_patient_with_letter(
             },
         )
         .await?;
-    if let Ok(mut m) = k.bundles.lock() {
-        m.insert(pid, bundle);
-    }
-    let letter = LetterSecrets {
-        reset_code,
-        recovery_secret: issued.recovery.to_bytes(),
-    };
-    s.set_history(issued.history, issued.bundle.history_public);
+    let letter = adopt_bundle(k, &mut s, issued, bundle, reset_code);
     grant_consent(
         k,
         &mut s,
@@ -140,6 +120,53 @@ pub async fn register_patient_with_letter(
     )?;
     write_record(k, &mut s, &patient, None).await?;
     Ok((s, letter))
+}
+
+/// Issues the blank `card` (its factory admin PIN `admin_pin`) to the patient `patient_id` names: keys generated
+/// on the card, a random admin PIN nobody keeps (a card whose reset code is blocked is replaced, not reset), a
+/// fresh reset code, the patient's PIN. Returns the session and the reset code for the letter.
+fn issue_card(
+    k: &Kiosk,
+    mut card: PatientCard,
+    name: &str,
+    admin_pin: &Pin,
+    pin: Pin,
+    patient_id: impl FnOnce(&carekiosk_card::P256PublicKey) -> [u8; 32],
+) -> Result<(PatientSession, Pin), KioskError> {
+    let reset_code = Pin::random_digits(8);
+    let new_admin_pin = Pin::random_digits(8);
+    card.provision(
+        &Provisioning {
+            admin_pin,
+            user_pin: &pin,
+            new_admin_pin: Some(&new_admin_pin),
+            reset_code: Some(&reset_code),
+            name,
+            chain_id: k.deployment.chain_id,
+            overwrite: false,
+        },
+        patient_id,
+    )?;
+    Ok((PatientSession::start(card, pin)?, reset_code))
+}
+
+/// Keeps the key bundle just issued: its bytes in the kiosk's memory (so the visit can seal offline), its history
+/// keys in the session; returns the letter's secrets.
+fn adopt_bundle(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    issued: carekiosk_records::Issued,
+    bytes: Vec<u8>,
+    reset_code: Pin,
+) -> LetterSecrets {
+    if let Ok(mut m) = k.bundles.lock() {
+        m.insert(s.patient_id(), bytes);
+    }
+    s.set_history(issued.history, issued.bundle.history_public);
+    LetterSecrets {
+        reset_code,
+        recovery_secret: issued.recovery.to_bytes(),
+    }
 }
 
 /// [`register_patient_with_letter`] for callers that do not print a letter (demos, load runs): the letter's
@@ -229,7 +256,7 @@ pub struct NewCard {
 pub async fn replace_card(
     k: &Kiosk,
     recovery_secret: &[u8; 32],
-    mut card: PatientCard,
+    card: PatientCard,
     p: NewCard,
 ) -> Result<(PatientSession, LetterSecrets, Submitted), KioskError> {
     let mut recovery = SoftKey::from_bytes(recovery_secret)?;
@@ -244,22 +271,7 @@ pub async fn replace_card(
                     .into(),
             )
         })?;
-    let reset_code = Pin::random_digits(8);
-    let admin_pin = Pin::random_digits(8);
-    card.provision(
-        &Provisioning {
-            admin_pin: &p.admin_pin,
-            user_pin: &p.pin,
-            new_admin_pin: Some(&admin_pin),
-            reset_code: Some(&reset_code),
-            name: &p.name,
-            chain_id: k.deployment.chain_id,
-            overwrite: false,
-        },
-        |_| pid.0,
-    )?;
-    drop(admin_pin);
-    let mut s = PatientSession::start(card, p.pin)?;
+    let (mut s, reset_code) = issue_card(k, card, &p.name, &p.admin_pin, p.pin, |_| pid.0)?;
     let issued = carekiosk_records::issue_bundle(
         pid.0,
         &s.record_key()?,
@@ -310,14 +322,7 @@ pub async fn replace_card(
             },
         )
         .await?;
-    if let Ok(mut m) = k.bundles.lock() {
-        m.insert(pid, bytes);
-    }
-    s.set_history(issued.history, issued.bundle.history_public);
-    let letter = LetterSecrets {
-        reset_code,
-        recovery_secret: issued.recovery.to_bytes(),
-    };
+    let letter = adopt_bundle(k, &mut s, issued, bytes, reset_code);
     Ok((s, letter, done))
 }
 
