@@ -160,6 +160,16 @@ pub enum RecordsError {
 
     // ----- content (de)serialisation -----
     /// The content is larger than the format allows.
+    #[error(
+        "the emergency set takes {len} bytes in its card form, the card holds {max}: \
+         shorten or remove entries (the full set stays in the history)"
+    )]
+    EmergencySetTooLarge {
+        /// Compact (compressed) size.
+        len: usize,
+        /// What the card's object holds.
+        max: usize,
+    },
     #[error("the record content is {len} bytes, more than the {max} bytes a sealed record may carry: split it")]
     ContentTooLarge {
         /// Content length in bytes.
@@ -202,7 +212,7 @@ pub enum RecordsError {
         len: usize,
     },
     /// A record kind byte that is not a [`RecordKind`].
-    #[error("record kind {0} is unknown (known: 1..=10): the bytes are corrupt or from a newer carekiosk")]
+    #[error("record kind {0} is unknown (known: 1..=11): the bytes are corrupt or from a newer carekiosk")]
     UnknownKind(u8),
     /// Fewer bytes than the header announces.
     #[error("the sealed record is truncated: {len} bytes, at least {needed} needed; fetch the full record again")]

@@ -1195,6 +1195,9 @@ pub enum Resource {
     ClaimResponse(ClaimResponse),
     /// Consent.
     Consent(Consent),
+    /// The emergency data set, a FHIR `Bundle` (collection).
+    #[serde(rename = "Bundle")]
+    EmergencySet(crate::emergency::EmergencyBundle),
 }
 
 impl std::fmt::Debug for Resource {
@@ -1217,6 +1220,7 @@ impl Resource {
             Resource::Claim(_) => RecordKind::Claim,
             Resource::ClaimResponse(_) => RecordKind::ClaimResponse,
             Resource::Consent(_) => RecordKind::Consent,
+            Resource::EmergencySet(_) => RecordKind::EmergencySet,
         }
     }
 

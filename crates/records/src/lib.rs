@@ -65,6 +65,7 @@
 //! ```
 
 mod date;
+pub mod emergency;
 mod envelope;
 mod error;
 pub mod fhir;
@@ -77,6 +78,7 @@ mod validate;
 use std::fmt;
 
 pub use date::FhirDate;
+pub use emergency::{EmergencyBundle, EmergencySet};
 pub use envelope::{
     bucket_for, content_hash, is_sealed_len, open, open_as_patient, open_bytes_slots,
     open_expecting, open_slots, padded_plaintext, recipients_for, seal, seal_bytes_with_rng,
@@ -117,11 +119,13 @@ pub enum RecordKind {
     Consent = 9,
     /// FHIR Patient.
     Patient = 10,
+    /// The emergency data set: a FHIR Bundle ([`emergency`]).
+    EmergencySet = 11,
 }
 
 impl RecordKind {
     /// Every kind, in discriminant order.
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::Encounter,
         RecordKind::Condition,
         RecordKind::CarePlan,
@@ -132,6 +136,7 @@ impl RecordKind {
         RecordKind::Coverage,
         RecordKind::Consent,
         RecordKind::Patient,
+        RecordKind::EmergencySet,
     ];
 
     /// The FHIR `resourceType`.
@@ -147,6 +152,7 @@ impl RecordKind {
             RecordKind::Coverage => "Coverage",
             RecordKind::Consent => "Consent",
             RecordKind::Patient => "Patient",
+            RecordKind::EmergencySet => "Bundle",
         }
     }
 }

@@ -21,6 +21,7 @@ impl Resource {
             Resource::Claim(r) => r.validate(),
             Resource::ClaimResponse(r) => r.validate(),
             Resource::Consent(r) => r.validate(),
+            Resource::EmergencySet(r) => r.set.validate(),
         }
     }
 }

@@ -283,6 +283,15 @@ fn r4_elements(kind: RecordKind) -> &'static [&'static str] {
             "insurance",
             "error",
         ],
+        RecordKind::EmergencySet => &[
+            "identifier",
+            "type",
+            "timestamp",
+            "total",
+            "link",
+            "entry",
+            "signature",
+        ],
         RecordKind::Consent => &[
             "identifier",
             "status",
@@ -643,13 +652,14 @@ fn record_kinds_are_stable_bytes() {
         (RecordKind::Coverage, 8),
         (RecordKind::Consent, 9),
         (RecordKind::Patient, 10),
+        (RecordKind::EmergencySet, 11),
     ];
     for (kind, byte) in expected {
         assert_eq!(kind as u8, byte);
         assert_eq!(u8::from(kind), byte);
         assert_eq!(RecordKind::try_from(byte).unwrap(), kind);
     }
-    for byte in [0u8, 11, 200, 255] {
+    for byte in [0u8, 12, 200, 255] {
         assert!(
             matches!(RecordKind::try_from(byte), Err(RecordsError::UnknownKind(b)) if b == byte)
         );
