@@ -17,7 +17,7 @@ use sha1::{Digest, Sha1};
 
 use crate::data::{
     decode_name, encode_name, parse_ecdh_secret, CardSignature, P256PublicKey, PatientObject,
-    SharedSecret, PATIENT_DO,
+    SharedSecret, EMERGENCY_DO, PATIENT_DO,
 };
 use crate::error::{from_openpgp, from_pcsc, status_word, NotPatientReason, PinKind};
 use crate::pin::{Pin, ADMIN_PIN_MIN, USER_PIN_MIN};
@@ -560,6 +560,54 @@ impl PatientCard {
                 }
                 Err(e) => Err(from_openpgp(e)),
             }
+        })
+    }
+
+    /// The emergency object (private-use DO 0101, readable without a PIN): `None` when the card holds none.
+    /// Its content is sealed by the caller (`carekiosk-records`, `emergency`); the card only stores it.
+    pub fn emergency_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        self.guarded("emergency_object", |card| {
+            let mut tx = tx(card)?;
+            match tx.private_use_do(EMERGENCY_DO) {
+                Ok(bytes) if bytes.is_empty() => Ok(None),
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(openpgp_card::Error::CardStatus(StatusBytes::ReferencedDataNotFound)) => {
+                    Ok(None)
+                }
+                Err(e) => Err(from_openpgp(e)),
+            }
+        })
+    }
+
+    /// How many bytes this card's private-use objects hold (its extended capabilities), if it says.
+    pub fn special_object_capacity(&mut self) -> Result<Option<u16>, CardError> {
+        self.guarded("special_object_capacity", |card| {
+            let tx = tx(card)?;
+            let caps = tx.extended_capabilities().map_err(from_openpgp)?;
+            Ok(caps.max_len_special_do())
+        })
+    }
+
+    /// Verifies the PIN and writes the emergency object (DO 0101); empty `object` clears it. An object larger
+    /// than the card's private-use objects hold is refused before the PIN is tried.
+    pub fn write_emergency_object(&mut self, pin: &Pin, object: &[u8]) -> Result<(), CardError> {
+        self.guarded("write_emergency_object", |card| {
+            let mut tx = tx(card)?;
+            let caps = tx.extended_capabilities().map_err(from_openpgp)?;
+            let max = usize::from(caps.max_len_special_do().unwrap_or(255));
+            if object.len() > max {
+                return Err(CardError::Unsupported(format!(
+                    "this card's private-use data objects hold {max} bytes, the emergency set needs {}: \
+                     use a card with larger objects (OpenPGP card 3.x offers 255 bytes or more)",
+                    object.len()
+                )));
+            }
+            if let Err(e) = tx.verify_user_pin(pin.secret()) {
+                return Err(pin_failure(&mut tx, PinKind::User, e));
+            }
+            let mut user = tx.as_user_card(None).map_err(from_openpgp)?;
+            user.set_private_use_do(EMERGENCY_DO, object.to_vec())
+                .map_err(from_openpgp)
         })
     }
 

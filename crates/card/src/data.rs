@@ -11,6 +11,11 @@ use crate::CardError;
 /// the admin PIN (PW3), so neither a patient nor a thief can rewrite it. (0101 would be writable with the user PIN.)
 pub const PATIENT_DO: u8 = 2;
 
+/// The private-use data object holding the patient's emergency data set, sealed for the network's emergency
+/// key: DO 0101, readable without a PIN (a hospital reads it when the patient cannot type one), writable with
+/// the patient's PIN (the patient decides whether there is one and what is in it).
+pub const EMERGENCY_DO: u8 = 1;
+
 /// Format version byte of the patient object.
 pub const PATIENT_OBJECT_VERSION: u8 = 1;
 

@@ -28,7 +28,7 @@ pub use card::{
 };
 pub use data::{
     decode_name, encode_name, parse_ecdh_secret, CardSignature, P256PublicKey, PatientObject,
-    SharedSecret, PATIENT_DO, PATIENT_OBJECT_VERSION,
+    SharedSecret, EMERGENCY_DO, PATIENT_DO, PATIENT_OBJECT_VERSION,
 };
 pub use error::{status_word, CardError, NotPatientReason, PinKind};
 pub use events::{CardEvent, CardMonitor};

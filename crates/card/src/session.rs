@@ -111,6 +111,17 @@ impl CardSession {
         self.with(move |c| c.ecdh(&pin, &peer)).await
     }
 
+    /// See [`PatientCard::emergency_object`] (no PIN).
+    pub async fn emergency_object(&self) -> Result<Option<Vec<u8>>, CardError> {
+        self.with(|c| c.emergency_object()).await
+    }
+
+    /// See [`PatientCard::write_emergency_object`].
+    pub async fn write_emergency_object(&self, pin: Pin, object: Vec<u8>) -> Result<(), CardError> {
+        self.with(move |c| c.write_emergency_object(&pin, &object))
+            .await
+    }
+
     /// See [`PatientCard::provision`].
     pub async fn provision(
         &self,

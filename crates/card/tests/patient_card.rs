@@ -190,6 +190,43 @@ fn ecdh_equals_the_off_card_computation() {
 }
 
 #[test]
+fn the_emergency_object_reads_without_a_pin_and_writes_only_with_it() {
+    let slot = support::reader();
+    let _sim = sim(&slot, |_| {});
+    let mut card = PatientCard::open(slot.name()).unwrap();
+    issue(&mut card, "Doe<<Jane");
+    assert_eq!(card.emergency_object().unwrap(), None, "a new card has none");
+    assert_eq!(card.special_object_capacity().unwrap(), Some(255));
+    let object: Vec<u8> = (0..255u32).map(|i| (i * 7) as u8).collect();
+    // A wrong PIN writes nothing and is counted.
+    assert_eq!(
+        card.write_emergency_object(&Pin::new("999999"), &object)
+            .unwrap_err(),
+        CardError::WrongPin {
+            pin: PinKind::User,
+            tries_left: 2
+        }
+    );
+    assert_eq!(card.emergency_object().unwrap(), None);
+    card.write_emergency_object(&Pin::new(PIN), &object).unwrap();
+    // Read back with no PIN, on a fresh connection (as an emergency desk would).
+    drop(card);
+    let mut card = PatientCard::open(slot.name()).unwrap();
+    assert_eq!(card.emergency_object().unwrap(), Some(object.clone()));
+    // Too large: refused before the PIN is tried (the counter stays).
+    let err = card
+        .write_emergency_object(&Pin::new(PIN), &[1u8; 256])
+        .unwrap_err();
+    assert!(matches!(err, CardError::Unsupported(ref m) if m.contains("255")), "{err}");
+    assert_eq!(card.pin_tries().unwrap().user, 3);
+    // Cleared by the patient.
+    card.write_emergency_object(&Pin::new(PIN), &[]).unwrap();
+    assert_eq!(card.emergency_object().unwrap(), None);
+    // The patient object (DO 0102) is untouched by all this.
+    assert!(card.read().is_ok());
+}
+
+#[test]
 fn three_wrong_pins_block_and_the_admin_pin_unblocks() {
     let slot = support::reader();
     let sim = sim(&slot, |_| {});
