@@ -4,9 +4,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use crate::error::{Result, StoreError};
 use crate::types::{
-    Address, Amount, Claim, ClaimStatus, ClaimSubmitted, Consent, ConsentChanged, Cursor, EventRef,
-    Hex, Prescription, PrescriptionIssued, PrescriptionStatus, RecordAdded, RecordHeader,
-    RewindReport, B256,
+    Address, Amount, Claim, ClaimStatus, ClaimSubmitted, Consent, ConsentChanged, Cursor,
+    EmergencyTrace, EventRef, Hex, PatientEvent, Prescription, PrescriptionIssued,
+    PrescriptionStatus, RecordAdded, RecordHeader, RewindReport, B256,
 };
 use crate::{now_ms, Store};
 
@@ -204,6 +204,80 @@ impl IndexBatch<'_> {
         Ok(())
     }
 
+    /// One event about a patient, for their access log.
+    pub fn patient_event(&mut self, ev: &PatientEvent, at: &EventRef) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO patient_log (patient_id, block, log_index, time, event, institution, institution_id,
+                   ref_id, scope, valid_until, amount, tx_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (patient_id, block, log_index) DO NOTHING",
+            )?
+            .execute(params![
+                ev.patient_id,
+                at.block,
+                at.log_index,
+                ev.time,
+                ev.event,
+                ev.institution,
+                ev.institution_id,
+                ev.ref_id,
+                ev.scope,
+                ev.valid_until,
+                ev.amount.map(|a| a.to_be_bytes().to_vec()),
+                at.tx_hash
+            ])?;
+        Ok(())
+    }
+
+    /// The patient of a prescription or claim this database has seen (`table` is `prescriptions` or `claims`).
+    pub fn patient_of(&mut self, table: &str, id: u64) -> Result<Option<B256>> {
+        let sql = match table {
+            "prescriptions" => "SELECT patient_id FROM prescriptions WHERE id = ?1",
+            _ => "SELECT patient_id FROM claims WHERE id = ?1",
+        };
+        Ok(self
+            .tx
+            .prepare_cached(sql)?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// `AllConsentsRevoked` (the card's revoke-all, a loss report or a replacement): every consent of the
+    /// patient ends, each as a revocation event (so a rewind rebuilds the same state).
+    pub fn all_consents_revoked(&mut self, patient_id: &B256, at: &EventRef) -> Result<()> {
+        let held: Vec<Address> = self
+            .tx
+            .prepare_cached(
+                "SELECT institution FROM consents WHERE patient_id = ?1 AND valid_until > 0",
+            )?
+            .query_map([patient_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for institution in held {
+            self.consent_changed(
+                &ConsentChanged {
+                    patient_id: *patient_id,
+                    institution,
+                    valid_until: 0,
+                    scope: 0,
+                },
+                at,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `PatientSmartCard.EmergencyAccess`.
+    pub fn emergency_trace(&mut self, ev: &EmergencyTrace, at: &EventRef) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO emergency_traces (block, log_index, time, hospital, tag, note, tx_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (block, log_index) DO NOTHING",
+            )?
+            .execute(params![at.block, at.log_index, ev.time, ev.hospital, ev.tag, ev.note, at.tx_hash])?;
+        Ok(())
+    }
+
     /// Remembers a block's hash (the indexer keeps the last few dozen to find a fork point after a reorg).
     pub fn block_hash(&mut self, chain_id: u64, number: u64, hash: &B256) -> Result<()> {
         self.bind_chain(chain_id)?;
@@ -371,6 +445,8 @@ impl Store {
                 [block],
             )?;
             r.consent_events_deleted = tx.execute("DELETE FROM consent_events WHERE block > ?1", [block])?;
+            tx.execute("DELETE FROM patient_log WHERE block > ?1", [block])?;
+            tx.execute("DELETE FROM emergency_traces WHERE block > ?1", [block])?;
             tx.execute("DELETE FROM consents WHERE block > ?1", [block])?;
             tx.execute(
                 "INSERT INTO consents (patient_id, institution, valid_until, scope, block, log_index)
@@ -537,6 +613,52 @@ impl Store {
     /// The current consent `institution` holds for a patient (revoked: `valid_until == 0`).
     pub fn consent(&self, patient_id: &B256, institution: &Address) -> Result<Option<Consent>> {
         self.read(|c| consent_of(c, patient_id, institution))
+    }
+
+    /// Every event about a patient, in chain order.
+    pub fn patient_log(&self, patient_id: &B256) -> Result<Vec<PatientEvent>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT patient_id, time, event, institution, institution_id, ref_id, scope, valid_until, amount,
+                   block, log_index FROM patient_log WHERE patient_id = ?1 ORDER BY block, log_index",
+            )?;
+            let rows = st.query_map([patient_id], |r| {
+                let amount: Option<Vec<u8>> = r.get(8)?;
+                Ok(PatientEvent {
+                    patient_id: r.get(0)?,
+                    time: r.get(1)?,
+                    event: r.get(2)?,
+                    institution: r.get(3)?,
+                    institution_id: r.get(4)?,
+                    ref_id: r.get(5)?,
+                    scope: r.get(6)?,
+                    valid_until: r.get(7)?,
+                    amount: amount.and_then(|a| <[u8; 32]>::try_from(a).ok()).map(Amount::from_be_bytes),
+                    block: r.get(9)?,
+                    log_index: r.get(10)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Every emergency-read trace on chain, oldest first.
+    pub fn emergency_traces(&self) -> Result<Vec<EmergencyTrace>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT time, hospital, tag, note, block FROM emergency_traces ORDER BY block, log_index",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(EmergencyTrace {
+                    time: r.get(0)?,
+                    hospital: r.get(1)?,
+                    tag: r.get(2)?,
+                    note: r.get(3)?,
+                    block: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Every institution's current consent for a patient.

@@ -59,8 +59,8 @@ pub use outbox::{Enqueued, OutboxEntry, OutboxState};
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     Address, Amount, CachedContent, ChainHash, Claim, ClaimStatus, ClaimSubmitted, Consent,
-    ConsentChanged, Cursor, EventRef, Prescription, PrescriptionIssued, PrescriptionStatus,
-    RecordAdded, RecordHeader, RewindReport, B256,
+    ConsentChanged, Cursor, EmergencyTrace, EventRef, PatientEvent, Prescription,
+    PrescriptionIssued, PrescriptionStatus, RecordAdded, RecordHeader, RewindReport, B256,
 };
 
 /// How long a statement waits for another process's write lock before failing with "database is locked".

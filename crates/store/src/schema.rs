@@ -15,13 +15,51 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. Append only: never edit one that has shipped.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2 (issue 12, the patient's access log): every chain event about a patient, in chain order, and the
+/// emergency-read traces (which carry no patient id: the patient's kiosk finds its own with its trace key).
+const V2: &str = r#"
+CREATE TABLE patient_log (
+    patient_id     BLOB    NOT NULL CHECK (length(patient_id) = 32),
+    block          INTEGER NOT NULL,
+    log_index      INTEGER NOT NULL,
+    time           INTEGER NOT NULL,
+    event          TEXT    NOT NULL,
+    institution    BLOB CHECK (institution IS NULL OR length(institution) = 20),
+    institution_id INTEGER,
+    ref_id         INTEGER,
+    scope          INTEGER,
+    valid_until    INTEGER,
+    amount         BLOB CHECK (amount IS NULL OR length(amount) = 32),
+    tx_hash        BLOB    NOT NULL CHECK (length(tx_hash) = 32),
+    PRIMARY KEY (patient_id, block, log_index)
+) WITHOUT ROWID;
+CREATE INDEX patient_log_block ON patient_log (block);
+
+CREATE TABLE emergency_traces (
+    block     INTEGER NOT NULL,
+    log_index INTEGER NOT NULL,
+    time      INTEGER NOT NULL,
+    hospital  BLOB    NOT NULL CHECK (length(hospital) = 20),
+    tag       BLOB    NOT NULL CHECK (length(tag) = 32),
+    note      BLOB    NOT NULL,
+    tx_hash   BLOB    NOT NULL CHECK (length(tx_hash) = 32),
+    PRIMARY KEY (block, log_index)
+) WITHOUT ROWID;
+"#;
 
 const V1: &str = r#"
 PRAGMA application_id = 1129007439;

@@ -417,3 +417,47 @@ mod tests {
         assert!(Amount::from(5u128) < Amount::from(300u128));
     }
 }
+
+/// One chain event about a patient, for their access log (`event` names it: `record`, `prescribed`,
+/// `dispensed`, `rx-cancelled`, `claim`, `claim-approved`, `claim-denied`, `claim-paid`, `consent`,
+/// `consent-revoked`, `all-consents-revoked`, `registered`, `card-lost`, `card-replaced`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PatientEvent {
+    /// The patient.
+    pub patient_id: B256,
+    /// Block time (unix seconds).
+    pub time: u64,
+    /// What happened.
+    pub event: String,
+    /// The institution, when the event names its address.
+    pub institution: Option<Address>,
+    /// The institution id, when the event names it by id (record author, issuer, pharmacy).
+    pub institution_id: Option<u32>,
+    /// Record index, prescription id or claim id.
+    pub ref_id: Option<u64>,
+    /// Consent scope.
+    pub scope: Option<u8>,
+    /// Consent end.
+    pub valid_until: Option<u64>,
+    /// Money.
+    pub amount: Option<Amount>,
+    /// Where it is on chain (filled when read back).
+    pub block: u64,
+    /// Log index within the block (filled when read back).
+    pub log_index: u64,
+}
+
+/// `PatientSmartCard.EmergencyAccess`: one emergency read, with no patient id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyTrace {
+    /// Block time.
+    pub time: u64,
+    /// The hospital (institution address).
+    pub hospital: Address,
+    /// The blinded tag.
+    pub tag: B256,
+    /// The sealed note.
+    pub note: Vec<u8>,
+    /// Block.
+    pub block: u64,
+}
