@@ -195,7 +195,11 @@ fn the_emergency_object_reads_without_a_pin_and_writes_only_with_it() {
     let _sim = sim(&slot, |_| {});
     let mut card = PatientCard::open(slot.name()).unwrap();
     issue(&mut card, "Doe<<Jane");
-    assert_eq!(card.emergency_object().unwrap(), None, "a new card has none");
+    assert_eq!(
+        card.emergency_object().unwrap(),
+        None,
+        "a new card has none"
+    );
     assert_eq!(card.special_object_capacity().unwrap(), Some(255));
     let object: Vec<u8> = (0..255u32).map(|i| (i * 7) as u8).collect();
     // A wrong PIN writes nothing and is counted.
@@ -208,7 +212,8 @@ fn the_emergency_object_reads_without_a_pin_and_writes_only_with_it() {
         }
     );
     assert_eq!(card.emergency_object().unwrap(), None);
-    card.write_emergency_object(&Pin::new(PIN), &object).unwrap();
+    card.write_emergency_object(&Pin::new(PIN), &object)
+        .unwrap();
     // Read back with no PIN, on a fresh connection (as an emergency desk would).
     drop(card);
     let mut card = PatientCard::open(slot.name()).unwrap();
@@ -217,7 +222,10 @@ fn the_emergency_object_reads_without_a_pin_and_writes_only_with_it() {
     let err = card
         .write_emergency_object(&Pin::new(PIN), &[1u8; 256])
         .unwrap_err();
-    assert!(matches!(err, CardError::Unsupported(ref m) if m.contains("255")), "{err}");
+    assert!(
+        matches!(err, CardError::Unsupported(ref m) if m.contains("255")),
+        "{err}"
+    );
     assert_eq!(card.pin_tries().unwrap().user, 3);
     // Cleared by the patient.
     card.write_emergency_object(&Pin::new(PIN), &[]).unwrap();

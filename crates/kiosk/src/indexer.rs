@@ -124,37 +124,140 @@ impl Indexer {
                         reason: e.to_string(),
                     })?;
             let mut decoded = Vec::with_capacity(logs.len());
+            let mut times = std::collections::HashMap::new();
             for log in &logs {
-                if let Some(ev) = self.decode(log).await? {
-                    decoded.push(ev);
+                if let Some((at, ev)) = self.decode(log).await? {
+                    let time = match (log.block_timestamp, times.get(&at.block)) {
+                        (Some(t), _) => t,
+                        (None, Some(t)) => *t,
+                        (None, None) => {
+                            let t = self.block_time(at.block).await?;
+                            times.insert(at.block, t);
+                            t
+                        }
+                    };
+                    decoded.push((at, ev, time));
                 }
             }
             let end_hash = self.hash_of(end).await?.unwrap_or_default();
             let key = self.cursor_key();
             report.events += self.store.index_batch(|b| {
                 let mut n = 0;
-                for (at, ev) in &decoded {
+                for (at, ev, time) in &decoded {
                     n += 1;
-                    match ev {
-                        Event::Record(r) => b.record_added(r, at)?,
-                        Event::Consent(c) => b.consent_changed(c, at)?,
-                        Event::Issued(p) => b.prescription_issued(p, at)?,
+                    let log = |event: &str, patient_id: [u8; 32]| store::PatientEvent {
+                        patient_id,
+                        time: *time,
+                        event: event.into(),
+                        ..Default::default()
+                    };
+                    let entry = match ev {
+                        Event::Record(r) => {
+                            b.record_added(r, at)?;
+                            Some(store::PatientEvent {
+                                institution_id: Some(r.author),
+                                ref_id: Some(r.index),
+                                ..log("record", r.patient_id)
+                            })
+                        }
+                        Event::Consent(c) => {
+                            b.consent_changed(c, at)?;
+                            let revoked = c.valid_until == 0;
+                            Some(store::PatientEvent {
+                                institution: Some(c.institution),
+                                scope: (!revoked).then_some(c.scope),
+                                valid_until: (!revoked).then_some(c.valid_until),
+                                ..log(
+                                    if revoked {
+                                        "consent-revoked"
+                                    } else {
+                                        "consent"
+                                    },
+                                    c.patient_id,
+                                )
+                            })
+                        }
+                        Event::AllRevoked(pid) => {
+                            b.all_consents_revoked(pid, at)?;
+                            Some(log("all-consents-revoked", *pid))
+                        }
+                        Event::Patient(what, pid, hospital) => Some(store::PatientEvent {
+                            institution: *hospital,
+                            ..log(what, *pid)
+                        }),
+                        Event::Issued(p) => {
+                            b.prescription_issued(p, at)?;
+                            Some(store::PatientEvent {
+                                institution_id: Some(p.issuer),
+                                ref_id: Some(p.id),
+                                ..log("prescribed", p.patient_id)
+                            })
+                        }
                         Event::Dispensed(id, by) => {
                             b.prescription_dispensed(*id, *by, at)?;
+                            b.patient_of("prescriptions", *id)?
+                                .map(|pid| store::PatientEvent {
+                                    institution_id: Some(*by),
+                                    ref_id: Some(*id),
+                                    ..log("dispensed", pid)
+                                })
                         }
                         Event::Cancelled(id) => {
                             b.prescription_cancelled(*id, at)?;
+                            b.patient_of("prescriptions", *id)?
+                                .map(|pid| store::PatientEvent {
+                                    ref_id: Some(*id),
+                                    ..log("rx-cancelled", pid)
+                                })
                         }
-                        Event::Claim(c) => b.claim_submitted(c, at)?,
+                        Event::Claim(c) => {
+                            b.claim_submitted(c, at)?;
+                            Some(store::PatientEvent {
+                                institution: Some(c.hospital),
+                                ref_id: Some(c.id),
+                                amount: Some(c.claimed),
+                                ..log("claim", c.patient_id)
+                            })
+                        }
                         Event::Approved(id, amount) => {
                             b.claim_approved(*id, *amount, at)?;
+                            b.patient_of("claims", *id)?.map(|pid| store::PatientEvent {
+                                ref_id: Some(*id),
+                                amount: Some(*amount),
+                                ..log("claim-approved", pid)
+                            })
                         }
                         Event::Denied(id, code) => {
                             b.claim_denied(*id, *code, at)?;
+                            b.patient_of("claims", *id)?.map(|pid| store::PatientEvent {
+                                ref_id: Some(*id),
+                                ..log("claim-denied", pid)
+                            })
                         }
                         Event::Paid(id, amount) => {
                             b.claim_paid(*id, *amount, at)?;
+                            b.patient_of("claims", *id)?.map(|pid| store::PatientEvent {
+                                ref_id: Some(*id),
+                                amount: Some(*amount),
+                                ..log("claim-paid", pid)
+                            })
                         }
+                        Event::Emergency(hospital, tag, note) => {
+                            b.emergency_trace(
+                                &store::EmergencyTrace {
+                                    time: *time,
+                                    hospital: *hospital,
+                                    tag: *tag,
+                                    note: note.clone(),
+                                    block: at.block,
+                                },
+                                at,
+                            )?;
+                            None
+                        }
+                    };
+                    if let Some(e) = entry {
+                        b.patient_event(&e, at)?;
                     }
                 }
                 b.block_hash(chain_id, end, &end_hash.0)?;
@@ -223,6 +326,37 @@ impl Indexer {
                 valid_until: 0,
                 scope: 0,
             })
+        } else if addr == c.patient_smart_card
+            && topic0 == PatientSmartCard::AllConsentsRevoked::SIGNATURE_HASH
+        {
+            let e =
+                PatientSmartCard::AllConsentsRevoked::decode_log_data(log.data()).map_err(bad)?;
+            Event::AllRevoked(e.patientId.0)
+        } else if addr == c.patient_smart_card
+            && topic0 == PatientSmartCard::PatientRegistered::SIGNATURE_HASH
+        {
+            let e =
+                PatientSmartCard::PatientRegistered::decode_log_data(log.data()).map_err(bad)?;
+            Event::Patient("registered", e.patientId.0, Some(e.hospital.into_array()))
+        } else if addr == c.patient_smart_card
+            && topic0 == PatientSmartCard::CardReportedLost::SIGNATURE_HASH
+        {
+            let e = PatientSmartCard::CardReportedLost::decode_log_data(log.data()).map_err(bad)?;
+            Event::Patient("card-lost", e.patientId.0, None)
+        } else if addr == c.patient_smart_card
+            && topic0 == PatientSmartCard::CardReplaced::SIGNATURE_HASH
+        {
+            let e = PatientSmartCard::CardReplaced::decode_log_data(log.data()).map_err(bad)?;
+            Event::Patient(
+                "card-replaced",
+                e.patientId.0,
+                Some(e.hospital.into_array()),
+            )
+        } else if addr == c.patient_smart_card
+            && topic0 == PatientSmartCard::EmergencyAccess::SIGNATURE_HASH
+        {
+            let e = PatientSmartCard::EmergencyAccess::decode_log_data(log.data()).map_err(bad)?;
+            Event::Emergency(e.hospital.into_array(), e.tag.0, e.note.to_vec())
         } else if addr == c.pharmacy_access
             && topic0 == PharmacyAccess::PrescriptionIssued::SIGNATURE_HASH
         {
@@ -355,6 +489,11 @@ impl Indexer {
 enum Event {
     Record(store::RecordAdded),
     Consent(store::ConsentChanged),
+    AllRevoked([u8; 32]),
+    /// Registered / card lost / card replaced, with the hospital when the event names it.
+    Patient(&'static str, [u8; 32], Option<[u8; 20]>),
+    /// An emergency read: hospital, tag, note.
+    Emergency([u8; 20], [u8; 32], Vec<u8>),
     Issued(store::PrescriptionIssued),
     Dispensed(u64, u32),
     Cancelled(u64),

@@ -6,7 +6,10 @@ use carekiosk_chain::bindings::Role;
 use carekiosk_chain::{Chain, ChainError, Deployment, Profile};
 use carekiosk_records::{RecipientPublicKey, SoftKey};
 use carekiosk_store::Store;
-use carekiosk_wallet::{KeyKind, Wallet};
+use carekiosk_wallet::{KeyKind, RecordKey, Wallet};
+
+/// The keyring slot of the network's emergency key: account `<profile>/emergency/record-key`.
+pub const EMERGENCY_SLOT: &str = "emergency";
 
 use crate::indexer::Indexer;
 use crate::outbox::Outbox;
@@ -35,6 +38,8 @@ pub struct Kiosk {
     /// Events into the database.
     pub indexer: Indexer,
     record_key: SoftKey,
+    /// The network's emergency key (hospital kiosks only): opens the emergency data set on patients' cards.
+    emergency_key: Option<SoftKey>,
     /// Patients' key bundles (public bytes, checked against their hash on chain), so that a visit that began
     /// online can go on sealing records while the node is down.
     pub(crate) bundles: std::sync::Mutex<std::collections::HashMap<B256, Vec<u8>>>,
@@ -58,6 +63,8 @@ pub struct KioskKeys {
     pub record_key: SoftKey,
     /// The database key.
     pub database_key: [u8; 32],
+    /// The network's emergency key, on hospital kiosks that were given it (`None` elsewhere).
+    pub emergency_key: Option<SoftKey>,
 }
 
 impl KioskKeys {
@@ -81,10 +88,23 @@ impl KioskKeys {
         let db = wallet
             .database_key(profile, role.as_str())?
             .generate_or_load()?;
+        // Only a hospital's kiosks ever load the network's emergency key; other roles never touch its entry.
+        let emergency_key = if role.chain_role() == Role::Hospital {
+            match wallet
+                .slot::<RecordKey>(profile, EMERGENCY_SLOT)?
+                .try_load()?
+            {
+                Some(k) => Some(SoftKey::from_bytes(k.secret_bytes())?),
+                None => None,
+            }
+        } else {
+            None
+        };
         Ok(KioskKeys {
             signer,
             record_key,
             database_key: *db.secret_bytes(),
+            emergency_key,
         })
     }
 }
@@ -158,6 +178,7 @@ impl Kiosk {
             outbox,
             indexer,
             record_key: keys.record_key,
+            emergency_key: keys.emergency_key,
             bundles: Default::default(),
         })
     }
@@ -168,6 +189,11 @@ impl Kiosk {
     }
 
     /// A copy of the institution's record key (recovery opens the issuing hospital's share with it).
+    /// The network's emergency key, if this is a hospital kiosk that holds it.
+    pub(crate) fn emergency_key(&self) -> Option<SoftKey> {
+        self.emergency_key.clone()
+    }
+
     pub(crate) fn record_key_copy(&self) -> SoftKey {
         self.record_key.clone()
     }

@@ -25,6 +25,20 @@ pub async fn register_local_kiosks(
     actors: &DemoActors,
     profile: &str,
 ) -> Result<(), KioskError> {
+    // The network's emergency key: generated into this machine's keyring (where the local hospital kiosks find
+    // it) and published on chain by the admin, once per deployment.
+    let wallet = carekiosk_wallet::Wallet::open()?;
+    let emergency = wallet
+        .slot::<carekiosk_wallet::RecordKey>(profile, crate::kiosk::EMERGENCY_SLOT)?
+        .generate_or_load()?;
+    let emergency = {
+        use carekiosk_wallet::KeyKind;
+        carekiosk_records::SoftKey::from_bytes(emergency.secret_bytes())?
+    };
+    let compressed = emergency.public_key().to_sec1_compressed().to_vec();
+    chain
+        .send(d.admin, chain.hub(d).setEmergencyKey(compressed.into()))
+        .await?;
     for role in KioskRole::ALL {
         let keys = KioskKeys::load_or_generate(profile, role)?;
         let inst = institution_of(actors, role);

@@ -143,6 +143,35 @@ impl PatientSession {
             .map_err(|e| keys.card_error.take().map_or(e.into(), KioskError::Card))
     }
 
+    /// The trace keys of every history key generation (oldest first): they find the patient's emergency-read
+    /// traces on chain. Needs the history keys open.
+    pub fn trace_keys(
+        &self,
+    ) -> Vec<zeroize::Zeroizing<[u8; carekiosk_records::emergency::TRACE_KEY_LEN]>> {
+        self.history
+            .iter()
+            .map(carekiosk_records::emergency::trace_key)
+            .collect()
+    }
+
+    /// The trace key of the current history key: what a new emergency object on the card carries.
+    pub fn current_trace_key(
+        &self,
+    ) -> Result<zeroize::Zeroizing<[u8; carekiosk_records::emergency::TRACE_KEY_LEN]>, KioskError>
+    {
+        self.history
+            .last()
+            .map(carekiosk_records::emergency::trace_key)
+            .ok_or_else(|| {
+                KioskError::Invalid("the patient's history keys are not open for this visit".into())
+            })
+    }
+
+    /// Writes the card's emergency object (DO 0101) with the visit's PIN; empty clears it.
+    pub fn write_emergency_object(&mut self, object: &[u8]) -> Result<(), KioskError> {
+        Ok(self.card.write_emergency_object(&self.pin, object)?)
+    }
+
     /// Gives the card back (end of visit).
     pub fn into_card(self) -> PatientCard {
         self.card

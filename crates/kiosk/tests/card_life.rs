@@ -183,6 +183,7 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
             signer: k2,
             record_key: carekiosk_records::SoftKey::generate(),
             database_key: PrivateKeySigner::random().to_bytes().0,
+            emergency_key: None,
         },
     )
     .await

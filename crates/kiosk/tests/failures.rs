@@ -356,6 +356,7 @@ async fn a_second_pharmacy_cannot_dispense_a_prescription_already_dispensed() {
             signer: kiosk2,
             record_key: carekiosk_records::SoftKey::generate(),
             database_key,
+            emergency_key: None,
         },
     )
     .await

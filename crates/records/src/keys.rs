@@ -74,7 +74,14 @@ impl RecipientPublicKey {
             .ok_or(RecordsError::InvalidPublicKey)
     }
 
-    /// SEC1 uncompressed bytes (`04 ‖ x ‖ y`).
+    /// SEC1 compressed bytes (`02/03 ‖ x`), as the hub stores the emergency key.
+    pub fn to_sec1_compressed(&self) -> [u8; 33] {
+        let mut out = [0u8; 33];
+        out.copy_from_slice(self.key.to_encoded_point(true).as_bytes());
+        out
+    }
+
+    /// SEC1 uncompressed encoding (`04 ‖ x ‖ y`).
     pub fn to_sec1_uncompressed(&self) -> [u8; 65] {
         uncompressed(&self.key)
     }

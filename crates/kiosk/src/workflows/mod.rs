@@ -2,7 +2,9 @@
 
 pub mod card;
 pub mod doctor;
+pub mod emergency;
 pub mod insurer;
+pub mod patient;
 pub mod pharmacy;
 pub mod reception;
 
@@ -40,6 +42,103 @@ pub fn default_window_days(scope: u8) -> u64 {
         3
     } else {
         90
+    }
+}
+
+/// What the patient agrees to at a desk: the scope bits and the window in days. The screen shows the role's
+/// default ([`ConsentChoice::default_for`]) preselected; the patient may narrow it; the card signs exactly this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentChoice {
+    /// Scope bits (`carekiosk_chain::bindings::scope`).
+    pub scope: u8,
+    /// Window in days from now.
+    pub days: u64,
+}
+
+/// The most scope a role's institution may hold, and its longest window in days (the hub's ceilings).
+pub fn role_limits(role: crate::KioskRole) -> (u8, u64) {
+    use carekiosk_chain::bindings::{scope, Role};
+    match role.chain_role() {
+        Role::Hospital => (scope::HOSPITAL, 365),
+        Role::Pharmacy => (scope::PHARMACY, 30),
+        Role::Insurer => (scope::INSURER, 365),
+    }
+}
+
+/// The names of the scope bits, for screens and logs ("read", "write", "prescribe", "dispense").
+pub fn scope_names(bits: u8) -> Vec<&'static str> {
+    use carekiosk_chain::bindings::scope;
+    [
+        (scope::READ, "read"),
+        (scope::WRITE, "write"),
+        (scope::PRESCRIBE, "prescribe"),
+        (scope::DISPENSE, "dispense"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| bits & b != 0)
+    .map(|(_, n)| n)
+    .collect()
+}
+
+/// Parses scope names ("read,write" or "read write"; "all" = the role's ceiling) into bits.
+pub fn parse_scope(text: &str, role: crate::KioskRole) -> Result<u8, KioskError> {
+    use carekiosk_chain::bindings::scope;
+    let mut bits = 0u8;
+    for word in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        bits |= match word.to_ascii_lowercase().as_str() {
+            "read" => scope::READ,
+            "write" => scope::WRITE,
+            "prescribe" => scope::PRESCRIBE,
+            "dispense" => scope::DISPENSE,
+            "all" => role_limits(role).0,
+            other => {
+                return Err(KioskError::Invalid(format!(
+                    "unknown consent scope {other:?}: use read, write, prescribe, dispense (or all)"
+                )))
+            }
+        };
+    }
+    Ok(bits)
+}
+
+impl ConsentChoice {
+    /// The role's default: its whole ceiling for its default window.
+    pub fn default_for(role: crate::KioskRole) -> ConsentChoice {
+        let scope = role_limits(role).0;
+        ConsentChoice {
+            scope,
+            days: default_window_days(scope),
+        }
+    }
+
+    /// Refuses, before the card is asked, a choice the hub would refuse: nothing chosen, more than the role may
+    /// hold, a window of zero days or longer than the role's ceiling.
+    pub fn check(&self, role: crate::KioskRole) -> Result<(), KioskError> {
+        let (ceiling, max_days) = role_limits(role);
+        if self.scope == 0 {
+            return Err(KioskError::Invalid(
+                "choose at least one thing to allow (read, …) before the card signs".into(),
+            ));
+        }
+        if self.scope & !ceiling != 0 {
+            return Err(KioskError::Invalid(format!(
+                "a {} may hold at most {}: {} is not allowed",
+                role.as_str(),
+                scope_names(ceiling).join(", "),
+                scope_names(self.scope & !ceiling).join(", ")
+            )));
+        }
+        if self.days == 0 || self.days > max_days {
+            return Err(KioskError::Invalid(format!(
+                "the window must be 1 to {max_days} days for a {} (got {})",
+                role.as_str(),
+                self.days
+            )));
+        }
+        Ok(())
     }
 }
 

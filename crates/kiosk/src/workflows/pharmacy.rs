@@ -2,11 +2,10 @@
 //! verified on chain and opened with the card; dispensing carries the card's proof of presence.
 
 use alloy::primitives::{B256, U256};
-use carekiosk_chain::bindings::scope;
 use carekiosk_chain::eip712::{self, Dispense};
 use carekiosk_records::{self as records, RecordKind, Resource};
 
-use super::{default_window_days, domain, grant_consent, require_patient, unlock_history};
+use super::{domain, grant_consent, require_patient, unlock_history, ConsentChoice};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
 
@@ -38,8 +37,18 @@ pub async fn open_patient(
     k: &Kiosk,
     s: &mut PatientSession,
 ) -> Result<Vec<PharmacyPrescription>, KioskError> {
+    open_patient_with(k, s, ConsentChoice::default_for(k.config.role)).await
+}
+
+/// [`open_patient`] with the consent the patient chose (at most read and dispense, at most 30 days).
+pub async fn open_patient_with(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    choice: ConsentChoice,
+) -> Result<Vec<PharmacyPrescription>, KioskError> {
+    choice.check(k.config.role)?;
     require_patient(k, s).await?;
-    grant_consent(k, s, scope::PHARMACY, default_window_days(scope::PHARMACY)).await?;
+    grant_consent(k, s, choice.scope, choice.days).await?;
     // The visit's one card ECDH: every prescription then opens with the history keys.
     unlock_history(k, s).await?;
     let _ = k.indexer.sync().await;

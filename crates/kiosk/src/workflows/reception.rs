@@ -6,7 +6,10 @@ use carekiosk_chain::bindings::scope;
 use carekiosk_chain::eip712::{self, RegisterPatient};
 use carekiosk_records::{KeyAgreement, Resource, SoftKey};
 
-use super::{default_window_days, domain, grant_consent, history, require_patient, write_record};
+use super::{
+    default_window_days, domain, grant_consent, history, require_patient, write_record,
+    ConsentChoice,
+};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
 
@@ -35,6 +38,12 @@ pub struct CheckIn {
     pub patient: Option<Resource>,
     /// Number of entries in their history.
     pub records: usize,
+    /// The consent's scope and end, as signed.
+    pub scope: u8,
+    /// End of the consent window (unix seconds).
+    pub valid_until: u64,
+    /// Every emergency read of the patient's emergency set (oldest first).
+    pub emergency_reads: Vec<super::patient::EmergencyRead>,
 }
 
 /// What the patient takes home on their issue letter (printed, never stored): the card's reset code and the
@@ -329,10 +338,22 @@ pub async fn replace_card(
 /// Checks a returning patient in: the card (with the PIN) signs this hospital's consent, the kiosk submits it,
 /// and the patient's summary is opened from their own record.
 pub async fn check_in(k: &Kiosk, s: &mut PatientSession) -> Result<CheckIn, KioskError> {
+    check_in_with(k, s, ConsentChoice::default_for(k.config.role)).await
+}
+
+/// A check-in with the consent the patient chose on the screen (checked against the role's ceiling before the
+/// card signs). The outcome lists every emergency read of the patient's emergency set, found on chain with
+/// their history keys.
+pub async fn check_in_with(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    choice: ConsentChoice,
+) -> Result<CheckIn, KioskError> {
+    choice.check(k.config.role)?;
     require_patient(k, s).await?;
-    let (consent, _) =
-        grant_consent(k, s, scope::HOSPITAL, default_window_days(scope::HOSPITAL)).await?;
+    let (consent, valid_until) = grant_consent(k, s, choice.scope, choice.days).await?;
     let entries = history(k, s).await?;
+    let emergency_reads = super::patient::emergency_reads(k, s).await?;
     let patient = entries.iter().rev().find_map(|e| match &e.resource {
         Some(r @ Resource::Patient(_)) => Some(r.clone()),
         _ => None,
@@ -342,5 +363,8 @@ pub async fn check_in(k: &Kiosk, s: &mut PatientSession) -> Result<CheckIn, Kios
         consent,
         patient,
         records: entries.len(),
+        scope: choice.scope,
+        valid_until,
+        emergency_reads,
     })
 }
