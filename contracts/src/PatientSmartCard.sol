@@ -32,6 +32,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @notice The largest key bundle (history key, card grant, recovery shares) a registration or replacement
     /// may carry in its calldata.
     uint256 public constant MAX_KEY_BUNDLE = 8192;
+    /// @notice The length of every emergency read's note (`recordEmergencyAccess`): one size for all, so its length
+    /// tells nothing.
+    uint256 public constant EMERGENCY_NOTE_LENGTH = 128;
 
     /// @notice The scope each role may hold.
     uint8 public constant HOSPITAL_SCOPES = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
@@ -94,6 +97,12 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     address public hospitalRecord;
     address public pharmacyAccess;
     address public insuranceProvider;
+    /// @notice The network's emergency key: a P-256 public key, SEC1 compressed (33 bytes, first byte 0x02 or 0x03;
+    /// empty until the admin sets it at deployment). Every hospital kiosk holds its private half, off chain; a
+    /// patient's card carries the emergency data set sealed for it, so a hospital reads it without the PIN.
+    bytes public emergencyKey;
+    /// @notice The first 4 bytes of keccak256(emergencyKey): which key a sealed emergency data set was made for.
+    bytes4 public emergencyKeyId;
     /// @notice The least time between scheduling a governance call and executing it.
     uint64 public immutable governanceDelay;
 
@@ -114,6 +123,8 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     mapping(bytes32 patientId => Patient) internal _patients;
     mapping(bytes32 patientId => mapping(address institution => Consent)) internal _consents;
     mapping(bytes32 id => uint256 eta) internal _etas;
+    /// @notice Whether an emergency read trace with this tag was recorded (a tag is recorded once).
+    mapping(bytes32 tag => bool) public emergencyTagUsed;
 
     event AdminTransferStarted(address indexed current, address indexed pending);
     event AdminTransferred(address indexed previous, address indexed current);
@@ -133,6 +144,8 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     event ConsentGranted(bytes32 indexed patientId, address indexed institution, uint8 scope, uint64 validUntil);
     event ConsentRevoked(bytes32 indexed patientId, address indexed institution);
     event AllConsentsRevoked(bytes32 indexed patientId, uint64 epoch);
+    event EmergencyKeySet(bytes4 indexed keyId, bytes key);
+    event EmergencyAccess(address indexed hospital, bytes32 tag, bytes note);
 
     error NotAdmin(address caller);
     error NotPendingAdmin(address caller);
@@ -176,6 +189,10 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error NotRecoveryOrCard(bytes32 patientId);
     error NotRecoveryKey(bytes32 patientId);
     error CardIsRecoveryKey(bytes32 patientId);
+    error InvalidEmergencyKey();
+    error InvalidEmergencyNote(uint256 length);
+    error InvalidEmergencyTag();
+    error EmergencyTagUsed(bytes32 tag);
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -277,6 +294,23 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         pharmacyAccess = pharmacyAccess_;
         insuranceProvider = insuranceProvider_;
         emit ModulesWired(hospitalRecord_, pharmacyAccess_, insuranceProvider_);
+    }
+
+    /// @notice Sets the network's emergency key `key` (SEC1 compressed P-256: 33 bytes, first byte 0x02 or 0x03,
+    /// else `InvalidEmergencyKey`) and its id, the first 4 bytes of keccak256(key). The first key is set by the
+    /// admin directly, at deployment like `wire` (`NotAdmin` for anyone else); once a key is set, a rotation is
+    /// governed (`NotGovernance` unless through `schedule`/`execute`), so everybody sees it for the whole delay.
+    function setEmergencyKey(bytes calldata key) external {
+        if (emergencyKey.length == 0) {
+            if (msg.sender != admin && msg.sender != address(this)) revert NotAdmin(msg.sender);
+        } else if (msg.sender != address(this)) {
+            revert NotGovernance(msg.sender);
+        }
+        if (key.length != 33 || (key[0] != 0x02 && key[0] != 0x03)) revert InvalidEmergencyKey();
+        bytes4 keyId = bytes4(keccak256(key));
+        emergencyKey = key;
+        emergencyKeyId = keyId;
+        emit EmergencyKeySet(keyId, key);
     }
 
     /// @inheritdoc IPatientSmartCard
@@ -583,6 +617,23 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
             revert NoConsent(patientId, institution);
         }
         if (c.scope & scope != scope) revert ScopeNotGranted(patientId, institution, scope);
+    }
+
+    // ---------------------------------------------------------------- emergency access
+
+    /// @notice A kiosk of an active hospital records that it opened a patient's emergency data set (sealed for
+    /// `emergencyKey`, read without the PIN): one read, one trace. `tag` is a blinded per-patient value (an HMAC,
+    /// under a key only the patient holds, of a random nonce inside the note), never zero (`InvalidEmergencyTag`)
+    /// and never recorded before (`EmergencyTagUsed`); `note` is ciphertext of exactly EMERGENCY_NOTE_LENGTH bytes
+    /// (`InvalidEmergencyNote`). No patient id: an observer learns only that the hospital made one emergency read at
+    /// this block's time; the patient finds their reads by the tag. Nothing is stored but the tag's use.
+    function recordEmergencyAccess(bytes32 tag, bytes calldata note) external {
+        (address hospital,) = institutionOf(msg.sender, Role.Hospital);
+        if (note.length != EMERGENCY_NOTE_LENGTH) revert InvalidEmergencyNote(note.length);
+        if (tag == 0) revert InvalidEmergencyTag();
+        if (emergencyTagUsed[tag]) revert EmergencyTagUsed(tag);
+        emergencyTagUsed[tag] = true;
+        emit EmergencyAccess(hospital, tag, note);
     }
 
     // ---------------------------------------------------------------- card signatures

@@ -21,6 +21,12 @@ abstract contract CardSigner is Test {
         return (bytes32(x), bytes32(y));
     }
 
+    /// @dev The public key of `pk`, SEC1 compressed: 0x02 (y even) or 0x03 (y odd), then x (33 bytes).
+    function compressedKeyOf(uint256 pk) internal pure returns (bytes memory) {
+        (uint256 x, uint256 y) = vm.publicKeyP256(pk);
+        return abi.encodePacked(bytes1(uint8(2 + (y & 1))), bytes32(x));
+    }
+
     /// @dev The patient id of the card with private key `pk`: keccak256(qx, qy).
     function idOf(uint256 pk) internal pure returns (bytes32) {
         (bytes32 qx, bytes32 qy) = cardKey(pk);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Vm, VM_ADDRESS} from "./Vm.sol";
+import {Vm, VM_ADDRESS, CONSOLE_ADDRESS} from "./Vm.sol";
 
 /// @notice A tiny stand-in for forge-std's Test: the cheatcode handle, assertions that revert with a message
 /// (forge counts a reverting test as failed), `bound` and `makeAddr`.
@@ -82,7 +82,21 @@ abstract contract Test {
         if (a < b) fail(string.concat(message, ": ", _dec(a), " < ", _dec(b)));
     }
 
+    function assertEq(bytes memory a, bytes memory b) internal pure {
+        assertEq(a, b, "assertEq(bytes)");
+    }
+
+    function assertEq(bytes memory a, bytes memory b, string memory message) internal pure {
+        if (keccak256(a) != keccak256(b)) fail(string.concat(message, ": bytes differ"));
+    }
+
     // ------------------------------------------------------------ helpers
+
+    /// @dev forge-std's console.log(string, uint256): printed by `forge test -vv`.
+    function log(string memory label, uint256 value) internal view {
+        (bool ok,) = CONSOLE_ADDRESS.staticcall(abi.encodeWithSignature("log(string,uint256)", label, value));
+        ok;
+    }
 
     /// @dev Maps `x` into [min, max] (forge-std's bound, without the logging).
     function bound(uint256 x, uint256 min, uint256 max) internal pure returns (uint256) {

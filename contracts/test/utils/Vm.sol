@@ -3,6 +3,22 @@ pragma solidity ^0.8.28;
 
 /// @notice The few forge cheatcodes this suite uses (there is no forge-std here).
 interface Vm {
+    /// @dev A log recorded after `recordLogs`.
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    /// @dev The gas of the last call made by the test.
+    struct Gas {
+        uint64 gasLimit;
+        uint64 gasTotalUsed;
+        uint64 gasMemoryUsed;
+        int64 gasRefunded;
+        uint64 gasRemaining;
+    }
+
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
     function chainId(uint256 newChainId) external;
@@ -21,6 +37,12 @@ interface Vm {
     function label(address account, string calldata newLabel) external;
     function store(address target, bytes32 slot, bytes32 value) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
+    function lastCallGas() external view returns (Gas memory gas);
 }
 
 address constant VM_ADDRESS = address(uint160(uint256(keccak256("hevm cheat code"))));
+
+/// @dev Where forge reads console.log calls from (shown with `forge test -vv`).
+address constant CONSOLE_ADDRESS = 0x000000000000000000636F6e736F6c652e6c6f67;
