@@ -54,6 +54,21 @@ pub enum AdminCmd {
         #[arg(long)]
         amount: u64,
     },
+    /// The network's emergency key (opens patients' emergency data sets at hospital kiosks, without a PIN).
+    /// Default: the admin (CAREKIOSK_ADMIN_KEY) generates it in this machine's keyring (or reuses the one there)
+    /// and publishes its public half on chain (directly the first time, through governance afterwards).
+    /// `--export` prints the secret (hex) once, to carry to each hospital kiosk machine out of band;
+    /// `--import` (on a hospital kiosk machine) reads it from stdin into that machine's keyring.
+    EmergencyKey {
+        #[arg(long, default_value = "local")]
+        profile: String,
+        /// Print the secret key (hex) to stdout, to install it on hospital kiosks. Handle it like a master key.
+        #[arg(long, conflicts_with = "import")]
+        export: bool,
+        /// Read the secret key (hex) from stdin into this machine's keyring; checked against the chain's key.
+        #[arg(long)]
+        import: bool,
+    },
     /// This machine's kiosk address for a role (the key is generated in the OS keyring if there is none).
     KioskAddress {
         #[arg(long)]
@@ -177,6 +192,84 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
                 .await?;
             done("escrow funded", &r);
         }
+        AdminCmd::EmergencyKey {
+            profile,
+            export,
+            import,
+        } => {
+            use carekiosk_wallet::KeyKind;
+            let wallet =
+                carekiosk_wallet::Wallet::open().map_err(carekiosk_kiosk::KioskError::from)?;
+            let slot = wallet
+                .slot::<carekiosk_wallet::RecordKey>(
+                    &profile,
+                    carekiosk_kiosk::kiosk::EMERGENCY_SLOT,
+                )
+                .map_err(carekiosk_kiosk::KioskError::from)?;
+            let public_of = |k: &carekiosk_wallet::RecordKey| -> Result<Vec<u8>, CliError> {
+                let soft = carekiosk_records::SoftKey::from_bytes(k.secret_bytes())
+                    .map_err(carekiosk_kiosk::KioskError::from)?;
+                Ok(soft.public_key().to_sec1_compressed().to_vec())
+            };
+            if import {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| CliError::Other(e.to_string()))?;
+                let key = slot
+                    .import_hex(line.trim())
+                    .map_err(carekiosk_kiosk::KioskError::from)?;
+                let d = Deployment::load(&manifest)?;
+                let profile_file = Profile::load(&d.profile)?;
+                let url = if d.rpc_url.is_empty() {
+                    profile_file.rpc_url.clone()
+                } else {
+                    d.rpc_url.clone()
+                };
+                let chain = Chain::connect(&url, profile_file.gas, vec![]).await?;
+                let on_chain = chain.hub(&d).emergencyKey().call().await.map_err(|e| {
+                    carekiosk_chain::ChainError::from_contract_error(chain.url(), e)
+                })?;
+                if on_chain.as_ref() != public_of(&key)?.as_slice() {
+                    let _ = slot.delete();
+                    return Err(CliError::Other(
+                        "this key is not the network's emergency key on chain: nothing was kept"
+                            .into(),
+                    ));
+                }
+                println!("emergency key installed in this machine's keyring ({profile})");
+                return Ok(());
+            }
+            let secret = slot
+                .generate_or_load()
+                .map_err(carekiosk_kiosk::KioskError::from)?;
+            if export {
+                eprintln!(
+                    "the network's emergency key follows: install it on hospital kiosks with                      `carekiosk admin emergency-key --import`, and keep no copy"
+                );
+                println!("{}", alloy::hex::encode(k_bytes(&secret)));
+                return Ok(());
+            }
+            let public = public_of(&secret)?;
+            let (chain, d) = connect(&manifest, key("CAREKIOSK_ADMIN_KEY")?).await?;
+            let hub = chain.hub(&d);
+            let current =
+                hub.emergencyKey().call().await.map_err(|e| {
+                    carekiosk_chain::ChainError::from_contract_error(chain.url(), e)
+                })?;
+            if current.as_ref() == public.as_slice() {
+                println!("the chain already has this emergency key");
+            } else if current.is_empty() {
+                let r = chain
+                    .send(d.admin, hub.setEmergencyKey(public.into()))
+                    .await?;
+                done("emergency key published", &r);
+            } else {
+                let data = hub.setEmergencyKey(public.into()).calldata().clone();
+                let gas = deploy::govern(&chain, &d, d.contracts.patient_smart_card, data).await?;
+                println!("emergency key rotated through governance ({gas} gas)");
+            }
+        }
         AdminCmd::KioskAddress { role, profile } => {
             let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
             let record = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
@@ -195,4 +288,9 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
         }
     }
     Ok(())
+}
+
+fn k_bytes(k: &carekiosk_wallet::RecordKey) -> [u8; 32] {
+    use carekiosk_wallet::KeyKind;
+    *k.secret_bytes()
 }

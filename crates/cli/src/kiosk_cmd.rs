@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use alloy::primitives::{B256, U256};
 use carekiosk_card::{PatientCard, Pin};
-use carekiosk_kiosk::workflows::{doctor, insurer, pharmacy, reception};
+use carekiosk_kiosk::workflows::{
+    self, doctor, emergency, insurer, patient, pharmacy, reception, ConsentChoice,
+};
 use carekiosk_kiosk::{Kiosk, KioskConfig, KioskError, KioskRole, PatientSession, Submitted};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -53,8 +55,11 @@ pub enum ReceptionCmd {
         #[arg(long, default_value = "en")]
         lang: String,
     },
-    /// Check a returning patient in with their card and PIN.
-    CheckIn,
+    /// Check a returning patient in with their card and PIN; the card signs the consent chosen here.
+    CheckIn {
+        #[command(flatten)]
+        consent: ConsentArgs,
+    },
     /// Unblock a blocked PIN with the reset code from the patient's letter (CAREKIOSK_RESET_CODE, or asked) and
     /// set a new PIN (CAREKIOSK_NEW_PIN, or asked twice).
     Unblock,
@@ -74,6 +79,72 @@ pub enum ReceptionCmd {
         /// The letter's language (en or fr).
         #[arg(long, default_value = "en")]
         lang: String,
+    },
+}
+
+/// What the patient allows the desk's institution (default: the role's default, shown by `--help`).
+#[derive(Args, Clone, Default)]
+pub struct ConsentArgs {
+    /// What the institution may do: read, write, prescribe, dispense (comma-separated; "all" = the role's most).
+    /// Default: everything the role may hold (hospital: read,write,prescribe; pharmacy: read,dispense).
+    #[arg(long)]
+    scope: Option<String>,
+    /// For how many days (default: hospital 90, pharmacy 3; at most 365 / 30).
+    #[arg(long)]
+    days: Option<u64>,
+}
+
+impl ConsentArgs {
+    fn choice(&self, role: KioskRole) -> Result<ConsentChoice, CliError> {
+        let mut c = ConsentChoice::default_for(role);
+        if let Some(s) = &self.scope {
+            c.scope = workflows::parse_scope(s, role)?;
+        }
+        if let Some(d) = self.days {
+            c.days = d;
+        }
+        c.check(role)?;
+        Ok(c)
+    }
+}
+
+/// The patient's own view, at any desk (card and PIN: CAREKIOSK_PIN, or asked).
+#[derive(Subcommand)]
+pub enum PatientCmd {
+    /// Who holds the patient's consent now.
+    Consents,
+    /// Every chain event about the patient (records, prescriptions, claims, consents, emergency reads).
+    Log,
+    /// Revoke one institution's consent (its address), signed by the card.
+    Revoke {
+        #[arg(long)]
+        institution: alloy::primitives::Address,
+    },
+    /// End every consent of every institution at once, signed by the card.
+    RevokeAll,
+}
+
+/// The emergency data set (hospital desks).
+#[derive(Subcommand)]
+pub enum EmergencyCmd {
+    /// The patient's current set (card and PIN).
+    Show,
+    /// Replace the patient's set (card and PIN) with the one in this JSON file ({"allergies": [{"substance",
+    /// "high"}], "medications": [], "conditions": [], "implants": [], "blood_group": "A+", "contact": {"name",
+    /// "phone"}}); an empty object removes it from the card.
+    Set {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Emergency read: the card in the reader, **no PIN**. Recorded on chain (hospital, and for the patient's
+    /// eyes only, the clinician and the reason).
+    Read {
+        /// Who reads it.
+        #[arg(long)]
+        clinician: String,
+        /// Why (the patient sees it in their access log).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -126,8 +197,11 @@ pub enum DoctorCmd {
 
 #[derive(Subcommand)]
 pub enum PharmacyCmd {
-    /// The patient's prescriptions (card and PIN), verified on chain.
-    List,
+    /// The patient's prescriptions (card and PIN), verified on chain; the card signs the consent chosen here.
+    List {
+        #[command(flatten)]
+        consent: ConsentArgs,
+    },
     /// Dispense one on the card's proof of presence.
     Dispense {
         #[arg(long)]
@@ -291,10 +365,28 @@ pub async fn reception(cmd: ReceptionCmd, o: KioskOpts, json: bool) -> Result<()
                 );
             }
         }
-        ReceptionCmd::CheckIn => {
+        ReceptionCmd::CheckIn { consent } => {
+            let choice = consent.choice(k.config.role)?;
             let mut s = session(&k)?;
-            eprintln!("checking in: the card signs the consent…");
-            let c = reception::check_in(&k, &mut s).await?;
+            eprintln!(
+                "checking in: the card signs the consent ({} for {} days)…",
+                workflows::scope_names(choice.scope).join(", "),
+                choice.days
+            );
+            let c = reception::check_in_with(&k, &mut s, choice).await?;
+            for r in &c.emergency_reads {
+                if json {
+                    println!(
+                        "{}",
+                        json!({ "emergencyRead": { "hospital": r.hospital_name, "clinician": r.clinician, "reason": r.reason, "time": r.time } })
+                    );
+                } else {
+                    println!(
+                        "emergency read of your emergency data: {} by {} ({}) at {}",
+                        r.hospital_name, r.clinician, r.reason, r.time
+                    );
+                }
+            }
             show(json, "consent", &c.consent, &k);
             let name = match &c.patient {
                 Some(carekiosk_records::Resource::Patient(p)) => p
@@ -452,6 +544,118 @@ pub async fn change_pin(role: KioskRole, o: KioskOpts, json: bool) -> Result<(),
     Ok(())
 }
 
+pub async fn patient(
+    role: KioskRole,
+    cmd: PatientCmd,
+    o: KioskOpts,
+    json: bool,
+) -> Result<(), CliError> {
+    let k = open(role, &o).await?;
+    let mut s = session(&k)?;
+    match cmd {
+        PatientCmd::Consents => {
+            for c in patient::consents(&k, &s).await? {
+                let scope = workflows::scope_names(c.scope).join(",");
+                if json {
+                    println!(
+                        "{}",
+                        json!({ "institution": c.institution, "name": c.name, "role": c.role, "scope": scope, "validUntil": c.valid_until })
+                    );
+                } else {
+                    println!(
+                        "{} ({}, {}): {scope} until {}",
+                        c.name, c.role, c.institution, c.valid_until
+                    );
+                }
+            }
+        }
+        PatientCmd::Log => {
+            for e in patient::access_log(&k, &mut s).await? {
+                if json {
+                    println!(
+                        "{}",
+                        json!({ "time": e.time, "event": e.event, "institution": e.institution, "summary": e.summary })
+                    );
+                } else {
+                    println!("{} {}", e.time, e.summary);
+                }
+            }
+        }
+        PatientCmd::Revoke { institution } => {
+            eprintln!("the card signs the revocation…");
+            let r = patient::revoke(&k, &mut s, institution).await?;
+            show(json, "revoke", &r, &k);
+        }
+        PatientCmd::RevokeAll => {
+            eprintln!("the card signs the end of every consent…");
+            let r = patient::revoke_all(&k, &mut s).await?;
+            show(json, "revoke all", &r, &k);
+        }
+    }
+    Ok(())
+}
+
+pub async fn emergency_cmd(
+    role: KioskRole,
+    cmd: EmergencyCmd,
+    o: KioskOpts,
+    json: bool,
+) -> Result<(), CliError> {
+    let k = open(role, &o).await?;
+    let print = |set: &carekiosk_records::EmergencySet| {
+        let v = serde_json::to_value(set).unwrap_or_default();
+        if json {
+            println!("{}", json!({ "emergencySet": v }));
+        } else {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    };
+    match cmd {
+        EmergencyCmd::Show => {
+            let mut s = session(&k)?;
+            print(&emergency::current(&k, &mut s).await?);
+        }
+        EmergencyCmd::Set { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Other(format!("{}: {e}", file.display())))?;
+            let set: carekiosk_records::EmergencySet =
+                serde_json::from_str(&text).map_err(|e| {
+                    CliError::Other(format!(
+                        "{}: not an emergency set ({e}); see `carekiosk emergency set --help`",
+                        file.display()
+                    ))
+                })?;
+            let mut s = session(&k)?;
+            let saved = emergency::save(&k, &mut s, set).await?;
+            show(json, "emergency set", &saved.record, &k);
+            if !json {
+                println!(
+                    "{}",
+                    if saved.on_card {
+                        "written to the card (readable by hospital kiosks without the PIN)"
+                    } else {
+                        "removed from the card"
+                    }
+                );
+            }
+        }
+        EmergencyCmd::Read { clinician, reason } => {
+            let mut c = card(&k)?;
+            let v = emergency::read(&k, &mut c, &clinician, &reason).await?;
+            if !json {
+                println!(
+                    "EMERGENCY DATA of {} ({})",
+                    v.name.as_deref().unwrap_or("unknown"),
+                    v.patient_id
+                );
+            }
+            print(&v.set);
+            show(json, "emergency read recorded", &v.trace, &k);
+        }
+    }
+    Ok(())
+}
+
 pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
     let k = open(KioskRole::Doctor, &o).await?;
     let mut s = session(&k)?;
@@ -541,8 +745,9 @@ pub async fn pharmacy(cmd: PharmacyCmd, o: KioskOpts, json: bool) -> Result<(), 
     let k = open(KioskRole::Pharmacy, &o).await?;
     let mut s = session(&k)?;
     match cmd {
-        PharmacyCmd::List => {
-            for p in pharmacy::open_patient(&k, &mut s).await? {
+        PharmacyCmd::List { consent } => {
+            let choice = consent.choice(k.config.role)?;
+            for p in pharmacy::open_patient_with(&k, &mut s, choice).await? {
                 let Some(request) = &p.request else {
                     let why = p.unreadable.as_deref().unwrap_or("unknown");
                     if json {

@@ -137,6 +137,28 @@ enum Command {
         #[command(flatten)]
         opts: KioskOpts,
     },
+    /// At any desk: the patient's own view — who holds consent, the access log, revoke one or all (card and
+    /// PIN: CAREKIOSK_PIN, or asked).
+    Patient {
+        /// The desk's role.
+        #[arg(long)]
+        role: carekiosk_kiosk::KioskRole,
+        #[command(subcommand)]
+        cmd: kiosk_cmd::PatientCmd,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
+    /// At a hospital desk (reception or doctor): the patient's emergency data set — show or set it (card and
+    /// PIN), or read it in an emergency (card, no PIN; recorded on chain).
+    Emergency {
+        /// The desk's role (reception or doctor).
+        #[arg(long, default_value = "doctor")]
+        role: carekiosk_kiosk::KioskRole,
+        #[command(subcommand)]
+        cmd: kiosk_cmd::EmergencyCmd,
+        #[command(flatten)]
+        opts: KioskOpts,
+    },
     /// At any desk: the patient changes their card's PIN (old PIN: CAREKIOSK_PIN; new PIN twice:
     /// CAREKIOSK_NEW_PIN, or asked twice).
     ChangePin {
@@ -248,6 +270,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Admin { cmd, manifest } => admin_cmd::run(cmd, manifest, cli.json).await,
         Command::Outbox { role, opts } => kiosk_cmd::outbox(role, opts, cli.json).await,
         Command::ChangePin { role, opts } => kiosk_cmd::change_pin(role, opts, cli.json).await,
+        Command::Patient { role, cmd, opts } => kiosk_cmd::patient(role, cmd, opts, cli.json).await,
+        Command::Emergency { role, cmd, opts } => {
+            kiosk_cmd::emergency_cmd(role, cmd, opts, cli.json).await
+        }
         Command::Deploy {
             profile,
             rpc_url,

@@ -350,6 +350,58 @@ async fn each_workflow_step_from_the_command_line() {
     assert!(step(&["insurer", "approve", "--id", "1"]).contains("confirmed"));
     assert!(step(&["insurer", "pay", "--id", "1"]).contains("confirmed"));
     assert!(step(&["insurer", "paid"]).contains("claim 1: Paid"));
+
+    // The patient in control: who holds consent, the emergency set written at the doctor's desk and read at
+    // reception without a PIN, the access log at the pharmacy, a narrowed check-in that shows the read, revoke-all.
+    let consents = step(&["patient", "--role", "reception", "consents"]);
+    assert!(
+        consents.contains("Demo Hospital (hospital")
+            && consents.contains("Demo Pharmacy (pharmacy")
+            && consents.contains("Demo Insurer (insurer"),
+        "{consents}"
+    );
+    let set = dir.join("emergency.json");
+    std::fs::write(
+        &set,
+        r#"{"allergies":[{"substance":"penicillin","high":true}],"blood_group":"O+"}"#,
+    )
+    .unwrap();
+    let saved = step(&["emergency", "set", "--file", set.to_str().unwrap()]);
+    assert!(saved.contains("written to the card"), "{saved}");
+    let read = step(&[
+        "emergency",
+        "--role",
+        "reception",
+        "read",
+        "--clinician",
+        "Dr. Test",
+        "--reason",
+        "drill",
+    ]);
+    assert!(
+        read.contains("penicillin") && read.contains("emergency read recorded: confirmed"),
+        "{read}"
+    );
+    let log = step(&["patient", "--role", "pharmacy", "log"]);
+    assert!(
+        log.contains("emergency read at Demo Hospital by Dr. Test: drill")
+            && log.contains("Demo Pharmacy dispensed prescription 1"),
+        "{log}"
+    );
+    let narrowed = step(&["reception", "check-in", "--scope", "read", "--days", "7"]);
+    assert!(
+        narrowed.contains("emergency read of your emergency data: Demo Hospital by Dr. Test"),
+        "{narrowed}"
+    );
+    let consents = step(&["patient", "--role", "reception", "consents"]);
+    assert!(
+        consents.contains("Demo Hospital (hospital, ") && consents.contains("): read until"),
+        "{consents}"
+    );
+    assert!(step(&["patient", "--role", "reception", "revoke-all"]).contains("confirmed"));
+    assert!(step(&["patient", "--role", "reception", "consents"])
+        .trim()
+        .is_empty());
     Command::new("kill")
         .arg("-TERM")
         .arg(up.0.id().to_string())
