@@ -167,6 +167,11 @@ impl PatientSession {
             })
     }
 
+    /// The card's emergency object (DO 0101), read without a PIN.
+    pub fn emergency_object(&mut self) -> Result<Option<Vec<u8>>, KioskError> {
+        Ok(self.card.emergency_object()?)
+    }
+
     /// Writes the card's emergency object (DO 0101) with the visit's PIN; empty clears it.
     pub fn write_emergency_object(&mut self, object: &[u8]) -> Result<(), KioskError> {
         Ok(self.card.write_emergency_object(&self.pin, object)?)

@@ -466,3 +466,101 @@ async fn an_emergency_read_needs_no_pin_works_offline_and_the_next_check_in_show
     drop(slot);
     devnet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_card_gets_the_emergency_set_back_and_a_rotated_key_reseals_it_at_check_in() {
+    let st = Stack::new("emergency-life").await;
+    let (slot, sim) = blank_card();
+    let reception_kiosk = st.kiosk(KioskRole::Reception).await;
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    let (s, letter) = reception::register_patient_with_letter(
+        &reception_kiosk,
+        carekiosk_card::PatientCard::open(slot.name()).unwrap(),
+        reception::NewPatient {
+            name: common::NAME.into(),
+            birth_date: common::BIRTH.into(),
+            gender: "female".into(),
+            admin_pin: Pin::new(common::ADMIN_PIN),
+            pin: Pin::new(PIN),
+        },
+    )
+    .await
+    .unwrap();
+    let mut s = PatientSession::start(s.into_card(), Pin::new(PIN)).unwrap();
+    reception::check_in(&doctor_kiosk, &mut s).await.unwrap();
+    confirmed(
+        &emergency::save(&doctor_kiosk, &mut s, sample_set())
+            .await
+            .unwrap()
+            .record,
+    );
+    drop(s);
+    sim.stop();
+    drop(slot);
+
+    // The card is lost; the issuing hospital replaces it with the letter: the new card carries the set again.
+    let (slot2, sim2) = blank_card();
+    let (s2, _letter2, r) = reception::replace_card(
+        &reception_kiosk,
+        &letter.recovery_secret,
+        carekiosk_card::PatientCard::open(slot2.name()).unwrap(),
+        reception::NewCard {
+            name: common::NAME.into(),
+            admin_pin: Pin::new(common::ADMIN_PIN),
+            pin: Pin::new(PIN),
+        },
+    )
+    .await
+    .unwrap();
+    confirmed(&r);
+    let mut card = s2.into_card();
+    let view = emergency::read(
+        &reception_kiosk,
+        &mut card,
+        "Dr. Weber",
+        "after replacement",
+    )
+    .await
+    .unwrap();
+    assert_eq!(view.set, sample_set());
+
+    // The network rotates its emergency key (governance). A kiosk holding only the new key cannot read the card
+    // until the patient's next hospital check-in re-seals the set for it; then the old key no longer opens it.
+    let new_key = carekiosk_records::SoftKey::generate();
+    let hub = st.chain.hub(&st.d);
+    let data = hub
+        .setEmergencyKey(new_key.public_key().to_sec1_compressed().to_vec().into())
+        .calldata()
+        .clone();
+    deploy::govern(&st.chain, &st.d, st.d.contracts.patient_smart_card, data)
+        .await
+        .unwrap();
+    let mut keys = KioskKeys::load_or_generate("local", KioskRole::Reception).unwrap();
+    keys.emergency_key = Some(new_key);
+    let mut config = st.config(KioskRole::Reception);
+    config.data_dir = st.dir.join("reception-new-key");
+    let rotated = Kiosk::open_with(config, keys).await.unwrap();
+    let stale = emergency::read(&rotated, &mut card, "Dr. Weber", "before re-seal")
+        .await
+        .unwrap_err();
+    assert!(
+        stale.to_string().contains("another emergency key"),
+        "{stale}"
+    );
+    let mut s = PatientSession::start(card, Pin::new(PIN)).unwrap();
+    reception::check_in(&doctor_kiosk, &mut s).await.unwrap();
+    let mut card = s.into_card();
+    let view = emergency::read(&rotated, &mut card, "Dr. Weber", "after re-seal")
+        .await
+        .unwrap();
+    assert_eq!(view.set, sample_set());
+    assert!(
+        emergency::read(&reception_kiosk, &mut card, "Dr. Weber", "old key")
+            .await
+            .is_err()
+    );
+
+    sim2.stop();
+    drop(slot2);
+    st.stop().await;
+}

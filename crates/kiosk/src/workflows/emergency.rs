@@ -114,6 +114,49 @@ pub async fn save(
     })
 }
 
+/// Writes the patient's current set (from their history) onto the card in the session, sealed for the
+/// network's current emergency key: after a card replacement (the new card starts empty) and when the card's copy
+/// is sealed for an older emergency key. Returns whether a set was written (none when the history has none).
+pub async fn restore_to_card(k: &Kiosk, s: &mut PatientSession) -> Result<bool, KioskError> {
+    require_hospital(k)?;
+    let set = current(k, s).await?;
+    if set.is_empty() {
+        return Ok(false);
+    }
+    let key = emergency_public(k).await?;
+    let object = em::seal_card(
+        &set,
+        &*s.current_trace_key()?,
+        s.patient_id().0,
+        &key,
+        &mut rand_core::OsRng,
+    )?;
+    s.write_emergency_object(&object)?;
+    tracing::info!("emergency set restored onto the card");
+    Ok(true)
+}
+
+/// At a hospital check-in (card and PIN): when the card's emergency copy is sealed for an emergency key other
+/// than the chain's current one (the network rotated it), it is re-sealed from the history. Best effort: a
+/// failure is logged, never a failed check-in.
+pub(crate) async fn refresh_if_stale(k: &Kiosk, s: &mut PatientSession) {
+    if k.config.role.chain_role() != Role::Hospital {
+        return;
+    }
+    let Ok(Some(object)) = s.emergency_object() else {
+        return;
+    };
+    let Ok(key) = emergency_public(k).await else {
+        return;
+    };
+    if em::card_key_id(&object) == Some(em::emergency_key_id(&key)) {
+        return;
+    }
+    if let Err(e) = restore_to_card(k, s).await {
+        tracing::warn!(error = %e, "the card's emergency set is sealed for an old key and could not be renewed");
+    }
+}
+
 /// An emergency read at a hospital kiosk: the card in the reader, **no PIN**. Opens the card's emergency object
 /// with the network's emergency key and queues the read's trace (hospital on chain; clinician, reason and the
 /// read time sealed for the patient). Works with the node down (the trace waits in the outbox).

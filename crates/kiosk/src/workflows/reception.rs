@@ -332,6 +332,10 @@ pub async fn replace_card(
         )
         .await?;
     let letter = adopt_bundle(k, &mut s, issued, bytes, reset_code);
+    // The new card starts empty: the emergency set comes back from the history (nothing is lost with the card).
+    if let Err(e) = super::emergency::restore_to_card(k, &mut s).await {
+        tracing::warn!(error = %e, "the emergency set could not be written onto the new card: save it again at the next visit");
+    }
     Ok((s, letter, done))
 }
 
@@ -354,6 +358,7 @@ pub async fn check_in_with(
     let (consent, valid_until) = grant_consent(k, s, choice.scope, choice.days).await?;
     let entries = history(k, s).await?;
     let emergency_reads = super::patient::emergency_reads(k, s).await?;
+    super::emergency::refresh_if_stale(k, s).await;
     let patient = entries.iter().rev().find_map(|e| match &e.resource {
         Some(r @ Resource::Patient(_)) => Some(r.clone()),
         _ => None,
