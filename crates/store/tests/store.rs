@@ -838,3 +838,92 @@ fn screen_queries_use_their_indexes() {
         );
     }
 }
+
+#[test]
+fn the_patient_log_and_emergency_traces_follow_the_chain_and_its_reorgs() {
+    use carekiosk_store::{EmergencyTrace, PatientEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let p = patient(1);
+    let q = patient(2);
+    let ev = |who: &[u8; 32], event: &str, time: u64| PatientEvent {
+        patient_id: *who,
+        time,
+        event: event.into(),
+        institution: Some(addr(1)),
+        ..Default::default()
+    };
+    s.index_batch(|b| {
+        b.consent_changed(&consent(&p, 1, 5000), &at(10, 0))?;
+        b.consent_changed(&consent(&p, 2, 5000), &at(10, 1))?;
+        b.patient_event(&ev(&p, "consent", 100), &at(10, 0))?;
+        b.patient_event(&ev(&q, "consent", 100), &at(10, 2))?;
+        b.patient_event(&ev(&p, "record", 110), &at(11, 0))?;
+        // Re-applying an event (a restart) changes nothing.
+        b.patient_event(&ev(&p, "record", 110), &at(11, 0))?;
+        b.emergency_trace(
+            &EmergencyTrace {
+                time: 115,
+                hospital: addr(1),
+                tag: [7; 32],
+                note: vec![1; 128],
+                block: 11,
+            },
+            &at(11, 1),
+        )?;
+        b.all_consents_revoked(&p, &at(12, 0))?;
+        b.patient_event(&ev(&p, "all-consents-revoked", 120), &at(12, 0))?;
+        b.emergency_trace(
+            &EmergencyTrace {
+                time: 125,
+                hospital: addr(1),
+                tag: [8; 32],
+                note: vec![2; 128],
+                block: 12,
+            },
+            &at(12, 1),
+        )?;
+        for n in 10..=12 {
+            b.block_hash(CHAIN, n, &bhash(n))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let log: Vec<String> = s
+        .patient_log(&p)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(log, ["consent", "record", "all-consents-revoked"]);
+    assert_eq!(
+        s.patient_log(&q).unwrap().len(),
+        1,
+        "another patient's events stay theirs"
+    );
+    assert!(
+        s.consents_of(&p)
+            .unwrap()
+            .iter()
+            .all(|c| c.valid_until == 0),
+        "revoke-all ends every consent"
+    );
+    assert_eq!(s.emergency_traces().unwrap().len(), 2);
+
+    // A reorg back to block 11 undoes the revoke-all and the later trace.
+    s.rewind_to(11, &bhash(11)).unwrap();
+    let log: Vec<String> = s
+        .patient_log(&p)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(log, ["consent", "record"]);
+    assert!(s
+        .consents_of(&p)
+        .unwrap()
+        .iter()
+        .all(|c| c.valid_until == 5000));
+    let traces = s.emergency_traces().unwrap();
+    assert_eq!((traces.len(), traces[0].tag), (1, [7; 32]));
+}
