@@ -35,6 +35,11 @@ pub enum AppError {
     /// A step of the card's life that only reception does.
     #[error("this is done at reception: send the patient there with their issue letter")]
     NotAtThisDesk,
+    /// The emergency data set asked of a desk that is not a hospital's.
+    #[error(
+        "the emergency data set is kept and read at a hospital's desks (reception or doctor) only"
+    )]
+    HospitalOnly,
     /// The letter file could not be written or deleted.
     #[error("{0}")]
     File(String),
@@ -56,6 +61,7 @@ impl AppError {
             AppError::Invalid(_) => "invalid",
             AppError::PinMismatch => "pin-mismatch",
             AppError::NotAtThisDesk => "not-at-this-desk",
+            AppError::HospitalOnly => "hospital-only",
             AppError::File(_) => "file",
             AppError::Letter(l) => match l {
                 LetterError::RecoveryCharacter { .. }
@@ -164,6 +170,7 @@ mod tests {
             "card-removed"
         );
         assert_eq!(AppError::Kiosk(KioskError::NoConsent).kind(), "no-consent");
+        assert_eq!(AppError::HospitalOnly.kind(), "hospital-only");
     }
 
     #[test]

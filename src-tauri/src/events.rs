@@ -11,7 +11,7 @@ use carekiosk_kiosk::Kiosk;
 use tauri::{AppHandle, Emitter, Manager};
 
 use crate::state::AppState;
-use crate::views::{KioskInfo, PendingWrite, ReaderView, StatusView};
+use crate::views::{ConsentLimits, KioskInfo, PendingWrite, ReaderView, StatusView};
 
 /// Event names the UI listens to.
 pub const INFO: &str = "kiosk://info";
@@ -86,6 +86,7 @@ pub async fn info(state: &AppState) -> KioskInfo {
         idle_timeout_secs: config.as_ref().map(|c| c.idle_timeout_secs).unwrap_or(120),
         token_symbol: None,
         token_decimals: None,
+        consent: ConsentLimits::of(config.as_ref().map(|c| c.role).unwrap_or(state.launch.role)),
     };
     match state.kiosk().await {
         Ok(k) => KioskInfo {
@@ -101,6 +102,7 @@ pub async fn info(state: &AppState) -> KioskInfo {
             institution_id: Some(k.institution_id),
             token_symbol: Some(k.profile.token.symbol.clone()),
             token_decimals: Some(k.profile.token.decimals),
+            consent: ConsentLimits::of(k.config.role),
             ..base
         },
         Err(_) => base,

@@ -3,11 +3,12 @@
 
 use alloy::primitives::{B256, U256};
 use carekiosk_kiosk::workflows::{
-    insurer::ClaimReview, pharmacy::PharmacyPrescription, HistoryEntry,
+    self, insurer::ClaimReview, patient, pharmacy::PharmacyPrescription, HistoryEntry,
 };
 use carekiosk_kiosk::Submitted;
+use carekiosk_records::emergency::{Allergy, Contact, EmergencySet};
 use carekiosk_store::{Claim, ClaimStatus, OutboxEntry};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who this kiosk is, for the start screen and the header.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +31,61 @@ pub struct KioskInfo {
     pub idle_timeout_secs: u64,
     pub token_symbol: Option<String>,
     pub token_decimals: Option<u8>,
+    /// What this desk may ask the patient to consent to, and what it asks by default.
+    pub consent: ConsentLimits,
+}
+
+/// The role's consent ceiling and default, for the consent choice the screen shows before the card signs.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentLimits {
+    /// The most scope this role may hold (bits: read 1, write 2, prescribe 4, dispense 8).
+    pub ceiling: u8,
+    /// Its longest window, in days.
+    pub max_days: u64,
+    /// The scope preselected.
+    pub default_scope: u8,
+    /// The window preselected, in days.
+    pub default_days: u64,
+}
+
+impl ConsentLimits {
+    pub fn of(role: carekiosk_kiosk::KioskRole) -> Self {
+        let (ceiling, max_days) = workflows::role_limits(role);
+        let default = workflows::ConsentChoice::default_for(role);
+        ConsentLimits {
+            ceiling,
+            max_days,
+            default_scope: default.scope,
+            default_days: default.days,
+        }
+    }
+}
+
+/// A consent as the card signed it: its scope by name and its end.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedView {
+    /// "read", "write", "prescribe", "dispense".
+    pub scope: Vec<String>,
+    /// End of the window (unix seconds).
+    pub valid_until: u64,
+}
+
+impl SignedView {
+    pub fn new(scope: u8, valid_until: u64) -> Self {
+        SignedView {
+            scope: names(scope),
+            valid_until,
+        }
+    }
+}
+
+fn names(scope: u8) -> Vec<String> {
+    workflows::scope_names(scope)
+        .into_iter()
+        .map(String::from)
+        .collect()
 }
 
 /// The card reader as the monitor sees it.
@@ -144,6 +200,212 @@ pub struct CheckInView {
     pub patient: Option<serde_json::Value>,
     pub records: usize,
     pub consent: TxView,
+    /// What the card signed.
+    pub signed: SignedView,
+    /// Every emergency read of the patient's emergency set (oldest first), to show them prominently.
+    pub emergency_reads: Vec<EmergencyReadView>,
+}
+
+/// One emergency read of the patient's emergency set, as the patient sees it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyReadView {
+    /// When the trace landed on chain.
+    pub time: u64,
+    /// When the card was read.
+    pub read_at: u64,
+    /// The hospital's name.
+    pub hospital: String,
+    pub clinician: String,
+    pub reason: String,
+}
+
+impl From<&patient::EmergencyRead> for EmergencyReadView {
+    fn from(r: &patient::EmergencyRead) -> Self {
+        EmergencyReadView {
+            time: r.time,
+            read_at: r.read_at,
+            hospital: r.hospital_name.clone(),
+            clinician: r.clinician.clone(),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+/// A consent the patient holds open now, in their view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldConsentView {
+    /// The institution's address (what a revoke names).
+    pub institution: String,
+    pub name: String,
+    /// "hospital", "pharmacy", "insurer" ("unknown").
+    pub role: String,
+    /// "read", "write", "prescribe", "dispense".
+    pub scope: Vec<String>,
+    /// End of the window (unix seconds).
+    pub valid_until: u64,
+}
+
+impl From<&patient::HeldConsent> for HeldConsentView {
+    fn from(c: &patient::HeldConsent) -> Self {
+        HeldConsentView {
+            institution: c.institution.to_string(),
+            name: c.name.clone(),
+            role: c.role.clone(),
+            scope: names(c.scope),
+            valid_until: c.valid_until,
+        }
+    }
+}
+
+/// One line of the patient's access log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntryView {
+    pub time: u64,
+    pub block: u64,
+    /// `record`, `consent`, `emergency-read`, … (`carekiosk_kiosk::workflows::patient::LogEntry`).
+    pub event: String,
+    pub institution: Option<String>,
+    pub summary: String,
+}
+
+impl From<&patient::LogEntry> for LogEntryView {
+    fn from(e: &patient::LogEntry) -> Self {
+        LogEntryView {
+            time: e.time,
+            block: e.block,
+            event: e.event.clone(),
+            institution: e.institution.clone(),
+            summary: e.summary.clone(),
+        }
+    }
+}
+
+/// The emergency data set as the screen shows and edits it (and sends back to be saved). No `Debug`: it is
+/// patient data.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencySetView {
+    #[serde(default)]
+    pub allergies: Vec<AllergyView>,
+    #[serde(default)]
+    pub medications: Vec<String>,
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    #[serde(default)]
+    pub implants: Vec<String>,
+    #[serde(default)]
+    pub blood_group: Option<String>,
+    #[serde(default)]
+    pub contact: Option<ContactView>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllergyView {
+    pub substance: String,
+    /// High criticality (anaphylaxis risk).
+    #[serde(default)]
+    pub high: bool,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactView {
+    pub name: String,
+    pub phone: String,
+}
+
+impl From<&EmergencySet> for EmergencySetView {
+    fn from(s: &EmergencySet) -> Self {
+        EmergencySetView {
+            allergies: s
+                .allergies
+                .iter()
+                .map(|a| AllergyView {
+                    substance: a.substance.clone(),
+                    high: a.high,
+                })
+                .collect(),
+            medications: s.medications.clone(),
+            conditions: s.conditions.clone(),
+            implants: s.implants.clone(),
+            blood_group: s.blood_group.clone(),
+            contact: s.contact.as_ref().map(|c| ContactView {
+                name: c.name.clone(),
+                phone: c.phone.clone(),
+            }),
+        }
+    }
+}
+
+impl From<EmergencySetView> for EmergencySet {
+    /// What the form sent, trimmed: blank lines dropped, a contact without name and phone is none, a blank blood
+    /// group is none (the core checks the rest).
+    fn from(v: EmergencySetView) -> Self {
+        let lines = |l: Vec<String>| -> Vec<String> {
+            l.into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        EmergencySet {
+            allergies: v
+                .allergies
+                .into_iter()
+                .map(|a| Allergy {
+                    substance: a.substance.trim().into(),
+                    high: a.high,
+                })
+                .filter(|a| !a.substance.is_empty())
+                .collect(),
+            medications: lines(v.medications),
+            conditions: lines(v.conditions),
+            implants: lines(v.implants),
+            blood_group: v
+                .blood_group
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty()),
+            contact: v
+                .contact
+                .map(|c| Contact {
+                    name: c.name.trim().into(),
+                    phone: c.phone.trim().into(),
+                })
+                .filter(|c| !c.name.is_empty() || !c.phone.is_empty()),
+        }
+    }
+}
+
+/// The patient's emergency set for the editor, with the blood groups it may name.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyCurrentView {
+    pub set: EmergencySetView,
+    pub blood_groups: Vec<String>,
+}
+
+/// What saving the emergency set did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencySavedView {
+    /// The history record's write.
+    pub record: TxView,
+    /// Whether the card now carries a set (false: the set was empty and the card's copy is cleared).
+    pub on_card: bool,
+}
+
+/// An emergency read (no PIN): the set, and the trace of the read (confirmed, or pending while offline).
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyView {
+    pub patient_id: String,
+    /// The cardholder name on the card, if any.
+    pub name: Option<String>,
+    pub set: EmergencySetView,
+    pub trace: TxView,
 }
 
 /// The issue letter of the card just issued, to show on screen and print: the reset code, the recovery code as
@@ -276,6 +538,14 @@ impl From<&PharmacyPrescription> for PrescriptionView {
     }
 }
 
+/// The pharmacy counter once the card signed the pharmacy's consent: what it signed, the prescriptions.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PharmacyOpenView {
+    pub signed: SignedView,
+    pub prescriptions: Vec<PrescriptionView>,
+}
+
 /// A dispensing's outcome with its receipt.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,6 +631,48 @@ mod tests {
         assert_eq!(v.reason.as_deref(), Some("node unreachable"));
         let json = serde_json::to_value(&v).unwrap();
         assert!(json.get("txHash").is_some(), "camelCase for the UI: {json}");
+    }
+
+    #[test]
+    fn the_emergency_form_is_trimmed_into_a_set_and_an_empty_form_is_no_set() {
+        let form: EmergencySetView = serde_json::from_value(serde_json::json!({
+            "allergies": [{"substance": " penicillin ", "high": true}, {"substance": "  ", "high": false}],
+            "medications": ["metformin 500 mg", ""],
+            "conditions": [],
+            "implants": [],
+            "bloodGroup": "A+",
+            "contact": {"name": "Anna", "phone": "+49 170"}
+        }))
+        .unwrap();
+        let set = EmergencySet::from(form);
+        assert_eq!(set.allergies.len(), 1);
+        assert_eq!(set.allergies[0].substance, "penicillin");
+        assert!(set.allergies[0].high);
+        assert_eq!(set.medications, vec!["metformin 500 mg".to_string()]);
+        assert_eq!(set.blood_group.as_deref(), Some("A+"));
+        let back = serde_json::to_value(EmergencySetView::from(&set)).unwrap();
+        assert_eq!(back["bloodGroup"], "A+", "camelCase for the UI: {back}");
+        let empty: EmergencySetView = serde_json::from_value(serde_json::json!({
+            "allergies": [], "medications": [" "], "bloodGroup": "", "contact": {"name": "", "phone": " "}
+        }))
+        .unwrap();
+        assert!(EmergencySet::from(empty).is_empty());
+    }
+
+    #[test]
+    fn the_consent_limits_are_the_roles() {
+        use carekiosk_kiosk::KioskRole;
+        let h = ConsentLimits::of(KioskRole::Reception);
+        assert_eq!(
+            (h.ceiling, h.max_days, h.default_scope, h.default_days),
+            (7, 365, 7, 90)
+        );
+        let p = ConsentLimits::of(KioskRole::Pharmacy);
+        assert_eq!(
+            (p.ceiling, p.max_days, p.default_scope, p.default_days),
+            (9, 30, 9, 3)
+        );
+        assert_eq!(SignedView::new(9, 5).scope, vec!["read", "dispense"]);
     }
 
     #[test]

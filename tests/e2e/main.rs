@@ -291,6 +291,10 @@ async fn the_pharmacy_dispenses_a_ready_prescription_once_with_a_receipt() {
     drop(doctor_kiosk);
     let app = started(&st, KioskRole::Pharmacy, slot.name(), None).await;
     app.enter_pin(PIN).await;
+    // What the pharmacy asks, preselected (read and dispense, 3 days); the card signs it.
+    app.find("#consent-choice").await;
+    app.click("#pharmacy-open").await;
+    app.wait_text("#consent-signed", "read, dispense").await;
 
     // The prescription as the chain holds it: ready, with its issuer and expiry; dispense → receipt.
     app.wait_text("#rx-1-status", "ready").await;

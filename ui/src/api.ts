@@ -7,14 +7,21 @@ import type {
   CardPeek,
   CheckInView,
   ClaimView,
+  ConsentChoice,
   DispenseView,
+  EmergencyCurrentView,
+  EmergencySavedView,
+  EmergencySet,
+  EmergencyView,
+  HeldConsentView,
   HistoryItem,
   KioskInfo,
   LetterView,
+  LogEntryView,
   LostView,
   PatientView,
+  PharmacyOpenView,
   PickItem,
-  PrescriptionView,
   ReaderView,
   ReplacedView,
   ReviewView,
@@ -37,7 +44,7 @@ export const api = {
     invoke<null>('card_unblock', { resetCode, pin, pinAgain }),
   cardChangePin: (pin: string, pinAgain: string) => invoke<null>('card_change_pin', { pin, pinAgain }),
 
-  receptionCheckIn: () => invoke<CheckInView>('reception_check_in'),
+  receptionCheckIn: (c: ConsentChoice) => invoke<CheckInView>('reception_check_in', { scope: c.scope, days: c.days }),
   receptionRegister: (p: { name: string; birthDate: string; gender: string; adminPin: string; pin: string }) =>
     invoke<PatientView>('reception_register', p),
   receptionReportLost: (recovery: string) => invoke<LostView>('reception_report_lost', { recovery }),
@@ -56,7 +63,7 @@ export const api = {
     invoke<TxView>('doctor_prescribe', { atc, quantity, dosage, days }),
   doctorClaim: (record: number, amount: number) => invoke<TxView>('doctor_claim', { record, amount }),
 
-  pharmacyOpen: () => invoke<PrescriptionView[]>('pharmacy_open'),
+  pharmacyOpen: (c: ConsentChoice) => invoke<PharmacyOpenView>('pharmacy_open', { scope: c.scope, days: c.days }),
   pharmacyDispense: (id: number) => invoke<DispenseView>('pharmacy_dispense', { id }),
 
   insurerQueue: () => invoke<ClaimView[]>('insurer_queue'),
@@ -65,6 +72,15 @@ export const api = {
   insurerDeny: (id: number, reason: number) => invoke<TxView>('insurer_deny', { id, reason }),
   insurerPay: (id: number) => invoke<TxView>('insurer_pay', { id }),
   insurerPaid: () => invoke<ClaimView[]>('insurer_paid'),
+
+  patientConsents: () => invoke<HeldConsentView[]>('patient_consents'),
+  patientAccessLog: () => invoke<LogEntryView[]>('patient_access_log'),
+  patientRevoke: (institution: string) => invoke<TxView>('patient_revoke', { institution }),
+  patientRevokeAll: () => invoke<TxView>('patient_revoke_all'),
+
+  emergencyCurrent: () => invoke<EmergencyCurrentView>('emergency_current'),
+  emergencySave: (set: EmergencySet) => invoke<EmergencySavedView>('emergency_save', { set }),
+  emergencyRead: (clinician: string, reason: string) => invoke<EmergencyView>('emergency_read', { clinician, reason }),
 };
 
 export const events = {

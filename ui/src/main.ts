@@ -12,15 +12,19 @@ import { pinPad } from './pinpad';
 import { changePinFlow } from './screens/changepin';
 import { insurerDesk } from './screens/insurer';
 import { doctorVisit } from './screens/doctor';
+import { emergencyEditFlow, emergencyReadScreen } from './screens/emergency';
 import { letterStep } from './screens/letter';
 import { lostDesk, newLostState, type LostState } from './screens/lost';
+import { patientViewFlow } from './screens/patient';
 import { pharmacyVisit } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
 import { setupScreen } from './screens/setup';
 import { resetBlocked, unblockFlow } from './screens/unblock';
 import type { AppError, KioskInfo, ReaderView, ReplacedView, StatusView, TxView } from './types';
 
-type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter';
+type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter' | 'emergency';
+/** A flow shown over the visit's screen, which stays underneath. */
+type Overlay = 'change-pin' | 'patient-view' | 'emergency-edit';
 
 const root = document.getElementById('app') as HTMLElement;
 const header = h('header', { class: 'top' });
@@ -52,7 +56,7 @@ let letterReplacement = false;
 let afterLetter: (() => void) | null = null;
 /** The next reception visit checks the patient in at once (after a replacement card). */
 let autoCheckIn = false;
-let changingPin = false;
+let overlay: Overlay | null = null;
 
 const ctx: Ctx = {
   info: {
@@ -71,6 +75,7 @@ const ctx: Ctx = {
     idleTimeoutSecs: 120,
     tokenSymbol: null,
     tokenDecimals: null,
+    consent: { ceiling: 1, maxDays: 1, defaultScope: 1, defaultDays: 1 },
   },
   status: null,
   patient: null,
@@ -98,6 +103,8 @@ const idle = new IdleTimer(120_000, () => {
 idle.listen(document);
 
 const usesCard = () => ctx.info.role !== 'insurer';
+/** A hospital's desk: the emergency data set is kept and read here. */
+const atHospital = () => ctx.info.role === 'reception' || ctx.info.role === 'doctor';
 
 function busy(delta: number, write: boolean): void {
   busyCount = Math.max(0, busyCount + delta);
@@ -159,7 +166,7 @@ let headerShape = '';
 /** The header: rebuilt only when what it holds changes (a focused button keeps its focus); the network badge is
  * updated in place at every block. */
 function renderHeader(): void {
-  const shape = [lang(), ctx.info.role, ctx.info.institutionId, ctx.info.profile, ctx.patient?.name, ctx.patient?.card, phase, changingPin].join('|');
+  const shape = [lang(), ctx.info.role, ctx.info.institutionId, ctx.info.profile, ctx.patient?.name, ctx.patient?.card, phase, overlay].join('|');
   if (shape !== headerShape || !header.querySelector('#network')) {
     headerShape = shape;
     replace(
@@ -180,7 +187,21 @@ function renderHeader(): void {
       ctx.patient && phase === 'visit' && usesCard()
         ? h(
             'button',
-            { class: 'secondary small', type: 'button', id: 'change-pin', disabled: changingPin, onclick: () => openChangePin() },
+            { class: 'secondary small', type: 'button', id: 'patient-view-open', disabled: overlay !== null, onclick: () => openOverlay('patient-view') },
+            t('patientView.button'),
+          )
+        : null,
+      ctx.patient && phase === 'visit' && atHospital()
+        ? h(
+            'button',
+            { class: 'secondary small', type: 'button', id: 'emergency-edit-open', disabled: overlay !== null, onclick: () => openOverlay('emergency-edit') },
+            t('emergency.editButton'),
+          )
+        : null,
+      ctx.patient && phase === 'visit' && usesCard()
+        ? h(
+            'button',
+            { class: 'secondary small', type: 'button', id: 'change-pin', disabled: overlay !== null, onclick: () => openOverlay('change-pin') },
             t('changePin.button'),
           )
         : null,
@@ -245,7 +266,7 @@ function setPhase(p: Phase): void {
 
 function renderScreen(): void {
   let el: HTMLElement;
-  changingPin = false;
+  overlay = null;
   lostCard = null;
   if (phase === 'setup' || !ctx.info.ready) {
     el = setupScreen(ctx.info, ctx.status, () => {
@@ -266,6 +287,13 @@ function renderScreen(): void {
     );
   } else if (phase === 'pin') {
     el = triesLeft === 0 ? blockedScreen() : pinPad({ triesLeft, message: pinMessage, onSubmit: (pin) => void unlock(pin) });
+    // In an emergency the patient may not be able to type a PIN: a hospital reads the emergency set without it.
+    if (atHospital()) el.append(emergencyReadButton());
+  } else if (phase === 'emergency') {
+    el = emergencyReadScreen(ctx, () => {
+      pinMessage = undefined;
+      setPhase(reader.state === 'card' ? 'pin' : 'insert');
+    });
   } else if (phase === 'unblock') {
     el = unblockFlow(ctx, {
       resetTriesLeft,
@@ -357,22 +385,38 @@ function onReplaced(v: ReplacedView): void {
   setPhase('letter');
 }
 
-/** Change PIN over the visit's screen, which stays as it was underneath. */
-function openChangePin(): void {
+/** The emergency read's way in, from the PIN pad (or a blocked card's screen) at a hospital's desk. */
+function emergencyReadButton(): HTMLElement {
+  return h(
+    'div',
+    { class: 'desk-actions' },
+    h('button', { class: 'secondary', id: 'emergency-read-open', type: 'button', onclick: () => setPhase('emergency') }, t('emergency.readButton')),
+  );
+}
+
+/** A flow over the visit's screen (change PIN, the patient's view, the emergency set), which stays as it was
+ * underneath. */
+function openOverlay(which: Overlay): void {
   const current = screen.firstElementChild;
-  if (changingPin || phase !== 'visit' || !ctx.patient || !(current instanceof HTMLElement)) return;
-  changingPin = true;
+  if (overlay !== null || phase !== 'visit' || !ctx.patient || !(current instanceof HTMLElement)) return;
+  overlay = which;
   current.hidden = true;
-  const flow = changePinFlow(ctx, () => {
+  const close = () => {
     flow.remove();
     current.hidden = false;
-    changingPin = false;
+    overlay = null;
     renderHeader();
-    document.getElementById('change-pin')?.focus();
-  });
+    document.getElementById(which === 'change-pin' ? 'change-pin' : `${which}-open`)?.focus();
+  };
+  const flow =
+    which === 'change-pin'
+      ? changePinFlow(ctx, close)
+      : which === 'patient-view'
+        ? patientViewFlow(ctx, close)
+        : emergencyEditFlow(ctx, close);
   screen.append(flow);
   renderHeader();
-  flow.querySelector<HTMLElement>('#pin-pad')?.focus();
+  (flow.querySelector<HTMLElement>('#pin-pad') ?? flow.querySelector<HTMLElement>('h1'))?.focus();
 }
 
 function roleScreen(): HTMLElement {
@@ -426,7 +470,7 @@ async function unlock(pin: string): Promise<void> {
 
 async function endVisit(message?: string): Promise<void> {
   idle.disarm();
-  const had = ctx.patient !== null || ['visit', 'pin', 'blank', 'unblock', 'lost', 'letter'].includes(phase);
+  const had = ctx.patient !== null || ['visit', 'pin', 'blank', 'unblock', 'lost', 'letter', 'emergency'].includes(phase);
   ctx.patient = null;
   afterLetter = null;
   autoCheckIn = false;

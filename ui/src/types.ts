@@ -18,6 +18,87 @@ export interface KioskInfo {
   idleTimeoutSecs: number;
   tokenSymbol: string | null;
   tokenDecimals: number | null;
+  /** What this desk may ask the patient to consent to, and what it asks by default. */
+  consent: ConsentLimits;
+}
+
+/** The role's consent ceiling and default (scope bits: read 1, write 2, prescribe 4, dispense 8). */
+export interface ConsentLimits {
+  ceiling: number;
+  maxDays: number;
+  defaultScope: number;
+  defaultDays: number;
+}
+
+/** What the patient agrees to: scope bits and the window in days. */
+export interface ConsentChoice {
+  scope: number;
+  days: number;
+}
+
+export type ScopeName = 'read' | 'write' | 'prescribe' | 'dispense';
+
+/** A consent as the card signed it. */
+export interface SignedView {
+  scope: ScopeName[];
+  /** End of the window (unix seconds). */
+  validUntil: number;
+}
+
+export interface EmergencyReadView {
+  time: number;
+  readAt: number;
+  hospital: string;
+  clinician: string;
+  reason: string;
+}
+
+export interface HeldConsentView {
+  /** The institution's address (what a revoke names). */
+  institution: string;
+  name: string;
+  role: string;
+  scope: ScopeName[];
+  validUntil: number;
+}
+
+export interface LogEntryView {
+  time: number;
+  block: number;
+  event: string;
+  institution: string | null;
+  summary: string;
+}
+
+export interface Allergy {
+  substance: string;
+  high: boolean;
+}
+
+export interface EmergencySet {
+  allergies: Allergy[];
+  medications: string[];
+  conditions: string[];
+  implants: string[];
+  bloodGroup: string | null;
+  contact: { name: string; phone: string } | null;
+}
+
+export interface EmergencyCurrentView {
+  set: EmergencySet;
+  bloodGroups: string[];
+}
+
+export interface EmergencySavedView {
+  record: TxView;
+  onCard: boolean;
+}
+
+export interface EmergencyView {
+  patientId: string;
+  name: string | null;
+  set: EmergencySet;
+  trace: TxView;
 }
 
 export type ReaderState = 'no-service' | 'no-reader' | 'empty' | 'card';
@@ -106,6 +187,8 @@ export interface CheckInView {
   patient: FhirResource | null;
   records: number;
   consent: TxView;
+  signed: SignedView;
+  emergencyReads: EmergencyReadView[];
 }
 
 export interface HistoryItem {
@@ -136,6 +219,11 @@ export interface PrescriptionView {
   /** Null when it cannot be opened (see `unreadable`). */
   request: FhirResource | null;
   unreadable: string | null;
+}
+
+export interface PharmacyOpenView {
+  signed: SignedView;
+  prescriptions: PrescriptionView[];
 }
 
 export interface DispenseView {

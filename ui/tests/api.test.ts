@@ -14,6 +14,10 @@ describe('command wrappers', () => {
     await api.insurerApprove(3, null);
     await api.cardUnblock('48120975', '902618', '902618');
     await api.receptionReplace({ name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' });
+    await api.receptionCheckIn({ scope: 1, days: 7 });
+    await api.pharmacyOpen({ scope: 9, days: 3 });
+    await api.patientRevoke('0x00000000000000000000000000000000000000aa');
+    await api.emergencyRead('Dr. Weber', 'unconscious');
     expect(invoke.mock.calls).toEqual([
       ['card_unlock', { pin: '482916' }],
       ['reception_register', { name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' }],
@@ -21,6 +25,10 @@ describe('command wrappers', () => {
       ['insurer_approve', { id: 3, amount: null }],
       ['card_unblock', { resetCode: '48120975', pin: '902618', pinAgain: '902618' }],
       ['reception_replace', { name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' }],
+      ['reception_check_in', { scope: 1, days: 7 }],
+      ['pharmacy_open', { scope: 9, days: 3 }],
+      ['patient_revoke', { institution: '0x00000000000000000000000000000000000000aa' }],
+      ['emergency_read', { clinician: 'Dr. Weber', reason: 'unconscious' }],
     ]);
   });
 

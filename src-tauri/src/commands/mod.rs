@@ -1,11 +1,13 @@
-//! The IPC commands, one module per screen. Each only translates: arguments from the UI into a call of the kiosk
+//! The IPC commands, one module per screen (and the patient's view and the emergency set, reached from the desks). Each only translates: arguments from the UI into a call of the kiosk
 //! core, its result into a view, its error into an [`AppError`](crate::error::AppError). The capability file
 //! (`src-tauri/capabilities/kiosk.json`) grants the webview exactly these.
 
 mod card;
 mod doctor;
+mod emergency;
 mod insurer;
 mod letter;
+mod patient;
 mod pharmacy;
 mod reception;
 mod setup;
@@ -46,6 +48,13 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         insurer::insurer_deny,
         insurer::insurer_pay,
         insurer::insurer_paid,
+        patient::patient_consents,
+        patient::patient_access_log,
+        patient::patient_revoke,
+        patient::patient_revoke_all,
+        emergency::emergency_current,
+        emergency::emergency_save,
+        emergency::emergency_read,
     ]
 }
 

@@ -31,4 +31,11 @@
     "insurer_deny",
     "insurer_pay",
     "insurer_paid",
+    "patient_consents",
+    "patient_access_log",
+    "patient_revoke",
+    "patient_revoke_all",
+    "emergency_current",
+    "emergency_save",
+    "emergency_read",
 ]

@@ -1,24 +1,42 @@
 //! Pharmacy: the patient's prescriptions as the chain holds them, and dispensing one with its receipt.
 
-use carekiosk_kiosk::workflows::pharmacy;
+use carekiosk_kiosk::workflows::{patient, pharmacy, ConsentChoice};
+use carekiosk_kiosk::Kiosk;
 use tauri::State;
 
 use super::linker;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::views::{DispenseView, PrescriptionView, TxView};
+use crate::views::{DispenseView, PharmacyOpenView, PrescriptionView, SignedView, TxView};
 
-/// The card grants this pharmacy its window; the patient's prescriptions, each verified on chain.
+/// The card grants this pharmacy the consent the patient chose on the screen (`scope` bits within read and
+/// dispense, for `days`); what it signed, and the patient's prescriptions, each verified on chain.
 #[tauri::command]
-pub async fn pharmacy_open(state: State<'_, AppState>) -> Result<Vec<PrescriptionView>, AppError> {
+pub async fn pharmacy_open(
+    scope: u8,
+    days: u64,
+    state: State<'_, AppState>,
+) -> Result<PharmacyOpenView, AppError> {
     let k = state.kiosk().await?;
     let mut s = state.session().await?;
-    let list = pharmacy::open_patient(&k, &mut s).await?;
-    let views = list.iter().map(PrescriptionView::from).collect();
+    let list = pharmacy::open_patient_with(&k, &mut s, ConsentChoice { scope, days }).await?;
+    // The window's end as the chain holds it (the index is synced by the call above); while the consent waits in
+    // the outbox, the end it will have.
+    let valid_until = patient::consents(&k, &s)
+        .await
+        .ok()
+        .and_then(|held| held.into_iter().find(|c| c.institution == k.institution))
+        .filter(|c| c.scope == scope)
+        .map(|c| c.valid_until)
+        .unwrap_or_else(|| Kiosk::now() + days * 86_400);
+    let prescriptions = list.iter().map(PrescriptionView::from).collect();
     if let Ok(mut p) = state.prescriptions.lock() {
         *p = list;
     }
-    Ok(views)
+    Ok(PharmacyOpenView {
+        signed: SignedView::new(scope, valid_until),
+        prescriptions,
+    })
 }
 
 /// Dispenses prescription `id` on the card's proof of presence; returns the receipt (FHIR MedicationDispense).

@@ -3,6 +3,7 @@
 
 use carekiosk_card::{PatientCard, Pin};
 use carekiosk_kiosk::workflows::reception::{self, LetterSecrets, NewCard, NewPatient};
+use carekiosk_kiosk::workflows::ConsentChoice;
 use carekiosk_kiosk::{Kiosk, KioskRole};
 use tauri::State;
 use zeroize::Zeroizing;
@@ -11,14 +12,22 @@ use super::card::{blocking, reader};
 use super::linker;
 use crate::error::AppError;
 use crate::state::{AppState, PendingLetter};
-use crate::views::{CheckInView, LostView, PatientView, ReplacedView, TxView};
+use crate::views::{
+    CheckInView, EmergencyReadView, LostView, PatientView, ReplacedView, SignedView, TxView,
+};
 
-/// The card signs this hospital's consent; the patient's demographics are opened with the card.
+/// The card signs this hospital's consent as the patient chose it on the screen (`scope` bits within the role's
+/// ceiling, for `days`); the patient's demographics are opened with the card, and every emergency read of their
+/// emergency set is listed.
 #[tauri::command]
-pub async fn reception_check_in(state: State<'_, AppState>) -> Result<CheckInView, AppError> {
+pub async fn reception_check_in(
+    scope: u8,
+    days: u64,
+    state: State<'_, AppState>,
+) -> Result<CheckInView, AppError> {
     let k = state.kiosk().await?;
     let mut s = state.session().await?;
-    let c = reception::check_in(&k, &mut s).await?;
+    let c = reception::check_in_with(&k, &mut s, ConsentChoice { scope, days }).await?;
     Ok(CheckInView {
         patient_id: c.patient_id.to_string(),
         patient: c
@@ -27,6 +36,12 @@ pub async fn reception_check_in(state: State<'_, AppState>) -> Result<CheckInVie
             .and_then(|p| serde_json::to_value(p).ok()),
         records: c.records,
         consent: TxView::from(&c.consent, linker(&k)),
+        signed: SignedView::new(c.scope, c.valid_until),
+        emergency_reads: c
+            .emergency_reads
+            .iter()
+            .map(EmergencyReadView::from)
+            .collect(),
     })
 }
 

@@ -6,6 +6,7 @@ import { h, replace } from '../dom';
 import { formatDate, summarize } from '../format';
 import { t } from '../i18n';
 import type { DispenseView, PrescriptionView } from '../types';
+import { consentChoice, signedLine } from './consent';
 
 function receipt(d: DispenseView): HTMLElement {
   const s = summarize(d.receipt);
@@ -78,10 +79,21 @@ export function pharmacyVisit(ctx: Ctx): HTMLElement {
       ),
     );
   };
-  const load = async () => {
-    const items = await ctx.run(() => api.pharmacyOpen(), true);
-    if (items) render(items);
-  };
-  void load();
-  return h('section', { class: 'screen', id: 'pharmacy' }, h('h1', {}, t('pharmacy.list')), list, after);
+  // What the pharmacy asks (read and dispense, a few days): the patient may narrow it before the card signs.
+  const choice = consentChoice(ctx.info.consent, ctx.notify);
+  const signed = h('div', { id: 'pharmacy-signed' });
+  const open = h('button', { class: 'primary big', id: 'pharmacy-open', type: 'button' }, t('pharmacy.open'));
+  list.hidden = true;
+  open.addEventListener('click', async () => {
+    const chosen = choice.value();
+    if (!chosen) return;
+    const v = await ctx.run(() => api.pharmacyOpen(chosen), true);
+    if (!v) return;
+    open.hidden = true;
+    choice.el.hidden = true;
+    list.hidden = false;
+    replace(signed, signedLine(v.signed));
+    render(v.prescriptions);
+  });
+  return h('section', { class: 'screen', id: 'pharmacy' }, h('h1', {}, t('pharmacy.list')), choice.el, open, signed, list, after);
 }

@@ -7,31 +7,39 @@ import { field, h, replace } from '../dom';
 import { summarize } from '../format';
 import { t } from '../i18n';
 import { ADMIN_PIN_FIELD, PIN_FIELD } from '../pinpad';
+import { consentChoice, emergencyReads, signedLine } from './consent';
 
-/** The visit at reception; `autoCheckIn` checks the patient in at once (after a replacement card). */
+/** The visit at reception: what the hospital asks (the patient may narrow it), then the check-in, where the card
+ * signs exactly that; `autoCheckIn` checks the patient in at once with the default (after a replacement card). */
 export function receptionVisit(ctx: Ctx, autoCheckIn = false): HTMLElement {
   const result = h('div', { id: 'checkin-result' });
+  const choice = consentChoice(ctx.info.consent, ctx.notify);
   const button = h('button', { class: 'primary big', id: 'checkin', type: 'button' }, t('reception.checkIn'));
   button.addEventListener('click', async () => {
-    const c = await ctx.run(() => api.receptionCheckIn(), true);
+    const chosen = choice.value();
+    if (!chosen) return;
+    const c = await ctx.run(() => api.receptionCheckIn(chosen), true);
     if (!c) return;
     ctx.showTx(c.consent);
     const p = c.patient ? summarize(c.patient) : { title: ctx.patient?.name ?? '', detail: '' };
     button.hidden = true;
+    choice.el.hidden = true;
     replace(
       result,
+      emergencyReads(c.emergencyReads),
       h(
         'div',
         { class: 'card-summary', id: 'checkin-summary' },
         h('h2', {}, `✓ ${t('reception.checkedIn')}`),
         h('p', { class: 'big-text', id: 'patient-name' }, p.title),
         h('p', { id: 'patient-detail' }, p.detail),
+        signedLine(c.signed),
         h('p', { class: 'muted', id: 'patient-records' }, t('reception.records', { count: c.records })),
       ),
     );
   });
   if (autoCheckIn) setTimeout(() => button.click(), 0);
-  return h('section', { class: 'screen', id: 'reception' }, h('h1', {}, t('role.reception')), button, result);
+  return h('section', { class: 'screen', id: 'reception' }, h('h1', {}, t('role.reception')), choice.el, button, result);
 }
 
 /** The registration form for the blank card in the reader. */
