@@ -2,9 +2,10 @@
 //! Anvil with the contracts deployed, the real pcscd with our virtual card, the real OS keyring, real SQLite
 //! files. One test per role's main flow, asserting what the screen shows and what the chain holds; the card's life
 //! at reception (the issue letter, a blocked PIN unblocked with the reset code, a lost card replaced with the
-//! recovery code) and a PIN changed at the desk; plus a card pulled mid-visit and a node that stops. Run under
-//! `xvfb-run -a` and a Secret Service (scripts/test.sh does), holding `/tmp/carekiosk-vpcd.lock` (the readers
-//! are shared with the other card tests).
+//! recovery code) and a PIN changed at the desk; the patient in control (a narrowed consent, their view, revoke
+//! all; the emergency set kept at a desk and read without a PIN); plus a card pulled mid-visit and a node that
+//! stops. Run under `xvfb-run -a` and a Secret Service (scripts/test.sh does), holding `/tmp/carekiosk-vpcd.lock`
+//! (the readers are shared with the other card tests).
 
 #[path = "../../crates/kiosk/tests/common/mod.rs"]
 mod common;
@@ -678,6 +679,168 @@ async fn reception_reports_a_lost_card_and_issues_the_replacement_with_the_recov
     assert!(consent.validUntil > Kiosk::now());
     drop(card);
     sim2.stop();
+    drop(slot);
+    st.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patient_narrows_the_consent_at_check_in_and_revokes_all_in_their_view() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-consent").await;
+    let (slot, sim) = blank_card();
+    let pid = patient_in_reader(&st, &slot).await;
+    let app = started(&st, KioskRole::Reception, slot.name(), None).await;
+    app.enter_pin(PIN).await;
+
+    // What the hospital asks, its default ticked (read, write, prescribe for 90 days); no dispense at a hospital.
+    app.find("#consent-choice").await;
+    for scope in ["read", "write", "prescribe"] {
+        assert_eq!(
+            app.find(&format!("#scope-{scope}"))
+                .await
+                .prop("checked")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("true"),
+            "{scope} preselected"
+        );
+    }
+    assert!(!app.displayed("#scope-dispense").await);
+    // The patient allows reading only, for a week.
+    app.click("#scope-write").await;
+    app.click("#scope-prescribe").await;
+    app.type_into("#consent-days", "7").await;
+    app.screenshot("consent-choice").await;
+    app.click("#checkin").await;
+    app.wait_text("#checkin-summary", NAME).await;
+    app.wait_attr("#consent-signed", "data-scope", "read").await;
+    app.wait_text("#consent-signed", "read, until").await;
+    app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    let hub = st.chain.hub(&st.d);
+    let hospital = st.actors.hospital.address();
+    let consent = hub.consentOf(pid, hospital).call().await.unwrap();
+    assert_eq!(consent.scope, carekiosk_chain::bindings::scope::READ);
+    assert_eq!(consent.validUntil - consent.signedAt, 7 * 86_400);
+
+    // The patient's view: the hospital holds "read" only; the access log shows the consents given.
+    app.click("#patient-view-open").await;
+    app.wait_text("#consents", "Demo Hospital").await;
+    app.wait_attr("#consent-0", "data-scope", "read").await;
+    assert!(!app.displayed("#consent-1").await, "the hospital only");
+    app.wait_text("#access-log-list", "consent to Demo Hospital: read until")
+        .await;
+    app.wait_text("#access-log-list", "registered at Demo Hospital")
+        .await;
+    app.screenshot("patient-view").await;
+
+    // Revoke all, confirmed first: the list is asked again and is empty.
+    app.click("#revoke-all").await;
+    app.find("#revoke-all-yes").await;
+    app.click("#revoke-all-yes").await;
+    app.find("#consents-none").await;
+    app.wait_text("#notice-text", "Every consent ended").await;
+    app.wait_text("#access-log-list", "every consent ended")
+        .await;
+    assert!(
+        hub.epochOf(pid).call().await.unwrap() > consent.epoch,
+        "the patient's epoch moved on: every consent is void"
+    );
+    app.click("#patient-view-close").await;
+    assert!(
+        app.displayed("#checkin-summary").await,
+        "the visit is as it was"
+    );
+    app.close().await;
+    sim.stop();
+    drop(slot);
+    st.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emergency_set_saved_at_the_doctor_is_read_without_a_pin_and_shown_at_check_in() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-emergency").await;
+    let (slot, sim) = blank_card();
+    let pid = patient_in_reader(&st, &slot).await;
+
+    // The doctor keeps the patient's emergency set (card and PIN).
+    let app = started(&st, KioskRole::Doctor, slot.name(), None).await;
+    app.enter_pin(PIN).await;
+    app.wait_text("#history", NAME).await;
+    app.click("#emergency-edit-open").await;
+    app.find("#emergency-form").await;
+    app.wait_text(
+        "#emergency-edit-intro",
+        "An empty set removes it from the card",
+    )
+    .await;
+    app.click("#em-allergy-add").await;
+    app.type_into("#em-allergy-0", "penicillin").await;
+    app.click("#em-allergy-0-high").await;
+    app.set_value("#em-medications", "metformin 500 mg 1-0-1")
+        .await;
+    app.set_value("#em-conditions", "E11.9").await;
+    app.set_value("#em-implants", "pacemaker").await;
+    app.set_value("#em-blood", "A+").await;
+    app.type_into("#em-contact-name", "Anna Roe (daughter)")
+        .await;
+    app.type_into("#em-contact-phone", "+49 170 1234567").await;
+    app.screenshot("emergency-edit").await;
+    app.click("#em-save").await;
+    app.wait_text("#notice-text", "Emergency set saved").await;
+    app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    app.close().await;
+
+    // An emergency at reception: the card in the reader, no PIN typed.
+    let app = started(&st, KioskRole::Reception, slot.name(), None).await;
+    app.find("#pin-pad").await;
+    app.click("#emergency-read-open").await;
+    app.type_into("#em-clinician", "Dr. Weber").await;
+    app.type_into("#em-reason", "unconscious, ER").await;
+    app.click("#em-read").await;
+    app.wait_text("#em-view-allergies", "penicillin").await;
+    app.wait_text("#em-view-allergies", "high risk").await;
+    app.wait_text("#em-view-blood", "A+").await;
+    app.wait_text("#em-view-medications", "metformin").await;
+    app.wait_text("#em-view-implants", "pacemaker").await;
+    app.wait_text("#em-view-contact", "+49 170 1234567").await;
+    app.wait_attr("#em-trace", "data-state", "confirmed").await;
+    app.wait_text("#em-trace", "recorded").await;
+    app.screenshot("emergency-read").await;
+
+    // Back to the PIN pad: the patient checks in and sees who read their emergency data, and why.
+    app.click("#emergency-read-done").await;
+    app.enter_pin(PIN).await;
+    app.click("#checkin").await;
+    app.wait_text("#checkin-summary", NAME).await;
+    let reads = app.wait_text("#emergency-reads", "Dr. Weber").await;
+    assert!(reads.contains("Your emergency data was read"), "{reads}");
+    assert!(reads.contains("Demo Hospital"), "{reads}");
+    assert!(reads.contains("unconscious, ER"), "{reads}");
+    app.click("#patient-view-open").await;
+    app.wait_text(
+        "#access-log-list",
+        "emergency read at Demo Hospital by Dr. Weber",
+    )
+    .await;
+    app.close().await;
+
+    // The card carries the sealed set; the history holds it as a record.
+    let mut card = PatientCard::open(slot.name()).unwrap();
+    assert!(card.emergency_object().unwrap().is_some());
+    drop(card);
+    assert_eq!(
+        st.chain
+            .records(&st.d)
+            .recordCount(pid)
+            .call()
+            .await
+            .unwrap(),
+        U256::from(2),
+        "demographics and the emergency set"
+    );
+    sim.stop();
     drop(slot);
     st.stop().await;
 }

@@ -128,7 +128,7 @@ export function patientViewFlow(ctx: Ctx, onDone: () => void): HTMLElement {
       h(
         'button',
         {
-          class: 'primary',
+          class: 'primary danger-fill',
           type: 'button',
           id: 'revoke-all-yes',
           onclick: async () => {
