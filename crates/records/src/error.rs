@@ -212,7 +212,7 @@ pub enum RecordsError {
         len: usize,
     },
     /// A record kind byte that is not a [`RecordKind`].
-    #[error("record kind {0} is unknown (known: 1..=11): the bytes are corrupt or from a newer carekiosk")]
+    #[error("record kind {0} is unknown (known: 1..=13): the bytes are corrupt or from a newer carekiosk")]
     UnknownKind(u8),
     /// Fewer bytes than the header announces.
     #[error("the sealed record is truncated: {len} bytes, at least {needed} needed; fetch the full record again")]

@@ -847,6 +847,9 @@ pub struct MedicationRequest {
     /// Quantity and validity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispense_request: Option<DispenseRequest>,
+    /// Whether the pharmacy may hand out another product of the same substance ("aut idem").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitution: Option<RequestSubstitution>,
     /// Notes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub note: Vec<Annotation>,
@@ -892,9 +895,120 @@ impl MedicationRequest {
                 number_of_repeats_allowed: None,
                 quantity: Some(Quantity::new(quantity, drug.form)),
             }),
+            substitution: None,
             note: Vec::new(),
         }
     }
+}
+
+/// FHIR `MedicationRequest.substitution`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSubstitution {
+    /// Whether substitution is allowed.
+    pub allowed_boolean: bool,
+}
+
+/// FHIR `AllergyIntolerance`: an allergy or intolerance the doctor recorded.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AllergyIntolerance {
+    /// Logical id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `active`, `inactive`, `resolved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clinical_status: Option<CodeableConcept>,
+    /// `unconfirmed`, `confirmed`, `refuted`, `entered-in-error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_status: Option<CodeableConcept>,
+    /// `allergy` or `intolerance`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `food`, `medication`, `environment`, `biologic`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub category: Vec<String>,
+    /// `low`, `high`, `unable-to-assess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
+    /// The substance or class (text, optionally ATC coded: a drug class such as J01C, penicillins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeableConcept>,
+    /// The patient (required).
+    pub patient: Reference,
+    /// When recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_date: Option<String>,
+    /// Who recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder: Option<Reference>,
+    /// Notes (the reaction).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub note: Vec<Annotation>,
+}
+
+/// Code system of `AllergyIntolerance.clinicalStatus`.
+pub const ALLERGY_CLINICAL_SYSTEM: &str =
+    "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
+/// The WHO ATC classification, as FHIR names it.
+pub const ATC_SYSTEM: &str = "http://www.whocc.no/atc";
+
+impl AllergyIntolerance {
+    /// An active medication allergy of `patient` to `substance`, ATC coded with `atc_class` when given.
+    pub fn medication(
+        patient: Reference,
+        substance: &str,
+        atc_class: Option<&str>,
+        high: bool,
+    ) -> Self {
+        let code = match atc_class {
+            Some(c) => CodeableConcept {
+                coding: vec![Coding::new(ATC_SYSTEM, c, substance)],
+                text: Some(substance.to_string()),
+            },
+            None => CodeableConcept::text(substance),
+        };
+        Self {
+            id: None,
+            clinical_status: Some(CodeableConcept::system_code(
+                ALLERGY_CLINICAL_SYSTEM,
+                "active",
+            )),
+            verification_status: None,
+            kind: Some("allergy".into()),
+            category: vec!["medication".into()],
+            criticality: Some(if high { "high" } else { "low" }.into()),
+            code: Some(code),
+            patient,
+            recorded_date: None,
+            recorder: None,
+            note: Vec::new(),
+        }
+    }
+}
+
+/// FHIR `MedicationStatement`: a medication the patient takes (told by the patient or another prescriber).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MedicationStatement {
+    /// Logical id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `active`, `completed`, `entered-in-error`, `intended`, `stopped`, `on-hold`, `unknown`, `not-taken`.
+    pub status: String,
+    /// The drug (ATC coded, or text).
+    pub medication_codeable_concept: CodeableConcept,
+    /// The patient (required).
+    pub subject: Reference,
+    /// When asserted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_asserted: Option<String>,
+    /// How it is taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dosage: Vec<Dosage>,
+    /// Notes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub note: Vec<Annotation>,
 }
 
 /// FHIR `MedicationDispense`: what the pharmacy handed over.
@@ -1198,6 +1312,10 @@ pub enum Resource {
     /// The emergency data set, a FHIR `Bundle` (collection).
     #[serde(rename = "Bundle")]
     EmergencySet(crate::emergency::EmergencyBundle),
+    /// AllergyIntolerance.
+    AllergyIntolerance(AllergyIntolerance),
+    /// MedicationStatement.
+    MedicationStatement(MedicationStatement),
 }
 
 impl std::fmt::Debug for Resource {
@@ -1221,6 +1339,8 @@ impl Resource {
             Resource::ClaimResponse(_) => RecordKind::ClaimResponse,
             Resource::Consent(_) => RecordKind::Consent,
             Resource::EmergencySet(_) => RecordKind::EmergencySet,
+            Resource::AllergyIntolerance(_) => RecordKind::AllergyIntolerance,
+            Resource::MedicationStatement(_) => RecordKind::MedicationStatement,
         }
     }
 
@@ -1255,5 +1375,7 @@ from_resource!(
     Coverage,
     Claim,
     ClaimResponse,
-    Consent
+    Consent,
+    AllergyIntolerance,
+    MedicationStatement
 );

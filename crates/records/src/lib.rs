@@ -88,8 +88,9 @@ pub use envelope::{
 };
 pub use error::{KeyAgreementError, RecordsError};
 pub use fhir::{
-    CarePlan, Claim, ClaimResponse, CodeableConcept, Coding, Condition, Consent, Coverage,
-    Encounter, MedicationDispense, MedicationRequest, Patient, Period, Reference, Resource,
+    AllergyIntolerance, CarePlan, Claim, ClaimResponse, CodeableConcept, Coding, Condition,
+    Consent, Coverage, Encounter, MedicationDispense, MedicationRequest, MedicationStatement,
+    Patient, Period, Reference, Resource, ATC_SYSTEM,
 };
 pub use history::{issue_bundle, open_card_grant, recover, Issued, KeyBundle, KEY_GRANT_TAG};
 pub use keys::{keccak256, key_id, KeyAgreement, RecipientPublicKey, SoftKey};
@@ -121,11 +122,15 @@ pub enum RecordKind {
     Patient = 10,
     /// The emergency data set: a FHIR Bundle ([`emergency`]).
     EmergencySet = 11,
+    /// FHIR AllergyIntolerance.
+    AllergyIntolerance = 12,
+    /// FHIR MedicationStatement.
+    MedicationStatement = 13,
 }
 
 impl RecordKind {
     /// Every kind, in discriminant order.
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 13] = [
         RecordKind::Encounter,
         RecordKind::Condition,
         RecordKind::CarePlan,
@@ -137,6 +142,8 @@ impl RecordKind {
         RecordKind::Consent,
         RecordKind::Patient,
         RecordKind::EmergencySet,
+        RecordKind::AllergyIntolerance,
+        RecordKind::MedicationStatement,
     ];
 
     /// The FHIR `resourceType`.
@@ -153,6 +160,8 @@ impl RecordKind {
             RecordKind::Consent => "Consent",
             RecordKind::Patient => "Patient",
             RecordKind::EmergencySet => "Bundle",
+            RecordKind::AllergyIntolerance => "AllergyIntolerance",
+            RecordKind::MedicationStatement => "MedicationStatement",
         }
     }
 }

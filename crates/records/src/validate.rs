@@ -22,6 +22,8 @@ impl Resource {
             Resource::ClaimResponse(r) => r.validate(),
             Resource::Consent(r) => r.validate(),
             Resource::EmergencySet(r) => r.set.validate(),
+            Resource::AllergyIntolerance(r) => r.validate(),
+            Resource::MedicationStatement(r) => r.validate(),
         }
     }
 }
@@ -125,6 +127,84 @@ impl MedicationRequest {
             return Err(RecordsError::ValidityInPast { end, today });
         }
         date(&self.authored_on, R, "authoredOn")?;
+        Ok(())
+    }
+}
+
+impl AllergyIntolerance {
+    /// The substance is named (text or a coding); `patient` is set; the criticality, type and categories are
+    /// FHIR's codes.
+    pub fn validate(&self) -> Result {
+        const R: &str = "AllergyIntolerance";
+        let named = self.code.as_ref().is_some_and(|c| {
+            !blank(&c.text)
+                || c.coding
+                    .iter()
+                    .any(|k| !blank(&k.code) || !blank(&k.display))
+        });
+        if !named {
+            return Err(missing(R, "code"));
+        }
+        require_ref(&self.patient, R, "patient")?;
+        if let Some(c) = &self.criticality {
+            if !["low", "high", "unable-to-assess"].contains(&c.as_str()) {
+                return Err(invalid(
+                    R,
+                    "criticality",
+                    format!("{c:?} is not low, high or unable-to-assess"),
+                ));
+            }
+        }
+        if let Some(t) = &self.kind {
+            if !["allergy", "intolerance"].contains(&t.as_str()) {
+                return Err(invalid(
+                    R,
+                    "type",
+                    format!("{t:?} is not allergy or intolerance"),
+                ));
+            }
+        }
+        for c in &self.category {
+            if !["food", "medication", "environment", "biologic"].contains(&c.as_str()) {
+                return Err(invalid(
+                    R,
+                    "category",
+                    format!("{c:?} is not food, medication, environment or biologic"),
+                ));
+            }
+        }
+        date(&self.recorded_date, R, "recordedDate")?;
+        Ok(())
+    }
+}
+
+impl MedicationStatement {
+    /// The status is FHIR's; the medication is named; `subject` is set.
+    pub fn validate(&self) -> Result {
+        const R: &str = "MedicationStatement";
+        const STATUS: [&str; 8] = [
+            "active",
+            "completed",
+            "entered-in-error",
+            "intended",
+            "stopped",
+            "on-hold",
+            "unknown",
+            "not-taken",
+        ];
+        if !STATUS.contains(&self.status.as_str()) {
+            return Err(invalid(
+                R,
+                "status",
+                format!("{:?} is not a MedicationStatement status", self.status),
+            ));
+        }
+        let m = &self.medication_codeable_concept;
+        if blank(&m.text) && m.coding.iter().all(|k| blank(&k.code) && blank(&k.display)) {
+            return Err(missing(R, "medicationCodeableConcept"));
+        }
+        require_ref(&self.subject, R, "subject")?;
+        date(&self.date_asserted, R, "dateAsserted")?;
         Ok(())
     }
 }

@@ -292,6 +292,49 @@ fn r4_elements(kind: RecordKind) -> &'static [&'static str] {
             "entry",
             "signature",
         ],
+        RecordKind::AllergyIntolerance => &[
+            "identifier",
+            "clinicalStatus",
+            "verificationStatus",
+            "type",
+            "category",
+            "criticality",
+            "code",
+            "patient",
+            "encounter",
+            "onsetDateTime",
+            "onsetAge",
+            "onsetPeriod",
+            "onsetRange",
+            "onsetString",
+            "recordedDate",
+            "recorder",
+            "asserter",
+            "lastOccurrence",
+            "note",
+            "reaction",
+        ],
+        RecordKind::MedicationStatement => &[
+            "identifier",
+            "basedOn",
+            "partOf",
+            "status",
+            "statusReason",
+            "category",
+            "medicationCodeableConcept",
+            "medicationReference",
+            "subject",
+            "context",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "dateAsserted",
+            "informationSource",
+            "derivedFrom",
+            "reasonCode",
+            "reasonReference",
+            "note",
+            "dosage",
+        ],
         RecordKind::Consent => &[
             "identifier",
             "status",
@@ -380,6 +423,8 @@ const NESTED_ELEMENTS: &[&str] = &[
     "amount",
     "date",
     "adjustment",
+    // MedicationRequest.substitution
+    "allowedBoolean",
     // Consent.provision
     "action",
     "purpose",
@@ -653,13 +698,15 @@ fn record_kinds_are_stable_bytes() {
         (RecordKind::Consent, 9),
         (RecordKind::Patient, 10),
         (RecordKind::EmergencySet, 11),
+        (RecordKind::AllergyIntolerance, 12),
+        (RecordKind::MedicationStatement, 13),
     ];
     for (kind, byte) in expected {
         assert_eq!(kind as u8, byte);
         assert_eq!(u8::from(kind), byte);
         assert_eq!(RecordKind::try_from(byte).unwrap(), kind);
     }
-    for byte in [0u8, 12, 200, 255] {
+    for byte in [0u8, 14, 200, 255] {
         assert!(
             matches!(RecordKind::try_from(byte), Err(RecordsError::UnknownKind(b)) if b == byte)
         );

@@ -79,7 +79,26 @@ pub async fn amend(
     Ok(write_record(k, s, resource, Some(index)).await?.0)
 }
 
-/// Issues a prescription of a formulary drug, valid `days` days (0: the contract's default of 28).
+/// What the doctor prescribes.
+#[derive(Debug, Clone, Default)]
+pub struct PrescriptionOrder {
+    /// The drug (ATC code from the drug list).
+    pub atc: String,
+    /// How much, in the drug's form.
+    pub quantity: f64,
+    /// Dosage text (default: the drug list's).
+    pub dosage: Option<String>,
+    /// Days of validity (0: the contract's default of 28).
+    pub days: u32,
+    /// The prescribing doctor (a person), as printed on the prescription.
+    pub prescriber: Option<String>,
+    /// Whether the pharmacy may hand out another product of the same substance.
+    pub substitution_allowed: bool,
+}
+
+/// Issues a prescription of a formulary drug, valid `days` days (0: the contract's default of 28). Refused
+/// when it raises a warning (allergy, duplicate: [`prescription_warnings`]); use [`prescribe_order`] with the
+/// warnings the doctor confirmed.
 pub async fn prescribe(
     k: &Kiosk,
     s: &mut PatientSession,
@@ -88,11 +107,61 @@ pub async fn prescribe(
     dosage: Option<&str>,
     days: u32,
 ) -> Result<Submitted, KioskError> {
+    let order = PrescriptionOrder {
+        atc: atc.into(),
+        quantity,
+        dosage: dosage.map(str::to_string),
+        days,
+        prescriber: None,
+        substitution_allowed: true,
+    };
+    prescribe_order(k, s, &order, &[]).await
+}
+
+/// The warnings prescribing `atc` raises for this patient (allergies, the same drug or class already taken),
+/// computed from their history (card present).
+pub async fn prescription_warnings(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    atc: &str,
+) -> Result<Vec<super::medication::Warning>, KioskError> {
     let drug = formulary::lookup(atc).ok_or_else(|| {
         KioskError::Invalid(format!(
             "{atc} is not in the formulary: pick a drug from it"
         ))
     })?;
+    let overview = super::medication::overview(k, s).await?;
+    Ok(super::medication::warnings(&overview, atc, &drug.display()))
+}
+
+/// Issues `order`. Every warning it raises must be in `confirmed` (the doctor saw and confirmed it), otherwise
+/// nothing is written and the error lists the warnings.
+pub async fn prescribe_order(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    order: &PrescriptionOrder,
+    confirmed: &[super::medication::Warning],
+) -> Result<Submitted, KioskError> {
+    let atc = order.atc.as_str();
+    let (quantity, days) = (order.quantity, order.days);
+    let dosage = order.dosage.as_deref();
+    let drug = formulary::lookup(atc).ok_or_else(|| {
+        KioskError::Invalid(format!(
+            "{atc} is not in the formulary: pick a drug from it"
+        ))
+    })?;
+    let open: Vec<_> = prescription_warnings(k, s, atc)
+        .await?
+        .into_iter()
+        .filter(|w| !confirmed.contains(w))
+        .collect();
+    if !open.is_empty() {
+        let list: Vec<String> = open.iter().map(ToString::to_string).collect();
+        return Err(KioskError::Invalid(format!(
+            "confirm before prescribing — {}",
+            list.join("; ")
+        )));
+    }
     let now = Kiosk::now();
     let until = now + u64::from(if days == 0 { 28 } else { days }) * 86_400;
     let period = carekiosk_records::fhir::Period::new(
@@ -108,6 +177,17 @@ pub async fn prescribe(
     if let Some(d) = dosage {
         request.dosage_instruction = vec![carekiosk_records::fhir::Dosage::text(d)];
     }
+    request.authored_on =
+        Some(carekiosk_records::FhirDate::from_unix_seconds(now as i64).to_string());
+    if let Some(p) = order.prescriber.as_deref().filter(|p| !p.trim().is_empty()) {
+        request.requester = Some(Reference {
+            reference: None,
+            display: Some(p.trim().to_string()),
+        });
+    }
+    request.substitution = Some(carekiosk_records::fhir::RequestSubstitution {
+        allowed_boolean: order.substitution_allowed,
+    });
     let sealed = seal(k, s, &Resource::MedicationRequest(request), &[]).await?;
     let valid = alloy::primitives::aliases::U40::from(if days == 0 { 0 } else { until });
     let data = k
@@ -180,4 +260,122 @@ pub async fn submit_claim(
             },
         )
         .await
+}
+
+/// Records an allergy or intolerance the doctor established (`atc_class`: the drug class when known, e.g. J01C).
+pub async fn record_allergy(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    substance: &str,
+    atc_class: Option<&str>,
+    high: bool,
+    reaction: Option<&str>,
+) -> Result<Submitted, KioskError> {
+    let class = atc_class
+        .map(str::to_string)
+        .or_else(|| super::medication::class_of_allergy(substance).map(str::to_string));
+    let mut a = carekiosk_records::AllergyIntolerance::medication(
+        Reference::patient(&s.patient_id().0),
+        substance.trim(),
+        class.as_deref(),
+        high,
+    );
+    a.recorded_date =
+        Some(carekiosk_records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string());
+    if let Some(r) = reaction.filter(|r| !r.trim().is_empty()) {
+        a.note
+            .push(carekiosk_records::fhir::Annotation::new(r.trim()));
+    }
+    Ok(write_record(k, s, &Resource::AllergyIntolerance(a), None)
+        .await?
+        .0)
+}
+
+/// Cancels a prescription this hospital issued (before it is dispensed): the pharmacy can no longer hand it out.
+pub async fn cancel_prescription(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
+    let data = k
+        .chain
+        .pharmacy(&k.deployment)
+        .cancelPrescription(U256::from(id))
+        .calldata()
+        .clone();
+    let r = k
+        .outbox
+        .submit(
+            &format!("cancel-prescription:{id}"),
+            "cancelPrescription",
+            Call {
+                to: k.deployment.contracts.pharmacy_access,
+                data,
+            },
+        )
+        .await?;
+    let _ = k.indexer.sync().await;
+    Ok(r)
+}
+
+/// One line of the doctor's timeline: a record, a prescription, or a dispense.
+#[derive(Debug, Clone)]
+pub enum TimelineEntry {
+    /// An entry of the history.
+    Record(HistoryEntry),
+    /// A prescription (issued anywhere) with its current status.
+    Prescription {
+        /// On-chain id.
+        id: u64,
+        /// Issued at (unix seconds).
+        time: u64,
+        /// Issuer's institution id.
+        issuer: u32,
+        /// `ready`, `dispensed`, `cancelled`, `expired`.
+        status: String,
+        /// The MedicationRequest, when it opens.
+        request: Option<Resource>,
+    },
+}
+
+impl TimelineEntry {
+    /// When it happened.
+    pub fn time(&self) -> u64 {
+        match self {
+            TimelineEntry::Record(e) => e.time,
+            TimelineEntry::Prescription { time, .. } => *time,
+        }
+    }
+}
+
+/// The patient's timeline: their history records and every prescription issued for them, oldest first.
+pub async fn timeline(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<TimelineEntry>, KioskError> {
+    let mut out: Vec<TimelineEntry> = history(k, s)
+        .await?
+        .into_iter()
+        .map(TimelineEntry::Record)
+        .collect();
+    let now = Kiosk::now();
+    for p in k.store.prescriptions_of(&s.patient_id().0)? {
+        use carekiosk_store::PrescriptionStatus as St;
+        let status = match p.status {
+            St::Ready if p.valid_until != 0 && p.valid_until < now => "expired",
+            St::Ready => "ready",
+            St::Completed => "dispensed",
+            St::Cancelled => "cancelled",
+        };
+        let request = match k
+            .indexer
+            .sealed_payload(alloy::primitives::B256::from(p.tx_hash))
+            .await
+        {
+            Ok(sealed) => s.open(&sealed).ok(),
+            Err(_) => None,
+        };
+        out.push(TimelineEntry::Prescription {
+            id: p.id,
+            time: p.issued_at,
+            issuer: p.issuer,
+            status: status.into(),
+            request,
+        });
+    }
+    out.sort_by_key(TimelineEntry::time);
+    Ok(out)
 }

@@ -4,6 +4,7 @@ pub mod card;
 pub mod doctor;
 pub mod emergency;
 pub mod insurer;
+pub mod medication;
 pub mod patient;
 pub mod pharmacy;
 pub mod reception;

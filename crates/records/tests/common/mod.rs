@@ -112,7 +112,32 @@ pub fn medication_request() -> MedicationRequest {
     m.authored_on = Some("2025-06-02T09:32:00+03:00".into());
     m.requester = Some(doctor());
     m.reason_reference = vec![Reference::to("Condition/cond-1")];
+    m.substitution = Some(RequestSubstitution {
+        allowed_boolean: true,
+    });
     m
+}
+
+pub fn allergy() -> AllergyIntolerance {
+    let mut a = AllergyIntolerance::medication(patient_ref(), "penicillin", Some("J01C"), true);
+    a.recorded_date = Some("2025-06-02".into());
+    a.recorder = Some(doctor());
+    a.note = vec![Annotation::new(
+        "hives and swelling after amoxicillin (2019)",
+    )];
+    a
+}
+
+pub fn medication_statement() -> MedicationStatement {
+    MedicationStatement {
+        id: Some("ms-1".into()),
+        status: "active".into(),
+        medication_codeable_concept: CodeableConcept::text("metformin 500 mg"),
+        subject: patient_ref(),
+        date_asserted: Some("2025-06-02".into()),
+        dosage: vec![Dosage::text("1-0-1")],
+        note: Vec::new(),
+    }
 }
 
 pub fn medication_dispense() -> MedicationDispense {
@@ -261,5 +286,7 @@ pub fn all() -> Vec<Resource> {
         claim().into(),
         claim_response().into(),
         consent().into(),
+        allergy().into(),
+        medication_statement().into(),
     ]
 }
