@@ -13,7 +13,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 APT_PACKAGES=(build-essential pkg-config ca-certificates nodejs npm libssl-dev pcscd libpcsclite-dev vsmartcard-vpcd
   gnome-keyring dbus dbus-x11 libsecret-tools
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
-  webkit2gtk-driver xvfb xauth)
+  webkit2gtk-driver xvfb xauth python3 python3-venv)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
@@ -47,6 +47,15 @@ fi
 if [ ! -x ui/node_modules/.bin/vite ] || [ ui/package.json -nt ui/node_modules/.package-lock.json ]; then
   say "installing the app's front-end toolchain (npm)"
   (cd ui && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# The independent FHIR R4 validator the tests use (tests/fhir/validate.py): fhir.resources 6.4.0 (FHIR 4.0.1) from
+# PyPI in its own venv (tests/fhir/.venv, not committed), pinned.
+FHIR_VENV=tests/fhir/.venv
+if ! "$FHIR_VENV/bin/python" -c 'import fhir.resources' 2>/dev/null; then
+  say "installing the FHIR R4 validator (PyPI: fhir.resources 6.4.0)"
+  python3 -m venv "$FHIR_VENV"
+  "$FHIR_VENV/bin/pip" install --quiet --disable-pip-version-check "fhir.resources==6.4.0" "pydantic==1.10.27"
 fi
 
 # tauri-driver, the WebDriver bridge the app's end-to-end tests use (a 3.0 alpha exists: pin 2.x).

@@ -125,6 +125,16 @@ async fn the_doctor_is_warned_of_allergies_and_duplicates_and_can_cancel() {
         Some(false)
     );
     assert!(timeline.windows(2).all(|w| w[0].time() <= w[1].time()));
+    // Every resource the kiosk wrote validates against FHIR R4 (an independent validator).
+    let written: Vec<serde_json::Value> = timeline
+        .iter()
+        .filter_map(|t| match t {
+            TimelineEntry::Record(e) => e.resource.as_ref().map(common::json_of),
+            TimelineEntry::Prescription { request, .. } => request.as_ref().map(common::json_of),
+        })
+        .collect();
+    assert_eq!(written.len(), timeline.len(), "every entry opens");
+    common::fhir_valid("doctor", &written);
     // A cancelled prescription is no current medication: ramipril raises nothing any more.
     assert!(doctor::prescription_warnings(&k, &mut s, "C09AA05")
         .await

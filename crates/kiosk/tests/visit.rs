@@ -121,6 +121,15 @@ async fn a_whole_visit_on_the_real_parts() {
         .await
         .unwrap();
     confirmed(&first);
+    // What the kiosks wrote, for the independent FHIR R4 validation below.
+    let mut written: Vec<serde_json::Value> = history
+        .iter()
+        .filter_map(|e| e.resource.as_ref().map(common::json_of))
+        .collect();
+    written.push(common::json_of(rx.request.as_ref().unwrap()));
+    written.push(common::json_of(
+        &pharmacy::dispense_receipt(&pharmacy_kiosk, &session, rx, &first).unwrap(),
+    ));
     // Dispensing again is the same write (idempotent), not a second one.
     assert_eq!(
         pharmacy::dispense(&pharmacy_kiosk, &mut session, rx.id)
@@ -152,6 +161,8 @@ async fn a_whole_visit_on_the_real_parts() {
         .await
         .unwrap();
     assert!(matches!(review.details, Resource::Claim(_)));
+    written.push(common::json_of(&review.details));
+    common::fhir_valid("visit", &written);
     assert_eq!(review.cap, claimed * U256::from(8) / U256::from(10));
     let over = insurer::approve(&insurer_kiosk, queue[0].id, review.cap + U256::from(1))
         .await

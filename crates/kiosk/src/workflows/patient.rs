@@ -218,8 +218,29 @@ pub async fn emergency_reads(
     Ok(out)
 }
 
+/// A revocation is signed against the chain's clock and the consent it ends: it needs the node.
+fn needs_node(e: KioskError) -> KioskError {
+    if e.is_offline() {
+        KioskError::Invalid(
+            "the node is unreachable and a revocation is checked against the chain: nothing was signed; \
+             revoke again when the kiosk is back online"
+                .into(),
+        )
+    } else {
+        e
+    }
+}
+
 /// The card revokes `institution`'s consent (signed now, later than the consent it ends).
 pub async fn revoke(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    institution: Address,
+) -> Result<Submitted, KioskError> {
+    revoke_one(k, s, institution).await.map_err(needs_node)
+}
+
+async fn revoke_one(
     k: &Kiosk,
     s: &mut PatientSession,
     institution: Address,
@@ -264,6 +285,10 @@ pub async fn revoke(
 /// The card ends every consent of every institution at once (the patient's epoch moves on), including any
 /// consent signed but not yet submitted.
 pub async fn revoke_all(k: &Kiosk, s: &mut PatientSession) -> Result<Submitted, KioskError> {
+    revoke_every(k, s).await.map_err(needs_node)
+}
+
+async fn revoke_every(k: &Kiosk, s: &mut PatientSession) -> Result<Submitted, KioskError> {
     require_patient(k, s).await?;
     let pid = s.patient_id();
     let hub = k.chain.hub(&k.deployment);

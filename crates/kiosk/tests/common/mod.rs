@@ -161,3 +161,42 @@ pub async fn registered(st: &Stack, slot: &Reader) -> (Kiosk, PatientSession) {
         .unwrap();
     (reception_kiosk, s)
 }
+
+/// Validates `resources` with the independent FHIR R4 validator (`tests/fhir/validate.py`, fhir.resources 6.4.0 in
+/// the venv `scripts/setup.sh` installs at `tests/fhir/.venv`; `CAREKIOSK_FHIR_PYTHON` names another interpreter).
+/// Fails the test when one is invalid, or when the validator cannot run (never skipped).
+pub fn fhir_valid(label: &str, resources: &[serde_json::Value]) {
+    assert!(!resources.is_empty(), "{label}: nothing to validate");
+    let python = std::env::var("CAREKIOSK_FHIR_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fhir/.venv/bin/python"
+        )
+        .to_string()
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fhir/validate.py");
+    let file = std::env::temp_dir().join(format!(
+        "carekiosk-fhir-{label}-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&file, serde_json::to_vec(resources).unwrap()).unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("the FHIR validator ({python}) cannot run: {e} — run scripts/setup.sh")
+        });
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{label}: FHIR R4 validation failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The FHIR JSON of a resource.
+pub fn json_of(r: &carekiosk_records::Resource) -> serde_json::Value {
+    serde_json::from_slice(&r.to_json().unwrap()).unwrap()
+}
