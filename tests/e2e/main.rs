@@ -345,7 +345,7 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
         .map(|e| e.index)
         .unwrap();
     let claimed = U256::from(120u128 * TOKEN_UNIT);
-    doctor::submit_claim(&doctor_kiosk, &mut s, condition, claimed, "EUR")
+    doctor::submit_claim(&doctor_kiosk, &mut s, condition, claimed)
         .await
         .unwrap();
     drop(doctor_kiosk);

@@ -172,7 +172,7 @@ pub enum DoctorCmd {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Prescribe a formulary drug (ATC code).
+    /// Prescribe a formulary drug (ATC code). Allergy and duplicate warnings refuse it unless `--confirm`ed.
     Prescribe {
         #[arg(long)]
         atc: String,
@@ -183,15 +183,49 @@ pub enum DoctorCmd {
         /// Days of validity (0: 28).
         #[arg(long, default_value_t = 0)]
         days: u32,
+        /// The prescribing doctor, as printed.
+        #[arg(long)]
+        prescriber: Option<String>,
+        /// The pharmacy must hand out exactly this product.
+        #[arg(long)]
+        no_substitution: bool,
+        /// The doctor saw the warnings this prescription raises and prescribes anyway.
+        #[arg(long)]
+        confirm: bool,
     },
-    /// Bill the patient's insurer for a record this hospital wrote (amount in whole tokens).
+    /// Bill the patient's insurer for a visit (the diagnosis record this hospital wrote), in the deployment's
+    /// token: `--item SERVICE:QUANTITY:UNIT_PRICE` (whole tokens; repeat), or `--amount` for one consultation.
     Claim {
         #[arg(long)]
         record: u64,
+        /// One consultation at this price (whole tokens).
+        #[arg(long, conflicts_with = "item")]
+        amount: Option<u64>,
+        /// A service (codes: CONS, CONS-EXT, FUP, EMERG, LAB-BASIC, LAB-GLUC, ECG, XRAY, US, INJ, WOUND, VACC).
+        #[arg(long = "item")]
+        item: Vec<String>,
+        /// The treating practitioner.
         #[arg(long)]
-        amount: u64,
-        #[arg(long, default_value = "EUR")]
-        currency: String,
+        practitioner: Option<String>,
+    },
+    /// Record an allergy or intolerance (`--class`: its ATC class when known, e.g. J01C for penicillins).
+    Allergy {
+        #[arg(long)]
+        substance: String,
+        #[arg(long)]
+        class: Option<String>,
+        /// High criticality (anaphylaxis risk).
+        #[arg(long)]
+        high: bool,
+        #[arg(long)]
+        reaction: Option<String>,
+    },
+    /// The patient's allergies and current medication (from the history and every prescription).
+    Medication,
+    /// Cancel a prescription this hospital issued.
+    Cancel {
+        #[arg(long)]
+        id: u64,
     },
 }
 
@@ -724,18 +758,108 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
             quantity,
             dosage,
             days,
+            prescriber,
+            no_substitution,
+            confirm,
         } => {
-            let r = doctor::prescribe(&k, &mut s, &atc, quantity, dosage.as_deref(), days).await?;
+            let warnings = doctor::prescription_warnings(&k, &mut s, &atc).await?;
+            for w in &warnings {
+                if json {
+                    println!("{}", json!({ "warning": w }));
+                } else {
+                    println!("warning: {w}");
+                }
+            }
+            let order = doctor::PrescriptionOrder {
+                atc,
+                quantity,
+                dosage,
+                days,
+                prescriber,
+                substitution_allowed: !no_substitution,
+            };
+            let confirmed = if confirm { warnings } else { Vec::new() };
+            let r = doctor::prescribe_order(&k, &mut s, &order, &confirmed).await?;
             show(json, "prescription", &r, &k);
         }
         DoctorCmd::Claim {
             record,
             amount,
-            currency,
+            item,
+            practitioner,
         } => {
-            let base = U256::from(amount) * U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
-            let r = doctor::submit_claim(&k, &mut s, record, base, &currency).await?;
+            let unit = U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
+            let mut items = Vec::new();
+            if let Some(a) = amount {
+                items.push(doctor::ClaimItem {
+                    service: "CONS".into(),
+                    quantity: 1,
+                    unit_price: U256::from(a) * unit,
+                });
+            }
+            for i in &item {
+                let parts: Vec<&str> = i.split(':').collect();
+                let [service, qty, price] = parts[..] else {
+                    return Err(CliError::Other(format!(
+                        "--item {i:?}: write SERVICE:QUANTITY:UNIT_PRICE, e.g. CONS:1:60"
+                    )));
+                };
+                let bad = |what: &str| {
+                    CliError::Other(format!("--item {i:?}: the {what} is not a whole number"))
+                };
+                items.push(doctor::ClaimItem {
+                    service: service.into(),
+                    quantity: qty.parse().map_err(|_| bad("quantity"))?,
+                    unit_price: U256::from(price.parse::<u64>().map_err(|_| bad("unit price"))?)
+                        * unit,
+                });
+            }
+            let req = doctor::ClaimRequest {
+                record,
+                items,
+                practitioner,
+            };
+            let r = doctor::submit_claim_items(&k, &mut s, &req).await?;
             show(json, "claim", &r, &k);
+        }
+        DoctorCmd::Allergy {
+            substance,
+            class,
+            high,
+            reaction,
+        } => {
+            let r = doctor::record_allergy(
+                &k,
+                &mut s,
+                &substance,
+                class.as_deref(),
+                high,
+                reaction.as_deref(),
+            )
+            .await?;
+            show(json, "allergy", &r, &k);
+        }
+        DoctorCmd::Medication => {
+            let o = carekiosk_kiosk::workflows::medication::overview(&k, &mut s).await?;
+            if json {
+                println!("{}", serde_json::to_string(&o).unwrap_or_default());
+            } else {
+                for a in &o.allergies {
+                    println!(
+                        "allergy: {}{} ({})",
+                        a.substance,
+                        if a.high { ", high risk" } else { "" },
+                        a.source
+                    );
+                }
+                for m in &o.current {
+                    println!("takes: {} ({})", m.display, m.source);
+                }
+            }
+        }
+        DoctorCmd::Cancel { id } => {
+            let r = doctor::cancel_prescription(&k, id).await?;
+            show(json, "cancel", &r, &k);
         }
     }
     Ok(())

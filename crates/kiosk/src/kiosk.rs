@@ -40,6 +40,8 @@ pub struct Kiosk {
     record_key: SoftKey,
     /// The network's emergency key (hospital kiosks only): opens the emergency data set on patients' cards.
     emergency_key: Option<SoftKey>,
+    /// The deployment token's symbol and decimals, read once from the token contract.
+    token_info: std::sync::OnceLock<(String, u8)>,
     /// Patients' key bundles (public bytes, checked against their hash on chain), so that a visit that began
     /// online can go on sealing records while the node is down.
     pub(crate) bundles: std::sync::Mutex<std::collections::HashMap<B256, Vec<u8>>>,
@@ -179,6 +181,7 @@ impl Kiosk {
             indexer,
             record_key: keys.record_key,
             emergency_key: keys.emergency_key,
+            token_info: Default::default(),
             bundles: Default::default(),
         })
     }
@@ -211,6 +214,39 @@ impl Kiosk {
             .ok_or_else(|| KioskError::Config {
                 path: self.config.manifest.display().to_string(),
                 reason: format!("no {role:?} institution in the manifest"),
+            })?;
+        let bytes = alloy::hex::decode(&inst.record_key).map_err(|_| KioskError::Config {
+            path: self.config.manifest.display().to_string(),
+            reason: format!("{}'s record key is missing or not hex", inst.name),
+        })?;
+        Ok(RecipientPublicKey::from_sec1_bytes(&bytes)?)
+    }
+
+    /// The currency every claim, review and payment uses: the deployment token's symbol and decimals (read
+    /// once from the token contract; "token" with 18 decimals while the node cannot be asked).
+    pub async fn currency(&self) -> (String, u8) {
+        if let Some(t) = self.token_info.get() {
+            return t.clone();
+        }
+        let token = self.chain.token(&self.deployment);
+        match (token.symbol().call().await, token.decimals().call().await) {
+            (Ok(symbol), Ok(decimals)) => {
+                self.token_info.get_or_init(|| (symbol, decimals)).clone()
+            }
+            _ => ("token".into(), 18),
+        }
+    }
+
+    /// The public record key of the institution at `address`, from the deployment's directory.
+    pub fn record_key_of(&self, address: Address) -> Result<RecipientPublicKey, KioskError> {
+        let inst = self
+            .deployment
+            .institutions
+            .iter()
+            .find(|i| i.address == address)
+            .ok_or_else(|| KioskError::Config {
+                path: self.config.manifest.display().to_string(),
+                reason: format!("institution {address} is not in the manifest"),
             })?;
         let bytes = alloy::hex::decode(&inst.record_key).map_err(|_| KioskError::Config {
             path: self.config.manifest.display().to_string(),

@@ -139,7 +139,7 @@ pub async fn seed_demo_patient(
         .map(|e| e.index)
         .unwrap_or_default();
     let claimed = U256::from(120u128 * TOKEN_UNIT);
-    doctor::submit_claim(doctor_kiosk, &mut s, condition, claimed, "EUR").await?;
+    doctor::submit_claim(doctor_kiosk, &mut s, condition, claimed).await?;
     say("doctor: claim of 120 submitted to the insurer (details sealed for it)");
     Ok(s)
 }

@@ -143,7 +143,6 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
             &mut s,
             condition,
             U256::from(90u128 * TOKEN_UNIT),
-            "EUR",
         )
         .await
         .unwrap(),

@@ -209,7 +209,6 @@ async fn the_access_log_lists_two_hospitals_a_pharmacy_and_an_insurer_in_order()
             &mut s,
             condition,
             U256::from(100u128 * TOKEN_UNIT),
-            "EUR",
         )
         .await
         .unwrap(),

@@ -93,7 +93,7 @@ async fn a_whole_visit_on_the_real_parts() {
     );
     let claimed = U256::from(120u128 * TOKEN_UNIT);
     confirmed(
-        &doctor::submit_claim(&doctor_kiosk, &mut session, condition.index, claimed, "EUR")
+        &doctor::submit_claim(&doctor_kiosk, &mut session, condition.index, claimed)
             .await
             .unwrap(),
     );

@@ -318,7 +318,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 .map(|e| e.index)
                 .ok_or_else(|| KioskError::Invalid("no diagnosis in the history to bill".into()))?;
             let amount = U256::from(amount) * U256::from(TOKEN_UNIT);
-            let r = doctor::submit_claim(&k, &mut s, condition, amount, "EUR").await?;
+            let r = doctor::submit_claim(&k, &mut s, condition, amount).await?;
             settle(&k, &[r]).await?;
         }
         Op::Pharmacy { reader, pin } => {

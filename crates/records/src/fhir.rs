@@ -1105,6 +1105,9 @@ pub struct Claim {
     /// Diagnoses (ICD-10).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnosis: Vec<ClaimDiagnosis>,
+    /// Who treated (the practitioner).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub care_team: Vec<ClaimCareTeam>,
     /// Coverages.
     #[serde(default)]
     pub insurance: Vec<ClaimInsurance>,
@@ -1144,14 +1147,33 @@ pub struct ClaimDiagnosis {
     pub diagnosis_codeable_concept: Option<CodeableConcept>,
 }
 
+/// `Claim.careTeam`.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimCareTeam {
+    /// Order.
+    pub sequence: u32,
+    /// The practitioner.
+    pub provider: Reference,
+}
+
 /// `Claim.item`.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimItem {
     /// Order.
     pub sequence: u32,
+    /// Which care team members (by sequence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub care_team_sequence: Vec<u32>,
+    /// Which diagnoses (by sequence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis_sequence: Vec<u32>,
     /// What was billed.
     pub product_or_service: CodeableConcept,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serviced_date: Option<String>,
     /// How many.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
@@ -1190,6 +1212,9 @@ pub struct ClaimResponse {
     /// The decision in words (approval, or the denial reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<String>,
+    /// The decision per claim item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub item: Vec<ClaimResponseItem>,
     /// Totals by category (`submitted`, `benefit`, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub total: Vec<ClaimResponseTotal>,
@@ -1203,6 +1228,30 @@ pub struct ClaimResponse {
 
 /// Code system of `ClaimResponse.total.category` (adjudication).
 pub const ADJUDICATION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/adjudication";
+
+/// `ClaimResponse.item`: the adjudication of one claim item.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimResponseItem {
+    /// The claim item's sequence.
+    pub item_sequence: u32,
+    /// `submitted`, `eligible`, `benefit`, … with amounts, and the reason when reduced or denied.
+    pub adjudication: Vec<Adjudication>,
+}
+
+/// `ClaimResponse.item.adjudication`.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Adjudication {
+    /// `submitted`, `eligible`, `benefit`, `deductible`, …
+    pub category: CodeableConcept,
+    /// Why (adjudication reason: `ar001` not covered, `ar002` plan limit reached, or text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<CodeableConcept>,
+    /// The amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+}
 
 /// `ClaimResponse.total`.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]

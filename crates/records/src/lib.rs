@@ -73,6 +73,7 @@ pub mod formulary;
 pub mod history;
 pub mod icd10;
 mod keys;
+pub mod services;
 mod validate;
 
 use std::fmt;

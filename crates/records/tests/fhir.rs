@@ -423,6 +423,14 @@ const NESTED_ELEMENTS: &[&str] = &[
     "amount",
     "date",
     "adjustment",
+    // Claim.careTeam / item, ClaimResponse.item
+    "provider",
+    "careTeamSequence",
+    "diagnosisSequence",
+    "servicedDate",
+    "itemSequence",
+    "adjudication",
+    "reason",
     // MedicationRequest.substitution
     "allowedBoolean",
     // Consent.provision

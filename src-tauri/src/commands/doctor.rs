@@ -68,6 +68,6 @@ pub async fn doctor_claim(
     let k = state.kiosk().await?;
     let mut s = state.session().await?;
     let unit = U256::from(10u64).pow(U256::from(k.profile.token.decimals));
-    let done = doctor::submit_claim(&k, &mut s, record, U256::from(amount) * unit, "EUR").await?;
+    let done = doctor::submit_claim(&k, &mut s, record, U256::from(amount) * unit).await?;
     Ok(TxView::from(&done, linker(&k)))
 }

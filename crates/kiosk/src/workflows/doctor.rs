@@ -2,7 +2,6 @@
 //! prescriptions, and the claim to the patient's insurer after the consultation.
 
 use alloy::primitives::U256;
-use carekiosk_chain::bindings::Role;
 use carekiosk_records::fhir::{CarePlanActivity, Condition, Reference};
 use carekiosk_records::{formulary, icd10, Resource};
 
@@ -212,44 +211,150 @@ pub async fn prescribe_order(
         .await
 }
 
-/// Bills the patient's insurer for record `index` (a consultation this hospital wrote): the FHIR Claim is
-/// sealed for the insurer, the hospital and the card; `amount` is in token base units.
+/// One billed service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimItem {
+    /// Service code (`carekiosk_records::services`).
+    pub service: String,
+    /// How many.
+    pub quantity: u32,
+    /// Price of one, in token base units.
+    pub unit_price: U256,
+}
+
+/// What the hospital bills for one visit.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimRequest {
+    /// The record this hospital wrote for the visit (the diagnosis): the claim's diagnosis comes from it.
+    pub record: u64,
+    /// The services.
+    pub items: Vec<ClaimItem>,
+    /// The treating practitioner.
+    pub practitioner: Option<String>,
+}
+
+/// Token base units as a decimal number of tokens, for FHIR `Money.value` and the screens.
+pub fn tokens(amount: U256, decimals: u8) -> f64 {
+    let scale = 10f64.powi(i32::from(decimals));
+    amount.to_string().parse::<f64>().unwrap_or(f64::MAX) / scale
+}
+
+/// Bills the patient's insurer for record `index` with one consultation of `amount` token base units (see
+/// [`submit_claim_items`]).
 pub async fn submit_claim(
     k: &Kiosk,
     s: &mut PatientSession,
     index: u64,
     amount: U256,
-    currency: &str,
 ) -> Result<Submitted, KioskError> {
-    let insurer = k.published_record_key(Role::Insurer)?;
-    let tokens = amount.to::<u128>() as f64 / 1e18;
-    let today = carekiosk_records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string();
-    let claim = Resource::from_json(
-        serde_json::json!({
-            "resourceType": "Claim",
-            "status": "active",
-            "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional" }] },
-            "use": "claim",
-            "patient": { "reference": Reference::patient(&s.patient_id().0).reference },
-            "created": today,
-            "provider": { "reference": format!("Organization/{}", k.institution_id) },
-            "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
-            "insurance": [{ "sequence": 1, "focal": true, "coverage": { "reference": format!("Coverage/{}", s.patient_id()) } }],
-            "item": [{ "sequence": 1, "productOrService": { "text": format!("consultation, record {index}") },
-                       "unitPrice": { "value": tokens, "currency": currency }, "net": { "value": tokens, "currency": currency } }],
-            "total": { "value": tokens, "currency": currency }
+    let req = ClaimRequest {
+        record: index,
+        items: vec![ClaimItem {
+            service: "CONS".into(),
+            quantity: 1,
+            unit_price: amount,
+        }],
+        practitioner: None,
+    };
+    submit_claim_items(k, s, &req).await
+}
+
+/// Bills the patient's insurer for a visit: a FHIR R4 Claim with what a reviewer needs (service date, the
+/// hospital and practitioner, the visit's diagnosis, each service with its quantity, unit price and net, the
+/// total — all in the deployment token), sealed for the patient, this hospital and the patient's insurer. The
+/// chain keeps the total only.
+pub async fn submit_claim_items(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    req: &ClaimRequest,
+) -> Result<Submitted, KioskError> {
+    if req.items.is_empty() {
+        return Err(KioskError::Invalid(
+            "a claim needs at least one service".into(),
+        ));
+    }
+    let (symbol, decimals) = k.currency().await;
+    let pid = s.patient_id();
+    // The claim is for the patient's own insurer: sealed for its key.
+    let coverage = k
+        .chain
+        .insurance(&k.deployment)
+        .coverageOf(pid)
+        .call()
+        .await
+        .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
+    let insurer = k.record_key_of(coverage.c.insurer)?;
+    // The diagnosis of the billed visit, from the record (opened with the history keys).
+    let entries = read_history(k, s).await?;
+    let diagnosis = entries
+        .iter()
+        .find(|e| e.index == req.record)
+        .and_then(|e| match &e.resource {
+            Some(Resource::Condition(c)) => c.code.clone(),
+            _ => None,
         })
-        .to_string()
-        .as_bytes(),
-    )?;
+        .ok_or_else(|| {
+            KioskError::Invalid(format!(
+                "record {} is not a diagnosis of this patient: bill the visit's diagnosis entry",
+                req.record
+            ))
+        })?;
+    let today = carekiosk_records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string();
+    let mut total = U256::ZERO;
+    let mut items = Vec::new();
+    for (i, item) in req.items.iter().enumerate() {
+        let service = carekiosk_records::services::lookup(&item.service).ok_or_else(|| {
+            KioskError::Invalid(format!("{} is not a known service code", item.service))
+        })?;
+        if item.quantity == 0 || item.unit_price.is_zero() {
+            return Err(KioskError::Invalid(format!(
+                "{}: quantity and unit price must be more than zero",
+                service.display
+            )));
+        }
+        let net = item.unit_price * U256::from(item.quantity);
+        total += net;
+        items.push(serde_json::json!({
+            "sequence": i + 1,
+            "diagnosisSequence": [1],
+            "productOrService": service.codeable_concept(),
+            "servicedDate": today,
+            "quantity": { "value": item.quantity },
+            "unitPrice": { "value": tokens(item.unit_price, decimals), "currency": symbol },
+            "net": { "value": tokens(net, decimals), "currency": symbol },
+        }));
+    }
+    let (name, _) = super::patient::institution_name(k, &k.institution);
+    let mut claim = serde_json::json!({
+        "resourceType": "Claim",
+        "status": "active",
+        "type": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional" }] },
+        "use": "claim",
+        "patient": { "reference": Reference::patient(&pid.0).reference },
+        "created": today,
+        "provider": { "reference": format!("Organization/{}", k.institution_id), "display": name },
+        "priority": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal" }] },
+        "diagnosis": [{ "sequence": 1, "diagnosisCodeableConcept": diagnosis }],
+        "insurance": [{ "sequence": 1, "focal": true, "coverage": { "reference": format!("Coverage/{}", pid) } }],
+        "item": items,
+        "total": { "value": tokens(total, decimals), "currency": symbol }
+    });
+    if let Some(p) = req.practitioner.as_deref().filter(|p| !p.trim().is_empty()) {
+        claim["careTeam"] =
+            serde_json::json!([{ "sequence": 1, "provider": { "display": p.trim() } }]);
+        for item in claim["item"].as_array_mut().into_iter().flatten() {
+            item["careTeamSequence"] = serde_json::json!([1]);
+        }
+    }
+    let claim = Resource::from_json(claim.to_string().as_bytes())?;
     let sealed = seal(k, s, &claim, &[insurer]).await?;
     let data = k
         .chain
         .insurance(&k.deployment)
-        .submitClaim(s.patient_id(), U256::from(index), amount, sealed)
+        .submitClaim(pid, U256::from(req.record), total, sealed)
         .calldata()
         .clone();
-    let key = format!("claim:{}:{index}", s.patient_id());
+    let key = format!("claim:{pid}:{}", req.record);
     k.outbox
         .submit(
             &key,

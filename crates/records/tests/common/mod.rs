@@ -189,6 +189,10 @@ pub fn claim() -> Claim {
             sequence: 1,
             diagnosis_codeable_concept: Some(icd10::lookup("J03.9").unwrap().codeable_concept()),
         }],
+        care_team: vec![ClaimCareTeam {
+            sequence: 1,
+            provider: doctor(),
+        }],
         insurance: vec![ClaimInsurance {
             sequence: 1,
             focal: true,
@@ -197,14 +201,20 @@ pub fn claim() -> Claim {
         item: vec![
             ClaimItem {
                 sequence: 1,
+                care_team_sequence: vec![1],
+                diagnosis_sequence: vec![1],
                 product_or_service: CodeableConcept::text("Outpatient consultation"),
+                serviced_date: Some("2025-06-02".into()),
                 quantity: Some(Quantity::new(1.0, "visit")),
                 unit_price: Some(Money::new(25.0, "USD")),
                 net: Some(Money::new(25.0, "USD")),
             },
             ClaimItem {
                 sequence: 2,
+                care_team_sequence: Vec::new(),
+                diagnosis_sequence: Vec::new(),
                 product_or_service: CodeableConcept::text("Rapid strep test"),
+                serviced_date: None,
                 quantity: Some(Quantity::new(1.0, "test")),
                 unit_price: Some(Money::new(7.5, "USD")),
                 net: Some(Money::new(7.5, "USD")),
@@ -226,6 +236,33 @@ pub fn claim_response() -> ClaimResponse {
         request: Some(Reference::to("Claim/claim-1")),
         outcome: ClaimOutcome::Complete,
         disposition: Some("Approved at 80% coverage".into()),
+        item: vec![ClaimResponseItem {
+            item_sequence: 1,
+            adjudication: vec![
+                Adjudication {
+                    category: CodeableConcept::coded(
+                        ADJUDICATION_SYSTEM,
+                        "eligible",
+                        "Eligible Amount",
+                    ),
+                    reason: None,
+                    amount: Some(Money::new(25.0, "USD")),
+                },
+                Adjudication {
+                    category: CodeableConcept::coded(
+                        ADJUDICATION_SYSTEM,
+                        "benefit",
+                        "Benefit Amount",
+                    ),
+                    reason: Some(CodeableConcept::coded(
+                        "http://terminology.hl7.org/CodeSystem/adjudication-reason",
+                        "ar002",
+                        "Plan Limit Reached",
+                    )),
+                    amount: Some(Money::new(20.0, "USD")),
+                },
+            ],
+        }],
         total: vec![
             ClaimResponseTotal {
                 category: CodeableConcept::coded(
