@@ -332,7 +332,62 @@ async fn each_workflow_step_from_the_command_line() {
         "30"
     ])
     .contains("confirmed"));
-    assert!(step(&["doctor", "claim", "--record", "1", "--amount", "100"]).contains("confirmed"));
+    assert!(step(&[
+        "doctor",
+        "claim",
+        "--record",
+        "1",
+        "--item",
+        "CONS:1:60",
+        "--item",
+        "ECG:1:40",
+        "--practitioner",
+        "Dr. Test"
+    ])
+    .contains("confirmed"));
+    // An allergy, then a drug of its class: refused with the warning, prescribed once confirmed.
+    assert!(
+        step(&["doctor", "allergy", "--substance", "penicillin", "--high"]).contains("confirmed")
+    );
+    let refused = bin()
+        .args([
+            "doctor",
+            "prescribe",
+            "--atc",
+            "J01CA04",
+            "--quantity",
+            "20",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .arg("--data-dir")
+        .arg(dir.join("doctor"))
+        .env("CAREKIOSK_PIN", "482916")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&refused.stdout).to_string()
+        + &String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && text.contains("allergic to penicillin"),
+        "{text}"
+    );
+    assert!(step(&[
+        "doctor",
+        "prescribe",
+        "--atc",
+        "J01CA04",
+        "--quantity",
+        "20",
+        "--confirm"
+    ])
+    .contains("confirmed"));
+    let meds = step(&["doctor", "medication"]);
+    assert!(
+        meds.contains("allergy: penicillin, high risk") && meds.contains("takes:"),
+        "{meds}"
+    );
+    assert!(step(&["doctor", "cancel", "--id", "2"]).contains("confirmed"));
     let list = step(&["pharmacy", "list"]);
     assert!(list.contains("prescription 1 (ready"), "{list}");
     let dispensed = step(&["pharmacy", "dispense", "--id", "1"]);

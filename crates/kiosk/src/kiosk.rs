@@ -222,6 +222,22 @@ impl Kiosk {
         Ok(RecipientPublicKey::from_sec1_bytes(&bytes)?)
     }
 
+    /// The ISO 4217 currency a stable token stands for (FHIR `Money.currency` must be one): tUSD, cUSD, USDC and
+    /// USDT are USD, cEUR is EUR, cREAL is BRL, cKES is KES; otherwise a three-letter symbol as it is.
+    pub fn iso_currency(symbol: &str) -> Option<String> {
+        let s = symbol.trim();
+        let upper = s.to_ascii_uppercase();
+        let code = match upper.as_str() {
+            "USDC" | "USDT" | "USD₮" => "USD".to_string(),
+            "CREAL" => "BRL".to_string(),
+            _ if s.len() == 4 && (s.starts_with('t') || s.starts_with('c')) => {
+                upper[1..].to_string()
+            }
+            _ => upper,
+        };
+        (code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase())).then_some(code)
+    }
+
     /// The currency every claim, review and payment uses: the deployment token's symbol and decimals (read
     /// once from the token contract; "token" with 18 decimals while the node cannot be asked).
     pub async fn currency(&self) -> (String, u8) {
@@ -261,5 +277,27 @@ impl Kiosk {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kiosk;
+
+    #[test]
+    fn stable_tokens_name_their_iso_currency() {
+        for (token, iso) in [
+            ("tUSD", "USD"),
+            ("cUSD", "USD"),
+            ("USDC", "USD"),
+            ("cEUR", "EUR"),
+            ("cKES", "KES"),
+            ("cREAL", "BRL"),
+            ("EUR", "EUR"),
+        ] {
+            assert_eq!(Kiosk::iso_currency(token).as_deref(), Some(iso), "{token}");
+        }
+        assert_eq!(Kiosk::iso_currency("CELO"), None);
+        assert_eq!(Kiosk::iso_currency("token"), None);
     }
 }

@@ -273,7 +273,13 @@ pub async fn submit_claim_items(
             "a claim needs at least one service".into(),
         ));
     }
-    let (symbol, decimals) = k.currency().await;
+    let (token, decimals) = k.currency().await;
+    // FHIR money is in an ISO 4217 currency: the one the stable token stands for (1 token = 1 unit).
+    let symbol = Kiosk::iso_currency(&token).ok_or_else(|| {
+        KioskError::Invalid(format!(
+            "the deployment's token {token} stands for no ISO 4217 currency: claims need one (USD, EUR, KES…)"
+        ))
+    })?;
     let pid = s.patient_id();
     // The claim is for the patient's own insurer: sealed for its key.
     let coverage = k
