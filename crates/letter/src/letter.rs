@@ -7,10 +7,10 @@ use crate::recovery::{self, GROUPS};
 use crate::{qr_modules, IssueLetter, Lang, LetterError};
 
 /// 20 mm.
-const MARGIN: f32 = 56.69;
-const CONTENT_WIDTH: f32 = PAGE_WIDTH - 2.0 * MARGIN;
+pub(crate) const MARGIN: f32 = 56.69;
+pub(crate) const CONTENT_WIDTH: f32 = PAGE_WIDTH - 2.0 * MARGIN;
 /// Inner padding of the boxes; at least the QR code's quiet zone (4 modules of at most 3 pt).
-const PAD: f32 = 14.0;
+pub(crate) const PAD: f32 = 14.0;
 /// Largest QR module, in points (3 pt ≈ 1.06 mm: a version 6 code is 43 mm wide).
 const MAX_MODULE: f32 = 3.0;
 /// Largest QR code, in points, quiet zone excluded.
@@ -107,12 +107,12 @@ impl Lang {
 }
 
 /// Template text, known to be printable (tested for both languages).
-fn fixed(text: &str) -> Vec<u8> {
+pub(crate) fn fixed(text: &str) -> Vec<u8> {
     pdf::encode(text).unwrap_or_else(|_| text.bytes().filter(u8::is_ascii).collect())
 }
 
 /// A field the caller gives: trimmed, non-empty, printable in WinAnsiEncoding.
-fn field(value: &str, name: &'static str) -> Result<Vec<u8>, LetterError> {
+pub(crate) fn field(value: &str, name: &'static str) -> Result<Vec<u8>, LetterError> {
     let value = value.trim();
     if value.is_empty() {
         return Err(LetterError::MissingField { field: name });
@@ -125,7 +125,7 @@ fn field(value: &str, name: &'static str) -> Result<Vec<u8>, LetterError> {
 }
 
 /// `2026-12-02` as the letter writes it: `2 December 2026`, `2 décembre 2026` (`1er` for the first in French).
-fn long_date(iso: &str, lang: Lang) -> Result<String, LetterError> {
+pub(crate) fn long_date(iso: &str, lang: Lang) -> Result<String, LetterError> {
     let bytes = iso.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = bytes.get(range)?;
@@ -158,13 +158,50 @@ fn long_date(iso: &str, lang: Lang) -> Result<String, LetterError> {
 }
 
 /// The largest size from `max` down to `min` at which `text` fits in `width`, if any.
-fn fit(font: Font, text: &[u8], max: f32, min: f32, width: f32) -> Option<f32> {
+pub(crate) fn fit(font: Font, text: &[u8], max: f32, min: f32, width: f32) -> Option<f32> {
     let at_one = font.width(text, 1.0);
     if at_one * max <= width {
         return Some(max);
     }
     let size = (width / at_one * 10.0).floor() / 10.0;
     (size >= min).then_some(size)
+}
+
+/// Draws the QR code of `payload` with its top right corner at (`right`, `top`), at most [`MAX_QR`] wide;
+/// returns its left edge and its size. The caller leaves a quiet zone of 4 modules (at most [`PAD`]) around it.
+pub(crate) fn draw_qr(
+    page: &mut Content,
+    payload: &str,
+    right: f32,
+    top: f32,
+) -> Result<(f32, f32), LetterError> {
+    let (width, modules) = qr_modules(payload)?;
+    let modules = Zeroizing::new(modules);
+    let module = MAX_MODULE.min(MAX_QR / width as f32);
+    let size = module * width as f32;
+    let left = right - size;
+    for row in 0..width {
+        let row_y = top - module * (row + 1) as f32;
+        let mut col = 0;
+        while col < width {
+            if !modules[row * width + col] {
+                col += 1;
+                continue;
+            }
+            let start = col;
+            while col < width && modules[row * width + col] {
+                col += 1;
+            }
+            page.rect(
+                left + module * start as f32,
+                row_y,
+                module * (col - start) as f32,
+                module,
+            );
+        }
+    }
+    page.fill();
+    Ok((left, size))
 }
 
 /// Lays the letter out and writes the PDF.
@@ -247,33 +284,9 @@ pub(crate) fn render(letter: &IssueLetter) -> Result<Vec<u8>, LetterError> {
     let area_top = y;
 
     let payload = Zeroizing::new(recovery::recovery_qr_payload(letter.recovery_secret));
-    let (width, modules) = qr_modules(&payload)?;
-    let modules = Zeroizing::new(modules);
-    let module = MAX_MODULE.min(MAX_QR / width as f32);
-    let qr_size = module * width as f32;
-    let qr_left = MARGIN + CONTENT_WIDTH - PAD - qr_size;
+    let qr_right = MARGIN + CONTENT_WIDTH - PAD;
     let qr_top = area_top;
-    for row in 0..width {
-        let row_y = qr_top - module * (row + 1) as f32;
-        let mut col = 0;
-        while col < width {
-            if !modules[row * width + col] {
-                col += 1;
-                continue;
-            }
-            let start = col;
-            while col < width && modules[row * width + col] {
-                col += 1;
-            }
-            page.rect(
-                qr_left + module * start as f32,
-                row_y,
-                module * (col - start) as f32,
-                module,
-            );
-        }
-    }
-    page.fill();
+    let (qr_left, qr_size) = draw_qr(&mut page, &payload, qr_right, qr_top)?;
 
     let text = Zeroizing::new(recovery::recovery_text(letter.recovery_secret));
     let code_size = 13.0;
