@@ -57,6 +57,7 @@
 mod letter;
 mod pdf;
 mod recovery;
+mod token;
 
 use std::fmt;
 
@@ -64,6 +65,7 @@ use qrcode::bits::Bits;
 use qrcode::{Color, EcLevel, QrCode, Version};
 
 pub use recovery::{parse_recovery_qr, parse_recovery_text, recovery_qr_payload, recovery_text};
+pub use token::{parse_token_qr, parse_token_text, token_qr_payload, token_text, TokenRef};
 
 /// What the issue letter prints. Every text field is trimmed; none may be empty.
 #[derive(Clone, Copy)]
@@ -170,9 +172,9 @@ fn two_segments(data: &[u8]) -> Option<QrCode> {
     })
 }
 
-/// Everything that can go wrong in this crate. Messages say what is wrong and what to do. They never contain the
-/// recovery secret, the reset code or the patient's name; a recovery-code error may echo the one character that
-/// is not allowed, never the code.
+/// Everything that can go wrong in this crate. Messages say what is wrong and what to do. They never contain a
+/// secret (recovery secret, token secret, reset code) or a name; a recovery-code or token-code error may echo the
+/// one character that is not allowed, never the code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LetterError {
@@ -258,7 +260,7 @@ pub enum LetterError {
     /// The check group shows a typo in one group.
     #[error(
         "the recovery code has a typo in group {group} ({}): check it against the letter",
-        group_place(*.group)
+        group_place(*.group, "the letter")
     )]
     RecoveryTypo {
         /// 1-based group (1–14; 14 is the check group).
@@ -284,17 +286,100 @@ pub enum LetterError {
     /// A recovery QR code whose code does not check (misread or altered).
     #[error("the recovery QR code was not read correctly: scan it again, or type the printed recovery code instead")]
     DamagedQr,
+
+    // ----- reading a prescription token back -----
+    /// A character that token codes do not use.
+    #[error(
+        "the token code cannot contain {character:?} (in group {group}): token codes use digits and the letters \
+         A to Z except I, L, O and U; check the code against the prescription token"
+    )]
+    TokenCharacter {
+        /// 1-based group where it was typed.
+        group: usize,
+        /// The character (U+FFFD for a control character).
+        character: char,
+    },
+    /// The token code has too few or too many characters.
+    #[error(
+        "the token code has {found} characters but must have 56 (14 groups of 4): look for a missing or extra \
+         character, checking the code against the prescription token"
+    )]
+    TokenLength {
+        /// Characters typed, separators excluded.
+        found: usize,
+    },
+    /// A group of the token code, as typed between separators, has too few or too many characters.
+    #[error(
+        "group {group} of the token code has {found} characters instead of 4: check it against the prescription token"
+    )]
+    TokenGroupLength {
+        /// 1-based group.
+        group: usize,
+        /// Its length.
+        found: usize,
+    },
+    /// The check group shows a typo in one group of the token code.
+    #[error(
+        "the token code has a typo in group {group} ({}): check it against the prescription token",
+        group_place(*.group, "the token")
+    )]
+    TokenTypo {
+        /// 1-based group (1–14; 14 is the check group).
+        group: usize,
+    },
+    /// The check group shows more than one typo in the token code (or two characters swapped).
+    #[error(
+        "the token code has more than one typo, or two characters swapped: check every group against the \
+         prescription token"
+    )]
+    TokenTypos,
+    /// A QR code that is not a carekiosk prescription token.
+    #[error("this QR code is not a carekiosk prescription token: scan the QR code printed on the prescription token")]
+    NotTokenQr,
+    /// A prescription token of a format this version cannot read.
+    #[error(
+        "this prescription token's QR code has format {version}, which this version of carekiosk cannot read: \
+         update carekiosk, or type the printed prescription id and token code instead"
+    )]
+    UnsupportedTokenQrVersion {
+        /// The format named in the QR code (`unknown` if it is not a short alphanumeric word).
+        version: String,
+    },
+    /// A prescription token QR code with a part that is not as carekiosk writes it.
+    #[error(
+        "this prescription token's QR code has an invalid {field}: scan it again, or type the printed \
+         prescription id and token code instead"
+    )]
+    MalformedTokenQr {
+        /// `layout` (not five parts separated by colons), `chain id`, `contract address` or `prescription id`.
+        field: &'static str,
+    },
+    /// A prescription token QR code whose token code is not 56 characters long.
+    #[error(
+        "the token code in this QR code has {found} characters instead of 56: scan it again, or type the printed \
+         token code instead"
+    )]
+    TokenQrSecretLength {
+        /// Characters found.
+        found: usize,
+    },
+    /// A prescription token QR code whose token code does not check (misread or altered).
+    #[error(
+        "the prescription token's QR code was not read correctly: scan it again, or type the printed token code \
+         instead"
+    )]
+    DamagedTokenQr,
 }
 
-/// Where group `group` (1-based) is printed on the letter.
-fn group_place(group: usize) -> String {
+/// Where group `group` (1-based) is printed on `document` (the letter and the token print 7 groups a line).
+fn group_place(group: usize, document: &str) -> String {
     let line = (group - 1) / letter::GROUPS_PER_LINE + 1;
     let place = (group - 1) % letter::GROUPS_PER_LINE + 1;
     let ordinal = match place {
         1 => "1st",
         2 => "2nd",
         3 => "3rd",
-        _ => return format!("line {line}, {place}th group on the letter"),
+        _ => return format!("line {line}, {place}th group on {document}"),
     };
-    format!("line {line}, {ordinal} group on the letter")
+    format!("line {line}, {ordinal} group on {document}")
 }

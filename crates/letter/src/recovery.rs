@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::LetterError;
 
 /// Crockford's base32 alphabet.
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Symbols carrying the secret: ⌈256 / 5⌉.
 const DATA_SYMBOLS: usize = 52;
 /// Check symbols (the last group).
