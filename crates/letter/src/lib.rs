@@ -54,10 +54,13 @@
 //! # Ok::<(), carekiosk_letter::LetterError>(())
 //! ```
 
+mod layout;
 mod letter;
 mod pdf;
+mod receipt;
 mod recovery;
 mod token;
+mod token_page;
 
 use std::fmt;
 
@@ -111,9 +114,130 @@ pub enum Lang {
 /// # Errors
 ///
 /// [`LetterError::MissingField`], [`LetterError::UnprintableCharacter`] or [`LetterError::TooLong`] for a name
-/// or institution the letter cannot print, [`LetterError::InvalidDate`], [`LetterError::InvalidResetCode`].
+/// or institution the letter cannot print, [`LetterError::InvalidDate`] (`issue date`),
+/// [`LetterError::InvalidResetCode`].
 pub fn render_pdf(letter: &IssueLetter) -> Result<Vec<u8>, LetterError> {
     letter::render(letter)
+}
+
+/// What the prescription token prints: a bearer document a representative takes to a pharmacy instead of the
+/// patient's card (gematik's E-Rezept token). Every text field is trimmed; none may be empty.
+#[derive(Clone, Copy)]
+pub struct PrescriptionToken<'a> {
+    /// Where the prescription is, and the token's secret: printed as a QR code of [`token_qr_payload`], and as
+    /// the prescription id and [`token_text`] for a pharmacy without a scanner.
+    pub token: &'a TokenRef,
+    /// The drug as prescribed, e.g. `Paracetamol 500 mg`.
+    pub drug_name: &'a str,
+    /// Its ATC code, e.g. `N02BE01` (a shorter level such as `J01C` is accepted), if the drug is coded.
+    pub atc_code: Option<&'a str>,
+    /// The quantity prescribed, in units of `form`: at least 1.
+    pub quantity: u32,
+    /// What the quantity counts, in the token's language: `tablets`, `comprimés`.
+    pub form: &'a str,
+    /// The dosage instructions as the prescriber wrote them.
+    pub dosage: &'a str,
+    /// Whether the pharmacy may hand out an equivalent drug instead.
+    pub substitution_allowed: bool,
+    /// The prescriber's name.
+    pub prescriber: &'a str,
+    /// The issuing institution's name.
+    pub institution: &'a str,
+    /// The last day the prescription can be dispensed, `YYYY-MM-DD`; printed written out.
+    pub valid_until: &'a str,
+    /// The token's language.
+    pub lang: Lang,
+}
+
+impl fmt::Debug for PrescriptionToken<'_> {
+    /// Shows the prescription id, the validity and the language only: the secret and what was prescribed stay
+    /// out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrescriptionToken")
+            .field("prescription_id", &self.token.prescription_id)
+            .field("valid_until", &self.valid_until)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Renders the prescription token: a one-page A4 PDF with the title, a boxed warning that the token is a bearer
+/// document ("Whoever presents this token can have this prescription dispensed once, at any pharmacy. Keep it
+/// like cash; ask the doctor to cancel it if it is lost."), the drug (name and ATC code), quantity and form,
+/// dosage, whether substitution is allowed, the prescriber, the institution, the validity end date and the
+/// prescription id, and a box with the QR code of [`token_qr_payload`] and the prescription id and
+/// [`token_text`] as text. The file carries no metadata; the same token always gives the same bytes.
+///
+/// The returned bytes contain the token secret: send them to the printer and drop them; do not store or log
+/// them.
+///
+/// # Errors
+///
+/// [`LetterError::MissingField`], [`LetterError::UnprintableCharacter`] or [`LetterError::TooLong`] for a text
+/// the page cannot print, [`LetterError::InvalidAtcCode`], [`LetterError::InvalidQuantity`] (`quantity`),
+/// [`LetterError::InvalidDate`] (`validity end date`).
+pub fn render_token_pdf(token: &PrescriptionToken) -> Result<Vec<u8>, LetterError> {
+    token_page::render(token)
+}
+
+/// What the dispense receipt prints: the pharmacy's paper record of one dispense, handed to whoever collected
+/// the drug. Every text field is trimmed; none may be empty (but `patient_name`, which may be absent).
+#[derive(Clone, Copy)]
+pub struct DispenseReceipt<'a> {
+    /// The pharmacy's name.
+    pub pharmacy: &'a str,
+    /// The day of the dispense, `YYYY-MM-DD`; printed written out.
+    pub dispensed_on: &'a str,
+    /// The patient's name as the desk gives it; not printed when absent or blank.
+    pub patient_name: Option<&'a str>,
+    /// The prescription's id.
+    pub prescription_id: u64,
+    /// The drug handed out.
+    pub drug: &'a str,
+    /// The drug prescribed, when another one was handed out (substitution); `None` when it was the one
+    /// prescribed. Printed as "Substituted: yes (prescribed: …)" or "Substituted: no".
+    pub prescribed_drug: Option<&'a str>,
+    /// The quantity handed out now, in units of `form`: at least 1.
+    pub quantity: u32,
+    /// The quantity the prescription is for: at least 1.
+    pub prescribed_quantity: u32,
+    /// What earlier dispenses of this prescription handed out (0 for the first).
+    pub dispensed_before: u32,
+    /// What the quantities count, in the receipt's language: `tablets`, `comprimés`.
+    pub form: &'a str,
+    /// The batch (lot) number of what was handed out.
+    pub batch: &'a str,
+    /// The hash of the transaction that recorded the dispense, printed as `0x` and 64 hexadecimal digits.
+    pub transaction_hash: &'a [u8; 32],
+    /// The receipt's language.
+    pub lang: Lang,
+}
+
+impl fmt::Debug for DispenseReceipt<'_> {
+    /// Shows the prescription id, the date and the language only: the patient's name and the drug stay out of
+    /// logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispenseReceipt")
+            .field("prescription_id", &self.prescription_id)
+            .field("dispensed_on", &self.dispensed_on)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Renders the dispense receipt: a one-page A4 PDF with the pharmacy, the date, the patient's name (when
+/// given), the prescription id, the drug handed out and whether it was substituted (with the drug prescribed),
+/// the quantity handed out and what remains ("20 of 40 tablets, 20 remaining", or "…, completed"), the batch
+/// number and the transaction hash. No QR code, no metadata; the same receipt always gives the same bytes.
+///
+/// # Errors
+///
+/// [`LetterError::MissingField`], [`LetterError::UnprintableCharacter`] or [`LetterError::TooLong`] for a text
+/// the page cannot print, [`LetterError::InvalidQuantity`] for a quantity of 0,
+/// [`LetterError::OverDispensed`] when more is handed out than remains, [`LetterError::InvalidDate`]
+/// (`dispense date`).
+pub fn render_receipt_pdf(receipt: &DispenseReceipt) -> Result<Vec<u8>, LetterError> {
+    receipt::render(receipt)
 }
 
 /// The QR code of `payload` (error correction level Q, the smallest version that holds it): its width in
@@ -180,19 +304,20 @@ fn two_segments(data: &[u8]) -> Option<QrCode> {
 pub enum LetterError {
     // ----- rendering the letter -----
     /// A text field is empty.
-    #[error("the {field} is empty: fill it in before printing the letter")]
+    #[error("the {field} is empty: fill it in before printing")]
     MissingField {
-        /// `patient name` or `institution name`.
+        /// `patient name`, `institution name`, `drug name`, `form`, `dosage`, `prescriber`, `pharmacy name`,
+        /// `prescribed drug` or `batch number`.
         field: &'static str,
     },
-    /// A text field has a character the letter's fonts cannot print (outside WinAnsiEncoding, or a control
+    /// A text field has a character the documents' fonts cannot print (outside WinAnsiEncoding, or a control
     /// character such as a line break).
     #[error(
-        "the {field} has a character the letter cannot print (character {position}, U+{code_point:04X}): \
+        "the {field} has a character that cannot be printed (character {position}, U+{code_point:04X}): \
          write it with Latin letters (for example without that accent or mark) and print again"
     )]
     UnprintableCharacter {
-        /// `patient name` or `institution name`.
+        /// The field, named as in [`LetterError::MissingField`].
         field: &'static str,
         /// 1-based position of the character in the trimmed field.
         position: usize,
@@ -200,14 +325,43 @@ pub enum LetterError {
         code_point: u32,
     },
     /// A field does not fit on its line even in small print.
-    #[error("the {field} is too long to fit on the letter: shorten it (for example with an abbreviation) and print again")]
+    #[error("the {field} is too long to fit on the page: shorten it (for example with an abbreviation) and print again")]
     TooLong {
         /// The field.
         field: &'static str,
     },
-    /// The issue date is not a `YYYY-MM-DD` calendar date.
-    #[error("the issue date must be a calendar date written YYYY-MM-DD (for example 2026-12-02)")]
-    InvalidDate,
+    /// A date is not a `YYYY-MM-DD` calendar date (from the year 2000).
+    #[error("the {field} must be a calendar date written YYYY-MM-DD (for example 2026-12-02)")]
+    InvalidDate {
+        /// `issue date`, `validity end date` or `dispense date`.
+        field: &'static str,
+    },
+    /// An ATC code that is not written as ATC codes are.
+    #[error(
+        "the ATC code must be written like N02BE01 (a letter, two digits, two letters, two digits) or be one of \
+         its shorter levels (N, N02, N02B, N02BE): correct it, or leave it out if the drug is not coded"
+    )]
+    InvalidAtcCode,
+    /// A quantity of 0.
+    #[error("the {field} must be at least 1")]
+    InvalidQuantity {
+        /// `quantity`, `quantity handed out` or `quantity prescribed`.
+        field: &'static str,
+    },
+    /// More handed out than remains of the prescription.
+    #[error(
+        "{handed_out} cannot be handed out: {} of the {prescribed} prescribed remain ({before} handed out \
+         before); hand out at most what remains",
+        .prescribed.saturating_sub(*.before)
+    )]
+    OverDispensed {
+        /// The quantity prescribed.
+        prescribed: u32,
+        /// Handed out by earlier dispenses.
+        before: u32,
+        /// Handed out now.
+        handed_out: u32,
+    },
     /// The reset code is not 8 digits.
     #[error(
         "the reset code must be exactly 8 digits: pass the code the card was personalised with"

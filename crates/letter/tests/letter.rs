@@ -432,7 +432,9 @@ fn bad_fields_are_refused_with_what_to_do() {
                 issued_on,
                 ..base
             }),
-            Err(LetterError::InvalidDate)
+            Err(LetterError::InvalidDate {
+                field: "issue date"
+            })
         );
     }
 }
