@@ -1,4 +1,5 @@
-//! carekiosk's issue letter: the page a patient takes home with their new card.
+//! carekiosk's printed documents: the issue letter a patient takes home with their new card, the prescription
+//! token a representative takes to a pharmacy, and the pharmacy's dispense receipt.
 //!
 //! It owns:
 //! - rendering the **issue letter** as a one-page A4 PDF ([`render_pdf`]), in English or French ([`Lang`]): the
@@ -10,22 +11,53 @@
 //!   4 characters of Crockford base32, the last a check group that detects any single typo and names its group,
 //!   and any two typos;
 //! - its **scanned form** ([`recovery_qr_payload`], read back by [`parse_recovery_qr`]), and the QR matrix
-//!   ([`qr_modules`]) the letter draws and an app may draw on screen.
+//!   ([`qr_modules`]) the letter draws and an app may draw on screen;
+//! - rendering the **prescription token** ([`render_token_pdf`], issue 13; gematik's E-Rezept token): one A4 page
+//!   in English or French with a boxed warning that it is a bearer document ("Whoever presents this token can have
+//!   this prescription dispensed once, at any pharmacy. Keep it like cash; ask the doctor to cancel it if it is
+//!   lost."), what was prescribed (drug and ATC code, quantity and form, dosage, substitution), the prescriber, the
+//!   institution, the validity end date and the prescription id, and the token as a QR code and as text. No patient
+//!   name is printed;
+//! - the token's **scanned form** ([`token_qr_payload`], read back by [`parse_token_qr`] into a [`TokenRef`]:
+//!   `CKRX1:<chain id>:<PharmacyAccess address>:<prescription id>:<token code>`, see below) and its **printed
+//!   form** ([`token_text`], read back by
+//!   [`parse_token_text`]: the recovery code's encoding, check group included);
+//! - rendering the **dispense receipt** ([`render_receipt_pdf`]): one A4 page with the pharmacy, date, patient
+//!   (optional), prescription id, the drug handed out and whether it was substituted, the quantity handed out and
+//!   what remains ("20 of 40 tablets, 20 remaining", "…, completed"), the batch and the transaction hash.
 //!
 //! It must not do I/O of any kind (no files, printing, network, clock or logging): it returns bytes, and the
 //! kiosk prints them. It must not hold keys beyond the call: nothing is cached or kept in a static, its own
-//! buffers that hold the recovery secret's forms are zeroized when dropped (the `qrcode` crate's internal buffers
-//! are not), and neither [`IssueLetter`]'s `Debug` nor any error shows the secret, the reset code or the name.
-//! The secret itself (a P-256 recovery key, `docs/design-v2.md`, issue 10) is generated and checked elsewhere: to
-//! this crate it is 32 bytes.
+//! buffers that hold a secret's forms (recovery secret, token secret) are zeroized when dropped, and so is a
+//! [`TokenRef`]'s secret (the `qrcode` crate's internal buffers are not); neither [`IssueLetter`]'s,
+//! [`PrescriptionToken`]'s, [`TokenRef`]'s nor [`DispenseReceipt`]'s `Debug` nor any error shows a secret, the
+//! reset code, a name or what was prescribed. The secrets themselves (P-256 keys: the recovery key,
+//! `docs/design-v2.md` issue 10; the token key, issue 13) are generated and checked elsewhere: to this crate they
+//! are 32 bytes. It must not decide whether a token may be redeemed (the chain does: the token key's hash, the
+//! prescription's status) nor check that a scanned token belongs to this kiosk's deployment (the caller compares
+//! [`TokenRef::chain_id`] and [`TokenRef::contract`] with its own).
+//!
+//! # The token's QR payload
+//!
+//! ```text
+//! CKRX1:<chain id>:<contract>:<prescription id>:<token code>
+//! ```
+//!
+//! `CKRX` and the format version `1`; the chain id and the prescription id in decimal without leading zeros; the
+//! PharmacyAccess contract's address as 40 upper-case hexadecimal digits without `0x`; the 32-byte token secret as
+//! the 56 characters of [`token_text`] without dashes (Crockford base32, the last four a check group). Every
+//! character is QR alphanumeric, so the code is one alphanumeric segment (about 110 characters: version 7 at
+//! level Q). [`parse_token_qr`] ignores surrounding white space and ASCII case and nothing else, and names the
+//! part that is wrong ([`LetterError::NotTokenQr`], [`LetterError::UnsupportedTokenQrVersion`],
+//! [`LetterError::MalformedTokenQr`], [`LetterError::TokenQrSecretLength`], [`LetterError::DamagedTokenQr`]).
 //!
 //! # The PDF
 //!
-//! Hand-written PDF 1.4, about 12 KB: one page, three of the standard 14 fonts (Helvetica, Helvetica-Bold,
+//! Each document is hand-written PDF 1.4, about 12 KB for those with a QR code: one page, three of the standard 14 fonts (Helvetica, Helvetica-Bold,
 //! Courier-Bold; nothing embedded) in WinAnsiEncoding, so French accents print; an uncompressed content stream of
-//! text and rectangles (the QR code is drawn as filled rectangles: version 6, error correction level Q, 3 pt
-//! ≈ 1 mm per module).
-//! The same letter always gives the same bytes. Fields must be printable in WinAnsiEncoding (Latin-1 plus a few
+//! text and rectangles (a QR code is drawn as filled rectangles at error correction level Q: the letter's,
+//! version 6, at 3 pt ≈ 1 mm per module; the token's, version 7, at 2.9 pt).
+//! The same document always gives the same bytes. Fields must be printable in WinAnsiEncoding (Latin-1 plus a few
 //! characters such as `œ`, `’`, `€`): a name with other characters is refused with the character's position, so
 //! the kiosk can ask for a Latin spelling.
 //!
@@ -51,6 +83,35 @@
 //! assert_eq!(text.len(), 14 * 4 + 13);
 //! assert_eq!(parse_recovery_text(&text.to_lowercase().replace('-', " "))?, secret);
 //! assert_eq!(parse_recovery_qr(&recovery_qr_payload(&secret))?, secret);
+//! # Ok::<(), carekiosk_letter::LetterError>(())
+//! ```
+//!
+//! The prescription token, and the same token scanned and typed back at a pharmacy:
+//!
+//! ```
+//! use carekiosk_letter::{parse_token_qr, parse_token_text, token_qr_payload, token_text};
+//! use carekiosk_letter::{render_token_pdf, Lang, PrescriptionToken, TokenRef};
+//!
+//! let token = TokenRef { chain_id: 42220, contract: [0x5f; 20], prescription_id: 1207, secret: [7; 32] };
+//! let pdf = render_token_pdf(&PrescriptionToken {
+//!     token: &token,
+//!     drug_name: "Paracetamol 500 mg",
+//!     atc_code: Some("N02BE01"),
+//!     quantity: 40,
+//!     form: "tablets",
+//!     dosage: "1 tablet up to 4 times a day",
+//!     substitution_allowed: true,
+//!     prescriber: "Dr Amélie Laurent",
+//!     institution: "Hôpital Saint-Louis",
+//!     valid_until: "2027-01-31",
+//!     lang: Lang::En,
+//! })?;
+//! assert!(pdf.starts_with(b"%PDF-1.4"));
+//!
+//! let payload = token_qr_payload(&token);
+//! assert!(payload.starts_with("CKRX1:42220:5F5F5F5F"));
+//! assert_eq!(parse_token_qr(&payload)?, token);
+//! assert_eq!(parse_token_text(&token_text(&token.secret))?, token.secret);
 //! # Ok::<(), carekiosk_letter::LetterError>(())
 //! ```
 

@@ -1,4 +1,6 @@
 //! The recovery code's printed form (groups of Crockford base32 with a check group) and its QR payload.
+//! The prescription token's printed code uses the same encoding (`token.rs`), so the code reader below is shared
+//! and its errors are named for one or the other.
 //!
 //! # Text form
 //!
