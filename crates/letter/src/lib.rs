@@ -20,8 +20,8 @@
 //!   name is printed;
 //! - the token's **scanned form** ([`token_qr_payload`], read back by [`parse_token_qr`] into a [`TokenRef`]:
 //!   `CKRX1:<chain id>:<PharmacyAccess address>:<prescription id>:<token code>`, see below) and its **printed
-//!   form** ([`token_text`], read back by
-//!   [`parse_token_text`]: the recovery code's encoding, check group included);
+//!   form** ([`token_text`], read back by [`parse_token_text`]: the recovery code's encoding, check group
+//!   included);
 //! - rendering the **dispense receipt** ([`render_receipt_pdf`]): one A4 page with the pharmacy, date, patient
 //!   (optional), prescription id, the drug handed out and whether it was substituted, the quantity handed out and
 //!   what remains ("20 of 40 tablets, 20 remaining", "…, completed"), the batch and the transaction hash.
@@ -53,9 +53,9 @@
 //!
 //! # The PDF
 //!
-//! Each document is hand-written PDF 1.4, about 12 KB for those with a QR code: one page, three of the standard 14 fonts (Helvetica, Helvetica-Bold,
-//! Courier-Bold; nothing embedded) in WinAnsiEncoding, so French accents print; an uncompressed content stream of
-//! text and rectangles (a QR code is drawn as filled rectangles at error correction level Q: the letter's,
+//! Each document is hand-written PDF 1.4, about 12 KB with a QR code: one page, three of the standard 14 fonts
+//! (Helvetica, Helvetica-Bold, Courier-Bold; nothing embedded) in WinAnsiEncoding, so French accents print; an
+//! uncompressed content stream of text and rectangles (a QR code is drawn as filled rectangles at error correction level Q: the letter's,
 //! version 6, at 3 pt ≈ 1 mm per module; the token's, version 7, at 2.9 pt).
 //! The same document always gives the same bytes. Fields must be printable in WinAnsiEncoding (Latin-1 plus a few
 //! characters such as `œ`, `’`, `€`): a name with other characters is refused with the character's position, so
