@@ -2,19 +2,11 @@
 
 use zeroize::Zeroizing;
 
-use crate::pdf::{self, Content, Font, PAGE_HEIGHT, PAGE_WIDTH};
+use crate::layout::{draw_qr, field, fit, fixed, long_date, CONTENT_WIDTH, MARGIN, PAD};
+use crate::pdf::{self, Content, Font, PAGE_HEIGHT};
 use crate::recovery::{self, GROUPS};
-use crate::{qr_modules, IssueLetter, Lang, LetterError};
+use crate::{IssueLetter, Lang, LetterError};
 
-/// 20 mm.
-const MARGIN: f32 = 56.69;
-const CONTENT_WIDTH: f32 = PAGE_WIDTH - 2.0 * MARGIN;
-/// Inner padding of the boxes; at least the QR code's quiet zone (4 modules of at most 3 pt).
-const PAD: f32 = 14.0;
-/// Largest QR module, in points (3 pt ≈ 1.06 mm: a version 6 code is 43 mm wide).
-const MAX_MODULE: f32 = 3.0;
-/// Largest QR code, in points, quiet zone excluded.
-const MAX_QR: f32 = 130.0;
 /// Recovery-code groups per printed line.
 pub(crate) const GROUPS_PER_LINE: usize = 7;
 
@@ -29,7 +21,6 @@ struct Words {
     notes_heading: &'static str,
     /// The three notes; `{institution}` is replaced by the institution's name.
     notes: [&'static str; 3],
-    months: [&'static str; 12],
 }
 
 const EN: Words = Words {
@@ -46,20 +37,6 @@ const EN: Words = Words {
         "Nobody from the hospital will ever ask you for these codes by phone, e-mail or text message. If someone \
          does, it is a scam: do not give them.",
         "This letter alone cannot be used to read your medical records.",
-    ],
-    months: [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
     ],
 };
 
@@ -81,20 +58,6 @@ const FR: Words = Words {
          fait, c’est une arnaque\u{a0}: ne les donnez pas.",
         "Cette lettre seule ne permet pas de lire votre dossier médical.",
     ],
-    months: [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ],
 };
 
 impl Lang {
@@ -106,67 +69,6 @@ impl Lang {
     }
 }
 
-/// Template text, known to be printable (tested for both languages).
-fn fixed(text: &str) -> Vec<u8> {
-    pdf::encode(text).unwrap_or_else(|_| text.bytes().filter(u8::is_ascii).collect())
-}
-
-/// A field the caller gives: trimmed, non-empty, printable in WinAnsiEncoding.
-fn field(value: &str, name: &'static str) -> Result<Vec<u8>, LetterError> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(LetterError::MissingField { field: name });
-    }
-    pdf::encode(value).map_err(|index| LetterError::UnprintableCharacter {
-        field: name,
-        position: index + 1,
-        code_point: value.chars().nth(index).map_or(0, u32::from),
-    })
-}
-
-/// `2026-12-02` as the letter writes it: `2 December 2026`, `2 décembre 2026` (`1er` for the first in French).
-fn long_date(iso: &str, lang: Lang) -> Result<String, LetterError> {
-    let bytes = iso.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = bytes.get(range)?;
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| part.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
-    };
-    let parsed = (bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-')
-        .then(|| Some((digits(0..4)?, digits(5..7)?, digits(8..10)?)))
-        .flatten();
-    let Some((year, month, day)) = parsed else {
-        return Err(LetterError::InvalidDate);
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(LetterError::InvalidDate),
-    };
-    if day == 0 || day > days_in_month || year < 2000 {
-        return Err(LetterError::InvalidDate);
-    }
-    let month_name = lang.words().months[month as usize - 1];
-    Ok(match (lang, day) {
-        (Lang::Fr, 1) => format!("1er {month_name} {year}"),
-        _ => format!("{day} {month_name} {year}"),
-    })
-}
-
-/// The largest size from `max` down to `min` at which `text` fits in `width`, if any.
-fn fit(font: Font, text: &[u8], max: f32, min: f32, width: f32) -> Option<f32> {
-    let at_one = font.width(text, 1.0);
-    if at_one * max <= width {
-        return Some(max);
-    }
-    let size = (width / at_one * 10.0).floor() / 10.0;
-    (size >= min).then_some(size)
-}
-
 /// Lays the letter out and writes the PDF.
 pub(crate) fn render(letter: &IssueLetter) -> Result<Vec<u8>, LetterError> {
     let words = letter.lang.words();
@@ -175,7 +77,7 @@ pub(crate) fn render(letter: &IssueLetter) -> Result<Vec<u8>, LetterError> {
     if letter.reset_code.len() != 8 || !letter.reset_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(LetterError::InvalidResetCode);
     }
-    let date = fixed(&long_date(letter.issued_on.trim(), letter.lang)?);
+    let date = fixed(&long_date(letter.issued_on, letter.lang, "issue date")?);
 
     let mut page = Content::new();
     let mut y = PAGE_HEIGHT - MARGIN;
@@ -247,33 +149,9 @@ pub(crate) fn render(letter: &IssueLetter) -> Result<Vec<u8>, LetterError> {
     let area_top = y;
 
     let payload = Zeroizing::new(recovery::recovery_qr_payload(letter.recovery_secret));
-    let (width, modules) = qr_modules(&payload)?;
-    let modules = Zeroizing::new(modules);
-    let module = MAX_MODULE.min(MAX_QR / width as f32);
-    let qr_size = module * width as f32;
-    let qr_left = MARGIN + CONTENT_WIDTH - PAD - qr_size;
+    let qr_right = MARGIN + CONTENT_WIDTH - PAD;
     let qr_top = area_top;
-    for row in 0..width {
-        let row_y = qr_top - module * (row + 1) as f32;
-        let mut col = 0;
-        while col < width {
-            if !modules[row * width + col] {
-                col += 1;
-                continue;
-            }
-            let start = col;
-            while col < width && modules[row * width + col] {
-                col += 1;
-            }
-            page.rect(
-                qr_left + module * start as f32,
-                row_y,
-                module * (col - start) as f32,
-                module,
-            );
-        }
-    }
-    page.fill();
+    let (qr_left, qr_size) = draw_qr(&mut page, &payload, qr_right, qr_top)?;
 
     let text = Zeroizing::new(recovery::recovery_text(letter.recovery_secret));
     let code_size = 13.0;
@@ -352,45 +230,10 @@ mod tests {
             ]
             .into_iter()
             .chain([words.recovery_heading, words.notes_heading])
-            .chain(words.notes)
-            .chain(words.months);
+            .chain(words.notes);
             for text in all {
                 assert!(pdf::encode(text).is_ok(), "{text}");
             }
         }
-    }
-
-    #[test]
-    fn dates_are_written_out() {
-        assert_eq!(
-            long_date("2026-12-02", Lang::En).unwrap(),
-            "2 December 2026"
-        );
-        assert_eq!(long_date("2026-08-01", Lang::Fr).unwrap(), "1er août 2026");
-        assert_eq!(
-            long_date("2028-02-29", Lang::Fr).unwrap(),
-            "29 février 2028"
-        );
-        for bad in [
-            "2026-02-29",
-            "2026-13-01",
-            "2026-00-10",
-            "2026-1-02",
-            "02/12/2026",
-            "",
-            "2026-12-32",
-        ] {
-            assert!(
-                matches!(long_date(bad, Lang::En), Err(LetterError::InvalidDate)),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn fit_shrinks_then_gives_up() {
-        assert_eq!(fit(Font::Mono, b"1234", 10.0, 5.0, 100.0), Some(10.0));
-        assert_eq!(fit(Font::Mono, b"1234", 10.0, 5.0, 12.0), Some(5.0));
-        assert_eq!(fit(Font::Mono, b"1234", 10.0, 5.0, 11.0), None);
     }
 }

@@ -1,4 +1,6 @@
 //! The recovery code's printed form (groups of Crockford base32 with a check group) and its QR payload.
+//! The prescription token's printed code uses the same encoding (`token.rs`), so the code reader below is shared
+//! and its errors are named for one or the other.
 //!
 //! # Text form
 //!
@@ -28,7 +30,7 @@ use zeroize::Zeroizing;
 use crate::LetterError;
 
 /// Crockford's base32 alphabet.
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Symbols carrying the secret: ⌈256 / 5⌉.
 const DATA_SYMBOLS: usize = 52;
 /// Check symbols (the last group).
@@ -192,6 +194,22 @@ fn symbol_of(c: char) -> Option<u8> {
     ALPHABET.iter().position(|&a| a == c as u8).map(|p| p as u8)
 }
 
+/// What is wrong with a typed code (a recovery code or a prescription token's code: the same encoding), before
+/// it is named for one or the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeError {
+    /// A character outside the alphabet (U+FFFD for a control character), in a 1-based group.
+    Character { group: usize, character: char },
+    /// Not 56 characters.
+    Length { found: usize },
+    /// 14 groups as typed, one of the wrong length.
+    GroupLength { group: usize, found: usize },
+    /// One typo, in this 1-based group.
+    Typo { group: usize },
+    /// More than one typo.
+    Typos,
+}
+
 /// Reads a recovery code typed back (at a reception desk, from the letter): tolerant of spaces, dashes, case and
 /// the look-alikes O/0 and I/L/1; checks the check group and names the group with the typo.
 ///
@@ -200,6 +218,21 @@ fn symbol_of(c: char) -> Option<u8> {
 /// A [`LetterError`] naming what is wrong and where: a character that is not in recovery codes, a group or a
 /// code of the wrong length, a typo (with its group), or several typos.
 pub fn parse_recovery_text(text: &str) -> Result<[u8; 32], LetterError> {
+    parse_code(text).map_err(|e| match e {
+        CodeError::Character { group, character } => {
+            LetterError::RecoveryCharacter { group, character }
+        }
+        CodeError::Length { found } => LetterError::RecoveryLength { found },
+        CodeError::GroupLength { group, found } => {
+            LetterError::RecoveryGroupLength { group, found }
+        }
+        CodeError::Typo { group } => LetterError::RecoveryTypo { group },
+        CodeError::Typos => LetterError::RecoveryTypos,
+    })
+}
+
+/// Reads a typed code back into its 32 bytes (see [`parse_recovery_text`]).
+pub(crate) fn parse_code(text: &str) -> Result<[u8; 32], CodeError> {
     // Groups as typed: only used to say which group is too short or too long.
     let typed_groups: Vec<usize> = text
         .split(is_separator)
@@ -211,7 +244,7 @@ pub fn parse_recovery_text(text: &str) -> Result<[u8; 32], LetterError> {
     let mut count = 0;
     for c in text.chars().filter(|c| !is_separator(*c)) {
         let Some(symbol) = symbol_of(c) else {
-            return Err(LetterError::RecoveryCharacter {
+            return Err(CodeError::Character {
                 group: count / GROUP_LEN + 1,
                 character: if c.is_control() {
                     char::REPLACEMENT_CHARACTER
@@ -228,13 +261,13 @@ pub fn parse_recovery_text(text: &str) -> Result<[u8; 32], LetterError> {
     if count != CODE_CHARS {
         if typed_groups.len() == GROUPS {
             if let Some(group) = typed_groups.iter().position(|&len| len != GROUP_LEN) {
-                return Err(LetterError::RecoveryGroupLength {
+                return Err(CodeError::GroupLength {
                     group: group + 1,
                     found: typed_groups[group],
                 });
             }
         }
-        return Err(LetterError::RecoveryLength { found: count });
+        return Err(CodeError::Length { found: count });
     }
 
     let mut syndrome = data_syndrome(&symbols[..DATA_SYMBOLS]);
@@ -256,29 +289,29 @@ pub fn parse_recovery_text(text: &str) -> Result<[u8; 32], LetterError> {
             // The padding bits of the last data symbol are zero in every code this crate prints: with a zero
             // syndrome, only three or more typos get here.
             zeroize::Zeroize::zeroize(&mut secret);
-            return Err(LetterError::RecoveryTypos);
+            return Err(CodeError::Typos);
         }
     }
     Ok(secret)
 }
 
 /// The error for a non-zero syndrome: a single typo's group when the syndrome is one column's multiple.
-fn locate(syndrome: [u8; CHECK_SYMBOLS]) -> LetterError {
+fn locate(syndrome: [u8; CHECK_SYMBOLS]) -> CodeError {
     let nonzero = syndrome.iter().filter(|s| **s != 0).count();
     if nonzero == 1 {
         // A wrong check symbol.
-        return LetterError::RecoveryTypo { group: GROUPS };
+        return CodeError::Typo { group: GROUPS };
     }
     if syndrome[0] != 0 {
         let inv = gf_inv(syndrome[0]);
         let normalized = syndrome.map(|s| gf_mul(s, inv));
         if let Some(j) = COLUMNS.iter().position(|c| *c == normalized) {
-            return LetterError::RecoveryTypo {
+            return CodeError::Typo {
                 group: j / GROUP_LEN + 1,
             };
         }
     }
-    LetterError::RecoveryTypos
+    CodeError::Typos
 }
 
 // ----- QR payload -----
@@ -382,10 +415,7 @@ mod tests {
                 .collect();
             assert!(sum.iter().filter(|s| **s != 0).count() >= 2, "swap at {i}");
             let syndrome = [sum[0], sum[1], sum[2], sum[3]];
-            assert!(
-                matches!(locate(syndrome), LetterError::RecoveryTypos),
-                "swap at {i}"
-            );
+            assert!(matches!(locate(syndrome), CodeError::Typos), "swap at {i}");
         }
     }
 
@@ -402,10 +432,10 @@ mod tests {
                     *s ^= c;
                 }
                 match locate(syndrome) {
-                    LetterError::RecoveryTypo { group } => {
+                    CodeError::Typo { group } => {
                         assert_eq!(group, position / GROUP_LEN + 1)
                     }
-                    other => panic!("position {position}: {other}"),
+                    other => panic!("position {position}: {other:?}"),
                 }
             }
         }
