@@ -100,8 +100,18 @@ async fn sixty_one_prescriptions_all_reach_the_pharmacy_newest_first_and_garbage
     let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
     for i in 0..60 {
         let atc = if i % 2 == 0 { "C09AA05" } else { "J01CA04" };
+        // A chronic patient's repeats: the doctor confirms the duplicate warning each time.
+        let order = doctor::PrescriptionOrder {
+            atc: atc.into(),
+            quantity: 30.0,
+            ..Default::default()
+        };
+        let warnings = doctor::prescription_warnings(&doctor_kiosk, &mut s, atc)
+            .await
+            .unwrap();
+        assert_eq!(warnings.len(), usize::from(i >= 2), "{warnings:?}");
         confirmed(
-            &doctor::prescribe(&doctor_kiosk, &mut s, atc, 30.0, None, 0)
+            &doctor::prescribe_order(&doctor_kiosk, &mut s, &order, &warnings)
                 .await
                 .unwrap(),
         );
