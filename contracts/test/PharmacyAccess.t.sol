@@ -30,9 +30,16 @@ contract PharmacyAccessTest is Fixture {
         assertEq(pharmacy.MAX_BUCKET(), 16 * 1024);
         assertEq(pharmacy.MAX_SIGNATURE_AGE(), hub.MAX_SIGNATURE_AGE());
         assertEq(pharmacy.MAX_CLOCK_SKEW(), hub.MAX_CLOCK_SKEW());
+        assertEq(pharmacy.WHOLE(), 10_000);
         assertEq(
             pharmacy.DISPENSE_TYPEHASH(),
-            keccak256("Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)")
+            keccak256(
+                "Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+            )
+        );
+        assertEq(
+            pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(),
+            keccak256("DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)")
         );
         assertEq(pharmacy.CANCEL_TYPEHASH(), keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)"));
     }
@@ -66,7 +73,7 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionIssued(1, pid, hospitalId, keccak256(RX), until);
         vm.prank(hospitalKiosk);
-        assertEq(pharmacy.issuePrescription(pid, 0, RX), 1);
+        assertEq(pharmacy.issuePrescription(pid, 0, bytes32(0), RX), 1);
         assertEq(pharmacy.prescriptionCount(), 1);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(1);
         assertEq(p.patientId, pid);
@@ -84,12 +91,12 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionIssued(1, pid, hospitalId, keccak256(RX), until);
         vm.prank(hospitalKiosk);
-        pharmacy.issuePrescription(pid, until, RX);
+        pharmacy.issuePrescription(pid, until, bytes32(0), RX);
         assertEq(pharmacy.getPrescription(1).validUntil, until);
         // The longest validity is accepted exactly.
         until = uint40(block.timestamp + 365 days);
         vm.prank(hospitalKiosk);
-        assertEq(pharmacy.issuePrescription(pid, until, RX), 2);
+        assertEq(pharmacy.issuePrescription(pid, until, bytes32(0), RX), 2);
         assertEq(pharmacy.getPrescription(2).validUntil, until);
     }
 
@@ -99,7 +106,7 @@ contract PharmacyAccessTest is Fixture {
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(hospitalKiosk);
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidValidity.selector, bad[i]));
-            pharmacy.issuePrescription(pid, bad[i], RX);
+            pharmacy.issuePrescription(pid, bad[i], bytes32(0), RX);
         }
         assertEq(pharmacy.prescriptionCount(), 0);
     }
@@ -107,39 +114,39 @@ contract PharmacyAccessTest is Fixture {
     function test_issuePrescription_revertsForMalformedEnvelope() public {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 0));
-        pharmacy.issuePrescription(pid, 0, "");
+        pharmacy.issuePrescription(pid, 0, bytes32(0), "");
         // A bucket above the prescription's largest.
         bytes memory big = envOf(32768, 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, big.length));
-        pharmacy.issuePrescription(pid, 0, big);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), big);
         // Exactly the largest bucket is fine.
         vm.prank(hospitalKiosk);
-        pharmacy.issuePrescription(pid, 0, envOf(16384, 1));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), envOf(16384, 1));
         assertEq(pharmacy.prescriptionCount(), 1);
     }
 
     function test_issuePrescription_needsPrescribeConsent() public {
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ | Scope.WRITE, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.PRESCRIBE)
         );
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         grant(PATIENT_PK, pid, hospital2Kiosk, Scope.PRESCRIBE, 0);
         vm.prank(hospital2Kiosk);
-        assertEq(pharmacy.issuePrescription(pid, 0, RX), 1);
+        assertEq(pharmacy.issuePrescription(pid, 0, bytes32(0), RX), 1);
         assertEq(pharmacy.getPrescription(1).issuer, hospital2Id);
     }
 
@@ -161,7 +168,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_cancelPrescription_byAnyKioskOfIssuer_evenWithoutConsent() public {
@@ -218,9 +225,9 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = cardSig(PATIENT_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
         vm.warp(block.timestamp + 1 minutes);
         vm.expectEmit(address(pharmacy));
-        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId);
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, WHOLE, false, keccak256(dispenseEnv()));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
 
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Completed);
@@ -232,18 +239,18 @@ contract PharmacyAccessTest is Fixture {
         // The same signature again.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // A fresh, valid signature (current nonce).
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // Another pharmacy, holding the patient's consent too.
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), 1);
     }
 
@@ -255,14 +262,14 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s1 = cardSig(PATIENT_PK, dispenseHash(id1, pharmacyOrg, 0, deadline));
         CardSig memory s2 = cardSig(PATIENT_PK, dispenseHash(id2, pharmacyOrg, 0, deadline));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id1, deadline, s1);
+        pharmacy.dispensePrescription(id1, WHOLE, deadline, dispenseEnv(), s1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, deadline, s2);
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s2);
         // The id1 signature used on id2.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, deadline, s1);
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s1);
         assertTrue(_status(id2) == PharmacyAccess.Status.Ready);
         // Re-signed with the current nonce, it goes through.
         dispense(PATIENT_PK, id2, pharmacyKiosk);
@@ -276,12 +283,12 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), 0);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
     }
@@ -293,11 +300,11 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id1, pharmacyOrg, deadline);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, deadline, s);
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id1, deadline + 1, s);
+        pharmacy.dispensePrescription(id1, WHOLE, deadline + 1, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id1, deadline, toHighS(s));
+        pharmacy.dispensePrescription(id1, WHOLE, deadline, dispenseEnv(), toHighS(s));
         vm.stopPrank();
     }
 
@@ -308,12 +315,12 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = cardSig(OTHER_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         s.qx = qx;
         s.qy = qy;
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_otherChainRejected() public {
@@ -323,7 +330,7 @@ contract PharmacyAccessTest is Fixture {
         vm.chainId(44787);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_expiry() public {
@@ -336,7 +343,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionExpired.selector, id, until));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // Still ready (expiry is not a stored state) and still cancellable by the issuer.
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
         vm.prank(hospitalKiosk);
@@ -351,7 +358,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg2));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // Once the card grants it DISPENSE, it dispenses on the last valid second.
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         dispense(PATIENT_PK, id, pharmacy2Kiosk);
@@ -367,7 +374,7 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg, Scope.DISPENSE)
         );
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForExpiredSignature() public {
@@ -377,7 +384,7 @@ contract PharmacyAccessTest is Fixture {
         vm.warp(deadline + 1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForWrongCaller() public {
@@ -388,20 +395,20 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
         );
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyOrg);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyOrg));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForNoSuchPrescription() public {
         CardSig memory s = cardSig(PATIENT_PK, dispenseHash(7, pharmacyOrg, 0, block.timestamp));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 7));
-        pharmacy.dispensePrescription(7, block.timestamp, s);
+        pharmacy.dispensePrescription(7, WHOLE, block.timestamp, dispenseEnv(), s);
     }
 
     function test_getPrescription_revertsForUnknown() public {
@@ -468,7 +475,7 @@ contract PharmacyAccessTest is Fixture {
     function test_getPatientFullInfo_capsPage() public {
         vm.startPrank(hospitalKiosk);
         for (uint256 i; i < 51; ++i) {
-            pharmacy.issuePrescription(pid, 0, env(0x01));
+            pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x01));
         }
         vm.stopPrank();
         FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 1000);

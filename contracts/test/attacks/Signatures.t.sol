@@ -126,15 +126,15 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, a, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(a, deadline, s);
+        pharmacy.dispensePrescription(a, WHOLE, deadline, dispenseEnv(), s);
         uint256 nonce = hub.nonces(pid);
         // The same signature on the same prescription, then on another one.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, a));
-        pharmacy.dispensePrescription(a, deadline, s);
+        pharmacy.dispensePrescription(a, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(b, deadline, s);
+        pharmacy.dispensePrescription(b, WHOLE, deadline, dispenseEnv(), s);
         assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Ready, "b untouched");
         assertEq(hub.nonces(pid), nonce, "no card nonce used by the replays");
     }
@@ -149,7 +149,7 @@ contract SignatureAttacks is Fixture {
         dispense(PATIENT_PK, a, pharmacyKiosk);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(b, deadline, forB);
+        pharmacy.dispensePrescription(b, WHOLE, deadline, dispenseEnv(), forB);
         dispense(PATIENT_PK, b, pharmacyKiosk);
         assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Completed);
     }
@@ -227,13 +227,13 @@ contract SignatureAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
+        pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
         assertEq(hub.epochOf(pid), 1, "epoch unmoved");
 
         // Back home, the same signatures are good: the chain id alone made the difference.
         vm.chainId(home);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
+        pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
         vm.prank(hospitalKiosk);
         registerWith(hub, x.deadline, x.reg);
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
@@ -270,7 +270,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
         CardSig memory all = revokeAllSig(PATIENT_PK, pid, 1, cn);
         vm.prank(hospitalKiosk);
-        uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
         assertEq(idA, idB, "same prescription id on both");
         CardSig memory dis = dispenseSig(PATIENT_PK, idA, pharmacyOrg, deadline);
@@ -287,7 +287,7 @@ contract SignatureAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacyB.dispensePrescription(idB, deadline, dis);
+        pharmacyB.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), dis);
 
         assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's prescription ready");
         (uint64 untilB,,, uint8 scopeB) = hubB.consentOf(pid, hospital);
@@ -296,7 +296,7 @@ contract SignatureAttacks is Fixture {
         assertGe(untilB, block.timestamp, "B's consent still valid");
         // On A, where they were made, they work.
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(idA, deadline, dis);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
     }
 
     function test_otherDeployment_cardLifeSignaturesOfAAreRefusedByB() public {
@@ -327,15 +327,15 @@ contract SignatureAttacks is Fixture {
         _deployB();
         uint256 deadline = block.timestamp + 1 hours;
         vm.prank(hospitalKiosk);
-        uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
         bytes32 disHash = dispenseHash(idB, pharmacyOrg, hubB.nonces(pid), deadline);
         CardSig memory disB = signFor(hubB, PATIENT_PK, disHash);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(idA, deadline, disB);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), disB);
         vm.prank(pharmacyKiosk);
-        pharmacyB.dispensePrescription(idB, deadline, disB);
+        pharmacyB.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), disB);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
     }
 
@@ -361,7 +361,7 @@ contract SignatureAttacks is Fixture {
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, toHighS(con));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, toHighS(dis));
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), toHighS(dis));
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, toHighS(rep));
@@ -377,7 +377,7 @@ contract SignatureAttacks is Fixture {
         vm.prank(pharmacy2Kiosk);
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, dis);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), dis);
         hub.reportCardLost(pid, sAt, los);
         // (The loss report moved the epoch, so the replacement is signed again.)
         (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 2, sAt);
@@ -413,10 +413,10 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id2, deadline, toHighS(s));
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), toHighS(s));
         assertTrue(pharmacy.getPrescription(id2).status == PharmacyAccess.Status.Ready);
     }
 
@@ -440,7 +440,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory dis = cardSig(OTHER_PK, dispenseHash(idA, pharmacyOrg, hub.nonces(pid), deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(idA, deadline, dis);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
 
         // A's signature with B's public key in the envelope (the key check passes, the curve check does not).
         uint64 bn = nextSignedAt(b, pharmacyOrg);
@@ -466,9 +466,9 @@ contract SignatureAttacks is Fixture {
         CardSig memory forB = dispenseSig(OTHER_PK, idB, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(idA, deadline, forB);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), forB);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(idB, deadline, forB);
+        pharmacy.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), forB);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready);
     }
 
@@ -495,10 +495,10 @@ contract SignatureAttacks is Fixture {
         CardSig memory for1 = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, for1);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), for1);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, for1);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), for1);
         assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacyId, "dispensed by the pharmacy the card chose");
     }
 
@@ -532,7 +532,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory s = cardSig(PATIENT_PK, signed);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), nonce, "no nonce used");
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
     }
