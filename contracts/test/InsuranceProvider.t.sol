@@ -500,6 +500,131 @@ contract InsuranceProviderTest is Fixture {
         insurance.denyClaim(claimId, 1, responseEnv());
     }
 
+    // ================================================================ sealed responses and four eyes (issue 13)
+
+    function test_approveClaim_andDenyClaim_revertForMalformedResponse() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        bytes[4] memory bad;
+        bad[0] = "";
+        bad[1] = envOf(32768, 1); // above the largest bucket
+        bad[2] = new bytes(272 + 1000); // not a bucket
+        bad[2][0] = 0x02;
+        bad[3] = env(1);
+        bad[3][0] = 0x03; // another version
+        for (uint256 i; i < bad.length; ++i) {
+            bytes memory malformed = abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length);
+            vm.prank(insurerKiosk);
+            vm.expectRevert(malformed);
+            insurance.approveClaim(claimId, 10e18, bad[i]);
+            vm.prank(insurerKiosk);
+            vm.expectRevert(malformed);
+            insurance.denyClaim(claimId, 1, bad[i]);
+        }
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Submitted);
+        assertEq(insurance.reservedOf(insurer), 0);
+        // The largest bucket is fine; the event carries the response's hash.
+        bytes memory big = envOf(16384, 7);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApproved(claimId, insurer, 10e18, keccak256(big));
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(claimId, 10e18, big);
+    }
+
+    function test_setApprovalThreshold_byTheInsurerAddressOnly() public {
+        assertEq(insurance.approvalThresholdOf(insurer), 0);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ApprovalThresholdSet(insurer, 500e18);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(500e18);
+        assertEq(insurance.approvalThresholdOf(insurer), 500e18);
+        assertEq(insurance.approvalThresholdOf(insurer2), 0, "per insurer");
+        address[4] memory others = [insurerKiosk, hospital, stranger, admin];
+        for (uint256 i; i < others.length; ++i) {
+            vm.prank(others[i]);
+            vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, others[i]));
+            insurance.setApprovalThreshold(0);
+        }
+        // Back to none.
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(0);
+        assertEq(insurance.approvalThresholdOf(insurer), 0);
+    }
+
+    function test_approveClaim_aboveThresholdWaitsForASecondKiosk() public {
+        address second = makeAddr("insurerKioskB");
+        _addKiosk(insurer, second);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(500e18);
+        uint256 claimId = recordAndClaim(pid, 1000e18);
+        bytes memory proposed = env(0x7e51);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApprovalProposed(claimId, insurerKiosk, 800e18, keccak256(proposed));
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(claimId, 800e18, proposed);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.PendingSecond);
+        assertEq(uint256(c.status), 5, "PendingSecond is 5");
+        assertEq(c.approved, 0);
+        assertEq(c.decidedAt, 0);
+        (address kiosk, uint96 amount, bytes32 contentHash) = insurance.proposalOf(claimId);
+        assertEq(kiosk, insurerKiosk);
+        assertEq(amount, 800e18);
+        assertEq(contentHash, keccak256(proposed));
+        assertEq(insurance.reservedOf(insurer), 0, "nothing reserved yet");
+        (InsuranceProvider.Coverage memory cov,) = _coverage();
+        assertEq(cov.used, 0, "nothing counted yet");
+
+        vm.warp(block.timestamp + 1 hours);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(proposed));
+        vm.prank(second);
+        insurance.confirmApproval(claimId);
+        c = insurance.getClaim(claimId);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
+        assertEq(c.approved, 800e18);
+        assertEq(c.decidedAt, block.timestamp);
+        assertEq(insurance.reservedOf(insurer), 800e18);
+        (cov,) = _coverage();
+        assertEq(cov.used, 800e18);
+        (kiosk, amount, contentHash) = insurance.proposalOf(claimId);
+        assertEq(kiosk, address(0), "the proposal is gone");
+        vm.prank(insurerKiosk);
+        insurance.processPayment(claimId);
+        assertEq(token.balanceOf(hospital), 800e18);
+    }
+
+    function test_approveClaim_atTheThresholdOneKioskDecides() public {
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(80e18);
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        _approve(claimId, 80e18);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
+        assertEq(insurance.reservedOf(insurer), 80e18);
+    }
+
+    function test_confirmApproval_reverts() public {
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(1e18);
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital));
+        insurance.confirmApproval(claimId);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 9));
+        insurance.confirmApproval(9);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.NotPendingSecond.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
+            )
+        );
+        insurance.confirmApproval(claimId);
+        _approve(claimId, 80e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
+        insurance.confirmApproval(claimId);
+    }
+
     // ================================================================ processPayment
 
     function test_processPayment_exactlyOnce() public {

@@ -1728,7 +1728,7 @@ contract PatientSmartCardTest is Fixture {
         pharmacy.getPatientFullInfo(pid, 0, 1);
     }
 
-    // ================================================================ verifyCardSignature / useNonce
+    // ================================================================ verifyCardSignature / verifyKeySignature / useNonce
 
     function test_verifyCardSignature() public {
         bytes32 structHash = keccak256("anything");
@@ -1744,6 +1744,25 @@ contract PatientSmartCardTest is Fixture {
         registerPatient(OTHER_PK);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, unknown));
         hub.verifyCardSignature(unknown, structHash, s);
+    }
+
+    function test_verifyKeySignature_anyKeyUnderTheCardDomain() public {
+        bytes32 structHash = keccak256("anything");
+        CardSig memory s = cardSig(TOKEN_PK, structHash);
+        hub.verifyKeySignature(idOf(TOKEN_PK), structHash, s);
+        // The signature is made under the hub's EIP-712 domain.
+        CardSig memory raw = signDigest(TOKEN_PK, structHash);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyKeySignature(idOf(TOKEN_PK), structHash, raw);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyKeySignature(idOf(TOKEN_PK), keccak256("something else"), s);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyKeySignature(idOf(TOKEN_PK), structHash, toHighS(s));
+        // Another key than named.
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.KeyMismatch.selector, pid));
+        hub.verifyKeySignature(pid, structHash, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.KeyMismatch.selector, bytes32(0)));
+        hub.verifyKeySignature(bytes32(0), structHash, s);
     }
 
     function test_useNonce_onlyModules() public {

@@ -336,6 +336,12 @@ contract HoleAttacks is Fixture {
     function test_hole5_wrongVersionOrNonBucketLengthRefusedEverywhere() public {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
+        // Issue 13's sealed payloads too: the dispense (card and token) and the claim response (approve, deny).
+        uint256 rx = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        uint256 claimIndex = addRecord(pid, hospitalKiosk, env(0x0bad02));
+        vm.prank(hospitalKiosk);
+        uint256 claimId = insurance.submitClaim(pid, claimIndex, 100e18, env(0xc1a1));
+        CardSig memory anySig;
         bytes memory v1 = env(1);
         v1[0] = 0x01;
         bytes memory odd = new bytes(272 + 1000);
@@ -353,10 +359,25 @@ contract HoleAttacks is Fixture {
             vm.expectRevert(_malformed(bad[i].length));
             insurance.submitClaim(pid, index, 1e18, bad[i]);
             vm.stopPrank();
+            vm.startPrank(pharmacyKiosk);
+            vm.expectRevert(_malformed(bad[i].length));
+            pharmacy.dispensePrescription(rx, WHOLE, block.timestamp, bad[i], anySig);
+            vm.expectRevert(_malformed(bad[i].length));
+            pharmacy.dispenseByToken(rx, block.timestamp, bad[i], anySig);
+            vm.stopPrank();
+            vm.startPrank(insurerKiosk);
+            vm.expectRevert(_malformed(bad[i].length));
+            insurance.approveClaim(claimId, 1e18, bad[i]);
+            vm.expectRevert(_malformed(bad[i].length));
+            insurance.denyClaim(claimId, 1, bad[i]);
+            vm.stopPrank();
         }
-        assertEq(records.recordCount(pid), 1);
-        assertEq(pharmacy.prescriptionCount(), 0);
-        assertEq(insurance.claimCount(), 0);
+        assertEq(records.recordCount(pid), 2);
+        assertEq(pharmacy.prescriptionCount(), 1);
+        assertTrue(pharmacy.getPrescription(rx).status == PharmacyAccess.Status.Ready);
+        assertEq(insurance.claimCount(), 1);
+        (InsuranceProvider.ClaimStatus st,,,,) = insurance.getClaimStatus(claimId);
+        assertTrue(st == InsuranceProvider.ClaimStatus.Submitted);
     }
 
     /// @dev Any length and version byte: accepted exactly for version 2 and a bucket within each call's limit.

@@ -186,6 +186,8 @@ contract SignatureAttacks is Fixture {
         CardSig rep;
         CardSig los;
         CardSig dis;
+        uint256 tokenRx;
+        CardSig tok;
     }
 
     function _allSigs() internal returns (AllSigs memory x) {
@@ -200,9 +202,11 @@ contract SignatureAttacks is Fixture {
         (x.rec, x.rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, x.sAt);
         x.los = reportLostSig(recoveryPkOf(pid), pid, 1, x.sAt);
         x.dis = dispenseSig(PATIENT_PK, x.id, pharmacyOrg, x.deadline);
+        x.tokenRx = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        x.tok = tokenSig(TOKEN_PK, x.tokenRx, pharmacyOrg, dispenseEnv(), x.deadline);
     }
 
-    /// @dev Every kind of card signature, made on this chain, refused on `chainId`.
+    /// @dev Every kind of card signature (and the prescription token's), made on this chain, refused on `chainId`.
     function testFuzz_otherChain_everySignatureKindRefused(uint64 chainId) public {
         vm.assume(chainId != block.chainid && chainId != 0);
         AllSigs memory x = _allSigs();
@@ -228,12 +232,18 @@ contract SignatureAttacks is Fixture {
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
         pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
+        // The representative's token key signs under the same domain.
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispenseByToken(x.tokenRx, x.deadline, dispenseEnv(), x.tok);
         assertEq(hub.epochOf(pid), 1, "epoch unmoved");
 
         // Back home, the same signatures are good: the chain id alone made the difference.
         vm.chainId(home);
         vm.prank(pharmacyKiosk);
         pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispenseByToken(x.tokenRx, x.deadline, dispenseEnv(), x.tok);
         vm.prank(hospitalKiosk);
         registerWith(hub, x.deadline, x.reg);
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
@@ -297,6 +307,24 @@ contract SignatureAttacks is Fixture {
         // On A, where they were made, they work.
         vm.prank(pharmacyKiosk);
         pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
+    }
+
+    function test_otherDeployment_tokenSignatureOfAIsRefusedByB() public {
+        _deployB();
+        uint256 deadline = block.timestamp + 1 hours;
+        // A prescription with the same token key and id on both; the token key signs for A.
+        vm.prank(hospitalKiosk);
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, idOf(TOKEN_PK), env(0x5ea1ed));
+        uint256 idA = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        assertEq(idA, idB, "same prescription id on both");
+        CardSig memory tok = tokenSig(TOKEN_PK, idA, pharmacyOrg, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacyB.dispenseByToken(idB, deadline, dispenseEnv(), tok);
+        assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's token unused");
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispenseByToken(idA, deadline, dispenseEnv(), tok);
+        assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Completed);
     }
 
     function test_otherDeployment_cardLifeSignaturesOfAAreRefusedByB() public {

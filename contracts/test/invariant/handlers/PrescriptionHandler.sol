@@ -144,7 +144,7 @@ contract PrescriptionHandler is CardSigner {
     /// @dev The card signature of attempt `a`: fresh (mode 0, 1), the last one replayed with its part (2), at the
     /// previous nonce (3), naming the other pharmacy (4), over another part (5), by another card (6). Every mode but
     /// 0 and 1 marks the attempt as one that must fail.
-    function _cardSig(Attempt memory a, uint256 mode) internal returns (CardSig memory) {
+    function _cardSig(Attempt memory a, uint256 mode) internal view returns (CardSig memory) {
         bytes32 contentHash = keccak256(a.sealedDispense);
         if (mode <= 1) {
             return signFor(hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
