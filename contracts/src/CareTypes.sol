@@ -66,6 +66,11 @@ interface IPatientSmartCard {
     /// `structHash`.
     function verifyCardSignature(bytes32 patientId, bytes32 structHash, CardSig calldata sig) external view;
 
+    /// @notice Reverts unless `sig` is by the key whose public point hashes to `keyHash` (keccak256(qx, qy)) and
+    /// signs the EIP-712 struct `structHash` under the hub's domain (the domain of card signatures): how a module
+    /// checks a key that is not a patient's card, such as a prescription's token key.
+    function verifyKeySignature(bytes32 keyHash, bytes32 structHash, CardSig calldata sig) external view;
+
     /// @notice Returns the patient's current card nonce and increments it (modules only).
     function useNonce(bytes32 patientId) external returns (uint256);
 

@@ -17,22 +17,25 @@ interface IHospitalRecord {
 /// annual limit; a later insurer the patient consents to takes the coverage over), a hospital holding the patient's
 /// WRITE consent submits a claim tied to an original record it authored (the details travel sealed for the
 /// insurer), the insurer approves (capped by coverage, and reserving the amount in its escrow) or denies with a
-/// reason code, and payment moves an ERC-20 from the insurer's escrow to the hospital exactly once, sent by a kiosk
-/// of either party.
+/// reason code, each decision carrying a sealed ClaimResponse; an approval above the insurer's threshold needs a
+/// second kiosk of the insurer to confirm it (four eyes). Payment moves an ERC-20 from the insurer's escrow to the
+/// hospital exactly once, sent by a kiosk of either party.
 contract InsuranceProvider is ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Length of a policy period for the annual limit.
     uint32 public constant PERIOD = 365 days;
-    /// @notice Largest padded plaintext (envelope bucket) a sealed claim may have.
+    /// @notice Largest padded plaintext (envelope bucket) a sealed claim or claim response may have.
     uint256 public constant MAX_BUCKET = 16384;
 
+    /// @dev PendingSecond is appended so the earlier values (the kiosk's store reads 1 to 4) stay.
     enum ClaimStatus {
         None,
         Submitted,
         Approved,
         Denied,
-        Paid
+        Paid,
+        PendingSecond
     }
 
     struct Coverage {
@@ -57,6 +60,14 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         bytes32 contentHash;
     }
 
+    /// @notice An approval above the insurer's threshold, waiting for a second kiosk: who proposed it, the amount
+    /// and the hash of the sealed ClaimResponse (two slots, deleted when the claim is decided).
+    struct Proposal {
+        address kiosk;
+        uint96 amount;
+        bytes32 contentHash;
+    }
+
     /// @notice The hub holding institutions, patients and consent.
     IPatientSmartCard public immutable hub;
     /// @notice The contract holding the records claims refer to.
@@ -72,6 +83,10 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     mapping(uint256 claimId => Claim) internal _claims;
     /// @notice The claim filed for a record (keyed by keccak256(patientId, index)), so a record is billed once.
     mapping(bytes32 recordKey => uint256) public claimOfRecord;
+    /// @notice The amount above which an insurer's approval needs a second kiosk (0: never).
+    mapping(address insurer => uint256) public approvalThresholdOf;
+    /// @notice The approval waiting for a second kiosk, while a claim is PendingSecond.
+    mapping(uint256 claimId => Proposal) public proposalOf;
 
     event EscrowFunded(address indexed insurer, address indexed from, uint256 amount);
     event EscrowWithdrawn(address indexed insurer, address indexed to, uint256 amount);
@@ -79,8 +94,10 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     event ClaimSubmitted(
         uint256 indexed claimId, bytes32 indexed patientId, address indexed hospital, uint256 amount, bytes32 contentHash
     );
-    event ClaimApproved(uint256 indexed claimId, address indexed insurer, uint256 amount);
-    event ClaimDenied(uint256 indexed claimId, address indexed insurer, uint16 reasonCode);
+    event ClaimApproved(uint256 indexed claimId, address indexed insurer, uint256 amount, bytes32 contentHash);
+    event ClaimDenied(uint256 indexed claimId, address indexed insurer, uint16 reasonCode, bytes32 contentHash);
+    event ApprovalThresholdSet(address indexed insurer, uint256 amount);
+    event ClaimApprovalProposed(uint256 indexed claimId, address indexed kiosk, uint256 amount, bytes32 contentHash);
     event ClaimPaid(uint256 indexed claimId, address indexed hospital, uint256 amount);
 
     error ZeroAmount();
@@ -99,6 +116,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error AlreadyPaid(uint256 claimId);
     error ExceedsCoverage(uint256 amount, uint256 cap);
     error EscrowInsufficient(uint256 available, uint256 needed);
+    error NotPendingSecond(uint256 claimId, ClaimStatus status);
+    error SameReviewer(uint256 claimId, address kiosk);
 
     constructor(IPatientSmartCard hub_, IHospitalRecord records_, IERC20 token_) {
         hub = hub_;
@@ -132,6 +151,15 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         escrowOf[msg.sender] = escrow - amount;
         token.safeTransfer(to, amount);
         emit EscrowWithdrawn(msg.sender, to, amount);
+    }
+
+    /// @notice The insurer's institution address sets the amount above which an approval by one kiosk waits for a
+    /// second kiosk of the insurer (`confirmApproval`); 0: one kiosk always decides. Claims already waiting stay so.
+    function setApprovalThreshold(uint256 amount) external {
+        (Role role,,) = hub.institutions(msg.sender);
+        if (role != Role.Insurer) revert NotInsurer(msg.sender);
+        approvalThresholdOf[msg.sender] = amount;
+        emit ApprovalThresholdSet(msg.sender, amount);
     }
 
     /// @notice An insurer kiosk holding the patient's READ consent enrols the patient (or updates its own patient's
@@ -197,44 +225,59 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit ClaimSubmitted(claimId, patientId, hospital, amount, contentHash);
     }
 
-    /// @notice The claim's insurer approves `amount`, which may not exceed the coverage (the covered percentage of
-    /// the claimed amount, and what is left of the patient's limit for the period) nor the insurer's unreserved
-    /// escrow; the amount is reserved until paid. Only while the insurer still covers the patient.
-    function approveClaim(uint256 claimId, uint256 amount) external {
+    /// @notice A kiosk of the claim's insurer approves `amount`, which may not exceed the coverage (the covered
+    /// percentage of the claimed amount, and what is left of the patient's limit for the period) nor the insurer's
+    /// unreserved escrow; the amount is reserved until paid. Only while the insurer still covers the patient. Above
+    /// the insurer's approval threshold nothing is reserved yet: the claim waits (PendingSecond) for another kiosk of
+    /// the insurer to `confirmApproval`.
+    /// @param sealedResponse The FHIR ClaimResponse (per-item adjudication) sealed for the patient, the hospital and
+    /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
+    function approveClaim(uint256 claimId, uint256 amount, bytes calldata sealedResponse) external {
         Claim storage c = _pendingClaimOf(claimId);
         if (amount == 0) revert ZeroAmount();
-        Coverage storage cov = _coverage[c.patientId];
-        address insurer = c.insurer;
-        if (cov.insurer != insurer) revert NotCovered(c.patientId);
-        uint40 start = cov.periodStart;
-        uint256 used = cov.used;
-        if (block.timestamp >= uint256(start) + PERIOD) {
-            uint256 periods = (block.timestamp - start) / PERIOD;
-            cov.periodStart = uint40(start + periods * PERIOD);
-            used = 0;
+        Envelope.check(sealedResponse, MAX_BUCKET);
+        bytes32 contentHash = keccak256(sealedResponse);
+        uint256 threshold = approvalThresholdOf[c.insurer];
+        if (threshold == 0 || amount <= threshold) {
+            _approve(claimId, c, amount, contentHash);
+            return;
         }
-        uint256 cap = uint256(c.claimed) * cov.bps / 10_000;
-        uint256 left = cov.annualLimit > used ? cov.annualLimit - used : 0;
-        if (left < cap) cap = left;
-        if (amount > cap) revert ExceedsCoverage(amount, cap);
-        uint256 reserved = reservedOf[insurer];
-        uint256 available = escrowOf[insurer] - reserved;
-        if (available < amount) revert EscrowInsufficient(available, amount);
-        reservedOf[insurer] = reserved + amount;
-        cov.used = uint128(used + amount);
-        c.approved = uint96(amount);
-        c.status = ClaimStatus.Approved;
-        c.decidedAt = uint40(block.timestamp);
-        emit ClaimApproved(claimId, insurer, amount);
+        // Four eyes: the same checks now (a proposal that could not be approved is refused at once), the reserve
+        // when a second kiosk confirms (and the checks again, since coverage and escrow may have moved).
+        _checkApprovable(c, _coverage[c.patientId], amount);
+        c.status = ClaimStatus.PendingSecond;
+        proposalOf[claimId] = Proposal({kiosk: msg.sender, amount: uint96(amount), contentHash: contentHash});
+        emit ClaimApprovalProposed(claimId, msg.sender, amount, contentHash);
     }
 
-    /// @notice The claim's insurer denies it with a reason code (see the kiosk's reason list; no free text on chain).
-    function denyClaim(uint256 claimId, uint16 reasonCode) external {
-        Claim storage c = _pendingClaimOf(claimId);
+    /// @notice Another kiosk of the claim's insurer than the one that proposed it confirms an approval waiting for a
+    /// second kiosk (`SameReviewer` for the proposer): the amount is checked against coverage and escrow again and
+    /// reserved, the claim is Approved with the proposal's sealed response.
+    function confirmApproval(uint256 claimId) external {
+        Claim storage c = _claimOfInsurer(claimId);
+        if (c.status != ClaimStatus.PendingSecond) revert NotPendingSecond(claimId, c.status);
+        Proposal memory proposal = proposalOf[claimId];
+        if (proposal.kiosk == msg.sender) revert SameReviewer(claimId, msg.sender);
+        delete proposalOf[claimId];
+        _approve(claimId, c, proposal.amount, proposal.contentHash);
+    }
+
+    /// @notice A kiosk of the claim's insurer denies it with a reason code (see the kiosk's reason list; no free text
+    /// on chain), also while an approval waits for a second kiosk.
+    /// @param sealedResponse The FHIR ClaimResponse (the reasons per item) sealed for the patient, the hospital and
+    /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
+    function denyClaim(uint256 claimId, uint16 reasonCode, bytes calldata sealedResponse) external {
+        Claim storage c = _claimOfInsurer(claimId);
+        ClaimStatus status = c.status;
+        if (status != ClaimStatus.Submitted && status != ClaimStatus.PendingSecond) {
+            revert ClaimNotPending(claimId, status);
+        }
+        Envelope.check(sealedResponse, MAX_BUCKET);
+        if (status == ClaimStatus.PendingSecond) delete proposalOf[claimId];
         c.status = ClaimStatus.Denied;
         c.reasonCode = reasonCode;
         c.decidedAt = uint40(block.timestamp);
-        emit ClaimDenied(claimId, c.insurer, reasonCode);
+        emit ClaimDenied(claimId, c.insurer, reasonCode, keccak256(sealedResponse));
     }
 
     /// @notice Pays an approved claim from the insurer's reserved escrow to the hospital, exactly once. Sent by a
@@ -282,6 +325,49 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
         (address insurer,) = hub.institutionOf(msg.sender, Role.Insurer);
         if (insurer != c.insurer) revert WrongInsurer(claimId, msg.sender);
+    }
+
+    /// @dev Reverts unless `amount` is within what may be approved for `c` now — the covered percentage of the
+    /// claimed amount and what is left of the patient's limit, a period over counting as a fresh one
+    /// (`ExceedsCoverage`; `NotCovered` when the claim's insurer no longer covers the patient) — and within the
+    /// insurer's unreserved escrow (`EscrowInsufficient`). Returns the current period's start, the amount used in it
+    /// and the insurer's reserve.
+    function _checkApprovable(Claim storage c, Coverage storage cov, uint256 amount)
+        internal
+        view
+        returns (uint40 start, uint256 used, uint256 reserved)
+    {
+        address insurer = c.insurer;
+        if (cov.insurer != insurer) revert NotCovered(c.patientId);
+        start = cov.periodStart;
+        used = cov.used;
+        if (block.timestamp >= uint256(start) + PERIOD) {
+            uint256 periods = (block.timestamp - start) / PERIOD;
+            start = uint40(start + periods * PERIOD);
+            used = 0;
+        }
+        uint256 cap = uint256(c.claimed) * cov.bps / 10_000;
+        uint256 left = cov.annualLimit > used ? cov.annualLimit - used : 0;
+        if (left < cap) cap = left;
+        if (amount > cap) revert ExceedsCoverage(amount, cap);
+        reserved = reservedOf[insurer];
+        uint256 available = escrowOf[insurer] - reserved;
+        if (available < amount) revert EscrowInsufficient(available, amount);
+    }
+
+    /// @dev Approves `amount` of claim `c` (checked as `_checkApprovable`): moves the policy period on if one is
+    /// over, counts the amount against the limit and reserves it.
+    function _approve(uint256 claimId, Claim storage c, uint256 amount, bytes32 contentHash) internal {
+        Coverage storage cov = _coverage[c.patientId];
+        (uint40 start, uint256 used, uint256 reserved) = _checkApprovable(c, cov, amount);
+        address insurer = c.insurer;
+        reservedOf[insurer] = reserved + amount;
+        if (start != cov.periodStart) cov.periodStart = start;
+        cov.used = uint128(used + amount);
+        c.approved = uint96(amount);
+        c.status = ClaimStatus.Approved;
+        c.decidedAt = uint40(block.timestamp);
+        emit ClaimApproved(claimId, insurer, amount, contentHash);
     }
 
     function _pendingClaimOf(uint256 claimId) internal view returns (Claim storage c) {

@@ -170,6 +170,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error UnknownPatient(bytes32 patientId);
     error PatientExists(bytes32 patientId);
     error CardKeyMismatch(bytes32 patientId);
+    error KeyMismatch(bytes32 keyHash);
     error InvalidCardSignature();
     error SignatureExpired(uint256 deadline);
     error SignatureTooOld(uint64 signedAt);
@@ -641,6 +642,12 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @inheritdoc IPatientSmartCard
     function verifyCardSignature(bytes32 patientId, bytes32 structHash, CardSig calldata sig) external view {
         _verifyPatient(patientId, structHash, sig);
+    }
+
+    /// @inheritdoc IPatientSmartCard
+    function verifyKeySignature(bytes32 keyHash, bytes32 structHash, CardSig calldata sig) external view {
+        if (keccak256(abi.encode(sig.qx, sig.qy)) != keyHash) revert KeyMismatch(keyHash);
+        _verify(structHash, sig);
     }
 
     /// @inheritdoc IPatientSmartCard

@@ -5,10 +5,14 @@ import {Role, Scope, CardSig, IPatientSmartCard, Envelope} from "./CareTypes.sol
 
 /// @title PharmacyAccess
 /// @notice Pharmacies and e-prescriptions, following gematik's lifecycle: a hospital issues a prescription
-/// (ready); a registered pharmacy dispenses it exactly once on the patient's card signature over
-/// Dispense(prescriptionId, pharmacy, nonce, deadline), the proof of presence (completed), provided its issuer is
-/// still active; while ready it may be cancelled by the issuer, by the admin (a recall) or by the patient's card; it
-/// expires after its validity. The prescription itself travels encrypted in calldata (a version-2 envelope).
+/// (ready), optionally with a token key for a representative; a registered pharmacy dispenses it in parts of 10,000
+/// (basis points, so the chain never learns a quantity) on the patient's card signature over
+/// Dispense(prescriptionId, pharmacy, part, contentHash, nonce, deadline), the proof of presence (partial, then
+/// completed once the parts reach 10,000), or the whole rest at once on the token key's signature over
+/// DispenseByToken(prescriptionId, pharmacy, contentHash, deadline) (completed), provided its issuer is still active;
+/// until completed it may be cancelled by the issuer, by the admin (a recall) or by the patient's card; it expires
+/// after its validity. The prescription and every dispense (the FHIR MedicationDispense) travel encrypted in calldata
+/// (version-2 envelopes).
 contract PharmacyAccess {
     /// @notice Default validity of a prescription (28 days, as for German statutory prescriptions).
     uint40 public constant DEFAULT_VALIDITY = 28 days;
@@ -16,24 +20,35 @@ contract PharmacyAccess {
     uint40 public constant MAX_VALIDITY = 365 days;
     /// @notice Largest page `getPatientFullInfo` returns.
     uint256 public constant MAX_PAGE = 50;
-    /// @notice Largest padded plaintext (envelope bucket) a sealed prescription may have.
+    /// @notice Largest padded plaintext (envelope bucket) a sealed prescription or dispense may have.
     uint256 public constant MAX_BUCKET = 16384;
+    /// @notice The whole prescription, in the basis points a dispense's part is counted in.
+    uint16 public constant WHOLE = 10_000;
     /// @notice How old a card's cancel signature may be when it lands (as the hub's consent signatures).
     uint64 public constant MAX_SIGNATURE_AGE = 1 hours;
     /// @notice How far ahead of the block time a card's signing time may be (as the hub's).
     uint64 public constant MAX_CLOCK_SKEW = 5 minutes;
 
-    bytes32 public constant DISPENSE_TYPEHASH =
-        keccak256("Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)");
+    bytes32 public constant DISPENSE_TYPEHASH = keccak256(
+        "Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+    );
+    bytes32 public constant DISPENSE_BY_TOKEN_TYPEHASH = keccak256(
+        "DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)"
+    );
     bytes32 public constant CANCEL_TYPEHASH = keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)");
 
+    /// @dev Partial is appended so the earlier values (the kiosk's store reads 1, 2, 3) stay.
     enum Status {
         None,
         Ready,
         Completed,
-        Cancelled
+        Cancelled,
+        Partial
     }
 
+    /// @dev Four slots: the patient, the sealed prescription's hash, one packed slot (issuer, status, times, the
+    /// latest dispense and the parts dispensed so far: 26 bytes) that a card dispense reads and writes, and the token
+    /// key's hash, written only when there is a token and read only by a token dispense.
     struct Prescription {
         bytes32 patientId;
         bytes32 contentHash;
@@ -43,6 +58,8 @@ contract PharmacyAccess {
         uint40 validUntil;
         uint32 dispensedBy;
         uint40 dispensedAt;
+        uint16 dispensedBps;
+        bytes32 tokenKeyHash;
     }
 
     /// @notice The hub holding institutions, patients and consent.
@@ -55,7 +72,14 @@ contract PharmacyAccess {
     event PrescriptionIssued(
         uint256 indexed id, bytes32 indexed patientId, uint32 indexed issuer, bytes32 contentHash, uint40 validUntil
     );
-    event PrescriptionDispensed(uint256 indexed id, bytes32 indexed patientId, uint32 indexed pharmacy);
+    event PrescriptionDispensed(
+        uint256 indexed id,
+        bytes32 indexed patientId,
+        uint32 indexed pharmacy,
+        uint16 part,
+        bool byToken,
+        bytes32 contentHash
+    );
     event PrescriptionCancelled(uint256 indexed id, bytes32 indexed patientId, uint32 indexed issuer);
 
     error InvalidValidity(uint40 validUntil);
@@ -68,6 +92,9 @@ contract PharmacyAccess {
     error SignatureTooOld(uint64 signedAt);
     error SignatureFromFuture(uint64 signedAt);
     error IssuerInactive(uint256 id, uint32 issuer);
+    error InvalidPart(uint256 id, uint16 part, uint16 dispensedBps);
+    error NoToken(uint256 id);
+    error InvalidToken(uint256 id);
 
     constructor(IPatientSmartCard hub_) {
         hub = hub_;
@@ -81,12 +108,17 @@ contract PharmacyAccess {
 
     /// @notice A hospital kiosk with the patient's PRESCRIBE consent issues a prescription, ready at once.
     /// @param validUntil End of validity (0: DEFAULT_VALIDITY from now).
-    /// @param sealedPrescription The MedicationRequest sealed for the patient's card and the hospital: a version-2
+    /// @param tokenKeyHash keccak256(x, y) of the P-256 token key printed (QR) on the prescription token for a
+    /// representative, who may then have the whole prescription dispensed without the card (`dispenseByToken`);
+    /// zero: no token.
+    /// @param sealedPrescription The MedicationRequest sealed for the patient and the hospital: a version-2
     /// envelope of a bucket up to MAX_BUCKET.
-    function issuePrescription(bytes32 patientId, uint40 validUntil, bytes calldata sealedPrescription)
-        external
-        returns (uint256 id)
-    {
+    function issuePrescription(
+        bytes32 patientId,
+        uint40 validUntil,
+        bytes32 tokenKeyHash,
+        bytes calldata sealedPrescription
+    ) external returns (uint256 id) {
         (, uint32 issuer) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.PRESCRIBE);
         Envelope.check(sealedPrescription, MAX_BUCKET);
         uint40 now_ = uint40(block.timestamp);
@@ -97,22 +129,21 @@ contract PharmacyAccess {
         }
         id = ++prescriptionCount;
         bytes32 contentHash = keccak256(sealedPrescription);
-        _prescriptions[id] = Prescription({
-            patientId: patientId,
-            contentHash: contentHash,
-            issuer: issuer,
-            status: Status.Ready,
-            issuedAt: now_,
-            validUntil: validUntil,
-            dispensedBy: 0,
-            dispensedAt: 0
-        });
+        Prescription storage p = _prescriptions[id];
+        p.patientId = patientId;
+        p.contentHash = contentHash;
+        p.issuer = issuer;
+        p.status = Status.Ready;
+        p.issuedAt = now_;
+        p.validUntil = validUntil;
+        // The token's slot stays untouched (and unpaid) for a prescription without a token.
+        if (tokenKeyHash != 0) p.tokenKeyHash = tokenKeyHash;
         _byPatient[patientId].push(id);
         emit PrescriptionIssued(id, patientId, issuer, contentHash, validUntil);
     }
 
     /// @notice A kiosk of the issuing hospital, or the hub's admin directly (a recall: it only stops a dispense),
-    /// cancels a prescription that is still ready.
+    /// cancels a prescription that is not completed (ready, or partly dispensed: the rest is not dispensed).
     function cancelPrescription(uint256 id) external {
         Prescription storage p = _existing(id);
         if (msg.sender != hub.admin()) {
@@ -123,7 +154,7 @@ contract PharmacyAccess {
     }
 
     /// @notice Anyone submits the patient's card signature over CancelPrescription(prescriptionId, signedAt), at
-    /// most MAX_SIGNATURE_AGE old; the prescription, if still ready, is cancelled.
+    /// most MAX_SIGNATURE_AGE old; the prescription, if not completed, is cancelled.
     function cancelPrescriptionByPatient(uint256 id, uint64 signedAt, CardSig calldata sig) external {
         Prescription storage p = _existing(id);
         if (uint256(signedAt) + MAX_SIGNATURE_AGE < block.timestamp) revert SignatureTooOld(signedAt);
@@ -133,24 +164,45 @@ contract PharmacyAccess {
     }
 
     /// @notice A pharmacy kiosk holding the patient's DISPENSE consent (granted when the card was inserted)
-    /// dispenses a ready, unexpired prescription on the patient's card signature over
-    /// Dispense(id, pharmacy, nonce, deadline), nonce being the card's current nonce. Exactly once.
-    function dispensePrescription(uint256 id, uint256 deadline, CardSig calldata sig) external {
+    /// dispenses `part` of a ready or partly dispensed, unexpired prescription, counted in parts of WHOLE (10,000),
+    /// on the patient's card signature over Dispense(id, pharmacy, part, contentHash, nonce, deadline), contentHash
+    /// being keccak256(sealedDispense) and nonce the card's current nonce. The prescription is completed once its
+    /// parts reach WHOLE; `part` must be at least 1 and at most what is left (`InvalidPart`).
+    /// @param sealedDispense The FHIR MedicationDispense (batch, quantity, substitution) sealed for the patient's
+    /// history key and the pharmacy: a version-2 envelope of a bucket up to MAX_BUCKET, kept in calldata and the
+    /// event (the dispense is part of the patient's record).
+    function dispensePrescription(
+        uint256 id,
+        uint16 part,
+        uint256 deadline,
+        bytes calldata sealedDispense,
+        CardSig calldata sig
+    ) external {
         Prescription storage p = _existing(id);
         bytes32 patientId = p.patientId;
         (address pharmacy, uint32 pharmacyId) = hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.DISPENSE);
-        _requireReady(id, p);
-        if (block.timestamp > p.validUntil) revert PrescriptionExpired(id, p.validUntil);
-        uint32 issuer = p.issuer;
-        (, bool issuerActive,) = hub.institutions(hub.institutionAddress(issuer));
-        if (!issuerActive) revert IssuerInactive(id, issuer);
-        if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        uint256 nonce = hub.useNonce(patientId);
-        hub.verifyCardSignature(patientId, keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, nonce, deadline)), sig);
-        p.status = Status.Completed;
-        p.dispensedBy = pharmacyId;
-        p.dispensedAt = uint40(block.timestamp);
-        emit PrescriptionDispensed(id, patientId, pharmacyId);
+        uint16 dispensed = _checkDispensable(id, p, deadline, sealedDispense);
+        if (part == 0 || part > WHOLE - dispensed) revert InvalidPart(id, part, dispensed);
+        bytes32 contentHash = _useCardSignature(patientId, id, pharmacy, part, deadline, sealedDispense, sig);
+        _dispense(p, pharmacyId, dispensed + part);
+        emit PrescriptionDispensed(id, patientId, pharmacyId, part, false, contentHash);
+    }
+
+    /// @notice A kiosk of an active pharmacy dispenses the whole rest of a prescription issued with a token, without
+    /// the card and without consent, on the token key's signature over DispenseByToken(id, pharmacy, contentHash,
+    /// deadline) (the hub's EIP-712 domain; contentHash = keccak256(sealedDispense)); the prescription is completed.
+    /// The signature names the pharmacy, so it is worthless at any other; a completed, cancelled or expired
+    /// prescription refuses it.
+    /// @param tokenSig The token key's public point (it must hash to the prescription's tokenKeyHash) and signature.
+    function dispenseByToken(uint256 id, uint256 deadline, bytes calldata sealedDispense, CardSig calldata tokenSig)
+        external
+    {
+        Prescription storage p = _existing(id);
+        (address pharmacy, uint32 pharmacyId) = hub.institutionOf(msg.sender, Role.Pharmacy);
+        uint16 dispensed = _checkDispensable(id, p, deadline, sealedDispense);
+        bytes32 contentHash = _useTokenSignature(p, id, pharmacy, deadline, sealedDispense, tokenSig);
+        _dispense(p, pharmacyId, WHOLE);
+        emit PrescriptionDispensed(id, p.patientId, pharmacyId, WHOLE - dispensed, true, contentHash);
     }
 
     /// @notice One prescription.
@@ -160,7 +212,7 @@ contract PharmacyAccess {
 
     /// @notice The paper's getPatientFullInfo, for a pharmacy kiosk holding the patient's READ consent: the card
     /// key hash and nonce (to have the card sign a dispense) and a page of prescriptions, newest first (offset 0 is
-    /// the most recent).
+    /// the most recent), each with its status and the parts dispensed so far.
     function getPatientFullInfo(bytes32 patientId, uint256 offset, uint256 limit)
         external
         view
@@ -199,9 +251,72 @@ contract PharmacyAccess {
         emit PrescriptionCancelled(id, p.patientId, p.issuer);
     }
 
+    /// @dev Reverts unless the prescription is ready or partly dispensed (`AlreadyDispensed` when completed).
     function _requireReady(uint256 id, Prescription storage p) internal view {
         Status s = p.status;
         if (s == Status.Completed) revert AlreadyDispensed(id);
         if (s == Status.Cancelled) revert AlreadyCancelled(id);
+    }
+
+    /// @dev The checks every dispense shares, after the caller's: not completed or cancelled, not expired, the
+    /// issuer still active, the signature's deadline not passed, the sealed dispense a version-2 envelope. Returns
+    /// the parts dispensed so far.
+    function _checkDispensable(uint256 id, Prescription storage p, uint256 deadline, bytes calldata sealedDispense)
+        internal
+        view
+        returns (uint16 dispensed)
+    {
+        _requireReady(id, p);
+        if (block.timestamp > p.validUntil) revert PrescriptionExpired(id, p.validUntil);
+        uint32 issuer = p.issuer;
+        (, bool issuerActive,) = hub.institutions(hub.institutionAddress(issuer));
+        if (!issuerActive) revert IssuerInactive(id, issuer);
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        Envelope.check(sealedDispense, MAX_BUCKET);
+        return p.dispensedBps;
+    }
+
+    /// @dev Uses the card's nonce and checks its signature over Dispense(id, pharmacy, part, contentHash, nonce,
+    /// deadline); returns contentHash, keccak256(sealedDispense).
+    function _useCardSignature(
+        bytes32 patientId,
+        uint256 id,
+        address pharmacy,
+        uint16 part,
+        uint256 deadline,
+        bytes calldata sealedDispense,
+        CardSig calldata sig
+    ) internal returns (bytes32 contentHash) {
+        contentHash = keccak256(sealedDispense);
+        uint256 nonce = hub.useNonce(patientId);
+        bytes32 structHash = keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, part, contentHash, nonce, deadline));
+        hub.verifyCardSignature(patientId, structHash, sig);
+    }
+
+    /// @dev Checks the token key's signature over DispenseByToken(id, pharmacy, contentHash, deadline): the
+    /// prescription has a token (`NoToken`), the signing key is its token key (`InvalidToken`) and the signature is
+    /// valid under the hub's domain; returns contentHash, keccak256(sealedDispense).
+    function _useTokenSignature(
+        Prescription storage p,
+        uint256 id,
+        address pharmacy,
+        uint256 deadline,
+        bytes calldata sealedDispense,
+        CardSig calldata tokenSig
+    ) internal view returns (bytes32 contentHash) {
+        bytes32 tokenKeyHash = p.tokenKeyHash;
+        if (tokenKeyHash == 0) revert NoToken(id);
+        if (keccak256(abi.encode(tokenSig.qx, tokenSig.qy)) != tokenKeyHash) revert InvalidToken(id);
+        contentHash = keccak256(sealedDispense);
+        bytes32 structHash = keccak256(abi.encode(DISPENSE_BY_TOKEN_TYPEHASH, id, pharmacy, contentHash, deadline));
+        hub.verifyKeySignature(tokenKeyHash, structHash, tokenSig);
+    }
+
+    /// @dev Records a dispense by `pharmacyId` now, the parts dispensed becoming `dispensed` (completed at WHOLE).
+    function _dispense(Prescription storage p, uint32 pharmacyId, uint16 dispensed) internal {
+        p.status = dispensed == WHOLE ? Status.Completed : Status.Partial;
+        p.dispensedBy = pharmacyId;
+        p.dispensedAt = uint40(block.timestamp);
+        p.dispensedBps = dispensed;
     }
 }

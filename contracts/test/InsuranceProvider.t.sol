@@ -26,7 +26,7 @@ contract InsuranceProviderTest is Fixture {
 
     function _approve(uint256 claimId, uint256 amount) internal {
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, amount);
+        insurance.approveClaim(claimId, amount, responseEnv());
     }
 
     function _coverage() internal view returns (InsuranceProvider.Coverage memory c, uint256 remaining) {
@@ -299,7 +299,7 @@ contract InsuranceProviderTest is Fixture {
         insurance.submitClaim(pid, 0, 5e18, env(0x02));
         // Still after a denial: a record is billed once.
         vm.prank(insurerKiosk);
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, 0, claimId));
         insurance.submitClaim(pid, 0, 5e18, env(0x02));
@@ -334,10 +334,10 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 1000e18); // 80 % -> 800
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 800e18 + 1, 800e18));
-        insurance.approveClaim(claimId, 800e18 + 1);
+        insurance.approveClaim(claimId, 800e18 + 1, responseEnv());
         vm.warp(block.timestamp + 1 days);
         vm.expectEmit(address(insurance));
-        emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18);
+        emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(responseEnv()));
         _approve(claimId, 800e18);
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
@@ -364,17 +364,17 @@ contract InsuranceProviderTest is Fixture {
         _approve(c1, 600e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 401e18, 400e18));
-        insurance.approveClaim(c2, 401e18);
+        insurance.approveClaim(c2, 401e18, responseEnv());
         _approve(c2, 400e18);
         (InsuranceProvider.Coverage memory cov, uint256 remaining) = _coverage();
         assertEq(cov.used, LIMIT);
         assertEq(remaining, 0);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-        insurance.approveClaim(c3, 1);
+        insurance.approveClaim(c3, 1, responseEnv());
         // Denying is always possible.
         vm.prank(insurerKiosk);
-        insurance.denyClaim(c3, 7);
+        insurance.denyClaim(c3, 7, responseEnv());
     }
 
     function test_approveClaim_periodRollover() public {
@@ -385,7 +385,7 @@ contract InsuranceProviderTest is Fixture {
         vm.warp(T0 + PERIOD - 1);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-        insurance.approveClaim(c2, 1);
+        insurance.approveClaim(c2, 1, responseEnv());
         (, uint256 remaining) = _coverage();
         assertEq(remaining, 0);
 
@@ -416,21 +416,21 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
-        insurance.approveClaim(claimId, 0);
+        insurance.approveClaim(claimId, 0, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 99));
-        insurance.approveClaim(99, 1);
+        insurance.approveClaim(99, 1, responseEnv());
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.approveClaim(claimId, 1);
+        insurance.approveClaim(claimId, 1, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.approveClaim(claimId, 1);
+        insurance.approveClaim(claimId, 1, responseEnv());
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
-        insurance.approveClaim(claimId, 1);
+        insurance.approveClaim(claimId, 1, responseEnv());
 
         _approve(claimId, 10e18);
         vm.prank(insurerKiosk);
@@ -439,7 +439,7 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.approveClaim(claimId, 10e18);
+        insurance.approveClaim(claimId, 10e18, responseEnv());
         assertEq(insurance.getClaim(claimId).approved, 10e18);
     }
 
@@ -448,7 +448,7 @@ contract InsuranceProviderTest is Fixture {
         setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
-        insurance.approveClaim(claimId, 1);
+        insurance.approveClaim(claimId, 1, responseEnv());
     }
 
     // ================================================================ denyClaim
@@ -457,9 +457,9 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.warp(block.timestamp + 3 days);
         vm.expectEmit(address(insurance));
-        emit InsuranceProvider.ClaimDenied(claimId, insurer, 42);
+        emit InsuranceProvider.ClaimDenied(claimId, insurer, 42, keccak256(responseEnv()));
         vm.prank(insurerKiosk);
-        insurance.denyClaim(claimId, 42);
+        insurance.denyClaim(claimId, 42, responseEnv());
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Denied);
         assertEq(c.reasonCode, 42);
@@ -473,23 +473,23 @@ contract InsuranceProviderTest is Fixture {
         );
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, 1);
+        insurance.approveClaim(claimId, 1, responseEnv());
     }
 
     function test_denyClaim_reverts() public {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 0));
-        insurance.denyClaim(0, 1);
+        insurance.denyClaim(0, 1, responseEnv());
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         _approve(claimId, 1);
         vm.prank(insurerKiosk);
         vm.expectRevert(
@@ -497,7 +497,132 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
+    }
+
+    // ================================================================ sealed responses and four eyes (issue 13)
+
+    function test_approveClaim_andDenyClaim_revertForMalformedResponse() public {
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        bytes[4] memory bad;
+        bad[0] = "";
+        bad[1] = envOf(32768, 1); // above the largest bucket
+        bad[2] = new bytes(272 + 1000); // not a bucket
+        bad[2][0] = 0x02;
+        bad[3] = env(1);
+        bad[3][0] = 0x03; // another version
+        for (uint256 i; i < bad.length; ++i) {
+            bytes memory malformed = abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length);
+            vm.prank(insurerKiosk);
+            vm.expectRevert(malformed);
+            insurance.approveClaim(claimId, 10e18, bad[i]);
+            vm.prank(insurerKiosk);
+            vm.expectRevert(malformed);
+            insurance.denyClaim(claimId, 1, bad[i]);
+        }
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Submitted);
+        assertEq(insurance.reservedOf(insurer), 0);
+        // The largest bucket is fine; the event carries the response's hash.
+        bytes memory big = envOf(16384, 7);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApproved(claimId, insurer, 10e18, keccak256(big));
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(claimId, 10e18, big);
+    }
+
+    function test_setApprovalThreshold_byTheInsurerAddressOnly() public {
+        assertEq(insurance.approvalThresholdOf(insurer), 0);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ApprovalThresholdSet(insurer, 500e18);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(500e18);
+        assertEq(insurance.approvalThresholdOf(insurer), 500e18);
+        assertEq(insurance.approvalThresholdOf(insurer2), 0, "per insurer");
+        address[4] memory others = [insurerKiosk, hospital, stranger, admin];
+        for (uint256 i; i < others.length; ++i) {
+            vm.prank(others[i]);
+            vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, others[i]));
+            insurance.setApprovalThreshold(0);
+        }
+        // Back to none.
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(0);
+        assertEq(insurance.approvalThresholdOf(insurer), 0);
+    }
+
+    function test_approveClaim_aboveThresholdWaitsForASecondKiosk() public {
+        address second = makeAddr("insurerKioskB");
+        _addKiosk(insurer, second);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(500e18);
+        uint256 claimId = recordAndClaim(pid, 1000e18);
+        bytes memory proposed = env(0x7e51);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApprovalProposed(claimId, insurerKiosk, 800e18, keccak256(proposed));
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(claimId, 800e18, proposed);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.PendingSecond);
+        assertEq(uint256(c.status), 5, "PendingSecond is 5");
+        assertEq(c.approved, 0);
+        assertEq(c.decidedAt, 0);
+        (address kiosk, uint96 amount, bytes32 contentHash) = insurance.proposalOf(claimId);
+        assertEq(kiosk, insurerKiosk);
+        assertEq(amount, 800e18);
+        assertEq(contentHash, keccak256(proposed));
+        assertEq(insurance.reservedOf(insurer), 0, "nothing reserved yet");
+        (InsuranceProvider.Coverage memory cov,) = _coverage();
+        assertEq(cov.used, 0, "nothing counted yet");
+
+        vm.warp(block.timestamp + 1 hours);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(proposed));
+        vm.prank(second);
+        insurance.confirmApproval(claimId);
+        c = insurance.getClaim(claimId);
+        assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
+        assertEq(c.approved, 800e18);
+        assertEq(c.decidedAt, block.timestamp);
+        assertEq(insurance.reservedOf(insurer), 800e18);
+        (cov,) = _coverage();
+        assertEq(cov.used, 800e18);
+        (kiosk, amount, contentHash) = insurance.proposalOf(claimId);
+        assertEq(kiosk, address(0), "the proposal is gone");
+        vm.prank(insurerKiosk);
+        insurance.processPayment(claimId);
+        assertEq(token.balanceOf(hospital), 800e18);
+    }
+
+    function test_approveClaim_atTheThresholdOneKioskDecides() public {
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(80e18);
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        _approve(claimId, 80e18);
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
+        assertEq(insurance.reservedOf(insurer), 80e18);
+    }
+
+    function test_confirmApproval_reverts() public {
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(1e18);
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital));
+        insurance.confirmApproval(claimId);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 9));
+        insurance.confirmApproval(9);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InsuranceProvider.NotPendingSecond.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
+            )
+        );
+        insurance.confirmApproval(claimId);
+        _approve(claimId, 80e18);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
+        insurance.confirmApproval(claimId);
     }
 
     // ================================================================ processPayment
@@ -523,7 +648,7 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Paid
             )
         );
-        insurance.approveClaim(claimId, 1);
+        insurance.approveClaim(claimId, 1, responseEnv());
         assertEq(token.balanceOf(hospital), 800e18);
     }
 
@@ -537,7 +662,7 @@ contract InsuranceProviderTest is Fixture {
         );
         insurance.processPayment(claimId);
         vm.prank(insurerKiosk);
-        insurance.denyClaim(claimId, 3);
+        insurance.denyClaim(claimId, 3, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -582,12 +707,12 @@ contract InsuranceProviderTest is Fixture {
         _approve(a, 800e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
-        insurance.approveClaim(b, 800e18);
+        insurance.approveClaim(b, 800e18, responseEnv());
         // Another insurer's escrow is not used.
         fund(insurer2, 10_000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
-        insurance.approveClaim(b, 800e18);
+        insurance.approveClaim(b, 800e18, responseEnv());
         // Topped up, it is approved and both are paid.
         fund(insurer, 600e18);
         _approve(b, 800e18);

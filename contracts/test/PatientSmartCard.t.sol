@@ -333,7 +333,7 @@ contract PatientSmartCardTest is Fixture {
 
         vm.prank(hospitalKiosk);
         vm.expectRevert(inactive);
-        pharmacy.issuePrescription(pid, 0, env(0x01));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x01));
 
         address newKiosk = makeAddr("newKiosk");
         vm.prank(hospital);
@@ -367,7 +367,7 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, pharmacyOrg));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_setInstitutionActive_revertsOutsideGovernance() public {
@@ -983,7 +983,7 @@ contract PatientSmartCardTest is Fixture {
 
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(id, deadline, pendingDispense);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), pendingDispense);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
         hub.revokeConsent(pid, hospital, sAt, pendingRevoke);
@@ -992,7 +992,7 @@ contract PatientSmartCardTest is Fixture {
         (pendingDispense.qx, pendingDispense.qy) = cardKey(NEW_PK);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        pharmacy.dispensePrescription(id, deadline, pendingDispense);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), pendingDispense);
 
         // The new card dispenses.
         dispense(NEW_PK, id, pharmacyKiosk);
@@ -1576,7 +1576,7 @@ contract PatientSmartCardTest is Fixture {
         records.addMedicalRecord(pid, env(0x01));
         vm.prank(hospitalKiosk);
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, env(0x01));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x01));
         vm.expectRevert(noConsent);
         hub.authorize(hospitalKiosk, pid, Role.Hospital, Scope.READ);
 
@@ -1728,7 +1728,7 @@ contract PatientSmartCardTest is Fixture {
         pharmacy.getPatientFullInfo(pid, 0, 1);
     }
 
-    // ================================================================ verifyCardSignature / useNonce
+    // ================================================================ verifyCardSignature / verifyKeySignature / useNonce
 
     function test_verifyCardSignature() public {
         bytes32 structHash = keccak256("anything");
@@ -1744,6 +1744,25 @@ contract PatientSmartCardTest is Fixture {
         registerPatient(OTHER_PK);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, unknown));
         hub.verifyCardSignature(unknown, structHash, s);
+    }
+
+    function test_verifyKeySignature_anyKeyUnderTheCardDomain() public {
+        bytes32 structHash = keccak256("anything");
+        CardSig memory s = cardSig(TOKEN_PK, structHash);
+        hub.verifyKeySignature(idOf(TOKEN_PK), structHash, s);
+        // The signature is made under the hub's EIP-712 domain.
+        CardSig memory raw = signDigest(TOKEN_PK, structHash);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyKeySignature(idOf(TOKEN_PK), structHash, raw);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyKeySignature(idOf(TOKEN_PK), keccak256("something else"), s);
+        vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
+        hub.verifyKeySignature(idOf(TOKEN_PK), structHash, toHighS(s));
+        // Another key than named.
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.KeyMismatch.selector, pid));
+        hub.verifyKeySignature(pid, structHash, s);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.KeyMismatch.selector, bytes32(0)));
+        hub.verifyKeySignature(bytes32(0), structHash, s);
     }
 
     function test_useNonce_onlyModules() public {

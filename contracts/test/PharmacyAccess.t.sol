@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, CardSig, MalformedEnvelope} from "../src/CareTypes.sol";
+import {Role, Scope, CardSig, MalformedEnvelope, Envelope} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
 
@@ -30,9 +30,16 @@ contract PharmacyAccessTest is Fixture {
         assertEq(pharmacy.MAX_BUCKET(), 16 * 1024);
         assertEq(pharmacy.MAX_SIGNATURE_AGE(), hub.MAX_SIGNATURE_AGE());
         assertEq(pharmacy.MAX_CLOCK_SKEW(), hub.MAX_CLOCK_SKEW());
+        assertEq(pharmacy.WHOLE(), 10_000);
         assertEq(
             pharmacy.DISPENSE_TYPEHASH(),
-            keccak256("Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)")
+            keccak256(
+                "Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+            )
+        );
+        assertEq(
+            pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(),
+            keccak256("DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)")
         );
         assertEq(pharmacy.CANCEL_TYPEHASH(), keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)"));
     }
@@ -66,7 +73,7 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionIssued(1, pid, hospitalId, keccak256(RX), until);
         vm.prank(hospitalKiosk);
-        assertEq(pharmacy.issuePrescription(pid, 0, RX), 1);
+        assertEq(pharmacy.issuePrescription(pid, 0, bytes32(0), RX), 1);
         assertEq(pharmacy.prescriptionCount(), 1);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(1);
         assertEq(p.patientId, pid);
@@ -84,12 +91,12 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionIssued(1, pid, hospitalId, keccak256(RX), until);
         vm.prank(hospitalKiosk);
-        pharmacy.issuePrescription(pid, until, RX);
+        pharmacy.issuePrescription(pid, until, bytes32(0), RX);
         assertEq(pharmacy.getPrescription(1).validUntil, until);
         // The longest validity is accepted exactly.
         until = uint40(block.timestamp + 365 days);
         vm.prank(hospitalKiosk);
-        assertEq(pharmacy.issuePrescription(pid, until, RX), 2);
+        assertEq(pharmacy.issuePrescription(pid, until, bytes32(0), RX), 2);
         assertEq(pharmacy.getPrescription(2).validUntil, until);
     }
 
@@ -99,7 +106,7 @@ contract PharmacyAccessTest is Fixture {
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(hospitalKiosk);
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidValidity.selector, bad[i]));
-            pharmacy.issuePrescription(pid, bad[i], RX);
+            pharmacy.issuePrescription(pid, bad[i], bytes32(0), RX);
         }
         assertEq(pharmacy.prescriptionCount(), 0);
     }
@@ -107,39 +114,39 @@ contract PharmacyAccessTest is Fixture {
     function test_issuePrescription_revertsForMalformedEnvelope() public {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 0));
-        pharmacy.issuePrescription(pid, 0, "");
+        pharmacy.issuePrescription(pid, 0, bytes32(0), "");
         // A bucket above the prescription's largest.
         bytes memory big = envOf(32768, 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, big.length));
-        pharmacy.issuePrescription(pid, 0, big);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), big);
         // Exactly the largest bucket is fine.
         vm.prank(hospitalKiosk);
-        pharmacy.issuePrescription(pid, 0, envOf(16384, 1));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), envOf(16384, 1));
         assertEq(pharmacy.prescriptionCount(), 1);
     }
 
     function test_issuePrescription_needsPrescribeConsent() public {
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2));
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ | Scope.WRITE, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.PRESCRIBE)
         );
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.issuePrescription(pid, 0, RX);
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
         grant(PATIENT_PK, pid, hospital2Kiosk, Scope.PRESCRIBE, 0);
         vm.prank(hospital2Kiosk);
-        assertEq(pharmacy.issuePrescription(pid, 0, RX), 1);
+        assertEq(pharmacy.issuePrescription(pid, 0, bytes32(0), RX), 1);
         assertEq(pharmacy.getPrescription(1).issuer, hospital2Id);
     }
 
@@ -161,7 +168,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_cancelPrescription_byAnyKioskOfIssuer_evenWithoutConsent() public {
@@ -218,9 +225,9 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = cardSig(PATIENT_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
         vm.warp(block.timestamp + 1 minutes);
         vm.expectEmit(address(pharmacy));
-        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId);
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, WHOLE, false, keccak256(dispenseEnv()));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
 
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Completed);
@@ -232,18 +239,18 @@ contract PharmacyAccessTest is Fixture {
         // The same signature again.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // A fresh, valid signature (current nonce).
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // Another pharmacy, holding the patient's consent too.
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), 1);
     }
 
@@ -255,14 +262,14 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s1 = cardSig(PATIENT_PK, dispenseHash(id1, pharmacyOrg, 0, deadline));
         CardSig memory s2 = cardSig(PATIENT_PK, dispenseHash(id2, pharmacyOrg, 0, deadline));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id1, deadline, s1);
+        pharmacy.dispensePrescription(id1, WHOLE, deadline, dispenseEnv(), s1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, deadline, s2);
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s2);
         // The id1 signature used on id2.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, deadline, s1);
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s1);
         assertTrue(_status(id2) == PharmacyAccess.Status.Ready);
         // Re-signed with the current nonce, it goes through.
         dispense(PATIENT_PK, id2, pharmacyKiosk);
@@ -276,12 +283,12 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), 0);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
     }
@@ -293,11 +300,11 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id1, pharmacyOrg, deadline);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, deadline, s);
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id1, deadline + 1, s);
+        pharmacy.dispensePrescription(id1, WHOLE, deadline + 1, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id1, deadline, toHighS(s));
+        pharmacy.dispensePrescription(id1, WHOLE, deadline, dispenseEnv(), toHighS(s));
         vm.stopPrank();
     }
 
@@ -308,12 +315,12 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = cardSig(OTHER_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         s.qx = qx;
         s.qy = qy;
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_otherChainRejected() public {
@@ -323,7 +330,7 @@ contract PharmacyAccessTest is Fixture {
         vm.chainId(44787);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_expiry() public {
@@ -336,7 +343,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionExpired.selector, id, until));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // Still ready (expiry is not a stored state) and still cancellable by the issuer.
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
         vm.prank(hospitalKiosk);
@@ -351,7 +358,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg2));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // Once the card grants it DISPENSE, it dispenses on the last valid second.
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         dispense(PATIENT_PK, id, pharmacy2Kiosk);
@@ -367,7 +374,7 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg, Scope.DISPENSE)
         );
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForExpiredSignature() public {
@@ -377,7 +384,7 @@ contract PharmacyAccessTest is Fixture {
         vm.warp(deadline + 1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForWrongCaller() public {
@@ -388,20 +395,315 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
         );
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyOrg);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyOrg));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForNoSuchPrescription() public {
         CardSig memory s = cardSig(PATIENT_PK, dispenseHash(7, pharmacyOrg, 0, block.timestamp));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 7));
-        pharmacy.dispensePrescription(7, block.timestamp, s);
+        pharmacy.dispensePrescription(7, WHOLE, block.timestamp, dispenseEnv(), s);
+    }
+
+    // ================================================================ partial dispensing (issue 13)
+
+    function _partial(uint256 id) internal view returns (uint16) {
+        return pharmacy.getPrescription(id).dispensedBps;
+    }
+
+    function test_issuePrescription_storesTheTokenKeyHash() public {
+        uint256 none = issue(pid, hospitalKiosk, 0);
+        uint256 withToken = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        assertEq(pharmacy.getPrescription(none).tokenKeyHash, bytes32(0));
+        assertEq(pharmacy.getPrescription(withToken).tokenKeyHash, idOf(TOKEN_PK));
+        assertEq(pharmacy.getPrescription(withToken).dispensedBps, 0);
+        assertTrue(_status(withToken) == PharmacyAccess.Status.Ready);
+    }
+
+    function test_dispensePrescription_twoHalvesComplete() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        bytes memory first = env(0xd15e01);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, 5000, first, deadline);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, 5000, false, keccak256(first));
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, 5000, deadline, first, s);
+        PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+        assertTrue(p.status == PharmacyAccess.Status.Partial, "partial after the first half");
+        assertEq(uint256(p.status), 4, "Partial is 4");
+        assertEq(p.dispensedBps, 5000);
+        assertEq(p.dispensedBy, pharmacyId);
+        assertEq(p.dispensedAt, block.timestamp);
+
+        // The second half, a day later, at another pharmacy the patient consents to.
+        vm.warp(block.timestamp + 1 days);
+        grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
+        bytes memory second = env(0xd15e02);
+        deadline = block.timestamp + 10 minutes;
+        s = partSig(PATIENT_PK, id, pharmacyOrg2, 5000, second, deadline);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacy2Id, 5000, false, keccak256(second));
+        vm.prank(pharmacy2Kiosk);
+        pharmacy.dispensePrescription(id, 5000, deadline, second, s);
+        p = pharmacy.getPrescription(id);
+        assertTrue(p.status == PharmacyAccess.Status.Completed, "completed after the second half");
+        assertEq(p.dispensedBps, WHOLE);
+        assertEq(p.dispensedBy, pharmacy2Id, "the latest dispense");
+        assertEq(p.dispensedAt, block.timestamp);
+        assertEq(hub.nonces(pid), 2, "one card nonce per part");
+
+        s = partSig(PATIENT_PK, id, pharmacyOrg, 1, first, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
+        pharmacy.dispensePrescription(id, 1, deadline, first, s);
+    }
+
+    function test_dispensePrescription_revertsForAPartBeyondTheRest() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        dispensePart(PATIENT_PK, id, pharmacyKiosk, 5000);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, 6000, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, 6000, 5000));
+        pharmacy.dispensePrescription(id, 6000, deadline, dispenseEnv(), s);
+        assertEq(_partial(id), 5000);
+        assertEq(hub.nonces(pid), 1, "no nonce used by the refused part");
+        // What is left goes through.
+        dispensePart(PATIENT_PK, id, pharmacyKiosk, 5000);
+        assertTrue(_status(id) == PharmacyAccess.Status.Completed);
+    }
+
+    function test_dispensePrescription_revertsForPartZeroOrAboveTheWhole() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        uint16[3] memory bad = [uint16(0), WHOLE + 1, type(uint16).max];
+        for (uint256 i; i < bad.length; ++i) {
+            CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, bad[i], dispenseEnv(), deadline);
+            vm.prank(pharmacyKiosk);
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, bad[i], 0));
+            pharmacy.dispensePrescription(id, bad[i], deadline, dispenseEnv(), s);
+        }
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+        assertEq(hub.nonces(pid), 0);
+    }
+
+    function test_dispensePrescription_partialVisibleInGetPatientFullInfo() public {
+        uint256 a = issue(pid, hospitalKiosk, 0);
+        uint256 b = issue(pid, hospitalKiosk, 0);
+        dispensePart(PATIENT_PK, a, pharmacyKiosk, 2500);
+        dispensePart(PATIENT_PK, b, pharmacyKiosk, WHOLE);
+        FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 10);
+        assertEq(f.ids[0], b);
+        assertTrue(f.page[0].status == PharmacyAccess.Status.Completed);
+        assertEq(f.page[0].dispensedBps, WHOLE);
+        assertEq(f.ids[1], a);
+        assertTrue(f.page[1].status == PharmacyAccess.Status.Partial);
+        assertEq(f.page[1].dispensedBps, 2500);
+        assertEq(f.page[1].dispensedBy, pharmacyId);
+        assertEq(f.nonce, 2);
+        assertTrue(pharmacy.getPrescription(a).status == PharmacyAccess.Status.Partial);
+    }
+
+    function test_dispensePrescription_signatureBindsPartAndContent() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        bytes memory signed = env(0xd15e01);
+        CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, 5000, signed, deadline);
+        vm.startPrank(pharmacyKiosk);
+        // Another part than signed.
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, 4999, deadline, signed, s);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, WHOLE, deadline, signed, s);
+        // Another sealed dispense than signed (one byte differs).
+        bytes memory other = env(0xd15e01);
+        other[other.length - 1] = 0x01;
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, 5000, deadline, other, s);
+        // Another bucket with the same first bytes.
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispensePrescription(id, 5000, deadline, envOf(1024, 0xd15e01), s);
+        // As signed: fine.
+        pharmacy.dispensePrescription(id, 5000, deadline, signed, s);
+        vm.stopPrank();
+        assertEq(_partial(id), 5000);
+    }
+
+    function test_dispensePrescription_revertsForMalformedSealedDispense() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        bytes[4] memory bad;
+        bad[0] = "";
+        bad[1] = envOf(32768, 1); // above the largest bucket
+        bad[2] = new bytes(Envelope.OVERHEAD + 700); // not a bucket
+        bad[2][0] = 0x02;
+        bad[3] = env(1);
+        bad[3][0] = 0x01; // version 1
+        for (uint256 i; i < bad.length; ++i) {
+            CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, WHOLE, bad[i], deadline);
+            vm.prank(pharmacyKiosk);
+            vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length));
+            pharmacy.dispensePrescription(id, WHOLE, deadline, bad[i], s);
+        }
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+        assertEq(hub.nonces(pid), 0);
+        // The largest bucket is fine.
+        bytes memory big = envOf(16384, 1);
+        CardSig memory ok = partSig(PATIENT_PK, id, pharmacyOrg, WHOLE, big, deadline);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, big, ok);
+        assertTrue(_status(id) == PharmacyAccess.Status.Completed);
+    }
+
+    function test_cancelPrescription_partlyDispensedCancelsTheRest() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        dispensePart(PATIENT_PK, id, pharmacyKiosk, 4000);
+        vm.prank(hospitalKiosk);
+        pharmacy.cancelPrescription(id);
+        PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+        assertTrue(p.status == PharmacyAccess.Status.Cancelled);
+        assertEq(p.dispensedBps, 4000, "what was dispensed stays on record");
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, 6000, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
+        pharmacy.dispensePrescription(id, 6000, deadline, dispenseEnv(), s);
+    }
+
+    /// @dev Any first part: 1..WHOLE dispenses (completing at WHOLE), anything else is InvalidPart; then any second
+    /// part: accepted exactly when it fits in what is left.
+    function testFuzz_dispensePrescription_parts(uint16 first, uint16 second) public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, first, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        if (first == 0 || first > WHOLE) {
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, first, 0));
+            pharmacy.dispensePrescription(id, first, deadline, dispenseEnv(), s);
+            assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+            return;
+        }
+        pharmacy.dispensePrescription(id, first, deadline, dispenseEnv(), s);
+        assertEq(_partial(id), first);
+        assertTrue(_status(id) == (first == WHOLE ? PharmacyAccess.Status.Completed : PharmacyAccess.Status.Partial));
+        s = partSig(PATIENT_PK, id, pharmacyOrg, second, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        if (first == WHOLE) {
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
+        } else if (second == 0 || uint256(first) + second > WHOLE) {
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, second, first));
+        }
+        pharmacy.dispensePrescription(id, second, deadline, dispenseEnv(), s);
+        uint256 total = first == WHOLE || second == 0 || uint256(first) + second > WHOLE ? first : uint256(first) + second;
+        assertEq(_partial(id), total);
+        assertTrue(_status(id) == (total == WHOLE ? PharmacyAccess.Status.Completed : PharmacyAccess.Status.Partial));
+        assertLe(_partial(id), WHOLE, "never beyond the whole");
+    }
+
+    // ================================================================ dispenseByToken (issue 13)
+
+    function test_dispenseByToken_dispensesTheWholeWithoutCardOrConsent() public {
+        uint256 id = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        // The representative goes to a pharmacy that holds no consent of the patient.
+        (uint64 until,,,) = hub.consentOf(pid, pharmacyOrg2);
+        assertEq(until, 0);
+        bytes memory sealedDispense = env(0x70C);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = tokenSig(TOKEN_PK, id, pharmacyOrg2, sealedDispense, deadline);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacy2Id, WHOLE, true, keccak256(sealedDispense));
+        vm.prank(pharmacy2Kiosk);
+        pharmacy.dispenseByToken(id, deadline, sealedDispense, s);
+        PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+        assertTrue(p.status == PharmacyAccess.Status.Completed);
+        assertEq(p.dispensedBps, WHOLE);
+        assertEq(p.dispensedBy, pharmacy2Id);
+        assertEq(p.dispensedAt, block.timestamp);
+        assertEq(hub.nonces(pid), 0, "no card nonce");
+    }
+
+    function test_dispenseByToken_revertsForWrongCaller() public {
+        uint256 id = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = tokenSig(TOKEN_PK, id, hospital, dispenseEnv(), deadline);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
+        );
+        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
+        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        vm.prank(pharmacyOrg);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyOrg));
+        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        setActive(pharmacyOrg, false);
+        s = tokenSig(TOKEN_PK, id, pharmacyOrg, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, pharmacyOrg));
+        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+    }
+
+    function test_dispenseByToken_revertsForInactiveIssuerExpiredSignatureOrMalformedDispense() public {
+        uint256 id = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = tokenSig(TOKEN_PK, id, pharmacyOrg, dispenseEnv(), deadline);
+        vm.warp(deadline + 1);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
+        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+
+        deadline = block.timestamp + 10 minutes;
+        bytes memory bad = env(1);
+        bad[0] = 0x01;
+        s = tokenSig(TOKEN_PK, id, pharmacyOrg, bad, deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, bad.length));
+        pharmacy.dispenseByToken(id, deadline, bad, s);
+
+        setActive(hospital, false);
+        s = tokenSig(TOKEN_PK, id, pharmacyOrg, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.IssuerInactive.selector, id, hospitalId));
+        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready);
+
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, id + 1));
+        pharmacy.dispenseByToken(id + 1, deadline, dispenseEnv(), s);
+    }
+
+    function test_dispenseByToken_signatureBindsIdContentDeadlineAndChain() public {
+        uint256 id1 = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        uint256 id2 = issueWithToken(pid, hospitalKiosk, TOKEN_PK); // the same key on two prescriptions
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = tokenSig(TOKEN_PK, id1, pharmacyOrg, dispenseEnv(), deadline);
+        vm.startPrank(pharmacyKiosk);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispenseByToken(id2, deadline, dispenseEnv(), s);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispenseByToken(id1, deadline + 1, dispenseEnv(), s);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispenseByToken(id1, deadline, env(0xd15e02), s);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispenseByToken(id1, deadline, dispenseEnv(), toHighS(s));
+        uint256 chain = block.chainid;
+        vm.chainId(44787);
+        vm.expectRevert(_invalidSig());
+        pharmacy.dispenseByToken(id1, deadline, dispenseEnv(), s);
+        vm.chainId(chain);
+        pharmacy.dispenseByToken(id1, deadline, dispenseEnv(), s);
+        vm.stopPrank();
+        assertTrue(_status(id1) == PharmacyAccess.Status.Completed);
+        assertTrue(_status(id2) == PharmacyAccess.Status.Ready);
     }
 
     function test_getPrescription_revertsForUnknown() public {
@@ -468,7 +770,7 @@ contract PharmacyAccessTest is Fixture {
     function test_getPatientFullInfo_capsPage() public {
         vm.startPrank(hospitalKiosk);
         for (uint256 i; i < 51; ++i) {
-            pharmacy.issuePrescription(pid, 0, env(0x01));
+            pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x01));
         }
         vm.stopPrank();
         FullInfo memory f = _fullInfo(pharmacyKiosk, pid, 0, 1000);

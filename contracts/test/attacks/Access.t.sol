@@ -78,11 +78,11 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         records.updateMedicalHistory(pid, recordIndex, env(0x0bad));
         vm.expectRevert(err(Role.Hospital));
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(err(Role.Hospital));
         pharmacy.cancelPrescription(rx);
         vm.expectRevert(err(Role.Pharmacy));
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(err(Role.Pharmacy));
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.expectRevert(err(Role.Insurer));
@@ -90,9 +90,9 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(err(Role.Insurer));
-        insurance.approveClaim(claimId, 1e18);
+        insurance.approveClaim(claimId, 1e18, responseEnv());
         vm.expectRevert(err(Role.Insurer));
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         vm.stopPrank();
 
         _assertUnchanged(before);
@@ -218,7 +218,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         records.updateMedicalHistory(pid, recordIndex, env(0x0bad));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         pharmacy.cancelPrescription(rx);
         vm.expectRevert(_notAKiosk(hospitalKiosk));
@@ -226,12 +226,12 @@ contract AccessAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_notAKiosk(pharmacyKiosk));
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.startPrank(insurerKiosk);
         vm.expectRevert(_notAKiosk(insurerKiosk));
-        insurance.approveClaim(claimId, 1e18);
+        insurance.approveClaim(claimId, 1e18, responseEnv());
         vm.expectRevert(_notAKiosk(insurerKiosk));
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         vm.expectRevert(_notAKiosk(insurerKiosk));
         insurance.enrollPatient(pid, 10_000, 1e30);
         vm.stopPrank();
@@ -242,7 +242,7 @@ contract AccessAttacks is Fixture {
         address fresh = makeAddr("freshPharmacyKiosk");
         _addKiosk(pharmacyOrg, fresh);
         vm.prank(fresh);
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
     }
 
     function test_revokedKiosk_byAdmin_stolenKioskLocksOutAtOnce() public {
@@ -286,7 +286,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         records.updateMedicalHistory(pid, recordIndex, env(0x0bad));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         pharmacy.cancelPrescription(rx);
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
@@ -310,9 +310,9 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
         records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_errInsurerKiosk(Role.Pharmacy));
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.stopPrank();
@@ -326,13 +326,13 @@ contract AccessAttacks is Fixture {
         State memory before = _state();
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_wrongRole(hospital, Role.Pharmacy, Role.Hospital));
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(_wrongRole(hospital, Role.Pharmacy, Role.Hospital));
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
-        insurance.approveClaim(claimId, 1e18);
+        insurance.approveClaim(claimId, 1e18, responseEnv());
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
-        insurance.denyClaim(claimId, 1);
+        insurance.denyClaim(claimId, 1, responseEnv());
         // The claim's hospital may send the payment of an approved claim, never of one still pending.
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -375,7 +375,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(noConsent);
         records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
         vm.stopPrank();
@@ -392,7 +392,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.PRESCRIBE)
         );
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.stopPrank();
         _assertUnchanged(before);
     }
@@ -425,7 +425,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(noConsent);
         records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotRecoveryKey.selector, pid));
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, rep);
         vm.stopPrank();
@@ -441,7 +441,7 @@ contract AccessAttacks is Fixture {
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(noConsent);
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(noConsent);
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.stopPrank();
@@ -459,7 +459,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(noConsent);
         records.updateMedicalHistory(pid, index, env(0x0bad));
         vm.expectRevert(noConsent);
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.stopPrank();
         _assertUnchanged(before);
     }
@@ -472,7 +472,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(inactive);
         records.addMedicalRecord(pid, env(0x0bad));
         vm.expectRevert(inactive);
-        pharmacy.issuePrescription(pid, 0, env(0x5ea1ed));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.stopPrank();
         vm.prank(hospital);
         vm.expectRevert(inactive);

@@ -184,7 +184,7 @@ contract CardLifeAttacks is Fixture {
         pharmacy.cancelPrescriptionByPatient(x.rx2, x.sAt, x.can);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_noConsent(pid, pharmacyOrg));
-        pharmacy.dispensePrescription(x.rx, block.timestamp + 1 hours, x.dis);
+        pharmacy.dispensePrescription(x.rx, WHOLE, block.timestamp + 1 hours, dispenseEnv(), x.dis);
         // (The pharmacy's consent died first; the card check itself refuses the card as well.)
         bytes32 disHash = dispenseHash(x.rx, pharmacyOrg, hub.nonces(pid), block.timestamp + 1 hours);
         vm.expectRevert(_reported(pid));
@@ -224,7 +224,7 @@ contract CardLifeAttacks is Fixture {
         hub.verifyCardSignature(pid, disHash, dis);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_noConsent(pid, pharmacyOrg));
-        pharmacy.dispensePrescription(rx, deadline, dis);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         // Nor can the card report itself lost again.
         CardSig memory report = reportLostSig(PATIENT_PK, pid, 2, now_);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardAlreadyLost.selector, pid));
@@ -340,7 +340,7 @@ contract CardLifeAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         h.claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(h.claimId, 80e18);
+        insurance.approveClaim(h.claimId, 80e18, responseEnv());
         h.recordCount = records.recordCount(pid);
         h.head = records.headOf(pid);
     }

@@ -39,7 +39,7 @@ contract DispenseAttacks is Fixture {
         CardSig memory again = dispenseSig(PATIENT_PK, rx, pharmacyOrg, block.timestamp + 10 minutes);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispensePrescription(rx, block.timestamp + 10 minutes, again);
+        pharmacy.dispensePrescription(rx, WHOLE, block.timestamp + 10 minutes, dispenseEnv(), again);
         PharmacyAccess.Prescription memory after_ = pharmacy.getPrescription(rx);
         assertEq(after_.dispensedAt, first.dispensedAt, "first dispense time kept");
         assertEq(after_.dispensedBy, first.dispensedBy, "first pharmacy kept");
@@ -51,11 +51,11 @@ contract DispenseAttacks is Fixture {
         _addKiosk(pharmacyOrg, second);
         CardSig memory s = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(rx, deadline, s);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
         // The same (still-valid-looking) signature from the counter next door.
         vm.prank(second);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispensePrescription(rx, deadline, s);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
         assertEq(_dispensedCount(rx), 1);
     }
 
@@ -71,12 +71,14 @@ contract DispenseAttacks is Fixture {
         uint256 nonce = hub.nonces(pid);
 
         vm.expectEmit(address(pharmacy));
-        emit PharmacyAccess.PrescriptionDispensed(rx, pid, firstIs1 ? pharmacyId : pharmacy2Id);
+        emit PharmacyAccess.PrescriptionDispensed(
+            rx, pid, firstIs1 ? pharmacyId : pharmacy2Id, WHOLE, false, keccak256(dispenseEnv())
+        );
         vm.prank(winner);
-        pharmacy.dispensePrescription(rx, deadline, w);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), w);
         vm.prank(loser);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispensePrescription(rx, deadline, l);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), l);
 
         assertEq(_dispensedCount(rx), 1, "dispensed exactly once");
         assertEq(pharmacy.getPrescription(rx).dispensedBy, firstIs1 ? pharmacyId : pharmacy2Id, "the first wins");
@@ -104,10 +106,10 @@ contract DispenseAttacks is Fixture {
             CardSig memory s2 = dispenseSig(PATIENT_PK, rx, pharmacyOrg2, deadline);
             vm.prank(k1);
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-            pharmacy.dispensePrescription(rx, deadline, s1);
+            pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s1);
             vm.prank(k2);
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-            pharmacy.dispensePrescription(rx, deadline, s2);
+            pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s2);
         }
         assertEq(_dispensedCount(rx), 1);
     }
@@ -119,7 +121,7 @@ contract DispenseAttacks is Fixture {
         // Pharmacy 2 lost rx; its signature named rx and an old nonce, so it is worthless for rx2 as well.
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector));
-        pharmacy.dispensePrescription(rx2, deadline, for2);
+        pharmacy.dispensePrescription(rx2, WHOLE, deadline, dispenseEnv(), for2);
         assertTrue(_status(rx2) == PharmacyAccess.Status.Ready);
     }
 
@@ -129,7 +131,7 @@ contract DispenseAttacks is Fixture {
         pharmacy.cancelPrescription(rx);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx));
-        pharmacy.dispensePrescription(rx, deadline, s);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Cancelled);
 
         uint256 rx2 = issue(pid, hospitalKiosk, 0);
@@ -151,12 +153,12 @@ contract DispenseAttacks is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, rx, org3, deadline);
         vm.prank(kiosk3);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, org3));
-        pharmacy.dispensePrescription(rx, deadline, s);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
         // READ only is not enough either.
         grant(PATIENT_PK, pid, kiosk3, Scope.READ, 0);
         vm.prank(kiosk3);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, org3, Scope.DISPENSE));
-        pharmacy.dispensePrescription(rx, deadline, s);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
     }
 
@@ -168,7 +170,7 @@ contract DispenseAttacks is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, rx, pharmacyOrg, d);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionExpired.selector, rx, until));
-        pharmacy.dispensePrescription(rx, d, s);
+        pharmacy.dispensePrescription(rx, WHOLE, d, dispenseEnv(), s);
         assertEq(_dispensedCount(rx), 0);
     }
 
@@ -177,7 +179,7 @@ contract DispenseAttacks is Fixture {
         vm.warp(deadline + 1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
-        pharmacy.dispensePrescription(rx, deadline, s);
+        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
         assertEq(_dispensedCount(rx), 0);
     }
 
@@ -186,6 +188,6 @@ contract DispenseAttacks is Fixture {
         CardSig memory s = cardSig(PATIENT_PK, dispenseHash(ghost, pharmacyOrg, hub.nonces(pid), deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, ghost));
-        pharmacy.dispensePrescription(ghost, deadline, s);
+        pharmacy.dispensePrescription(ghost, WHOLE, deadline, dispenseEnv(), s);
     }
 }

@@ -214,7 +214,7 @@ contract HoleAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 80e18);
+        insurance.approveClaim(claimId, 80e18, responseEnv());
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, ESCROW - 80e18, ESCROW));
         insurance.withdrawEscrow(ESCROW, insurer);
@@ -237,8 +237,8 @@ contract HoleAttacks is Fixture {
         uint256 a = recordAndClaim(pid, 100e18);
         uint256 b = recordAndClaim(pid, 100e18);
         vm.startPrank(insurerKiosk);
-        insurance.approveClaim(a, 80e18);
-        insurance.approveClaim(b, 40e18);
+        insurance.approveClaim(a, 80e18, responseEnv());
+        insurance.approveClaim(b, 40e18, responseEnv());
         vm.stopPrank();
         setActive(insurer, false);
         // The suspended insurer can no longer decide, but what it approved is money owed.
@@ -261,13 +261,13 @@ contract HoleAttacks is Fixture {
         uint256 nonce = hub.nonces(pid);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.IssuerInactive.selector, id, hospitalId));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
         assertEq(hub.nonces(pid), nonce, "no card nonce used");
         // Reinstated, the same signature dispenses.
         setActive(hospital, true);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_hole4_adminRecallsAPrescription() public {
@@ -281,7 +281,7 @@ contract HoleAttacks is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         // The guardian is not the admin.
         uint256 id2 = issue(pid, hospitalKiosk, 0);
         vm.prank(guardian);
@@ -336,6 +336,12 @@ contract HoleAttacks is Fixture {
     function test_hole5_wrongVersionOrNonBucketLengthRefusedEverywhere() public {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
+        // Issue 13's sealed payloads too: the dispense (card and token) and the claim response (approve, deny).
+        uint256 rx = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        uint256 claimIndex = addRecord(pid, hospitalKiosk, env(0x0bad02));
+        vm.prank(hospitalKiosk);
+        uint256 claimId = insurance.submitClaim(pid, claimIndex, 100e18, env(0xc1a1));
+        CardSig memory anySig;
         bytes memory v1 = env(1);
         v1[0] = 0x01;
         bytes memory odd = new bytes(272 + 1000);
@@ -349,14 +355,29 @@ contract HoleAttacks is Fixture {
             vm.expectRevert(_malformed(bad[i].length));
             records.updateMedicalHistory(pid, index, bad[i]);
             vm.expectRevert(_malformed(bad[i].length));
-            pharmacy.issuePrescription(pid, 0, bad[i]);
+            pharmacy.issuePrescription(pid, 0, bytes32(0), bad[i]);
             vm.expectRevert(_malformed(bad[i].length));
             insurance.submitClaim(pid, index, 1e18, bad[i]);
             vm.stopPrank();
+            vm.startPrank(pharmacyKiosk);
+            vm.expectRevert(_malformed(bad[i].length));
+            pharmacy.dispensePrescription(rx, WHOLE, block.timestamp, bad[i], anySig);
+            vm.expectRevert(_malformed(bad[i].length));
+            pharmacy.dispenseByToken(rx, block.timestamp, bad[i], anySig);
+            vm.stopPrank();
+            vm.startPrank(insurerKiosk);
+            vm.expectRevert(_malformed(bad[i].length));
+            insurance.approveClaim(claimId, 1e18, bad[i]);
+            vm.expectRevert(_malformed(bad[i].length));
+            insurance.denyClaim(claimId, 1, bad[i]);
+            vm.stopPrank();
         }
-        assertEq(records.recordCount(pid), 1);
-        assertEq(pharmacy.prescriptionCount(), 0);
-        assertEq(insurance.claimCount(), 0);
+        assertEq(records.recordCount(pid), 2);
+        assertEq(pharmacy.prescriptionCount(), 1);
+        assertTrue(pharmacy.getPrescription(rx).status == PharmacyAccess.Status.Ready);
+        assertEq(insurance.claimCount(), 1);
+        (InsuranceProvider.ClaimStatus st,,,,) = insurance.getClaimStatus(claimId);
+        assertTrue(st == InsuranceProvider.ClaimStatus.Submitted);
     }
 
     /// @dev Any length and version byte: accepted exactly for version 2 and a bucket within each call's limit.
@@ -380,7 +401,7 @@ contract HoleAttacks is Fixture {
         vm.prank(hospitalKiosk);
         if (!ok) vm.expectRevert(_malformed(length));
         if (target == 0) records.addMedicalRecord(pid, blob);
-        else if (target == 1) pharmacy.issuePrescription(pid, 0, blob);
+        else if (target == 1) pharmacy.issuePrescription(pid, 0, bytes32(0), blob);
         else insurance.submitClaim(pid, index, 1e18, blob);
         uint256 made = target == 0
             ? records.recordCount(pid)
@@ -429,7 +450,7 @@ contract HoleAttacks is Fixture {
         records.addMedicalRecord(pid, env(2));
         vm.prank(hospitalKiosk);
         vm.expectRevert(_noConsent(pid, hospital));
-        pharmacy.issuePrescription(pid, 0, env(3));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(3));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_noConsent(pid, pharmacyOrg));
         pharmacy.getPatientFullInfo(pid, 0, 10);
@@ -506,7 +527,7 @@ contract HoleAttacks is Fixture {
         uint256 approved = recordAndClaim(pid, 100e18);
         uint256 pending = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(approved, 80e18);
+        insurance.approveClaim(approved, 80e18, responseEnv());
         // The patient consents to insurer 2, which takes the coverage over with a new period.
         vm.warp(block.timestamp + 10 days);
         grant(PATIENT_PK, pid, insurer2Kiosk, Scope.READ, 0);
@@ -519,9 +540,9 @@ contract HoleAttacks is Fixture {
         // The old insurer cannot approve under the new coverage; it may still deny.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, pid));
-        insurance.approveClaim(pending, 1e18);
+        insurance.approveClaim(pending, 1e18, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.denyClaim(pending, 9);
+        insurance.denyClaim(pending, 9, responseEnv());
         // What it approved is still paid from its reserve.
         vm.prank(hospitalKiosk);
         insurance.processPayment(approved);
@@ -610,7 +631,7 @@ contract HoleAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 80e18);
+        insurance.approveClaim(claimId, 80e18, responseEnv());
         uint256 balance = token.balanceOf(address(insurance));
         vm.startPrank(admin);
         // Directly: the admin is neither an insurer nor a party to the claim.

@@ -126,15 +126,15 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, a, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(a, deadline, s);
+        pharmacy.dispensePrescription(a, WHOLE, deadline, dispenseEnv(), s);
         uint256 nonce = hub.nonces(pid);
         // The same signature on the same prescription, then on another one.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, a));
-        pharmacy.dispensePrescription(a, deadline, s);
+        pharmacy.dispensePrescription(a, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(b, deadline, s);
+        pharmacy.dispensePrescription(b, WHOLE, deadline, dispenseEnv(), s);
         assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Ready, "b untouched");
         assertEq(hub.nonces(pid), nonce, "no card nonce used by the replays");
     }
@@ -149,7 +149,7 @@ contract SignatureAttacks is Fixture {
         dispense(PATIENT_PK, a, pharmacyKiosk);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(b, deadline, forB);
+        pharmacy.dispensePrescription(b, WHOLE, deadline, dispenseEnv(), forB);
         dispense(PATIENT_PK, b, pharmacyKiosk);
         assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Completed);
     }
@@ -186,6 +186,8 @@ contract SignatureAttacks is Fixture {
         CardSig rep;
         CardSig los;
         CardSig dis;
+        uint256 tokenRx;
+        CardSig tok;
     }
 
     function _allSigs() internal returns (AllSigs memory x) {
@@ -200,9 +202,11 @@ contract SignatureAttacks is Fixture {
         (x.rec, x.rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 1, x.sAt);
         x.los = reportLostSig(recoveryPkOf(pid), pid, 1, x.sAt);
         x.dis = dispenseSig(PATIENT_PK, x.id, pharmacyOrg, x.deadline);
+        x.tokenRx = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        x.tok = tokenSig(TOKEN_PK, x.tokenRx, pharmacyOrg, dispenseEnv(), x.deadline);
     }
 
-    /// @dev Every kind of card signature, made on this chain, refused on `chainId`.
+    /// @dev Every kind of card signature (and the prescription token's), made on this chain, refused on `chainId`.
     function testFuzz_otherChain_everySignatureKindRefused(uint64 chainId) public {
         vm.assume(chainId != block.chainid && chainId != 0);
         AllSigs memory x = _allSigs();
@@ -227,13 +231,19 @@ contract SignatureAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
+        pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
+        // The representative's token key signs under the same domain.
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacy.dispenseByToken(x.tokenRx, x.deadline, dispenseEnv(), x.tok);
         assertEq(hub.epochOf(pid), 1, "epoch unmoved");
 
         // Back home, the same signatures are good: the chain id alone made the difference.
         vm.chainId(home);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(x.id, x.deadline, x.dis);
+        pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispenseByToken(x.tokenRx, x.deadline, dispenseEnv(), x.tok);
         vm.prank(hospitalKiosk);
         registerWith(hub, x.deadline, x.reg);
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
@@ -270,7 +280,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory rev = revokeSig(PATIENT_PK, pid, hospital, cn);
         CardSig memory all = revokeAllSig(PATIENT_PK, pid, 1, cn);
         vm.prank(hospitalKiosk);
-        uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
         assertEq(idA, idB, "same prescription id on both");
         CardSig memory dis = dispenseSig(PATIENT_PK, idA, pharmacyOrg, deadline);
@@ -287,7 +297,7 @@ contract SignatureAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacyB.dispensePrescription(idB, deadline, dis);
+        pharmacyB.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), dis);
 
         assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's prescription ready");
         (uint64 untilB,,, uint8 scopeB) = hubB.consentOf(pid, hospital);
@@ -296,7 +306,25 @@ contract SignatureAttacks is Fixture {
         assertGe(untilB, block.timestamp, "B's consent still valid");
         // On A, where they were made, they work.
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(idA, deadline, dis);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
+    }
+
+    function test_otherDeployment_tokenSignatureOfAIsRefusedByB() public {
+        _deployB();
+        uint256 deadline = block.timestamp + 1 hours;
+        // A prescription with the same token key and id on both; the token key signs for A.
+        vm.prank(hospitalKiosk);
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, idOf(TOKEN_PK), env(0x5ea1ed));
+        uint256 idA = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        assertEq(idA, idB, "same prescription id on both");
+        CardSig memory tok = tokenSig(TOKEN_PK, idA, pharmacyOrg, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(_invalid());
+        pharmacyB.dispenseByToken(idB, deadline, dispenseEnv(), tok);
+        assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's token unused");
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispenseByToken(idA, deadline, dispenseEnv(), tok);
+        assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Completed);
     }
 
     function test_otherDeployment_cardLifeSignaturesOfAAreRefusedByB() public {
@@ -327,15 +355,15 @@ contract SignatureAttacks is Fixture {
         _deployB();
         uint256 deadline = block.timestamp + 1 hours;
         vm.prank(hospitalKiosk);
-        uint256 idB = pharmacyB.issuePrescription(pid, 0, env(0x5ea1ed));
+        uint256 idB = pharmacyB.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         uint256 idA = issue(pid, hospitalKiosk, 0);
         bytes32 disHash = dispenseHash(idB, pharmacyOrg, hubB.nonces(pid), deadline);
         CardSig memory disB = signFor(hubB, PATIENT_PK, disHash);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(idA, deadline, disB);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), disB);
         vm.prank(pharmacyKiosk);
-        pharmacyB.dispensePrescription(idB, deadline, disB);
+        pharmacyB.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), disB);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
     }
 
@@ -361,7 +389,7 @@ contract SignatureAttacks is Fixture {
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, toHighS(con));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, toHighS(dis));
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), toHighS(dis));
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, toHighS(rep));
@@ -377,7 +405,7 @@ contract SignatureAttacks is Fixture {
         vm.prank(pharmacy2Kiosk);
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, dis);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), dis);
         hub.reportCardLost(pid, sAt, los);
         // (The loss report moved the epoch, so the replacement is signed again.)
         (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 2, sAt);
@@ -413,10 +441,10 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id2, deadline, toHighS(s));
+        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), toHighS(s));
         assertTrue(pharmacy.getPrescription(id2).status == PharmacyAccess.Status.Ready);
     }
 
@@ -440,7 +468,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory dis = cardSig(OTHER_PK, dispenseHash(idA, pharmacyOrg, hub.nonces(pid), deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(idA, deadline, dis);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
 
         // A's signature with B's public key in the envelope (the key check passes, the curve check does not).
         uint64 bn = nextSignedAt(b, pharmacyOrg);
@@ -466,9 +494,9 @@ contract SignatureAttacks is Fixture {
         CardSig memory forB = dispenseSig(OTHER_PK, idB, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(idA, deadline, forB);
+        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), forB);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(idB, deadline, forB);
+        pharmacy.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), forB);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready);
     }
 
@@ -495,10 +523,10 @@ contract SignatureAttacks is Fixture {
         CardSig memory for1 = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, for1);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), for1);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, deadline, for1);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), for1);
         assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacyId, "dispensed by the pharmacy the card chose");
     }
 
@@ -532,7 +560,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory s = cardSig(PATIENT_PK, signed);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), nonce, "no nonce used");
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
     }

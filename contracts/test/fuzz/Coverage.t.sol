@@ -36,7 +36,7 @@ contract CoverageFuzzTest is Fixture {
             uint256 cap0 = _min(prior * bps / 10_000, limit);
             if (cap0 != 0) {
                 vm.prank(insurerKiosk);
-                insurance.approveClaim(c0, cap0);
+                insurance.approveClaim(c0, cap0, responseEnv());
             }
         }
         used = _used();
@@ -59,10 +59,10 @@ contract CoverageFuzzTest is Fixture {
         vm.prank(insurerKiosk);
         if (amount > cap) {
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, cap));
-            insurance.approveClaim(claimId, amount);
+            insurance.approveClaim(claimId, amount, responseEnv());
             assertEq(_used(), used, "use unchanged");
         } else {
-            insurance.approveClaim(claimId, amount);
+            insurance.approveClaim(claimId, amount, responseEnv());
             (, , uint256 approved,,) = insurance.getClaimStatus(claimId);
             assertEq(approved, amount);
             assertLe(approved, pct, "approved <= claimed * bps / 10000");
@@ -85,14 +85,14 @@ contract CoverageFuzzTest is Fixture {
         if (cap == 0) {
             vm.prank(insurerKiosk);
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-            insurance.approveClaim(claimId, 1);
+            insurance.approveClaim(claimId, 1, responseEnv());
             return;
         }
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, cap + 1, cap));
-        insurance.approveClaim(claimId, cap + 1);
+        insurance.approveClaim(claimId, cap + 1, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, cap);
+        insurance.approveClaim(claimId, cap, responseEnv());
         assertEq(insurance.getClaim(claimId).approved, cap);
         assertEq(_used(), used + cap);
         (, uint256 remaining) = insurance.coverageOf(pid);
@@ -105,7 +105,7 @@ contract CoverageFuzzTest is Fixture {
         uint256 c1 = recordAndClaim(pid, limit);
         uint256 c2 = recordAndClaim(pid, limit);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(c1, limit);
+        insurance.approveClaim(c1, limit, responseEnv());
 
         uint256 dt = bound(dtSeed, 0, 10 * PERIOD);
         vm.warp(T0 + dt);
@@ -117,10 +117,10 @@ contract CoverageFuzzTest is Fixture {
         vm.prank(insurerKiosk);
         if (!rolled) {
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, 0));
-            insurance.approveClaim(c2, amount);
+            insurance.approveClaim(c2, amount, responseEnv());
             return;
         }
-        insurance.approveClaim(c2, amount);
+        insurance.approveClaim(c2, amount, responseEnv());
         (InsuranceProvider.Coverage memory c, uint256 rem) = insurance.coverageOf(pid);
         assertEq(c.periodStart, T0 + (dt / PERIOD) * PERIOD, "period start moves by whole periods");
         assertEq(c.used, amount);

@@ -19,7 +19,8 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
 
     function setUp() public override {
         super.setUp();
-        // Something for every function to aim at: two records, a prescription, a submitted and an approved claim.
+        // Something for every function to aim at: three records, a prescription without and one with a token, a
+        // submitted, an approved and a claim waiting for a second insurer kiosk.
         grant(PATIENT_PK, pid, pharmacyKiosk, Scope.READ | Scope.DISPENSE, 0);
         // A pending governance call and an open kiosk offer, for the strangers to try to execute, cancel or accept.
         vm.prank(admin);
@@ -29,13 +30,23 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
         enroll(pid, insurerKiosk, 8000, 1000e18);
         addRecord(pid, hospitalKiosk, env(0x01));
         addRecord(pid, hospitalKiosk, env(0x02));
+        addRecord(pid, hospitalKiosk, env(0x03));
         issue(pid, hospitalKiosk, 0);
+        // A prescription with a token whose key the strangers hold (only their kiosk is missing).
+        issueWithToken(pid, hospitalKiosk, TOKEN_PK);
         vm.prank(hospitalKiosk);
         insurance.submitClaim(pid, 0, 10e18, env(0xc1));
         vm.prank(hospitalKiosk);
         insurance.submitClaim(pid, 1, 10e18, env(0xc2));
+        vm.prank(hospitalKiosk);
+        insurance.submitClaim(pid, 2, 10e18, env(0xc3));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(2, 8e18);
+        insurance.approveClaim(2, 8e18, responseEnv());
+        // Four eyes: claim 3 waits for a second insurer kiosk.
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(5e18);
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(3, 8e18, responseEnv());
 
         known = [
             admin,
@@ -125,17 +136,32 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
     function _modulesHash() internal view returns (bytes32) {
         (HospitalRecord.Record[] memory page, uint256 total) = records.getMedicalRecords(pid, 0, 100);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(1);
+        PharmacyAccess.Prescription memory p2 = pharmacy.getPrescription(2);
         (InsuranceProvider.Coverage memory cov, uint256 remaining) = insurance.coverageOf(pid);
         return keccak256(
             abi.encode(
                 keccak256(abi.encode(page, total, records.headOf(pid))),
                 pharmacy.prescriptionCount(),
-                keccak256(abi.encode(p)),
+                keccak256(abi.encode(p, p2)),
                 insurance.claimCount(),
-                keccak256(abi.encode(insurance.getClaim(1), insurance.getClaim(2))),
+                keccak256(abi.encode(insurance.getClaim(1), insurance.getClaim(2), insurance.getClaim(3))),
+                _fourEyesHash(),
                 keccak256(abi.encode(cov, remaining)),
                 insurance.claimOfRecord(keccak256(abi.encode(pid, uint256(0)))),
                 insurance.claimOfRecord(keccak256(abi.encode(pid, uint256(1))))
+            )
+        );
+    }
+
+    function _fourEyesHash() internal view returns (bytes32) {
+        (address kiosk, uint96 amount, bytes32 contentHash) = insurance.proposalOf(3);
+        return keccak256(
+            abi.encode(
+                kiosk,
+                amount,
+                contentHash,
+                insurance.approvalThresholdOf(insurer),
+                insurance.approvalThresholdOf(insurer2)
             )
         );
     }

@@ -7,16 +7,20 @@ import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 import {Scope} from "../../src/CareTypes.sol";
 import {ClaimHandler} from "./handlers/ClaimHandler.sol";
 
-/// @notice A claim is paid at most once and never above its approved amount; the money adds up.
+/// @notice A claim is paid at most once and never above its approved amount; the money adds up; an approval above
+/// the insurer's threshold was confirmed by a second kiosk, and a proposal reserves nothing.
 contract ClaimInvariantTest is Fixture, InvariantTargets {
     uint16 internal constant BPS = 7500;
     uint16 internal constant BPS2 = 10_000;
     uint128 internal constant LIMIT = 8000e18;
     uint128 internal constant LIMIT2 = 3000e18;
     uint256 internal constant HANDLER_TOKENS = 1e30;
+    /// @dev Above this the first insurer's approvals need two kiosks (the second insurer has no threshold).
+    uint256 internal constant THRESHOLD = 500e18;
 
     ClaimHandler internal handler;
     address internal sink = makeAddr("sink");
+    address internal insurerKioskB = makeAddr("insurerKioskB");
     bytes32 internal other;
 
     function setUp() public override {
@@ -26,6 +30,9 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
         enroll(pid, insurerKiosk, BPS, LIMIT);
         enroll(other, insurer2Kiosk, BPS2, LIMIT2);
         fund(insurer2, 2000e18);
+        _addKiosk(insurer, insurerKioskB);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(THRESHOLD);
 
         handler = new ClaimHandler(
             hub,
@@ -36,7 +43,8 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
             [insurer, insurer2],
             [insurerKiosk, insurer2Kiosk],
             [PATIENT_PK, OTHER_PK],
-            sink
+            sink,
+            insurerKioskB
         );
         token.mint(address(handler), HANDLER_TOKENS);
         handler.approveToken();
@@ -101,6 +109,28 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
         assertLe(c.used, LIMIT, "used <= limit");
         (c,) = insurance.coverageOf(other);
         assertLe(c.used, LIMIT2, "used <= limit (other)");
+    }
+
+    function invariant_fourEyesAboveTheThreshold() public view {
+        uint256 count = insurance.claimCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            InsuranceProvider.Claim memory c = insurance.getClaim(id);
+            (address kiosk, uint96 amount,) = insurance.proposalOf(id);
+            if (c.status == InsuranceProvider.ClaimStatus.PendingSecond) {
+                assertEq(c.insurer, insurer, "only the insurer with a threshold has proposals");
+                assertGe(amount, THRESHOLD + 1, "a proposal is above the threshold");
+                assertEq(kiosk, handler.proposer(id), "the proposer is kept");
+                assertEq(c.approved, 0, "a proposal approves nothing yet");
+            } else {
+                assertEq(kiosk, address(0), "a decided claim keeps no proposal");
+            }
+            bool approved =
+                c.status == InsuranceProvider.ClaimStatus.Approved || c.status == InsuranceProvider.ClaimStatus.Paid;
+            if (approved && c.insurer == insurer && c.approved > THRESHOLD) {
+                assertTrue(handler.confirmedBySecondKiosk(id), "approved above the threshold by one kiosk");
+            }
+            assertLe(handler.proposals(id), 1, "proposed twice");
+        }
     }
 
     function invariant_wrongActorsNeverSucceed() public view {

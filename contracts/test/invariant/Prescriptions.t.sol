@@ -6,7 +6,8 @@ import {InvariantTargets} from "../utils/Invariant.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {PrescriptionHandler} from "./handlers/PrescriptionHandler.sol";
 
-/// @notice A prescription is dispensed at most once, and its stored status agrees with what happened to it.
+/// @notice A prescription is completed at most once, never dispensed beyond its whole (the parts add up), a token is
+/// redeemed at most once, and the stored status agrees with what happened to it.
 contract PrescriptionInvariantTest is Fixture, InvariantTargets {
     PrescriptionHandler internal handler;
     bytes32 internal other;
@@ -43,28 +44,42 @@ contract PrescriptionInvariantTest is Fixture, InvariantTargets {
         uint256 cancelled;
         for (uint256 id = 1; id <= count; ++id) {
             uint256 d = handler.dispenseSuccesses(id);
+            uint256 done = handler.completions(id);
             uint256 c = handler.cancelSuccesses(id);
-            assertLe(d, 1, "dispensed more than once");
+            uint256 parts = handler.dispensedParts(id);
+            assertLe(done, 1, "completed more than once");
             assertLe(c, 1, "cancelled more than once");
-            assertLe(d + c, 1, "both dispensed and cancelled");
+            assertLe(done + c, 1, "both completed and cancelled");
+            assertLe(handler.tokenSuccesses(id), 1, "a token redeemed twice");
+            if (handler.tokenPkOf(id) == 0) assertEq(handler.tokenSuccesses(id), 0, "a token without a token key");
             PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+            assertEq(p.dispensedBps, parts, "dispensed parts == the sum of the successful parts");
+            assertLe(p.dispensedBps, WHOLE, "never more than the whole");
             if (p.status == PharmacyAccess.Status.Completed) {
-                assertEq(d, 1, "completed without a dispense");
-                assertTrue(p.dispensedBy == pharmacyId || p.dispensedBy == pharmacy2Id, "dispensed by a pharmacy");
-                assertTrue(p.dispensedAt >= p.issuedAt && p.dispensedAt <= p.validUntil, "dispensed while valid");
+                assertEq(done, 1, "completed without the last part");
+                assertEq(p.dispensedBps, WHOLE, "completed below the whole");
                 ++completed;
             } else if (p.status == PharmacyAccess.Status.Cancelled) {
                 assertEq(c, 1, "cancelled without a cancel");
-                assertEq(p.dispensedBy, 0);
+                assertLe(p.dispensedBps, WHOLE - 1, "cancelled after the whole was dispensed");
                 ++cancelled;
+            } else if (p.status == PharmacyAccess.Status.Partial) {
+                assertEq(c + done, 0, "partial after a cancel or completion");
+                assertTrue(p.dispensedBps > 0 && p.dispensedBps < WHOLE, "partial between 0 and the whole");
             } else {
                 assertTrue(p.status == PharmacyAccess.Status.Ready, "status");
                 assertEq(d + c, 0, "ready after a dispense or cancel");
+                assertEq(p.dispensedBps, 0);
+            }
+            if (d == 0) {
                 assertEq(p.dispensedBy, 0);
                 assertEq(p.dispensedAt, 0);
+            } else {
+                assertTrue(p.dispensedBy == pharmacyId || p.dispensedBy == pharmacy2Id, "dispensed by a pharmacy");
+                assertTrue(p.dispensedAt >= p.issuedAt && p.dispensedAt <= p.validUntil, "dispensed while valid");
             }
         }
-        assertEq(completed, handler.dispenses(), "completed == successful dispenses");
+        assertEq(completed, handler.completed(), "completed == dispenses that completed");
         assertEq(cancelled, handler.cancels(), "cancelled == successful cancels");
         // Nothing beyond the last id exists.
         assertEq(handler.dispenseSuccesses(count + 1), 0);

@@ -9,12 +9,16 @@ import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {InsuranceProvider, IHospitalRecord} from "../../src/InsuranceProvider.sol";
 import {TestStablecoin} from "../../src/TestStablecoin.sol";
 
-/// @notice P-256 card signing for EIP-712 digests of a PatientSmartCard deployment.
+/// @notice P-256 card signing for EIP-712 digests of a PatientSmartCard deployment, and well-formed envelopes.
 abstract contract CardSigner is Test {
     /// @dev The order of P-256.
     uint256 internal constant P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551;
     /// @dev OpenZeppelin's P256.verify accepts s <= N / 2 only.
     uint256 internal constant P256_HALF_N = P256_N / 2;
+    /// @dev A whole prescription, in the parts (basis points) dispensing counts.
+    uint16 internal constant WHOLE = 10_000;
+    /// @dev The token key printed on the prescription tokens the tests issue.
+    uint256 internal constant TOKEN_PK = 0x70CE_4E7;
 
     function cardKey(uint256 pk) internal pure returns (bytes32 qx, bytes32 qy) {
         (uint256 x, uint256 y) = vm.publicKeyP256(pk);
@@ -74,6 +78,32 @@ abstract contract CardSigner is Test {
     /// @dev The same signature with s replaced by N - s (valid ECDSA, rejected by OpenZeppelin as malleable).
     function toHighS(CardSig memory sig) internal pure returns (CardSig memory h) {
         h = CardSig({qx: sig.qx, qy: sig.qy, r: sig.r, s: bytes32(P256_N - uint256(sig.s))});
+    }
+
+    // ------------------------------------------------------------ envelopes
+
+    /// @dev A well-formed version-2 envelope of `bucket` plaintext bytes whose content depends on `seed`.
+    function envOf(uint256 bucket, uint256 seed) internal pure returns (bytes memory b) {
+        b = new bytes(Envelope.OVERHEAD + bucket);
+        b[0] = bytes1(Envelope.VERSION);
+        assembly ("memory-safe") {
+            mstore(add(b, 33), seed)
+        }
+    }
+
+    /// @dev A well-formed envelope of the smallest bucket (784 bytes).
+    function env(uint256 seed) internal pure returns (bytes memory) {
+        return envOf(512, seed);
+    }
+
+    /// @dev The sealed MedicationDispense the fixture's dispenses carry (a well-formed envelope).
+    function dispenseEnv() internal pure returns (bytes memory) {
+        return env(0xd15e);
+    }
+
+    /// @dev The sealed ClaimResponse the fixture's claim decisions carry (a well-formed envelope).
+    function responseEnv() internal pure returns (bytes memory) {
+        return env(0x7e5);
     }
 }
 
@@ -213,22 +243,6 @@ abstract contract Fixture is CardSigner {
         govern(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (institution, active)));
     }
 
-    // ------------------------------------------------------------ envelopes
-
-    /// @dev A well-formed version-2 envelope of `bucket` plaintext bytes whose content depends on `seed`.
-    function envOf(uint256 bucket, uint256 seed) internal pure returns (bytes memory b) {
-        b = new bytes(Envelope.OVERHEAD + bucket);
-        b[0] = bytes1(Envelope.VERSION);
-        assembly ("memory-safe") {
-            mstore(add(b, 33), seed)
-        }
-    }
-
-    /// @dev A well-formed envelope of the smallest bucket (784 bytes).
-    function env(uint256 seed) internal pure returns (bytes memory) {
-        return envOf(512, seed);
-    }
-
     // ------------------------------------------------------------ signatures
 
     function cardSig(uint256 pk, bytes32 structHash) internal view returns (CardSig memory) {
@@ -313,12 +327,34 @@ abstract contract Fixture is CardSigner {
         return keccak256(abi.encode(hub.REPORT_LOST_TYPEHASH(), patientId, epoch, signedAt));
     }
 
+    /// @dev Dispense(id, pharmacy_, part, contentHash, nonce, deadline).
+    function dispenseHash(
+        uint256 id,
+        address pharmacy_,
+        uint16 part,
+        bytes32 contentHash,
+        uint256 nonce,
+        uint256 deadline
+    ) internal view returns (bytes32) {
+        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, part, contentHash, nonce, deadline));
+    }
+
+    /// @dev Dispense of the whole prescription with the fixture's sealed dispense (`dispenseEnv()`).
     function dispenseHash(uint256 id, address pharmacy_, uint256 nonce, uint256 deadline)
         internal
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, nonce, deadline));
+        return dispenseHash(id, pharmacy_, WHOLE, keccak256(dispenseEnv()), nonce, deadline);
+    }
+
+    /// @dev DispenseByToken(id, pharmacy_, contentHash, deadline).
+    function tokenDispenseHash(uint256 id, address pharmacy_, bytes32 contentHash, uint256 deadline)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(), id, pharmacy_, contentHash, deadline));
     }
 
     function cancelHash(uint256 id, uint64 signedAt) internal view returns (bytes32) {
@@ -390,7 +426,8 @@ abstract contract Fixture is CardSigner {
         newCard = cardSig(newPk, h);
     }
 
-    /// @dev The card `pk` signs Dispense(id, pharmacy_, the patient's current nonce, deadline).
+    /// @dev The card `pk` signs Dispense(id, pharmacy_, WHOLE, keccak256(dispenseEnv()), the patient's current
+    /// nonce, deadline).
     function dispenseSig(uint256 pk, uint256 id, address pharmacy_, uint256 deadline)
         internal
         view
@@ -398,6 +435,31 @@ abstract contract Fixture is CardSigner {
     {
         bytes32 patientId = pharmacy.getPrescription(id).patientId;
         return cardSig(pk, dispenseHash(id, pharmacy_, hub.nonces(patientId), deadline));
+    }
+
+    /// @dev The card `pk` signs Dispense(id, pharmacy_, part, keccak256(sealedDispense), the patient's current
+    /// nonce, deadline).
+    function partSig(
+        uint256 pk,
+        uint256 id,
+        address pharmacy_,
+        uint16 part,
+        bytes memory sealedDispense,
+        uint256 deadline
+    ) internal view returns (CardSig memory) {
+        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        return cardSig(
+            pk, dispenseHash(id, pharmacy_, part, keccak256(sealedDispense), hub.nonces(patientId), deadline)
+        );
+    }
+
+    /// @dev The token key `tokenPk` signs DispenseByToken(id, pharmacy_, keccak256(sealedDispense), deadline).
+    function tokenSig(uint256 tokenPk, uint256 id, address pharmacy_, bytes memory sealedDispense, uint256 deadline)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return cardSig(tokenPk, tokenDispenseHash(id, pharmacy_, keccak256(sealedDispense), deadline));
     }
 
     // ------------------------------------------------------------ actions
@@ -498,17 +560,42 @@ abstract contract Fixture is CardSigner {
         return records.addMedicalRecord(patientId, sealedRecord);
     }
 
+    /// @dev `kiosk` issues a prescription without a token.
     function issue(bytes32 patientId, address kiosk, uint40 validUntil) internal returns (uint256) {
         vm.prank(kiosk);
-        return pharmacy.issuePrescription(patientId, validUntil, env(0x5ea1ed));
+        return pharmacy.issuePrescription(patientId, validUntil, bytes32(0), env(0x5ea1ed));
     }
 
+    /// @dev `kiosk` issues a prescription whose token key is `tokenPk`.
+    function issueWithToken(bytes32 patientId, address kiosk, uint256 tokenPk) internal returns (uint256) {
+        vm.prank(kiosk);
+        return pharmacy.issuePrescription(patientId, 0, idOf(tokenPk), env(0x5ea1ed));
+    }
+
+    /// @dev `kiosk` dispenses the whole prescription on the card `pk`'s signature.
     function dispense(uint256 pk, uint256 id, address kiosk) internal {
+        dispensePart(pk, id, kiosk, WHOLE);
+    }
+
+    /// @dev `kiosk` dispenses `part` of the prescription (with the fixture's sealed dispense) on the card `pk`'s
+    /// signature.
+    function dispensePart(uint256 pk, uint256 id, address kiosk, uint16 part) internal {
         address pharmacyInst = hub.kioskInstitution(kiosk);
         uint256 deadline = block.timestamp + 10 minutes;
-        CardSig memory s = dispenseSig(pk, id, pharmacyInst, deadline);
+        bytes memory sealedDispense = dispenseEnv();
+        CardSig memory s = partSig(pk, id, pharmacyInst, part, sealedDispense, deadline);
         vm.prank(kiosk);
-        pharmacy.dispensePrescription(id, deadline, s);
+        pharmacy.dispensePrescription(id, part, deadline, sealedDispense, s);
+    }
+
+    /// @dev `kiosk` dispenses the rest of the prescription on the token key `tokenPk`'s signature.
+    function dispenseWithToken(uint256 tokenPk, uint256 id, address kiosk) internal {
+        address pharmacyInst = hub.kioskInstitution(kiosk);
+        uint256 deadline = block.timestamp + 10 minutes;
+        bytes memory sealedDispense = dispenseEnv();
+        CardSig memory s = tokenSig(tokenPk, id, pharmacyInst, sealedDispense, deadline);
+        vm.prank(kiosk);
+        pharmacy.dispenseByToken(id, deadline, sealedDispense, s);
     }
 
     function fund(address insurer_, uint256 amount) internal {

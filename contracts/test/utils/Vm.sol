@@ -40,6 +40,8 @@ interface Vm {
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);
     function lastCallGas() external view returns (Gas memory gas);
+    /// @dev Makes `target` and all its storage slots cold again (as at the start of a transaction).
+    function cool(address target) external;
 }
 
 address constant VM_ADDRESS = address(uint160(uint256(keccak256("hevm cheat code"))));

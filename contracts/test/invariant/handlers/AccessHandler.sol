@@ -283,7 +283,9 @@ contract AccessHandler is CardSigner {
 
     function issuePrescription(uint256 cs, uint256 p, uint40 validUntil, bytes calldata data) external {
         _do(
-            cs, address(pharmacy), abi.encodeCall(pharmacy.issuePrescription, (_pid(p), validUntil, _sealed(cs, data)))
+            cs,
+            address(pharmacy),
+            abi.encodeCall(pharmacy.issuePrescription, (_pid(p), validUntil, bytes32(0), _sealed(cs, data)))
         );
     }
 
@@ -302,10 +304,30 @@ contract AccessHandler is CardSigner {
     function dispensePrescription(uint256 cs, uint256 id, uint256 inst) external {
         id = id % 3;
         uint256 deadline = block.timestamp + 1 hours;
-        bytes32 structHash =
-            keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, _addr(inst), hub.nonces(pid), deadline));
+        bytes32 structHash = keccak256(
+            abi.encode(
+                pharmacy.DISPENSE_TYPEHASH(), id, _addr(inst), WHOLE, keccak256(dispenseEnv()), hub.nonces(pid), deadline
+            )
+        );
         CardSig memory s = signFor(hub, pk, structHash);
-        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.dispensePrescription, (id, deadline, s)));
+        _do(
+            cs,
+            address(pharmacy),
+            abi.encodeCall(pharmacy.dispensePrescription, (id, WHOLE, deadline, dispenseEnv(), s))
+        );
+    }
+
+    /// @dev A token dispense signed by the real token key of prescription 2 (valid: only the caller is wrong) or by
+    /// a key the caller made up.
+    function dispenseByToken(uint256 cs, uint256 id, uint256 inst, uint256 keySeed) external {
+        id = id % 3;
+        uint256 deadline = block.timestamp + 1 hours;
+        uint256 tokenPk = keySeed % 2 == 0 ? TOKEN_PK : keySeed % (P256_N - 1) + 1;
+        bytes32 structHash = keccak256(
+            abi.encode(pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(), id, _addr(inst), keccak256(dispenseEnv()), deadline)
+        );
+        CardSig memory s = signFor(hub, tokenPk, structHash);
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.dispenseByToken, (id, deadline, dispenseEnv(), s)));
     }
 
     // ---------------------------------------------------------------- InsuranceProvider
@@ -333,11 +355,21 @@ contract AccessHandler is CardSigner {
     }
 
     function approveClaim(uint256 cs, uint256 id, uint256 amount) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, amount % 100e18)));
+        _do(
+            cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, amount % 100e18, responseEnv()))
+        );
+    }
+
+    function confirmApproval(uint256 cs, uint256 id) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.confirmApproval, (id % 4)));
+    }
+
+    function setApprovalThreshold(uint256 cs, uint256 amount) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.setApprovalThreshold, (amount)));
     }
 
     function denyClaim(uint256 cs, uint256 id, uint16 reason) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.denyClaim, (id % 4, reason)));
+        _do(cs, address(insurance), abi.encodeCall(insurance.denyClaim, (id % 4, reason, responseEnv())));
     }
 
     function processPayment(uint256 cs, uint256 id) external {
@@ -384,6 +416,8 @@ contract AccessHandler is CardSigner {
         s = _append(s, this.execute.selector, this.cancel.selector);
         s = _append(s, this.acceptKiosk.selector, this.revokeAllConsents.selector);
         s = _append(s, this.cancelPrescriptionByPatient.selector, this.cancelPrescriptionByPatient.selector);
+        s = _append(s, this.dispenseByToken.selector, this.confirmApproval.selector);
+        s = _append(s, this.setApprovalThreshold.selector, this.setApprovalThreshold.selector);
     }
 
     function _append(bytes4[] memory a, bytes4 x, bytes4 y) internal pure returns (bytes4[] memory b) {

@@ -8,8 +8,9 @@ import {HospitalRecord} from "../../../src/HospitalRecord.sol";
 import {InsuranceProvider} from "../../../src/InsuranceProvider.sol";
 import {TestStablecoin} from "../../../src/TestStablecoin.sol";
 
-/// @notice Drives claims through submit / approve / deny / pay and escrow funding and withdrawal, from the right
-/// and the wrong insurer, and keeps the ghost ledger the invariants compare with.
+/// @notice Drives claims through submit / approve (above the first insurer's threshold: a proposal) / confirm (by
+/// the proposer, another kiosk of the insurer, the other insurer's kiosk) / deny / pay and escrow funding and
+/// withdrawal, from the right and the wrong insurer, and keeps the ghost ledger the invariants compare with.
 contract ClaimHandler is CardSigner {
     PatientSmartCard internal immutable hub;
     HospitalRecord internal immutable records;
@@ -19,13 +20,19 @@ contract ClaimHandler is CardSigner {
     address[2] internal hospitalKiosks;
     address[2] internal insurers;
     address[2] internal insurerKiosks;
+    address internal immutable secondKiosk; // a second kiosk of insurers[0], whose approvals above its threshold
+    // need two kiosks
     bytes32[2] public patients;
     uint256[2] internal pks;
     address public immutable sink; // where withdrawn escrow goes
 
     mapping(uint256 claimId => uint256) public paySuccesses;
     mapping(uint256 claimId => uint256) public paidAmount;
-    mapping(uint256 claimId => uint256) public approveSuccesses;
+    mapping(uint256 claimId => uint256) public approveSuccesses; // approvals (direct or confirmed)
+    mapping(uint256 claimId => uint256) public proposals;
+    mapping(uint256 claimId => address) public proposer;
+    mapping(uint256 claimId => bool) public confirmedBySecondKiosk;
+    uint256 internal lastProposed;
     uint256 public totalPaid;
     uint256 public totalFunded;
     uint256 public totalWithdrawn;
@@ -40,8 +47,10 @@ contract ClaimHandler is CardSigner {
         address[2] memory insurers_,
         address[2] memory insurerKiosks_,
         uint256[2] memory pks_,
-        address sink_
+        address sink_,
+        address secondKiosk_
     ) {
+        secondKiosk = secondKiosk_;
         hub = hub_;
         records = records_;
         insurance = insurance_;
@@ -89,6 +98,12 @@ contract ClaimHandler is CardSigner {
         } catch {}
     }
 
+    /// @dev One of the three insurer kiosks: the first insurer's two, the second insurer's.
+    function _insurerKiosk(uint256 seed) internal view returns (address) {
+        seed %= 3;
+        return seed == 2 ? secondKiosk : insurerKiosks[seed];
+    }
+
     function approve(uint256 claimSeed, uint256 amountSeed, uint256 insurerSeed) external {
         uint256 count = insurance.claimCount();
         if (count == 0) return;
@@ -96,12 +111,34 @@ contract ClaimHandler is CardSigner {
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         // Mostly within the claimed amount, sometimes beyond.
         uint256 amount = bound(amountSeed, 0, uint256(c.claimed) * 11 / 10 + 1);
-        address kiosk = insurerKiosks[insurerSeed % 2];
+        address kiosk = _insurerKiosk(insurerSeed);
         bool wrongInsurer = hub.kioskInstitution(kiosk) != c.insurer;
         vm.prank(kiosk);
-        try insurance.approveClaim(claimId, amount) {
-            ++approveSuccesses[claimId];
+        try insurance.approveClaim(claimId, amount, responseEnv()) {
             if (wrongInsurer) ++wrongSuccesses;
+            if (insurance.getClaim(claimId).status == InsuranceProvider.ClaimStatus.PendingSecond) {
+                ++proposals[claimId];
+                proposer[claimId] = kiosk;
+                lastProposed = claimId;
+            } else {
+                ++approveSuccesses[claimId];
+            }
+        } catch {}
+    }
+
+    /// @dev A kiosk confirms a proposal: the proposer and the other insurer's kiosk must fail.
+    function confirm(uint256 claimSeed, uint256 insurerSeed) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        // Half the time the latest proposal, else any claim.
+        uint256 claimId = claimSeed % 2 == 0 && lastProposed != 0 ? lastProposed : bound(claimSeed, 1, count);
+        address kiosk = _insurerKiosk(insurerSeed);
+        bool wrong = hub.kioskInstitution(kiosk) != insurance.getClaim(claimId).insurer || kiosk == proposer[claimId];
+        vm.prank(kiosk);
+        try insurance.confirmApproval(claimId) {
+            ++approveSuccesses[claimId];
+            confirmedBySecondKiosk[claimId] = true;
+            if (wrong) ++wrongSuccesses;
         } catch {}
     }
 
@@ -109,10 +146,10 @@ contract ClaimHandler is CardSigner {
         uint256 count = insurance.claimCount();
         if (count == 0) return;
         uint256 claimId = bound(claimSeed, 1, count);
-        address kiosk = insurerKiosks[insurerSeed % 2];
+        address kiosk = _insurerKiosk(insurerSeed);
         bool wrongInsurer = hub.kioskInstitution(kiosk) != insurance.getClaim(claimId).insurer;
         vm.prank(kiosk);
-        try insurance.denyClaim(claimId, reason) {
+        try insurance.denyClaim(claimId, reason, responseEnv()) {
             if (wrongInsurer) ++wrongSuccesses;
         } catch {}
     }
@@ -196,8 +233,9 @@ contract ClaimHandler is CardSigner {
     }
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](9);
+        s = new bytes4[](10);
         s[8] = this.payByHospital.selector;
+        s[9] = this.confirm.selector;
         s[0] = this.submit.selector;
         s[1] = this.resubmit.selector;
         s[2] = this.approve.selector;

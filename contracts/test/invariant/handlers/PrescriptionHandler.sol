@@ -6,9 +6,10 @@ import {CardSig, Scope} from "../../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
 
-/// @notice Drives prescriptions through issue / dispense (with fresh, replayed, stale, misdirected and foreign
-/// signatures) / cancel (by the issuer's kiosk, the admin, the patient's card) / card replacement (after which the
-/// new card consents again) / time, and counts what succeeded.
+/// @notice Drives prescriptions through issue (with or without a token) / dispense in parts (any part, with fresh,
+/// replayed, stale, misdirected and foreign signatures) / dispense by token (the right key, another key, a signature
+/// for the other pharmacy, a replay) / cancel (by the issuer's kiosk, the admin, the patient's card) / card
+/// replacement (after which the new card consents again) / time, and counts what succeeded.
 contract PrescriptionHandler is CardSigner {
     PatientSmartCard internal immutable hub;
     PharmacyAccess internal immutable pharmacy;
@@ -21,10 +22,16 @@ contract PrescriptionHandler is CardSigner {
     uint256[2] public cardPk; // current card of each patient
     uint256[2] public oldPk; // a retired card (0: none yet)
 
-    mapping(uint256 id => uint256) public dispenseSuccesses;
+    mapping(uint256 id => uint256) public dispenseSuccesses; // card dispenses (parts) and token dispenses
+    mapping(uint256 id => uint256) public dispensedParts; // the sum of the parts dispensed
+    mapping(uint256 id => uint256) public completions; // dispenses that completed the prescription
+    mapping(uint256 id => uint256) public tokenSuccesses;
+    mapping(uint256 id => uint256) public tokenPkOf; // 0: issued without a token
     mapping(uint256 id => uint256) public cancelSuccesses;
-    mapping(bytes32 patientId => uint256) public nonceUses; // dispenses
+    mapping(bytes32 patientId => uint256) public nonceUses; // card dispenses
     uint256 public dispenses;
+    uint256 public tokenDispenses;
+    uint256 public completed;
     uint256 public cancels;
     uint256 public replacements;
     uint256 public lossReports;
@@ -32,6 +39,10 @@ contract PrescriptionHandler is CardSigner {
 
     CardSig internal lastSig;
     uint256 internal lastDeadline;
+    uint16 internal lastPart;
+    CardSig internal lastTokenSig;
+    uint256 internal lastTokenId;
+    uint256 internal lastTokenDeadline;
     uint256 internal cardSeq;
 
     constructor(
@@ -59,54 +70,151 @@ contract PrescriptionHandler is CardSigner {
     function issue(uint256 patientSeed, uint256 hospitalSeed, uint256 validitySeed) external {
         uint256 p = patientSeed % 2;
         uint40 validUntil = validitySeed % 3 == 0 ? 0 : uint40(block.timestamp + bound(validitySeed, 1, 20 days));
+        // Every other prescription has a token for a representative.
+        uint256 tokenPk = (patientSeed >> 1) % 2 == 0 ? 0 : uint256(keccak256(abi.encode("token", validitySeed))) % (P256_N - 1) + 1;
         vm.prank(hospitalKiosks[hospitalSeed % 2]);
         bytes memory sealedRx = new bytes(272 + 1024);
         sealedRx[0] = 0x02;
         sealedRx[1] = bytes1(uint8(validitySeed));
-        try pharmacy.issuePrescription(patients[p], validUntil, sealedRx) {} catch {}
+        try pharmacy.issuePrescription(patients[p], validUntil, tokenPk == 0 ? bytes32(0) : idOf(tokenPk), sealedRx)
+        returns (uint256 id) {
+            tokenPkOf[id] = tokenPk;
+        } catch {}
     }
 
-    function dispense(uint256 idSeed, uint256 kioskSeed, uint256 mode) external {
+    function _sealedDispense(uint256 seed) internal pure returns (bytes memory b) {
+        b = new bytes(272 + 512);
+        b[0] = 0x02;
+        b[1] = bytes1(uint8(seed));
+    }
+
+    /// @dev Records a successful dispense of `part`.
+    function _dispensed(uint256 id, uint256 part) internal {
+        ++dispenseSuccesses[id];
+        ++dispenses;
+        dispensedParts[id] += part;
+        if (dispensedParts[id] == WHOLE) {
+            ++completions[id];
+            ++completed;
+        }
+    }
+
+    struct Attempt {
+        uint256 id;
+        address kiosk;
+        address pharmacyInst;
+        bytes32 patientId;
+        uint256 p;
+        uint256 nonce;
+        uint256 deadline;
+        uint16 part;
+        bytes sealedDispense;
+        bool shouldFail;
+    }
+
+    /// @dev A card dispense of a part (any value from 0 to more than is left: 0 and too much must fail).
+    function dispense(uint256 idSeed, uint256 kioskSeed, uint256 mode, uint256 partSeed) external {
+        Attempt memory a;
         uint256 count = pharmacy.prescriptionCount();
-        uint256 id = bound(idSeed, 1, count + 1); // sometimes one that does not exist
+        a.id = bound(idSeed, 1, count + 1); // sometimes one that does not exist
+        a.kiosk = dispenseKiosks[kioskSeed % 3];
+        a.pharmacyInst = hub.kioskInstitution(a.kiosk);
+        a.patientId = a.id <= count ? pharmacy.getPrescription(a.id).patientId : patients[0];
+        a.p = a.patientId == patients[0] ? 0 : 1;
+        a.nonce = hub.nonces(a.patientId);
+        a.deadline = block.timestamp + 1 hours;
+        // Mostly what is left or less; sometimes 0 or more than is left.
+        a.part = uint16(bound(partSeed, 0, WHOLE + 1 - dispensedParts[a.id]));
+        a.sealedDispense = _sealedDispense(partSeed);
+        a.shouldFail = a.part == 0 || a.part > WHOLE - dispensedParts[a.id];
+        mode %= 7;
+        if (mode == 3 && a.nonce == 0) return;
+        CardSig memory s = _cardSig(a, mode);
+        vm.prank(a.kiosk);
+        try pharmacy.dispensePrescription(a.id, a.part, a.deadline, a.sealedDispense, s) {
+            _dispensed(a.id, a.part);
+            ++nonceUses[a.patientId];
+            if (a.shouldFail) ++wrongSuccesses;
+            lastSig = s;
+            lastDeadline = a.deadline;
+            lastPart = a.part;
+        } catch {}
+    }
+
+    /// @dev The card signature of attempt `a`: fresh (mode 0, 1), the last one replayed with its part (2), at the
+    /// previous nonce (3), naming the other pharmacy (4), over another part (5), by another card (6). Every mode but
+    /// 0 and 1 marks the attempt as one that must fail.
+    function _cardSig(Attempt memory a, uint256 mode) internal view returns (CardSig memory) {
+        bytes32 contentHash = keccak256(a.sealedDispense);
+        if (mode <= 1) {
+            return signFor(hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
+        }
+        a.shouldFail = true;
+        if (mode == 2) {
+            a.deadline = lastDeadline;
+            a.part = lastPart;
+            return lastSig;
+        }
+        if (mode == 3) {
+            return signFor(
+                hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce - 1, a.deadline)
+            );
+        }
+        if (mode == 4) {
+            address other = a.pharmacyInst == pharmacyOrgs[0] ? pharmacyOrgs[1] : pharmacyOrgs[0];
+            return signFor(hub, cardPk[a.p], dispenseHash(a.id, other, a.part, contentHash, a.nonce, a.deadline));
+        }
+        if (mode == 5) {
+            return signFor(
+                hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part ^ 1, contentHash, a.nonce, a.deadline)
+            );
+        }
+        // The other patient's card, or this patient's retired card.
+        uint256 pk = oldPk[a.p] != 0 ? oldPk[a.p] : cardPk[1 - a.p];
+        return signFor(hub, pk, dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
+    }
+
+    /// @dev A representative's token dispense: the right token key (mode 0, 1), another key (2), a signature naming
+    /// the other pharmacy (3), the last token signature replayed (4).
+    function dispenseByToken(uint256 idSeed, uint256 kioskSeed, uint256 mode) external {
+        uint256 count = pharmacy.prescriptionCount();
+        uint256 id = bound(idSeed, 1, count + 1);
         address kiosk = dispenseKiosks[kioskSeed % 3];
         address pharmacyInst = hub.kioskInstitution(kiosk);
-        bytes32 patientId = id <= count ? pharmacy.getPrescription(id).patientId : patients[0];
-        uint256 p = patientId == patients[0] ? 0 : 1;
-        uint256 nonce = hub.nonces(patientId);
         uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sealedDispense = _sealedDispense(idSeed);
+        bytes32 contentHash = keccak256(sealedDispense);
+        uint256 tokenPk = tokenPkOf[id];
+        bool shouldFail = tokenPk == 0;
+        if (tokenPk == 0) tokenPk = uint256(keccak256(abi.encode("no token", id))) % (P256_N - 1) + 1;
         CardSig memory s;
-        bool shouldFail;
-        mode %= 6;
-        if (mode == 0 || mode == 1) {
-            s = signFor(hub, cardPk[p], dispenseHash(id, pharmacyInst, nonce, deadline));
+        mode %= 5;
+        if (mode <= 1) {
+            s = signFor(hub, tokenPk, tokenHash(id, pharmacyInst, contentHash, deadline));
         } else if (mode == 2) {
-            // Replay the last signature that went through (or was tried).
-            s = lastSig;
-            deadline = lastDeadline;
+            s = signFor(hub, tokenPk ^ 1, tokenHash(id, pharmacyInst, contentHash, deadline));
             shouldFail = true;
         } else if (mode == 3) {
-            if (nonce == 0) return;
-            s = signFor(hub, cardPk[p], dispenseHash(id, pharmacyInst, nonce - 1, deadline));
-            shouldFail = true;
-        } else if (mode == 4) {
             address other = pharmacyInst == pharmacyOrgs[0] ? pharmacyOrgs[1] : pharmacyOrgs[0];
-            s = signFor(hub, cardPk[p], dispenseHash(id, other, nonce, deadline));
+            s = signFor(hub, tokenPk, tokenHash(id, other, contentHash, deadline));
             shouldFail = true;
         } else {
-            // The other patient's card, or this patient's retired card.
-            uint256 pk = oldPk[p] != 0 ? oldPk[p] : cardPk[1 - p];
-            s = signFor(hub, pk, dispenseHash(id, pharmacyInst, nonce, deadline));
+            if (lastTokenId == 0) return;
+            id = lastTokenId;
+            s = lastTokenSig;
+            deadline = lastTokenDeadline;
             shouldFail = true;
         }
+        uint256 rest = WHOLE - dispensedParts[id];
         vm.prank(kiosk);
-        try pharmacy.dispensePrescription(id, deadline, s) {
-            ++dispenseSuccesses[id];
-            ++dispenses;
-            ++nonceUses[patientId];
+        try pharmacy.dispenseByToken(id, deadline, sealedDispense, s) {
+            _dispensed(id, rest);
+            ++tokenSuccesses[id];
+            ++tokenDispenses;
             if (shouldFail) ++wrongSuccesses;
-            lastSig = s;
-            lastDeadline = deadline;
+            lastTokenSig = s;
+            lastTokenId = id;
+            lastTokenDeadline = deadline;
         } catch {}
     }
 
@@ -210,16 +318,28 @@ contract PrescriptionHandler is CardSigner {
         vm.warp(block.timestamp + bound(dt, 0, 2 days));
     }
 
-    function dispenseHash(uint256 id, address pharmacy_, uint256 nonce, uint256 deadline)
+    function dispenseHash(
+        uint256 id,
+        address pharmacy_,
+        uint16 part,
+        bytes32 contentHash,
+        uint256 nonce,
+        uint256 deadline
+    ) internal view returns (bytes32) {
+        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, part, contentHash, nonce, deadline));
+    }
+
+    function tokenHash(uint256 id, address pharmacy_, bytes32 contentHash, uint256 deadline)
         internal
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, nonce, deadline));
+        return keccak256(abi.encode(pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(), id, pharmacy_, contentHash, deadline));
     }
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](7);
+        s = new bytes4[](8);
+        s[7] = this.dispenseByToken.selector;
         s[0] = this.issue.selector;
         s[1] = this.dispense.selector;
         s[2] = this.cancel.selector;
