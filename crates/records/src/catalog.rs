@@ -30,16 +30,22 @@ pub(crate) struct Index {
     starts: Vec<u32>,
     /// Where each entry's text starts in `text` (after the code and the tab).
     text_starts: Vec<u32>,
+    /// The entries by (code length, text length, entry): the order of the word tiers.
+    by_length: Vec<u32>,
+    /// Where each code length's run ends in `by_length`.
+    length_runs: Vec<usize>,
 }
 
 impl Index {
-    /// Builds the index over `entries`, each given as (code, text).
+    /// Builds the index over `entries`, each given as (code, text), **sorted by code**.
     pub(crate) fn new<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let entries = entries.into_iter();
         let mut index = Index {
             text: Vec::with_capacity(entries.size_hint().0 * 80),
             starts: Vec::with_capacity(entries.size_hint().0 + 1),
             text_starts: Vec::with_capacity(entries.size_hint().0),
+            by_length: Vec::new(),
+            length_runs: Vec::new(),
         };
         let mut folded = String::new();
         for (code, text) in entries {
@@ -59,6 +65,21 @@ impl Index {
             index.text.push(b'\n');
         }
         index.starts.push(offset(index.text.len()));
+        let n = index.len();
+        assert!(
+            (1..n).all(|e| index.code(e - 1) < index.code(e)),
+            "catalog entries must be sorted by code, each once"
+        );
+        let mut by_length: Vec<u32> = (0..offset(n)).collect();
+        by_length.sort_by_key(|&e| {
+            let e = e as usize;
+            (index.code(e).len(), index.entry_text(e).len(), e)
+        });
+        let code_len = |i: usize| index.code(by_length[i] as usize).len();
+        index.length_runs = (1..=n)
+            .filter(|&i| i == n || code_len(i - 1) != code_len(i))
+            .collect();
+        index.by_length = by_length;
         index
     }
 
@@ -68,6 +89,11 @@ impl Index {
     }
 
     /// Entry numbers of the best `limit` matches of `query`, best first (see the module documentation).
+    ///
+    /// The code-prefix hits are a run of the code order, found by binary search. The word hits are collected
+    /// code length by code length (the ranking's next key), shortest texts first, and the scan stops at the
+    /// first code length that completes `limit` hits: a frequent word (one letter) touches few entries, a rare
+    /// one scans them all, each with a SIMD substring search.
     pub(crate) fn search(&self, query: &str, limit: usize) -> Vec<usize> {
         let mut folded = String::new();
         fold_into(query.trim(), &mut folded);
@@ -75,79 +101,78 @@ impl Index {
         let Some(first) = words.first() else {
             return (0..self.len().min(limit)).collect();
         };
-        let code_prefix: Vec<u8> = if words.len() == 1 {
-            first.undotted.clone()
+        let mut hits: Vec<usize> = Vec::with_capacity(limit.min(self.len()));
+        // 1. The code starts with the (one-word) query.
+        let prefixed = if words.len() == 1 && !first.undotted.is_empty() {
+            let prefix = first.undotted.as_slice();
+            let from = self.partition(|code| code < prefix);
+            let to = self.partition(|code| code < prefix || code.starts_with(prefix));
+            hits.extend((from..to).take(limit));
+            from..to
         } else {
-            Vec::new()
+            0..0
         };
-        let word_start = first.needles[0].needle().to_vec();
-
-        // (tier, code length, text does not start with the word, text length, entry): the sort key and the entry.
-        let mut hits: Vec<(u8, u8, bool, u32, u32)> = Vec::new();
-        for entry in self.candidates(first) {
-            let line = self.line(entry);
-            if !words[1..].iter().all(|w| w.occurs_in(line)) {
-                continue;
+        // 2. A word of the text starts with the first query word; 3. anywhere (kept in case 2 runs short).
+        let word = first.needles[0].needle();
+        let mut anywhere: Vec<usize> = Vec::new();
+        let mut run_start = 0;
+        for &run_end in &self.length_runs {
+            if hits.len() >= limit {
+                break;
             }
-            let code =
-                &self.text[self.starts[entry] as usize..self.text_starts[entry] as usize - 1];
-            let text =
-                &self.text[self.text_starts[entry] as usize..self.starts[entry + 1] as usize - 1];
-            let entry = offset(entry);
-            if !code_prefix.is_empty() && code.starts_with(&code_prefix) {
-                hits.push((0, 0, false, 0, entry));
-                continue;
-            }
-            let tier = if starts_a_word(text, &first.needles[0]) {
-                1
-            } else {
-                2
-            };
-            let code_len = u8::try_from(code.len()).unwrap_or(u8::MAX);
-            let not_first = !text.starts_with(&word_start);
-            hits.push((tier, code_len, not_first, offset(text.len()), entry));
-        }
-        if hits.len() > limit {
-            if limit == 0 {
-                return Vec::new();
-            }
-            hits.select_nth_unstable(limit - 1);
-            hits.truncate(limit);
-        }
-        hits.sort_unstable();
-        hits.into_iter().map(|h| h.4 as usize).collect()
-    }
-
-    /// The entries whose line contains one of the word's needles, in entry order, each once.
-    fn candidates(&self, word: &Word) -> Vec<usize> {
-        let mut found: Vec<usize> = Vec::new();
-        for finder in &word.needles {
-            let mut at = 0;
-            let mut entry = 0;
-            let mut these = Vec::new();
-            while let Some(pos) = finder.find(&self.text[at..]) {
-                let pos = at + pos;
-                // The entry holding `pos`: the last line starting at or before it (lines only move forward).
-                entry += self.starts[entry..].partition_point(|s| *s as usize <= pos) - 1;
-                these.push(entry);
-                at = self.starts[entry + 1] as usize;
-                if at >= self.text.len() {
-                    break;
+            let mut text_first: Vec<usize> = Vec::new();
+            let mut word_first: Vec<usize> = Vec::new();
+            for &entry in &self.by_length[run_start..run_end] {
+                let entry = entry as usize;
+                if prefixed.contains(&entry) {
+                    continue;
+                }
+                let line = self.line(entry);
+                if !words.iter().all(|w| w.occurs_in(line)) {
+                    continue;
+                }
+                let text = self.entry_text(entry);
+                if text.starts_with(word) {
+                    text_first.push(entry);
+                } else if starts_a_word(text, &first.needles[0]) {
+                    word_first.push(entry);
+                } else if anywhere.len() < limit {
+                    anywhere.push(entry);
                 }
             }
-            if found.is_empty() {
-                found = these;
+            hits.extend(text_first);
+            hits.extend(word_first);
+            run_start = run_end;
+        }
+        hits.extend(anywhere);
+        hits.truncate(limit);
+        hits
+    }
+
+    /// The number of entries, in code order, whose code satisfies `before` (which must hold for a prefix of them).
+    fn partition(&self, before: impl Fn(&[u8]) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before(self.code(mid)) {
+                lo = mid + 1;
             } else {
-                found.extend(these);
-                found.sort_unstable();
-                found.dedup();
+                hi = mid;
             }
         }
-        found
+        lo
     }
 
     fn line(&self, entry: usize) -> &[u8] {
         &self.text[self.starts[entry] as usize..self.starts[entry + 1] as usize]
+    }
+
+    fn code(&self, entry: usize) -> &[u8] {
+        &self.text[self.starts[entry] as usize..self.text_starts[entry] as usize - 1]
+    }
+
+    fn entry_text(&self, entry: usize) -> &[u8] {
+        &self.text[self.text_starts[entry] as usize..self.starts[entry + 1] as usize - 1]
     }
 }
 
@@ -228,8 +253,8 @@ mod tests {
     fn index() -> Index {
         Index::new([
             ("A01.0", "Typhoid fever"),
-            ("E11.9", "Type 2 diabetes mellitus without complications"),
             ("E11.65", "Type 2 diabetes mellitus with hyperglycemia"),
+            ("E11.9", "Type 2 diabetes mellitus without complications"),
             ("G65.0", "Sequelae of Guillain-Barré syndrome"),
             ("I10", "Essential (primary) hypertension"),
             ("I11.0", "Hypertensive heart disease with heart failure"),
@@ -245,15 +270,22 @@ mod tests {
         // The shorter code (I10) first, though I11.0's text starts with the word.
         assert_eq!(ix.search("hypert", 10), [4, 5]);
         assert_eq!(ix.search("e11", 10), [1, 2], "code prefix, in code order");
-        assert_eq!(ix.search("E11.65", 10), [2]);
-        assert_eq!(ix.search("e1165", 10), [2]);
-        assert_eq!(ix.search("11.9", 10), [1]);
-        assert_eq!(ix.search("diab 2", 10), [1, 2], "shorter code first");
+        assert_eq!(ix.search("e11", 1), [1]);
+        assert_eq!(ix.search("r", 10)[0], 6, "code prefix before the text hits");
+        assert_eq!(
+            ix.search("r", 10).len(),
+            6,
+            "each entry once, E11.9 has no r"
+        );
+        assert_eq!(ix.search("E11.65", 10), [1]);
+        assert_eq!(ix.search("e1165", 10), [1]);
+        assert_eq!(ix.search("11.9", 10), [2]);
+        assert_eq!(ix.search("diab 2", 10), [2, 1], "shorter code first");
         assert_eq!(ix.search("ertens", 10), [4, 5], "anywhere, shorter first");
         assert_eq!(ix.search("barre", 10), [3], "accents folded");
         assert_eq!(ix.search("BARRÉ", 10), [3]);
         assert!(ix.search("zzz", 10).is_empty());
-        assert_eq!(ix.search("type", 1), [1]);
+        assert_eq!(ix.search("type", 1), [2]);
         assert!(ix.search("type", 0).is_empty());
         assert_eq!(ix.search("  ", 3), [0, 1, 2]);
         assert_eq!(ix.search("", 100).len(), 7);
