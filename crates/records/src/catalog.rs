@@ -1,7 +1,8 @@
 //! The type-ahead search behind [`crate::icd10::search`] and [`crate::formulary::search`]: a prebuilt, folded
-//! (lowercase, accents removed) copy of every entry's code and text in one buffer, scanned with a SIMD substring
-//! search, and only the best `limit` hits sorted. Fast enough for every keystroke over the 74,719 ICD-10-CM
-//! codes (`cargo bench -p carekiosk-records --bench codesets`, figures in `docs/benchmarks.md`).
+//! (lowercase, accents removed) copy of every entry's code and text in one buffer, the entries pre-sorted in
+//! ranking order, a SIMD substring search per entry, and a scan that stops once the best `limit` hits are
+//! certain. Fast enough for every keystroke over the 74,719 ICD-10-CM codes (`cargo bench -p carekiosk-records
+//! --bench codesets`, figures in `docs/benchmarks.md`).
 //!
 //! # Matching and ranking
 //!
