@@ -387,7 +387,7 @@ const DIAGNOSES: [(&str, &str, [&str; 2]); 6] = [
         ["steam inhalation twice daily", "stop smoking counselling"],
     ),
     (
-        "M54.5",
+        "M54.50",
         "lower back pain after lifting furniture",
         ["daily stretching programme", "physiotherapy referral"],
     ),
@@ -397,7 +397,7 @@ const DIAGNOSES: [(&str, &str, [&str; 2]); 6] = [
         ["warm saline gargles", "soft diet for a week"],
     ),
     (
-        "J45.9",
+        "J45.909",
         "wheezing at night twice a week",
         ["inhaler technique training", "avoid known triggers"],
     ),

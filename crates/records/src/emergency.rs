@@ -63,8 +63,6 @@ pub const MAX_ENTRY_LEN: usize = 80;
 /// The blood groups a set may name.
 pub const BLOOD_GROUPS: [&str; 8] = ["A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"];
 
-const ICD10_SYSTEM: &str = "http://hl7.org/fhir/sid/icd-10";
-
 /// One allergy or intolerance.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Allergy {
@@ -296,7 +294,7 @@ impl EmergencySet {
         for c in &self.conditions {
             let code = match crate::icd10::lookup(c) {
                 Some(known) => json!({
-                    "coding": [{"system": ICD10_SYSTEM, "code": known.code, "display": known.display}],
+                    "coding": [{"system": crate::icd10::SYSTEM, "code": known.code, "display": known.display}],
                     "text": c,
                 }),
                 None => json!({"text": c}),

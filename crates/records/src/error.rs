@@ -32,7 +32,7 @@ pub enum RecordsError {
     },
     /// A diagnosis has no ICD-10 coding.
     #[error(
-        "{resource}.{field} has no ICD-10 coding (system http://hl7.org/fhir/sid/icd-10): \
+        "{resource}.{field} has no ICD-10-CM coding (system http://hl7.org/fhir/sid/icd-10-cm): \
          pick the diagnosis from the list (icd10::search)"
     )]
     MissingIcd10 {
@@ -42,7 +42,7 @@ pub enum RecordsError {
         field: &'static str,
     },
     /// A diagnosis code that is not in the kiosk's ICD-10 list.
-    #[error("ICD-10 code {code:?} is not in this kiosk's ICD-10 list: pick the diagnosis from the list (icd10::search)")]
+    #[error("ICD-10-CM code {code:?} is not a billable code of this kiosk's ICD-10-CM list: pick the diagnosis from the list (icd10::search)")]
     UnknownIcd10 {
         /// The code as given.
         code: String,

@@ -1,9 +1,19 @@
-//! A small formulary of common essential medicines, so a doctor picks a drug rather than types one. Each entry
+//! The kiosk's formulary: common essential medicines, so a doctor picks a drug rather than types one. Each entry
 //! is one product, keyed by its WHO ATC code (one strength and form per substance in this list).
+//!
+//! The list is the project's own, curated by hand (`data/SOURCE.md` says why it is not a complete, published ATC
+//! index: none with a licence that allows shipping it could be had). Its ATC codes give each drug its **class**,
+//! the ATC chemical subgroup (the first five characters: `J01CA`, *penicillins with extended spectrum*), which
+//! the allergy and duplicate-therapy checks compare ([`Drug::class`], [`class_of`], [`same_class`]).
 //!
 //! The default dosage texts are common adult regimens offered as a starting point; the prescriber edits them.
 
+use std::sync::OnceLock;
+
+use crate::catalog::Index;
 use crate::fhir::{CodeableConcept, Coding, Dosage};
+
+pub use crate::catalog::SEARCH_LIMIT;
 
 /// FHIR's URI for the WHO ATC classification.
 pub const SYSTEM: &str = "http://www.whocc.no/atc";
@@ -45,6 +55,12 @@ impl Drug {
     /// The default dosage as a FHIR Dosage.
     pub fn dosage(&self) -> Dosage {
         Dosage::text(self.default_dosage)
+    }
+
+    /// The drug's class: its ATC chemical subgroup, the first five characters of the code (`J01CA` for
+    /// amoxicillin, `J01CA04`). Two drugs of one class are alike for an allergy or a duplicate-therapy check.
+    pub fn class(&self) -> &'static str {
+        &self.code[..5]
     }
 }
 
@@ -349,15 +365,49 @@ pub fn all() -> &'static [Drug] {
     DRUGS
 }
 
+/// The class ([`Drug::class`], the ATC chemical subgroup) of a level-5 ATC code, case-insensitively: `J01CA`
+/// for `j01ca04`. Works for any well-formed code, in the formulary or not (an allergy recorded elsewhere);
+/// `None` for anything that is not a level-5 ATC code.
+pub fn class_of(code: &str) -> Option<String> {
+    let code = code.trim();
+    let b = code.as_bytes();
+    let well_formed = b.len() == 7
+        && b[0].is_ascii_alphabetic()
+        && b[1..3].iter().all(u8::is_ascii_digit)
+        && b[3..5].iter().all(u8::is_ascii_alphabetic)
+        && b[5..7].iter().all(u8::is_ascii_digit);
+    well_formed.then(|| code[..5].to_ascii_uppercase())
+}
+
+/// Whether two level-5 ATC codes are of one class (see [`class_of`]); `false` when either is not such a code.
+pub fn same_class(a: &str, b: &str) -> bool {
+    matches!((class_of(a), class_of(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// The drug with ATC `code` (case-insensitive).
 pub fn lookup(code: &str) -> Option<&'static Drug> {
     let code = code.trim();
     DRUGS.iter().find(|d| d.code.eq_ignore_ascii_case(code))
 }
 
-/// Drugs matching every word of `query` in their ATC code, name, strength or form, case-insensitively; best
-/// matches first (code prefix, then a name word starting with the query, then anywhere). An empty query lists
-/// everything, for a picker.
+/// The best [`SEARCH_LIMIT`] (50) drugs matching every word of `query` in their ATC code, name, strength or
+/// form, case- and accent-insensitively: code prefix first, then names starting with the query, then a word
+/// starting with it, then anywhere, shorter texts first within each (the ranking of [`crate::icd10::search`]).
+/// An empty query lists the first drugs, in ATC order.
 pub fn search(query: &str) -> Vec<&'static Drug> {
-    crate::catalog_search(DRUGS, query, |d| (d.code, d.display()))
+    search_limit(query, SEARCH_LIMIT)
+}
+
+/// [`search`] with another limit on the number of hits.
+pub fn search_limit(query: &str, limit: usize) -> Vec<&'static Drug> {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let texts: Vec<String> = DRUGS.iter().map(Drug::display).collect();
+        Index::new(DRUGS.iter().zip(&texts).map(|(d, t)| (d.code, t.as_str())))
+    });
+    index
+        .search(query, limit)
+        .into_iter()
+        .map(|i| &DRUGS[i])
+        .collect()
 }

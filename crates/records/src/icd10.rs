@@ -1,22 +1,46 @@
-//! A small subset of WHO ICD-10 (2019 edition) diagnoses common in primary and hospital outpatient care, so a
-//! doctor picks a diagnosis rather than types a code. Codes and titles are WHO ICD-10's (not ICD-10-CM's).
+//! ICD-10-CM, the US clinical modification of ICD-10: every **billable** code of the April 2026 release (FY2026,
+//! 74,719 codes) with its full title, so a doctor picks a diagnosis rather than types a code.
+//!
+//! The list is `data/icd10cm-2026-04.tsv.gz` (552 KB, embedded in the binary), generated from the NCHS/CMS
+//! files by `data/generate.py`; `data/SOURCE.md` names the source, version and licence (public domain). It is
+//! decompressed and indexed once, at the first call into this module (about 30 ms in a release build, 0.3 s in a
+//! debug one; [`preload`] does it up front), and then stays in memory (about 16 MiB). A search takes well under
+//! 10 ms per keystroke (`docs/benchmarks.md`, "Code sets").
+//!
+//! Only billable codes are in the list: a category that has subdivisions (`J45.9`, `M54.5`) is not a diagnosis
+//! one may record, its subdivisions are (`J45.909`, `M54.50`).
 
+use std::sync::OnceLock;
+
+use crate::catalog::Index;
 use crate::fhir::{CodeableConcept, Coding};
 
-/// FHIR's URI for ICD-10.
-pub const SYSTEM: &str = "http://hl7.org/fhir/sid/icd-10";
+pub use crate::catalog::SEARCH_LIMIT;
 
-/// One ICD-10 code with its title.
+/// FHIR's URI for ICD-10-CM.
+pub const SYSTEM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+
+/// FHIR's URI for WHO ICD-10, the system of the kiosk's earlier 51-code list. Still read: a diagnosis coded with it
+/// is accepted when its code is an ICD-10-CM billable code too (`I10`, `E11.9`, `J06.9`, …).
+pub const WHO_SYSTEM: &str = "http://hl7.org/fhir/sid/icd-10";
+
+/// The ICD-10-CM release of the list.
+pub const VERSION: &str = "2026-04";
+
+/// The list, gzip-compressed: `CODE TAB TITLE` lines sorted by code, after one `#` comment line.
+static DATA: &[u8] = include_bytes!("../data/icd10cm-2026-04.tsv.gz");
+
+/// One ICD-10-CM code with its title.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Icd10Code {
     /// The code, with the dot (`J06.9`).
     pub code: &'static str,
-    /// WHO title.
+    /// The official title (long description).
     pub display: &'static str,
 }
 
 impl Icd10Code {
-    /// The FHIR coding.
+    /// The FHIR coding (system [`SYSTEM`]).
     pub fn coding(&self) -> Coding {
         Coding::new(SYSTEM, self.code, self.display)
     }
@@ -28,112 +52,84 @@ impl Icd10Code {
             text: None,
         }
     }
+
+    /// The three-character category (`E11` for `E11.9`): codes of one category are one kind of condition.
+    pub fn category(&self) -> &'static str {
+        &self.code[..3]
+    }
 }
 
-const fn c(code: &'static str, display: &'static str) -> Icd10Code {
-    Icd10Code { code, display }
+struct CodeSet {
+    codes: Vec<Icd10Code>,
+    index: Index,
 }
 
-static CODES: &[Icd10Code] = &[
-    // Infections
-    c("A01.0", "Typhoid fever"),
-    c("A09.9", "Gastroenteritis and colitis of unspecified origin"),
-    c("B34.9", "Viral infection, unspecified"),
-    c("B54", "Unspecified malaria"),
-    c("U07.1", "COVID-19, virus identified"),
-    // Blood, endocrine, metabolic
-    c("D50.9", "Iron deficiency anaemia, unspecified"),
-    c("E03.9", "Hypothyroidism, unspecified"),
-    c("E10.9", "Type 1 diabetes mellitus without complications"),
-    c("E11.9", "Type 2 diabetes mellitus without complications"),
-    c("E55.9", "Vitamin D deficiency, unspecified"),
-    c("E66.9", "Obesity, unspecified"),
-    c("E78.5", "Hyperlipidaemia, unspecified"),
-    // Mental, nervous system
-    c("F32.9", "Depressive episode, unspecified"),
-    c("F41.1", "Generalized anxiety disorder"),
-    c("G40.9", "Epilepsy, unspecified"),
-    c("G43.9", "Migraine, unspecified"),
-    // Eye, ear
-    c("H10.9", "Conjunctivitis, unspecified"),
-    c("H66.9", "Otitis media, unspecified"),
-    // Circulatory
-    c("I10", "Essential (primary) hypertension"),
-    c("I20.9", "Angina pectoris, unspecified"),
-    c("I25.9", "Chronic ischaemic heart disease, unspecified"),
-    c(
-        "I48.9",
-        "Atrial fibrillation and atrial flutter, unspecified",
-    ),
-    c("I50.9", "Heart failure, unspecified"),
-    c("I63.9", "Cerebral infarction, unspecified"),
-    // Respiratory
-    c("J00", "Acute nasopharyngitis [common cold]"),
-    c("J02.9", "Acute pharyngitis, unspecified"),
-    c("J03.9", "Acute tonsillitis, unspecified"),
-    c("J06.9", "Acute upper respiratory infection, unspecified"),
-    c("J18.9", "Pneumonia, unspecified"),
-    c("J20.9", "Acute bronchitis, unspecified"),
-    c("J30.4", "Allergic rhinitis, unspecified"),
-    c(
-        "J44.9",
-        "Chronic obstructive pulmonary disease, unspecified",
-    ),
-    c("J45.9", "Asthma, unspecified"),
-    // Digestive
-    c(
-        "K21.9",
-        "Gastro-oesophageal reflux disease without oesophagitis",
-    ),
-    c("K29.7", "Gastritis, unspecified"),
-    c("K59.0", "Constipation"),
-    // Skin
-    c("L20.9", "Atopic dermatitis, unspecified"),
-    c("L30.9", "Dermatitis, unspecified"),
-    // Musculoskeletal
-    c("M17.9", "Gonarthrosis, unspecified"),
-    c("M54.5", "Low back pain"),
-    c("M79.1", "Myalgia"),
-    c("M81.9", "Osteoporosis, unspecified"),
-    // Genitourinary
-    c("N30.0", "Acute cystitis"),
-    c("N39.0", "Urinary tract infection, site not specified"),
-    // Symptoms
-    c("R05", "Cough"),
-    c("R10.4", "Other and unspecified abdominal pain"),
-    c("R50.9", "Fever, unspecified"),
-    c("R51", "Headache"),
-    // Injury, other
-    c("S93.4", "Sprain and strain of ankle"),
-    c("T78.4", "Allergy, unspecified"),
-    c("Z00.0", "General medical examination"),
-];
+static SET: OnceLock<CodeSet> = OnceLock::new();
 
-/// Every code in the subset, in chapter order.
+fn set() -> &'static CodeSet {
+    SET.get_or_init(|| {
+        // Decompressed once and kept for the life of the process: every entry borrows from it.
+        let text: &'static str = Box::leak(crate::catalog::gunzip(DATA).into_boxed_str());
+        let codes: Vec<Icd10Code> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (code, display) = l.split_once('\t').expect("CODE TAB TITLE");
+                Icd10Code { code, display }
+            })
+            .collect();
+        let index = Index::new(codes.iter().map(|c| (c.code, c.display)));
+        CodeSet { codes, index }
+    })
+}
+
+/// Every billable code, in code order.
 pub fn all() -> &'static [Icd10Code] {
-    CODES
+    &set().codes
+}
+
+/// Loads and indexes the list now rather than at the first lookup or search (for a kiosk to do at start).
+pub fn preload() {
+    set();
 }
 
 /// The entry for `code` (case-insensitive, the dot optional: `j069` finds `J06.9`).
 pub fn lookup(code: &str) -> Option<&'static Icd10Code> {
-    let want = normalise_code(code);
+    let want: Vec<u8> = code
+        .trim()
+        .bytes()
+        .filter(|b| *b != b'.')
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
     if want.is_empty() {
         return None;
     }
-    CODES.iter().find(|c| normalise_code(c.code) == want)
+    let codes = &set().codes;
+    codes
+        .binary_search_by(|c| {
+            c.code
+                .bytes()
+                .filter(|b| *b != b'.')
+                .cmp(want.iter().copied())
+        })
+        .ok()
+        .map(|i| &codes[i])
 }
 
-/// Codes matching every word of `query` in their code or title, case-insensitively; best matches first (code
-/// prefix, then a title word starting with the query, then anywhere), chapter order otherwise. An empty query
-/// lists everything, for a picker.
+/// The best [`SEARCH_LIMIT`] (50) codes matching every word of `query` in their code or title, case- and
+/// accent-insensitively: code prefix first (in code order), then titles starting with the query, then a title word
+/// starting with it, then anywhere, shorter titles first within each (see [`search_limit`]). An empty query lists
+/// the first codes.
 pub fn search(query: &str) -> Vec<&'static Icd10Code> {
-    crate::catalog_search(CODES, query, |c| (c.code, c.display.to_string()))
+    search_limit(query, SEARCH_LIMIT)
 }
 
-fn normalise_code(code: &str) -> String {
-    code.trim()
-        .chars()
-        .filter(|c| *c != '.')
-        .map(|c| c.to_ascii_uppercase())
+/// [`search`] with another limit on the number of hits.
+pub fn search_limit(query: &str, limit: usize) -> Vec<&'static Icd10Code> {
+    let set = set();
+    set.index
+        .search(query, limit)
+        .into_iter()
+        .map(|i| &set.codes[i])
         .collect()
 }

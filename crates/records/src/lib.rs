@@ -4,8 +4,9 @@
 //! - the record contents: hand-written HL7 FHIR R4 types for the elements carekiosk uses ([`fhir`]), the
 //!   [`Resource`] union and its [`RecordKind`] (inside the encryption), and the rules a record must meet before it is saved
 //!   ([`Resource::validate`]);
-//! - the pick lists a doctor chooses from: a WHO ICD-10 subset ([`icd10`]) and a formulary keyed by ATC code
-//!   ([`formulary`]);
+//! - the pick lists a doctor chooses from: every billable ICD-10-CM code ([`icd10`], 74,719 codes, public domain)
+//!   and a formulary keyed by ATC code ([`formulary`]), each with a type-ahead search fast enough for every
+//!   keystroke;
 //! - the **sealed envelope**, the bytes that go on chain for a record: [`seal`], [`open`], [`content_hash`].
 //!
 //! It must not do I/O of any kind (no files, network, clock, logging), talk to the chain, or talk to a card:
@@ -64,6 +65,7 @@
 //! # Ok::<(), carekiosk_records::RecordsError>(())
 //! ```
 
+mod catalog;
 mod date;
 pub mod emergency;
 mod envelope;
@@ -188,47 +190,4 @@ impl TryFrom<u8> for RecordKind {
             .copied()
             .ok_or(RecordsError::UnknownKind(byte))
     }
-}
-
-/// Case-insensitive search over a static pick list; every query word must occur in the code (with or without
-/// dots) or the text. Ranked: code prefix, then a text word starting with the first query word, then the rest.
-pub(crate) fn catalog_search<T>(
-    items: &'static [T],
-    query: &str,
-    key: impl Fn(&T) -> (&'static str, String),
-) -> Vec<&'static T> {
-    let query = query.trim().to_lowercase();
-    let words: Vec<&str> = query.split_whitespace().collect();
-    let Some(first) = words.first() else {
-        return items.iter().collect();
-    };
-    let undotted_query = query.replace('.', "");
-    let mut hits: Vec<(u8, &'static T)> = items
-        .iter()
-        .filter_map(|item| {
-            let (code, text) = key(item);
-            let code = code.to_lowercase();
-            let undotted = code.replace('.', "");
-            let text = text.to_lowercase();
-            let matches = |w: &str| {
-                code.contains(w) || undotted.contains(&w.replace('.', "")) || text.contains(w)
-            };
-            if !words.iter().all(|w| matches(w)) {
-                return None;
-            }
-            let rank = if undotted.starts_with(&undotted_query) {
-                0
-            } else if text
-                .split(|c: char| !c.is_alphanumeric())
-                .any(|t| t.starts_with(first))
-            {
-                1
-            } else {
-                2
-            };
-            Some((rank, item))
-        })
-        .collect();
-    hits.sort_by_key(|(rank, _)| *rank);
-    hits.into_iter().map(|(_, item)| item).collect()
 }

@@ -59,7 +59,7 @@ impl Encounter {
 }
 
 impl Condition {
-    /// `code` is an ICD-10 code from [`icd10`]; `subject` is set; dates are FHIR dates.
+    /// `code` is a billable ICD-10-CM code from [`icd10`] (system [`icd10::SYSTEM`], or the earlier [`icd10::WHO_SYSTEM`]); `subject` is set; dates are FHIR dates.
     pub fn validate(&self) -> Result {
         let code = self.code.as_ref().ok_or(RecordsError::MissingIcd10 {
             resource: "Condition",
@@ -244,7 +244,7 @@ impl Coverage {
 }
 
 impl Claim {
-    /// Patient, provider and a coverage are set; `created` is a date; diagnoses are ICD-10 from [`icd10`];
+    /// Patient, provider and a coverage are set; `created` is a date; diagnoses are ICD-10-CM from [`icd10`];
     /// the total is a non-negative amount in an ISO 4217 currency and, when every item has a net, equals their
     /// sum.
     pub fn validate(&self) -> Result {
@@ -423,7 +423,7 @@ fn icd10_code(
     let coding = cc
         .coding
         .iter()
-        .find(|c| c.system.as_deref() == Some(icd10::SYSTEM))
+        .find(|c| matches!(c.system.as_deref(), Some(icd10::SYSTEM | icd10::WHO_SYSTEM)))
         .ok_or(RecordsError::MissingIcd10 { resource, field })?;
     let code = coding
         .code

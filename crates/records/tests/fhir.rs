@@ -743,7 +743,7 @@ fn debug_never_prints_content() {
             "Wanjiru",
             "Grace",
             "1987",
-            "J03.9",
+            "J03.90",
             "tonsillitis",
             "Tonsils",
             "Okoth",

@@ -3,7 +3,7 @@
 mod common;
 
 use carekiosk_records::fhir::*;
-use carekiosk_records::{FhirDate, RecordsError};
+use carekiosk_records::{icd10, FhirDate, RecordsError};
 use common::today;
 
 #[test]
@@ -18,13 +18,35 @@ fn every_sample_is_valid() {
 #[test]
 fn unknown_icd10_code_is_rejected_with_a_hint() {
     let mut c = common::condition();
-    c.code.as_mut().unwrap().coding[0].code = Some("J45.909".into()); // ICD-10-CM, not WHO ICD-10
+    c.code.as_mut().unwrap().coding[0].code = Some("J45.9".into()); // WHO ICD-10; in ICD-10-CM a category
     let err = c.validate().unwrap_err();
     assert!(
-        matches!(&err, RecordsError::UnknownIcd10 { code } if code == "J45.909"),
+        matches!(&err, RecordsError::UnknownIcd10 { code } if code == "J45.9"),
         "{err:?}"
     );
     assert!(err.to_string().contains("icd10::search"), "{err}");
+    c.code.as_mut().unwrap().coding[0].code = Some("J45.909".into()); // its billable subdivision
+    c.validate().unwrap();
+}
+
+#[test]
+fn a_diagnosis_coded_with_the_earlier_who_system_is_read_when_the_code_is_billable() {
+    let mut c = common::condition();
+    let coding = &mut c.code.as_mut().unwrap().coding[0];
+    assert_eq!(coding.system.as_deref(), Some(icd10::SYSTEM));
+    coding.system = Some(icd10::WHO_SYSTEM.into());
+    coding.code = Some("J06.9".into());
+    c.validate().unwrap();
+    c.code.as_mut().unwrap().coding[0].code = Some("J06".into());
+    assert!(matches!(
+        c.validate(),
+        Err(RecordsError::UnknownIcd10 { .. })
+    ));
+    c.code.as_mut().unwrap().coding[0].system = Some("http://snomed.info/sct".into());
+    assert!(matches!(
+        c.validate(),
+        Err(RecordsError::MissingIcd10 { .. })
+    ));
 }
 
 #[test]
@@ -57,7 +79,7 @@ fn condition_without_icd10_is_rejected() {
 #[test]
 fn icd10_lookup_accepts_case_and_missing_dot() {
     let mut c = common::condition();
-    c.code.as_mut().unwrap().coding[0].code = Some("j039".into());
+    c.code.as_mut().unwrap().coding[0].code = Some("j0390".into());
     c.validate().unwrap();
 }
 
@@ -212,8 +234,8 @@ fn claim_rules() {
     ));
     let mut c = common::claim();
     c.diagnosis[0].diagnosis_codeable_concept = Some(CodeableConcept::coded(
-        "http://hl7.org/fhir/sid/icd-10",
-        "Q99.9",
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "A00.2",
         "?",
     ));
     assert!(matches!(

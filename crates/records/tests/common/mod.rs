@@ -61,7 +61,7 @@ pub fn encounter() -> Encounter {
 
 /// A realistic diagnosis with a clinical note (~0.6 KiB of JSON).
 pub fn condition() -> Condition {
-    let mut c = Condition::diagnosis(icd10::lookup("J03.9").unwrap(), patient_ref());
+    let mut c = Condition::diagnosis(icd10::lookup("J03.90").unwrap(), patient_ref());
     c.id = Some("cond-1".into());
     c.encounter = Some(Reference::to("Encounter/enc-2025-06-02-1"));
     c.onset_date_time = Some("2025-05-30".into());
@@ -187,7 +187,7 @@ pub fn claim() -> Claim {
         priority: CodeableConcept::coded(PROCESS_PRIORITY_SYSTEM, "normal", "Normal"),
         diagnosis: vec![ClaimDiagnosis {
             sequence: 1,
-            diagnosis_codeable_concept: Some(icd10::lookup("J03.9").unwrap().codeable_concept()),
+            diagnosis_codeable_concept: Some(icd10::lookup("J03.90").unwrap().codeable_concept()),
         }],
         care_team: vec![ClaimCareTeam {
             sequence: 1,
