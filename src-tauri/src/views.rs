@@ -520,8 +520,9 @@ pub struct PrescriptionView {
 impl From<&PharmacyPrescription> for PrescriptionView {
     fn from(p: &PharmacyPrescription) -> Self {
         let status = match p.status {
-            1 if !p.dispensable => "expired",
+            1 | 4 if !p.dispensable => "expired",
             1 => "ready",
+            4 => "partly dispensed",
             2 => "dispensed",
             3 => "cancelled",
             _ => "unknown",
@@ -582,6 +583,7 @@ impl From<&Claim> for ClaimView {
                 ClaimStatus::Approved => "approved",
                 ClaimStatus::Denied => "denied",
                 ClaimStatus::Paid => "paid",
+                ClaimStatus::PendingSecond => "pending-second",
             }
             .into(),
             reason_code: c.reason_code,

@@ -33,9 +33,13 @@ alloy::sol! {
     /// A new card takes over a patient: signed by the recovery key and by the new card.
     #[derive(Debug)]
     struct ReplaceCard { bytes32 patientId; bytes32 newCardKeyHash; address hospital; bytes32 newRecoveryKeyHash; bytes32 keyBundleHash; uint64 epoch; uint64 signedAt; }
-    /// The patient, present at the pharmacy, lets it dispense one prescription.
+    /// The patient, present at the pharmacy, lets it dispense `part` (of 10,000) of one prescription, with the
+    /// sealed dispense record whose hash is `contentHash`.
     #[derive(Debug)]
-    struct Dispense { uint256 prescriptionId; address pharmacy; uint256 nonce; uint256 deadline; }
+    struct Dispense { uint256 prescriptionId; address pharmacy; uint16 part; bytes32 contentHash; uint256 nonce; uint256 deadline; }
+    /// The prescription token's key (a representative, without the card) lets one pharmacy dispense the rest.
+    #[derive(Debug)]
+    struct DispenseByToken { uint256 prescriptionId; address pharmacy; bytes32 contentHash; uint256 deadline; }
 }
 
 /// The order n of the NIST P-256 group.
@@ -140,13 +144,27 @@ mod tests {
         let d = Dispense {
             prescriptionId: U256::ZERO,
             pharmacy: Address::ZERO,
+            part: 0,
+            contentHash: B256::ZERO,
             nonce: U256::ZERO,
             deadline: U256::ZERO,
         };
         assert_eq!(
             d.eip712_type_hash(),
             keccak256(
-                "Dispense(uint256 prescriptionId,address pharmacy,uint256 nonce,uint256 deadline)"
+                "Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+            )
+        );
+        let t = DispenseByToken {
+            prescriptionId: U256::ZERO,
+            pharmacy: Address::ZERO,
+            contentHash: B256::ZERO,
+            deadline: U256::ZERO,
+        };
+        assert_eq!(
+            t.eip712_type_hash(),
+            keccak256(
+                "DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)"
             )
         );
         let c = Consent {

@@ -44,7 +44,14 @@ impl SoftCard {
         )
     }
 
-    /// The patient id this card registers as.
+    /// The 32 secret bytes (a prescription token's key, to print once), wiped when dropped.
+    pub fn secret(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&self.key.to_bytes());
+        out
+    }
+
+    /// The patient id this card registers as (keccak256(x ‖ y): also a token key's hash).
     pub fn patient_id(&self) -> B256 {
         let (x, y) = self.public();
         crate::eip712::key_hash(x, y)

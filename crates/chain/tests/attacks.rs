@@ -178,7 +178,7 @@ async fn two_pharmacies_racing_in_one_block_exactly_one_dispenses() {
     r.chain
         .send(
             r.hospital_kiosk,
-            pharmacy.issuePrescription(pid, U40::ZERO, sealed_shape(512)),
+            pharmacy.issuePrescription(pid, U40::ZERO, B256::ZERO, sealed_shape(512)),
         )
         .await
         .unwrap();
@@ -191,9 +191,12 @@ async fn two_pharmacies_racing_in_one_block_exactly_one_dispenses() {
         (r.pharmacy, r.pharmacy_kiosk),
         (r.pharmacy2, r.pharmacy2_kiosk),
     ] {
+        let sealed = sealed_shape(512);
         let msg = Dispense {
             prescriptionId: id,
             pharmacy: institution,
+            part: 10_000,
+            contentHash: alloy::primitives::keccak256(&sealed),
             nonce: card_nonce,
             deadline: dl,
         };
@@ -202,7 +205,7 @@ async fn two_pharmacies_racing_in_one_block_exactly_one_dispenses() {
             .chain
             .sign(
                 kiosk,
-                pharmacy.dispensePrescription(id, dl, sig.into()),
+                pharmacy.dispensePrescription(id, 10_000, dl, sealed, sig.into()),
                 r.next_nonce(kiosk).await,
             )
             .await
@@ -282,7 +285,10 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     let claim = insurance.claimCount().call().await.unwrap();
     let approved = amount * U256::from(8_000) / U256::from(10_000);
     r.chain
-        .send(r.insurer_kiosk, insurance.approveClaim(claim, approved))
+        .send(
+            r.insurer_kiosk,
+            insurance.approveClaim(claim, approved, sealed_shape(512)),
+        )
         .await
         .unwrap();
     let hospital = r.d.institution(Role::Hospital).unwrap().address;

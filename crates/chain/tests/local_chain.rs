@@ -192,6 +192,8 @@ async fn eip712_digests_match_the_contracts_both_ways() {
     let dispense = Dispense {
         prescriptionId: U256::ZERO,
         pharmacy: Address::ZERO,
+        part: 0,
+        contentHash: alloy::primitives::B256::ZERO,
         nonce: U256::ZERO,
         deadline: U256::ZERO,
     };

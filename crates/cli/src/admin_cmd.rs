@@ -47,6 +47,12 @@ pub enum AdminCmd {
         #[arg(long)]
         kiosk: Address,
     },
+    /// The insurer (key in CAREKIOSK_INSTITUTION_KEY) sets its four-eyes threshold: an approval above this many
+    /// whole tokens needs a second workstation of the insurer to confirm it (0: none).
+    ApprovalThreshold {
+        #[arg(long)]
+        amount: u64,
+    },
     /// Fund an insurer's escrow with whole tokens from the key in CAREKIOSK_FUNDER_KEY (approves, then funds).
     FundEscrow {
         #[arg(long)]
@@ -173,6 +179,16 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
             let (chain, d) = connect(&manifest, signer).await?;
             let r = chain.send(me, chain.hub(&d).removeKiosk(kiosk)).await?;
             done("kiosk revoked", &r);
+        }
+        AdminCmd::ApprovalThreshold { amount } => {
+            let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
+            let me = signer.address();
+            let (chain, d) = connect(&manifest, signer).await?;
+            let value = U256::from(amount) * U256::from(TOKEN_UNIT);
+            let r = chain
+                .send(me, chain.insurance(&d).setApprovalThreshold(value))
+                .await?;
+            done("four-eyes threshold set", &r);
         }
         AdminCmd::FundEscrow { insurer, amount } => {
             let signer = key("CAREKIOSK_FUNDER_KEY")?;

@@ -192,7 +192,13 @@ pub enum DoctorCmd {
         /// The doctor saw the warnings this prescription raises and prescribes anyway.
         #[arg(long)]
         confirm: bool,
+        /// Also print a prescription token for a representative (PDF to this file: print it, hand it over,
+        /// delete the file — it lets whoever holds it collect the prescription once).
+        #[arg(long)]
+        token_pdf: Option<PathBuf>,
     },
+    /// This hospital's claims and the insurers' decisions (the ClaimResponse, item by item).
+    Claims,
     /// Bill the patient's insurer for a visit (the diagnosis record this hospital wrote), in the deployment's
     /// token: `--item SERVICE:QUANTITY:UNIT_PRICE` (whole tokens; repeat), or `--amount` for one consultation.
     Claim {
@@ -236,10 +242,45 @@ pub enum PharmacyCmd {
         #[command(flatten)]
         consent: ConsentArgs,
     },
-    /// Dispense one on the card's proof of presence.
+    /// Dispense one (all of it, or `--quantity` of it) on the card's proof of presence.
     Dispense {
         #[arg(long)]
         id: u64,
+        /// How much is handed out now, in the prescription's form (default: what remains).
+        #[arg(long)]
+        quantity: Option<f64>,
+        /// The batch (lot) number on the pack.
+        #[arg(long)]
+        batch: String,
+        /// The product handed out instead (a generic of the same substance), where substitution is allowed.
+        #[arg(long)]
+        substitute: Option<String>,
+        /// Write the printable receipt (PDF) to this file.
+        #[arg(long)]
+        receipt_pdf: Option<PathBuf>,
+    },
+    /// A representative presents the prescription token (no card): the rest of that prescription is handed out
+    /// once. The token's code as printed (QR payload `CKRX1:…`, or `--id` and the typed code).
+    Redeem {
+        /// The QR payload read from the token (`CKRX1:…`).
+        #[arg(long, conflicts_with_all = ["id", "code"])]
+        token: Option<String>,
+        /// The prescription id printed on the token (with `--code`).
+        #[arg(long, requires = "code")]
+        id: Option<u64>,
+        /// The token code printed under the QR (groups of 4).
+        #[arg(long, requires = "id")]
+        code: Option<String>,
+        /// What is handed out (product name).
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        quantity: f64,
+        /// Unit of the quantity (tablet, capsule, ml…).
+        #[arg(long, default_value = "unit")]
+        unit: String,
+        #[arg(long)]
+        batch: String,
     },
 }
 
@@ -260,13 +301,24 @@ pub enum InsurerCmd {
         #[arg(long)]
         id: u64,
     },
-    /// Approve (amount in base units; default: the cap).
+    /// Approve: item by item (`--item SEQUENCE:BENEFIT[:REASON]`, benefit in whole tokens, 0 = not paid; the
+    /// total is capped by the coverage), or the whole claim (`--amount` in base units; default: the cap). Above
+    /// the insurer's four-eyes threshold it waits for `confirm` from another workstation.
     Approve {
         #[arg(long)]
         id: u64,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "item")]
         amount: Option<U256>,
+        #[arg(long = "item")]
+        item: Vec<String>,
     },
+    /// A second reviewer (another workstation of the insurer) confirms an approval above the threshold.
+    Confirm {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Claims waiting for a second reviewer.
+    Pending,
     /// Deny with a reason code (1 not covered, 2 duplicate, 3 missing documentation, 4 limit reached).
     Deny {
         #[arg(long)]
@@ -761,6 +813,7 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
             prescriber,
             no_substitution,
             confirm,
+            token_pdf,
         } => {
             let warnings = doctor::prescription_warnings(&k, &mut s, &atc).await?;
             for w in &warnings {
@@ -777,10 +830,47 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
                 days,
                 prescriber,
                 substitution_allowed: !no_substitution,
+                token: token_pdf.is_some(),
             };
             let confirmed = if confirm { warnings } else { Vec::new() };
             let r = doctor::prescribe_order(&k, &mut s, &order, &confirmed).await?;
-            show(json, "prescription", &r, &k);
+            show(json, "prescription", &r.submitted, &k);
+            if let Some(id) = r.id {
+                if !json {
+                    println!("prescription id {id}");
+                }
+            }
+            if let Some(path) = token_pdf {
+                let pdf = doctor::token_pdf(&k, &order, &r, carekiosk_letter::Lang::En)?;
+                std::fs::write(&path, pdf)
+                    .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+                eprintln!(
+                    "prescription token written to {}: print it, hand it over, and delete the file",
+                    path.display()
+                );
+            }
+        }
+        DoctorCmd::Claims => {
+            for c in doctor::claims(&k).await? {
+                let decision = c
+                    .response
+                    .as_ref()
+                    .and_then(|r| r.to_json().ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                if json {
+                    let v: serde_json::Value = serde_json::from_str(&decision).unwrap_or_default();
+                    println!(
+                        "{}",
+                        json!({ "id": c.claim.id, "status": format!("{:?}", c.claim.status), "approved": c.claim.approved.to_string(), "response": v })
+                    );
+                } else {
+                    println!(
+                        "claim {}: {:?}, approved {} {decision}",
+                        c.claim.id, c.claim.status, c.claim.approved
+                    );
+                }
+            }
         }
         DoctorCmd::Claim {
             record,
@@ -867,8 +957,38 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
 
 pub async fn pharmacy(cmd: PharmacyCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
     let k = open(KioskRole::Pharmacy, &o).await?;
+    if let PharmacyCmd::Redeem {
+        token,
+        id,
+        code,
+        product,
+        quantity,
+        unit,
+        batch,
+    } = cmd
+    {
+        let token = match (token, id, code) {
+            (Some(t), _, _) => carekiosk_letter::parse_token_qr(&t)?,
+            (None, Some(id), Some(code)) => carekiosk_letter::TokenRef {
+                chain_id: k.deployment.chain_id,
+                contract: k.deployment.contracts.pharmacy_access.into_array(),
+                prescription_id: id,
+                secret: carekiosk_letter::parse_token_text(&code)?,
+            },
+            _ => {
+                return Err(CliError::Other(
+                    "give the token: --token CKRX1:… (the QR), or --id and --code as printed"
+                        .into(),
+                ))
+            }
+        };
+        let r = pharmacy::dispense_by_token(&k, &token, &product, quantity, &unit, &batch).await?;
+        show(json, "dispense by token", &r, &k);
+        return Ok(());
+    }
     let mut s = session(&k)?;
     match cmd {
+        PharmacyCmd::Redeem { .. } => unreachable!("handled above"),
         PharmacyCmd::List { consent } => {
             let choice = consent.choice(k.config.role)?;
             for p in pharmacy::open_patient_with(&k, &mut s, choice).await? {
@@ -914,26 +1034,42 @@ pub async fn pharmacy(cmd: PharmacyCmd, o: KioskOpts, json: bool) -> Result<(), 
                 }
             }
         }
-        PharmacyCmd::Dispense { id } => {
+        PharmacyCmd::Dispense {
+            id,
+            quantity,
+            batch,
+            substitute,
+            receipt_pdf,
+        } => {
             let list = pharmacy::open_patient(&k, &mut s).await?;
             let rx = list.iter().find(|p| p.id == id).ok_or_else(|| {
                 CliError::Other(format!("prescription {id} is not this patient's"))
             })?;
             eprintln!("the card signs the dispense…");
-            let r = pharmacy::dispense(&k, &mut s, id).await?;
-            show(json, "dispense", &r, &k);
-            let receipt = pharmacy::dispense_receipt(&k, &s, rx, &r)?;
+            let input = pharmacy::DispenseInput {
+                quantity,
+                substitute,
+                batch,
+            };
+            let d = pharmacy::dispense_part(&k, &mut s, rx, &input).await?;
+            show(json, "dispense", &d.submitted, &k);
             println!(
                 "{}",
-                String::from_utf8_lossy(&receipt.to_json().map_err(KioskError::from)?)
+                String::from_utf8_lossy(&d.dispense.to_json().map_err(KioskError::from)?)
             );
+            if let Some(path) = receipt_pdf {
+                let pdf = pharmacy::receipt_pdf(&k, &s, rx, &d)?;
+                std::fs::write(&path, pdf)
+                    .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+                eprintln!("receipt written to {}", path.display());
+            }
         }
     }
     Ok(())
 }
 
 pub async fn insurer(cmd: InsurerCmd, o: KioskOpts, json: bool) -> Result<(), CliError> {
-    let mut k = open(KioskRole::Insurer, &o).await?;
+    let k = open(KioskRole::Insurer, &o).await?;
     let print_claims = |claims: Vec<carekiosk_store::Claim>| {
         for c in claims {
             if json {
@@ -962,7 +1098,7 @@ pub async fn insurer(cmd: InsurerCmd, o: KioskOpts, json: bool) -> Result<(), Cl
         InsurerCmd::Queue => print_claims(insurer::queue(&k).await?),
         InsurerCmd::Paid => print_claims(insurer::paid(&k).await?),
         InsurerCmd::Review { id } => {
-            let r = insurer::review(&mut k, id).await?;
+            let r = insurer::review(&k, id).await?;
             let body = r.details.to_json().map_err(KioskError::from)?;
             if json {
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -981,18 +1117,52 @@ pub async fn insurer(cmd: InsurerCmd, o: KioskOpts, json: bool) -> Result<(), Cl
                 println!("{}", String::from_utf8_lossy(&body));
             }
         }
-        InsurerCmd::Approve { id, amount } => {
-            let amount = match amount {
-                Some(a) => a,
-                None => insurer::review(&mut k, id).await?.cap,
-            };
-            show(
-                json,
-                "approval",
-                &insurer::approve(&k, id, amount).await?,
-                &k,
-            );
+        InsurerCmd::Approve { id, amount, item } => {
+            if !item.is_empty() {
+                let review = insurer::review(&k, id).await?;
+                let unit = U256::from(10u64).pow(U256::from(review.currency.1));
+                let mut decisions = Vec::new();
+                for i in &item {
+                    let mut parts = i.splitn(3, ':');
+                    let (Some(seq), Some(benefit)) = (parts.next(), parts.next()) else {
+                        return Err(CliError::Other(format!(
+                            "--item {i:?}: write SEQUENCE:BENEFIT[:REASON], e.g. 2:0:not covered"
+                        )));
+                    };
+                    let bad = |w: &str| {
+                        CliError::Other(format!("--item {i:?}: the {w} is not a whole number"))
+                    };
+                    decisions.push(insurer::ItemDecision {
+                        sequence: seq.parse().map_err(|_| bad("sequence"))?,
+                        benefit: U256::from(benefit.parse::<u64>().map_err(|_| bad("benefit"))?)
+                            * unit,
+                        reason: parts.next().map(str::to_string),
+                    });
+                }
+                let d = insurer::decide(&k, &review, &decisions).await?;
+                show(json, "decision", &d.submitted, &k);
+                if d.pending_second && !json {
+                    println!(
+                        "above the four-eyes threshold: another workstation confirms it (carekiosk insurer confirm --id {id})"
+                    );
+                }
+            } else {
+                let amount = match amount {
+                    Some(a) => a,
+                    None => insurer::review(&k, id).await?.cap,
+                };
+                show(
+                    json,
+                    "approval",
+                    &insurer::approve(&k, id, amount).await?,
+                    &k,
+                );
+            }
         }
+        InsurerCmd::Confirm { id } => {
+            show(json, "confirmation", &insurer::confirm(&k, id).await?, &k)
+        }
+        InsurerCmd::Pending => print_claims(insurer::pending_second(&k).await?),
         InsurerCmd::Deny { id, reason } => {
             show(json, "denial", &insurer::deny(&k, id, reason).await?, &k)
         }

@@ -212,6 +212,12 @@ impl From<ChainError> for CliError {
     }
 }
 
+impl From<carekiosk_letter::LetterError> for CliError {
+    fn from(e: carekiosk_letter::LetterError) -> Self {
+        CliError::Other(e.to_string())
+    }
+}
+
 impl From<carekiosk_kiosk::KioskError> for CliError {
     fn from(e: carekiosk_kiosk::KioskError) -> Self {
         match e {

@@ -193,14 +193,26 @@ impl Indexer {
                                 ..log("prescribed", p.patient_id)
                             })
                         }
-                        Event::Dispensed(id, by) => {
-                            b.prescription_dispensed(*id, *by, at)?;
-                            b.patient_of("prescriptions", *id)?
-                                .map(|pid| store::PatientEvent {
-                                    institution_id: Some(*by),
-                                    ref_id: Some(*id),
-                                    ..log("dispensed", pid)
-                                })
+                        Event::Dispensed(d) => {
+                            let d = store::DispenseEvent {
+                                time: *time,
+                                ..d.clone()
+                            };
+                            b.dispense(&d, at)?;
+                            Some(store::PatientEvent {
+                                institution_id: Some(d.pharmacy),
+                                ref_id: Some(d.prescription_id),
+                                scope: Some(u8::from(d.by_token)),
+                                valid_until: Some(u64::from(d.part)),
+                                ..log("dispensed", d.patient_id)
+                            })
+                        }
+                        Event::Proposed(id) => {
+                            b.claim_pending_second(*id, at)?;
+                            b.patient_of("claims", *id)?.map(|pid| store::PatientEvent {
+                                ref_id: Some(*id),
+                                ..log("claim-proposed", pid)
+                            })
                         }
                         Event::Cancelled(id) => {
                             b.prescription_cancelled(*id, at)?;
@@ -219,16 +231,18 @@ impl Indexer {
                                 ..log("claim", c.patient_id)
                             })
                         }
-                        Event::Approved(id, amount) => {
+                        Event::Approved(id, amount, response) => {
                             b.claim_approved(*id, *amount, at)?;
+                            b.claim_response(*id, response)?;
                             b.patient_of("claims", *id)?.map(|pid| store::PatientEvent {
                                 ref_id: Some(*id),
                                 amount: Some(*amount),
                                 ..log("claim-approved", pid)
                             })
                         }
-                        Event::Denied(id, code) => {
+                        Event::Denied(id, code, response) => {
                             b.claim_denied(*id, *code, at)?;
+                            b.claim_response(*id, response)?;
                             b.patient_of("claims", *id)?.map(|pid| store::PatientEvent {
                                 ref_id: Some(*id),
                                 ..log("claim-denied", pid)
@@ -378,7 +392,16 @@ impl Indexer {
         {
             let e =
                 PharmacyAccess::PrescriptionDispensed::decode_log_data(log.data()).map_err(bad)?;
-            Event::Dispensed(e.id.to::<u64>(), e.pharmacy)
+            Event::Dispensed(store::DispenseEvent {
+                prescription_id: e.id.to::<u64>(),
+                patient_id: e.patientId.0,
+                pharmacy: e.pharmacy,
+                part: e.part,
+                by_token: e.byToken,
+                content_hash: e.contentHash.0,
+                time: 0,
+                tx_hash: at.tx_hash,
+            })
         } else if addr == c.pharmacy_access
             && topic0 == PharmacyAccess::PrescriptionCancelled::SIGNATURE_HASH
         {
@@ -409,12 +432,19 @@ impl Indexer {
             Event::Approved(
                 e.claimId.to::<u64>(),
                 Amount::from_be_bytes(e.amount.to_be_bytes::<32>()),
+                e.contentHash.0,
             )
         } else if addr == c.insurance_provider
             && topic0 == InsuranceProvider::ClaimDenied::SIGNATURE_HASH
         {
             let e = InsuranceProvider::ClaimDenied::decode_log_data(log.data()).map_err(bad)?;
-            Event::Denied(e.claimId.to::<u64>(), e.reasonCode)
+            Event::Denied(e.claimId.to::<u64>(), e.reasonCode, e.contentHash.0)
+        } else if addr == c.insurance_provider
+            && topic0 == InsuranceProvider::ClaimApprovalProposed::SIGNATURE_HASH
+        {
+            let e = InsuranceProvider::ClaimApprovalProposed::decode_log_data(log.data())
+                .map_err(bad)?;
+            Event::Proposed(e.claimId.to::<u64>())
         } else if addr == c.insurance_provider
             && topic0 == InsuranceProvider::ClaimPaid::SIGNATURE_HASH
         {
@@ -470,13 +500,25 @@ impl Indexer {
                     .sealedRecord
             }
         } else if to == Some(c.pharmacy_access) {
-            PharmacyAccess::issuePrescriptionCall::abi_decode(input)
-                .map_err(bad)?
-                .sealedPrescription
+            if let Ok(call) = PharmacyAccess::issuePrescriptionCall::abi_decode(input) {
+                call.sealedPrescription
+            } else if let Ok(call) = PharmacyAccess::dispensePrescriptionCall::abi_decode(input) {
+                call.sealedDispense
+            } else {
+                PharmacyAccess::dispenseByTokenCall::abi_decode(input)
+                    .map_err(bad)?
+                    .sealedDispense
+            }
         } else if to == Some(c.insurance_provider) {
-            InsuranceProvider::submitClaimCall::abi_decode(input)
-                .map_err(bad)?
-                .sealedClaim
+            if let Ok(call) = InsuranceProvider::submitClaimCall::abi_decode(input) {
+                call.sealedClaim
+            } else if let Ok(call) = InsuranceProvider::approveClaimCall::abi_decode(input) {
+                call.sealedResponse
+            } else {
+                InsuranceProvider::denyClaimCall::abi_decode(input)
+                    .map_err(bad)?
+                    .sealedResponse
+            }
         } else {
             return Err(KioskError::Invalid(format!(
                 "transaction {tx_hash} carries no sealed carekiosk payload"
@@ -495,11 +537,12 @@ enum Event {
     /// An emergency read: hospital, tag, note.
     Emergency([u8; 20], [u8; 32], Vec<u8>),
     Issued(store::PrescriptionIssued),
-    Dispensed(u64, u32),
+    Dispensed(store::DispenseEvent),
     Cancelled(u64),
     Claim(store::ClaimSubmitted),
-    Approved(u64, Amount),
-    Denied(u64, u16),
+    Approved(u64, Amount, [u8; 32]),
+    Denied(u64, u16, [u8; 32]),
+    Proposed(u64),
     Paid(u64, Amount),
 }
 

@@ -113,16 +113,20 @@ async fn sixty_one_prescriptions_all_reach_the_pharmacy_newest_first_and_garbage
         confirmed(
             &doctor::prescribe_order(&doctor_kiosk, &mut s, &order, &warnings)
                 .await
-                .unwrap(),
+                .unwrap()
+                .submitted,
         );
     }
     // The 61st is garbage from a faulty kiosk of the hospital.
     st.chain
         .send(
             st.actors.hospital_kiosk.address(),
-            st.chain
-                .pharmacy(&st.d)
-                .issuePrescription(pid, U40::ZERO, garbage(512)),
+            st.chain.pharmacy(&st.d).issuePrescription(
+                pid,
+                U40::ZERO,
+                alloy::primitives::B256::ZERO,
+                garbage(512),
+            ),
         )
         .await
         .unwrap();

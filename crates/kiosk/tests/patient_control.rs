@@ -181,7 +181,7 @@ async fn the_access_log_lists_two_hospitals_a_pharmacy_and_an_insurer_in_order()
     let mut s = PatientSession::start(s.into_card(), Pin::new(PIN)).unwrap();
     let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
     let pharmacy_kiosk = st.kiosk(KioskRole::Pharmacy).await;
-    let mut insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
+    let insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
 
     confirmed(
         &insurer::enroll(&insurer_kiosk, &mut s, 8000, 5_000 * TOKEN_UNIT)
@@ -222,7 +222,7 @@ async fn the_access_log_lists_two_hospitals_a_pharmacy_and_an_insurer_in_order()
             .unwrap(),
     );
     let claim = insurer::queue(&insurer_kiosk).await.unwrap()[0].id;
-    let review = insurer::review(&mut insurer_kiosk, claim).await.unwrap();
+    let review = insurer::review(&insurer_kiosk, claim).await.unwrap();
     confirmed(
         &insurer::approve(&insurer_kiosk, claim, review.cap)
             .await

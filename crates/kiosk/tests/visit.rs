@@ -25,7 +25,7 @@ async fn a_whole_visit_on_the_real_parts() {
     let reception_kiosk = st.kiosk(KioskRole::Reception).await;
     let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
     let pharmacy_kiosk = st.kiosk(KioskRole::Pharmacy).await;
-    let mut insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
+    let insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
 
     // Reception: a new patient onto a blank card.
     let card = PatientCard::open(slot.name()).unwrap();
@@ -157,7 +157,7 @@ async fn a_whole_visit_on_the_real_parts() {
     // Insurer: the queue, the claim opened with the insurer's key, approve the cap, pay once.
     let queue = insurer::queue(&insurer_kiosk).await.unwrap();
     assert_eq!(queue.len(), 1);
-    let review = insurer::review(&mut insurer_kiosk, queue[0].id)
+    let review = insurer::review(&insurer_kiosk, queue[0].id)
         .await
         .unwrap();
     assert!(matches!(review.details, Resource::Claim(_)));

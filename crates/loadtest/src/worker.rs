@@ -354,8 +354,8 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 for c in claims {
                     if c.status == ClaimStatus::Submitted {
                         let review = {
-                            let mut k = kiosk.write().await;
-                            insurer::review(&mut k, c.id).await?
+                            let k = kiosk.write().await;
+                            insurer::review(&k, c.id).await?
                         };
                         let k = kiosk.read().await;
                         let r = insurer::approve(&k, c.id, review.cap).await?;

@@ -1040,9 +1040,49 @@ pub struct MedicationDispense {
     /// How to take it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dosage_instruction: Vec<Dosage>,
+    /// Whether another product of the same substance was handed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitution: Option<DispenseSubstitution>,
     /// Notes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub note: Vec<Annotation>,
+    /// Extensions: the batch (lot) number handed out ([`BATCH_EXTENSION`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
+}
+
+/// The extension carrying a dispense's batch (lot) number (R4's MedicationDispense has no batch element).
+pub const BATCH_EXTENSION: &str = "urn:carekiosk:fhir:StructureDefinition:dispense-batch";
+
+/// A FHIR extension with a string value.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    /// What it is.
+    pub url: String,
+    /// Its value.
+    pub value_string: String,
+}
+
+/// `MedicationDispense.substitution`.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DispenseSubstitution {
+    /// Whether the product handed out differs from the one prescribed.
+    pub was_substituted: bool,
+    /// What kind of substitution (v3 ActSubstanceAdminSubstitutionCode: `G` generic, `E` equivalent).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<CodeableConcept>,
+}
+
+impl MedicationDispense {
+    /// The batch (lot) number recorded with this dispense.
+    pub fn batch(&self) -> Option<&str> {
+        self.extension
+            .iter()
+            .find(|e| e.url == BATCH_EXTENSION)
+            .map(|e| e.value_string.as_str())
+    }
 }
 
 /// `MedicationDispense.performer`.

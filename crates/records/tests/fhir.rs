@@ -431,8 +431,11 @@ const NESTED_ELEMENTS: &[&str] = &[
     "itemSequence",
     "adjudication",
     "reason",
-    // MedicationRequest.substitution
+    // MedicationRequest.substitution, MedicationDispense.substitution, extensions
     "allowedBoolean",
+    "wasSubstituted",
+    "url",
+    "valueString",
     // Consent.provision
     "action",
     "purpose",
@@ -460,7 +463,10 @@ fn serialised_element_names_are_fhir_r4_names() {
         let top = r4_elements(kind);
         for key in value.as_object().unwrap().keys() {
             assert!(
-                key == "resourceType" || key == "id" || top.contains(&key.as_str()),
+                key == "resourceType"
+                    || key == "id"
+                    || key == "extension" // DomainResource.extension, on every resource
+                    || top.contains(&key.as_str()),
                 "{kind}.{key} is not an R4 element"
             );
         }

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use crate::error::{Result, StoreError};
 use crate::types::{
     Address, Amount, Claim, ClaimStatus, ClaimSubmitted, Consent, ConsentChanged, Cursor,
-    EmergencyTrace, EventRef, Hex, PatientEvent, Prescription, PrescriptionIssued,
+    DispenseEvent, EmergencyTrace, EventRef, Hex, PatientEvent, Prescription, PrescriptionIssued,
     PrescriptionStatus, RecordAdded, RecordHeader, RewindReport, B256,
 };
 use crate::{now_ms, Store};
@@ -22,10 +22,10 @@ const RECORD_COLS: &str =
     "patient_id, idx, author, kind, time, supersedes, content_hash, chain_hash, block, tx_hash";
 const PRESCRIPTION_COLS: &str =
     "id, patient_id, issuer, status, issued_at, valid_until, content_hash, \
-     dispensed_by, block, tx_hash, status_block, status_tx_hash";
+     dispensed_by, block, tx_hash, status_block, status_tx_hash, dispensed_bps";
 const CLAIM_COLS: &str =
     "id, patient_id, hospital, insurer, claimed, approved, status, reason_code, \
-     content_hash, block, tx_hash, decided_block, decided_tx_hash, paid_block, paid_tx_hash";
+     content_hash, block, tx_hash, decided_block, decided_tx_hash, paid_block, paid_tx_hash, response_hash";
 
 impl IndexBatch<'_> {
     /// `HospitalRecord.RecordAdded`.
@@ -76,7 +76,7 @@ impl IndexBatch<'_> {
         Ok(())
     }
 
-    /// `PharmacyAccess.PrescriptionDispensed` by pharmacy institution id `pharmacy`.
+    /// `PharmacyAccess.PrescriptionDispensed` by pharmacy institution id `pharmacy` (the whole prescription).
     pub fn prescription_dispensed(
         &mut self,
         id: u64,
@@ -84,6 +84,65 @@ impl IndexBatch<'_> {
         at: &EventRef,
     ) -> Result<bool> {
         self.close_prescription(id, PrescriptionStatus::Completed, Some(pharmacy), at)
+    }
+
+    /// `PharmacyAccess.PrescriptionDispensed` of a part: the dispense is kept, the parts so far add up, and the
+    /// prescription is partial until they reach 10,000 (completed).
+    pub fn dispense(&mut self, ev: &DispenseEvent, at: &EventRef) -> Result<bool> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO dispenses (block, log_index, prescription_id, patient_id, pharmacy, part, by_token,
+                   content_hash, time, tx_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (block, log_index) DO NOTHING",
+            )?
+            .execute(params![
+                at.block,
+                at.log_index,
+                ev.prescription_id,
+                ev.patient_id,
+                ev.pharmacy,
+                ev.part,
+                ev.by_token,
+                ev.content_hash,
+                ev.time,
+                at.tx_hash
+            ])?;
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE prescriptions SET
+                   dispensed_bps = min(10000, (SELECT COALESCE(SUM(part), 0) FROM dispenses WHERE prescription_id = ?1)),
+                   dispensed_by = ?2, status_block = ?3, status_tx_hash = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![ev.prescription_id, ev.pharmacy, at.block, at.tx_hash])?;
+        self.tx
+            .prepare_cached(
+                "UPDATE prescriptions SET status = CASE WHEN dispensed_bps >= 10000 THEN 2 ELSE 4 END
+                 WHERE id = ?1 AND status != 3",
+            )?
+            .execute([ev.prescription_id])?;
+        unknown_id(n, "prescription", ev.prescription_id)
+    }
+
+    /// `InsuranceProvider.ClaimApprovalProposed`: waits for a second reviewer.
+    pub fn claim_pending_second(&mut self, id: u64, at: &EventRef) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE claims SET status = 5, decided_block = ?2, decided_tx_hash = ?3 WHERE id = ?1 AND status = 1",
+            )?
+            .execute(params![id, at.block, at.tx_hash])?;
+        Ok(n > 0)
+    }
+
+    /// The hash of a claim decision's sealed ClaimResponse (from `ClaimApproved` / `ClaimDenied`).
+    pub fn claim_response(&mut self, id: u64, content_hash: &B256) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE claims SET response_hash = ?2 WHERE id = ?1")?
+            .execute(params![id, content_hash])?;
+        Ok(n > 0)
     }
 
     /// `PharmacyAccess.PrescriptionCancelled`.
@@ -428,6 +487,18 @@ impl Store {
                    status_tx_hash = NULL WHERE status_block > ?1",
                 [block],
             )?;
+            // Parts dispensed before the fork stay: the prescription is partial or completed by them alone.
+            tx.execute("DELETE FROM dispenses WHERE block > ?1", [block])?;
+            tx.execute(
+                "UPDATE prescriptions SET dispensed_bps =
+                   min(10000, (SELECT COALESCE(SUM(part), 0) FROM dispenses d WHERE d.prescription_id = prescriptions.id))",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE prescriptions SET status = CASE WHEN dispensed_bps >= 10000 THEN 2 WHEN dispensed_bps > 0 THEN 4
+                   ELSE 1 END WHERE status IN (1, 2, 4)",
+                [],
+            )?;
             r.claims_deleted = tx.execute("DELETE FROM claims WHERE block > ?1", [block])?;
             r.claims_reverted = tx.query_row(
                 "SELECT count(*) FROM claims WHERE paid_block > ?1 OR decided_block > ?1",
@@ -441,7 +512,7 @@ impl Store {
             )?;
             tx.execute(
                 "UPDATE claims SET status = 1, approved = zeroblob(32), reason_code = NULL, decided_block = NULL,
-                   decided_tx_hash = NULL WHERE decided_block > ?1",
+                   decided_tx_hash = NULL, response_hash = NULL WHERE decided_block > ?1",
                 [block],
             )?;
             r.consent_events_deleted = tx.execute("DELETE FROM consent_events WHERE block > ?1", [block])?;
@@ -514,7 +585,7 @@ impl Store {
         self.read(|c| {
             let sql = format!(
                 "SELECT {PRESCRIPTION_COLS} FROM prescriptions
-                 WHERE patient_id = ?1 AND status = 1 AND valid_until >= ?2 ORDER BY issued_at, id"
+                 WHERE patient_id = ?1 AND status IN (1, 4) AND valid_until >= ?2 ORDER BY issued_at, id"
             );
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map(params![patient_id, now], prescription_from_row)?;
@@ -642,6 +713,29 @@ impl Store {
         })
     }
 
+    /// Every dispense of a patient's prescriptions, oldest first.
+    pub fn dispenses_of(&self, patient_id: &B256) -> Result<Vec<DispenseEvent>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT prescription_id, patient_id, pharmacy, part, by_token, content_hash, time, tx_hash
+                 FROM dispenses WHERE patient_id = ?1 ORDER BY block, log_index",
+            )?;
+            let rows = st.query_map([patient_id], |r| {
+                Ok(DispenseEvent {
+                    prescription_id: r.get(0)?,
+                    patient_id: r.get(1)?,
+                    pharmacy: r.get(2)?,
+                    part: r.get(3)?,
+                    by_token: r.get(4)?,
+                    content_hash: r.get(5)?,
+                    time: r.get(6)?,
+                    tx_hash: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Every emergency-read trace on chain, oldest first.
     pub fn emergency_traces(&self) -> Result<Vec<EmergencyTrace>> {
         self.read(|c| {
@@ -738,6 +832,7 @@ fn prescription_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Prescription>> 
         block: r.get(8)?,
         tx_hash: r.get(9)?,
         closed_in: pair(r, 10, 11)?,
+        dispensed_bps: r.get(12)?,
     }))
 }
 
@@ -761,5 +856,6 @@ fn claim_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Claim>> {
         tx_hash: r.get(10)?,
         decided_in: pair(r, 11, 12)?,
         paid_in: pair(r, 13, 14)?,
+        response_hash: r.get(15)?,
     }))
 }

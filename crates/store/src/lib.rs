@@ -59,7 +59,7 @@ pub use outbox::{Enqueued, OutboxEntry, OutboxState};
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     Address, Amount, CachedContent, ChainHash, Claim, ClaimStatus, ClaimSubmitted, Consent,
-    ConsentChanged, Cursor, EmergencyTrace, EventRef, PatientEvent, Prescription,
+    ConsentChanged, Cursor, DispenseEvent, EmergencyTrace, EventRef, PatientEvent, Prescription,
     PrescriptionIssued, PrescriptionStatus, RecordAdded, RecordHeader, RewindReport, B256,
 };
 

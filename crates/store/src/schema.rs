@@ -24,10 +24,89 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// Version 3 (issue 13): partial dispensing (status 4 and the parts of 10,000 handed out so far), every dispense
+/// with its sealed record's hash, and claim decisions that wait for a second reviewer (status 5) with the hash of
+/// their sealed ClaimResponse. SQLite cannot widen a CHECK: the two tables are rebuilt.
+const V3: &str = r#"
+CREATE TABLE prescriptions_v3 (
+    id             INTEGER PRIMARY KEY,
+    patient_id     BLOB    NOT NULL CHECK (length(patient_id) = 32),
+    issuer         INTEGER NOT NULL,
+    status         INTEGER NOT NULL CHECK (status IN (1, 2, 3, 4)),
+    issued_at      INTEGER NOT NULL,
+    valid_until    INTEGER NOT NULL,
+    content_hash   BLOB    NOT NULL CHECK (length(content_hash) = 32),
+    dispensed_by   INTEGER,
+    block          INTEGER NOT NULL,
+    tx_hash        BLOB    NOT NULL CHECK (length(tx_hash) = 32),
+    status_block   INTEGER,
+    status_tx_hash BLOB CHECK (status_tx_hash IS NULL OR length(status_tx_hash) = 32),
+    dispensed_bps  INTEGER NOT NULL DEFAULT 0 CHECK (dispensed_bps BETWEEN 0 AND 10000)
+);
+INSERT INTO prescriptions_v3 (id, patient_id, issuer, status, issued_at, valid_until, content_hash, dispensed_by,
+    block, tx_hash, status_block, status_tx_hash, dispensed_bps)
+  SELECT id, patient_id, issuer, status, issued_at, valid_until, content_hash, dispensed_by, block, tx_hash,
+    status_block, status_tx_hash, CASE WHEN status = 2 THEN 10000 ELSE 0 END FROM prescriptions;
+DROP TABLE prescriptions;
+ALTER TABLE prescriptions_v3 RENAME TO prescriptions;
+CREATE INDEX prescriptions_patient ON prescriptions (patient_id, status, valid_until);
+CREATE INDEX prescriptions_block ON prescriptions (block);
+
+CREATE TABLE dispenses (
+    block           INTEGER NOT NULL,
+    log_index       INTEGER NOT NULL,
+    prescription_id INTEGER NOT NULL,
+    patient_id      BLOB    NOT NULL CHECK (length(patient_id) = 32),
+    pharmacy        INTEGER NOT NULL,
+    part            INTEGER NOT NULL CHECK (part BETWEEN 1 AND 10000),
+    by_token        INTEGER NOT NULL CHECK (by_token IN (0, 1)),
+    content_hash    BLOB    NOT NULL CHECK (length(content_hash) = 32),
+    time            INTEGER NOT NULL,
+    tx_hash         BLOB    NOT NULL CHECK (length(tx_hash) = 32),
+    PRIMARY KEY (block, log_index)
+) WITHOUT ROWID;
+CREATE INDEX dispenses_patient ON dispenses (patient_id);
+CREATE INDEX dispenses_prescription ON dispenses (prescription_id);
+CREATE INDEX dispenses_block ON dispenses (block);
+
+CREATE TABLE claims_v3 (
+    id              INTEGER PRIMARY KEY,
+    patient_id      BLOB    NOT NULL CHECK (length(patient_id) = 32),
+    hospital        BLOB    NOT NULL CHECK (length(hospital) = 20),
+    insurer         BLOB    NOT NULL CHECK (length(insurer) = 20),
+    claimed         BLOB    NOT NULL CHECK (length(claimed) = 32),
+    approved        BLOB    NOT NULL CHECK (length(approved) = 32),
+    status          INTEGER NOT NULL CHECK (status IN (1, 2, 3, 4, 5)),
+    reason_code     INTEGER,
+    content_hash    BLOB    NOT NULL CHECK (length(content_hash) = 32),
+    block           INTEGER NOT NULL,
+    tx_hash         BLOB    NOT NULL CHECK (length(tx_hash) = 32),
+    decided_block   INTEGER,
+    decided_tx_hash BLOB CHECK (decided_tx_hash IS NULL OR length(decided_tx_hash) = 32),
+    paid_block      INTEGER,
+    paid_tx_hash    BLOB CHECK (paid_tx_hash IS NULL OR length(paid_tx_hash) = 32),
+    response_hash   BLOB CHECK (response_hash IS NULL OR length(response_hash) = 32)
+);
+INSERT INTO claims_v3 (id, patient_id, hospital, insurer, claimed, approved, status, reason_code, content_hash,
+    block, tx_hash, decided_block, decided_tx_hash, paid_block, paid_tx_hash)
+  SELECT id, patient_id, hospital, insurer, claimed, approved, status, reason_code, content_hash, block, tx_hash,
+    decided_block, decided_tx_hash, paid_block, paid_tx_hash FROM claims;
+DROP TABLE claims;
+ALTER TABLE claims_v3 RENAME TO claims;
+CREATE INDEX claims_insurer ON claims (insurer, status, id);
+CREATE INDEX claims_hospital ON claims (hospital, status, id);
+CREATE INDEX claims_patient ON claims (patient_id, id);
+CREATE INDEX claims_block ON claims (block);
+"#;
 
 /// Version 2 (issue 12, the patient's access log): every chain event about a patient, in chain order, and the
 /// emergency-read traces (which carry no patient id: the patient's kiosk finds its own with its trace key).

@@ -159,6 +159,8 @@ pub enum PrescriptionStatus {
     Completed = 2,
     /// Cancelled by the issuer.
     Cancelled = 3,
+    /// Partly dispensed: the rest can still be handed out.
+    Partial = 4,
 }
 
 impl PrescriptionStatus {
@@ -167,6 +169,7 @@ impl PrescriptionStatus {
             1 => Self::Ready,
             2 => Self::Completed,
             3 => Self::Cancelled,
+            4 => Self::Partial,
             _ => return None,
         })
     }
@@ -214,12 +217,17 @@ pub struct Prescription {
     pub tx_hash: B256,
     /// The dispense or cancel event, once there is one.
     pub closed_in: Option<(u64, B256)>,
+    /// Parts handed out so far, of 10,000.
+    pub dispensed_bps: u16,
 }
 
 impl Prescription {
     /// Ready and not expired at `now` (unix seconds), exactly as `PharmacyAccess.dispense` decides.
     pub fn is_open(&self, now: u64) -> bool {
-        self.status == PrescriptionStatus::Ready && now <= self.valid_until
+        matches!(
+            self.status,
+            PrescriptionStatus::Ready | PrescriptionStatus::Partial
+        ) && now <= self.valid_until
     }
 }
 
@@ -234,6 +242,8 @@ pub enum ClaimStatus {
     Denied = 3,
     /// Paid from the insurer's escrow.
     Paid = 4,
+    /// An approval above the insurer's four-eyes threshold, waiting for a second reviewer.
+    PendingSecond = 5,
 }
 
 impl ClaimStatus {
@@ -243,6 +253,7 @@ impl ClaimStatus {
             2 => Self::Approved,
             3 => Self::Denied,
             4 => Self::Paid,
+            5 => Self::PendingSecond,
             _ => return None,
         })
     }
@@ -294,6 +305,8 @@ pub struct Claim {
     pub decided_in: Option<(u64, B256)>,
     /// The payment event, once paid.
     pub paid_in: Option<(u64, B256)>,
+    /// Hash of the decision's sealed ClaimResponse (in the decision's calldata).
+    pub response_hash: Option<B256>,
 }
 
 /// `ConsentGranted` (or `ConsentRevoked`, which is `valid_until == 0, scope == 0`).
@@ -460,4 +473,25 @@ pub struct EmergencyTrace {
     pub note: Vec<u8>,
     /// Block.
     pub block: u64,
+}
+
+/// `PharmacyAccess.PrescriptionDispensed`: one dispense (a part, or the rest by token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispenseEvent {
+    /// The prescription.
+    pub prescription_id: u64,
+    /// The patient.
+    pub patient_id: B256,
+    /// The pharmacy's institution id.
+    pub pharmacy: u32,
+    /// The part handed out, of 10,000.
+    pub part: u16,
+    /// Whether a representative's token redeemed it.
+    pub by_token: bool,
+    /// Hash of the sealed MedicationDispense (in the transaction's calldata).
+    pub content_hash: B256,
+    /// Block time.
+    pub time: u64,
+    /// The transaction (filled when read back).
+    pub tx_hash: B256,
 }

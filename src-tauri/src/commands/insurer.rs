@@ -23,8 +23,8 @@ pub async fn insurer_queue(state: State<'_, AppState>) -> Result<Vec<ClaimView>,
 /// One claim opened with the insurer's key, with the coverage arithmetic.
 #[tauri::command]
 pub async fn insurer_review(id: u64, state: State<'_, AppState>) -> Result<ReviewView, AppError> {
-    let mut k = state.kiosk_mut().await?;
-    Ok(ReviewView::from(&insurer::review(&mut k, id).await?))
+    let k = state.kiosk_mut().await?;
+    Ok(ReviewView::from(&insurer::review(&k, id).await?))
 }
 
 /// Approves `amount` base units (default: the cap).
@@ -41,8 +41,8 @@ pub async fn insurer_approve(
             ))
         })?,
         None => {
-            let mut k = state.kiosk_mut().await?;
-            insurer::review(&mut k, id).await?.cap
+            let k = state.kiosk_mut().await?;
+            insurer::review(&k, id).await?.cap
         }
     };
     let k = state.kiosk().await?;

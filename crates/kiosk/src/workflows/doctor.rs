@@ -93,6 +93,29 @@ pub struct PrescriptionOrder {
     pub prescriber: Option<String>,
     /// Whether the pharmacy may hand out another product of the same substance.
     pub substitution_allowed: bool,
+    /// Print a prescription token, so a representative can collect it without the patient's card.
+    pub token: bool,
+}
+
+/// What prescribing did.
+pub struct Prescribed {
+    /// The write.
+    pub submitted: Submitted,
+    /// The prescription's id on chain (known once the write is confirmed and indexed).
+    pub id: Option<u64>,
+    /// The token's secret, to print once (never stored): whoever holds it can have the prescription
+    /// dispensed once.
+    pub token_secret: Option<zeroize::Zeroizing<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for Prescribed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prescribed")
+            .field("submitted", &self.submitted)
+            .field("id", &self.id)
+            .field("token", &self.token_secret.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Issues a prescription of a formulary drug, valid `days` days (0: the contract's default of 28). Refused
@@ -113,8 +136,9 @@ pub async fn prescribe(
         days,
         prescriber: None,
         substitution_allowed: true,
+        token: false,
     };
-    prescribe_order(k, s, &order, &[]).await
+    Ok(prescribe_order(k, s, &order, &[]).await?.submitted)
 }
 
 /// The warnings prescribing `atc` raises for this patient (allergies, the same drug or class already taken),
@@ -140,7 +164,7 @@ pub async fn prescribe_order(
     s: &mut PatientSession,
     order: &PrescriptionOrder,
     confirmed: &[super::medication::Warning],
-) -> Result<Submitted, KioskError> {
+) -> Result<Prescribed, KioskError> {
     let atc = order.atc.as_str();
     let (quantity, days) = (order.quantity, order.days);
     let dosage = order.dosage.as_deref();
@@ -189,17 +213,23 @@ pub async fn prescribe_order(
     });
     let sealed = seal(k, s, &Resource::MedicationRequest(request), &[]).await?;
     let valid = alloy::primitives::aliases::U40::from(if days == 0 { 0 } else { until });
+    // The token: a fresh P-256 key whose hash goes on chain; its secret is printed, never kept.
+    let token = order
+        .token
+        .then(carekiosk_chain::softcard::SoftCard::generate);
+    let token_hash = token
+        .as_ref()
+        .map_or(alloy::primitives::B256::ZERO, |t| t.patient_id());
     let data = k
         .chain
         .pharmacy(&k.deployment)
-        .issuePrescription(s.patient_id(), valid, sealed.clone())
+        .issuePrescription(s.patient_id(), valid, token_hash, sealed.clone())
         .calldata()
         .clone();
-    let key = format!(
-        "prescription:{}",
-        alloy::hex::encode(carekiosk_records::content_hash(&sealed))
-    );
-    k.outbox
+    let content = carekiosk_records::content_hash(&sealed);
+    let key = format!("prescription:{}", alloy::hex::encode(content));
+    let submitted = k
+        .outbox
         .submit(
             &key,
             "issuePrescription",
@@ -208,7 +238,19 @@ pub async fn prescribe_order(
                 data,
             },
         )
-        .await
+        .await?;
+    let _ = k.indexer.sync().await;
+    let id = k
+        .store
+        .prescriptions_of(&s.patient_id().0)?
+        .into_iter()
+        .find(|p| p.content_hash == content)
+        .map(|p| p.id);
+    Ok(Prescribed {
+        submitted,
+        id,
+        token_secret: token.map(|t| t.secret()),
+    })
 }
 
 /// One billed service.
@@ -443,6 +485,21 @@ pub enum TimelineEntry {
         /// The MedicationRequest, when it opens.
         request: Option<Resource>,
     },
+    /// A dispense (a part, or the whole), at a pharmacy.
+    Dispense {
+        /// The prescription.
+        prescription_id: u64,
+        /// When.
+        time: u64,
+        /// The pharmacy's institution id.
+        pharmacy: u32,
+        /// The part handed out, of 10,000.
+        part: u16,
+        /// Redeemed by a representative's token.
+        by_token: bool,
+        /// The MedicationDispense (batch, quantity, substitution), when it opens.
+        dispense: Option<Resource>,
+    },
 }
 
 impl TimelineEntry {
@@ -451,6 +508,7 @@ impl TimelineEntry {
         match self {
             TimelineEntry::Record(e) => e.time,
             TimelineEntry::Prescription { time, .. } => *time,
+            TimelineEntry::Dispense { time, .. } => *time,
         }
     }
 }
@@ -466,8 +524,9 @@ pub async fn timeline(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<TimelineE
     for p in k.store.prescriptions_of(&s.patient_id().0)? {
         use carekiosk_store::PrescriptionStatus as St;
         let status = match p.status {
-            St::Ready if p.valid_until != 0 && p.valid_until < now => "expired",
+            St::Ready | St::Partial if p.valid_until != 0 && p.valid_until < now => "expired",
             St::Ready => "ready",
+            St::Partial => "partly dispensed",
             St::Completed => "dispensed",
             St::Cancelled => "cancelled",
         };
@@ -487,6 +546,124 @@ pub async fn timeline(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<TimelineE
             request,
         });
     }
+    for d in k.store.dispenses_of(&s.patient_id().0)? {
+        let dispense = match k
+            .indexer
+            .sealed_payload(alloy::primitives::B256::from(d.tx_hash))
+            .await
+        {
+            Ok(sealed) => s.open(&sealed).ok(),
+            Err(_) => None,
+        };
+        out.push(TimelineEntry::Dispense {
+            prescription_id: d.prescription_id,
+            time: d.time,
+            pharmacy: d.pharmacy,
+            part: d.part,
+            by_token: d.by_token,
+            dispense,
+        });
+    }
     out.sort_by_key(TimelineEntry::time);
     Ok(out)
+}
+
+/// A claim this hospital submitted, with the insurer's decision (the ClaimResponse, item by item) once made.
+#[derive(Debug, Clone)]
+pub struct HospitalClaim {
+    /// The claim as indexed.
+    pub claim: carekiosk_store::Claim,
+    /// The insurer's ClaimResponse, opened with this hospital's record key.
+    pub response: Option<Resource>,
+}
+
+/// This hospital's claims and the insurers' decisions on them.
+pub async fn claims(k: &Kiosk) -> Result<Vec<HospitalClaim>, KioskError> {
+    let _ = k.indexer.sync().await;
+    let mut out = Vec::new();
+    let mut key = k.record_key_copy();
+    for status in [
+        carekiosk_store::ClaimStatus::Submitted,
+        carekiosk_store::ClaimStatus::PendingSecond,
+        carekiosk_store::ClaimStatus::Approved,
+        carekiosk_store::ClaimStatus::Denied,
+        carekiosk_store::ClaimStatus::Paid,
+    ] {
+        for claim in k
+            .store
+            .claims_for_hospital(&k.institution.into_array(), status)?
+        {
+            let response = match (claim.response_hash, claim.decided_in) {
+                (Some(hash), Some((_, tx))) => {
+                    let sealed = k
+                        .indexer
+                        .sealed_payload(alloy::primitives::B256::from(tx))
+                        .await?;
+                    if carekiosk_records::content_hash(&sealed) == hash {
+                        carekiosk_records::open_expecting(
+                            &sealed,
+                            claim.patient_id,
+                            carekiosk_records::RecordKind::ClaimResponse,
+                            &mut key,
+                        )
+                        .ok()
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            out.push(HospitalClaim { claim, response });
+        }
+    }
+    out.sort_by_key(|c| c.claim.id);
+    Ok(out)
+}
+
+/// The printable prescription token (PDF) of a prescription issued with a token: whoever presents it can have the
+/// prescription dispensed once. Rendered in memory from the secret returned by [`prescribe_order`] (never stored).
+pub fn token_pdf(
+    k: &Kiosk,
+    order: &PrescriptionOrder,
+    prescribed: &Prescribed,
+    lang: carekiosk_letter::Lang,
+) -> Result<Vec<u8>, KioskError> {
+    let (Some(secret), Some(id)) = (&prescribed.token_secret, prescribed.id) else {
+        return Err(KioskError::Invalid(
+            "no token to print: the prescription was issued without one, or is not confirmed yet"
+                .into(),
+        ));
+    };
+    let drug = formulary::lookup(&order.atc)
+        .ok_or_else(|| KioskError::Invalid(format!("{} is not in the formulary", order.atc)))?;
+    let token = carekiosk_letter::TokenRef {
+        chain_id: k.deployment.chain_id,
+        contract: k.deployment.contracts.pharmacy_access.into_array(),
+        prescription_id: id,
+        secret: **secret,
+    };
+    let days = if order.days == 0 { 28 } else { order.days };
+    let until = carekiosk_records::FhirDate::from_unix_seconds(
+        (Kiosk::now() + u64::from(days) * 86_400) as i64,
+    )
+    .to_string();
+    let dosage = order
+        .dosage
+        .clone()
+        .unwrap_or_else(|| drug.dosage().text.unwrap_or_default());
+    let institution = super::patient::institution_name(k, &k.institution).0;
+    let page = carekiosk_letter::PrescriptionToken {
+        token: &token,
+        drug_name: &drug.display(),
+        atc_code: Some(drug.code),
+        quantity: order.quantity.round() as u32,
+        form: drug.form,
+        dosage: &dosage,
+        substitution_allowed: order.substitution_allowed,
+        prescriber: order.prescriber.as_deref().unwrap_or(""),
+        institution: &institution,
+        valid_until: &until,
+        lang,
+    };
+    carekiosk_letter::render_token_pdf(&page).map_err(|e| KioskError::Invalid(e.to_string()))
 }

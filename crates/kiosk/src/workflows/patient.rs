@@ -148,7 +148,25 @@ pub async fn access_log(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<LogEntr
         let summary = match e.event.as_str() {
             "record" => format!("{name} wrote {} (entry {id})", kind_of(id)),
             "prescribed" => format!("{name} issued prescription {id}"),
-            "dispensed" => format!("{name} dispensed prescription {id}"),
+            "dispensed" => {
+                let part = e.valid_until.unwrap_or(10_000);
+                let token = if e.scope == Some(1) {
+                    ", to a representative with the token"
+                } else {
+                    ""
+                };
+                if part >= 10_000 {
+                    format!("{name} dispensed prescription {id}{token}")
+                } else {
+                    format!(
+                        "{name} dispensed prescription {id} in part ({}%){token}",
+                        part / 100
+                    )
+                }
+            }
+            "claim-proposed" => {
+                format!("claim {id} approved by a first reviewer, waiting for a second")
+            }
             "rx-cancelled" => format!("prescription {id} was cancelled"),
             "claim" => format!("{name} billed claim {id} ({amount} token units)"),
             "claim-approved" => format!("claim {id} approved ({amount} token units)"),

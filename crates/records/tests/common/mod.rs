@@ -154,7 +154,19 @@ pub fn medication_dispense() -> MedicationDispense {
         quantity: Some(Quantity::new(15.0, "capsule")),
         when_handed_over: Some("2025-06-02T11:05:00+03:00".into()),
         dosage_instruction: vec![drug.dosage()],
+        substitution: Some(DispenseSubstitution {
+            was_substituted: true,
+            kind: Some(CodeableConcept::coded(
+                "http://terminology.hl7.org/CodeSystem/v3-substanceAdminSubstitution",
+                "G",
+                "generic composition",
+            )),
+        }),
         note: vec![],
+        extension: vec![Extension {
+            url: BATCH_EXTENSION.into(),
+            value_string: "LOT-2025-0611".into(),
+        }],
     }
 }
 
