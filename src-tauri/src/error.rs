@@ -51,6 +51,9 @@ impl From<CardError> for AppError {
     }
 }
 
+/// How the core's refusal of an unconfirmed prescription begins (`workflows::doctor::prescribe_order`).
+const NEEDS_CONFIRMATION: &str = "confirm before prescribing";
+
 impl AppError {
     /// The stable name the UI switches on.
     pub fn kind(&self) -> &'static str {
@@ -72,6 +75,16 @@ impl AppError {
                 | LetterError::NotRecoveryQr
                 | LetterError::UnsupportedQrVersion { .. }
                 | LetterError::DamagedQr => "bad-recovery-code",
+                LetterError::TokenCharacter { .. }
+                | LetterError::TokenLength { .. }
+                | LetterError::TokenGroupLength { .. }
+                | LetterError::TokenTypo { .. }
+                | LetterError::TokenTypos
+                | LetterError::NotTokenQr
+                | LetterError::UnsupportedTokenQrVersion { .. }
+                | LetterError::MalformedTokenQr { .. }
+                | LetterError::TokenQrSecretLength { .. }
+                | LetterError::DamagedTokenQr => "bad-token",
                 _ => "letter",
             },
             AppError::Kiosk(k) => match k {
@@ -107,6 +120,8 @@ impl AppError {
                 KioskError::Store(_) | KioskError::Wallet(_) => "local",
                 KioskError::Records(_) => "records",
                 KioskError::Config { .. } => "config",
+                // The core refuses a prescription whose warnings the doctor has not confirmed.
+                KioskError::Invalid(m) if m.starts_with(NEEDS_CONFIRMATION) => "needs-confirmation",
                 KioskError::Invalid(_) => "invalid",
             },
         }
@@ -197,6 +212,22 @@ mod tests {
             .kind(),
             "wrong-admin-pin"
         );
+    }
+
+    #[test]
+    fn an_unconfirmed_warning_and_a_mistyped_token_have_their_own_kinds() {
+        let e = AppError::Kiosk(KioskError::Invalid(
+            "confirm before prescribing — allergy: the patient is allergic to penicillin".into(),
+        ));
+        assert_eq!(e.kind(), "needs-confirmation");
+        assert_eq!(
+            AppError::Kiosk(KioskError::Invalid("no claim 3".into())).kind(),
+            "invalid"
+        );
+        let e = AppError::from(carekiosk_letter::parse_token_text("ABCD-EFGH").unwrap_err());
+        assert_eq!(e.kind(), "bad-token");
+        let e = AppError::from(carekiosk_letter::parse_token_qr("CKRX9:1:2:3:4").unwrap_err());
+        assert_eq!(e.kind(), "bad-token");
     }
 
     #[test]

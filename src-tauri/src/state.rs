@@ -36,6 +36,8 @@ pub struct AppState {
     /// The recovery code typed at the lost-card desk, between the loss report and the replacement card (dropped
     /// with the replacement, or when the visit ends).
     pub recovery: Mutex<Option<Zeroizing<[u8; 32]>>>,
+    /// Documents written for printing (token, receipt), until the operator deletes them.
+    pub printed: Mutex<Vec<PathBuf>>,
 }
 
 /// The issue letter waiting to be printed: what it prints, and the files "Save as PDF" wrote. In memory only; the
@@ -62,6 +64,7 @@ impl AppState {
             prescriptions: Mutex::new(Vec::new()),
             letter: Mutex::new(None),
             recovery: Mutex::new(None),
+            printed: Mutex::new(Vec::new()),
         }
     }
 

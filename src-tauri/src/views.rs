@@ -3,7 +3,8 @@
 
 use alloy::primitives::{B256, U256};
 use carekiosk_kiosk::workflows::{
-    self, insurer::ClaimReview, patient, pharmacy::PharmacyPrescription, HistoryEntry,
+    self, doctor, insurer::ClaimReview, medication, patient, pharmacy::PharmacyPrescription,
+    HistoryEntry,
 };
 use carekiosk_kiosk::Submitted;
 use carekiosk_records::emergency::{Allergy, Contact, EmergencySet};
@@ -507,8 +508,10 @@ pub struct PickItem {
 pub struct PrescriptionView {
     pub id: u64,
     pub issuer: u32,
-    /// `ready`, `dispensed`, `cancelled` or `expired`, as the chain says.
+    /// `ready`, `partly-dispensed`, `dispensed`, `cancelled` or `expired`, as the chain says.
     pub status: String,
+    /// What has been handed out so far, in parts of 10,000.
+    pub dispensed_bps: u16,
     pub valid_until: u64,
     pub dispensable: bool,
     /// The MedicationRequest, or null when it cannot be opened.
@@ -517,20 +520,25 @@ pub struct PrescriptionView {
     pub unreadable: Option<String>,
 }
 
+/// A prescription's status as the screen names it (`partly-dispensed`: some parts handed out).
+pub fn prescription_status(status: u8, dispensable: bool) -> &'static str {
+    match status {
+        1 | 4 if !dispensable => "expired",
+        1 => "ready",
+        4 => "partly-dispensed",
+        2 => "dispensed",
+        3 => "cancelled",
+        _ => "unknown",
+    }
+}
+
 impl From<&PharmacyPrescription> for PrescriptionView {
     fn from(p: &PharmacyPrescription) -> Self {
-        let status = match p.status {
-            1 | 4 if !p.dispensable => "expired",
-            1 => "ready",
-            4 => "partly dispensed",
-            2 => "dispensed",
-            3 => "cancelled",
-            _ => "unknown",
-        };
         PrescriptionView {
             id: p.id,
             issuer: p.issuer,
-            status: status.into(),
+            status: prescription_status(p.status, p.dispensable).into(),
+            dispensed_bps: p.dispensed_bps,
             valid_until: p.valid_until,
             dispensable: p.dispensable,
             request: serde_json::to_value(&p.request).unwrap_or_default(),
@@ -547,13 +555,287 @@ pub struct PharmacyOpenView {
     pub prescriptions: Vec<PrescriptionView>,
 }
 
-/// A dispensing's outcome with its receipt.
+/// A dispensing's outcome: the part handed out, the prescription's state after it, the MedicationDispense and
+/// the receipt written for printing.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DispenseView {
     pub tx: TxView,
-    /// The FHIR MedicationDispense handed to the patient.
+    /// The part handed out now, of 10,000.
+    pub part: u16,
+    /// Parts handed out so far, this one included (of 10,000).
+    pub dispensed_bps: u16,
+    /// The prescription's status after it (`partly-dispensed` or `dispensed`).
+    pub status: String,
+    /// The FHIR MedicationDispense written to the patient's record.
     pub receipt: serde_json::Value,
+    /// The receipt PDF to print.
+    pub print: Option<PrintView>,
+}
+
+/// A document written for printing (no printer integration yet): the file, and whether the desktop's PDF
+/// handler opened it. The file is to be deleted once printed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrintView {
+    pub path: String,
+    pub opened: bool,
+}
+
+/// A prescription token presented at the counter (no card), as the chain holds it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenCheckView {
+    pub id: u64,
+    /// `ready`, `partly-dispensed`, `dispensed`, `cancelled` or `expired`.
+    pub status: String,
+    pub dispensed_bps: u16,
+    pub valid_until: u64,
+    pub dispensable: bool,
+}
+
+/// What prescribing did: the write, the prescription's id, and the token written for printing when asked.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrescribedView {
+    pub tx: TxView,
+    pub id: Option<u64>,
+    pub print: Option<PrintView>,
+}
+
+/// The patient's allergies and current medication, before prescribing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverviewView {
+    pub allergies: Vec<KnownAllergyView>,
+    pub current: Vec<CurrentMedicationView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KnownAllergyView {
+    pub substance: String,
+    pub atc_class: Option<String>,
+    pub high: bool,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentMedicationView {
+    pub atc: Option<String>,
+    pub display: String,
+    pub source: String,
+}
+
+impl From<&medication::MedicationOverview> for OverviewView {
+    fn from(o: &medication::MedicationOverview) -> Self {
+        OverviewView {
+            allergies: o
+                .allergies
+                .iter()
+                .map(|a| KnownAllergyView {
+                    substance: a.substance.clone(),
+                    atc_class: a.atc_class.clone(),
+                    high: a.high,
+                    source: a.source.clone(),
+                })
+                .collect(),
+            current: o
+                .current
+                .iter()
+                .map(|c| CurrentMedicationView {
+                    atc: c.atc.clone(),
+                    display: c.display.clone(),
+                    source: c.source.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One line of the doctor's timeline: a record, a prescription (with its status), a dispense (a part, by token,
+/// its batch inside the MedicationDispense).
+#[derive(Debug, Clone, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum TimelineView {
+    Record(HistoryItem),
+    Prescription {
+        id: u64,
+        time: u64,
+        issuer: u32,
+        /// `ready`, `partly-dispensed`, `dispensed`, `cancelled`, `expired`.
+        status: String,
+        /// The MedicationRequest, or null when it does not open.
+        request: serde_json::Value,
+    },
+    Dispense {
+        prescription_id: u64,
+        time: u64,
+        pharmacy: u32,
+        /// Of 10,000.
+        part: u16,
+        by_token: bool,
+        /// The MedicationDispense (quantity, batch, substitution), or null.
+        dispense: serde_json::Value,
+    },
+}
+
+impl From<&doctor::TimelineEntry> for TimelineView {
+    fn from(e: &doctor::TimelineEntry) -> Self {
+        match e {
+            doctor::TimelineEntry::Record(h) => TimelineView::Record(HistoryItem::from(h)),
+            doctor::TimelineEntry::Prescription {
+                id,
+                time,
+                issuer,
+                status,
+                request,
+            } => TimelineView::Prescription {
+                id: *id,
+                time: *time,
+                issuer: *issuer,
+                status: status.replace(' ', "-"),
+                request: request
+                    .as_ref()
+                    .and_then(|r| serde_json::to_value(r).ok())
+                    .unwrap_or_default(),
+            },
+            doctor::TimelineEntry::Dispense {
+                prescription_id,
+                time,
+                pharmacy,
+                part,
+                by_token,
+                dispense,
+            } => TimelineView::Dispense {
+                prescription_id: *prescription_id,
+                time: *time,
+                pharmacy: *pharmacy,
+                part: *part,
+                by_token: *by_token,
+                dispense: dispense
+                    .as_ref()
+                    .and_then(|r| serde_json::to_value(r).ok())
+                    .unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// One service of a claim as the doctor bills it (`unitPrice` in token base units, a decimal string).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimItemInput {
+    pub service: String,
+    pub quantity: u32,
+    pub unit_price: String,
+}
+
+/// A claim of this hospital with the insurer's decision, item by item (amounts in tokens, as the ClaimResponse
+/// holds them).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HospitalClaimView {
+    pub claim: ClaimView,
+    /// The ClaimResponse's disposition, once decided.
+    pub disposition: Option<String>,
+    pub items: Vec<DecisionItemView>,
+}
+
+/// The insurer's decision on one item.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionItemView {
+    pub sequence: u32,
+    /// What was billed, in tokens.
+    pub submitted: Option<f64>,
+    /// What the insurer pays, in tokens.
+    pub benefit: Option<f64>,
+    /// Why it is reduced or denied.
+    pub reason: Option<String>,
+}
+
+impl From<&doctor::HospitalClaim> for HospitalClaimView {
+    fn from(c: &doctor::HospitalClaim) -> Self {
+        let response = c
+            .response
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok());
+        HospitalClaimView {
+            claim: ClaimView::from(&c.claim),
+            disposition: response
+                .as_ref()
+                .and_then(|r| r["disposition"].as_str().map(String::from)),
+            items: response.as_ref().map(decision_items).unwrap_or_default(),
+        }
+    }
+}
+
+/// The items of a FHIR ClaimResponse: each one's submitted and benefit amounts and the benefit's reason.
+fn decision_items(r: &serde_json::Value) -> Vec<DecisionItemView> {
+    let adjudication = |item: &serde_json::Value, code: &str| -> Option<serde_json::Value> {
+        item["adjudication"]
+            .as_array()?
+            .iter()
+            .find(|a| a["category"]["coding"][0]["code"].as_str() == Some(code))
+            .cloned()
+    };
+    r["item"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    let benefit = adjudication(i, "benefit");
+                    DecisionItemView {
+                        sequence: i["itemSequence"].as_u64().unwrap_or(0) as u32,
+                        submitted: adjudication(i, "submitted")
+                            .and_then(|a| a["amount"]["value"].as_f64()),
+                        benefit: benefit.as_ref().and_then(|a| a["amount"]["value"].as_f64()),
+                        reason: benefit
+                            .as_ref()
+                            .and_then(|a| a["reason"]["text"].as_str().map(String::from)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One billed item under review (`net` in base units).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewItemView {
+    pub sequence: u32,
+    pub service: String,
+    pub quantity: u32,
+    pub net: String,
+}
+
+/// The reviewer's decision on one item, from the screen (`benefit` in base units).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemDecisionInput {
+    pub sequence: u32,
+    pub benefit: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What deciding a claim did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecidedView {
+    pub tx: TxView,
+    /// Approved, in base units (0: denied).
+    pub amount: String,
+    /// Above the four-eyes threshold: waits for a second reviewer at another workstation.
+    pub pending_second: bool,
 }
 
 /// A claim in the insurer's lists.
@@ -601,6 +883,11 @@ pub struct ReviewView {
     pub coverage_bps: u16,
     pub remaining: String,
     pub cap: String,
+    /// The claim's items as billed.
+    pub items: Vec<ReviewItemView>,
+    /// The token every amount is in.
+    pub symbol: String,
+    pub decimals: u8,
 }
 
 impl From<&ClaimReview> for ReviewView {
@@ -611,6 +898,18 @@ impl From<&ClaimReview> for ReviewView {
             coverage_bps: r.coverage_bps,
             remaining: r.remaining.to_string(),
             cap: r.cap.to_string(),
+            items: r
+                .items
+                .iter()
+                .map(|i| ReviewItemView {
+                    sequence: i.sequence,
+                    service: i.service.clone(),
+                    quantity: i.quantity,
+                    net: i.net.to_string(),
+                })
+                .collect(),
+            symbol: r.currency.0.clone(),
+            decimals: r.currency.1,
         }
     }
 }
@@ -618,6 +917,33 @@ impl From<&ClaimReview> for ReviewView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_response_gives_each_item_its_benefit_and_reason() {
+        let r = serde_json::json!({
+            "resourceType": "ClaimResponse",
+            "item": [
+                {"itemSequence": 1, "adjudication": [
+                    {"category": {"coding": [{"code": "submitted"}]}, "amount": {"value": 60.0, "currency": "USD"}},
+                    {"category": {"coding": [{"code": "benefit"}]}, "amount": {"value": 48.0, "currency": "USD"}}]},
+                {"itemSequence": 2, "adjudication": [
+                    {"category": {"coding": [{"code": "submitted"}]}, "amount": {"value": 40.0, "currency": "USD"}},
+                    {"category": {"coding": [{"code": "benefit"}]}, "amount": {"value": 0.0, "currency": "USD"},
+                     "reason": {"text": "not covered by the policy"}}]}
+            ]
+        });
+        let items = decision_items(&r);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].benefit, Some(48.0));
+        assert_eq!(items[0].reason, None);
+        assert_eq!(items[1].submitted, Some(40.0));
+        assert_eq!(
+            items[1].reason.as_deref(),
+            Some("not covered by the policy")
+        );
+        assert_eq!(prescription_status(4, true), "partly-dispensed");
+        assert_eq!(prescription_status(4, false), "expired");
+    }
 
     #[test]
     fn a_pending_write_has_no_hash_and_says_why() {

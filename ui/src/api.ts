@@ -4,6 +4,17 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import type {
   AppError,
+  ClaimItemInput,
+  DecidedView,
+  HospitalClaimView,
+  ItemDecisionInput,
+  OverviewView,
+  PrescribedView,
+  PrescriptionOrder,
+  TimelineView,
+  TokenCheckView,
+  TokenInput,
+  Warning,
   CardPeek,
   CheckInView,
   ClaimView,
@@ -14,7 +25,6 @@ import type {
   EmergencySet,
   EmergencyView,
   HeldConsentView,
-  HistoryItem,
   KioskInfo,
   LetterView,
   LogEntryView,
@@ -33,8 +43,9 @@ import type {
 export const api = {
   kioskInfo: () => invoke<KioskInfo>('kiosk_info'),
   kioskStatus: () => invoke<StatusView>('kiosk_status'),
-  icd10Codes: () => invoke<PickItem[]>('icd10_codes'),
-  formulary: () => invoke<PickItem[]>('formulary'),
+  icd10Search: (query: string) => invoke<PickItem[]>('icd10_search', { query }),
+  formularySearch: (query: string) => invoke<PickItem[]>('formulary_search', { query }),
+  serviceCodes: () => invoke<PickItem[]>('service_codes'),
   denialReasons: () => invoke<PickItem[]>('denial_reasons'),
 
   cardPeek: () => invoke<CardPeek>('card_peek'),
@@ -55,21 +66,35 @@ export const api = {
   letterSavePdf: (lang: string) => invoke<SavedLetter>('letter_save_pdf', { lang }),
   letterDeletePdf: () => invoke<number>('letter_delete_pdf'),
   letterDone: () => invoke<string[]>('letter_done'),
+  printDelete: (path: string) => invoke<null>('print_delete', { path }),
 
-  doctorHistory: () => invoke<HistoryItem[]>('doctor_history'),
+  doctorTimeline: () => invoke<TimelineView[]>('doctor_timeline'),
+  doctorOverview: () => invoke<OverviewView>('doctor_overview'),
+  doctorRecordAllergy: (a: { substance: string; atcClass: string | null; high: boolean; reaction: string | null }) =>
+    invoke<TxView>('doctor_record_allergy', a),
   doctorDiagnose: (icd10: string, note: string | null, plan: string[]) =>
     invoke<TxView[]>('doctor_diagnose', { icd10, note, plan }),
-  doctorPrescribe: (atc: string, quantity: number, dosage: string | null, days: number) =>
-    invoke<TxView>('doctor_prescribe', { atc, quantity, dosage, days }),
-  doctorClaim: (record: number, amount: number) => invoke<TxView>('doctor_claim', { record, amount }),
+  doctorWarnings: (atc: string) => invoke<Warning[]>('doctor_warnings', { atc }),
+  doctorPrescribe: (order: PrescriptionOrder, confirmed: Warning[]) =>
+    invoke<PrescribedView>('doctor_prescribe', { ...order, confirmed }),
+  doctorCancelPrescription: (id: number) => invoke<TxView>('doctor_cancel_prescription', { id }),
+  doctorClaim: (record: number, items: ClaimItemInput[], practitioner: string | null) =>
+    invoke<TxView>('doctor_claim', { record, items, practitioner }),
+  doctorClaims: () => invoke<HospitalClaimView[]>('doctor_claims'),
 
   pharmacyOpen: (c: ConsentChoice) => invoke<PharmacyOpenView>('pharmacy_open', { scope: c.scope, days: c.days }),
-  pharmacyDispense: (id: number) => invoke<DispenseView>('pharmacy_dispense', { id }),
+  pharmacyDispense: (id: number, quantity: number | null, substitute: string | null, batch: string) =>
+    invoke<DispenseView>('pharmacy_dispense', { id, quantity, substitute, batch }),
+  pharmacyTokenCheck: (token: TokenInput) => invoke<TokenCheckView>('pharmacy_token_check', { ...token }),
+  pharmacyTokenDispense: (token: TokenInput, d: { product: string; quantity: number; unit: string; batch: string }) =>
+    invoke<TxView>('pharmacy_token_dispense', { ...token, ...d }),
 
+  insurerEnroll: (bps: number, annualLimit: string) => invoke<TxView>('insurer_enroll', { bps, annualLimit }),
   insurerQueue: () => invoke<ClaimView[]>('insurer_queue'),
+  insurerPending: () => invoke<ClaimView[]>('insurer_pending'),
   insurerReview: (id: number) => invoke<ReviewView>('insurer_review', { id }),
-  insurerApprove: (id: number, amount: string | null) => invoke<TxView>('insurer_approve', { id, amount }),
-  insurerDeny: (id: number, reason: number) => invoke<TxView>('insurer_deny', { id, reason }),
+  insurerDecide: (id: number, items: ItemDecisionInput[]) => invoke<DecidedView>('insurer_decide', { id, items }),
+  insurerConfirm: (id: number) => invoke<TxView>('insurer_confirm', { id }),
   insurerPay: (id: number) => invoke<TxView>('insurer_pay', { id }),
   insurerPaid: () => invoke<ClaimView[]>('insurer_paid'),
 

@@ -113,8 +113,16 @@ export function summarize(r: FhirResource): { title: string; detail: string } {
       };
     }
     case 'Claim': {
-      const total = f.total as { value?: number; currency?: string } | undefined;
-      return { title: 'Claim', detail: total ? `${total.value ?? ''} ${total.currency ?? ''}`.trim() : '' };
+      // Amounts are shown by the desks in the deployment token, never in the FHIR currency.
+      const items = (f.item as { productOrService?: Concept }[] | undefined) ?? [];
+      return { title: 'Claim', detail: items.map((i) => concept(i.productOrService)).filter(Boolean).join(' · ') };
+    }
+    case 'AllergyIntolerance': {
+      const notes = (f.note as { text?: string }[] | undefined) ?? [];
+      return {
+        title: concept(f.code),
+        detail: [f.criticality === 'high' ? 'high risk' : '', ...notes.map((n) => n.text)].filter(Boolean).join(' · '),
+      };
     }
     default:
       return { title: r.resourceType, detail: '' };

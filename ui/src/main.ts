@@ -16,13 +16,13 @@ import { emergencyEditFlow, emergencyReadScreen } from './screens/emergency';
 import { letterStep } from './screens/letter';
 import { lostDesk, newLostState, type LostState } from './screens/lost';
 import { patientViewFlow } from './screens/patient';
-import { pharmacyVisit } from './screens/pharmacy';
+import { pharmacyVisit, tokenDesk } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
 import { setupScreen } from './screens/setup';
 import { resetBlocked, unblockFlow } from './screens/unblock';
 import type { AppError, KioskInfo, ReaderView, ReplacedView, StatusView, TxView } from './types';
 
-type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter' | 'emergency';
+type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter' | 'emergency' | 'token';
 /** A flow shown over the visit's screen, which stays underneath. */
 type Overlay = 'change-pin' | 'patient-view' | 'emergency-edit';
 
@@ -284,7 +284,17 @@ function renderScreen(): void {
       ctx.info.role === 'reception'
         ? h('div', { class: 'desk-actions' }, h('button', { class: 'secondary', id: 'lost-card', type: 'button', onclick: openLost }, t('lost.open')))
         : null,
+      // A representative with the prescription token: no card.
+      ctx.info.role === 'pharmacy'
+        ? h(
+            'div',
+            { class: 'desk-actions' },
+            h('button', { class: 'secondary', id: 'token-desk-open', type: 'button', onclick: () => (idle.arm(), setPhase('token')) }, t('pharmacy.tokenOpen')),
+          )
+        : null,
     );
+  } else if (phase === 'token') {
+    el = tokenDesk(ctx, () => void endVisit());
   } else if (phase === 'pin') {
     el = triesLeft === 0 ? blockedScreen() : pinPad({ triesLeft, message: pinMessage, onSubmit: (pin) => void unlock(pin) });
     // In an emergency the patient may not be able to type a PIN: a hospital reads the emergency set without it.
@@ -470,7 +480,7 @@ async function unlock(pin: string): Promise<void> {
 
 async function endVisit(message?: string): Promise<void> {
   idle.disarm();
-  const had = ctx.patient !== null || ['visit', 'pin', 'blank', 'unblock', 'lost', 'letter', 'emergency'].includes(phase);
+  const had = ctx.patient !== null || ['visit', 'pin', 'blank', 'unblock', 'lost', 'letter', 'emergency', 'token'].includes(phase);
   ctx.patient = null;
   afterLetter = null;
   autoCheckIn = false;

@@ -208,12 +208,14 @@ export interface PickItem {
   dosage: string | null;
 }
 
-export type PrescriptionStatus = 'ready' | 'dispensed' | 'cancelled' | 'expired' | 'unknown';
+export type PrescriptionStatus = 'ready' | 'partly-dispensed' | 'dispensed' | 'cancelled' | 'expired' | 'unknown';
 
 export interface PrescriptionView {
   id: number;
   issuer: number;
   status: PrescriptionStatus;
+  /** Handed out so far, in parts of 10,000. */
+  dispensedBps: number;
   validUntil: number;
   dispensable: boolean;
   /** Null when it cannot be opened (see `unreadable`). */
@@ -228,10 +230,118 @@ export interface PharmacyOpenView {
 
 export interface DispenseView {
   tx: TxView;
+  /** The part handed out now, of 10,000. */
+  part: number;
+  dispensedBps: number;
+  status: PrescriptionStatus;
+  /** The MedicationDispense written to the patient's record. */
   receipt: FhirResource;
+  print: PrintView | null;
 }
 
-export type ClaimStatus = 'submitted' | 'approved' | 'denied' | 'paid';
+/** A document written for printing: to be deleted once printed. */
+export interface PrintView {
+  path: string;
+  opened: boolean;
+}
+
+export interface TokenCheckView {
+  id: number;
+  status: PrescriptionStatus;
+  dispensedBps: number;
+  validUntil: number;
+  dispensable: boolean;
+}
+
+/** How a prescription token is presented: its QR payload, or the prescription number and the printed code. */
+export interface TokenInput {
+  payload: string | null;
+  id: number | null;
+  code: string | null;
+}
+
+/** A reason to think twice before prescribing (the core's `medication::Warning`), sent back once confirmed. */
+export type Warning =
+  | { kind: 'allergy'; substance: string; drug: string }
+  | { kind: 'duplicate'; drug: string; current: string };
+
+export interface PrescriptionOrder {
+  atc: string;
+  quantity: number;
+  dosage: string | null;
+  days: number;
+  prescriber: string | null;
+  substitutionAllowed: boolean;
+  token: boolean;
+}
+
+export interface PrescribedView {
+  tx: TxView;
+  id: number | null;
+  print: PrintView | null;
+}
+
+export interface OverviewView {
+  allergies: { substance: string; atcClass: string | null; high: boolean; source: string }[];
+  current: { atc: string | null; display: string; source: string }[];
+}
+
+export type TimelineView =
+  | ({ type: 'record' } & HistoryItem)
+  | { type: 'prescription'; id: number; time: number; issuer: number; status: PrescriptionStatus; request: FhirResource | null }
+  | {
+      type: 'dispense';
+      prescriptionId: number;
+      time: number;
+      pharmacy: number;
+      part: number;
+      byToken: boolean;
+      dispense: FhirResource | null;
+    };
+
+/** One billed service (`unitPrice` in token base units). */
+export interface ClaimItemInput {
+  service: string;
+  quantity: number;
+  unitPrice: string;
+}
+
+export interface DecisionItemView {
+  sequence: number;
+  /** In tokens. */
+  submitted: number | null;
+  benefit: number | null;
+  reason: string | null;
+}
+
+export interface HospitalClaimView {
+  claim: ClaimView;
+  disposition: string | null;
+  items: DecisionItemView[];
+}
+
+export interface ReviewItemView {
+  sequence: number;
+  service: string;
+  quantity: number;
+  /** Base units. */
+  net: string;
+}
+
+export interface ItemDecisionInput {
+  sequence: number;
+  /** Base units. */
+  benefit: string;
+  reason: string | null;
+}
+
+export interface DecidedView {
+  tx: TxView;
+  amount: string;
+  pendingSecond: boolean;
+}
+
+export type ClaimStatus = 'submitted' | 'approved' | 'denied' | 'paid' | 'pending-second';
 
 export interface ClaimView {
   id: number;
@@ -250,6 +360,10 @@ export interface ReviewView {
   coverageBps: number;
   remaining: string;
   cap: string;
+  items: ReviewItemView[];
+  /** The token every amount is in. */
+  symbol: string;
+  decimals: number;
 }
 
 /** A command's failure (src-tauri/src/error.rs). */

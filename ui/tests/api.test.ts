@@ -10,8 +10,12 @@ describe('command wrappers', () => {
   it('call the shell commands by name with camelCase arguments', async () => {
     await api.cardUnlock('482916');
     await api.receptionRegister({ name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' });
-    await api.doctorPrescribe('J01CA04', 20, null, 28);
-    await api.insurerApprove(3, null);
+    await api.doctorPrescribe(
+      { atc: 'J01CA04', quantity: 20, dosage: null, days: 28, prescriber: 'Dr. Weber', substitutionAllowed: true, token: false },
+      [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
+    );
+    await api.insurerDecide(3, [{ sequence: 1, benefit: '0', reason: 'not covered' }]);
+    await api.pharmacyDispense(1, 20, null, 'LOT-1');
     await api.cardUnblock('48120975', '902618', '902618');
     await api.receptionReplace({ name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' });
     await api.receptionCheckIn({ scope: 1, days: 7 });
@@ -21,8 +25,21 @@ describe('command wrappers', () => {
     expect(invoke.mock.calls).toEqual([
       ['card_unlock', { pin: '482916' }],
       ['reception_register', { name: 'A', birthDate: '1990-01-01', gender: 'other', adminPin: '12345678', pin: '123456' }],
-      ['doctor_prescribe', { atc: 'J01CA04', quantity: 20, dosage: null, days: 28 }],
-      ['insurer_approve', { id: 3, amount: null }],
+      [
+        'doctor_prescribe',
+        {
+          atc: 'J01CA04',
+          quantity: 20,
+          dosage: null,
+          days: 28,
+          prescriber: 'Dr. Weber',
+          substitutionAllowed: true,
+          token: false,
+          confirmed: [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
+        },
+      ],
+      ['insurer_decide', { id: 3, items: [{ sequence: 1, benefit: '0', reason: 'not covered' }] }],
+      ['pharmacy_dispense', { id: 1, quantity: 20, substitute: null, batch: 'LOT-1' }],
       ['card_unblock', { resetCode: '48120975', pin: '902618', pinAgain: '902618' }],
       ['reception_replace', { name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' }],
       ['reception_check_in', { scope: 1, days: 7 }],

@@ -74,27 +74,28 @@ pub fn letter_save_pdf<R: Runtime>(
         recovery_secret: &l.secrets.recovery_secret,
         lang: if lang == "fr" { Lang::Fr } else { Lang::En },
     })?);
-    let path = write_new(&dir, &l.issued_on, &pdf)?;
+    let path = write_new(&dir, &format!("carekiosk-letter-{}", l.issued_on), &pdf)?;
     l.saved.push(path.clone());
     Ok(SavedLetter {
         path: path.display().to_string(),
     })
 }
 
-/// Writes `bytes` to a new file `carekiosk-letter-<date>[-n].pdf` in `dir` (never over another file), mode 0600.
-fn write_new(dir: &Path, date: &str, bytes: &[u8]) -> Result<PathBuf, AppError> {
+/// Writes `bytes` to a new file `<stem>[-n].pdf` in `dir` (never over another file), mode 0600 (the letter and
+/// the printed documents: they hold secrets).
+pub(super) fn write_new(dir: &Path, stem: &str, bytes: &[u8]) -> Result<PathBuf, AppError> {
     let fail = |what: &str, p: &Path, e: std::io::Error| {
         AppError::File(format!(
-            "cannot {what} {}: {e} (check the folder, or start the app with --letter-dir)",
+            "cannot {what} {}: {e} (check the folder, or start the app with --letter-dir or --data-dir)",
             p.display()
         ))
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create the folder", dir, e))?;
     for n in 1..1000 {
         let name = if n == 1 {
-            format!("carekiosk-letter-{date}.pdf")
+            format!("{stem}.pdf")
         } else {
-            format!("carekiosk-letter-{date}-{n}.pdf")
+            format!("{stem}-{n}.pdf")
         };
         let path = dir.join(name);
         let mut options = std::fs::OpenOptions::new();
@@ -113,7 +114,7 @@ fn write_new(dir: &Path, date: &str, bytes: &[u8]) -> Result<PathBuf, AppError> 
         }
     }
     Err(AppError::File(format!(
-        "too many letters in {}: delete the printed ones",
+        "too many files named {stem} in {}: delete the printed ones",
         dir.display()
     )))
 }
@@ -157,8 +158,8 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("carekiosk-letter-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let a = write_new(&dir, "2026-12-02", b"%PDF-1.4 a").unwrap();
-        let b = write_new(&dir, "2026-12-02", b"%PDF-1.4 b").unwrap();
+        let a = write_new(&dir, "carekiosk-letter-2026-12-02", b"%PDF-1.4 a").unwrap();
+        let b = write_new(&dir, "carekiosk-letter-2026-12-02", b"%PDF-1.4 b").unwrap();
         assert_ne!(a, b);
         assert_eq!(std::fs::read(&a).unwrap(), b"%PDF-1.4 a");
         #[cfg(unix)]

@@ -9,6 +9,7 @@ mod insurer;
 mod letter;
 mod patient;
 mod pharmacy;
+mod print;
 mod reception;
 mod setup;
 
@@ -20,8 +21,9 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
     tauri::generate_handler![
         setup::kiosk_info,
         setup::kiosk_status,
-        setup::icd10_codes,
-        setup::formulary,
+        setup::icd10_search,
+        setup::formulary_search,
+        setup::service_codes,
         setup::denial_reasons,
         card::card_peek,
         card::card_unlock,
@@ -36,16 +38,26 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         letter::letter_save_pdf,
         letter::letter_delete_pdf,
         letter::letter_done,
-        doctor::doctor_history,
+        print::print_delete,
+        doctor::doctor_timeline,
+        doctor::doctor_overview,
+        doctor::doctor_record_allergy,
         doctor::doctor_diagnose,
+        doctor::doctor_warnings,
         doctor::doctor_prescribe,
+        doctor::doctor_cancel_prescription,
         doctor::doctor_claim,
+        doctor::doctor_claims,
         pharmacy::pharmacy_open,
         pharmacy::pharmacy_dispense,
+        pharmacy::pharmacy_token_check,
+        pharmacy::pharmacy_token_dispense,
+        insurer::insurer_enroll,
         insurer::insurer_queue,
+        insurer::insurer_pending,
         insurer::insurer_review,
-        insurer::insurer_approve,
-        insurer::insurer_deny,
+        insurer::insurer_decide,
+        insurer::insurer_confirm,
         insurer::insurer_pay,
         insurer::insurer_paid,
         patient::patient_consents,

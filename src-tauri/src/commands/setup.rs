@@ -2,6 +2,7 @@
 //! pick lists the forms use.
 
 use carekiosk_kiosk::workflows::insurer::DENIAL_REASONS;
+use carekiosk_records::services::SERVICES;
 use carekiosk_records::{formulary, icd10};
 use tauri::State;
 
@@ -21,11 +22,11 @@ pub async fn kiosk_status(state: State<'_, AppState>) -> Result<StatusView, AppE
     Ok(crate::events::status(&state).await)
 }
 
-/// The ICD-10 pick list.
+/// Type-ahead over the ICD-10-CM codes: the best hits (at most 50) for what was typed so far.
 #[tauri::command]
-pub fn icd10_codes() -> Vec<PickItem> {
-    icd10::all()
-        .iter()
+pub fn icd10_search(query: String) -> Vec<PickItem> {
+    icd10::search(&query)
+        .into_iter()
         .map(|c| PickItem {
             code: c.code.into(),
             display: c.display.into(),
@@ -34,15 +35,28 @@ pub fn icd10_codes() -> Vec<PickItem> {
         .collect()
 }
 
-/// The formulary pick list.
+/// Type-ahead over the formulary: the best hits (at most 50), each with its usual dosage.
 #[tauri::command]
-pub fn formulary() -> Vec<PickItem> {
-    formulary::all()
-        .iter()
+pub fn formulary_search(query: String) -> Vec<PickItem> {
+    formulary::search(&query)
+        .into_iter()
         .map(|d| PickItem {
             code: d.code.into(),
             display: d.display(),
             dosage: Some(d.default_dosage.into()),
+        })
+        .collect()
+}
+
+/// The services a hospital bills (a claim's items).
+#[tauri::command]
+pub fn service_codes() -> Vec<PickItem> {
+    SERVICES
+        .iter()
+        .map(|s| PickItem {
+            code: s.code.into(),
+            display: s.display.into(),
+            dosage: None,
         })
         .collect()
 }
