@@ -390,7 +390,7 @@ async fn each_workflow_step_from_the_command_line() {
     assert!(step(&["doctor", "cancel", "--id", "2"]).contains("confirmed"));
     let list = step(&["pharmacy", "list"]);
     assert!(list.contains("prescription 1 (ready"), "{list}");
-    let dispensed = step(&["pharmacy", "dispense", "--id", "1"]);
+    let dispensed = step(&["pharmacy", "dispense", "--id", "1", "--batch", "LOT-CLI-1"]);
     assert!(dispensed.contains("confirmed"), "{dispensed}");
     assert!(
         dispensed.contains("\"resourceType\":\"MedicationDispense\"")

@@ -378,12 +378,22 @@ async fn a_second_pharmacy_cannot_dispense_a_prescription_already_dispensed() {
     assert!(at_second[0].dispensable);
 
     confirmed(&pharmacy::dispense(&first, &mut s, id).await.unwrap());
-    let e = pharmacy::dispense(&second, &mut s, id).await.unwrap_err();
+    // The second pharmacy still shows what it listed before (dispensable): the chain refuses.
+    let stale = pharmacy::DispenseInput {
+        batch: "LOT-2".into(),
+        ..Default::default()
+    };
+    let e = pharmacy::dispense_part(&second, &mut s, &at_second[0], &stale)
+        .await
+        .unwrap_err();
     assert!(matches!(e, KioskError::Refused(_)), "{e:?}");
     assert_eq!(e.revert_name(), Some("AlreadyDispensed"), "{e}");
+    // Asked again with a fresh list, the kiosk refuses before the card signs anything.
+    let again = pharmacy::dispense(&second, &mut s, id).await.unwrap_err();
+    assert!(again.to_string().contains("completed"), "{again}");
     let entry = second
         .store
-        .outbox_by_key(&format!("dispense:{id}"))
+        .outbox_by_key(&format!("dispense:{id}:0"))
         .unwrap()
         .unwrap();
     assert_eq!(entry.state, OutboxState::Failed);
