@@ -221,18 +221,53 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
     // The history, opened with the card: the demographics record shows the name.
     app.wait_text("#history", NAME).await;
     app.type_into("#icd10-search", "J06.9").await;
+    // The type-ahead asks the shell (the full ICD-10-CM set) and picks the exact code.
+    app.find("#icd10 option[value='J06.9']:checked").await;
     app.type_into("#diagnosis-note", "sore throat, 3 days")
         .await;
     app.set_value("#diagnosis-plan", "rest\nfluids").await;
     app.click("#diagnosis-save").await;
     app.wait_text("#history", "J06.9").await;
     app.wait_text("#history", "rest · fluids").await;
+
+    // An allergy recorded: it shows in the allergies panel.
+    app.wait_text("#allergies", "No allergies").await;
+    app.type_into("#allergy-substance", "penicillin").await;
+    app.type_into("#allergy-reaction", "hives").await;
+    app.click("#allergy-high").await;
+    app.click("#allergy-save").await;
+    app.wait_text("#notice-text", "Allergy recorded").await;
+    app.wait_text("#allergies", "penicillin").await;
+
+    // Amoxicillin is a penicillin: the warning must be confirmed before the prescription is issued.
     app.type_into("#drug-search", "J01CA04").await;
+    app.find("#drug option[value='J01CA04']:checked").await;
     app.type_into("#rx-quantity", "20").await;
+    app.type_into("#rx-prescriber", "Dr. Anna Weber").await;
+    app.click("#rx-token").await;
     app.click("#rx-issue").await;
+    app.wait_text("#rx-warnings-list", "allergic to penicillin")
+        .await;
+    app.screenshot("doctor-warning").await;
+    app.click("#rx-warnings-confirm").await;
     app.wait_text("#notice-text", "Prescription issued: Amoxicillin")
         .await;
     app.wait_attr("#tx-state", "data-state", "confirmed").await;
+
+    // The token for a representative: written to a file to print, to be deleted once printed.
+    app.wait_text("#print-warning", "prescription token").await;
+    let path = std::path::PathBuf::from(app.wait_text("#print-path", ".pdf").await.trim());
+    assert!(
+        path.starts_with(st.dir.join("app-doctor").join("print")),
+        "{path:?} in the kiosk's data folder"
+    );
+    assert!(std::fs::read(&path).unwrap().starts_with(b"%PDF"));
+    app.screenshot("token").await;
+    app.click("#print-delete").await;
+    app.find("#print-deleted").await;
+    assert!(!path.exists(), "deleted once printed");
+    app.wait_text("#timeline-rx-1-status", "ready").await;
+    app.find("#timeline-rx-1-cancel").await;
     app.screenshot("doctor").await;
     app.close().await;
 
@@ -246,8 +281,8 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
         .unwrap();
     assert_eq!(
         records,
-        U256::from(3),
-        "demographics, diagnosis and care plan in the record chain (the prescription is the pharmacy contract's)"
+        U256::from(4),
+        "demographics, diagnosis, care plan and allergy in the record chain (the prescription is the pharmacy contract's)"
     );
     let n = st
         .chain
@@ -265,13 +300,14 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
         .await
         .unwrap();
     assert_eq!(p.status, 1, "ready");
+    assert_ne!(p.tokenKeyHash, B256::ZERO, "issued with a token");
     sim.stop();
     drop(slot);
     st.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pharmacy_dispenses_a_ready_prescription_once_with_a_receipt() {
+async fn the_pharmacy_dispenses_half_then_the_rest_with_batches_and_receipts() {
     let _one = ONE_AT_A_TIME.lock().await;
     let st = Stack::new("e2e-pharmacy").await;
     let (slot, sim) = blank_card();
@@ -282,7 +318,7 @@ async fn the_pharmacy_dispenses_a_ready_prescription_once_with_a_receipt() {
         &doctor_kiosk,
         &mut s,
         "J01CA04",
-        20.0,
+        40.0,
         Some("1 capsule 3 times a day"),
         0,
     )
@@ -301,11 +337,53 @@ async fn the_pharmacy_dispenses_a_ready_prescription_once_with_a_receipt() {
     app.wait_text("#rx-1-status", "ready").await;
     app.wait_text("#rx-1", "Amoxicillin").await;
     app.screenshot("pharmacy").await;
+    // What remains is the default: 40. Half of it, from one batch.
+    assert_eq!(
+        app.find("#rx-1-qty")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("40")
+    );
+    app.type_into("#rx-1-qty", "20").await;
+    app.type_into("#rx-1-batch", "LOT-2026-A").await;
     app.click("#rx-1-dispense").await;
+    app.wait_text("#rx-1-status", "partly dispensed (50 %)")
+        .await;
     app.wait_text("#receipt", "Amoxicillin").await;
-    app.wait_text("#rx-1-status", "dispensed").await;
-    app.wait_gone("#rx-1-dispense").await;
     app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    let path = std::path::PathBuf::from(app.wait_text("#print-path", ".pdf").await.trim());
+    assert!(std::fs::read(&path).unwrap().starts_with(b"%PDF"));
+    app.screenshot("pharmacy-partial").await;
+    app.click("#print-delete").await;
+    app.find("#print-deleted").await;
+    assert!(!path.exists());
+    let p = st
+        .chain
+        .pharmacy(&st.d)
+        .getPrescription(U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!((p.status, p.dispensedBps), (4, 5000), "partly dispensed");
+
+    // The rest, from another batch.
+    assert_eq!(
+        app.find("#rx-1-qty")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("20")
+    );
+    app.type_into("#rx-1-batch", "LOT-2026-B").await;
+    app.click("#rx-1-dispense").await;
+    app.wait_attr("#rx-1", "data-status", "dispensed").await;
+    app.wait_gone("#rx-1-dispense").await;
+    app.wait_text("#print-path", ".pdf").await;
     app.screenshot("pharmacy-receipt").await;
     app.close().await;
 
@@ -316,14 +394,15 @@ async fn the_pharmacy_dispenses_a_ready_prescription_once_with_a_receipt() {
         .call()
         .await
         .unwrap();
-    assert_eq!(p.status, 2, "completed: dispensed exactly once");
+    assert_eq!(p.status, 2, "completed: both parts dispensed");
+    assert_eq!(p.dispensedBps, 10_000);
     sim.stop();
     drop(slot);
     st.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_insurer_reviews_approves_and_pays_a_claim() {
+async fn the_insurer_decides_a_claim_item_by_item_and_the_hospital_sees_each_decision() {
     let _one = ONE_AT_A_TIME.lock().await;
     let st = Stack::new("e2e-insurer").await;
     let (slot, sim) = blank_card();
@@ -344,16 +423,33 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
         .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
         .map(|e| e.index)
         .unwrap();
-    let claimed = U256::from(120u128 * TOKEN_UNIT);
-    doctor::submit_claim(&doctor_kiosk, &mut s, condition, claimed)
-        .await
-        .unwrap();
+    let token = U256::from(TOKEN_UNIT);
+    doctor::submit_claim_items(
+        &doctor_kiosk,
+        &mut s,
+        &doctor::ClaimRequest {
+            record: condition,
+            items: vec![
+                doctor::ClaimItem {
+                    service: "CONS".into(),
+                    quantity: 1,
+                    unit_price: U256::from(60) * token,
+                },
+                doctor::ClaimItem {
+                    service: "ECG".into(),
+                    quantity: 1,
+                    unit_price: U256::from(40) * token,
+                },
+            ],
+            practitioner: Some("Dr. Anna Weber".into()),
+        },
+    )
+    .await
+    .unwrap();
     drop(doctor_kiosk);
     drop(PatientSession::into_card(s));
-    sim.stop();
-    drop(slot);
 
-    // The insurer's desk needs no card.
+    // The insurer's desk needs no card: the claim's two items, each at net × 80 % by default.
     let app = started(
         &st,
         KioskRole::Insurer,
@@ -364,11 +460,30 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
     app.wait_text("#claim-1-status", "submitted").await;
     app.click("#claim-1-open").await;
     app.wait_text("#cov-rate", "80 %").await;
-    app.wait_text("#cov-claimed", "120.00").await;
-    app.wait_text("#cov-cap", "96.00").await;
+    app.wait_text("#cov-claimed", "100.00 tUSD").await;
+    app.wait_text("#cov-cap", "80.00").await;
+    app.wait_text("#item-1", "CONS").await;
+    app.wait_text("#item-2-net", "40.00 tUSD").await;
+    assert_eq!(
+        app.find("#item-1-benefit")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("48.00")
+    );
     app.screenshot("insurer-review").await;
-    app.click("#approve").await;
+    // The consultation is paid (48), the ECG denied with a reason.
+    app.type_into("#item-2-benefit", "0").await;
+    app.type_into("#item-2-reason", "not covered by the policy")
+        .await;
+    app.screenshot("insurer-items").await;
+    app.click("#decide").await;
     app.wait_text("#review-status", "approved").await;
+    app.wait_text("#decided", "48.00 tUSD approved").await;
+    app.wait_attr("#decided", "data-pending-second", "false")
+        .await;
     app.click("#pay").await;
     app.wait_text("#review-status", "paid").await;
     app.wait_text("#claims-paid", "Claim #1").await;
@@ -383,7 +498,7 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
         .await
         .unwrap();
     assert_eq!(status.status, 4, "paid");
-    assert_eq!(status.approved, claimed * U256::from(8) / U256::from(10));
+    assert_eq!(status.approved, U256::from(48) * token);
     let paid = st
         .chain
         .token(&st.d)
@@ -392,6 +507,19 @@ async fn the_insurer_reviews_approves_and_pays_a_claim() {
         .await
         .unwrap();
     assert_eq!(paid, status.approved, "the hospital was paid once");
+
+    // The hospital opens the insurer's decision, item by item, at the doctor's desk.
+    let app = started(&st, KioskRole::Doctor, slot.name(), None).await;
+    app.enter_pin(PIN).await;
+    app.wait_text("#hclaim-1-status", "paid").await;
+    app.wait_text("#hclaim-1-item-1", "paid 48.00 tUSD").await;
+    let denied = app.wait_text("#hclaim-1-item-2", "paid 0.00 tUSD").await;
+    assert!(denied.contains("not covered by the policy"), "{denied}");
+    assert!(!app.page_text().await.contains("EUR"), "one currency");
+    app.screenshot("doctor-claims").await;
+    app.close().await;
+    sim.stop();
+    drop(slot);
     st.stop().await;
 }
 
@@ -453,6 +581,7 @@ async fn a_stopped_node_shows_the_offline_banner_and_the_write_waits_in_the_outb
 
     // A diagnosis now is kept, shown as waiting.
     app.type_into("#icd10-search", "I10").await;
+    app.find("#icd10 option[value='I10']:checked").await;
     app.click("#diagnosis-save").await;
     app.wait_attr("#tx-state", "data-state", "pending").await;
     app.wait_attr("#outbox-count", "data-count", "1").await;

@@ -18,6 +18,8 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
   const pending = h('div', { id: 'claims-pending' });
   const paid = h('div', { id: 'claims-paid' });
   const detail = h('div', { id: 'claim-detail' });
+  // The last decision's outcome, kept above the claim as it is shown again after the decision.
+  const decision = h('div', { id: 'decide-result' });
 
   const row = (c: ClaimView, action: 'open' | 'confirm' | null) =>
     h(
@@ -28,7 +30,7 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
       h('span', { class: 'amount' }, money(c.claimed)),
       h('span', { class: `badge badge-${c.status}`, id: `claim-${c.id}-status` }, t(`status.${c.status}`)),
       action === 'open'
-        ? h('button', { class: 'secondary', type: 'button', id: `claim-${c.id}-open`, onclick: () => void review(c.id) }, t('insurer.open'))
+        ? h('button', { class: 'secondary', type: 'button', id: `claim-${c.id}-open`, onclick: () => (replace(decision), void review(c.id)) }, t('insurer.open'))
         : null,
       action === 'confirm'
         ? h('button', { class: 'primary', type: 'button', id: `claim-${c.id}-confirm`, onclick: () => void confirm(c.id) }, t('insurer.confirm'))
@@ -80,7 +82,6 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
       await review(c.id);
     };
     const actions: HTMLElement[] = [];
-    const result = h('div', { id: 'decide-result' });
     const inputs = r.items.map((i) => ({
       item: i,
       benefit: h('input', { id: `item-${i.sequence}-benefit`, inputmode: 'decimal', value: formatUnits(defaultBenefit(i.net, r.coverageBps), r.decimals, 2).replace(/,/g, '') }),
@@ -141,7 +142,7 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
         ctx.showTx(d.tx);
         await after();
         replace(
-          result,
+          decision,
           h(
             'p',
             { class: d.pendingSecond ? 'warning' : 'ok', id: 'decided', role: 'status', 'data-pending-second': d.pendingSecond ? 'true' : 'false' },
@@ -195,7 +196,6 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
         h('dd', { id: 'cov-cap' }, h('strong', {}, amountOf(r.cap))),
       ),
       ...actions,
-      result,
     );
     return panel;
   };
@@ -290,6 +290,6 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
       h('h2', {}, t('insurer.paid')),
       paid,
     ),
-    h('div', { class: 'col' }, enrol, detail),
+    h('div', { class: 'col' }, enrol, decision, detail),
   );
 }
