@@ -973,3 +973,158 @@ async fn the_emergency_set_saved_at_the_doctor_is_read_without_a_pin_and_shown_a
     drop(slot);
     st.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_representative_collects_a_prescription_with_its_token_without_a_card() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-token").await;
+    let (slot, sim) = blank_card();
+    let (_reception, mut s) = registered(&st, &slot).await;
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    let order = doctor::PrescriptionOrder {
+        atc: "J01CA04".into(),
+        quantity: 20.0,
+        days: 0,
+        prescriber: Some("Dr. Anna Weber".into()),
+        substitution_allowed: true,
+        token: true,
+        ..Default::default()
+    };
+    let done = doctor::prescribe_order(&doctor_kiosk, &mut s, &order, &[])
+        .await
+        .unwrap();
+    let token = carekiosk_letter::TokenRef {
+        chain_id: st.d.chain_id,
+        contract: st.d.contracts.pharmacy_access.into_array(),
+        prescription_id: done.id.unwrap(),
+        secret: **done.token_secret.as_ref().unwrap(),
+    };
+    drop(done);
+    drop(doctor_kiosk);
+    drop(s.into_card());
+    // The patient's card stays at home.
+    sim.stop();
+
+    let app = started(&st, KioskRole::Pharmacy, slot.name(), None).await;
+    app.click("#token-desk-open").await;
+    // A mistyped code is refused before the chain is asked.
+    app.type_into("#token-id", "1").await;
+    app.type_into("#token-code", "ABCD-EFGH").await;
+    app.click("#token-check").await;
+    app.wait_text("#notice-text", "prescription token was not read")
+        .await;
+    // The QR code scanned (a scanner types it): found, ready.
+    app.type_into(
+        "#token-payload",
+        &carekiosk_letter::token_qr_payload(&token),
+    )
+    .await;
+    app.click("#token-check").await;
+    app.wait_text("#token-status", "ready").await;
+    app.type_into("#token-product", "Amoxicillin 500 mg capsule")
+        .await;
+    app.type_into("#token-qty", "20").await;
+    app.type_into("#token-batch", "LOT-2026-T").await;
+    app.screenshot("pharmacy-token").await;
+    app.click("#token-dispense").await;
+    app.wait_text("#token-dispensed", "dispensed on the token")
+        .await;
+    app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    app.close().await;
+
+    let p = st
+        .chain
+        .pharmacy(&st.d)
+        .getPrescription(U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(p.status, 2, "dispensed once, on the token");
+    drop(slot);
+    st.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_insurer_enrols_at_the_desk_and_a_large_approval_waits_for_a_second_workstation() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-four-eyes").await;
+    let (slot, sim) = blank_card();
+    let pid = patient_in_reader(&st, &slot).await;
+
+    // Enrolment at the insurer's desk: the patient's card and PIN, 80 %, 5,000 a year.
+    let app = started(&st, KioskRole::Insurer, slot.name(), None).await;
+    app.click("#enrol-open").await;
+    app.enter_pin(PIN).await;
+    app.wait_text("#enrol-patient", NAME).await;
+    app.type_into("#enrol-percent", "80").await;
+    app.type_into("#enrol-limit", "5000").await;
+    app.screenshot("insurer-enrol").await;
+    app.click("#enrol-submit").await;
+    app.wait_text("#enrol-done", "80 %").await;
+    app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    app.close().await;
+    let cov = st
+        .chain
+        .insurance(&st.d)
+        .coverageOf(pid)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(cov.c.bps, 8000);
+
+    // The insurer's four-eyes threshold is 50; a claim of 100 is approved at 80.
+    let token = U256::from(TOKEN_UNIT);
+    st.chain
+        .send(
+            st.actors.insurer.address(),
+            st.chain
+                .insurance(&st.d)
+                .setApprovalThreshold(U256::from(50) * token),
+        )
+        .await
+        .unwrap();
+    let mut s =
+        PatientSession::start(PatientCard::open(slot.name()).unwrap(), Pin::new(PIN)).unwrap();
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    doctor::add_diagnosis(&doctor_kiosk, &mut s, "I10", None, &[])
+        .await
+        .unwrap();
+    let condition = doctor::history(&doctor_kiosk, &mut s)
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
+        .map(|e| e.index)
+        .unwrap();
+    doctor::submit_claim(&doctor_kiosk, &mut s, condition, U256::from(100) * token)
+        .await
+        .unwrap();
+    drop(doctor_kiosk);
+    drop(s.into_card());
+
+    let app = started(&st, KioskRole::Insurer, slot.name(), None).await;
+    app.click("#claim-1-open").await;
+    app.wait_text("#item-1", "CONS").await;
+    app.click("#decide").await;
+    app.wait_text("#decided", "second reviewer at another workstation")
+        .await;
+    app.wait_attr("#decided", "data-pending-second", "true")
+        .await;
+    // This workstation cannot be the second reviewer.
+    app.click("#claim-1-confirm").await;
+    app.wait_text("#confirm-error", "another workstation").await;
+    app.screenshot("insurer-four-eyes").await;
+    app.close().await;
+    let status = st
+        .chain
+        .insurance(&st.d)
+        .getClaimStatus(U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    assert_ne!(status.status, 2, "not approved by one reviewer alone");
+    assert_ne!(status.status, 4, "not paid");
+    sim.stop();
+    drop(slot);
+    st.stop().await;
+}
