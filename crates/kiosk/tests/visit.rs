@@ -157,9 +157,7 @@ async fn a_whole_visit_on_the_real_parts() {
     // Insurer: the queue, the claim opened with the insurer's key, approve the cap, pay once.
     let queue = insurer::queue(&insurer_kiosk).await.unwrap();
     assert_eq!(queue.len(), 1);
-    let review = insurer::review(&insurer_kiosk, queue[0].id)
-        .await
-        .unwrap();
+    let review = insurer::review(&insurer_kiosk, queue[0].id).await.unwrap();
     assert!(matches!(review.details, Resource::Claim(_)));
     written.push(common::json_of(&review.details));
     common::fhir_valid("visit", &written);

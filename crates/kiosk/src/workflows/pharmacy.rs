@@ -450,7 +450,8 @@ pub async fn dispense_by_token(
             }
         )));
     }
-    if batch.trim().is_empty() || product.trim().is_empty() || quantity.is_nan() || quantity <= 0.0 {
+    if batch.trim().is_empty() || product.trim().is_empty() || quantity.is_nan() || quantity <= 0.0
+    {
         return Err(KioskError::Invalid(
             "enter the product, the quantity handed out and the batch number".into(),
         ));
