@@ -125,6 +125,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     mapping(bytes32 id => uint256 eta) internal _etas;
     /// @notice Whether an emergency read trace with this tag was recorded (a tag is recorded once).
     mapping(bytes32 tag => bool) public emergencyTagUsed;
+    /// @notice Each institution's record-encryption public key (P-256, SEC1 compressed, 33 bytes): what kiosks
+    /// seal records, claims and claim responses for. Kiosks read it from here, never from a manifest file.
+    mapping(address institution => bytes key) internal _recordKeys;
 
     event AdminTransferStarted(address indexed current, address indexed pending);
     event AdminTransferred(address indexed previous, address indexed current);
@@ -145,6 +148,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     event ConsentRevoked(bytes32 indexed patientId, address indexed institution);
     event AllConsentsRevoked(bytes32 indexed patientId, uint64 epoch);
     event EmergencyKeySet(bytes4 indexed keyId, bytes key);
+    event RecordKeySet(address indexed institution, bytes key);
     event EmergencyAccess(address indexed hospital, bytes32 tag, bytes note);
 
     error NotAdmin(address caller);
@@ -191,6 +195,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     error NotRecoveryKey(bytes32 patientId);
     error CardIsRecoveryKey(bytes32 patientId);
     error InvalidEmergencyKey();
+    error InvalidRecordKey();
     error InvalidEmergencyNote(uint256 length);
     error InvalidEmergencyTag();
     error EmergencyTagUsed(bytes32 tag);
@@ -312,6 +317,22 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         emergencyKey = key;
         emergencyKeyId = keyId;
         emit EmergencyKeySet(keyId, key);
+    }
+
+    /// @notice A registered institution publishes (or rotates) its record-encryption public key: a SEC1-compressed
+    /// P-256 key, exactly 33 bytes starting 0x02 or 0x03 (`InvalidRecordKey` otherwise). Sent by the institution's
+    /// own address (its kiosks cannot: a stolen kiosk key must not redirect what others seal for it); a suspended
+    /// institution may still rotate it.
+    function setRecordKey(bytes calldata key) external {
+        if (institutions[msg.sender].role == Role.None) revert UnknownInstitution(msg.sender);
+        if (key.length != 33 || (key[0] != 0x02 && key[0] != 0x03)) revert InvalidRecordKey();
+        _recordKeys[msg.sender] = key;
+        emit RecordKeySet(msg.sender, key);
+    }
+
+    /// @notice The record-encryption public key `institution` published (empty when none).
+    function recordKeyOf(address institution) external view returns (bytes memory) {
+        return _recordKeys[institution];
     }
 
     /// @inheritdoc IPatientSmartCard

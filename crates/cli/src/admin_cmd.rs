@@ -47,6 +47,14 @@ pub enum AdminCmd {
         #[arg(long)]
         kiosk: Address,
     },
+    /// The institution (key in CAREKIOSK_INSTITUTION_KEY) publishes its record-encryption key on chain — the one
+    /// in this machine's keyring for `--role` — so other institutions' kiosks seal claims and responses for it.
+    RecordKey {
+        #[arg(long)]
+        role: KioskRole,
+        #[arg(long, default_value = "local")]
+        profile: String,
+    },
     /// The insurer (key in CAREKIOSK_INSTITUTION_KEY) sets its four-eyes threshold: an approval above this many
     /// whole tokens needs a second workstation of the insurer to confirm it (0: none).
     ApprovalThreshold {
@@ -179,6 +187,17 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
             let (chain, d) = connect(&manifest, signer).await?;
             let r = chain.send(me, chain.hub(&d).removeKiosk(kiosk)).await?;
             done("kiosk revoked", &r);
+        }
+        AdminCmd::RecordKey { role, profile } => {
+            let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
+            let compressed = keys.record_key.public_key().to_sec1_compressed().to_vec();
+            let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
+            let me = signer.address();
+            let (chain, d) = connect(&manifest, signer).await?;
+            let r = chain
+                .send(me, chain.hub(&d).setRecordKey(compressed.into()))
+                .await?;
+            done("record key published", &r);
         }
         AdminCmd::ApprovalThreshold { amount } => {
             let signer = key("CAREKIOSK_INSTITUTION_KEY")?;

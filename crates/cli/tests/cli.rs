@@ -534,6 +534,20 @@ async fn admin_commands_register_institutions_kiosks_and_escrow() {
         &[("CAREKIOSK_INSTITUTION_KEY", hex(&hospital))],
     );
     let hub = chain.hub(&d);
+    // The hospital publishes this machine's record key for its desks: others seal for the chain's key.
+    let out = run(
+        &["admin", "record-key", "--role", "doctor"],
+        &[("CAREKIOSK_INSTITUTION_KEY", hex(&hospital))],
+    );
+    assert!(out.contains("record key published"), "{out}");
+    assert_eq!(
+        hub.recordKeyOf(hospital.address())
+            .call()
+            .await
+            .unwrap()
+            .len(),
+        33
+    );
     assert_eq!(
         hub.kioskOffer(kiosk.parse().unwrap()).call().await.unwrap(),
         hospital.address(),

@@ -206,22 +206,6 @@ impl Kiosk {
         self.record_key.public_key()
     }
 
-    /// The published record key of the first institution of `role` in the manifest.
-    pub fn published_record_key(&self, role: Role) -> Result<RecipientPublicKey, KioskError> {
-        let inst = self
-            .deployment
-            .institution(role)
-            .ok_or_else(|| KioskError::Config {
-                path: self.config.manifest.display().to_string(),
-                reason: format!("no {role:?} institution in the manifest"),
-            })?;
-        let bytes = alloy::hex::decode(&inst.record_key).map_err(|_| KioskError::Config {
-            path: self.config.manifest.display().to_string(),
-            reason: format!("{}'s record key is missing or not hex", inst.name),
-        })?;
-        Ok(RecipientPublicKey::from_sec1_bytes(&bytes)?)
-    }
-
     /// The ISO 4217 currency a stable token stands for (FHIR `Money.currency` must be one): tUSD, cUSD, USDC and
     /// USDT are USD, cEUR is EUR, cREAL is BRL, cKES is KES; otherwise a three-letter symbol as it is.
     pub fn iso_currency(symbol: &str) -> Option<String> {
@@ -253,22 +237,30 @@ impl Kiosk {
         }
     }
 
-    /// The public record key of the institution at `address`, from the deployment's directory.
-    pub fn record_key_of(&self, address: Address) -> Result<RecipientPublicKey, KioskError> {
-        let inst = self
-            .deployment
-            .institutions
-            .iter()
-            .find(|i| i.address == address)
-            .ok_or_else(|| KioskError::Config {
-                path: self.config.manifest.display().to_string(),
-                reason: format!("institution {address} is not in the manifest"),
-            })?;
-        let bytes = alloy::hex::decode(&inst.record_key).map_err(|_| KioskError::Config {
-            path: self.config.manifest.display().to_string(),
-            reason: format!("{}'s record key is missing or not hex", inst.name),
-        })?;
-        Ok(RecipientPublicKey::from_sec1_bytes(&bytes)?)
+    /// The record-encryption public key the institution at `address` published on chain (`setRecordKey`): what
+    /// a claim is sealed for (the insurer) and a claim response (the hospital). Never from a manifest file, which
+    /// anyone could hand a kiosk.
+    pub async fn record_key_of(&self, address: Address) -> Result<RecipientPublicKey, KioskError> {
+        let key = self
+            .chain
+            .hub(&self.deployment)
+            .recordKeyOf(address)
+            .call()
+            .await
+            .map_err(|e| ChainError::from_contract_error(self.chain.url(), e))?;
+        if key.is_empty() {
+            let name = self
+                .deployment
+                .institutions
+                .iter()
+                .find(|i| i.address == address)
+                .map_or_else(|| address.to_string(), |i| i.name.clone());
+            return Err(KioskError::Invalid(format!(
+                "{name} has not published its record key on chain: its administrator runs \
+                 `carekiosk admin record-key` (with the institution's key), then try again"
+            )));
+        }
+        Ok(RecipientPublicKey::from_sec1_bytes(&key)?)
     }
 
     /// Current unix time.

@@ -548,3 +548,49 @@ async fn claims_are_reviewed_item_by_item_and_above_the_threshold_need_a_second_
     drop(slot);
     st.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosks_seal_for_the_record_keys_institutions_publish_on_chain() {
+    use carekiosk_kiosk::kiosk::KioskKeys;
+    let st = Stack::new("desks-record-keys").await;
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    // The local stack's institutions published their keyring record keys (as `carekiosk admin record-key` does).
+    let insurer = st.actors.insurer.address();
+    let on_chain = doctor_kiosk.record_key_of(insurer).await.unwrap();
+    let own = KioskKeys::load_or_generate("local", KioskRole::Insurer)
+        .unwrap()
+        .record_key
+        .public_key();
+    assert_eq!(on_chain.to_sec1_compressed(), own.to_sec1_compressed());
+    // A manifest that names another key changes nothing: the chain is asked.
+    let mut d = st.d.clone();
+    for i in d.institutions.iter_mut().filter(|i| i.address == insurer) {
+        i.record_key = alloy::hex::encode(
+            carekiosk_records::SoftKey::generate()
+                .public_key()
+                .to_sec1_uncompressed(),
+        );
+    }
+    let forged = st.dir.join("forged.json");
+    d.save(&forged).unwrap();
+    let mut config = st.config(KioskRole::Doctor);
+    config.manifest = forged;
+    config.data_dir = st.dir.join("doctor-forged");
+    let keys = KioskKeys::load_or_generate("local", KioskRole::Doctor).unwrap();
+    let misled = carekiosk_kiosk::Kiosk::open_with(config, keys)
+        .await
+        .unwrap();
+    assert_eq!(
+        misled
+            .record_key_of(insurer)
+            .await
+            .unwrap()
+            .to_sec1_compressed(),
+        own.to_sec1_compressed()
+    );
+    // An institution that has published nothing is named, with what to do.
+    let nobody = alloy::primitives::Address::repeat_byte(0x42);
+    let e = doctor_kiosk.record_key_of(nobody).await.unwrap_err();
+    assert!(e.to_string().contains("carekiosk admin record-key"), "{e}");
+    st.stop().await;
+}

@@ -269,7 +269,9 @@ async fn sealed_response(
     let response = Resource::from_json(response.to_string().as_bytes())?;
     response.validate(records::FhirDate::from_unix_seconds(Kiosk::now() as i64))?;
     let bundle = super::key_bundle(k, pid).await?;
-    let hospital = k.record_key_of(alloy::primitives::Address::from(review.claim.hospital))?;
+    let hospital = k
+        .record_key_of(alloy::primitives::Address::from(review.claim.hospital))
+        .await?;
     let recipients = records::recipients_for(
         RecordKind::ClaimResponse,
         &bundle.history_public,
