@@ -1070,7 +1070,7 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
     };
     let proxy = Proxy::start(st.devnet.port).await?;
     let (chain, mut d, actors) = (st.chain, st.deployment, st.actors);
-    // Each kiosk its own key; each institution one record key, published in the manifest.
+    // Each kiosk its own key; each institution one record key, published on chain (and in the manifest).
     let mut kiosks = Vec::new();
     for role in KioskRole::ALL {
         for n in 0..plan.kiosks_per_role {
@@ -1082,6 +1082,17 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
                 .devnet_set_balance(addr, U256::from(100u64) * U256::from(TOKEN_UNIT))
                 .await?;
             deploy::enrol_kiosk(&chain, &d, inst, &keys.signer).await?;
+            // The institution publishes its record key on chain (kiosks seal claims for the chain's key).
+            let compressed = keys.record_key.public_key().to_sec1_compressed().to_vec();
+            let published =
+                chain.hub(&d).recordKeyOf(inst).call().await.map_err(|e| {
+                    carekiosk_chain::ChainError::from_contract_error(chain.url(), e)
+                })?;
+            if published.as_ref() != compressed.as_slice() {
+                chain
+                    .send(inst, chain.hub(&d).setRecordKey(compressed.into()))
+                    .await?;
+            }
             let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
             for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
                 i.record_key = public.clone();

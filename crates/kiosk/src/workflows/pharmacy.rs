@@ -373,9 +373,8 @@ pub async fn dispense_part(
     })
 }
 
-/// A prescription presented by its token (a representative, without the patient's card), as the pharmacist
-/// sees it: what the chain says, the prescription opened? No — without the card nothing of the patient opens;
-/// the token page printed by the doctor shows the drug. The chain's status and whether the token matches.
+/// A prescription presented by its token (a representative, without the patient's card): what the chain says
+/// about it. Without the card nothing of the patient opens; the drug is what the printed token shows.
 #[derive(Debug, Clone)]
 pub struct TokenPrescription {
     /// The prescription id.
