@@ -168,6 +168,29 @@ pub async fn govern(
     Ok(gas)
 }
 
+/// The institution publishes its record-encryption public key (SEC1 compressed, 33 bytes) on the hub, unless the
+/// hub already has exactly that key; `chain` must sign for `institution`. Returns whether it sent a transaction.
+pub async fn publish_record_key(
+    chain: &Chain,
+    d: &Deployment,
+    institution: Address,
+    compressed: &[u8; 33],
+) -> Result<bool, ChainError> {
+    let hub = chain.hub(d);
+    let published = hub
+        .recordKeyOf(institution)
+        .call()
+        .await
+        .map_err(|e| ChainError::from_contract(chain.url(), e))?;
+    if published.as_ref() == compressed.as_slice() {
+        return Ok(false);
+    }
+    chain
+        .send(institution, hub.setRecordKey(compressed.to_vec().into()))
+        .await?;
+    Ok(true)
+}
+
 /// The institution offers a kiosk signer a place; the kiosk key must accept ([`accept_kiosk`]).
 pub async fn add_kiosk(
     chain: &Chain,

@@ -190,14 +190,18 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
         }
         AdminCmd::RecordKey { role, profile } => {
             let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
-            let compressed = keys.record_key.public_key().to_sec1_compressed().to_vec();
             let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
             let me = signer.address();
             let (chain, d) = connect(&manifest, signer).await?;
-            let r = chain
-                .send(me, chain.hub(&d).setRecordKey(compressed.into()))
-                .await?;
-            done("record key published", &r);
+            let compressed = keys.record_key.public_key().to_sec1_compressed();
+            let sent = deploy::publish_record_key(&chain, &d, me, &compressed).await?;
+            if json {
+                println!("{}", json!({ "step": "record key", "sent": sent }));
+            } else if sent {
+                println!("record key published");
+            } else {
+                println!("record key published already (the chain has this key)");
+            }
         }
         AdminCmd::ApprovalThreshold { amount } => {
             let signer = key("CAREKIOSK_INSTITUTION_KEY")?;

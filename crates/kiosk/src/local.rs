@@ -48,18 +48,13 @@ pub async fn register_local_kiosks(
             .await?;
         deploy::enrol_kiosk(chain, d, inst, &keys.signer).await?;
         // The institution publishes its record key on chain: what other kiosks seal for it.
-        let compressed = keys.record_key.public_key().to_sec1_compressed().to_vec();
-        let published = chain
-            .hub(d)
-            .recordKeyOf(inst)
-            .call()
-            .await
-            .map_err(|e| carekiosk_chain::ChainError::from_contract_error(chain.url(), e))?;
-        if published.as_ref() != compressed.as_slice() {
-            chain
-                .send(inst, chain.hub(d).setRecordKey(compressed.into()))
-                .await?;
-        }
+        deploy::publish_record_key(
+            chain,
+            d,
+            inst,
+            &keys.record_key.public_key().to_sec1_compressed(),
+        )
+        .await?;
         let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
         for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
             i.record_key = public.clone();
