@@ -48,4 +48,13 @@ contract RecordKeysTest is Fixture {
         hub.setRecordKey(new bytes(65));
         vm.stopPrank();
     }
+
+    /// Any key a caller passes that is not 33 bytes with a compressed prefix is refused, whatever its length.
+    function testFuzz_anythingButACompressedKeyRefused(bytes calldata key) public {
+        vm.assume(!(key.length == 33 && (key[0] == 0x02 || key[0] == 0x03)));
+        vm.prank(hospital);
+        vm.expectRevert(PatientSmartCard.InvalidRecordKey.selector);
+        hub.setRecordKey(key);
+        assertEq(hub.recordKeyOf(hospital).length, 0);
+    }
 }

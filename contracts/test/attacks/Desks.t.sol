@@ -220,6 +220,24 @@ contract DeskAttacks is Fixture {
         assertEq(hub.nonces(pid), 0, "the refused card dispense used no nonce");
     }
 
+    /// The deadline a kiosk passes with a token signature, at its extremes: past ones are refused, any future one
+    /// redeems exactly once.
+    function testFuzz_token_deadlineAtItsExtremes(uint256 dl) public {
+        CardSig memory s = tokenSig(TOKEN_PK, rx, pharmacyOrg, dispenseEnv(), dl);
+        vm.prank(pharmacyKiosk);
+        if (dl < block.timestamp) {
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, dl));
+            pharmacy.dispenseByToken(rx, dl, dispenseEnv(), s);
+            assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
+        } else {
+            pharmacy.dispenseByToken(rx, dl, dispenseEnv(), s);
+            assertTrue(_status(rx) == PharmacyAccess.Status.Completed);
+            vm.prank(pharmacyKiosk);
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
+            pharmacy.dispenseByToken(rx, dl, dispenseEnv(), s);
+        }
+    }
+
     function test_token_needsAnActivePharmacyKiosk() public {
         CardSig memory s = _tokenSig(rx, hospital);
         vm.prank(hospitalKiosk);
@@ -361,6 +379,18 @@ contract DeskAttacks is Fixture {
     function _propose(uint256 claimId, address kiosk, uint256 amount) internal {
         vm.prank(kiosk);
         insurance.approveClaim(claimId, amount, responseEnv());
+    }
+
+    /// Any amount a kiosk proposes above the coverage cap is refused, whether or not it is above the four-eyes
+    /// threshold: nothing pends, nothing is reserved, no amount is truncated into the proposal.
+    function testFuzz_fourEyes_anyAmountAboveTheCapRefused(uint256 amount) public {
+        uint256 claimId = recordAndClaim(pid, 1000e18);
+        amount = bound(amount, 800e18 + 1, type(uint256).max);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, 800e18));
+        insurance.approveClaim(claimId, amount, responseEnv());
+        assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Submitted);
+        assertEq(insurance.reservedOf(insurer), 0);
     }
 
     function test_fourEyes_belowTheThresholdOneKioskApproves() public {
