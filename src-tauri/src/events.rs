@@ -211,6 +211,7 @@ pub async fn status(state: &AppState) -> StatusView {
             block: None,
             chain_id: None,
             pending: vec![],
+            not_final: 0,
             reader,
         };
     };
@@ -227,22 +228,26 @@ pub async fn status(state: &AppState) -> StatusView {
                 .collect()
         })
         .unwrap_or_default();
+    let not_final = k.store.unfinal().map(|v| v.len()).unwrap_or_default();
     StatusView {
         online: block.is_some(),
         block,
         chain_id: Some(k.chain.chain_id()),
         pending,
+        not_final,
         reader,
     }
 }
 
-/// Every second: the status to the screen; pending writes sent once the node answers.
+/// Every second: the status to the screen; pending writes sent once the node answers; included writes checked
+/// for finality (and sent again if a reorg took them) now and then, by the outbox's drain.
 async fn status_loop(app: AppHandle) {
     let draining = Arc::new(AtomicBool::new(false));
     loop {
         let state = app.state::<AppState>();
         let s = status(&state).await;
-        if s.online && !s.pending.is_empty() && !draining.swap(true, Ordering::SeqCst) {
+        let due = !s.pending.is_empty() || s.not_final > 0;
+        if s.online && due && !draining.swap(true, Ordering::SeqCst) {
             let app2 = app.clone();
             let flag = draining.clone();
             tauri::async_runtime::spawn(async move {

@@ -107,6 +107,9 @@ pub struct StatusView {
     pub block: Option<u64>,
     pub chain_id: Option<u64>,
     pub pending: Vec<PendingWrite>,
+    /// Writes included in a block whose block is not final yet (a reorg could still undo them; the outbox
+    /// would send them again).
+    pub not_final: usize,
     pub reader: ReaderView,
 }
 
@@ -140,7 +143,8 @@ impl PendingWrite {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TxView {
-    /// `confirmed`, or `pending` (queued while the node is unreachable; sent when it is back).
+    /// `confirmed` (included in a block; final minutes later on Celo), or `pending` (queued while the node is
+    /// unreachable, rate limited, or not mined yet; sent when it can be).
     pub state: String,
     pub tx_hash: Option<String>,
     pub block: Option<u64>,

@@ -140,6 +140,11 @@ impl Chain {
         self.chain_id
     }
 
+    /// The wallet holding the signers (for signing replacements).
+    pub(crate) fn wallet(&self) -> &EthereumWallet {
+        &self.wallet
+    }
+
     /// The gas policy.
     pub fn policy(&self) -> GasPolicy {
         self.policy

@@ -15,6 +15,7 @@ pub mod gas;
 pub mod gastable;
 pub mod manifest;
 pub mod profile;
+pub mod replace;
 pub mod softcard;
 
 pub use client::{Chain, SignedTx};
