@@ -1,8 +1,10 @@
 //! A real Anvil node started by carekiosk on a free loopback port (the local profile, tests, benchmarks).
 //!
 //! Anvil comes from npm (`contracts/node_modules/@foundry-rs/anvil`); `CAREKIOSK_ANVIL` names another binary.
-//! The node runs the `osaka` hardfork, which has the P256VERIFY precompile at 0x100, and is killed when the
-//! [`Devnet`] is dropped.
+//! By default the node runs Celo's rules: the OP stack (`--optimism`) at Celo's hardfork (`isthmus`, a Prague
+//! EVM), with the P256VERIFY precompile at 0x100 for 3,450 gas as on Celo, so the local profile, the tests and the
+//! load run pay what Celo charges. `optimism: false, hardfork: None` gives plain Ethereum `osaka` instead
+//! (P256VERIFY at 6,900). The node is killed when the [`Devnet`] is dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,6 +26,10 @@ pub struct DevnetOptions {
     pub state_file: Option<PathBuf>,
     /// A fixed port (0: any free port).
     pub port: u16,
+    /// Run the OP stack's rules (`anvil --optimism`), as Celo since its move to an L2 (the default).
+    pub optimism: bool,
+    /// The hardfork (`anvil --hardfork`); `None` runs `osaka`. The default is Celo's, `isthmus`.
+    pub hardfork: Option<String>,
 }
 
 impl Default for DevnetOptions {
@@ -33,6 +39,8 @@ impl Default for DevnetOptions {
             block_time: None,
             state_file: None,
             port: 0,
+            optimism: true,
+            hardfork: Some("isthmus".to_string()),
         }
     }
 }
@@ -83,7 +91,7 @@ impl Devnet {
                 "--chain-id",
                 &opts.chain_id.to_string(),
                 "--hardfork",
-                "osaka",
+                opts.hardfork.as_deref().unwrap_or("osaka"),
             ])
             .args(["--accounts", "1"])
             .stdin(Stdio::null())
@@ -95,6 +103,9 @@ impl Devnet {
         }
         if let Some(state) = &opts.state_file {
             cmd.arg("--state").arg(state);
+        }
+        if opts.optimism {
+            cmd.arg("--optimism");
         }
         let mut child = cmd.spawn().map_err(|e| {
             ChainError::Devnet(format!(

@@ -564,24 +564,7 @@ async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), CliError> {
         );
     }
     if let Some(path) = out {
-        let doc = format!(
-            "# Gas: our contracts against the paper's Table III\n\n\
-             Measured by `cargo run -p carekiosk-cli -- gas-table --out docs/gas-table.md` on a fresh local Anvil \
-             (osaka, legacy transactions at the paper's 2 gwei). Writes from receipts, view functions by \
-             `eth_estimateGas`, as the paper measured them. Every sealed payload has a v2 envelope's shape (padded \
-             plaintext + 272 bytes): records and amendments {} + 272 bytes, claims {} + 272, prescriptions {} + 272; \
-             a registration carries the patient's 2,391-byte key bundle; every card signature is verified on chain \
-             (P-256 precompile). Contracts v2 (docs/design-v2.md): consents with epoch and signing time, governance \
-             through a delay (`registerHospital`, `registerPharmacy` are `schedule` + `execute`), escrow reserved at \
-             approval, the card's recovery key and key bundle at registration.\n\n\
-             \"First visit\" is a new patient on a fresh system; \"returning visit\" is the same patient's next visit \
-             (their record chain, coverage counters and the hospital's token balance exist), the recurring cost. \
-             `registerPatient` happens once per patient, so its returning figure is a second new patient's.\n\n{md}\n{}",
-            gastable::RECORD_BYTES,
-            gastable::CLAIM_BYTES,
-            gastable::PRESCRIPTION_BYTES,
-            gastable::FLOOR_NOTE
-        );
+        let doc = gastable::document(&report)?;
         std::fs::write(&path, doc).map_err(|e| ChainError::Config {
             path: path.display().to_string(),
             reason: e.to_string(),
