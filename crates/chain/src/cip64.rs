@@ -603,6 +603,129 @@ mod tests {
         assert!(sign_request(&no_chain, CUSD, &signer).is_err());
     }
 
+    /// A JSON-RPC node on loopback that answers with `answer(method, params)` and records every request.
+    fn fake_node(
+        answer: fn(&str, &serde_json::Value) -> Result<serde_json::Value, String>,
+    ) -> (
+        String,
+        std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    ) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    if line != "\r\n" {
+                        break;
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    log.lock().unwrap().push(req.clone());
+                    let out = match answer(req["method"].as_str().unwrap(), &req["params"]) {
+                        Ok(result) => {
+                            serde_json::json!({"jsonrpc": "2.0", "id": req["id"], "result": result})
+                        }
+                        Err(message) => serde_json::json!({"jsonrpc": "2.0", "id": req["id"],
+                            "error": {"code": -32000, "message": message}}),
+                    }
+                    .to_string();
+                    write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{out}",
+                        out.len()
+                    )
+                    .unwrap();
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    fn celo_like(method: &str, params: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let currency = |v: &serde_json::Value| {
+            v.as_str().is_some_and(|s| {
+                s.eq_ignore_ascii_case("0x765DE816845861e75A25fCA122bb6898B8B1282a")
+            })
+        };
+        match method {
+            "eth_chainId" => Ok("0xa4ec".into()),
+            "eth_gasPrice" if currency(&params[0]) => Ok("0x6fc23ac00".into()), // 30 gwei
+            "eth_maxPriorityFeePerGas" if currency(&params[0]) => Ok("0x3b9aca00".into()), // 1 gwei
+            "eth_estimateGas" if currency(&params[0]["feeCurrency"]) => Ok("0x11558".into()), // 71,000
+            _ => Err(format!("{method}: not a fee currency call: {params}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn fees_and_estimate_ask_the_node_in_the_fee_currency() {
+        use alloy::providers::ProviderBuilder;
+        let (url, seen) = fake_node(celo_like);
+        let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+        let f = fees(&provider, &url, CUSD).await.unwrap();
+        assert_eq!(
+            f,
+            Cip64Fees {
+                max_fee_per_gas: 60_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000
+            }
+        );
+        let gas = estimate_gas(&provider, &url, &request(1), CUSD)
+            .await
+            .unwrap();
+        assert_eq!(gas, 71_000);
+        let seen = seen.lock().unwrap();
+        let methods: Vec<&str> = seen.iter().map(|r| r["method"].as_str().unwrap()).collect();
+        assert_eq!(
+            methods,
+            [
+                "eth_gasPrice",
+                "eth_maxPriorityFeePerGas",
+                "eth_estimateGas"
+            ]
+        );
+        // The estimated call is the request itself, plus the fee currency.
+        assert_eq!(
+            seen[2]["params"][0]["to"].as_str().unwrap(),
+            "0x00000000000000000000000000000000deadbeef"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_without_the_fee_currency_says_what_to_check() {
+        use alloy::providers::ProviderBuilder;
+        let (url, _) = fake_node(celo_like);
+        let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+        let e = fees(&provider, &url, Address::repeat_byte(7))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("FeeCurrencyDirectory") && e.contains(&url),
+            "{e}"
+        );
+    }
+
     #[test]
     fn fees_from_suggestions() {
         assert_eq!(
