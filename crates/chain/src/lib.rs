@@ -6,6 +6,7 @@
 //! private key anywhere but in memory: callers hand it signers and already-encrypted payloads.
 
 pub mod bindings;
+pub mod cip64;
 pub mod client;
 pub mod deploy;
 pub mod devnet;

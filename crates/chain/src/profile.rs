@@ -19,6 +19,20 @@ pub struct TokenConfig {
     pub decimals: u8,
 }
 
+/// The fee currency a profile pays gas in (Celo's CIP-64 transactions, `crate::cip64`), so the institution's
+/// kiosk need not hold CELO.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeCurrencyConfig {
+    /// The address Celo's `FeeCurrencyDirectory` allowlists: the token itself for 18-decimal tokens (cUSD), the
+    /// token's adapter for the others (USDC, USDT).
+    pub address: Address,
+    /// Ticker shown to people (the underlying token's, e.g. `USDC`).
+    pub symbol: String,
+    /// Decimals of the underlying token (6 for USDC and USDT); fees on chain are in 18-decimal units either way.
+    pub decimals: u8,
+}
+
 /// A network carekiosk can run against. Unknown keys are refused: a misspelt `rpc_url` must not quietly mean
 /// "start a local chain".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +56,9 @@ pub struct Profile {
     /// the admin) and carrying it out, fixed at deployment (0: at once, the local chain).
     #[serde(default)]
     pub governance_delay_secs: u64,
+    /// Pay gas in this token instead of CELO (CIP-64, Celo only); absent: pay in the native currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_currency: Option<FeeCurrencyConfig>,
 }
 
 const EMBEDDED: [(&str, &str); 3] = [
@@ -122,6 +139,21 @@ impl Profile {
                     p.rpc_url
                 ),
             });
+        }
+        if let Some(fc) = &p.fee_currency {
+            if fc.address.is_zero() {
+                return Err(ChainError::Config {
+                    path: origin.into(),
+                    reason: "`fee_currency.address` must be the fee currency's token or adapter, not 0x0".into(),
+                });
+            }
+            if !matches!(p.gas, GasPolicy::Eip1559 { .. }) {
+                return Err(ChainError::Config {
+                    path: origin.into(),
+                    reason: "`[fee_currency]` needs `[gas] kind = \"eip1559\"`: CIP-64 transactions take EIP-1559 fees"
+                        .into(),
+                });
+            }
         }
         Ok(p)
     }
@@ -216,6 +248,73 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cheap") || e.contains("variant"), "{e}");
+    }
+
+    #[test]
+    fn fee_currency_is_optional_and_checked() {
+        for name in Profile::embedded_names() {
+            assert_eq!(
+                Profile::embedded(name).unwrap().fee_currency,
+                None,
+                "{name}"
+            );
+        }
+        let base = "name = \"x\"\nchain_id = 42220\n[gas]\nkind = \"eip1559\"\nbase_fee_floor_wei = 1\npriority_fee_wei = 1\n[token]\nsymbol = \"t\"\ndecimals = 18\n";
+        let p = Profile::parse(
+            &format!("{base}[fee_currency]\naddress = \"0x2F25deB3848C207fc8E0c34035B3Ba7fC157602B\"\nsymbol = \"USDC\"\ndecimals = 6\n"),
+            "t",
+        )
+        .unwrap();
+        let fc = p.fee_currency.unwrap();
+        assert_eq!(
+            fc.address,
+            "0x2F25deB3848C207fc8E0c34035B3Ba7fC157602B"
+                .parse::<Address>()
+                .unwrap()
+        );
+        assert_eq!((fc.symbol.as_str(), fc.decimals), ("USDC", 6));
+        let e = Profile::parse(
+            &format!("{base}[fee_currency]\naddress = \"0x0000000000000000000000000000000000000000\"\nsymbol = \"U\"\ndecimals = 6\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("fee_currency.address"), "{e}");
+        let legacy = base.replace(
+            "kind = \"eip1559\"\nbase_fee_floor_wei = 1\npriority_fee_wei = 1",
+            "kind = \"legacy\"\ngas_price_wei = 1",
+        );
+        let e = Profile::parse(
+            &format!("{legacy}[fee_currency]\naddress = \"0x765DE816845861e75A25fCA122bb6898B8B1282a\"\nsymbol = \"cUSD\"\ndecimals = 18\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("eip1559"), "{e}");
+        let e = Profile::parse(
+            &format!("{base}[fee_currency]\naddress = \"0x765DE816845861e75A25fCA122bb6898B8B1282a\"\nsymbol = \"cUSD\"\ndecimals = 18\nadapter = true\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("adapter"), "{e}");
+    }
+
+    #[test]
+    fn documented_fee_currency_examples_parse() {
+        // The commented `[fee_currency]` examples in the shipped Celo profiles, uncommented, are valid.
+        for (name, text) in EMBEDDED.iter().filter(|(n, _)| n.starts_with("celo")) {
+            let example: Vec<&str> = text
+                .lines()
+                .skip_while(|l| *l != "# [fee_currency]")
+                .take_while(|l| *l != "#")
+                .map(|l| l.trim_start_matches("# "))
+                .collect();
+            assert!(!example.is_empty(), "{name} documents no [fee_currency]");
+            let p = Profile::parse(&format!("{text}\n{}\n", example.join("\n")), name).unwrap();
+            let fc = p.fee_currency.expect("the example sets a fee currency");
+            assert_eq!((fc.symbol.as_str(), fc.decimals), ("USDC", 6), "{name}");
+        }
     }
 
     #[test]
