@@ -399,33 +399,40 @@ pub async fn verify_progress(
 }
 
 /// Waits for a signed transaction: sends it again (harmless if the node has it) and polls for its receipt.
-/// `None` when its nonce was taken by another transaction, so it will never be mined.
+/// `None` when its nonce was taken by another transaction, so it will never be mined — concluded only when the
+/// account's nonce has passed it and still no receipt shows after a grace period (a node may count the nonce
+/// before it serves the receipt, and a load-balanced RPC may answer from a node a little behind).
 async fn settle(
     chain: &Chain,
     tx: &crate::SignedTx,
 ) -> Result<Option<alloy::rpc::types::TransactionReceipt>, ChainError> {
-    if let Some(r) = chain.receipt(tx.hash).await? {
-        return Ok(Some(r));
-    }
-    if chain.nonce(tx.from, false).await? > tx.nonce {
-        return chain.receipt(tx.hash).await;
-    }
-    if let Err(e) = chain.broadcast(tx).await {
-        if chain.nonce(tx.from, false).await? > tx.nonce {
-            return chain.receipt(tx.hash).await;
-        }
-        return Err(e);
-    }
     let local =
         chain.url().starts_with("http://127.0.0.1") || chain.url().starts_with("http://localhost");
     let pause = std::time::Duration::from_millis(if local { 10 } else { 1000 });
+    let grace = std::time::Duration::from_secs(if local { 2 } else { 30 });
+    if let Some(r) = chain.receipt(tx.hash).await? {
+        return Ok(Some(r));
+    }
+    let broadcast = if chain.nonce(tx.from, false).await? > tx.nonce {
+        Ok(())
+    } else {
+        chain.broadcast(tx).await
+    };
     let started = std::time::Instant::now();
+    let mut passed: Option<std::time::Instant> = None;
     loop {
         if let Some(r) = chain.receipt(tx.hash).await? {
             return Ok(Some(r));
         }
         if chain.nonce(tx.from, false).await? > tx.nonce {
-            return chain.receipt(tx.hash).await;
+            let since = *passed.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() > grace {
+                return Ok(None);
+            }
+        } else if let Err(e) = &broadcast {
+            if passed.is_none() {
+                return Err(ChainError::node(chain.url(), e));
+            }
         }
         if started.elapsed() > crate::client::RECEIPT_TIMEOUT {
             return Err(ChainError::node(
