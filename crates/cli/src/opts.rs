@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use carekiosk_chain::{Chain, Deployment, Profile};
+use carekiosk_chain::{Chain, ChainError, Deployment, Profile};
 use carekiosk_kiosk::{KioskConfig, KioskRole};
 use clap::Args;
 
@@ -17,11 +17,12 @@ pub struct NetworkOpts {
     /// given below. Default: the embedded preset of the command's role.
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml. Default: the preset's,
-    /// else the profile the manifest was deployed with.
+    /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml. Default: the --config
+    /// file's, else the (built-in) one the --manifest was deployed with, else local.
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Deployment manifest. Default: the preset's, else kiosk-config/deployments/<profile>.json.
+    /// Deployment manifest. Default: the --config file's, else kiosk-config/deployments/<profile>.json of a given
+    /// --profile, else kiosk-config/deployments/local.json.
     #[arg(long, global = true)]
     pub manifest: Option<PathBuf>,
     /// Folder of the kiosk's database.
@@ -92,11 +93,12 @@ fn recorded_profile(d: &Deployment, manifest: &std::path::Path) -> Result<String
     if Profile::embedded_names().contains(&d.profile.as_str()) {
         return Ok(d.profile.clone());
     }
-    Err(CliError::Other(format!(
+    Err(ChainError::Invalid(format!(
         "manifest {} was deployed with profile {:?}, which is not a built-in one: pass --profile <its .toml file>",
         manifest.display(),
         d.profile
-    )))
+    ))
+    .into())
 }
 
 /// A resolved place to work: the kiosk configuration, its profile, and the deployment, checked to agree.
@@ -117,14 +119,15 @@ impl Target {
         let profile = Profile::load(&config.profile)?;
         let deployment = Deployment::load(&config.manifest)?;
         if deployment.chain_id != profile.chain_id {
-            return Err(CliError::Other(format!(
+            return Err(ChainError::Invalid(format!(
                 "manifest {} is for chain id {}, profile {} is chain id {}: pass the profile it was deployed with \
                  (--profile) or the manifest of this profile's deployment (--manifest)",
                 config.manifest.display(),
                 deployment.chain_id,
                 config.profile,
                 profile.chain_id
-            )));
+            ))
+            .into());
         }
         Ok(Target {
             config,

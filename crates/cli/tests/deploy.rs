@@ -281,7 +281,7 @@ async fn admin_commands_work_on_a_profile_file_and_refuse_a_mismatch() {
     ];
     // A deployment from a profile file: the manifest alone does not say where the file is.
     let o = admin_cmd(&register, None, &as_admin);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "a configuration error");
     assert!(
         text(&o).contains("not a built-in one: pass --profile"),
         "{}",
@@ -290,7 +290,7 @@ async fn admin_commands_work_on_a_profile_file_and_refuse_a_mismatch() {
     // A profile of another chain: refused, naming both chain ids.
     let local = PathBuf::from("local");
     let o = admin_cmd(&register, Some(&local), &as_admin);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "a configuration error");
     let expected = format!(
         "manifest {} is for chain id {CELO_SEPOLIA_ID}, profile local is chain id 31337",
         manifest.display()
