@@ -15,6 +15,7 @@ pub mod gas;
 pub mod gastable;
 pub mod manifest;
 pub mod profile;
+pub mod rpc;
 pub mod softcard;
 
 pub use client::{Chain, SignedTx};
@@ -22,3 +23,4 @@ pub use error::{decode_revert, ChainError, Revert};
 pub use gas::GasPolicy;
 pub use manifest::Deployment;
 pub use profile::Profile;
+pub use rpc::RpcConfig;
