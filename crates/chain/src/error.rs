@@ -61,7 +61,7 @@ pub enum ChainError {
         "the kiosk's account {} has {} {symbol}, not enough to pay for gas: fund it, then send again (the node \
          said: {reason})",
         account.map(|a| a.to_string()).unwrap_or_else(|| "(sender)".into()),
-        balance_wei.map(|b| alloy::primitives::utils::format_ether(b)).unwrap_or_else(|| "too little".into())
+        balance_wei.map(alloy::primitives::utils::format_ether).unwrap_or_else(|| "too little".into())
     )]
     OutOfFunds {
         /// The paying account, when known.
