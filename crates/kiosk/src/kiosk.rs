@@ -378,7 +378,30 @@ impl Kiosk {
 
 #[cfg(test)]
 mod tests {
-    use super::Kiosk;
+    use super::{GasStatus, Kiosk};
+    use alloy::primitives::{Address, U256};
+
+    #[test]
+    fn a_low_balance_says_whom_to_fund_and_serializes_in_decimal() {
+        let g = GasStatus {
+            account: Address::repeat_byte(0x11),
+            balance_wei: U256::from(50_000_000_000_000_000u64),
+            threshold_wei: U256::from(1_300_000_000_000_000_000u64),
+            low: true,
+            balance: "0.050000000000000000".into(),
+            symbol: "CELO".into(),
+        };
+        let w = g.warning().unwrap();
+        assert!(
+            w.contains("0x1111") && w.contains("CELO") && w.contains("fund it"),
+            "{w}"
+        );
+        let v = serde_json::to_value(&g).unwrap();
+        assert_eq!(v["balanceWei"], "50000000000000000");
+        assert_eq!(v["thresholdWei"], "1300000000000000000");
+        assert_eq!(v["low"], true);
+        assert!(GasStatus { low: false, ..g }.warning().is_none());
+    }
 
     #[test]
     fn stable_tokens_name_their_iso_currency() {
