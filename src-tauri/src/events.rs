@@ -208,6 +208,8 @@ pub async fn status(state: &AppState) -> StatusView {
     let Ok(k) = state.kiosk().await else {
         return StatusView {
             online: false,
+            rate_limited: false,
+            gas: None,
             block: None,
             chain_id: None,
             pending: vec![],
@@ -215,10 +217,10 @@ pub async fn status(state: &AppState) -> StatusView {
             reader,
         };
     };
-    let block = tokio::time::timeout(Duration::from_secs(2), k.chain.block_number())
+    // One look at the node, no retries: offline only when it cannot be reached (or does not answer in time).
+    let node = tokio::time::timeout(Duration::from_secs(3), k.node_status())
         .await
-        .ok()
-        .and_then(|r| r.ok());
+        .ok();
     let pending = k
         .outbox
         .pending()
@@ -230,8 +232,10 @@ pub async fn status(state: &AppState) -> StatusView {
         .unwrap_or_default();
     let not_final = k.store.unfinal().map(|v| v.len()).unwrap_or_default();
     StatusView {
-        online: block.is_some(),
-        block,
+        online: node.as_ref().is_some_and(|n| n.online),
+        rate_limited: node.as_ref().is_some_and(|n| n.rate_limited),
+        gas: node.as_ref().and_then(|n| n.gas.clone()),
+        block: node.and_then(|n| n.block),
         chain_id: Some(k.chain.chain_id()),
         pending,
         not_final,
@@ -247,7 +251,8 @@ async fn status_loop(app: AppHandle) {
         let state = app.state::<AppState>();
         let s = status(&state).await;
         let due = !s.pending.is_empty() || s.not_final > 0;
-        if s.online && due && !draining.swap(true, Ordering::SeqCst) {
+        // Not while the node rate limits: draining would only add to its load.
+        if s.online && !s.rate_limited && due && !draining.swap(true, Ordering::SeqCst) {
             let app2 = app.clone();
             let flag = draining.clone();
             tauri::async_runtime::spawn(async move {

@@ -103,7 +103,12 @@ pub struct ReaderView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
+    /// False only when no RPC URL can be reached (the "offline" banner).
     pub online: bool,
+    /// The node is there but rate limiting: writes wait, not offline.
+    pub rate_limited: bool,
+    /// The kiosk's balance for gas (`gas.low`: fund it), when known.
+    pub gas: Option<carekiosk_kiosk::kiosk::GasStatus>,
     pub block: Option<u64>,
     pub chain_id: Option<u64>,
     pub pending: Vec<PendingWrite>,

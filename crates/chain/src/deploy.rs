@@ -429,10 +429,8 @@ async fn settle(
             if since.elapsed() > grace {
                 return Ok(None);
             }
-        } else if let Err(e) = &broadcast {
-            if passed.is_none() {
-                return Err(ChainError::node(chain.url(), e));
-            }
+        } else if broadcast.is_err() && passed.is_none() {
+            return broadcast.map(|()| None);
         }
         if started.elapsed() > crate::client::RECEIPT_TIMEOUT {
             return Err(ChainError::node(

@@ -17,6 +17,7 @@ pub mod gastable;
 pub mod manifest;
 pub mod profile;
 pub mod replace;
+pub mod rpc;
 pub mod softcard;
 
 pub use client::{Chain, SignedTx};
@@ -24,3 +25,4 @@ pub use error::{decode_revert, ChainError, Revert};
 pub use gas::GasPolicy;
 pub use manifest::Deployment;
 pub use profile::Profile;
+pub use rpc::RpcConfig;

@@ -231,7 +231,7 @@ impl From<carekiosk_kiosk::KioskError> for CliError {
     }
 }
 
-/// Exit codes: 2 configuration, 3 node unreachable, 4 contract refused, 5 local chain failed, 6 kiosk not
+/// Exit codes: 2 configuration, 3 node unreachable or rate limiting, 4 contract refused, 5 local chain failed, 6 kiosk not
 /// registered, 7 card problem, 8 keyring or database problem, 1 anything else.
 fn exit_code(e: &CliError) -> u8 {
     use carekiosk_kiosk::KioskError as K;
@@ -239,7 +239,12 @@ fn exit_code(e: &CliError) -> u8 {
         CliError::Chain(
             ChainError::Config { .. } | ChainError::Invalid(_) | ChainError::WrongChain { .. },
         ) => 2,
-        CliError::Chain(ChainError::Node { .. }) => 3,
+        CliError::Chain(
+            ChainError::Node { .. }
+            | ChainError::Unreachable { .. }
+            | ChainError::RateLimited { .. },
+        ) => 3,
+        CliError::Chain(ChainError::OutOfFunds { .. } | ChainError::Underpriced { .. }) => 1,
         CliError::Chain(ChainError::Reverted(_) | ChainError::Failed(_)) => 4,
         CliError::Chain(ChainError::Devnet(_)) => 5,
         CliError::Kiosk(K::Refused(_)) => 4,

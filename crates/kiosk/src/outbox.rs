@@ -553,10 +553,7 @@ impl Outbox {
             }
             Ok(None) => {}
             Err(e) => {
-                let e = ChainError::Node {
-                    url: self.chain.url().to_string(),
-                    reason: e.to_string(),
-                };
+                let e = ChainError::node(self.chain.url(), e);
                 return Ok(pending(entry, &e));
             }
         }
@@ -660,14 +657,18 @@ fn is_loopback(url: &str) -> bool {
     url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")
 }
 
+/// Whether a failure leaves the write pending in the outbox, sent again later: the node unreachable (offline),
+/// rate limiting (not offline: busy), or failing in another passing way. A refusal by the contract, a fee or
+/// funds problem, or a mistake of ours goes back to the caller instead (the row stays, it is not lost).
 fn is_offline(e: &ChainError) -> bool {
-    matches!(e, ChainError::Node { .. })
+    e.is_transient()
 }
 
 fn pending(entry: &OutboxEntry, e: &ChainError) -> Submitted {
     tracing::warn!(
         entry = entry.id,
-        "node unreachable; write kept in the outbox"
+        kind = e.kind(),
+        "node not answering now; write kept in the outbox"
     );
     Submitted::Pending {
         entry: entry.id,
