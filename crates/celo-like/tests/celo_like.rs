@@ -197,3 +197,58 @@ async fn p256verify_costs_3450_gas_on_the_celo_like_chain() {
     let roomy = p256_call(&osaka.url, &good, gas + 3_450).await;
     assert_eq!(roomy["result"], one, "{roomy}");
 }
+
+#[tokio::test]
+async fn a_reorg_on_the_celo_like_chain_keeps_safe_blocks_and_blocks_keep_coming() {
+    let chain = CeloLike::start(
+        CELO_SEPOLIA_CHAIN_ID,
+        ProxyConfig {
+            reorgs: Some(Reorgs {
+                probability: 1.0,
+                max_depth: 5,
+                reinclude_fraction: 0.0,
+                delay: Duration::ZERO,
+            }),
+            ..ProxyConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let node = chain.node_url().to_string();
+    // Let the chain grow past one epoch so `safe` is a real block.
+    wait_for_block(&node, CELO_LIKE_SLOTS_IN_AN_EPOCH + 2).await;
+    let (hash, raw) = signed_transfer(CELO_SEPOLIA_CHAIN_ID, 0, 100_000_000_000).await;
+    let sent = rpc(&node, "eth_sendRawTransaction", json!([raw])).await;
+    assert!(sent.result().is_string(), "{}", sent.body);
+    let n = node.clone();
+    eventually(Duration::from_secs(10), "the receipt", || {
+        let n = n.clone();
+        async move {
+            let r = rpc(&n, "eth_getTransactionReceipt", json!([hash])).await;
+            r.result().is_object().then_some(())
+        }
+    })
+    .await;
+    let safe_before = block(&node, "safe").await;
+    let seen = rpc(chain.url(), "eth_getTransactionReceipt", json!([hash])).await;
+    assert!(seen.result().is_object(), "{}", seen.body);
+    let p = &chain.proxy;
+    let stats = eventually(Duration::from_secs(10), "the reorg", || {
+        let s = p.stats();
+        async move { (!s.reorgs.is_empty() || s.reorgs_skipped > 0).then_some(s) }
+    })
+    .await;
+    assert_eq!(stats.reorgs.len(), 1, "{stats:?}");
+    let ev = &stats.reorgs[0];
+    assert!(ev.dropped.contains(&hash), "{ev:?}");
+    assert!(ev.depth <= 5);
+    let gone = rpc(&node, "eth_getTransactionReceipt", json!([hash])).await;
+    assert!(gone.result().is_null(), "{}", gone.body);
+    // The safe block of before is untouched, and interval mining resumed.
+    let n = quantity(&safe_before["number"]);
+    let same = block(&node, &format!("0x{n:x}")).await;
+    assert_eq!(same["hash"], safe_before["hash"]);
+    wait_for_block(&node, ev.head + 2).await;
+    let fee = quantity(&block(&node, "latest").await["baseFeePerGas"]);
+    assert_eq!(fee, FLOOR, "the floor holds after a reorg");
+}

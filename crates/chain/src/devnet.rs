@@ -164,7 +164,7 @@ async fn hold_floor(url: String, mut target: watch::Receiver<u64>) {
             Ok(_) => failures = 0,
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 50 == 0 {
+                if failures == 1 || failures.is_multiple_of(50) {
                     tracing::warn!(error = %e, failures, "base fee floor: anvil_setNextBlockBaseFeePerGas failed");
                 }
             }
