@@ -179,7 +179,13 @@ async fn p256verify_costs_3450_gas_on_the_celo_like_chain() {
     let celo = Devnet::start(DevnetOptions::celo_like(CELO_SEPOLIA_CHAIN_ID))
         .await
         .unwrap();
-    let osaka = Devnet::start(DevnetOptions::default()).await.unwrap();
+    let osaka = Devnet::start(DevnetOptions {
+        optimism: false,
+        hardfork: Some("osaka".into()),
+        ..DevnetOptions::default()
+    })
+    .await
+    .unwrap();
     let good = p256_input(true);
     let gas = tight_gas(&good);
     let one = json!(format!("0x{}", "0".repeat(63) + "1"));
