@@ -726,6 +726,50 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_chain_with_a_fee_currency_signs_cip64_priced_by_the_node() {
+        let (url, seen) = fake_node(celo_like);
+        let text = format!(
+            "name = \"celo-test\"\nchain_id = 42220\nrpc_url = \"{url}\"\n[gas]\nkind = \"eip1559\"\n\
+             base_fee_floor_wei = 25000000000\npriority_fee_wei = 1000000000\n[token]\nsymbol = \"cUSD\"\n\
+             decimals = 18\n[fee_currency]\naddress = \"{CUSD}\"\nsymbol = \"cUSD\"\ndecimals = 18\n"
+        );
+        let profile = crate::Profile::parse(&text, "test").unwrap();
+        let signer: PrivateKeySigner = KEY0.parse().unwrap();
+        let from = signer.address();
+        let chain = crate::Chain::connect_profile(&url, &profile, vec![signer])
+            .await
+            .unwrap();
+        assert_eq!(chain.fee_currency(), Some(CUSD));
+        let call =
+            alloy::contract::CallBuilder::new_raw(chain.provider(), Bytes::from_static(b"hi"))
+                .to(address!("00000000000000000000000000000000deadbeef"));
+        let tx = chain.sign(from, call, 7).await.unwrap();
+        assert_eq!(tx.raw[0], CIP64_TX_TYPE, "a CIP-64 transaction");
+        let back = SignedCip64::decode_2718(&tx.raw).unwrap();
+        assert_eq!(back.hash, tx.hash);
+        assert_eq!(back.recover_signer().unwrap(), from);
+        assert_eq!(back.tx.fee_currency, Some(CUSD));
+        assert_eq!(back.tx.nonce, 7);
+        // Priced and estimated by the node in the fee currency: 2 × 30 gwei cap, 1 gwei tip, 71,000 gas + margins.
+        assert_eq!(back.tx.max_fee_per_gas, 60_000_000_000);
+        assert_eq!(back.tx.max_priority_fee_per_gas, 1_000_000_000);
+        assert_eq!(
+            back.tx.gas_limit,
+            71_000 + 71_000 / 4 + crate::client::SSTORE_SET_MARGIN
+        );
+        let methods: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r["method"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            methods.contains(&"eth_estimateGas".to_string()),
+            "{methods:?}"
+        );
+    }
+
     #[test]
     fn fees_from_suggestions() {
         assert_eq!(

@@ -45,6 +45,8 @@ pub struct Chain {
     chain_id: u64,
     signers: Vec<PrivateKeySigner>,
     wallet: EthereumWallet,
+    /// Pay gas in this token or adapter (CIP-64, Celo) instead of the native currency.
+    fee_currency: Option<Address>,
 }
 
 /// A transaction signed locally with an explicit nonce: it can be stored before it is broadcast, and broadcast
@@ -91,7 +93,15 @@ impl Chain {
         profile: &crate::Profile,
         signers: Vec<PrivateKeySigner>,
     ) -> Result<Chain, ChainError> {
-        Self::connect_with(RpcConfig::from_profile(url, profile), profile.gas, signers).await
+        let mut chain =
+            Self::connect_with(RpcConfig::from_profile(url, profile), profile.gas, signers).await?;
+        chain.fee_currency = profile.fee_currency.as_ref().map(|f| f.address);
+        Ok(chain)
+    }
+
+    /// The token (or adapter) gas is paid in, when the profile names one (CIP-64).
+    pub fn fee_currency(&self) -> Option<Address> {
+        self.fee_currency
     }
 
     /// Connects through the RPC layer configured by `rpc` (primary URL first), checks the node answers, and
@@ -138,6 +148,7 @@ impl Chain {
             chain_id,
             signers,
             wallet,
+            fee_currency: None,
         })
     }
 
@@ -145,7 +156,9 @@ impl Chain {
     pub async fn with_signers(&self, more: Vec<PrivateKeySigner>) -> Result<Chain, ChainError> {
         let mut all = self.signers.clone();
         all.extend(more);
-        Chain::connect_with(self.rpc.clone(), self.policy, all).await
+        let mut chain = Chain::connect_with(self.rpc.clone(), self.policy, all).await?;
+        chain.fee_currency = self.fee_currency;
+        Ok(chain)
     }
 
     /// Fails unless the node reports `expected` as its chain id.
@@ -221,6 +234,14 @@ impl Chain {
         self.chain_id
     }
 
+    /// The signer of `from` (for signing CIP-64 replacements).
+    pub(crate) fn signer_for(&self, from: Address) -> Result<&PrivateKeySigner, ChainError> {
+        self.signers
+            .iter()
+            .find(|s| s.address() == from)
+            .ok_or_else(|| ChainError::Invalid(format!("no signer for {from}")))
+    }
+
     /// The wallet holding the signers (for signing replacements).
     pub(crate) fn wallet(&self) -> &EthereumWallet {
         &self.wallet
@@ -262,6 +283,10 @@ impl Chain {
         from: Address,
         call: CallBuilder<&DynProvider, D, Ethereum>,
     ) -> Result<TransactionReceipt, ChainError> {
+        if self.fee_currency.is_some() {
+            // alloy's wallet would send a type-2 transaction paid in CELO: sign as CIP-64 and broadcast.
+            return self.send_signed(from, call).await;
+        }
         let base_fee = self.base_fee().await?;
         let (gas_price, max_fee, priority) = self.policy.fees(base_fee);
         let mut call = call.from(from);
@@ -339,6 +364,9 @@ impl Chain {
         // error of the call.
         let mut estimate = req.clone();
         estimate.nonce = None;
+        if let Some(fc) = self.fee_currency {
+            return self.sign_cip64(from, req, estimate, nonce, fc).await;
+        }
         let gas = match self.provider.estimate_gas(estimate).await {
             Ok(g) => g,
             Err(e) => return Err(self.with_funds(self.rpc_error(e), from).await),
@@ -363,6 +391,56 @@ impl Chain {
             nonce,
             from,
         })
+    }
+
+    /// [`Chain::sign`] on Celo with a fee currency: a CIP-64 transaction (type 0x7b) whose gas is estimated and
+    /// priced by the node in the fee currency (which counts the currency's own intrinsic gas).
+    async fn sign_cip64(
+        &self,
+        from: Address,
+        mut req: alloy::rpc::types::TransactionRequest,
+        estimate: alloy::rpc::types::TransactionRequest,
+        nonce: u64,
+        fee_currency: Address,
+    ) -> Result<SignedTx, ChainError> {
+        let gas =
+            crate::cip64::estimate_gas(&self.provider, &self.url, &estimate, fee_currency).await?;
+        req.set_gas_limit(gas + gas / 4 + SSTORE_SET_MARGIN);
+        let fees = crate::cip64::fees(&self.provider, &self.url, fee_currency).await?;
+        req.set_max_fee_per_gas(fees.max_fee_per_gas);
+        req.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        crate::cip64::sign_request(&req, fee_currency, self.signer_for(from)?)
+    }
+
+    /// Signs with the next nonce, broadcasts, and waits for the receipt (the CIP-64 path of [`Chain::send`]).
+    async fn send_signed<D: CallDecoder>(
+        &self,
+        from: Address,
+        call: CallBuilder<&DynProvider, D, Ethereum>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let nonce = self.nonce(from, true).await?;
+        let tx = self.sign(from, call, nonce).await?;
+        self.broadcast(&tx).await?;
+        let deadline = std::time::Instant::now() + RECEIPT_TIMEOUT;
+        loop {
+            if let Some(r) = self.receipt(tx.hash).await? {
+                if !r.status() {
+                    return Err(ChainError::Failed(tx.hash.to_string()));
+                }
+                return Ok(r);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ChainError::node(
+                    &self.url,
+                    format!(
+                        "{} was not mined within {} s",
+                        tx.hash,
+                        RECEIPT_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Broadcasts a signed transaction. Sending the same bytes again is harmless: a node that already has it

@@ -23,6 +23,10 @@ pub fn bumped(fee: u128) -> u128 {
 
 /// The fees of a signed transaction: `(gas_price or max_fee, priority)`.
 pub fn fees_of(raw: &[u8]) -> Result<(u128, Option<u128>), ChainError> {
+    if raw.first() == Some(&crate::cip64::CIP64_TX_TYPE) {
+        let tx = crate::cip64::SignedCip64::decode_2718(raw)?.tx;
+        return Ok((tx.max_fee_per_gas, Some(tx.max_priority_fee_per_gas)));
+    }
     let tx = decode(raw)?;
     Ok(match tx.max_priority_fee_per_gas() {
         Some(tip) => (tx.max_fee_per_gas(), Some(tip)),
@@ -72,6 +76,9 @@ impl Chain {
     /// fee. At most one of the two can land, since they share the nonce.
     /// `from` is its sender (one of this connection's signers).
     pub async fn replacement(&self, from: Address, raw: &[u8]) -> Result<SignedTx, ChainError> {
+        if raw.first() == Some(&crate::cip64::CIP64_TX_TYPE) {
+            return self.cip64_replacement(from, raw).await;
+        }
         let old = decode(raw)?;
         let mut req = TransactionRequest::default()
             .with_from(from)
@@ -114,6 +121,31 @@ impl Chain {
             hash: *envelope.tx_hash(),
             raw: envelope.encoded_2718().into(),
             nonce: old.nonce(),
+            from,
+        })
+    }
+}
+
+impl Chain {
+    /// A CIP-64 transaction's replacement: fees raised as [`bumped`] and at least what the node asks in the fee
+    /// currency now.
+    async fn cip64_replacement(&self, from: Address, raw: &[u8]) -> Result<SignedTx, ChainError> {
+        let mut tx = crate::cip64::SignedCip64::decode_2718(raw)?.tx;
+        let fc = tx.fee_currency.or(self.fee_currency()).ok_or_else(|| {
+            ChainError::Invalid("a CIP-64 transaction without a fee currency".into())
+        })?;
+        let now = crate::cip64::fees(self.provider(), self.url(), fc).await?;
+        tx.max_priority_fee_per_gas =
+            bumped(tx.max_priority_fee_per_gas).max(now.max_priority_fee_per_gas);
+        tx.max_fee_per_gas = bumped(tx.max_fee_per_gas)
+            .max(now.max_fee_per_gas)
+            .max(tx.max_priority_fee_per_gas);
+        let nonce = tx.nonce;
+        let signed = tx.sign(self.signer_for(from)?)?;
+        Ok(SignedTx {
+            hash: signed.hash,
+            raw: signed.encoded_2718().into(),
+            nonce,
             from,
         })
     }
