@@ -365,7 +365,7 @@ impl Chain {
         let mut estimate = req.clone();
         estimate.nonce = None;
         if let Some(fc) = self.fee_currency {
-            return self.sign_cip64(from, req, estimate, nonce, fc).await;
+            return self.sign_cip64(from, req, estimate, fc).await;
         }
         let gas = match self.provider.estimate_gas(estimate).await {
             Ok(g) => g,
@@ -400,7 +400,6 @@ impl Chain {
         from: Address,
         mut req: alloy::rpc::types::TransactionRequest,
         estimate: alloy::rpc::types::TransactionRequest,
-        nonce: u64,
         fee_currency: Address,
     ) -> Result<SignedTx, ChainError> {
         let gas =
