@@ -257,8 +257,16 @@ function renderFooter(): void {
         ],
   );
   const offline = ctx.info.ready && ctx.status !== null && !ctx.status.online;
-  banner.hidden = !offline;
-  replace(banner, offline ? t('net.offlineBanner') : '');
+  const busy = ctx.info.ready && ctx.status !== null && ctx.status.online && ctx.status.rateLimited;
+  const gas = ctx.status?.gas;
+  const lowGas = ctx.info.ready && gas?.low === true;
+  banner.hidden = !(offline || busy || lowGas);
+  banner.dataset.state = offline ? 'offline' : busy ? 'busy' : lowGas ? 'low-gas' : '';
+  replace(
+    banner,
+    offline ? t('net.offlineBanner') : busy ? t('net.busyBanner') : '',
+    lowGas && gas ? h('span', { id: 'low-gas' }, `${offline || busy ? ' ' : ''}${t('net.lowGas', { balance: gas.balance, symbol: gas.symbol, account: gas.account })}`) : null,
+  );
 }
 
 function setPhase(p: Phase): void {

@@ -117,7 +117,22 @@ export interface PendingWrite {
   attempts: number;
 }
 
+/** The kiosk's balance for gas. */
+export interface GasStatus {
+  account: string;
+  balanceWei: string;
+  thresholdWei: string;
+  /** Below the threshold: IT must fund the account. */
+  low: boolean;
+  balance: string;
+  symbol: string;
+}
+
 export interface StatusView {
+  /** The node answers but asks the kiosk to slow down (not offline). */
+  rateLimited: boolean;
+  /** The kiosk's gas balance, when known. */
+  gas: GasStatus | null;
   /** Writes included in a block that is not final yet. */
   notFinal: number;
   online: boolean;
