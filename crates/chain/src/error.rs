@@ -47,8 +47,8 @@ pub enum ChainError {
     /// No RPC URL could be reached (connection refused, DNS, timeouts) through every retry and fallback: the
     /// only error that means "offline".
     #[error(
-        "the node at {url} is unreachable ({reason}): check the network and that the node runs; writes wait in \
-         the outbox and are sent when it is back"
+        "the node at {url} is unreachable ({reason}). Is it running and reachable? Check the network and the \
+         RPC URL; writes wait in the outbox and are sent when it is back"
     )]
     Unreachable {
         /// The RPC URL of the last attempt.
