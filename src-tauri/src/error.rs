@@ -90,8 +90,14 @@ impl AppError {
             AppError::Kiosk(k) => match k {
                 KioskError::NotRegistered { .. } => "not-registered",
                 KioskError::Refused(_) => "refused",
+                // Offline only when no node can be reached; a busy node, funds and fees have their own kinds.
                 KioskError::Chain(_) if k.is_offline() => "offline",
-                KioskError::Chain(_) => "chain",
+                KioskError::Chain(_) => match k.chain_kind() {
+                    Some("rate-limited") => "rate-limited",
+                    Some("out-of-funds") => "out-of-funds",
+                    Some("underpriced") => "underpriced",
+                    _ => "chain",
+                },
                 KioskError::Card(c) => match c {
                     CardError::WrongPin {
                         pin: PinKind::ResetCode,
@@ -228,6 +234,45 @@ mod tests {
         assert_eq!(e.kind(), "bad-token");
         let e = AppError::from(carekiosk_letter::parse_token_qr("CKRX9:1:2:3:4").unwrap_err());
         assert_eq!(e.kind(), "bad-token");
+    }
+
+    #[test]
+    fn only_an_unreachable_node_is_offline() {
+        use carekiosk_chain::ChainError;
+        let kind = |e: ChainError| AppError::Kiosk(KioskError::from(e)).kind();
+        assert_eq!(
+            kind(ChainError::Unreachable {
+                url: "http://n".into(),
+                reason: "connection refused".into()
+            }),
+            "offline"
+        );
+        assert_eq!(
+            kind(ChainError::RateLimited {
+                url: "http://n".into(),
+                retry_after_secs: Some(2),
+                attempts: 6
+            }),
+            "rate-limited"
+        );
+        assert_eq!(
+            kind(ChainError::from_text(
+                "http://n",
+                "insufficient funds for gas * price + value".into()
+            )),
+            "out-of-funds"
+        );
+        assert_eq!(
+            kind(ChainError::from_text(
+                "http://n",
+                "replacement transaction underpriced".into()
+            )),
+            "underpriced"
+        );
+        assert_eq!(
+            kind(ChainError::node("http://n", "header not found".to_string())),
+            "chain"
+        );
     }
 
     #[test]

@@ -208,16 +208,19 @@ pub async fn status(state: &AppState) -> StatusView {
     let Ok(k) = state.kiosk().await else {
         return StatusView {
             online: false,
+            rate_limited: false,
+            gas: None,
             block: None,
             chain_id: None,
             pending: vec![],
+            not_final: 0,
             reader,
         };
     };
-    let block = tokio::time::timeout(Duration::from_secs(2), k.chain.block_number())
+    // One look at the node, no retries: offline only when it cannot be reached (or does not answer in time).
+    let node = tokio::time::timeout(Duration::from_secs(3), k.node_status())
         .await
-        .ok()
-        .and_then(|r| r.ok());
+        .ok();
     let pending = k
         .outbox
         .pending()
@@ -227,22 +230,29 @@ pub async fn status(state: &AppState) -> StatusView {
                 .collect()
         })
         .unwrap_or_default();
+    let not_final = k.store.unfinal().map(|v| v.len()).unwrap_or_default();
     StatusView {
-        online: block.is_some(),
-        block,
+        online: node.as_ref().is_some_and(|n| n.online),
+        rate_limited: node.as_ref().is_some_and(|n| n.rate_limited),
+        gas: node.as_ref().and_then(|n| n.gas.clone()),
+        block: node.and_then(|n| n.block),
         chain_id: Some(k.chain.chain_id()),
         pending,
+        not_final,
         reader,
     }
 }
 
-/// Every second: the status to the screen; pending writes sent once the node answers.
+/// Every second: the status to the screen; pending writes sent once the node answers; included writes checked
+/// for finality (and sent again if a reorg took them) now and then, by the outbox's drain.
 async fn status_loop(app: AppHandle) {
     let draining = Arc::new(AtomicBool::new(false));
     loop {
         let state = app.state::<AppState>();
         let s = status(&state).await;
-        if s.online && !s.pending.is_empty() && !draining.swap(true, Ordering::SeqCst) {
+        let due = !s.pending.is_empty() || s.not_final > 0;
+        // Not while the node rate limits: draining would only add to its load.
+        if s.online && !s.rate_limited && due && !draining.swap(true, Ordering::SeqCst) {
             let app2 = app.clone();
             let flag = draining.clone();
             tauri::async_runtime::spawn(async move {

@@ -103,10 +103,18 @@ pub struct ReaderView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
+    /// False only when no RPC URL can be reached (the "offline" banner).
     pub online: bool,
+    /// The node is there but rate limiting: writes wait, not offline.
+    pub rate_limited: bool,
+    /// The kiosk's balance for gas (`gas.low`: fund it), when known.
+    pub gas: Option<carekiosk_kiosk::kiosk::GasStatus>,
     pub block: Option<u64>,
     pub chain_id: Option<u64>,
     pub pending: Vec<PendingWrite>,
+    /// Writes included in a block whose block is not final yet (a reorg could still undo them; the outbox
+    /// would send them again).
+    pub not_final: usize,
     pub reader: ReaderView,
 }
 
@@ -140,7 +148,8 @@ impl PendingWrite {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TxView {
-    /// `confirmed`, or `pending` (queued while the node is unreachable; sent when it is back).
+    /// `confirmed` (included in a block; final minutes later on Celo), or `pending` (queued while the node is
+    /// unreachable, rate limited, or not mined yet; sent when it can be).
     pub state: String,
     pub tx_hash: Option<String>,
     pub block: Option<u64>,

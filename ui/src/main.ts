@@ -238,9 +238,11 @@ function renderFooter(): void {
   readerEl.hidden = !usesCard();
   replace(readerEl, h('span', { class: `reader reader-${reader.state}`, 'data-state': reader.state }, t(`reader.${reader.state}`)), reader.reader ? ` (${reader.reader})` : '');
   const pending = ctx.status?.pending ?? [];
+  const notFinal = ctx.status?.notFinal ?? 0;
   replace(
     outboxEl,
     h('strong', {}, `${t('outbox.title')}: `),
+    notFinal > 0 && h('span', { id: 'outbox-not-final', 'data-count': notFinal }, `${t('outbox.notFinal', { count: notFinal })} · `),
     pending.length === 0
       ? h('span', { id: 'outbox-count', 'data-count': 0 }, t('outbox.empty'))
       : [

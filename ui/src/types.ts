@@ -118,6 +118,8 @@ export interface PendingWrite {
 }
 
 export interface StatusView {
+  /** Writes included in a block that is not final yet. */
+  notFinal: number;
   online: boolean;
   block: number | null;
   chainId: number | null;

@@ -62,6 +62,25 @@ contract SignatureFuzzTest is Fixture {
         assertFalse(harness.verify(digest, s.r, s.s, s.qx, s.qy), "bit flip rejected");
     }
 
+    /// @dev The chain's rules, not a Solidity fallback: P256VERIFY answers at 0x100 for Celo's price (3,450 gas,
+    /// RIP-7212 on the OP stack since Fjord). Fails if foundry.toml loses `network = "optimism"` (on plain prague
+    /// 0x100 is an empty account and OpenZeppelin's P256 silently falls back to a ~250k-gas Solidity verifier) or
+    /// if the tests run under Osaka's 6,900 (the call runs out of gas).
+    function test_p256_precompileAtCelosPrice() public view {
+        bytes32 digest = keccak256("celo");
+        CardSig memory s = signDigest(7, digest);
+        bytes memory input = abi.encodePacked(digest, s.r, s.s, s.qx, s.qy);
+        (bool ok, bytes memory out) = address(0x100).staticcall{gas: 3_450}(input);
+        assertTrue(ok, "P256VERIFY within 3,450 gas");
+        assertEq(out.length, 32, "a precompile answered at 0x100");
+        assertEq(uint256(bytes32(out)), 1, "valid signature verified");
+        (ok,) = address(0x100).staticcall{gas: 3_449}(input);
+        assertFalse(ok, "P256VERIFY costs exactly 3,450 gas");
+        uint256 before = gasleft();
+        assertTrue(harness.verify(digest, s.r, s.s, s.qx, s.qy));
+        assertLe(before - gasleft(), 10_000, "OpenZeppelin's P256 uses the precompile, not its fallback");
+    }
+
     // ---------------------------------------------------------------- through the hub (EIP-712 digests)
 
     function testFuzz_hub_validLowSAccepted(uint256 pkSeed, bytes32 structHash) public {

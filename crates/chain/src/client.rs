@@ -17,7 +17,17 @@ use alloy::signers::local::PrivateKeySigner;
 use crate::bindings::{
     HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, TestStablecoin,
 };
+use crate::rpc::{RpcConfig, RpcService};
 use crate::{ChainError, Deployment, GasPolicy};
+use alloy::rpc::client::ClientBuilder;
+
+/// The native coin's ticker for a chain id: CELO on Celo mainnet, Celo Sepolia and Alfajores, else ETH.
+pub fn native_symbol(chain_id: u64) -> &'static str {
+    match chain_id {
+        42_220 | 11_142_220 | 44_787 => "CELO",
+        _ => "ETH",
+    }
+}
 
 /// How long to wait for a transaction to be mined before giving up on it.
 pub const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -29,6 +39,8 @@ pub const SSTORE_SET_MARGIN: u64 = 20_000;
 pub struct Chain {
     provider: DynProvider,
     url: String,
+    rpc: RpcConfig,
+    service: RpcService,
     policy: GasPolicy,
     chain_id: u64,
     signers: Vec<PrivateKeySigner>,
@@ -63,15 +75,37 @@ impl std::fmt::Debug for Chain {
 }
 
 impl Chain {
-    /// Connects to `url`, checks the node answers, and signs with `signers` (the first is the default sender).
+    /// Connects to `url` with the RPC layer's defaults (no fallback URL), checks the node answers, and signs
+    /// with `signers` (the first is the default sender).
     pub async fn connect(
         url: &str,
         policy: GasPolicy,
         signers: Vec<PrivateKeySigner>,
     ) -> Result<Chain, ChainError> {
-        let parsed = url
-            .parse()
-            .map_err(|_| ChainError::Invalid(format!("not a URL: {url}")))?;
+        Self::connect_with(RpcConfig::for_url(url), policy, signers).await
+    }
+
+    /// Connects to `url` as `profile` says: its gas policy, RPC timeout and fallback URLs.
+    pub async fn connect_profile(
+        url: &str,
+        profile: &crate::Profile,
+        signers: Vec<PrivateKeySigner>,
+    ) -> Result<Chain, ChainError> {
+        Self::connect_with(RpcConfig::from_profile(url, profile), profile.gas, signers).await
+    }
+
+    /// Connects through the RPC layer configured by `rpc` (primary URL first), checks the node answers, and
+    /// signs with `signers`.
+    pub async fn connect_with(
+        rpc: RpcConfig,
+        policy: GasPolicy,
+        signers: Vec<PrivateKeySigner>,
+    ) -> Result<Chain, ChainError> {
+        let url = rpc.primary().to_string();
+        let url = url.as_str();
+        let service = RpcService::new(rpc.clone()).map_err(ChainError::Invalid)?;
+        let local = crate::rpc::is_loopback(url);
+        let client = ClientBuilder::default().transport(service.clone(), local);
         let mut wallet = EthereumWallet::default();
         for s in &signers {
             wallet.register_signer(s.clone());
@@ -84,8 +118,7 @@ impl Chain {
             .with_simple_nonce_management()
             .filler(ChainIdFiller::default())
             .wallet(wallet.clone())
-            .connect_http(parsed);
-        let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+            .connect_client(client);
         provider.client().set_poll_interval(if local {
             Duration::from_millis(10)
         } else {
@@ -99,6 +132,8 @@ impl Chain {
         Ok(Chain {
             provider,
             url: url.to_string(),
+            rpc,
+            service,
             policy,
             chain_id,
             signers,
@@ -110,7 +145,7 @@ impl Chain {
     pub async fn with_signers(&self, more: Vec<PrivateKeySigner>) -> Result<Chain, ChainError> {
         let mut all = self.signers.clone();
         all.extend(more);
-        Chain::connect(&self.url, self.policy, all).await
+        Chain::connect_with(self.rpc.clone(), self.policy, all).await
     }
 
     /// Fails unless the node reports `expected` as its chain id.
@@ -130,14 +165,65 @@ impl Chain {
         &self.provider
     }
 
-    /// The RPC URL.
+    /// The primary RPC URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The RPC URL requests go to now: the primary, or a fallback while the primary fails.
+    pub fn active_url(&self) -> &str {
+        self.service.active_url()
+    }
+
+    /// The RPC layer's configuration.
+    pub fn rpc_config(&self) -> &RpcConfig {
+        &self.rpc
+    }
+
+    /// One quick look at the node for a status line (no retries): its block, or whether it is rate limiting
+    /// or unreachable.
+    pub async fn probe(&self) -> crate::rpc::Probe {
+        self.service.probe().await
+    }
+
+    /// The balance of `who`, in wei.
+    pub async fn balance(&self, who: Address) -> Result<U256, ChainError> {
+        self.provider
+            .get_balance(who)
+            .await
+            .map_err(|e| ChainError::node(&self.url, e))
+    }
+
+    /// The chain's native coin: CELO on Celo's networks, ETH elsewhere (the local chain).
+    pub fn native_symbol(&self) -> &'static str {
+        native_symbol(self.chain_id)
+    }
+
+    /// Fills in who has to be funded, and with how much they have, when the node said "insufficient funds".
+    async fn with_funds(&self, e: ChainError, from: Address) -> ChainError {
+        match e {
+            ChainError::OutOfFunds {
+                account: None,
+                reason,
+                ..
+            } => ChainError::OutOfFunds {
+                account: Some(from),
+                balance_wei: self.balance(from).await.ok(),
+                symbol: self.native_symbol().to_string(),
+                reason,
+            },
+            other => other,
+        }
     }
 
     /// The chain id the node reported.
     pub fn chain_id(&self) -> u64 {
         self.chain_id
+    }
+
+    /// The wallet holding the signers (for signing replacements).
+    pub(crate) fn wallet(&self) -> &EthereumWallet {
+        &self.wallet
     }
 
     /// The gas policy.
@@ -185,17 +271,26 @@ impl Chain {
         if let (Some(m), Some(p)) = (max_fee, priority) {
             call = call.max_fee_per_gas(m).max_priority_fee_per_gas(p);
         }
-        let pending = call
-            .send()
-            .await
-            .map_err(|e| ChainError::from_contract(&self.url, e))?;
+        let pending = match call.send().await {
+            Ok(p) => p,
+            Err(e) => {
+                let e = ChainError::from_contract(&self.url, e);
+                return Err(self.with_funds(e, from).await);
+            }
+        };
         let hash = *pending.tx_hash();
         tracing::debug!(%hash, "transaction sent");
         let receipt = pending
             .with_timeout(Some(RECEIPT_TIMEOUT))
             .get_receipt()
             .await
-            .map_err(|e| ChainError::node(&self.url, format!("waiting for {hash}: {e}")))?;
+            .map_err(|e| match ChainError::node(&self.url, e) {
+                ChainError::Node { url, reason } => ChainError::Node {
+                    url,
+                    reason: format!("waiting for {hash}: {reason}"),
+                },
+                other => other,
+            })?;
         if !receipt.status() {
             // Re-run the call at the receipt's block to learn the reason.
             let replay = call
@@ -218,10 +313,12 @@ impl Chain {
         from: Address,
         call: CallBuilder<&DynProvider, D, Ethereum>,
     ) -> Result<u64, ChainError> {
-        call.from(from)
-            .estimate_gas()
-            .await
-            .map_err(|e| ChainError::from_contract(&self.url, e))
+        match call.from(from).estimate_gas().await {
+            Ok(g) => Ok(g),
+            Err(e) => Err(self
+                .with_funds(ChainError::from_contract(&self.url, e), from)
+                .await),
+        }
     }
 
     /// Signs a contract call from `from` with `nonce` under the gas policy, without sending it. Gas is
@@ -242,11 +339,10 @@ impl Chain {
         // error of the call.
         let mut estimate = req.clone();
         estimate.nonce = None;
-        let gas = self
-            .provider
-            .estimate_gas(estimate)
-            .await
-            .map_err(|e| self.rpc_error(e))?;
+        let gas = match self.provider.estimate_gas(estimate).await {
+            Ok(g) => g,
+            Err(e) => return Err(self.with_funds(self.rpc_error(e), from).await),
+        };
         req.set_gas_limit(gas + gas / 4 + SSTORE_SET_MARGIN);
         let base_fee = self.base_fee().await?;
         match self.policy.fees(base_fee) {
@@ -289,7 +385,7 @@ impl Chain {
                         ))),
                     };
                 }
-                Err(self.rpc_error(e))
+                Err(self.with_funds(self.rpc_error(e), tx.from).await)
             }
         }
     }
@@ -327,9 +423,6 @@ impl Chain {
     }
 
     fn rpc_error(&self, e: alloy::transports::TransportError) -> ChainError {
-        if let Some(data) = e.as_error_resp().and_then(|p| p.as_revert_data()) {
-            return ChainError::Reverted(crate::error::decode_revert(&data));
-        }
         ChainError::node(&self.url, e)
     }
 
@@ -367,5 +460,55 @@ impl Chain {
     /// The payment token (ERC-20 calls work on any token; `mint` only on the test stablecoin).
     pub fn token(&self, d: &Deployment) -> TestStablecoin::TestStablecoinInstance<DynProvider> {
         TestStablecoin::new(d.contracts.token, self.provider.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::contract::CallBuilder;
+
+    use super::*;
+    use crate::devnet::{Devnet, DevnetOptions};
+
+    /// A key with no coin cannot pay for gas: the node's refusal is OutOfFunds, naming the account and balance,
+    /// whichever way the transaction goes out.
+    #[tokio::test]
+    async fn an_unfunded_key_is_out_of_funds_on_anvil() {
+        let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+        let poor = PrivateKeySigner::random();
+        let chain = Chain::connect(&devnet.url, GasPolicy::PAPER, vec![poor.clone()])
+            .await
+            .unwrap();
+        assert_eq!(chain.balance(poor.address()).await.unwrap(), U256::ZERO);
+        let to = Address::repeat_byte(0x11);
+        // Signed with an explicit nonce, then broadcast (the outbox's way).
+        let call = CallBuilder::new_raw(chain.provider(), Bytes::new()).to(to);
+        let tx = chain.sign(poor.address(), call, 0).await.unwrap();
+        let e = chain.broadcast(&tx).await.unwrap_err();
+        assert_eq!(e.kind(), "out-of-funds", "{e}");
+        match &e {
+            ChainError::OutOfFunds {
+                account,
+                balance_wei,
+                symbol,
+                ..
+            } => {
+                assert_eq!(*account, Some(poor.address()));
+                assert_eq!(*balance_wei, Some(U256::ZERO));
+                assert_eq!(symbol, "ETH");
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = e.to_string();
+        assert!(
+            m.contains(&poor.address().to_string()) && m.contains("fund it"),
+            "{m}"
+        );
+        assert!(!e.is_transient() && !e.is_unreachable());
+        // Filled and sent by alloy (deployments and admin commands).
+        let call = CallBuilder::new_raw(chain.provider(), Bytes::new()).to(to);
+        let e = chain.send(poor.address(), call).await.unwrap_err();
+        assert_eq!(e.kind(), "out-of-funds", "{e}");
+        devnet.stop().await;
     }
 }

@@ -1,4 +1,8 @@
+use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolInterface;
+use alloy::transports::TransportError;
+
+use crate::rpc::{FailureClass, RpcFailure};
 
 use crate::bindings::{
     HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess, TestStablecoin,
@@ -25,7 +29,62 @@ pub enum ChainError {
     /// The contract refused the call.
     #[error("the contract refused: {0}")]
     Reverted(Revert),
-    /// The node could not be reached or answered with an error.
+    /// The node kept answering "too many requests" through every retry: it is there, but busy. Not offline: a
+    /// write stays in the outbox and is sent later.
+    #[error(
+        "the node at {url} is rate limiting this kiosk ({attempts} attempts{}): the write is kept and sent \
+         later; if this lasts, use a less busy RPC URL or add `rpc_fallback_urls` to the profile",
+        retry_after_secs.map(|s| format!(", it asks to wait {s} s")).unwrap_or_default()
+    )]
+    RateLimited {
+        /// The RPC URL.
+        url: String,
+        /// The last `Retry-After` the node sent, in seconds.
+        retry_after_secs: Option<u64>,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// No RPC URL could be reached (connection refused, DNS, timeouts) through every retry and fallback: the
+    /// only error that means "offline".
+    #[error(
+        "the node at {url} is unreachable ({reason}): check the network and that the node runs; writes wait in \
+         the outbox and are sent when it is back"
+    )]
+    Unreachable {
+        /// The RPC URL of the last attempt.
+        url: String,
+        /// What the last attempt came to.
+        reason: String,
+    },
+    /// The account cannot pay for gas × price + value.
+    #[error(
+        "the kiosk's account {} has {} {symbol}, not enough to pay for gas: fund it, then send again (the node \
+         said: {reason})",
+        account.map(|a| a.to_string()).unwrap_or_else(|| "(sender)".into()),
+        balance_wei.map(alloy::primitives::utils::format_ether).unwrap_or_else(|| "too little".into())
+    )]
+    OutOfFunds {
+        /// The paying account, when known.
+        account: Option<Address>,
+        /// Its balance, when it could be read.
+        balance_wei: Option<U256>,
+        /// The chain's native coin (CELO, ETH).
+        symbol: String,
+        /// What the node said.
+        reason: String,
+    },
+    /// The node refused the transaction's fee as too low: a replacement not paying enough more, a fee under the
+    /// pool's minimum, or a max fee below the block's base fee.
+    #[error(
+        "the node refused the transaction's fee as too low ({reason}): the base fee rose or another \
+         transaction with this nonce pays more; send again with a higher fee (if it repeats, raise \
+         `priority_fee_wei` or `base_fee_floor_wei` in the profile)"
+    )]
+    Underpriced {
+        /// What the node said.
+        reason: String,
+    },
+    /// The node answered with another error, or did not answer as expected.
     #[error(
         "the node at {url} did not answer as expected: {reason}. Is it running and reachable?"
     )]
@@ -73,6 +132,42 @@ impl ChainError {
         }
     }
 
+    /// A stable name per kind of failure, for screens and exit codes: `reverted`, `rate-limited`,
+    /// `unreachable`, `out-of-funds`, `underpriced`, `node`, `failed`, `devnet`, `config`, `wrong-chain`,
+    /// `invalid`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChainError::Reverted(_) => "reverted",
+            ChainError::RateLimited { .. } => "rate-limited",
+            ChainError::Unreachable { .. } => "unreachable",
+            ChainError::OutOfFunds { .. } => "out-of-funds",
+            ChainError::Underpriced { .. } => "underpriced",
+            ChainError::Node { .. } => "node",
+            ChainError::Failed(_) => "failed",
+            ChainError::Devnet(_) => "devnet",
+            ChainError::Config { .. } => "config",
+            ChainError::WrongChain { .. } => "wrong-chain",
+            ChainError::Invalid(_) => "invalid",
+        }
+    }
+
+    /// Whether the node could not be reached at all (the one error that means "offline").
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ChainError::Unreachable { .. })
+    }
+
+    /// Whether trying the same thing later may work without anyone acting: unreachable, rate limited, or
+    /// another error of the node (not a revert, a fee or funds problem, or a mistake of ours). A write failing
+    /// so stays pending in the outbox.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ChainError::Unreachable { .. }
+                | ChainError::RateLimited { .. }
+                | ChainError::Node { .. }
+        )
+    }
+
     /// Maps a contract-call error, decoding revert data into the contracts' custom errors.
     pub fn from_contract_error(url: &str, err: alloy::contract::Error) -> Self {
         Self::from_contract(url, err)
@@ -82,16 +177,84 @@ impl ChainError {
         if let Some(data) = err.as_revert_data() {
             return ChainError::Reverted(decode_revert(&data));
         }
-        ChainError::Node {
-            url: url.to_string(),
-            reason: err.to_string(),
+        Self::node(url, err)
+    }
+
+    /// Maps a node error: the RPC layer's failures become [`ChainError::RateLimited`] or
+    /// [`ChainError::Unreachable`], a node's refusal of a transaction [`ChainError::OutOfFunds`] or
+    /// [`ChainError::Underpriced`], revert data [`ChainError::Reverted`]; anything else is
+    /// [`ChainError::Node`]. Takes alloy's transport, contract and pending-transaction errors (looked into) or
+    /// any other error (classified by its text).
+    pub fn node<E: std::fmt::Display + 'static>(url: &str, err: E) -> Self {
+        let any = &err as &dyn std::any::Any;
+        let transport = if let Some(t) = any.downcast_ref::<TransportError>() {
+            Some(t)
+        } else if let Some(alloy::contract::Error::TransportError(t)) =
+            any.downcast_ref::<alloy::contract::Error>()
+        {
+            Some(t)
+        } else if let Some(alloy::providers::PendingTransactionError::TransportError(t)) =
+            any.downcast_ref::<alloy::providers::PendingTransactionError>()
+        {
+            Some(t)
+        } else {
+            None
+        };
+        if let Some(t) = transport {
+            if let Some(f) = RpcFailure::find(t) {
+                return Self::from_failure(f);
+            }
+            if let Some(data) = t.as_error_resp().and_then(|p| p.as_revert_data()) {
+                return ChainError::Reverted(decode_revert(&data));
+            }
+        }
+        Self::from_text(url, err.to_string())
+    }
+
+    fn from_failure(f: &RpcFailure) -> Self {
+        match f.class {
+            FailureClass::RateLimited => ChainError::RateLimited {
+                url: f.url.clone(),
+                retry_after_secs: f.retry_after.map(|d| d.as_secs()),
+                attempts: f.attempts,
+            },
+            FailureClass::Unreachable => ChainError::Unreachable {
+                url: f.url.clone(),
+                reason: format!("{} after {} attempts", f.detail, f.attempts),
+            },
+            FailureClass::Server => ChainError::Node {
+                url: f.url.clone(),
+                reason: f.to_string(),
+            },
         }
     }
 
-    pub fn node(url: &str, err: impl std::fmt::Display) -> Self {
+    /// Classifies a node's error message (geth, op-geth, anvil, reth and Celo wordings).
+    pub fn from_text(url: &str, reason: String) -> Self {
+        let m = reason.to_lowercase();
+        if m.contains("insufficient funds") {
+            return ChainError::OutOfFunds {
+                account: None,
+                balance_wei: None,
+                symbol: String::new(),
+                reason,
+            };
+        }
+        const UNDERPRICED: [&str; 7] = [
+            "underpriced",
+            "max fee per gas less than block base fee",
+            "fee too low",
+            "feecap too low",
+            "fee cap less than block base fee",
+            "gas price too low",
+            "gas price below minimum",
+        ];
+        if UNDERPRICED.iter().any(|u| m.contains(u)) {
+            return ChainError::Underpriced { reason };
+        }
         ChainError::Node {
             url: url.to_string(),
-            reason: err.to_string(),
+            reason,
         }
     }
 }
@@ -158,6 +321,52 @@ mod tests {
         assert_eq!(r.name, "NoConsent");
         assert!(r.detail.contains("patientId: 0x0707"), "{}", r.detail);
         assert!(r.detail.contains("institution: 0x0909"), "{}", r.detail);
+    }
+
+    #[test]
+    fn node_texts_are_classified() {
+        let cases = [
+            (
+                "insufficient funds for gas * price + value: address 0x01 have 0 want 21000",
+                "out-of-funds",
+            ),
+            ("Insufficient funds for gas * price + value", "out-of-funds"),
+            ("replacement transaction underpriced", "underpriced"),
+            ("transaction underpriced: tip needed 1, tip permitted 0", "underpriced"),
+            (
+                "max fee per gas less than block base fee: address 0x01, maxFeePerGas: 1, baseFee: 25",
+                "underpriced",
+            ),
+            ("nonce too low", "node"),
+            ("header not found", "node"),
+        ];
+        for (text, kind) in cases {
+            let e = ChainError::node("http://x", text.to_string());
+            assert_eq!(e.kind(), kind, "{text}");
+            assert!(!e.is_unreachable());
+        }
+        let e = ChainError::node(
+            "http://x",
+            "replacement transaction underpriced".to_string(),
+        );
+        assert!(e.to_string().contains("higher fee"), "{e}");
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn out_of_funds_says_whom_to_fund() {
+        let e = ChainError::OutOfFunds {
+            account: Some(Address::repeat_byte(0xab)),
+            balance_wei: Some(U256::from(1_500_000_000_000_000_000u128)),
+            symbol: "CELO".into(),
+            reason: "insufficient funds".into(),
+        };
+        let m = e.to_string();
+        assert!(m.contains("0xABaB"), "{m}");
+        assert!(
+            m.contains("1.5") && m.contains("CELO") && m.contains("fund it"),
+            "{m}"
+        );
     }
 
     #[test]

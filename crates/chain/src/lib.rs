@@ -6,6 +6,7 @@
 //! private key anywhere but in memory: callers hand it signers and already-encrypted payloads.
 
 pub mod bindings;
+pub mod cip64;
 pub mod client;
 pub mod deploy;
 pub mod devnet;
@@ -15,6 +16,8 @@ pub mod gas;
 pub mod gastable;
 pub mod manifest;
 pub mod profile;
+pub mod replace;
+pub mod rpc;
 pub mod softcard;
 
 pub use client::{Chain, SignedTx};
@@ -22,3 +25,4 @@ pub use error::{decode_revert, ChainError, Revert};
 pub use gas::GasPolicy;
 pub use manifest::Deployment;
 pub use profile::Profile;
+pub use rpc::RpcConfig;

@@ -102,3 +102,136 @@ impl Deployment {
         self.institutions.iter().find(|i| i.role == role)
     }
 }
+
+/// A deployment under way: `<manifest>.partial`, written after every step (and before every transaction is
+/// broadcast), so that `carekiosk deploy` run again with the same manifest resumes where it stopped and never
+/// deploys a contract twice. Removed once the manifest is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployProgress {
+    /// Profile the deployment is made with (its `name`).
+    pub profile: String,
+    /// Chain id it is made on.
+    pub chain_id: u64,
+    /// RPC URL used.
+    pub rpc_url: String,
+    /// The deployer, who becomes the governance admin.
+    pub admin: Address,
+    /// Contracts deployed so far, by step name (`PatientSmartCard`, …), in order.
+    pub contracts: Vec<(String, Address)>,
+    /// Gas each contract's deployment used, by contract name.
+    pub deploy_gas: Vec<(String, u64)>,
+    /// The step whose transaction was signed (and perhaps broadcast) but whose receipt was not seen yet: sent
+    /// again byte for byte on resume, so it lands at most once.
+    #[serde(default)]
+    pub in_flight: Option<InFlight>,
+    /// Block of the wiring transaction, once the hub is wired.
+    #[serde(default)]
+    pub wired_block: Option<u64>,
+}
+
+/// A signed step transaction recorded before it is broadcast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// The step's name.
+    pub step: String,
+    /// The signed transaction.
+    pub tx: crate::SignedTx,
+}
+
+impl DeployProgress {
+    /// A deployment not started yet.
+    pub fn new(profile: &str, chain_id: u64, rpc_url: &str, admin: Address) -> DeployProgress {
+        DeployProgress {
+            profile: profile.to_string(),
+            chain_id,
+            rpc_url: rpc_url.to_string(),
+            admin,
+            contracts: Vec::new(),
+            deploy_gas: Vec::new(),
+            in_flight: None,
+            wired_block: None,
+        }
+    }
+
+    /// The progress file of a manifest: `<manifest>.partial`.
+    pub fn path_for(manifest: &Path) -> std::path::PathBuf {
+        let mut name = manifest.as_os_str().to_owned();
+        name.push(".partial");
+        name.into()
+    }
+
+    /// The address a step deployed, if it is done.
+    pub fn contract(&self, step: &str) -> Option<Address> {
+        self.contracts
+            .iter()
+            .find(|(n, _)| n == step)
+            .map(|(_, a)| *a)
+    }
+
+    /// Writes the progress file (to a temporary file first, then renamed: a crash leaves the old or the new one).
+    pub fn save(&self, path: &Path) -> Result<(), ChainError> {
+        let cfg = |e: std::io::Error| ChainError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(cfg)?;
+        }
+        let text = serde_json::to_string_pretty(self).expect("progress always serialises");
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, text + "\n").map_err(cfg)?;
+        std::fs::rename(&tmp, path).map_err(cfg)
+    }
+
+    /// Reads a progress file, `None` when there is none.
+    pub fn load(path: &Path) -> Result<Option<DeployProgress>, ChainError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(ChainError::Config {
+                    path: path.display().to_string(),
+                    reason: format!("cannot read it ({e})"),
+                })
+            }
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ChainError::Config {
+                path: path.display().to_string(),
+                reason: format!(
+                    "not a deployment progress file ({e}): remove it to start the deployment over"
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_round_trips_next_to_its_manifest() {
+        let dir = std::env::temp_dir().join(format!("carekiosk-progress-{}", std::process::id()));
+        let manifest = dir.join("celo.json");
+        let path = DeployProgress::path_for(&manifest);
+        assert_eq!(path, dir.join("celo.json.partial"));
+        assert_eq!(DeployProgress::load(&path).unwrap(), None);
+        let mut p = DeployProgress::new("celo", 42_220, "http://x", Address::repeat_byte(1));
+        p.contracts
+            .push(("PatientSmartCard".into(), Address::repeat_byte(2)));
+        p.save(&path).unwrap();
+        let back = DeployProgress::load(&path).unwrap().unwrap();
+        assert_eq!(back, p);
+        assert_eq!(
+            back.contract("PatientSmartCard"),
+            Some(Address::repeat_byte(2))
+        );
+        assert_eq!(back.contract("HospitalRecord"), None);
+        std::fs::write(&path, "{").unwrap();
+        let e = DeployProgress::load(&path).unwrap_err().to_string();
+        assert!(e.contains("remove it"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -543,8 +543,9 @@ async fn a_node_that_is_down_gives_a_clear_error() {
     let e = Chain::connect("http://127.0.0.1:9", GasPolicy::PAPER, vec![])
         .await
         .unwrap_err();
-    assert!(matches!(e, ChainError::Node { .. }), "{e}");
-    assert!(e.to_string().contains("Is it running"), "{e}");
+    assert!(matches!(e, ChainError::Unreachable { .. }), "{e}");
+    assert!(e.is_unreachable());
+    assert!(e.to_string().contains("that the node runs"), "{e}");
 }
 
 #[tokio::test]

@@ -2,17 +2,16 @@
 //! Keys of admins and institutions are read from environment variables (never stored); kiosk keys live in the
 //! OS keyring.
 
-use std::path::PathBuf;
-
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use carekiosk_chain::bindings::Role;
 use carekiosk_chain::deploy::{self, TOKEN_UNIT};
-use carekiosk_chain::{Chain, Deployment, Profile};
+use carekiosk_chain::{Chain, Deployment};
 use carekiosk_kiosk::KioskRole;
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::opts::{NetworkOpts, Target};
 use crate::CliError;
 
 #[derive(Subcommand)]
@@ -39,8 +38,6 @@ pub enum AdminCmd {
         /// The institution that offered (its address).
         #[arg(long)]
         institution: Address,
-        #[arg(long, default_value = "local")]
-        profile: String,
     },
     /// The institution (or the admin) revokes a kiosk key, e.g. a stolen kiosk.
     RemoveKiosk {
@@ -52,8 +49,6 @@ pub enum AdminCmd {
     RecordKey {
         #[arg(long)]
         role: KioskRole,
-        #[arg(long, default_value = "local")]
-        profile: String,
     },
     /// The insurer (key in CAREKIOSK_INSTITUTION_KEY) sets its four-eyes threshold: an approval above this many
     /// whole tokens needs a second workstation of the insurer to confirm it (0: none).
@@ -74,8 +69,6 @@ pub enum AdminCmd {
     /// `--export` prints the secret (hex) once, to carry to each hospital kiosk machine out of band;
     /// `--import` (on a hospital kiosk machine) reads it from stdin into that machine's keyring.
     EmergencyKey {
-        #[arg(long, default_value = "local")]
-        profile: String,
         /// Print the secret key (hex) to stdout, to install it on hospital kiosks. Handle it like a master key.
         #[arg(long, conflicts_with = "import")]
         export: bool,
@@ -83,12 +76,21 @@ pub enum AdminCmd {
         #[arg(long)]
         import: bool,
     },
-    /// This machine's kiosk address for a role (the key is generated in the OS keyring if there is none).
+    /// This machine's kiosk address for a role under the profile given (the key is generated in the OS keyring if
+    /// there is none): exactly the key the kiosk opened with the same options signs with.
     KioskAddress {
         #[arg(long)]
         role: KioskRole,
-        #[arg(long, default_value = "local")]
-        profile: String,
+    },
+    /// Mint whole tokens of the test stablecoin (testnets and the local chain; key of its minter, the deployer, in
+    /// CAREKIOSK_ADMIN_KEY). Refused on a real token: buy or transfer that instead.
+    Mint {
+        /// Who receives them.
+        #[arg(long)]
+        to: Address,
+        /// Whole tokens.
+        #[arg(long)]
+        amount: u64,
     },
 }
 
@@ -103,23 +105,30 @@ fn key(var: &str) -> Result<PrivateKeySigner, CliError> {
         .map_err(|_| CliError::Other(format!("{var} does not hold a valid private key")))
 }
 
+/// The target of the options (profile and manifest checked to agree) and a connection signing with `signer`.
 async fn connect(
-    manifest: &std::path::Path,
+    net: &NetworkOpts,
+    role: Option<KioskRole>,
     signer: PrivateKeySigner,
 ) -> Result<(Chain, Deployment), CliError> {
-    let d = Deployment::load(manifest)?;
-    let profile = Profile::load(&d.profile)?;
-    let url = if d.rpc_url.is_empty() {
-        profile.rpc_url.clone()
-    } else {
-        d.rpc_url.clone()
-    };
-    let chain = Chain::connect(&url, profile.gas, vec![signer]).await?;
-    chain.expect_chain_id(d.chain_id, "the manifest")?;
-    Ok((chain, d))
+    let t = Target::resolve(role, net)?;
+    let chain = t.connect(vec![signer]).await?;
+    Ok((chain, t.deployment))
 }
 
-pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), CliError> {
+/// This machine's kiosk keys for `role` under the options' profile, as `Kiosk::open` loads them.
+fn kiosk_keys(
+    net: &NetworkOpts,
+    role: KioskRole,
+) -> Result<carekiosk_kiosk::kiosk::KioskKeys, CliError> {
+    let c = crate::opts::kiosk_config(Some(role), net)?;
+    Ok(carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(
+        &c.profile_name(),
+        role,
+    )?)
+}
+
+pub async fn run(cmd: AdminCmd, net: NetworkOpts, json: bool) -> Result<(), CliError> {
     let done = |what: &str, r: &alloy::rpc::types::TransactionReceipt| {
         if json {
             println!(
@@ -146,7 +155,7 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
                     )))
                 }
             };
-            let (chain, d) = connect(&manifest, key("CAREKIOSK_ADMIN_KEY")?).await?;
+            let (chain, d) = connect(&net, None, key("CAREKIOSK_ADMIN_KEY")?).await?;
             let (gas, id) = deploy::register_institution(&chain, &d, role, address).await?;
             if json {
                 println!(
@@ -160,21 +169,17 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
         AdminCmd::AddKiosk { kiosk } => {
             let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
             let me = signer.address();
-            let (chain, d) = connect(&manifest, signer).await?;
+            let (chain, d) = connect(&net, None, signer).await?;
             let r = chain.send(me, chain.hub(&d).addKiosk(kiosk)).await?;
             done(
                 "kiosk offered (on the kiosk, run `carekiosk admin accept-kiosk --role <role> --institution <this institution>`)",
                 &r,
             );
         }
-        AdminCmd::AcceptKiosk {
-            role,
-            institution,
-            profile,
-        } => {
-            let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
+        AdminCmd::AcceptKiosk { role, institution } => {
+            let keys = kiosk_keys(&net, role)?;
             let me = keys.signer.address();
-            let (chain, d) = connect(&manifest, keys.signer.clone()).await?;
+            let (chain, d) = connect(&net, Some(role), keys.signer.clone()).await?;
             let r = chain
                 .send(me, chain.hub(&d).acceptKiosk(institution))
                 .await?;
@@ -184,15 +189,15 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
             let signer =
                 key("CAREKIOSK_INSTITUTION_KEY").or_else(|_| key("CAREKIOSK_ADMIN_KEY"))?;
             let me = signer.address();
-            let (chain, d) = connect(&manifest, signer).await?;
+            let (chain, d) = connect(&net, None, signer).await?;
             let r = chain.send(me, chain.hub(&d).removeKiosk(kiosk)).await?;
             done("kiosk revoked", &r);
         }
-        AdminCmd::RecordKey { role, profile } => {
-            let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
+        AdminCmd::RecordKey { role } => {
+            let keys = kiosk_keys(&net, role)?;
             let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
             let me = signer.address();
-            let (chain, d) = connect(&manifest, signer).await?;
+            let (chain, d) = connect(&net, Some(role), signer).await?;
             let compressed = keys.record_key.public_key().to_sec1_compressed();
             let sent = deploy::publish_record_key(&chain, &d, me, &compressed).await?;
             if json {
@@ -206,7 +211,7 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
         AdminCmd::ApprovalThreshold { amount } => {
             let signer = key("CAREKIOSK_INSTITUTION_KEY")?;
             let me = signer.address();
-            let (chain, d) = connect(&manifest, signer).await?;
+            let (chain, d) = connect(&net, None, signer).await?;
             let value = U256::from(amount) * U256::from(TOKEN_UNIT);
             let r = chain
                 .send(me, chain.insurance(&d).setApprovalThreshold(value))
@@ -216,7 +221,7 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
         AdminCmd::FundEscrow { insurer, amount } => {
             let signer = key("CAREKIOSK_FUNDER_KEY")?;
             let me = signer.address();
-            let (chain, d) = connect(&manifest, signer).await?;
+            let (chain, d) = connect(&net, None, signer).await?;
             let value = U256::from(amount) * U256::from(TOKEN_UNIT);
             chain
                 .send(
@@ -231,12 +236,10 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
                 .await?;
             done("escrow funded", &r);
         }
-        AdminCmd::EmergencyKey {
-            profile,
-            export,
-            import,
-        } => {
+        AdminCmd::EmergencyKey { export, import } => {
             use carekiosk_wallet::KeyKind;
+            // The keyring profile hospital kiosks load the key under (the profile file's stem for a path).
+            let profile = crate::opts::kiosk_config(None, &net)?.profile_name();
             let wallet =
                 carekiosk_wallet::Wallet::open().map_err(carekiosk_kiosk::KioskError::from)?;
             let slot = wallet
@@ -258,14 +261,9 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
                 let key = slot
                     .import_hex(line.trim())
                     .map_err(carekiosk_kiosk::KioskError::from)?;
-                let d = Deployment::load(&manifest)?;
-                let profile_file = Profile::load(&d.profile)?;
-                let url = if d.rpc_url.is_empty() {
-                    profile_file.rpc_url.clone()
-                } else {
-                    d.rpc_url.clone()
-                };
-                let chain = Chain::connect(&url, profile_file.gas, vec![]).await?;
+                let t = Target::resolve(None, &net)?;
+                let chain = t.connect(vec![]).await?;
+                let d = t.deployment;
                 let on_chain = chain.hub(&d).emergencyKey().call().await.map_err(|e| {
                     carekiosk_chain::ChainError::from_contract_error(chain.url(), e)
                 })?;
@@ -290,7 +288,7 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
                 return Ok(());
             }
             let public = public_of(&secret)?;
-            let (chain, d) = connect(&manifest, key("CAREKIOSK_ADMIN_KEY")?).await?;
+            let (chain, d) = connect(&net, None, key("CAREKIOSK_ADMIN_KEY")?).await?;
             let hub = chain.hub(&d);
             let current =
                 hub.emergencyKey().call().await.map_err(|e| {
@@ -309,17 +307,50 @@ pub async fn run(cmd: AdminCmd, manifest: PathBuf, json: bool) -> Result<(), Cli
                 println!("emergency key rotated through governance ({gas} gas)");
             }
         }
-        AdminCmd::KioskAddress { role, profile } => {
-            let keys = carekiosk_kiosk::kiosk::KioskKeys::load_or_generate(&profile, role)?;
+        AdminCmd::Mint { to, amount } => {
+            let t = Target::resolve(None, &net)?;
+            let token = t.deployment.contracts.token;
+            let symbol = &t.profile.token.symbol;
+            let not_test = || {
+                CliError::Other(format!(
+                    "{token} ({symbol}) is not the test stablecoin; buy it or transfer it to {to}"
+                ))
+            };
+            if t.profile.token.address.is_some() {
+                return Err(not_test());
+            }
+            let signer = key("CAREKIOSK_ADMIN_KEY")?;
+            let me = signer.address();
+            let chain = t.connect(vec![signer]).await?;
+            let d = t.deployment;
+            // Only the test stablecoin has a minter; a real token's call fails.
+            let minter = chain
+                .token(&d)
+                .minter()
+                .call()
+                .await
+                .map_err(|_| not_test())?;
+            if minter != me {
+                return Err(CliError::Other(format!(
+                    "only the test stablecoin's minter {minter} (the deployer) can mint; CAREKIOSK_ADMIN_KEY is {me}'s"
+                )));
+            }
+            let value = U256::from(amount) * U256::from(TOKEN_UNIT);
+            let r = chain.send(me, chain.token(&d).mint(to, value)).await?;
+            done(&format!("{amount} {symbol} minted to {to}"), &r);
+        }
+        AdminCmd::KioskAddress { role } => {
+            let keys = kiosk_keys(&net, role)?;
+            let profile = crate::opts::kiosk_config(Some(role), &net)?.profile_name();
             let record = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
             if json {
                 println!(
                     "{}",
-                    json!({ "role": role.as_str(), "kiosk": keys.signer.address(), "recordKey": record })
+                    json!({ "role": role.as_str(), "profile": profile, "kiosk": keys.signer.address(), "recordKey": record })
                 );
             } else {
                 println!(
-                    "{} kiosk {} (record key {record})",
+                    "{} kiosk {} (profile {profile}, record key {record})",
                     role.as_str(),
                     keys.signer.address()
                 );

@@ -15,24 +15,15 @@ use serde_json::json;
 
 use crate::CliError;
 
-/// Where the kiosk runs: its role preset, overridden piecemeal.
+/// Where the kiosk runs: its role preset, overridden piecemeal (the profile options are shared with the admin
+/// commands: [`crate::opts::NetworkOpts`]).
 #[derive(Args, Clone)]
 pub struct KioskOpts {
-    /// A role preset file (kiosk-config/roles/<role>.toml); default: the embedded preset of the subcommand's role.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Network profile (name or .toml path).
-    #[arg(long, global = true)]
-    profile: Option<String>,
-    /// Deployment manifest.
-    #[arg(long, global = true)]
-    manifest: Option<PathBuf>,
+    #[command(flatten)]
+    net: crate::opts::NetworkOpts,
     /// Card reader name (or part of it).
     #[arg(long, global = true)]
     reader: Option<String>,
-    /// Folder of the kiosk's database.
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -336,33 +327,9 @@ pub enum InsurerCmd {
 }
 
 fn config(role: KioskRole, o: &KioskOpts) -> Result<KioskConfig, CliError> {
-    let mut c = match &o.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| CliError::Other(format!("{}: {e}", p.display())))?;
-            KioskConfig::parse(&text, &p.display().to_string())?
-        }
-        None => KioskConfig::preset(role),
-    };
-    if c.role != role {
-        return Err(CliError::Other(format!(
-            "{} is a {} preset, not {}",
-            c.profile,
-            c.role.as_str(),
-            role.as_str()
-        )));
-    }
-    if let Some(p) = &o.profile {
-        c.profile = p.clone();
-    }
-    if let Some(m) = &o.manifest {
-        c.manifest = m.clone();
-    }
+    let mut c = crate::opts::kiosk_config(Some(role), &o.net)?;
     if let Some(r) = &o.reader {
         c.reader = r.clone();
-    }
-    if let Some(d) = &o.data_dir {
-        c.data_dir = d.clone();
     }
     Ok(c)
 }

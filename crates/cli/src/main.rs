@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod admin_cmd;
 mod kiosk_cmd;
+mod opts;
 use kiosk_cmd::{DoctorCmd, InsurerCmd, KioskOpts, PharmacyCmd, ReceptionCmd};
 
 #[derive(Parser)]
@@ -71,9 +72,16 @@ enum Command {
         /// Environment variable holding the deployer's private key (hex).
         #[arg(long, default_value = "CAREKIOSK_DEPLOYER_KEY")]
         key_env: String,
-        /// Where to write the manifest (default: kiosk-config/deployments/<profile>.json).
+        /// Where to write the manifest (default: kiosk-config/deployments/<profile>.json). Progress is kept in
+        /// `<manifest>.partial` after every step: run the same command again to resume an interrupted deployment.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// Print the plan — each step, its estimated gas and cost — and the deployer's balance; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop after this step (as if interrupted there): for tests of resuming.
+        #[arg(long, hide = true)]
+        stop_after: Option<String>,
     },
     /// Measure the paper's Table III on our contracts (fresh local chain) and print it side by side.
     GasTable {
@@ -117,17 +125,13 @@ enum Command {
         #[command(flatten)]
         opts: KioskOpts,
     },
-    /// Administration: institutions, kiosk keys, escrow, this machine's kiosk addresses.
+    /// Administration: institutions, kiosk keys, escrow, the test token, this machine's kiosk addresses. Takes
+    /// the kiosk commands' profile options (--profile, --manifest, --config, --data-dir).
     Admin {
         #[command(subcommand)]
         cmd: admin_cmd::AdminCmd,
-        /// The deployment manifest.
-        #[arg(
-            long,
-            global = true,
-            default_value = "kiosk-config/deployments/local.json"
-        )]
-        manifest: PathBuf,
+        #[command(flatten)]
+        net: opts::NetworkOpts,
     },
     /// Send what a kiosk's outbox still holds (after the node was unreachable).
     Outbox {
@@ -227,7 +231,7 @@ impl From<carekiosk_kiosk::KioskError> for CliError {
     }
 }
 
-/// Exit codes: 2 configuration, 3 node unreachable, 4 contract refused, 5 local chain failed, 6 kiosk not
+/// Exit codes: 2 configuration, 3 node unreachable or rate limiting, 4 contract refused, 5 local chain failed, 6 kiosk not
 /// registered, 7 card problem, 8 keyring or database problem, 1 anything else.
 fn exit_code(e: &CliError) -> u8 {
     use carekiosk_kiosk::KioskError as K;
@@ -235,7 +239,12 @@ fn exit_code(e: &CliError) -> u8 {
         CliError::Chain(
             ChainError::Config { .. } | ChainError::Invalid(_) | ChainError::WrongChain { .. },
         ) => 2,
-        CliError::Chain(ChainError::Node { .. }) => 3,
+        CliError::Chain(
+            ChainError::Node { .. }
+            | ChainError::Unreachable { .. }
+            | ChainError::RateLimited { .. },
+        ) => 3,
+        CliError::Chain(ChainError::OutOfFunds { .. } | ChainError::Underpriced { .. }) => 1,
         CliError::Chain(ChainError::Reverted(_) | ChainError::Failed(_)) => 4,
         CliError::Chain(ChainError::Devnet(_)) => 5,
         CliError::Kiosk(K::Refused(_)) => 4,
@@ -273,7 +282,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor { cmd, opts } => kiosk_cmd::doctor(cmd, opts, cli.json).await,
         Command::Pharmacy { cmd, opts } => kiosk_cmd::pharmacy(cmd, opts, cli.json).await,
         Command::Insurer { cmd, opts } => kiosk_cmd::insurer(cmd, opts, cli.json).await,
-        Command::Admin { cmd, manifest } => admin_cmd::run(cmd, manifest, cli.json).await,
+        Command::Admin { cmd, net } => admin_cmd::run(cmd, net, cli.json).await,
         Command::Outbox { role, opts } => kiosk_cmd::outbox(role, opts, cli.json).await,
         Command::ChangePin { role, opts } => kiosk_cmd::change_pin(role, opts, cli.json).await,
         Command::Patient { role, cmd, opts } => kiosk_cmd::patient(role, cmd, opts, cli.json).await,
@@ -285,7 +294,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             rpc_url,
             key_env,
             manifest,
-        } => deploy_cmd(&profile, rpc_url, &key_env, manifest, cli.json).await,
+            dry_run,
+            stop_after,
+        } => {
+            let o = DeployOptions {
+                rpc_url,
+                key_env,
+                manifest,
+                dry_run,
+                stop_after,
+            };
+            deploy_cmd(&profile, o, cli.json).await
+        }
         Command::GasTable { out } => gas_table(out, cli.json).await,
         Command::Status { manifest } => status(&manifest, cli.json).await,
         Command::Profiles => {
@@ -506,15 +526,20 @@ async fn demo() -> Result<(), CliError> {
     result.map_err(CliError::from)
 }
 
-async fn deploy_cmd(
-    profile: &str,
+/// `deploy`'s options besides the profile.
+struct DeployOptions {
     rpc_url: Option<String>,
-    key_env: &str,
+    key_env: String,
     manifest: Option<PathBuf>,
-    json: bool,
-) -> Result<(), CliError> {
+    dry_run: bool,
+    stop_after: Option<String>,
+}
+
+async fn deploy_cmd(profile: &str, o: DeployOptions, json: bool) -> Result<(), CliError> {
+    use alloy::providers::Provider as _;
+    use carekiosk_chain::manifest::DeployProgress;
     let profile = Profile::load(profile)?;
-    let url = rpc_url.unwrap_or_else(|| profile.rpc_url.clone());
+    let url = o.rpc_url.unwrap_or_else(|| profile.rpc_url.clone());
     if url.is_empty() {
         return Err(ChainError::Invalid(format!(
             "profile {} has no RPC URL: pass --rpc-url, or use `carekiosk up` for the local chain",
@@ -522,28 +547,216 @@ async fn deploy_cmd(
         ))
         .into());
     }
-    let key = std::env::var(key_env).map_err(|_| {
+    let key_env = o.key_env;
+    let key = zeroize::Zeroizing::new(std::env::var(&key_env).map_err(|_| {
         ChainError::Invalid(format!(
             "set {key_env} to the deployer's private key (hex); it is read, never stored"
         ))
-    })?;
+    })?);
     let signer: PrivateKeySigner = key.trim().parse().map_err(|_| {
         ChainError::Invalid(format!(
             "{key_env} does not hold a valid private key (64 hex digits)"
         ))
     })?;
     drop(key);
+    let stop_after = match o.stop_after.as_deref() {
+        Some(s) => {
+            let step = deploy::DeployStep::parse(s)?;
+            if !deploy::DeployStep::for_profile(&profile).contains(&step) {
+                return Err(ChainError::Invalid(format!(
+                    "profile {} has no step {} (it names its token)",
+                    profile.name,
+                    step.name()
+                ))
+                .into());
+            }
+            Some(step)
+        }
+        None => None,
+    };
     let chain = Chain::connect(&url, profile.gas, vec![signer.clone()]).await?;
-    let d = deploy::deploy_contracts(&chain, signer.address(), &profile).await?;
-    let path = manifest.unwrap_or_else(|| {
+    chain.expect_chain_id(profile.chain_id, &format!("profile {}", profile.name))?;
+    let path = o.manifest.unwrap_or_else(|| {
         PathBuf::from(format!("kiosk-config/deployments/{}.json", profile.name))
     });
+    let partial = DeployProgress::path_for(&path);
+    let origin = partial.display().to_string();
+    let mut progress = match DeployProgress::load(&partial)? {
+        Some(p) => {
+            deploy::verify_progress(&chain, signer.address(), &profile, &p, &origin).await?;
+            p
+        }
+        None if path.exists() => {
+            // A finished deployment: nothing to redo, unless it is not on this chain.
+            let d = Deployment::load(&path)?;
+            let code = chain
+                .provider()
+                .get_code_at(d.contracts.patient_smart_card)
+                .await
+                .map_err(|e| ChainError::node(chain.url(), e))?;
+            if d.chain_id != chain.chain_id() || code.is_empty() {
+                return Err(ChainError::Invalid(format!(
+                    "manifest {} names a deployment that is not on this chain (chain id {}): pass another \
+                     --manifest, or remove it to deploy anew",
+                    path.display(),
+                    chain.chain_id()
+                ))
+                .into());
+            }
+            if !json {
+                println!(
+                    "already deployed (manifest {}): nothing sent; to deploy anew, pass another --manifest",
+                    path.display()
+                );
+            }
+            print_deployment(&d, json);
+            return Ok(());
+        }
+        None => DeployProgress::new(&profile.name, chain.chain_id(), &url, signer.address()),
+    };
+    let plan = deploy::plan_deployment(&chain, signer.address(), &profile, &progress).await?;
+    if o.dry_run {
+        print_plan(&plan, &profile, json);
+        if !json {
+            println!("dry run: nothing was sent");
+        }
+        return Ok(());
+    }
+    plan.check_funds()?;
+    if !json {
+        print_plan(&plan, &profile, false);
+    }
+    let d = deploy::deploy_resumable(
+        &chain,
+        &profile,
+        &mut progress,
+        |p| p.save(&partial),
+        stop_after,
+    )
+    .await?;
+    let Some(d) = d else {
+        return Err(CliError::Other(format!(
+            "stopped after step {} as asked (--stop-after); progress in {origin}: run the same command again to \
+             resume",
+            stop_after.map(|s| s.name()).unwrap_or_default()
+        )));
+    };
     d.save(&path)?;
+    std::fs::remove_file(&partial).map_err(|e| ChainError::Config {
+        path: origin.clone(),
+        reason: format!(
+            "the manifest is written, but the progress file could not be removed ({e}): remove it"
+        ),
+    })?;
     print_deployment(&d, json);
     if !json {
         println!("manifest         {}", path.display());
     }
     Ok(())
+}
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn gwei(wei: u128) -> String {
+    let g = wei as f64 / 1e9;
+    let s = format!("{g:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn print_plan(plan: &deploy::DeployPlan, profile: &Profile, json: bool) {
+    let unit = deploy::native_symbol(plan.chain_id);
+    let enough = plan.check_funds().is_ok();
+    if json {
+        let steps: Vec<serde_json::Value> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "step": s.step.name(),
+                    "done": s.done,
+                    "gas": s.gas,
+                    "estimated": s.estimated,
+                    "gasLimit": s.gas_limit,
+                    "costWei": plan.step_cost(s).to_string(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "profile": profile.name,
+                "chainId": plan.chain_id,
+                "deployer": plan.deployer,
+                "balanceWei": plan.balance.to_string(),
+                "maxFeePerGasWei": plan.max_fee_per_gas.to_string(),
+                "expectedFeePerGasWei": plan.expected_fee_per_gas.to_string(),
+                "steps": steps,
+                "totalGas": plan.total_gas(),
+                "neededWei": plan.needed().to_string(),
+                "expectedCostWei": plan.expected_cost().to_string(),
+                "enough": enough,
+            })
+        );
+        return;
+    }
+    println!(
+        "deployment plan: profile {}, chain id {}, deployer {}",
+        profile.name, plan.chain_id, plan.deployer
+    );
+    println!("  {:<18} {:>12}  at most ({unit})", "step", "gas");
+    for s in &plan.steps {
+        if s.done {
+            println!("  {:<18} {:>12}", s.step.name(), "done");
+            continue;
+        }
+        let gas = if s.estimated {
+            thousands(s.gas)
+        } else {
+            format!("~{}", thousands(s.gas))
+        };
+        println!(
+            "  {:<18} {:>12}  {}{}",
+            s.step.name(),
+            gas,
+            deploy::format_native(plan.step_cost(s)),
+            if s.estimated {
+                ""
+            } else {
+                "  (fixed estimate: the hub is not deployed yet)"
+            }
+        );
+    }
+    println!(
+        "total {} gas: about {} {unit} at {} gwei per gas, at most {} {unit} at {} gwei",
+        thousands(plan.total_gas()),
+        deploy::format_native(plan.expected_cost()),
+        gwei(plan.expected_fee_per_gas),
+        deploy::format_native(plan.needed()),
+        gwei(plan.max_fee_per_gas),
+    );
+    if enough {
+        println!(
+            "deployer balance {} {unit}: enough",
+            deploy::format_native(plan.balance)
+        );
+    } else {
+        println!(
+            "deployer balance {} {unit}: NOT enough, the deployment needs about {} {unit}: fund it",
+            deploy::format_native(plan.balance),
+            deploy::format_native(plan.needed())
+        );
+    }
 }
 
 async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), CliError> {
@@ -564,24 +777,7 @@ async fn gas_table(out: Option<PathBuf>, json: bool) -> Result<(), CliError> {
         );
     }
     if let Some(path) = out {
-        let doc = format!(
-            "# Gas: our contracts against the paper's Table III\n\n\
-             Measured by `cargo run -p carekiosk-cli -- gas-table --out docs/gas-table.md` on a fresh local Anvil \
-             (osaka, legacy transactions at the paper's 2 gwei). Writes from receipts, view functions by \
-             `eth_estimateGas`, as the paper measured them. Every sealed payload has a v2 envelope's shape (padded \
-             plaintext + 272 bytes): records and amendments {} + 272 bytes, claims {} + 272, prescriptions {} + 272; \
-             a registration carries the patient's 2,391-byte key bundle; every card signature is verified on chain \
-             (P-256 precompile). Contracts v2 (docs/design-v2.md): consents with epoch and signing time, governance \
-             through a delay (`registerHospital`, `registerPharmacy` are `schedule` + `execute`), escrow reserved at \
-             approval, the card's recovery key and key bundle at registration.\n\n\
-             \"First visit\" is a new patient on a fresh system; \"returning visit\" is the same patient's next visit \
-             (their record chain, coverage counters and the hospital's token balance exist), the recurring cost. \
-             `registerPatient` happens once per patient, so its returning figure is a second new patient's.\n\n{md}\n{}",
-            gastable::RECORD_BYTES,
-            gastable::CLAIM_BYTES,
-            gastable::PRESCRIPTION_BYTES,
-            gastable::FLOOR_NOTE
-        );
+        let doc = gastable::document(&report)?;
         std::fs::write(&path, doc).map_err(|e| ChainError::Config {
             path: path.display().to_string(),
             reason: e.to_string(),

@@ -63,9 +63,25 @@ impl From<ChainError> for KioskError {
 }
 
 impl KioskError {
-    /// Whether the node was unreachable (the write is queued, not lost).
+    /// Whether the node was unreachable (the write is queued, not lost): only then is the kiosk "offline". A
+    /// node that rate limits or answers with an error is there ([`KioskError::is_transient`]).
     pub fn is_offline(&self) -> bool {
-        matches!(self, KioskError::Chain(ChainError::Node { .. }))
+        matches!(self, KioskError::Chain(e) if e.is_unreachable())
+    }
+
+    /// Whether the same step may work later without anyone acting (unreachable, rate limited, another passing
+    /// node error): a write failing so stays in the outbox.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, KioskError::Chain(e) if e.is_transient())
+    }
+
+    /// The chain error's stable kind (`rate-limited`, `out-of-funds`…), when this is one.
+    pub fn chain_kind(&self) -> Option<&'static str> {
+        match self {
+            KioskError::Chain(e) => Some(e.kind()),
+            KioskError::Refused(_) => Some("reverted"),
+            _ => None,
+        }
     }
 
     /// The custom error's name, when the chain refused.

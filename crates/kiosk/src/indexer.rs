@@ -463,12 +463,9 @@ impl Indexer {
         self.d.contracts.patient_smart_card.into_array()
     }
 
-    fn node_error(&self, e: impl std::fmt::Display) -> KioskError {
-        ChainError::Node {
-            url: self.chain.url().into(),
-            reason: e.to_string(),
-        }
-        .into()
+    /// A node error, classified by the chain crate (rate limited, unreachable, …).
+    fn node_error<E: std::fmt::Display + 'static>(&self, e: E) -> KioskError {
+        ChainError::node(self.chain.url(), e).into()
     }
 
     /// The header of block `number`: its hash and time (`None` when the node does not have it).
@@ -1093,10 +1090,7 @@ impl Indexer {
             .provider()
             .get_transaction_by_hash(tx_hash)
             .await
-            .map_err(|e| ChainError::Node {
-                url: self.chain.url().into(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| self.node_error(e))?
             .ok_or_else(|| {
                 KioskError::Invalid(format!("transaction {tx_hash} is not on this chain"))
             })?;

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::signers::local::PrivateKeySigner;
 use carekiosk_chain::bindings::Role;
 use carekiosk_chain::{Chain, ChainError, Deployment, Profile};
@@ -45,6 +45,64 @@ pub struct Kiosk {
     /// Patients' key bundles (public bytes, checked against their hash on chain), so that a visit that began
     /// online can go on sealing records while the node is down.
     pub(crate) bundles: std::sync::Mutex<std::collections::HashMap<B256, Vec<u8>>>,
+    /// The last gas balance read, and when ([`Kiosk::node_status`] reads it at most once a minute).
+    gas_cache: std::sync::Mutex<Option<(std::time::Instant, GasStatus)>>,
+}
+
+/// How often [`Kiosk::node_status`] reads the kiosk's balance again.
+pub const GAS_STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The kiosk account's balance for gas.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GasStatus {
+    /// The kiosk's account.
+    pub account: Address,
+    /// Its balance, in wei (decimal).
+    #[serde(serialize_with = "decimal")]
+    pub balance_wei: U256,
+    /// Below this, it is low: the profile's `low_balance_wei` (default: about 50 visits at the floor fee).
+    #[serde(serialize_with = "decimal")]
+    pub threshold_wei: U256,
+    /// The balance is below the threshold: fund the account.
+    pub low: bool,
+    /// The balance in the native coin, e.g. `1.25`.
+    pub balance: String,
+    /// The native coin (CELO, ETH).
+    pub symbol: String,
+}
+
+fn decimal<S: serde::Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+impl GasStatus {
+    /// The warning to show when the balance is low.
+    pub fn warning(&self) -> Option<String> {
+        self.low.then(|| {
+            format!(
+                "the kiosk's account {} has {} {} left for gas (below {}): fund it soon",
+                self.account,
+                self.balance,
+                self.symbol,
+                alloy::primitives::utils::format_ether(self.threshold_wei)
+            )
+        })
+    }
+}
+
+/// The node and the kiosk's gas, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// False only when no RPC URL can be reached (the "offline" banner).
+    pub online: bool,
+    /// The node is there but rate limiting: writes wait, not offline.
+    pub rate_limited: bool,
+    /// The latest block, when the node gave it.
+    pub block: Option<u64>,
+    /// The kiosk's gas balance (read at most once a minute), when known.
+    pub gas: Option<GasStatus>,
 }
 
 impl std::fmt::Debug for Kiosk {
@@ -138,7 +196,7 @@ impl Kiosk {
             deployment.rpc_url.clone()
         };
         let address = keys.signer.address();
-        let chain = Chain::connect(&url, profile.gas, vec![keys.signer]).await?;
+        let chain = Chain::connect_profile(&url, &profile, vec![keys.signer]).await?;
         chain.expect_chain_id(deployment.chain_id, "the deployment manifest")?;
         let role: Role = config.role.chain_role();
         let reg = chain
@@ -183,7 +241,53 @@ impl Kiosk {
             emergency_key: keys.emergency_key,
             token_info: Default::default(),
             bundles: Default::default(),
+            gas_cache: Default::default(),
         })
+    }
+
+    /// The kiosk account's balance for gas against the profile's low-balance threshold (read now).
+    pub async fn gas_status(&self) -> Result<GasStatus, KioskError> {
+        let balance = self.chain.balance(self.address).await?;
+        let threshold = U256::from(self.profile.low_balance_threshold());
+        let status = GasStatus {
+            account: self.address,
+            balance_wei: balance,
+            threshold_wei: threshold,
+            low: balance < threshold,
+            balance: alloy::primitives::utils::format_ether(balance),
+            symbol: self.chain.native_symbol().to_string(),
+        };
+        if let Some(w) = status.warning() {
+            tracing::warn!("{w}");
+        }
+        if let Ok(mut c) = self.gas_cache.lock() {
+            *c = Some((std::time::Instant::now(), status.clone()));
+        }
+        Ok(status)
+    }
+
+    /// The node (one quick look, no retries: offline only when no RPC URL can be reached) and the kiosk's gas
+    /// balance (read again at most every [`GAS_STATUS_EVERY`]), for the status line.
+    pub async fn node_status(&self) -> NodeStatus {
+        use carekiosk_chain::rpc::Probe;
+        let probe = self.chain.probe().await;
+        let cached = self.gas_cache.lock().ok().and_then(|c| c.clone());
+        let gas = match (&probe, cached) {
+            (Probe::Block(_), None) => self.gas_status().await.ok(),
+            (Probe::Block(_), Some((at, g))) if at.elapsed() >= GAS_STATUS_EVERY => {
+                self.gas_status().await.ok().or(Some(g))
+            }
+            (_, cached) => cached.map(|(_, g)| g),
+        };
+        NodeStatus {
+            online: probe != Probe::Unreachable,
+            rate_limited: probe == Probe::RateLimited,
+            block: match probe {
+                Probe::Block(b) => Some(b),
+                _ => None,
+            },
+            gas,
+        }
     }
 
     /// The institution's record key (to open what was sealed for it).
@@ -274,7 +378,30 @@ impl Kiosk {
 
 #[cfg(test)]
 mod tests {
-    use super::Kiosk;
+    use super::{GasStatus, Kiosk};
+    use alloy::primitives::{Address, U256};
+
+    #[test]
+    fn a_low_balance_says_whom_to_fund_and_serializes_in_decimal() {
+        let g = GasStatus {
+            account: Address::repeat_byte(0x11),
+            balance_wei: U256::from(50_000_000_000_000_000u64),
+            threshold_wei: U256::from(1_300_000_000_000_000_000u64),
+            low: true,
+            balance: "0.050000000000000000".into(),
+            symbol: "CELO".into(),
+        };
+        let w = g.warning().unwrap();
+        assert!(
+            w.contains("0x1111") && w.contains("CELO") && w.contains("fund it"),
+            "{w}"
+        );
+        let v = serde_json::to_value(&g).unwrap();
+        assert_eq!(v["balanceWei"], "50000000000000000");
+        assert_eq!(v["thresholdWei"], "1300000000000000000");
+        assert_eq!(v["low"], true);
+        assert!(GasStatus { low: false, ..g }.warning().is_none());
+    }
 
     #[test]
     fn stable_tokens_name_their_iso_currency() {

@@ -20,5 +20,5 @@ pub mod workflows;
 pub use config::{KioskConfig, KioskRole};
 pub use error::KioskError;
 pub use kiosk::Kiosk;
-pub use outbox::{Outbox, Submitted};
+pub use outbox::{Finality, Outbox, Submitted};
 pub use session::PatientSession;

@@ -8,6 +8,13 @@
 //!   chain state before it is sent again.
 //! - One lock orders nonce assignment, so concurrent submissions from one kiosk never collide. The lock covers
 //!   signing and broadcasting, not the wait for the receipt: many writes of one kiosk can be in one block.
+//! - Stuck or lost (issue 14): a write with no receipt after a few blocks is looked at. Every transaction signed
+//!   for it is kept (hash, nonce, bytes), so whichever lands is recognised. One the node no longer has (a dropped
+//!   broadcast, a reorg) is broadcast again byte for byte; one priced out by a fee spike, or waiting too long, is
+//!   replaced with the same nonce and fees raised by what nodes require (+10 %), so at most one of them lands.
+//! - Included, then final: a receipt makes a write *included* (`Confirmed`); [`Outbox::check_finality`] marks it
+//!   *final* once its block is at or below the chain's `finalized` block, and sends it again if its block was
+//!   reorged away before that.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,7 +22,7 @@ use std::time::Duration;
 use alloy::contract::CallBuilder;
 use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::Provider;
-use carekiosk_chain::{Chain, ChainError};
+use carekiosk_chain::{Chain, ChainError, SignedTx};
 use carekiosk_store::{OutboxEntry, OutboxState, Store};
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +76,9 @@ pub struct Outbox {
     lock: tokio::sync::Mutex<()>,
     receipt_timeout: Duration,
     receipt_poll: Duration,
+    stuck_after: Duration,
+    finality_every: Duration,
+    last_finality: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Entries a task of this process is driving right now (others wait for them instead of sending again).
     inflight: std::sync::Mutex<HashSet<i64>>,
 }
@@ -92,22 +102,49 @@ impl std::fmt::Debug for Outbox {
 
 impl Outbox {
     /// An outbox sending as `sender` (a signer of `chain`).
+    ///
+    /// A receipt is asked for every 15 ms of a node on this machine (Anvil mines at once) and about once a block
+    /// (1 s, Celo's block time) of a remote node; a write with no receipt after [`Outbox::with_stuck_after`] is
+    /// looked at (resent or replaced).
     pub fn new(chain: Chain, store: Store, sender: Address) -> Self {
+        let local = is_loopback(chain.url());
+        let receipt_poll = if local {
+            Duration::from_millis(15)
+        } else {
+            REMOTE_RECEIPT_POLL
+        };
         Self {
             chain,
             store,
             sender,
             lock: tokio::sync::Mutex::new(()),
             receipt_timeout: Duration::from_secs(60),
-            receipt_poll: Duration::from_millis(15),
+            receipt_poll,
+            stuck_after: stuck_after(receipt_poll),
+            finality_every: Duration::from_secs(10),
+            last_finality: std::sync::Mutex::new(None),
             inflight: std::sync::Mutex::new(HashSet::new()),
         }
     }
 
-    /// How often a receipt is asked for while waiting (15 ms by default; a node mining a block a second needs
-    /// far fewer questions).
+    /// How often a receipt is asked for while waiting (15 ms on this machine's node, 1 s on a remote one: about
+    /// the block time). Also sets how long a write waits before it is looked at, unless set after this.
     pub fn with_receipt_poll(mut self, every: Duration) -> Self {
         self.receipt_poll = every;
+        self.stuck_after = stuck_after(every);
+        self
+    }
+
+    /// How long a write waits for its receipt before the outbox looks at why: resends it if the node lost it,
+    /// replaces it with higher fees if it is priced out (or still waiting after three times this).
+    pub fn with_stuck_after(mut self, after: Duration) -> Self {
+        self.stuck_after = after;
+        self
+    }
+
+    /// How often [`Outbox::drain`] checks included writes for finality and reorgs (10 s by default).
+    pub fn with_finality_every(mut self, every: Duration) -> Self {
+        self.finality_every = every;
         self
     }
 
@@ -172,6 +209,7 @@ impl Outbox {
 
     /// Sends every pending entry, oldest first; stops at the first that must still wait (node down).
     pub async fn drain(&self) -> Result<Vec<Submitted>, KioskError> {
+        self.check_finality_if_due().await;
         let mut out = Vec::new();
         for entry in self.store.pending()? {
             if self.is_driven(entry.id) {
@@ -251,8 +289,13 @@ impl Outbox {
             Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
             Err(e) => return Err(e.into()),
         };
-        self.store
-            .mark_submitted(entry.id, &self.sender.into_array(), &tx.hash.0, nonce)?;
+        self.store.mark_submitted_raw(
+            entry.id,
+            &self.sender.into_array(),
+            &tx.hash.0,
+            nonce,
+            Some(&tx.raw),
+        )?;
         tracing::info!(entry = entry.id, kind = %entry.kind, hash = %tx.hash, nonce, "write submitted");
         if let Err(e) = self.chain.broadcast(&tx).await {
             if is_offline(&e) {
@@ -265,23 +308,13 @@ impl Outbox {
     }
 
     async fn wait(&self, id: i64, hash: B256) -> Result<Submitted, KioskError> {
-        let deadline = tokio::time::Instant::now() + self.receipt_timeout;
+        let mut hash = hash;
+        let start = tokio::time::Instant::now();
+        let deadline = start + self.receipt_timeout;
+        let mut next_look = start + self.stuck_after;
         loop {
             match self.chain.receipt(hash).await {
-                Ok(Some(r)) => {
-                    let block = r.block_number.unwrap_or_default();
-                    if r.status() {
-                        self.store.mark_confirmed(id, block)?;
-                        return Ok(Submitted::Confirmed {
-                            entry: id,
-                            tx_hash: hash,
-                            block,
-                        });
-                    }
-                    let reason = format!("transaction {hash} reverted in block {block}");
-                    self.store.mark_failed(id, &reason)?;
-                    return Err(KioskError::Invalid(reason));
-                }
+                Ok(Some(r)) => return self.landed(id, hash, &r),
                 Ok(None) => {}
                 Err(e) if is_offline(&e) => {
                     return Ok(Submitted::Pending {
@@ -291,13 +324,206 @@ impl Outbox {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if tokio::time::Instant::now() > deadline {
+            let now = tokio::time::Instant::now();
+            if now > deadline {
                 return Ok(Submitted::Pending {
                     entry: id,
                     reason: format!("{hash} not mined yet"),
                 });
             }
+            if now >= next_look {
+                next_look = now + self.stuck_after;
+                match self.unstick(id).await {
+                    Ok(Unstuck::Landed(s)) => return Ok(s),
+                    Ok(Unstuck::Waiting(h)) => hash = h,
+                    Ok(Unstuck::NonceTaken) => {
+                        return Ok(Submitted::Pending {
+                            entry: id,
+                            reason:
+                                "its nonce was taken by another transaction: it will be sent again"
+                                    .into(),
+                        })
+                    }
+                    Err(e) if is_offline(&e) => {
+                        return Ok(Submitted::Pending {
+                            entry: id,
+                            reason: e.to_string(),
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(entry = id, error = %e, "could not look at a waiting write")
+                    }
+                }
+            }
             tokio::time::sleep(self.receipt_poll).await;
+        }
+    }
+
+    /// Entry `id`'s transaction `hash` has receipt `r`: confirmed, or failed if it reverted.
+    fn landed(
+        &self,
+        id: i64,
+        hash: B256,
+        r: &alloy::rpc::types::TransactionReceipt,
+    ) -> Result<Submitted, KioskError> {
+        let block = r.block_number.unwrap_or_default();
+        if r.status() {
+            self.store.mark_confirmed_by(id, &hash.0, block)?;
+            return Ok(Submitted::Confirmed {
+                entry: id,
+                tx_hash: hash,
+                block,
+            });
+        }
+        let reason = format!("transaction {hash} reverted in block {block}");
+        self.store.mark_failed(id, &reason)?;
+        Err(KioskError::Invalid(reason))
+    }
+
+    /// The receipt of any transaction sent for entry `id` (a replacement or the one it replaced), newest first.
+    async fn any_receipt(
+        &self,
+        id: i64,
+    ) -> Result<Option<(B256, alloy::rpc::types::TransactionReceipt)>, ChainError> {
+        let attempts = self
+            .store
+            .attempts(id)
+            .map_err(|e| ChainError::Invalid(e.to_string()))?;
+        for a in attempts.iter().rev() {
+            let h = B256::from(a.tx_hash);
+            if let Some(r) = self.chain.receipt(h).await? {
+                return Ok(Some((h, r)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A write with no receipt after a while: whichever of its transactions landed is taken; one the node lost is
+    /// broadcast again byte for byte; one priced out (or waiting three times as long) is replaced with the same
+    /// nonce and higher fees.
+    async fn unstick(&self, id: i64) -> Result<Unstuck, ChainError> {
+        if let Some((h, r)) = self.any_receipt(id).await? {
+            return match self.landed(id, h, &r) {
+                Ok(s) => Ok(Unstuck::Landed(s)),
+                Err(e) => Err(ChainError::Invalid(e.to_string())),
+            };
+        }
+        let attempts = self
+            .store
+            .attempts(id)
+            .map_err(|e| ChainError::Invalid(e.to_string()))?;
+        let Some(last) = attempts.last() else {
+            return Err(ChainError::Invalid(format!(
+                "outbox entry {id} has no transaction"
+            )));
+        };
+        let hash = B256::from(last.tx_hash);
+        let Some(raw) = last.raw.clone() else {
+            return Ok(Unstuck::Waiting(hash)); // from before version 4: nothing to resend byte for byte
+        };
+        if self.chain.nonce(self.sender, false).await? > last.nonce {
+            // The nonce is used; if not by ours (checked above, and once more against a receipt race), by another.
+            if let Some((h, r)) = self.any_receipt(id).await? {
+                return match self.landed(id, h, &r) {
+                    Ok(s) => Ok(Unstuck::Landed(s)),
+                    Err(e) => Err(ChainError::Invalid(e.to_string())),
+                };
+            }
+            return Ok(Unstuck::NonceTaken);
+        }
+        let tx = SignedTx {
+            hash,
+            raw: raw.clone().into(),
+            nonce: last.nonce,
+            from: self.sender,
+        };
+        let waited =
+            Duration::from_millis(u64::try_from(unix_ms() - last.created_at).unwrap_or_default());
+        if self.chain.priced_out(&raw).await? || waited >= self.stuck_after * 3 {
+            let rep = self.chain.replacement(self.sender, &raw).await?;
+            self.store
+                .mark_submitted_raw(
+                    id,
+                    &self.sender.into_array(),
+                    &rep.hash.0,
+                    rep.nonce,
+                    Some(&rep.raw),
+                )
+                .map_err(|e| ChainError::Invalid(e.to_string()))?;
+            tracing::warn!(entry = id, old = %hash, new = %rep.hash, nonce = rep.nonce,
+                "write stuck in the pool: replaced with higher fees");
+            if let Err(e) = self.chain.broadcast(&rep).await {
+                // Refused (underpriced for this node, say): the next look bumps again from this one.
+                tracing::warn!(entry = id, error = %e, "the replacement was not accepted yet");
+            }
+            return Ok(Unstuck::Waiting(rep.hash));
+        }
+        let in_pool = self
+            .chain
+            .provider()
+            .get_transaction_by_hash(hash)
+            .await
+            .map_err(|e| ChainError::node(self.chain.url(), e))?
+            .is_some();
+        if !in_pool {
+            tracing::warn!(entry = id, %hash, "the node does not have this write: broadcasting it again");
+            self.chain.broadcast(&tx).await?;
+            return Ok(Unstuck::Waiting(hash));
+        }
+        Ok(Unstuck::Waiting(hash))
+    }
+
+    /// Included writes against the chain now: final once their block is at or below `finalized`; sent again
+    /// (back to `submitted`, driven by the next [`Outbox::drain`]) if their transaction is no longer on the chain.
+    pub async fn check_finality(&self) -> Result<Finality, KioskError> {
+        let mut report = Finality::default();
+        let unfinal = self.store.unfinal()?;
+        if unfinal.is_empty() {
+            return Ok(report);
+        }
+        let finalized = self.chain.finalized_block().await?;
+        report.finalized_block = finalized;
+        for e in unfinal {
+            if self.is_driven(e.id) {
+                continue;
+            }
+            match self.any_receipt(e.id).await? {
+                Some((h, r)) => {
+                    let block = r.block_number.unwrap_or_default();
+                    if block <= finalized {
+                        self.store.mark_final(e.id, block)?;
+                        report.became_final += 1;
+                    } else if Some(block) != e.block || Some(h.0) != e.tx_hash {
+                        self.store.mark_confirmed_by(e.id, &h.0, block)?;
+                        report.moved += 1;
+                    }
+                }
+                None => {
+                    self.store.mark_reorged(e.id)?;
+                    report.reorged.push(e.id);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// [`Outbox::check_finality`], at most once per [`Outbox::with_finality_every`]; failures are logged (the
+    /// next call tries again). [`Outbox::drain`] calls it.
+    pub async fn check_finality_if_due(&self) {
+        {
+            let mut last = self.last_finality.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            if last.is_some_and(|t| now.duration_since(t) < self.finality_every) {
+                return;
+            }
+            *last = Some(now);
+        }
+        match self.check_finality().await {
+            Ok(r) if !r.reorged.is_empty() => {
+                tracing::warn!(entries = ?r.reorged, "writes reorged away: sending them again")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "finality not checked now"),
         }
     }
 
@@ -310,10 +536,10 @@ impl Outbox {
     ) -> Result<Submitted, KioskError> {
         let hash = B256::from(entry.tx_hash.unwrap_or_default());
         let nonce = entry.nonce.unwrap_or_default();
-        match self.chain.receipt(hash).await {
-            Ok(Some(_)) => {
+        match self.any_receipt(entry.id).await {
+            Ok(Some((h, r))) => {
                 drop(order);
-                return self.wait(entry.id, hash).await;
+                return self.landed(entry.id, h, &r);
             }
             Ok(None) => {}
             Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
@@ -327,10 +553,7 @@ impl Outbox {
             }
             Ok(None) => {}
             Err(e) => {
-                let e = ChainError::Node {
-                    url: self.chain.url().to_string(),
-                    reason: e.to_string(),
-                };
+                let e = ChainError::node(self.chain.url(), e);
                 return Ok(pending(entry, &e));
             }
         }
@@ -340,7 +563,35 @@ impl Outbox {
             Err(e) => return Err(e.into()),
         };
         if mined <= nonce {
-            // The nonce is free: this write has not landed. Same nonce, so the old copy and this one cannot both.
+            // The nonce is free: this write has not landed (dropped, or its block reorged away). The same bytes
+            // again when we have them (the same hash: nothing new can land twice); else signed again with the
+            // same nonce, so the old copy and this one cannot both land.
+            let last = self
+                .store
+                .attempts(entry.id)?
+                .into_iter()
+                .rev()
+                .find(|a| a.nonce == nonce && a.raw.is_some());
+            if let Some(a) = last {
+                let tx = SignedTx {
+                    hash: B256::from(a.tx_hash),
+                    raw: a.raw.unwrap_or_default().into(),
+                    nonce,
+                    from: self.sender,
+                };
+                match self.chain.broadcast(&tx).await {
+                    Ok(()) => {
+                        tracing::info!(entry = entry.id, hash = %tx.hash, nonce, "write sent again as it was");
+                        drop(order);
+                        return self.wait(entry.id, tx.hash).await;
+                    }
+                    Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
+                    // Refused as it is (priced out by now, say): signed again below with today's fees.
+                    Err(e) => {
+                        tracing::warn!(entry = entry.id, error = %e, "resend refused; signing again")
+                    }
+                }
+            }
             return self.send(entry, Some(nonce), order).await;
         }
         // Another transaction of ours took the nonce (ours was dropped and replaced): send it again, fresh.
@@ -365,14 +616,59 @@ impl Outbox {
     }
 }
 
+/// What looking at a waiting write found.
+enum Unstuck {
+    /// One of its transactions landed.
+    Landed(Submitted),
+    /// Still waiting, now for this hash (the same, resent, or a replacement).
+    Waiting(B256),
+    /// Its nonce was used by a transaction that is not one of its own.
+    NonceTaken,
+}
+
+/// What [`Outbox::check_finality`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Finality {
+    /// The chain's finalized block.
+    pub finalized_block: u64,
+    /// Writes that became final now.
+    pub became_final: usize,
+    /// Writes found in another block than recorded (re-included after a reorg).
+    pub moved: usize,
+    /// Writes whose transaction is no longer on the chain: back to `submitted`, sent again by the next drain.
+    pub reorged: Vec<i64>,
+}
+
+/// Receipt polling on a remote node: about Celo's block time.
+pub const REMOTE_RECEIPT_POLL: Duration = Duration::from_secs(1);
+
+fn stuck_after(poll: Duration) -> Duration {
+    (poll * 4).max(Duration::from_secs(3))
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+fn is_loopback(url: &str) -> bool {
+    url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")
+}
+
+/// Whether a failure leaves the write pending in the outbox, sent again later: the node unreachable (offline),
+/// rate limiting (not offline: busy), or failing in another passing way. A refusal by the contract, a fee or
+/// funds problem, or a mistake of ours goes back to the caller instead (the row stays, it is not lost).
 fn is_offline(e: &ChainError) -> bool {
-    matches!(e, ChainError::Node { .. })
+    e.is_transient()
 }
 
 fn pending(entry: &OutboxEntry, e: &ChainError) -> Submitted {
     tracing::warn!(
         entry = entry.id,
-        "node unreachable; write kept in the outbox"
+        kind = e.kind(),
+        "node not answering now; write kept in the outbox"
     );
     Submitted::Pending {
         entry: entry.id,

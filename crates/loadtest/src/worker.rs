@@ -147,7 +147,8 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
 pub fn classify(e: &KioskError) -> FailKind {
     match e {
         KioskError::Card(_) => FailKind::Card,
-        KioskError::Chain(carekiosk_chain::ChainError::Node { .. }) => FailKind::Node,
+        // Unreachable, rate limited or another passing node error: the step is tried again.
+        KioskError::Chain(c) if c.is_transient() => FailKind::Node,
         KioskError::Chain(_) | KioskError::Invalid(_) | KioskError::Records(_) => {
             // A read that failed because the node went away mid-step surfaces in a few shapes.
             let t = e.to_string().to_lowercase();
@@ -426,6 +427,12 @@ mod tests {
             reason: "refused".into(),
         });
         assert_eq!(classify(&node), FailKind::Node);
+        let busy = KioskError::Chain(carekiosk_chain::ChainError::RateLimited {
+            url: "http://127.0.0.1:1".into(),
+            retry_after_secs: Some(1),
+            attempts: 6,
+        });
+        assert_eq!(classify(&busy), FailKind::Node);
         let behind =
             KioskError::Invalid("check-in did not open X: the index is behind the chain".into());
         assert_eq!(classify(&behind), FailKind::Node);

@@ -591,7 +591,7 @@ impl Store {
             )?;
             r.outbox_unconfirmed = tx.execute(
                 "UPDATE outbox SET state = 'submitted', block = NULL, updated_at = ?2
-                 WHERE state = 'confirmed' AND block > ?1",
+                 WHERE state = 'confirmed' AND block > ?1 AND final_block IS NULL",
                 params![block, now_ms()],
             )?;
             tx.execute("DELETE FROM block_hashes WHERE number > ?1", [block])?;

@@ -55,7 +55,7 @@ use zeroize::Zeroizing;
 
 pub use error::{Result, StoreError};
 pub use index::IndexBatch;
-pub use outbox::{Enqueued, OutboxEntry, OutboxState};
+pub use outbox::{Attempt, Enqueued, OutboxEntry, OutboxState};
 pub use schema::SCHEMA_VERSION;
 pub use types::{
     Address, Amount, CachedContent, ChainHash, Claim, ClaimStatus, ClaimSubmitted, Consent,

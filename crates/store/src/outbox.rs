@@ -9,7 +9,13 @@
 //!   ├──mark_confirmed (found on chain by state) ───────────────┤
 //!   └──mark_failed──► failed ──requeue──► queued                │
 //!      submitted ──mark_failed──► failed ──mark_confirmed ─────┘ (it landed after all)
+//!      confirmed ──mark_reorged──► submitted   (its block was reorged away before it was final)
+//!      confirmed ──mark_final (final_block set; it stays confirmed for good)
 //! ```
+//!
+//! Every transaction signed for an entry is kept in `outbox_attempts` (hash, nonce, signed bytes): a fee-bumped
+//! replacement and the transaction it replaces share a nonce, so at most one lands, and whichever does is
+//! recognised as the entry's.
 //!
 //! To neither lose nor duplicate a write across a crash: sign the transaction, `mark_submitted` with its hash and
 //! nonce, *then* broadcast. On restart, every `submitted` entry has a hash to look up; if that transaction is
@@ -85,6 +91,22 @@ pub struct OutboxEntry {
     pub created_at: i64,
     /// Unix time in milliseconds.
     pub updated_at: i64,
+    /// The block, once it is final (at or below the chain's `finalized` block): a confirmed write without it is
+    /// included but could still be reorged away.
+    pub final_block: Option<u64>,
+}
+
+/// One transaction sent for an outbox entry (the first, a fee-bumped replacement, a resend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// Its hash.
+    pub tx_hash: B256,
+    /// Its nonce.
+    pub nonce: u64,
+    /// Its signed EIP-2718 bytes (public: what was broadcast), when recorded.
+    pub raw: Option<Vec<u8>>,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
 }
 
 /// What [`Store::enqueue`] did.
@@ -97,7 +119,7 @@ pub struct Enqueued {
 }
 
 const COLS: &str = "id, idempotency_key, kind, payload, state, tx_hash, nonce, sender, block, attempts, last_error, \
-     created_at, updated_at";
+     created_at, updated_at, final_block";
 const LAST_ERROR_MAX: usize = 2000;
 
 impl Store {
@@ -151,6 +173,19 @@ impl Store {
         tx_hash: &B256,
         nonce: u64,
     ) -> Result<OutboxEntry> {
+        self.mark_submitted_raw(id, sender, tx_hash, nonce, None)
+    }
+
+    /// [`Store::mark_submitted`], keeping the signed bytes (`raw`) among the entry's attempts, so the same
+    /// transaction can be broadcast again byte for byte.
+    pub fn mark_submitted_raw(
+        &self,
+        id: i64,
+        sender: &Address,
+        tx_hash: &B256,
+        nonce: u64,
+        raw: Option<&[u8]>,
+    ) -> Result<OutboxEntry> {
         let e = self.transition(
             id,
             OutboxState::Submitted,
@@ -160,15 +195,121 @@ impl Store {
                 OutboxState::Failed => Err("requeue it first"),
             },
             |tx| {
+                let now = now_ms();
+                tx.execute(
+                    "INSERT INTO outbox_attempts (entry_id, tx_hash, nonce, raw, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (tx_hash) DO UPDATE SET raw = COALESCE(excluded.raw, raw)",
+                    params![id, tx_hash, nonce, raw, now],
+                )?;
                 tx.execute(
                     "UPDATE outbox SET state = 'submitted', sender = ?2, tx_hash = ?3, nonce = ?4, block = NULL,
-                       attempts = attempts + 1, updated_at = ?5 WHERE id = ?1",
-                    params![id, sender, tx_hash, nonce, now_ms()],
+                       final_block = NULL, attempts = attempts + 1, updated_at = ?5 WHERE id = ?1",
+                    params![id, sender, tx_hash, nonce, now],
                 )
             },
         )?;
         tracing::info!(id, kind = %e.kind, tx = %Hex(tx_hash), nonce, attempt = e.attempts, "outbox: submitted");
         Ok(e)
+    }
+
+    /// Every transaction sent for entry `id`, oldest first.
+    pub fn attempts(&self, id: i64) -> Result<Vec<Attempt>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT tx_hash, nonce, raw, created_at FROM outbox_attempts WHERE entry_id = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map([id], |r| {
+                Ok(Attempt {
+                    tx_hash: r.get(0)?,
+                    nonce: r.get(1)?,
+                    raw: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Entry `id` landed through `tx_hash` (one of its attempts) in `block`: from `submitted`, `queued` or
+    /// `failed`, or again from `confirmed` if a reorg moved it.
+    pub fn mark_confirmed_by(&self, id: i64, tx_hash: &B256, block: u64) -> Result<OutboxEntry> {
+        let e = self.transition(
+            id,
+            OutboxState::Confirmed,
+            |_from| Ok(()),
+            |tx| {
+                tx.execute(
+                    "UPDATE outbox SET state = 'confirmed', tx_hash = ?2, block = ?3, last_error = NULL,
+                       updated_at = ?4 WHERE id = ?1",
+                    params![id, tx_hash, block, now_ms()],
+                )
+            },
+        )?;
+        tracing::info!(id, kind = %e.kind, tx = %Hex(tx_hash), block, "outbox: confirmed");
+        Ok(e)
+    }
+
+    /// Confirmed entry `id`'s block is at or below the chain's finalized block: it can no longer be reorged away.
+    pub fn mark_final(&self, id: i64, block: u64) -> Result<OutboxEntry> {
+        let e = self.transition(
+            id,
+            OutboxState::Confirmed,
+            |from| match from {
+                OutboxState::Confirmed => Ok(()),
+                _ => Err("only a confirmed write can become final"),
+            },
+            |tx| {
+                tx.execute(
+                    "UPDATE outbox SET block = ?2, final_block = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, block, now_ms()],
+                )
+            },
+        )?;
+        tracing::debug!(id, kind = %e.kind, block, "outbox: final");
+        Ok(e)
+    }
+
+    /// A confirmed, not yet final entry whose transaction is no longer on the chain (its block was reorged away):
+    /// back to `submitted`, so it is looked up and sent again.
+    pub fn mark_reorged(&self, id: i64) -> Result<OutboxEntry> {
+        let e = self.transition(
+            id,
+            OutboxState::Submitted,
+            |from| match from {
+                OutboxState::Confirmed => Ok(()),
+                _ => Err("only a confirmed write can be reorged away"),
+            },
+            |tx| {
+                tx.execute(
+                    "UPDATE outbox SET state = 'submitted', block = NULL, updated_at = ?2
+                     WHERE id = ?1 AND final_block IS NULL",
+                    params![id, now_ms()],
+                )
+            },
+        )?;
+        if e.state != OutboxState::Submitted {
+            return Err(StoreError::InvalidTransition {
+                id,
+                from: "final",
+                to: "submitted",
+                hint: "a final write cannot be reorged away",
+            });
+        }
+        tracing::warn!(id, kind = %e.kind, "outbox: its block was reorged away; it will be sent again");
+        Ok(e)
+    }
+
+    /// Confirmed entries whose block is not final yet, oldest first.
+    pub fn unfinal(&self) -> Result<Vec<OutboxEntry>> {
+        self.read(|c| {
+            let sql = format!(
+                "SELECT {COLS} FROM outbox WHERE state = 'confirmed' AND final_block IS NULL ORDER BY id"
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map([], entry_from_row)?;
+            rows.map(|r| r?).collect()
+        })
     }
 
     /// Entry `id` is included in `block` (from `submitted`; from `queued` or `failed` when the chain shows it
@@ -350,5 +491,6 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry>> {
         last_error: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        final_block: r.get(13)?,
     }))
 }

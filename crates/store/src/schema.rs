@@ -28,10 +28,32 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: V3,
     },
+    Migration {
+        version: 4,
+        sql: V4,
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// Version 4 (issue 14): every transaction sent for an outbox entry (a replacement with a higher fee, a resend after
+/// a reorg) is kept with its signed bytes, so whichever of them lands is recognised and a dropped one is broadcast
+/// again byte for byte; and a confirmed write records when its block became final (at or below `finalized`).
+const V4: &str = r#"
+ALTER TABLE outbox ADD COLUMN final_block INTEGER;
+CREATE TABLE outbox_attempts (
+    entry_id   INTEGER NOT NULL REFERENCES outbox (id),
+    tx_hash    BLOB    NOT NULL UNIQUE CHECK (length(tx_hash) = 32),
+    nonce      INTEGER NOT NULL,
+    raw        BLOB,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX outbox_attempts_entry ON outbox_attempts (entry_id);
+INSERT INTO outbox_attempts (entry_id, tx_hash, nonce, raw, created_at)
+  SELECT id, tx_hash, nonce, NULL, updated_at FROM outbox WHERE tx_hash IS NOT NULL AND nonce IS NOT NULL;
+CREATE INDEX outbox_unfinal ON outbox (id) WHERE state = 'confirmed' AND final_block IS NULL;
+"#;
 
 /// Version 3 (issue 13): partial dispensing (status 4 and the parts of 10,000 handed out so far), every dispense
 /// with its sealed record's hash, and claim decisions that wait for a second reviewer (status 5) with the hash of

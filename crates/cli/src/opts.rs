@@ -1,0 +1,160 @@
+//! Where a command works — network profile, deployment manifest, kiosk data folder — as the kiosk commands and
+//! the admin commands both take it: one set of options, resolved here once, so that an administrator enrols
+//! exactly the key (and talks to exactly the deployment) the kiosk will use.
+
+use std::path::PathBuf;
+
+use carekiosk_chain::{Chain, ChainError, Deployment, Profile};
+use carekiosk_kiosk::{KioskConfig, KioskRole};
+use clap::Args;
+
+use crate::CliError;
+
+/// The profile options shared by the kiosk and admin commands.
+#[derive(Args, Clone, Default, Debug)]
+pub struct NetworkOpts {
+    /// A role preset file (kiosk-config/roles/<role>.toml): its profile, manifest and data folder are used unless
+    /// given below. Default: the embedded preset of the command's role.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml. Default: the --config
+    /// file's, else the (built-in) one the --manifest was deployed with, else local.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Deployment manifest. Default: the --config file's, else kiosk-config/deployments/<profile>.json of a given
+    /// --profile, else kiosk-config/deployments/local.json.
+    #[arg(long, global = true)]
+    pub manifest: Option<PathBuf>,
+    /// Folder of the kiosk's database.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The kiosk configuration these options give, for `role` (`None`: a command that is not one kiosk's; the
+/// embedded presets agree on everything but the role and reader). Precedence: an option given here, then the
+/// `--config` file, then defaults — the profile the manifest was deployed with (when it is a built-in one), the
+/// manifest `kiosk-config/deployments/<profile>.json` of a given profile, else the embedded preset's `local`.
+pub fn kiosk_config(role: Option<KioskRole>, o: &NetworkOpts) -> Result<KioskConfig, CliError> {
+    let preset_role = role.unwrap_or(KioskRole::Reception);
+    let mut c = match &o.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                CliError::Other(format!("cannot read the kiosk config {}: {e}", p.display()))
+            })?;
+            KioskConfig::parse(&text, &p.display().to_string())?
+        }
+        None => KioskConfig::preset(preset_role),
+    };
+    if let Some(role) = role {
+        if c.role != role {
+            return Err(CliError::Other(format!(
+                "{} is a {} preset, not {}",
+                o.config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                c.role.as_str(),
+                role.as_str()
+            )));
+        }
+    }
+    let from_file = o.config.is_some();
+    match (&o.profile, &o.manifest) {
+        (Some(p), Some(m)) => {
+            c.profile = p.clone();
+            c.manifest = m.clone();
+        }
+        (Some(p), None) => {
+            c.profile = p.clone();
+            if !from_file {
+                let name = Profile::load(p)?.name;
+                c.manifest = PathBuf::from(format!("kiosk-config/deployments/{name}.json"));
+            }
+        }
+        (None, Some(m)) => {
+            c.manifest = m.clone();
+            if !from_file {
+                if let Ok(d) = Deployment::load(m) {
+                    c.profile = recorded_profile(&d, m)?;
+                }
+            }
+        }
+        (None, None) => {}
+    }
+    if let Some(d) = &o.data_dir {
+        c.data_dir = d.clone();
+    }
+    Ok(c)
+}
+
+/// The profile a manifest says it was deployed with, when that is a built-in one; a profile from a file must be
+/// given again (a manifest does not say where that file is).
+fn recorded_profile(d: &Deployment, manifest: &std::path::Path) -> Result<String, CliError> {
+    if Profile::embedded_names().contains(&d.profile.as_str()) {
+        return Ok(d.profile.clone());
+    }
+    Err(ChainError::Invalid(format!(
+        "manifest {} was deployed with profile {:?}, which is not a built-in one: pass --profile <its .toml file>",
+        manifest.display(),
+        d.profile
+    ))
+    .into())
+}
+
+/// A resolved place to work: the kiosk configuration, its profile, and the deployment, checked to agree.
+#[derive(Debug)]
+pub struct Target {
+    /// The kiosk configuration (profile string, manifest path, data folder).
+    pub config: KioskConfig,
+    /// The loaded profile.
+    pub profile: Profile,
+    /// The loaded manifest.
+    pub deployment: Deployment,
+}
+
+impl Target {
+    /// Resolves the options, loads profile and manifest, and fails clearly when they are for different chains.
+    pub fn resolve(role: Option<KioskRole>, o: &NetworkOpts) -> Result<Target, CliError> {
+        let config = kiosk_config(role, o)?;
+        let profile = Profile::load(&config.profile)?;
+        let deployment = Deployment::load(&config.manifest)?;
+        if deployment.chain_id != profile.chain_id {
+            return Err(ChainError::Invalid(format!(
+                "manifest {} is for chain id {}, profile {} is chain id {}: pass the profile it was deployed with \
+                 (--profile) or the manifest of this profile's deployment (--manifest)",
+                config.manifest.display(),
+                deployment.chain_id,
+                config.profile,
+                profile.chain_id
+            ))
+            .into());
+        }
+        Ok(Target {
+            config,
+            profile,
+            deployment,
+        })
+    }
+
+    /// The RPC URL: the manifest's, else the profile's (as the kiosk connects).
+    pub fn rpc_url(&self) -> &str {
+        if self.deployment.rpc_url.is_empty() {
+            &self.profile.rpc_url
+        } else {
+            &self.deployment.rpc_url
+        }
+    }
+
+    /// Connects with `signers` and checks the node's chain id against the manifest's.
+    pub async fn connect(
+        &self,
+        signers: Vec<alloy::signers::local::PrivateKeySigner>,
+    ) -> Result<Chain, CliError> {
+        let chain = Chain::connect(self.rpc_url(), self.profile.gas, signers).await?;
+        chain.expect_chain_id(
+            self.deployment.chain_id,
+            &format!("manifest {}", self.config.manifest.display()),
+        )?;
+        Ok(chain)
+    }
+}
