@@ -369,6 +369,24 @@ impl IndexBatch<'_> {
         Ok(())
     }
 
+    /// Records the chain's `finalized` block number as the indexer last saw it on `chain_id`. It only moves
+    /// forward: a node that answers with an older number (a lagging replica behind a load balancer) changes
+    /// nothing. Returns the number now stored.
+    pub fn set_finalized(&mut self, chain_id: u64, block: u64) -> Result<u64> {
+        self.bind_chain(chain_id)?;
+        let stored = meta_u64(self.tx, FINALIZED_KEY)?;
+        let now = stored.map_or(block, |s| s.max(block));
+        if stored != Some(now) {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![FINALIZED_KEY, now.to_string()])?;
+        }
+        Ok(now)
+    }
+
     fn bind_chain(&mut self, chain_id: u64) -> Result<()> {
         let bound: Option<String> = self
             .tx
@@ -397,6 +415,18 @@ impl IndexBatch<'_> {
             }
         }
     }
+}
+
+/// `meta` key of the chain's finalized block number, as the indexer last saw it.
+const FINALIZED_KEY: &str = "finalized_block";
+
+fn meta_u64(c: &Connection, key: &'static str) -> Result<Option<u64>> {
+    let v: Option<String> = c
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    v.map(|v| v.parse().map_err(|_| StoreError::Corrupt { what: "meta" }))
+        .transpose()
 }
 
 fn unknown_id(changed: usize, what: &'static str, id: u64) -> Result<bool> {
@@ -459,6 +489,35 @@ impl Store {
             .query_row(params![chain_id, number], |r| r.get(0))
             .optional()?)
         })
+    }
+
+    /// The highest block at or below `number` whose hash is remembered, with that hash: where the indexer
+    /// looks for the fork point after a reorg.
+    pub fn block_hash_at_or_below(
+        &self,
+        chain_id: u64,
+        number: u64,
+    ) -> Result<Option<(u64, B256)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT number, hash FROM block_hashes WHERE chain_id = ?1 AND number <= ?2
+                 ORDER BY number DESC LIMIT 1",
+            )?
+            .query_row(params![chain_id, number], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+        })
+    }
+
+    /// The chain's `finalized` block number as the indexer last saw it ([`IndexBatch::set_finalized`]), if it
+    /// has seen one. Anything indexed at or below it (an event, a confirmed write's block) is final: no reorg
+    /// can remove it.
+    pub fn finalized_block(&self) -> Result<Option<u64>> {
+        self.read(|c| meta_u64(c, FINALIZED_KEY))
+    }
+
+    /// Whether `block` is at or below the finalized block the indexer last saw.
+    pub fn is_final(&self, block: u64) -> Result<bool> {
+        Ok(self.finalized_block()?.is_some_and(|f| block <= f))
     }
 
     /// Forgets remembered block hashes below `below` (keep a window deeper than any reorg you expect).

@@ -927,3 +927,64 @@ fn the_patient_log_and_emergency_traces_follow_the_chain_and_its_reorgs() {
     let traces = s.emergency_traces().unwrap();
     assert_eq!((traces.len(), traces[0].tag), (1, [7; 32]));
 }
+
+#[test]
+fn finalized_block_only_moves_forward_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        assert_eq!(s.finalized_block().unwrap(), None);
+        assert!(
+            !s.is_final(0).unwrap(),
+            "nothing is final before the indexer saw a finalized block"
+        );
+        assert_eq!(s.index_batch(|b| b.set_finalized(CHAIN, 100)).unwrap(), 100);
+        // A lagging replica's older answer changes nothing.
+        assert_eq!(s.index_batch(|b| b.set_finalized(CHAIN, 90)).unwrap(), 100);
+        assert_eq!(s.finalized_block().unwrap(), Some(100));
+        assert!(s.is_final(100).unwrap());
+        assert!(!s.is_final(101).unwrap());
+        // Another chain is refused, as for cursors.
+        let err = s.index_batch(|b| b.set_finalized(1, 200)).unwrap_err();
+        assert!(matches!(err, StoreError::WrongChain { .. }), "{err}");
+        // A rewind after a reorg leaves finality alone (it is below any reorg).
+        s.rewind_to(50, &bhash(50)).unwrap();
+        assert_eq!(s.finalized_block().unwrap(), Some(100));
+    }
+    let s = open(dir.path());
+    assert_eq!(s.finalized_block().unwrap(), Some(100));
+    assert_eq!(s.index_batch(|b| b.set_finalized(CHAIN, 150)).unwrap(), 150);
+    assert_eq!(s.finalized_block().unwrap(), Some(150));
+}
+
+#[test]
+fn the_fork_point_search_finds_the_highest_remembered_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    assert_eq!(s.block_hash_at_or_below(CHAIN, 1_000).unwrap(), None);
+    s.index_batch(|b| {
+        for n in [10, 500, 999] {
+            b.block_hash(CHAIN, n, &bhash(n))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        s.block_hash_at_or_below(CHAIN, 1_000).unwrap(),
+        Some((999, bhash(999)))
+    );
+    assert_eq!(
+        s.block_hash_at_or_below(CHAIN, 999).unwrap(),
+        Some((999, bhash(999)))
+    );
+    assert_eq!(
+        s.block_hash_at_or_below(CHAIN, 998).unwrap(),
+        Some((500, bhash(500)))
+    );
+    assert_eq!(s.block_hash_at_or_below(CHAIN, 9).unwrap(), None);
+    assert_eq!(
+        s.block_hash_at_or_below(1, 1_000).unwrap(),
+        None,
+        "another chain's hashes are not ours"
+    );
+}

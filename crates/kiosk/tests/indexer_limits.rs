@@ -1,0 +1,182 @@
+//! The indexer against a real Anvil (no card readers): it follows `safe`, records `finalized`, catches up under
+//! an `eth_getLogs` range cap imposed by a small proxy, asks again for logs whose block hash is stale, and rewinds
+//! a reorganisation. Needs Anvil (`CAREKIOSK_ANVIL` or the project's npm install).
+
+mod capped;
+
+use std::sync::atomic::Ordering;
+
+use alloy::primitives::U256;
+use alloy::providers::Provider;
+use capped::{capped, reader, stack, Wording};
+use carekiosk_kiosk::indexer::{Follow, Indexer, IndexerConfig};
+use carekiosk_store::Store;
+
+fn open_store(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path().join("kiosk.db"), &[7; 32]).unwrap()
+}
+
+fn registered(store: &Store, pid: &[u8; 32]) -> bool {
+    store
+        .patient_log(pid)
+        .unwrap()
+        .iter()
+        .any(|e| e.event == "registered")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_safe_records_finalized_and_catches_up_under_a_range_cap() {
+    let st = stack(4).await;
+    let mut early = Vec::new();
+    for _ in 0..3 {
+        st.mine(150).await;
+        early.push(st.register_patient().await);
+    }
+    st.mine(150).await;
+    // The last one is above `safe` (latest − 4): not indexed yet.
+    let (late, late_block) = st.register_patient().await;
+    st.mine(1).await;
+    let proxy = capped(&st.url, 100, Wording::Plain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let ix = Indexer::with_config(
+        reader(&proxy.url).await,
+        store.clone(),
+        st.d.clone(),
+        IndexerConfig {
+            follow: Follow::Safe,
+            confirmations: 12,
+            max_window: 2_000,
+        },
+    );
+    let (safe, finalized) = (st.tag("safe").await, st.tag("finalized").await);
+    assert!(
+        safe < late_block && finalized < safe,
+        "{finalized} < {safe} < {late_block}"
+    );
+    let connect = proxy.stats.requests.load(Ordering::Relaxed); // eth_chainId
+    let r = ix.sync().await.unwrap();
+    assert_eq!(r.head, safe, "{r:?}");
+    assert_eq!(r.block, safe, "indexed up to safe: {r:?}");
+    assert_eq!(r.finalized, Some(finalized));
+    assert_eq!(ix.finalized().unwrap(), Some(finalized));
+    assert_eq!(r.events, early.len(), "{r:?}");
+    for (pid, _) in &early {
+        assert!(registered(&store, pid));
+    }
+    assert!(!registered(&store, &late), "above safe: not indexed yet");
+    // The proxy refused wide windows and never answered one over its cap; the indexer learnt the cap.
+    let s = &proxy.stats;
+    assert!(
+        s.refused.load(Ordering::Relaxed) >= 4,
+        "2000, 1000, 500, 250 refused"
+    );
+    assert_eq!(r.range_errors, s.refused.load(Ordering::Relaxed));
+    assert!(s.widest_served.load(Ordering::Relaxed) <= 100);
+    assert!(
+        ix.window() <= 100 && ix.window() >= 50,
+        "window {}",
+        ix.window()
+    );
+    assert_eq!(
+        r.requests,
+        s.requests.load(Ordering::Relaxed) - connect,
+        "the indexer counts what it asks"
+    );
+    assert!(ix.is_final(early[0].1).unwrap());
+    assert!(!ix.is_final(late_block).unwrap());
+
+    // A few blocks later the last patient is safe, and indexed; no wide window is tried again so soon.
+    let refused = s.refused.load(Ordering::Relaxed);
+    st.mine(10).await;
+    let r = ix.sync().await.unwrap();
+    assert!(registered(&store, &late), "{r:?}");
+    assert_eq!(r.range_errors, 0, "{r:?}");
+    assert_eq!(s.refused.load(Ordering::Relaxed), refused);
+    assert_eq!(r.finalized, Some(st.tag("finalized").await));
+    // Nothing new: a cheap sync (safe, finalized, the cursor's header).
+    let r = ix.sync().await.unwrap();
+    assert_eq!((r.events, r.requests), (0, 3), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_with_a_stale_block_hash_are_asked_again() {
+    let st = stack(0).await;
+    let (a, _) = st.register_patient().await;
+    st.mine(20).await;
+    let (b, _) = st.register_patient().await;
+    let proxy = capped(&st.url, 10_000, Wording::Geth).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let ix = Indexer::with_config(
+        reader(&proxy.url).await,
+        store.clone(),
+        st.d.clone(),
+        IndexerConfig::default(),
+    );
+    // Two answers carry a hash the chain never had: each window is asked again, nothing wrong is written.
+    proxy.stats.tamper.store(2, Ordering::Relaxed);
+    let r = ix.sync().await.unwrap();
+    assert_eq!(r.hash_mismatches, 2, "{r:?}");
+    assert!(!r.stopped_early);
+    assert!(registered(&store, &a) && registered(&store, &b));
+
+    // A chain that keeps disagreeing: the sync stops before that window, the next one carries on.
+    st.mine(5).await;
+    let (c, c_block) = st.register_patient().await;
+    proxy.stats.tamper.store(100, Ordering::Relaxed);
+    let r = ix.sync().await.unwrap();
+    assert!(r.stopped_early, "{r:?}");
+    assert!(r.block < c_block, "{r:?}");
+    assert!(!registered(&store, &c));
+    proxy.stats.tamper.store(0, Ordering::Relaxed);
+    let r = ix.sync().await.unwrap();
+    assert!(!r.stopped_early && registered(&store, &c), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorganisation_is_rewound_and_geth_s_cap_is_learnt_at_once() {
+    let st = stack(0).await;
+    st.mine(300).await;
+    let (a, _) = st.register_patient().await;
+    let proxy = capped(&st.url, 64, Wording::Geth).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let ix = Indexer::with_config(
+        reader(&proxy.url).await,
+        store.clone(),
+        st.d.clone(),
+        IndexerConfig {
+            follow: Follow::Latest,
+            ..IndexerConfig::default()
+        },
+    );
+    let r = ix.sync().await.unwrap();
+    assert!(registered(&store, &a));
+    assert_eq!(r.range_errors, 1, "the error names the cap: {r:?}");
+    assert_eq!(ix.window(), 64);
+    let snap: U256 = st
+        .chain
+        .provider()
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
+    let (b, _) = st.register_patient().await;
+    ix.sync().await.unwrap();
+    assert!(registered(&store, &b));
+    let reverted: bool = st
+        .chain
+        .provider()
+        .raw_request("evm_revert".into(), (snap,))
+        .await
+        .unwrap();
+    assert!(reverted);
+    st.mine(3).await;
+    let r = ix.sync().await.unwrap();
+    assert!(r.rewound_to.is_some(), "{r:?}");
+    assert!(
+        !registered(&store, &b),
+        "the vanished registration left the cache"
+    );
+    assert!(registered(&store, &a));
+}
