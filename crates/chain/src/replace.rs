@@ -156,6 +156,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fees_of_a_cip64_transaction_are_read_from_its_bytes() {
+        use alloy::primitives::{Bytes, TxKind, U256};
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let tx = crate::cip64::TxCip64 {
+            chain_id: 42220,
+            nonce: 3,
+            max_priority_fee_per_gas: 1_000_000_000,
+            max_fee_per_gas: 52_000_000_000,
+            gas_limit: 100_000,
+            to: TxKind::Call(Address::repeat_byte(1)),
+            value: U256::ZERO,
+            input: Bytes::new(),
+            access_list: Default::default(),
+            fee_currency: Some(Address::repeat_byte(2)),
+        };
+        let raw = tx.sign(&signer).unwrap().encoded_2718();
+        assert_eq!(
+            fees_of(&raw).unwrap(),
+            (52_000_000_000, Some(1_000_000_000))
+        );
+        assert!(fees_of(&raw[1..]).is_err(), "not a transaction");
+    }
+
+    #[test]
     fn a_replacement_pays_at_least_ten_percent_more() {
         assert_eq!(bumped(100), 111);
         assert_eq!(bumped(25_000_000_000), 27_500_000_001);
