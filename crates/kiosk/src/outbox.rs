@@ -298,7 +298,9 @@ impl Outbox {
         )?;
         tracing::info!(entry = entry.id, kind = %entry.kind, hash = %tx.hash, nonce, "write submitted");
         if let Err(e) = self.chain.broadcast(&tx).await {
-            if is_offline(&e) {
+            // Priced out on its first send (a fee spike since the fees were read): recorded as submitted, so the
+            // next drain replaces it with higher fees (same nonce) instead of the step failing.
+            if is_offline(&e) || matches!(e, ChainError::Underpriced { .. }) {
                 return Ok(pending(entry, &e));
             }
             return Err(e.into());
