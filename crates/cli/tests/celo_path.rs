@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use carekiosk_celo_like::{CeloLike, DevnetOptions, ProxyConfig, CELO_SEPOLIA_CHAIN_ID};
 use carekiosk_chain::{Chain, Deployment, GasPolicy};
@@ -410,8 +411,13 @@ async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
         &["pharmacy", "dispense", "--id", "1", "--batch", "LOT-CELO-1"],
     );
     assert!(out.contains("confirmed"), "{out}");
+    // The hospital's desk opens the insurer's decision, sealed for the record key the hospital put on chain.
     let out = cli.desk("doctor", &["doctor", "claims"]);
-    assert!(out.contains("1"), "{out}");
+    assert!(
+        out.contains(&format!("claim 1: Paid, approved {}", ether(80))),
+        "{out}"
+    );
+    assert!(out.contains("\"resourceType\":\"ClaimResponse\""), "{out}");
     sim.stop();
 
     // 8. What the chain itself says.
@@ -450,7 +456,10 @@ async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
         .call()
         .await
         .unwrap();
-    assert_eq!(rx.status, 2, "prescription 1 is Completed (dispensed) on chain");
+    assert_eq!(
+        rx.status, 2,
+        "prescription 1 is Completed (dispensed) on chain"
+    );
     assert_eq!(
         rx.dispensedBy,
         node.hub(&d)
@@ -460,6 +469,29 @@ async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
             .unwrap()
             .id,
         "by the pharmacy"
+    );
+    // Everything went through the proxy: every transaction sent there, at or above Celo's floor.
+    let stats = celo.proxy.stats();
+    let sent = stats
+        .calls_by_method
+        .get("eth_sendRawTransaction")
+        .copied()
+        .unwrap_or(0);
+    assert!(sent >= 40, "transactions through the proxy: {stats:?}");
+    let latest = node.block_number().await.unwrap();
+    let fee = node
+        .provider()
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .base_fee_per_gas
+        .unwrap();
+    assert!(fee >= 25_000_000_000, "base fee {fee} at block {latest}");
+    eprintln!(
+        "{} HTTP requests, {sent} transactions, {} eth_getLogs range errors, {latest} blocks",
+        stats.http_requests, stats.log_range_errors
     );
     // The kiosks paid their own gas, at Celo's floor, from what they were sent.
     for k in &kiosks {
