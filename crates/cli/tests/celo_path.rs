@@ -34,6 +34,54 @@ fn ether(n: u64) -> U256 {
     U256::from(n) * U256::from(10u64).pow(U256::from(18))
 }
 
+/// Runs `c` to its end, or kills it after `limit` and fails with what it printed: a step that hangs (a node that
+/// stops answering, a card reader taken by another run) fails the test instead of holding it forever.
+fn output_within(c: &mut Command, limit: Duration) -> std::process::Output {
+    use std::io::Read;
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe_out = child.stdout.take().unwrap();
+    let mut pipe_err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = pipe_out.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = pipe_err.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (o, e) = (out.join().unwrap(), err.join().unwrap());
+            panic!(
+                "{c:?} still running after {limit:?}: killed. It printed:\n{}{}",
+                String::from_utf8_lossy(&o),
+                String::from_utf8_lossy(&e)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// One step's time limit: a few blocks' worth of transactions at 1 s blocks, with room to spare.
+const STEP_LIMIT: Duration = Duration::from_secs(60);
+
 /// The README's commands: `carekiosk <args> --profile <file> --manifest <file>` with the keys it names in the
 /// environment. Asserts success, returns stdout.
 struct Cli {
@@ -56,7 +104,7 @@ impl Cli {
         for (k, v) in env {
             c.env(k, v);
         }
-        let o = c.output().unwrap();
+        let o = output_within(&mut c, STEP_LIMIT);
         let (out, err) = (
             String::from_utf8_lossy(&o.stdout).into_owned(),
             String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -110,11 +158,10 @@ fn profile_file(dir: &Path, url: &str) -> PathBuf {
 /// pcscd with vpcd's readers, started unless one runs (the script waits until vpcd listens).
 fn pcscd() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../card-sim/tests/pcscd.sh");
-    let o = Command::new("bash")
-        .arg(&script)
-        .arg("start")
-        .output()
-        .unwrap();
+    let o = output_within(
+        Command::new("bash").arg(&script).arg("start"),
+        Duration::from_secs(30),
+    );
     assert!(
         o.status.success(),
         "pcscd: {}",
@@ -207,7 +254,23 @@ async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
         assert!(out.contains(&format!("registered as {shown}")), "{out}");
     }
 
-    // 3. Gas for the institutions: a real transfer each.
+    // 3. Gas for the institutions: a real transfer each (an amount that is not one is refused first).
+    let mut o = Command::new(env!("CARGO_BIN_EXE_carekiosk"));
+    o.args(["admin", "fund-gas", "--to"])
+        .arg(hospital.address().to_string())
+        .args(["--amount", "one"])
+        .arg("--profile")
+        .arg(&cli.profile)
+        .arg("--manifest")
+        .arg(&cli.manifest)
+        .env("CAREKIOSK_FUNDER_KEY", hex(&deployer));
+    let o = output_within(&mut o, STEP_LIMIT);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("\"one\" is not an amount"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for who in [&hospital, &pharmacy, &insurer] {
         let a = who.address().to_string();
         let out = cli.run(
