@@ -63,6 +63,16 @@ pub enum AdminCmd {
         #[arg(long)]
         amount: u64,
     },
+    /// Send the chain's native token (CELO) for gas from the key in CAREKIOSK_FUNDER_KEY to a kiosk or an
+    /// institution: a plain transfer, as a wallet would make it.
+    FundGas {
+        /// Who receives it (a kiosk address from `kiosk-address`, or an institution).
+        #[arg(long)]
+        to: Address,
+        /// How much, in whole units with decimals ("0.5" is half a CELO).
+        #[arg(long)]
+        amount: String,
+    },
     /// The network's emergency key (opens patients' emergency data sets at hospital kiosks, without a PIN).
     /// Default: the admin (CAREKIOSK_ADMIN_KEY) generates it in this machine's keyring (or reuses the one there)
     /// and publishes its public half on chain (directly the first time, through governance afterwards).
@@ -235,6 +245,23 @@ pub async fn run(cmd: AdminCmd, net: NetworkOpts, json: bool) -> Result<(), CliE
                 .send(me, chain.insurance(&d).fundEscrow(insurer, value))
                 .await?;
             done("escrow funded", &r);
+        }
+        AdminCmd::FundGas { to, amount } => {
+            let value = alloy::primitives::utils::parse_ether(amount.trim()).map_err(|_| {
+                CliError::Other(format!(
+                    "--amount {amount:?} is not an amount: whole units with decimals, e.g. 0.5"
+                ))
+            })?;
+            let signer = key("CAREKIOSK_FUNDER_KEY")?;
+            let me = signer.address();
+            let (chain, d) = connect(&net, None, signer).await?;
+            let transfer =
+                alloy::contract::CallBuilder::new_raw(chain.provider(), Default::default())
+                    .to(to)
+                    .value(value);
+            let r = chain.send(me, transfer).await?;
+            let symbol = deploy::native_symbol(d.chain_id);
+            done(&format!("{amount} {symbol} sent to {to} for gas"), &r);
         }
         AdminCmd::EmergencyKey { export, import } => {
             use carekiosk_wallet::KeyKind;
