@@ -86,15 +86,15 @@ impl Default for IndexerConfig {
 }
 
 impl IndexerConfig {
-    /// The configuration for a deployment made on the profile named `profile`: `local` (carekiosk's own Anvil)
-    /// follows the latest block, every other network follows `safe`.
-    pub fn for_profile(profile: &str) -> Self {
+    /// The configuration the kiosks use, on every network: the index follows the **latest** block, so a desk
+    /// sees what the previous desk wrote a second ago (a patient registered at reception is checked in at once;
+    /// on Celo `safe` lags by minutes and the check-in showed no name and no record). What that costs is handled:
+    /// a reorg is detected by block hash and rewinds the store, and the outbox sends reorged-away writes again;
+    /// the `finalized` block is recorded so callers can tell final from merely included. `Follow::Safe` remains
+    /// for a reader that prefers to wait (an auditor's export, say).
+    pub fn for_profile(_profile: &str) -> Self {
         Self {
-            follow: if profile == "local" {
-                Follow::Latest
-            } else {
-                Follow::Safe
-            },
+            follow: Follow::Latest,
             ..Self::default()
         }
     }
