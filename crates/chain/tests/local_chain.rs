@@ -545,7 +545,7 @@ async fn a_node_that_is_down_gives_a_clear_error() {
         .unwrap_err();
     assert!(matches!(e, ChainError::Unreachable { .. }), "{e}");
     assert!(e.is_unreachable());
-    assert!(e.to_string().contains("that the node runs"), "{e}");
+    assert!(e.to_string().contains("Is it running"), "{e}");
 }
 
 #[tokio::test]
