@@ -221,9 +221,20 @@ impl App {
                 vec![css.into()],
             )
             .await;
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        // A screen that re-renders between finding and clicking (the status arrives, a list fills in) leaves a
+        // stale element: find it again and click again, as a person would, until the deadline.
+        let mut el = el;
+        loop {
+            match el.click().await {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(css, error = %e, "click did not take; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    el = self.find(css).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
