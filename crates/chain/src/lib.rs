@@ -6,6 +6,7 @@
 //! private key anywhere but in memory: callers hand it signers and already-encrypted payloads.
 
 pub mod bindings;
+pub mod bundle;
 pub mod cip64;
 pub mod client;
 pub mod deploy;
@@ -20,7 +21,7 @@ pub mod replace;
 pub mod rpc;
 pub mod softcard;
 
-pub use client::{Chain, SignedTx};
+pub use client::{Chain, GasFunds, SignedTx};
 pub use error::{decode_revert, ChainError, Revert};
 pub use gas::GasPolicy;
 pub use manifest::Deployment;

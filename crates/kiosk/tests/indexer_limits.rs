@@ -6,7 +6,7 @@ mod capped;
 
 use std::sync::atomic::Ordering;
 
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
 use capped::{capped, reader, stack, Wording};
 use carekiosk_kiosk::indexer::{Follow, Indexer, IndexerConfig};
@@ -179,4 +179,51 @@ async fn a_reorganisation_is_rewound_and_geth_s_cap_is_learnt_at_once() {
         "the vanished registration left the cache"
     );
     assert!(registered(&store, &a));
+}
+
+/// The key bundle's bytes are found at the block the index recorded, one block asked at a time, where a public
+/// RPC's range cap refuses the scan from the deployment block; a stale hint (a reorg moved the registration)
+/// falls back to the scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_bundle_is_found_at_the_indexed_block_under_a_range_cap() {
+    use carekiosk_chain::bundle::key_bundle_bytes;
+    let st = stack(4).await;
+    st.mine(300).await;
+    let (pid, block) = st.register_patient().await;
+    st.mine(300).await;
+    let want = alloy::primitives::keccak256(carekiosk_chain::softcard::sample_key_bundle());
+    let hub = st.d.contracts.patient_smart_card;
+    let pid = alloy::primitives::B256::from(pid);
+    let proxy = capped(&st.url, 100, Wording::Plain).await;
+    let through = reader(&proxy.url).await;
+    let found = key_bundle_bytes(&through, hub, pid, want, &[block], st.d.block)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.as_deref(),
+        Some(&carekiosk_chain::softcard::sample_key_bundle()[..])
+    );
+    assert_eq!(proxy.stats.refused.load(Ordering::Relaxed), 0);
+    // Without the index's hint, the capped node refuses the scan: the error is the node's, nothing is guessed.
+    assert!(key_bundle_bytes(&through, hub, pid, want, &[], st.d.block)
+        .await
+        .is_err());
+    assert!(proxy.stats.refused.load(Ordering::Relaxed) >= 1);
+    // A stale hint against an uncapped node: the scan finds it; a wrong hash finds nothing.
+    let direct = reader(&st.url).await;
+    let found = key_bundle_bytes(&direct, hub, pid, want, &[block + 1], st.d.block)
+        .await
+        .unwrap();
+    assert!(found.is_some());
+    let none = key_bundle_bytes(
+        &direct,
+        hub,
+        pid,
+        B256::repeat_byte(7),
+        &[block],
+        st.d.block,
+    )
+    .await
+    .unwrap();
+    assert!(none.is_none());
 }

@@ -154,7 +154,10 @@ pub(crate) async fn grant_consent(
     let pid = s.patient_id();
     let hub = k.chain.hub(&k.deployment);
     let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
-    let epoch = hub.epochOf(pid).call().await.map_err(read)?;
+    // Epoch 0 is a patient the chain does not know yet: this kiosk's registration is still in its outbox (sent
+    // while the node was away). A consent counts only after that registration, which starts the epoch at 1, and
+    // the outbox sends the two in order; signing 0 would make a consent the chain must refuse (`WrongEpoch`).
+    let epoch = hub.epochOf(pid).call().await.map_err(read)?.max(1);
     // A consent must be signed later than the pair's last consent or revocation: the clock, or one second
     // after the last one when two land within a second.
     let last = hub
@@ -340,9 +343,6 @@ pub(crate) async fn history(
 /// The patient's key bundle: found in the calldata of their registration or latest card replacement (the
 /// chain's events say which transaction), checked against the hash the hub keeps, and remembered by the kiosk.
 pub async fn key_bundle(k: &Kiosk, pid: B256) -> Result<records::KeyBundle, KioskError> {
-    use alloy::providers::Provider;
-    use alloy::sol_types::{SolCall, SolEvent};
-    use carekiosk_chain::bindings::PatientSmartCard as Hub;
     let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
     let cached = k.bundles.lock().ok().and_then(|m| m.get(&pid).cloned());
     let hub = k.chain.hub(&k.deployment);
@@ -362,48 +362,30 @@ pub async fn key_bundle(k: &Kiosk, pid: B256) -> Result<records::KeyBundle, Kios
     if let Some(b) = cached.filter(|b| alloy::primitives::keccak256(b) == want) {
         return Ok(records::KeyBundle::decode(&b)?);
     }
-    let filter = alloy::rpc::types::Filter::new()
-        .address(k.deployment.contracts.patient_smart_card)
-        .from_block(k.deployment.block)
-        .event_signature(vec![
-            Hub::PatientRegistered::SIGNATURE_HASH,
-            Hub::CardReplaced::SIGNATURE_HASH,
-        ])
-        .topic1(pid);
-    let logs = k
-        .chain
-        .provider()
-        .get_logs(&filter)
-        .await
-        .map_err(|e| carekiosk_chain::ChainError::node(k.chain.url(), e))?;
-    for log in logs.iter().rev() {
-        let Some(tx_hash) = log.transaction_hash else {
-            continue;
-        };
-        let Some(tx) = k
-            .chain
-            .provider()
-            .get_transaction_by_hash(tx_hash)
-            .await
-            .map_err(|e| carekiosk_chain::ChainError::node(k.chain.url(), e))?
-        else {
-            continue;
-        };
-        let input = alloy::consensus::Transaction::input(tx.inner.inner());
-        let bytes = if let Ok(c) = Hub::registerPatientCall::abi_decode(input) {
-            c.keyBundle
-        } else if let Ok(c) = Hub::replaceCardCall::abi_decode(input) {
-            c.keyBundle
-        } else {
-            continue;
-        };
-        if alloy::primitives::keccak256(&bytes) == want {
-            let bundle = records::KeyBundle::decode(&bytes)?;
-            if let Ok(mut m) = k.bundles.lock() {
-                m.insert(pid, bytes.to_vec());
-            }
-            return Ok(bundle);
+    // Where this kiosk's index saw the patient registered or their card replaced: each block asked alone (a
+    // public RPC refuses a scan from the deployment block); without an index row, the whole range.
+    let blocks: Vec<u64> = k
+        .store
+        .patient_log(&pid)?
+        .iter()
+        .filter(|e| e.event == "registered" || e.event == "card-replaced")
+        .map(|e| e.block)
+        .collect();
+    let found = carekiosk_chain::bundle::key_bundle_bytes(
+        &k.chain,
+        k.deployment.contracts.patient_smart_card,
+        pid,
+        want,
+        &blocks,
+        k.deployment.block,
+    )
+    .await?;
+    if let Some(bytes) = found {
+        let bundle = records::KeyBundle::decode(&bytes)?;
+        if let Ok(mut m) = k.bundles.lock() {
+            m.insert(pid, bytes);
         }
+        return Ok(bundle);
     }
     Err(KioskError::Invalid(format!(
         "the key bundle of patient {pid} is not in the chain's transactions: the node may be behind, try again"
