@@ -338,10 +338,7 @@ pub async fn fees<P: Provider>(
     url: &str,
     fee_currency: Address,
 ) -> Result<Cip64Fees, ChainError> {
-    let price: U256 = provider
-        .raw_request("eth_gasPrice".into(), (fee_currency,))
-        .await
-        .map_err(|e| fee_currency_rpc_error(url, "eth_gasPrice", fee_currency, e))?;
+    let price = gas_price(provider, url, fee_currency).await?;
     let tip: U256 = provider
         .raw_request("eth_maxPriorityFeePerGas".into(), (fee_currency,))
         .await
@@ -355,9 +352,28 @@ pub async fn fees<P: Provider>(
         })
     };
     Ok(Cip64Fees::from_suggestions(
-        as_u128(price, "eth_gasPrice")?,
+        price,
         as_u128(tip, "eth_maxPriorityFeePerGas")?,
     ))
+}
+
+/// The node's gas price in `fee_currency` (`eth_gasPrice` with the fee currency as its one parameter: the base
+/// fee plus a tip, converted at the `FeeCurrencyDirectory` rate). `url` only names the node in errors.
+pub async fn gas_price<P: Provider>(
+    provider: &P,
+    url: &str,
+    fee_currency: Address,
+) -> Result<u128, ChainError> {
+    let price: U256 = provider
+        .raw_request("eth_gasPrice".into(), (fee_currency,))
+        .await
+        .map_err(|e| fee_currency_rpc_error(url, "eth_gasPrice", fee_currency, e))?;
+    u128::try_from(price).map_err(|_| {
+        ChainError::node(
+            url,
+            format!("eth_gasPrice in {fee_currency} is absurdly large: {price}"),
+        )
+    })
 }
 
 /// Estimates `req`'s gas as a CIP-64 transaction: `eth_estimateGas` with `feeCurrency` in the call object, so
@@ -673,6 +689,16 @@ mod tests {
             "eth_gasPrice" if currency(&params[0]) => Ok("0x6fc23ac00".into()), // 30 gwei
             "eth_maxPriorityFeePerGas" if currency(&params[0]) => Ok("0x3b9aca00".into()), // 1 gwei
             "eth_estimateGas" if currency(&params[0]["feeCurrency"]) => Ok("0x11558".into()), // 71,000
+            // balanceOf(…) on the fee currency: 2.5 cUSD.
+            "eth_call"
+                if currency(&params[0]["to"])
+                    && params[0]["input"]
+                        .as_str()
+                        .or(params[0]["data"].as_str())
+                        .is_some_and(|d| d.starts_with("0x70a08231")) =>
+            {
+                Ok(format!("0x{:064x}", 2_500_000_000_000_000_000u128).into())
+            }
             _ => Err(format!("{method}: not a fee currency call: {params}")),
         }
     }
@@ -767,6 +793,44 @@ mod tests {
         assert!(
             methods.contains(&"eth_estimateGas".to_string()),
             "{methods:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn gas_funds_are_read_in_the_fee_currency() {
+        let (url, seen) = fake_node(celo_like);
+        let text = format!(
+            "name = \"celo-test\"\nchain_id = 42220\nrpc_url = \"{url}\"\n[gas]\nkind = \"eip1559\"\n\
+             base_fee_floor_wei = 25000000000\npriority_fee_wei = 1000000000\n[token]\nsymbol = \"cUSD\"\n\
+             decimals = 18\n[fee_currency]\naddress = \"{CUSD}\"\nsymbol = \"cUSD\"\ndecimals = 18\n"
+        );
+        let profile = crate::Profile::parse(&text, "test").unwrap();
+        let signer: PrivateKeySigner = KEY0.parse().unwrap();
+        let who = signer.address();
+        let chain = crate::Chain::connect_profile(&url, &profile, vec![signer])
+            .await
+            .unwrap();
+        let funds = chain.gas_funds(who).await.unwrap();
+        assert_eq!(funds.fee_currency, Some(CUSD));
+        assert_eq!(funds.balance, U256::from(2_500_000_000_000_000_000u128));
+        assert_eq!(funds.price_per_gas, Some(30_000_000_000));
+        // 50 visits of 1M gas at the node's 30 gwei (in cUSD units): 1.5 cUSD; the balance is above it.
+        assert_eq!(
+            profile.low_balance_threshold_at(funds.price_per_gas),
+            1_500_000_000_000_000_000
+        );
+        let calls = seen.lock().unwrap();
+        let balance_of = calls
+            .iter()
+            .find(|r| r["method"] == "eth_call")
+            .expect("balanceOf asked");
+        let input = balance_of["params"][0]["input"]
+            .as_str()
+            .or(balance_of["params"][0]["data"].as_str())
+            .unwrap();
+        assert!(
+            input.ends_with(&hex::encode(who)),
+            "balanceOf the kiosk's account: {input}"
         );
     }
 

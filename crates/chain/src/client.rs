@@ -49,6 +49,17 @@ pub struct Chain {
     fee_currency: Option<Address>,
 }
 
+/// What an account pays gas with ([`Chain::gas_funds`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GasFunds {
+    /// The balance, in wei or in the fee currency's 18-decimal units.
+    pub balance: U256,
+    /// The fee currency gas is paid in, if not the native coin.
+    pub fee_currency: Option<Address>,
+    /// The node's gas price in the fee currency now (`eth_gasPrice`); `None` for the native coin.
+    pub price_per_gas: Option<u128>,
+}
+
 /// A transaction signed locally with an explicit nonce: it can be stored before it is broadcast, and broadcast
 /// again byte for byte after a crash, so it lands at most once.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -205,6 +216,31 @@ impl Chain {
             .get_balance(who)
             .await
             .map_err(|e| ChainError::node(&self.url, e))
+    }
+
+    /// What `who` pays gas with and how much it has: with a fee currency (CIP-64), its `balanceOf` (Celo's
+    /// adapters answer in 18-decimal units, like the fees) and the node's gas price in it now; natively, the
+    /// balance in wei and no price (the profile's floor prices it).
+    pub async fn gas_funds(&self, who: Address) -> Result<GasFunds, ChainError> {
+        let Some(fc) = self.fee_currency else {
+            return Ok(GasFunds {
+                balance: self.balance(who).await?,
+                fee_currency: None,
+                price_per_gas: None,
+            });
+        };
+        // balanceOf(address) has the same selector on the test token, cUSD and Celo's adapters.
+        let balance = crate::bindings::TestStablecoin::new(fc, self.provider.clone())
+            .balanceOf(who)
+            .call()
+            .await
+            .map_err(|e| ChainError::from_contract_error(&self.url, e))?;
+        let price = crate::cip64::gas_price(&self.provider, &self.url, fc).await?;
+        Ok(GasFunds {
+            balance,
+            fee_currency: Some(fc),
+            price_per_gas: Some(price),
+        })
     }
 
     /// The chain's native coin: CELO on Celo's networks, ETH elsewhere (the local chain).

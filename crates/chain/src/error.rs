@@ -222,6 +222,12 @@ impl ChainError {
                 url: f.url.clone(),
                 reason: format!("{} after {} attempts", f.detail, f.attempts),
             },
+            FailureClass::Slow => ChainError::Node {
+                url: f.url.clone(),
+                reason: format!(
+                    "the node took the connection but did not answer in time (slow or overloaded, not offline): {f}"
+                ),
+            },
             FailureClass::Server => ChainError::Node {
                 url: f.url.clone(),
                 reason: f.to_string(),

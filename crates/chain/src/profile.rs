@@ -197,8 +197,17 @@ impl Profile {
     /// 50 visits × 1,000,000 gas × the price at the floor (the floor base fee plus the tip, or the legacy gas
     /// price): 1.3 CELO on Celo (25 gwei floor + 1 gwei tip), 0.1 on the local chain (2 gwei).
     pub fn low_balance_threshold(&self) -> u128 {
+        self.low_balance_threshold_at(None)
+    }
+
+    /// [`Profile::low_balance_threshold`] when gas is paid at `price_per_gas` (a fee currency's price from the
+    /// node, in its 18-decimal units; `low_balance_wei` is then in those units too). `None`: the floor price.
+    pub fn low_balance_threshold_at(&self, price_per_gas: Option<u128>) -> u128 {
         if let Some(w) = self.low_balance_wei {
             return w;
+        }
+        if let Some(p) = price_per_gas {
+            return LOW_BALANCE_VISITS * GAS_PER_VISIT * p;
         }
         let price = match self.gas {
             GasPolicy::Legacy { gas_price_wei } => u128::from(gas_price_wei),

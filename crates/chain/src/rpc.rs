@@ -11,8 +11,9 @@
 //! What is never retried: a JSON-RPC error answered by the node (a revert, insufficient funds, a fee too low, a
 //! nonce too low…) — those are answers, not failures of the transport, and go back to the caller at once. A
 //! retried `eth_sendRawTransaction` sends the same signed bytes again, which cannot change what lands; if the
-//! first copy did reach the node, its "already known" answer to the retry is turned into the transaction's hash,
-//! as the first answer would have been.
+//! first copy did reach the node, its "already known" answer to the retry — or "nonce too low" when the node has
+//! mined it meanwhile and knows it by its hash — is turned into the transaction's hash, as the first answer would
+//! have been.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -122,9 +123,11 @@ pub enum Probe {
 pub enum FailureClass {
     /// The node kept answering 429 (or "rate limit" / a `Retry-After`): it is there, but busy.
     RateLimited,
-    /// No URL could be reached: connection refused, DNS, timeouts, a gateway with no node behind it (502/503/504
-    /// without `Retry-After`).
+    /// No URL could be reached: connection refused, DNS, a connection not made in time, a gateway with no node
+    /// behind it (502/503/504 without `Retry-After`).
     Unreachable,
+    /// A node took the connection but did not answer in time (it hangs): reachable, so not "offline".
+    Slow,
     /// The node kept answering with another server error (500 and the like).
     Server,
 }
@@ -189,7 +192,9 @@ impl RpcService {
             reqwest::Url::parse(u).map_err(|e| format!("not a URL: {u} ({e})"))?;
         }
         let client = reqwest::Client::builder()
-            .connect_timeout(config.timeout)
+            // Shorter than the request's timeout, so a host that cannot be reached at all (packets dropped) is
+            // told apart from a node that took the connection and hangs.
+            .connect_timeout(connect_timeout(config.timeout))
             .timeout(config.timeout)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -279,6 +284,8 @@ impl RpcService {
             Probe::RateLimited
         } else if seen.contains(&FailureClass::Server) {
             Probe::Failing("server errors".into())
+        } else if seen.contains(&FailureClass::Slow) {
+            Probe::Failing("no answer in time".into())
         } else {
             Probe::Unreachable
         }
@@ -299,6 +306,9 @@ impl RpcService {
         let mut strikes = 0u32;
         let mut attempts = 0u32;
         let mut last_retry_after = None;
+        // The last failure of a URL that was there (rate limited, slow, a server error): giving up after it is
+        // not "unreachable", even if a later attempt could not connect.
+        let mut reachable: Option<FailureClass> = None;
         loop {
             attempts += 1;
             tried[idx] = true;
@@ -306,7 +316,7 @@ impl RpcService {
                 Attempt::Done(Ok(packet)) => {
                     self.set_active(idx);
                     if attempts > 1 {
-                        return Ok(already_known_is_success(&req, packet));
+                        return Ok(self.retried_broadcast(&req, packet, &c.urls[idx]).await);
                     }
                     return Ok(packet);
                 }
@@ -315,6 +325,9 @@ impl RpcService {
             };
             if fail.retry_after.is_some() {
                 last_retry_after = fail.retry_after;
+            }
+            if fail.class != FailureClass::Unreachable {
+                reachable = Some(fail.class);
             }
             tracing::debug!(%method, url = %c.urls[idx], attempts, detail = %fail.detail, "RPC attempt failed");
             strikes += 1;
@@ -339,7 +352,7 @@ impl RpcService {
                 let url = c.urls[if switch { (idx + n - 1) % n } else { idx }].clone();
                 tracing::warn!(%method, %url, attempts, class = ?fail.class, "RPC request given up");
                 return Err(TransportErrorKind::custom(RpcFailure {
-                    class: fail.class,
+                    class: reachable.unwrap_or(fail.class),
                     attempts,
                     retry_after: last_retry_after,
                     url,
@@ -427,9 +440,20 @@ impl RpcService {
     }
 }
 
+/// How long making the connection may take: half the request's time, at most 3 s.
+fn connect_timeout(request: Duration) -> Duration {
+    (request / 2)
+        .min(Duration::from_secs(3))
+        .max(Duration::from_millis(1))
+}
+
 fn unreachable(e: &reqwest::Error) -> Retryable {
-    let what = if e.is_timeout() {
-        "timed out"
+    // Connected, then no answer in time: the node is there (hanging, overloaded), not unreachable.
+    let slow = e.is_timeout() && !e.is_connect();
+    let what = if slow {
+        "no answer in time (timed out)"
+    } else if e.is_timeout() {
+        "timed out connecting"
     } else if e.is_connect() {
         "cannot connect"
     } else {
@@ -443,7 +467,11 @@ fn unreachable(e: &reqwest::Error) -> Retryable {
         src = s.source();
     }
     Retryable {
-        class: FailureClass::Unreachable,
+        class: if slow {
+            FailureClass::Slow
+        } else {
+            FailureClass::Unreachable
+        },
         retry_after: None,
         detail,
     }
@@ -472,31 +500,59 @@ fn is_answer(e: &ErrorPayload) -> bool {
 
 /// On a retried `eth_sendRawTransaction`, "already known" means the first attempt reached the node: answer
 /// with the transaction's hash, as the node would have then.
-fn already_known_is_success(req: &RequestPacket, packet: ResponsePacket) -> ResponsePacket {
-    let (Some(r), Some(err)) = (req.as_single(), packet.as_error()) else {
-        return packet;
-    };
-    let m = err.message.to_lowercase();
-    if r.method() != "eth_sendRawTransaction"
-        || !(m.contains("already known") || m.contains("already imported"))
-    {
-        return packet;
+impl RpcService {
+    /// The answer to a retried `eth_sendRawTransaction` when the first copy did reach the node: "already known"
+    /// (still in its pool), or "nonce too low" when the node already mined it — told apart from another
+    /// transaction having taken the nonce by asking for ours by hash. Either way the caller gets the hash, as the
+    /// first answer would have been. Any other answer passes unchanged.
+    async fn retried_broadcast(
+        &self,
+        req: &RequestPacket,
+        packet: ResponsePacket,
+        url: &str,
+    ) -> ResponsePacket {
+        let (Some(r), Some(err)) = (req.as_single(), packet.as_error()) else {
+            return packet;
+        };
+        let m = err.message.to_lowercase();
+        let known = m.contains("already known") || m.contains("already imported");
+        let nonce_used = m.contains("nonce too low");
+        if r.method() != "eth_sendRawTransaction" || !(known || nonce_used) {
+            return packet;
+        }
+        let Some(raw) = r
+            .params()
+            .and_then(|p| serde_json::from_str::<(Bytes,)>(p.get()).ok())
+        else {
+            return packet;
+        };
+        let hash = keccak256(&raw.0);
+        if nonce_used {
+            let body = serde_json::json!({
+                "jsonrpc": "2.0", "id": 0, "method": "eth_getTransactionByHash", "params": [hash]
+            });
+            let ours = match self.attempt(url, body.to_string().as_bytes()).await {
+                Attempt::Done(Ok(ResponsePacket::Single(Response {
+                    payload: ResponsePayload::Success(v),
+                    ..
+                }))) => v.get() != "null",
+                _ => false,
+            };
+            if !ours {
+                return packet;
+            }
+            tracing::info!(%hash, "a retried broadcast found its nonce used: by this very transaction");
+        } else {
+            tracing::info!(%hash, "a retried broadcast was already known: the first one arrived");
+        }
+        let Ok(value) = serde_json::value::RawValue::from_string(format!("\"{hash}\"")) else {
+            return packet;
+        };
+        ResponsePacket::Single(Response {
+            id: r.id().clone(),
+            payload: ResponsePayload::Success(value),
+        })
     }
-    let Some(raw) = r
-        .params()
-        .and_then(|p| serde_json::from_str::<(Bytes,)>(p.get()).ok())
-    else {
-        return packet;
-    };
-    let hash = keccak256(&raw.0);
-    let Ok(value) = serde_json::value::RawValue::from_string(format!("\"{hash}\"")) else {
-        return packet;
-    };
-    tracing::info!(%hash, "a retried broadcast was already known: the first one arrived");
-    ResponsePacket::Single(Response {
-        id: r.id().clone(),
-        payload: ResponsePayload::Success(value),
-    })
 }
 
 impl tower_service::Service<RequestPacket> for RpcService {
@@ -753,7 +809,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_node_that_hangs_times_out_and_is_unreachable() {
+    async fn a_node_that_hangs_times_out_and_is_slow_not_offline() {
         let s = serve(vec![Reply::Hang]).await;
         let mut c = config(vec![s.url.clone()]);
         c.max_attempts = 2;
@@ -766,8 +822,10 @@ mod tests {
             t.elapsed()
         );
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-        assert_eq!(e.kind(), "unreachable", "{e}");
-        assert!(e.is_unreachable());
+        // The node took the connection: it is there (hanging), so the write waits but no "offline" banner.
+        assert_eq!(e.kind(), "node", "{e}");
+        assert!(!e.is_unreachable());
+        assert!(e.is_transient());
         assert!(e.to_string().contains("timed out"), "{e}");
         assert_eq!(s.hits.load(Ordering::SeqCst), 2);
     }
@@ -910,6 +968,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_retried_transaction_mined_meanwhile_is_the_first_ones_hash() {
+        let too_low =
+            r#"{"jsonrpc":"2.0","id":ID,"error":{"code":-32000,"message":"nonce too low"}}"#;
+        let raw = [0x02u8, 0xcc, 0xdd];
+        // The first copy hung but reached the node and was mined; the retry hears "nonce too low"; the node has
+        // the transaction by its hash: it is ours, the broadcast succeeded.
+        let s = serve(vec![
+            Reply::Hang,
+            Reply::Http(200, "", too_low),
+            Reply::Http(
+                200,
+                "",
+                r#"{"jsonrpc":"2.0","id":ID,"result":{"hash":"0x01"}}"#,
+            ),
+        ])
+        .await;
+        let (p, _) = provider(config(vec![s.url.clone()]));
+        let pending = p.send_raw_transaction(&raw).await.unwrap();
+        assert_eq!(*pending.tx_hash(), keccak256(raw));
+        assert_eq!(s.hits.load(Ordering::SeqCst), 3);
+        // Another transaction took the nonce (the node does not know ours): the refusal stands.
+        let s = serve(vec![
+            Reply::Hang,
+            Reply::Http(200, "", too_low),
+            Reply::Http(200, "", r#"{"jsonrpc":"2.0","id":ID,"result":null}"#),
+        ])
+        .await;
+        let (p, _) = provider(config(vec![s.url.clone()]));
+        let e = p.send_raw_transaction(&raw).await.unwrap_err();
+        assert!(e.to_string().contains("nonce too low"), "{e}");
+        // On a first attempt "nonce too low" is the node's answer: nothing else is asked.
+        let s = serve(vec![Reply::Http(200, "", too_low)]).await;
+        let (p, _) = provider(config(vec![s.url.clone()]));
+        assert!(p.send_raw_transaction(&raw).await.is_err());
+        assert_eq!(s.hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_probe_tells_offline_from_busy() {
         let (dead, busy) = (
             refused_url().await,
@@ -929,6 +1025,25 @@ mod tests {
         let s = RpcService::new(config(vec![dead, up.url.clone()])).unwrap();
         assert_eq!(s.probe().await, Probe::Block(42));
         assert_eq!(s.active_url(), up.url);
+        // A node that takes the connection and hangs is failing, not offline.
+        let hung = serve(vec![Reply::Hang]).await;
+        let s = RpcService::new(config(vec![hung.url.clone()])).unwrap();
+        assert!(
+            matches!(s.probe().await, Probe::Failing(ref m) if m.contains("in time")),
+            "a hang is not offline"
+        );
+    }
+
+    #[test]
+    fn the_connection_gets_part_of_the_request_time() {
+        assert_eq!(
+            connect_timeout(Duration::from_secs(10)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            connect_timeout(Duration::from_millis(300)),
+            Duration::from_millis(150)
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub const GAS_STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs
 pub struct GasStatus {
     /// The kiosk's account.
     pub account: Address,
-    /// Its balance, in wei (decimal).
+    /// Its balance, in wei (decimal), or in the fee currency's 18-decimal units when gas is paid in one.
     #[serde(serialize_with = "decimal")]
     pub balance_wei: U256,
     /// Below this, it is low: the profile's `low_balance_wei` (default: about 50 visits at the floor fee).
@@ -66,9 +66,9 @@ pub struct GasStatus {
     pub threshold_wei: U256,
     /// The balance is below the threshold: fund the account.
     pub low: bool,
-    /// The balance in the native coin, e.g. `1.25`.
+    /// The balance in the coin gas is paid in, e.g. `1.25`.
     pub balance: String,
-    /// The native coin (CELO, ETH).
+    /// The coin gas is paid in: the native coin (CELO, ETH) or the fee currency (cUSD, USDC).
     pub symbol: String,
 }
 
@@ -247,15 +247,21 @@ impl Kiosk {
 
     /// The kiosk account's balance for gas against the profile's low-balance threshold (read now).
     pub async fn gas_status(&self) -> Result<GasStatus, KioskError> {
-        let balance = self.chain.balance(self.address).await?;
-        let threshold = U256::from(self.profile.low_balance_threshold());
+        // In the fee currency when the profile pays gas in one (CIP-64): that is what runs out.
+        let funds = self.chain.gas_funds(self.address).await?;
+        let balance = funds.balance;
+        let threshold = U256::from(self.profile.low_balance_threshold_at(funds.price_per_gas));
+        let symbol = match (&self.profile.fee_currency, funds.fee_currency) {
+            (Some(fc), Some(_)) => fc.symbol.clone(),
+            _ => self.chain.native_symbol().to_string(),
+        };
         let status = GasStatus {
             account: self.address,
             balance_wei: balance,
             threshold_wei: threshold,
             low: balance < threshold,
             balance: alloy::primitives::utils::format_ether(balance),
-            symbol: self.chain.native_symbol().to_string(),
+            symbol,
         };
         if let Some(w) = status.warning() {
             tracing::warn!("{w}");
