@@ -406,8 +406,7 @@ async fn settle(
     chain: &Chain,
     tx: &crate::SignedTx,
 ) -> Result<Option<alloy::rpc::types::TransactionReceipt>, ChainError> {
-    let local =
-        chain.url().starts_with("http://127.0.0.1") || chain.url().starts_with("http://localhost");
+    let local = crate::rpc::is_loopback(chain.url());
     let pause = std::time::Duration::from_millis(if local { 10 } else { 1000 });
     let grace = std::time::Duration::from_secs(if local { 2 } else { 30 });
     if let Some(r) = chain.receipt(tx.hash).await? {

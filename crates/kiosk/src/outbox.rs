@@ -107,7 +107,7 @@ impl Outbox {
     /// (1 s, Celo's block time) of a remote node; a write with no receipt after [`Outbox::with_stuck_after`] is
     /// looked at (resent or replaced).
     pub fn new(chain: Chain, store: Store, sender: Address) -> Self {
-        let local = is_loopback(chain.url());
+        let local = carekiosk_chain::rpc::is_loopback(chain.url());
         let receipt_poll = if local {
             Duration::from_millis(15)
         } else {
@@ -439,8 +439,9 @@ impl Outbox {
             nonce: last.nonce,
             from: self.sender,
         };
-        let waited =
-            Duration::from_millis(u64::try_from(unix_ms() - last.created_at).unwrap_or_default());
+        let waited = Duration::from_millis(
+            u64::try_from(carekiosk_store::now_ms() - last.created_at).unwrap_or_default(),
+        );
         if self.chain.priced_out(&raw).await? || waited >= self.stuck_after * 3 {
             let rep = self.chain.replacement(self.sender, &raw).await?;
             self.store
@@ -646,17 +647,6 @@ pub const REMOTE_RECEIPT_POLL: Duration = Duration::from_secs(1);
 
 fn stuck_after(poll: Duration) -> Duration {
     (poll * 4).max(Duration::from_secs(3))
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
-fn is_loopback(url: &str) -> bool {
-    url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")
 }
 
 /// Whether a failure leaves the write pending in the outbox, sent again later: the node unreachable (offline),

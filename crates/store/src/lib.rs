@@ -244,8 +244,8 @@ fn set_key(conn: &Connection, key: &[u8; 32]) -> Result<()> {
     Ok(())
 }
 
-/// Unix time in milliseconds (outbox bookkeeping).
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch: the clock every row's `created_at`/`updated_at` is written with.
+pub fn now_ms() -> i64 {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
