@@ -20,6 +20,10 @@ pub struct Launch {
     /// A role preset file (kiosk-config/roles/<role>.toml).
     #[arg(long, env = "CAREKIOSK_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml (default: the preset's,
+    /// else the one the --manifest was deployed with).
+    #[arg(long, env = "CAREKIOSK_PROFILE")]
+    pub profile: Option<String>,
     /// Deployment manifest (default: the preset's, kiosk-config/deployments/<profile>.json).
     #[arg(long, env = "CAREKIOSK_MANIFEST")]
     pub manifest: Option<PathBuf>,
@@ -52,30 +56,19 @@ impl Launch {
         Ok(l)
     }
 
-    /// The kiosk configuration: the preset (embedded, or the file), overridden by the options given.
+    /// The kiosk configuration: the preset (embedded, or the file), overridden by the options given — resolved
+    /// by the kiosk core exactly as the CLI's kiosk commands resolve theirs.
     pub fn kiosk_config(&self) -> Result<KioskConfig, carekiosk_kiosk::KioskError> {
-        let mut c = match &self.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    carekiosk_kiosk::KioskError::Config {
-                        path: p.display().to_string(),
-                        reason: format!("{e}: check the --config path"),
-                    }
-                })?;
-                KioskConfig::parse(&text, &p.display().to_string())?
-            }
-            None => KioskConfig::preset(self.role),
-        };
-        if let Some(m) = &self.manifest {
-            c.manifest = m.clone();
-        }
-        if let Some(r) = &self.reader {
-            c.reader = r.clone();
-        }
-        if let Some(d) = &self.data_dir {
-            c.data_dir = d.clone();
-        }
-        Ok(c)
+        KioskConfig::resolve(
+            Some(self.role),
+            &carekiosk_kiosk::ConfigOverrides {
+                config: self.config.clone(),
+                profile: self.profile.clone(),
+                manifest: self.manifest.clone(),
+                data_dir: self.data_dir.clone(),
+                reader: self.reader.clone(),
+            },
+        )
     }
 }
 
@@ -111,6 +104,20 @@ mod tests {
             e.to_string()
                 .contains("reception, doctor, pharmacy or insurer"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_profile_is_an_option_as_in_the_cli() {
+        let l = Launch::from_args(
+            ["app", "--role", "doctor", "--profile", "celo-sepolia"].map(OsString::from),
+        )
+        .unwrap();
+        let c = l.kiosk_config().unwrap();
+        assert_eq!(c.profile, "celo-sepolia");
+        assert_eq!(
+            c.manifest,
+            PathBuf::from("kiosk-config/deployments/celo-sepolia.json")
         );
     }
 

@@ -34,6 +34,8 @@ pub struct KioskInfo {
     pub token_decimals: Option<u8>,
     /// What this desk may ask the patient to consent to, and what it asks by default.
     pub consent: ConsentLimits,
+    /// The role preset's text size in percent (the screen's control overrides it).
+    pub text_scale: Option<u16>,
 }
 
 /// The role's consent ceiling and default, for the consent choice the screen shows before the card signs.

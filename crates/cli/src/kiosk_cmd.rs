@@ -327,11 +327,11 @@ pub enum InsurerCmd {
 }
 
 fn config(role: KioskRole, o: &KioskOpts) -> Result<KioskConfig, CliError> {
-    let mut c = crate::opts::kiosk_config(Some(role), &o.net)?;
-    if let Some(r) = &o.reader {
-        c.reader = r.clone();
-    }
-    Ok(c)
+    let overrides = carekiosk_kiosk::ConfigOverrides {
+        reader: o.reader.clone(),
+        ..o.net.overrides()
+    };
+    Ok(KioskConfig::resolve(Some(role), &overrides)?)
 }
 
 async fn open(role: KioskRole, o: &KioskOpts) -> Result<Kiosk, CliError> {

@@ -30,75 +30,23 @@ pub struct NetworkOpts {
     pub data_dir: Option<PathBuf>,
 }
 
-/// The kiosk configuration these options give, for `role` (`None`: a command that is not one kiosk's; the
-/// embedded presets agree on everything but the role and reader). Precedence: an option given here, then the
-/// `--config` file, then defaults — the profile the manifest was deployed with (when it is a built-in one), the
-/// manifest `kiosk-config/deployments/<profile>.json` of a given profile, else the embedded preset's `local`.
-pub fn kiosk_config(role: Option<KioskRole>, o: &NetworkOpts) -> Result<KioskConfig, CliError> {
-    let preset_role = role.unwrap_or(KioskRole::Reception);
-    let mut c = match &o.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                CliError::Other(format!("cannot read the kiosk config {}: {e}", p.display()))
-            })?;
-            KioskConfig::parse(&text, &p.display().to_string())?
-        }
-        None => KioskConfig::preset(preset_role),
-    };
-    if let Some(role) = role {
-        if c.role != role {
-            return Err(CliError::Other(format!(
-                "{} is a {} preset, not {}",
-                o.config
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                c.role.as_str(),
-                role.as_str()
-            )));
+impl NetworkOpts {
+    /// These options as the kiosk core's overrides (the reader is the kiosk commands' own option).
+    pub fn overrides(&self) -> carekiosk_kiosk::ConfigOverrides {
+        carekiosk_kiosk::ConfigOverrides {
+            config: self.config.clone(),
+            profile: self.profile.clone(),
+            manifest: self.manifest.clone(),
+            data_dir: self.data_dir.clone(),
+            reader: None,
         }
     }
-    let from_file = o.config.is_some();
-    match (&o.profile, &o.manifest) {
-        (Some(p), Some(m)) => {
-            c.profile = p.clone();
-            c.manifest = m.clone();
-        }
-        (Some(p), None) => {
-            c.profile = p.clone();
-            if !from_file {
-                let name = Profile::load(p)?.name;
-                c.manifest = PathBuf::from(format!("kiosk-config/deployments/{name}.json"));
-            }
-        }
-        (None, Some(m)) => {
-            c.manifest = m.clone();
-            if !from_file {
-                if let Ok(d) = Deployment::load(m) {
-                    c.profile = recorded_profile(&d, m)?;
-                }
-            }
-        }
-        (None, None) => {}
-    }
-    if let Some(d) = &o.data_dir {
-        c.data_dir = d.clone();
-    }
-    Ok(c)
 }
 
-/// The profile a manifest says it was deployed with, when that is a built-in one; a profile from a file must be
-/// given again (a manifest does not say where that file is).
-fn recorded_profile(d: &Deployment, manifest: &std::path::Path) -> Result<String, CliError> {
-    if Profile::embedded_names().contains(&d.profile.as_str()) {
-        return Ok(d.profile.clone());
-    }
-    Err(ChainError::Invalid(format!(
-        "manifest {} was deployed with profile {:?}, which is not a built-in one: pass --profile <its .toml file>",
-        manifest.display(),
-        d.profile
-    ))
-    .into())
+/// The kiosk configuration these options give, for `role` ([`KioskConfig::resolve`]: the one resolution the
+/// app shares).
+pub fn kiosk_config(role: Option<KioskRole>, o: &NetworkOpts) -> Result<KioskConfig, CliError> {
+    Ok(KioskConfig::resolve(role, &o.overrides())?)
 }
 
 /// A resolved place to work: the kiosk configuration, its profile, and the deployment, checked to agree.

@@ -94,6 +94,10 @@ pub struct KioskConfig {
     /// Folder of the kiosk's database.
     #[serde(default)]
     pub data_dir: PathBuf,
+    /// The screen's text size in percent (100, 125, 150 or 175; others snap to the nearest): the default until
+    /// someone at the kiosk picks another size on screen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_scale: Option<u16>,
 }
 
 fn default_idle() -> u64 {
@@ -150,6 +154,13 @@ impl KioskConfig {
                 "`idle_timeout_secs` must be at least 1 (0 would end every session at once)".into(),
             ));
         }
+        if let Some(t) = c.text_scale {
+            if !(100..=175).contains(&t) {
+                return Err(invalid(format!(
+                    "`text_scale` is a percentage from 100 to 175 (got {t})"
+                )));
+            }
+        }
         if c.profile.trim().is_empty() {
             return Err(invalid(
                 "`profile` must name a profile (local, celo-sepolia, celo) or a .toml file".into(),
@@ -179,6 +190,103 @@ impl KioskConfig {
     }
 }
 
+/// Where a kiosk runs, as a command line (the CLI's or the app's) or the environment gives it: each `Some`
+/// overrides the preset. [`KioskConfig::resolve`] is the one place these are turned into a configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigOverrides {
+    /// A role preset file (kiosk-config/roles/<role>.toml) instead of the embedded preset.
+    pub config: Option<PathBuf>,
+    /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml.
+    pub profile: Option<String>,
+    /// Deployment manifest.
+    pub manifest: Option<PathBuf>,
+    /// Folder of the kiosk's database.
+    pub data_dir: Option<PathBuf>,
+    /// Card reader name, or part of it.
+    pub reader: Option<String>,
+}
+
+impl KioskConfig {
+    /// The configuration `o` gives for `role` (`None`: a command that is not one kiosk's; the embedded presets
+    /// agree on everything but the role and reader). Precedence: an override, then the `config` file, then
+    /// defaults — the profile the manifest was deployed with (when it is a built-in one), the manifest
+    /// `kiosk-config/deployments/<profile>.json` of a given profile, else the embedded preset's `local`. A preset
+    /// file of another role is refused.
+    pub fn resolve(
+        role: Option<KioskRole>,
+        o: &ConfigOverrides,
+    ) -> Result<KioskConfig, KioskError> {
+        use carekiosk_chain::{Deployment, Profile};
+        let preset_role = role.unwrap_or(KioskRole::Reception);
+        let mut c = match &o.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| KioskError::Config {
+                    path: p.display().to_string(),
+                    reason: format!("cannot read the kiosk config ({e}): check the --config path"),
+                })?;
+                KioskConfig::parse(&text, &p.display().to_string())?
+            }
+            None => KioskConfig::preset(preset_role),
+        };
+        if let (Some(role), Some(p)) = (role, &o.config) {
+            if c.role != role {
+                return Err(KioskError::Config {
+                    path: p.display().to_string(),
+                    reason: format!("a {} preset, not {}", c.role.as_str(), role.as_str()),
+                });
+            }
+        }
+        let from_file = o.config.is_some();
+        match (&o.profile, &o.manifest) {
+            (Some(p), Some(m)) => {
+                c.profile = p.clone();
+                c.manifest = m.clone();
+            }
+            (Some(p), None) => {
+                c.profile = p.clone();
+                if !from_file {
+                    let name = Profile::load(p)?.name;
+                    c.manifest = PathBuf::from(format!("kiosk-config/deployments/{name}.json"));
+                }
+            }
+            (None, Some(m)) => {
+                c.manifest = m.clone();
+                if !from_file {
+                    if let Ok(d) = Deployment::load(m) {
+                        c.profile = recorded_profile(&d, m)?;
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(d) = &o.data_dir {
+            c.data_dir = d.clone();
+        }
+        if let Some(r) = &o.reader {
+            c.reader = r.clone();
+        }
+        Ok(c)
+    }
+}
+
+/// The profile a manifest says it was deployed with, when that is a built-in one; a profile from a file must be
+/// given again (a manifest does not say where that file is).
+fn recorded_profile(
+    d: &carekiosk_chain::Deployment,
+    manifest: &std::path::Path,
+) -> Result<String, KioskError> {
+    if carekiosk_chain::Profile::embedded_names().contains(&d.profile.as_str()) {
+        return Ok(d.profile.clone());
+    }
+    Err(KioskError::Config {
+        path: manifest.display().to_string(),
+        reason: format!(
+            "deployed with profile {:?}, which is not a built-in one: pass --profile <its .toml file>",
+            d.profile
+        ),
+    })
+}
+
 /// `$CAREKIOSK_DATA_DIR`, else `$XDG_DATA_HOME/carekiosk`, else `~/.local/share/carekiosk`.
 pub fn default_data_dir() -> PathBuf {
     if let Ok(d) = std::env::var("CAREKIOSK_DATA_DIR") {
@@ -202,6 +310,13 @@ mod tests {
             assert_eq!(c.role, role);
             assert_eq!(c.profile, "local");
         }
+        assert_eq!(
+            KioskConfig::preset(KioskRole::Reception).text_scale,
+            Some(125)
+        );
+        assert_eq!(KioskConfig::preset(KioskRole::Doctor).text_scale, None);
+        let e = KioskConfig::parse("role = \"doctor\"\ntext_scale = 400\n", "d.toml").unwrap_err();
+        assert!(e.to_string().contains("100 to 175"), "{e}");
         assert_eq!(KioskRole::Doctor.chain_role(), Role::Hospital);
         assert_eq!(
             KioskRole::Doctor.institution_slot(),
@@ -216,5 +331,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.toml"), "{e}");
+    }
+
+    #[test]
+    fn overrides_resolve_once_for_the_cli_and_the_app() {
+        let dir = std::env::temp_dir().join(format!("carekiosk-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("desk.toml");
+        std::fs::write(&file, "role = \"pharmacy\"\nreader = \"PCD 7\"\n").unwrap();
+        let o = ConfigOverrides {
+            config: Some(file.clone()),
+            reader: Some("PCD 9".into()),
+            data_dir: Some(dir.join("data")),
+            ..Default::default()
+        };
+        let c = KioskConfig::resolve(Some(KioskRole::Pharmacy), &o).unwrap();
+        assert_eq!((c.role, c.reader.as_str()), (KioskRole::Pharmacy, "PCD 9"));
+        assert_eq!(c.data_dir, dir.join("data"));
+        // A preset file of another role is refused, naming the file.
+        let e = KioskConfig::resolve(Some(KioskRole::Doctor), &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("desk.toml") && e.contains("a pharmacy preset, not doctor"),
+            "{e}"
+        );
+        // A profile given by name picks that profile's manifest.
+        let o = ConfigOverrides {
+            profile: Some("celo".into()),
+            ..Default::default()
+        };
+        let c = KioskConfig::resolve(Some(KioskRole::Doctor), &o).unwrap();
+        assert_eq!(
+            c.manifest,
+            PathBuf::from("kiosk-config/deployments/celo.json")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,7 +17,7 @@ pub mod outbox;
 mod session;
 pub mod workflows;
 
-pub use config::{KioskConfig, KioskRole};
+pub use config::{ConfigOverrides, KioskConfig, KioskRole};
 pub use error::KioskError;
 pub use kiosk::Kiosk;
 pub use outbox::{Finality, Outbox, Submitted};
