@@ -50,9 +50,9 @@ lock=/tmp/carekiosk-reader.lock
 inner='
     set -euo pipefail
     # (Re)start pcscd so it loads the extra readers.
-    bash crates/card-sim/tests/pcscd.sh stop >/dev/null
-    bash crates/card-sim/tests/pcscd.sh start
-    bash crates/wallet/tests/with-keyring.sh "$LOAD_BIN" run --dir "$LOAD_DIR" "$@"
+    bash scripts/pcscd.sh stop >/dev/null
+    bash scripts/pcscd.sh start
+    bash scripts/with-keyring.sh "$LOAD_BIN" run --dir "$LOAD_DIR" "$@"
 '
 # Whether the lock is leaked: a pcscd started inside someone's flocked run inherits the lock (and keeps a
 # `grep` of with-keyring.sh alive with it) after that run ended; `flock`s waiting for it have it open too.
@@ -95,7 +95,7 @@ while :; do
     fi
     if lock_leaked; then
         echo "load.sh: the reader lock is held only by an idle pcscd (leaked by a flocked run): stopping that pcscd" >&2
-        bash crates/card-sim/tests/pcscd.sh stop
+        bash scripts/pcscd.sh stop
     else
         echo "load.sh: waiting for the card readers (another run holds $lock)" >&2
     fi

@@ -33,14 +33,14 @@ if [ -z "${CAREKIOSK_RUN_BUILT:-}" ]; then
   echo "building (the first time takes a while)…" >&2
   (cd ui && npm run --silent build)
   cargo build -q -p carekiosk-cli -p carekiosk-app
-  bash crates/card-sim/tests/pcscd.sh start >&2
+  bash scripts/pcscd.sh start >&2
   export CAREKIOSK_RUN_BUILT=1
   # A desktop session has its Secret Service; a bare server gets a private, throwaway keyring for this run.
   if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
     echo "no desktop session: using a throwaway OS keyring for this run" >&2
     again=(--role "$role")
     [ "$app" = 1 ] || again+=(--no-app)
-    exec bash crates/wallet/tests/with-keyring.sh bash "$0" "${again[@]}"
+    exec bash scripts/with-keyring.sh bash "$0" "${again[@]}"
   fi
 fi
 bin="$CARGO_TARGET_DIR/debug"

@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" PATH="$HOME/.cargo/bin:$PATH"
 export CAREKIOSK_SCREENSHOTS="$PWD/docs/screenshots"
 (cd ui && npm run --silent build)
-bash crates/card-sim/tests/pcscd.sh start >&2
+bash scripts/pcscd.sh start >&2
 # The vpcd readers are shared with the other card tests: hold their lock (-o: not passed on to a pcscd a test
 # might start, which would keep it for ever).
-flock -o /tmp/carekiosk-vpcd.lock xvfb-run -a bash crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-app --test e2e
+flock -o /tmp/carekiosk-vpcd.lock xvfb-run -a bash scripts/with-keyring.sh cargo test -p carekiosk-app --test e2e
 rm -f docs/screenshots/failure.png
 ls docs/screenshots

@@ -31,12 +31,12 @@ cargo clippy --workspace --all-targets -q -- -D warnings
 
 step "cargo test (real Anvil, real pcscd with the virtual card, real Secret Service, real SQLite files, the app in a real webview)"
 # pcscd for the card tests; stopped again only if this script started it.
-bash crates/card-sim/tests/pcscd.sh start
-trap 'bash crates/card-sim/tests/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
+bash scripts/pcscd.sh start
+trap 'bash scripts/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
 # A private D-Bus session with an unlocked gnome-keyring, for the wallet and the kiosks.
 # An X display (Xvfb) for the app's WebDriver tests (tests/e2e).
 export PATH="$HOME/.cargo/bin:$PATH"
-xvfb-run -a bash crates/wallet/tests/with-keyring.sh cargo test --workspace
+xvfb-run -a bash scripts/with-keyring.sh cargo test --workspace
 
 step "load, faults and privacy, bounded: 300 whole visits from 8 kiosk processes with every fault, checker, scanner"
 # Its own keyring session and reader lock; scripts/load.sh --full for the full run (docs/benchmarks.md).

@@ -427,7 +427,7 @@ async fn seed_demo_patient(
     use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole};
     if !sim.wait_connected(true, std::time::Duration::from_secs(5)) {
         return Err(CliError::Other(
-            "the virtual card could not reach vpcd: start pcscd (crates/card-sim/tests/pcscd.sh start)".into(),
+            "the virtual card could not reach vpcd: start pcscd (scripts/pcscd.sh start)".into(),
         ));
     }
     std::thread::sleep(std::time::Duration::from_millis(500)); // pcscd polls readers every 400 ms
@@ -483,7 +483,7 @@ async fn demo() -> Result<(), CliError> {
     .map_err(|e| CliError::Other(format!("cannot start the virtual card: {e}")))?;
     if !sim.wait_connected(true, std::time::Duration::from_secs(5)) {
         return Err(CliError::Other(
-            "the virtual card could not reach vpcd: start pcscd (crates/card-sim/tests/pcscd.sh start)".into(),
+            "the virtual card could not reach vpcd: start pcscd (scripts/pcscd.sh start)".into(),
         ));
     }
     std::thread::sleep(std::time::Duration::from_millis(500)); // pcscd polls readers every 400 ms

@@ -9,7 +9,7 @@
 //! hospital holds the money, the prescription is dispensed.
 //!
 //! Needs pcscd with vpcd (started here if it is not running) and a Secret Service: run it as
-//! `flock -o /tmp/carekiosk-vpcd.lock bash crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-cli --test celo_path`
+//! `flock -o /tmp/carekiosk-vpcd.lock bash scripts/with-keyring.sh cargo test -p carekiosk-cli --test celo_path`
 //! (scripts/test.sh runs it inside its keyring session with the workspace tests).
 
 use std::path::{Path, PathBuf};
@@ -157,7 +157,7 @@ fn profile_file(dir: &Path, url: &str) -> PathBuf {
 
 /// pcscd with vpcd's readers, started unless one runs (the script waits until vpcd listens).
 fn pcscd() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../card-sim/tests/pcscd.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pcscd.sh");
     let o = output_within(
         Command::new("bash").arg(&script).arg("start"),
         Duration::from_secs(30),
@@ -173,7 +173,7 @@ fn pcscd() {
 async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "the kiosk keys live in the OS keyring: run this test inside crates/wallet/tests/with-keyring.sh"
+        "the kiosk keys live in the OS keyring: run this test inside scripts/with-keyring.sh"
     );
     pcscd();
     let started = Instant::now();

@@ -389,7 +389,7 @@ async fn admin_commands_work_on_a_profile_file_and_refuse_a_mismatch() {
 
 /// The keyring helper of the wallet tests (a private D-Bus session with an unlocked gnome-keyring).
 fn with_keyring() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wallet/tests/with-keyring.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/with-keyring.sh");
     let tools = ["dbus-run-session", "gnome-keyring-daemon"];
     let present = tools.iter().all(|t| {
         Command::new("sh")

@@ -2,7 +2,7 @@
 //! (one card ECDH opens the key grant, every record then opens locally) against the v1 design (one card ECDH
 //! per record). Real Anvil, real pcscd with the virtual card, real keyring and SQLite.
 //!
-//! `crates/wallet/tests/with-keyring.sh cargo bench -p carekiosk-kiosk --bench history_open --profile dev`
+//! `scripts/with-keyring.sh cargo bench -p carekiosk-kiosk --bench history_open --profile dev`
 //! (pcscd running; `CAREKIOSK_BENCH_SIZES=200,2000` by default). No assertion on timing: it prints figures.
 
 #[path = "../tests/common/mod.rs"]

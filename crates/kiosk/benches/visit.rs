@@ -1,8 +1,8 @@
 //! The kiosk's figures on the local stack (real Anvil, real pcscd with the virtual card, real OS keyring, real
 //! SQLite): check-in card-to-confirmed, opening a 200-entry history from the cache, indexing 10,000 events.
 //!
-//! Run inside a keyring session, with pcscd running (`crates/card-sim/tests/pcscd.sh start`):
-//! `crates/wallet/tests/with-keyring.sh cargo bench -p carekiosk-kiosk --bench visit` (release), or
+//! Run inside a keyring session, with pcscd running (`scripts/pcscd.sh start`):
+//! `scripts/with-keyring.sh cargo bench -p carekiosk-kiosk --bench visit` (release), or
 //! `… cargo bench -p carekiosk-kiosk --bench visit --profile dev` (unoptimised, quicker to build).
 //! `CAREKIOSK_BENCH_EVENTS` sets the number of events to index (10,000 by default). No assertion on timing.
 

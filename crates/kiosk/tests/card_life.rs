@@ -5,7 +5,7 @@
 //! every record, prescription and claim detail opens with the new card, in one card operation; a garbage record
 //! shows as one unreadable line.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! core from the patient's history and prescriptions), the prescriber and substitution on the prescription,
 //! cancelling a prescription, and the timeline with prescriptions.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

@@ -3,7 +3,7 @@
 //! concurrent writes from one kiosk. Each checks the error the kiosk gives and that the chain and the kiosk's
 //! cache are left consistent.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

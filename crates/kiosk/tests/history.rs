@@ -2,7 +2,7 @@
 //! indexer survives a reorganisation of the chain, and decrypted content leaves the cache when the consent
 //! window ends.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

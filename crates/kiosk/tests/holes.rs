@@ -3,7 +3,7 @@
 //! a chronic patient's 60+ prescriptions all reach the pharmacy, newest first; an insurer cannot enrol a patient
 //! who is not in front of it.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! consent the patient chooses, their view of who holds consent and of the access log, revoking, and the
 //! emergency data set read without a PIN.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! OS keyring (Secret Service), real SQLite files. Register → check-in → consult → prescribe → dispense → claim →
 //! approve → pay; then the chain state, the caches, and a scan of every transaction and log for plaintext.
 //!
-//! Run inside a keyring session: `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-kiosk`.
+//! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
 mod common;
 

@@ -902,7 +902,7 @@ impl Ctx {
     }
 
     async fn restart_pcscd(&self) -> Result<(), LoadError> {
-        let script = workspace().join("crates/card-sim/tests/pcscd.sh");
+        let script = workspace().join("scripts/pcscd.sh");
         let want = cards::free_readers().map(|r| r.len()).unwrap_or(0);
         let total = carekiosk_card::list_readers(&carekiosk_card::ReaderPattern::new("PCD"))
             .map(|r| r.len())
@@ -1030,7 +1030,7 @@ impl Ctx {
     }
 }
 
-/// The repository root (for `crates/card-sim/tests/pcscd.sh`).
+/// The repository root (for `scripts/pcscd.sh`).
 pub fn workspace() -> PathBuf {
     let mut d = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     while !d.join("Cargo.lock").exists() && d.pop() {}

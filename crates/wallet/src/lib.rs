@@ -28,7 +28,7 @@
 //!
 //! On a headless Linux kiosk (and in the tests) a Secret Service runs in a D-Bus session:
 //! `dbus-run-session -- sh -c 'echo -n "$PW" | gnome-keyring-daemon --unlock --components=secrets; carekiosk …'`
-//! (`crates/wallet/tests/with-keyring.sh` does exactly this for the tests).
+//! (`scripts/with-keyring.sh` does exactly this for the tests).
 
 mod error;
 mod keys;

@@ -1,6 +1,6 @@
 //! carekiosk-wallet against a real Secret Service. Run through the script, which provides one:
 //!
-//!     crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-wallet
+//!     scripts/with-keyring.sh cargo test -p carekiosk-wallet
 //!
 //! Without a reachable keyring these tests fail (they do not skip).
 
@@ -9,7 +9,7 @@ use std::process::Command;
 use carekiosk_wallet::*;
 
 const NEED_KEYRING: &str = "these tests need a real OS keyring: run them as \
-     `crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-wallet`";
+     `scripts/with-keyring.sh cargo test -p carekiosk-wallet`";
 
 fn wallet() -> Wallet {
     Wallet::open().unwrap_or_else(|e| panic!("{e}\n{NEED_KEYRING}"))

@@ -1,7 +1,7 @@
 //! Test support shared by the card tests (`carekiosk-card-sim` and `carekiosk-card` include this file): the real
 //! pcscd with vpcd's two virtual readers, and exclusive use of a reader per test.
 //!
-//! If pcscd is not reachable, [`require_pcscd`] runs `crates/card-sim/tests/pcscd.sh start` (as root; set
+//! If pcscd is not reachable, [`require_pcscd`] runs `scripts/pcscd.sh start` (as root; set
 //! `CAREKIOSK_PCSCD_NO_START=1` to forbid it) and then waits for both readers. When they do not appear the test
 //! fails with instructions; it never skips.
 #![allow(dead_code)]
@@ -16,7 +16,7 @@ pub const READERS: [(&str, u16); 2] = [("Virtual PCD 00 00", 35963), ("Virtual P
 
 const HELP: &str =
     "the card tests need the real pcscd with vpcd: `apt-get install -y pcscd libpcsclite-dev \
-vsmartcard-vpcd`, then (as root) `crates/card-sim/tests/pcscd.sh start`";
+vsmartcard-vpcd`, then (as root) `scripts/pcscd.sh start`";
 
 fn list() -> Result<Vec<String>, pcsc::Error> {
     let ctx = pcsc::Context::establish(pcsc::Scope::User)?;
@@ -35,7 +35,7 @@ fn workspace_root() -> PathBuf {
 
 fn init() -> Result<(), String> {
     if list().is_err() && std::env::var_os("CAREKIOSK_PCSCD_NO_START").is_none() {
-        let script = workspace_root().join("crates/card-sim/tests/pcscd.sh");
+        let script = workspace_root().join("scripts/pcscd.sh");
         eprintln!("pcscd not reachable: running {} start", script.display());
         let out = std::process::Command::new("bash")
             .arg(&script)

@@ -2,7 +2,7 @@
 # Runs a command with a real, unlocked Secret Service (gnome-keyring) in a private D-Bus session, with HOME and
 # XDG_RUNTIME_DIR in a temp dir that is removed afterwards. For the wallet tests:
 #
-#   crates/wallet/tests/with-keyring.sh cargo test -p carekiosk-wallet
+#   scripts/with-keyring.sh cargo test -p carekiosk-wallet
 #
 # Needs (Debian): apt-get install -y gnome-keyring dbus libsecret-tools dbus-x11
 # Exit status: the command's; 127 if a tool is missing; 1 if the keyring does not come up.

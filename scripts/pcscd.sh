@@ -2,9 +2,9 @@
 # Starts (or stops) the pcscd that carekiosk's card tests talk to: the real PC/SC daemon with vpcd's two virtual
 # readers, "Virtual PCD 00 00" (TCP 35963) and "Virtual PCD 00 01" (TCP 35964), where carekiosk-card-sim plugs in.
 #
-#   crates/card-sim/tests/pcscd.sh start    # start pcscd unless one runs; wait until vpcd listens
-#   crates/card-sim/tests/pcscd.sh stop     # stop the pcscd this script started (and only that one)
-#   crates/card-sim/tests/pcscd.sh status
+#   scripts/pcscd.sh start    # start pcscd unless one runs; wait until vpcd listens
+#   scripts/pcscd.sh stop     # stop the pcscd this script started (and only that one)
+#   scripts/pcscd.sh status
 #
 # Needs: Debian packages pcscd, libpcsclite-dev, vsmartcard-vpcd; root (pcscd writes /run/pcscd).
 # The tests call `start` themselves when pcscd is not reachable; CI may call start/stop around them.
