@@ -369,6 +369,9 @@ const en = {
   'error.needs-confirmation': 'Confirm the warnings before prescribing',
   'error.bad-token': 'The prescription token was not read',
   'common.close': 'Close',
+  'textSize.label': 'Text size',
+  'textSize.step': 'Text size {percent} %',
+  'textSize.changed': 'Text size: {percent} %',
 } as const;
 
 export type Key = keyof typeof en;
@@ -744,6 +747,9 @@ const fr: Record<Key, string> = {
   'error.needs-confirmation': 'Confirmez les alertes avant de prescrire',
   'error.bad-token': 'Le jeton d’ordonnance n’a pas été lu',
   'common.close': 'Fermer',
+  'textSize.label': 'Taille du texte',
+  'textSize.step': 'Taille du texte {percent} %',
+  'textSize.changed': 'Taille du texte : {percent} %',
 };
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { en, fr };

@@ -20,6 +20,7 @@ import { pharmacyVisit, tokenDesk } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
 import { setupScreen } from './screens/setup';
 import { resetBlocked, unblockFlow } from './screens/unblock';
+import { applyScale, setPreset, textSizeControl } from './textsize';
 import type { AppError, KioskInfo, ReaderView, ReplacedView, StatusView, TxView } from './types';
 
 type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter' | 'emergency' | 'token';
@@ -27,6 +28,8 @@ type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost'
 type Overlay = 'change-pin' | 'patient-view' | 'emergency-edit';
 
 const root = document.getElementById('app') as HTMLElement;
+// The text size chosen on this kiosk, before anything is drawn (the role's preset follows with the kiosk info).
+applyScale();
 const header = h('header', { class: 'top' });
 const banner = h('div', { class: 'banner', id: 'offline-banner', role: 'alert', hidden: true });
 const notice = h('div', { class: 'notice', id: 'notice', role: 'status', hidden: true });
@@ -208,6 +211,7 @@ function renderHeader(): void {
       ctx.patient
         ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
         : null,
+      textSizeControl(),
       h(
         'button',
         {
@@ -536,6 +540,7 @@ function onReader(r: ReaderView): void {
 
 function onInfo(i: KioskInfo): void {
   ctx.info = i;
+  setPreset(i.textScale);
   ctx.token = { symbol: i.tokenSymbol ?? 'tUSD', decimals: i.tokenDecimals ?? 18 };
   idle.disarm();
   if (!started) renderScreen();
