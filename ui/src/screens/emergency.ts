@@ -133,7 +133,7 @@ export function emergencySetView(s: EmergencySet): HTMLElement {
       list(
         'em-view-allergies',
         s.allergies.map((a) =>
-          a.high ? h('strong', { class: 'allergy-high' }, `⚠ ${a.substance} — ${t('emergency.high')}`) : h('span', {}, a.substance),
+          a.high ? h('strong', { class: 'allergy-high' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), `${a.substance} — ${t('emergency.high')}`) : h('span', {}, a.substance),
         ),
       ),
     ),

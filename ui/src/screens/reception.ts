@@ -30,7 +30,7 @@ export function receptionVisit(ctx: Ctx, autoCheckIn = false): HTMLElement {
       h(
         'div',
         { class: 'card-summary', id: 'checkin-summary' },
-        h('h2', {}, `✓ ${t('reception.checkedIn')}`),
+        h('h2', {}, h('span', { 'aria-hidden': 'true' }, '✓ '), t('reception.checkedIn')),
         h('p', { class: 'big-text', id: 'patient-name' }, p.title),
         h('p', { id: 'patient-detail' }, p.detail),
         signedLine(c.signed),
