@@ -39,11 +39,19 @@ export function currentScale(): number {
   return storedScale() ?? preset ?? 100;
 }
 
-/** Scales the root font size (and says so in `data-text-scale`, which the e2e tests read). */
+/** Scales the root font size (and says so in `data-text-scale`, which the e2e tests read); the control on screen
+ * shows the step in force (a new preset may come with the kiosk info at any time). */
 export function applyScale(percent = currentScale()): void {
   const root = document.documentElement;
   root.style.setProperty('--text-scale', String(percent / 100));
   root.dataset.textScale = String(percent);
+  markPressed(document, percent);
+}
+
+function markPressed(within: ParentNode, percent: number): void {
+  for (const b of within.querySelectorAll<HTMLElement>('.text-size-step')) {
+    b.setAttribute('aria-pressed', String(Number(b.dataset.scale) === percent));
+  }
 }
 
 /** The role's preset (`KioskInfo.textScale`, percent); applied unless a choice is stored. */
@@ -82,13 +90,8 @@ export function textSizeControl(): HTMLElement {
       `${step} %`,
     ),
   );
-  const mark = () => {
-    const now = currentScale();
-    for (const b of buttons) b.setAttribute('aria-pressed', String(Number(b.dataset.scale) === now));
-  };
   const pick = (step: number, focus = false) => {
     const applied = chooseScale(step);
-    mark();
     status.textContent = t('textSize.changed', { percent: applied });
     if (focus) document.getElementById(`text-size-${applied}`)?.focus();
   };
@@ -115,6 +118,6 @@ export function textSizeControl(): HTMLElement {
     ev.preventDefault();
     pick(TEXT_STEPS[next], true);
   });
-  mark();
+  markPressed(group, currentScale());
   return group;
 }

@@ -61,6 +61,14 @@ describe('the text size control', () => {
     expect(c.querySelector('#text-size-status')!.getAttribute('role')).toBe('status');
   });
 
+  it('follows a preset that comes later (no choice stored)', () => {
+    const c = textSizeControl();
+    document.body.append(c);
+    expect(pressed(c)).toEqual(['text-size-100']);
+    setPreset(175);
+    expect(pressed(c)).toEqual(['text-size-175']);
+  });
+
   it('is labelled: a named group of named buttons', () => {
     const c = textSizeControl();
     document.body.append(c);
