@@ -46,6 +46,8 @@ const en = {
   'pin.ok': 'OK',
   'pin.clear': 'Clear',
   'pin.back': 'Delete',
+  'pin.backLabel': 'Delete the last digit',
+  'pin.typed': 'Digits typed: {count}',
   'pin.wrong': 'Wrong PIN. {tries} tries left.',
   'pin.checking': 'Checking the PIN on the card…',
   'blank.title': 'This card is blank',
@@ -79,6 +81,7 @@ const en = {
   'doctor.save': 'Save diagnosis',
   'doctor.prescription': 'Prescription',
   'doctor.drug': 'Drug',
+  'doctor.matches': '{what}: matches',
   'doctor.quantity': 'Quantity',
   'doctor.dosage': 'Dosage',
   'doctor.days': 'Valid for (days)',
@@ -369,6 +372,9 @@ const en = {
   'error.needs-confirmation': 'Confirm the warnings before prescribing',
   'error.bad-token': 'The prescription token was not read',
   'common.close': 'Close',
+  'textSize.label': 'Text size',
+  'textSize.step': 'Text size {percent} %',
+  'textSize.changed': 'Text size: {percent} %',
 } as const;
 
 export type Key = keyof typeof en;
@@ -421,6 +427,8 @@ const fr: Record<Key, string> = {
   'pin.ok': 'Valider',
   'pin.clear': 'Effacer',
   'pin.back': 'Corriger',
+  'pin.backLabel': 'Corriger : effacer le dernier chiffre',
+  'pin.typed': 'Chiffres saisis : {count}',
   'pin.wrong': 'Code erroné. {tries} essais restants.',
   'pin.checking': 'Vérification du code sur la carte…',
   'blank.title': 'Cette carte est vierge',
@@ -454,6 +462,7 @@ const fr: Record<Key, string> = {
   'doctor.save': 'Enregistrer le diagnostic',
   'doctor.prescription': 'Ordonnance',
   'doctor.drug': 'Médicament',
+  'doctor.matches': '{what} : résultats',
   'doctor.quantity': 'Quantité',
   'doctor.dosage': 'Posologie',
   'doctor.days': 'Validité (jours)',
@@ -744,6 +753,9 @@ const fr: Record<Key, string> = {
   'error.needs-confirmation': 'Confirmez les alertes avant de prescrire',
   'error.bad-token': 'Le jeton d’ordonnance n’a pas été lu',
   'common.close': 'Fermer',
+  'textSize.label': 'Taille du texte',
+  'textSize.step': 'Taille du texte {percent} %',
+  'textSize.changed': 'Taille du texte : {percent} %',
 };
 
 export const dictionaries: Record<Lang, Record<Key, string>> = { en, fr };

@@ -20,6 +20,7 @@ import { pharmacyVisit, tokenDesk } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
 import { setupScreen } from './screens/setup';
 import { resetBlocked, unblockFlow } from './screens/unblock';
+import { applyScale, setPreset, textSizeControl } from './textsize';
 import type { AppError, KioskInfo, ReaderView, ReplacedView, StatusView, TxView } from './types';
 
 type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost' | 'letter' | 'emergency' | 'token';
@@ -27,9 +28,12 @@ type Phase = 'setup' | 'insert' | 'pin' | 'blank' | 'visit' | 'unblock' | 'lost'
 type Overlay = 'change-pin' | 'patient-view' | 'emergency-edit';
 
 const root = document.getElementById('app') as HTMLElement;
+// The text size chosen on this kiosk, before anything is drawn (the role's preset follows with the kiosk info).
+applyScale();
 const header = h('header', { class: 'top' });
-const banner = h('div', { class: 'banner', id: 'offline-banner', role: 'alert', hidden: true });
+const banner = h('div', { class: 'banner', id: 'offline-banner', role: 'status', hidden: true });
 const notice = h('div', { class: 'notice', id: 'notice', role: 'status', hidden: true });
+// The main landmark: named by the screen's title (its one h1), see labelScreen.
 const screen = h('main', { id: 'screen', tabindex: -1 });
 const progress = h('div', { class: 'progress', id: 'progress', role: 'status', 'aria-live': 'assertive', hidden: true });
 const footer = h('footer', { class: 'bottom' });
@@ -162,6 +166,8 @@ function showTx(tx: TxView | TxView[]): void {
 }
 
 let headerShape = '';
+/** What the banner says, to redraw it only when that changes. */
+let bannerShape = '';
 
 /** The header: rebuilt only when what it holds changes (a focused button keeps its focus); the network badge is
  * updated in place at every block. */
@@ -208,6 +214,7 @@ function renderHeader(): void {
       ctx.patient
         ? h('button', { class: 'secondary small', type: 'button', id: 'end-visit', onclick: () => void endVisit() }, t('patient.done'))
         : null,
+      textSizeControl(),
       h(
         'button',
         {
@@ -260,13 +267,28 @@ function renderFooter(): void {
   const busy = ctx.info.ready && ctx.status !== null && ctx.status.online && ctx.status.rateLimited;
   const gas = ctx.status?.gas;
   const lowGas = ctx.info.ready && gas?.low === true;
+  const text = offline ? t('net.offlineBanner') : busy ? t('net.busyBanner') : '';
+  const gasText = lowGas && gas ? `${offline || busy ? ' ' : ''}${t('net.lowGas', { balance: gas.balance, symbol: gas.symbol, account: gas.account })}` : '';
+  const shape = [offline, busy, lowGas, text, gasText].join('|');
+  // Redrawn only when it changes: the status comes every block, and a live region redrawn is read out again.
+  if (shape === bannerShape) return;
+  bannerShape = shape;
   banner.hidden = !(offline || busy || lowGas);
   banner.dataset.state = offline ? 'offline' : busy ? 'busy' : lowGas ? 'low-gas' : '';
-  replace(
-    banner,
-    offline ? t('net.offlineBanner') : busy ? t('net.busyBanner') : '',
-    lowGas && gas ? h('span', { id: 'low-gas' }, `${offline || busy ? ' ' : ''}${t('net.lowGas', { balance: gas.balance, symbol: gas.symbol, account: gas.account })}`) : null,
-  );
+  // Offline interrupts (an alert); busy node and low gas are said politely.
+  banner.setAttribute('role', offline ? 'alert' : 'status');
+  replace(banner, text, gasText ? h('span', { id: 'low-gas' }, gasText) : null);
+}
+
+/** Names the main landmark by the title of the screen shown (its visible h1: the visit's, or the flow's over it). */
+function labelScreen(): void {
+  const title = [...screen.querySelectorAll<HTMLElement>('h1')].find((h1) => !h1.closest('[hidden]'));
+  if (!title) {
+    screen.removeAttribute('aria-labelledby');
+    return;
+  }
+  if (!title.id) title.id = 'screen-title';
+  screen.setAttribute('aria-labelledby', title.id);
 }
 
 function setPhase(p: Phase): void {
@@ -289,7 +311,7 @@ function renderScreen(): void {
       'section',
       { class: 'screen insert', id: 'insert' },
       h('div', { class: 'card-art', 'aria-hidden': 'true' }, h('div', { class: 'chip' })),
-      h('h1', {}, t('insert.title')),
+      h('h1', { id: 'insert-title' }, t('insert.title')),
       h('p', { class: 'muted' }, reader.state === 'no-reader' || reader.state === 'no-service' ? t('insert.noReader') : t('insert.hint')),
       ctx.info.role === 'reception'
         ? h('div', { class: 'desk-actions' }, h('button', { class: 'secondary', id: 'lost-card', type: 'button', onclick: openLost }, t('lost.open')))
@@ -306,7 +328,7 @@ function renderScreen(): void {
   } else if (phase === 'token') {
     el = tokenDesk(ctx, () => void endVisit());
   } else if (phase === 'pin') {
-    el = triesLeft === 0 ? blockedScreen() : pinPad({ triesLeft, message: pinMessage, onSubmit: (pin) => void unlock(pin) });
+    el = triesLeft === 0 ? blockedScreen() : pinPad({ triesLeft, message: pinMessage, heading: 1, onSubmit: (pin) => void unlock(pin) });
     // In an emergency the patient may not be able to type a PIN: a hospital reads the emergency set without it.
     if (atHospital()) el.append(emergencyReadButton());
   } else if (phase === 'emergency') {
@@ -345,6 +367,7 @@ function renderScreen(): void {
     el = roleScreen();
   }
   replace(screen, el);
+  labelScreen();
   renderHeader();
   renderFooter();
   const focus =
@@ -358,12 +381,12 @@ function renderScreen(): void {
 function blockedScreen(): HTMLElement {
   const atReception = ctx.info.role === 'reception';
   if (atReception && resetTriesLeft === 0) {
-    return h('section', { class: 'screen', id: 'pin-blocked' }, h('h1', {}, t('pin.blockedTitle')), resetBlocked(openLost));
+    return h('section', { class: 'screen', id: 'pin-blocked' }, h('h1', { id: 'pin-blocked-title' }, t('pin.blockedTitle')), resetBlocked(openLost));
   }
   return h(
     'section',
     { class: 'screen', id: 'pin-blocked' },
-    h('h1', {}, t('pin.blockedTitle')),
+    h('h1', { id: 'pin-blocked-title' }, t('pin.blockedTitle')),
     h('p', { class: 'error', role: 'alert', id: 'pin-blocked-text' }, atReception ? t('pin.blockedReception') : t('pin.blocked')),
     atReception
       ? h(
@@ -425,6 +448,7 @@ function openOverlay(which: Overlay): void {
     flow.remove();
     current.hidden = false;
     overlay = null;
+    labelScreen();
     renderHeader();
     document.getElementById(which === 'change-pin' ? 'change-pin' : `${which}-open`)?.focus();
   };
@@ -435,6 +459,7 @@ function openOverlay(which: Overlay): void {
         ? patientViewFlow(ctx, close)
         : emergencyEditFlow(ctx, close);
   screen.append(flow);
+  labelScreen();
   renderHeader();
   (flow.querySelector<HTMLElement>('#pin-pad') ?? flow.querySelector<HTMLElement>('h1'))?.focus();
 }
@@ -536,6 +561,7 @@ function onReader(r: ReaderView): void {
 
 function onInfo(i: KioskInfo): void {
   ctx.info = i;
+  setPreset(i.textScale);
   ctx.token = { symbol: i.tokenSymbol ?? 'tUSD', decimals: i.tokenDecimals ?? 18 };
   idle.disarm();
   if (!started) renderScreen();

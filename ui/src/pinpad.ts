@@ -68,6 +68,8 @@ export interface PinPadOptions {
   message?: string;
   /** The pad's heading (default: "Enter your PIN"). */
   title?: string;
+  /** The heading's level: 1 when the pad is the whole screen (the PIN screen), else 2 (in a screen's flow). */
+  heading?: 1 | 2;
   /** A line under the heading (what to type). */
   hint?: string;
   /** Digits accepted (default 6 to 8). */
@@ -84,12 +86,17 @@ export function pinPad(o: PinPadOptions): HTMLElement {
   const entry = new PinEntry(o.min ?? PIN_MIN, o.max ?? PIN_MAX);
   const title = o.title ?? t('pin.title');
   const hintId = o.hint ? 'pin-hint' : null;
-  const dots = h('div', { class: 'pin-dots', id: 'pin-dots', 'aria-label': title, role: 'status' });
+  // The dots say how many digits are typed (never which): shown as dots, read as "3 digits typed".
+  const dots = h('div', { class: 'pin-dots', id: 'pin-dots', role: 'status' });
   const ok = h('button', { class: 'key key-ok', id: 'pin-ok', type: 'button', disabled: true }, t('pin.ok'));
   const refresh = () => {
-    replace(dots, ...Array.from({ length: Math.max(entry.length, entry.min) }, (_, i) =>
-      h('span', { class: i < entry.length ? 'dot on' : 'dot' }),
-    ));
+    replace(
+      dots,
+      ...Array.from({ length: Math.max(entry.length, entry.min) }, (_, i) =>
+        h('span', { class: i < entry.length ? 'dot on' : 'dot', 'aria-hidden': 'true' }),
+      ),
+      h('span', { class: 'sr-only' }, t('pin.typed', { count: entry.length })),
+    );
     ok.disabled = !entry.complete;
   };
   const submit = () => {
@@ -103,7 +110,11 @@ export function pinPad(o: PinPadOptions): HTMLElement {
     'div',
     { class: 'pin-keys' },
     ...['1', '2', '3', '4', '5', '6', '7', '8', '9'].map(key),
-    h('button', { class: 'key key-fn', id: 'pin-back', type: 'button', onclick: () => (entry.back(), refresh()) }, t('pin.back')),
+    h(
+      'button',
+      { class: 'key key-fn', id: 'pin-back', type: 'button', 'aria-label': t('pin.backLabel'), onclick: () => (entry.back(), refresh()) },
+      t('pin.back'),
+    ),
     key('0'),
     ok,
   );
@@ -120,10 +131,10 @@ export function pinPad(o: PinPadOptions): HTMLElement {
       id: 'pin-pad',
       tabindex: -1,
       'data-step': o.step ?? 'pin',
-      'aria-label': title,
+      'aria-labelledby': 'pin-title',
       'aria-describedby': hintId,
     },
-    h('h2', { id: 'pin-title' }, title),
+    h(o.heading === 1 ? 'h1' : 'h2', { id: 'pin-title' }, title),
     o.hint ? h('p', { class: 'muted', id: 'pin-hint' }, o.hint) : null,
     o.message ? h('p', { class: 'error', id: 'pin-message', role: 'alert' }, o.message) : null,
     dots,

@@ -20,6 +20,9 @@ export interface KioskInfo {
   tokenDecimals: number | null;
   /** What this desk may ask the patient to consent to, and what it asks by default. */
   consent: ConsentLimits;
+  /** The role preset's text size in percent (e.g. 125), the default of the text size control; a size chosen on
+   * the kiosk (remembered in localStorage) wins over it. Absent or null: 100 %. */
+  textScale?: number | null;
 }
 
 /** The role's consent ceiling and default (scope bits: read 1, write 2, prescribe 4, dispense 8). */

@@ -8,7 +8,7 @@ import { pinPad } from '../pinpad';
 
 export function changePinFlow(ctx: Ctx, onDone: (changed: boolean) => void): HTMLElement {
   const body = h('div', { id: 'change-pin-step' });
-  const root = h('section', { class: 'screen', id: 'change-pin-flow' }, h('h1', {}, t('changePin.title')), body);
+  const root = h('section', { class: 'screen', id: 'change-pin-flow' }, h('h1', { id: 'change-pin-title' }, t('changePin.title')), body);
   let first = '';
   const cancel = () => {
     first = '';

@@ -67,7 +67,7 @@ export function emergencyReads(reads: EmergencyReadView[]): HTMLElement | null {
   return h(
     'div',
     { class: 'emergency-reads', id: 'emergency-reads', role: 'alert' },
-    h('h2', {}, `⚠ ${t('emergency.readsTitle')}`),
+    h('h2', {}, h('span', { 'aria-hidden': 'true' }, '⚠ '), t('emergency.readsTitle')),
     h(
       'ul',
       {},

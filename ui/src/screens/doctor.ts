@@ -15,14 +15,16 @@ import { printPanel } from './print';
 /** The doctor's name, remembered while the app runs (the prescriber and practitioner fields' default). */
 let doctorName = '';
 
-/** A type-ahead pick list: a search box above a list box, searched in the shell as the doctor types. */
+/** A type-ahead pick list: a search box above a list box, searched in the shell as the doctor types; the label
+ * names the search box, and the list box is "<label>: matches". */
 export function picker(
   id: string,
+  label: string,
   search: (query: string) => Promise<PickItem[]>,
   onPick?: (item: PickItem) => void,
 ): { el: HTMLElement; select: HTMLSelectElement; picked: () => PickItem | undefined } {
   const input = h('input', { id: `${id}-search`, type: 'search', autocomplete: 'off', placeholder: t('doctor.search') });
-  const select = h('select', { id, size: 6, required: true });
+  const select = h('select', { id, size: 6, required: true, 'aria-label': t('doctor.matches', { what: label }) });
   let shown: PickItem[] = [];
   const pick = (item: PickItem) => {
     select.value = item.code;
@@ -44,7 +46,14 @@ export function picker(
     if (item) onPick?.(item);
   });
   run('');
-  return { el: h('div', { class: 'picker' }, input, select), select, picked: () => shown.find((i) => i.code === select.value) };
+  const el = h(
+    'div',
+    { class: 'field picker' },
+    h('label', { class: 'field-label', for: `${id}-search`, id: `${id}-label` }, label),
+    input,
+    select,
+  );
+  return { el, select, picked: () => shown.find((i) => i.code === select.value) };
 }
 
 /** A warning in the screen's language. */
@@ -75,7 +84,17 @@ function timeline(items: TimelineView[], cancel: (id: number) => void): HTMLElem
           h('strong', { class: 'title' }, s.title, ' ', h('span', { class: `badge badge-${e.status}`, id: `timeline-rx-${e.id}-status` }, t(`status.${e.status}`))),
           s.detail ? h('span', { class: 'detail' }, s.detail) : null,
           e.status === 'ready'
-            ? h('button', { class: 'secondary small', type: 'button', id: `timeline-rx-${e.id}-cancel`, onclick: () => cancel(e.id) }, t('doctor.cancelRx'))
+            ? h(
+                'button',
+                {
+                  class: 'secondary small',
+                  type: 'button',
+                  id: `timeline-rx-${e.id}-cancel`,
+                  'aria-label': `${t('doctor.cancelRx')} — ${t('doctor.rxEntry', { id: e.id })}`,
+                  onclick: () => cancel(e.id),
+                },
+                t('doctor.cancelRx'),
+              )
             : null,
         );
       }
@@ -206,9 +225,9 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
   const diag = h('form', { class: 'form', id: 'diagnosis-form' }, h('h2', {}, t('doctor.diagnosis')));
   const note = h('input', { id: 'diagnosis-note', autocomplete: 'off', maxlength: 500 });
   const plan = h('textarea', { id: 'diagnosis-plan', rows: 3, maxlength: 1000 });
-  const icd = picker('icd10', (q) => api.icd10Search(q));
+  const icd = picker('icd10', t('doctor.icd10'), (q) => api.icd10Search(q));
   diag.append(
-    field(t('doctor.icd10'), icd.el),
+    icd.el,
     field(t('doctor.note'), note),
     field(t('doctor.plan'), plan),
     h('button', { class: 'primary', id: 'diagnosis-save', type: 'submit' }, t('doctor.save')),
@@ -233,10 +252,12 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
   const substitution = h('input', { id: 'rx-substitution', type: 'checkbox', class: 'check', checked: true });
   const withToken = h('input', { id: 'rx-token', type: 'checkbox', class: 'check' });
   const dialog = h('div', { class: 'dialog', id: 'rx-warnings', role: 'alertdialog', 'aria-modal': 'true', 'aria-labelledby': 'rx-warnings-title', hidden: true });
+  const dialogTitle = h('h2', { id: 'rx-warnings-title' }, t('doctor.warningsTitle'));
+  dialog.append(dialogTitle);
   const printed = h('div', { id: 'rx-print' });
-  const drug = picker('drug', (q) => api.formularySearch(q), (d) => (dosage.value = d.dosage ?? ''));
+  const drug = picker('drug', t('doctor.drug'), (q) => api.formularySearch(q), (d) => (dosage.value = d.dosage ?? ''));
   rx.append(
-    field(t('doctor.drug'), drug.el),
+    drug.el,
     h('div', { class: 'row' }, field(t('doctor.quantity'), qty), field(t('doctor.days'), days)),
     field(t('doctor.dosage'), dosage),
     field(t('doctor.prescriber'), prescriber),
@@ -269,7 +290,7 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
     dialog.hidden = false;
     replace(
       dialog,
-      h('h2', { id: 'rx-warnings-title' }, t('doctor.warningsTitle')),
+      dialogTitle,
       h('ul', { id: 'rx-warnings-list' }, ...raised.map((w) => h('li', { class: `warning-${w.kind}` }, warningText(w)))),
       h('p', {}, t('doctor.warningsConfirm')),
       h(
@@ -398,10 +419,10 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
     h(
       'div',
       { class: 'col' },
-      h('h1', {}, t('doctor.medication')),
+      h('h1', { id: 'doctor-title' }, t('doctor.medication')),
       overview,
       allergy,
-      h('h1', {}, t('doctor.history')),
+      h('h2', {}, t('doctor.history')),
       history,
       h('h2', {}, t('doctor.claims'), ' ', h('button', { class: 'secondary small', type: 'button', id: 'claims-refresh', onclick: () => void loadClaims() }, t('insurer.refresh'))),
       claims,

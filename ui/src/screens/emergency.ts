@@ -33,7 +33,7 @@ export function emergencyEditFlow(ctx: Ctx, onDone: () => void): HTMLElement {
   const root = h(
     'section',
     { class: 'screen', id: 'emergency-edit' },
-    h('h1', {}, t('emergency.editTitle')),
+    h('h1', { id: 'emergency-edit-title' }, t('emergency.editTitle')),
     h('p', { class: 'muted', id: 'emergency-edit-intro' }, t('emergency.editIntro')),
     body,
     h('button', { class: 'secondary big', type: 'button', id: 'emergency-edit-close', onclick: onDone }, t('common.back')),
@@ -133,7 +133,7 @@ export function emergencySetView(s: EmergencySet): HTMLElement {
       list(
         'em-view-allergies',
         s.allergies.map((a) =>
-          a.high ? h('strong', { class: 'allergy-high' }, `⚠ ${a.substance} — ${t('emergency.high')}`) : h('span', {}, a.substance),
+          a.high ? h('strong', { class: 'allergy-high' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), `${a.substance} — ${t('emergency.high')}`) : h('span', {}, a.substance),
         ),
       ),
     ),
@@ -173,7 +173,7 @@ export function emergencyReadScreen(ctx: Ctx, onDone: () => void): HTMLElement {
   return h(
     'section',
     { class: 'screen', id: 'emergency-read' },
-    h('h1', {}, `✚ ${t('emergency.readTitle')}`),
+    h('h1', { id: 'emergency-read-title' }, h('span', { 'aria-hidden': 'true' }, '✚ '), t('emergency.readTitle')),
     form,
     result,
     h('button', { class: 'secondary big', type: 'button', id: 'emergency-read-done', onclick: onDone }, t('emergency.done')),

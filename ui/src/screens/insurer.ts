@@ -30,10 +30,30 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
       h('span', { class: 'amount' }, money(c.claimed)),
       h('span', { class: `badge badge-${c.status}`, id: `claim-${c.id}-status` }, t(`status.${c.status}`)),
       action === 'open'
-        ? h('button', { class: 'secondary', type: 'button', id: `claim-${c.id}-open`, onclick: () => (replace(decision), void review(c.id)) }, t('insurer.open'))
+        ? h(
+            'button',
+            {
+              class: 'secondary',
+              type: 'button',
+              id: `claim-${c.id}-open`,
+              'aria-label': `${t('insurer.open')} — ${t('insurer.claim', { id: c.id })}`,
+              onclick: () => (replace(decision), void review(c.id)),
+            },
+            t('insurer.open'),
+          )
         : null,
       action === 'confirm'
-        ? h('button', { class: 'primary', type: 'button', id: `claim-${c.id}-confirm`, onclick: () => void confirm(c.id) }, t('insurer.confirm'))
+        ? h(
+            'button',
+            {
+              class: 'primary',
+              type: 'button',
+              id: `claim-${c.id}-confirm`,
+              'aria-label': `${t('insurer.confirm')} — ${t('insurer.claim', { id: c.id })}`,
+              onclick: () => void confirm(c.id),
+            },
+            t('insurer.confirm'),
+          )
         : null,
     );
 
@@ -84,8 +104,20 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
     const actions: HTMLElement[] = [];
     const inputs = r.items.map((i) => ({
       item: i,
-      benefit: h('input', { id: `item-${i.sequence}-benefit`, inputmode: 'decimal', value: formatUnits(defaultBenefit(i.net, r.coverageBps), r.decimals, 2).replace(/,/g, '') }),
-      reason: h('input', { id: `item-${i.sequence}-reason`, list: 'denial-reasons', autocomplete: 'off', maxlength: 200 }),
+      // In a table row: each named by its column and the item.
+      benefit: h('input', {
+        id: `item-${i.sequence}-benefit`,
+        inputmode: 'decimal',
+        'aria-label': `${t('insurer.benefit')} (${sym}) — #${i.sequence} ${i.service}`,
+        value: formatUnits(defaultBenefit(i.net, r.coverageBps), r.decimals, 2).replace(/,/g, ''),
+      }),
+      reason: h('input', {
+        id: `item-${i.sequence}-reason`,
+        list: 'denial-reasons',
+        autocomplete: 'off',
+        maxlength: 200,
+        'aria-label': `${t('insurer.reason')} — #${i.sequence} ${i.service}`,
+      }),
     }));
     const items = h(
       'table',
@@ -93,7 +125,13 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
       h(
         'thead',
         {},
-        h('tr', {}, h('th', {}, '#'), h('th', {}, t('insurer.service')), h('th', {}, t('doctor.quantity')), h('th', {}, t('insurer.net')), h('th', {}, `${t('insurer.benefit')} (${sym})`), h('th', {}, t('insurer.reason'))),
+        h(
+          'tr',
+          {},
+          ...['#', t('insurer.service'), t('doctor.quantity'), t('insurer.net'), `${t('insurer.benefit')} (${sym})`, t('insurer.reason')].map((head) =>
+            h('th', { scope: 'col' }, head),
+          ),
+        ),
       ),
       h(
         'tbody',
@@ -275,13 +313,11 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
     h(
       'div',
       { class: 'col' },
+      h('h1', { id: 'insurer-title' }, t('insurer.queue')),
       h(
-        'h1',
-        {},
-        t('insurer.queue'),
-        ' ',
+        'div',
+        { class: 'desk-tools' },
         h('button', { class: 'secondary small', type: 'button', id: 'refresh', onclick: () => void load() }, t('insurer.refresh')),
-        ' ',
         h('button', { class: 'secondary small', type: 'button', id: 'enrol-open', onclick: enrolStart }, t('insurer.enrolOpen')),
       ),
       queue,

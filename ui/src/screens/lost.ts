@@ -37,7 +37,7 @@ export function lostDesk(ctx: Ctx, o: LostOptions): { el: HTMLElement; onCard: (
     { class: 'secondary', id: 'lost-cancel', type: 'button', onclick: () => o.onCancel() },
     st.step === 'code' ? t('common.cancel') : t('patient.done'),
   );
-  const root = h('section', { class: 'screen', id: 'lost' }, h('h1', {}, t('lost.title')), body, h('div', { class: 'desk-actions' }, leave));
+  const root = h('section', { class: 'screen', id: 'lost' }, h('h1', { id: 'lost-title' }, t('lost.title')), body, h('div', { class: 'desk-actions' }, leave));
 
   const render = () => {
     leave.textContent = st.step === 'code' ? t('common.cancel') : t('patient.done');
@@ -107,7 +107,7 @@ export function lostDesk(ctx: Ctx, o: LostOptions): { el: HTMLElement; onCard: (
       h(
         'div',
         { class: 'card-summary', id: 'lost-reported', role: 'status' },
-        h('h2', {}, `✓ ${t('lost.reported')}`),
+        h('h2', {}, h('span', { 'aria-hidden': 'true' }, '✓ '), t('lost.reported')),
         h('p', {}, v?.alreadyLost ? t('lost.alreadyLost') : t('lost.reportedDetail')),
         v ? h('p', { class: 'muted', id: 'lost-patient' }, t('lost.patient', { id: shortHash(v.patientId, 6) })) : null,
         tx

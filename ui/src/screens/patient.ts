@@ -66,6 +66,7 @@ export function patientViewFlow(ctx: Ctx, onDone: () => void): HTMLElement {
                 class: 'secondary',
                 type: 'button',
                 id: `consent-${i}-revoke`,
+                'aria-label': `${t('patientView.revoke')} — ${c.name}`,
                 onclick: async () => {
                   const done = await ctx.run(() => api.patientRevoke(c.institution), true);
                   if (!done) return;
@@ -150,7 +151,7 @@ export function patientViewFlow(ctx: Ctx, onDone: () => void): HTMLElement {
   return h(
     'section',
     { class: 'screen', id: 'patient-view' },
-    h('h1', {}, t('patientView.title')),
+    h('h1', { id: 'patient-view-title' }, t('patientView.title')),
     h('h2', {}, t('patientView.consents')),
     consents,
     h('div', { class: 'desk-actions left' }, revokeAll),

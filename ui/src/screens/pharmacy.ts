@@ -116,7 +116,7 @@ export function pharmacyVisit(ctx: Ctx): HTMLElement {
     replace(signed, signedLine(v.signed));
     render(v.prescriptions);
   });
-  return h('section', { class: 'screen', id: 'pharmacy' }, h('h1', {}, t('pharmacy.list')), choice.el, open, signed, list, after);
+  return h('section', { class: 'screen', id: 'pharmacy' }, h('h1', { id: 'pharmacy-title' }, t('pharmacy.list')), choice.el, open, signed, list, after);
 }
 
 /** The prescription token desk (no card): the token scanned or pasted (its QR payload), or the prescription
@@ -174,7 +174,7 @@ export function tokenDesk(ctx: Ctx, onDone: () => void): HTMLElement {
   return h(
     'section',
     { class: 'screen', id: 'token-desk' },
-    h('h1', {}, t('pharmacy.tokenTitle')),
+    h('h1', { id: 'token-desk-title' }, t('pharmacy.tokenTitle')),
     h('p', { class: 'muted' }, t('pharmacy.tokenIntro')),
     check,
     checked,

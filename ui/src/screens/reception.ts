@@ -30,7 +30,7 @@ export function receptionVisit(ctx: Ctx, autoCheckIn = false): HTMLElement {
       h(
         'div',
         { class: 'card-summary', id: 'checkin-summary' },
-        h('h2', {}, `✓ ${t('reception.checkedIn')}`),
+        h('h2', {}, h('span', { 'aria-hidden': 'true' }, '✓ '), t('reception.checkedIn')),
         h('p', { class: 'big-text', id: 'patient-name' }, p.title),
         h('p', { id: 'patient-detail' }, p.detail),
         signedLine(c.signed),
@@ -39,7 +39,7 @@ export function receptionVisit(ctx: Ctx, autoCheckIn = false): HTMLElement {
     );
   });
   if (autoCheckIn) setTimeout(() => button.click(), 0);
-  return h('section', { class: 'screen', id: 'reception' }, h('h1', {}, t('role.reception')), choice.el, button, result);
+  return h('section', { class: 'screen', id: 'reception' }, h('h1', { id: 'reception-title' }, t('role.reception')), choice.el, button, result);
 }
 
 /** The registration form for the blank card in the reader. */
@@ -91,5 +91,5 @@ export function registerForm(ctx: Ctx, onRegistered: () => void): HTMLElement {
     ctx.notify(t('reception.registered'), 'info');
     onRegistered();
   });
-  return h('section', { class: 'screen', id: 'blank' }, h('h1', {}, t('blank.title')), h('p', {}, t('blank.hint')), form);
+  return h('section', { class: 'screen', id: 'blank' }, h('h1', { id: 'blank-title' }, t('blank.title')), h('p', {}, t('blank.hint')), form);
 }

@@ -17,7 +17,7 @@ export function setupScreen(info: KioskInfo, status: StatusView | null, onStart:
   return h(
     'section',
     { class: 'screen setup', id: 'setup' },
-    h('h1', {}, t('setup.title')),
+    h('h1', { id: 'setup-title' }, t('setup.title')),
     info.ready
       ? null
       : info.error

@@ -32,7 +32,7 @@ export function resetBlocked(onLost: () => void): HTMLElement {
 
 export function unblockFlow(ctx: Ctx, o: UnblockOptions): HTMLElement {
   const body = h('div', { id: 'unblock-step' });
-  const root = h('section', { class: 'screen', id: 'unblock' }, h('h1', {}, t('unblock.title')), body);
+  const root = h('section', { class: 'screen', id: 'unblock' }, h('h1', { id: 'unblock-title' }, t('unblock.title')), body);
   let tries = o.resetTriesLeft;
   let code = '';
   let pin = '';
