@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {Role, Scope, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @notice What InsuranceProvider asks of HospitalRecord.
 interface IHospitalRecord {
@@ -118,6 +118,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error EscrowInsufficient(uint256 available, uint256 needed);
     error NotPendingSecond(uint256 claimId, ClaimStatus status);
     error SameReviewer(uint256 claimId, address kiosk);
+    error AboveApprovalThreshold(uint256 claimId, uint256 amount, uint256 threshold);
 
     constructor(IPatientSmartCard hub_, IHospitalRecord records_, IERC20 token_) {
         hub = hub_;
@@ -167,6 +168,24 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// covered the patient, this one takes over with a new period; the other's approved claims stay payable.
     function enrollPatient(bytes32 patientId, uint16 bps, uint128 annualLimit) external {
         (address insurer,) = hub.authorize(msg.sender, patientId, Role.Insurer, Scope.READ);
+        _enroll(patientId, insurer, bps, annualLimit);
+    }
+
+    /// @notice The enrolment step, one transaction at the insurer's desk (docs/design-v2.md, "Step functions"): the
+    /// insurer's READ consent `consent`, on the card's signature over the plain Consent struct (as `grantConsent`,
+    /// the kiosk's institution an insurer), then the enrolment (as `enrollPatient`).
+    function enrollWithConsent(
+        bytes32 patientId,
+        uint16 bps,
+        uint128 annualLimit,
+        ConsentTerms calldata consent,
+        CardSig calldata sig
+    ) external {
+        (address insurer,) = hub.grantConsentFor(msg.sender, patientId, consent, bytes32(0), sig);
+        _enroll(patientId, insurer, bps, annualLimit);
+    }
+
+    function _enroll(bytes32 patientId, address insurer, uint16 bps, uint128 annualLimit) internal {
         if (bps == 0 || bps > 10_000 || annualLimit == 0) revert InvalidCoverage(bps, annualLimit);
         Coverage storage c = _coverage[patientId];
         if (c.insurer != insurer) {
@@ -298,6 +317,33 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         c.status = ClaimStatus.Paid;
         escrowOf[insurer] -= amount;
         reservedOf[insurer] -= amount;
+        token.safeTransfer(hospital, amount);
+        emit ClaimPaid(claimId, hospital, amount);
+    }
+
+    /// @notice The insurer's settle step, one transaction (docs/design-v2.md, "Step functions"): approves `amount`
+    /// (the checks of `approveClaim`: a kiosk of the claim's active insurer, a submitted claim, a nonzero amount, the
+    /// sealed ClaimResponse an envelope, within coverage and unreserved escrow) and pays it to the hospital (as
+    /// `processPayment`) at once, without reserving it in between. An amount above the insurer's approval threshold
+    /// needs four eyes and cannot be settled in one step (`AboveApprovalThreshold`: approveClaim, confirmApproval,
+    /// processPayment). Emits ClaimApproved then ClaimPaid.
+    function settleClaim(uint256 claimId, uint256 amount, bytes calldata sealedResponse) external nonReentrant {
+        Claim storage c = _pendingClaimOf(claimId);
+        if (amount == 0) revert ZeroAmount();
+        Envelope.check(sealedResponse, MAX_BUCKET);
+        address insurer = c.insurer;
+        uint256 threshold = approvalThresholdOf[insurer];
+        if (threshold != 0 && amount > threshold) revert AboveApprovalThreshold(claimId, amount, threshold);
+        Coverage storage cov = _coverage[c.patientId];
+        (uint40 start, uint256 used,) = _checkApprovable(c, cov, amount);
+        if (start != cov.periodStart) cov.periodStart = start;
+        cov.used = uint128(used + amount);
+        c.approved = uint96(amount);
+        c.status = ClaimStatus.Paid;
+        c.decidedAt = uint40(block.timestamp);
+        escrowOf[insurer] -= amount;
+        address hospital = c.hospital;
+        emit ClaimApproved(claimId, insurer, amount, keccak256(sealedResponse));
         token.safeTransfer(hospital, amount);
         emit ClaimPaid(claimId, hospital, amount);
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Role, Scope, CardSig, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @title PharmacyAccess
 /// @notice Pharmacies and e-prescriptions, following gematik's lifecycle: a hospital issues a prescription
@@ -35,6 +35,10 @@ contract PharmacyAccess {
     bytes32 public constant DISPENSE_BY_TOKEN_TYPEHASH = keccak256(
         "DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)"
     );
+    /// @notice The pharmacy step's struct (the hub verifies it: `PatientSmartCard.DISPENSE_WITH_CONSENT_TYPEHASH`).
+    bytes32 public constant DISPENSE_WITH_CONSENT_TYPEHASH = keccak256(
+        "DispenseWithConsent(Consent consent,Dispense dispense)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+    );
     bytes32 public constant CANCEL_TYPEHASH = keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)");
 
     /// @dev Partial is appended so the earlier values (the kiosk's store reads 1, 2, 3) stay.
@@ -60,6 +64,15 @@ contract PharmacyAccess {
         uint40 dispensedAt;
         uint16 dispensedBps;
         bytes32 tokenKeyHash;
+    }
+
+    /// @dev What `dispenseWithConsent` carries between its parts (in memory: the stack is full of its arguments).
+    struct Step {
+        bytes32 patientId;
+        address pharmacy;
+        uint32 pharmacyId;
+        uint16 dispensed;
+        bytes32 contentHash;
     }
 
     /// @notice The hub holding institutions, patients and consent.
@@ -95,6 +108,8 @@ contract PharmacyAccess {
     error InvalidPart(uint256 id, uint16 part, uint16 dispensedBps);
     error NoToken(uint256 id);
     error InvalidToken(uint256 id);
+    /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
+    error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
 
     constructor(IPatientSmartCard hub_) {
         hub = hub_;
@@ -186,6 +201,33 @@ contract PharmacyAccess {
         bytes32 contentHash = _useCardSignature(patientId, id, pharmacy, part, deadline, sealedDispense, sig);
         _dispense(p, pharmacyId, dispensed + part);
         emit PrescriptionDispensed(id, patientId, pharmacyId, part, false, contentHash);
+    }
+
+    /// @notice The pharmacy step, one transaction at the counter (docs/design-v2.md, "Step functions"): the
+    /// pharmacy's consent `consent` (as `grantConsent`; it must include DISPENSE) and a dispense of `part` (as
+    /// `dispensePrescription`, partial dispenses included), on one card signature over
+    /// DispenseWithConsent(Consent consent, Dispense dispense) — the Dispense struct with the card's current nonce.
+    /// Checks in the single calls' order: the prescription exists; the consent's (caller, role, scope, epoch,
+    /// freshness, order, window); DISPENSE in the scope; the dispense's; the card's nonce, then the signature.
+    function dispenseWithConsent(
+        uint256 id,
+        uint16 part,
+        uint256 deadline,
+        bytes calldata sealedDispense,
+        ConsentTerms calldata consent,
+        CardSig calldata sig
+    ) external {
+        Prescription storage p = _existing(id);
+        Step memory st;
+        st.patientId = p.patientId;
+        (st.pharmacy, st.pharmacyId) = hub.checkConsentFor(msg.sender, st.patientId, Role.Pharmacy, consent);
+        if (consent.scope & Scope.DISPENSE == 0) revert ScopeNotGranted(st.patientId, st.pharmacy, Scope.DISPENSE);
+        st.dispensed = _checkPart(id, p, part, deadline, sealedDispense);
+        st.contentHash = keccak256(sealedDispense);
+        bytes32 dispenseHash = _dispenseHash(p, id, st.pharmacy, part, st.contentHash, deadline);
+        hub.grantConsentFor(msg.sender, st.patientId, consent, dispenseHash, sig);
+        _dispense(p, st.pharmacyId, st.dispensed + part);
+        emit PrescriptionDispensed(id, st.patientId, st.pharmacyId, part, false, st.contentHash);
     }
 
     /// @notice A kiosk of an active pharmacy dispenses the whole rest of a prescription issued with a token, without
@@ -291,6 +333,30 @@ contract PharmacyAccess {
         uint256 nonce = hub.useNonce(patientId);
         bytes32 structHash = keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, part, contentHash, nonce, deadline));
         hub.verifyCardSignature(patientId, structHash, sig);
+    }
+
+    /// @dev `_checkDispensable`, then the part: at least 1 and at most what is left (`InvalidPart`). Returns the
+    /// parts dispensed so far.
+    function _checkPart(uint256 id, Prescription storage p, uint16 part, uint256 deadline, bytes calldata sealedDispense)
+        internal
+        view
+        returns (uint16 dispensed)
+    {
+        dispensed = _checkDispensable(id, p, deadline, sealedDispense);
+        if (part == 0 || part > WHOLE - dispensed) revert InvalidPart(id, part, dispensed);
+    }
+
+    /// @dev Uses the card's nonce; returns the hash of Dispense(id, pharmacy, part, contentHash, nonce, deadline).
+    function _dispenseHash(
+        Prescription storage p,
+        uint256 id,
+        address pharmacy,
+        uint16 part,
+        bytes32 contentHash,
+        uint256 deadline
+    ) internal returns (bytes32) {
+        uint256 nonce = hub.useNonce(p.patientId);
+        return keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, part, contentHash, nonce, deadline));
     }
 
     /// @dev Checks the token key's signature over DispenseByToken(id, pharmacy, contentHash, deadline): the
