@@ -160,7 +160,12 @@ contract VisitGasTest is Fixture {
             address(insurance),
             abi.encodeCall(InsuranceProvider.approveClaim, (claimId, CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
         );
-        send("processPayment", insurerKiosk, address(insurance), abi.encodeCall(InsuranceProvider.processPayment, (claimId)));
+        send(
+            "processPayment",
+            insurerKiosk,
+            address(insurance),
+            abi.encodeCall(InsuranceProvider.processPayment, (claimId))
+        );
     }
 
     function _register(uint256 pk, bytes32 id, uint256 seed) internal {
