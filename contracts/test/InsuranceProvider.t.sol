@@ -850,4 +850,18 @@ contract InsuranceProviderTest is Fixture {
         (, uint256 remaining) = _coverage();
         assertEq(remaining, LIMIT - 80e18);
     }
+
+    function test_enrollPatient_limitAboveUint88Refused() public {
+        // The coverage is one packed slot: a limit is at most 2^88 - 1 (as every claimed amount is).
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, BPS, uint128(type(uint88).max) + 1)
+        );
+        insurance.enrollPatient(pid, BPS, uint128(type(uint88).max) + 1);
+        vm.prank(insurerKiosk);
+        insurance.enrollPatient(pid, BPS, type(uint88).max);
+        (InsuranceProvider.Coverage memory c,) = _coverage();
+        assertEq(c.annualLimit, type(uint88).max);
+        assertEq(c.insurer, insurer);
+    }
 }
