@@ -82,7 +82,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         uint8 scope;
     }
 
-    /// @dev cardKeyHash zero: unknown patient. epoch starts at 1; nonce is used by the dispense signature only.
+    /// @dev epoch zero: unknown patient; it starts at 1. cardKeyHash: the current card's key hash once the card was
+    /// replaced; zero while the patient holds the card they registered with, whose key hash is the patient id (a
+    /// registration writes no slot for it). nonce is used by the dispense signature only.
     /// lost: the card was reported lost (every signature of it is refused) until a replacement. recoveryKeyHash:
     /// keccak256 of the recovery key printed on the issue letter. keyBundleHash: keccak256 of the key bundle
     /// (history key, card grant, recovery shares) whose bytes are in the registration's or replacement's calldata.
@@ -475,7 +477,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (keyBundleLength == 0 || keyBundleLength > MAX_KEY_BUNDLE) revert InvalidKeyBundle(keyBundleLength);
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
         if (recoveryKeyHash == patientId) revert CardIsRecoveryKey(patientId);
-        if (_patients[patientId].cardKeyHash != 0) revert PatientExists(patientId);
+        if (_patients[patientId].epoch != 0) revert PatientExists(patientId);
         if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
         if (patientOfRecovery[recoveryKeyHash] != 0) revert RecoveryKeyInUse(recoveryKeyHash);
     }
@@ -491,14 +493,12 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     }
 
     function _register(bytes32 patientId, address hospital, bytes32 recoveryKeyHash, bytes32 keyBundleHash) internal {
-        _patients[patientId] = Patient({
-            cardKeyHash: patientId,
-            epoch: 1,
-            nonce: 0,
-            lost: false,
-            recoveryKeyHash: recoveryKeyHash,
-            keyBundleHash: keyBundleHash
-        });
+        // Three slots: the card key hash stays zero (the patient id is the card's key hash), nonce and lost start
+        // at zero beside the epoch.
+        Patient storage p = _patients[patientId];
+        p.epoch = 1;
+        p.recoveryKeyHash = recoveryKeyHash;
+        p.keyBundleHash = keyBundleHash;
         patientOfRecovery[recoveryKeyHash] = patientId;
         emit PatientRegistered(patientId, hospital);
     }
@@ -509,8 +509,8 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// replacement (`replaceCard`) gives the patient a working card again. `CardReportedLost` carries the new epoch.
     function reportCardLost(bytes32 patientId, uint64 signedAt, CardSig calldata sig) external {
         Patient storage p = _patients[patientId];
-        bytes32 cardHash = p.cardKeyHash;
-        if (cardHash == 0) revert UnknownPatient(patientId);
+        if (p.epoch == 0) revert UnknownPatient(patientId);
+        bytes32 cardHash = _cardKey(patientId, p);
         if (p.lost) revert CardAlreadyLost(patientId);
         _checkFresh(signedAt);
         bytes32 signer = keccak256(abi.encode(sig.qx, sig.qy));
@@ -543,13 +543,13 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     ) external {
         (address hospital,) = institutionOf(msg.sender, Role.Hospital);
         Patient storage p = _patients[patientId];
-        if (p.cardKeyHash == 0) revert UnknownPatient(patientId);
+        if (p.epoch == 0) revert UnknownPatient(patientId);
         _checkFresh(signedAt);
         _checkKeyBundle(keyBundle);
         bytes32 bundleHash = keccak256(keyBundle);
         bytes32 newHash =
             _checkReplacement(patientId, p, hospital, newRecoveryKeyHash, bundleHash, signedAt, recovery, newCard);
-        emit CardReplaced(patientId, p.cardKeyHash, newHash, hospital);
+        emit CardReplaced(patientId, _cardKey(patientId, p), newHash, hospital);
         p.cardKeyHash = newHash;
         p.lost = false;
         p.keyBundleHash = bundleHash;
@@ -566,7 +566,14 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
 
     /// @notice Hash of the patient's current card key (zero: unknown patient).
     function cardKeyOf(bytes32 patientId) external view returns (bytes32) {
-        return _patients[patientId].cardKeyHash;
+        return _cardKey(patientId, _patients[patientId]);
+    }
+
+    /// @dev The patient's current card key hash (zero: unknown patient): the replacement's, or the patient id.
+    function _cardKey(bytes32 patientId, Patient storage p) internal view returns (bytes32) {
+        if (p.epoch == 0) return 0;
+        bytes32 replaced = p.cardKeyHash;
+        return replaced == 0 ? patientId : replaced;
     }
 
     /// @notice The patient's current card nonce (used by dispense signatures).
@@ -585,7 +592,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         bytes32 owner = replacementOwner[cardKeyHash];
         bytes32 pid = owner != 0 ? owner : cardKeyHash;
         Patient storage p = _patients[pid];
-        return p.cardKeyHash == cardKeyHash && !p.lost ? pid : bytes32(0);
+        return cardKeyHash != 0 && _cardKey(pid, p) == cardKeyHash && !p.lost ? pid : bytes32(0);
     }
 
     /// @notice keccak256 of the patient's recovery public key (zero: unknown patient).
@@ -612,7 +619,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         returns (bool registered, bytes32 cardKeyHash, uint256 nonce, uint64 epoch)
     {
         Patient storage p = _patients[patientId];
-        return (p.cardKeyHash != 0, p.cardKeyHash, p.nonce, p.epoch);
+        return (p.epoch != 0, _cardKey(patientId, p), p.nonce, p.epoch);
     }
 
     // ---------------------------------------------------------------- consent
@@ -849,7 +856,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         bytes32 recoveryHash = p.recoveryKeyHash;
         if (keccak256(abi.encode(recovery.qx, recovery.qy)) != recoveryHash) revert NotRecoveryKey(patientId);
         newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
-        if (_patients[newHash].cardKeyHash != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
+        if (_patients[newHash].epoch != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
         if (newHash == recoveryHash || (newRecoveryKeyHash != 0 && newHash == newRecoveryKeyHash)) {
             revert CardIsRecoveryKey(patientId);
         }
@@ -870,8 +877,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @dev `sig` must be the patient's current card, not reported lost, signing `structHash`.
     function _verifyPatient(bytes32 patientId, bytes32 structHash, CardSig calldata sig) internal view {
         Patient storage p = _patients[patientId];
+        if (p.epoch == 0) revert UnknownPatient(patientId);
         bytes32 keyHash = p.cardKeyHash;
-        if (keyHash == 0) revert UnknownPatient(patientId);
+        if (keyHash == 0) keyHash = patientId;
         if (p.lost) revert CardReported(patientId);
         if (keccak256(abi.encode(sig.qx, sig.qy)) != keyHash) revert CardKeyMismatch(patientId);
         _verify(structHash, sig);
