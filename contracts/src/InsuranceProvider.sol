@@ -355,18 +355,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         address caller = hub.kioskInstitution(msg.sender);
         if (caller == address(0)) revert NotClaimParty(claimId, msg.sender);
         (,, uint32 callerId) = hub.institutions(caller);
-        address insurer;
-        address hospital;
-        if (callerId == c.insurerId) {
-            insurer = caller;
-            hospital = hub.institutionAddress(c.hospitalId);
-        } else if (callerId == c.hospitalId) {
-            hub.institutionOf(msg.sender, Role.Hospital);
-            insurer = hub.institutionAddress(c.insurerId);
-            hospital = caller;
-        } else {
-            revert NotClaimParty(claimId, msg.sender);
-        }
+        bool byInsurer = callerId == c.insurerId;
+        if (!byInsurer && callerId != c.hospitalId) revert NotClaimParty(claimId, msg.sender);
+        if (!byInsurer) hub.institutionOf(msg.sender, Role.Hospital);
+        address insurer = byInsurer ? caller : hub.institutionAddress(c.insurerId);
+        address hospital = byInsurer ? hub.institutionAddress(c.hospitalId) : caller;
         if (status == ClaimStatus.Paid) revert AlreadyPaid(claimId);
         if (status != ClaimStatus.Approved) revert ClaimNotApproved(claimId, status);
         uint256 amount = c.approved;

@@ -242,8 +242,7 @@ contract PharmacyAccess {
         CardSig calldata sig
     ) external {
         StoredPrescription storage p = _existing(id);
-        Step memory st;
-        st.patientId = p.patientId;
+        Step memory st = Step({patientId: p.patientId, pharmacy: address(0), pharmacyId: 0, dispensed: 0, contentHash: 0});
         (st.pharmacy, st.pharmacyId) = hub.checkConsentFor(msg.sender, st.patientId, Role.Pharmacy, consent);
         if (consent.scope & Scope.DISPENSE == 0) revert ScopeNotGranted(st.patientId, st.pharmacy, Scope.DISPENSE);
         st.dispensed = _checkPart(id, p, part, deadline, sealedDispense);
