@@ -18,6 +18,15 @@ struct CardSig {
     bytes32 s;
 }
 
+/// @notice The terms of a consent the card signs (the `Consent` struct without the patient and the institution,
+/// which the call supplies): what a step function (docs/design-v2.md, "Step functions") passes for its consent part.
+struct ConsentTerms {
+    uint8 scope;
+    uint64 validUntil;
+    uint64 epoch;
+    uint64 signedAt;
+}
+
 /// @notice Bits of a consent's scope.
 library Scope {
     uint8 internal constant READ = 1;
@@ -70,6 +79,40 @@ interface IPatientSmartCard {
     /// signs the EIP-712 struct `structHash` under the hub's domain (the domain of card signatures): how a module
     /// checks a key that is not a patient's card, such as a prescription's token key.
     function verifyKeySignature(bytes32 keyHash, bytes32 structHash, CardSig calldata sig) external view;
+
+    /// @notice The checks of `grantConsent` for a consent of `kiosk`'s institution, which must have `role`, with
+    /// `terms` (caller, role, scope ceiling, epoch, freshness, order, window), without the signature; reverts with
+    /// grantConsent's errors. Returns the institution and its id.
+    function checkConsentFor(address kiosk, bytes32 patientId, Role role, ConsentTerms calldata terms)
+        external
+        view
+        returns (address institution, uint32 id);
+
+    /// @notice A step function's consent part (modules only; the role is the calling module's): runs the checks of
+    /// `checkConsentFor`, verifies the card's one signature over the step and stores the consent (`ConsentGranted`).
+    /// `stepHash` zero: the card signed the plain `Consent` struct; otherwise (PharmacyAccess only) the card signed
+    /// `DispenseWithConsent(Consent consent,Dispense dispense)` and `stepHash` is the Dispense struct's hash.
+    function grantConsentFor(
+        address kiosk,
+        bytes32 patientId,
+        ConsentTerms calldata terms,
+        bytes32 stepHash,
+        CardSig calldata sig
+    ) external returns (address institution, uint32 id);
+
+    /// @notice The registration step's hub part (HospitalRecord only): `registerPatient`'s checks for `kiosk`, then
+    /// the checks of the hospital's consent `terms` at the new patient's epoch (1), then the card's one signature
+    /// over RegisterWithConsent(RegisterPatient registration, Consent consent); registers the patient and stores
+    /// the consent. `keyBundleHash` and `keyBundleLength` describe the key bundle in the caller's calldata.
+    function registerWithConsentFor(
+        address kiosk,
+        uint256 deadline,
+        bytes32 recoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint256 keyBundleLength,
+        ConsentTerms calldata terms,
+        CardSig calldata sig
+    ) external returns (bytes32 patientId, uint32 hospitalId);
 
     /// @notice Returns the patient's current card nonce and increments it (modules only).
     function useNonce(bytes32 patientId) external returns (uint256);

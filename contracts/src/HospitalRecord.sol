@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Role, Scope, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @title HospitalRecord
 /// @notice Hospitals and the patient's medical record. A record is an encrypted blob that travels only in the
@@ -14,6 +14,8 @@ contract HospitalRecord {
     uint256 public constant MAX_BUCKET = 65536;
     /// @notice Largest page `getMedicalRecords` returns.
     uint256 public constant MAX_PAGE = 100;
+    /// @notice Most records one `recordVisit` appends.
+    uint256 public constant MAX_VISIT_RECORDS = 8;
 
     /// @notice One entry of a patient's record chain, packed into a single storage slot.
     /// @dev chainHash = bytes20(keccak256(abi.encode(patientId, index, previous chainHash, contentHash, author,
@@ -49,6 +51,9 @@ contract HospitalRecord {
     error NoSuchRecord(bytes32 patientId, uint256 index);
     error NotRecordAuthor(bytes32 patientId, uint256 index, uint32 author);
     error TooManyRecords(bytes32 patientId);
+    error InvalidRecordCount(uint256 count);
+    /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
+    error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
 
     constructor(IPatientSmartCard hub_) {
         hub = hub_;
@@ -68,6 +73,44 @@ contract HospitalRecord {
     {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         return _append(patientId, author, 0, sealedRecord);
+    }
+
+    /// @notice The registration step, one transaction at reception (docs/design-v2.md, "Step functions"): registers
+    /// the patient whose card holds `sig`'s key (as `PatientSmartCard.registerPatient`), stores the hospital's consent
+    /// `consent` (as `grantConsent`, at the new patient's epoch 1; it must include WRITE) and appends the
+    /// demographics record `sealedRecord` (as `addMedicalRecord`). The card signs once, over
+    /// RegisterWithConsent(RegisterPatient registration, Consent consent). Any part refused: nothing happens.
+    /// @return patientId keccak256 of the card key; index the demographics record's index (0).
+    function registerAndConsent(
+        uint256 deadline,
+        bytes32 recoveryKeyHash,
+        bytes calldata keyBundle,
+        ConsentTerms calldata consent,
+        bytes calldata sealedRecord,
+        CardSig calldata sig
+    ) external returns (bytes32 patientId, uint256 index) {
+        uint32 author;
+        (patientId, author) = hub.registerWithConsentFor(
+            msg.sender, deadline, recoveryKeyHash, keccak256(keyBundle), keyBundle.length, consent, sig
+        );
+        if (consent.scope & Scope.WRITE == 0) {
+            revert ScopeNotGranted(patientId, hub.kioskInstitution(msg.sender), Scope.WRITE);
+        }
+        index = _append(patientId, author, 0, sealedRecord);
+    }
+
+    /// @notice The diagnosis step, one transaction at the doctor's desk: a hospital kiosk with the patient's WRITE
+    /// consent appends 1 to MAX_VISIT_RECORDS records (the condition and the care plan), each checked as
+    /// `addMedicalRecord` checks one; any malformed: none is appended.
+    /// @return firstIndex The index of the first record appended (the others follow it).
+    function recordVisit(bytes32 patientId, bytes[] calldata sealedRecords) external returns (uint256 firstIndex) {
+        (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
+        uint256 n = sealedRecords.length;
+        if (n == 0 || n > MAX_VISIT_RECORDS) revert InvalidRecordCount(n);
+        firstIndex = _append(patientId, author, 0, sealedRecords[0]);
+        for (uint256 i = 1; i < n; ++i) {
+            _append(patientId, author, 0, sealedRecords[i]);
+        }
     }
 
     /// @notice The author hospital amends one of its entries: a new version that supersedes `supersedesIndex`.

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {Role, Scope, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @notice What InsuranceProvider asks of HospitalRecord.
 interface IHospitalRecord {
@@ -38,6 +38,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         PendingSecond
     }
 
+    /// @notice A patient's coverage as `coverageOf` returns it.
     struct Coverage {
         address insurer;
         uint16 bps;
@@ -46,6 +47,17 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         uint128 used;
     }
 
+    /// @dev A coverage as stored: one slot (the insurer by its institution id; the limit and the amount used within
+    /// uint88, as every claimed amount is).
+    struct StoredCoverage {
+        uint32 insurerId;
+        uint16 bps;
+        uint32 periodStart;
+        uint88 annualLimit;
+        uint88 used;
+    }
+
+    /// @notice A claim as `getClaim` returns it.
     struct Claim {
         bytes32 patientId;
         address hospital;
@@ -53,6 +65,22 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         ClaimStatus status;
         address insurer;
         uint96 approved;
+        uint64 recordIndex;
+        uint40 submittedAt;
+        uint40 decidedAt;
+        uint16 reasonCode;
+        bytes32 contentHash;
+    }
+
+    /// @dev A claim as stored: four slots (the parties by their institution ids, so the amounts, the status and
+    /// both parties share one slot that every decision reads and writes).
+    struct StoredClaim {
+        bytes32 patientId;
+        uint32 hospitalId;
+        uint32 insurerId;
+        uint88 claimed;
+        uint96 approved;
+        ClaimStatus status;
         uint64 recordIndex;
         uint40 submittedAt;
         uint40 decidedAt;
@@ -79,8 +107,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     mapping(address insurer => uint256) public escrowOf;
     /// @notice The part of an insurer's escrow owed to approved, unpaid claims (never withdrawn).
     mapping(address insurer => uint256) public reservedOf;
-    mapping(bytes32 patientId => Coverage) internal _coverage;
-    mapping(uint256 claimId => Claim) internal _claims;
+    mapping(bytes32 patientId => StoredCoverage) internal _coverage;
+    mapping(uint256 claimId => StoredClaim) internal _claims;
     /// @notice The claim filed for a record (keyed by keccak256(patientId, index)), so a record is billed once.
     mapping(bytes32 recordKey => uint256) public claimOfRecord;
     /// @notice The amount above which an insurer's approval needs a second kiosk (0: never).
@@ -118,6 +146,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error EscrowInsufficient(uint256 available, uint256 needed);
     error NotPendingSecond(uint256 claimId, ClaimStatus status);
     error SameReviewer(uint256 claimId, address kiosk);
+    error AboveApprovalThreshold(uint256 claimId, uint256 amount, uint256 threshold);
 
     constructor(IPatientSmartCard hub_, IHospitalRecord records_, IERC20 token_) {
         hub = hub_;
@@ -166,23 +195,59 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// terms): `bps` of each claim is covered, up to `annualLimit` tokens per policy period. If another insurer
     /// covered the patient, this one takes over with a new period; the other's approved claims stay payable.
     function enrollPatient(bytes32 patientId, uint16 bps, uint128 annualLimit) external {
-        (address insurer,) = hub.authorize(msg.sender, patientId, Role.Insurer, Scope.READ);
-        if (bps == 0 || bps > 10_000 || annualLimit == 0) revert InvalidCoverage(bps, annualLimit);
-        Coverage storage c = _coverage[patientId];
-        if (c.insurer != insurer) {
-            c.periodStart = uint40(block.timestamp);
-            c.used = 0;
+        (address insurer, uint32 insurerId) = hub.authorize(msg.sender, patientId, Role.Insurer, Scope.READ);
+        _enroll(patientId, insurer, insurerId, bps, annualLimit);
+    }
+
+    /// @notice The enrolment step, one transaction at the insurer's desk (docs/design-v2.md, "Step functions"): the
+    /// insurer's READ consent `consent`, on the card's signature over the plain Consent struct (as `grantConsent`,
+    /// the kiosk's institution an insurer), then the enrolment (as `enrollPatient`).
+    function enrollWithConsent(
+        bytes32 patientId,
+        uint16 bps,
+        uint128 annualLimit,
+        ConsentTerms calldata consent,
+        CardSig calldata sig
+    ) external {
+        (address insurer, uint32 insurerId) = hub.grantConsentFor(msg.sender, patientId, consent, bytes32(0), sig);
+        _enroll(patientId, insurer, insurerId, bps, annualLimit);
+    }
+
+    /// @dev The enrolment's checks (bps in 1..10,000, a limit in 1..2^88-1: `InvalidCoverage`) and its effect: a new
+    /// insurer starts a new period, the same insurer keeps its period and what was used in it.
+    function _enroll(bytes32 patientId, address insurer, uint32 insurerId, uint16 bps, uint128 annualLimit)
+        internal
+    {
+        if (bps == 0 || bps > 10_000 || annualLimit == 0 || annualLimit > type(uint88).max) {
+            revert InvalidCoverage(bps, annualLimit);
         }
-        c.insurer = insurer;
-        c.bps = bps;
-        c.annualLimit = annualLimit;
+        StoredCoverage storage c = _coverage[patientId];
+        if (c.insurerId != insurerId) {
+            _coverage[patientId] = StoredCoverage({
+                insurerId: insurerId,
+                bps: bps,
+                periodStart: uint32(block.timestamp),
+                annualLimit: uint88(annualLimit),
+                used: 0
+            });
+        } else {
+            c.bps = bps;
+            c.annualLimit = uint88(annualLimit);
+        }
         emit PatientEnrolled(patientId, insurer, bps, annualLimit);
     }
 
     /// @notice A patient's coverage terms and what is left of this period's limit.
     function coverageOf(bytes32 patientId) external view returns (Coverage memory c, uint256 remaining) {
-        c = _coverage[patientId];
-        if (c.insurer == address(0)) return (c, 0);
+        StoredCoverage memory s = _coverage[patientId];
+        if (s.insurerId == 0) return (c, 0);
+        c = Coverage({
+            insurer: hub.institutionAddress(s.insurerId),
+            bps: s.bps,
+            periodStart: s.periodStart,
+            annualLimit: s.annualLimit,
+            used: s.used
+        });
         if (block.timestamp >= uint256(c.periodStart) + PERIOD) c.used = 0;
         remaining = c.annualLimit > c.used ? c.annualLimit - c.used : 0;
     }
@@ -201,21 +266,21 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint88).max) revert AmountTooLarge(amount);
         Envelope.check(sealedClaim, MAX_BUCKET);
-        address insurer = _coverage[patientId].insurer;
-        if (insurer == address(0)) revert NotCovered(patientId);
+        uint32 insurerId = _coverage[patientId].insurerId;
+        if (insurerId == 0) revert NotCovered(patientId);
         bytes32 recordKey = keccak256(abi.encode(patientId, recordIndex));
         uint256 existing = claimOfRecord[recordKey];
         if (existing != 0) revert RecordAlreadyClaimed(patientId, recordIndex, existing);
         claimId = ++claimCount;
         claimOfRecord[recordKey] = claimId;
         bytes32 contentHash = keccak256(sealedClaim);
-        _claims[claimId] = Claim({
+        _claims[claimId] = StoredClaim({
             patientId: patientId,
-            hospital: hospital,
+            hospitalId: hospitalId,
+            insurerId: insurerId,
             claimed: uint88(amount),
-            status: ClaimStatus.Submitted,
-            insurer: insurer,
             approved: 0,
+            status: ClaimStatus.Submitted,
             recordIndex: uint64(recordIndex),
             submittedAt: uint40(block.timestamp),
             decidedAt: 0,
@@ -233,18 +298,18 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// @param sealedResponse The FHIR ClaimResponse (per-item adjudication) sealed for the patient, the hospital and
     /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
     function approveClaim(uint256 claimId, uint256 amount, bytes calldata sealedResponse) external {
-        Claim storage c = _pendingClaimOf(claimId);
+        (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId);
         if (amount == 0) revert ZeroAmount();
         Envelope.check(sealedResponse, MAX_BUCKET);
         bytes32 contentHash = keccak256(sealedResponse);
-        uint256 threshold = approvalThresholdOf[c.insurer];
+        uint256 threshold = approvalThresholdOf[insurer];
         if (threshold == 0 || amount <= threshold) {
-            _approve(claimId, c, amount, contentHash);
+            _approve(claimId, c, insurer, amount, contentHash);
             return;
         }
         // Four eyes: the same checks now (a proposal that could not be approved is refused at once), the reserve
         // when a second kiosk confirms (and the checks again, since coverage and escrow may have moved).
-        _checkApprovable(c, _coverage[c.patientId], amount);
+        _checkApprovable(c, insurer, _coverage[c.patientId], amount);
         c.status = ClaimStatus.PendingSecond;
         proposalOf[claimId] = Proposal({kiosk: msg.sender, amount: uint96(amount), contentHash: contentHash});
         emit ClaimApprovalProposed(claimId, msg.sender, amount, contentHash);
@@ -254,12 +319,12 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// second kiosk (`SameReviewer` for the proposer): the amount is checked against coverage and escrow again and
     /// reserved, the claim is Approved with the proposal's sealed response.
     function confirmApproval(uint256 claimId) external {
-        Claim storage c = _claimOfInsurer(claimId);
+        (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId);
         if (c.status != ClaimStatus.PendingSecond) revert NotPendingSecond(claimId, c.status);
         Proposal memory proposal = proposalOf[claimId];
         if (proposal.kiosk == msg.sender) revert SameReviewer(claimId, msg.sender);
         delete proposalOf[claimId];
-        _approve(claimId, c, proposal.amount, proposal.contentHash);
+        _approve(claimId, c, insurer, proposal.amount, proposal.contentHash);
     }
 
     /// @notice A kiosk of the claim's insurer denies it with a reason code (see the kiosk's reason list; no free text
@@ -267,7 +332,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// @param sealedResponse The FHIR ClaimResponse (the reasons per item) sealed for the patient, the hospital and
     /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
     function denyClaim(uint256 claimId, uint16 reasonCode, bytes calldata sealedResponse) external {
-        Claim storage c = _claimOfInsurer(claimId);
+        (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId);
         ClaimStatus status = c.status;
         if (status != ClaimStatus.Submitted && status != ClaimStatus.PendingSecond) {
             revert ClaimNotPending(claimId, status);
@@ -277,21 +342,24 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         c.status = ClaimStatus.Denied;
         c.reasonCode = reasonCode;
         c.decidedAt = uint40(block.timestamp);
-        emit ClaimDenied(claimId, c.insurer, reasonCode, keccak256(sealedResponse));
+        emit ClaimDenied(claimId, insurer, reasonCode, keccak256(sealedResponse));
     }
 
     /// @notice Pays an approved claim from the insurer's reserved escrow to the hospital, exactly once. Sent by a
     /// kiosk of the claim's insurer (even a suspended one: an approved claim is money owed) or by a kiosk of the
     /// claim's (active) hospital.
     function processPayment(uint256 claimId) external nonReentrant {
-        Claim storage c = _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
         ClaimStatus status = c.status;
         if (status == ClaimStatus.None) revert NoSuchClaim(claimId);
-        address insurer = c.insurer;
-        address hospital = c.hospital;
         address caller = hub.kioskInstitution(msg.sender);
-        if (caller == address(0) || (caller != insurer && caller != hospital)) revert NotClaimParty(claimId, msg.sender);
-        if (caller == hospital) hub.institutionOf(msg.sender, Role.Hospital);
+        if (caller == address(0)) revert NotClaimParty(claimId, msg.sender);
+        (,, uint32 callerId) = hub.institutions(caller);
+        bool byInsurer = callerId == c.insurerId;
+        if (!byInsurer && callerId != c.hospitalId) revert NotClaimParty(claimId, msg.sender);
+        if (!byInsurer) hub.institutionOf(msg.sender, Role.Hospital);
+        address insurer = byInsurer ? caller : hub.institutionAddress(c.insurerId);
+        address hospital = byInsurer ? hub.institutionAddress(c.hospitalId) : caller;
         if (status == ClaimStatus.Paid) revert AlreadyPaid(claimId);
         if (status != ClaimStatus.Approved) revert ClaimNotApproved(claimId, status);
         uint256 amount = c.approved;
@@ -302,29 +370,72 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit ClaimPaid(claimId, hospital, amount);
     }
 
+    /// @notice The insurer's settle step, one transaction (docs/design-v2.md, "Step functions"): approves `amount`
+    /// (the checks of `approveClaim`: a kiosk of the claim's active insurer, a submitted claim, a nonzero amount, the
+    /// sealed ClaimResponse an envelope, within coverage and unreserved escrow) and pays it to the hospital (as
+    /// `processPayment`) at once, without reserving it in between. An amount above the insurer's approval threshold
+    /// needs four eyes and cannot be settled in one step (`AboveApprovalThreshold`: approveClaim, confirmApproval,
+    /// processPayment). Emits ClaimApproved then ClaimPaid.
+    function settleClaim(uint256 claimId, uint256 amount, bytes calldata sealedResponse) external nonReentrant {
+        (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId);
+        if (amount == 0) revert ZeroAmount();
+        Envelope.check(sealedResponse, MAX_BUCKET);
+        uint256 threshold = approvalThresholdOf[insurer];
+        if (threshold != 0 && amount > threshold) revert AboveApprovalThreshold(claimId, amount, threshold);
+        StoredCoverage storage cov = _coverage[c.patientId];
+        (uint32 start, uint256 used,) = _checkApprovable(c, insurer, cov, amount);
+        if (start != cov.periodStart) cov.periodStart = start;
+        cov.used = uint88(used + amount);
+        c.approved = uint96(amount);
+        c.status = ClaimStatus.Paid;
+        c.decidedAt = uint40(block.timestamp);
+        escrowOf[insurer] -= amount;
+        address hospital = hub.institutionAddress(c.hospitalId);
+        emit ClaimApproved(claimId, insurer, amount, keccak256(sealedResponse));
+        token.safeTransfer(hospital, amount);
+        emit ClaimPaid(claimId, hospital, amount);
+    }
+
     /// @notice The paper's getClaimStatus: a claim's state and amounts.
     function getClaimStatus(uint256 claimId)
         external
         view
         returns (ClaimStatus status, uint256 claimed, uint256 approved, address hospital, address insurer)
     {
-        Claim storage c = _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
-        return (c.status, c.claimed, c.approved, c.hospital, c.insurer);
+        return (
+            c.status, c.claimed, c.approved, hub.institutionAddress(c.hospitalId), hub.institutionAddress(c.insurerId)
+        );
     }
 
     /// @notice A whole claim.
     function getClaim(uint256 claimId) external view returns (Claim memory) {
-        Claim storage c = _claims[claimId];
+        StoredClaim storage c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
-        return c;
+        return Claim({
+            patientId: c.patientId,
+            hospital: hub.institutionAddress(c.hospitalId),
+            claimed: c.claimed,
+            status: c.status,
+            insurer: hub.institutionAddress(c.insurerId),
+            approved: c.approved,
+            recordIndex: c.recordIndex,
+            submittedAt: c.submittedAt,
+            decidedAt: c.decidedAt,
+            reasonCode: c.reasonCode,
+            contentHash: c.contentHash
+        });
     }
 
-    function _claimOfInsurer(uint256 claimId) internal view returns (Claim storage c) {
+    /// @dev The claim, which must exist, and the caller's insurer, which must be the claim's (`institutionOf`'s
+    /// checks: a kiosk of an active insurer).
+    function _claimOfInsurer(uint256 claimId) internal view returns (StoredClaim storage c, address insurer) {
         c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
-        (address insurer,) = hub.institutionOf(msg.sender, Role.Insurer);
-        if (insurer != c.insurer) revert WrongInsurer(claimId, msg.sender);
+        uint32 id;
+        (insurer, id) = hub.institutionOf(msg.sender, Role.Insurer);
+        if (id != c.insurerId) revert WrongInsurer(claimId, msg.sender);
     }
 
     /// @dev Reverts unless `amount` is within what may be approved for `c` now — the covered percentage of the
@@ -332,18 +443,17 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// (`ExceedsCoverage`; `NotCovered` when the claim's insurer no longer covers the patient) — and within the
     /// insurer's unreserved escrow (`EscrowInsufficient`). Returns the current period's start, the amount used in it
     /// and the insurer's reserve.
-    function _checkApprovable(Claim storage c, Coverage storage cov, uint256 amount)
+    function _checkApprovable(StoredClaim storage c, address insurer, StoredCoverage storage cov, uint256 amount)
         internal
         view
-        returns (uint40 start, uint256 used, uint256 reserved)
+        returns (uint32 start, uint256 used, uint256 reserved)
     {
-        address insurer = c.insurer;
-        if (cov.insurer != insurer) revert NotCovered(c.patientId);
+        if (cov.insurerId != c.insurerId) revert NotCovered(c.patientId);
         start = cov.periodStart;
         used = cov.used;
         if (block.timestamp >= uint256(start) + PERIOD) {
             uint256 periods = (block.timestamp - start) / PERIOD;
-            start = uint40(start + periods * PERIOD);
+            start = uint32(start + periods * PERIOD);
             used = 0;
         }
         uint256 cap = uint256(c.claimed) * cov.bps / 10_000;
@@ -357,21 +467,22 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     /// @dev Approves `amount` of claim `c` (checked as `_checkApprovable`): moves the policy period on if one is
     /// over, counts the amount against the limit and reserves it.
-    function _approve(uint256 claimId, Claim storage c, uint256 amount, bytes32 contentHash) internal {
-        Coverage storage cov = _coverage[c.patientId];
-        (uint40 start, uint256 used, uint256 reserved) = _checkApprovable(c, cov, amount);
-        address insurer = c.insurer;
+    function _approve(uint256 claimId, StoredClaim storage c, address insurer, uint256 amount, bytes32 contentHash)
+        internal
+    {
+        StoredCoverage storage cov = _coverage[c.patientId];
+        (uint32 start, uint256 used, uint256 reserved) = _checkApprovable(c, insurer, cov, amount);
         reservedOf[insurer] = reserved + amount;
         if (start != cov.periodStart) cov.periodStart = start;
-        cov.used = uint128(used + amount);
+        cov.used = uint88(used + amount);
         c.approved = uint96(amount);
         c.status = ClaimStatus.Approved;
         c.decidedAt = uint40(block.timestamp);
         emit ClaimApproved(claimId, insurer, amount, contentHash);
     }
 
-    function _pendingClaimOf(uint256 claimId) internal view returns (Claim storage c) {
-        c = _claimOfInsurer(claimId);
+    function _pendingClaimOf(uint256 claimId) internal view returns (StoredClaim storage c, address insurer) {
+        (c, insurer) = _claimOfInsurer(claimId);
         if (c.status != ClaimStatus.Submitted) revert ClaimNotPending(claimId, c.status);
     }
 }

@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {P256} from "@openzeppelin/contracts/utils/cryptography/P256.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {Role, CardSig, Scope, IPatientSmartCard} from "./CareTypes.sol";
+import {Role, CardSig, Scope, ConsentTerms, IPatientSmartCard} from "./CareTypes.sol";
 
 /// @title PatientSmartCard
 /// @notice The hub of carekiosk: governance (through a delay a guardian can veto), institutions and the kiosk keys
@@ -47,6 +47,16 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     bytes32 public constant CONSENT_TYPEHASH = keccak256(
         "Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)"
     );
+    /// @notice The registration step (`HospitalRecord.registerAndConsent`): one card signature over the registration
+    /// and the registering hospital's consent (EIP-712 nested structs: referenced types sorted by name).
+    bytes32 public constant REGISTER_WITH_CONSENT_TYPEHASH = keccak256(
+        "RegisterWithConsent(RegisterPatient registration,Consent consent)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)RegisterPatient(bytes32 patientId,address hospital,bytes32 recoveryKeyHash,bytes32 keyBundleHash,uint256 deadline)"
+    );
+    /// @notice The pharmacy step (`PharmacyAccess.dispenseWithConsent`): one card signature over the pharmacy's
+    /// consent and the dispense.
+    bytes32 public constant DISPENSE_WITH_CONSENT_TYPEHASH = keccak256(
+        "DispenseWithConsent(Consent consent,Dispense dispense)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+    );
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("RevokeConsent(bytes32 patientId,address institution,uint64 signedAt)");
     bytes32 public constant REVOKE_ALL_TYPEHASH =
@@ -72,7 +82,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         uint8 scope;
     }
 
-    /// @dev cardKeyHash zero: unknown patient. epoch starts at 1; nonce is used by the dispense signature only.
+    /// @dev epoch zero: unknown patient; it starts at 1. cardKeyHash: the current card's key hash once the card was
+    /// replaced; zero while the patient holds the card they registered with, whose key hash is the patient id (a
+    /// registration writes no slot for it). nonce is used by the dispense signature only.
     /// lost: the card was reported lost (every signature of it is refused) until a replacement. recoveryKeyHash:
     /// keccak256 of the recovery key printed on the issue letter. keyBundleHash: keccak256 of the key bundle
     /// (history key, card grant, recovery shares) whose bytes are in the registration's or replacement's calldata.
@@ -417,26 +429,76 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         returns (bytes32 patientId)
     {
         (address hospital,) = institutionOf(msg.sender, Role.Hospital);
+        bytes32 bundleHash = keccak256(keyBundle);
+        patientId = _checkRegistration(deadline, recoveryKeyHash, keyBundle.length, sig);
+        _verify(_registerHash(patientId, hospital, recoveryKeyHash, bundleHash, deadline), sig);
+        _register(patientId, hospital, recoveryKeyHash, bundleHash);
+    }
+
+    /// @inheritdoc IPatientSmartCard
+    function registerWithConsentFor(
+        address kiosk,
+        uint256 deadline,
+        bytes32 recoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint256 keyBundleLength,
+        ConsentTerms calldata terms,
+        CardSig calldata sig
+    ) external returns (bytes32 patientId, uint32 hospitalId) {
+        if (msg.sender != hospitalRecord) revert NotModule(msg.sender);
+        address hospital;
+        (hospital, hospitalId) = institutionOf(kiosk, Role.Hospital);
+        patientId = _checkRegistration(deadline, recoveryKeyHash, keyBundleLength, sig);
+        // The consent part, at the epoch the patient is about to have (1).
+        _checkConsentTerms(hospital, Role.Hospital, patientId, terms, 1);
+        _verify(
+            keccak256(
+                abi.encode(
+                    REGISTER_WITH_CONSENT_TYPEHASH,
+                    _registerHash(patientId, hospital, recoveryKeyHash, keyBundleHash, deadline),
+                    _consentHash(patientId, hospital, terms)
+                )
+            ),
+            sig
+        );
+        _register(patientId, hospital, recoveryKeyHash, keyBundleHash);
+        _storeConsent(patientId, hospital, terms);
+    }
+
+    /// @dev registerPatient's checks after the caller's: the deadline, the recovery key hash, the key bundle's length,
+    /// a card key that is no patient's and no recovery key, an unused recovery key. Returns the patient id.
+    function _checkRegistration(uint256 deadline, bytes32 recoveryKeyHash, uint256 keyBundleLength, CardSig calldata sig)
+        internal
+        view
+        returns (bytes32 patientId)
+    {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (recoveryKeyHash == 0) revert InvalidRecoveryKey();
-        _checkKeyBundle(keyBundle);
+        if (keyBundleLength == 0 || keyBundleLength > MAX_KEY_BUNDLE) revert InvalidKeyBundle(keyBundleLength);
         patientId = keccak256(abi.encode(sig.qx, sig.qy));
         if (recoveryKeyHash == patientId) revert CardIsRecoveryKey(patientId);
-        if (_patients[patientId].cardKeyHash != 0) revert PatientExists(patientId);
+        if (_patients[patientId].epoch != 0) revert PatientExists(patientId);
         if (replacementOwner[patientId] != 0) revert CardKeyInUse(patientId);
         if (patientOfRecovery[recoveryKeyHash] != 0) revert RecoveryKeyInUse(recoveryKeyHash);
-        bytes32 bundleHash = keccak256(keyBundle);
-        _verify(
-            keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, recoveryKeyHash, bundleHash, deadline)), sig
-        );
-        _patients[patientId] = Patient({
-            cardKeyHash: patientId,
-            epoch: 1,
-            nonce: 0,
-            lost: false,
-            recoveryKeyHash: recoveryKeyHash,
-            keyBundleHash: bundleHash
-        });
+    }
+
+    function _registerHash(
+        bytes32 patientId,
+        address hospital,
+        bytes32 recoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint256 deadline
+    ) internal pure returns (bytes32) {
+        return keccak256(abi.encode(REGISTER_TYPEHASH, patientId, hospital, recoveryKeyHash, keyBundleHash, deadline));
+    }
+
+    function _register(bytes32 patientId, address hospital, bytes32 recoveryKeyHash, bytes32 keyBundleHash) internal {
+        // Three slots: the card key hash stays zero (the patient id is the card's key hash), nonce and lost start
+        // at zero beside the epoch.
+        Patient storage p = _patients[patientId];
+        p.epoch = 1;
+        p.recoveryKeyHash = recoveryKeyHash;
+        p.keyBundleHash = keyBundleHash;
         patientOfRecovery[recoveryKeyHash] = patientId;
         emit PatientRegistered(patientId, hospital);
     }
@@ -447,8 +509,8 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// replacement (`replaceCard`) gives the patient a working card again. `CardReportedLost` carries the new epoch.
     function reportCardLost(bytes32 patientId, uint64 signedAt, CardSig calldata sig) external {
         Patient storage p = _patients[patientId];
-        bytes32 cardHash = p.cardKeyHash;
-        if (cardHash == 0) revert UnknownPatient(patientId);
+        if (p.epoch == 0) revert UnknownPatient(patientId);
+        bytes32 cardHash = _cardKey(patientId, p);
         if (p.lost) revert CardAlreadyLost(patientId);
         _checkFresh(signedAt);
         bytes32 signer = keccak256(abi.encode(sig.qx, sig.qy));
@@ -481,13 +543,13 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     ) external {
         (address hospital,) = institutionOf(msg.sender, Role.Hospital);
         Patient storage p = _patients[patientId];
-        if (p.cardKeyHash == 0) revert UnknownPatient(patientId);
+        if (p.epoch == 0) revert UnknownPatient(patientId);
         _checkFresh(signedAt);
         _checkKeyBundle(keyBundle);
         bytes32 bundleHash = keccak256(keyBundle);
         bytes32 newHash =
             _checkReplacement(patientId, p, hospital, newRecoveryKeyHash, bundleHash, signedAt, recovery, newCard);
-        emit CardReplaced(patientId, p.cardKeyHash, newHash, hospital);
+        emit CardReplaced(patientId, _cardKey(patientId, p), newHash, hospital);
         p.cardKeyHash = newHash;
         p.lost = false;
         p.keyBundleHash = bundleHash;
@@ -504,7 +566,14 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
 
     /// @notice Hash of the patient's current card key (zero: unknown patient).
     function cardKeyOf(bytes32 patientId) external view returns (bytes32) {
-        return _patients[patientId].cardKeyHash;
+        return _cardKey(patientId, _patients[patientId]);
+    }
+
+    /// @dev The patient's current card key hash (zero: unknown patient): the replacement's, or the patient id.
+    function _cardKey(bytes32 patientId, Patient storage p) internal view returns (bytes32) {
+        if (p.epoch == 0) return 0;
+        bytes32 replaced = p.cardKeyHash;
+        return replaced == 0 ? patientId : replaced;
     }
 
     /// @notice The patient's current card nonce (used by dispense signatures).
@@ -523,7 +592,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         bytes32 owner = replacementOwner[cardKeyHash];
         bytes32 pid = owner != 0 ? owner : cardKeyHash;
         Patient storage p = _patients[pid];
-        return p.cardKeyHash == cardKeyHash && !p.lost ? pid : bytes32(0);
+        return cardKeyHash != 0 && _cardKey(pid, p) == cardKeyHash && !p.lost ? pid : bytes32(0);
     }
 
     /// @notice keccak256 of the patient's recovery public key (zero: unknown patient).
@@ -550,7 +619,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         returns (bool registered, bytes32 cardKeyHash, uint256 nonce, uint64 epoch)
     {
         Patient storage p = _patients[patientId];
-        return (p.cardKeyHash != 0, p.cardKeyHash, p.nonce, p.epoch);
+        return (p.epoch != 0, _cardKey(patientId, p), p.nonce, p.epoch);
     }
 
     // ---------------------------------------------------------------- consent
@@ -567,29 +636,102 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         uint64 signedAt,
         CardSig calldata sig
     ) external {
-        address institution = kioskInstitution[msg.sender];
-        if (institution == address(0)) revert NotAKiosk(msg.sender);
+        ConsentTerms memory terms = ConsentTerms({scope: scope, validUntil: validUntil, epoch: epoch, signedAt: signedAt});
+        (address institution,) = _checkConsent(msg.sender, Role.None, patientId, terms);
+        _verifyPatient(patientId, _consentHash(patientId, institution, terms), sig);
+        _storeConsent(patientId, institution, terms);
+    }
+
+    /// @inheritdoc IPatientSmartCard
+    function checkConsentFor(address kiosk, bytes32 patientId, Role role, ConsentTerms calldata terms)
+        external
+        view
+        returns (address institution, uint32 id)
+    {
+        if (role == Role.None) revert InvalidRole(role);
+        return _checkConsent(kiosk, role, patientId, terms);
+    }
+
+    /// @inheritdoc IPatientSmartCard
+    function grantConsentFor(
+        address kiosk,
+        bytes32 patientId,
+        ConsentTerms calldata terms,
+        bytes32 stepHash,
+        CardSig calldata sig
+    ) external returns (address institution, uint32 id) {
+        Role role = msg.sender == pharmacyAccess
+            ? Role.Pharmacy
+            : msg.sender == insuranceProvider ? Role.Insurer : msg.sender == hospitalRecord ? Role.Hospital : Role.None;
+        if (role == Role.None) revert NotModule(msg.sender);
+        (institution, id) = _checkConsent(kiosk, role, patientId, terms);
+        bytes32 structHash = _consentHash(patientId, institution, terms);
+        if (stepHash != 0) {
+            // Only the pharmacy step signs a consent together with another struct.
+            if (role != Role.Pharmacy) revert NotModule(msg.sender);
+            structHash = keccak256(abi.encode(DISPENSE_WITH_CONSENT_TYPEHASH, structHash, stepHash));
+        }
+        _verifyPatient(patientId, structHash, sig);
+        _storeConsent(patientId, institution, terms);
+    }
+
+    /// @dev grantConsent's checks, in its order: `kiosk` is a kiosk of an active institution (of `role`, unless
+    /// None), then `_checkConsentTerms` at the patient's current epoch.
+    function _checkConsent(address kiosk, Role role, bytes32 patientId, ConsentTerms memory terms)
+        internal
+        view
+        returns (address institution, uint32 id)
+    {
+        institution = kioskInstitution[kiosk];
+        if (institution == address(0)) revert NotAKiosk(kiosk);
         Institution memory inst = institutions[institution];
         if (!inst.active) revert InstitutionInactive(institution);
-        (uint8 ceiling, uint64 maxWindow) = _limits(inst.role);
+        if (role != Role.None && inst.role != role) revert WrongRole(institution, role, inst.role);
+        _checkConsentTerms(institution, inst.role, patientId, terms, _patients[patientId].epoch);
+        id = inst.id;
+    }
+
+    /// @dev The checks of a consent's terms for `institution` (of `role`): the scope within the role's ceiling, the
+    /// epoch `current`, a fresh signing time later than the last grant or revocation, and
+    /// `signedAt < validUntil <= signedAt + the role's longest window` (and in the future).
+    function _checkConsentTerms(
+        address institution,
+        Role role,
+        bytes32 patientId,
+        ConsentTerms memory terms,
+        uint64 current
+    ) internal view {
+        (uint8 ceiling, uint64 maxWindow) = _limits(role);
+        uint8 scope = terms.scope;
         if (scope == 0 || scope & ~ceiling != 0) revert InvalidScope(scope);
-        uint64 current = _patients[patientId].epoch;
-        if (epoch != current) revert WrongEpoch(epoch, current);
+        if (terms.epoch != current) revert WrongEpoch(terms.epoch, current);
+        uint64 signedAt = terms.signedAt;
         _checkFresh(signedAt);
         uint64 last = _consents[patientId][institution].signedAt;
         if (signedAt <= last) revert StaleSignature(signedAt, last);
+        uint64 validUntil = terms.validUntil;
         if (
             validUntil <= block.timestamp || validUntil <= signedAt
                 || uint256(validUntil) > uint256(signedAt) + maxWindow
         ) revert InvalidWindow(validUntil);
-        _verifyPatient(
-            patientId,
-            keccak256(abi.encode(CONSENT_TYPEHASH, patientId, institution, scope, validUntil, epoch, signedAt)),
-            sig
+    }
+
+    function _consentHash(bytes32 patientId, address institution, ConsentTerms memory terms)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(
+            abi.encode(
+                CONSENT_TYPEHASH, patientId, institution, terms.scope, terms.validUntil, terms.epoch, terms.signedAt
+            )
         );
+    }
+
+    function _storeConsent(bytes32 patientId, address institution, ConsentTerms memory terms) internal {
         _consents[patientId][institution] =
-            Consent({validUntil: validUntil, signedAt: signedAt, epoch: epoch, scope: scope});
-        emit ConsentGranted(patientId, institution, scope, validUntil);
+            Consent({validUntil: terms.validUntil, signedAt: terms.signedAt, epoch: terms.epoch, scope: terms.scope});
+        emit ConsentGranted(patientId, institution, terms.scope, terms.validUntil);
     }
 
     /// @notice Anyone may submit a card-signed RevokeConsent(patientId, institution, signedAt); access ends at once,
@@ -714,7 +856,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         bytes32 recoveryHash = p.recoveryKeyHash;
         if (keccak256(abi.encode(recovery.qx, recovery.qy)) != recoveryHash) revert NotRecoveryKey(patientId);
         newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
-        if (_patients[newHash].cardKeyHash != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
+        if (_patients[newHash].epoch != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
         if (newHash == recoveryHash || (newRecoveryKeyHash != 0 && newHash == newRecoveryKeyHash)) {
             revert CardIsRecoveryKey(patientId);
         }
@@ -735,8 +877,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @dev `sig` must be the patient's current card, not reported lost, signing `structHash`.
     function _verifyPatient(bytes32 patientId, bytes32 structHash, CardSig calldata sig) internal view {
         Patient storage p = _patients[patientId];
+        if (p.epoch == 0) revert UnknownPatient(patientId);
         bytes32 keyHash = p.cardKeyHash;
-        if (keyHash == 0) revert UnknownPatient(patientId);
+        if (keyHash == 0) keyHash = patientId;
         if (p.lost) revert CardReported(patientId);
         if (keccak256(abi.encode(sig.qx, sig.qy)) != keyHash) revert CardKeyMismatch(patientId);
         _verify(structHash, sig);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Role, Scope, CardSig, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
 
 /// @title PharmacyAccess
 /// @notice Pharmacies and e-prescriptions, following gematik's lifecycle: a hospital issues a prescription
@@ -35,6 +35,10 @@ contract PharmacyAccess {
     bytes32 public constant DISPENSE_BY_TOKEN_TYPEHASH = keccak256(
         "DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)"
     );
+    /// @notice The pharmacy step's struct (the hub verifies it: `PatientSmartCard.DISPENSE_WITH_CONSENT_TYPEHASH`).
+    bytes32 public constant DISPENSE_WITH_CONSENT_TYPEHASH = keccak256(
+        "DispenseWithConsent(Consent consent,Dispense dispense)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+    );
     bytes32 public constant CANCEL_TYPEHASH = keccak256("CancelPrescription(uint256 prescriptionId,uint64 signedAt)");
 
     /// @dev Partial is appended so the earlier values (the kiosk's store reads 1, 2, 3) stay.
@@ -46,9 +50,7 @@ contract PharmacyAccess {
         Partial
     }
 
-    /// @dev Four slots: the patient, the sealed prescription's hash, one packed slot (issuer, status, times, the
-    /// latest dispense and the parts dispensed so far: 26 bytes) that a card dispense reads and writes, and the token
-    /// key's hash, written only when there is a token and read only by a token dispense.
+    /// @notice A prescription as `getPrescription` and `getPatientFullInfo` return it.
     struct Prescription {
         bytes32 patientId;
         bytes32 contentHash;
@@ -62,12 +64,45 @@ contract PharmacyAccess {
         bytes32 tokenKeyHash;
     }
 
+    /// @dev A prescription as stored. Four slots: the patient, the sealed prescription's hash, one packed slot
+    /// (issuer, status, times, the latest dispense, the parts dispensed so far, and the patient's previous
+    /// prescription: the per-patient list is linked through it) that a card dispense reads and writes, and the token
+    /// key's hash, written only when there is a token and read only by a token dispense.
+    struct StoredPrescription {
+        bytes32 patientId;
+        bytes32 contentHash;
+        uint32 issuer;
+        Status status;
+        uint40 issuedAt;
+        uint40 validUntil;
+        uint32 dispensedBy;
+        uint40 dispensedAt;
+        uint16 dispensedBps;
+        uint48 previous;
+        bytes32 tokenKeyHash;
+    }
+
+    /// @dev A patient's prescriptions: how many, and the newest (each links to the one before): one slot.
+    struct PatientList {
+        uint64 count;
+        uint64 latest;
+    }
+
+    /// @dev What `dispenseWithConsent` carries between its parts (in memory: the stack is full of its arguments).
+    struct Step {
+        bytes32 patientId;
+        address pharmacy;
+        uint32 pharmacyId;
+        uint16 dispensed;
+        bytes32 contentHash;
+    }
+
     /// @notice The hub holding institutions, patients and consent.
     IPatientSmartCard public immutable hub;
 
     uint256 public prescriptionCount;
-    mapping(uint256 id => Prescription) internal _prescriptions;
-    mapping(bytes32 patientId => uint256[]) internal _byPatient;
+    mapping(uint256 id => StoredPrescription) internal _prescriptions;
+    mapping(bytes32 patientId => PatientList) internal _byPatient;
 
     event PrescriptionIssued(
         uint256 indexed id, bytes32 indexed patientId, uint32 indexed issuer, bytes32 contentHash, uint40 validUntil
@@ -95,6 +130,8 @@ contract PharmacyAccess {
     error InvalidPart(uint256 id, uint16 part, uint16 dispensedBps);
     error NoToken(uint256 id);
     error InvalidToken(uint256 id);
+    /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
+    error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
 
     constructor(IPatientSmartCard hub_) {
         hub = hub_;
@@ -129,7 +166,7 @@ contract PharmacyAccess {
         }
         id = ++prescriptionCount;
         bytes32 contentHash = keccak256(sealedPrescription);
-        Prescription storage p = _prescriptions[id];
+        StoredPrescription storage p = _prescriptions[id];
         p.patientId = patientId;
         p.contentHash = contentHash;
         p.issuer = issuer;
@@ -138,14 +175,16 @@ contract PharmacyAccess {
         p.validUntil = validUntil;
         // The token's slot stays untouched (and unpaid) for a prescription without a token.
         if (tokenKeyHash != 0) p.tokenKeyHash = tokenKeyHash;
-        _byPatient[patientId].push(id);
+        PatientList storage list = _byPatient[patientId];
+        p.previous = uint48(list.latest);
+        _byPatient[patientId] = PatientList({count: list.count + 1, latest: uint64(id)});
         emit PrescriptionIssued(id, patientId, issuer, contentHash, validUntil);
     }
 
     /// @notice A kiosk of the issuing hospital, or the hub's admin directly (a recall: it only stops a dispense),
     /// cancels a prescription that is not completed (ready, or partly dispensed: the rest is not dispensed).
     function cancelPrescription(uint256 id) external {
-        Prescription storage p = _existing(id);
+        StoredPrescription storage p = _existing(id);
         if (msg.sender != hub.admin()) {
             (, uint32 caller) = hub.institutionOf(msg.sender, Role.Hospital);
             if (p.issuer != caller) revert NotIssuer(id, caller);
@@ -156,7 +195,7 @@ contract PharmacyAccess {
     /// @notice Anyone submits the patient's card signature over CancelPrescription(prescriptionId, signedAt), at
     /// most MAX_SIGNATURE_AGE old; the prescription, if not completed, is cancelled.
     function cancelPrescriptionByPatient(uint256 id, uint64 signedAt, CardSig calldata sig) external {
-        Prescription storage p = _existing(id);
+        StoredPrescription storage p = _existing(id);
         if (uint256(signedAt) + MAX_SIGNATURE_AGE < block.timestamp) revert SignatureTooOld(signedAt);
         if (signedAt > block.timestamp + MAX_CLOCK_SKEW) revert SignatureFromFuture(signedAt);
         hub.verifyCardSignature(p.patientId, keccak256(abi.encode(CANCEL_TYPEHASH, id, signedAt)), sig);
@@ -178,7 +217,7 @@ contract PharmacyAccess {
         bytes calldata sealedDispense,
         CardSig calldata sig
     ) external {
-        Prescription storage p = _existing(id);
+        StoredPrescription storage p = _existing(id);
         bytes32 patientId = p.patientId;
         (address pharmacy, uint32 pharmacyId) = hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.DISPENSE);
         uint16 dispensed = _checkDispensable(id, p, deadline, sealedDispense);
@@ -186,6 +225,32 @@ contract PharmacyAccess {
         bytes32 contentHash = _useCardSignature(patientId, id, pharmacy, part, deadline, sealedDispense, sig);
         _dispense(p, pharmacyId, dispensed + part);
         emit PrescriptionDispensed(id, patientId, pharmacyId, part, false, contentHash);
+    }
+
+    /// @notice The pharmacy step, one transaction at the counter (docs/design-v2.md, "Step functions"): the
+    /// pharmacy's consent `consent` (as `grantConsent`; it must include DISPENSE) and a dispense of `part` (as
+    /// `dispensePrescription`, partial dispenses included), on one card signature over
+    /// DispenseWithConsent(Consent consent, Dispense dispense) — the Dispense struct with the card's current nonce.
+    /// Checks in the single calls' order: the prescription exists; the consent's (caller, role, scope, epoch,
+    /// freshness, order, window); DISPENSE in the scope; the dispense's; the card's nonce, then the signature.
+    function dispenseWithConsent(
+        uint256 id,
+        uint16 part,
+        uint256 deadline,
+        bytes calldata sealedDispense,
+        ConsentTerms calldata consent,
+        CardSig calldata sig
+    ) external {
+        StoredPrescription storage p = _existing(id);
+        Step memory st = Step({patientId: p.patientId, pharmacy: address(0), pharmacyId: 0, dispensed: 0, contentHash: 0});
+        (st.pharmacy, st.pharmacyId) = hub.checkConsentFor(msg.sender, st.patientId, Role.Pharmacy, consent);
+        if (consent.scope & Scope.DISPENSE == 0) revert ScopeNotGranted(st.patientId, st.pharmacy, Scope.DISPENSE);
+        st.dispensed = _checkPart(id, p, part, deadline, sealedDispense);
+        st.contentHash = keccak256(sealedDispense);
+        bytes32 dispenseHash = _dispenseHash(p, id, st.pharmacy, part, st.contentHash, deadline);
+        hub.grantConsentFor(msg.sender, st.patientId, consent, dispenseHash, sig);
+        _dispense(p, st.pharmacyId, st.dispensed + part);
+        emit PrescriptionDispensed(id, st.patientId, st.pharmacyId, part, false, st.contentHash);
     }
 
     /// @notice A kiosk of an active pharmacy dispenses the whole rest of a prescription issued with a token, without
@@ -197,7 +262,7 @@ contract PharmacyAccess {
     function dispenseByToken(uint256 id, uint256 deadline, bytes calldata sealedDispense, CardSig calldata tokenSig)
         external
     {
-        Prescription storage p = _existing(id);
+        StoredPrescription storage p = _existing(id);
         (address pharmacy, uint32 pharmacyId) = hub.institutionOf(msg.sender, Role.Pharmacy);
         uint16 dispensed = _checkDispensable(id, p, deadline, sealedDispense);
         bytes32 contentHash = _useTokenSignature(p, id, pharmacy, deadline, sealedDispense, tokenSig);
@@ -207,7 +272,7 @@ contract PharmacyAccess {
 
     /// @notice One prescription.
     function getPrescription(uint256 id) external view returns (Prescription memory) {
-        return _existing(id);
+        return _view(_existing(id));
     }
 
     /// @notice The paper's getPatientFullInfo, for a pharmacy kiosk holding the patient's READ consent: the card
@@ -227,32 +292,52 @@ contract PharmacyAccess {
         hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.READ);
         cardKeyHash = hub.cardKeyOf(patientId);
         nonce = hub.nonces(patientId);
-        uint256[] storage all = _byPatient[patientId];
-        total = all.length;
+        PatientList memory list = _byPatient[patientId];
+        total = list.count;
         if (limit > MAX_PAGE) limit = MAX_PAGE;
         uint256 end = offset >= total ? offset : (offset + limit > total ? total : offset + limit);
         ids = new uint256[](end - offset);
         page = new Prescription[](end - offset);
+        uint256 id = list.latest;
+        for (uint256 i; i < offset && i < total; ++i) {
+            id = _prescriptions[id].previous;
+        }
         for (uint256 i = offset; i < end; ++i) {
-            uint256 id = all[total - 1 - i];
+            StoredPrescription storage p = _prescriptions[id];
             ids[i - offset] = id;
-            page[i - offset] = _prescriptions[id];
+            page[i - offset] = _view(p);
+            id = p.previous;
         }
     }
 
-    function _existing(uint256 id) internal view returns (Prescription storage p) {
+    function _view(StoredPrescription storage p) internal view returns (Prescription memory) {
+        return Prescription({
+            patientId: p.patientId,
+            contentHash: p.contentHash,
+            issuer: p.issuer,
+            status: p.status,
+            issuedAt: p.issuedAt,
+            validUntil: p.validUntil,
+            dispensedBy: p.dispensedBy,
+            dispensedAt: p.dispensedAt,
+            dispensedBps: p.dispensedBps,
+            tokenKeyHash: p.tokenKeyHash
+        });
+    }
+
+    function _existing(uint256 id) internal view returns (StoredPrescription storage p) {
         p = _prescriptions[id];
         if (p.status == Status.None) revert NoSuchPrescription(id);
     }
 
-    function _cancel(uint256 id, Prescription storage p) internal {
+    function _cancel(uint256 id, StoredPrescription storage p) internal {
         _requireReady(id, p);
         p.status = Status.Cancelled;
         emit PrescriptionCancelled(id, p.patientId, p.issuer);
     }
 
     /// @dev Reverts unless the prescription is ready or partly dispensed (`AlreadyDispensed` when completed).
-    function _requireReady(uint256 id, Prescription storage p) internal view {
+    function _requireReady(uint256 id, StoredPrescription storage p) internal view {
         Status s = p.status;
         if (s == Status.Completed) revert AlreadyDispensed(id);
         if (s == Status.Cancelled) revert AlreadyCancelled(id);
@@ -261,7 +346,7 @@ contract PharmacyAccess {
     /// @dev The checks every dispense shares, after the caller's: not completed or cancelled, not expired, the
     /// issuer still active, the signature's deadline not passed, the sealed dispense a version-2 envelope. Returns
     /// the parts dispensed so far.
-    function _checkDispensable(uint256 id, Prescription storage p, uint256 deadline, bytes calldata sealedDispense)
+    function _checkDispensable(uint256 id, StoredPrescription storage p, uint256 deadline, bytes calldata sealedDispense)
         internal
         view
         returns (uint16 dispensed)
@@ -293,11 +378,35 @@ contract PharmacyAccess {
         hub.verifyCardSignature(patientId, structHash, sig);
     }
 
+    /// @dev `_checkDispensable`, then the part: at least 1 and at most what is left (`InvalidPart`). Returns the
+    /// parts dispensed so far.
+    function _checkPart(uint256 id, StoredPrescription storage p, uint16 part, uint256 deadline, bytes calldata sealedDispense)
+        internal
+        view
+        returns (uint16 dispensed)
+    {
+        dispensed = _checkDispensable(id, p, deadline, sealedDispense);
+        if (part == 0 || part > WHOLE - dispensed) revert InvalidPart(id, part, dispensed);
+    }
+
+    /// @dev Uses the card's nonce; returns the hash of Dispense(id, pharmacy, part, contentHash, nonce, deadline).
+    function _dispenseHash(
+        StoredPrescription storage p,
+        uint256 id,
+        address pharmacy,
+        uint16 part,
+        bytes32 contentHash,
+        uint256 deadline
+    ) internal returns (bytes32) {
+        uint256 nonce = hub.useNonce(p.patientId);
+        return keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, part, contentHash, nonce, deadline));
+    }
+
     /// @dev Checks the token key's signature over DispenseByToken(id, pharmacy, contentHash, deadline): the
     /// prescription has a token (`NoToken`), the signing key is its token key (`InvalidToken`) and the signature is
     /// valid under the hub's domain; returns contentHash, keccak256(sealedDispense).
     function _useTokenSignature(
-        Prescription storage p,
+        StoredPrescription storage p,
         uint256 id,
         address pharmacy,
         uint256 deadline,
@@ -313,7 +422,7 @@ contract PharmacyAccess {
     }
 
     /// @dev Records a dispense by `pharmacyId` now, the parts dispensed becoming `dispensed` (completed at WHOLE).
-    function _dispense(Prescription storage p, uint32 pharmacyId, uint16 dispensed) internal {
+    function _dispense(StoredPrescription storage p, uint32 pharmacyId, uint16 dispensed) internal {
         p.status = dispensed == WHOLE ? Status.Completed : Status.Partial;
         p.dispensedBy = pharmacyId;
         p.dispensedAt = uint40(block.timestamp);

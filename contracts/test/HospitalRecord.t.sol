@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, MalformedEnvelope} from "../src/CareTypes.sol";
+import {Role, Scope, MalformedEnvelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
 
@@ -352,5 +352,73 @@ contract HospitalRecordTest is Fixture {
         assertTrue(records.isOriginal(pid, 0));
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, 1));
         records.isOriginal(pid, 1);
+    }
+
+    // ================================================================ step functions (issue 15)
+
+    function test_registerAndConsent_registersConsentsAndAppends() public {
+        uint256 pk = 0x5E9_1;
+        bytes32 id = idOf(pk);
+        uint256 deadline = block.timestamp + 1 hours;
+        ConsentTerms memory t = termsFor(id, hospitalKiosk, HOSPITAL_ALL);
+        assertEq(t.epoch, 1, "a new patient's consent is signed in epoch 1");
+        CardSig memory s = registerStepSig(pk, hospital, deadline, t);
+        bytes memory demographics = env(0xde);
+        bytes20 expected = chainOf(id, 0, 0, demographics, hospitalId, block.timestamp, 0);
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.PatientRegistered(id, hospital);
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.ConsentGranted(id, hospital, HOSPITAL_ALL, t.validUntil);
+        vm.expectEmit(address(records));
+        emit HospitalRecord.RecordAdded(id, 0, hospitalId, 0, keccak256(demographics), expected);
+        vm.prank(hospitalKiosk);
+        (bytes32 got, uint256 index) =
+            records.registerAndConsent(deadline, recoveryHashOf(id), keyBundle(), t, demographics, s);
+        assertEq(got, id);
+        assertEq(index, 0);
+        // The same state as registerPatient + grantConsent + addMedicalRecord.
+        assertEq(hub.cardKeyOf(id), id);
+        assertEq(hub.epochOf(id), 1);
+        assertEq(hub.recoveryKeyOf(id), recoveryHashOf(id));
+        assertEq(hub.keyBundleOf(id), keccak256(keyBundle()));
+        assertEq(hub.patientOfRecovery(recoveryHashOf(id)), id);
+        (uint64 until, uint64 signedAt, uint64 epoch, uint8 scope) = hub.consentOf(id, hospital);
+        assertTrue(until == t.validUntil && signedAt == t.signedAt && epoch == 1 && scope == HOSPITAL_ALL);
+        assertEq(records.headOf(id), expected);
+        assertEq(records.recordAuthor(id, 0), hospitalId);
+        // The consent works for the next desk at once.
+        vm.prank(hospitalKiosk);
+        records.addMedicalRecord(id, env(2));
+    }
+
+    function test_recordVisit_appendsInOrder() public {
+        addRecord(pid, hospitalKiosk, env(1));
+        bytes[] memory recs = new bytes[](2);
+        recs[0] = env(0xc0);
+        recs[1] = envOf(1024, 0xca);
+        bytes20 h0 = records.headOf(pid);
+        bytes20 h1 = chainOf(pid, 1, h0, recs[0], hospitalId, block.timestamp, 0);
+        bytes20 h2 = chainOf(pid, 2, h1, recs[1], hospitalId, block.timestamp, 0);
+        vm.expectEmit(address(records));
+        emit HospitalRecord.RecordAdded(pid, 1, hospitalId, 0, keccak256(recs[0]), h1);
+        vm.expectEmit(address(records));
+        emit HospitalRecord.RecordAdded(pid, 2, hospitalId, 0, keccak256(recs[1]), h2);
+        vm.prank(hospitalKiosk);
+        assertEq(records.recordVisit(pid, recs), 1);
+        assertEq(records.recordCount(pid), 3);
+        assertEq(records.headOf(pid), h2);
+        assertTrue(records.isOriginal(pid, 1) && records.isOriginal(pid, 2));
+        // One record, and the most a visit may carry.
+        bytes[] memory one = new bytes[](1);
+        one[0] = env(3);
+        vm.prank(hospitalKiosk);
+        assertEq(records.recordVisit(pid, one), 3);
+        bytes[] memory most = new bytes[](records.MAX_VISIT_RECORDS());
+        for (uint256 i; i < most.length; ++i) {
+            most[i] = env(10 + i);
+        }
+        vm.prank(hospitalKiosk);
+        assertEq(records.recordVisit(pid, most), 4);
+        assertEq(records.recordCount(pid), 4 + most.length);
     }
 }

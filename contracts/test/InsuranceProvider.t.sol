@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, MalformedEnvelope} from "../src/CareTypes.sol";
+import {Role, Scope, MalformedEnvelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
 import {InsuranceProvider} from "../src/InsuranceProvider.sol";
@@ -811,5 +811,57 @@ contract InsuranceProviderTest is Fixture {
         vm.prank(stranger);
         t.mint(admin, 1);
         assertEq(t.balanceOf(admin), 1);
+    }
+
+    // ================================================================ step functions (issue 15)
+
+    function test_enrollWithConsent_consentsThenEnrols() public {
+        uint256 pk = 0xE9_07;
+        bytes32 id = registerPatient(pk);
+        ConsentTerms memory t = termsFor(id, insurer2Kiosk, Scope.READ);
+        CardSig memory s = cardSig(pk, consentHashOf(id, insurer2, t));
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.ConsentGranted(id, insurer2, Scope.READ, t.validUntil);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.PatientEnrolled(id, insurer2, 7000, 5e18);
+        vm.prank(insurer2Kiosk);
+        insurance.enrollWithConsent(id, 7000, 5e18, t, s);
+        (InsuranceProvider.Coverage memory c, uint256 remaining) = insurance.coverageOf(id);
+        assertTrue(c.insurer == insurer2 && c.bps == 7000 && c.annualLimit == 5e18 && remaining == 5e18);
+        (uint64 until,,, uint8 scope) = hub.consentOf(id, insurer2);
+        assertTrue(until == t.validUntil && scope == Scope.READ);
+    }
+
+    function test_settleClaim_approvesAndPaysWithoutAReserve() public {
+        uint256 id = recordAndClaim(pid, 100e18);
+        uint256 escrow = insurance.escrowOf(insurer);
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimApproved(id, insurer, 80e18, keccak256(responseEnv()));
+        vm.expectEmit(address(insurance));
+        emit InsuranceProvider.ClaimPaid(id, hospital, 80e18);
+        vm.prank(insurerKiosk);
+        insurance.settleClaim(id, 80e18, responseEnv());
+        assertTrue(_status(id) == InsuranceProvider.ClaimStatus.Paid);
+        (, uint256 claimed, uint256 approved, address h, address i) = insurance.getClaimStatus(id);
+        assertTrue(claimed == 100e18 && approved == 80e18 && h == hospital && i == insurer);
+        assertEq(token.balanceOf(hospital), 80e18);
+        assertEq(insurance.escrowOf(insurer), escrow - 80e18);
+        assertEq(insurance.reservedOf(insurer), 0);
+        (, uint256 remaining) = _coverage();
+        assertEq(remaining, LIMIT - 80e18);
+    }
+
+    function test_enrollPatient_limitAboveUint88Refused() public {
+        // The coverage is one packed slot: a limit is at most 2^88 - 1 (as every claimed amount is).
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, BPS, uint128(type(uint88).max) + 1)
+        );
+        insurance.enrollPatient(pid, BPS, uint128(type(uint88).max) + 1);
+        vm.prank(insurerKiosk);
+        insurance.enrollPatient(pid, BPS, type(uint88).max);
+        (InsuranceProvider.Coverage memory c,) = _coverage();
+        assertEq(c.annualLimit, type(uint88).max);
+        assertEq(c.insurer, insurer);
     }
 }

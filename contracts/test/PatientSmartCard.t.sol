@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, CardSig, Scope} from "../src/CareTypes.sol";
+import {Role, CardSig, Scope, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
@@ -1783,6 +1783,51 @@ contract PatientSmartCardTest is Fixture {
         vm.prank(address(insurance));
         assertEq(hub.useNonce(pid), 2);
         assertEq(hub.nonces(pid), 3);
+    }
+
+    // ================================================================ step functions (issue 15)
+
+    function test_stepTypehashes_areTheDocumentedTypeStrings() public view {
+        assertEq(
+            hub.REGISTER_WITH_CONSENT_TYPEHASH(),
+            keccak256(
+                "RegisterWithConsent(RegisterPatient registration,Consent consent)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)RegisterPatient(bytes32 patientId,address hospital,bytes32 recoveryKeyHash,bytes32 keyBundleHash,uint256 deadline)"
+            )
+        );
+        assertEq(
+            hub.DISPENSE_WITH_CONSENT_TYPEHASH(),
+            keccak256(
+                "DispenseWithConsent(Consent consent,Dispense dispense)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
+            )
+        );
+        assertEq(hub.DISPENSE_WITH_CONSENT_TYPEHASH(), pharmacy.DISPENSE_WITH_CONSENT_TYPEHASH());
+    }
+
+    function test_checkConsentFor_runsGrantConsentsChecksWithTheRole() public {
+        ConsentTerms memory t = termsFor(pid, pharmacyKiosk, PHARMACY_ALL);
+        (address inst, uint32 id) = hub.checkConsentFor(pharmacyKiosk, pid, Role.Pharmacy, t);
+        assertEq(inst, pharmacyOrg);
+        assertEq(id, pharmacyId);
+        vm.expectRevert(
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Insurer, Role.Pharmacy)
+        );
+        hub.checkConsentFor(pharmacyKiosk, pid, Role.Insurer, t);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidRole.selector, Role.None));
+        hub.checkConsentFor(pharmacyKiosk, pid, Role.None, t);
+        t.scope = Scope.WRITE;
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidScope.selector, Scope.WRITE));
+        hub.checkConsentFor(pharmacyKiosk, pid, Role.Pharmacy, t);
+    }
+
+    function test_grantConsentFor_modulesOnly() public {
+        ConsentTerms memory t = termsFor(pid, insurerKiosk, Scope.READ);
+        CardSig memory s = cardSig(PATIENT_PK, consentHashOf(pid, insurer, t));
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, insurerKiosk));
+        hub.grantConsentFor(insurerKiosk, pid, t, bytes32(0), s);
+        vm.prank(address(insurance));
+        (address inst,) = hub.grantConsentFor(insurerKiosk, pid, t, bytes32(0), s);
+        assertEq(inst, insurer);
     }
 }
 

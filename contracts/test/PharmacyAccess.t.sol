@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, CardSig, MalformedEnvelope, Envelope} from "../src/CareTypes.sol";
+import {Role, Scope, CardSig, MalformedEnvelope, Envelope, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
 
@@ -807,5 +807,35 @@ contract PharmacyAccessTest is Fixture {
         FullInfo memory f = _fullInfo(pharmacy2Kiosk, pid, 0, 10);
         assertEq(f.cardKeyHash, pid);
         assertEq(f.total, 0);
+    }
+
+    // ================================================================ step functions (issue 15)
+
+    function test_dispenseWithConsent_twoHalvesWithTheirConsents() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        revoke(PATIENT_PK, pid, pharmacyOrg);
+        vm.warp(block.timestamp + 1);
+        ConsentTerms memory t = termsFor(pid, pharmacyKiosk, PHARMACY_ALL);
+        uint256 deadline = block.timestamp + 10 minutes;
+        CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, t, id, 5000, dispenseEnv(), deadline);
+        vm.expectEmit(address(hub));
+        emit PatientSmartCard.ConsentGranted(pid, pharmacyOrg, PHARMACY_ALL, t.validUntil);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, 5000, false, keccak256(dispenseEnv()));
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispenseWithConsent(id, 5000, deadline, dispenseEnv(), t, s);
+        assertTrue(_status(id) == PharmacyAccess.Status.Partial);
+        assertEq(hub.nonces(pid), 1, "the card's nonce is used");
+        (uint64 until, uint64 signedAt,, uint8 scope) = hub.consentOf(pid, pharmacyOrg);
+        assertTrue(until == t.validUntil && signedAt == t.signedAt && scope == PHARMACY_ALL, "consent stored");
+        // The consent serves the READ view at once.
+        vm.prank(pharmacyKiosk);
+        pharmacy.getPatientFullInfo(pid, 0, 10);
+        // The second half at the next visit, with a fresh consent; DISPENSE alone is enough.
+        vm.warp(block.timestamp + 1 days);
+        dispenseStep(PATIENT_PK, id, pharmacyKiosk, 5000);
+        assertTrue(_status(id) == PharmacyAccess.Status.Completed);
+        assertEq(pharmacy.getPrescription(id).dispensedBps, WHOLE);
+        assertEq(hub.nonces(pid), 2);
     }
 }

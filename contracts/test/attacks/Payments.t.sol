@@ -156,7 +156,7 @@ contract PaymentAttacks is Fixture {
 
     function test_aboveCoverage_evenAtHundredPercentNeverMoreThanClaimed() public {
         // The insurer may change its own terms, but no approval can exceed what the hospital claimed.
-        enroll(pid, insurerKiosk, 10_000, type(uint128).max);
+        enroll(pid, insurerKiosk, 10_000, type(uint88).max);
         uint256 claimId = recordAndClaim(pid, CLAIM);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, CLAIM + 1, CLAIM));

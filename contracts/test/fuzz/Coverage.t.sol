@@ -28,7 +28,8 @@ contract CoverageFuzzTest is Fixture {
         returns (uint16 bps, uint128 limit, uint256 used)
     {
         bps = uint16(bound(bpsSeed, 1, 10_000));
-        limit = uint128(bound(limitSeed, 1, uint256(type(uint88).max) * 2));
+        // A limit is at most 2^88 - 1 (the coverage is one slot; every claimed amount is within uint88 too).
+        limit = uint128(bound(limitSeed, 1, type(uint88).max));
         enroll(pid, insurerKiosk, bps, limit);
         uint256 prior = bound(priorSeed, 0, type(uint88).max);
         if (prior != 0) {

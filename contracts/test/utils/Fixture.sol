@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Test} from "./Test.sol";
-import {Role, CardSig, Scope, Envelope} from "../../src/CareTypes.sol";
+import {Role, CardSig, Scope, Envelope, ConsentTerms} from "../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
@@ -616,6 +616,140 @@ abstract contract Fixture is CardSigner {
         uint256 index = addRecord(patientId, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
         claimId = insurance.submitClaim(patientId, index, amount, env(0xc1a1));
+    }
+
+    // ------------------------------------------------------------ step functions (issue 15)
+
+    function termsOf(uint8 scope, uint64 validUntil, uint64 epoch, uint64 signedAt)
+        internal
+        pure
+        returns (ConsentTerms memory)
+    {
+        return ConsentTerms({scope: scope, validUntil: validUntil, epoch: epoch, signedAt: signedAt});
+    }
+
+    /// @dev Terms the hub accepts now for the institution of `kiosk`: `scope`, the role's default window, the
+    /// patient's epoch (1 for a patient not yet registered), signed at `nextSignedAt`.
+    function termsFor(bytes32 patientId, address kiosk, uint8 scope) internal view returns (ConsentTerms memory t) {
+        address institution = hub.kioskInstitution(kiosk);
+        uint64 signedAt = nextSignedAt(patientId, institution);
+        uint64 epoch = hub.epochOf(patientId);
+        t = termsOf(scope, signedAt + defaultWindow(institution), epoch == 0 ? 1 : epoch, signedAt);
+    }
+
+    function consentHashOf(bytes32 patientId, address institution, ConsentTerms memory t)
+        internal
+        view
+        returns (bytes32)
+    {
+        return consentHash(patientId, institution, t.scope, t.validUntil, t.epoch, t.signedAt);
+    }
+
+    /// @dev RegisterWithConsent(RegisterPatient registration, Consent consent).
+    function registerWithConsentHash(
+        bytes32 patientId,
+        address hospital_,
+        bytes32 recoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint256 deadline,
+        ConsentTerms memory t
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                hub.REGISTER_WITH_CONSENT_TYPEHASH(),
+                registerHashWith(patientId, hospital_, recoveryKeyHash, keyBundleHash, deadline),
+                consentHashOf(patientId, hospital_, t)
+            )
+        );
+    }
+
+    /// @dev DispenseWithConsent(Consent consent, Dispense dispense).
+    function dispenseWithConsentHash(
+        bytes32 patientId,
+        address pharmacy_,
+        ConsentTerms memory t,
+        uint256 id,
+        uint16 part,
+        bytes32 contentHash,
+        uint256 nonce,
+        uint256 deadline
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                hub.DISPENSE_WITH_CONSENT_TYPEHASH(),
+                consentHashOf(patientId, pharmacy_, t),
+                dispenseHash(id, pharmacy_, part, contentHash, nonce, deadline)
+            )
+        );
+    }
+
+    /// @dev The card `pk` signs the registration step at `hospital_` with the fixture's recovery key and bundle.
+    function registerStepSig(uint256 pk, address hospital_, uint256 deadline, ConsentTerms memory t)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        bytes32 patientId = idOf(pk);
+        return cardSig(
+            pk,
+            registerWithConsentHash(patientId, hospital_, recoveryHashOf(patientId), keccak256(keyBundle()), deadline, t)
+        );
+    }
+
+    /// @dev `kiosk` runs the registration step for the card `pk` (hospital scope, default window) with the
+    /// demographics record `sealedRecord`.
+    function registerStep(uint256 pk, address kiosk, bytes memory sealedRecord) internal returns (bytes32 patientId) {
+        patientId = idOf(pk);
+        uint256 deadline = block.timestamp + 1 hours;
+        ConsentTerms memory t = termsFor(patientId, kiosk, HOSPITAL_ALL);
+        CardSig memory s = registerStepSig(pk, hub.kioskInstitution(kiosk), deadline, t);
+        vm.prank(kiosk);
+        records.registerAndConsent(deadline, recoveryHashOf(patientId), keyBundle(), t, sealedRecord, s);
+    }
+
+    /// @dev The card `pk` signs the pharmacy step: `t` for the institution of `kiosk` and Dispense(id, part,
+    /// sealedDispense) with the patient's current nonce.
+    function dispenseStepSig(
+        uint256 pk,
+        address kiosk,
+        ConsentTerms memory t,
+        uint256 id,
+        uint16 part,
+        bytes memory sealedDispense,
+        uint256 deadline
+    ) internal view returns (CardSig memory) {
+        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        return cardSig(
+            pk,
+            dispenseWithConsentHash(
+                patientId,
+                hub.kioskInstitution(kiosk),
+                t,
+                id,
+                part,
+                keccak256(sealedDispense),
+                hub.nonces(patientId),
+                deadline
+            )
+        );
+    }
+
+    /// @dev `kiosk` runs the pharmacy step (pharmacy scope, default window) for `part` of prescription `id`.
+    function dispenseStep(uint256 pk, uint256 id, address kiosk, uint16 part) internal {
+        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        uint256 deadline = block.timestamp + 10 minutes;
+        ConsentTerms memory t = termsFor(patientId, kiosk, PHARMACY_ALL);
+        CardSig memory s = dispenseStepSig(pk, kiosk, t, id, part, dispenseEnv(), deadline);
+        vm.prank(kiosk);
+        pharmacy.dispenseWithConsent(id, part, deadline, dispenseEnv(), t, s);
+    }
+
+    /// @dev `kiosk` runs the enrolment step (READ, default window) for the card `pk`.
+    function enrollStep(uint256 pk, bytes32 patientId, address kiosk, uint16 bps, uint128 annualLimit) internal {
+        ConsentTerms memory t = termsFor(patientId, kiosk, Scope.READ);
+        CardSig memory s = cardSig(pk, consentHashOf(patientId, hub.kioskInstitution(kiosk), t));
+        vm.prank(kiosk);
+        insurance.enrollWithConsent(patientId, bps, annualLimit, t, s);
     }
 
     function eq(CardSig memory a, CardSig memory b) internal pure returns (bool) {
