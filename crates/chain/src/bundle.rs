@@ -1,5 +1,6 @@
 //! Finding a patient's key bundle: the hub keeps only its hash (`keyBundleOf`); the bytes travel in the calldata
-//! of the `registerPatient` or `replaceCard` that set it, found through the event that call emitted.
+//! of the `registerPatient`, `registerAndConsent` (the registration step, through HospitalRecord) or
+//! `replaceCard` that set it, found through the event that call emitted.
 //!
 //! Public RPCs cap `eth_getLogs` ranges (500 blocks on some Celo providers), so a scan from the deployment block
 //! fails on a chain a few hours old: callers pass the blocks their index recorded for the patient's registration
@@ -61,6 +62,10 @@ pub async fn key_bundle_bytes(
             };
             let input = alloy::consensus::Transaction::input(tx.inner.inner());
             let bytes = if let Ok(c) = Hub::registerPatientCall::abi_decode(input) {
+                c.keyBundle
+            } else if let Ok(c) =
+                crate::bindings::HospitalRecord::registerAndConsentCall::abi_decode(input)
+            {
                 c.keyBundle
             } else if let Ok(c) = Hub::replaceCardCall::abi_decode(input) {
                 c.keyBundle

@@ -40,6 +40,14 @@ alloy::sol! {
     /// The prescription token's key (a representative, without the card) lets one pharmacy dispense the rest.
     #[derive(Debug)]
     struct DispenseByToken { uint256 prescriptionId; address pharmacy; bytes32 contentHash; uint256 deadline; }
+    /// Registration as one step (`HospitalRecord.registerAndConsent`): the registration and the hospital's
+    /// consent (epoch 1) under one card signature.
+    #[derive(Debug)]
+    struct RegisterWithConsent { RegisterPatient registration; Consent consent; }
+    /// The pharmacy's step (`PharmacyAccess.dispenseWithConsent`): its consent and the dispense under one card
+    /// signature.
+    #[derive(Debug)]
+    struct DispenseWithConsent { Consent consent; Dispense dispense; }
 }
 
 /// The order n of the NIST P-256 group.
@@ -114,7 +122,12 @@ macro_rules! into_card_sig {
         }
     )*};
 }
-into_card_sig!(PatientSmartCard, PharmacyAccess);
+into_card_sig!(
+    PatientSmartCard,
+    PharmacyAccess,
+    HospitalRecord,
+    InsuranceProvider
+);
 
 #[cfg(test)]
 mod tests {

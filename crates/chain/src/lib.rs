@@ -16,6 +16,7 @@ mod error;
 pub mod gas;
 pub mod gastable;
 pub mod manifest;
+pub mod payloads;
 pub mod profile;
 pub mod replace;
 pub mod rpc;

@@ -1082,8 +1082,17 @@ impl Indexer {
 
     /// The sealed bytes a record, prescription or claim event's transaction carried in its calldata.
     pub async fn sealed_payload(&self, tx_hash: B256) -> Result<Vec<u8>, KioskError> {
+        self.sealed_payload_matching(tx_hash, None).await
+    }
+
+    /// [`Indexer::sealed_payload`] for a transaction that may carry several (a visit's records in one
+    /// `recordVisit`): the one whose content hash is `want`, else the first (whose mismatch the caller reports).
+    pub async fn sealed_payload_matching(
+        &self,
+        tx_hash: B256,
+        want: Option<[u8; 32]>,
+    ) -> Result<Vec<u8>, KioskError> {
         use alloy::consensus::Transaction as _;
-        use alloy::sol_types::SolCall;
         self.count();
         let tx = self
             .chain
@@ -1094,43 +1103,27 @@ impl Indexer {
             .ok_or_else(|| {
                 KioskError::Invalid(format!("transaction {tx_hash} is not on this chain"))
             })?;
-        let input = tx.inner.input();
         let to: Option<Address> = tx.inner.to();
         let c = &self.d.contracts;
-        let sealed = if to == Some(c.hospital_record) {
-            if let Ok(call) = HospitalRecord::addMedicalRecordCall::abi_decode(input) {
-                call.sealedRecord
-            } else {
-                HospitalRecord::updateMedicalHistoryCall::abi_decode(input)
-                    .map_err(bad)?
-                    .sealedRecord
-            }
-        } else if to == Some(c.pharmacy_access) {
-            if let Ok(call) = PharmacyAccess::issuePrescriptionCall::abi_decode(input) {
-                call.sealedPrescription
-            } else if let Ok(call) = PharmacyAccess::dispensePrescriptionCall::abi_decode(input) {
-                call.sealedDispense
-            } else {
-                PharmacyAccess::dispenseByTokenCall::abi_decode(input)
-                    .map_err(bad)?
-                    .sealedDispense
-            }
-        } else if to == Some(c.insurance_provider) {
-            if let Ok(call) = InsuranceProvider::submitClaimCall::abi_decode(input) {
-                call.sealedClaim
-            } else if let Ok(call) = InsuranceProvider::approveClaimCall::abi_decode(input) {
-                call.sealedResponse
-            } else {
-                InsuranceProvider::denyClaimCall::abi_decode(input)
-                    .map_err(bad)?
-                    .sealedResponse
-            }
+        let ours = [c.hospital_record, c.pharmacy_access, c.insurance_provider];
+        let payloads = if to.is_some_and(|t| ours.contains(&t)) {
+            carekiosk_chain::payloads::sealed_payloads(tx.inner.input())
         } else {
-            return Err(KioskError::Invalid(format!(
-                "transaction {tx_hash} carries no sealed carekiosk payload"
-            )));
+            Vec::new()
         };
-        Ok(sealed.to_vec())
+        let chosen = want
+            .and_then(|w| {
+                payloads
+                    .iter()
+                    .find(|p| carekiosk_records::content_hash(p) == w)
+            })
+            .or(payloads.first());
+        match chosen {
+            Some(p) => Ok(p.to_vec()),
+            None => Err(KioskError::Invalid(format!(
+                "transaction {tx_hash} carries no sealed carekiosk payload"
+            ))),
+        }
     }
 }
 

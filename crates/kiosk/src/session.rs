@@ -19,6 +19,9 @@ pub struct PatientSession {
     history_public: Option<RecipientPublicKey>,
     /// Card ECDH operations this visit (the benchmark counts them).
     card_ecdh: usize,
+    /// The consent the patient chose at a desk whose step grants it together with its write (the pharmacy's
+    /// dispense): scope bits and days.
+    consent_choice: Option<(u8, u64)>,
 }
 
 impl std::fmt::Debug for PatientSession {
@@ -40,7 +43,18 @@ impl PatientSession {
             history: Vec::new(),
             history_public: None,
             card_ecdh: 0,
+            consent_choice: None,
         })
+    }
+
+    /// Keeps the consent the patient chose (scope bits, days) for the step that grants it with its write.
+    pub(crate) fn set_consent_choice(&mut self, scope: u8, days: u64) {
+        self.consent_choice = Some((scope, days));
+    }
+
+    /// The consent the patient chose this visit, if a desk asked.
+    pub(crate) fn consent_choice(&self) -> Option<(u8, u64)> {
+        self.consent_choice
     }
 
     /// Whether the history keys are open for this visit.

@@ -52,6 +52,13 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
     let pid = s.patient_id();
     let hospital = st.actors.hospital.address();
 
+    // A prescription to dispense later (the pharmacy's consent goes with its dispense).
+    confirmed(
+        &doctor::prescribe(&doctor_kiosk, &mut s, "J01CA04", 20.0, None, 0)
+            .await
+            .unwrap(),
+    );
+
     // Choices the hub would refuse are refused before the card signs anything.
     let before = hub.consentOf(pid, hospital).call().await.unwrap();
     for bad in [
@@ -105,10 +112,29 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
         .unwrap_err();
     assert_eq!(refused.revert_name(), Some("ScopeNotGranted"), "{refused}");
 
-    // A pharmacy (its default: read and dispense for 3 days) and an insurer (read) get consent too.
-    pharmacy::open_patient(&pharmacy_kiosk, &mut s)
+    // A pharmacy (its default: read and dispense for 3 days, granted with its dispense) and an insurer (read)
+    // get consent too.
+    let ready = pharmacy::open_patient(&pharmacy_kiosk, &mut s)
         .await
         .unwrap();
+    assert_eq!(
+        ready.len(),
+        1,
+        "the pharmacy lists the prescription before it holds consent"
+    );
+    assert!(
+        hub.consentOf(pid, st.actors.pharmacy.address())
+            .call()
+            .await
+            .unwrap()
+            .validUntil
+            == 0
+    );
+    confirmed(
+        &pharmacy::dispense(&pharmacy_kiosk, &mut s, ready[0].id)
+            .await
+            .unwrap(),
+    );
     confirmed(
         &insurer::enroll(&insurer_kiosk, &mut s, 8000, 5_000 * TOKEN_UNIT)
             .await

@@ -71,7 +71,11 @@ async fn a_whole_visit_on_the_real_parts() {
     )
     .await
     .unwrap();
-    assert_eq!(writes.len(), 2);
+    assert_eq!(
+        writes.len(),
+        1,
+        "the diagnosis and its plan are one transaction"
+    );
     writes.iter().for_each(confirmed);
     let history = doctor::history(&doctor_kiosk, &mut session).await.unwrap();
     assert_eq!(history.len(), 3, "patient, condition, care plan");

@@ -72,37 +72,6 @@ pub struct ScanReport {
     pub off_bucket: Vec<String>,
 }
 
-/// The sealed payload a transaction input carries, if it is a call that takes one (records, prescriptions,
-/// claims): found by its selector.
-pub fn sealed_payload(input: &[u8]) -> Option<Vec<u8>> {
-    use alloy::sol_types::SolCall;
-    use carekiosk_chain::bindings::{HospitalRecord, InsuranceProvider, PharmacyAccess};
-    let selector: [u8; 4] = input.get(..4)?.try_into().ok()?;
-    match selector {
-        HospitalRecord::addMedicalRecordCall::SELECTOR => {
-            HospitalRecord::addMedicalRecordCall::abi_decode(input)
-                .ok()
-                .map(|c| c.sealedRecord.to_vec())
-        }
-        HospitalRecord::updateMedicalHistoryCall::SELECTOR => {
-            HospitalRecord::updateMedicalHistoryCall::abi_decode(input)
-                .ok()
-                .map(|c| c.sealedRecord.to_vec())
-        }
-        PharmacyAccess::issuePrescriptionCall::SELECTOR => {
-            PharmacyAccess::issuePrescriptionCall::abi_decode(input)
-                .ok()
-                .map(|c| c.sealedPrescription.to_vec())
-        }
-        InsuranceProvider::submitClaimCall::SELECTOR => {
-            InsuranceProvider::submitClaimCall::abi_decode(input)
-                .ok()
-                .map(|c| c.sealedClaim.to_vec())
-        }
-        _ => None,
-    }
-}
-
 /// All needles in one automaton (Aho-Corasick): each haystack is read once, whatever the number of needles.
 pub struct Scanner {
     ac: aho_corasick::AhoCorasick,
@@ -178,7 +147,7 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
             let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
             scanner.scan(&format!("tx {hash} input"), &input, &mut report);
             report.items += 1;
-            if let Some(sealed) = sealed_payload(&input) {
+            for sealed in carekiosk_chain::payloads::sealed_payloads(&input) {
                 *report.sealed_sizes.entry(sealed.len()).or_default() += 1;
                 if !carekiosk_records::is_sealed_len(sealed.len()) {
                     report.off_bucket.push(format!(

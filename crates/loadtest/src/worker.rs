@@ -353,16 +353,19 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                     continue;
                 }
                 for c in claims {
+                    let mut paid = false;
                     if c.status == ClaimStatus::Submitted {
                         let review = {
                             let k = kiosk.write().await;
                             insurer::review(&k, c.id).await?
                         };
                         let k = kiosk.read().await;
-                        let r = insurer::approve(&k, c.id, review.cap).await?;
-                        settle(&k, &[r]).await?;
+                        // Approve and pay in one transaction (within the four-eyes threshold).
+                        let d = insurer::settle(&k, c.id, review.cap).await?;
+                        settle(&k, &[d.submitted]).await?;
+                        paid = d.paid;
                     }
-                    if matches!(c.status, ClaimStatus::Submitted | ClaimStatus::Approved) {
+                    if !paid && matches!(c.status, ClaimStatus::Submitted | ClaimStatus::Approved) {
                         let k = kiosk.read().await;
                         let r = insurer::pay(&k, c.id).await?;
                         settle(&k, &[r]).await?;

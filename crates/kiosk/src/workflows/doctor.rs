@@ -15,8 +15,8 @@ pub async fn history(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<HistoryEnt
     read_history(k, s).await
 }
 
-/// Records a diagnosis (ICD-10, picked from the subset) and, when `plan` is not empty, a treatment plan.
-/// Returns the writes (confirmed, or pending while offline).
+/// Records a diagnosis (ICD-10, picked from the subset) and, when `plan` is not empty, a treatment plan — one
+/// write either way (`recordVisit` for the two). Returns the writes (confirmed, or pending while offline).
 pub async fn add_diagnosis(
     k: &Kiosk,
     s: &mut PatientSession,
@@ -36,15 +36,55 @@ pub async fn add_diagnosis(
             .note
             .push(carekiosk_records::fhir::Annotation::new(n));
     }
-    let mut out = vec![
-        write_record(k, s, &Resource::Condition(condition), None)
-            .await?
-            .0,
-    ];
-    if !plan.is_empty() {
-        out.push(add_care_plan(k, s, icd10_code, plan).await?);
+    if plan.is_empty() {
+        let w = write_record(k, s, &Resource::Condition(condition), None).await?;
+        return Ok(vec![w.0]);
     }
-    Ok(out)
+    // The diagnosis and its plan are one write (`recordVisit`): one transaction, both or neither.
+    let records = [
+        Resource::Condition(condition),
+        Resource::CarePlan(care_plan(code, s, plan)),
+    ];
+    let mut sealed = Vec::with_capacity(records.len());
+    for r in &records {
+        sealed.push(seal(k, s, r, &[]).await?);
+    }
+    let pid = s.patient_id();
+    let key = format!(
+        "visit:{pid}:{}",
+        alloy::hex::encode(carekiosk_records::content_hash(&sealed[0]))
+    );
+    let data = k
+        .chain
+        .records(&k.deployment)
+        .recordVisit(pid, sealed)
+        .calldata()
+        .clone();
+    let w = k
+        .outbox
+        .submit(
+            &key,
+            "recordVisit",
+            Call {
+                to: k.deployment.contracts.hospital_record,
+                data,
+            },
+        )
+        .await?;
+    Ok(vec![w])
+}
+
+fn care_plan(
+    code: &icd10::Icd10Code,
+    s: &PatientSession,
+    plan: &[&str],
+) -> carekiosk_records::fhir::CarePlan {
+    let mut cp = carekiosk_records::fhir::CarePlan::new(Reference::patient(&s.patient_id().0));
+    cp.description = Some(format!("Treatment of {} ({})", code.display, code.code));
+    for step in plan {
+        cp.activity.push(CarePlanActivity::described(*step));
+    }
+    cp
 }
 
 /// Records the treatment plan of a diagnosis (ICD-10) on its own: the second half of [`add_diagnosis`], for when
@@ -60,11 +100,7 @@ pub async fn add_care_plan(
             "{icd10_code} is not in the ICD-10 list: pick one from it"
         ))
     })?;
-    let mut cp = carekiosk_records::fhir::CarePlan::new(Reference::patient(&s.patient_id().0));
-    cp.description = Some(format!("Treatment of {} ({})", code.display, code.code));
-    for step in plan {
-        cp.activity.push(CarePlanActivity::described(*step));
-    }
+    let cp = care_plan(code, s, plan);
     Ok(write_record(k, s, &Resource::CarePlan(cp), None).await?.0)
 }
 

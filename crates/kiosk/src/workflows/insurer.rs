@@ -7,9 +7,11 @@ use carekiosk_store::Claim;
 
 use carekiosk_chain::bindings::scope;
 
-use super::{default_window_days, grant_consent, require_patient};
+use super::{consent_now, default_window_days, domain, require_patient};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
+use carekiosk_chain::bindings::InsuranceProvider;
+use carekiosk_chain::eip712;
 
 /// A claim opened for review.
 #[derive(Debug, Clone)]
@@ -63,6 +65,8 @@ pub struct Decided {
     pub amount: U256,
     /// Whether it waits for a second reviewer (above the insurer's four-eyes threshold).
     pub pending_second: bool,
+    /// Whether it was paid in the same transaction ([`settle`]).
+    pub paid: bool,
 }
 
 /// Denial reason codes (no free text goes on chain).
@@ -83,20 +87,35 @@ pub async fn enroll(
     annual_limit: u128,
 ) -> Result<Submitted, KioskError> {
     require_patient(k, s).await?;
-    grant_consent(k, s, scope::INSURER, default_window_days(scope::INSURER)).await?;
     let patient = s.patient_id();
+    // The same enrolment asked again (a second click, a restarted kiosk) is the same write.
+    let key = format!("enroll:{patient}:{bps}:{annual_limit}");
+    if let Some(done) = k.outbox.resume(&key).await? {
+        return Ok(done);
+    }
+    // One transaction (`enrollWithConsent`): the insurer's consent, signed by the card, and the enrolment.
+    let msg = consent_now(
+        k,
+        patient,
+        scope::INSURER,
+        default_window_days(scope::INSURER),
+    )
+    .await?;
+    let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
+    let terms = InsuranceProvider::ConsentTerms {
+        scope: msg.scope,
+        validUntil: msg.validUntil,
+        epoch: msg.epoch,
+        signedAt: msg.signedAt,
+    };
     let data = k
         .chain
         .insurance(&k.deployment)
-        .enrollPatient(patient, bps, annual_limit)
+        .enrollWithConsent(patient, bps, annual_limit, terms, sig.into())
         .calldata()
         .clone();
     k.outbox
-        .submit(
-            &format!("enroll:{patient}:{bps}:{annual_limit}"),
-            "enrollPatient",
-            call(k, data),
-        )
+        .submit(&key, "enrollWithConsent", call(k, data))
         .await
 }
 
@@ -290,6 +309,17 @@ pub async fn decide(
     review: &ClaimReview,
     decisions: &[ItemDecision],
 ) -> Result<Decided, KioskError> {
+    decide_with(k, review, decisions, false).await
+}
+
+/// [`decide`], paying in the same transaction (`settleClaim`) when `pay` and the amount needs no second
+/// reviewer.
+pub async fn decide_with(
+    k: &Kiosk,
+    review: &ClaimReview,
+    decisions: &[ItemDecision],
+    pay: bool,
+) -> Result<Decided, KioskError> {
     for d in decisions {
         let Some(item) = review.items.iter().find(|i| i.sequence == d.sequence) else {
             return Err(KioskError::Invalid(format!(
@@ -327,6 +357,7 @@ pub async fn decide(
             submitted,
             amount,
             pending_second: false,
+            paid: false,
         });
     }
     let disposition = if amount < total {
@@ -342,25 +373,40 @@ pub async fn decide(
         .call()
         .await
         .unwrap_or_default();
-    let data = k
-        .chain
-        .insurance(&k.deployment)
-        .approveClaim(U256::from(id), amount, sealed)
-        .calldata()
-        .clone();
-    let submitted = k
-        .outbox
-        .submit(
-            &format!("approve:{id}:{amount}"),
-            "approveClaim",
-            call(k, data),
-        )
-        .await?;
+    let pending_second = !threshold.is_zero() && amount > threshold;
+    let insurance = k.chain.insurance(&k.deployment);
+    let submitted = if pay && !pending_second {
+        // Approve and pay: one transaction, one write.
+        let data = insurance
+            .settleClaim(U256::from(id), amount, sealed)
+            .calldata()
+            .clone();
+        k.outbox
+            .submit(
+                &format!("settle:{id}:{amount}"),
+                "settleClaim",
+                call(k, data),
+            )
+            .await?
+    } else {
+        let data = insurance
+            .approveClaim(U256::from(id), amount, sealed)
+            .calldata()
+            .clone();
+        k.outbox
+            .submit(
+                &format!("approve:{id}:{amount}"),
+                "approveClaim",
+                call(k, data),
+            )
+            .await?
+    };
     let _ = k.indexer.sync().await;
     Ok(Decided {
         submitted,
         amount,
-        pending_second: !threshold.is_zero() && amount > threshold,
+        pending_second,
+        paid: pay && !pending_second,
     })
 }
 
@@ -378,6 +424,33 @@ pub async fn confirm(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
         .await?;
     let _ = k.indexer.sync().await;
     Ok(r)
+}
+
+/// Approves `amount` for the whole claim (as [`approve`]) and pays it in the same transaction
+/// (`settleClaim`) when the amount is within the insurer's four-eyes threshold; above it, the approval waits for
+/// a second reviewer as before and nothing is paid yet (`Decided::paid` says which).
+pub async fn settle(k: &Kiosk, id: u64, amount: U256) -> Result<Decided, KioskError> {
+    let review = review(k, id).await?;
+    let decisions = spread(&review, amount);
+    decide_with(k, &review, &decisions, true).await
+}
+
+/// `amount` spread over the claim's items in order.
+fn spread(review: &ClaimReview, amount: U256) -> Vec<ItemDecision> {
+    let mut left = amount;
+    review
+        .items
+        .iter()
+        .map(|i| {
+            let benefit = i.net.min(left);
+            left -= benefit;
+            ItemDecision {
+                sequence: i.sequence,
+                benefit,
+                reason: (benefit < i.net).then(|| "coverage percentage".to_string()),
+            }
+        })
+        .collect()
 }
 
 /// Approves `amount` for the whole claim (spread over its items in order), with its ClaimResponse.
@@ -401,20 +474,7 @@ pub async fn approve(k: &Kiosk, id: u64, amount: U256) -> Result<Submitted, Kios
             )
             .await;
     }
-    let mut left = amount;
-    let decisions: Vec<ItemDecision> = review
-        .items
-        .iter()
-        .map(|i| {
-            let benefit = i.net.min(left);
-            left -= benefit;
-            ItemDecision {
-                sequence: i.sequence,
-                benefit,
-                reason: (benefit < i.net).then(|| "coverage percentage".to_string()),
-            }
-        })
-        .collect();
+    let decisions = spread(&review, amount);
     Ok(decide(k, &review, &decisions).await?.submitted)
 }
 

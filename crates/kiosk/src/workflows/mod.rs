@@ -143,23 +143,21 @@ impl ConsentChoice {
     }
 }
 
-/// The card signs the institution's consent (`scope` for `days`, in the patient's current epoch, signed now)
-/// and the kiosk submits it: a check-in. Returns the write and the consent's end.
-pub(crate) async fn grant_consent(
+/// The consent the card would sign now for this institution: `scope` for `days`, in the patient's current epoch,
+/// signed later than the pair's last consent or revocation (the chain's clock, or one second after the last one
+/// when two land within a second).
+pub(crate) async fn consent_now(
     k: &Kiosk,
-    s: &mut PatientSession,
+    pid: B256,
     scope: u8,
     days: u64,
-) -> Result<(Submitted, u64), KioskError> {
-    let pid = s.patient_id();
+) -> Result<Consent, KioskError> {
     let hub = k.chain.hub(&k.deployment);
     let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
     // Epoch 0 is a patient the chain does not know yet: this kiosk's registration is still in its outbox (sent
     // while the node was away). A consent counts only after that registration, which starts the epoch at 1, and
     // the outbox sends the two in order; signing 0 would make a consent the chain must refuse (`WrongEpoch`).
     let epoch = hub.epochOf(pid).call().await.map_err(read)?.max(1);
-    // A consent must be signed later than the pair's last consent or revocation: the clock, or one second
-    // after the last one when two land within a second.
     let last = hub
         .consentOf(pid, k.institution)
         .call()
@@ -172,38 +170,59 @@ pub(crate) async fn grant_consent(
         .latest_timestamp()
         .await
         .unwrap_or_else(|_| Kiosk::now());
-    let mut signed_at = now.max(last + 1);
+    let signed_at = now.max(last + 1);
+    Ok(Consent {
+        patientId: pid,
+        institution: k.institution,
+        scope,
+        validUntil: signed_at + days * 86_400,
+        epoch,
+        signedAt: signed_at,
+    })
+}
+
+/// The card signs the institution's consent ([`consent_now`]) and the kiosk submits it: a check-in. Returns the
+/// write and the consent's end.
+pub(crate) async fn grant_consent(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    scope: u8,
+    days: u64,
+) -> Result<(Submitted, u64), KioskError> {
+    let pid = s.patient_id();
+    let mut msg = consent_now(k, pid, scope, days).await?;
     // The same step run again within the same second (a kiosk restarted, a card pulled and put back) finds its
     // own write under the same key: it goes on with that one instead of asking the card to sign again. A key
     // whose write the chain refused is passed over (a later second).
     loop {
-        let key = format!("consent:{pid}:{}:{signed_at}", k.institution);
+        let key = format!("consent:{pid}:{}:{}", k.institution, msg.signedAt);
         match k.store.outbox_by_key(&key)? {
-            Some(e) if e.state == carekiosk_store::OutboxState::Failed => signed_at += 1,
+            Some(e) if e.state == carekiosk_store::OutboxState::Failed => msg.signedAt += 1,
             Some(_) => {
                 if let Some(done) = k.outbox.resume(&key).await? {
-                    return Ok((done, signed_at + days * 86_400));
+                    return Ok((done, msg.signedAt + days * 86_400));
                 }
-                signed_at += 1;
+                msg.signedAt += 1;
             }
             None => break,
         }
     }
-    let valid_until = signed_at + days * 86_400;
-    let msg = Consent {
-        patientId: pid,
-        institution: k.institution,
-        scope,
-        validUntil: valid_until,
-        epoch,
-        signedAt: signed_at,
-    };
+    msg.validUntil = msg.signedAt + days * 86_400;
     let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
-    let data = hub
-        .grantConsent(pid, scope, valid_until, epoch, signed_at, sig.into())
+    let data = k
+        .chain
+        .hub(&k.deployment)
+        .grantConsent(
+            pid,
+            scope,
+            msg.validUntil,
+            msg.epoch,
+            msg.signedAt,
+            sig.into(),
+        )
         .calldata()
         .clone();
-    let key = format!("consent:{pid}:{}:{signed_at}", k.institution);
+    let key = format!("consent:{pid}:{}:{}", k.institution, msg.signedAt);
     let r = k
         .outbox
         .submit(
@@ -215,7 +234,7 @@ pub(crate) async fn grant_consent(
             },
         )
         .await?;
-    Ok((r, valid_until))
+    Ok((r, msg.validUntil))
 }
 
 pub(crate) fn domain(k: &Kiosk) -> alloy::sol_types::Eip712Domain {
@@ -295,7 +314,10 @@ pub(crate) async fn history(
         let opened = match k.store.cache_get(&pid.0, &h.content_hash)? {
             Some(c) => Resource::from_json(&c.plaintext).map_err(|e| e.to_string()),
             None => {
-                let sealed = k.indexer.sealed_payload(B256::from(h.tx_hash)).await?;
+                let sealed = k
+                    .indexer
+                    .sealed_payload_matching(B256::from(h.tx_hash), Some(h.content_hash))
+                    .await?;
                 if records::content_hash(&sealed) != h.content_hash {
                     Err("its bytes do not match their hash on chain".to_string())
                 } else if let Some(e) = unlock_error.take() {

@@ -1,13 +1,14 @@
-//! Pharmacy: the card grants the pharmacy its short window and lists the patient's ready prescriptions, each
-//! verified on chain and opened with the card; dispensing carries the card's proof of presence.
+//! Pharmacy: the patient's prescriptions, each checked against the chain and opened with the card; dispensing
+//! carries the card's proof of presence and, in the same transaction, the pharmacy's short consent window.
 
 use alloy::primitives::{B256, U256};
 use carekiosk_chain::eip712::{self, Dispense};
 use carekiosk_records::{self as records, RecordKind, Resource};
 
-use super::{domain, grant_consent, require_patient, unlock_history, ConsentChoice};
+use super::{consent_now, domain, require_patient, unlock_history, ConsentChoice};
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
+use carekiosk_chain::bindings::{scope, PharmacyAccess};
 
 /// A prescription as the pharmacist sees it.
 #[derive(Debug, Clone)]
@@ -30,11 +31,8 @@ pub struct PharmacyPrescription {
     pub unreadable: Option<String>,
 }
 
-/// Prescriptions asked of the chain per call (the contract's page limit).
-const PAGE: u64 = 50;
-
-/// The card grants this pharmacy READ and DISPENSE for the default window (3 days) and the kiosk lists the
-/// patient's prescriptions, as the chain holds them.
+/// The kiosk lists the patient's prescriptions (opened with the card); the pharmacy's consent (READ and DISPENSE,
+/// the default 3 days) is granted with the first dispense, in the same transaction.
 pub async fn open_patient(
     k: &Kiosk,
     s: &mut PatientSession,
@@ -42,7 +40,8 @@ pub async fn open_patient(
     open_patient_with(k, s, ConsentChoice::default_for(k.config.role)).await
 }
 
-/// [`open_patient`] with the consent the patient chose (at most read and dispense, at most 30 days).
+/// [`open_patient`] with the consent the patient chose (at most read and dispense, at most 30 days): checked now,
+/// signed by the card with the dispense (`dispenseWithConsent`, one transaction for the pharmacy's step).
 pub async fn open_patient_with(
     k: &Kiosk,
     s: &mut PatientSession,
@@ -50,12 +49,13 @@ pub async fn open_patient_with(
 ) -> Result<Vec<PharmacyPrescription>, KioskError> {
     choice.check(k.config.role)?;
     require_patient(k, s).await?;
-    grant_consent(k, s, choice.scope, choice.days).await?;
+    s.set_consent_choice(choice.scope, choice.days);
     list(k, s).await
 }
 
-/// The patient's prescriptions as the chain holds them (the pharmacy holds READ consent), each opened with the
-/// patient's history keys.
+/// The patient's prescriptions as the chain's events say (this kiosk's index, brought up to date first), newest
+/// first, each opened with the patient's history keys (the card is present: nothing opens without it) and its
+/// bytes checked against the hash the chain recorded.
 pub async fn list(
     k: &Kiosk,
     s: &mut PatientSession,
@@ -66,57 +66,39 @@ pub async fn list(
     let pid = s.patient_id();
     let now = Kiosk::now();
     let mut out = Vec::new();
-    // The chain pages newest first: every page, so a chronic patient's newest prescriptions are all there.
-    let mut offset = 0u64;
-    loop {
-        let info = k
-            .chain
-            .pharmacy(&k.deployment)
-            .getPatientFullInfo(pid, U256::from(offset), U256::from(PAGE))
-            .from(k.address)
-            .call()
-            .await
-            .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
-        let total = info.total.to::<u64>();
-        for (id, p) in info.ids.iter().zip(info.page.iter()) {
-            let id = id.to::<u64>();
-            let row = k.store.prescription(id)?.ok_or_else(|| {
-                KioskError::Invalid(format!("prescription {id} is not indexed yet: try again"))
-            })?;
-            let sealed = k.indexer.sealed_payload(B256::from(row.tx_hash)).await?;
-            let opened = if records::content_hash(&sealed) != p.contentHash.0 {
-                Err("its bytes do not match their hash on chain".to_string())
-            } else {
-                match s.open(&sealed) {
-                    Ok(r) if r.kind() == RecordKind::MedicationRequest => Ok(r),
-                    Ok(r) => Err(format!("it holds a {}, not a MedicationRequest", r.kind())),
-                    Err(e @ KioskError::Card(_)) => return Err(e),
-                    Err(e) => Err(e.to_string()),
-                }
-            };
-            let valid_until = p.validUntil.to::<u64>();
-            let (request, unreadable) = match opened {
-                Ok(r) => (Some(r), None),
-                Err(why) => {
-                    tracing::warn!(id, "a prescription of the patient cannot be opened");
-                    (None, Some(why))
-                }
-            };
-            out.push(PharmacyPrescription {
-                id,
-                issuer: p.issuer,
-                status: p.status,
-                dispensed_bps: p.dispensedBps,
-                valid_until,
-                dispensable: matches!(p.status, 1 | 4) && now <= valid_until && request.is_some(),
-                request,
-                unreadable,
-            });
-        }
-        offset += info.ids.len() as u64;
-        if info.ids.is_empty() || offset >= total {
-            break;
-        }
+    let mut rows = k.store.prescriptions_of(&pid)?;
+    rows.reverse();
+    for row in rows {
+        let id = row.id;
+        let sealed = k.indexer.sealed_payload(B256::from(row.tx_hash)).await?;
+        let opened = if records::content_hash(&sealed) != row.content_hash {
+            Err("its bytes do not match their hash on chain".to_string())
+        } else {
+            match s.open(&sealed) {
+                Ok(r) if r.kind() == RecordKind::MedicationRequest => Ok(r),
+                Ok(r) => Err(format!("it holds a {}, not a MedicationRequest", r.kind())),
+                Err(e @ KioskError::Card(_)) => return Err(e),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let (request, unreadable) = match opened {
+            Ok(r) => (Some(r), None),
+            Err(why) => {
+                tracing::warn!(id, "a prescription of the patient cannot be opened");
+                (None, Some(why))
+            }
+        };
+        let status = row.status as u8;
+        out.push(PharmacyPrescription {
+            id,
+            issuer: row.issuer,
+            status,
+            dispensed_bps: row.dispensed_bps,
+            valid_until: row.valid_until,
+            dispensable: matches!(status, 1 | 4) && now <= row.valid_until && request.is_some(),
+            request,
+            unreadable,
+        });
     }
     Ok(out)
 }
@@ -347,18 +329,42 @@ pub async fn dispense_part(
         nonce,
         deadline,
     };
-    let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
-    let data = k
-        .chain
-        .pharmacy(&k.deployment)
-        .dispensePrescription(U256::from(id), part, deadline, sealed, sig.into())
-        .calldata()
-        .clone();
+    let pharmacy = k.chain.pharmacy(&k.deployment);
+    // The pharmacy's step is one transaction: the consent the patient chose and the dispense, under one card
+    // signature — unless this pharmacy already holds a consent to dispense (a second part in the same visit).
+    let (kind, data) = match consent_to_grant(k, s).await? {
+        None => {
+            let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
+            let data = pharmacy
+                .dispensePrescription(U256::from(id), part, deadline, sealed, sig.into())
+                .calldata()
+                .clone();
+            ("dispensePrescription", data)
+        }
+        Some(consent) => {
+            let terms = PharmacyAccess::ConsentTerms {
+                scope: consent.scope,
+                validUntil: consent.validUntil,
+                epoch: consent.epoch,
+                signedAt: consent.signedAt,
+            };
+            let step = eip712::DispenseWithConsent {
+                consent,
+                dispense: msg,
+            };
+            let sig = s.sign(eip712::digest(&step, &domain(k)))?;
+            let data = pharmacy
+                .dispenseWithConsent(U256::from(id), part, deadline, sealed, terms, sig.into())
+                .calldata()
+                .clone();
+            ("dispenseWithConsent", data)
+        }
+    };
     let submitted = k
         .outbox
         .submit(
             &key,
-            "dispensePrescription",
+            kind,
             Call {
                 to: k.deployment.contracts.pharmacy_access,
                 data,
@@ -371,6 +377,36 @@ pub async fn dispense_part(
         part,
         dispense,
     })
+}
+
+/// The consent to grant with a dispense ([`consent_now`], the patient's choice or the pharmacy's default), or
+/// `None` when this pharmacy already holds one that lets it dispense now (in the patient's current epoch).
+async fn consent_to_grant(
+    k: &Kiosk,
+    s: &PatientSession,
+) -> Result<Option<eip712::Consent>, KioskError> {
+    let pid = s.patient_id();
+    let hub = k.chain.hub(&k.deployment);
+    let read = |e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e);
+    let held = hub
+        .consentOf(pid, k.institution)
+        .call()
+        .await
+        .map_err(read)?;
+    let epoch = hub.epochOf(pid).call().await.map_err(read)?;
+    let now = k
+        .chain
+        .latest_timestamp()
+        .await
+        .unwrap_or_else(|_| Kiosk::now());
+    if held.epoch == epoch && held.scope & scope::DISPENSE != 0 && held.validUntil > now + 60 {
+        return Ok(None);
+    }
+    let (scope, days) = s.consent_choice().unwrap_or_else(|| {
+        let c = ConsentChoice::default_for(k.config.role);
+        (c.scope, c.days)
+    });
+    Ok(Some(consent_now(k, pid, scope, days).await?))
 }
 
 /// A prescription presented by its token (a representative, without the patient's card): what the chain says

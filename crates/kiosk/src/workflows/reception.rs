@@ -7,8 +7,7 @@ use carekiosk_chain::eip712::{self, RegisterPatient};
 use carekiosk_records::{KeyAgreement, Resource, SoftKey};
 
 use super::{
-    default_window_days, domain, grant_consent, history, require_patient, write_record,
-    ConsentChoice,
+    default_window_days, domain, grant_consent, history, require_patient, seal, ConsentChoice,
 };
 use crate::outbox::{Call, Submitted};
 use crate::{Kiosk, KioskError, PatientSession};
@@ -85,38 +84,9 @@ pub async fn register_patient_with_letter(
     let bundle = issued.bundle.encode();
     let recovery_hash = B256::from(issued.recovery.key_id());
     let deadline = U256::from(Kiosk::now() + 600);
-    let msg = RegisterPatient {
-        patientId: pid,
-        hospital: k.institution,
-        recoveryKeyHash: recovery_hash,
-        keyBundleHash: alloy::primitives::keccak256(&bundle),
-        deadline,
-    };
-    let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
-    let data = k
-        .chain
-        .hub(&k.deployment)
-        .registerPatient(deadline, recovery_hash, bundle.clone().into(), sig.into())
-        .calldata()
-        .clone();
-    k.outbox
-        .submit(
-            &format!("register:{pid}"),
-            "registerPatient",
-            Call {
-                to: k.deployment.contracts.patient_smart_card,
-                data,
-            },
-        )
-        .await?;
-    let letter = adopt_bundle(k, &mut s, issued, bundle, reset_code);
-    grant_consent(
-        k,
-        &mut s,
-        scope::HOSPITAL,
-        default_window_days(scope::HOSPITAL),
-    )
-    .await?;
+    // The registration step is one transaction (`registerAndConsent`): the registration, this hospital's consent
+    // (in the new patient's epoch, 1) and the demographics record, under one card signature.
+    let letter = adopt_bundle(k, &mut s, issued, bundle.clone(), reset_code);
     let patient = Resource::from_json(
         serde_json::json!({
             "resourceType": "Patient",
@@ -127,7 +97,61 @@ pub async fn register_patient_with_letter(
         .to_string()
         .as_bytes(),
     )?;
-    write_record(k, &mut s, &patient, None).await?;
+    let sealed = seal(k, &mut s, &patient, &[]).await?;
+    let scope = scope::HOSPITAL;
+    let signed_at = k
+        .chain
+        .latest_timestamp()
+        .await
+        .unwrap_or_else(|_| Kiosk::now());
+    let valid_until = signed_at + default_window_days(scope) * 86_400;
+    let msg = eip712::RegisterWithConsent {
+        registration: RegisterPatient {
+            patientId: pid,
+            hospital: k.institution,
+            recoveryKeyHash: recovery_hash,
+            keyBundleHash: alloy::primitives::keccak256(&bundle),
+            deadline,
+        },
+        consent: eip712::Consent {
+            patientId: pid,
+            institution: k.institution,
+            scope,
+            validUntil: valid_until,
+            epoch: 1,
+            signedAt: signed_at,
+        },
+    };
+    let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
+    let terms = carekiosk_chain::bindings::HospitalRecord::ConsentTerms {
+        scope,
+        validUntil: valid_until,
+        epoch: 1,
+        signedAt: signed_at,
+    };
+    let data = k
+        .chain
+        .records(&k.deployment)
+        .registerAndConsent(
+            deadline,
+            recovery_hash,
+            bundle.into(),
+            terms,
+            sealed,
+            sig.into(),
+        )
+        .calldata()
+        .clone();
+    k.outbox
+        .submit(
+            &format!("register:{pid}"),
+            "registerAndConsent",
+            Call {
+                to: k.deployment.contracts.hospital_record,
+                data,
+            },
+        )
+        .await?;
     Ok((s, letter))
 }
 

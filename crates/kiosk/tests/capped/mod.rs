@@ -267,10 +267,12 @@ async fn handle(up: &DynProvider, st: &Stats, cap: u64, wording: Wording, req: V
     let mut range = 0;
     if method == "eth_getLogs" {
         st.get_logs.fetch_add(1, Ordering::Relaxed);
-        if let (Some(from), Some(to)) = (
-            hex_u64(&params[0]["fromBlock"]),
-            hex_u64(&params[0]["toBlock"]),
-        ) {
+        // No `toBlock` (or a tag) means the latest block, as providers count it against their cap.
+        let to = match hex_u64(&params[0]["toBlock"]) {
+            Some(t) => Some(t),
+            None => up.get_block_number().await.ok(),
+        };
+        if let (Some(from), Some(to)) = (hex_u64(&params[0]["fromBlock"]), to) {
             range = to.saturating_sub(from) + 1;
             if range > cap {
                 st.refused.fetch_add(1, Ordering::Relaxed);
