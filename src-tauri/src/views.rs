@@ -847,6 +847,8 @@ pub struct DecidedView {
     pub amount: String,
     /// Above the four-eyes threshold: waits for a second reviewer at another workstation.
     pub pending_second: bool,
+    /// Approved and paid in the same transaction (`settleClaim`).
+    pub paid: bool,
 }
 
 /// A claim in the insurer's lists.

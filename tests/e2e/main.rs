@@ -123,6 +123,21 @@ async fn reception_issues_a_blank_card_and_checks_the_patient_in() {
     app.wait_text("#insert h1", "Insert the patient card").await;
     app.wait_attr("#reader-state .reader", "data-state", "empty")
         .await;
+    // Labelled for a screen reader: the main landmark is named by the screen's title; the text size starts at
+    // the reception preset's 125 % and the control on screen changes it.
+    app.wait_attr("main#screen", "aria-labelledby", "insert-title")
+        .await;
+    app.wait_attr("#text-size", "aria-labelledby", "text-size-label")
+        .await;
+    app.wait_attr("#text-size-150", "aria-label", "Text size 150 %")
+        .await;
+    app.wait_attr("html", "data-text-scale", "125").await;
+    app.click("#text-size-150").await;
+    app.wait_attr("html", "data-text-scale", "150").await;
+    app.wait_attr("#text-size-150", "aria-pressed", "true")
+        .await;
+    app.click("#text-size-125").await;
+    app.wait_attr("html", "data-text-scale", "125").await;
     app.screenshot("insert").await;
 
     // A blank card goes in: reception offers to issue it.
@@ -479,12 +494,12 @@ async fn the_insurer_decides_a_claim_item_by_item_and_the_hospital_sees_each_dec
     app.type_into("#item-2-reason", "not covered by the policy")
         .await;
     app.screenshot("insurer-items").await;
+    // Approved and paid in one transaction ("pay at once" is ticked: 48 is within the threshold).
     app.click("#decide").await;
-    app.wait_text("#review-status", "approved").await;
-    app.wait_text("#decided", "48.00 tUSD approved").await;
+    app.wait_text("#decided", "48.00 tUSD approved and paid")
+        .await;
     app.wait_attr("#decided", "data-pending-second", "false")
         .await;
-    app.click("#pay").await;
     app.wait_text("#review-status", "paid").await;
     app.wait_text("#claims-paid", "Claim #1").await;
     app.screenshot("insurer-paid").await;

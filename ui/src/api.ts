@@ -93,7 +93,8 @@ export const api = {
   insurerQueue: () => invoke<ClaimView[]>('insurer_queue'),
   insurerPending: () => invoke<ClaimView[]>('insurer_pending'),
   insurerReview: (id: number) => invoke<ReviewView>('insurer_review', { id }),
-  insurerDecide: (id: number, items: ItemDecisionInput[]) => invoke<DecidedView>('insurer_decide', { id, items }),
+  insurerDecide: (id: number, items: ItemDecisionInput[], pay = false) =>
+    invoke<DecidedView>('insurer_decide', { id, items, pay }),
   insurerConfirm: (id: number) => invoke<TxView>('insurer_confirm', { id }),
   insurerPay: (id: number) => invoke<TxView>('insurer_pay', { id }),
   insurerPaid: () => invoke<ClaimView[]>('insurer_paid'),

@@ -359,6 +359,8 @@ export interface DecidedView {
   tx: TxView;
   amount: string;
   pendingSecond: boolean;
+  /** Approved and paid in the same transaction. */
+  paid: boolean;
 }
 
 export type ClaimStatus = 'submitted' | 'approved' | 'denied' | 'paid' | 'pending-second';

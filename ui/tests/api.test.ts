@@ -14,7 +14,7 @@ describe('command wrappers', () => {
       { atc: 'J01CA04', quantity: 20, dosage: null, days: 28, prescriber: 'Dr. Weber', substitutionAllowed: true, token: false },
       [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
     );
-    await api.insurerDecide(3, [{ sequence: 1, benefit: '0', reason: 'not covered' }]);
+    await api.insurerDecide(3, [{ sequence: 1, benefit: '0', reason: 'not covered' }], true);
     await api.pharmacyDispense(1, 20, null, 'LOT-1');
     await api.cardUnblock('48120975', '902618', '902618');
     await api.receptionReplace({ name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' });
@@ -38,7 +38,7 @@ describe('command wrappers', () => {
           confirmed: [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
         },
       ],
-      ['insurer_decide', { id: 3, items: [{ sequence: 1, benefit: '0', reason: 'not covered' }] }],
+      ['insurer_decide', { id: 3, items: [{ sequence: 1, benefit: '0', reason: 'not covered' }], pay: true }],
       ['pharmacy_dispense', { id: 1, quantity: 20, substitute: null, batch: 'LOT-1' }],
       ['card_unblock', { resetCode: '48120975', pin: '902618', pinAgain: '902618' }],
       ['reception_replace', { name: 'A', adminPin: '12345678', pin: '551903', pinAgain: '551903' }],

@@ -72,11 +72,13 @@ pub async fn insurer_review(id: u64, state: State<'_, AppState>) -> Result<Revie
 }
 
 /// Decides a claim item by item (each item's benefit in base units, and why it is reduced): the sum, capped by
-/// the coverage, is approved (nothing: denied); above the threshold it waits for a second reviewer.
+/// the coverage, is approved (nothing: denied); above the threshold it waits for a second reviewer. With `pay`,
+/// an approval within the threshold is paid in the same transaction.
 #[tauri::command]
 pub async fn insurer_decide(
     id: u64,
     items: Vec<ItemDecisionInput>,
+    pay: Option<bool>,
     state: State<'_, AppState>,
 ) -> Result<DecidedView, AppError> {
     let decisions = items
@@ -97,11 +99,12 @@ pub async fn insurer_decide(
         insurer::review(&k, id).await?
     };
     let k = state.kiosk().await?;
-    let d = insurer::decide(&k, &review, &decisions).await?;
+    let d = insurer::decide_with(&k, &review, &decisions, pay.unwrap_or(false)).await?;
     Ok(DecidedView {
         tx: TxView::from(&d.submitted, linker(&k)),
         amount: d.amount.to_string(),
         pending_second: d.pending_second,
+        paid: d.paid,
     })
 }
 

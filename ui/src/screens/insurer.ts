@@ -155,6 +155,13 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
         'form',
         { class: 'form', id: 'decide-form' },
         h('datalist', { id: 'denial-reasons' }, ...list.map((x) => h('option', { value: x.display }))),
+        h(
+          'label',
+          { class: 'check', for: 'pay-now' },
+          h('input', { type: 'checkbox', id: 'pay-now', checked: true }),
+          ' ',
+          t('insurer.payNow'),
+        ),
         h('button', { class: 'primary', id: 'decide', type: 'submit' }, t('insurer.decide')),
       );
       decide.addEventListener('submit', async (ev) => {
@@ -175,7 +182,8 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
           }
           decisions.push({ sequence: item.sequence, benefit: base, reason: reason.value.trim() || null });
         }
-        const d = await ctx.run(() => api.insurerDecide(c.id, decisions), true);
+        const payNow = (decide.querySelector('#pay-now') as HTMLInputElement | null)?.checked ?? false;
+        const d = await ctx.run(() => api.insurerDecide(c.id, decisions, payNow), true);
         if (!d) return;
         ctx.showTx(d.tx);
         await after();
@@ -184,7 +192,9 @@ export function insurerDesk(ctx: Ctx): HTMLElement {
           h(
             'p',
             { class: d.pendingSecond ? 'warning' : 'ok', id: 'decided', role: 'status', 'data-pending-second': d.pendingSecond ? 'true' : 'false' },
-            BigInt(d.amount) === 0n ? t('insurer.decidedDenied') : t('insurer.decided', { amount: amountOf(d.amount) }),
+            BigInt(d.amount) === 0n
+              ? t('insurer.decidedDenied')
+              : t(d.paid ? 'insurer.decidedPaid' : 'insurer.decided', { amount: amountOf(d.amount) }),
             d.pendingSecond ? [' ', t('insurer.waitsSecond')] : null,
           ),
         );
