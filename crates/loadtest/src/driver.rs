@@ -235,8 +235,10 @@ impl std::fmt::Display for Report {
         }
         writeln!(
             f,
-            "gas per full visit: {} (14 writes at the medians); measured {} (all kiosk gas / visits, retries included)",
-            self.gas.per_visit, self.gas.per_visit_measured
+            "gas per full visit: {} ({} writes at the medians); measured {} (all kiosk gas / visits, retries included)",
+            self.gas.per_visit,
+            crate::check::visit_writes(),
+            self.gas.per_visit_measured
         )?;
         writeln!(
             f,
