@@ -52,12 +52,16 @@ export function consentChoice(limits: ConsentLimits, notify: (text: string, kind
   };
 }
 
-/** What the card signed, in one line. */
-export function signedLine(s: SignedView): HTMLElement {
+/** What the card signed, in one line; `withDispense`: what it will sign with the first dispense (the pharmacy's
+ * consent goes in the same transaction as its dispense). */
+export function signedLine(s: SignedView, withDispense = false): HTMLElement {
   return h(
     'p',
     { class: 'signed', id: 'consent-signed', 'data-scope': s.scope.join(',') },
-    t('consent.signed', { scopes: s.scope.map((n) => t(`scope.${n}`)).join(', '), date: formatDate(s.validUntil) }),
+    t(withDispense ? 'consent.withDispense' : 'consent.signed', {
+      scopes: s.scope.map((n) => t(`scope.${n}`)).join(', '),
+      date: formatDate(s.validUntil),
+    }),
   );
 }
 

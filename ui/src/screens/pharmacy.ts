@@ -113,7 +113,7 @@ export function pharmacyVisit(ctx: Ctx): HTMLElement {
     open.hidden = true;
     choice.el.hidden = true;
     list.hidden = false;
-    replace(signed, signedLine(v.signed));
+    replace(signed, signedLine(v.signed, true));
     render(v.prescriptions);
   });
   return h('section', { class: 'screen', id: 'pharmacy' }, h('h1', { id: 'pharmacy-title' }, t('pharmacy.list')), choice.el, open, signed, list, after);
