@@ -584,6 +584,15 @@ pub struct DispenseView {
     pub print: Option<PrintView>,
 }
 
+/// A dispense on a prescription token: the write and its receipt to print.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenDispenseView {
+    pub tx: TxView,
+    /// The receipt PDF to print (what was handed out, the batch, the transaction).
+    pub print: Option<PrintView>,
+}
+
 /// A document written for printing (no printer integration yet): the file, and whether the desktop's PDF
 /// handler opened it. The file is to be deleted once printed.
 #[derive(Debug, Clone, Serialize)]

@@ -1045,6 +1045,12 @@ async fn a_representative_collects_a_prescription_with_its_token_without_a_card(
     app.wait_text("#token-dispensed", "dispensed on the token")
         .await;
     app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    // The receipt is printed too (a PDF; deleted once printed).
+    let path = std::path::PathBuf::from(app.wait_text("#print-path", ".pdf").await.trim());
+    assert!(std::fs::read(&path).unwrap().starts_with(b"%PDF"));
+    app.click("#print-delete").await;
+    app.find("#print-deleted").await;
+    assert!(!path.exists());
     app.close().await;
 
     let p = st

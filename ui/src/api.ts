@@ -37,6 +37,7 @@ import type {
   ReviewView,
   SavedLetter,
   StatusView,
+  TokenDispenseView,
   TxView,
 } from './types';
 
@@ -87,7 +88,7 @@ export const api = {
     invoke<DispenseView>('pharmacy_dispense', { id, quantity, substitute, batch }),
   pharmacyTokenCheck: (token: TokenInput) => invoke<TokenCheckView>('pharmacy_token_check', { ...token }),
   pharmacyTokenDispense: (token: TokenInput, d: { product: string; quantity: number; unit: string; batch: string }) =>
-    invoke<TxView>('pharmacy_token_dispense', { ...token, ...d }),
+    invoke<TokenDispenseView>('pharmacy_token_dispense', { ...token, ...d }),
 
   insurerEnroll: (bps: number, annualLimit: string) => invoke<TxView>('insurer_enroll', { bps, annualLimit }),
   insurerQueue: () => invoke<ClaimView[]>('insurer_queue'),

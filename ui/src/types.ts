@@ -265,6 +265,12 @@ export interface PrintView {
   opened: boolean;
 }
 
+/** A dispense on a prescription token: the write and its receipt. */
+export interface TokenDispenseView {
+  tx: TxView;
+  print: PrintView | null;
+}
+
 export interface TokenCheckView {
   id: number;
   status: PrescriptionStatus;

@@ -172,7 +172,7 @@ pub fn explanation(function: &str) -> Option<&'static str> {
              before it acts. The registration itself stores one packed slot and the id's address.",
         ),
         "approveClaim" => Some(
-            "Since issue 13 an approval carries the insurer's FHIR ClaimResponse (the adjudication of every item, \
+            "An approval carries the insurer's FHIR ClaimResponse (the adjudication of every item, \
              sealed for the patient, the hospital and the insurer: 784 bytes of calldata, ~13,000 gas) so the \
              hospital and the patient see what was paid for what, and it checks the insurer's four-eyes \
              threshold.",
@@ -578,9 +578,9 @@ transfer and escrow (~18,000), the coverage arithmetic (~14,000), the views' rea
 Half the paper is reachable only by giving up a guarantee (unverified card signatures, plaintext or smaller \
 payloads, no on-chain pagination, no per-call role and consent checks). We kept the guarantees. Four rows are \
 above the paper's, each for a guarantee explained under the table: registration (the card's recovery), the two \
-institution registrations (governance through a delay, two transactions) and, since issue 13, the approval (it \
-carries the per-item ClaimResponse, 103 % of the paper's). The other recurring writes (`addMedicalRecord`, \
-`updateMedicalHistory`, `processPayment`) stay at 39–95 % of the paper's.
+institution registrations (governance through a delay, two transactions) and the pharmacy's view (a consent \
+check and a page of prescriptions). The recurring writes (`addMedicalRecord`, `updateMedicalHistory`, \
+`approveClaim` with its per-item ClaimResponse, `processPayment`) stay below the paper's.
 ";
 
 /// The report as a Markdown table (with notes), as written to `docs/gas-table.md`.

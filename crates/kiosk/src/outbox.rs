@@ -8,7 +8,7 @@
 //!   chain state before it is sent again.
 //! - One lock orders nonce assignment, so concurrent submissions from one kiosk never collide. The lock covers
 //!   signing and broadcasting, not the wait for the receipt: many writes of one kiosk can be in one block.
-//! - Stuck or lost (issue 14): a write with no receipt after a few blocks is looked at. Every transaction signed
+//! - Stuck or lost: a write with no receipt after a few blocks is looked at. Every transaction signed
 //!   for it is kept (hash, nonce, bytes), so whichever lands is recognised. One the node no longer has (a dropped
 //!   broadcast, a reorg) is broadcast again byte for byte; one priced out by a fee spike, or waiting too long, is
 //!   replaced with the same nonce and fees raised by what nodes require (+10 %), so at most one of them lands.

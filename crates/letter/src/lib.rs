@@ -12,7 +12,7 @@
 //!   and any two typos;
 //! - its **scanned form** ([`recovery_qr_payload`], read back by [`parse_recovery_qr`]), and the QR matrix
 //!   ([`qr_modules`]) the letter draws and an app may draw on screen;
-//! - rendering the **prescription token** ([`render_token_pdf`], issue 13; gematik's E-Rezept token): one A4 page
+//! - rendering the **prescription token** ([`render_token_pdf`]; gematik's E-Rezept token): one A4 page
 //!   in English or French with a boxed warning that it is a bearer document ("Whoever presents this token can have
 //!   this prescription dispensed once, at any pharmacy. Keep it like cash; ask the doctor to cancel it if it is
 //!   lost."), what was prescribed (drug and ATC code, quantity and form, dosage, substitution), the prescriber, the
@@ -32,7 +32,7 @@
 //! [`TokenRef`]'s secret (the `qrcode` crate's internal buffers are not); neither [`IssueLetter`]'s,
 //! [`PrescriptionToken`]'s, [`TokenRef`]'s nor [`DispenseReceipt`]'s `Debug` nor any error shows a secret, the
 //! reset code, a name or what was prescribed. The secrets themselves (P-256 keys: the recovery key,
-//! `docs/design-v2.md` issue 10; the token key, issue 13) are generated and checked elsewhere: to this crate they
+//! `docs/design-v2.md`, "The card's life"; the token key) are generated and checked elsewhere: to this crate they
 //! are 32 bytes. It must not decide whether a token may be redeemed (the chain does: the token key's hash, the
 //! prescription's status) nor check that a scanned token belongs to this kiosk's deployment (the caller compares
 //! [`TokenRef::chain_id`] and [`TokenRef::contract`] with its own).

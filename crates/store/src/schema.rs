@@ -37,7 +37,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 4;
 
-/// Version 4 (issue 14): every transaction sent for an outbox entry (a replacement with a higher fee, a resend after
+/// Version 4: every transaction sent for an outbox entry (a replacement with a higher fee, a resend after
 /// a reorg) is kept with its signed bytes, so whichever of them lands is recognised and a dropped one is broadcast
 /// again byte for byte; and a confirmed write records when its block became final (at or below `finalized`).
 const V4: &str = r#"
@@ -55,7 +55,7 @@ INSERT INTO outbox_attempts (entry_id, tx_hash, nonce, raw, created_at)
 CREATE INDEX outbox_unfinal ON outbox (id) WHERE state = 'confirmed' AND final_block IS NULL;
 "#;
 
-/// Version 3 (issue 13): partial dispensing (status 4 and the parts of 10,000 handed out so far), every dispense
+/// Version 3: partial dispensing (status 4 and the parts of 10,000 handed out so far), every dispense
 /// with its sealed record's hash, and claim decisions that wait for a second reviewer (status 5) with the hash of
 /// their sealed ClaimResponse. SQLite cannot widen a CHECK: the two tables are rebuilt.
 const V3: &str = r#"
@@ -130,7 +130,7 @@ CREATE INDEX claims_patient ON claims (patient_id, id);
 CREATE INDEX claims_block ON claims (block);
 "#;
 
-/// Version 2 (issue 12, the patient's access log): every chain event about a patient, in chain order, and the
+/// Version 2 (the patient's access log): every chain event about a patient, in chain order, and the
 /// emergency-read traces (which carry no patient id: the patient's kiosk finds its own with its trace key).
 const V2: &str = r#"
 CREATE TABLE patient_log (

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::views::{
     prescription_status, DispenseView, PharmacyOpenView, PrescriptionView, SignedView,
-    TokenCheckView, TxView,
+    TokenCheckView, TokenDispenseView, TxView,
 };
 
 /// The card grants this pharmacy the consent the patient chose on the screen (`scope` bits within read and
@@ -178,7 +178,7 @@ pub async fn pharmacy_token_dispense(
     unit: String,
     batch: String,
     state: State<'_, AppState>,
-) -> Result<TxView, AppError> {
+) -> Result<TokenDispenseView, AppError> {
     let k = state.kiosk().await?;
     let token = token_ref(&k, payload, id, code)?;
     let unit = if unit.trim().is_empty() {
@@ -186,6 +186,18 @@ pub async fn pharmacy_token_dispense(
     } else {
         unit.trim()
     };
+    // What the chain said before the dispense: the receipt counts what remained.
+    let before = pharmacy::check_token(&k, &token).await?;
     let done = pharmacy::dispense_by_token(&k, &token, &product, quantity, unit, &batch).await?;
-    Ok(TxView::from(&done, linker(&k)))
+    let pdf = pharmacy::token_receipt_pdf(&k, &before, &product, quantity, unit, &batch, &done)?;
+    let print = print(
+        &k,
+        &state,
+        &format!("dispense-receipt-{}-token", before.id),
+        &pdf,
+    )?;
+    Ok(TokenDispenseView {
+        tx: TxView::from(&done, linker(&k)),
+        print: Some(print),
+    })
 }

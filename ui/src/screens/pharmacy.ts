@@ -147,9 +147,13 @@ export function tokenDesk(ctx: Ctx, onDone: () => void): HTMLElement {
         true,
       );
       if (!tx) return;
-      ctx.showTx(tx);
+      ctx.showTx(tx.tx);
       payload.value = code.value = id.value = '';
-      replace(checked, h('p', { class: 'ok', id: 'token-dispensed', role: 'status' }, t('pharmacy.tokenDispensed', { id: c.id })));
+      replace(
+        checked,
+        h('p', { class: 'ok', id: 'token-dispensed', role: 'status' }, t('pharmacy.tokenDispensed', { id: c.id })),
+        tx.print ? printPanel(ctx, tx.print, 'receipt') : null,
+      );
     });
     replace(
       checked,

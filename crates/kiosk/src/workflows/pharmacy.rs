@@ -379,6 +379,48 @@ pub async fn dispense_part(
     })
 }
 
+/// The receipt of a dispense on the token (PDF): what was handed out, to whom nothing says (the card is not there),
+/// and what the prescription came to — the token dispenses the rest, so the whole is this quantity over what
+/// remained (`p.dispensed_bps` before it).
+pub fn token_receipt_pdf(
+    k: &Kiosk,
+    p: &TokenPrescription,
+    product: &str,
+    quantity: f64,
+    unit: &str,
+    batch: &str,
+    submitted: &Submitted,
+) -> Result<Vec<u8>, KioskError> {
+    let remaining = 10_000u32.saturating_sub(u32::from(p.dispensed_bps)).max(1);
+    let total = (quantity * 10_000.0 / f64::from(remaining))
+        .round()
+        .max(1.0);
+    let handed = quantity.round().max(1.0);
+    let hash = submitted.tx_hash().map(|h| h.0).unwrap_or([0u8; 32]);
+    let today = records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string();
+    let pharmacy = super::patient::institution_name(k, &k.institution).0;
+    let receipt = carekiosk_letter::DispenseReceipt {
+        pharmacy: &pharmacy,
+        dispensed_on: &today,
+        patient_name: None,
+        prescription_id: p.id,
+        drug: product.trim(),
+        prescribed_drug: None,
+        quantity: handed as u32,
+        prescribed_quantity: total as u32,
+        dispensed_before: (total - handed).max(0.0) as u32,
+        form: if unit.trim().is_empty() {
+            "unit"
+        } else {
+            unit.trim()
+        },
+        batch: batch.trim(),
+        transaction_hash: &hash,
+        lang: carekiosk_letter::Lang::En,
+    };
+    carekiosk_letter::render_receipt_pdf(&receipt).map_err(|e| KioskError::Invalid(e.to_string()))
+}
+
 /// The consent to grant with a dispense ([`consent_now`], the patient's choice or the pharmacy's default), or
 /// `None` when this pharmacy already holds one that lets it dispense now (in the patient's current epoch).
 async fn consent_to_grant(
