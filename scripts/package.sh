@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the kiosk app's Debian package with `tauri build`: the front end first (ui/ → dist/), then the app.
 #
-#   bash scripts/package.sh            # release build (what a hospital installs)
+#   bash scripts/package.sh            # release build (what a hospital installs): the app and the `carekiosk` CLI
 #   bash scripts/package.sh --debug    # debug build, reusing the test build (what CI checks)
 #
 # The package lands in $CARGO_TARGET_DIR/<profile>/bundle/deb/carekiosk_<version>_amd64.deb; its path is printed.
@@ -12,10 +12,22 @@ profile=release
 args=(build --bundles deb --ci)
 if [ "${1:-}" = "--debug" ]; then profile=debug; args+=(--debug); fi
 (cd ui && npm run --silent build)
+# The package carries the `carekiosk` CLI too (deploy, enrol kiosks, administer): built with the same profile.
+if [ "$profile" = release ]; then cargo build -q --release -p carekiosk-cli; else cargo build -q -p carekiosk-cli; fi
+cli="$CARGO_TARGET_DIR/$profile/carekiosk"
+args+=(--config "{\"bundle\":{\"linux\":{\"deb\":{\"files\":{\"/usr/bin/carekiosk\":\"$cli\"}}}}}")
 # The Tauri CLI looks for tauri.conf.json beside a [package] Cargo.toml: point it at the app crate (its
 # tauri.conf.json is a link to the one at the repository's root).
 TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri "${args[@]}"
 deb=$(ls -t "$CARGO_TARGET_DIR/$profile/bundle/deb/"*.deb | head -1)
 dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends' >&2
-dpkg-deb --contents "$deb" | grep -q 'usr/bin/carekiosk-app' || { echo "package.sh: the binary is not in $deb" >&2; exit 1; }
+contents=$(dpkg-deb --contents "$deb")
+grep -q 'usr/bin/carekiosk-app' <<<"$contents" || { echo "package.sh: the binary is not in $deb" >&2; exit 1; }
+grep -q 'usr/bin/carekiosk$' <<<"$contents" || { echo "package.sh: the carekiosk CLI is not in $deb" >&2; exit 1; }
+# The packaged CLI runs, and its --help says where configuration, data and keys live.
+tmp=$(mktemp -d)
+dpkg-deb -x "$deb" "$tmp"
+help=$("$tmp/usr/bin/carekiosk" --help)
+rm -rf "$tmp"
+grep -q 'OS keyring' <<<"$help" || { echo "package.sh: the packaged CLI's --help does not say where keys live" >&2; exit 1; }
 echo "$deb"

@@ -19,7 +19,12 @@ use kiosk_cmd::{DoctorCmd, InsurerCmd, KioskOpts, PharmacyCmd, ReceptionCmd};
 #[command(
     name = "carekiosk",
     version,
-    about = "carekiosk: patient-card kiosks on a blockchain"
+    about = "carekiosk: patient-card kiosks on a blockchain",
+    after_help = "Where things live:\n  \
+        role presets and profiles: built in (kiosk-config/ in the source), or a file given with --config / --profile\n  \
+        deployment manifests: kiosk-config/deployments/<profile>.json, or --manifest\n  \
+        kiosk databases (SQLCipher): $CAREKIOSK_DATA_DIR, else $XDG_DATA_HOME/carekiosk, else ~/.local/share/carekiosk\n  \
+        keys (kiosk signing key, record key, database key): the OS keyring (Secret Service), never a file"
 )]
 struct Cli {
     /// Print machine-readable JSON instead of text.
