@@ -24,10 +24,19 @@ dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends' >&2
 contents=$(dpkg-deb --contents "$deb")
 grep -q 'usr/bin/carekiosk-app' <<<"$contents" || { echo "package.sh: the binary is not in $deb" >&2; exit 1; }
 grep -q 'usr/bin/carekiosk$' <<<"$contents" || { echo "package.sh: the carekiosk CLI is not in $deb" >&2; exit 1; }
+# Started at login and again if it dies: the systemd user unit (enabled for every user by the postinst) and an XDG
+# autostart entry that starts it on desktops without graphical-session.target.
+for f in usr/lib/systemd/user/carekiosk.service etc/xdg/autostart/carekiosk.desktop; do
+    grep -q "$f\$" <<<"$contents" || { echo "package.sh: $f is not in $deb" >&2; exit 1; }
+done
+dpkg-deb --info "$deb" postinst | grep -q 'systemctl --global enable carekiosk.service' \
+    || { echo "package.sh: the postinst does not enable the user service" >&2; exit 1; }
 # The packaged CLI runs, and its --help says where configuration, data and keys live.
 tmp=$(mktemp -d)
 dpkg-deb -x "$deb" "$tmp"
 help=$("$tmp/usr/bin/carekiosk" --help)
+unit=$(cat "$tmp/usr/lib/systemd/user/carekiosk.service")
 rm -rf "$tmp"
+grep -q '^Restart=always' <<<"$unit" || { echo "package.sh: the user unit does not restart the app" >&2; exit 1; }
 grep -q 'OS keyring' <<<"$help" || { echo "package.sh: the packaged CLI's --help does not say where keys live" >&2; exit 1; }
 echo "$deb"
