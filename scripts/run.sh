@@ -61,7 +61,8 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 echo "opening the $role desk (the demo patient's card is in the reader; PIN 482916)" >&2
-app_cmd=("$bin/carekiosk-app" --role "$role" --manifest "$manifest" --reader "Virtual PCD 00 00")
+# A demo on a workstation: an ordinary window that closes (a desk's kiosk mode needs its staff code to close).
+app_cmd=("$bin/carekiosk-app" --role "$role" --manifest "$manifest" --reader "Virtual PCD 00 00" --windowed)
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   "${app_cmd[@]}"
 else

@@ -43,6 +43,11 @@ pub enum AppError {
     /// The letter file could not be written or deleted.
     #[error("{0}")]
     File(String),
+    /// Kiosk mode: not this desk's staff code.
+    #[error(
+        "that is not this desk's staff code (IT sets a new one with `carekiosk admin staff-code --role <role>`)"
+    )]
+    WrongStaffCode,
 }
 
 impl From<CardError> for AppError {
@@ -66,6 +71,7 @@ impl AppError {
             AppError::NotAtThisDesk => "not-at-this-desk",
             AppError::HospitalOnly => "hospital-only",
             AppError::File(_) => "file",
+            AppError::WrongStaffCode => "wrong-staff-code",
             AppError::Letter(l) => match l {
                 LetterError::RecoveryCharacter { .. }
                 | LetterError::RecoveryLength { .. }

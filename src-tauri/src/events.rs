@@ -88,6 +88,7 @@ pub async fn info(state: &AppState) -> KioskInfo {
         token_decimals: None,
         consent: ConsentLimits::of(config.as_ref().map(|c| c.role).unwrap_or(state.launch.role)),
         text_scale: config.as_ref().and_then(|c| c.text_scale),
+        kiosk_mode: state.launch.kiosk_mode(),
     };
     match state.kiosk().await {
         Ok(k) => KioskInfo {

@@ -37,6 +37,9 @@ pub struct Launch {
     /// the patient's codes: it is written only when the operator asks, and should be deleted once printed.
     #[arg(long, env = "CAREKIOSK_LETTER_DIR")]
     pub letter_dir: Option<PathBuf>,
+    /// An ordinary window even where the preset asks for kiosk mode (development, tests).
+    #[arg(long, env = "CAREKIOSK_WINDOWED")]
+    pub windowed: bool,
     /// Screen language: en or fr.
     #[arg(long, env = "CAREKIOSK_LANG", default_value = "en")]
     pub lang: String,
@@ -54,6 +57,11 @@ impl Launch {
             }
         }
         Ok(l)
+    }
+
+    /// Whether the app runs in kiosk mode: the preset asks for it and `--windowed` was not given.
+    pub fn kiosk_mode(&self) -> bool {
+        !self.windowed && self.kiosk_config().is_ok_and(|c| c.kiosk_mode)
     }
 
     /// The kiosk configuration: the preset (embedded, or the file), overridden by the options given — resolved

@@ -29,11 +29,41 @@ pub fn run() {
         Err(e) => e.exit(),
     };
     tracing::info!(role = launch.role.as_str(), "starting the kiosk app");
+    let kiosk_mode = launch.kiosk_mode();
     tauri::Builder::default()
         .manage(state::AppState::new(launch))
-        .setup(|app| {
+        .setup(move |app| {
+            use tauri::Manager;
+            if kiosk_mode {
+                // Kiosk mode: the whole screen, no title bar to close it from.
+                if let Some(w) = app.get_webview_window("main") {
+                    w.set_decorations(false)?;
+                    // Without a window manager (a bare X session, as kiosks often run) fullscreen is only a
+                    // request: the window is also placed over the whole monitor.
+                    if let Some(m) = w.current_monitor()?.or(w.primary_monitor()?) {
+                        w.set_position(*m.position())?;
+                        w.set_size(*m.size())?;
+                    }
+                    w.set_fullscreen(true)?;
+                }
+                tracing::info!("kiosk mode: full screen; closing needs the staff code");
+            }
             events::spawn(app.handle().clone());
             Ok(())
+        })
+        .on_window_event(move |window, event| {
+            use tauri::{Emitter, Manager};
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                let allowed = window
+                    .state::<state::AppState>()
+                    .close_allowed
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                if kiosk_mode && !allowed {
+                    // Closing a kiosk takes the staff code: the screen asks for it.
+                    api.prevent_close();
+                    let _ = window.emit("kiosk://close-refused", ());
+                }
+            }
         })
         .invoke_handler(commands::handler())
         .run(tauri::generate_context!())

@@ -2,7 +2,7 @@
 //! reader last said.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use carekiosk_kiosk::workflows::pharmacy::PharmacyPrescription;
@@ -38,6 +38,8 @@ pub struct AppState {
     pub recovery: Mutex<Option<Zeroizing<[u8; 32]>>>,
     /// Documents written for printing (token, receipt), until the operator deletes them.
     pub printed: Mutex<Vec<PathBuf>>,
+    /// Kiosk mode: the window may close (the staff code was given).
+    pub close_allowed: AtomicBool,
 }
 
 /// The issue letter waiting to be printed: what it prints, and the files "Save as PDF" wrote. In memory only; the
@@ -64,6 +66,7 @@ impl AppState {
             prescriptions: Mutex::new(Vec::new()),
             letter: Mutex::new(None),
             recovery: Mutex::new(None),
+            close_allowed: AtomicBool::new(false),
             printed: Mutex::new(Vec::new()),
         }
     }

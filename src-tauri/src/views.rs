@@ -36,6 +36,8 @@ pub struct KioskInfo {
     pub consent: ConsentLimits,
     /// The role preset's text size in percent (the screen's control overrides it).
     pub text_scale: Option<u16>,
+    /// Kiosk mode: full screen, closed only with the staff code.
+    pub kiosk_mode: bool,
 }
 
 /// The role's consent ceiling and default, for the consent choice the screen shows before the card signs.

@@ -43,6 +43,8 @@ fn args(st: &Stack, role: KioskRole, reader: &str) -> Vec<String> {
         reader.into(),
         "--letter-dir".into(),
         letters(st).display().to_string(),
+        // An ordinary window: kiosk mode (reception's and the pharmacy's preset) has its own test.
+        "--windowed".into(),
     ]
 }
 
@@ -110,6 +112,79 @@ async fn patient_in_reader(st: &Stack, slot: &Reader) -> alloy::primitives::B256
     let pid = s.patient_id();
     drop(s.into_card());
     pid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_mode_desk_fills_the_screen_and_closes_only_with_the_staff_code() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-kiosk-mode").await;
+    let slot = common::reader();
+    // IT sets the desk's staff code (what `carekiosk admin staff-code --role reception` does).
+    let code = carekiosk_kiosk::kiosk::set_staff_code("local", KioskRole::Reception).unwrap();
+    let mut a = args(&st, KioskRole::Reception, slot.name());
+    a.retain(|x| x != "--windowed");
+    let app = App::launch(&a).await;
+    app.find("#setup-start").await;
+    // Full screen, no decorations: the window covers the whole screen.
+    let rect = app.client.get_window_rect().await.unwrap();
+    let screen = app
+        .client
+        .execute("return [screen.width, screen.height];", vec![])
+        .await
+        .unwrap();
+    let (sw, sh) = (
+        screen[0].as_f64().unwrap() as u64,
+        screen[1].as_f64().unwrap() as u64,
+    );
+    assert!(
+        rect.2 >= sw && rect.3 >= sh,
+        "kiosk mode fills the screen: window {rect:?}, screen {sw}×{sh}"
+    );
+    // Ctrl+Alt+Q asks for the staff code; a wrong one is refused and the app stays.
+    let keys = |k: &str| {
+        use fantoccini::key::Key;
+        format!(
+            "{}{}{k}{}",
+            char::from(Key::Control),
+            char::from(Key::Alt),
+            char::from(Key::Null)
+        )
+    };
+    app.find("#setup-start")
+        .await
+        .send_keys(&keys("q"))
+        .await
+        .unwrap();
+    app.type_into("#staff-code", "00000000").await;
+    app.click("#staff-close").await;
+    app.wait_text("#staff-close-error", "not this desk").await;
+    app.find("#setup-start").await;
+    let dir = st.dir.display().to_string();
+    let alive = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &format!("carekiosk-app.*{dir}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    assert!(alive(), "a wrong staff code leaves the app running");
+    // The right code closes it.
+    app.type_into("#staff-code", &code).await;
+    app.click("#staff-close").await;
+    let gone = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if !alive() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < gone,
+            "the app closed with the staff code"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.close().await;
+    drop(slot);
+    st.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

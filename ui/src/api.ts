@@ -108,6 +108,8 @@ export const api = {
   emergencyCurrent: () => invoke<EmergencyCurrentView>('emergency_current'),
   emergencySave: (set: EmergencySet) => invoke<EmergencySavedView>('emergency_save', { set }),
   emergencyRead: (clinician: string, reason: string) => invoke<EmergencyView>('emergency_read', { clinician, reason }),
+
+  kioskClose: (code: string) => invoke<null>('kiosk_close', { code }),
 };
 
 export const events = {
@@ -115,6 +117,8 @@ export const events = {
   onCard: (f: (r: ReaderView) => void): Promise<UnlistenFn> => listen<ReaderView>('kiosk://card', (e) => f(e.payload)),
   onStatus: (f: (s: StatusView) => void): Promise<UnlistenFn> =>
     listen<StatusView>('kiosk://status', (e) => f(e.payload)),
+  /** Kiosk mode: the window was asked to close without the staff code. */
+  onCloseRefused: (f: () => void): Promise<UnlistenFn> => listen('kiosk://close-refused', () => f()),
 };
 
 /** Whether a rejected command carries the shell's error shape. */

@@ -20,6 +20,7 @@ import { pharmacyVisit, tokenDesk } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
 import { setupScreen } from './screens/setup';
 import { resetBlocked, unblockFlow } from './screens/unblock';
+import { isStaffShortcut, staffClose } from './staffclose';
 import { applyScale, setPreset, textSizeControl } from './textsize';
 import type { AppError, KioskInfo, ReaderView, ReplacedView, StatusView, TxView } from './types';
 
@@ -582,6 +583,16 @@ async function boot(): Promise<void> {
   const timeout = Math.max(10, info.idleTimeoutSecs) * 1000;
   idle.setLimit(timeout);
   await events.onInfo(onInfo);
+  // Kiosk mode: closing takes the staff code (the shell refuses any other close and says so).
+  const staff = staffClose();
+  root.append(staff.el);
+  await events.onCloseRefused(() => staff.open());
+  document.addEventListener('keydown', (ev) => {
+    if (ctx.info?.kioskMode && isStaffShortcut(ev)) {
+      ev.preventDefault();
+      staff.open();
+    }
+  });
   await events.onCard(onReader);
   await events.onStatus(onStatus);
   const status = await api.kioskStatus();

@@ -23,6 +23,8 @@ export interface KioskInfo {
   /** The role preset's text size in percent (e.g. 125), the default of the text size control; a size chosen on
    * the kiosk (remembered in localStorage) wins over it. Absent or null: 100 %. */
   textScale?: number | null;
+  /** Kiosk mode: full screen, closed only with the staff code. */
+  kioskMode?: boolean;
 }
 
 /** The role's consent ceiling and default (scope bits: read 1, write 2, prescribe 4, dispense 8). */

@@ -92,6 +92,12 @@ pub enum AdminCmd {
         #[arg(long)]
         role: KioskRole,
     },
+    /// Sets a new staff code for this machine's kiosk of a role (kiosk mode: the code closes the app). Prints the
+    /// 8 digits once; only their hash is kept, in the OS keyring. Setting it again replaces the old one.
+    StaffCode {
+        #[arg(long)]
+        role: KioskRole,
+    },
     /// Mint whole tokens of the test stablecoin (testnets and the local chain; key of its minter, the deployer, in
     /// CAREKIOSK_ADMIN_KEY). Refused on a real token: buy or transfer that instead.
     Mint {
@@ -365,6 +371,21 @@ pub async fn run(cmd: AdminCmd, net: NetworkOpts, json: bool) -> Result<(), CliE
             let value = U256::from(amount) * U256::from(TOKEN_UNIT);
             let r = chain.send(me, chain.token(&d).mint(to, value)).await?;
             done(&format!("{amount} {symbol} minted to {to}"), &r);
+        }
+        AdminCmd::StaffCode { role } => {
+            let profile = crate::opts::kiosk_config(Some(role), &net)?.profile_name();
+            let code = carekiosk_kiosk::kiosk::set_staff_code(&profile, role)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "role": role.as_str(), "profile": profile, "staffCode": code })
+                );
+            } else {
+                println!(
+                    "staff code of the {} kiosk (profile {profile}): {code} — give it to the desk's staff; it is shown only now",
+                    role.as_str()
+                );
+            }
         }
         AdminCmd::KioskAddress { role } => {
             let keys = kiosk_keys(&net, role)?;

@@ -646,3 +646,35 @@ async fn admin_commands_register_institutions_kiosks_and_escrow() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("hospital, pharmacy or insurer"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Kiosk mode's staff code: shown once by `admin staff-code`, kept only as a hash in the OS keyring (the app checks
+/// a code against it); setting it again replaces the old one.
+#[test]
+fn a_staff_code_is_shown_once_and_a_new_one_replaces_it() {
+    use carekiosk_kiosk::kiosk::staff_code_matches;
+    use carekiosk_kiosk::KioskRole;
+    let code = || {
+        let out = bin()
+            .args(["admin", "staff-code", "--role", "pharmacy", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["role"], "pharmacy");
+        v["staffCode"].as_str().unwrap().to_string()
+    };
+    let first = code();
+    assert_eq!(first.len(), 8);
+    assert!(first.bytes().all(|b| b.is_ascii_digit()));
+    assert!(staff_code_matches("local", KioskRole::Pharmacy, &first).unwrap());
+    assert!(!staff_code_matches("local", KioskRole::Reception, &first).unwrap());
+    let second = code();
+    assert!(staff_code_matches("local", KioskRole::Pharmacy, &second).unwrap());
+    if second != first {
+        assert!(!staff_code_matches("local", KioskRole::Pharmacy, &first).unwrap());
+    }
+}

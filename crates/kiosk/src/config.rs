@@ -98,6 +98,10 @@ pub struct KioskConfig {
     /// someone at the kiosk picks another size on screen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_scale: Option<u16>,
+    /// Kiosk mode: the app fills the screen without window decorations and closes only with the staff code
+    /// (`carekiosk admin staff-code`) or when IT stops its service. On for the desks patients stand at.
+    #[serde(default)]
+    pub kiosk_mode: bool,
 }
 
 fn default_idle() -> u64 {
@@ -315,6 +319,9 @@ mod tests {
             Some(125)
         );
         assert_eq!(KioskConfig::preset(KioskRole::Doctor).text_scale, None);
+        assert!(KioskConfig::preset(KioskRole::Reception).kiosk_mode);
+        assert!(KioskConfig::preset(KioskRole::Pharmacy).kiosk_mode);
+        assert!(!KioskConfig::preset(KioskRole::Insurer).kiosk_mode);
         let e = KioskConfig::parse("role = \"doctor\"\ntext_scale = 400\n", "d.toml").unwrap_err();
         assert!(e.to_string().contains("100 to 175"), "{e}");
         assert_eq!(KioskRole::Doctor.chain_role(), Role::Hospital);

@@ -127,6 +127,32 @@ pub struct KioskKeys {
     pub emergency_key: Option<SoftKey>,
 }
 
+/// Kiosk mode's staff code for this machine's `role` kiosk under `profile`: a fresh 8-digit code, whose hash
+/// replaces any earlier one in the OS keyring. The code is returned to be shown once; it is never stored.
+pub fn set_staff_code(profile: &str, role: KioskRole) -> Result<String, KioskError> {
+    use rand_core::RngCore;
+    let mut code = String::with_capacity(8);
+    while code.len() < 8 {
+        let d = rand_core::OsRng.next_u32() % 10;
+        code.push(char::from(b'0' + d as u8));
+    }
+    let wallet = Wallet::open()?;
+    let slot = wallet.slot::<carekiosk_wallet::StaffCode>(profile, role.as_str())?;
+    slot.delete()?;
+    slot.import(carekiosk_wallet::StaffCode::from_code(&code)?)?;
+    Ok(code)
+}
+
+/// Whether `code` is the staff code set for this machine's `role` kiosk under `profile` (`false` when none is:
+/// then only IT closes a kiosk-mode app, by stopping its service).
+pub fn staff_code_matches(profile: &str, role: KioskRole, code: &str) -> Result<bool, KioskError> {
+    let wallet = Wallet::open()?;
+    let stored = wallet
+        .slot::<carekiosk_wallet::StaffCode>(profile, role.as_str())?
+        .try_load()?;
+    Ok(stored.is_some_and(|s| s.matches(code)))
+}
+
 impl KioskKeys {
     /// Loads the kiosk's keys from the OS keyring, generating those that do not exist yet.
     pub fn load_or_generate(profile: &str, role: KioskRole) -> Result<KioskKeys, KioskError> {

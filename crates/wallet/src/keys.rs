@@ -165,6 +165,68 @@ impl fmt::Debug for RecordKey {
     }
 }
 
+/// What closes a kiosk in kiosk mode: the hash of the staff code (8 digits the administrator sets with
+/// `carekiosk admin staff-code`). Only the hash is kept; the code itself is shown once and never stored.
+#[derive(Clone)]
+pub struct StaffCode {
+    secret: Zeroizing<[u8; 32]>,
+}
+
+impl StaffCode {
+    /// The stored form of `code`.
+    pub fn from_code(code: &str) -> Result<Self> {
+        let code = code.trim();
+        if code.len() < 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(WalletError::InvalidKey {
+                what: Self::WHAT,
+                reason: "a staff code is at least 6 digits",
+            });
+        }
+        let mut data = b"carekiosk staff code\0".to_vec();
+        data.extend_from_slice(code.as_bytes());
+        Self::from_secret(Zeroizing::new(keccak256(&data)))
+    }
+
+    /// Whether `code` is this staff code (compared in constant time).
+    pub fn matches(&self, code: &str) -> bool {
+        let Ok(other) = Self::from_code(code) else {
+            return false;
+        };
+        let diff = self
+            .secret
+            .iter()
+            .zip(other.secret.iter())
+            .fold(0u8, |d, (a, b)| d | (a ^ b));
+        diff == 0
+    }
+}
+
+impl sealed::Sealed for StaffCode {}
+impl KeyKind for StaffCode {
+    const SUFFIX: &'static str = "staff-code";
+    const WHAT: &'static str = "staff code";
+
+    fn from_secret(secret: Zeroizing<[u8; 32]>) -> Result<Self> {
+        Ok(StaffCode { secret })
+    }
+
+    fn generate() -> Self {
+        StaffCode {
+            secret: random_bytes(),
+        }
+    }
+
+    fn secret_bytes(&self) -> &[u8; 32] {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for StaffCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StaffCode(<redacted>)")
+    }
+}
+
 /// The 32-byte key of the kiosk's encrypted SQLite file (`carekiosk_store::Store::open(path, key.secret_bytes())`).
 #[derive(Clone)]
 pub struct DatabaseKey {
@@ -346,6 +408,23 @@ mod tests {
             *key("  0X0101010101010101010101010101010101010101010101010101010101010101\n"),
             [1u8; 32]
         );
+    }
+
+    #[test]
+    fn a_staff_code_matches_only_itself_and_shows_nothing() {
+        let c = StaffCode::from_code("48120975").unwrap();
+        assert!(c.matches("48120975"));
+        assert!(c.matches(" 48120975 "));
+        assert!(!c.matches("48120976"));
+        assert!(!c.matches("4812097"));
+        assert!(!c.matches(""));
+        assert!(StaffCode::from_code("12ab5678").is_err());
+        assert!(StaffCode::from_code("12345").is_err());
+        assert!(!format!("{c:?}").contains("4812"));
+        // What the keyring keeps is the hash, and it reads back as the same code.
+        let back = StaffCode::from_secret(Zeroizing::new(*c.secret_bytes())).unwrap();
+        assert!(back.matches("48120975"));
+        assert_ne!(&c.secret_bytes()[..8], b"48120975");
     }
 
     #[test]

@@ -41,7 +41,7 @@ use keyring_core::{api::CredentialStore, Entry, Error as KeyringError};
 use zeroize::Zeroizing;
 
 pub use error::{Result, WalletError};
-pub use keys::{checksum_address, DatabaseKey, KeyKind, RecordKey, SigningKey};
+pub use keys::{checksum_address, DatabaseKey, KeyKind, RecordKey, SigningKey, StaffCode};
 
 /// The keyring service all carekiosk entries live under.
 pub const SERVICE: &str = "carekiosk";

@@ -21,6 +21,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
     tauri::generate_handler![
         setup::kiosk_info,
         setup::kiosk_status,
+        setup::kiosk_close,
         setup::icd10_search,
         setup::formulary_search,
         setup::service_codes,

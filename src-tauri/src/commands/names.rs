@@ -3,6 +3,7 @@
 &[
     "kiosk_info",
     "kiosk_status",
+    "kiosk_close",
     "icd10_search",
     "formulary_search",
     "service_codes",

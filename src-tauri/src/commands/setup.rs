@@ -16,6 +16,26 @@ pub async fn kiosk_info(state: State<'_, AppState>) -> Result<KioskInfo, AppErro
     Ok(crate::events::info(&state).await)
 }
 
+/// Closes a kiosk-mode app with the desk's staff code (`carekiosk admin staff-code`); a wrong code is refused.
+#[tauri::command]
+pub async fn kiosk_close<R: tauri::Runtime>(
+    code: String,
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<(), AppError> {
+    let config = state.launch.kiosk_config()?;
+    if !carekiosk_kiosk::kiosk::staff_code_matches(&config.profile_name(), config.role, &code)? {
+        tracing::warn!("a wrong staff code was given to close the kiosk");
+        return Err(AppError::WrongStaffCode);
+    }
+    tracing::info!("the kiosk is closed with the staff code");
+    state
+        .close_allowed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    app.exit(0);
+    Ok(())
+}
+
 /// Node, block, pending writes and reader, now.
 #[tauri::command]
 pub async fn kiosk_status(state: State<'_, AppState>) -> Result<StatusView, AppError> {
