@@ -37,6 +37,6 @@ dpkg-deb -x "$deb" "$tmp"
 help=$("$tmp/usr/bin/carekiosk" --help)
 unit=$(cat "$tmp/usr/lib/systemd/user/carekiosk.service")
 rm -rf "$tmp"
-grep -q '^Restart=always' <<<"$unit" || { echo "package.sh: the user unit does not restart the app" >&2; exit 1; }
+grep -q '^Restart=on-failure' <<<"$unit" || { echo "package.sh: the user unit does not restart the app" >&2; exit 1; }
 grep -q 'OS keyring' <<<"$help" || { echo "package.sh: the packaged CLI's --help does not say where keys live" >&2; exit 1; }
 echo "$deb"
