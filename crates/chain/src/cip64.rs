@@ -752,8 +752,13 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_chain_with_a_fee_currency_signs_cip64_priced_by_the_node() {
+    /// A chain on the fake Celo node whose profile pays gas in cUSD, with KEY0's signer; what the node was asked.
+    async fn celo_chain() -> (
+        crate::Chain,
+        crate::Profile,
+        Address,
+        std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    ) {
         let (url, seen) = fake_node(celo_like);
         let text = format!(
             "name = \"celo-test\"\nchain_id = 42220\nrpc_url = \"{url}\"\n[gas]\nkind = \"eip1559\"\n\
@@ -762,10 +767,16 @@ mod tests {
         );
         let profile = crate::Profile::parse(&text, "test").unwrap();
         let signer: PrivateKeySigner = KEY0.parse().unwrap();
-        let from = signer.address();
+        let who = signer.address();
         let chain = crate::Chain::connect_profile(&url, &profile, vec![signer])
             .await
             .unwrap();
+        (chain, profile, who, seen)
+    }
+
+    #[tokio::test]
+    async fn a_chain_with_a_fee_currency_signs_cip64_priced_by_the_node() {
+        let (chain, _, from, seen) = celo_chain().await;
         assert_eq!(chain.fee_currency(), Some(CUSD));
         let call =
             alloy::contract::CallBuilder::new_raw(chain.provider(), Bytes::from_static(b"hi"))
@@ -798,18 +809,7 @@ mod tests {
 
     #[tokio::test]
     async fn gas_funds_are_read_in_the_fee_currency() {
-        let (url, seen) = fake_node(celo_like);
-        let text = format!(
-            "name = \"celo-test\"\nchain_id = 42220\nrpc_url = \"{url}\"\n[gas]\nkind = \"eip1559\"\n\
-             base_fee_floor_wei = 25000000000\npriority_fee_wei = 1000000000\n[token]\nsymbol = \"cUSD\"\n\
-             decimals = 18\n[fee_currency]\naddress = \"{CUSD}\"\nsymbol = \"cUSD\"\ndecimals = 18\n"
-        );
-        let profile = crate::Profile::parse(&text, "test").unwrap();
-        let signer: PrivateKeySigner = KEY0.parse().unwrap();
-        let who = signer.address();
-        let chain = crate::Chain::connect_profile(&url, &profile, vec![signer])
-            .await
-            .unwrap();
+        let (chain, profile, who, seen) = celo_chain().await;
         let funds = chain.gas_funds(who).await.unwrap();
         assert_eq!(funds.fee_currency, Some(CUSD));
         assert_eq!(funds.balance, U256::from(2_500_000_000_000_000_000u128));
