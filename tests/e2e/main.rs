@@ -359,9 +359,13 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
     app.wait_text("#timeline-rx-1-status", "ready").await;
     app.find("#timeline-rx-1-cancel").await;
     app.screenshot("doctor").await;
+    // The doctor cancels it from the timeline: cancelled on chain, the line says so and offers no cancel.
+    app.click("#timeline-rx-1-cancel").await;
+    app.wait_text("#timeline-rx-1-status", "cancelled").await;
+    app.wait_gone("#timeline-rx-1-cancel").await;
     app.close().await;
 
-    // On chain: demographics + diagnosis + care plan + prescription record, and one ready prescription.
+    // On chain: demographics + diagnosis + care plan + prescription record, and one prescription, cancelled.
     let records = st
         .chain
         .records(&st.d)
@@ -389,7 +393,7 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
         .call()
         .await
         .unwrap();
-    assert_eq!(p.status, 1, "ready");
+    assert_eq!(p.status, 3, "cancelled from the timeline");
     assert_ne!(p.tokenKeyHash, B256::ZERO, "issued with a token");
     sim.stop();
     drop(slot);
@@ -470,8 +474,12 @@ async fn the_pharmacy_dispenses_half_then_the_rest_with_batches_and_receipts() {
         Some("20")
     );
     app.type_into("#rx-1-batch", "LOT-2026-B").await;
+    // The prescription allows substitution: the rest is a generic of the same substance.
+    app.type_into("#rx-1-substitute", "Amoxicillin 500 mg generic")
+        .await;
     app.click("#rx-1-dispense").await;
     app.wait_attr("#rx-1", "data-status", "dispensed").await;
+    app.wait_text("#receipt", "generic").await;
     app.wait_gone("#rx-1-dispense").await;
     app.wait_text("#print-path", ".pdf").await;
     app.screenshot("pharmacy-receipt").await;

@@ -105,8 +105,11 @@ export function summarize(r: FhirResource): { title: string; detail: string } {
     }
     case 'MedicationDispense': {
       const qty = (f.quantity as { value?: number; unit?: string } | undefined) ?? {};
+      // A substitute is named by its text (the prescribed drug's coding stays beside it).
+      const substituted = (f.substitution as { wasSubstituted?: boolean } | undefined)?.wasSubstituted === true;
+      const handed = substituted ? (f.medicationCodeableConcept as Concept | undefined)?.text : undefined;
       return {
-        title: concept(f.medicationCodeableConcept),
+        title: handed ?? concept(f.medicationCodeableConcept),
         detail: [qty.value !== undefined ? `${qty.value}${qty.unit ? ` ${qty.unit}` : ''}` : '', f.whenHandedOver]
           .filter(Boolean)
           .join(' · '),

@@ -68,3 +68,13 @@ describe('summaries', () => {
     expect(shortHash(null)).toBe('');
   });
 });
+
+describe('a dispense on the timeline and the receipt', () => {
+  it('names a substitute by what was handed out, else by the prescribed coding', () => {
+    const coding = { coding: [{ code: 'J01CA04', display: 'Amoxicillin' }], text: 'Amoxicillin 500 mg generic' };
+    const substituted = summarize({ resourceType: 'MedicationDispense', medicationCodeableConcept: coding, substitution: { wasSubstituted: true } });
+    expect(substituted.title).toBe('Amoxicillin 500 mg generic');
+    const prescribed = summarize({ resourceType: 'MedicationDispense', medicationCodeableConcept: coding });
+    expect(prescribed.title).toBe('J01CA04 Amoxicillin');
+  });
+});
