@@ -246,9 +246,27 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 pin: Pin::new(&pin),
             };
             let s = reception::register_patient(&k, card, new).await?;
-            reply.patient = Some(s.patient_id());
+            let pid = s.patient_id();
+            reply.patient = Some(pid);
             drop(s);
             settle_waiting(&k).await?;
+            // Reception's step is done when the chain knows the patient: a registration still in flight (sent
+            // again after an outage by this kiosk's outbox) is not "waiting", and the next desk would find no
+            // patient.
+            let deadline = Instant::now() + SETTLE_LIMIT;
+            loop {
+                let info = k.chain.hub(&k.deployment).getPatientInfo(pid).call().await;
+                if info.is_ok_and(|i| i.registered) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(KioskError::Invalid(format!(
+                        "the registration did not land within {SETTLE_LIMIT:?}"
+                    )));
+                }
+                let _ = k.outbox.drain().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
         }
         Op::Enroll { reader, pin } => {
             let k = kiosk.read().await;
