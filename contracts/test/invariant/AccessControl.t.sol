@@ -81,12 +81,15 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
 
     function stateHash() public view returns (bytes32) {
         return keccak256(
-            abi.encode(_hubHash(), _governanceHash(), _institutionsHash(), _consentsHash(), _modulesHash(), _moneyHash())
+            abi.encode(
+                _hubHash(), _governanceHash(), _institutionsHash(), _consentsHash(), _modulesHash(), _moneyHash()
+            )
         );
     }
 
     function _governanceHash() internal view returns (bytes32) {
-        bytes32 pending = keccak256(abi.encode(address(hub), abi.encodeCall(hub.setInstitutionActive, (hospital2, false))));
+        bytes32 pending =
+            keccak256(abi.encode(address(hub), abi.encodeCall(hub.setInstitutionActive, (hospital2, false))));
         return keccak256(
             abi.encode(
                 hub.guardian(),

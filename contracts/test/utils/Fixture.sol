@@ -226,8 +226,12 @@ abstract contract Fixture is CardSigner {
 
     /// @dev The module call that registers `institution` with `role`: (module, calldata).
     function registerCall(address institution, Role role) internal view returns (address target, bytes memory data) {
-        if (role == Role.Hospital) return (address(records), abi.encodeCall(HospitalRecord.registerHospital, (institution)));
-        if (role == Role.Pharmacy) return (address(pharmacy), abi.encodeCall(PharmacyAccess.registerPharmacy, (institution)));
+        if (role == Role.Hospital) {
+            return (address(records), abi.encodeCall(HospitalRecord.registerHospital, (institution)));
+        }
+        if (role == Role.Pharmacy) {
+            return (address(pharmacy), abi.encodeCall(PharmacyAccess.registerPharmacy, (institution)));
+        }
         return (address(insurance), abi.encodeCall(InsuranceProvider.registerInsurer, (institution)));
     }
 
@@ -287,9 +291,7 @@ abstract contract Fixture is CardSigner {
         uint64 epoch,
         uint64 signedAt
     ) internal view returns (bytes32) {
-        return keccak256(
-            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, validUntil, epoch, signedAt)
-        );
+        return keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, validUntil, epoch, signedAt));
     }
 
     function revokeHash(bytes32 patientId, address institution, uint64 signedAt) internal view returns (bytes32) {
@@ -448,9 +450,8 @@ abstract contract Fixture is CardSigner {
         uint256 deadline
     ) internal view returns (CardSig memory) {
         bytes32 patientId = pharmacy.getPrescription(id).patientId;
-        return cardSig(
-            pk, dispenseHash(id, pharmacy_, part, keccak256(sealedDispense), hub.nonces(patientId), deadline)
-        );
+        return
+            cardSig(pk, dispenseHash(id, pharmacy_, part, keccak256(sealedDispense), hub.nonces(patientId), deadline));
     }
 
     /// @dev The token key `tokenPk` signs DispenseByToken(id, pharmacy_, keccak256(sealedDispense), deadline).
@@ -692,7 +693,9 @@ abstract contract Fixture is CardSigner {
         bytes32 patientId = idOf(pk);
         return cardSig(
             pk,
-            registerWithConsentHash(patientId, hospital_, recoveryHashOf(patientId), keccak256(keyBundle()), deadline, t)
+            registerWithConsentHash(
+                patientId, hospital_, recoveryHashOf(patientId), keccak256(keyBundle()), deadline, t
+            )
         );
     }
 

@@ -106,7 +106,9 @@ contract AccessHandler is CardSigner {
         if (seed % 2 == 0) {
             s = signFor(hub, pk, keccak256(abi.encode("unrelated", seed)));
         } else {
-            s = CardSig({qx: bytes32(seed), qy: keccak256(abi.encode(seed)), r: bytes32(seed >> 1), s: bytes32(seed >> 2)});
+            s = CardSig({
+                qx: bytes32(seed), qy: keccak256(abi.encode(seed)), r: bytes32(seed >> 1), s: bytes32(seed >> 2)
+            });
         }
     }
 
@@ -181,9 +183,7 @@ contract AccessHandler is CardSigner {
         bytes32 rk = recoveryHashOf(idOf(k));
         bytes memory bundle = keyBundleOf(cardSeed);
         CardSig memory s = signFor(
-            hub,
-            k,
-            keccak256(abi.encode(hub.REGISTER_TYPEHASH(), idOf(k), hospital_, rk, keccak256(bundle), deadline))
+            hub, k, keccak256(abi.encode(hub.REGISTER_TYPEHASH(), idOf(k), hospital_, rk, keccak256(bundle), deadline))
         );
         _do(cs, address(hub), abi.encodeCall(hub.registerPatient, (deadline, rk, bundle, s)));
     }
@@ -223,11 +223,8 @@ contract AccessHandler is CardSigner {
         uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
         uint64 until = sAt + 1 days;
         uint64 epoch = hub.epochOf(pid);
-        CardSig memory s = signFor(
-            hub,
-            pk,
-            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, until, epoch, sAt))
-        );
+        CardSig memory s =
+            signFor(hub, pk, keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, until, epoch, sAt)));
         _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, until, epoch, sAt, s)));
     }
 
@@ -268,11 +265,7 @@ contract AccessHandler is CardSigner {
     }
 
     function updateMedicalHistory(uint256 cs, uint256 p, uint256 index, bytes calldata data) external {
-        _do(
-            cs,
-            address(records),
-            abi.encodeCall(records.updateMedicalHistory, (_pid(p), index % 3, _sealed(cs, data)))
-        );
+        _do(cs, address(records), abi.encodeCall(records.updateMedicalHistory, (_pid(p), index % 3, _sealed(cs, data))));
     }
 
     // ---------------------------------------------------------------- PharmacyAccess
@@ -306,7 +299,13 @@ contract AccessHandler is CardSigner {
         uint256 deadline = block.timestamp + 1 hours;
         bytes32 structHash = keccak256(
             abi.encode(
-                pharmacy.DISPENSE_TYPEHASH(), id, _addr(inst), WHOLE, keccak256(dispenseEnv()), hub.nonces(pid), deadline
+                pharmacy.DISPENSE_TYPEHASH(),
+                id,
+                _addr(inst),
+                WHOLE,
+                keccak256(dispenseEnv()),
+                hub.nonces(pid),
+                deadline
             )
         );
         CardSig memory s = signFor(hub, pk, structHash);
@@ -349,15 +348,11 @@ contract AccessHandler is CardSigner {
     }
 
     function submitClaim(uint256 cs, uint256 index, uint256 amount, bytes calldata data) external {
-        _do(
-            cs, address(insurance), abi.encodeCall(insurance.submitClaim, (pid, index % 3, amount, _sealed(cs, data)))
-        );
+        _do(cs, address(insurance), abi.encodeCall(insurance.submitClaim, (pid, index % 3, amount, _sealed(cs, data))));
     }
 
     function approveClaim(uint256 cs, uint256 id, uint256 amount) external {
-        _do(
-            cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, amount % 100e18, responseEnv()))
-        );
+        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, amount % 100e18, responseEnv())));
     }
 
     function confirmApproval(uint256 cs, uint256 id) external {
@@ -422,7 +417,9 @@ contract AccessHandler is CardSigner {
 
     function _append(bytes4[] memory a, bytes4 x, bytes4 y) internal pure returns (bytes4[] memory b) {
         b = new bytes4[](a.length + 2);
-        for (uint256 i; i < a.length; ++i) b[i] = a[i];
+        for (uint256 i; i < a.length; ++i) {
+            b[i] = a[i];
+        }
         b[a.length] = x;
         b[a.length + 1] = y;
     }

@@ -224,9 +224,8 @@ contract ClaimHandler is CardSigner {
         uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
         uint8 scope = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
         uint64 epoch = hub.epochOf(patientId);
-        bytes32 structHash = keccak256(
-            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + 90 days, epoch, sAt)
-        );
+        bytes32 structHash =
+            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + 90 days, epoch, sAt));
         CardSig memory s = signFor(hub, pks[p], structHash);
         vm.prank(kiosk);
         hub.grantConsent(patientId, scope, sAt + 90 days, epoch, sAt, s);

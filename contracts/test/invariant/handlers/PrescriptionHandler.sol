@@ -71,13 +71,17 @@ contract PrescriptionHandler is CardSigner {
         uint256 p = patientSeed % 2;
         uint40 validUntil = validitySeed % 3 == 0 ? 0 : uint40(block.timestamp + bound(validitySeed, 1, 20 days));
         // Every other prescription has a token for a representative.
-        uint256 tokenPk = (patientSeed >> 1) % 2 == 0 ? 0 : uint256(keccak256(abi.encode("token", validitySeed))) % (P256_N - 1) + 1;
+        uint256 tokenPk =
+            (patientSeed >> 1) % 2 == 0 ? 0 : uint256(keccak256(abi.encode("token", validitySeed))) % (P256_N - 1) + 1;
         vm.prank(hospitalKiosks[hospitalSeed % 2]);
         bytes memory sealedRx = new bytes(272 + 1024);
         sealedRx[0] = 0x02;
         sealedRx[1] = bytes1(uint8(validitySeed));
-        try pharmacy.issuePrescription(patients[p], validUntil, tokenPk == 0 ? bytes32(0) : idOf(tokenPk), sealedRx)
-        returns (uint256 id) {
+        try pharmacy.issuePrescription(
+            patients[p], validUntil, tokenPk == 0 ? bytes32(0) : idOf(tokenPk), sealedRx
+        ) returns (
+            uint256 id
+        ) {
             tokenPkOf[id] = tokenPk;
         } catch {}
     }
@@ -147,7 +151,8 @@ contract PrescriptionHandler is CardSigner {
     function _cardSig(Attempt memory a, uint256 mode) internal view returns (CardSig memory) {
         bytes32 contentHash = keccak256(a.sealedDispense);
         if (mode <= 1) {
-            return signFor(hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
+            return
+                signFor(hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
         }
         a.shouldFail = true;
         if (mode == 2) {
@@ -156,18 +161,20 @@ contract PrescriptionHandler is CardSigner {
             return lastSig;
         }
         if (mode == 3) {
-            return signFor(
-                hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce - 1, a.deadline)
-            );
+            return
+                signFor(
+                    hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce - 1, a.deadline)
+                );
         }
         if (mode == 4) {
             address other = a.pharmacyInst == pharmacyOrgs[0] ? pharmacyOrgs[1] : pharmacyOrgs[0];
             return signFor(hub, cardPk[a.p], dispenseHash(a.id, other, a.part, contentHash, a.nonce, a.deadline));
         }
         if (mode == 5) {
-            return signFor(
-                hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part ^ 1, contentHash, a.nonce, a.deadline)
-            );
+            return
+                signFor(
+                    hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part ^ 1, contentHash, a.nonce, a.deadline)
+                );
         }
         // The other patient's card, or this patient's retired card.
         uint256 pk = oldPk[a.p] != 0 ? oldPk[a.p] : cardPk[1 - a.p];
@@ -246,8 +253,7 @@ contract PrescriptionHandler is CardSigner {
         mode %= 3;
         uint64 sAt = mode == 1 ? uint64(block.timestamp - 1 hours - 1) : uint64(block.timestamp);
         uint256 pk = mode == 2 ? (oldPk[p] != 0 ? oldPk[p] : cardPk[1 - p]) : cardPk[p];
-        CardSig memory s =
-            signFor(hub, pk, keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, sAt)));
+        CardSig memory s = signFor(hub, pk, keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, sAt)));
         try pharmacy.cancelPrescriptionByPatient(id, sAt, s) {
             ++cancelSuccesses[id];
             ++cancels;
@@ -262,9 +268,8 @@ contract PrescriptionHandler is CardSigner {
         (, uint64 last,,) = hub.consentOf(patientId, institution);
         uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
         uint64 epoch = hub.epochOf(patientId);
-        bytes32 structHash = keccak256(
-            abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + window, epoch, sAt)
-        );
+        bytes32 structHash =
+            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + window, epoch, sAt));
         CardSig memory s = signFor(hub, cardPk[p], structHash);
         vm.prank(kiosk);
         hub.grantConsent(patientId, scope, sAt + window, epoch, sAt, s);
@@ -279,8 +284,7 @@ contract PrescriptionHandler is CardSigner {
         uint256 recoveryPk = recoveryPkOf(patientId);
         uint64 sAt = uint64(block.timestamp);
         if ((patientSeed >> 1) % 2 == 0) {
-            bytes32 lostHash =
-                keccak256(abi.encode(hub.REPORT_LOST_TYPEHASH(), patientId, hub.epochOf(patientId), sAt));
+            bytes32 lostHash = keccak256(abi.encode(hub.REPORT_LOST_TYPEHASH(), patientId, hub.epochOf(patientId), sAt));
             CardSig memory l = signFor(hub, recoveryPk, lostHash);
             try hub.reportCardLost(patientId, sAt, l) {
                 ++lossReports;
