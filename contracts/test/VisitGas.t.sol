@@ -152,7 +152,7 @@ contract VisitGasTest is Fixture {
         // Pharmacy: consent, dispense.
         vm.warp(block.timestamp + 30 minutes);
         _grant("grantConsent (pharmacy)", pk, id, pharmacyKiosk, PHARMACY_ALL);
-        _dispenseSingle(pk, id, rx, seed);
+        _dispenseSingle(pk, rx, seed);
         // Insurer: approve, pay.
         send(
             "approveClaim",
@@ -172,7 +172,7 @@ contract VisitGasTest is Fixture {
         bytes32 recovery = recoveryHashOf(id);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory bundle = bundleOf(seed);
-        CardSig memory s = cardSig(pk, registerHashWith(id, hospital, recovery, keccak256(bundle), deadline));
+        CardSig memory s = registerSigWith(pk, hospital, recovery, bundle, deadline);
         send(
             "registerPatient",
             hospitalKiosk,
@@ -181,10 +181,10 @@ contract VisitGasTest is Fixture {
         );
     }
 
-    function _dispenseSingle(uint256 pk, bytes32 id, uint256 rx, uint256 seed) internal {
+    function _dispenseSingle(uint256 pk, uint256 rx, uint256 seed) internal {
         uint256 deadline = block.timestamp + 10 minutes;
         bytes memory d = sealedEnv(seed + 5);
-        CardSig memory s = cardSig(pk, dispenseHash(rx, pharmacyOrg, WHOLE, keccak256(d), hub.nonces(id), deadline));
+        CardSig memory s = partSig(pk, rx, pharmacyOrg, WHOLE, d, deadline);
         send(
             "dispensePrescription",
             pharmacyKiosk,
@@ -198,7 +198,7 @@ contract VisitGasTest is Fixture {
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory bundle = bundleOf(seed);
         ConsentTerms memory t = termsFor(id, hospitalKiosk, HOSPITAL_ALL);
-        CardSig memory s = cardSig(pk, registerWithConsentHash(id, hospital, recovery, keccak256(bundle), deadline, t));
+        CardSig memory s = registerStepSigWith(pk, hospital, recovery, bundle, deadline, t);
         send(
             "registerAndConsent",
             hospitalKiosk,
@@ -211,14 +211,7 @@ contract VisitGasTest is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         bytes memory d = sealedEnv(seed + 5);
         ConsentTerms memory t = termsFor(id, pharmacyKiosk, PHARMACY_ALL);
-        bytes32 h = keccak256(
-            abi.encode(
-                hub.DISPENSE_WITH_CONSENT_TYPEHASH(),
-                consentHashOf(id, pharmacyOrg, t),
-                dispenseHash(rx, pharmacyOrg, WHOLE, keccak256(d), hub.nonces(id), deadline)
-            )
-        );
-        CardSig memory s = cardSig(pk, h);
+        CardSig memory s = dispenseStepSig(pk, pharmacyKiosk, t, rx, WHOLE, d, deadline);
         send(
             "dispenseWithConsent",
             pharmacyKiosk,
@@ -229,7 +222,7 @@ contract VisitGasTest is Fixture {
 
     function _grant(string memory name, uint256 pk, bytes32 id, address kiosk, uint8 scope) internal {
         ConsentTerms memory t = termsFor(id, kiosk, scope);
-        CardSig memory s = cardSig(pk, consentHashOf(id, hub.kioskInstitution(kiosk), t));
+        CardSig memory s = termsSig(pk, id, hub.kioskInstitution(kiosk), t);
         send(
             name,
             kiosk,
@@ -268,7 +261,7 @@ contract VisitGasTest is Fixture {
         vm.warp(block.timestamp + 5 minutes);
         {
             ConsentTerms memory t = termsFor(id, insurerKiosk, Scope.READ);
-            CardSig memory s = cardSig(pk, consentHashOf(id, insurer, t));
+            CardSig memory s = termsSig(pk, id, insurer, t);
             send(
                 "enrollWithConsent",
                 insurerKiosk,

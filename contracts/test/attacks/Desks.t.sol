@@ -13,21 +13,16 @@ import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 /// claim responses. Prints the gas of the new calls.
 contract DeskAttacks is Fixture {
     uint16 internal constant HALF = 5000;
-    uint256 internal constant THRESHOLD = 500e18;
 
     /// @dev A prescription of the patient with a token (key TOKEN_PK), issued by hospitalKiosk.
     uint256 internal rx;
     uint256 internal deadline;
-    address internal insurerKioskB = makeAddr("insurerKioskB");
 
     function setUp() public override {
         super.setUp();
         rx = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
         deadline = block.timestamp + 10 minutes;
-        // Four eyes at the insurer: two kiosks, a threshold.
-        _addKiosk(insurer, insurerKioskB);
-        vm.prank(insurer);
-        insurance.setApprovalThreshold(THRESHOLD);
+        fourEyes(THRESHOLD);
         enroll(pid, insurerKiosk, 8000, 10_000e18);
     }
 

@@ -14,14 +14,11 @@ import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 /// signing-time freshness, the epoch, the deadline, anti-replay, the caller's kiosk and role, four eyes.
 contract StepAttacks is Fixture {
     uint256 internal constant NEW_PK = 0x57E9_CA4D;
-    uint256 internal constant THRESHOLD = 500e18;
     bytes32 internal newId;
-    address internal insurerKioskB = makeAddr("insurerKioskB");
 
     function setUp() public override {
         super.setUp();
         newId = idOf(NEW_PK);
-        _addKiosk(insurer, insurerKioskB);
     }
 
     function _invalidSig() internal pure returns (bytes memory) {
@@ -723,7 +720,7 @@ contract StepAttacks is Fixture {
         CardSig memory dispOnly = partSig(PATIENT_PK, rx, pharmacyOrg, WHOLE, dispenseEnv(), deadline);
         vm.expectRevert(_invalidSig());
         pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), signed, dispOnly);
-        CardSig memory consentOnly = cardSig(PATIENT_PK, consentHashOf(pid, pharmacyOrg, signed));
+        CardSig memory consentOnly = termsSig(PATIENT_PK, pid, pharmacyOrg, signed);
         vm.expectRevert(_invalidSig());
         pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), signed, consentOnly);
         // The step's signature is no consent signature.
@@ -765,7 +762,7 @@ contract StepAttacks is Fixture {
         revoke(PATIENT_PK, pid, insurer);
         vm.warp(block.timestamp + 1);
         ConsentTerms memory t = termsFor(pid, insurerKiosk, Scope.READ);
-        CardSig memory s = cardSig(PATIENT_PK, consentHashOf(pid, insurer, t));
+        CardSig memory s = termsSig(PATIENT_PK, pid, insurer, t);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.InvalidCoverage.selector, 0, 1e18));
         insurance.enrollWithConsent(pid, 0, 1e18, t, s);
@@ -782,13 +779,13 @@ contract StepAttacks is Fixture {
     function test_enrol_scopeRoleReplayAndEpochRefused() public {
         vm.warp(block.timestamp + 1);
         ConsentTerms memory t = termsFor(pid, insurerKiosk, Scope.READ | Scope.WRITE);
-        CardSig memory s = cardSig(PATIENT_PK, consentHashOf(pid, insurer, t));
+        CardSig memory s = termsSig(PATIENT_PK, pid, insurer, t);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidScope.selector, t.scope));
         insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
         // A hospital kiosk holding a consent signature for its hospital.
         t = termsFor(pid, hospitalKiosk, Scope.READ);
-        s = cardSig(PATIENT_PK, consentHashOf(pid, hospital, t));
+        s = termsSig(PATIENT_PK, pid, hospital, t);
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
@@ -796,7 +793,7 @@ contract StepAttacks is Fixture {
         insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
         // Insurer 2 with insurer 1's consent signature.
         t = termsFor(pid, insurerKiosk, Scope.READ);
-        s = cardSig(PATIENT_PK, consentHashOf(pid, insurer, t));
+        s = termsSig(PATIENT_PK, pid, insurer, t);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(_invalidSig());
         insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
@@ -810,7 +807,7 @@ contract StepAttacks is Fixture {
         revokeAll(PATIENT_PK, pid);
         vm.warp(block.timestamp + 1);
         t.signedAt = uint64(block.timestamp);
-        s = cardSig(PATIENT_PK, consentHashOf(pid, insurer, t));
+        s = termsSig(PATIENT_PK, pid, insurer, t);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 2));
         insurance.enrollWithConsent(pid, 9000, 2e18, t, s);
@@ -819,10 +816,6 @@ contract StepAttacks is Fixture {
     }
 
     // ================================================================ settle step
-
-    function _claimFor(uint256 amount) internal returns (uint256) {
-        return recordAndClaim(pid, amount);
-    }
 
     function _claimStatus(uint256 claimId) internal view returns (InsuranceProvider.ClaimStatus s) {
         (s,,,,) = insurance.getClaimStatus(claimId);
@@ -833,10 +826,9 @@ contract StepAttacks is Fixture {
     }
 
     function test_settle_aboveTheFourEyesThresholdRefused() public {
-        vm.prank(insurer);
-        insurance.setApprovalThreshold(THRESHOLD);
+        fourEyes(THRESHOLD);
         enroll(pid, insurerKiosk, 10_000, 10_000e18);
-        uint256 c = _claimFor(1000e18);
+        uint256 c = recordAndClaim(pid, 1000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(InsuranceProvider.AboveApprovalThreshold.selector, c, THRESHOLD + 1, THRESHOLD)
@@ -852,11 +844,10 @@ contract StepAttacks is Fixture {
     }
 
     function test_settle_pendingSecondDeniedApprovedOrPaidClaimRefused() public {
-        vm.prank(insurer);
-        insurance.setApprovalThreshold(THRESHOLD);
+        fourEyes(THRESHOLD);
         enroll(pid, insurerKiosk, 10_000, 10_000e18);
         // Pending a second kiosk: neither the proposer nor the second kiosk may settle it.
-        uint256 a = _claimFor(1000e18);
+        uint256 a = recordAndClaim(pid, 1000e18);
         vm.prank(insurerKiosk);
         insurance.approveClaim(a, 800e18, responseEnv());
         vm.prank(insurerKiosk);
@@ -866,21 +857,21 @@ contract StepAttacks is Fixture {
         vm.expectRevert(_notPending(a, InsuranceProvider.ClaimStatus.PendingSecond));
         insurance.settleClaim(a, 100e18, responseEnv());
         // Denied.
-        uint256 d = _claimFor(100e18);
+        uint256 d = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         insurance.denyClaim(d, 7, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(d, InsuranceProvider.ClaimStatus.Denied));
         insurance.settleClaim(d, 50e18, responseEnv());
         // Approved, not yet paid: processPayment pays it, settle does not approve it again.
-        uint256 ap = _claimFor(100e18);
+        uint256 ap = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         insurance.approveClaim(ap, 50e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(ap, InsuranceProvider.ClaimStatus.Approved));
         insurance.settleClaim(ap, 50e18, responseEnv());
         // Settled once; a second settle is refused.
-        uint256 p = _claimFor(100e18);
+        uint256 p = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         insurance.settleClaim(p, 60e18, responseEnv());
         vm.prank(insurerKiosk);
@@ -895,7 +886,7 @@ contract StepAttacks is Fixture {
 
     function test_settle_coverageAndEscrowBoundsHold() public {
         enroll(pid, insurerKiosk, 8000, 100e18);
-        uint256 c = _claimFor(100e18);
+        uint256 c = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 80e18 + 1, 80e18));
         insurance.settleClaim(c, 80e18 + 1, responseEnv());
@@ -906,7 +897,7 @@ contract StepAttacks is Fixture {
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 5));
         insurance.settleClaim(c, 10e18, new bytes(5));
         // Escrow reserved for another claim is not available.
-        uint256 other = _claimFor(10e18);
+        uint256 other = recordAndClaim(pid, 10e18);
         vm.prank(insurer);
         insurance.withdrawEscrow(ESCROW - 80e18, insurer);
         vm.prank(insurerKiosk);
@@ -924,7 +915,7 @@ contract StepAttacks is Fixture {
 
     function test_settle_notTheClaimsInsurerOrNotAnActiveInsurerKioskRefused() public {
         enroll(pid, insurerKiosk, 8000, 1000e18);
-        uint256 c = _claimFor(100e18);
+        uint256 c = recordAndClaim(pid, 100e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, c, insurer2Kiosk));
         insurance.settleClaim(c, 10e18, responseEnv());
@@ -949,7 +940,7 @@ contract StepAttacks is Fixture {
 
     function test_settle_noLongerCoveredRefused() public {
         enroll(pid, insurerKiosk, 8000, 1000e18);
-        uint256 c = _claimFor(100e18);
+        uint256 c = recordAndClaim(pid, 100e18);
         // The patient moved to insurer 2.
         grant(PATIENT_PK, pid, insurer2Kiosk, Scope.READ, 0);
         enroll(pid, insurer2Kiosk, 9000, 1000e18);

@@ -15,12 +15,9 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
     uint128 internal constant LIMIT = 8000e18;
     uint128 internal constant LIMIT2 = 3000e18;
     uint256 internal constant HANDLER_TOKENS = 1e30;
-    /// @dev Above this the first insurer's approvals need two kiosks (the second insurer has no threshold).
-    uint256 internal constant THRESHOLD = 500e18;
 
     ClaimHandler internal handler;
     address internal sink = makeAddr("sink");
-    address internal insurerKioskB = makeAddr("insurerKioskB");
     bytes32 internal other;
 
     function setUp() public override {
@@ -30,9 +27,8 @@ contract ClaimInvariantTest is Fixture, InvariantTargets {
         enroll(pid, insurerKiosk, BPS, LIMIT);
         enroll(other, insurer2Kiosk, BPS2, LIMIT2);
         fund(insurer2, 2000e18);
-        _addKiosk(insurer, insurerKioskB);
-        vm.prank(insurer);
-        insurance.setApprovalThreshold(THRESHOLD);
+        // Above THRESHOLD the first insurer's approvals need two kiosks (the second insurer has no threshold).
+        fourEyes(THRESHOLD);
 
         handler = new ClaimHandler(
             hub,

@@ -107,145 +107,18 @@ abstract contract CardSigner is Test {
     }
 }
 
-/// @notice Deploys carekiosk as the real deployment does (governance with a zero delay, institutions registered
-/// through schedule/execute, kiosks that accept their institution's offer) and sets up institutions, kiosks, a
-/// patient, consent and escrow.
-abstract contract Fixture is CardSigner {
-    uint256 internal constant T0 = 1_750_000_000;
-    uint256 internal constant ESCROW = 1_000_000e18;
-    uint256 internal constant PATIENT_PK = 0xC0FFEE_CA4D;
-    uint256 internal constant OTHER_PK = 0xBEEF_CA4D;
+/// @notice What a kiosk has the card (or a token key) sign, for one deployment: the EIP-712 struct hashes of the
+/// hub's and the pharmacy module's types, built from the contracts' own typehashes, the consent terms a desk
+/// preselects, and the card signatures over them. Set `hub` (and `pharmacy`, for the dispense structs) before use: a
+/// fixture's setUp deploys them, an invariant handler is given them.
+abstract contract KioskSigner is CardSigner {
     /// @dev Everything a hospital may hold.
     uint8 internal constant HOSPITAL_ALL = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
     /// @dev Everything a pharmacy may hold.
     uint8 internal constant PHARMACY_ALL = Scope.READ | Scope.DISPENSE;
 
     PatientSmartCard internal hub;
-    HospitalRecord internal records;
     PharmacyAccess internal pharmacy;
-    TestStablecoin internal token;
-    InsuranceProvider internal insurance;
-
-    address internal admin = makeAddr("admin");
-    address internal guardian = makeAddr("guardian");
-    address internal hospital = makeAddr("hospital");
-    address internal hospitalKiosk = makeAddr("hospitalKiosk");
-    address internal hospital2 = makeAddr("hospital2");
-    address internal hospital2Kiosk = makeAddr("hospital2Kiosk");
-    address internal pharmacyOrg = makeAddr("pharmacyOrg");
-    address internal pharmacyKiosk = makeAddr("pharmacyKiosk");
-    address internal pharmacyOrg2 = makeAddr("pharmacyOrg2");
-    address internal pharmacy2Kiosk = makeAddr("pharmacy2Kiosk");
-    address internal insurer = makeAddr("insurer");
-    address internal insurerKiosk = makeAddr("insurerKiosk");
-    address internal insurer2 = makeAddr("insurer2");
-    address internal insurer2Kiosk = makeAddr("insurer2Kiosk");
-    address internal funder = makeAddr("funder");
-    address internal stranger = makeAddr("stranger");
-
-    uint32 internal hospitalId;
-    uint32 internal hospital2Id;
-    uint32 internal pharmacyId;
-    uint32 internal pharmacy2Id;
-    uint32 internal insurerId;
-    uint32 internal insurer2Id;
-
-    /// @dev The registered patient, with consent: hospital READ|WRITE|PRESCRIBE (default window), pharmacyOrg
-    /// READ|DISPENSE (default window), insurer READ (default window).
-    bytes32 internal pid;
-    bytes32 internal qx;
-    bytes32 internal qy;
-
-    function setUp() public virtual {
-        vm.warp(T0);
-        hub = new PatientSmartCard(admin, 0, guardian);
-        records = new HospitalRecord(hub);
-        pharmacy = new PharmacyAccess(hub);
-        token = new TestStablecoin();
-        insurance = new InsuranceProvider(hub, IHospitalRecord(address(records)), token);
-        vm.label(address(hub), "hub");
-        vm.label(address(records), "records");
-        vm.label(address(pharmacy), "pharmacy");
-        vm.label(address(token), "token");
-        vm.label(address(insurance), "insurance");
-
-        vm.prank(admin);
-        hub.wire(address(records), address(pharmacy), address(insurance));
-        hospitalId = registerInstitution(hospital, Role.Hospital);
-        pharmacyId = registerInstitution(pharmacyOrg, Role.Pharmacy);
-        insurerId = registerInstitution(insurer, Role.Insurer);
-        hospital2Id = registerInstitution(hospital2, Role.Hospital);
-        pharmacy2Id = registerInstitution(pharmacyOrg2, Role.Pharmacy);
-        insurer2Id = registerInstitution(insurer2, Role.Insurer);
-
-        _addKiosk(hospital, hospitalKiosk);
-        _addKiosk(hospital2, hospital2Kiosk);
-        _addKiosk(pharmacyOrg, pharmacyKiosk);
-        _addKiosk(pharmacyOrg2, pharmacy2Kiosk);
-        _addKiosk(insurer, insurerKiosk);
-        _addKiosk(insurer2, insurer2Kiosk);
-
-        (qx, qy) = cardKey(PATIENT_PK);
-        pid = registerPatient(PATIENT_PK);
-        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
-        grant(PATIENT_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
-        grant(PATIENT_PK, pid, insurerKiosk, Scope.READ, 0);
-
-        fund(insurer, ESCROW);
-    }
-
-    /// @dev The institution offers the kiosk key, which accepts.
-    function _addKiosk(address institution, address kiosk) internal {
-        vm.prank(institution);
-        hub.addKiosk(kiosk);
-        vm.prank(kiosk);
-        hub.acceptKiosk(institution);
-    }
-
-    // ------------------------------------------------------------ governance
-
-    /// @dev The admin schedules and (the fixture's delay being 0) at once executes `target.call(data)`.
-    function govern(address target, bytes memory data) internal {
-        vm.startPrank(admin);
-        hub.schedule(target, data);
-        hub.execute(target, data);
-        vm.stopPrank();
-    }
-
-    /// @dev Schedules a governed call as the admin (a test then expects its events and calls executeGoverned).
-    function scheduleGoverned(address target, bytes memory data) internal {
-        vm.prank(admin);
-        hub.schedule(target, data);
-    }
-
-    /// @dev Executes a scheduled governed call as the admin.
-    function executeGoverned(address target, bytes memory data) internal {
-        vm.prank(admin);
-        hub.execute(target, data);
-    }
-
-    /// @dev The module call that registers `institution` with `role`: (module, calldata).
-    function registerCall(address institution, Role role) internal view returns (address target, bytes memory data) {
-        if (role == Role.Hospital) {
-            return (address(records), abi.encodeCall(HospitalRecord.registerHospital, (institution)));
-        }
-        if (role == Role.Pharmacy) {
-            return (address(pharmacy), abi.encodeCall(PharmacyAccess.registerPharmacy, (institution)));
-        }
-        return (address(insurance), abi.encodeCall(InsuranceProvider.registerInsurer, (institution)));
-    }
-
-    /// @dev Governance registers `institution` with `role` through its module; returns its id.
-    function registerInstitution(address institution, Role role) internal returns (uint32 id) {
-        (address target, bytes memory data) = registerCall(institution, role);
-        govern(target, data);
-        (,, id) = hub.institutions(institution);
-    }
-
-    /// @dev Governance suspends or reinstates an institution.
-    function setActive(address institution, bool active) internal {
-        govern(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (institution, active)));
-    }
 
     // ------------------------------------------------------------ signatures
 
@@ -253,18 +126,11 @@ abstract contract Fixture is CardSigner {
         return signFor(hub, pk, structHash);
     }
 
-    // ------------------------------------------------------------ the card's life: recovery key, key bundle
+    // ------------------------------------------------------------ structs of the card's life, consent, dispense
 
     /// @dev The key bundle a registration in the fixture carries.
     function keyBundle() internal pure returns (bytes memory) {
         return keyBundleOf(1);
-    }
-
-    /// @dev Registers the card of `s` on `h` with the fixture's recovery key and key bundle (no other external call:
-    /// a test may prank and expect a revert before it).
-    function registerWith(PatientSmartCard h, uint256 deadline, CardSig memory s) internal returns (bytes32) {
-        bytes32 patientId = keccak256(abi.encode(s.qx, s.qy));
-        return h.registerPatient(deadline, recoveryHashOf(patientId), keyBundle(), s);
     }
 
     function registerHash(bytes32 patientId, address hospital_, uint256 deadline) internal view returns (bytes32) {
@@ -367,6 +233,18 @@ abstract contract Fixture is CardSigner {
         return cardSig(pk, registerHash(idOf(pk), hospital_, deadline));
     }
 
+    /// @dev The card `pk` signs RegisterPatient at `hospital_` with the recovery key hash `recoveryKeyHash` and the
+    /// key bundle `bundle`.
+    function registerSigWith(
+        uint256 pk,
+        address hospital_,
+        bytes32 recoveryKeyHash,
+        bytes memory bundle,
+        uint256 deadline
+    ) internal view returns (CardSig memory) {
+        return cardSig(pk, registerHashWith(idOf(pk), hospital_, recoveryKeyHash, keccak256(bundle), deadline));
+    }
+
     function consentSig(
         uint256 pk,
         bytes32 patientId,
@@ -463,6 +341,311 @@ abstract contract Fixture is CardSigner {
         return cardSig(tokenPk, tokenDispenseHash(id, pharmacy_, keccak256(sealedDispense), deadline));
     }
 
+    // ------------------------------------------------------------ consent terms
+
+    /// @dev A signing time the hub accepts for the next grant or revocation of (patient, institution): now, or one
+    /// second after the last one when that was now (within the allowed clock skew).
+    function nextSignedAt(bytes32 patientId, address institution) internal view returns (uint64) {
+        (, uint64 last,,) = hub.consentOf(patientId, institution);
+        uint64 t = uint64(block.timestamp);
+        return t > last ? t : last + 1;
+    }
+
+    /// @dev The default window the kiosk preselects for an institution's role.
+    function defaultWindow(address institution) internal view returns (uint64) {
+        (Role role,,) = hub.institutions(institution);
+        if (role == Role.Hospital) return hub.HOSPITAL_WINDOW();
+        if (role == Role.Pharmacy) return hub.PHARMACY_WINDOW();
+        return hub.INSURER_WINDOW();
+    }
+
+    /// @dev The card `pk` grants the institution of `kiosk` `scope` until `validUntil` (0: the role's default
+    // ------------------------------------------------------------ the step functions' structs (issue 15)
+
+    function termsOf(uint8 scope, uint64 validUntil, uint64 epoch, uint64 signedAt)
+        internal
+        pure
+        returns (ConsentTerms memory)
+    {
+        return ConsentTerms({scope: scope, validUntil: validUntil, epoch: epoch, signedAt: signedAt});
+    }
+
+    /// @dev Terms the hub accepts now for the institution of `kiosk`: `scope`, the role's default window, the
+    /// patient's epoch (1 for a patient not yet registered), signed at `nextSignedAt`.
+    function termsFor(bytes32 patientId, address kiosk, uint8 scope) internal view returns (ConsentTerms memory t) {
+        address institution = hub.kioskInstitution(kiosk);
+        uint64 signedAt = nextSignedAt(patientId, institution);
+        uint64 epoch = hub.epochOf(patientId);
+        t = termsOf(scope, signedAt + defaultWindow(institution), epoch == 0 ? 1 : epoch, signedAt);
+    }
+
+    function consentHashOf(bytes32 patientId, address institution, ConsentTerms memory t)
+        internal
+        view
+        returns (bytes32)
+    {
+        return consentHash(patientId, institution, t.scope, t.validUntil, t.epoch, t.signedAt);
+    }
+
+    /// @dev The card `pk` signs the plain Consent of `institution` on terms `t` (what `grantConsent` and the
+    /// enrolment step take).
+    function termsSig(uint256 pk, bytes32 patientId, address institution, ConsentTerms memory t)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return cardSig(pk, consentHashOf(patientId, institution, t));
+    }
+
+    /// @dev RegisterWithConsent(RegisterPatient registration, Consent consent).
+    function registerWithConsentHash(
+        bytes32 patientId,
+        address hospital_,
+        bytes32 recoveryKeyHash,
+        bytes32 keyBundleHash,
+        uint256 deadline,
+        ConsentTerms memory t
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                hub.REGISTER_WITH_CONSENT_TYPEHASH(),
+                registerHashWith(patientId, hospital_, recoveryKeyHash, keyBundleHash, deadline),
+                consentHashOf(patientId, hospital_, t)
+            )
+        );
+    }
+
+    /// @dev DispenseWithConsent(Consent consent, Dispense dispense).
+    function dispenseWithConsentHash(
+        bytes32 patientId,
+        address pharmacy_,
+        ConsentTerms memory t,
+        uint256 id,
+        uint16 part,
+        bytes32 contentHash,
+        uint256 nonce,
+        uint256 deadline
+    ) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                hub.DISPENSE_WITH_CONSENT_TYPEHASH(),
+                consentHashOf(patientId, pharmacy_, t),
+                dispenseHash(id, pharmacy_, part, contentHash, nonce, deadline)
+            )
+        );
+    }
+
+    /// @dev The card `pk` signs the registration step at `hospital_` with the fixture's recovery key and bundle.
+    function registerStepSig(uint256 pk, address hospital_, uint256 deadline, ConsentTerms memory t)
+        internal
+        view
+        returns (CardSig memory)
+    {
+        return registerStepSigWith(pk, hospital_, recoveryHashOf(idOf(pk)), keyBundle(), deadline, t);
+    }
+
+    /// @dev The card `pk` signs the registration step at `hospital_` with the recovery key hash `recoveryKeyHash`
+    /// and the key bundle `bundle`.
+    function registerStepSigWith(
+        uint256 pk,
+        address hospital_,
+        bytes32 recoveryKeyHash,
+        bytes memory bundle,
+        uint256 deadline,
+        ConsentTerms memory t
+    ) internal view returns (CardSig memory) {
+        return cardSig(
+            pk, registerWithConsentHash(idOf(pk), hospital_, recoveryKeyHash, keccak256(bundle), deadline, t)
+        );
+    }
+
+    /// @dev The card `pk` signs the pharmacy step: `t` for the institution of `kiosk` and Dispense(id, part,
+    /// sealedDispense) with the patient's current nonce.
+    function dispenseStepSig(
+        uint256 pk,
+        address kiosk,
+        ConsentTerms memory t,
+        uint256 id,
+        uint16 part,
+        bytes memory sealedDispense,
+        uint256 deadline
+    ) internal view returns (CardSig memory) {
+        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        return cardSig(
+            pk,
+            dispenseWithConsentHash(
+                patientId,
+                hub.kioskInstitution(kiosk),
+                t,
+                id,
+                part,
+                keccak256(sealedDispense),
+                hub.nonces(patientId),
+                deadline
+            )
+        );
+    }
+
+    function eq(CardSig memory a, CardSig memory b) internal pure returns (bool) {
+        return a.qx == b.qx && a.qy == b.qy && a.r == b.r && a.s == b.s;
+    }
+}
+
+/// @notice Deploys carekiosk as the real deployment does (governance with a zero delay, institutions registered
+/// through schedule/execute, kiosks that accept their institution's offer) and sets up institutions, kiosks, a
+/// patient, consent and escrow.
+abstract contract Fixture is KioskSigner {
+    uint256 internal constant T0 = 1_750_000_000;
+    uint256 internal constant ESCROW = 1_000_000e18;
+    uint256 internal constant PATIENT_PK = 0xC0FFEE_CA4D;
+    uint256 internal constant OTHER_PK = 0xBEEF_CA4D;
+    /// @dev The four-eyes threshold the tests with four eyes give the first insurer (`fourEyes`).
+    uint256 internal constant THRESHOLD = 500e18;
+
+    HospitalRecord internal records;
+    TestStablecoin internal token;
+    InsuranceProvider internal insurance;
+
+    address internal admin = makeAddr("admin");
+    address internal guardian = makeAddr("guardian");
+    address internal hospital = makeAddr("hospital");
+    address internal hospitalKiosk = makeAddr("hospitalKiosk");
+    address internal hospital2 = makeAddr("hospital2");
+    address internal hospital2Kiosk = makeAddr("hospital2Kiosk");
+    address internal pharmacyOrg = makeAddr("pharmacyOrg");
+    address internal pharmacyKiosk = makeAddr("pharmacyKiosk");
+    address internal pharmacyOrg2 = makeAddr("pharmacyOrg2");
+    address internal pharmacy2Kiosk = makeAddr("pharmacy2Kiosk");
+    address internal insurer = makeAddr("insurer");
+    address internal insurerKiosk = makeAddr("insurerKiosk");
+    address internal insurer2 = makeAddr("insurer2");
+    address internal insurer2Kiosk = makeAddr("insurer2Kiosk");
+    /// @dev The first insurer's second kiosk, added by `fourEyes`.
+    address internal insurerKioskB = makeAddr("insurerKioskB");
+    address internal funder = makeAddr("funder");
+    address internal stranger = makeAddr("stranger");
+
+    uint32 internal hospitalId;
+    uint32 internal hospital2Id;
+    uint32 internal pharmacyId;
+    uint32 internal pharmacy2Id;
+    uint32 internal insurerId;
+    uint32 internal insurer2Id;
+
+    /// @dev The registered patient, with consent: hospital READ|WRITE|PRESCRIBE (default window), pharmacyOrg
+    /// READ|DISPENSE (default window), insurer READ (default window).
+    bytes32 internal pid;
+    bytes32 internal qx;
+    bytes32 internal qy;
+
+    function setUp() public virtual {
+        vm.warp(T0);
+        hub = new PatientSmartCard(admin, 0, guardian);
+        records = new HospitalRecord(hub);
+        pharmacy = new PharmacyAccess(hub);
+        token = new TestStablecoin();
+        insurance = new InsuranceProvider(hub, IHospitalRecord(address(records)), token);
+        vm.label(address(hub), "hub");
+        vm.label(address(records), "records");
+        vm.label(address(pharmacy), "pharmacy");
+        vm.label(address(token), "token");
+        vm.label(address(insurance), "insurance");
+
+        vm.prank(admin);
+        hub.wire(address(records), address(pharmacy), address(insurance));
+        hospitalId = registerInstitution(hospital, Role.Hospital);
+        pharmacyId = registerInstitution(pharmacyOrg, Role.Pharmacy);
+        insurerId = registerInstitution(insurer, Role.Insurer);
+        hospital2Id = registerInstitution(hospital2, Role.Hospital);
+        pharmacy2Id = registerInstitution(pharmacyOrg2, Role.Pharmacy);
+        insurer2Id = registerInstitution(insurer2, Role.Insurer);
+
+        _addKiosk(hospital, hospitalKiosk);
+        _addKiosk(hospital2, hospital2Kiosk);
+        _addKiosk(pharmacyOrg, pharmacyKiosk);
+        _addKiosk(pharmacyOrg2, pharmacy2Kiosk);
+        _addKiosk(insurer, insurerKiosk);
+        _addKiosk(insurer2, insurer2Kiosk);
+
+        (qx, qy) = cardKey(PATIENT_PK);
+        pid = registerPatient(PATIENT_PK);
+        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
+        grant(PATIENT_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
+        grant(PATIENT_PK, pid, insurerKiosk, Scope.READ, 0);
+
+        fund(insurer, ESCROW);
+    }
+
+    /// @dev The institution offers the kiosk key, which accepts.
+    function _addKiosk(address institution, address kiosk) internal {
+        vm.prank(institution);
+        hub.addKiosk(kiosk);
+        vm.prank(kiosk);
+        hub.acceptKiosk(institution);
+    }
+
+    /// @dev Four eyes at the first insurer: its second kiosk `insurerKioskB`, and approvals above `threshold` wait
+    /// for a second kiosk.
+    function fourEyes(uint256 threshold) internal {
+        _addKiosk(insurer, insurerKioskB);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(threshold);
+    }
+
+    // ------------------------------------------------------------ governance
+
+    /// @dev The admin schedules and (the fixture's delay being 0) at once executes `target.call(data)`.
+    function govern(address target, bytes memory data) internal {
+        vm.startPrank(admin);
+        hub.schedule(target, data);
+        hub.execute(target, data);
+        vm.stopPrank();
+    }
+
+    /// @dev Schedules a governed call as the admin (a test then expects its events and calls executeGoverned).
+    function scheduleGoverned(address target, bytes memory data) internal {
+        vm.prank(admin);
+        hub.schedule(target, data);
+    }
+
+    /// @dev Executes a scheduled governed call as the admin.
+    function executeGoverned(address target, bytes memory data) internal {
+        vm.prank(admin);
+        hub.execute(target, data);
+    }
+
+    /// @dev The module call that registers `institution` with `role`: (module, calldata).
+    function registerCall(address institution, Role role) internal view returns (address target, bytes memory data) {
+        if (role == Role.Hospital) {
+            return (address(records), abi.encodeCall(HospitalRecord.registerHospital, (institution)));
+        }
+        if (role == Role.Pharmacy) {
+            return (address(pharmacy), abi.encodeCall(PharmacyAccess.registerPharmacy, (institution)));
+        }
+        return (address(insurance), abi.encodeCall(InsuranceProvider.registerInsurer, (institution)));
+    }
+
+    /// @dev Governance registers `institution` with `role` through its module; returns its id.
+    function registerInstitution(address institution, Role role) internal returns (uint32 id) {
+        (address target, bytes memory data) = registerCall(institution, role);
+        govern(target, data);
+        (,, id) = hub.institutions(institution);
+    }
+
+    /// @dev Governance suspends or reinstates an institution.
+    function setActive(address institution, bool active) internal {
+        govern(address(hub), abi.encodeCall(PatientSmartCard.setInstitutionActive, (institution, active)));
+    }
+
+    // ------------------------------------------------------------ registration
+
+    /// @dev Registers the card of `s` on `h` with the fixture's recovery key and key bundle (no other external call:
+    /// a test may prank and expect a revert before it).
+    function registerWith(PatientSmartCard h, uint256 deadline, CardSig memory s) internal returns (bytes32) {
+        bytes32 patientId = keccak256(abi.encode(s.qx, s.qy));
+        return h.registerPatient(deadline, recoveryHashOf(patientId), keyBundle(), s);
+    }
+
     // ------------------------------------------------------------ actions
 
     function registerPatient(uint256 pk) internal returns (bytes32 patientId) {
@@ -508,23 +691,6 @@ abstract contract Fixture is CardSigner {
         replaceWith(patientId, recoveryPkOf(patientId), newPk, hospitalKiosk, 0, 2);
     }
 
-    /// @dev A signing time the hub accepts for the next grant or revocation of (patient, institution): now, or one
-    /// second after the last one when that was now (within the allowed clock skew).
-    function nextSignedAt(bytes32 patientId, address institution) internal view returns (uint64) {
-        (, uint64 last,,) = hub.consentOf(patientId, institution);
-        uint64 t = uint64(block.timestamp);
-        return t > last ? t : last + 1;
-    }
-
-    /// @dev The default window the kiosk preselects for an institution's role.
-    function defaultWindow(address institution) internal view returns (uint64) {
-        (Role role,,) = hub.institutions(institution);
-        if (role == Role.Hospital) return hub.HOSPITAL_WINDOW();
-        if (role == Role.Pharmacy) return hub.PHARMACY_WINDOW();
-        return hub.INSURER_WINDOW();
-    }
-
-    /// @dev The card `pk` grants the institution of `kiosk` `scope` until `validUntil` (0: the role's default
     /// window from the signing time), signed now in the patient's current epoch.
     function grant(uint256 pk, bytes32 patientId, address kiosk, uint8 scope, uint64 validUntil)
         internal
@@ -621,84 +787,6 @@ abstract contract Fixture is CardSigner {
 
     // ------------------------------------------------------------ step functions (issue 15)
 
-    function termsOf(uint8 scope, uint64 validUntil, uint64 epoch, uint64 signedAt)
-        internal
-        pure
-        returns (ConsentTerms memory)
-    {
-        return ConsentTerms({scope: scope, validUntil: validUntil, epoch: epoch, signedAt: signedAt});
-    }
-
-    /// @dev Terms the hub accepts now for the institution of `kiosk`: `scope`, the role's default window, the
-    /// patient's epoch (1 for a patient not yet registered), signed at `nextSignedAt`.
-    function termsFor(bytes32 patientId, address kiosk, uint8 scope) internal view returns (ConsentTerms memory t) {
-        address institution = hub.kioskInstitution(kiosk);
-        uint64 signedAt = nextSignedAt(patientId, institution);
-        uint64 epoch = hub.epochOf(patientId);
-        t = termsOf(scope, signedAt + defaultWindow(institution), epoch == 0 ? 1 : epoch, signedAt);
-    }
-
-    function consentHashOf(bytes32 patientId, address institution, ConsentTerms memory t)
-        internal
-        view
-        returns (bytes32)
-    {
-        return consentHash(patientId, institution, t.scope, t.validUntil, t.epoch, t.signedAt);
-    }
-
-    /// @dev RegisterWithConsent(RegisterPatient registration, Consent consent).
-    function registerWithConsentHash(
-        bytes32 patientId,
-        address hospital_,
-        bytes32 recoveryKeyHash,
-        bytes32 keyBundleHash,
-        uint256 deadline,
-        ConsentTerms memory t
-    ) internal view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                hub.REGISTER_WITH_CONSENT_TYPEHASH(),
-                registerHashWith(patientId, hospital_, recoveryKeyHash, keyBundleHash, deadline),
-                consentHashOf(patientId, hospital_, t)
-            )
-        );
-    }
-
-    /// @dev DispenseWithConsent(Consent consent, Dispense dispense).
-    function dispenseWithConsentHash(
-        bytes32 patientId,
-        address pharmacy_,
-        ConsentTerms memory t,
-        uint256 id,
-        uint16 part,
-        bytes32 contentHash,
-        uint256 nonce,
-        uint256 deadline
-    ) internal view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                hub.DISPENSE_WITH_CONSENT_TYPEHASH(),
-                consentHashOf(patientId, pharmacy_, t),
-                dispenseHash(id, pharmacy_, part, contentHash, nonce, deadline)
-            )
-        );
-    }
-
-    /// @dev The card `pk` signs the registration step at `hospital_` with the fixture's recovery key and bundle.
-    function registerStepSig(uint256 pk, address hospital_, uint256 deadline, ConsentTerms memory t)
-        internal
-        view
-        returns (CardSig memory)
-    {
-        bytes32 patientId = idOf(pk);
-        return cardSig(
-            pk,
-            registerWithConsentHash(
-                patientId, hospital_, recoveryHashOf(patientId), keccak256(keyBundle()), deadline, t
-            )
-        );
-    }
-
     /// @dev `kiosk` runs the registration step for the card `pk` (hospital scope, default window) with the
     /// demographics record `sealedRecord`.
     function registerStep(uint256 pk, address kiosk, bytes memory sealedRecord) internal returns (bytes32 patientId) {
@@ -708,33 +796,6 @@ abstract contract Fixture is CardSigner {
         CardSig memory s = registerStepSig(pk, hub.kioskInstitution(kiosk), deadline, t);
         vm.prank(kiosk);
         records.registerAndConsent(deadline, recoveryHashOf(patientId), keyBundle(), t, sealedRecord, s);
-    }
-
-    /// @dev The card `pk` signs the pharmacy step: `t` for the institution of `kiosk` and Dispense(id, part,
-    /// sealedDispense) with the patient's current nonce.
-    function dispenseStepSig(
-        uint256 pk,
-        address kiosk,
-        ConsentTerms memory t,
-        uint256 id,
-        uint16 part,
-        bytes memory sealedDispense,
-        uint256 deadline
-    ) internal view returns (CardSig memory) {
-        bytes32 patientId = pharmacy.getPrescription(id).patientId;
-        return cardSig(
-            pk,
-            dispenseWithConsentHash(
-                patientId,
-                hub.kioskInstitution(kiosk),
-                t,
-                id,
-                part,
-                keccak256(sealedDispense),
-                hub.nonces(patientId),
-                deadline
-            )
-        );
     }
 
     /// @dev `kiosk` runs the pharmacy step (pharmacy scope, default window) for `part` of prescription `id`.
@@ -750,12 +811,8 @@ abstract contract Fixture is CardSigner {
     /// @dev `kiosk` runs the enrolment step (READ, default window) for the card `pk`.
     function enrollStep(uint256 pk, bytes32 patientId, address kiosk, uint16 bps, uint128 annualLimit) internal {
         ConsentTerms memory t = termsFor(patientId, kiosk, Scope.READ);
-        CardSig memory s = cardSig(pk, consentHashOf(patientId, hub.kioskInstitution(kiosk), t));
+        CardSig memory s = termsSig(pk, patientId, hub.kioskInstitution(kiosk), t);
         vm.prank(kiosk);
         insurance.enrollWithConsent(patientId, bps, annualLimit, t, s);
-    }
-
-    function eq(CardSig memory a, CardSig memory b) internal pure returns (bool) {
-        return a.qx == b.qx && a.qy == b.qy && a.r == b.r && a.s == b.s;
     }
 }
