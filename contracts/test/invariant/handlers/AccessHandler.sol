@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {CardSigner} from "../../utils/Fixture.sol";
+import {KioskSigner} from "../../utils/Fixture.sol";
 import {Role, CardSig, Scope} from "../../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../../src/HospitalRecord.sol";
@@ -12,10 +12,8 @@ import {TestStablecoin} from "../../../src/TestStablecoin.sol";
 /// @notice Calls every mutating function of the hub, the modules and the token from random unregistered
 /// addresses, with arguments that point at real institutions, kiosks, patients, records, prescriptions and claims,
 /// and, where the only gate is the caller's role, with valid card signatures. Every success is counted.
-contract AccessHandler is CardSigner {
-    PatientSmartCard internal immutable hub;
+contract AccessHandler is KioskSigner {
     HospitalRecord internal immutable records;
-    PharmacyAccess internal immutable pharmacy;
     InsuranceProvider internal immutable insurance;
     TestStablecoin internal immutable token;
     bytes32 internal immutable pid;
@@ -104,7 +102,7 @@ contract AccessHandler is CardSigner {
     /// @dev Not a valid signature of the patient's card for anything the contracts ask.
     function _badSig(uint256 seed) internal view returns (CardSig memory s) {
         if (seed % 2 == 0) {
-            s = signFor(hub, pk, keccak256(abi.encode("unrelated", seed)));
+            s = cardSig(pk, keccak256(abi.encode("unrelated", seed)));
         } else {
             s = CardSig({
                 qx: bytes32(seed), qy: keccak256(abi.encode(seed)), r: bytes32(seed >> 1), s: bytes32(seed >> 2)
@@ -182,9 +180,7 @@ contract AccessHandler is CardSigner {
         address hospital_ = _addr(inst);
         bytes32 rk = recoveryHashOf(idOf(k));
         bytes memory bundle = keyBundleOf(cardSeed);
-        CardSig memory s = signFor(
-            hub, k, keccak256(abi.encode(hub.REGISTER_TYPEHASH(), idOf(k), hospital_, rk, keccak256(bundle), deadline))
-        );
+        CardSig memory s = registerSigWith(k, hospital_, rk, bundle, deadline);
         _do(cs, address(hub), abi.encodeCall(hub.registerPatient, (deadline, rk, bundle, s)));
     }
 
@@ -194,20 +190,8 @@ contract AccessHandler is CardSigner {
         uint256 k = _freshPk(cardSeed);
         uint64 sAt = uint64(block.timestamp);
         bytes memory bundle = keyBundleOf(cardSeed);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                hub.REPLACE_TYPEHASH(),
-                pid,
-                idOf(k),
-                _addr(inst),
-                bytes32(cardSeed),
-                keccak256(bundle),
-                hub.epochOf(pid),
-                sAt
-            )
-        );
-        CardSig memory rec = signFor(hub, recoveryPkOf(pid), structHash);
-        CardSig memory s = signFor(hub, k, structHash);
+        (CardSig memory rec, CardSig memory s) =
+            replaceSigs(recoveryPkOf(pid), k, pid, _addr(inst), bytes32(cardSeed), bundle, hub.epochOf(pid), sAt);
         _do(cs, address(hub), abi.encodeCall(hub.replaceCard, (pid, sAt, bytes32(cardSeed), bundle, rec, s)));
     }
 
@@ -219,19 +203,16 @@ contract AccessHandler is CardSigner {
     function grantConsent(uint256 cs, uint256 inst, uint8 scope) external {
         address institution = _addr(inst);
         scope = uint8(bound(scope, 1, Scope.READ));
-        (, uint64 last,,) = hub.consentOf(pid, institution);
-        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 sAt = nextSignedAt(pid, institution);
         uint64 until = sAt + 1 days;
         uint64 epoch = hub.epochOf(pid);
-        CardSig memory s =
-            signFor(hub, pk, keccak256(abi.encode(hub.CONSENT_TYPEHASH(), pid, institution, scope, until, epoch, sAt)));
+        CardSig memory s = consentSig(pk, pid, institution, scope, until, epoch, sAt);
         _do(cs, address(hub), abi.encodeCall(hub.grantConsent, (pid, scope, until, epoch, sAt, s)));
     }
 
     function revokeConsent(uint256 cs, uint256 inst, uint256 sigSeed) external {
         address institution = _addr(inst);
-        (, uint64 last,,) = hub.consentOf(pid, institution);
-        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 sAt = nextSignedAt(pid, institution);
         _do(cs, address(hub), abi.encodeCall(hub.revokeConsent, (pid, institution, sAt, _badSig(sigSeed))));
     }
 
@@ -297,18 +278,7 @@ contract AccessHandler is CardSigner {
     function dispensePrescription(uint256 cs, uint256 id, uint256 inst) external {
         id = id % 3;
         uint256 deadline = block.timestamp + 1 hours;
-        bytes32 structHash = keccak256(
-            abi.encode(
-                pharmacy.DISPENSE_TYPEHASH(),
-                id,
-                _addr(inst),
-                WHOLE,
-                keccak256(dispenseEnv()),
-                hub.nonces(pid),
-                deadline
-            )
-        );
-        CardSig memory s = signFor(hub, pk, structHash);
+        CardSig memory s = cardSig(pk, dispenseHash(id, _addr(inst), hub.nonces(pid), deadline));
         _do(
             cs,
             address(pharmacy),
@@ -322,10 +292,7 @@ contract AccessHandler is CardSigner {
         id = id % 3;
         uint256 deadline = block.timestamp + 1 hours;
         uint256 tokenPk = keySeed % 2 == 0 ? TOKEN_PK : keySeed % (P256_N - 1) + 1;
-        bytes32 structHash = keccak256(
-            abi.encode(pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(), id, _addr(inst), keccak256(dispenseEnv()), deadline)
-        );
-        CardSig memory s = signFor(hub, tokenPk, structHash);
+        CardSig memory s = tokenSig(tokenPk, id, _addr(inst), dispenseEnv(), deadline);
         _do(cs, address(pharmacy), abi.encodeCall(pharmacy.dispenseByToken, (id, deadline, dispenseEnv(), s)));
     }
 

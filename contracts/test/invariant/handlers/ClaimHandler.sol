@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {CardSigner} from "../../utils/Fixture.sol";
+import {KioskSigner} from "../../utils/Fixture.sol";
 import {CardSig, Scope} from "../../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../../src/HospitalRecord.sol";
@@ -11,8 +11,7 @@ import {TestStablecoin} from "../../../src/TestStablecoin.sol";
 /// @notice Drives claims through submit / approve (above the first insurer's threshold: a proposal) / confirm (by
 /// the proposer, another kiosk of the insurer, the other insurer's kiosk) / deny / pay and escrow funding and
 /// withdrawal, from the right and the wrong insurer, and keeps the ghost ledger the invariants compare with.
-contract ClaimHandler is CardSigner {
-    PatientSmartCard internal immutable hub;
+contract ClaimHandler is KioskSigner {
     HospitalRecord internal immutable records;
     InsuranceProvider internal immutable insurance;
     TestStablecoin internal immutable token;
@@ -222,13 +221,10 @@ contract ClaimHandler is CardSigner {
         (uint64 until, uint64 last,,) = hub.consentOf(patientId, institution);
         if (until >= block.timestamp) return;
         uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
-        uint8 scope = Scope.READ | Scope.WRITE | Scope.PRESCRIBE;
         uint64 epoch = hub.epochOf(patientId);
-        bytes32 structHash =
-            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + 90 days, epoch, sAt));
-        CardSig memory s = signFor(hub, pks[p], structHash);
+        CardSig memory s = consentSig(pks[p], patientId, institution, HOSPITAL_ALL, sAt + 90 days, epoch, sAt);
         vm.prank(kiosk);
-        hub.grantConsent(patientId, scope, sAt + 90 days, epoch, sAt, s);
+        hub.grantConsent(patientId, HOSPITAL_ALL, sAt + 90 days, epoch, sAt, s);
     }
 
     function selectors() external pure returns (bytes4[] memory s) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {CardSigner} from "../../utils/Fixture.sol";
+import {KioskSigner} from "../../utils/Fixture.sol";
 import {CardSig, Scope} from "../../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
@@ -10,9 +10,7 @@ import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
 /// replayed, stale, misdirected and foreign signatures) / dispense by token (the right key, another key, a signature
 /// for the other pharmacy, a replay) / cancel (by the issuer's kiosk, the admin, the patient's card) / card
 /// replacement (after which the new card consents again) / time, and counts what succeeded.
-contract PrescriptionHandler is CardSigner {
-    PatientSmartCard internal immutable hub;
-    PharmacyAccess internal immutable pharmacy;
+contract PrescriptionHandler is KioskSigner {
     address[2] internal hospitalKiosks;
     address[2] internal hospitals;
     address[3] internal dispenseKiosks; // two pharmacy kiosks and a hospital kiosk (wrong role)
@@ -151,8 +149,7 @@ contract PrescriptionHandler is CardSigner {
     function _cardSig(Attempt memory a, uint256 mode) internal view returns (CardSig memory) {
         bytes32 contentHash = keccak256(a.sealedDispense);
         if (mode <= 1) {
-            return
-                signFor(hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
+            return cardSig(cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
         }
         a.shouldFail = true;
         if (mode == 2) {
@@ -162,23 +159,19 @@ contract PrescriptionHandler is CardSigner {
         }
         if (mode == 3) {
             return
-                signFor(
-                    hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce - 1, a.deadline)
-                );
+                cardSig(cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce - 1, a.deadline));
         }
         if (mode == 4) {
             address other = a.pharmacyInst == pharmacyOrgs[0] ? pharmacyOrgs[1] : pharmacyOrgs[0];
-            return signFor(hub, cardPk[a.p], dispenseHash(a.id, other, a.part, contentHash, a.nonce, a.deadline));
+            return cardSig(cardPk[a.p], dispenseHash(a.id, other, a.part, contentHash, a.nonce, a.deadline));
         }
         if (mode == 5) {
             return
-                signFor(
-                    hub, cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part ^ 1, contentHash, a.nonce, a.deadline)
-                );
+                cardSig(cardPk[a.p], dispenseHash(a.id, a.pharmacyInst, a.part ^ 1, contentHash, a.nonce, a.deadline));
         }
         // The other patient's card, or this patient's retired card.
         uint256 pk = oldPk[a.p] != 0 ? oldPk[a.p] : cardPk[1 - a.p];
-        return signFor(hub, pk, dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
+        return cardSig(pk, dispenseHash(a.id, a.pharmacyInst, a.part, contentHash, a.nonce, a.deadline));
     }
 
     /// @dev A representative's token dispense: the right token key (mode 0, 1), another key (2), a signature naming
@@ -197,13 +190,13 @@ contract PrescriptionHandler is CardSigner {
         CardSig memory s;
         mode %= 5;
         if (mode <= 1) {
-            s = signFor(hub, tokenPk, tokenHash(id, pharmacyInst, contentHash, deadline));
+            s = cardSig(tokenPk, tokenDispenseHash(id, pharmacyInst, contentHash, deadline));
         } else if (mode == 2) {
-            s = signFor(hub, tokenPk ^ 1, tokenHash(id, pharmacyInst, contentHash, deadline));
+            s = cardSig(tokenPk ^ 1, tokenDispenseHash(id, pharmacyInst, contentHash, deadline));
             shouldFail = true;
         } else if (mode == 3) {
             address other = pharmacyInst == pharmacyOrgs[0] ? pharmacyOrgs[1] : pharmacyOrgs[0];
-            s = signFor(hub, tokenPk, tokenHash(id, other, contentHash, deadline));
+            s = cardSig(tokenPk, tokenDispenseHash(id, other, contentHash, deadline));
             shouldFail = true;
         } else {
             if (lastTokenId == 0) return;
@@ -253,7 +246,7 @@ contract PrescriptionHandler is CardSigner {
         mode %= 3;
         uint64 sAt = mode == 1 ? uint64(block.timestamp - 1 hours - 1) : uint64(block.timestamp);
         uint256 pk = mode == 2 ? (oldPk[p] != 0 ? oldPk[p] : cardPk[1 - p]) : cardPk[p];
-        CardSig memory s = signFor(hub, pk, keccak256(abi.encode(pharmacy.CANCEL_TYPEHASH(), id, sAt)));
+        CardSig memory s = cancelSig(pk, id, sAt);
         try pharmacy.cancelPrescriptionByPatient(id, sAt, s) {
             ++cancelSuccesses[id];
             ++cancels;
@@ -265,12 +258,9 @@ contract PrescriptionHandler is CardSigner {
     function _grant(uint256 p, address kiosk, uint8 scope, uint64 window) internal {
         bytes32 patientId = patients[p];
         address institution = hub.kioskInstitution(kiosk);
-        (, uint64 last,,) = hub.consentOf(patientId, institution);
-        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
+        uint64 sAt = nextSignedAt(patientId, institution);
         uint64 epoch = hub.epochOf(patientId);
-        bytes32 structHash =
-            keccak256(abi.encode(hub.CONSENT_TYPEHASH(), patientId, institution, scope, sAt + window, epoch, sAt));
-        CardSig memory s = signFor(hub, cardPk[p], structHash);
+        CardSig memory s = consentSig(cardPk[p], patientId, institution, scope, sAt + window, epoch, sAt);
         vm.prank(kiosk);
         hub.grantConsent(patientId, scope, sAt + window, epoch, sAt, s);
     }
@@ -284,27 +274,14 @@ contract PrescriptionHandler is CardSigner {
         uint256 recoveryPk = recoveryPkOf(patientId);
         uint64 sAt = uint64(block.timestamp);
         if ((patientSeed >> 1) % 2 == 0) {
-            bytes32 lostHash = keccak256(abi.encode(hub.REPORT_LOST_TYPEHASH(), patientId, hub.epochOf(patientId), sAt));
-            CardSig memory l = signFor(hub, recoveryPk, lostHash);
+            CardSig memory l = reportLostSig(recoveryPk, patientId, hub.epochOf(patientId), sAt);
             try hub.reportCardLost(patientId, sAt, l) {
                 ++lossReports;
             } catch {}
         }
         bytes memory bundle = keyBundleOf(cardSeq);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                hub.REPLACE_TYPEHASH(),
-                patientId,
-                idOf(newPk),
-                hospitals[0],
-                bytes32(0),
-                keccak256(bundle),
-                hub.epochOf(patientId),
-                sAt
-            )
-        );
-        CardSig memory rec = signFor(hub, recoveryPk, structHash);
-        CardSig memory s = signFor(hub, newPk, structHash);
+        (CardSig memory rec, CardSig memory s) =
+            replaceSigs(recoveryPk, newPk, patientId, hospitals[0], bytes32(0), bundle, hub.epochOf(patientId), sAt);
         vm.prank(hospitalKiosks[0]);
         try hub.replaceCard(patientId, sAt, 0, bundle, rec, s) {
             oldPk[p] = cardPk[p];
@@ -320,25 +297,6 @@ contract PrescriptionHandler is CardSigner {
 
     function warp(uint256 dt) external {
         vm.warp(block.timestamp + bound(dt, 0, 2 days));
-    }
-
-    function dispenseHash(
-        uint256 id,
-        address pharmacy_,
-        uint16 part,
-        bytes32 contentHash,
-        uint256 nonce,
-        uint256 deadline
-    ) internal view returns (bytes32) {
-        return keccak256(abi.encode(pharmacy.DISPENSE_TYPEHASH(), id, pharmacy_, part, contentHash, nonce, deadline));
-    }
-
-    function tokenHash(uint256 id, address pharmacy_, bytes32 contentHash, uint256 deadline)
-        internal
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(pharmacy.DISPENSE_BY_TOKEN_TYPEHASH(), id, pharmacy_, contentHash, deadline));
     }
 
     function selectors() external pure returns (bytes4[] memory s) {
