@@ -6,8 +6,9 @@ import {InvariantTargets} from "../utils/Invariant.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {PrescriptionHandler} from "./handlers/PrescriptionHandler.sol";
 
-/// @notice A prescription is completed at most once, never dispensed beyond its whole (the parts add up), a token is
-/// redeemed at most once, and the stored status agrees with what happened to it.
+/// @notice A prescription is completed at most once, never dispensed beyond its whole (the parts add up, whether
+/// dispensed by single calls, the pharmacy step or a token), a token is redeemed at most once, and the stored status
+/// agrees with what happened to it; the hub holds exactly the consents the cards signed, and the card can revoke any.
 contract PrescriptionInvariantTest is Fixture, InvariantTargets {
     PrescriptionHandler internal handler;
     bytes32 internal other;
@@ -92,6 +93,31 @@ contract PrescriptionInvariantTest is Fixture, InvariantTargets {
     function invariant_eachDispenseUsesOneCardNonce() public view {
         assertEq(hub.nonces(pid), handler.nonceUses(pid), "patient nonce");
         assertEq(hub.nonces(other), handler.nonceUses(other), "other patient nonce");
+    }
+
+    /// @dev A part dispensed through the pharmacy step (dispenseWithConsent) counts against the same whole as the
+    /// single calls: the prescription's dispensed parts are exactly the card's, the steps' and the token's together,
+    /// and it names the pharmacy of the last dispense that went through (a step's: the pharmacy of its consent).
+    function invariant_stepDispensesCountAgainstTheSameWhole() public view {
+        uint256 count = pharmacy.prescriptionCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+            assertEq(
+                p.dispensedBps,
+                handler.cardParts(id) + handler.stepParts(id) + handler.tokenParts(id),
+                "dispensed parts == the single calls' + the steps' + the token's"
+            );
+            assertEq(p.dispensedBy, handler.lastDispensedBy(id), "named the pharmacy of the last dispense");
+        }
+    }
+
+    /// @dev The hub holds exactly the consents the cards last signed or revoked: a pharmacy step stores the terms the
+    /// card signed with the dispense, a refused step stores nothing; and the card revokes any consent, a step's
+    /// included, which ends the pharmacy's access at once.
+    function invariant_consentsAreWhatTheCardsSigned() public view {
+        handler.checkConsents();
+        assertEq(handler.revokeFailures(), 0, "the patient's card could not revoke a consent");
+        assertEq(handler.accessAfterRevoke(), 0, "a pharmacy kept access after the card revoked its consent");
     }
 
     function invariant_replacedCardsAreTheCurrentOnes() public view {
