@@ -1,17 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {KioskSigner} from "../../utils/Fixture.sol";
-import {CardSig, Scope} from "../../../src/CareTypes.sol";
+import {CardSig, ConsentTerms, Role, Scope} from "../../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../../src/HospitalRecord.sol";
 import {InsuranceProvider} from "../../../src/InsuranceProvider.sol";
 import {TestStablecoin} from "../../../src/TestStablecoin.sol";
+import {ConsentLedger} from "./ConsentLedger.sol";
 
 /// @notice Drives claims through submit / approve (above the first insurer's threshold: a proposal) / confirm (by
 /// the proposer, another kiosk of the insurer, the other insurer's kiosk) / deny / pay and escrow funding and
-/// withdrawal, from the right and the wrong insurer, and keeps the ghost ledger the invariants compare with.
-contract ClaimHandler is KioskSigner {
+/// withdrawal, from the right and the wrong insurer, and keeps the ghost ledger the invariants compare with. The
+/// desks' step functions run among them: reception registers new patients (registerAndConsent), the insurer's desk
+/// enrols (enrollWithConsent, an insurer taking a patient over included), the doctor records a visit of several
+/// records and bills one (recordVisit), the insurer settles a claim in one step (settleClaim) — each also with what
+/// must be refused — and the patient's card revokes consents the steps stored (ConsentLedger).
+contract ClaimHandler is ConsentLedger {
+    struct Setup {
+        PatientSmartCard hub;
+        HospitalRecord records;
+        InsuranceProvider insurance;
+        TestStablecoin token;
+        address[2] hospitalKiosks;
+        address[2] insurers;
+        address[2] insurerKiosks;
+        address secondKiosk; // a second kiosk of insurers[0], whose approvals above its threshold need two kiosks
+        uint256[2] pks; // the cards of the patients enrolled before the handler runs
+        uint16[2] bps; // each insurer's terms: every enrolment of the insurer is on these
+        uint128[2] limits;
+        address sink; // where withdrawn escrow goes
+    }
+
     HospitalRecord internal immutable records;
     InsuranceProvider internal immutable insurance;
     TestStablecoin internal immutable token;
@@ -19,11 +38,12 @@ contract ClaimHandler is KioskSigner {
     address[2] internal hospitalKiosks;
     address[2] internal insurers;
     address[2] internal insurerKiosks;
-    address internal immutable secondKiosk; // a second kiosk of insurers[0], whose approvals above its threshold
-    // need two kiosks
-    bytes32[2] public patients;
-    uint256[2] internal pks;
-    address public immutable sink; // where withdrawn escrow goes
+    address internal immutable secondKiosk;
+    bytes32[] public patients; // the two enrolled at the start, then those reception registered
+    uint256[] internal pks;
+    address public immutable sink;
+    mapping(address insurer => uint16) public bpsOf;
+    mapping(address insurer => uint128) public limitOf;
 
     mapping(uint256 claimId => uint256) public paySuccesses;
     mapping(uint256 claimId => uint256) public paidAmount;
@@ -37,30 +57,70 @@ contract ClaimHandler is KioskSigner {
     uint256 public totalWithdrawn;
     uint256 public wrongSuccesses; // an action that must fail went through
 
-    constructor(
-        PatientSmartCard hub_,
-        HospitalRecord records_,
-        InsuranceProvider insurance_,
-        TestStablecoin token_,
-        address[2] memory hospitalKiosks_,
-        address[2] memory insurers_,
-        address[2] memory insurerKiosks_,
-        uint256[2] memory pks_,
-        address sink_,
-        address secondKiosk_
-    ) {
-        secondKiosk = secondKiosk_;
-        hub = hub_;
-        records = records_;
-        insurance = insurance_;
-        token = token_;
-        hospitalKiosks = hospitalKiosks_;
-        insurers = insurers_;
-        insurerKiosks = insurerKiosks_;
-        pks = pks_;
-        patients[0] = idOf(pks_[0]);
-        patients[1] = idOf(pks_[1]);
-        sink = sink_;
+    // The settle step (settleClaim), per claim.
+    mapping(uint256 claimId => uint256) public settlements;
+    mapping(uint256 claimId => uint256) public settledAmount; // the amount the settle was sent with
+    mapping(uint256 claimId => uint256) public settleEscrowDrop; // how much the insurer's escrow went down in it
+    uint256 public settleReserveMoves; // settles during which the insurer's reserve moved
+
+    // Patients, records and coverage as the steps and single calls left them.
+    mapping(bytes32 patientId => uint256) public recordsOf; // records appended (single calls, visits, registrations)
+    mapping(bytes32 patientId => address) public insurerOf; // the insurer of the last enrolment
+    mapping(bytes32 patientId => address) public registeredAt; // the hospital of a registration step
+    bytes32[] public refused; // new cards whose registration step was refused
+    uint256 internal cardSeq;
+
+    /// @dev The last enrolment step that went through, for a replay.
+    struct EnrolCall {
+        address kiosk;
+        bytes32 patientId;
+        uint16 bps;
+        uint128 limit;
+        ConsentTerms terms;
+        CardSig sig;
+    }
+
+    EnrolCall internal lastEnrol;
+
+    constructor(Setup memory s) {
+        hub = s.hub;
+        records = s.records;
+        insurance = s.insurance;
+        token = s.token;
+        hospitalKiosks = s.hospitalKiosks;
+        insurers = s.insurers;
+        insurerKiosks = s.insurerKiosks;
+        secondKiosk = s.secondKiosk;
+        sink = s.sink;
+        for (uint256 i; i < 2; ++i) {
+            bpsOf[s.insurers[i]] = s.bps[i];
+            limitOf[s.insurers[i]] = s.limits[i];
+        }
+        for (uint256 i; i < 2; ++i) {
+            bytes32 id = idOf(s.pks[i]);
+            _addPatient(id, s.pks[i]);
+            recordsOf[id] = records.recordCount(id);
+            (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(id);
+            insurerOf[id] = c.insurer;
+        }
+    }
+
+    function patientCount() external view returns (uint256) {
+        return patients.length;
+    }
+
+    function refusedCount() external view returns (uint256) {
+        return refused.length;
+    }
+
+    /// @dev A patient of the handler from now on; its consents to the hospitals and insurers are followed.
+    function _addPatient(bytes32 id, uint256 pk) internal {
+        patients.push(id);
+        pks.push(pk);
+        for (uint256 i; i < 2; ++i) {
+            _track(id, hub.kioskInstitution(hospitalKiosks[i]));
+            _track(id, insurers[i]);
+        }
     }
 
     /// @dev Called once by the test after it minted tokens to this handler.
@@ -71,15 +131,14 @@ contract ClaimHandler is KioskSigner {
     // ---------------------------------------------------------------- actions
 
     function submit(uint256 patientSeed, uint256 hospitalSeed, uint256 amountSeed) external {
-        uint256 p = patientSeed % 2;
+        uint256 p = patientSeed % patients.length;
         bytes32 patientId = patients[p];
         address kiosk = hospitalKiosks[hospitalSeed % 2];
         _keepConsent(p, kiosk);
-        bytes memory sealedRecord = new bytes(272 + 512);
-        sealedRecord[0] = 0x02;
-        sealedRecord[1] = bytes1(uint8(amountSeed));
+        bytes memory sealedRecord = _recordEnvelope(amountSeed);
         vm.prank(kiosk);
         uint256 index = records.addMedicalRecord(patientId, sealedRecord);
+        ++recordsOf[patientId];
         uint256 amount = bound(amountSeed, 1, 3000e18);
         vm.prank(kiosk);
         try insurance.submitClaim(patientId, index, amount, _claimEnvelope()) {} catch {}
@@ -206,8 +265,166 @@ contract ClaimHandler is KioskSigner {
         } catch {}
     }
 
+    // ---------------------------------------------------------------- the desks' step functions
+
+    /// @dev Reception's registration step for a new card (registerAndConsent: the patient, the hospital's consent and
+    /// the demographics record on one card signature), as reception sends it (modes 0-3: READ|WRITE|PRESCRIBE or
+    /// READ|WRITE), or with a consent without WRITE (4), a malformed demographics record (5), the card's signature for
+    /// the other hospital (6), a card already registered (7): 4-7 must fail and leave no patient, consent or record.
+    function registerStep(uint256 hospitalSeed, uint256 mode) external {
+        mode %= 8;
+        uint256 k = mode == 7
+            ? pks[hospitalSeed % pks.length]
+            : uint256(keccak256(abi.encode("new card", ++cardSeq))) % (P256_N - 1) + 1;
+        bytes32 id = idOf(k);
+        address kiosk = hospitalKiosks[hospitalSeed % 2];
+        address hospital = hub.kioskInstitution(kiosk);
+        uint8 scope = mode == 4 ? Scope.READ | Scope.PRESCRIBE : mode % 2 == 0 ? HOSPITAL_ALL : Scope.READ | Scope.WRITE;
+        ConsentTerms memory t = termsFor(id, kiosk, scope);
+        uint256 deadline = block.timestamp + 1 hours;
+        address signedFor = mode == 6 ? hub.kioskInstitution(hospitalKiosks[(hospitalSeed + 1) % 2]) : hospital;
+        CardSig memory s = registerStepSig(k, signedFor, deadline, t);
+        bytes memory demographics = mode == 5 ? new bytes(100) : _recordEnvelope(cardSeq);
+        bytes32 recovery = recoveryHashOf(id);
+        bytes memory bundle = keyBundle();
+        vm.prank(kiosk);
+        try records.registerAndConsent(deadline, recovery, bundle, t, demographics, s) {
+            if (mode >= 4) ++wrongSuccesses;
+            _addPatient(id, k);
+            registeredAt[id] = hospital;
+            ++recordsOf[id];
+            _noteGrant(id, hospital, t, true);
+        } catch {
+            if (mode != 7) refused.push(id);
+        }
+    }
+
+    /// @dev The insurer desk's enrolment step (enrollWithConsent: the card signs the insurer's READ consent, the
+    /// patient is enrolled on the insurer's terms; another insurer takes the patient over), from one of the three
+    /// insurer kiosks, as the desk sends it (modes 0-2), or with invalid coverage (3: bps 0, or a limit above
+    /// 2^88 - 1), a scope above an insurer's ceiling (4), the last enrolment step replayed (5), the consent signed for
+    /// the other insurer (6): 3-6 must fail and store no consent.
+    function enrollStep(uint256 patientSeed, uint256 kioskSeed, uint256 mode) external {
+        mode %= 12;
+        if (mode > 6) mode = 0; // mostly as the desk sends it
+        if (mode == 5) return _replayEnrol();
+        uint256 p = patientSeed % patients.length;
+        EnrolCall memory e;
+        e.patientId = patients[p];
+        e.kiosk = _insurerKiosk(kioskSeed);
+        address insurer = hub.kioskInstitution(e.kiosk);
+        e.bps = bpsOf[insurer];
+        e.limit = limitOf[insurer];
+        if (mode == 3) {
+            if ((kioskSeed >> 8) % 2 == 0) e.bps = 0;
+            else e.limit = uint128(type(uint88).max) + 1;
+        }
+        e.terms = termsFor(e.patientId, e.kiosk, mode == 4 ? Scope.READ | Scope.WRITE : Scope.READ);
+        address signedFor = mode != 6 ? insurer : insurer == insurers[0] ? insurers[1] : insurers[0];
+        e.sig = termsSig(pks[p], e.patientId, signedFor, e.terms);
+        vm.prank(e.kiosk);
+        try insurance.enrollWithConsent(e.patientId, e.bps, e.limit, e.terms, e.sig) {
+            if (mode >= 3) ++wrongSuccesses;
+            insurerOf[e.patientId] = insurer;
+            _noteGrant(e.patientId, insurer, e.terms, true);
+            lastEnrol = e;
+        } catch {}
+    }
+
+    /// @dev The last enrolment step sent again as it was: its consent is no longer later than the stored one, so it
+    /// must fail.
+    function _replayEnrol() internal {
+        EnrolCall memory e = lastEnrol;
+        if (e.kiosk == address(0)) return;
+        vm.prank(e.kiosk);
+        try insurance.enrollWithConsent(e.patientId, e.bps, e.limit, e.terms, e.sig) {
+            ++wrongSuccesses;
+        } catch {}
+    }
+
+    /// @dev The doctor's diagnosis step (recordVisit): a hospital kiosk appends 0 to 9 records in one transaction (0
+    /// and 9 must fail and append none), then bills one of them.
+    function visit(uint256 patientSeed, uint256 hospitalSeed, uint256 countSeed, uint256 amountSeed) external {
+        uint256 p = patientSeed % patients.length;
+        bytes32 patientId = patients[p];
+        address kiosk = hospitalKiosks[hospitalSeed % 2];
+        _keepConsent(p, kiosk);
+        uint256 n = countSeed % 10;
+        bytes[] memory sealedRecords = new bytes[](n);
+        for (uint256 i; i < n; ++i) {
+            sealedRecords[i] = _recordEnvelope(amountSeed ^ i);
+        }
+        vm.prank(kiosk);
+        try records.recordVisit(patientId, sealedRecords) returns (uint256 first) {
+            recordsOf[patientId] += n;
+            if (n == 0 || n > records.MAX_VISIT_RECORDS()) {
+                ++wrongSuccesses;
+                return;
+            }
+            uint256 index = first + (countSeed >> 8) % n;
+            uint256 amount = bound(amountSeed, 1, 3000e18);
+            vm.prank(kiosk);
+            try insurance.submitClaim(patientId, index, amount, _claimEnvelope()) {} catch {}
+        } catch {}
+    }
+
+    /// @dev The insurer's settle step (settleClaim: approve and pay at once), from any of the three insurer kiosks. It
+    /// must fail unless the claim is Submitted, the kiosk is its insurer's and the amount is within the insurer's
+    /// four-eyes threshold (and within coverage and unreserved escrow, which the invariants check through the
+    /// amounts).
+    function settle(uint256 claimSeed, uint256 amountSeed, uint256 insurerSeed) external {
+        uint256 count = insurance.claimCount();
+        if (count == 0) return;
+        // Half the time the newest claim (most likely still submitted), else any claim.
+        uint256 claimId = claimSeed % 2 == 0 ? count : bound(claimSeed, 1, count);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        uint256 threshold = insurance.approvalThresholdOf(c.insurer);
+        // Half the time what `approve` tries; else up to the claimed amount and the threshold, as the desk's "pay at
+        // once" offers it.
+        uint256 amount = amountSeed % 2 == 0
+            ? bound(amountSeed, 0, uint256(c.claimed) * 11 / 10 + 1)
+            : bound(amountSeed, 1, threshold != 0 && threshold < c.claimed ? threshold : c.claimed);
+        address kiosk = _insurerKiosk(insurerSeed);
+        bool shouldFail = hub.kioskInstitution(kiosk) != c.insurer
+            || c.status != InsuranceProvider.ClaimStatus.Submitted || (threshold != 0 && amount > threshold);
+        uint256 balanceBefore = token.balanceOf(c.hospital);
+        uint256 escrowBefore = insurance.escrowOf(c.insurer);
+        uint256 reservedBefore = insurance.reservedOf(c.insurer);
+        vm.prank(kiosk);
+        try insurance.settleClaim(claimId, amount, responseEnv()) {
+            uint256 received = token.balanceOf(c.hospital) - balanceBefore;
+            uint256 escrowAfter = insurance.escrowOf(c.insurer);
+            ++settlements[claimId];
+            settledAmount[claimId] = amount;
+            settleEscrowDrop[claimId] = escrowBefore >= escrowAfter ? escrowBefore - escrowAfter : type(uint256).max;
+            if (insurance.reservedOf(c.insurer) != reservedBefore) ++settleReserveMoves;
+            ++approveSuccesses[claimId];
+            ++paySuccesses[claimId];
+            paidAmount[claimId] += received;
+            totalPaid += received;
+            if (shouldFail) ++wrongSuccesses;
+        } catch {}
+    }
+
+    /// @dev The patient's card revokes a hospital's or an insurer's consent, often one a registration or enrolment
+    /// step stored: it must go through and end the institution's access at once. (The next bill at that hospital
+    /// has the card consent again.)
+    function revoke(uint256 patientSeed, uint256 institutionSeed) external {
+        uint256 p = patientSeed % patients.length;
+        uint256 i = institutionSeed % 4;
+        address kiosk = i < 2 ? hospitalKiosks[i] : insurerKiosks[i - 2];
+        _revokeByCard(pks[p], patients[p], kiosk, i < 2 ? Role.Hospital : Role.Insurer);
+    }
+
     function warp(uint256 dt) external {
         vm.warp(block.timestamp + bound(dt, 0, 60 days));
+    }
+
+    /// @dev A sealed record (the smallest bucket) whose content depends on `seed`.
+    function _recordEnvelope(uint256 seed) internal pure returns (bytes memory b) {
+        b = new bytes(272 + 512);
+        b[0] = 0x02;
+        b[1] = bytes1(uint8(seed));
     }
 
     function _claimEnvelope() internal pure returns (bytes memory b) {
@@ -215,20 +432,20 @@ contract ClaimHandler is KioskSigner {
         b[0] = 0x02;
     }
 
+    /// @dev The hospital of `kiosk` holds patient `p`'s consent: if it expired or was revoked, the card grants
+    /// READ|WRITE|PRESCRIBE for 90 days.
     function _keepConsent(uint256 p, address kiosk) internal {
-        bytes32 patientId = patients[p];
-        address institution = hub.kioskInstitution(kiosk);
-        (uint64 until, uint64 last,,) = hub.consentOf(patientId, institution);
-        if (until >= block.timestamp) return;
-        uint64 sAt = last < block.timestamp ? uint64(block.timestamp) : last + 1;
-        uint64 epoch = hub.epochOf(patientId);
-        CardSig memory s = consentSig(pks[p], patientId, institution, HOSPITAL_ALL, sAt + 90 days, epoch, sAt);
-        vm.prank(kiosk);
-        hub.grantConsent(patientId, HOSPITAL_ALL, sAt + 90 days, epoch, sAt, s);
+        (uint64 until,,,) = hub.consentOf(patients[p], hub.kioskInstitution(kiosk));
+        if (until < block.timestamp) _grantNow(pks[p], patients[p], kiosk, HOSPITAL_ALL, 90 days);
     }
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](10);
+        s = new bytes4[](15);
+        s[10] = this.registerStep.selector;
+        s[11] = this.enrollStep.selector;
+        s[12] = this.visit.selector;
+        s[13] = this.settle.selector;
+        s[14] = this.revoke.selector;
         s[8] = this.payByHospital.selector;
         s[9] = this.confirm.selector;
         s[0] = this.submit.selector;
