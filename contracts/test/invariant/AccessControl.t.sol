@@ -9,8 +9,9 @@ import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 import {AccessHandler} from "./handlers/AccessHandler.sol";
 
-/// @notice No state changes without the right role: unregistered callers hitting every mutating function leave the
-/// hub, the modules and the token exactly as they were.
+/// @notice No state changes without the right role: unregistered callers hitting every mutating function (the
+/// desks' step functions and the hub's step hooks included, and the hooks also hit by the kiosks themselves) leave
+/// the hub, the modules and the token exactly as they were.
 contract AccessControlInvariantTest is Fixture, InvariantTargets {
     AccessHandler internal handler;
     address[] internal known;
@@ -189,6 +190,7 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
 
     function invariant_unregisteredCallersChangeNothing() public view {
         assertEq(handler.successes(), 0, "a call from an unregistered address succeeded");
+        assertEq(handler.hookSuccesses(), 0, "a step hook of the hub answered another caller than its module");
         assertEq(stateHash(), snapshot, "state changed");
     }
 

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {KioskSigner} from "../../utils/Fixture.sol";
-import {Role, CardSig, Scope} from "../../../src/CareTypes.sol";
+import {Role, CardSig, ConsentTerms, Scope} from "../../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../../src/PharmacyAccess.sol";
@@ -11,7 +11,9 @@ import {TestStablecoin} from "../../../src/TestStablecoin.sol";
 
 /// @notice Calls every mutating function of the hub, the modules and the token from random unregistered
 /// addresses, with arguments that point at real institutions, kiosks, patients, records, prescriptions and claims,
-/// and, where the only gate is the caller's role, with valid card signatures. Every success is counted.
+/// and, where the only gate is the caller's role, with valid card signatures — the desks' step functions included.
+/// The hub's step hooks, whose only gate is the calling module, are also called by the kiosks themselves. Every
+/// success is counted.
 contract AccessHandler is KioskSigner {
     HospitalRecord internal immutable records;
     InsuranceProvider internal immutable insurance;
@@ -25,6 +27,7 @@ contract AccessHandler is KioskSigner {
 
     uint256 public calls;
     uint256 public successes;
+    uint256 public hookSuccesses; // a step hook of the hub answered a kiosk
     bytes4 public lastSuccess;
     address[] internal _touchedAddrs;
     bytes32[] internal _touchedIds;
@@ -78,6 +81,14 @@ contract AccessHandler is KioskSigner {
             ++successes;
             lastSuccess = bytes4(data);
         }
+    }
+
+    /// @dev `caller` — a kiosk or any other address but a module — sends `data` to a step hook of the hub.
+    function _doHookAs(address caller, bytes memory data) internal {
+        if (caller == address(records) || caller == address(pharmacy) || caller == address(insurance)) return;
+        vm.prank(caller);
+        (bool ok,) = address(hub).call(data);
+        if (ok) ++hookSuccesses;
     }
 
     /// @dev A known address (institution, kiosk, admin, module...) or a fresh one.
@@ -338,6 +349,116 @@ contract AccessHandler is KioskSigner {
         _do(cs, address(insurance), abi.encodeCall(insurance.processPayment, (id % 4)));
     }
 
+    // ---------------------------------------------------------------- the desks' step functions (issue 15)
+
+    /// @dev A fresh card's valid registration step at a real or made-up hospital (any scope with WRITE up to the
+    /// hospital's, a well-formed demographics record): only the caller (a kiosk of that hospital) is missing.
+    function registerAndConsent(uint256 cs, uint256 cardSeed, uint256 inst, uint8 scope) external {
+        uint256 k = _freshPk(cardSeed);
+        scope = uint8(bound(scope, 1, HOSPITAL_ALL)) | Scope.WRITE;
+        ConsentTerms memory t = termsOf(scope, uint64(block.timestamp + 1 days), 1, uint64(block.timestamp));
+        _do(cs, address(records), _registerStepCall(k, _addr(inst), t, env(cardSeed)));
+    }
+
+    function _registerStepCall(uint256 k, address hospital_, ConsentTerms memory t, bytes memory sealedRecord)
+        internal
+        view
+        returns (bytes memory)
+    {
+        uint256 deadline = block.timestamp + 1 hours;
+        CardSig memory s = registerStepSig(k, hospital_, deadline, t);
+        return abi.encodeCall(
+            records.registerAndConsent, (deadline, recoveryHashOf(idOf(k)), keyBundle(), t, sealedRecord, s)
+        );
+    }
+
+    function recordVisit(uint256 cs, uint256 p, bytes calldata data) external {
+        bytes[] memory sealedRecords = new bytes[](2);
+        sealedRecords[0] = _sealed(cs, data);
+        sealedRecords[1] = _sealed(cs >> 1, data);
+        _do(cs, address(records), abi.encodeCall(records.recordVisit, (_pid(p), sealedRecords)));
+    }
+
+    /// @dev The patient's valid pharmacy-step signature (a consent of any scope up to a pharmacy's, and the whole
+    /// of a prescription) naming a real or made-up pharmacy: only the caller is wrong.
+    function dispenseWithConsent(uint256 cs, uint256 id, uint256 inst, uint8 scope) external {
+        id = id % 3;
+        address pharmacy_ = _addr(inst);
+        uint256 deadline = block.timestamp + 1 hours;
+        uint64 sAt = nextSignedAt(pid, pharmacy_);
+        ConsentTerms memory t = termsOf(uint8(bound(scope, 1, PHARMACY_ALL)), sAt + 1 days, hub.epochOf(pid), sAt);
+        CardSig memory s = cardSig(
+            pk,
+            dispenseWithConsentHash(pid, pharmacy_, t, id, WHOLE, keccak256(dispenseEnv()), hub.nonces(pid), deadline)
+        );
+        _do(
+            cs,
+            address(pharmacy),
+            abi.encodeCall(pharmacy.dispenseWithConsent, (id, WHOLE, deadline, dispenseEnv(), t, s))
+        );
+    }
+
+    /// @dev The patient's valid READ consent for a real or made-up insurer, any valid coverage: only the caller is
+    /// wrong.
+    function enrollWithConsent(uint256 cs, uint256 inst, uint16 bps, uint128 limit) external {
+        bps = uint16(bound(bps, 1, 10_000));
+        limit = uint128(bound(limit, 1, type(uint88).max));
+        address insurer_ = _addr(inst);
+        uint64 sAt = nextSignedAt(pid, insurer_);
+        ConsentTerms memory t = termsOf(Scope.READ, sAt + 1 days, hub.epochOf(pid), sAt);
+        CardSig memory s = termsSig(pk, pid, insurer_, t);
+        _do(cs, address(insurance), abi.encodeCall(insurance.enrollWithConsent, (pid, bps, limit, t, s)));
+    }
+
+    function settleClaim(uint256 cs, uint256 id, uint256 amount) external {
+        _do(cs, address(insurance), abi.encodeCall(insurance.settleClaim, (id % 4, amount % 100e18, responseEnv())));
+    }
+
+    /// @dev The hub's registration hook called directly, naming a real kiosk (or any address) as the kiosk, with a
+    /// fresh card's valid step signature for that kiosk's hospital: only HospitalRecord may call it. Sent by a
+    /// stranger or by the named kiosk itself.
+    function registerWithConsentFor(uint256 cs, uint256 cardSeed, uint256 k, bool byKiosk) external {
+        uint256 card = _freshPk(cardSeed);
+        address kiosk = _addr(k);
+        uint256 deadline = block.timestamp + 1 hours;
+        ConsentTerms memory t = termsOf(HOSPITAL_ALL, uint64(block.timestamp + 1 days), 1, uint64(block.timestamp));
+        bytes memory bundle = keyBundle();
+        CardSig memory s = registerStepSig(card, hub.kioskInstitution(kiosk), deadline, t);
+        bytes memory data = abi.encodeCall(
+            hub.registerWithConsentFor,
+            (kiosk, deadline, recoveryHashOf(idOf(card)), keccak256(bundle), bundle.length, t, s)
+        );
+        if (byKiosk) _doHookAs(kiosk, data);
+        else _do(cs, address(hub), data);
+    }
+
+    /// @dev The hub's consent hook called directly, naming a real kiosk (or any address) as the kiosk, with the
+    /// patient's valid signature for that kiosk's institution: a plain Consent (stepHash zero) or a
+    /// DispenseWithConsent over a real Dispense. Only the modules may call it. Sent by a stranger or by the kiosk.
+    function grantConsentFor(uint256 cs, uint256 k, bool withDispense, bool byKiosk) external {
+        address kiosk = _addr(k);
+        address institution = hub.kioskInstitution(kiosk);
+        uint64 sAt = nextSignedAt(pid, institution);
+        ConsentTerms memory t = termsOf(Scope.READ, sAt + 1 days, hub.epochOf(pid), sAt);
+        bytes32 stepHash;
+        CardSig memory s;
+        if (withDispense) {
+            uint256 deadline = block.timestamp + 1 hours;
+            stepHash = dispenseHash(1, institution, hub.nonces(pid), deadline);
+            s = cardSig(
+                pk,
+                dispenseWithConsentHash(
+                    pid, institution, t, 1, WHOLE, keccak256(dispenseEnv()), hub.nonces(pid), deadline
+                )
+            );
+        } else {
+            s = termsSig(pk, pid, institution, t);
+        }
+        bytes memory data = abi.encodeCall(hub.grantConsentFor, (kiosk, pid, t, stepHash, s));
+        if (byKiosk) _doHookAs(kiosk, data);
+        else _do(cs, address(hub), data);
+    }
+
     // ---------------------------------------------------------------- TestStablecoin
 
     function mint(uint256 cs, uint256 to, uint256 amount) external {
@@ -380,6 +501,10 @@ contract AccessHandler is KioskSigner {
         s = _append(s, this.cancelPrescriptionByPatient.selector, this.cancelPrescriptionByPatient.selector);
         s = _append(s, this.dispenseByToken.selector, this.confirmApproval.selector);
         s = _append(s, this.setApprovalThreshold.selector, this.setApprovalThreshold.selector);
+        s = _append(s, this.registerAndConsent.selector, this.recordVisit.selector);
+        s = _append(s, this.dispenseWithConsent.selector, this.enrollWithConsent.selector);
+        s = _append(s, this.settleClaim.selector, this.registerWithConsentFor.selector);
+        s = _append(s, this.grantConsentFor.selector, this.grantConsentFor.selector);
     }
 
     function _append(bytes4[] memory a, bytes4 x, bytes4 y) internal pure returns (bytes4[] memory b) {
