@@ -15,6 +15,8 @@ const MAX_BODY: usize = 32 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Request {
     pub method: String,
+    /// The request's path (`/`, or `/kiosk/doctor-0` when clients name themselves in their URL).
+    pub path: String,
     pub body: Vec<u8>,
     /// The client asked to close the connection after this answer.
     pub close: bool,
@@ -90,7 +92,7 @@ pub(crate) async fn read_request<R: AsyncBufReadExt + Unpin>(
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().ok_or_else(|| bad("no method"))?.to_string();
-    let _path = parts.next().ok_or_else(|| bad("no path"))?;
+    let path = parts.next().ok_or_else(|| bad("no path"))?.to_string();
     let version = parts.next().unwrap_or("HTTP/1.0").to_string();
     let mut close = version == "HTTP/1.0";
     let mut content_length: Option<usize> = None;
@@ -167,6 +169,7 @@ pub(crate) async fn read_request<R: AsyncBufReadExt + Unpin>(
         body
     };
     Ok(Some(Request {
+        path,
         method,
         body,
         close,

@@ -28,6 +28,16 @@ pub use config::{
 pub use proxy::Proxy;
 pub use stats::{ReorgEvent, Stats};
 
+/// An address of this machine other than loopback (the one its default route leaves from), if it has one: a
+/// proxy listening there ([`Proxy::start_on`]) looks remote to a client. No packet is sent to find it.
+pub fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // A documentation address (RFC 5737): connecting a UDP socket only picks the route.
+    s.connect("203.0.113.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
 /// Celo Sepolia's chain id.
 pub const CELO_SEPOLIA_CHAIN_ID: u64 = 11_142_220;
 

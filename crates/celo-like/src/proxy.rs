@@ -1,6 +1,7 @@
 //! The hostile JSON-RPC proxy: in front of an Anvil URL, on a loopback port.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,18 @@ impl Proxy {
         config: ProxyConfig,
         fees: Option<BaseFeeFloor>,
     ) -> Result<Proxy, CeloLikeError> {
+        Self::start_on(upstream, IpAddr::from([127, 0, 0, 1]), port, config, fees).await
+    }
+
+    /// [`Proxy::start`] on another address of this machine: a client given a non-loopback URL treats the node
+    /// as remote (its timeouts, retries and receipt polling are a public RPC's), as a kiosk would Celo's.
+    pub async fn start_on(
+        upstream: impl Into<String>,
+        host: IpAddr,
+        port: u16,
+        config: ProxyConfig,
+        fees: Option<BaseFeeFloor>,
+    ) -> Result<Proxy, CeloLikeError> {
         config.validate()?;
         if config.fee_spikes.is_some() && fees.is_none() {
             return Err(CeloLikeError::Config(
@@ -104,7 +117,7 @@ impl Proxy {
                     .into(),
             ));
         }
-        let listener = TcpListener::bind(("127.0.0.1", port))
+        let listener = TcpListener::bind((host, port))
             .await
             .map_err(|source| CeloLikeError::Listen { port, source })?;
         let port = listener
@@ -147,7 +160,10 @@ impl Proxy {
             })
         };
         let spikes = tokio::spawn(fee_spike_schedule(shared.clone()));
-        let url = format!("http://127.0.0.1:{port}");
+        let url = match host {
+            IpAddr::V4(h) => format!("http://{h}:{port}"),
+            IpAddr::V6(h) => format!("http://[{h}]:{port}"),
+        };
         tracing::info!(%url, upstream = %shared.upstream, "celo-like proxy listening");
         Ok(Proxy {
             url,
@@ -263,8 +279,21 @@ impl Shared {
             .collect();
         self.stat(|s| {
             s.http_requests += 1;
-            for m in &methods {
+            *s.http_requests_by_path.entry(req.path.clone()).or_default() += 1;
+            let by_path = s.calls_by_path.entry(req.path.clone()).or_default();
+            for (m, c) in methods.iter().zip(&calls) {
                 *s.calls_by_method.entry(m.clone()).or_default() += 1;
+                let key = if m == "eth_getBlockByNumber" {
+                    match c["params"][0].as_str() {
+                        Some(t @ ("latest" | "safe" | "finalized" | "pending" | "earliest")) => {
+                            format!("{m}({t})")
+                        }
+                        _ => format!("{m}(number)"),
+                    }
+                } else {
+                    m.clone()
+                };
+                *by_path.entry(key).or_default() += 1;
             }
         });
         let cfg = self.cfg();

@@ -30,8 +30,14 @@ pub struct ReorgEvent {
 pub struct Stats {
     /// HTTP requests received (a batch is one).
     pub http_requests: u64,
+    /// HTTP requests by URL path: clients that put their name in the URL (`http://host:port/kiosk/doctor-0`) are
+    /// counted apart (they all come from one address, as kiosks behind a hospital's NAT).
+    pub http_requests_by_path: BTreeMap<String, u64>,
     /// JSON-RPC calls by method (each call of a batch counts).
     pub calls_by_method: BTreeMap<String, u64>,
+    /// JSON-RPC calls by URL path, then method (`eth_getBlockByNumber` split by its block: `…(latest)`,
+    /// `…(safe)`, `…(finalized)`, `…(number)`): where a client's requests go.
+    pub calls_by_path: BTreeMap<String, BTreeMap<String, u64>>,
     /// 429s because the token bucket was empty.
     pub rate_limited_by_bucket: u64,
     /// 429s drawn at random.

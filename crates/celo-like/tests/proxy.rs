@@ -352,3 +352,50 @@ async fn batches_get_an_answer_per_call_and_stats_count_methods() {
     assert_eq!(s.result()["callsByMethod"]["eth_chainId"], json!(1));
     assert_eq!(s.result()["callsByMethod"]["celolike_stats"], json!(1));
 }
+
+#[tokio::test]
+async fn clients_named_in_the_url_path_are_counted_apart_and_a_non_loopback_listener_serves() {
+    let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+    // On this machine's non-loopback address when it has one (a client then treats the node as remote).
+    let host = carekiosk_celo_like::non_loopback_address()
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let p = Proxy::start_on(devnet.url.clone(), host, 0, ProxyConfig::default(), None)
+        .await
+        .unwrap();
+    assert!(p.url.contains(&host.to_string()), "{}", p.url);
+    for (path, n) in [("/kiosk/doctor-0", 3), ("/kiosk/pharmacy-1", 1)] {
+        for _ in 0..n {
+            let a = rpc(&format!("{}{path}", p.url), "eth_chainId", json!([])).await;
+            assert_eq!(a.result(), &json!("0x7a69"));
+        }
+    }
+    let s = p.stats();
+    assert_eq!(s.http_requests_by_path["/kiosk/doctor-0"], 3, "{s:?}");
+    assert_eq!(s.http_requests_by_path["/kiosk/pharmacy-1"], 1, "{s:?}");
+    assert_eq!(s.http_requests, 4);
+    assert_eq!(
+        s.calls_by_path["/kiosk/doctor-0"]["eth_chainId"], 3,
+        "{s:?}"
+    );
+    let _ = rpc(
+        &format!("{}/kiosk/doctor-0", p.url),
+        "eth_getBlockByNumber",
+        json!(["safe", false]),
+    )
+    .await;
+    let _ = rpc(
+        &format!("{}/kiosk/doctor-0", p.url),
+        "eth_getBlockByNumber",
+        json!(["0x0", false]),
+    )
+    .await;
+    let s = p.stats();
+    assert_eq!(
+        s.calls_by_path["/kiosk/doctor-0"]["eth_getBlockByNumber(safe)"], 1,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.calls_by_path["/kiosk/doctor-0"]["eth_getBlockByNumber(number)"], 1,
+        "{s:?}"
+    );
+}

@@ -877,7 +877,15 @@ pub struct LocalStack {
 impl LocalStack {
     /// Starts Anvil with `opts` and deploys and sets up everything on it, on the embedded `local` profile.
     pub async fn start(opts: crate::devnet::DevnetOptions) -> Result<LocalStack, ChainError> {
-        let profile = Profile::embedded("local")?;
+        Self::start_on(opts, Profile::embedded("local")?).await
+    }
+
+    /// [`LocalStack::start`] on another network profile (its chain id, gas policy and governance delay): a
+    /// Celo-like chain ([`crate::devnet::DevnetOptions::celo_like`]) with a Celo profile.
+    pub async fn start_on(
+        opts: crate::devnet::DevnetOptions,
+        profile: Profile,
+    ) -> Result<LocalStack, ChainError> {
         let devnet = crate::devnet::Devnet::start(opts).await?;
         let admin = PrivateKeySigner::random();
         let actors = DemoActors::generate();

@@ -113,7 +113,7 @@ pub struct SyncReport {
     pub head: u64,
     /// The finalized block as far as the indexer knows after this sync.
     pub finalized: Option<u64>,
-    /// JSON-RPC requests this sync made.
+    /// Requests this sync made of the node (HTTP requests: a batch of headers is one).
     pub requests: u64,
     /// `eth_getLogs` windows the node refused as too large.
     pub range_errors: u64,
@@ -136,10 +136,18 @@ pub struct Indexer {
     shared: Arc<Shared>,
 }
 
+/// Headers asked in one JSON-RPC batch at most (public RPCs cap batches; 50 is within every cap we know).
+const HEADER_BATCH: usize = 50;
+
 #[derive(Debug)]
 struct Shared {
     window: Mutex<Window>,
     requests: AtomicU64,
+    /// One sync at a time. Holds the number of the last sync that ended well and its report: a caller that finds
+    /// one begun after it arrived takes that report instead of asking the node again.
+    gate: tokio::sync::Mutex<Option<(u64, SyncReport)>>,
+    /// Syncs begun so far.
+    begun: AtomicU64,
 }
 
 /// A block's hash and time, as the node's header gave them.
@@ -418,6 +426,8 @@ impl Indexer {
             shared: Arc::new(Shared {
                 window: Mutex::new(Window::new(config.max_window)),
                 requests: AtomicU64::new(0),
+                gate: tokio::sync::Mutex::new(None),
+                begun: AtomicU64::new(0),
             }),
         }
     }
@@ -481,6 +491,43 @@ impl Indexer {
             hash: b.header.hash,
             time: b.header.timestamp,
         }))
+    }
+
+    /// The headers of blocks `numbers`, asked in JSON-RPC batches of up to [`HEADER_BATCH`] (one HTTP request
+    /// each): with a desk's events in most blocks, a header a request would cost a rate-limited node a request
+    /// per block.
+    async fn headers(&self, numbers: &[u64]) -> Result<HashMap<u64, Option<Seen>>, KioskError> {
+        let mut out = HashMap::new();
+        if let [n] = numbers {
+            out.insert(*n, self.header(*n).await?);
+            return Ok(out);
+        }
+        for chunk in numbers.chunks(HEADER_BATCH) {
+            self.count();
+            let mut batch = alloy::rpc::client::BatchRequest::new(self.chain.provider().client());
+            let mut answers = Vec::with_capacity(chunk.len());
+            for &n in chunk {
+                let w = batch
+                    .add_call::<_, Option<alloy::rpc::types::Block>>(
+                        "eth_getBlockByNumber",
+                        &(BlockNumberOrTag::Number(n), false),
+                    )
+                    .map_err(|e| self.node_error(e))?;
+                answers.push((n, w));
+            }
+            batch.send().await.map_err(|e| self.node_error(e))?;
+            for (n, w) in answers {
+                let b = w.await.map_err(|e| self.node_error(e))?;
+                out.insert(
+                    n,
+                    b.map(|b| Seen {
+                        hash: b.header.hash,
+                        time: b.header.timestamp,
+                    }),
+                );
+            }
+        }
+        Ok(out)
     }
 
     /// The number of the block the node calls `tag` (`safe`, `finalized`), or `None` when it does not know the
@@ -638,11 +685,13 @@ impl Indexer {
             }
         }
         let mut seen = HashMap::from([(end, last)]);
+        let wanted: Vec<u64> = claimed.keys().copied().filter(|n| *n != end).collect();
+        let headers = self.headers(&wanted).await?;
         for (n, h) in claimed {
             let header = if n == end {
                 last
             } else {
-                match self.header(n).await? {
+                match headers.get(&n).copied().flatten() {
                     Some(s) => s,
                     None => {
                         return Ok(Err(format!(
@@ -663,7 +712,31 @@ impl Indexer {
     }
 
     /// Indexes everything up to the followed block ([`Follow`]) and records the finalized block.
+    ///
+    /// Syncs of one kiosk (its clones) run one at a time, and concurrent callers share them: a caller that arrives
+    /// while a sync runs waits for it, then runs one of its own unless another caller's sync began after it
+    /// arrived (that one saw the chain as new as this caller would, and its report is returned, with `requests`
+    /// 0). Sixteen desks' steps asking at once cost the node two syncs, not sixteen.
     pub async fn sync(&self) -> Result<SyncReport, KioskError> {
+        let arrived = self.shared.begun.load(Ordering::SeqCst);
+        let mut last = self.shared.gate.lock().await;
+        if let Some((seq, report)) = last.as_ref() {
+            if *seq > arrived {
+                return Ok(SyncReport {
+                    requests: 0,
+                    ..report.clone()
+                });
+            }
+        }
+        let seq = self.shared.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let r = self.sync_alone().await;
+        if let Ok(report) = &r {
+            *last = Some((seq, report.clone()));
+        }
+        r
+    }
+
+    async fn sync_alone(&self) -> Result<SyncReport, KioskError> {
         let before = self.requests();
         let mut window = self.lock_window().clone();
         let refusals = window.refusals;

@@ -227,3 +227,73 @@ async fn the_key_bundle_is_found_at_the_indexed_block_under_a_range_cap() {
     .unwrap();
     assert!(none.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_syncs_share_the_node_and_none_misses_what_was_there_when_it_asked() {
+    let st = stack(4).await;
+    st.mine(50).await;
+    let proxy = capped(&st.url, 500, Wording::Plain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let ix = Indexer::with_config(
+        reader(&proxy.url).await,
+        store.clone(),
+        st.d.clone(),
+        IndexerConfig {
+            follow: Follow::Latest,
+            confirmations: 0,
+            max_window: 2_000,
+        },
+    );
+    ix.sync().await.unwrap();
+    // What one sync of a few new blocks costs.
+    st.register_patient().await;
+    st.mine(3).await;
+    let before = proxy.stats.requests.load(Ordering::Relaxed);
+    ix.sync().await.unwrap();
+    let one = proxy.stats.requests.load(Ordering::Relaxed) - before;
+    // Sixteen steps ask at once, right after three registrations (three blocks with logs) they must see.
+    let mut pids = Vec::new();
+    for _ in 0..3 {
+        pids.push(st.register_patient().await.0);
+    }
+    st.mine(3).await;
+    let head = st.tag("latest").await;
+    let before = proxy.stats.requests.load(Ordering::Relaxed);
+    let calls_before = proxy.stats.calls.load(Ordering::Relaxed);
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let ix = ix.clone();
+            tokio::spawn(async move { ix.sync().await.unwrap() })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for c in calls {
+        reports.push(c.await.unwrap());
+    }
+    let sixteen = proxy.stats.requests.load(Ordering::Relaxed) - before;
+    let calls = proxy.stats.calls.load(Ordering::Relaxed) - calls_before;
+    assert!(
+        sixteen <= 2 * one + 1,
+        "16 concurrent syncs cost {sixteen} requests; one costs {one}"
+    );
+    // The headers of the blocks with logs came in one batch: more calls than requests.
+    assert!(calls >= sixteen + 2, "{calls} calls in {sixteen} requests");
+    assert!(
+        reports.iter().filter(|r| r.requests > 0).count() <= 2,
+        "{reports:?}"
+    );
+    for r in &reports {
+        assert!(
+            r.block >= head,
+            "a caller got a sync older than its call: {r:?}"
+        );
+    }
+    for pid in &pids {
+        assert!(registered(&store, pid));
+    }
+    // After they are done, a new call asks the node again (a stale report is never handed out).
+    st.mine(2).await;
+    let r = ix.sync().await.unwrap();
+    assert!(r.requests > 0 && r.block >= head + 2, "{r:?}");
+}

@@ -52,6 +52,11 @@ pub struct Plan {
     pub kiosk_kills: u32,
     /// The SQLite writer killed mid-transaction.
     pub sqlite_kills: u32,
+    /// The chain is Celo-like (Celo's rules behind the hostile proxy at the proof conditions) instead of
+    /// a plain Anvil; its faults are the proxy's.
+    pub celo_like: bool,
+    /// The proxy's random seed (`celo_like`).
+    pub seed: u64,
 }
 
 impl Plan {
@@ -67,6 +72,18 @@ impl Plan {
             card_pulls: 20,
             kiosk_kills: 12,
             sqlite_kills: 8,
+            celo_like: false,
+            seed: 0,
+        }
+    }
+
+    /// The bounded run on the Celo-like chain: 300 visits under rate limits, reorgs, hangs, stale reads, dropped
+    /// sends and fee spikes (the proxy's faults; the machine's own are left out).
+    pub fn celo_like(seed: u64) -> Plan {
+        Plan {
+            celo_like: true,
+            seed,
+            ..Plan::bounded().without_faults()
         }
     }
 
@@ -184,6 +201,8 @@ pub struct Report {
     pub check: CheckReport,
     /// The privacy scanner.
     pub privacy: PrivacyReport,
+    /// The Celo-like chain's faults and what came of them (`--celo-like`).
+    pub celo: Option<crate::celo::CeloReport>,
     /// Seconds the whole run took (setup and checks included).
     pub total_seconds: f64,
 }
@@ -199,6 +218,7 @@ impl Report {
             && self.privacy.off_bucket.is_empty()
             && !self.privacy.sealed_sizes.is_empty()
             && self.faults.unexpected_deaths == 0
+            && self.celo.as_ref().is_none_or(|c| c.passed())
     }
 }
 
@@ -206,8 +226,14 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "carekiosk load run: {} kiosk processes, {} readers, one Anvil (1 s blocks)",
-            self.kiosks, self.readers
+            "carekiosk load run: {} kiosk processes, {} readers, {}",
+            self.kiosks,
+            self.readers,
+            if self.plan.celo_like {
+                "a Celo-like chain (Anvil at Celo's rules, 1 s blocks) behind a hostile RPC"
+            } else {
+                "one Anvil (1 s blocks)"
+            }
         )?;
         writeln!(
             f,
@@ -325,6 +351,9 @@ impl std::fmt::Display for Report {
             .take(20)
         {
             writeln!(f, "  {h}")?;
+        }
+        if let Some(c) = &self.celo {
+            write!(f, "{c}")?;
         }
         for l in self.failures.iter().take(20) {
             writeln!(f, "  failure: {l}")?;
@@ -472,6 +501,8 @@ struct Counters {
     pcscd_restarts: AtomicU64,
     sqlite_kills: AtomicU64,
     sqlite_committed: AtomicU64,
+    false_offline: AtomicU64,
+    retried_after_reorg: AtomicU64,
 }
 
 struct Ctx {
@@ -487,8 +518,13 @@ struct Ctx {
     devnet: tokio::sync::Mutex<Option<Devnet>>,
     devnet_opts: DevnetOptions,
     proxy: Proxy,
+    celo: Option<Arc<crate::celo::CeloChain>>,
     done: AtomicBool,
 }
+
+/// How long after a reorg a desk that finds something missing tries again (the kiosk that owned the write finds
+/// it gone within its finality check, 10 s, and sends it again).
+const REORG_EXPLAINS: Duration = Duration::from_secs(90);
 
 /// How to tell, after a step was interrupted, whether its writes landed.
 #[derive(Clone, Copy)]
@@ -537,6 +573,7 @@ impl Ctx {
         slot: Option<&Slot>,
     ) -> Result<Outcome, String> {
         let name = op.name();
+        let mut after_reorg = 0;
         for _attempt in 0..30 {
             let kind = match w.call(op.clone()).await {
                 Ok(r) if r.ok => {
@@ -547,7 +584,29 @@ impl Ctx {
                     return Ok(Outcome::Done(r));
                 }
                 Ok(r) => match r.kind.unwrap_or(FailKind::Other) {
-                    FailKind::Other => {
+                    _ if r.chain_kind.as_deref() == Some("unreachable") && self.celo.is_some() => {
+                        // The Celo-like node never goes away: an "offline" is false.
+                        self.n.false_offline.fetch_add(1, Ordering::Relaxed);
+                        return Err(format!(
+                            "{name} at {}: offline on a node that never went away: {}",
+                            w.name,
+                            r.error.unwrap_or_default()
+                        ));
+                    }
+                    FailKind::Refused
+                        if after_reorg < 20
+                            && self
+                                .celo
+                                .as_ref()
+                                .is_some_and(|c| c.reorg_within(REORG_EXPLAINS)) =>
+                    {
+                        after_reorg += 1;
+                        self.n.retried_after_reorg.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(step = name, worker = %w.name, error = ?r.error, "refused after a reorg: trying again");
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        continue;
+                    }
+                    FailKind::Other | FailKind::Refused => {
                         return Err(format!(
                             "{name} at {}: {}",
                             w.name,
@@ -808,17 +867,25 @@ impl Ctx {
             }
             None
         };
-        let (a, b) = tokio::join!(probe(ph.clone()), probe(ins.clone()));
-        let (Some(a), Some(b)) = (a, b) else {
-            return Err(format!("visit of {pid}: could not read its end state"));
-        };
-        if a.records != 3
-            || a.prescriptions != 1
-            || a.dispensed != 1
-            || b.claims.len() != 1
-            || b.claims[0].1 != 4
-        {
-            return Err(format!("visit of {pid} ended wrong: {a:?} {b:?}"));
+        // On a chain that reorgs, a write of the visit may be on its way back: look again for a while.
+        let looks = if self.celo.is_some() { 30 } else { 1 };
+        for look in 1..=looks {
+            let (a, b) = tokio::join!(probe(ph.clone()), probe(ins.clone()));
+            let (Some(a), Some(b)) = (a, b) else {
+                return Err(format!("visit of {pid}: could not read its end state"));
+            };
+            if a.records == 3
+                && a.prescriptions == 1
+                && a.dispensed == 1
+                && b.claims.len() == 1
+                && b.claims[0].1 == 4
+            {
+                break;
+            }
+            if look == looks {
+                return Err(format!("visit of {pid} ended wrong: {a:?} {b:?}"));
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
         }
         self.lat
             .lock()
@@ -1059,13 +1126,24 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         }
     }
     let exe = std::env::current_exe()?;
-    eprintln!("starting Anvil (a block a second) and deploying");
-    let opts = DevnetOptions {
-        block_time: Some(1),
-        state_file: Some(dir.join("anvil-state.json")),
-        ..DevnetOptions::default()
+    let opts = if plan.celo_like {
+        eprintln!(
+            "starting a Celo-like chain (Anvil at Celo's rules, a block a second) and deploying"
+        );
+        DevnetOptions::celo_like(crate::celo::CHAIN_ID)
+    } else {
+        eprintln!("starting Anvil (a block a second) and deploying");
+        DevnetOptions {
+            block_time: Some(1),
+            state_file: Some(dir.join("anvil-state.json")),
+            ..DevnetOptions::default()
+        }
     };
-    let st = LocalStack::start(opts.clone()).await?;
+    let st = if plan.celo_like {
+        LocalStack::start_on(opts.clone(), crate::celo::profile()?).await?
+    } else {
+        LocalStack::start(opts.clone()).await?
+    };
     let devnet_opts = DevnetOptions {
         port: st.devnet.port,
         ..opts
@@ -1103,12 +1181,36 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
     d.rpc_url = format!("http://127.0.0.1:{}", proxy.port);
     let manifest = dir.join("local.json");
     d.save(&manifest)?;
-    let workers: Vec<Arc<Worker>> = kiosks
-        .iter()
-        .map(|(role, n, _, _, _)| {
-            Arc::new(Worker::new(exe.clone(), *role, *n, dir, manifest.clone()))
-        })
-        .collect();
+    // The Celo-like run: the hostile proxy in front of the chain; each kiosk its own manifest (its name in the URL).
+    let celo = if plan.celo_like {
+        let c =
+            crate::celo::CeloChain::start(&st.devnet, crate::celo::proof_config(plan.seed)).await?;
+        eprintln!(
+            "celo-like proxy at {} ({})",
+            c.proxy.url,
+            if c.remote {
+                "kiosks see a remote node"
+            } else {
+                "no non-loopback address: kiosks see a loopback node"
+            }
+        );
+        Some(Arc::new(c))
+    } else {
+        None
+    };
+    let profile = match &celo {
+        Some(c) => Some(c.write_profile(dir)?),
+        None => None,
+    };
+    let mut workers: Vec<Arc<Worker>> = Vec::new();
+    for (role, n, _, _, _) in &kiosks {
+        let mut w = Worker::new(exe.clone(), *role, *n, dir, manifest.clone());
+        if let (Some(c), Some(p)) = (&celo, &profile) {
+            let m = c.write_manifest(&d, &w.name, dir)?;
+            w = w.on_remote_node(m, p.clone());
+        }
+        workers.push(Arc::new(w));
+    }
     eprintln!("starting {} kiosk processes", workers.len());
     for w in &workers {
         w.start().await?;
@@ -1138,6 +1240,7 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         devnet: tokio::sync::Mutex::new(Some(st.devnet)),
         devnet_opts,
         proxy,
+        celo: celo.clone(),
         done: AtomicBool::new(false),
     });
     let t0 = Instant::now();
@@ -1146,6 +1249,14 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         ctx.clone()
             .sqlite_faults(exe.clone(), dir.join("sqlite-crash.db")),
     );
+    let watcher = celo.clone().map(|c| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                c.watch();
+            }
+        })
+    });
     let progress = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
@@ -1170,6 +1281,9 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
     let seconds = t0.elapsed().as_secs_f64();
     ctx.done.store(true, Ordering::Relaxed);
     progress.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     let mut failures = ctx
         .failures
         .lock()
@@ -1218,6 +1332,9 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         .map(|((role, _, _, addr, key), w)| {
             let mut c = carekiosk_kiosk::KioskConfig::preset(*role);
             c.data_dir = w.data_dir.clone();
+            if let Some(p) = &profile {
+                c.profile = p.display().to_string(); // the database is named after the network
+            }
             KioskDb {
                 name: w.name.clone(),
                 address: *addr,
@@ -1227,6 +1344,24 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         })
         .collect();
     let check = check::check(&txs, &d, &dbs, &pids)?;
+    let celo_report = match &celo {
+        Some(c) => {
+            let named: Vec<(String, KioskDb)> = kiosks
+                .iter()
+                .zip(&dbs)
+                .map(|((role, ..), db)| (role.as_str().to_string(), db.clone()))
+                .collect();
+            Some(crate::celo::report(
+                c,
+                &named,
+                &txs,
+                ctx.n.completed.load(Ordering::Relaxed),
+                ctx.n.false_offline.load(Ordering::Relaxed),
+                ctx.n.retried_after_reorg.load(Ordering::Relaxed),
+            )?)
+        }
+        None => None,
+    };
     let completed = ctx.n.completed.load(Ordering::Relaxed);
     let senders: HashSet<Address> = kiosks.iter().map(|k| k.3).collect();
     let gas = check::gas(&txs, &senders, completed);
@@ -1308,6 +1443,7 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
                 .map(|h| format!("{} in {}", h.what, h.place))
                 .collect(),
         },
+        celo: celo_report,
         total_seconds: started.elapsed().as_secs_f64(),
         plan,
     };

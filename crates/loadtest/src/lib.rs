@@ -13,6 +13,7 @@
 //! patient data, and must not be used against anything but a local test chain.
 
 pub mod cards;
+pub mod celo;
 pub mod check;
 pub mod crash;
 pub mod driver;

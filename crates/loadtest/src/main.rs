@@ -31,6 +31,13 @@ enum Cmd {
         /// No faults: a throughput run.
         #[arg(long)]
         no_faults: bool,
+        /// On a Celo-like chain (Anvil at Celo's rules behind a hostile RPC: rate limits, reorgs, hangs, stale
+        /// reads, dropped sends, fee spikes) instead of the machine's faults.
+        #[arg(long)]
+        celo_like: bool,
+        /// The Celo-like proxy's random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
         /// At most this many readers (patients in flight).
         #[arg(long)]
         readers: Option<usize>,
@@ -53,6 +60,12 @@ enum Cmd {
         data_dir: PathBuf,
         #[arg(long)]
         log: PathBuf,
+        /// A network profile file (the `--celo-like` run's chain).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// The node is remote: the outbox keeps a remote node's pacing and looks for reorged writes.
+        #[arg(long)]
+        remote_node: bool,
     },
     /// The SQLite writer that gets killed mid-transaction (started by `run`).
     SqliteWriter {
@@ -93,11 +106,17 @@ fn main() -> ExitCode {
             full,
             visits,
             no_faults,
+            celo_like,
+            seed,
             readers,
             kiosks_per_role,
             dir,
         } => {
-            let mut plan = if full { Plan::full() } else { Plan::bounded() };
+            let mut plan = match (full, celo_like) {
+                (_, true) => Plan::celo_like(seed),
+                (true, false) => Plan::full(),
+                (false, false) => Plan::bounded(),
+            };
             if no_faults {
                 plan = plan.without_faults();
             }
@@ -141,6 +160,8 @@ fn main() -> ExitCode {
             manifest,
             data_dir,
             log,
+            profile,
+            remote_node,
         } => {
             if let Err(e) = log_to(
                 &log,
@@ -161,6 +182,8 @@ fn main() -> ExitCode {
                 slot,
                 manifest,
                 data_dir,
+                profile,
+                remote_node,
             };
             match rt.block_on(worker::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -146,6 +146,9 @@ pub enum FailKind {
     Card,
     /// The node did not answer: retry once it is back.
     Node,
+    /// The chain (or the index) lacks what the step needs: a patient, a consent, a prescription, a claim. On a
+    /// chain that reorgs, another kiosk's write may have been taken off and be on its way back: retried then.
+    Refused,
     /// Anything else: a real failure.
     Other,
 }
@@ -178,6 +181,8 @@ pub struct Reply {
     pub kind: Option<FailKind>,
     /// The error's text (no patient data: the kiosk core's errors carry none).
     pub error: Option<String>,
+    /// The chain error's stable kind when the step failed on the chain (`unreachable` is the "offline" banner).
+    pub chain_kind: Option<String>,
     /// The patient registered.
     pub patient: Option<B256>,
     /// Prescriptions dispensed by this step.

@@ -33,6 +33,11 @@ pub struct WorkerArgs {
     pub manifest: PathBuf,
     /// Its data folder (its SQLite file).
     pub data_dir: PathBuf,
+    /// A network profile file (a chain other than the local profile's), if any.
+    pub profile: Option<PathBuf>,
+    /// The node is remote (the `--celo-like` run): keep the outbox's pacing for a remote node (receipts about
+    /// once a block) and look for reorged writes every second, as a kiosk on Celo does.
+    pub remote_node: bool,
 }
 
 /// How long a step waits for writes the node could not take (outage, restart) before it gives up.
@@ -43,6 +48,9 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
     let mut config = KioskConfig::preset(args.role);
     config.manifest = args.manifest.clone();
     config.data_dir = args.data_dir.clone();
+    if let Some(p) = &args.profile {
+        config.profile = p.display().to_string();
+    }
     let started = Instant::now();
     // The node may be down (a fault): keep trying.
     let mut kiosk = loop {
@@ -57,12 +65,15 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
         }
     };
     kiosk.store.integrity_check()?;
-    // A block a second: ask for receipts every 100 ms, and report a write pending after 20 s without one.
-    kiosk.outbox = Arc::new(
-        Outbox::new(kiosk.chain.clone(), kiosk.store.clone(), kiosk.address)
-            .with_receipt_poll(Duration::from_millis(100))
-            .with_receipt_timeout(Duration::from_secs(20)),
-    );
+    if !args.remote_node {
+        // Anvil on this machine, a block a second: ask for receipts every 100 ms, and report a write pending after
+        // 20 s without one. (A remote node keeps the outbox's own pacing: a receipt asked for about once a block.)
+        kiosk.outbox = Arc::new(
+            Outbox::new(kiosk.chain.clone(), kiosk.store.clone(), kiosk.address)
+                .with_receipt_poll(Duration::from_millis(100))
+                .with_receipt_timeout(Duration::from_secs(20)),
+        );
+    }
     let recovered = kiosk.outbox.pending()?.len() as u64;
     if recovered > 0 {
         tracing::info!(
@@ -90,13 +101,18 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
         ..Reply::default()
     });
     tracing::info!(role = args.role.as_str(), recovered, "worker ready");
-    // Writes left waiting by an outage are sent as soon as the node is back.
+    // Writes left waiting by an outage are sent as soon as the node is back; on a remote node, writes a reorg took
+    // off the chain are found (at the outbox's finality pace) and sent again even while the desk is idle.
+    let remote = args.remote_node;
     let background = {
         let kiosk = kiosk.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let k = kiosk.read().await;
+                if remote {
+                    k.outbox.check_finality_if_due().await;
+                }
                 if matches!(k.outbox.waiting(), Ok(w) if !w.is_empty()) {
                     let _ = k.outbox.drain().await;
                 }
@@ -125,11 +141,16 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
                 Err(e) => {
                     let kind = classify(&e);
                     tracing::warn!(step = name, ?kind, error = %e, "step failed");
+                    let chain_kind = match &e {
+                        KioskError::Chain(c) => Some(c.kind().to_string()),
+                        _ => None,
+                    };
                     Reply {
                         id: req.id,
                         ms,
                         kind: Some(kind),
                         error: Some(e.to_string()),
+                        chain_kind,
                         ..Reply::default()
                     }
                 }
@@ -143,10 +164,14 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Card trouble, node trouble, or a real failure.
+/// Card trouble, node trouble, something missing on chain, or a real failure.
 pub fn classify(e: &KioskError) -> FailKind {
     match e {
         KioskError::Card(_) => FailKind::Card,
+        KioskError::Refused(_) | KioskError::UnknownPatient | KioskError::NoConsent => {
+            FailKind::Refused
+        }
+        KioskError::Chain(carekiosk_chain::ChainError::Reverted(_)) => FailKind::Refused,
         // Unreachable, rate limited or another passing node error: the step is tried again.
         KioskError::Chain(c) if c.is_transient() => FailKind::Node,
         KioskError::Chain(_) | KioskError::Invalid(_) | KioskError::Records(_) => {
@@ -159,6 +184,12 @@ pub fn classify(e: &KioskError) -> FailKind {
                 || t.contains("not indexed yet")
             {
                 FailKind::Node
+            } else if t.contains("no prescription found")
+                || t.contains("no claim found")
+                || t.contains("no diagnosis in the history")
+                || t.contains("was refused")
+            {
+                FailKind::Refused
             } else {
                 FailKind::Other
             }
@@ -356,7 +387,9 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             }
         }
         Op::Settle { patient } => {
-            let deadline = Instant::now() + Duration::from_secs(30);
+            // The claim was just confirmed by the doctor's kiosk: this kiosk's index shows it within a block or
+            // two, or a few more behind a rate-limited node.
+            let deadline = Instant::now() + Duration::from_secs(90);
             loop {
                 let claims = {
                     let k = kiosk.read().await;
@@ -367,7 +400,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                     if Instant::now() > deadline {
                         return Err(KioskError::Invalid("no claim found for the patient".into()));
                     }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
                 for c in claims {
@@ -467,7 +500,13 @@ mod tests {
             classify(&KioskError::Invalid("no claim 7".into())),
             FailKind::Other
         );
-        assert_eq!(classify(&KioskError::UnknownPatient), FailKind::Other);
+        assert_eq!(classify(&KioskError::UnknownPatient), FailKind::Refused);
+        assert_eq!(
+            classify(&KioskError::Invalid(
+                "no claim found for the patient".into()
+            )),
+            FailKind::Refused
+        );
         assert_eq!(
             classify(&KioskError::Card(carekiosk_card::CardError::NoReader)),
             FailKind::Card

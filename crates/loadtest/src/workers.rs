@@ -40,6 +40,8 @@ pub struct Worker {
     /// Its log file (tracing).
     pub log: PathBuf,
     manifest: PathBuf,
+    profile: Option<PathBuf>,
+    remote_node: bool,
     exe: PathBuf,
     live: Mutex<Option<Live>>,
     next_id: AtomicU64,
@@ -68,6 +70,8 @@ impl Worker {
             name,
             role,
             manifest,
+            profile: None,
+            remote_node: false,
             exe,
             live: Mutex::new(None),
             next_id: AtomicU64::new(1),
@@ -77,13 +81,29 @@ impl Worker {
         }
     }
 
+    /// On a remote node (the `--celo-like` run): its own manifest (its name in the RPC URL) and the network's
+    /// profile file.
+    pub fn on_remote_node(mut self, manifest: PathBuf, profile: PathBuf) -> Worker {
+        self.manifest = manifest;
+        self.profile = Some(profile);
+        self.remote_node = true;
+        self
+    }
+
     async fn spawn(&self) -> Result<Live, LoadError> {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log.with_extension("stderr.log"))?;
-        let mut child = Command::new(&self.exe)
-            .arg("worker")
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("worker");
+        if let Some(p) = &self.profile {
+            cmd.arg("--profile").arg(p);
+        }
+        if self.remote_node {
+            cmd.arg("--remote-node");
+        }
+        let mut child = cmd
             .args(["--role", self.role.as_str(), "--slot", &self.slot])
             .arg("--manifest")
             .arg(&self.manifest)
