@@ -103,6 +103,8 @@ pub struct CheckReport {
     pub orphans: Vec<String>,
     /// Writes the chain refused.
     pub refused: Vec<String>,
+    /// Writes the chain refused that were asked again and landed (the same action's later entry is confirmed).
+    pub refused_then_landed: usize,
     /// Index rows without their chain event, or chain events not indexed.
     pub unexplained: Vec<String>,
     /// Index rows compared.
@@ -118,6 +120,14 @@ impl CheckReport {
             && self.refused.is_empty()
             && self.unexplained.is_empty()
     }
+}
+
+/// Whether the action of a refused entry (kept under `<key>#refused-<id>`) was asked again and confirmed.
+fn superseded(store: &Store, aside: &str) -> Result<bool, LoadError> {
+    let key = aside.split("#refused-").next().unwrap_or(aside);
+    Ok(store
+        .outbox_by_key(key)?
+        .is_some_and(|e| e.state == OutboxState::Confirmed))
 }
 
 fn first_word(input: &Bytes) -> Option<B256> {
@@ -201,6 +211,14 @@ pub fn check(
             match e.state {
                 OutboxState::Queued | OutboxState::Submitted => {
                     rep.orphans.push(label);
+                    continue;
+                }
+                OutboxState::Failed
+                    if e.idempotency_key.contains("#refused-")
+                        && superseded(&store, &e.idempotency_key)? =>
+                {
+                    // Refused (a reorg had taken what it needed off the chain), asked again and landed.
+                    rep.refused_then_landed += 1;
                     continue;
                 }
                 OutboxState::Failed => {

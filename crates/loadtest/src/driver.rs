@@ -296,7 +296,8 @@ impl std::fmt::Display for Report {
         writeln!(
             f,
             "checker: {} kiosk databases (integrity ok), {} writes confirmed, {} kiosk txs on chain, {} index rows; \
-             lost {}, doubled {}, orphan pending {}, refused {}, unexplained rows {}",
+             lost {}, doubled {}, orphan pending {}, refused {} (and {} refused, asked again and landed), \
+             unexplained rows {}",
             c.kiosks,
             c.confirmed,
             c.chain_writes,
@@ -305,6 +306,7 @@ impl std::fmt::Display for Report {
             c.doubled.len(),
             c.orphans.len(),
             c.refused.len(),
+            c.refused_then_landed,
             c.unexplained.len()
         )?;
         for l in c

@@ -406,11 +406,8 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 for c in claims {
                     let mut paid = false;
                     if c.status == ClaimStatus::Submitted {
-                        let review = {
-                            let k = kiosk.write().await;
-                            insurer::review(&k, c.id).await?
-                        };
                         let k = kiosk.read().await;
+                        let review = insurer::review(&k, c.id).await?;
                         // Approve and pay in one transaction (within the four-eyes threshold).
                         let d = insurer::settle(&k, c.id, review.cap).await?;
                         settle(&k, &[d.submitted]).await?;

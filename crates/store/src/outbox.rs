@@ -125,7 +125,9 @@ const LAST_ERROR_MAX: usize = 2000;
 impl Store {
     /// Records a write to send. Idempotent: the same key returns the existing entry (whatever its state) and
     /// never creates a second one; the same key with a different kind or payload is an
-    /// [`StoreError::IdempotencyConflict`].
+    /// [`StoreError::IdempotencyConflict`] — unless the entry under the key was refused ([`OutboxState::Failed`]):
+    /// the action asked again (a new signature, say, after the chain refused the first) is a new write, and the
+    /// refused one stays, under `<key>#refused-<id>`.
     pub fn enqueue(
         &self,
         idempotency_key: &str,
@@ -142,8 +144,21 @@ impl Store {
                 )?
                 .execute(params![idempotency_key, kind, text, now])?
                 == 1;
-            let entry = by_key(tx, idempotency_key)?.ok_or(StoreError::Corrupt { what: "outbox insert" })?;
-            if !created && (entry.kind != kind || &entry.payload != payload) {
+            let mut entry = by_key(tx, idempotency_key)?.ok_or(StoreError::Corrupt { what: "outbox insert" })?;
+            let differs = entry.kind != kind || &entry.payload != payload;
+            if !created && differs && entry.state == OutboxState::Failed {
+                let aside = format!("{idempotency_key}#refused-{}", entry.id);
+                tx.prepare_cached("UPDATE outbox SET idempotency_key = ?1 WHERE id = ?2")?
+                    .execute(params![aside, entry.id])?;
+                tx.prepare_cached(
+                    "INSERT INTO outbox (idempotency_key, kind, payload, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
+                )?
+                .execute(params![idempotency_key, kind, text, now])?;
+                entry = by_key(tx, idempotency_key)?.ok_or(StoreError::Corrupt { what: "outbox insert" })?;
+                return Ok(Enqueued { entry, created: true });
+            }
+            if !created && differs {
                 return Err(StoreError::IdempotencyConflict {
                     key: idempotency_key.to_owned(),
                     kind: entry.kind,

@@ -648,6 +648,34 @@ fn outbox_is_idempotent() {
         s.outbox_by_key("checkin-42").unwrap().unwrap().id,
         first.entry.id
     );
+    // Refused by the chain, the action asked again with a new signature: a new write; the refused one is kept
+    // aside under its own key.
+    s.mark_failed(first.entry.id, "reverted: UnknownPatient")
+        .unwrap();
+    let retry = s
+        .enqueue("checkin-42", "grantConsent", &json!({"other": 1}))
+        .unwrap();
+    assert!(
+        retry.created && retry.entry.id != first.entry.id,
+        "{retry:?}"
+    );
+    assert_eq!(retry.entry.state, OutboxState::Queued);
+    let aside = s
+        .outbox_by_key(&format!("checkin-42#refused-{}", first.entry.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (aside.id, aside.state),
+        (first.entry.id, OutboxState::Failed)
+    );
+    // A pending or confirmed write is never set aside.
+    let err = s
+        .enqueue("checkin-42", "grantConsent", &payload)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::IdempotencyConflict { .. }),
+        "{err}"
+    );
 
     // Many threads racing on the same keys create one entry per key.
     let ids: Vec<i64> = std::thread::scope(|sc| {
