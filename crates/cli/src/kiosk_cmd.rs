@@ -759,7 +759,7 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
             let code = carekiosk_records::icd10::lookup(&icd10)
                 .ok_or_else(|| CliError::Other(format!("{icd10} is not in the ICD-10 list")))?;
             let subject = carekiosk_records::fhir::Reference::patient(&s.patient_id().0);
-            let mut c = carekiosk_records::fhir::Condition::diagnosis(code, subject);
+            let mut c = code.diagnosis(subject);
             if let Some(n) = note {
                 c.note.push(carekiosk_records::fhir::Annotation::new(n));
             }

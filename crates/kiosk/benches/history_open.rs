@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use carekiosk_card::{P256PublicKey, PatientCard, Pin};
 use carekiosk_kiosk::workflows::doctor;
 use carekiosk_kiosk::{KioskRole, PatientSession};
-use carekiosk_records::{icd10, Condition, Reference, Resource};
+use carekiosk_records::{icd10, Reference, Resource};
 use common::{blank_card, registered, Stack, PIN};
 
 /// Card ECDH time of real cards, as the issue states it (50–300 ms per operation on a YubiKey 5 or Nitrokey 3).
@@ -55,8 +55,9 @@ async fn bench(n: usize) {
     // by the hospital's demo kiosk (which holds the patient's WRITE consent).
     let codes = icd10::all();
     for i in 1..n {
-        let r: Resource =
-            Condition::diagnosis(&codes[i % codes.len()], Reference::patient(&pid.0)).into();
+        let r: Resource = codes[i % codes.len()]
+            .diagnosis(Reference::patient(&pid.0))
+            .into();
         let sealed =
             carekiosk_records::seal(&r, pid.0, &[h.clone(), hospital_key.clone()]).unwrap();
         st.chain

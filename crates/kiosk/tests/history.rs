@@ -33,10 +33,9 @@ async fn an_amendment_supersedes_and_nothing_is_deleted() {
         .index;
     // The doctor corrects the diagnosis: a new version pointing at the old one.
     let code = carekiosk_records::icd10::lookup("J02.9").unwrap();
-    let fixed = Resource::Condition(carekiosk_records::fhir::Condition::diagnosis(
-        code,
-        carekiosk_records::fhir::Reference::patient(&s.patient_id().0),
-    ));
+    let fixed = Resource::Condition(code.diagnosis(carekiosk_records::fhir::Reference::patient(
+        &s.patient_id().0,
+    )));
     confirmed(&doctor::amend(&k, &mut s, original, &fixed).await.unwrap());
     let history = doctor::history(&k, &mut s).await.unwrap();
     assert_eq!(

@@ -9,10 +9,7 @@
 use std::collections::BTreeMap;
 
 use carekiosk_records::fhir::{Annotation, CarePlan, CarePlanActivity, Dosage, Period};
-use carekiosk_records::{
-    formulary, icd10, padded_plaintext, sealed_len, Condition, MedicationRequest, Reference,
-    Resource,
-};
+use carekiosk_records::{formulary, icd10, padded_plaintext, sealed_len, Reference, Resource};
 
 const PATIENT: [u8; 32] = [0x42; 32];
 
@@ -69,7 +66,7 @@ fn main() {
 
     let (mut v1, mut v2, mut p1, mut p2) = (vec![], vec![], vec![], vec![]);
     for code in icd10::all() {
-        let r: Resource = Condition::diagnosis(code, subject.clone()).into();
+        let r: Resource = code.diagnosis(subject.clone()).into();
         v1.push(v1_len(&r));
         v2.push(v2_len(&r));
         let mut cp = CarePlan::new(subject.clone());
@@ -91,8 +88,7 @@ fn main() {
 
     let (mut v1, mut v2) = (vec![], vec![]);
     for drug in formulary::all() {
-        let mut m = MedicationRequest::prescribe(
-            drug,
+        let mut m = drug.prescription(
             subject.clone(),
             30.0,
             Period::new("2026-12-02", "2026-12-30"),
@@ -169,7 +165,7 @@ fn main() {
     println!("| diagnosis J06.9 with a note of | v1 | v2 |");
     println!("|---|---|---|");
     for len in [0usize, 100, 300, 1000, 3000] {
-        let mut c = Condition::diagnosis(code, subject.clone());
+        let mut c = code.diagnosis(subject.clone());
         if len > 0 {
             c.note
                 .push(Annotation::new(text[..len].trim_end().to_string()));

@@ -688,29 +688,6 @@ pub const CONDITION_VERIFICATION_SYSTEM: &str =
 pub const CONDITION_CATEGORY_SYSTEM: &str =
     "http://terminology.hl7.org/CodeSystem/condition-category";
 
-impl Condition {
-    /// An active, confirmed encounter diagnosis of `subject` with an ICD-10 code from the kiosk's list.
-    pub fn diagnosis(code: &crate::icd10::Icd10Code, subject: Reference) -> Self {
-        Self {
-            clinical_status: Some(CodeableConcept::system_code(
-                CONDITION_CLINICAL_SYSTEM,
-                "active",
-            )),
-            verification_status: Some(CodeableConcept::system_code(
-                CONDITION_VERIFICATION_SYSTEM,
-                "confirmed",
-            )),
-            category: vec![CodeableConcept::system_code(
-                CONDITION_CATEGORY_SYSTEM,
-                "encounter-diagnosis",
-            )],
-            code: Some(code.codeable_concept()),
-            subject,
-            ..Self::default()
-        }
-    }
-}
-
 /// FHIR `CarePlan`: the treatment plan.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -868,37 +845,6 @@ pub struct DispenseRequest {
     /// Amount to dispense.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
-}
-
-impl MedicationRequest {
-    /// An active order for a formulary drug with its default dosage, `quantity` of its form, valid in
-    /// `validity` (FHIR date strings).
-    pub fn prescribe(
-        drug: &crate::formulary::Drug,
-        subject: Reference,
-        quantity: f64,
-        validity: Period,
-    ) -> Self {
-        Self {
-            id: None,
-            status: MedicationRequestStatus::Active,
-            intent: MedicationRequestIntent::Order,
-            medication_codeable_concept: drug.codeable_concept(),
-            subject,
-            encounter: None,
-            authored_on: None,
-            requester: None,
-            reason_reference: Vec::new(),
-            dosage_instruction: vec![drug.dosage()],
-            dispense_request: Some(DispenseRequest {
-                validity_period: Some(validity),
-                number_of_repeats_allowed: None,
-                quantity: Some(Quantity::new(quantity, drug.form)),
-            }),
-            substitution: None,
-            note: Vec::new(),
-        }
-    }
 }
 
 /// FHIR `MedicationRequest.substitution`.

@@ -11,7 +11,10 @@
 use std::sync::OnceLock;
 
 use crate::catalog::Index;
-use crate::fhir::{CodeableConcept, Coding, Dosage};
+use crate::fhir::{
+    CodeableConcept, Coding, DispenseRequest, Dosage, MedicationRequest, MedicationRequestIntent,
+    MedicationRequestStatus, Period, Quantity, Reference,
+};
 
 pub use crate::catalog::SEARCH_LIMIT;
 
@@ -34,6 +37,35 @@ pub struct Drug {
 }
 
 impl Drug {
+    /// An active order for this drug with its default dosage, `quantity` of its form, valid in `validity` (FHIR
+    /// date strings).
+    pub fn prescription(
+        &self,
+        subject: Reference,
+        quantity: f64,
+        validity: Period,
+    ) -> MedicationRequest {
+        MedicationRequest {
+            id: None,
+            status: MedicationRequestStatus::Active,
+            intent: MedicationRequestIntent::Order,
+            medication_codeable_concept: self.codeable_concept(),
+            subject,
+            encounter: None,
+            authored_on: None,
+            requester: None,
+            reason_reference: Vec::new(),
+            dosage_instruction: vec![self.dosage()],
+            dispense_request: Some(DispenseRequest {
+                validity_period: Some(validity),
+                number_of_repeats_allowed: None,
+                quantity: Some(Quantity::new(quantity, self.form)),
+            }),
+            substitution: None,
+            note: Vec::new(),
+        }
+    }
+
     /// `"Amoxicillin 500 mg capsule"`.
     pub fn display(&self) -> String {
         format!("{} {} {}", self.name, self.strength, self.form)

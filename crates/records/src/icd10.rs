@@ -13,7 +13,10 @@
 use std::sync::OnceLock;
 
 use crate::catalog::Index;
-use crate::fhir::{CodeableConcept, Coding};
+use crate::fhir::{
+    CodeableConcept, Coding, Condition, Reference, CONDITION_CATEGORY_SYSTEM,
+    CONDITION_CLINICAL_SYSTEM, CONDITION_VERIFICATION_SYSTEM,
+};
 
 pub use crate::catalog::SEARCH_LIMIT;
 
@@ -40,6 +43,27 @@ pub struct Icd10Code {
 }
 
 impl Icd10Code {
+    /// An active, confirmed encounter diagnosis of `subject` with this code.
+    pub fn diagnosis(&self, subject: Reference) -> Condition {
+        Condition {
+            clinical_status: Some(CodeableConcept::system_code(
+                CONDITION_CLINICAL_SYSTEM,
+                "active",
+            )),
+            verification_status: Some(CodeableConcept::system_code(
+                CONDITION_VERIFICATION_SYSTEM,
+                "confirmed",
+            )),
+            category: vec![CodeableConcept::system_code(
+                CONDITION_CATEGORY_SYSTEM,
+                "encounter-diagnosis",
+            )],
+            code: Some(self.codeable_concept()),
+            subject,
+            ..Condition::default()
+        }
+    }
+
     /// The FHIR coding (system [`SYSTEM`]).
     pub fn coding(&self) -> Coding {
         Coding::new(SYSTEM, self.code, self.display)

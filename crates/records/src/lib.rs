@@ -57,7 +57,7 @@
 //! let patient_id = [7u8; 32];
 //! let mut card = SoftKey::generate(); // stands in for the patient's card
 //! let hospital = SoftKey::generate();
-//! let diagnosis = Condition::diagnosis(icd10::lookup("J06.9").unwrap(), Reference::patient(&patient_id));
+//! let diagnosis = icd10::lookup("J06.9").unwrap().diagnosis(Reference::patient(&patient_id));
 //! let sealed = seal(&diagnosis.into(), patient_id, &[card.public_key(), hospital.public_key()])?;
 //! assert_eq!(sealed.len(), 512 + 272); // compressed, then padded to the smallest bucket
 //! let opened = open(&sealed, patient_id, &mut card)?;

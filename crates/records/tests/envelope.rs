@@ -261,7 +261,7 @@ fn kinds_and_diagnoses_share_sizes() {
     // one or two buckets, so no size names a code or a drug (docs/benchmarks.md prints the figures).
     let mut sizes = std::collections::BTreeSet::new();
     for code in icd10::all() {
-        let r: Resource = Condition::diagnosis(code, Reference::patient(&PATIENT_ID)).into();
+        let r: Resource = code.diagnosis(Reference::patient(&PATIENT_ID)).into();
         sizes.insert(padded_plaintext(&r).unwrap().len());
     }
     assert!(sizes.len() <= 2, "diagnoses fall in {sizes:?}");
@@ -448,11 +448,10 @@ fn recipient_debug_shows_the_key_id_only() {
 fn record_sizes() {
     let mut p = parties();
     let two = [p.card.public_key(), p.hospital.public_key()];
-    let minimal: Resource = Condition::diagnosis(
-        icd10::lookup("I10").unwrap(),
-        Reference::patient(&PATIENT_ID),
-    )
-    .into();
+    let minimal: Resource = icd10::lookup("I10")
+        .unwrap()
+        .diagnosis(Reference::patient(&PATIENT_ID))
+        .into();
     let condition: Resource = common::condition().into();
     let plan: Resource = common::care_plan().into();
     let prescription: Resource = common::medication_request().into();

@@ -2,7 +2,7 @@
 //! prescriptions, and the claim to the patient's insurer after the consultation.
 
 use alloy::primitives::U256;
-use carekiosk_records::fhir::{CarePlanActivity, Condition, Reference};
+use carekiosk_records::fhir::{CarePlanActivity, Reference};
 use carekiosk_records::{formulary, icd10, Resource};
 
 use super::{history as read_history, seal, write_record, HistoryEntry};
@@ -30,7 +30,7 @@ pub async fn add_diagnosis(
         ))
     })?;
     let subject = Reference::patient(&s.patient_id().0);
-    let mut condition = Condition::diagnosis(code, subject.clone());
+    let mut condition = code.diagnosis(subject.clone());
     if let Some(n) = note {
         condition
             .note
@@ -227,12 +227,7 @@ pub async fn prescribe_order(
         carekiosk_records::FhirDate::from_unix_seconds(now as i64).to_string(),
         carekiosk_records::FhirDate::from_unix_seconds(until as i64).to_string(),
     );
-    let mut request = carekiosk_records::fhir::MedicationRequest::prescribe(
-        drug,
-        Reference::patient(&s.patient_id().0),
-        quantity,
-        period,
-    );
+    let mut request = drug.prescription(Reference::patient(&s.patient_id().0), quantity, period);
     if let Some(d) = dosage {
         request.dosage_instruction = vec![carekiosk_records::fhir::Dosage::text(d)];
     }

@@ -61,7 +61,7 @@ pub fn encounter() -> Encounter {
 
 /// A realistic diagnosis with a clinical note (~0.6 KiB of JSON).
 pub fn condition() -> Condition {
-    let mut c = Condition::diagnosis(icd10::lookup("J03.90").unwrap(), patient_ref());
+    let mut c = icd10::lookup("J03.90").unwrap().diagnosis(patient_ref());
     c.id = Some("cond-1".into());
     c.encounter = Some(Reference::to("Encounter/enc-2025-06-02-1"));
     c.onset_date_time = Some("2025-05-30".into());
@@ -101,12 +101,7 @@ pub fn care_plan() -> CarePlan {
 
 pub fn medication_request() -> MedicationRequest {
     let drug = formulary::lookup("J01CA04").unwrap();
-    let mut m = MedicationRequest::prescribe(
-        drug,
-        patient_ref(),
-        15.0,
-        Period::new("2025-06-02", "2025-07-01"),
-    );
+    let mut m = drug.prescription(patient_ref(), 15.0, Period::new("2025-06-02", "2025-07-01"));
     m.id = Some("rx-1".into());
     m.encounter = Some(Reference::to("Encounter/enc-2025-06-02-1"));
     m.authored_on = Some("2025-06-02T09:32:00+03:00".into());
