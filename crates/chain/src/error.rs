@@ -265,40 +265,34 @@ impl ChainError {
     }
 }
 
-fn named(detail: String) -> Revert {
-    // Debug text of the generated enums reads `Variant(Variant { .. })`; keep the inner part.
-    let inner = match (detail.find('('), detail.ends_with(')')) {
-        (Some(i), true) => detail[i + 1..detail.len() - 1].to_string(),
-        _ => detail,
-    };
-    let name = inner
-        .split([' ', '(', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    Revert {
-        name,
-        detail: inner,
+/// The inner part of a generated error enum's debug text (`Variant(Variant { .. })` → `Variant { .. }`).
+fn inner_detail(debug: String) -> String {
+    match (debug.find('('), debug.ends_with(')')) {
+        (Some(i), true) => debug[i + 1..debug.len() - 1].to_string(),
+        _ => debug,
     }
 }
 
-/// Decodes revert data against the errors of every carekiosk contract (and the token's).
+/// Decodes revert data against the errors of every carekiosk contract (and the token's). The name comes from the
+/// generated decoders (`<Contract>Errors::name_by_selector`), the detail is the decoded error's fields.
 pub fn decode_revert(data: &[u8]) -> Revert {
-    if let Ok(e) = PatientSmartCard::PatientSmartCardErrors::abi_decode(data) {
-        return named(format!("{e:?}"));
+    macro_rules! decode_with {
+        ($errors:ty) => {
+            if let Ok(e) = <$errors>::abi_decode(data) {
+                return Revert {
+                    name: <$errors>::name_by_selector(e.selector())
+                        .unwrap_or("Unknown")
+                        .to_string(),
+                    detail: inner_detail(format!("{e:?}")),
+                };
+            }
+        };
     }
-    if let Ok(e) = HospitalRecord::HospitalRecordErrors::abi_decode(data) {
-        return named(format!("{e:?}"));
-    }
-    if let Ok(e) = PharmacyAccess::PharmacyAccessErrors::abi_decode(data) {
-        return named(format!("{e:?}"));
-    }
-    if let Ok(e) = InsuranceProvider::InsuranceProviderErrors::abi_decode(data) {
-        return named(format!("{e:?}"));
-    }
-    if let Ok(e) = TestStablecoin::TestStablecoinErrors::abi_decode(data) {
-        return named(format!("{e:?}"));
-    }
+    decode_with!(PatientSmartCard::PatientSmartCardErrors);
+    decode_with!(HospitalRecord::HospitalRecordErrors);
+    decode_with!(PharmacyAccess::PharmacyAccessErrors);
+    decode_with!(InsuranceProvider::InsuranceProviderErrors);
+    decode_with!(TestStablecoin::TestStablecoinErrors);
     if let Ok(reason) = <alloy::sol_types::Revert as alloy::sol_types::SolError>::abi_decode(data) {
         return Revert {
             name: "Error".into(),
@@ -327,6 +321,34 @@ mod tests {
         assert_eq!(r.name, "NoConsent");
         assert!(r.detail.contains("patientId: 0x0707"), "{}", r.detail);
         assert!(r.detail.contains("institution: 0x0909"), "{}", r.detail);
+    }
+
+    #[test]
+    fn every_contract_s_errors_are_named_by_their_generated_decoder() {
+        let r = decode_revert(&InsuranceProvider::ZeroAmount {}.abi_encode());
+        assert_eq!(
+            (r.name.as_str(), r.detail.as_str()),
+            ("ZeroAmount", "ZeroAmount")
+        );
+        let r = decode_revert(
+            &InsuranceProvider::SameReviewer {
+                claimId: alloy::primitives::U256::from(3),
+                kiosk: Address::repeat_byte(1),
+            }
+            .abi_encode(),
+        );
+        assert_eq!(r.name, "SameReviewer");
+        assert!(r.detail.contains("claimId: 3"), "{}", r.detail);
+        let r = decode_revert(
+            &TestStablecoin::NotMinter {
+                caller: Address::ZERO,
+            }
+            .abi_encode(),
+        );
+        assert_eq!(r.name, "NotMinter");
+        let r = decode_revert(&[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(r.name, "Unknown");
+        assert!(r.detail.contains("0xdeadbeef"), "{}", r.detail);
     }
 
     #[test]
