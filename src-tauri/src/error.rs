@@ -129,6 +129,7 @@ impl AppError {
                 },
                 KioskError::UnknownPatient => "unknown-patient",
                 KioskError::NoConsent => "no-consent",
+                KioskError::NoInsurer => "no-insurer",
                 KioskError::Store(_) | KioskError::Wallet(_) => "local",
                 KioskError::Records(_) => "records",
                 KioskError::Config { .. } => "config",
@@ -197,6 +198,7 @@ mod tests {
             "card-removed"
         );
         assert_eq!(AppError::Kiosk(KioskError::NoConsent).kind(), "no-consent");
+        assert_eq!(AppError::Kiosk(KioskError::NoInsurer).kind(), "no-insurer");
         assert_eq!(AppError::HospitalOnly.kind(), "hospital-only");
     }
 

@@ -40,6 +40,9 @@ pub enum KioskError {
     /// The institution's consent window for this patient is closed.
     #[error("this institution has no open consent for the patient: have the patient insert their card to check in")]
     NoConsent,
+    /// The patient has no insurer on chain (never enrolled, or the enrolment is not on the chain any more).
+    #[error("this patient is not enrolled with an insurer: enrol them at the insurer's desk with their card, then bill the visit")]
+    NoInsurer,
     /// A configuration file is wrong.
     #[error("configuration problem in {path}: {reason}")]
     Config {

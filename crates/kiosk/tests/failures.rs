@@ -508,3 +508,47 @@ async fn concurrent_writes_from_one_kiosk_get_distinct_nonces_and_all_land() {
     drop(slot);
     st.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_a_patient_with_no_insurer_says_so_and_sends_nothing() {
+    let st = Stack::new("no-insurer").await;
+    let (slot, sim) = blank_card();
+    let (reception_kiosk, s) = registered(&st, &slot).await;
+    let mut s = PatientSession::start(s.into_card(), Pin::new(PIN)).unwrap();
+    confirmed(
+        &reception::check_in(&reception_kiosk, &mut s)
+            .await
+            .unwrap()
+            .consent,
+    );
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    doctor::add_diagnosis(&doctor_kiosk, &mut s, "J06.9", None, &["rest"])
+        .await
+        .unwrap()
+        .iter()
+        .for_each(confirmed);
+    let condition = doctor::history(&doctor_kiosk, &mut s)
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
+        .map(|e| e.index)
+        .unwrap();
+    // Never enrolled: the claim names the missing enrolment, not an address, and nothing is queued.
+    let e = doctor::submit_claim(
+        &doctor_kiosk,
+        &mut s,
+        condition,
+        U256::from(100 * TOKEN_UNIT),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, KioskError::NoInsurer), "{e:?}");
+    assert!(e.to_string().contains("insurer's desk"), "{e}");
+    assert!(outbox_entries(&doctor_kiosk)
+        .iter()
+        .all(|x| x.kind != "submitClaim"));
+    sim.stop();
+    drop(slot);
+    st.stop().await;
+}

@@ -168,9 +168,10 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
 pub fn classify(e: &KioskError) -> FailKind {
     match e {
         KioskError::Card(_) => FailKind::Card,
-        KioskError::Refused(_) | KioskError::UnknownPatient | KioskError::NoConsent => {
-            FailKind::Refused
-        }
+        KioskError::Refused(_)
+        | KioskError::UnknownPatient
+        | KioskError::NoConsent
+        | KioskError::NoInsurer => FailKind::Refused,
         KioskError::Chain(carekiosk_chain::ChainError::Reverted(_)) => FailKind::Refused,
         // Unreachable, rate limited or another passing node error: the step is tried again.
         KioskError::Chain(c) if c.is_transient() => FailKind::Node,

@@ -362,6 +362,9 @@ pub async fn submit_claim_items(
         .call()
         .await
         .map_err(|e| carekiosk_chain::ChainError::from_contract_error(k.chain.url(), e))?;
+    if coverage.c.insurer.is_zero() {
+        return Err(KioskError::NoInsurer);
+    }
     let insurer = k.record_key_of(coverage.c.insurer).await?;
     // The diagnosis of the billed visit, from the record (opened with the history keys).
     let entries = read_history(k, s).await?;
