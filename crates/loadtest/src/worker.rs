@@ -186,9 +186,10 @@ pub fn classify(e: &KioskError) -> FailKind {
             {
                 FailKind::Node
             } else if t.contains("no prescription found")
-                || t.contains("no claim found")
+                || t.contains("no claim")
                 || t.contains("no diagnosis in the history")
                 || t.contains("was refused")
+                || t.contains("reverted in block")
             {
                 FailKind::Refused
             } else {
@@ -495,7 +496,13 @@ mod tests {
             FailKind::Node
         );
         assert_eq!(
-            classify(&KioskError::Invalid("no claim 7".into())),
+            classify(&KioskError::Invalid(
+                "transaction 0x01 reverted in block 9".into()
+            )),
+            FailKind::Refused
+        );
+        assert_eq!(
+            classify(&KioskError::Invalid("the amount is not a number".into())),
             FailKind::Other
         );
         assert_eq!(classify(&KioskError::UnknownPatient), FailKind::Refused);
