@@ -36,7 +36,11 @@ trap 'bash scripts/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
 # A private D-Bus session with an unlocked gnome-keyring, for the wallet and the kiosks.
 # An X display (Xvfb) for the app's WebDriver tests (tests/e2e).
 export PATH="$HOME/.cargo/bin:$PATH"
-xvfb-run -a bash scripts/with-keyring.sh cargo test --workspace
+# Every test built first (no reader needed), then run holding the readers' lock: a load run on this machine
+# (scripts/load.sh takes the same lock) finishes before the card tests use the readers. -o: nothing started
+# inside (pcscd) inherits the lock.
+cargo test --workspace --no-run -q
+flock -o /tmp/carekiosk-reader.lock xvfb-run -a bash scripts/with-keyring.sh cargo test --workspace
 
 step "load, faults and privacy, bounded: 300 whole visits from 8 kiosk processes with every fault, checker, scanner"
 # Its own keyring session and reader lock; scripts/load.sh --full for the full run (docs/benchmarks.md).
