@@ -190,6 +190,7 @@ pub fn classify(e: &KioskError) -> FailKind {
                 || t.contains("no diagnosis in the history")
                 || t.contains("was refused")
                 || t.contains("reverted in block")
+                || t.contains("is not on this chain")
             {
                 FailKind::Refused
             } else {
@@ -498,6 +499,13 @@ mod tests {
         assert_eq!(
             classify(&KioskError::Invalid(
                 "transaction 0x01 reverted in block 9".into()
+            )),
+            FailKind::Refused
+        );
+        // A record whose transaction a reorg took off, still in the index until its next sync.
+        assert_eq!(
+            classify(&KioskError::Invalid(
+                "transaction 0x02 is not on this chain".into()
             )),
             FailKind::Refused
         );
