@@ -4,7 +4,9 @@
 //!
 //! Public RPCs cap `eth_getLogs` ranges (500 blocks on some Celo providers), so a scan from the deployment block
 //! fails on a chain a few hours old: callers pass the blocks their index recorded for the patient's registration
-//! and card replacements, and each is asked for alone. Only without such a hint is the whole range asked for.
+//! and card replacements, and each is asked for alone. Without such a hint (or with one a reorg made stale) the
+//! range back to the deployment is scanned newest first in windows of [`SCAN_WINDOW`] blocks, halved when the
+//! node still refuses one as too wide.
 
 use alloy::primitives::{keccak256, Address, B256};
 use alloy::providers::Provider;
@@ -14,9 +16,29 @@ use alloy::sol_types::{SolCall, SolEvent};
 use crate::bindings::PatientSmartCard as Hub;
 use crate::{Chain, ChainError};
 
+/// The widest window of the fallback scan: within the caps of the public Celo RPCs we know (500 blocks).
+pub const SCAN_WINDOW: u64 = 500;
+
+/// Whether a node refused an `eth_getLogs` for its block range (the wordings providers use).
+fn range_refused(e: &alloy::transports::TransportError) -> bool {
+    let t = e.to_string().to_lowercase();
+    [
+        "block range",
+        "range limit",
+        "too many blocks",
+        "-32005",
+        "limit exceeded",
+        "exceed maximum",
+    ]
+    .iter()
+    .any(|w| t.contains(w))
+}
+
 /// The bytes whose keccak-256 is `want`, from the newest registration or card replacement of `patient` that
 /// carries them. `blocks` are where the caller's index saw those events (any order), each asked alone; when
-/// none of them has it, the range from `from_block` to the latest block is asked for. `None` when no transaction there carries the bundle (a node behind, say).
+/// none of them has it, the blocks from the latest back to `from_block` are scanned, newest first, in windows of
+/// at most [`SCAN_WINDOW`] (halved while the node refuses one as too wide). `None` when no transaction there
+/// carries the bundle (a node behind, say).
 pub async fn key_bundle_bytes(
     chain: &Chain,
     hub: Address,
@@ -32,49 +54,78 @@ pub async fn key_bundle_bytes(
             Hub::CardReplaced::SIGNATURE_HASH,
         ])
         .topic1(patient);
-    // The hinted blocks first, newest first; then (a hint gone stale after a reorg, or none) the whole range.
+    // The hinted blocks first, newest first, each alone.
     let mut hinted = blocks.to_vec();
     hinted.sort_unstable_by(|a, b| b.cmp(a));
     hinted.dedup();
-    let mut ranges: Vec<(u64, Option<u64>)> = hinted.into_iter().map(|b| (b, Some(b))).collect();
-    ranges.push((from_block, None));
-    for (from, to) in ranges {
-        let f = match to {
-            Some(to) => filter.clone().from_block(from).to_block(to),
-            None => filter.clone().from_block(from),
-        };
+    for b in hinted {
+        let f = filter.clone().from_block(b).to_block(b);
         let logs = chain
             .provider()
             .get_logs(&f)
             .await
             .map_err(|e| ChainError::node(chain.url(), e))?;
-        for log in logs.iter().rev() {
-            let Some(tx_hash) = log.transaction_hash else {
+        if let Some(bytes) = carried(chain, &logs, want).await? {
+            return Ok(Some(bytes));
+        }
+    }
+    // Then (a hint gone stale after a reorg, or none) back to `from_block`, newest first, window by window.
+    let mut to = chain.block_number().await?;
+    let mut window = SCAN_WINDOW;
+    while to >= from_block {
+        let from = to.saturating_sub(window - 1).max(from_block);
+        let f = filter.clone().from_block(from).to_block(to);
+        let logs = match chain.provider().get_logs(&f).await {
+            Ok(logs) => logs,
+            Err(e) if window > 1 && range_refused(&e) => {
+                window /= 2;
                 continue;
-            };
-            let Some(tx) = chain
-                .provider()
-                .get_transaction_by_hash(tx_hash)
-                .await
-                .map_err(|e| ChainError::node(chain.url(), e))?
-            else {
-                continue;
-            };
-            let input = alloy::consensus::Transaction::input(tx.inner.inner());
-            let bytes = if let Ok(c) = Hub::registerPatientCall::abi_decode(input) {
-                c.keyBundle
-            } else if let Ok(c) =
-                crate::bindings::HospitalRecord::registerAndConsentCall::abi_decode(input)
-            {
-                c.keyBundle
-            } else if let Ok(c) = Hub::replaceCardCall::abi_decode(input) {
-                c.keyBundle
-            } else {
-                continue;
-            };
-            if keccak256(&bytes) == want {
-                return Ok(Some(bytes.to_vec()));
             }
+            Err(e) => return Err(ChainError::node(chain.url(), e)),
+        };
+        if let Some(bytes) = carried(chain, &logs, want).await? {
+            return Ok(Some(bytes));
+        }
+        if from == 0 {
+            break;
+        }
+        to = from - 1;
+    }
+    Ok(None)
+}
+
+/// The bundle whose hash is `want` in the calldata of the transactions behind `logs`, newest first.
+async fn carried(
+    chain: &Chain,
+    logs: &[alloy::rpc::types::Log],
+    want: B256,
+) -> Result<Option<Vec<u8>>, ChainError> {
+    for log in logs.iter().rev() {
+        let Some(tx_hash) = log.transaction_hash else {
+            continue;
+        };
+        let Some(tx) = chain
+            .provider()
+            .get_transaction_by_hash(tx_hash)
+            .await
+            .map_err(|e| ChainError::node(chain.url(), e))?
+        else {
+            continue;
+        };
+        let input = alloy::consensus::Transaction::input(tx.inner.inner());
+        let bytes = if let Ok(c) = Hub::registerPatientCall::abi_decode(input) {
+            c.keyBundle
+        } else if let Ok(c) =
+            crate::bindings::HospitalRecord::registerAndConsentCall::abi_decode(input)
+        {
+            c.keyBundle
+        } else if let Ok(c) = Hub::replaceCardCall::abi_decode(input) {
+            c.keyBundle
+        } else {
+            continue;
+        };
+        if keccak256(&bytes) == want {
+            return Ok(Some(bytes.to_vec()));
         }
     }
     Ok(None)

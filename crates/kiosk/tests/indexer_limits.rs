@@ -204,11 +204,23 @@ async fn the_key_bundle_is_found_at_the_indexed_block_under_a_range_cap() {
         Some(&carekiosk_chain::softcard::sample_key_bundle()[..])
     );
     assert_eq!(proxy.stats.refused.load(Ordering::Relaxed), 0);
-    // Without the index's hint, the capped node refuses the scan: the error is the node's, nothing is guessed.
-    assert!(key_bundle_bytes(&through, hub, pid, want, &[], st.d.block)
+    // Without the index's hint (or with one a reorg made stale), the scan goes back from the latest block in
+    // windows: the first (500 blocks) is refused by the 100-block cap, then halved until served; found.
+    let logs_before = proxy.stats.get_logs.load(Ordering::Relaxed);
+    let found = key_bundle_bytes(&through, hub, pid, want, &[block + 7], st.d.block)
         .await
-        .is_err());
+        .unwrap();
+    assert_eq!(
+        found.as_deref(),
+        Some(&carekiosk_chain::softcard::sample_key_bundle()[..])
+    );
     assert!(proxy.stats.refused.load(Ordering::Relaxed) >= 1);
+    assert!(proxy.stats.widest_served.load(Ordering::Relaxed) <= 100);
+    let asked = proxy.stats.get_logs.load(Ordering::Relaxed) - logs_before;
+    assert!(
+        asked <= 1 + 3 + 300 / 62 + 2,
+        "the hint, three refusals (500, 250, 125), then windows of 62 over ~300 blocks: {asked}"
+    );
     // A stale hint against an uncapped node: the scan finds it; a wrong hash finds nothing.
     let direct = reader(&st.url).await;
     let found = key_bundle_bytes(&direct, hub, pid, want, &[block + 1], st.d.block)
