@@ -374,15 +374,7 @@ pub fn report(
     let (mut replaced, mut not_higher) = (0, Vec::new());
     for (_, k) in kiosks {
         let store = Store::open(&k.path, &k.key)?;
-        let (mut id, mut missing) = (1i64, 0);
-        while missing < 1000 {
-            let Some(e) = store.outbox_entry(id)? else {
-                missing += 1;
-                id += 1;
-                continue;
-            };
-            missing = 0;
-            id += 1;
+        for e in crate::check::outbox_entries(&store)? {
             let attempts = store.attempts(e.id)?;
             let label = format!("{} outbox {} ({})", k.name, e.id, e.kind);
             if attempts

@@ -122,6 +122,24 @@ impl CheckReport {
     }
 }
 
+/// Every outbox entry of a kiosk's database, in id order. Ids are not dense (an idempotent re-enqueue can use one
+/// up): read until a long run of missing ids.
+pub fn outbox_entries(store: &Store) -> Result<Vec<carekiosk_store::OutboxEntry>, LoadError> {
+    let mut entries = Vec::new();
+    let (mut id, mut missing) = (1i64, 0);
+    while missing < 1000 {
+        match store.outbox_entry(id)? {
+            Some(e) => {
+                entries.push(e);
+                missing = 0;
+            }
+            None => missing += 1,
+        }
+        id += 1;
+    }
+    Ok(entries)
+}
+
 /// Whether the action of a refused entry (kept under `<key>#refused-<id>`) was asked again and confirmed.
 fn superseded(store: &Store, aside: &str) -> Result<bool, LoadError> {
     let key = aside.split("#refused-").next().unwrap_or(aside);
@@ -193,20 +211,7 @@ pub fn check(
     for k in kiosks {
         let store = Store::open(&k.path, &k.key)?;
         store.integrity_check()?;
-        // Ids are not dense (an idempotent re-enqueue can use one up): read until a long run of missing ids.
-        let mut entries = Vec::new();
-        let (mut id, mut missing) = (1i64, 0);
-        while missing < 1000 {
-            match store.outbox_entry(id)? {
-                Some(e) => {
-                    entries.push(e);
-                    missing = 0;
-                }
-                None => missing += 1,
-            }
-            id += 1;
-        }
-        for e in entries {
+        for e in outbox_entries(&store)? {
             let label = format!("{} outbox {} ({})", k.name, e.id, e.kind);
             match e.state {
                 OutboxState::Queued | OutboxState::Submitted => {
