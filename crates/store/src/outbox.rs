@@ -137,6 +137,14 @@ impl Store {
         let text = serde_json::to_string(payload)?;
         let out = self.write(|tx| {
             let now = now_ms();
+            // A refused write under this key, asked again as another write: set it aside first.
+            if let Some(old) = by_key(tx, idempotency_key)? {
+                if old.state == OutboxState::Failed && (old.kind != kind || &old.payload != payload) {
+                    let aside = format!("{idempotency_key}#refused-{}", old.id);
+                    tx.prepare_cached("UPDATE outbox SET idempotency_key = ?1 WHERE id = ?2")?
+                        .execute(params![aside, old.id])?;
+                }
+            }
             let created = tx
                 .prepare_cached(
                     "INSERT INTO outbox (idempotency_key, kind, payload, state, created_at, updated_at)
@@ -144,21 +152,8 @@ impl Store {
                 )?
                 .execute(params![idempotency_key, kind, text, now])?
                 == 1;
-            let mut entry = by_key(tx, idempotency_key)?.ok_or(StoreError::Corrupt { what: "outbox insert" })?;
-            let differs = entry.kind != kind || &entry.payload != payload;
-            if !created && differs && entry.state == OutboxState::Failed {
-                let aside = format!("{idempotency_key}#refused-{}", entry.id);
-                tx.prepare_cached("UPDATE outbox SET idempotency_key = ?1 WHERE id = ?2")?
-                    .execute(params![aside, entry.id])?;
-                tx.prepare_cached(
-                    "INSERT INTO outbox (idempotency_key, kind, payload, state, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, 'queued', ?4, ?4)",
-                )?
-                .execute(params![idempotency_key, kind, text, now])?;
-                entry = by_key(tx, idempotency_key)?.ok_or(StoreError::Corrupt { what: "outbox insert" })?;
-                return Ok(Enqueued { entry, created: true });
-            }
-            if !created && differs {
+            let entry = by_key(tx, idempotency_key)?.ok_or(StoreError::Corrupt { what: "outbox insert" })?;
+            if !created && (entry.kind != kind || &entry.payload != payload) {
                 return Err(StoreError::IdempotencyConflict {
                     key: idempotency_key.to_owned(),
                     kind: entry.kind,
