@@ -16,6 +16,11 @@ fn open_store(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path().join("kiosk.db"), &[7; 32]).unwrap()
 }
 
+/// An indexer of `st`'s deployment reading through `url` into `store`.
+async fn indexer(url: &str, store: &Store, st: &capped::Stack, config: IndexerConfig) -> Indexer {
+    Indexer::with_config(reader(url).await, store.clone(), st.d.clone(), config)
+}
+
 fn registered(store: &Store, pid: &[u8; 32]) -> bool {
     store
         .patient_log(pid)
@@ -39,16 +44,17 @@ async fn follows_safe_records_finalized_and_catches_up_under_a_range_cap() {
     let proxy = capped(&st.url, 100, Wording::Plain).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = Indexer::with_config(
-        reader(&proxy.url).await,
-        store.clone(),
-        st.d.clone(),
+    let ix = indexer(
+        &proxy.url,
+        &store,
+        &st,
         IndexerConfig {
             follow: Follow::Safe,
             confirmations: 12,
             max_window: 2_000,
         },
-    );
+    )
+    .await;
     let (safe, finalized) = (st.tag("safe").await, st.tag("finalized").await);
     assert!(
         safe < late_block && finalized < safe,
@@ -108,12 +114,7 @@ async fn logs_with_a_stale_block_hash_are_asked_again() {
     let proxy = capped(&st.url, 10_000, Wording::Geth).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = Indexer::with_config(
-        reader(&proxy.url).await,
-        store.clone(),
-        st.d.clone(),
-        IndexerConfig::default(),
-    );
+    let ix = indexer(&proxy.url, &store, &st, IndexerConfig::default()).await;
     // Two answers carry a hash the chain never had: each window is asked again, nothing wrong is written.
     proxy.stats.tamper.store(2, Ordering::Relaxed);
     let r = ix.sync().await.unwrap();
@@ -142,15 +143,16 @@ async fn a_reorganisation_is_rewound_and_geth_s_cap_is_learnt_at_once() {
     let proxy = capped(&st.url, 64, Wording::Geth).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = Indexer::with_config(
-        reader(&proxy.url).await,
-        store.clone(),
-        st.d.clone(),
+    let ix = indexer(
+        &proxy.url,
+        &store,
+        &st,
         IndexerConfig {
             follow: Follow::Latest,
             ..IndexerConfig::default()
         },
-    );
+    )
+    .await;
     let r = ix.sync().await.unwrap();
     assert!(registered(&store, &a));
     assert_eq!(r.range_errors, 1, "the error names the cap: {r:?}");
@@ -247,16 +249,17 @@ async fn concurrent_syncs_share_the_node_and_none_misses_what_was_there_when_it_
     let proxy = capped(&st.url, 500, Wording::Plain).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = Indexer::with_config(
-        reader(&proxy.url).await,
-        store.clone(),
-        st.d.clone(),
+    let ix = indexer(
+        &proxy.url,
+        &store,
+        &st,
         IndexerConfig {
             follow: Follow::Latest,
             confirmations: 0,
             max_window: 2_000,
         },
-    );
+    )
+    .await;
     ix.sync().await.unwrap();
     // What one sync of a few new blocks costs.
     st.register_patient().await;
