@@ -15,6 +15,10 @@
 //! - Included, then final: a receipt makes a write *included* (`Confirmed`); [`Outbox::check_finality`] marks it
 //!   *final* once its block is at or below the chain's `finalized` block, and sends it again if its block was
 //!   reorged away before that.
+//! - Reorged away with what it needs: another kiosk's write it depends on (an enrolment, a registration) may not be
+//!   back on the chain when this one is sent again, and the chain refuses it. For [`REORG_GRACE`] after the reorg,
+//!   such a refusal is not final: the write is deferred (`queued` with the refusal) and tried again with a fresh
+//!   nonce after a pause, until it lands or the grace is over (then it fails as any refusal does).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -78,6 +82,7 @@ pub struct Outbox {
     receipt_poll: Duration,
     stuck_after: Duration,
     finality_every: Duration,
+    reorg_grace: Duration,
     last_finality: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// Entries a task of this process is driving right now (others wait for them instead of sending again).
     inflight: std::sync::Mutex<HashSet<i64>>,
@@ -122,6 +127,7 @@ impl Outbox {
             receipt_poll,
             stuck_after: stuck_after(receipt_poll),
             finality_every: Duration::from_secs(10),
+            reorg_grace: REORG_GRACE,
             last_finality: std::sync::Mutex::new(None),
             inflight: std::sync::Mutex::new(HashSet::new()),
         }
@@ -145,6 +151,13 @@ impl Outbox {
     /// How often [`Outbox::drain`] checks included writes for finality and reorgs (10 s by default).
     pub fn with_finality_every(mut self, every: Duration) -> Self {
         self.finality_every = every;
+        self
+    }
+
+    /// How long after its block was reorged away a write the chain refuses is tried again instead of failed
+    /// ([`REORG_GRACE`] by default).
+    pub fn with_reorg_grace(mut self, grace: Duration) -> Self {
+        self.reorg_grace = grace;
         self
     }
 
@@ -174,7 +187,8 @@ impl Outbox {
     }
 
     /// Records `call` under `key` (the same key never sends twice) and sends it, waiting for its receipt while the
-    /// node answers. A revert is returned as [`KioskError::Refused`] and the entry marked failed.
+    /// node answers. A revert is returned as [`KioskError::Refused`] and the entry marked failed (unless the write
+    /// was reorged away lately: then it is deferred and reported pending, see the module's docs).
     pub async fn submit(&self, key: &str, kind: &str, call: Call) -> Result<Submitted, KioskError> {
         let payload =
             serde_json::to_value(&call).map_err(|e| KioskError::Invalid(e.to_string()))?;
@@ -184,8 +198,8 @@ impl Outbox {
             if older.id >= enq.entry.id {
                 break;
             }
-            if self.is_driven(older.id) {
-                continue; // another task of this kiosk is sending it
+            if self.is_driven(older.id) || self.deferred(&older) {
+                continue; // another task of this kiosk is sending it, or it waits for a reorg to heal
             }
             if let r @ Submitted::Pending { .. } = self.process(older).await? {
                 let _ = r;
@@ -212,8 +226,8 @@ impl Outbox {
         self.check_finality_if_due().await;
         let mut out = Vec::new();
         for entry in self.store.pending()? {
-            if self.is_driven(entry.id) {
-                continue; // another task of this kiosk is sending it
+            if self.is_driven(entry.id) || self.deferred(&entry) {
+                continue; // another task of this kiosk is sending it, or it waits for a reorg to heal
             }
             let r = self.process(entry).await?;
             let waiting = matches!(r, Submitted::Pending { .. });
@@ -251,9 +265,38 @@ impl Outbox {
                 "this write was refused earlier: {}",
                 entry.last_error.clone().unwrap_or_default()
             ))),
+            OutboxState::Queued if self.deferred(&entry) => Ok(Submitted::Pending {
+                entry: entry.id,
+                reason: DEFERRED.into(),
+            }),
             OutboxState::Queued => self.send(&entry, None, guard).await,
             OutboxState::Submitted => self.reconcile(&entry, guard).await,
         }
+    }
+
+    /// Whether `entry` was refused after a reorg and its pause before the next try is not over.
+    fn deferred(&self, entry: &OutboxEntry) -> bool {
+        entry.state == OutboxState::Queued
+            && entry.reorged_at.is_some()
+            && entry.last_error.is_some()
+            && carekiosk_store::now_ms().saturating_sub(entry.updated_at) < millis(self.stuck_after)
+    }
+
+    /// The chain refused entry `id` (`detail`): failed for good, unless its block was reorged away less than
+    /// the grace ago — what it needs may be on its way back — then deferred and tried again after a pause.
+    fn refused(&self, id: i64, detail: &str, err: KioskError) -> Result<Submitted, KioskError> {
+        let reorged_at = self.store.outbox_entry(id)?.and_then(|e| e.reorged_at);
+        if reorged_at.is_some_and(|at| {
+            carekiosk_store::now_ms().saturating_sub(at) < millis(self.reorg_grace)
+        }) {
+            self.store.defer(id, detail)?;
+            return Ok(Submitted::Pending {
+                entry: id,
+                reason: format!("{DEFERRED} ({detail})"),
+            });
+        }
+        self.store.mark_failed(id, detail)?;
+        Err(err)
     }
 
     fn call_of(entry: &OutboxEntry) -> Result<Call, KioskError> {
@@ -283,8 +326,8 @@ impl Outbox {
         let tx = match self.chain.sign(self.sender, builder, nonce).await {
             Ok(tx) => tx,
             Err(ChainError::Reverted(r)) => {
-                self.store.mark_failed(entry.id, &r.detail)?;
-                return Err(KioskError::Refused(r));
+                let detail = r.detail.clone();
+                return self.refused(entry.id, &detail, KioskError::Refused(r));
             }
             Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
             Err(e) => return Err(e.into()),
@@ -361,7 +404,8 @@ impl Outbox {
         }
     }
 
-    /// Entry `id`'s transaction `hash` has receipt `r`: confirmed, or failed if it reverted.
+    /// Entry `id`'s transaction `hash` has receipt `r`: confirmed, or refused if it reverted (failed, or deferred
+    /// after a reorg).
     fn landed(
         &self,
         id: i64,
@@ -378,20 +422,28 @@ impl Outbox {
             });
         }
         let reason = format!("transaction {hash} reverted in block {block}");
-        self.store.mark_failed(id, &reason)?;
-        Err(KioskError::Invalid(reason))
+        self.refused(id, &reason, KioskError::Invalid(reason.clone()))
     }
 
-    /// The receipt of any transaction sent for entry `id` (a replacement or the one it replaced), newest first.
+    /// The receipt of any transaction sent for entry `id` at its current nonce (a replacement or the one it
+    /// replaced, a resend), newest first. Not those at an earlier nonce: a write sent again with a fresh nonce
+    /// left them behind (refused on chain, or their nonce taken by another transaction).
     async fn any_receipt(
         &self,
         id: i64,
     ) -> Result<Option<(B256, alloy::rpc::types::TransactionReceipt)>, ChainError> {
-        let attempts = self
+        let invalid = |e: carekiosk_store::StoreError| ChainError::Invalid(e.to_string());
+        let nonce = self
             .store
-            .attempts(id)
-            .map_err(|e| ChainError::Invalid(e.to_string()))?;
-        for a in attempts.iter().rev() {
+            .outbox_entry(id)
+            .map_err(invalid)?
+            .and_then(|e| e.nonce);
+        let attempts = self.store.attempts(id).map_err(invalid)?;
+        for a in attempts
+            .iter()
+            .rev()
+            .filter(|a| nonce.is_none_or(|n| a.nonce == n))
+        {
             let h = B256::from(a.tx_hash);
             if let Some(r) = self.chain.receipt(h).await? {
                 return Ok(Some((h, r)));
@@ -640,6 +692,17 @@ pub struct Finality {
     pub moved: usize,
     /// Writes whose transaction is no longer on the chain: back to `submitted`, sent again by the next drain.
     pub reorged: Vec<i64>,
+}
+
+/// How long after a write's block was reorged away a refusal of it is tried again (see the module's docs): the
+/// writes it needs are found and sent again by their kiosks within their finality checks (10 s) and a few blocks.
+pub const REORG_GRACE: Duration = Duration::from_secs(120);
+
+const DEFERRED: &str =
+    "refused while a write it needs is off the chain after a reorg: it is tried again in a few seconds";
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Receipt polling on a remote node: about Celo's block time.

@@ -241,3 +241,132 @@ async fn a_write_whose_block_is_reorged_away_is_sent_again_once_and_becomes_fina
     assert!(e.final_block.is_some_and(|b| b <= f.finalized_block));
     assert!(r.store.unfinal().unwrap().is_empty());
 }
+
+/// A contract of 31 bytes: calldata starting with 0x01 sets slot 0; any other call reverts unless slot 0 is set.
+/// The second kind of write needs the first, as a check-in needs its patient's registration.
+const NEEDS_SLOT0: &str = "0x60003560f81c600114601857600054601657600080fd5b005b600160005500";
+const GATE: Address = Address::repeat_byte(0x77);
+
+fn set_gate() -> Call {
+    Call {
+        to: GATE,
+        data: Bytes::from_static(&[1]),
+    }
+}
+
+fn use_gate() -> Call {
+    Call {
+        to: GATE,
+        data: Bytes::from_static(&[2]),
+    }
+}
+
+/// A second kiosk (its own key and database) on `r`'s chain.
+async fn second_kiosk(r: &Rig) -> Outbox {
+    let other = PrivateKeySigner::random();
+    let sender = other.address();
+    let chain = Chain::connect(r.chain.url(), POLICY, vec![other])
+        .await
+        .unwrap();
+    r.chain
+        .devnet_set_balance(sender, U256::from(10u128.pow(20)))
+        .await
+        .unwrap();
+    let store = Store::open(r._dir.0.join("a.db"), &[8u8; 32]).unwrap();
+    Outbox::new(chain, store, sender)
+        .with_receipt_poll(Duration::from_millis(50))
+        .with_stuck_after(Duration::from_millis(400))
+        .with_finality_every(Duration::ZERO)
+}
+
+/// `a` sets the gate, `b` uses it, both confirmed; then both blocks are reorged away. Returns `b`'s entry.
+async fn set_use_and_reorg(r: &Rig, a: &Outbox, b: &Outbox) -> i64 {
+    r.rpc("anvil_setCode", serde_json::json!([GATE, NEEDS_SLOT0]))
+        .await;
+    r.rpc("evm_mine", serde_json::json!([])).await;
+    a.submit("set", "set", set_gate()).await.unwrap();
+    let used = b.submit("use", "use", use_gate()).await.unwrap();
+    let Submitted::Confirmed { entry, tx_hash, .. } = used else {
+        panic!("{used:?}")
+    };
+    r.rpc("anvil_reorg", serde_json::json!([2, []])).await;
+    assert!(r.chain.receipt(tx_hash).await.unwrap().is_none());
+    assert_eq!(b.check_finality().await.unwrap().reorged, vec![entry]);
+    entry
+}
+
+#[tokio::test]
+async fn a_write_reorged_away_with_another_kiosks_write_it_needs_waits_for_it_and_lands_once() {
+    // Two kiosks of one chain: `a` writes what `b`'s write needs.
+    let r = rig("needs").await;
+    let a = second_kiosk(&r).await;
+    let b = r.outbox();
+    let entry = set_use_and_reorg(&r, &a, &b).await;
+    // `b` noticed first and sends its write again before `a` does: the chain refuses it.
+    let sent = b.drain().await.unwrap();
+    assert!(
+        matches!(sent.as_slice(), [Submitted::Pending { reason, .. }] if reason.contains("tried again")),
+        "refused while the gate is unset, and deferred: {sent:?}"
+    );
+    let e = r.store.outbox_entry(entry).unwrap().unwrap();
+    assert_eq!(e.state, OutboxState::Queued, "not failed: {e:?}");
+    assert!(e.last_error.is_some());
+    // Within its pause it is not tried again (no request, no transaction).
+    let before = r.store.attempts(entry).unwrap().len();
+    assert!(b.drain().await.unwrap().is_empty());
+    assert_eq!(r.store.attempts(entry).unwrap().len(), before);
+    // `a` finds its write reorged away and sends it again; after the pause `b`'s lands.
+    assert_eq!(a.check_finality().await.unwrap().reorged.len(), 1);
+    assert!(matches!(
+        a.drain().await.unwrap().as_slice(),
+        [Submitted::Confirmed { .. }]
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = b.drain().await.unwrap();
+    let [Submitted::Confirmed {
+        tx_hash: landed, ..
+    }] = sent.as_slice()
+    else {
+        panic!("{sent:?}")
+    };
+    let e = r.store.outbox_entry(entry).unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.tx_hash, e.last_error),
+        (OutboxState::Confirmed, Some(landed.0), None)
+    );
+    // Exactly one of `b`'s transactions for the write succeeded; the others (refused on chain) left their nonces.
+    let mut succeeded = 0;
+    for at in r.store.attempts(entry).unwrap() {
+        if let Some(rc) = r.chain.receipt(at.tx_hash.into()).await.unwrap() {
+            succeeded += usize::from(rc.status());
+        }
+    }
+    assert_eq!(succeeded, 1);
+    // Still confirmed at the next finality check: the refused attempt at the old nonce is not taken for it.
+    assert!(b.check_finality().await.unwrap().reorged.is_empty());
+    assert_eq!(
+        r.store.outbox_entry(entry).unwrap().unwrap().tx_hash,
+        Some(landed.0)
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_after_the_grace_is_final() {
+    let r = rig("grace").await;
+    let a = second_kiosk(&r).await;
+    let b = r.outbox().with_reorg_grace(Duration::ZERO);
+    // A write that was never reorged away is refused for good at once.
+    r.rpc("anvil_setCode", serde_json::json!([GATE, NEEDS_SLOT0]))
+        .await;
+    let err = b.submit("early", "use", use_gate()).await.unwrap_err();
+    assert!(
+        matches!(err, carekiosk_kiosk::KioskError::Refused(_)),
+        "{err}"
+    );
+    let entry = set_use_and_reorg(&r, &a, &b).await;
+    let err = b.drain().await.unwrap_err();
+    assert!(err.to_string().contains("reverted"), "{err}");
+    let e = r.store.outbox_entry(entry).unwrap().unwrap();
+    assert_eq!(e.state, OutboxState::Failed);
+    assert!(r.store.pending().unwrap().is_empty());
+}

@@ -385,15 +385,17 @@ pub fn report(
                 let on_chain = e.state == OutboxState::Confirmed
                     && e.tx_hash
                         .is_some_and(|h| txs.get(&B256::from(h)).is_some_and(|t| t.ok));
+                // Its transactions on chain that succeeded (one refused while what it needed was still off the
+                // chain is not a copy: it changed nothing).
                 let copies = attempts
                     .iter()
-                    .filter(|a| txs.contains_key(&B256::from(a.tx_hash)))
+                    .filter(|a| txs.get(&B256::from(a.tx_hash)).is_some_and(|t| t.ok))
                     .count();
                 if on_chain && copies == 1 {
                     landed += 1;
                 } else {
                     not_back.push(format!(
-                        "{label}: state {:?}, {copies} of its transactions on chain",
+                        "{label}: state {:?}, {copies} of its transactions succeeded on chain",
                         e.state
                     ));
                 }

@@ -105,6 +105,9 @@ pub struct CheckReport {
     pub refused: Vec<String>,
     /// Writes the chain refused that were asked again and landed (the same action's later entry is confirmed).
     pub refused_then_landed: usize,
+    /// Kiosk transactions the chain refused (mined, reverted) that belong to an outbox row: a write deferred
+    /// after a reorg (its entry confirmed later, or refused) leaves them.
+    pub refused_on_chain: usize,
     /// Index rows without their chain event, or chain events not indexed.
     pub unexplained: Vec<String>,
     /// Index rows compared.
@@ -213,6 +216,15 @@ pub fn check(
         store.integrity_check()?;
         for e in outbox_entries(&store)? {
             let label = format!("{} outbox {} ({})", k.name, e.id, e.kind);
+            // Its transactions the chain refused (a write sent again after a reorg before what it needs was
+            // back, then deferred and sent again): they are its own, not writes without a row.
+            for a in store.attempts(e.id)? {
+                let h = B256::from(a.tx_hash);
+                if txs.get(&h).is_some_and(|t| !t.ok) {
+                    rep.refused_on_chain += 1;
+                    claimed.insert(h, label.clone());
+                }
+            }
             match e.state {
                 OutboxState::Queued | OutboxState::Submitted => {
                     rep.orphans.push(label);

@@ -9,7 +9,8 @@
 //!   ├──mark_confirmed (found on chain by state) ───────────────┤
 //!   └──mark_failed──► failed ──requeue──► queued                │
 //!      submitted ──mark_failed──► failed ──mark_confirmed ─────┘ (it landed after all)
-//!      confirmed ──mark_reorged──► submitted   (its block was reorged away before it was final)
+//!      confirmed ──mark_reorged──► submitted   (its block was reorged away before it was final; reorged_at set)
+//!      submitted ──defer──► queued   (refused while what it needs was reorged away too: tried again later)
 //!      confirmed ──mark_final (final_block set; it stays confirmed for good)
 //! ```
 //!
@@ -94,6 +95,8 @@ pub struct OutboxEntry {
     /// The block, once it is final (at or below the chain's `finalized` block): a confirmed write without it is
     /// included but could still be reorged away.
     pub final_block: Option<u64>,
+    /// Unix time in milliseconds when its block was last reorged away (never, if `None`).
+    pub reorged_at: Option<i64>,
 }
 
 /// One transaction sent for an outbox entry (the first, a fee-bumped replacement, a resend).
@@ -119,7 +122,7 @@ pub struct Enqueued {
 }
 
 const COLS: &str = "id, idempotency_key, kind, payload, state, tx_hash, nonce, sender, block, attempts, last_error, \
-     created_at, updated_at, final_block";
+     created_at, updated_at, final_block, reorged_at";
 const LAST_ERROR_MAX: usize = 2000;
 
 impl Store {
@@ -292,7 +295,7 @@ impl Store {
             },
             |tx| {
                 tx.execute(
-                    "UPDATE outbox SET state = 'submitted', block = NULL, updated_at = ?2
+                    "UPDATE outbox SET state = 'submitted', block = NULL, updated_at = ?2, reorged_at = ?2
                      WHERE id = ?1 AND final_block IS NULL",
                     params![id, now_ms()],
                 )
@@ -343,14 +346,7 @@ impl Store {
 
     /// Entry `id` failed for good (a revert, a refusal) with `error` (no secrets in it, please).
     pub fn mark_failed(&self, id: i64, error: &str) -> Result<OutboxEntry> {
-        let mut msg = error.to_owned();
-        if msg.len() > LAST_ERROR_MAX {
-            let mut cut = LAST_ERROR_MAX;
-            while !msg.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            msg.truncate(cut);
-        }
+        let msg = clip(error);
         let e = self.transition(
             id,
             OutboxState::Failed,
@@ -388,6 +384,38 @@ impl Store {
             },
         )?;
         tracing::info!(id, kind = %e.kind, "outbox: requeued");
+        Ok(e)
+    }
+
+    /// A write the chain refused while what it needs may still be missing (reorged away with it, not yet sent
+    /// again by whoever wrote it): back to `queued` for a fresh nonce, with the refusal in `last_error`, to be tried
+    /// again later. Only a write that was reorged away (`reorged_at` set) can be deferred.
+    pub fn defer(&self, id: i64, error: &str) -> Result<OutboxEntry> {
+        let msg = clip(error);
+        let e = self.transition(
+            id,
+            OutboxState::Queued,
+            |from| match from {
+                OutboxState::Queued | OutboxState::Submitted => Ok(()),
+                _ => Err("only a write still to be sent can be deferred"),
+            },
+            |tx| {
+                tx.execute(
+                    "UPDATE outbox SET state = 'queued', tx_hash = NULL, block = NULL, last_error = ?2,
+                       updated_at = ?3 WHERE id = ?1 AND reorged_at IS NOT NULL",
+                    params![id, msg, now_ms()],
+                )
+            },
+        )?;
+        if e.reorged_at.is_none() {
+            return Err(StoreError::InvalidTransition {
+                id,
+                from: e.state.as_str(),
+                to: "queued",
+                hint: "only a write that was reorged away is tried again after a refusal",
+            });
+        }
+        tracing::warn!(id, kind = %e.kind, error = %msg, "outbox: refused while what it needs is off the chain; deferred");
         Ok(e)
     }
 
@@ -459,6 +487,19 @@ impl Store {
     }
 }
 
+/// `error`, cut to what `last_error` keeps.
+fn clip(error: &str) -> String {
+    let mut msg = error.to_owned();
+    if msg.len() > LAST_ERROR_MAX {
+        let mut cut = LAST_ERROR_MAX;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+    }
+    msg
+}
+
 fn by_id(c: &Connection, id: i64) -> Result<Option<OutboxEntry>> {
     let sql = format!("SELECT {COLS} FROM outbox WHERE id = ?1");
     c.prepare_cached(&sql)?
@@ -502,5 +543,6 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry>> {
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         final_block: r.get(13)?,
+        reorged_at: r.get(14)?,
     }))
 }

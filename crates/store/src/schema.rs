@@ -32,10 +32,20 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: V4,
     },
+    Migration {
+        version: 5,
+        sql: V5,
+    },
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
+
+/// Version 5: when a confirmed write's block was last reorged away. Such a write may find what it needs (another
+/// kiosk's write, reorged away with it) not yet back on the chain: a refusal then is tried again for a while.
+const V5: &str = r#"
+ALTER TABLE outbox ADD COLUMN reorged_at INTEGER;
+"#;
 
 /// Version 4: every transaction sent for an outbox entry (a replacement with a higher fee, a resend after
 /// a reorg) is kept with its signed bytes, so whichever of them lands is recognised and a dropped one is broadcast

@@ -796,6 +796,41 @@ fn outbox_transitions() {
     let d = s.enqueue("d", "x", &json!(null)).unwrap().entry.id;
     let e = s.mark_failed(d, &"é".repeat(5000)).unwrap();
     assert!(e.last_error.unwrap().len() <= 2000);
+
+    // A refusal can be deferred only for a write whose block was reorged away: c was never reorged.
+    let r = s.enqueue("r", "x", &json!(4)).unwrap().entry.id;
+    s.mark_submitted(r, &sender, &tx(3, 0), 9).unwrap();
+    let err = s.defer(r, "reverted: WrongEpoch").unwrap_err();
+    assert!(matches!(err, StoreError::InvalidTransition { .. }), "{err}");
+    assert_eq!(
+        s.outbox_entry(r).unwrap().unwrap().state,
+        OutboxState::Submitted
+    );
+    // confirmed → (reorged away) submitted, with the time → (refused: what it needs is not back) queued → confirmed
+    s.mark_confirmed(r, 104).unwrap();
+    let e = s.mark_reorged(r).unwrap();
+    assert_eq!((e.state, e.block), (OutboxState::Submitted, None));
+    assert!(e.reorged_at.is_some_and(|t| t >= e.created_at));
+    let e = s.defer(r, "reverted: WrongEpoch").unwrap();
+    assert_eq!(
+        (e.state, e.tx_hash, e.nonce, e.last_error.as_deref()),
+        (
+            OutboxState::Queued,
+            None,
+            Some(9),
+            Some("reverted: WrongEpoch")
+        )
+    );
+    assert!(s.pending().unwrap().iter().any(|p| p.id == r));
+    s.mark_submitted(r, &sender, &tx(3, 1), 10).unwrap();
+    let e = s.mark_confirmed(r, 106).unwrap();
+    assert_eq!((e.state, e.last_error), (OutboxState::Confirmed, None));
+    assert_eq!(s.attempts(r).unwrap().len(), 2);
+    // A confirmed write cannot be deferred.
+    assert!(matches!(
+        s.defer(r, "x").unwrap_err(),
+        StoreError::InvalidTransition { .. }
+    ));
 }
 
 #[test]
