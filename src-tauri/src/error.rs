@@ -56,9 +56,6 @@ impl From<CardError> for AppError {
     }
 }
 
-/// How the core's refusal of an unconfirmed prescription begins (`workflows::doctor::prescribe_order`).
-const NEEDS_CONFIRMATION: &str = "confirm before prescribing";
-
 impl AppError {
     /// The stable name the UI switches on.
     pub fn kind(&self) -> &'static str {
@@ -134,7 +131,9 @@ impl AppError {
                 KioskError::Records(_) => "records",
                 KioskError::Config { .. } => "config",
                 // The core refuses a prescription whose warnings the doctor has not confirmed.
-                KioskError::Invalid(m) if m.starts_with(NEEDS_CONFIRMATION) => "needs-confirmation",
+                KioskError::NeedsConfirmation(_) => "needs-confirmation",
+                KioskError::NotOnChain(_) => "not-on-chain",
+                KioskError::NoSuchClaim(_) => "no-such-claim",
                 KioskError::Invalid(_) => "invalid",
             },
         }
@@ -230,13 +229,21 @@ mod tests {
 
     #[test]
     fn an_unconfirmed_warning_and_a_mistyped_token_have_their_own_kinds() {
-        let e = AppError::Kiosk(KioskError::Invalid(
-            "confirm before prescribing — allergy: the patient is allergic to penicillin".into(),
-        ));
+        let e = AppError::Kiosk(KioskError::NeedsConfirmation(vec![
+            "allergy: the patient is allergic to penicillin".into(),
+        ]));
         assert_eq!(e.kind(), "needs-confirmation");
+        assert!(e
+            .to_string()
+            .starts_with("confirm before prescribing — allergy"));
+        // The kind follows the error's type, not its words.
         assert_eq!(
-            AppError::Kiosk(KioskError::Invalid("no claim 3".into())).kind(),
+            AppError::Kiosk(KioskError::Invalid("confirm before prescribing".into())).kind(),
             "invalid"
+        );
+        assert_eq!(
+            AppError::Kiosk(KioskError::NoSuchClaim(3)).kind(),
+            "no-such-claim"
         );
         let e = AppError::from(carekiosk_letter::parse_token_text("ABCD-EFGH").unwrap_err());
         assert_eq!(e.kind(), "bad-token");

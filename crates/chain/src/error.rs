@@ -17,6 +17,25 @@ pub struct Revert {
     pub detail: String,
 }
 
+impl Revert {
+    /// A revert from its recorded detail (as [`Revert::detail`] was written, e.g. in a database): the name is the
+    /// custom error's, when the detail starts with one (`NoConsent { … }`), else `Error`.
+    pub fn recorded(detail: &str) -> Revert {
+        let ident = detail.split([' ', '{', '(']).next().filter(|w| {
+            w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        let bare = ident.is_some_and(|w| {
+            let rest = detail[w.len()..].trim_start();
+            rest.is_empty() || rest.starts_with('{') || rest.starts_with('(')
+        });
+        Revert {
+            name: ident.filter(|_| bare).unwrap_or("Error").to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for Revert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.detail)
@@ -321,6 +340,19 @@ mod tests {
         assert_eq!(r.name, "NoConsent");
         assert!(r.detail.contains("patientId: 0x0707"), "{}", r.detail);
         assert!(r.detail.contains("institution: 0x0909"), "{}", r.detail);
+        // Recorded (an outbox row keeps the detail) and read back: the same name.
+        let again = Revert::recorded(&r.detail);
+        assert_eq!(
+            (again.name.as_str(), &again.detail),
+            ("NoConsent", &r.detail)
+        );
+        assert_eq!(Revert::recorded("ZeroAmount").name, "ZeroAmount");
+        assert_eq!(
+            Revert::recorded("ERC20: transfer amount exceeds balance").name,
+            "Error"
+        );
+        assert_eq!(Revert::recorded("Bad words here").name, "Error");
+        assert_eq!(Revert::recorded("").name, "Error");
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub enum KioskError {
     /// The patient has no insurer on chain (never enrolled, or the enrolment is not on the chain any more).
     #[error("this patient is not enrolled with an insurer: enrol them at the insurer's desk with their card, then bill the visit")]
     NoInsurer,
+    /// The doctor has not confirmed the prescription's warnings (allergies, duplicates), listed here.
+    #[error("confirm before prescribing — {}", .0.join("; "))]
+    NeedsConfirmation(Vec<String>),
+    /// A transaction the index named is no longer on the chain (a reorg took it off; its kiosk sends it again).
+    #[error("transaction {0} is not on this chain any more (a reorg took it off; the kiosk that sent it sends it again): try again in a few seconds")]
+    NotOnChain(alloy::primitives::B256),
+    /// No claim with this number at this desk (not submitted, or not indexed yet).
+    #[error("there is no claim {0} here: refresh the queue (a claim just submitted appears within a few seconds)")]
+    NoSuchClaim(u64),
     /// A configuration file is wrong.
     #[error("configuration problem in {path}: {reason}")]
     Config {

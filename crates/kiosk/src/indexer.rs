@@ -1173,9 +1173,7 @@ impl Indexer {
             .get_transaction_by_hash(tx_hash)
             .await
             .map_err(|e| self.node_error(e))?
-            .ok_or_else(|| {
-                KioskError::Invalid(format!("transaction {tx_hash} is not on this chain"))
-            })?;
+            .ok_or(KioskError::NotOnChain(tx_hash))?;
         let to: Option<Address> = tx.inner.to();
         let c = &self.d.contracts;
         let ours = [c.hospital_record, c.pharmacy_access, c.insurance_provider];

@@ -261,9 +261,8 @@ impl Outbox {
                 tx_hash: B256::from(entry.tx_hash.unwrap_or_default()),
                 block: entry.block.unwrap_or_default(),
             }),
-            OutboxState::Failed => Err(KioskError::Invalid(format!(
-                "this write was refused earlier: {}",
-                entry.last_error.clone().unwrap_or_default()
+            OutboxState::Failed => Err(KioskError::Refused(carekiosk_chain::Revert::recorded(
+                entry.last_error.as_deref().unwrap_or_default(),
             ))),
             OutboxState::Queued if self.deferred(&entry) => Ok(Submitted::Pending {
                 entry: entry.id,
@@ -359,7 +358,7 @@ impl Outbox {
         let mut next_look = start + self.stuck_after;
         loop {
             match self.chain.receipt(hash).await {
-                Ok(Some(r)) => return self.landed(id, hash, &r),
+                Ok(Some(r)) => return self.landed(id, hash, &r).await,
                 Ok(None) => {}
                 Err(e) if is_offline(&e) => {
                     return Ok(Submitted::Pending {
@@ -379,7 +378,7 @@ impl Outbox {
             if now >= next_look {
                 next_look = now + self.stuck_after;
                 match self.unstick(id).await {
-                    Ok(Unstuck::Landed(s)) => return Ok(s),
+                    Ok(Unstuck::Landed(s)) => return s,
                     Ok(Unstuck::Waiting(h)) => hash = h,
                     Ok(Unstuck::NonceTaken) => {
                         return Ok(Submitted::Pending {
@@ -406,7 +405,7 @@ impl Outbox {
 
     /// Entry `id`'s transaction `hash` has receipt `r`: confirmed, or refused if it reverted (failed, or deferred
     /// after a reorg).
-    fn landed(
+    async fn landed(
         &self,
         id: i64,
         hash: B256,
@@ -421,8 +420,35 @@ impl Outbox {
                 block,
             });
         }
-        let reason = format!("transaction {hash} reverted in block {block}");
-        self.refused(id, &reason, KioskError::Invalid(reason.clone()))
+        let revert = self.replay(id, hash, block).await;
+        let detail = revert.detail.clone();
+        self.refused(id, &detail, KioskError::Refused(revert))
+    }
+
+    /// Why entry `id`'s transaction `hash` reverted in `block`: its call replayed on the state before that block,
+    /// decoded into the contracts' errors. If the replay does not revert (a transaction before it in the block
+    /// made the difference) or cannot be made, a revert that says so.
+    async fn replay(&self, id: i64, hash: B256, block: u64) -> carekiosk_chain::Revert {
+        let unknown = || carekiosk_chain::Revert {
+            name: "Reverted".into(),
+            detail: format!("transaction {hash} reverted in block {block}"),
+        };
+        let Ok(Some(entry)) = self.store.outbox_entry(id) else {
+            return unknown();
+        };
+        let Ok(call) = Self::call_of(&entry) else {
+            return unknown();
+        };
+        let replayed = CallBuilder::new_raw(self.chain.provider(), call.data)
+            .to(call.to)
+            .from(self.sender)
+            .block(block.saturating_sub(1).into())
+            .call()
+            .await;
+        match replayed.map_err(|e| ChainError::from_contract_error(self.chain.url(), e)) {
+            Err(ChainError::Reverted(r)) => r,
+            _ => unknown(),
+        }
     }
 
     /// The receipt of any transaction sent for entry `id` at its current nonce (a replacement or the one it
@@ -457,10 +483,7 @@ impl Outbox {
     /// nonce and higher fees.
     async fn unstick(&self, id: i64) -> Result<Unstuck, ChainError> {
         if let Some((h, r)) = self.any_receipt(id).await? {
-            return match self.landed(id, h, &r) {
-                Ok(s) => Ok(Unstuck::Landed(s)),
-                Err(e) => Err(ChainError::Invalid(e.to_string())),
-            };
+            return Ok(Unstuck::Landed(self.landed(id, h, &r).await));
         }
         let attempts = self
             .store
@@ -478,10 +501,7 @@ impl Outbox {
         if self.chain.nonce(self.sender, false).await? > last.nonce {
             // The nonce is used; if not by ours (checked above, and once more against a receipt race), by another.
             if let Some((h, r)) = self.any_receipt(id).await? {
-                return match self.landed(id, h, &r) {
-                    Ok(s) => Ok(Unstuck::Landed(s)),
-                    Err(e) => Err(ChainError::Invalid(e.to_string())),
-                };
+                return Ok(Unstuck::Landed(self.landed(id, h, &r).await));
             }
             return Ok(Unstuck::NonceTaken);
         }
@@ -594,7 +614,7 @@ impl Outbox {
         match self.any_receipt(entry.id).await {
             Ok(Some((h, r))) => {
                 drop(order);
-                return self.landed(entry.id, h, &r);
+                return self.landed(entry.id, h, &r).await;
             }
             Ok(None) => {}
             Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
@@ -673,8 +693,8 @@ impl Outbox {
 
 /// What looking at a waiting write found.
 enum Unstuck {
-    /// One of its transactions landed.
-    Landed(Submitted),
+    /// One of its transactions landed: confirmed, or refused (failed or deferred).
+    Landed(Result<Submitted, KioskError>),
     /// Still waiting, now for this hash (the same, resent, or a replacement).
     Waiting(B256),
     /// Its nonce was used by a transaction that is not one of its own.

@@ -364,8 +364,13 @@ async fn a_refusal_after_the_grace_is_final() {
         "{err}"
     );
     let entry = set_use_and_reorg(&r, &a, &b).await;
+    // Refused on chain: the replayed call says why (this gate reverts with no data).
     let err = b.drain().await.unwrap_err();
-    assert!(err.to_string().contains("reverted"), "{err}");
+    assert!(
+        matches!(err, carekiosk_kiosk::KioskError::Refused(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("revert data 0x"), "{err}");
     let e = r.store.outbox_entry(entry).unwrap().unwrap();
     assert_eq!(e.state, OutboxState::Failed);
     assert!(r.store.pending().unwrap().is_empty());

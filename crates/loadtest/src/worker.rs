@@ -164,39 +164,21 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Card trouble, node trouble, something missing on chain, or a real failure.
+/// Card trouble, node trouble, something missing on chain, or a real failure — by the error's type, not its text.
 pub fn classify(e: &KioskError) -> FailKind {
     match e {
         KioskError::Card(_) => FailKind::Card,
+        // Refused by the chain, or something a step needs is not there: a reorg may explain it (the driver tries
+        // such a step again when one happened lately).
         KioskError::Refused(_)
+        | KioskError::Chain(carekiosk_chain::ChainError::Reverted(_))
         | KioskError::UnknownPatient
         | KioskError::NoConsent
-        | KioskError::NoInsurer => FailKind::Refused,
-        KioskError::Chain(carekiosk_chain::ChainError::Reverted(_)) => FailKind::Refused,
+        | KioskError::NoInsurer
+        | KioskError::NotOnChain(_)
+        | KioskError::NoSuchClaim(_) => FailKind::Refused,
         // Unreachable, rate limited or another passing node error: the step is tried again.
         KioskError::Chain(c) if c.is_transient() => FailKind::Node,
-        KioskError::Chain(_) | KioskError::Invalid(_) | KioskError::Records(_) => {
-            // A read that failed because the node went away mid-step surfaces in a few shapes.
-            let t = e.to_string().to_lowercase();
-            if t.contains("connection")
-                || t.contains("did not answer")
-                || t.contains("error sending request")
-                || t.contains("index is behind")
-                || t.contains("not indexed yet")
-            {
-                FailKind::Node
-            } else if t.contains("no prescription found")
-                || t.contains("no claim")
-                || t.contains("no diagnosis in the history")
-                || t.contains("was refused")
-                || t.contains("reverted in block")
-                || t.contains("is not on this chain")
-            {
-                FailKind::Refused
-            } else {
-                FailKind::Other
-            }
-        }
         _ => FailKind::Other,
     }
 }
@@ -401,7 +383,10 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 };
                 if claims.is_empty() {
                     if Instant::now() > deadline {
-                        return Err(KioskError::Invalid("no claim found for the patient".into()));
+                        // The doctor's claim was confirmed; a reorg would have been healed by now.
+                        return Err(KioskError::Invalid(
+                            "no claim of the patient reached the insurer's index in 90 s".into(),
+                        ));
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
@@ -475,7 +460,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_and_index_lag_are_retried_other_errors_are_failures() {
+    fn node_trouble_is_retried_refusals_and_missing_things_are_refused_other_errors_are_failures() {
         let node = KioskError::Chain(carekiosk_chain::ChainError::Node {
             url: "http://127.0.0.1:1".into(),
             reason: "refused".into(),
@@ -487,38 +472,23 @@ mod tests {
             attempts: 6,
         });
         assert_eq!(classify(&busy), FailKind::Node);
-        let behind =
-            KioskError::Invalid("check-in did not open X: the index is behind the chain".into());
-        assert_eq!(classify(&behind), FailKind::Node);
-        assert_eq!(
-            classify(&KioskError::Invalid(
-                "prescription 3 is not indexed yet: try again".into()
-            )),
-            FailKind::Node
-        );
-        assert_eq!(
-            classify(&KioskError::Invalid(
-                "transaction 0x01 reverted in block 9".into()
-            )),
-            FailKind::Refused
-        );
+        let funds = KioskError::Chain(carekiosk_chain::ChainError::Invalid("no key".into()));
+        assert_eq!(classify(&funds), FailKind::Other);
+        let reverted = carekiosk_chain::Revert::recorded("WrongEpoch { patientId: 0x01 }");
+        assert_eq!(classify(&KioskError::Refused(reverted)), FailKind::Refused);
         // A record whose transaction a reorg took off, still in the index until its next sync.
         assert_eq!(
-            classify(&KioskError::Invalid(
-                "transaction 0x02 is not on this chain".into()
-            )),
+            classify(&KioskError::NotOnChain(alloy::primitives::B256::ZERO)),
             FailKind::Refused
         );
-        assert_eq!(
-            classify(&KioskError::Invalid("the amount is not a number".into())),
-            FailKind::Other
-        );
+        assert_eq!(classify(&KioskError::NoSuchClaim(3)), FailKind::Refused);
         assert_eq!(classify(&KioskError::UnknownPatient), FailKind::Refused);
+        // Text does not decide: an invalid input whose words look like a refusal is a failure.
         assert_eq!(
             classify(&KioskError::Invalid(
-                "no claim found for the patient".into()
+                "transaction 0x01 reverted in block 9: connection".into()
             )),
-            FailKind::Refused
+            FailKind::Other
         );
         assert_eq!(
             classify(&KioskError::Card(carekiosk_card::CardError::NoReader)),

@@ -215,11 +215,9 @@ pub async fn prescribe_order(
         .filter(|w| !confirmed.contains(w))
         .collect();
     if !open.is_empty() {
-        let list: Vec<String> = open.iter().map(ToString::to_string).collect();
-        return Err(KioskError::Invalid(format!(
-            "confirm before prescribing — {}",
-            list.join("; ")
-        )));
+        return Err(KioskError::NeedsConfirmation(
+            open.iter().map(ToString::to_string).collect(),
+        ));
     }
     let now = Kiosk::now();
     let until = now + u64::from(if days == 0 { 28 } else { days }) * 86_400;

@@ -150,10 +150,7 @@ pub async fn paid(k: &Kiosk) -> Result<Vec<Claim>, KioskError> {
 /// A claim with its decrypted details and the coverage arithmetic.
 pub async fn review(k: &Kiosk, id: u64) -> Result<ClaimReview, KioskError> {
     let _ = k.indexer.sync().await;
-    let claim = k
-        .store
-        .claim(id)?
-        .ok_or_else(|| KioskError::Invalid(format!("no claim {id}")))?;
+    let claim = k.store.claim(id)?.ok_or(KioskError::NoSuchClaim(id))?;
     let sealed = k.indexer.sealed_payload(B256::from(claim.tx_hash)).await?;
     if records::content_hash(&sealed) != claim.content_hash {
         return Err(KioskError::Invalid(format!(
