@@ -35,8 +35,11 @@ dpkg-deb --info "$deb" postinst | grep -q 'systemctl --global enable carekiosk.s
 tmp=$(mktemp -d)
 dpkg-deb -x "$deb" "$tmp"
 help=$("$tmp/usr/bin/carekiosk" --help)
+# Built for real readers: the card simulator of demos and tests is not in the package's CLI.
+nocard=$("$tmp/usr/bin/carekiosk" up --virtual-card --no-wait 2>&1 || true)
 unit=$(cat "$tmp/usr/lib/systemd/user/carekiosk.service")
 rm -rf "$tmp"
+grep -q 'has no virtual card' <<<"$nocard" || { echo "package.sh: the packaged CLI has the virtual card: $nocard" >&2; exit 1; }
 grep -q '^Restart=on-failure' <<<"$unit" || { echo "package.sh: the user unit does not restart the app" >&2; exit 1; }
 grep -q 'OS keyring' <<<"$help" || { echo "package.sh: the packaged CLI's --help does not say where keys live" >&2; exit 1; }
 echo "$deb"

@@ -32,7 +32,7 @@ if [ -z "${CAREKIOSK_RUN_BUILT:-}" ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
   echo "building (the first time takes a while)…" >&2
   (cd ui && npm run --silent build)
-  cargo build -q -p carekiosk-cli -p carekiosk-app
+  cargo build -q -p carekiosk-cli -p carekiosk-app --features carekiosk-cli/demo # the virtual card
   bash scripts/pcscd.sh start >&2
   export CAREKIOSK_RUN_BUILT=1
   # A desktop session has its Secret Service; a bare server gets a private, throwaway keyring for this run.

@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 FORGE=contracts/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+# The tests drive the CLI's virtual card (`up --virtual-card`, `demo`): its `demo` feature, which the package's CLI
+# is built without (checked by scripts/package.sh).
+demo=(--features carekiosk-cli/demo)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -27,7 +30,8 @@ step "app front end: eslint, tsc, vitest, build (ui/ → dist/, which the app em
 (cd ui && npm run --silent lint && npm run --silent test && npm run --silent build)
 
 step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets -q -- -D warnings
+cargo clippy --workspace --all-targets "${demo[@]}" -q -- -D warnings
+cargo clippy -p carekiosk-cli --all-targets -q -- -D warnings # and the package's build, without the virtual card
 
 step "cargo test (real Anvil, real pcscd with the virtual card, real Secret Service, real SQLite files, the app in a real webview)"
 # pcscd for the card tests; stopped again only if this script started it.
@@ -39,8 +43,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Every test built first (no reader needed), then run holding the readers' lock: a load run on this machine
 # (scripts/load.sh takes the same lock) finishes before the card tests use the readers. -o: nothing started
 # inside (pcscd) inherits the lock.
-cargo test --workspace --no-run -q
-flock -o /tmp/carekiosk-reader.lock xvfb-run -a bash scripts/with-keyring.sh cargo test --workspace
+cargo test --workspace "${demo[@]}" --no-run -q
+flock -o /tmp/carekiosk-reader.lock xvfb-run -a bash scripts/with-keyring.sh cargo test --workspace "${demo[@]}"
 
 step "load, faults and privacy, bounded: 300 whole visits from 8 kiosk processes with every fault, checker, scanner"
 # Its own keyring session and reader lock; scripts/load.sh --full for the full run (docs/benchmarks.md).

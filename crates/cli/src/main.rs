@@ -11,6 +11,7 @@ use carekiosk_chain::{gastable, Chain, ChainError, Deployment, Profile};
 use clap::{Parser, Subcommand};
 
 mod admin_cmd;
+mod demo;
 mod kiosk_cmd;
 mod opts;
 use kiosk_cmd::{DoctorCmd, InsurerCmd, KioskOpts, PharmacyCmd, ReceptionCmd};
@@ -54,7 +55,8 @@ enum Command {
         /// Also register this machine's kiosk keys (from the OS keyring) for all four roles.
         #[arg(long)]
         kiosks: bool,
-        /// Also put a virtual patient card (blank, factory PINs) in vpcd's first reader; pcscd must run.
+        /// Also put a virtual patient card (blank, factory PINs) in vpcd's first reader; pcscd must run. Only a
+        /// build with the `demo` feature has it.
         #[arg(long)]
         virtual_card: bool,
         /// Issue the virtual card to a demo patient (PIN 482916) and take them through reception, enrolment, a
@@ -364,6 +366,9 @@ struct UpOptions {
 }
 
 async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError> {
+    if o.virtual_card && !demo::VirtualCard::AVAILABLE {
+        return Err(CliError::Other(demo::NO_VIRTUAL_CARD.into()));
+    }
     let (block_time, port, no_wait) = (o.block_time, o.port, o.no_wait);
     let profile = Profile::embedded("local")?;
     let opts = DevnetOptions {
@@ -380,11 +385,7 @@ async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError>
             .await?;
     }
     let card = if o.virtual_card {
-        let sim = carekiosk_card_sim::Sim::start(carekiosk_card_sim::SimConfig::in_memory(
-            carekiosk_card_sim::VPCD_PORT_0,
-        ))
-        .map_err(|e| CliError::Other(format!("cannot start the virtual card: {e}")))?;
-        Some(sim)
+        Some(demo::VirtualCard::start()?)
     } else {
         None
     };
@@ -424,18 +425,13 @@ async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError>
 /// `up --demo-patient`: the blank virtual card issued to the demo patient, who goes through reception, the
 /// insurer's enrolment and a consultation with a prescription and a claim (kiosk databases in the data folder).
 async fn seed_demo_patient(
-    sim: &carekiosk_card_sim::Sim,
+    sim: &demo::VirtualCard,
     manifest: &std::path::Path,
     json: bool,
 ) -> Result<(), CliError> {
     use carekiosk_kiosk::local::demo_patient;
     use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole};
-    if !sim.wait_connected(true, std::time::Duration::from_secs(5)) {
-        return Err(CliError::Other(
-            "the virtual card could not reach vpcd: start pcscd (scripts/pcscd.sh start)".into(),
-        ));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500)); // pcscd polls readers every 400 ms
+    sim.wait_in_reader()?;
     let open = |role: KioskRole| {
         let mut c = KioskConfig::preset(role);
         c.manifest = manifest.to_path_buf();
@@ -471,6 +467,9 @@ async fn seed_demo_patient(
 async fn demo() -> Result<(), CliError> {
     use carekiosk_kiosk::kiosk::KioskKeys;
     use carekiosk_kiosk::{Kiosk, KioskConfig, KioskRole};
+    if !demo::VirtualCard::AVAILABLE {
+        return Err(CliError::Other(demo::NO_VIRTUAL_CARD.into()));
+    }
     let stack = deploy::LocalStack::start(DevnetOptions::default()).await?;
     let (devnet, chain, actors) = (stack.devnet, stack.chain, stack.actors);
     let mut d = stack.deployment;
@@ -482,16 +481,8 @@ async fn demo() -> Result<(), CliError> {
         "local chain {} with the contracts deployed; kiosks registered from the OS keyring",
         devnet.url
     );
-    let sim = carekiosk_card_sim::Sim::start(carekiosk_card_sim::SimConfig::in_memory(
-        carekiosk_card_sim::VPCD_PORT_0,
-    ))
-    .map_err(|e| CliError::Other(format!("cannot start the virtual card: {e}")))?;
-    if !sim.wait_connected(true, std::time::Duration::from_secs(5)) {
-        return Err(CliError::Other(
-            "the virtual card could not reach vpcd: start pcscd (scripts/pcscd.sh start)".into(),
-        ));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(500)); // pcscd polls readers every 400 ms
+    let sim = demo::VirtualCard::start()?;
+    sim.wait_in_reader()?;
     println!(
         "virtual card {} in reader \"Virtual PCD 00 00\"",
         sim.ident()
