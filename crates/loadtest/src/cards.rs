@@ -45,15 +45,13 @@ pub fn free_readers() -> Result<Vec<Slot>, LoadError> {
 pub async fn insert_blank(slot: &Slot) -> Result<Arc<Sim>, LoadError> {
     let slot = slot.clone();
     tokio::task::spawn_blocking(move || {
-        let sim = Sim::start(SimConfig::in_memory(slot.port))
-            .map_err(|e| LoadError::Worker(format!("virtual card: {e}")))?;
+        let sim = Sim::start(SimConfig::in_memory(slot.port))?;
         if !carekiosk_card::wait_for_card(&slot.name, Duration::from_secs(15))? {
-            return Err(LoadError::Worker(format!("no card seen in {}", slot.name)));
+            return Err(LoadError::NoCardSeen(slot.name));
         }
         Ok(Arc::new(sim))
     })
-    .await
-    .map_err(|e| LoadError::Worker(e.to_string()))?
+    .await?
 }
 
 /// Waits (up to `secs`) until pcscd sees the card in `slot` again.

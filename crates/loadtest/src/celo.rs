@@ -75,9 +75,8 @@ impl CeloChain {
         let host = carekiosk_celo_like::non_loopback_address();
         let remote = host.is_some();
         let host = host.unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let proxy = Proxy::start_on(devnet.url.clone(), host, 0, config, devnet.base_fee_floor())
-            .await
-            .map_err(|e| LoadError::Worker(format!("celo-like proxy: {e}")))?;
+        let proxy =
+            Proxy::start_on(devnet.url.clone(), host, 0, config, devnet.base_fee_floor()).await?;
         Ok(CeloChain {
             proxy,
             remote,

@@ -12,7 +12,7 @@ use alloy::sol_types::SolCall;
 use carekiosk_chain::bindings::{
     HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess,
 };
-use carekiosk_chain::{Chain, Deployment};
+use carekiosk_chain::{Chain, ChainError, Deployment};
 use carekiosk_kiosk::outbox::Call;
 use carekiosk_store::{OutboxState, Store};
 
@@ -43,13 +43,13 @@ pub async fn chain_txs(chain: &Chain) -> Result<HashMap<B256, ChainTx>, LoadErro
             .get_block_by_number(n.into())
             .full()
             .await
-            .map_err(|e| LoadError::Worker(format!("block {n}: {e}")))?
-            .ok_or_else(|| LoadError::Worker(format!("block {n} missing")))?;
+            .map_err(|e| ChainError::node(chain.url(), e))?
+            .ok_or(LoadError::BlockMissing(n))?;
         let receipts: HashMap<B256, (bool, u64)> = chain
             .provider()
             .get_block_receipts(n.into())
             .await
-            .map_err(|e| LoadError::Worker(format!("receipts of block {n}: {e}")))?
+            .map_err(|e| ChainError::node(chain.url(), e))?
             .unwrap_or_default()
             .into_iter()
             .map(|r| (r.transaction_hash, (r.status(), r.gas_used)))

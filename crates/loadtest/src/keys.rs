@@ -25,7 +25,7 @@ pub fn kiosk_keys(slot: &str, role: KioskRole) -> Result<KioskKeys, LoadError> {
         .signing_key(slot, role.as_str())?
         .generate_or_load()?;
     let signer = PrivateKeySigner::from_bytes(&B256::from(*signing.secret_bytes()))
-        .map_err(|e| LoadError::Worker(format!("unusable signing key: {e}")))?;
+        .map_err(|e| LoadError::SigningKey(e.to_string()))?;
     let record = wallet
         .record_key(RECORD_SLOT, role.institution_slot())?
         .generate_or_load()?;

@@ -2,7 +2,7 @@
 //! UTF-8 and as hex text of their UTF-8 (either case).
 
 use alloy::providers::Provider;
-use carekiosk_chain::Chain;
+use carekiosk_chain::{Chain, ChainError};
 
 use crate::LoadError;
 
@@ -89,8 +89,7 @@ impl Scanner {
                 label_of.push(n.label.clone());
             }
         }
-        let ac = aho_corasick::AhoCorasick::new(&patterns)
-            .map_err(|e| LoadError::Worker(format!("privacy scanner: {e}")))?;
+        let ac = aho_corasick::AhoCorasick::new(&patterns)?;
         Ok(Scanner { ac, label_of })
     }
 
@@ -140,8 +139,8 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
             .get_block_by_number(n.into())
             .full()
             .await
-            .map_err(|e| LoadError::Worker(format!("block {n}: {e}")))?
-            .ok_or_else(|| LoadError::Worker(format!("block {n} missing")))?;
+            .map_err(|e| ChainError::node(chain.url(), e))?
+            .ok_or(LoadError::BlockMissing(n))?;
         for tx in block.transactions.txns() {
             let hash = *tx.inner.tx_hash();
             let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
@@ -161,7 +160,7 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
             .provider()
             .get_block_receipts(n.into())
             .await
-            .map_err(|e| LoadError::Worker(format!("receipts of block {n}: {e}")))?
+            .map_err(|e| ChainError::node(chain.url(), e))?
             .unwrap_or_default();
         for r in receipts {
             for log in r.inner.logs() {

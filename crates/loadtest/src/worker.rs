@@ -121,8 +121,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
     };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
-        let req: Request = serde_json::from_str(&line)
-            .map_err(|e| LoadError::Worker(format!("bad request: {e}")))?;
+        let req: Request = serde_json::from_str(&line)?;
         let kiosk = kiosk.clone();
         let out = out_tx.clone();
         tokio::spawn(async move {

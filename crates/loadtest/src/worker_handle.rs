@@ -160,11 +160,10 @@ impl Worker {
             }
             _ => {
                 let _ = child.start_kill();
-                Err(LoadError::Worker(format!(
-                    "{} did not become ready (see {})",
-                    self.name,
-                    self.log.display()
-                )))
+                Err(LoadError::WorkerNotReady {
+                    name: self.name.clone(),
+                    log: self.log.display().to_string(),
+                })
             }
         }
     }
