@@ -140,6 +140,9 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error AmountTooLarge(uint256 amount);
     error NoSuchClaim(uint256 claimId);
     error ClaimNotPending(uint256 claimId, ClaimStatus status);
+    /// @notice The claim under this number is not the one the kiosk decided on (a reorganisation of the chain
+    /// renumbered claims): nothing is decided; the kiosk reads the queue again.
+    error ClaimChanged(uint256 claimId, bytes32 expected, bytes32 actual);
     error ClaimNotApproved(uint256 claimId, ClaimStatus status);
     error AlreadyPaid(uint256 claimId);
     error ExceedsCoverage(uint256 amount, uint256 cap);
@@ -297,8 +300,13 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// the insurer to `confirmApproval`.
     /// @param sealedResponse The FHIR ClaimResponse (per-item adjudication) sealed for the patient, the hospital and
     /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
-    function approveClaim(uint256 claimId, uint256 amount, bytes calldata sealedResponse) external {
-        (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId);
+    /// @param claimHash The claim's content hash as the kiosk read it (every decision names it: a reorganisation
+    /// can renumber claims, and a decision sent again must not land on another claim — `ClaimChanged`); zero skips
+    /// the check.
+    function approveClaim(uint256 claimId, bytes32 claimHash, uint256 amount, bytes calldata sealedResponse)
+        external
+    {
+        (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId, claimHash);
         if (amount == 0) revert ZeroAmount();
         Envelope.check(sealedResponse, MAX_BUCKET);
         bytes32 contentHash = keccak256(sealedResponse);
@@ -318,8 +326,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// @notice Another kiosk of the claim's insurer than the one that proposed it confirms an approval waiting for a
     /// second kiosk (`SameReviewer` for the proposer): the amount is checked against coverage and escrow again and
     /// reserved, the claim is Approved with the proposal's sealed response.
-    function confirmApproval(uint256 claimId) external {
-        (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId);
+    function confirmApproval(uint256 claimId, bytes32 claimHash) external {
+        (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId, claimHash);
         if (c.status != ClaimStatus.PendingSecond) revert NotPendingSecond(claimId, c.status);
         Proposal memory proposal = proposalOf[claimId];
         if (proposal.kiosk == msg.sender) revert SameReviewer(claimId, msg.sender);
@@ -331,8 +339,10 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// on chain), also while an approval waits for a second kiosk.
     /// @param sealedResponse The FHIR ClaimResponse (the reasons per item) sealed for the patient, the hospital and
     /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
-    function denyClaim(uint256 claimId, uint16 reasonCode, bytes calldata sealedResponse) external {
-        (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId);
+    function denyClaim(uint256 claimId, bytes32 claimHash, uint16 reasonCode, bytes calldata sealedResponse)
+        external
+    {
+        (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId, claimHash);
         ClaimStatus status = c.status;
         if (status != ClaimStatus.Submitted && status != ClaimStatus.PendingSecond) {
             revert ClaimNotPending(claimId, status);
@@ -348,10 +358,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// @notice Pays an approved claim from the insurer's reserved escrow to the hospital, exactly once. Sent by a
     /// kiosk of the claim's insurer (even a suspended one: an approved claim is money owed) or by a kiosk of the
     /// claim's (active) hospital.
-    function processPayment(uint256 claimId) external nonReentrant {
+    function processPayment(uint256 claimId, bytes32 claimHash) external nonReentrant {
         StoredClaim storage c = _claims[claimId];
         ClaimStatus status = c.status;
         if (status == ClaimStatus.None) revert NoSuchClaim(claimId);
+        _sameClaim(claimId, c, claimHash);
         address caller = hub.kioskInstitution(msg.sender);
         if (caller == address(0)) revert NotClaimParty(claimId, msg.sender);
         (,, uint32 callerId) = hub.institutions(caller);
@@ -376,8 +387,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// `processPayment`) at once, without reserving it in between. An amount above the insurer's approval threshold
     /// needs four eyes and cannot be settled in one step (`AboveApprovalThreshold`: approveClaim, confirmApproval,
     /// processPayment). Emits ClaimApproved then ClaimPaid.
-    function settleClaim(uint256 claimId, uint256 amount, bytes calldata sealedResponse) external nonReentrant {
-        (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId);
+    function settleClaim(uint256 claimId, bytes32 claimHash, uint256 amount, bytes calldata sealedResponse)
+        external
+        nonReentrant
+    {
+        (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId, claimHash);
         if (amount == 0) revert ZeroAmount();
         Envelope.check(sealedResponse, MAX_BUCKET);
         uint256 threshold = approvalThresholdOf[insurer];
@@ -430,9 +444,14 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     /// @dev The claim, which must exist, and the caller's insurer, which must be the claim's (`institutionOf`'s
     /// checks: a kiosk of an active insurer).
-    function _claimOfInsurer(uint256 claimId) internal view returns (StoredClaim storage c, address insurer) {
+    function _claimOfInsurer(uint256 claimId, bytes32 claimHash)
+        internal
+        view
+        returns (StoredClaim storage c, address insurer)
+    {
         c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
+        _sameClaim(claimId, c, claimHash);
         uint32 id;
         (insurer, id) = hub.institutionOf(msg.sender, Role.Insurer);
         if (id != c.insurerId) revert WrongInsurer(claimId, msg.sender);
@@ -481,8 +500,19 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit ClaimApproved(claimId, insurer, amount, contentHash);
     }
 
-    function _pendingClaimOf(uint256 claimId) internal view returns (StoredClaim storage c, address insurer) {
-        (c, insurer) = _claimOfInsurer(claimId);
+    /// @dev Reverts `ClaimChanged` unless `claimHash` is zero or claim `claimId`'s content hash.
+    function _sameClaim(uint256 claimId, StoredClaim storage c, bytes32 claimHash) internal view {
+        if (claimHash != bytes32(0) && claimHash != c.contentHash) {
+            revert ClaimChanged(claimId, claimHash, c.contentHash);
+        }
+    }
+
+    function _pendingClaimOf(uint256 claimId, bytes32 claimHash)
+        internal
+        view
+        returns (StoredClaim storage c, address insurer)
+    {
+        (c, insurer) = _claimOfInsurer(claimId, claimHash);
         if (c.status != ClaimStatus.Submitted) revert ClaimNotPending(claimId, c.status);
     }
 }

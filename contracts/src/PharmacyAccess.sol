@@ -123,6 +123,9 @@ contract PharmacyAccess {
     error AlreadyCancelled(uint256 id);
     error PrescriptionExpired(uint256 id, uint40 validUntil);
     error NotIssuer(uint256 id, uint32 caller);
+    /// @notice The prescription under this number is not the one the doctor cancelled (a reorganisation of the
+    /// chain renumbered prescriptions): nothing is cancelled.
+    error PrescriptionChanged(uint256 id, bytes32 expected, bytes32 actual);
     error SignatureExpired(uint256 deadline);
     error SignatureTooOld(uint64 signedAt);
     error SignatureFromFuture(uint64 signedAt);
@@ -183,8 +186,13 @@ contract PharmacyAccess {
 
     /// @notice A kiosk of the issuing hospital, or the hub's admin directly (a recall: it only stops a dispense),
     /// cancels a prescription that is not completed (ready, or partly dispensed: the rest is not dispensed).
-    function cancelPrescription(uint256 id) external {
+    /// @param contentHash The sealed prescription's hash as the kiosk read it (a reorganisation can renumber
+    /// prescriptions: a cancel sent again must not cancel another one — `PrescriptionChanged`); zero skips the check.
+    function cancelPrescription(uint256 id, bytes32 contentHash) external {
         StoredPrescription storage p = _existing(id);
+        if (contentHash != bytes32(0) && contentHash != p.contentHash) {
+            revert PrescriptionChanged(id, contentHash, p.contentHash);
+        }
         if (msg.sender != hub.admin()) {
             (, uint32 caller) = hub.institutionOf(msg.sender, Role.Hospital);
             if (p.issuer != caller) revert NotIssuer(id, caller);

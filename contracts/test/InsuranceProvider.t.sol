@@ -26,7 +26,7 @@ contract InsuranceProviderTest is Fixture {
 
     function _approve(uint256 claimId, uint256 amount) internal {
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, amount, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
     }
 
     function _coverage() internal view returns (InsuranceProvider.Coverage memory c, uint256 remaining) {
@@ -299,7 +299,7 @@ contract InsuranceProviderTest is Fixture {
         insurance.submitClaim(pid, 0, 5e18, env(0x02));
         // Still after a denial: a record is billed once.
         vm.prank(insurerKiosk);
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, 0, claimId));
         insurance.submitClaim(pid, 0, 5e18, env(0x02));
@@ -334,7 +334,7 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 1000e18); // 80 % -> 800
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 800e18 + 1, 800e18));
-        insurance.approveClaim(claimId, 800e18 + 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 800e18 + 1, responseEnv());
         vm.warp(block.timestamp + 1 days);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(responseEnv()));
@@ -364,17 +364,17 @@ contract InsuranceProviderTest is Fixture {
         _approve(c1, 600e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 401e18, 400e18));
-        insurance.approveClaim(c2, 401e18, responseEnv());
+        insurance.approveClaim(c2, bytes32(0), 401e18, responseEnv());
         _approve(c2, 400e18);
         (InsuranceProvider.Coverage memory cov, uint256 remaining) = _coverage();
         assertEq(cov.used, LIMIT);
         assertEq(remaining, 0);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-        insurance.approveClaim(c3, 1, responseEnv());
+        insurance.approveClaim(c3, bytes32(0), 1, responseEnv());
         // Denying is always possible.
         vm.prank(insurerKiosk);
-        insurance.denyClaim(c3, 7, responseEnv());
+        insurance.denyClaim(c3, bytes32(0), 7, responseEnv());
     }
 
     function test_approveClaim_periodRollover() public {
@@ -385,7 +385,7 @@ contract InsuranceProviderTest is Fixture {
         vm.warp(T0 + PERIOD - 1);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-        insurance.approveClaim(c2, 1, responseEnv());
+        insurance.approveClaim(c2, bytes32(0), 1, responseEnv());
         (, uint256 remaining) = _coverage();
         assertEq(remaining, 0);
 
@@ -416,21 +416,21 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
-        insurance.approveClaim(claimId, 0, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 0, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 99));
-        insurance.approveClaim(99, 1, responseEnv());
+        insurance.approveClaim(99, bytes32(0), 1, responseEnv());
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.approveClaim(claimId, 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.approveClaim(claimId, 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
-        insurance.approveClaim(claimId, 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
 
         _approve(claimId, 10e18);
         vm.prank(insurerKiosk);
@@ -439,7 +439,7 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.approveClaim(claimId, 10e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 10e18, responseEnv());
         assertEq(insurance.getClaim(claimId).approved, 10e18);
     }
 
@@ -448,7 +448,7 @@ contract InsuranceProviderTest is Fixture {
         setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
-        insurance.approveClaim(claimId, 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
     }
 
     // ================================================================ denyClaim
@@ -459,7 +459,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimDenied(claimId, insurer, 42, keccak256(responseEnv()));
         vm.prank(insurerKiosk);
-        insurance.denyClaim(claimId, 42, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 42, responseEnv());
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Denied);
         assertEq(c.reasonCode, 42);
@@ -473,23 +473,23 @@ contract InsuranceProviderTest is Fixture {
         );
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
     }
 
     function test_denyClaim_reverts() public {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 0));
-        insurance.denyClaim(0, 1, responseEnv());
+        insurance.denyClaim(0, bytes32(0), 1, responseEnv());
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         _approve(claimId, 1);
         vm.prank(insurerKiosk);
         vm.expectRevert(
@@ -497,7 +497,7 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
     }
 
     // ================================================================ sealed responses and four eyes (issue 13)
@@ -515,10 +515,10 @@ contract InsuranceProviderTest is Fixture {
             bytes memory malformed = abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length);
             vm.prank(insurerKiosk);
             vm.expectRevert(malformed);
-            insurance.approveClaim(claimId, 10e18, bad[i]);
+            insurance.approveClaim(claimId, bytes32(0), 10e18, bad[i]);
             vm.prank(insurerKiosk);
             vm.expectRevert(malformed);
-            insurance.denyClaim(claimId, 1, bad[i]);
+            insurance.denyClaim(claimId, bytes32(0), 1, bad[i]);
         }
         assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(insurance.reservedOf(insurer), 0);
@@ -527,7 +527,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 10e18, keccak256(big));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 10e18, big);
+        insurance.approveClaim(claimId, bytes32(0), 10e18, big);
     }
 
     function test_setApprovalThreshold_byTheInsurerAddressOnly() public {
@@ -560,7 +560,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApprovalProposed(claimId, insurerKiosk, 800e18, keccak256(proposed));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 800e18, proposed);
+        insurance.approveClaim(claimId, bytes32(0), 800e18, proposed);
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.PendingSecond);
         assertEq(uint256(c.status), 5, "PendingSecond is 5");
@@ -578,7 +578,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(proposed));
         vm.prank(second);
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
         assertEq(c.approved, 800e18);
@@ -589,7 +589,7 @@ contract InsuranceProviderTest is Fixture {
         (kiosk, amount, contentHash) = insurance.proposalOf(claimId);
         assertEq(kiosk, address(0), "the proposal is gone");
         vm.prank(insurerKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 800e18);
     }
 
@@ -608,21 +608,21 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 9));
-        insurance.confirmApproval(9);
+        insurance.confirmApproval(9, bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
                 InsuranceProvider.NotPendingSecond.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
             )
         );
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         _approve(claimId, 80e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
     }
 
     // ================================================================ processPayment
@@ -633,7 +633,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimPaid(claimId, hospital, 800e18);
         vm.prank(insurerKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 800e18);
         assertEq(insurance.escrowOf(insurer), ESCROW - 800e18);
         assertEq(token.balanceOf(address(insurance)), ESCROW - 800e18);
@@ -641,14 +641,14 @@ contract InsuranceProviderTest is Fixture {
 
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, claimId));
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Paid
             )
         );
-        insurance.approveClaim(claimId, 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
         assertEq(token.balanceOf(hospital), 800e18);
     }
 
@@ -660,19 +660,19 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotApproved.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
             )
         );
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         vm.prank(insurerKiosk);
-        insurance.denyClaim(claimId, 3, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 3, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
                 InsuranceProvider.ClaimNotApproved.selector, claimId, InsuranceProvider.ClaimStatus.Denied
             )
         );
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 2));
-        insurance.processPayment(2);
+        insurance.processPayment(2, bytes32(0));
     }
 
     function test_approveClaim_reservesAndWithdrawalTakesOnlyTheRest() public {
@@ -692,7 +692,7 @@ contract InsuranceProviderTest is Fixture {
         insurance.withdrawEscrow(1, insurer);
         // The reserve pays the claim.
         vm.prank(insurerKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(insurance.escrowOf(insurer), 0);
         assertEq(insurance.reservedOf(insurer), 0);
         assertEq(token.balanceOf(hospital), 800e18);
@@ -707,19 +707,19 @@ contract InsuranceProviderTest is Fixture {
         _approve(a, 800e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
-        insurance.approveClaim(b, 800e18, responseEnv());
+        insurance.approveClaim(b, bytes32(0), 800e18, responseEnv());
         // Another insurer's escrow is not used.
         fund(insurer2, 10_000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
-        insurance.approveClaim(b, 800e18, responseEnv());
+        insurance.approveClaim(b, bytes32(0), 800e18, responseEnv());
         // Topped up, it is approved and both are paid.
         fund(insurer, 600e18);
         _approve(b, 800e18);
         assertEq(insurance.reservedOf(insurer), 1600e18);
         vm.startPrank(insurerKiosk);
-        insurance.processPayment(a);
-        insurance.processPayment(b);
+        insurance.processPayment(a, bytes32(0));
+        insurance.processPayment(b, bytes32(0));
         vm.stopPrank();
         assertEq(insurance.escrowOf(insurer), 0);
         assertEq(insurance.reservedOf(insurer), 0);
@@ -733,12 +733,12 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimPaid(claimId, hospital, 80e18);
         vm.prank(hospitalKiosk); // the payee may send the payment of an approved claim
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 80e18);
         assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Paid);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, claimId));
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
     }
 
     function test_processPayment_revertsForOthers() public {
@@ -748,16 +748,16 @@ contract InsuranceProviderTest is Fixture {
         for (uint256 i; i < others.length; ++i) {
             vm.prank(others[i]);
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotClaimParty.selector, claimId, others[i]));
-            insurance.processPayment(claimId);
+            insurance.processPayment(claimId, bytes32(0));
         }
         // A suspended hospital's kiosk cannot pull the payment (its insurer's kiosk still pays it).
         setActive(hospital, false);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, hospital));
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
         vm.prank(insurerKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 80e18);
     }
 
@@ -774,7 +774,7 @@ contract InsuranceProviderTest is Fixture {
         _approve(claimId, 40e18);
         assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
         vm.prank(insurerKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         (InsuranceProvider.ClaimStatus s, uint256 claimed, uint256 approved, address h, address i) =
             insurance.getClaimStatus(claimId);
         assertTrue(s == InsuranceProvider.ClaimStatus.Paid);
@@ -840,7 +840,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimPaid(id, hospital, 80e18);
         vm.prank(insurerKiosk);
-        insurance.settleClaim(id, 80e18, responseEnv());
+        insurance.settleClaim(id, bytes32(0), 80e18, responseEnv());
         assertTrue(_status(id) == InsuranceProvider.ClaimStatus.Paid);
         (, uint256 claimed, uint256 approved, address h, address i) = insurance.getClaimStatus(id);
         assertTrue(claimed == 100e18 && approved == 80e18 && h == hospital && i == insurer);
@@ -849,6 +849,51 @@ contract InsuranceProviderTest is Fixture {
         assertEq(insurance.reservedOf(insurer), 0);
         (, uint256 remaining) = _coverage();
         assertEq(remaining, LIMIT - 80e18);
+    }
+
+    /// A reorganisation renumbers claims: a decision names the claim's content hash, and one that names another
+    /// claim under this number refuses (ClaimChanged) instead of deciding it — settle, approve, deny, confirm, pay.
+    function test_everyDecisionNamingAnotherClaimsContentIsRefused() public {
+        uint256 a = recordAndClaim(pid, 100e18);
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
+        vm.prank(hospitalKiosk);
+        uint256 b = insurance.submitClaim(pid, index, 100e18, env(0xc1a2));
+        bytes32 ha = insurance.getClaim(a).contentHash;
+        bytes32 hb = insurance.getClaim(b).contentHash;
+        assertTrue(ha != hb && ha != bytes32(0));
+        bytes memory changed = abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, a, hb, ha);
+        vm.startPrank(insurerKiosk);
+        vm.expectRevert(changed);
+        insurance.settleClaim(a, hb, 80e18, responseEnv());
+        vm.expectRevert(changed);
+        insurance.approveClaim(a, hb, 80e18, responseEnv());
+        vm.expectRevert(changed);
+        insurance.denyClaim(a, hb, 1, responseEnv());
+        assertTrue(_status(a) == InsuranceProvider.ClaimStatus.Submitted, "nothing decided");
+        // Named right, it is decided; paying it names it too.
+        insurance.approveClaim(a, ha, 80e18, responseEnv());
+        vm.expectRevert(changed);
+        insurance.processPayment(a, hb);
+        insurance.processPayment(a, ha);
+        assertTrue(_status(a) == InsuranceProvider.ClaimStatus.Paid);
+        insurance.settleClaim(b, hb, 80e18, responseEnv());
+        vm.stopPrank();
+        assertEq(token.balanceOf(hospital), 160e18, "each claim paid once, as decided");
+        // The four-eyes confirmation names it as well.
+        address second = makeAddr("insurerKioskB");
+        _addKiosk(insurer, second);
+        vm.prank(insurer);
+        insurance.setApprovalThreshold(50e18);
+        uint256 c = recordAndClaim(pid, 100e18);
+        bytes32 hc = insurance.getClaim(c).contentHash;
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(c, hc, 80e18, responseEnv());
+        vm.prank(second);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, c, hb, hc));
+        insurance.confirmApproval(c, hb);
+        vm.prank(second);
+        insurance.confirmApproval(c, hc);
+        assertTrue(_status(c) == InsuranceProvider.ClaimStatus.Approved);
     }
 
     function test_enrollPatient_limitAboveUint88Refused() public {

@@ -157,12 +157,12 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionCancelled(id, pid, hospitalId);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
 
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
 
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
@@ -171,13 +171,28 @@ contract PharmacyAccessTest is Fixture {
         pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
     }
 
+    /// A reorganisation renumbers prescriptions: a cancel names the prescription's content hash, and one naming
+    /// another prescription under this number refuses (PrescriptionChanged) instead of cancelling it.
+    function test_cancelPrescription_namingAnotherPrescriptionsContentIsRefused() public {
+        uint256 id = issue(pid, hospitalKiosk, 0);
+        bytes32 h = pharmacy.getPrescription(id).contentHash;
+        bytes32 other = keccak256("another prescription");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionChanged.selector, id, other, h));
+        pharmacy.cancelPrescription(id, other);
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready, "nothing cancelled");
+        vm.prank(hospitalKiosk);
+        pharmacy.cancelPrescription(id, h);
+        assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
+    }
+
     function test_cancelPrescription_byAnyKioskOfIssuer_evenWithoutConsent() public {
         uint256 id = issue(pid, hospitalKiosk, 0);
         address kiosk2 = makeAddr("hospitalKiosk2");
         _addKiosk(hospital, kiosk2);
         revoke(PATIENT_PK, pid, hospital);
         vm.prank(kiosk2);
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
     }
 
@@ -185,28 +200,28 @@ contract PharmacyAccessTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NotIssuer.selector, id, hospital2Id));
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         vm.prank(hospital); // the institution address is not a kiosk
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital));
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
     }
 
     function test_cancelPrescription_revertsForNoSuchPrescription() public {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 1));
-        pharmacy.cancelPrescription(1);
+        pharmacy.cancelPrescription(1, bytes32(0));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 0));
-        pharmacy.cancelPrescription(0);
+        pharmacy.cancelPrescription(0, bytes32(0));
     }
 
     function test_cancelPrescription_revertsWhenDispensed() public {
@@ -214,7 +229,7 @@ contract PharmacyAccessTest is Fixture {
         dispense(PATIENT_PK, id, pharmacyKiosk);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
     }
 
     // ================================================================ dispensePrescription
@@ -347,7 +362,7 @@ contract PharmacyAccessTest is Fixture {
         // Still ready (expiry is not a stored state) and still cancellable by the issuer.
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
     }
 
     function test_dispensePrescription_onLastValidSecond() public {
@@ -566,7 +581,7 @@ contract PharmacyAccessTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         dispensePart(PATIENT_PK, id, pharmacyKiosk, 4000);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Cancelled);
         assertEq(p.dispensedBps, 4000, "what was dispensed stays on record");

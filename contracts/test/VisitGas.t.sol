@@ -158,13 +158,13 @@ contract VisitGasTest is Fixture {
             "approveClaim",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
+            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
         );
         send(
             "processPayment",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.processPayment, (claimId))
+            abi.encodeCall(InsuranceProvider.processPayment, (claimId, bytes32(0)))
         );
     }
 
@@ -293,7 +293,7 @@ contract VisitGasTest is Fixture {
             "settleClaim",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.settleClaim, (claimId, CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
+            abi.encodeCall(InsuranceProvider.settleClaim, (claimId, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
         );
     }
 

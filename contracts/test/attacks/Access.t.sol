@@ -80,7 +80,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(err(Role.Hospital));
-        pharmacy.cancelPrescription(rx);
+        pharmacy.cancelPrescription(rx, bytes32(0));
         vm.expectRevert(err(Role.Pharmacy));
         pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(err(Role.Pharmacy));
@@ -90,9 +90,9 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(err(Role.Insurer));
-        insurance.approveClaim(claimId, 1e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1e18, responseEnv());
         vm.expectRevert(err(Role.Insurer));
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.stopPrank();
 
         _assertUnchanged(before);
@@ -220,7 +220,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        pharmacy.cancelPrescription(rx);
+        pharmacy.cancelPrescription(rx, bytes32(0));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.stopPrank();
@@ -229,9 +229,9 @@ contract AccessAttacks is Fixture {
         pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
         vm.startPrank(insurerKiosk);
         vm.expectRevert(_notAKiosk(insurerKiosk));
-        insurance.approveClaim(claimId, 1e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1e18, responseEnv());
         vm.expectRevert(_notAKiosk(insurerKiosk));
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.expectRevert(_notAKiosk(insurerKiosk));
         insurance.enrollPatient(pid, 10_000, 1e30);
         vm.stopPrank();
@@ -288,7 +288,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        pharmacy.cancelPrescription(rx);
+        pharmacy.cancelPrescription(rx, bytes32(0));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(_errPharmacyKiosk(Role.Insurer));
@@ -330,16 +330,16 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_wrongRole(hospital, Role.Pharmacy, Role.Hospital));
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
-        insurance.approveClaim(claimId, 1e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 1e18, responseEnv());
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
-        insurance.denyClaim(claimId, 1, responseEnv());
+        insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         // The claim's hospital may send the payment of an approved claim, never of one still pending.
         vm.expectRevert(
             abi.encodeWithSelector(
                 InsuranceProvider.ClaimNotApproved.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
             )
         );
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
         insurance.enrollPatient(pid, 10_000, 1e30);
         vm.stopPrank();

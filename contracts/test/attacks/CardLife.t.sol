@@ -340,7 +340,7 @@ contract CardLifeAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         h.claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(h.claimId, 80e18, responseEnv());
+        insurance.approveClaim(h.claimId, bytes32(0), 80e18, responseEnv());
         h.recordCount = records.recordCount(pid);
         h.head = records.headOf(pid);
     }
@@ -378,7 +378,7 @@ contract CardLifeAttacks is Fixture {
         assertEq(cov.insurer, insurer, "coverage kept");
         uint256 before = token.balanceOf(hospital);
         vm.prank(insurerKiosk);
-        insurance.processPayment(h.claimId);
+        insurance.processPayment(h.claimId, bytes32(0));
         assertEq(token.balanceOf(hospital) - before, 80e18, "the approved claim is paid");
         // The new card consents to the pharmacy and signs the dispense of the old prescription.
         grant(NEW_CARD_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);

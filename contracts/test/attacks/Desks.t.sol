@@ -102,7 +102,7 @@ contract DeskAttacks is Fixture {
         CardSig memory s = _tokenSig(rx, pharmacyOrg);
         // The doctor's desk cancels the unused prescription whose token was lost.
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(rx);
+        pharmacy.cancelPrescription(rx, bytes32(0));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx));
         pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
@@ -118,7 +118,7 @@ contract DeskAttacks is Fixture {
         // The admin recalls a third one.
         uint256 rx3 = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
         vm.prank(admin);
-        pharmacy.cancelPrescription(rx3);
+        pharmacy.cancelPrescription(rx3, bytes32(0));
         s = _tokenSig(rx3, pharmacyOrg);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx3));
@@ -373,7 +373,7 @@ contract DeskAttacks is Fixture {
 
     function _propose(uint256 claimId, address kiosk, uint256 amount) internal {
         vm.prank(kiosk);
-        insurance.approveClaim(claimId, amount, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
     }
 
     /// Any amount a kiosk proposes above the coverage cap is refused, whether or not it is above the four-eyes
@@ -383,7 +383,7 @@ contract DeskAttacks is Fixture {
         amount = bound(amount, 800e18 + 1, type(uint256).max);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, 800e18));
-        insurance.approveClaim(claimId, amount, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(insurance.reservedOf(insurer), 0);
     }
@@ -410,7 +410,7 @@ contract DeskAttacks is Fixture {
         // And then the confirmation fails on the escrow, checked again.
         vm.prank(insurerKioskB);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 800e18));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
     }
 
     function test_fourEyes_sameKioskCannotConfirmOrApproveAgain() public {
@@ -418,26 +418,26 @@ contract DeskAttacks is Fixture {
         _propose(claimId, insurerKiosk, 800e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         // Approving again (to replace the proposal, or under the threshold) is refused while it waits.
         bytes memory notPending = abi.encodeWithSelector(
             InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.PendingSecond
         );
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, 100e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 100e18, responseEnv());
         vm.prank(insurerKioskB);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, 800e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 800e18, responseEnv());
         // The institution address is no kiosk; lowering the threshold now does not approve the waiting claim.
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         vm.prank(insurer);
         insurance.setApprovalThreshold(0);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.PendingSecond);
         assertEq(insurance.reservedOf(insurer), 0);
     }
@@ -447,16 +447,16 @@ contract DeskAttacks is Fixture {
         _propose(claimId, insurerKiosk, 800e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         // Nor any other role's kiosk, nor a stranger.
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.PendingSecond);
     }
 
@@ -464,11 +464,11 @@ contract DeskAttacks is Fixture {
         uint256 claimId = recordAndClaim(pid, 1000e18);
         bytes memory response = env(0x7e5e);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 800e18, response);
+        insurance.approveClaim(claimId, bytes32(0), 800e18, response);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(response));
         vm.prank(insurerKioskB);
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Approved);
         assertEq(insurance.getClaim(claimId).approved, 800e18);
         assertEq(insurance.reservedOf(insurer), 800e18);
@@ -478,12 +478,12 @@ contract DeskAttacks is Fixture {
         );
         vm.prank(insurerKioskB);
         vm.expectRevert(notWaiting);
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(notWaiting);
-        insurance.confirmApproval(claimId);
+        insurance.confirmApproval(claimId, bytes32(0));
         vm.prank(hospitalKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 800e18);
         assertEq(insurance.reservedOf(insurer), 0);
     }
@@ -496,14 +496,14 @@ contract DeskAttacks is Fixture {
         _propose(a, insurerKiosk, 800e18);
         _propose(b, insurerKiosk, 800e18);
         vm.prank(insurerKioskB);
-        insurance.confirmApproval(a);
+        insurance.confirmApproval(a, bytes32(0));
         vm.prank(insurerKioskB);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 800e18, 200e18));
-        insurance.confirmApproval(b);
+        insurance.confirmApproval(b, bytes32(0));
         assertTrue(_claimStatus(b) == InsuranceProvider.ClaimStatus.PendingSecond);
         // The second reviewer denies it instead.
         vm.prank(insurerKioskB);
-        insurance.denyClaim(b, 12, responseEnv());
+        insurance.denyClaim(b, bytes32(0), 12, responseEnv());
         assertTrue(_claimStatus(b) == InsuranceProvider.ClaimStatus.Denied);
     }
 
@@ -515,10 +515,10 @@ contract DeskAttacks is Fixture {
         );
         vm.prank(insurerKiosk);
         vm.expectRevert(notApproved);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         vm.prank(hospitalKiosk);
         vm.expectRevert(notApproved);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 0);
         assertEq(insurance.escrowOf(insurer), ESCROW);
     }
@@ -533,10 +533,10 @@ contract DeskAttacks is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimDenied(a, insurer, 3, keccak256(reasons));
         vm.prank(insurerKioskB);
-        insurance.denyClaim(a, 3, reasons);
+        insurance.denyClaim(a, bytes32(0), 3, reasons);
         // The proposer withdraws its own proposal by denying.
         vm.prank(insurerKiosk);
-        insurance.denyClaim(b, 4, responseEnv());
+        insurance.denyClaim(b, bytes32(0), 4, responseEnv());
         for (uint256 i; i < 2; ++i) {
             uint256 id = i == 0 ? a : b;
             assertTrue(_claimStatus(id) == InsuranceProvider.ClaimStatus.Denied);
@@ -548,14 +548,14 @@ contract DeskAttacks is Fixture {
                     InsuranceProvider.NotPendingSecond.selector, id, InsuranceProvider.ClaimStatus.Denied
                 )
             );
-            insurance.confirmApproval(id);
+            insurance.confirmApproval(id, bytes32(0));
         }
         // Another insurer's kiosk cannot deny a pending claim.
         uint256 c = recordAndClaim(pid, 1000e18);
         _propose(c, insurerKiosk, 800e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, c, insurer2Kiosk));
-        insurance.denyClaim(c, 1, responseEnv());
+        insurance.denyClaim(c, bytes32(0), 1, responseEnv());
         assertEq(insurance.reservedOf(insurer), 0);
     }
 
@@ -582,19 +582,19 @@ contract DeskAttacks is Fixture {
         bytes memory plain = bytes("approved: 80 of 100, item 1 eligible");
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        insurance.approveClaim(claimId, 80e18, plain);
+        insurance.approveClaim(claimId, bytes32(0), 80e18, plain);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        insurance.denyClaim(claimId, 1, plain);
+        insurance.denyClaim(claimId, bytes32(0), 1, plain);
         // Also above the threshold, and when denying a pending claim.
         uint256 big = recordAndClaim(pid, 1000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        insurance.approveClaim(big, 800e18, plain);
+        insurance.approveClaim(big, bytes32(0), 800e18, plain);
         _propose(big, insurerKiosk, 800e18);
         vm.prank(insurerKioskB);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        insurance.denyClaim(big, 1, plain);
+        insurance.denyClaim(big, bytes32(0), 1, plain);
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Submitted);
         assertTrue(_claimStatus(big) == InsuranceProvider.ClaimStatus.PendingSecond);
     }
@@ -661,27 +661,27 @@ contract DeskAttacks is Fixture {
             "approveClaim (at most the threshold: Approved)",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.approveClaim, (small, 80e18, responseEnv()))
+            abi.encodeCall(InsuranceProvider.approveClaim, (small, bytes32(0), 80e18, responseEnv()))
         );
         uint256 claimId = recordAndClaim(pid, 1000e18);
         _measure(
             "approveClaim (above the threshold: PendingSecond)",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, 800e18, responseEnv()))
+            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, bytes32(0), 800e18, responseEnv()))
         );
         _measure(
             "confirmApproval (PendingSecond -> Approved)",
             insurerKioskB,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.confirmApproval, (claimId))
+            abi.encodeCall(InsuranceProvider.confirmApproval, (claimId, bytes32(0)))
         );
         uint256 denied = recordAndClaim(pid, 100e18);
         _measure(
             "denyClaim",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.denyClaim, (denied, 2, responseEnv()))
+            abi.encodeCall(InsuranceProvider.denyClaim, (denied, bytes32(0), 2, responseEnv()))
         );
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Approved);
         assertTrue(_status(rx3) == PharmacyAccess.Status.Completed);

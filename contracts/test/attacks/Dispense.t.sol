@@ -128,7 +128,7 @@ contract DispenseAttacks is Fixture {
     function test_race_cancelVersusDispense_exactlyOneHappens() public {
         CardSig memory s = dispenseSig(PATIENT_PK, rx, pharmacyOrg, deadline);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(rx);
+        pharmacy.cancelPrescription(rx, bytes32(0));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx));
         pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), s);
@@ -138,7 +138,7 @@ contract DispenseAttacks is Fixture {
         dispense(PATIENT_PK, rx2, pharmacyKiosk);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx2));
-        pharmacy.cancelPrescription(rx2);
+        pharmacy.cancelPrescription(rx2, bytes32(0));
         assertTrue(_status(rx2) == PharmacyAccess.Status.Completed);
     }
 

@@ -214,7 +214,7 @@ contract HoleAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 80e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 80e18, responseEnv());
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, ESCROW - 80e18, ESCROW));
         insurance.withdrawEscrow(ESCROW, insurer);
@@ -225,7 +225,7 @@ contract HoleAttacks is Fixture {
         assertEq(insurance.reservedOf(insurer), 80e18);
         // The hospital's own kiosk collects what it is owed.
         vm.prank(hospitalKiosk);
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 80e18);
         assertEq(insurance.escrowOf(insurer), 0);
         assertEq(insurance.reservedOf(insurer), 0);
@@ -237,15 +237,15 @@ contract HoleAttacks is Fixture {
         uint256 a = recordAndClaim(pid, 100e18);
         uint256 b = recordAndClaim(pid, 100e18);
         vm.startPrank(insurerKiosk);
-        insurance.approveClaim(a, 80e18, responseEnv());
-        insurance.approveClaim(b, 40e18, responseEnv());
+        insurance.approveClaim(a, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(b, bytes32(0), 40e18, responseEnv());
         vm.stopPrank();
         setActive(insurer, false);
         // The suspended insurer can no longer decide, but what it approved is money owed.
         vm.prank(hospitalKiosk);
-        insurance.processPayment(a);
+        insurance.processPayment(a, bytes32(0));
         vm.prank(insurerKiosk);
-        insurance.processPayment(b);
+        insurance.processPayment(b, bytes32(0));
         assertEq(token.balanceOf(hospital), 120e18);
         assertEq(insurance.reservedOf(insurer), 0);
         assertEq(token.balanceOf(address(insurance)), insurance.escrowOf(insurer) + insurance.escrowOf(insurer2));
@@ -275,7 +275,7 @@ contract HoleAttacks is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionCancelled(id, pid, hospitalId);
         vm.prank(admin);
-        pharmacy.cancelPrescription(id);
+        pharmacy.cancelPrescription(id, bytes32(0));
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Cancelled);
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
@@ -286,7 +286,7 @@ contract HoleAttacks is Fixture {
         uint256 id2 = issue(pid, hospitalKiosk, 0);
         vm.prank(guardian);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, guardian));
-        pharmacy.cancelPrescription(id2);
+        pharmacy.cancelPrescription(id2, bytes32(0));
     }
 
     function test_hole4_patientsCardCancels() public {
@@ -367,9 +367,9 @@ contract HoleAttacks is Fixture {
             vm.stopPrank();
             vm.startPrank(insurerKiosk);
             vm.expectRevert(_malformed(bad[i].length));
-            insurance.approveClaim(claimId, 1e18, bad[i]);
+            insurance.approveClaim(claimId, bytes32(0), 1e18, bad[i]);
             vm.expectRevert(_malformed(bad[i].length));
-            insurance.denyClaim(claimId, 1, bad[i]);
+            insurance.denyClaim(claimId, bytes32(0), 1, bad[i]);
             vm.stopPrank();
         }
         assertEq(records.recordCount(pid), 2);
@@ -527,7 +527,7 @@ contract HoleAttacks is Fixture {
         uint256 approved = recordAndClaim(pid, 100e18);
         uint256 pending = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(approved, 80e18, responseEnv());
+        insurance.approveClaim(approved, bytes32(0), 80e18, responseEnv());
         // The patient consents to insurer 2, which takes the coverage over with a new period.
         vm.warp(block.timestamp + 10 days);
         grant(PATIENT_PK, pid, insurer2Kiosk, Scope.READ, 0);
@@ -540,12 +540,12 @@ contract HoleAttacks is Fixture {
         // The old insurer cannot approve under the new coverage; it may still deny.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, pid));
-        insurance.approveClaim(pending, 1e18, responseEnv());
+        insurance.approveClaim(pending, bytes32(0), 1e18, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.denyClaim(pending, 9, responseEnv());
+        insurance.denyClaim(pending, bytes32(0), 9, responseEnv());
         // What it approved is still paid from its reserve.
         vm.prank(hospitalKiosk);
-        insurance.processPayment(approved);
+        insurance.processPayment(approved, bytes32(0));
         assertEq(token.balanceOf(hospital), 80e18);
         assertEq(insurance.reservedOf(insurer), 0);
     }
@@ -631,20 +631,20 @@ contract HoleAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, 80e18, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), 80e18, responseEnv());
         uint256 balance = token.balanceOf(address(insurance));
         vm.startPrank(admin);
         // Directly: the admin is neither an insurer nor a party to the claim.
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, admin));
         insurance.withdrawEscrow(1, admin);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotClaimParty.selector, claimId, admin));
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         // Through governance: the hub is neither.
         bytes memory withdraw = abi.encodeCall(InsuranceProvider.withdrawEscrow, (1, admin));
         hub.schedule(address(insurance), withdraw);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotInsurer.selector, address(hub)));
         hub.execute(address(insurance), withdraw);
-        bytes memory pay = abi.encodeCall(InsuranceProvider.processPayment, (claimId));
+        bytes memory pay = abi.encodeCall(InsuranceProvider.processPayment, (claimId, bytes32(0)));
         hub.schedule(address(insurance), pay);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotClaimParty.selector, claimId, address(hub)));
         hub.execute(address(insurance), pay);

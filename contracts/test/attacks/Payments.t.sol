@@ -92,12 +92,12 @@ contract PaymentAttacks is Fixture {
 
     function _approve(InsuranceProvider ins, uint256 claimId, uint256 amount) internal {
         vm.prank(insurerKiosk);
-        ins.approveClaim(claimId, amount, responseEnv());
+        ins.approveClaim(claimId, bytes32(0), amount, responseEnv());
     }
 
     function _pay(InsuranceProvider ins, uint256 claimId) internal {
         vm.prank(insurerKiosk);
-        ins.processPayment(claimId);
+        ins.processPayment(claimId, bytes32(0));
     }
 
     function _status(InsuranceProvider ins, uint256 claimId) internal view returns (InsuranceProvider.ClaimStatus s) {
@@ -119,10 +119,10 @@ contract PaymentAttacks is Fixture {
         uint256 cap = CLAIM * BPS / 10_000;
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, cap + 1, cap));
-        insurance.approveClaim(claimId, cap + 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), cap + 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, type(uint256).max, cap));
-        insurance.approveClaim(claimId, type(uint256).max, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), type(uint256).max, responseEnv());
         assertTrue(_status(insurance, claimId) == InsuranceProvider.ClaimStatus.Submitted, "still pending");
         (, uint256 remaining) = insurance.coverageOf(pid);
         assertEq(remaining, LIMIT, "nothing used");
@@ -139,12 +139,12 @@ contract PaymentAttacks is Fixture {
             if (cap == 0) {
                 vm.prank(insurerKiosk);
                 vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-                insurance.approveClaim(claimId, 1, responseEnv());
+                insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
                 continue;
             }
             vm.prank(insurerKiosk);
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, cap + 1, cap));
-            insurance.approveClaim(claimId, cap + 1, responseEnv());
+            insurance.approveClaim(claimId, bytes32(0), cap + 1, responseEnv());
             _approve(insurance, claimId, cap);
             approvedSum += cap;
         }
@@ -160,7 +160,7 @@ contract PaymentAttacks is Fixture {
         uint256 claimId = recordAndClaim(pid, CLAIM);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, CLAIM + 1, CLAIM));
-        insurance.approveClaim(claimId, CLAIM + 1, responseEnv());
+        insurance.approveClaim(claimId, bytes32(0), CLAIM + 1, responseEnv());
         _approve(insurance, claimId, CLAIM);
     }
 
@@ -174,14 +174,14 @@ contract PaymentAttacks is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, a, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.approveClaim(a, 10e18, responseEnv());
+        insurance.approveClaim(a, bytes32(0), 10e18, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.denyClaim(b, 7, responseEnv());
+        insurance.denyClaim(b, bytes32(0), 7, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(InsuranceProvider.ClaimNotPending.selector, b, InsuranceProvider.ClaimStatus.Denied)
         );
-        insurance.approveClaim(b, 10e18, responseEnv());
+        insurance.approveClaim(b, bytes32(0), 10e18, responseEnv());
         (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(pid);
         assertEq(c.used, 10e18, "only the first approval counts");
     }
@@ -197,10 +197,10 @@ contract PaymentAttacks is Fixture {
         vm.prank(insurerKiosk);
         if (asked > cap) {
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, asked, cap));
-            insurance.approveClaim(claimId, asked, responseEnv());
+            insurance.approveClaim(claimId, bytes32(0), asked, responseEnv());
             assertTrue(_status(insurance, claimId) == InsuranceProvider.ClaimStatus.Submitted);
         } else {
-            insurance.approveClaim(claimId, asked, responseEnv());
+            insurance.approveClaim(claimId, bytes32(0), asked, responseEnv());
             (,, uint256 approved,,) = insurance.getClaimStatus(claimId);
             assertEq(approved, asked);
             assertLe(approved, claimed, "never more than claimed");
@@ -216,13 +216,13 @@ contract PaymentAttacks is Fixture {
         _pay(insurance, claimId);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, claimId));
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         // From another kiosk of the same insurer, too.
         address other = makeAddr("insurerKioskB");
         _addKiosk(insurer, other);
         vm.prank(other);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, claimId));
-        insurance.processPayment(claimId);
+        insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 80e18, "paid exactly once");
         assertEq(insurance.escrowOf(insurer), escrow - 80e18);
         _assertEscrowBacked(insurance, token);
@@ -244,14 +244,14 @@ contract PaymentAttacks is Fixture {
         fund(insurer2, ESCROW);
         vm.startPrank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, a, insurer2Kiosk));
-        insurance.approveClaim(a, 1, responseEnv());
+        insurance.approveClaim(a, bytes32(0), 1, responseEnv());
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, a, insurer2Kiosk));
-        insurance.denyClaim(a, 1, responseEnv());
+        insurance.denyClaim(a, bytes32(0), 1, responseEnv());
         vm.stopPrank();
         _approve(insurance, b, 80e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotClaimParty.selector, b, insurer2Kiosk));
-        insurance.processPayment(b);
+        insurance.processPayment(b, bytes32(0));
         // Without the patient's consent, insurer 2 cannot take the coverage over either.
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, insurer2));
@@ -297,7 +297,7 @@ contract PaymentAttacks is Fixture {
 
     function test_reentrantToken_secondPaymentOfTheSameClaimBlocked_swallowed() public {
         (uint256 a,) = _evilStack();
-        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.processPayment, (a)), true);
+        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.processPayment, (a, bytes32(0))), true);
         _pay(evilIns, a);
         assertTrue(evil.attempted(), "the token did call back");
         assertFalse(evil.reentered(), "the call back failed");
@@ -311,10 +311,10 @@ contract PaymentAttacks is Fixture {
 
     function test_reentrantToken_paymentOfAnotherClaimBlocked_propagated() public {
         (uint256 a, uint256 b) = _evilStack();
-        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.processPayment, (b)), false);
+        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.processPayment, (b, bytes32(0))), false);
         vm.prank(insurerKiosk);
         vm.expectRevert(_guardError());
-        evilIns.processPayment(a);
+        evilIns.processPayment(a, bytes32(0));
         // The whole payment rolled back: nothing paid, both claims still approved, escrow whole.
         assertEq(evil.balanceOf(hospital), 0);
         assertEq(evilIns.escrowOf(insurer), 1_000e18);
@@ -363,7 +363,7 @@ contract PaymentAttacks is Fixture {
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
         uint256 c = evilIns.submitClaim(pid, index, CLAIM, env(0xc1a1));
-        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.approveClaim, (c, 80e18, responseEnv())), false);
+        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.approveClaim, (c, bytes32(0), 80e18, responseEnv())), false);
         _pay(evilIns, a);
         assertTrue(evil.reentered(), "the approval went through");
         assertTrue(_status(evilIns, a) == InsuranceProvider.ClaimStatus.Paid);
@@ -391,7 +391,7 @@ contract PaymentAttacks is Fixture {
         f.setFailing(true);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(SafeERC20.SafeERC20FailedOperation.selector, address(f)));
-        ins.processPayment(id);
+        ins.processPayment(id, bytes32(0));
         assertTrue(_status(ins, id) == InsuranceProvider.ClaimStatus.Approved, "not marked paid");
         assertEq(ins.escrowOf(insurer), 100e18, "escrow not debited");
         f.setFailing(false);
@@ -416,7 +416,7 @@ contract PaymentAttacks is Fixture {
         // Only 20 are left unreserved: the second approval would promise money the insurer does not hold.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 20e18, 80e18));
-        insurance.approveClaim(b, 80e18, responseEnv());
+        insurance.approveClaim(b, bytes32(0), 80e18, responseEnv());
         assertTrue(_status(insurance, b) == InsuranceProvider.ClaimStatus.Submitted, "b still pending");
         (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(pid);
         assertEq(c.used, 80e18, "the refused approval used no coverage");
@@ -441,14 +441,14 @@ contract PaymentAttacks is Fixture {
         assertEq(token.balanceOf(address(insurance)), ESCROW);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 80e18));
-        insurance.approveClaim(a, 80e18, responseEnv());
+        insurance.approveClaim(a, bytes32(0), 80e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
                 InsuranceProvider.ClaimNotApproved.selector, a, InsuranceProvider.ClaimStatus.Submitted
             )
         );
-        insurance.processPayment(a);
+        insurance.processPayment(a, bytes32(0));
         assertEq(insurance.escrowOf(insurer2), ESCROW);
         assertEq(token.balanceOf(hospital), 0);
     }
@@ -495,9 +495,9 @@ contract PaymentAttacks is Fixture {
                 vm.expectRevert(
                     abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, available, 80e18)
                 );
-                insurance.approveClaim(id, 80e18, responseEnv());
+                insurance.approveClaim(id, bytes32(0), 80e18, responseEnv());
             } else {
-                insurance.approveClaim(id, 80e18, responseEnv());
+                insurance.approveClaim(id, bytes32(0), 80e18, responseEnv());
                 _pay(insurance, id);
                 paid += 80e18;
             }

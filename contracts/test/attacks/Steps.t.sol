@@ -545,7 +545,7 @@ contract StepAttacks is Fixture {
         // Cancelled and expired prescriptions.
         uint256 rx2 = issue(pid, hospitalKiosk, 0);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(rx2);
+        pharmacy.cancelPrescription(rx2, bytes32(0));
         _dispenseStep(
             pharmacyKiosk,
             rx2,
@@ -833,12 +833,12 @@ contract StepAttacks is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(InsuranceProvider.AboveApprovalThreshold.selector, c, THRESHOLD + 1, THRESHOLD)
         );
-        insurance.settleClaim(c, THRESHOLD + 1, responseEnv());
+        insurance.settleClaim(c, bytes32(0), THRESHOLD + 1, responseEnv());
         assertTrue(_claimStatus(c) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(token.balanceOf(hospital), 0);
         // At the threshold one kiosk settles.
         vm.prank(insurerKiosk);
-        insurance.settleClaim(c, THRESHOLD, responseEnv());
+        insurance.settleClaim(c, bytes32(0), THRESHOLD, responseEnv());
         assertTrue(_claimStatus(c) == InsuranceProvider.ClaimStatus.Paid);
         assertEq(token.balanceOf(hospital), THRESHOLD);
     }
@@ -849,37 +849,37 @@ contract StepAttacks is Fixture {
         // Pending a second kiosk: neither the proposer nor the second kiosk may settle it.
         uint256 a = recordAndClaim(pid, 1000e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(a, 800e18, responseEnv());
+        insurance.approveClaim(a, bytes32(0), 800e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(a, InsuranceProvider.ClaimStatus.PendingSecond));
-        insurance.settleClaim(a, 100e18, responseEnv());
+        insurance.settleClaim(a, bytes32(0), 100e18, responseEnv());
         vm.prank(insurerKioskB);
         vm.expectRevert(_notPending(a, InsuranceProvider.ClaimStatus.PendingSecond));
-        insurance.settleClaim(a, 100e18, responseEnv());
+        insurance.settleClaim(a, bytes32(0), 100e18, responseEnv());
         // Denied.
         uint256 d = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.denyClaim(d, 7, responseEnv());
+        insurance.denyClaim(d, bytes32(0), 7, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(d, InsuranceProvider.ClaimStatus.Denied));
-        insurance.settleClaim(d, 50e18, responseEnv());
+        insurance.settleClaim(d, bytes32(0), 50e18, responseEnv());
         // Approved, not yet paid: processPayment pays it, settle does not approve it again.
         uint256 ap = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(ap, 50e18, responseEnv());
+        insurance.approveClaim(ap, bytes32(0), 50e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(ap, InsuranceProvider.ClaimStatus.Approved));
-        insurance.settleClaim(ap, 50e18, responseEnv());
+        insurance.settleClaim(ap, bytes32(0), 50e18, responseEnv());
         // Settled once; a second settle is refused.
         uint256 p = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.settleClaim(p, 60e18, responseEnv());
+        insurance.settleClaim(p, bytes32(0), 60e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(p, InsuranceProvider.ClaimStatus.Paid));
-        insurance.settleClaim(p, 60e18, responseEnv());
+        insurance.settleClaim(p, bytes32(0), 60e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, p));
-        insurance.processPayment(p);
+        insurance.processPayment(p, bytes32(0));
         assertEq(token.balanceOf(hospital), 60e18, "paid once");
         assertEq(insurance.reservedOf(insurer), 50e18, "only the approved, unpaid claim is reserved");
     }
@@ -889,24 +889,24 @@ contract StepAttacks is Fixture {
         uint256 c = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 80e18 + 1, 80e18));
-        insurance.settleClaim(c, 80e18 + 1, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 80e18 + 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
-        insurance.settleClaim(c, 0, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 0, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 5));
-        insurance.settleClaim(c, 10e18, new bytes(5));
+        insurance.settleClaim(c, bytes32(0), 10e18, new bytes(5));
         // Escrow reserved for another claim is not available.
         uint256 other = recordAndClaim(pid, 10e18);
         vm.prank(insurer);
         insurance.withdrawEscrow(ESCROW - 80e18, insurer);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(other, 8e18, responseEnv());
+        insurance.approveClaim(other, bytes32(0), 8e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 72e18, 80e18));
-        insurance.settleClaim(c, 80e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 80e18, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.settleClaim(c, 72e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 72e18, responseEnv());
         assertEq(insurance.escrowOf(insurer), 8e18, "what is left is the reserve");
         assertEq(insurance.reservedOf(insurer), 8e18);
         (, uint256 remaining) = insurance.coverageOf(pid);
@@ -918,22 +918,22 @@ contract StepAttacks is Fixture {
         uint256 c = recordAndClaim(pid, 100e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, c, insurer2Kiosk));
-        insurance.settleClaim(c, 10e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.settleClaim(c, 10e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        insurance.settleClaim(c, 10e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, c + 1));
-        insurance.settleClaim(c + 1, 10e18, responseEnv());
+        insurance.settleClaim(c + 1, bytes32(0), 10e18, responseEnv());
         setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
-        insurance.settleClaim(c, 10e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
         assertTrue(_claimStatus(c) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(token.balanceOf(hospital), 0);
     }
@@ -946,6 +946,6 @@ contract StepAttacks is Fixture {
         enroll(pid, insurer2Kiosk, 9000, 1000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, pid));
-        insurance.settleClaim(c, 10e18, responseEnv());
+        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
     }
 }

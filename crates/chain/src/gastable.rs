@@ -434,15 +434,14 @@ impl World {
             write(&mut writes, "enrollPatient", &r);
         }
         let amount = U256::from(120u128 * TOKEN_UNIT);
+        let sealed_claim = random_bytes(CLAIM_BYTES);
+        // Decisions name the claim's content hash, as a kiosk's do (a reorganisation can renumber claims).
+        let claim_hash = alloy::primitives::keccak256(&sealed_claim);
         let r = c
             .send(
                 self.hospital_kiosk(),
-                c.insurance(d).submitClaim(
-                    pid,
-                    U256::from(index),
-                    amount,
-                    random_bytes(CLAIM_BYTES),
-                ),
+                c.insurance(d)
+                    .submitClaim(pid, U256::from(index), amount, sealed_claim),
             )
             .await?;
         write(&mut writes, "submitClaim", &r);
@@ -456,13 +455,20 @@ impl World {
         let r = c
             .send(
                 self.insurer_kiosk(),
-                c.insurance(d)
-                    .approveClaim(claim, approve, random_bytes(RESPONSE_BYTES)),
+                c.insurance(d).approveClaim(
+                    claim,
+                    claim_hash,
+                    approve,
+                    random_bytes(RESPONSE_BYTES),
+                ),
             )
             .await?;
         gas.insert("approveClaim", write(&mut writes, "approveClaim", &r));
         let r = c
-            .send(self.insurer_kiosk(), c.insurance(d).processPayment(claim))
+            .send(
+                self.insurer_kiosk(),
+                c.insurance(d).processPayment(claim, claim_hash),
+            )
             .await?;
         gas.insert("processPayment", write(&mut writes, "processPayment", &r));
         gas.insert(

@@ -66,6 +66,7 @@ mod tests {
         assert_eq!(sealed_payloads(&visit), vec![a.clone(), b.clone()]);
         let settle = I::settleClaimCall {
             claimId: U256::from(1),
+            claimHash: B256::repeat_byte(3),
             amount: U256::from(2),
             sealedResponse: b.clone(),
         }

@@ -287,7 +287,7 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     r.chain
         .send(
             r.insurer_kiosk,
-            insurance.approveClaim(claim, approved, sealed_shape(512)),
+            insurance.approveClaim(claim, B256::ZERO, approved, sealed_shape(512)),
         )
         .await
         .unwrap();
@@ -301,7 +301,11 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     for i in 0..2 {
         txs.push(
             r.chain
-                .sign(r.insurer_kiosk, insurance.processPayment(claim), n + i)
+                .sign(
+                    r.insurer_kiosk,
+                    insurance.processPayment(claim, B256::ZERO),
+                    n + i,
+                )
                 .await
                 .unwrap(),
         );
@@ -320,7 +324,7 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     );
     let e = r
         .chain
-        .send(r.insurer_kiosk, insurance.processPayment(claim))
+        .send(r.insurer_kiosk, insurance.processPayment(claim, B256::ZERO))
         .await
         .unwrap_err();
     match e {

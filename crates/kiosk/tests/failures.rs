@@ -157,7 +157,7 @@ async fn a_card_pulled_during_the_dispense_signature_leaves_the_prescription_rea
     assert!(pharmacy_kiosk.outbox.pending().unwrap().is_empty());
     assert!(pharmacy_kiosk
         .store
-        .outbox_by_key(&format!("dispense:{id}"))
+        .outbox_by_key(&pharmacy::dispense_key(s.patient_id(), id, 0))
         .unwrap()
         .is_none());
     pharmacy_kiosk.indexer.sync().await.unwrap();
@@ -393,7 +393,7 @@ async fn a_second_pharmacy_cannot_dispense_a_prescription_already_dispensed() {
     assert!(again.to_string().contains("completed"), "{again}");
     let entry = second
         .store
-        .outbox_by_key(&format!("dispense:{id}:0"))
+        .outbox_by_key(&pharmacy::dispense_key(s.patient_id(), id, 0))
         .unwrap()
         .unwrap();
     assert_eq!(entry.state, OutboxState::Failed);

@@ -275,7 +275,7 @@ contract AccessHandler is KioskSigner {
     }
 
     function cancelPrescription(uint256 cs, uint256 id) external {
-        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.cancelPrescription, (id % 3)));
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.cancelPrescription, (id % 3, bytes32(0))));
     }
 
     function cancelPrescriptionByPatient(uint256 cs, uint256 id, uint256 sigSeed) external {
@@ -330,11 +330,11 @@ contract AccessHandler is KioskSigner {
     }
 
     function approveClaim(uint256 cs, uint256 id, uint256 amount) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, amount % 100e18, responseEnv())));
+        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, bytes32(0), amount % 100e18, responseEnv())));
     }
 
     function confirmApproval(uint256 cs, uint256 id) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.confirmApproval, (id % 4)));
+        _do(cs, address(insurance), abi.encodeCall(insurance.confirmApproval, (id % 4, bytes32(0))));
     }
 
     function setApprovalThreshold(uint256 cs, uint256 amount) external {
@@ -342,11 +342,11 @@ contract AccessHandler is KioskSigner {
     }
 
     function denyClaim(uint256 cs, uint256 id, uint16 reason) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.denyClaim, (id % 4, reason, responseEnv())));
+        _do(cs, address(insurance), abi.encodeCall(insurance.denyClaim, (id % 4, bytes32(0), reason, responseEnv())));
     }
 
     function processPayment(uint256 cs, uint256 id) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.processPayment, (id % 4)));
+        _do(cs, address(insurance), abi.encodeCall(insurance.processPayment, (id % 4, bytes32(0))));
     }
 
     // ---------------------------------------------------------------- the desks' step functions (issue 15)
@@ -411,7 +411,7 @@ contract AccessHandler is KioskSigner {
     }
 
     function settleClaim(uint256 cs, uint256 id, uint256 amount) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.settleClaim, (id % 4, amount % 100e18, responseEnv())));
+        _do(cs, address(insurance), abi.encodeCall(insurance.settleClaim, (id % 4, bytes32(0), amount % 100e18, responseEnv())));
     }
 
     /// @dev The hub's registration hook called directly, naming a real kiosk (or any address) as the kiosk, with a

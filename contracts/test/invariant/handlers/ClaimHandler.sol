@@ -172,7 +172,7 @@ contract ClaimHandler is ConsentLedger {
         address kiosk = _insurerKiosk(insurerSeed);
         bool wrongInsurer = hub.kioskInstitution(kiosk) != c.insurer;
         vm.prank(kiosk);
-        try insurance.approveClaim(claimId, amount, responseEnv()) {
+        try insurance.approveClaim(claimId, bytes32(0), amount, responseEnv()) {
             if (wrongInsurer) ++wrongSuccesses;
             if (insurance.getClaim(claimId).status == InsuranceProvider.ClaimStatus.PendingSecond) {
                 ++proposals[claimId];
@@ -193,7 +193,7 @@ contract ClaimHandler is ConsentLedger {
         address kiosk = _insurerKiosk(insurerSeed);
         bool wrong = hub.kioskInstitution(kiosk) != insurance.getClaim(claimId).insurer || kiosk == proposer[claimId];
         vm.prank(kiosk);
-        try insurance.confirmApproval(claimId) {
+        try insurance.confirmApproval(claimId, bytes32(0)) {
             ++approveSuccesses[claimId];
             confirmedBySecondKiosk[claimId] = true;
             if (wrong) ++wrongSuccesses;
@@ -207,7 +207,7 @@ contract ClaimHandler is ConsentLedger {
         address kiosk = _insurerKiosk(insurerSeed);
         bool wrongInsurer = hub.kioskInstitution(kiosk) != insurance.getClaim(claimId).insurer;
         vm.prank(kiosk);
-        try insurance.denyClaim(claimId, reason, responseEnv()) {
+        try insurance.denyClaim(claimId, bytes32(0), reason, responseEnv()) {
             if (wrongInsurer) ++wrongSuccesses;
         } catch {}
     }
@@ -221,7 +221,7 @@ contract ClaimHandler is ConsentLedger {
         bool wrongInsurer = hub.kioskInstitution(kiosk) != c.insurer;
         uint256 before = token.balanceOf(c.hospital);
         vm.prank(kiosk);
-        try insurance.processPayment(claimId) {
+        try insurance.processPayment(claimId, bytes32(0)) {
             uint256 received = token.balanceOf(c.hospital) - before;
             ++paySuccesses[claimId];
             paidAmount[claimId] += received;
@@ -240,7 +240,7 @@ contract ClaimHandler is ConsentLedger {
         bool wrongHospital = hub.kioskInstitution(kiosk) != c.hospital;
         uint256 before = token.balanceOf(c.hospital);
         vm.prank(kiosk);
-        try insurance.processPayment(claimId) {
+        try insurance.processPayment(claimId, bytes32(0)) {
             uint256 received = token.balanceOf(c.hospital) - before;
             ++paySuccesses[claimId];
             paidAmount[claimId] += received;
@@ -391,7 +391,7 @@ contract ClaimHandler is ConsentLedger {
         uint256 escrowBefore = insurance.escrowOf(c.insurer);
         uint256 reservedBefore = insurance.reservedOf(c.insurer);
         vm.prank(kiosk);
-        try insurance.settleClaim(claimId, amount, responseEnv()) {
+        try insurance.settleClaim(claimId, bytes32(0), amount, responseEnv()) {
             uint256 received = token.balanceOf(c.hospital) - balanceBefore;
             uint256 escrowAfter = insurance.escrowOf(c.insurer);
             ++settlements[claimId];

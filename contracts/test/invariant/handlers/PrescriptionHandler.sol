@@ -364,7 +364,7 @@ contract PrescriptionHandler is ConsentLedger {
     function cancel(uint256 idSeed, uint256 kioskSeed) external {
         uint256 id = bound(idSeed, 1, pharmacy.prescriptionCount() + 1);
         vm.prank(hospitalKiosks[kioskSeed % 2]);
-        try pharmacy.cancelPrescription(id) {
+        try pharmacy.cancelPrescription(id, bytes32(0)) {
             ++cancelSuccesses[id];
             ++cancels;
         } catch {}
@@ -374,7 +374,7 @@ contract PrescriptionHandler is ConsentLedger {
     function recall(uint256 idSeed) external {
         uint256 id = bound(idSeed, 1, pharmacy.prescriptionCount() + 1);
         vm.prank(hub.admin());
-        try pharmacy.cancelPrescription(id) {
+        try pharmacy.cancelPrescription(id, bytes32(0)) {
             ++cancelSuccesses[id];
             ++cancels;
         } catch {}

@@ -478,16 +478,28 @@ pub async fn record_allergy(
 
 /// Cancels a prescription this hospital issued (before it is dispensed): the pharmacy can no longer hand it out.
 pub async fn cancel_prescription(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
+    // The cancel names the prescription's content: a reorganisation can renumber prescriptions, and a cancel sent
+    // again must refuse (PrescriptionChanged), not cancel another one.
+    let _ = k.indexer.sync().await;
+    let hash = k
+        .store
+        .prescription(id)?
+        .map(|p| alloy::primitives::B256::from(p.content_hash))
+        .ok_or_else(|| {
+            KioskError::Invalid(format!(
+                "prescription {id} is not in this kiosk's index: open the patient's timeline again"
+            ))
+        })?;
     let data = k
         .chain
         .pharmacy(&k.deployment)
-        .cancelPrescription(U256::from(id))
+        .cancelPrescription(U256::from(id), hash)
         .calldata()
         .clone();
     let r = k
         .outbox
         .submit(
-            &format!("cancel-prescription:{id}"),
+            &format!("cancel-prescription:{id}:{hash}"),
             "cancelPrescription",
             Call {
                 to: k.deployment.contracts.pharmacy_access,

@@ -332,6 +332,9 @@ pub async fn decide_with(
         }
     }
     let id = review.claim.id;
+    // Every decision names the claim's content: a reorganisation can renumber claims, and a decision sent again
+    // must refuse (ClaimChanged), not decide another patient's claim; the outbox key names it too.
+    let hash = B256::from(review.claim.content_hash);
     let total: U256 = decisions
         .iter()
         .map(|d| d.benefit)
@@ -343,12 +346,12 @@ pub async fn decide_with(
         let data = k
             .chain
             .insurance(&k.deployment)
-            .denyClaim(U256::from(id), 1, sealed)
+            .denyClaim(U256::from(id), hash, 1, sealed)
             .calldata()
             .clone();
         let submitted = k
             .outbox
-            .submit(&format!("deny:{id}:1"), "denyClaim", call(k, data))
+            .submit(&format!("deny:{id}:{hash}:1"), "denyClaim", call(k, data))
             .await?;
         return Ok(Decided {
             submitted,
@@ -375,24 +378,24 @@ pub async fn decide_with(
     let submitted = if pay && !pending_second {
         // Approve and pay: one transaction, one write.
         let data = insurance
-            .settleClaim(U256::from(id), amount, sealed)
+            .settleClaim(U256::from(id), hash, amount, sealed)
             .calldata()
             .clone();
         k.outbox
             .submit(
-                &format!("settle:{id}:{amount}"),
+                &format!("settle:{id}:{hash}:{amount}"),
                 "settleClaim",
                 call(k, data),
             )
             .await?
     } else {
         let data = insurance
-            .approveClaim(U256::from(id), amount, sealed)
+            .approveClaim(U256::from(id), hash, amount, sealed)
             .calldata()
             .clone();
         k.outbox
             .submit(
-                &format!("approve:{id}:{amount}"),
+                &format!("approve:{id}:{hash}:{amount}"),
                 "approveClaim",
                 call(k, data),
             )
@@ -409,15 +412,20 @@ pub async fn decide_with(
 
 /// The second reviewer (another kiosk of the same insurer) confirms an approval above the four-eyes threshold.
 pub async fn confirm(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
+    let hash = indexed_claim_hash(k, id).await?;
     let data = k
         .chain
         .insurance(&k.deployment)
-        .confirmApproval(U256::from(id))
+        .confirmApproval(U256::from(id), hash)
         .calldata()
         .clone();
     let r = k
         .outbox
-        .submit(&format!("confirm:{id}"), "confirmApproval", call(k, data))
+        .submit(
+            &format!("confirm:{id}:{hash}"),
+            "confirmApproval",
+            call(k, data),
+        )
         .await?;
     let _ = k.indexer.sync().await;
     Ok(r)
@@ -456,16 +464,17 @@ pub async fn approve(k: &Kiosk, id: u64, amount: U256) -> Result<Submitted, Kios
     if amount > review.cap {
         // Let the chain refuse it with its own error (ExceedsCoverage): nothing else checks the cap twice.
         let sealed = sealed_response(k, &review, &[], amount, "approved").await?;
+        let hash = B256::from(review.claim.content_hash);
         let data = k
             .chain
             .insurance(&k.deployment)
-            .approveClaim(U256::from(id), amount, sealed)
+            .approveClaim(U256::from(id), hash, amount, sealed)
             .calldata()
             .clone();
         return k
             .outbox
             .submit(
-                &format!("approve:{id}:{amount}"),
+                &format!("approve:{id}:{hash}:{amount}"),
                 "approveClaim",
                 call(k, data),
             )
@@ -500,26 +509,39 @@ pub async fn deny(k: &Kiosk, id: u64, reason: u16) -> Result<Submitted, KioskErr
         &format!("denied: {text}"),
     )
     .await?;
+    let hash = B256::from(review.claim.content_hash);
     let data = k
         .chain
         .insurance(&k.deployment)
-        .denyClaim(U256::from(id), reason, sealed)
+        .denyClaim(U256::from(id), hash, reason, sealed)
         .calldata()
         .clone();
     k.outbox
-        .submit(&format!("deny:{id}:{reason}"), "denyClaim", call(k, data))
+        .submit(
+            &format!("deny:{id}:{hash}:{reason}"),
+            "denyClaim",
+            call(k, data),
+        )
         .await
 }
 
 /// Pays an approved claim from escrow to the hospital, once.
 pub async fn pay(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
+    let hash = indexed_claim_hash(k, id).await?;
     let data = k
         .chain
         .insurance(&k.deployment)
-        .processPayment(U256::from(id))
+        .processPayment(U256::from(id), hash)
         .calldata()
         .clone();
     k.outbox
-        .submit(&format!("pay:{id}"), "processPayment", call(k, data))
+        .submit(&format!("pay:{id}:{hash}"), "processPayment", call(k, data))
         .await
+}
+
+/// The content hash of claim `id` as this kiosk's index has it (after a sync): what a decision names.
+async fn indexed_claim_hash(k: &Kiosk, id: u64) -> Result<B256, KioskError> {
+    let _ = k.indexer.sync().await;
+    let claim = k.store.claim(id)?.ok_or(KioskError::NoSuchClaim(id))?;
+    Ok(B256::from(claim.content_hash))
 }

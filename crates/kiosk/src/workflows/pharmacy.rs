@@ -268,8 +268,10 @@ async fn seal_dispense(
 
 /// Dispenses prescription `id` in full (see [`dispense_part`]), batch "unrecorded".
 pub async fn dispense(k: &Kiosk, s: &mut PatientSession, id: u64) -> Result<Submitted, KioskError> {
-    // The same whole dispense asked again (a second click, a restarted kiosk) is the same write.
-    let key = format!("dispense:{id}:0");
+    // The same whole dispense asked again (a second click, a restarted kiosk) is the same write. The key names the
+    // patient: a reorganisation can renumber prescriptions, and another patient's prescription under this number
+    // must not find this write.
+    let key = dispense_key(s.patient_id(), id, 0);
     if let Some(done) = k.outbox.resume(&key).await? {
         return Ok(done);
     }
@@ -280,6 +282,11 @@ pub async fn dispense(k: &Kiosk, s: &mut PatientSession, id: u64) -> Result<Subm
         batch: "unrecorded".into(),
     };
     Ok(dispense_part(k, s, &rx, &input).await?.submitted)
+}
+
+/// The outbox key of a dispense: the patient, the prescription and what was handed out before it.
+pub fn dispense_key(patient: B256, id: u64, dispensed_bps: u16) -> String {
+    format!("dispense:{patient}:{id}:{dispensed_bps}")
 }
 
 async fn find(
@@ -312,7 +319,7 @@ pub async fn dispense_part(
     let dispense = dispense_resource(k, pid, rx, input, quantity)?;
     let sealed = seal_dispense(k, pid, &dispense).await?;
     let content = B256::from(records::content_hash(&sealed));
-    let key = format!("dispense:{id}:{}", rx.dispensed_bps);
+    let key = dispense_key(pid, id, rx.dispensed_bps);
     let nonce = k
         .chain
         .hub(&k.deployment)
@@ -578,7 +585,8 @@ pub async fn dispense_by_token(
     let r = k
         .outbox
         .submit(
-            &format!("dispense-token:{}", p.id),
+            // Named by the patient too: a reorganisation can renumber prescriptions.
+            &format!("dispense-token:{}:{}", p.patient_id, p.id),
             "dispenseByToken",
             Call {
                 to: k.deployment.contracts.pharmacy_access,
