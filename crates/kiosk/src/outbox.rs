@@ -84,6 +84,8 @@ pub struct Outbox {
     finality_every: Duration,
     reorg_grace: Duration,
     last_finality: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Held while a finality check runs: one at a time (a slow node can make one outlast the period).
+    checking: tokio::sync::Mutex<()>,
     /// Entries a task of this process is driving right now (others wait for them instead of sending again).
     inflight: std::sync::Mutex<HashSet<i64>>,
 }
@@ -129,6 +131,7 @@ impl Outbox {
             finality_every: Duration::from_secs(10),
             reorg_grace: REORG_GRACE,
             last_finality: std::sync::Mutex::new(None),
+            checking: tokio::sync::Mutex::new(()),
             inflight: std::sync::Mutex::new(HashSet::new()),
         }
     }
@@ -551,6 +554,7 @@ impl Outbox {
     /// Included writes against the chain now: final once their block is at or below `finalized`; sent again
     /// (back to `submitted`, driven by the next [`Outbox::drain`]) if their transaction is no longer on the chain.
     pub async fn check_finality(&self) -> Result<Finality, KioskError> {
+        let _one = self.checking.lock().await;
         let mut report = Finality::default();
         let unfinal = self.store.unfinal()?;
         if unfinal.is_empty() {
@@ -573,10 +577,17 @@ impl Outbox {
                         report.moved += 1;
                     }
                 }
-                None => {
-                    self.store.mark_reorged(e.id)?;
-                    report.reorged.push(e.id);
-                }
+                None => match self.store.mark_reorged(e.id) {
+                    Ok(_) => report.reorged.push(e.id),
+                    // Moved meanwhile (a task of this kiosk took it up): it is no longer ours to look at.
+                    Err(carekiosk_store::StoreError::InvalidTransition { .. }) => {
+                        tracing::debug!(
+                            entry = e.id,
+                            "moved during the finality check; left as it is"
+                        )
+                    }
+                    Err(err) => return Err(err.into()),
+                },
             }
         }
         Ok(report)

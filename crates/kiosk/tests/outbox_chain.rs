@@ -375,3 +375,20 @@ async fn a_refusal_after_the_grace_is_final() {
     assert_eq!(e.state, OutboxState::Failed);
     assert!(r.store.pending().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn two_finality_checks_at_once_find_a_reorged_write_once_and_neither_fails() {
+    let r = rig("two-checks").await;
+    let outbox = r.outbox();
+    let done = outbox.submit("twice", "test", call()).await.unwrap();
+    assert!(matches!(done, Submitted::Confirmed { .. }), "{done:?}");
+    r.rpc("anvil_reorg", serde_json::json!([1, []])).await;
+    // A slow node can make one check outlast the period and the next begin: they take turns.
+    let (a, b) = tokio::join!(outbox.check_finality(), outbox.check_finality());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.reorged.len() + b.reorged.len(), 1, "{a:?} {b:?}");
+    assert_eq!(
+        r.store.outbox_entry(1).unwrap().unwrap().state,
+        OutboxState::Submitted
+    );
+}
