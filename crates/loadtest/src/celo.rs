@@ -200,6 +200,11 @@ pub struct CeloReport {
     pub false_offline: u64,
     /// Steps tried again because a reorg had taken off a write they needed.
     pub retried_after_reorg: u64,
+    /// Reorged kiosk writes the chain then refused because the reorg had renumbered the claim or prescription they
+    /// named (`ClaimChanged`, `PrescriptionChanged`): nothing was decided on another patient's claim.
+    pub reorged_renumbered: usize,
+    /// Claims the insurer's desk decided again because its first decision was refused so.
+    pub decided_again: u64,
 }
 
 impl CeloReport {
@@ -249,6 +254,11 @@ impl std::fmt::Display for CeloReport {
             self.reorged_writes_landed_once,
             self.reorged_not_back.len(),
             self.retried_after_reorg
+        )?;
+        writeln!(
+            f,
+            "  reorged writes refused because the reorg renumbered what they named: {}; claims decided again: {}",
+            self.reorged_renumbered, self.decided_again
         )?;
         writeln!(
             f,
@@ -337,6 +347,7 @@ pub fn report(
     visits: usize,
     false_offline: u64,
     retried_after_reorg: u64,
+    decided_again: u64,
 ) -> Result<CeloReport, LoadError> {
     let stats: Stats = chain.proxy.stats();
     let visits_f = visits.max(1) as f64;
@@ -370,6 +381,7 @@ pub fn report(
     }
     let reorged: HashSet<B256> = stats.reorged_txs().into_iter().collect();
     let (mut reorged_writes, mut landed, mut not_back) = (0, 0, Vec::new());
+    let mut reorged_renumbered = 0;
     let (mut replaced, mut not_higher) = (0, Vec::new());
     for (_, k) in kiosks {
         let store = Store::open(&k.path, &k.key)?;
@@ -390,7 +402,9 @@ pub fn report(
                     .iter()
                     .filter(|a| txs.get(&B256::from(a.tx_hash)).is_some_and(|t| t.ok))
                     .count();
-                if on_chain && copies == 1 {
+                if crate::check::renumbered(&e) {
+                    reorged_renumbered += 1;
+                } else if on_chain && copies == 1 {
                     landed += 1;
                 } else {
                     not_back.push(format!(
@@ -451,5 +465,7 @@ pub fn report(
         budget_per_visit: BUDGET_PER_VISIT,
         false_offline,
         retried_after_reorg,
+        reorged_renumbered,
+        decided_again,
     })
 }

@@ -105,6 +105,9 @@ pub struct CheckReport {
     pub refused: Vec<String>,
     /// Writes the chain refused that were asked again and landed (the same action's later entry is confirmed).
     pub refused_then_landed: usize,
+    /// Writes the chain refused because a reorganisation had renumbered what they named (`ClaimChanged`,
+    /// `PrescriptionChanged`): nothing was decided on the wrong claim; the desk decides it again.
+    pub renumbered: usize,
     /// Kiosk transactions the chain refused (mined, reverted) that belong to an outbox row: a write deferred
     /// after a reorg (its entry confirmed later, or refused) leaves them.
     pub refused_on_chain: usize,
@@ -123,6 +126,17 @@ impl CheckReport {
             && self.refused.is_empty()
             && self.unexplained.is_empty()
     }
+}
+
+/// Whether a refused write was refused because a reorganisation renumbered the claim or prescription it named.
+pub fn renumbered(e: &carekiosk_store::OutboxEntry) -> bool {
+    e.state == OutboxState::Failed
+        && e.last_error.as_deref().is_some_and(|d| {
+            matches!(
+                carekiosk_chain::Revert::recorded(d).name.as_str(),
+                "ClaimChanged" | "PrescriptionChanged"
+            )
+        })
 }
 
 /// Every outbox entry of a kiosk's database, in id order. Ids are not dense (an idempotent re-enqueue can use one
@@ -236,6 +250,10 @@ pub fn check(
                 {
                     // Refused (a reorg had taken what it needed off the chain), asked again and landed.
                     rep.refused_then_landed += 1;
+                    continue;
+                }
+                OutboxState::Failed if renumbered(&e) => {
+                    rep.renumbered += 1;
                     continue;
                 }
                 OutboxState::Failed => {
@@ -469,5 +487,48 @@ pub fn gas(txs: &HashMap<B256, ChainTx>, senders: &HashSet<Address>, visits: usi
         per_function,
         per_visit,
         per_visit_measured: total / visits.max(1) as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(error: Option<&str>) -> carekiosk_store::OutboxEntry {
+        carekiosk_store::OutboxEntry {
+            id: 1,
+            idempotency_key: "settle:1".into(),
+            kind: "settleClaim".into(),
+            payload: serde_json::json!(null),
+            state: OutboxState::Failed,
+            tx_hash: None,
+            nonce: None,
+            sender: None,
+            block: None,
+            attempts: 1,
+            last_error: error.map(str::to_string),
+            created_at: 0,
+            updated_at: 0,
+            final_block: None,
+            reorged_at: Some(0),
+        }
+    }
+
+    #[test]
+    fn only_a_refusal_naming_a_renumbered_claim_or_prescription_counts_as_renumbered() {
+        assert!(renumbered(&failed(Some(
+            "ClaimChanged { claimId: 25, expected: 0x01, actual: 0x02 }"
+        ))));
+        assert!(renumbered(&failed(Some("PrescriptionChanged { id: 3 }"))));
+        assert!(!renumbered(&failed(Some(
+            "WrongEpoch { given: 1, current: 0 }"
+        ))));
+        assert!(!renumbered(&failed(Some(
+            "ClaimChangedSoon is not a revert"
+        ))));
+        assert!(!renumbered(&failed(None)));
+        let mut confirmed = failed(Some("ClaimChanged { claimId: 1 }"));
+        confirmed.state = OutboxState::Confirmed;
+        assert!(!renumbered(&confirmed));
     }
 }

@@ -283,6 +283,7 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
                 ctx.n.completed.load(Ordering::Relaxed),
                 ctx.n.false_offline.load(Ordering::Relaxed),
                 ctx.n.retried_after_reorg.load(Ordering::Relaxed),
+                ctx.n.decided_again.load(Ordering::Relaxed),
             )?)
         }
         None => None,

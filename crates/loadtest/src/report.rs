@@ -196,8 +196,9 @@ impl std::fmt::Display for Report {
         writeln!(
             f,
             "checker: {} kiosk databases (integrity ok), {} writes confirmed, {} kiosk txs on chain, {} index rows; \
-             lost {}, doubled {}, orphan pending {}, refused {} (and {} refused, asked again and landed; {} kiosk txs \
-             refused on chain, each its write's), unexplained rows {}",
+             lost {}, doubled {}, orphan pending {}, refused {} (and {} refused, asked again and landed; {} refused \
+             because a reorg renumbered what they named; {} kiosk txs refused on chain, each its write's), unexplained \
+             rows {}",
             c.kiosks,
             c.confirmed,
             c.chain_writes,
@@ -207,6 +208,7 @@ impl std::fmt::Display for Report {
             c.orphans.len(),
             c.refused.len(),
             c.refused_then_landed,
+            c.renumbered,
             c.refused_on_chain,
             c.unexplained.len()
         )?;

@@ -38,6 +38,7 @@ pub(crate) struct Counters {
     pub(crate) sqlite_committed: AtomicU64,
     pub(crate) false_offline: AtomicU64,
     pub(crate) retried_after_reorg: AtomicU64,
+    pub(crate) decided_again: AtomicU64,
 }
 
 pub(crate) struct Ctx {
@@ -419,6 +420,17 @@ impl Ctx {
             }
             if look == looks {
                 return Err(format!("visit of {pid} ended wrong: {a:?} {b:?}"));
+            }
+            // Still in the insurer's queue after a while: its decision was refused because a reorg renumbered
+            // the claims (ClaimChanged) — the reviewer sees it waiting and decides it again.
+            if look % 10 == 0 && b.claims.len() == 1 && b.claims[0].1 == 1 {
+                self.n.decided_again.fetch_add(1, Ordering::Relaxed);
+                if let Outcome::StartOver(why) = self
+                    .step(&ins, Op::Settle { patient: pid }, Redo::Again, None)
+                    .await?
+                {
+                    return Err(why);
+                }
             }
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
