@@ -501,7 +501,11 @@ impl Outbox {
         let Some(raw) = last.raw.clone() else {
             return Ok(Unstuck::Waiting(hash)); // from before version 4: nothing to resend byte for byte
         };
-        if self.chain.nonce(self.sender, false).await? > last.nonce {
+        let mined = self.chain.nonce(self.sender, false).await?;
+        if mined < last.nonce {
+            self.fill_gaps(mined, last.nonce).await?;
+        }
+        if mined > last.nonce {
             // The nonce is used; if not by ours (checked above, and once more against a receipt race), by another.
             if let Some((h, r)) = self.any_receipt(id).await? {
                 return Ok(Unstuck::Landed(self.landed(id, h, &r).await));
@@ -688,6 +692,31 @@ impl Outbox {
         );
         let entry = self.store.requeue(entry.id)?;
         self.send(&entry, None, order).await
+    }
+
+    /// The nonces from `mined` up to `below` that no write of ours holds (none submitted or included with it) are
+    /// holes: a refused write's transaction that a reorg took off the chain, say. Nothing after a hole can land, so
+    /// each is filled with an empty transaction to ourselves (21,000 gas), and the writes behind it go through.
+    async fn fill_gaps(&self, mined: u64, below: u64) -> Result<(), ChainError> {
+        let invalid = |e: carekiosk_store::StoreError| ChainError::Invalid(e.to_string());
+        let held: HashSet<u64> = self
+            .store
+            .pending()
+            .map_err(invalid)?
+            .into_iter()
+            .filter(|e| e.state == OutboxState::Submitted)
+            .chain(self.store.unfinal().map_err(invalid)?)
+            .filter_map(|e| e.nonce)
+            .collect();
+        for nonce in (mined..below).filter(|n| !held.contains(n)) {
+            let builder = CallBuilder::new_raw(self.chain.provider(), Bytes::new()).to(self.sender);
+            let tx = self.chain.sign(self.sender, builder, nonce).await?;
+            tracing::warn!(nonce, hash = %tx.hash, "a nonce no write holds blocks the writes after it: filled");
+            if let Err(e) = self.chain.broadcast(&tx).await {
+                tracing::warn!(nonce, error = %e, "the filler was not accepted yet");
+            }
+        }
+        Ok(())
     }
 
     async fn next_nonce(&self) -> Result<u64, ChainError> {

@@ -392,3 +392,61 @@ async fn two_finality_checks_at_once_find_a_reorged_write_once_and_neither_fails
         OutboxState::Submitted
     );
 }
+
+#[tokio::test]
+async fn a_nonce_no_write_holds_is_filled_and_the_writes_behind_it_land() {
+    let r = rig("gap").await;
+    // A refused write held nonce 0 and its transaction is gone (a reorg took it off the chain): a hole.
+    let hole = r
+        .store
+        .enqueue("refused", "test", &serde_json::json!(null))
+        .unwrap()
+        .entry
+        .id;
+    r.store
+        .mark_submitted(hole, &r.sender.into_array(), &[9u8; 32], 0)
+        .unwrap();
+    r.store
+        .mark_failed(hole, "WrongEpoch { given: 1, current: 0 }")
+        .unwrap();
+    // The next write takes nonce 1 and cannot land until nonce 0 is used.
+    let outbox = r.outbox();
+    let done = outbox.submit("behind", "test", call()).await.unwrap();
+    let Submitted::Confirmed { tx_hash, .. } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(r.mined_nonce().await, 2, "the filler and the write");
+    let tx = r
+        .chain
+        .provider()
+        .get_transaction_by_hash(tx_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alloy::consensus::Transaction::nonce(tx.inner.inner()), 1);
+    // Nonce 0: an empty transaction of the kiosk to itself.
+    let latest = r.chain.provider().get_block_number().await.unwrap();
+    let mut filler = None;
+    for n in 0..=latest {
+        let block = r
+            .chain
+            .provider()
+            .get_block_by_number(n.into())
+            .full()
+            .await
+            .unwrap()
+            .unwrap();
+        for t in block.transactions.txns() {
+            let inner = t.inner.inner();
+            if t.inner.signer() == r.sender && alloy::consensus::Transaction::nonce(inner) == 0 {
+                filler = Some((
+                    alloy::consensus::Transaction::to(inner),
+                    alloy::consensus::Transaction::input(inner).clone(),
+                ));
+            }
+        }
+    }
+    let (to, input) = filler.expect("nonce 0 was used");
+    assert_eq!(to, Some(r.sender));
+    assert!(input.is_empty());
+}

@@ -197,8 +197,8 @@ impl std::fmt::Display for Report {
             f,
             "checker: {} kiosk databases (integrity ok), {} writes confirmed, {} kiosk txs on chain, {} index rows; \
              lost {}, doubled {}, orphan pending {}, refused {} (and {} refused, asked again and landed; {} refused \
-             because a reorg renumbered what they named; {} kiosk txs refused on chain, each its write's), unexplained \
-             rows {}",
+             because a reorg renumbered what they named; {} kiosk txs refused on chain, each its write's; {} nonce gaps \
+             filled), unexplained rows {}",
             c.kiosks,
             c.confirmed,
             c.chain_writes,
@@ -210,6 +210,7 @@ impl std::fmt::Display for Report {
             c.refused_then_landed,
             c.renumbered,
             c.refused_on_chain,
+            c.gap_fillers,
             c.unexplained.len()
         )?;
         for l in c
