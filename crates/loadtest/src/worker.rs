@@ -138,10 +138,10 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
                     reply
                 }
                 Err(e) => {
-                    let kind = classify(&e);
+                    let kind = classify_step(&e);
                     tracing::warn!(step = name, ?kind, error = %e, "step failed");
                     let chain_kind = match &e {
-                        KioskError::Chain(c) => Some(c.kind().to_string()),
+                        StepError::Kiosk(KioskError::Chain(c)) => Some(c.kind().to_string()),
                         _ => None,
                     };
                     Reply {
@@ -161,6 +161,44 @@ pub async fn run(args: WorkerArgs) -> Result<(), LoadError> {
     drop(out_tx);
     let _ = writer.await;
     Ok(())
+}
+
+/// Why a step failed: the kiosk core's error, or what the step saw of the chain through this kiosk's index.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The kiosk core refused or failed.
+    #[error(transparent)]
+    Kiosk(#[from] KioskError),
+    /// The index does not show yet what the step just wrote (tried again, as node trouble).
+    #[error("{0}: the index is behind the chain")]
+    IndexBehind(&'static str),
+    /// Something the step needs is not on chain as this kiosk sees it (a reorg may have taken it: refused).
+    #[error("{0}")]
+    Missing(&'static str),
+}
+
+macro_rules! through_kiosk_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StepError {
+            fn from(e: $t) -> Self {
+                StepError::Kiosk(e.into())
+            }
+        }
+    )*};
+}
+through_kiosk_error!(
+    carekiosk_card::CardError,
+    carekiosk_store::StoreError,
+    carekiosk_chain::ChainError
+);
+
+/// [`classify`] for a step's error.
+pub fn classify_step(e: &StepError) -> FailKind {
+    match e {
+        StepError::Kiosk(k) => classify(k),
+        StepError::IndexBehind(_) => FailKind::Node,
+        StepError::Missing(_) => FailKind::Refused,
+    }
 }
 
 /// Card trouble, node trouble, something missing on chain, or a real failure — by the error's type, not its text.
@@ -240,7 +278,7 @@ async fn settle(k: &Kiosk, subs: &[Submitted]) -> Result<(), KioskError> {
     settle_waiting(k).await
 }
 
-async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
+async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, StepError> {
     let mut reply = Reply::default();
     match op {
         Op::Register {
@@ -277,7 +315,8 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 if Instant::now() > deadline {
                     return Err(KioskError::Invalid(format!(
                         "the registration did not land within {SETTLE_LIMIT:?}"
-                    )));
+                    ))
+                    .into());
                 }
                 let _ = k.outbox.drain().await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -295,8 +334,8 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             let c = reception::check_in(&k, &mut s).await?;
             settle(&k, std::slice::from_ref(&c.consent)).await?;
             if c.patient.is_none() {
-                return Err(KioskError::Invalid(
-                    "check-in did not open the patient's demographics: the index is behind the chain".into(),
+                return Err(StepError::IndexBehind(
+                    "check-in did not open the patient's demographics",
                 ));
             }
         }
@@ -360,9 +399,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             let mut s = session(&reader, &pin)?;
             let list = pharmacy::open_patient(&k, &mut s).await?;
             if list.is_empty() {
-                return Err(KioskError::Invalid(
-                    "no prescription found for the patient".into(),
-                ));
+                return Err(StepError::Missing("no prescription found for the patient"));
             }
             for rx in list.iter().filter(|p| p.dispensable) {
                 let r = pharmacy::dispense(&k, &mut s, rx.id).await?;
@@ -383,8 +420,8 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
                 if claims.is_empty() {
                     if Instant::now() > deadline {
                         // The doctor's claim was confirmed; a reorg would have been healed by now.
-                        return Err(KioskError::Invalid(
-                            "no claim of the patient reached the insurer's index in 90 s".into(),
+                        return Err(StepError::Missing(
+                            "no claim of the patient reached the insurer's index in 90 s",
                         ));
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -441,9 +478,9 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, KioskError> {
             let deadline = Instant::now() + SETTLE_LIMIT;
             while !k.outbox.pending()?.is_empty() {
                 if Instant::now() > deadline {
-                    return Err(KioskError::Invalid(
-                        "writes still pending at the end".into(),
-                    ));
+                    return Err(
+                        KioskError::Invalid("writes still pending at the end".into()).into(),
+                    );
                 }
                 let _ = k.outbox.drain().await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -492,6 +529,21 @@ mod tests {
         assert_eq!(
             classify(&KioskError::Card(carekiosk_card::CardError::NoReader)),
             FailKind::Card
+        );
+        // What a step sees through its index: behind (tried again) or missing (a reorg may explain it).
+        assert_eq!(
+            classify_step(&StepError::IndexBehind(
+                "check-in did not open the demographics"
+            )),
+            FailKind::Node
+        );
+        assert_eq!(
+            classify_step(&StepError::Missing("no prescription found for the patient")),
+            FailKind::Refused
+        );
+        assert_eq!(
+            classify_step(&StepError::Kiosk(KioskError::NoConsent)),
+            FailKind::Refused
         );
     }
 }
