@@ -676,7 +676,34 @@ impl Outbox {
                         return self.wait(entry.id, tx.hash).await;
                     }
                     Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
-                    // Refused as it is (priced out by now, say): signed again below with today's fees.
+                    // Refused as it is (priced out by now, say): replaced with fees raised from its own, as a
+                    // node that may still hold the old copy requires (+10 % on the cap and on the tip), and at
+                    // least today's.
+                    Err(ChainError::Underpriced { .. }) => {
+                        let rep = self.chain.replacement(self.sender, &tx.raw).await?;
+                        self.store.mark_submitted_raw(
+                            entry.id,
+                            &self.sender.into_array(),
+                            &rep.hash.0,
+                            rep.nonce,
+                            Some(&rep.raw),
+                        )?;
+                        tracing::warn!(entry = entry.id, old = %tx.hash, new = %rep.hash, nonce,
+                            "resend priced out: replaced with higher fees");
+                        match self.chain.broadcast(&rep).await {
+                            Ok(()) => {
+                                drop(order);
+                                return self.wait(entry.id, rep.hash).await;
+                            }
+                            Err(e)
+                                if is_offline(&e)
+                                    || matches!(e, ChainError::Underpriced { .. }) =>
+                            {
+                                return Ok(pending(entry, &e))
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(entry = entry.id, error = %e, "resend refused; signing again")
                     }

@@ -450,3 +450,36 @@ async fn a_nonce_no_write_holds_is_filled_and_the_writes_behind_it_land() {
     assert_eq!(to, Some(r.sender));
     assert!(input.is_empty());
 }
+
+#[tokio::test]
+async fn a_reorged_write_priced_out_since_is_replaced_with_fees_raised_from_its_own() {
+    let r = rig("reorg-spike").await;
+    let outbox = r.outbox();
+    let done = outbox.submit("spiked", "test", call()).await.unwrap();
+    assert!(matches!(done, Submitted::Confirmed { .. }), "{done:?}");
+    r.rpc("anvil_reorg", serde_json::json!([1, []])).await;
+    // The base fee jumps while it is off the chain: its own bytes are refused now.
+    r.rpc(
+        "anvil_setNextBlockBaseFeePerGas",
+        serde_json::json!([format!("{:#x}", 20 * GWEI)]),
+    )
+    .await;
+    r.rpc("evm_mine", serde_json::json!([])).await;
+    assert_eq!(outbox.check_finality().await.unwrap().reorged, vec![1]);
+    let sent = outbox.drain().await.unwrap();
+    assert!(
+        matches!(sent.as_slice(), [Submitted::Confirmed { .. }]),
+        "{sent:?}"
+    );
+    let attempts = r.store.attempts(1).unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0].nonce, attempts[1].nonce, "the same nonce");
+    let (old_cap, old_tip) =
+        carekiosk_chain::replace::fees_of(attempts[0].raw.as_deref().unwrap()).unwrap();
+    let (new_cap, new_tip) =
+        carekiosk_chain::replace::fees_of(attempts[1].raw.as_deref().unwrap()).unwrap();
+    // Both raised by what a node still holding the old copy requires.
+    assert!(new_cap * 100 >= old_cap * 110, "{old_cap} → {new_cap}");
+    assert!(new_tip.unwrap() * 100 >= old_tip.unwrap() * 110);
+    assert_eq!(r.mined_nonce().await, 1, "exactly once");
+}

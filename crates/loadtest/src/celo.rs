@@ -205,6 +205,8 @@ pub struct CeloReport {
     pub reorged_renumbered: usize,
     /// Claims the insurer's desk decided again because its first decision was refused so.
     pub decided_again: u64,
+    /// Reorged kiosk writes refused afterwards, then asked again by their desk as a new write that landed.
+    pub reorged_refused_then_landed: usize,
 }
 
 impl CeloReport {
@@ -257,8 +259,9 @@ impl std::fmt::Display for CeloReport {
         )?;
         writeln!(
             f,
-            "  reorged writes refused because the reorg renumbered what they named: {}; claims decided again: {}",
-            self.reorged_renumbered, self.decided_again
+            "  reorged writes refused because the reorg renumbered what they named: {}; refused, asked again and \
+             landed: {}; claims decided again: {}",
+            self.reorged_renumbered, self.reorged_refused_then_landed, self.decided_again
         )?;
         writeln!(
             f,
@@ -382,6 +385,7 @@ pub fn report(
     let reorged: HashSet<B256> = stats.reorged_txs().into_iter().collect();
     let (mut reorged_writes, mut landed, mut not_back) = (0, 0, Vec::new());
     let mut reorged_renumbered = 0;
+    let mut reorged_refused_then_landed = 0;
     let (mut replaced, mut not_higher) = (0, Vec::new());
     for (_, k) in kiosks {
         let store = Store::open(&k.path, &k.key)?;
@@ -402,8 +406,15 @@ pub fn report(
                     .iter()
                     .filter(|a| txs.get(&B256::from(a.tx_hash)).is_some_and(|t| t.ok))
                     .count();
+                let asked_again = e.state == OutboxState::Failed
+                    && e.idempotency_key.contains("#refused-")
+                    && crate::check::superseded(&store, &e.idempotency_key)?;
                 if crate::check::renumbered(&e) {
                     reorged_renumbered += 1;
+                } else if asked_again {
+                    // Refused after the reorg (past the grace), asked again by its desk as a new write that
+                    // landed: the checker counts it with the refused-then-landed.
+                    reorged_refused_then_landed += 1;
                 } else if on_chain && copies == 1 {
                     landed += 1;
                 } else {
@@ -467,5 +478,6 @@ pub fn report(
         retried_after_reorg,
         reorged_renumbered,
         decided_again,
+        reorged_refused_then_landed,
     })
 }

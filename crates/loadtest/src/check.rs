@@ -161,7 +161,7 @@ pub fn outbox_entries(store: &Store) -> Result<Vec<carekiosk_store::OutboxEntry>
 }
 
 /// Whether the action of a refused entry (kept under `<key>#refused-<id>`) was asked again and confirmed.
-fn superseded(store: &Store, aside: &str) -> Result<bool, LoadError> {
+pub(crate) fn superseded(store: &Store, aside: &str) -> Result<bool, LoadError> {
     let key = aside.split("#refused-").next().unwrap_or(aside);
     Ok(store
         .outbox_by_key(key)?
