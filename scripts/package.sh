@@ -20,7 +20,10 @@ args+=(--config "{\"bundle\":{\"linux\":{\"deb\":{\"files\":{\"/usr/bin/carekios
 # tauri.conf.json is a link to the one at the repository's root).
 TAURI_APP_PATH=src-tauri ui/node_modules/.bin/tauri "${args[@]}"
 deb=$(ls -t "$CARGO_TARGET_DIR/$profile/bundle/deb/"*.deb | head -1)
-dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends' >&2
+dpkg-deb --info "$deb" | grep -E 'Package|Version|Depends|Recommends' >&2
+# Printing goes through CUPS's `lp` when the machine has it (else documents are saved as files to print).
+dpkg-deb --field "$deb" Recommends | grep -q 'cups-client' \
+    || { echo "package.sh: the package does not recommend cups-client (printing)" >&2; exit 1; }
 contents=$(dpkg-deb --contents "$deb")
 grep -q 'usr/bin/carekiosk-app' <<<"$contents" || { echo "package.sh: the binary is not in $deb" >&2; exit 1; }
 grep -q 'usr/bin/carekiosk$' <<<"$contents" || { echo "package.sh: the carekiosk CLI is not in $deb" >&2; exit 1; }

@@ -134,6 +134,7 @@ impl AppError {
                 KioskError::NeedsConfirmation(_) => "needs-confirmation",
                 KioskError::NotOnChain(_) => "not-on-chain",
                 KioskError::NoSuchClaim(_) => "no-such-claim",
+                KioskError::Printer { .. } => "printer",
                 KioskError::Invalid(_) => "invalid",
             },
         }

@@ -37,6 +37,13 @@ pub struct Launch {
     /// the patient's codes: it is written only when the operator asks, and should be deleted once printed.
     #[arg(long, env = "CAREKIOSK_LETTER_DIR")]
     pub letter_dir: Option<PathBuf>,
+    /// The CUPS destination to print to (default: the preset's, else the system's default printer); `none`
+    /// saves the documents as files.
+    #[arg(long, env = "CAREKIOSK_PRINTER")]
+    pub printer: Option<String>,
+    /// The CUPS server that has the printer, `host[:port]` (default: the preset's, else this machine's CUPS).
+    #[arg(long, env = "CAREKIOSK_PRINT_SERVER")]
+    pub print_server: Option<String>,
     /// An ordinary window even where the preset asks for kiosk mode (development, tests).
     #[arg(long, env = "CAREKIOSK_WINDOWED")]
     pub windowed: bool,
@@ -75,6 +82,8 @@ impl Launch {
                 manifest: self.manifest.clone(),
                 data_dir: self.data_dir.clone(),
                 reader: self.reader.clone(),
+                printer: self.printer.clone(),
+                print_server: self.print_server.clone(),
             },
         )
     }
@@ -95,12 +104,20 @@ mod tests {
                 "PCD 00 01",
                 "--manifest",
                 "/tmp/m.json",
+                "--printer",
+                "counter",
+                "--print-server",
+                "print.lan:631",
             ]
             .map(OsString::from),
         )
         .unwrap();
         let c = l.kiosk_config().unwrap();
         assert_eq!(c.role, KioskRole::Pharmacy);
+        assert_eq!(
+            (c.printer.as_str(), c.print_server.as_str()),
+            ("counter", "print.lan:631")
+        );
         assert_eq!(c.reader, "PCD 00 01");
         assert_eq!(c.manifest, PathBuf::from("/tmp/m.json"));
     }

@@ -595,13 +595,45 @@ pub struct TokenDispenseView {
     pub print: Option<PrintView>,
 }
 
-/// A document written for printing (no printer integration yet): the file, and whether the desktop's PDF
-/// handler opened it. The file is to be deleted once printed.
+/// A document printed: sent to a printer (its CUPS job), or, with no printer or when the printer refused it,
+/// written to a file (to be deleted once printed) and perhaps opened in the desktop's PDF viewer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrintView {
-    pub path: String,
+    /// The printer it was sent to.
+    pub printer: Option<String>,
+    /// The CUPS job (`<printer>-<n>`).
+    pub job: Option<String>,
+    /// The file it was written to instead of a printer.
+    pub path: Option<String>,
+    /// Whether the desktop's PDF viewer opened that file.
     pub opened: bool,
+    /// Why the printer did not take it (the file was written instead).
+    pub printer_error: Option<String>,
+}
+
+impl PrintView {
+    /// Sent to `printer` as CUPS job `job`.
+    pub fn sent(printer: String, job: String) -> PrintView {
+        PrintView {
+            printer: Some(printer),
+            job: Some(job),
+            path: None,
+            opened: false,
+            printer_error: None,
+        }
+    }
+
+    /// Written to `path` instead (`printer_error`: why the printer did not take it, when there is one).
+    pub fn saved(path: String, opened: bool, printer_error: Option<String>) -> PrintView {
+        PrintView {
+            printer: None,
+            job: None,
+            path: Some(path),
+            opened,
+            printer_error,
+        }
+    }
 }
 
 /// A prescription token presented at the counter (no card), as the chain holds it.

@@ -95,7 +95,12 @@ async fn registered_with_letter(
 
 /// The app started as `role`, past its start screen.
 async fn started(st: &Stack, role: KioskRole, reader: &str, shot: Option<&str>) -> App {
-    let app = App::launch(&args(st, role, reader)).await;
+    started_with(st, &args(st, role, reader), shot).await
+}
+
+/// The app started with `args` and past its start screen.
+async fn started_with(st: &Stack, args: &[String], shot: Option<&str>) -> App {
+    let app = App::launch(args).await;
     app.find("#setup-start").await;
     app.wait_text("#setup-facts", &format!("{}", st.d.chain_id))
         .await;
@@ -1103,7 +1108,16 @@ async fn a_representative_collects_a_prescription_with_its_token_without_a_card(
     // The patient's card stays at home.
     sim.stop();
 
-    let app = started(&st, KioskRole::Pharmacy, slot.name(), None).await;
+    // The counter's printer: a real CUPS (private cupsd) whose printer writes each job to a folder.
+    let cups = carekiosk_testkit::cups::Cups::start("e2e-token", "counter");
+    let mut a = args(&st, KioskRole::Pharmacy, slot.name());
+    a.extend([
+        "--printer".into(),
+        cups.printer.clone(),
+        "--print-server".into(),
+        cups.server.clone(),
+    ]);
+    let app = started_with(&st, &a, None).await;
     app.click("#token-desk-open").await;
     // A mistyped code is refused before the chain is asked.
     app.type_into("#token-id", "1").await;
@@ -1128,12 +1142,22 @@ async fn a_representative_collects_a_prescription_with_its_token_without_a_card(
     app.wait_text("#token-dispensed", "dispensed on the token")
         .await;
     app.wait_attr("#tx-state", "data-state", "confirmed").await;
-    // The receipt is printed too (a PDF; deleted once printed).
-    let path = std::path::PathBuf::from(app.wait_text("#print-path", ".pdf").await.trim());
-    assert!(std::fs::read(&path).unwrap().starts_with(b"%PDF"));
-    app.click("#print-delete").await;
-    app.find("#print-deleted").await;
-    assert!(!path.exists());
+    // The receipt goes to the counter's printer: the screen names the job, the printer printed that PDF, and
+    // no file was written for it.
+    let sent = app.wait_text("#print-sent", "counter-").await;
+    let job = sent
+        .split_whitespace()
+        .find(|w| w.starts_with("counter-"))
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_digit()))
+        .unwrap()
+        .to_owned();
+    let printed = cups.wait_job(&job);
+    assert!(printed.starts_with(b"%PDF"), "the receipt, as a PDF");
+    assert_eq!(cups.printed().len(), 1, "printed once");
+    assert!(
+        !st.dir.join("app-pharmacy").join("print").exists(),
+        "no file to delete"
+    );
     app.close().await;
 
     let p = st

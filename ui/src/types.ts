@@ -261,10 +261,13 @@ export interface DispenseView {
   print: PrintView | null;
 }
 
-/** A document written for printing: to be deleted once printed. */
+/** A document printed: sent to a printer (its CUPS job), or written to a file to print (delete it once printed). */
 export interface PrintView {
-  path: string;
+  printer: string | null;
+  job: string | null;
+  path: string | null;
   opened: boolean;
+  printerError: string | null;
 }
 
 /** A dispense on a prescription token: the write and its receipt. */

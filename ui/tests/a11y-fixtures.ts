@@ -171,7 +171,14 @@ const warnings: Warning[] = [
   { kind: 'duplicate', drug: 'Amoxicillin', current: 'Amoxicillin 250 mg' },
 ];
 
-const print = { path: '/tmp/carekiosk/print/token-1.pdf', opened: false };
+/** A token the printer refused, saved as a file instead. */
+const print = {
+  printer: null,
+  job: null,
+  path: '/tmp/carekiosk/print/token-1.pdf',
+  opened: false,
+  printerError: 'printer counter: lp: The printer or class does not exist.',
+};
 
 /** The shell's answer to each command (null for the commands that answer nothing). */
 export function answer(cmd: string, args: Record<string, unknown> = {}): unknown {
@@ -222,7 +229,8 @@ export function answer(cmd: string, args: Record<string, unknown> = {}): unknown
         dispensedBps: 5000,
         status: 'partly-dispensed',
         receipt: { resourceType: 'MedicationDispense', medicationCodeableConcept: concept('J01CA04', 'Amoxicillin 500 mg'), quantity: { value: 10, unit: 'capsule' } },
-        print: { ...print, path: '/tmp/carekiosk/print/receipt-1.pdf' },
+        // The receipt sent to the counter's printer.
+        print: { printer: 'counter', job: 'counter-3', path: null, opened: false, printerError: null },
       } satisfies DispenseView;
     case 'pharmacy_token_check':
       return { id: 1, status: 'ready', dispensedBps: 0, validUntil: 1_790_000_000, dispensable: true } satisfies TokenCheckView;

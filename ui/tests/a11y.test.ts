@@ -222,6 +222,9 @@ describe.each(['en', 'fr'] as const)('every screen is labelled for a screen read
     click('#claim-item-add');
     problems.push(...check('doctor (two claim items)'));
     expect(document.querySelector('#print')).not.toBeNull();
+    // The printer refused it: the screen says why, and the file to print and delete is shown.
+    expect(document.querySelector('#print-error')!.textContent).toContain('The printer or class does not exist');
+    expect(document.querySelector('#print-path')!.textContent).toBe('/tmp/carekiosk/print/token-1.pdf');
     expect(problems).toEqual([]);
   });
 
@@ -235,6 +238,9 @@ describe.each(['en', 'fr'] as const)('every screen is labelled for a screen read
     document.querySelector<HTMLFormElement>('#rx-1-form')!.requestSubmit();
     await settle();
     problems.push(...check('pharmacy (receipt)'));
+    // Sent to the printer: its name and job, no file to delete.
+    expect(document.querySelector('#print-sent')!.textContent).toContain('counter-3');
+    expect(document.querySelector('#print-delete')).toBeNull();
     show(tokenDesk(fakeCtx('pharmacy'), () => undefined));
     problems.push(...check('token desk'));
     document.querySelector<HTMLInputElement>('#token-payload')!.value = 'CKRX1:31337:0xab:1:CODE';

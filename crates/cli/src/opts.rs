@@ -39,6 +39,8 @@ impl NetworkOpts {
             manifest: self.manifest.clone(),
             data_dir: self.data_dir.clone(),
             reader: None,
+            printer: None,
+            print_server: None,
         }
     }
 }

@@ -102,6 +102,15 @@ pub struct KioskConfig {
     /// (`carekiosk admin staff-code`) or when IT stops its service. On for the desks patients stand at.
     #[serde(default)]
     pub kiosk_mode: bool,
+    /// The CUPS destination the desk prints its documents to (issue letter, prescription token, dispense
+    /// receipt): empty for the system's default printer, `none` to save them as files (also what happens when
+    /// there is no printer).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub printer: String,
+    /// The CUPS server (`host[:port]`) that has the printer; empty for this machine's CUPS (or its
+    /// `client.conf`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub print_server: String,
 }
 
 fn default_idle() -> u64 {
@@ -208,6 +217,10 @@ pub struct ConfigOverrides {
     pub data_dir: Option<PathBuf>,
     /// Card reader name, or part of it.
     pub reader: Option<String>,
+    /// The CUPS destination to print to (`none`: save documents as files).
+    pub printer: Option<String>,
+    /// The CUPS server that has it (`host[:port]`).
+    pub print_server: Option<String>,
 }
 
 impl KioskConfig {
@@ -268,6 +281,12 @@ impl KioskConfig {
         }
         if let Some(r) = &o.reader {
             c.reader = r.clone();
+        }
+        if let Some(p) = &o.printer {
+            c.printer = p.clone();
+        }
+        if let Some(p) = &o.print_server {
+            c.print_server = p.clone();
         }
         Ok(c)
     }
@@ -345,15 +364,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("carekiosk-resolve-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("desk.toml");
-        std::fs::write(&file, "role = \"pharmacy\"\nreader = \"PCD 7\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "role = \"pharmacy\"\nreader = \"PCD 7\"\nprinter = \"counter\"\n",
+        )
+        .unwrap();
+        let c = KioskConfig::resolve(
+            Some(KioskRole::Pharmacy),
+            &ConfigOverrides {
+                config: Some(file.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.printer, "counter");
         let o = ConfigOverrides {
             config: Some(file.clone()),
             reader: Some("PCD 9".into()),
             data_dir: Some(dir.join("data")),
+            printer: Some("none".into()),
             ..Default::default()
         };
         let c = KioskConfig::resolve(Some(KioskRole::Pharmacy), &o).unwrap();
         assert_eq!((c.role, c.reader.as_str()), (KioskRole::Pharmacy, "PCD 9"));
+        assert_eq!(c.printer, "none");
         assert_eq!(c.data_dir, dir.join("data"));
         // A preset file of another role is refused, naming the file.
         let e = KioskConfig::resolve(Some(KioskRole::Doctor), &o)

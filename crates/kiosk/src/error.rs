@@ -60,6 +60,14 @@ pub enum KioskError {
         /// What is wrong.
         reason: String,
     },
+    /// The printer refused the document or cannot be reached (the caller saves it as a file instead).
+    #[error("printer {printer}: {reason}")]
+    Printer {
+        /// The CUPS destination.
+        printer: String,
+        /// What CUPS (or `lp`) said, and what to check.
+        reason: String,
+    },
     /// Input the kiosk cannot act on.
     #[error("{0}")]
     Invalid(String),

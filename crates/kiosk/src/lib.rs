@@ -14,6 +14,7 @@ pub mod indexer;
 pub mod kiosk;
 pub mod local;
 pub mod outbox;
+pub mod print;
 mod session;
 pub mod workflows;
 

@@ -1,10 +1,13 @@
-//! Printing the desks' documents (the prescription token, the dispense receipt). There is no printer
-//! integration yet: the PDF is written to `<data dir>/print/` (mode 0600), opened with the desktop's PDF handler
-//! when one is configured, and the screen says that the file must be deleted once printed — "Printed — delete the
-//! file" calls [`print_delete`]. The file's content (a token is a bearer secret) is never logged.
+//! Printing the desks' documents (the prescription token, the dispense receipt): to the desk's printer through
+//! CUPS (the preset's `printer`, else the system's default; [`carekiosk_kiosk::print`]), from memory. With no
+//! printer, or when CUPS refuses the job, the PDF is written to `<data dir>/print/` (mode 0600), opened with the
+//! desktop's PDF handler when one is configured, and the screen says that the file must be deleted once printed —
+//! "Printed — delete the file" calls [`print_delete`]. The file's content (a token is a bearer secret) is never
+//! logged.
 
 use std::path::{Path, PathBuf};
 
+use carekiosk_kiosk::print::{self as cups, Destination};
 use carekiosk_kiosk::Kiosk;
 use tauri::State;
 
@@ -13,24 +16,37 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::views::PrintView;
 
-/// Writes `pdf` as `<data dir>/print/<stem>.pdf`, remembers it (to delete once printed) and opens it with the
-/// desktop's PDF handler when there is one.
+/// Prints `pdf` on the desk's printer (job name `stem`); without one, or when the printer refuses it, writes it
+/// as `<data dir>/print/<stem>.pdf`, remembers it (to delete once printed) and opens it with the desktop's PDF
+/// handler when there is one, saying why it was not printed.
 pub(super) fn print(
     k: &Kiosk,
     state: &AppState,
     stem: &str,
     pdf: &[u8],
 ) -> Result<PrintView, AppError> {
+    let (server, printer) = (&k.config.print_server, &k.config.printer);
+    let printer_error = match cups::destination(printer, server) {
+        Destination::Printer(printer) => match cups::print_pdf(server, &printer, stem, pdf) {
+            Ok(job) => return Ok(PrintView::sent(job.printer, job.job)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the document is saved as a file instead");
+                Some(e.to_string())
+            }
+        },
+        Destination::None => None,
+    };
     let dir = k.config.data_dir.join("print");
     let path = write_new(&dir, stem, pdf)?;
     if let Ok(mut p) = state.printed.lock() {
         p.push(path.clone());
     }
     let opened = open_with_default(&path);
-    Ok(PrintView {
-        path: path.display().to_string(),
+    Ok(PrintView::saved(
+        path.display().to_string(),
         opened,
-    })
+        printer_error,
+    ))
 }
 
 /// Opens `path` with the desktop's default PDF handler, if one is configured (never waits for it).
