@@ -111,6 +111,10 @@ pub struct KioskConfig {
     /// `client.conf`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub print_server: String,
+    /// The institution this kiosk was set up for (first-run set-up): the only one whose offer to enrol it the
+    /// kiosk accepts by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<alloy::primitives::Address>,
 }
 
 fn default_idle() -> u64 {
@@ -186,6 +190,25 @@ impl KioskConfig {
             c.data_dir = default_data_dir();
         }
         Ok(c)
+    }
+
+    /// This configuration as a preset file's text (what the first-run set-up saves).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a kiosk configuration always serialises")
+    }
+
+    /// Writes this configuration to `path` (the first-run set-up's file), creating its folder.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), KioskError> {
+        let fail = |e: std::io::Error| KioskError::Config {
+            path: path.display().to_string(),
+            reason: format!(
+                "cannot write the kiosk's set-up ({e}): check the folder's permissions"
+            ),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        std::fs::write(path, self.to_toml()).map_err(fail)
     }
 
     /// The kiosk's database file.
@@ -310,6 +333,17 @@ fn recorded_profile(
     })
 }
 
+/// Where the app keeps the set-up chosen on its first run: `$XDG_CONFIG_HOME/carekiosk/desk.toml`, else
+/// `~/.config/carekiosk/desk.toml`.
+pub fn default_setup_file() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    base.join("carekiosk").join("desk.toml")
+}
+
 /// `$CAREKIOSK_DATA_DIR`, else `$XDG_DATA_HOME/carekiosk`, else `~/.local/share/carekiosk`.
 pub fn default_data_dir() -> PathBuf {
     if let Ok(d) = std::env::var("CAREKIOSK_DATA_DIR") {
@@ -357,6 +391,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_saved_set_up_reads_back_as_it_was() {
+        let dir = std::env::temp_dir().join(format!("carekiosk-setup-{}", std::process::id()));
+        let file = dir.join("nested").join("desk.toml");
+        let mut c = KioskConfig::preset(KioskRole::Doctor);
+        c.profile = "/etc/carekiosk/hospital.toml".into();
+        c.manifest = PathBuf::from("/etc/carekiosk/hospital.json");
+        c.institution = Some(alloy::primitives::Address::repeat_byte(0x42));
+        c.save(&file).unwrap();
+        let back = KioskConfig::resolve(
+            None,
+            &ConfigOverrides {
+                config: Some(file.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.profile_name(), "hospital");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

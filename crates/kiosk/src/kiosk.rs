@@ -195,6 +195,39 @@ impl KioskKeys {
     }
 }
 
+/// The profile and the deployment manifest a configuration names, checked to be of one chain.
+pub fn load_network(config: &KioskConfig) -> Result<(Profile, Deployment), KioskError> {
+    let profile = Profile::load(&config.profile)?;
+    let deployment = Deployment::load(&config.manifest)?;
+    if deployment.chain_id != profile.chain_id {
+        return Err(KioskError::Config {
+            path: config.manifest.display().to_string(),
+            reason: format!(
+                "the manifest is for chain {}, the profile {} is chain {}",
+                deployment.chain_id, profile.name, profile.chain_id
+            ),
+        });
+    }
+    Ok((profile, deployment))
+}
+
+/// The deployment's node (the manifest's RPC URL, else the profile's), signing with `signer`, checked to be the
+/// manifest's chain.
+pub(crate) async fn connect(
+    profile: &Profile,
+    deployment: &Deployment,
+    signer: PrivateKeySigner,
+) -> Result<Chain, KioskError> {
+    let url = if deployment.rpc_url.is_empty() {
+        profile.rpc_url.clone()
+    } else {
+        deployment.rpc_url.clone()
+    };
+    let chain = Chain::connect_profile(&url, profile, vec![signer]).await?;
+    chain.expect_chain_id(deployment.chain_id, "the deployment manifest")?;
+    Ok(chain)
+}
+
 impl Kiosk {
     /// Opens the kiosk: keys from the OS keyring, the node of the deployment, the role check on chain (a kiosk
     /// refuses to start a role it is not registered for), and its database.
@@ -205,25 +238,9 @@ impl Kiosk {
 
     /// Like [`Kiosk::open`], with keys already loaded.
     pub async fn open_with(config: KioskConfig, keys: KioskKeys) -> Result<Kiosk, KioskError> {
-        let profile = Profile::load(&config.profile)?;
-        let deployment = Deployment::load(&config.manifest)?;
-        if deployment.chain_id != profile.chain_id {
-            return Err(KioskError::Config {
-                path: config.manifest.display().to_string(),
-                reason: format!(
-                    "the manifest is for chain {}, the profile {} is chain {}",
-                    deployment.chain_id, profile.name, profile.chain_id
-                ),
-            });
-        }
-        let url = if deployment.rpc_url.is_empty() {
-            profile.rpc_url.clone()
-        } else {
-            deployment.rpc_url.clone()
-        };
+        let (profile, deployment) = load_network(&config)?;
         let address = keys.signer.address();
-        let chain = Chain::connect_profile(&url, &profile, vec![keys.signer]).await?;
-        chain.expect_chain_id(deployment.chain_id, "the deployment manifest")?;
+        let chain = connect(&profile, &deployment, keys.signer).await?;
         let role: Role = config.role.chain_role();
         let reg = chain
             .hub(&deployment)

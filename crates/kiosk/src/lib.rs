@@ -9,6 +9,7 @@
 //! `carekiosk-chain`.
 
 mod config;
+pub mod enrol;
 mod error;
 pub mod indexer;
 pub mod kiosk;
@@ -18,7 +19,7 @@ pub mod print;
 mod session;
 pub mod workflows;
 
-pub use config::{ConfigOverrides, KioskConfig, KioskRole};
+pub use config::{default_setup_file, ConfigOverrides, KioskConfig, KioskRole};
 pub use error::KioskError;
 pub use kiosk::Kiosk;
 pub use outbox::{Finality, Outbox, Submitted};
