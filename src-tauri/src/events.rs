@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carekiosk_card::{CardEvent, CardMonitor, ReaderInfo, ReaderPattern};
-use carekiosk_kiosk::Kiosk;
-use tauri::{AppHandle, Emitter, Manager};
+use carekiosk_kiosk::{Kiosk, KioskConfig, KioskError};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::state::AppState;
-use crate::views::{ConsentLimits, KioskInfo, PendingWrite, ReaderView, StatusView};
+use crate::views::{ConsentLimits, EnrolmentView, KioskInfo, PendingWrite, ReaderView, StatusView};
 
 /// Event names the UI listens to.
 pub const INFO: &str = "kiosk://info";
@@ -29,26 +29,41 @@ pub fn spawn(app: AppHandle) {
     tauri::async_runtime::spawn(status_loop(app));
 }
 
-/// Opens the kiosk; until it opens (node down, not registered yet), tries again every few seconds.
-async fn keep_open(app: AppHandle) {
+/// Opens the kiosk again (after its set-up was reset).
+pub fn reopen<R: Runtime>(app: AppHandle<R>) {
+    tauri::async_runtime::spawn(keep_open(app));
+}
+
+/// Opens the kiosk; until it opens (node down, not registered yet, not set up yet), tries again every few
+/// seconds. A kiosk set up on its first run takes its institution's offer to enrol it as soon as it is on chain.
+async fn keep_open<R: Runtime>(app: AppHandle<R>) {
     loop {
         let state = app.state::<AppState>();
         if state.is_open().await {
             return;
         }
-        let opened = match state.launch.kiosk_config() {
-            Ok(c) => Kiosk::open(c).await,
-            Err(e) => Err(e),
-        };
-        match opened {
-            Ok(k) => {
-                tracing::info!(address = %k.address, role = k.config.role.as_str(), "kiosk open");
-                state.set_kiosk(k).await;
+        if state.launch.first_run() {
+            if let Ok(mut slot) = state.open_error.lock() {
+                *slot = None;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "the kiosk could not open");
-                if let Ok(mut slot) = state.open_error.lock() {
-                    *slot = Some(e.to_string());
+        } else {
+            let opened = match state.launch.kiosk_config() {
+                Ok(c) => open_or_enrol(&state, c).await,
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(k) => {
+                    tracing::info!(address = %k.address, role = k.config.role.as_str(), "kiosk open");
+                    if let Ok(mut e) = state.enrolment.lock() {
+                        *e = None;
+                    }
+                    state.set_kiosk(k).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the kiosk could not open");
+                    if let Ok(mut slot) = state.open_error.lock() {
+                        *slot = Some(e.to_string());
+                    }
                 }
             }
         }
@@ -56,8 +71,50 @@ async fn keep_open(app: AppHandle) {
         if state.is_open().await {
             return;
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// Opens the kiosk; one set up on its first run and not enrolled yet looks for its institution's offer and
+/// accepts it (then opens), or records what it waits for.
+async fn open_or_enrol(state: &AppState, c: KioskConfig) -> Result<Kiosk, KioskError> {
+    use carekiosk_kiosk::enrol::{accept_offer, Enrolment};
+    let refused = match Kiosk::open(c.clone()).await {
+        Err(e @ KioskError::NotRegistered { .. }) => e,
+        other => return other,
+    };
+    let Some(institution) = c.institution else {
+        return Err(refused);
+    };
+    let (address, what, offer) = match accept_offer(&c, institution).await? {
+        Enrolment::Enrolled | Enrolment::Accepted(_) => return Kiosk::open(c).await,
+        Enrolment::Waiting {
+            address,
+            offer: None,
+        } => (address, "waiting", None),
+        Enrolment::Waiting {
+            address,
+            offer: Some(o),
+        } => (address, "other-offer", Some(o.to_string())),
+        Enrolment::NeedsGas { address } => (address, "needs-gas", None),
+    };
+    let chain_id = carekiosk_kiosk::kiosk::load_network(&c)
+        .map(|(_, d)| d.chain_id)
+        .unwrap_or_default();
+    let (qr_width, modules) =
+        carekiosk_letter::qr_modules(&format!("ethereum:{address}@{chain_id}"))
+            .map_err(|e| KioskError::Invalid(format!("the address's QR code: {e}")))?;
+    if let Ok(mut slot) = state.enrolment.lock() {
+        *slot = Some(EnrolmentView {
+            address: address.to_string(),
+            state: what.into(),
+            institution: institution.to_string(),
+            offer,
+            qr_width,
+            qr_modules: modules.iter().map(|d| if *d { '1' } else { '0' }).collect(),
+        });
+    }
+    Err(refused)
 }
 
 /// The kiosk's identity, for the screen.
@@ -65,7 +122,7 @@ pub async fn info(state: &AppState) -> KioskInfo {
     let config = state.launch.kiosk_config().ok();
     let error = state.open_error.lock().ok().and_then(|e| e.clone());
     let base = KioskInfo {
-        role: state.launch.role.as_str().into(),
+        role: state.launch.role().as_str().into(),
         lang: state.launch.lang.clone(),
         ready: false,
         error,
@@ -86,9 +143,17 @@ pub async fn info(state: &AppState) -> KioskInfo {
         idle_timeout_secs: config.as_ref().map(|c| c.idle_timeout_secs).unwrap_or(120),
         token_symbol: None,
         token_decimals: None,
-        consent: ConsentLimits::of(config.as_ref().map(|c| c.role).unwrap_or(state.launch.role)),
+        consent: ConsentLimits::of(
+            config
+                .as_ref()
+                .map(|c| c.role)
+                .unwrap_or(state.launch.role()),
+        ),
         text_scale: config.as_ref().and_then(|c| c.text_scale),
         kiosk_mode: state.launch.kiosk_mode(),
+        first_run: state.launch.first_run(),
+        from_setup: state.launch.from_setup(),
+        enrolment: state.enrolment.lock().ok().and_then(|e| e.clone()),
     };
     match state.kiosk().await {
         Ok(k) => KioskInfo {

@@ -11,15 +11,21 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "carekiosk-app",
-    about = "The carekiosk desk app (reception, doctor, pharmacy, insurer)"
+    about = "The carekiosk desk app (reception, doctor, pharmacy, insurer)",
+    after_help = "Without --role or --config the app uses the set-up chosen on its first run (--setup-file); \
+                  without one either, it opens the first-run set-up."
 )]
 pub struct Launch {
     /// The desk's role (ignored when --config names a preset file, whose role wins).
-    #[arg(long, env = "CAREKIOSK_ROLE", default_value = "reception")]
-    pub role: KioskRole,
+    #[arg(long, env = "CAREKIOSK_ROLE")]
+    pub role: Option<KioskRole>,
     /// A role preset file (kiosk-config/roles/<role>.toml).
     #[arg(long, env = "CAREKIOSK_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where the first-run set-up is kept (default: ~/.config/carekiosk/desk.toml); used when neither --role nor
+    /// --config is given.
+    #[arg(long, env = "CAREKIOSK_SETUP_FILE")]
+    pub setup_file: Option<PathBuf>,
     /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml (default: the preset's,
     /// else the one the --manifest was deployed with).
     #[arg(long, env = "CAREKIOSK_PROFILE")]
@@ -59,11 +65,29 @@ impl Launch {
         if let Some(p) = &l.config {
             if let Ok(text) = std::fs::read_to_string(p) {
                 if let Ok(c) = KioskConfig::parse(&text, &p.display().to_string()) {
-                    l.role = c.role;
+                    l.role = Some(c.role);
                 }
             }
         }
         Ok(l)
+    }
+
+    /// The first-run set-up's file.
+    pub fn setup_path(&self) -> PathBuf {
+        self.setup_file
+            .clone()
+            .unwrap_or_else(carekiosk_kiosk::default_setup_file)
+    }
+
+    /// Whether the desk comes from the first-run set-up (neither --role nor --config given): then a staff action
+    /// may reset it.
+    pub fn from_setup(&self) -> bool {
+        self.role.is_none() && self.config.is_none()
+    }
+
+    /// Whether this is a first run: the desk comes from the set-up, and there is none yet.
+    pub fn first_run(&self) -> bool {
+        self.from_setup() && !self.setup_path().exists()
     }
 
     /// Whether the app runs in kiosk mode: the preset asks for it and `--windowed` was not given.
@@ -71,13 +95,32 @@ impl Launch {
         !self.windowed && self.kiosk_config().is_ok_and(|c| c.kiosk_mode)
     }
 
-    /// The kiosk configuration: the preset (embedded, or the file), overridden by the options given — resolved
-    /// by the kiosk core exactly as the CLI's kiosk commands resolve theirs.
+    /// The desk's role: the one given, else the set-up's (reception before the set-up is made).
+    pub fn role(&self) -> KioskRole {
+        match self.role {
+            Some(r) => r,
+            None => self
+                .kiosk_config()
+                .map(|c| c.role)
+                .unwrap_or(KioskRole::Reception),
+        }
+    }
+
+    /// The kiosk configuration: the preset (embedded, the --config file, or the first-run set-up's file),
+    /// overridden by the options given — resolved by the kiosk core exactly as the CLI's kiosk commands resolve
+    /// theirs.
     pub fn kiosk_config(&self) -> Result<KioskConfig, carekiosk_kiosk::KioskError> {
+        let setup = self.from_setup().then(|| self.setup_path());
+        if let Some(p) = setup.as_ref().filter(|p| !p.exists()) {
+            return Err(carekiosk_kiosk::KioskError::Config {
+                path: p.display().to_string(),
+                reason: "this kiosk is not set up yet: choose its desk on the set-up screen".into(),
+            });
+        }
         KioskConfig::resolve(
-            Some(self.role),
+            self.role,
             &carekiosk_kiosk::ConfigOverrides {
-                config: self.config.clone(),
+                config: self.config.clone().or(setup),
                 profile: self.profile.clone(),
                 manifest: self.manifest.clone(),
                 data_dir: self.data_dir.clone(),
@@ -144,6 +187,56 @@ mod tests {
             c.manifest,
             PathBuf::from("kiosk-config/deployments/celo-sepolia.json")
         );
+    }
+
+    #[test]
+    fn without_role_or_config_the_desk_is_the_first_run_set_up() {
+        let dir = std::env::temp_dir().join(format!("carekiosk-launch-{}", std::process::id()));
+        let file = dir.join("desk.toml");
+        let _ = std::fs::remove_dir_all(&dir);
+        let setup = ["app", "--setup-file", file.to_str().unwrap()];
+        let l = Launch::from_args(setup.map(OsString::from)).unwrap();
+        // Nothing set up yet: the first run; the configuration says what to do.
+        assert!(l.from_setup() && l.first_run());
+        let e = l.kiosk_config().unwrap_err().to_string();
+        assert!(e.contains("not set up yet"), "{e}");
+        // Saved by the set-up: the desk comes from it (the options given still override it).
+        let mut c = KioskConfig::preset(KioskRole::Insurer);
+        c.institution = Some(alloy::primitives::Address::repeat_byte(7));
+        c.save(&file).unwrap();
+        let l = Launch::from_args(
+            [
+                "app",
+                "--setup-file",
+                file.to_str().unwrap(),
+                "--reader",
+                "PCD 3",
+            ]
+            .map(OsString::from),
+        )
+        .unwrap();
+        assert!(l.from_setup() && !l.first_run());
+        assert_eq!(l.role(), KioskRole::Insurer);
+        let got = l.kiosk_config().unwrap();
+        assert_eq!(
+            (got.institution, got.reader.as_str()),
+            (c.institution, "PCD 3")
+        );
+        // A role given on the command line wins over the set-up, which can then not be reset from the app.
+        let l = Launch::from_args(
+            [
+                "app",
+                "--setup-file",
+                file.to_str().unwrap(),
+                "--role",
+                "doctor",
+            ]
+            .map(OsString::from),
+        )
+        .unwrap();
+        assert!(!l.from_setup() && !l.first_run());
+        assert_eq!(l.kiosk_config().unwrap().role, KioskRole::Doctor);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

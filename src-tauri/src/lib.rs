@@ -28,7 +28,11 @@ pub fn run() {
         Ok(l) => l,
         Err(e) => e.exit(),
     };
-    tracing::info!(role = launch.role.as_str(), "starting the kiosk app");
+    tracing::info!(
+        role = launch.role().as_str(),
+        first_run = launch.first_run(),
+        "starting the kiosk app"
+    );
     let kiosk_mode = launch.kiosk_mode();
     tauri::Builder::default()
         .manage(state::AppState::new(launch))

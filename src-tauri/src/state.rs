@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::error::AppError;
 use crate::launch::Launch;
-use crate::views::ReaderView;
+use crate::views::{EnrolmentView, ReaderView};
 
 /// Everything the commands share.
 pub struct AppState {
@@ -40,6 +40,8 @@ pub struct AppState {
     pub printed: Mutex<Vec<PathBuf>>,
     /// Kiosk mode: the window may close (the staff code was given).
     pub close_allowed: AtomicBool,
+    /// A kiosk set up on its first run, not enrolled yet: where its enrolment stands (for the set-up screen).
+    pub enrolment: Mutex<Option<EnrolmentView>>,
 }
 
 /// The issue letter waiting to be printed: what it prints, and the files "Save as PDF" wrote. In memory only; the
@@ -68,6 +70,7 @@ impl AppState {
             recovery: Mutex::new(None),
             close_allowed: AtomicBool::new(false),
             printed: Mutex::new(Vec::new()),
+            enrolment: Mutex::new(None),
         }
     }
 
@@ -99,6 +102,15 @@ impl AppState {
     pub async fn set_kiosk(&self, k: Kiosk) {
         *self.kiosk.write().await = Some(k);
         if let Ok(mut e) = self.open_error.lock() {
+            *e = None;
+        }
+    }
+
+    /// Closes the kiosk (its set-up was reset): the patient's session and the kiosk are dropped.
+    pub async fn close_kiosk(&self) {
+        *self.session.lock().await = None;
+        *self.kiosk.write().await = None;
+        if let Ok(mut e) = self.enrolment.lock() {
             *e = None;
         }
     }

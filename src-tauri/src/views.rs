@@ -38,6 +38,49 @@ pub struct KioskInfo {
     pub text_scale: Option<u16>,
     /// Kiosk mode: full screen, closed only with the staff code.
     pub kiosk_mode: bool,
+    /// No desk is set up yet: the first-run set-up is shown.
+    pub first_run: bool,
+    /// The desk comes from the first-run set-up (a staff action may reset it).
+    pub from_setup: bool,
+    /// A kiosk set up on its first run and not enrolled yet: its address and where the enrolment stands.
+    pub enrolment: Option<EnrolmentView>,
+}
+
+/// Where a new kiosk's enrolment stands, for the set-up screen: its address (as text and as a QR code for the
+/// institution's administrator) and what it waits for.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrolmentView {
+    pub address: String,
+    /// `waiting` (no offer yet), `other-offer` (another institution offered: not taken), `needs-gas` (offered,
+    /// but the kiosk has nothing to pay the acceptance with).
+    pub state: String,
+    /// The institution it was set up for.
+    pub institution: String,
+    /// Another institution's offer, when there is one.
+    pub offer: Option<String>,
+    /// The QR code of `ethereum:<address>@<chain id>` (EIP-681): its width and its modules row by row.
+    pub qr_width: usize,
+    pub qr_modules: String,
+}
+
+/// A deployment manifest read on the first-run set-up: its chain and the institutions a kiosk can join.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstRunManifestView {
+    pub chain_id: u64,
+    pub profile: String,
+    pub institutions: Vec<FirstRunInstitution>,
+}
+
+/// An institution of the manifest.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstRunInstitution {
+    pub name: String,
+    /// `reception`/`doctor` desks join a hospital, `pharmacy` a pharmacy, `insurer` an insurer.
+    pub role: String,
+    pub address: String,
 }
 
 /// The role's consent ceiling and default, for the consent choice the screen shows before the card signs.

@@ -24,6 +24,7 @@ import type {
   EmergencySavedView,
   EmergencySet,
   EmergencyView,
+  FirstRunManifestView,
   HeldConsentView,
   KioskInfo,
   LetterView,
@@ -35,6 +36,7 @@ import type {
   ReaderView,
   ReplacedView,
   ReviewView,
+  Role,
   SavedLetter,
   StatusView,
   TokenDispenseView,
@@ -110,6 +112,11 @@ export const api = {
   emergencyRead: (clinician: string, reason: string) => invoke<EmergencyView>('emergency_read', { clinician, reason }),
 
   kioskClose: (code: string) => invoke<null>('kiosk_close', { code }),
+  firstrunManifest: (profile: string, manifest: string) =>
+    invoke<FirstRunManifestView>('firstrun_manifest', { profile, manifest }),
+  firstrunSave: (role: Role, profile: string, manifest: string, institution: string) =>
+    invoke<string>('firstrun_save', { role, profile, manifest, institution }),
+  firstrunReset: (code: string) => invoke<null>('firstrun_reset', { code }),
 };
 
 export const events = {

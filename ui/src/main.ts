@@ -18,6 +18,7 @@ import { lostDesk, newLostState, type LostState } from './screens/lost';
 import { patientViewFlow } from './screens/patient';
 import { pharmacyVisit, tokenDesk } from './screens/pharmacy';
 import { receptionVisit, registerForm } from './screens/reception';
+import { firstRunScreen } from './screens/firstrun';
 import { setupScreen } from './screens/setup';
 import { resetBlocked, unblockFlow } from './screens/unblock';
 import { isStaffShortcut, staffClose } from './staffclose';
@@ -301,7 +302,9 @@ function renderScreen(): void {
   let el: HTMLElement;
   overlay = null;
   lostCard = null;
-  if (phase === 'setup' || !ctx.info.ready) {
+  if (ctx.info.firstRun) {
+    el = firstRunScreen(ctx);
+  } else if (phase === 'setup' || !ctx.info.ready) {
     el = setupScreen(ctx.info, ctx.status, () => {
       started = true;
       setPhase(usesCard() ? 'insert' : 'visit');
@@ -565,7 +568,9 @@ function onInfo(i: KioskInfo): void {
   setPreset(i.textScale);
   ctx.token = { symbol: i.tokenSymbol ?? 'tUSD', decimals: i.tokenDecimals ?? 18 };
   idle.disarm();
-  if (!started) renderScreen();
+  // The first-run form keeps what is being typed in it: it is drawn once, not on every info.
+  if (i.firstRun && document.getElementById('firstrun') !== null) renderHeader();
+  else if (!started) renderScreen();
   else renderHeader();
 }
 

@@ -25,6 +25,29 @@ export interface KioskInfo {
   textScale?: number | null;
   /** Kiosk mode: full screen, closed only with the staff code. */
   kioskMode?: boolean;
+  /** No desk is set up yet: the first-run set-up is shown. */
+  firstRun?: boolean;
+  /** The desk comes from the first-run set-up: a staff action may reset it. */
+  fromSetup?: boolean;
+  /** A kiosk set up on its first run, not enrolled yet. */
+  enrolment?: EnrolmentView | null;
+}
+
+/** Where a new kiosk's enrolment stands: its address (text and QR code) and what it waits for. */
+export interface EnrolmentView {
+  address: string;
+  state: 'waiting' | 'other-offer' | 'needs-gas';
+  institution: string;
+  offer: string | null;
+  qrWidth: number;
+  qrModules: string;
+}
+
+/** A deployment manifest read on the first-run set-up. */
+export interface FirstRunManifestView {
+  chainId: number;
+  profile: string;
+  institutions: { name: string; role: 'hospital' | 'pharmacy' | 'insurer'; address: string }[];
 }
 
 /** The role's consent ceiling and default (scope bits: read 1, write 2, prescribe 4, dispense 8). */

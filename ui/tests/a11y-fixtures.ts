@@ -3,6 +3,7 @@ import type { Ctx } from '../src/context';
 import type {
   AppError,
   CheckInView,
+  FirstRunManifestView,
   ClaimView,
   DispenseView,
   EmergencyCurrentView,
@@ -252,6 +253,17 @@ export function answer(cmd: string, args: Record<string, unknown> = {}): unknown
       return { patientId: '0x' + 'cd'.repeat(32), name: 'Jane Roe-Example', set: emergencySet, trace: tx('pending') } satisfies EmergencyView;
     case 'letter_show':
       return letter;
+    case 'firstrun_manifest':
+      return {
+        chainId: 31337,
+        profile: 'local',
+        institutions: [
+          { name: 'Demo Hospital', role: 'hospital', address: '0x' + '11'.repeat(20) },
+          { name: 'Demo Pharmacy', role: 'pharmacy', address: '0x' + '22'.repeat(20) },
+        ],
+      } satisfies FirstRunManifestView;
+    case 'firstrun_save':
+      return '0x' + '33'.repeat(20);
     case 'letter_save_pdf':
       return { path: '/tmp/carekiosk-letter.pdf' };
     case 'reception_report_lost':

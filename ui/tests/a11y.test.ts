@@ -12,6 +12,7 @@ import { lostDesk, newLostState, type LostState } from '../src/screens/lost';
 import { patientViewFlow } from '../src/screens/patient';
 import { pharmacyVisit, tokenDesk } from '../src/screens/pharmacy';
 import { receptionVisit, registerForm } from '../src/screens/reception';
+import { firstRunScreen } from '../src/screens/firstrun';
 import { setupScreen } from '../src/screens/setup';
 import { resetBlocked, unblockFlow } from '../src/screens/unblock';
 import type { KioskInfo, ReaderView, Role, StatusView } from '../src/types';
@@ -141,6 +142,60 @@ describe.each(['en', 'fr'] as const)('every screen is labelled for a screen read
     problems.push(...check('set-up (refused)'));
     show(setupScreen(info('pharmacy'), status(), () => undefined));
     problems.push(...check('set-up (ready)'));
+    expect(problems).toEqual([]);
+  });
+
+  it('first run: the form, the manifest read (institutions of the role), the key made; enrolment; reset', async () => {
+    const problems: string[] = [];
+    show(firstRunScreen(fakeCtx('reception')));
+    problems.push(...check('first run'));
+    document.querySelector<HTMLSelectElement>('#firstrun-role')!.value = 'pharmacy';
+    document.querySelector<HTMLInputElement>('#firstrun-manifest')!.value = '/etc/carekiosk/local.json';
+    click('#firstrun-load');
+    await settle();
+    problems.push(...check('first run (manifest read)'));
+    // Only where a pharmacy desk belongs.
+    const options = [...document.querySelectorAll('#firstrun-institution option')].map((o) => o.textContent);
+    expect(options).toEqual([`Demo Pharmacy · 0x${'22'.repeat(20)}`]);
+    click('#firstrun-save');
+    await settle();
+    expect(invoke).toHaveBeenCalledWith('firstrun_save', {
+      role: 'pharmacy',
+      profile: 'local',
+      manifest: '/etc/carekiosk/local.json',
+      institution: '0x' + '22'.repeat(20),
+    });
+    expect(document.querySelector('#firstrun-saved')!.textContent).toBe('0x' + '33'.repeat(20));
+    // A profile file: its field appears; an insurer desk in a manifest without insurer says so.
+    const profile = document.querySelector<HTMLSelectElement>('#firstrun-profile')!;
+    profile.value = 'file';
+    profile.dispatchEvent(new Event('change'));
+    expect(document.querySelector<HTMLElement>('#firstrun-profile-file')!.closest<HTMLElement>('.field')!.hidden).toBe(false);
+    document.querySelector<HTMLSelectElement>('#firstrun-role')!.value = 'insurer';
+    click('#firstrun-load');
+    await settle();
+    expect(document.querySelector('#firstrun-none')).not.toBeNull();
+    problems.push(...check('first run (no institution for the role)'));
+
+    const enrolment = {
+      address: '0x' + '33'.repeat(20),
+      state: 'other-offer' as const,
+      institution: '0x' + '22'.repeat(20),
+      offer: '0x' + '44'.repeat(20),
+      qrWidth: 21,
+      qrModules: '10'.repeat(220) + '1',
+    };
+    show(setupScreen(info('pharmacy', { ready: false, fromSetup: true, enrolment }), null, () => undefined));
+    problems.push(...check('set-up (enrolment)'));
+    expect(document.querySelector('#enrol-address')!.textContent).toBe(enrolment.address);
+    expect(document.querySelector('#enrol-state')!.textContent).toContain('0x' + '44'.repeat(20));
+    expect(accessibleName(document.querySelector('#enrol-qr')!)).not.toBe('');
+    click('#reset-open');
+    problems.push(...check('set-up (reset)'));
+    document.querySelector<HTMLInputElement>('#reset-code')!.value = '12345678';
+    document.querySelector<HTMLFormElement>('#reset-form')!.requestSubmit();
+    await settle();
+    expect(invoke).toHaveBeenCalledWith('firstrun_reset', { code: '12345678' });
     expect(problems).toEqual([]);
   });
 

@@ -93,7 +93,7 @@ pub async fn card_unblock(
     pin_again: String,
     state: State<'_, AppState>,
 ) -> Result<(), AppError> {
-    if state.launch.role != KioskRole::Reception {
+    if state.launch.role() != KioskRole::Reception {
         return Err(AppError::NotAtThisDesk);
     }
     let name = reader(&state)?;

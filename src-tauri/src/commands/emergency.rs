@@ -17,7 +17,7 @@ use crate::views::{
 };
 
 fn require_hospital(state: &AppState) -> Result<(), AppError> {
-    if state.launch.role.chain_role() == Role::Hospital {
+    if state.launch.role().chain_role() == Role::Hospital {
         Ok(())
     } else {
         Err(AppError::HospitalOnly)

@@ -5,6 +5,7 @@
 mod card;
 mod doctor;
 mod emergency;
+mod firstrun;
 mod insurer;
 mod letter;
 mod patient;
@@ -22,6 +23,9 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         setup::kiosk_info,
         setup::kiosk_status,
         setup::kiosk_close,
+        firstrun::firstrun_manifest,
+        firstrun::firstrun_save,
+        firstrun::firstrun_reset,
         setup::icd10_search,
         setup::formulary_search,
         setup::service_codes,

@@ -171,7 +171,7 @@ pub async fn reception_replace(
 }
 
 fn require_reception(state: &AppState) -> Result<(), AppError> {
-    if state.launch.role == KioskRole::Reception {
+    if state.launch.role() == KioskRole::Reception {
         Ok(())
     } else {
         Err(AppError::NotAtThisDesk)
