@@ -389,7 +389,9 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, StepError> {
                 .rev()
                 .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
                 .map(|e| e.index)
-                .ok_or_else(|| KioskError::Invalid("no diagnosis in the history to bill".into()))?;
+                // A reorg may have taken the diagnosis off for a moment (its kiosk sends it again): refused, so the
+                // driver asks again, as for a prescription the pharmacy does not find.
+                .ok_or(StepError::Missing("no diagnosis in the history to bill"))?;
             let amount = U256::from(amount) * U256::from(TOKEN_UNIT);
             let r = doctor::submit_claim(&k, &mut s, condition, amount).await?;
             settle(&k, &[r]).await?;
@@ -539,6 +541,10 @@ mod tests {
         );
         assert_eq!(
             classify_step(&StepError::Missing("no prescription found for the patient")),
+            FailKind::Refused
+        );
+        assert_eq!(
+            classify_step(&StepError::Missing("no diagnosis in the history to bill")),
             FailKind::Refused
         );
         assert_eq!(
