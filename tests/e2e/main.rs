@@ -13,7 +13,7 @@ mod harness;
 
 use std::time::Duration;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
 use carekiosk_card::{CardError, PatientCard, Pin, PinKind};
 use carekiosk_card_sim::{Sim, SimConfig};
@@ -117,6 +117,104 @@ async fn patient_in_reader(st: &Stack, slot: &Reader) -> alloy::primitives::B256
     let pid = s.patient_id();
     drop(s.into_card());
     pid
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_remembered() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-firstrun").await;
+    let slot = common::reader();
+    // A network profile file of its own (the local profile under another name): this kiosk's key is new.
+    let name = format!("firstrun-{}", std::process::id());
+    let profile = st.dir.join(format!("{name}.toml"));
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../kiosk-config/profiles/local.toml"
+        ),
+        &profile,
+    )
+    .unwrap();
+    let manifest = st.dir.join("local.json");
+    let setup = st.dir.join("desk.toml");
+    // Started as the package's unit starts it: no role, no preset — only where the set-up is kept.
+    let a: Vec<String> = vec![
+        "--setup-file".into(),
+        setup.display().to_string(),
+        "--data-dir".into(),
+        st.dir.join("app-firstrun").display().to_string(),
+        "--reader".into(),
+        slot.name().into(),
+        "--windowed".into(),
+    ];
+    let app = App::launch(&a).await;
+    app.find("#firstrun").await;
+    app.set_value("#firstrun-role", "pharmacy").await;
+    app.set_value("#firstrun-profile", "file").await;
+    app.type_into("#firstrun-profile-file", &profile.display().to_string())
+        .await;
+    app.type_into("#firstrun-manifest", &manifest.display().to_string())
+        .await;
+    app.click("#firstrun-load").await;
+    app.wait_text("#firstrun-chain", &st.d.chain_id.to_string())
+        .await;
+    let pharmacy = st.actors.pharmacy.address();
+    app.set_value("#firstrun-institution", &pharmacy.to_string())
+        .await;
+    app.screenshot("firstrun").await;
+    app.click("#firstrun-save").await;
+
+    // The key is made and the set-up remembered; the kiosk shows its address (text and QR) and waits.
+    let me: Address = app
+        .wait_text("#enrol-address", "0x")
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    app.find("#enrol-qr").await;
+    app.wait_attr("#enrolment", "data-state", "waiting").await;
+    let saved =
+        carekiosk_kiosk::KioskConfig::parse(&std::fs::read_to_string(&setup).unwrap(), "desk.toml")
+            .unwrap();
+    assert_eq!(saved.role, KioskRole::Pharmacy);
+    assert_eq!(saved.institution, Some(pharmacy));
+    assert_eq!(saved.manifest, manifest);
+    assert_eq!(saved.profile, profile.display().to_string());
+    // The administrator enrols it (`carekiosk admin add-kiosk`); without funds for fees it says so.
+    let hub = st.chain.hub(&st.d);
+    st.chain.send(pharmacy, hub.addKiosk(me)).await.unwrap();
+    app.wait_attr("#enrolment", "data-state", "needs-gas").await;
+    app.screenshot("firstrun-enrol").await;
+    // Funded, it accepts the offer by itself and the desk opens.
+    st.chain
+        .devnet_set_balance(me, U256::from(10u64).pow(U256::from(18u64)))
+        .await
+        .unwrap();
+    app.find("#setup-start").await;
+    assert_eq!(hub.kioskInstitution(me).call().await.unwrap(), pharmacy);
+    app.wait_text("#setup-facts", &me.to_string()).await;
+    app.click("#setup-start").await;
+    app.find("#insert").await;
+    app.close().await;
+
+    // Started again: remembered, the pharmacy's desk opens without the set-up.
+    let app = App::launch(&a).await;
+    app.find("#setup-start").await;
+    app.wait_text("#setup-facts", &me.to_string()).await;
+    // A staff action resets it: a wrong staff code is refused, the right one brings the set-up back.
+    let code = carekiosk_kiosk::kiosk::set_staff_code(&name, KioskRole::Pharmacy).unwrap();
+    app.click("#reset-open").await;
+    app.type_into("#reset-code", "00000000").await;
+    app.click("#reset-confirm").await;
+    app.wait_text("#reset-error", "not this desk").await;
+    assert!(setup.exists(), "a wrong code resets nothing");
+    app.type_into("#reset-code", &code).await;
+    app.click("#reset-confirm").await;
+    app.find("#firstrun").await;
+    assert!(!setup.exists(), "the set-up is forgotten");
+    app.close().await;
+    drop(slot);
+    st.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
