@@ -44,19 +44,7 @@ export function staffClose(): StaffClose {
     code.value = '';
     replace(error);
   };
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    replace(error);
-    try {
-      await api.kioskClose(code.value.trim());
-    } catch (e) {
-      code.value = '';
-      const err = asAppError(e);
-      const key = errorKey(err.kind);
-      replace(error, key ? t(key) : err.message);
-      code.focus();
-    }
-  });
+  onStaffCode(form, code, error, (c) => api.kioskClose(c));
   el.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') hide();
   });
@@ -67,6 +55,29 @@ export function staffClose(): StaffClose {
       code.focus();
     },
   };
+}
+
+/** Submitting `form` sends the staff code typed in `code` to `call`; a refusal (a wrong code) is said in `error`
+ * and the field is cleared for another try. */
+export function onStaffCode(
+  form: HTMLFormElement,
+  code: HTMLInputElement,
+  error: HTMLElement,
+  call: (code: string) => Promise<unknown>,
+): void {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    replace(error);
+    try {
+      await call(code.value.trim());
+    } catch (e) {
+      code.value = '';
+      const err = asAppError(e);
+      const key = errorKey(err.kind);
+      replace(error, key ? t(key) : err.message);
+      code.focus();
+    }
+  });
 }
 
 /** Whether a key press is the staff shortcut (Ctrl+Alt+Q). */

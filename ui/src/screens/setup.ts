@@ -2,10 +2,11 @@
 // refusal with what to do (e.g. the kiosk's key is not registered for its role). A kiosk set up on its first run
 // and not enrolled yet shows its address as text and as a QR code, and what it waits for. A desk that comes from
 // the first-run set-up can be reset with the staff code.
-import { api, asAppError } from '../api';
-import { h, replace } from '../dom';
-import { errorKey, t, type Key } from '../i18n';
+import { api } from '../api';
+import { h } from '../dom';
+import { t, type Key } from '../i18n';
 import { qrSvg } from '../qr';
+import { onStaffCode } from '../staffclose';
 import type { EnrolmentView, KioskInfo, StatusView } from '../types';
 
 function enrolmentPanel(e: EnrolmentView): HTMLElement {
@@ -36,19 +37,7 @@ function resetPanel(): HTMLElement {
     error,
     h('div', { class: 'actions' }, h('button', { type: 'submit', id: 'reset-confirm' }, t('firstrun.resetConfirm'))),
   );
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    replace(error);
-    try {
-      await api.firstrunReset(code.value.trim());
-    } catch (e) {
-      code.value = '';
-      const err = asAppError(e);
-      const key = errorKey(err.kind);
-      replace(error, key ? t(key) : err.message);
-      code.focus();
-    }
-  });
+  onStaffCode(form, code, error, (c) => api.firstrunReset(c));
   const open = h('button', { type: 'button', class: 'secondary', id: 'reset-open' }, t('firstrun.reset'));
   open.addEventListener('click', () => {
     form.hidden = false;
