@@ -312,6 +312,16 @@ impl Chain {
         Ok(block.header.timestamp)
     }
 
+    /// Block `n` with its transactions in full (a block the node does not have is an error).
+    pub async fn full_block(&self, n: u64) -> Result<alloy::rpc::types::Block, ChainError> {
+        self.provider
+            .get_block_by_number(n.into())
+            .full()
+            .await
+            .map_err(|e| ChainError::node(&self.url, e))?
+            .ok_or_else(|| ChainError::Failed(format!("the node has no block {n}")))
+    }
+
     /// Sends a contract call (or deployment) from `from` under the gas policy, waits for its receipt, and turns
     /// a revert into [`ChainError::Reverted`] with the custom error decoded.
     pub async fn send<D: CallDecoder>(

@@ -28,7 +28,9 @@ async fn a_new_kiosk_takes_only_its_institutions_offer_and_then_opens() {
     );
 
     // Not enrolled: it cannot open, and nothing is offered yet.
-    let e = Kiosk::open(c.clone()).await.err().expect("not enrolled");
+    let Err(e) = Kiosk::open(c.clone()).await else {
+        panic!("a kiosk opened before it was enrolled")
+    };
     assert!(matches!(e, KioskError::NotRegistered { .. }), "{e}");
     assert_eq!(
         accept_offer(&c, pharmacy).await.unwrap(),

@@ -428,14 +428,7 @@ async fn a_nonce_no_write_holds_is_filled_and_the_writes_behind_it_land() {
     let latest = r.chain.provider().get_block_number().await.unwrap();
     let mut filler = None;
     for n in 0..=latest {
-        let block = r
-            .chain
-            .provider()
-            .get_block_by_number(n.into())
-            .full()
-            .await
-            .unwrap()
-            .unwrap();
+        let block = r.chain.full_block(n).await.unwrap();
         for t in block.transactions.txns() {
             let inner = t.inner.inner();
             if t.inner.signer() == r.sender && alloy::consensus::Transaction::nonce(inner) == 0 {

@@ -218,14 +218,7 @@ async fn a_whole_visit_on_the_real_parts() {
     let latest = st.chain.block_number().await.unwrap();
     let mut scanned = 0;
     for n in 0..=latest {
-        let block = st
-            .chain
-            .provider()
-            .get_block_by_number(n.into())
-            .full()
-            .await
-            .unwrap()
-            .unwrap();
+        let block = st.chain.full_block(n).await.unwrap();
         for tx in block.transactions.txns() {
             let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
             for needle in &needles {

@@ -38,13 +38,7 @@ pub async fn chain_txs(chain: &Chain) -> Result<HashMap<B256, ChainTx>, LoadErro
     let latest = chain.block_number().await?;
     let mut out = HashMap::new();
     for n in 0..=latest {
-        let block = chain
-            .provider()
-            .get_block_by_number(n.into())
-            .full()
-            .await
-            .map_err(|e| ChainError::node(chain.url(), e))?
-            .ok_or(LoadError::BlockMissing(n))?;
+        let block = chain.full_block(n).await?;
         let receipts: HashMap<B256, (bool, u64)> = chain
             .provider()
             .get_block_receipts(n.into())

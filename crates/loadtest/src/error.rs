@@ -9,9 +9,6 @@ pub enum LoadError {
     /// The chain client failed (also a block or its receipts the checker or the scanner could not read).
     #[error("chain: {0}")]
     Chain(#[from] carekiosk_chain::ChainError),
-    /// A block the node said it has is not there.
-    #[error("block {0} is missing from the chain")]
-    BlockMissing(u64),
     /// The card or PC/SC failed.
     #[error("card: {0}")]
     Card(#[from] carekiosk_card::CardError),

@@ -134,13 +134,7 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
     let latest = chain.block_number().await?;
     let mut report = ScanReport::default();
     for n in 0..=latest {
-        let block = chain
-            .provider()
-            .get_block_by_number(n.into())
-            .full()
-            .await
-            .map_err(|e| ChainError::node(chain.url(), e))?
-            .ok_or(LoadError::BlockMissing(n))?;
+        let block = chain.full_block(n).await?;
         for tx in block.transactions.txns() {
             let hash = *tx.inner.tx_hash();
             let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
