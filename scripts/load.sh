@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load, faults and privacy (issue 6): whole visits from many kiosk processes against one Anvil mining a block a
+# Load, faults and privacy: whole visits from many kiosk processes against one Anvil mining a block a
 # second, virtual cards in 16 vpcd readers through the real pcscd, kiosk keys in a real (private) keyring, while
 # faults are injected; then every kiosk's database is checked against the chain and the chain and the kiosks' logs
 # are scanned for patient data, PINs and keys. Exits non-zero on any failure, loss, duplicate or privacy hit.

@@ -44,7 +44,7 @@ if [ ! -x contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] \
   say "installing the chain toolchain (npm)"
   (cd contracts && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-# The app's front end (npm install, not npm ci: see docs/ARCHITECTURE.md).
+# The app's front end (npm install: `npm ci` fails on a lockfile that lacks the platform packages this registry does not carry).
 if [ ! -x ui/node_modules/.bin/vite ] || [ ui/package.json -nt ui/node_modules/.package-lock.json ]; then
   say "installing the app's front-end toolchain (npm)"
   (cd ui && npm install --no-audit --no-fund --loglevel=error >/dev/null)

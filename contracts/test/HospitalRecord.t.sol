@@ -354,7 +354,7 @@ contract HospitalRecordTest is Fixture {
         records.isOriginal(pid, 1);
     }
 
-    // ================================================================ step functions (issue 15)
+    // ================================================================ step functions
 
     function test_registerAndConsent_registersConsentsAndAppends() public {
         uint256 pk = 0x5E9_1;

@@ -500,7 +500,7 @@ contract InsuranceProviderTest is Fixture {
         insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
     }
 
-    // ================================================================ sealed responses and four eyes (issue 13)
+    // ================================================================ sealed responses and four eyes
 
     function test_approveClaim_andDenyClaim_revertForMalformedResponse() public {
         uint256 claimId = recordAndClaim(pid, 100e18);
@@ -813,7 +813,7 @@ contract InsuranceProviderTest is Fixture {
         assertEq(t.balanceOf(admin), 1);
     }
 
-    // ================================================================ step functions (issue 15)
+    // ================================================================ step functions
 
     function test_enrollWithConsent_consentsThenEnrols() public {
         uint256 pk = 0xE9_07;

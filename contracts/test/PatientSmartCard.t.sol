@@ -1785,7 +1785,7 @@ contract PatientSmartCardTest is Fixture {
         assertEq(hub.nonces(pid), 3);
     }
 
-    // ================================================================ step functions (issue 15)
+    // ================================================================ step functions
 
     function test_stepTypehashes_areTheDocumentedTypeStrings() public view {
         assertEq(

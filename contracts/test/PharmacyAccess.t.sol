@@ -426,7 +426,7 @@ contract PharmacyAccessTest is Fixture {
         pharmacy.dispensePrescription(7, WHOLE, block.timestamp, dispenseEnv(), s);
     }
 
-    // ================================================================ partial dispensing (issue 13)
+    // ================================================================ partial dispensing
 
     function _partial(uint256 id) internal view returns (uint16) {
         return pharmacy.getPrescription(id).dispensedBps;
@@ -622,7 +622,7 @@ contract PharmacyAccessTest is Fixture {
         assertLe(_partial(id), WHOLE, "never beyond the whole");
     }
 
-    // ================================================================ dispenseByToken (issue 13)
+    // ================================================================ dispenseByToken
 
     function test_dispenseByToken_dispensesTheWholeWithoutCardOrConsent() public {
         uint256 id = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
@@ -824,7 +824,7 @@ contract PharmacyAccessTest is Fixture {
         assertEq(f.total, 0);
     }
 
-    // ================================================================ step functions (issue 15)
+    // ================================================================ step functions
 
     function test_dispenseWithConsent_twoHalvesWithTheirConsents() public {
         uint256 id = issue(pid, hospitalKiosk, 0);

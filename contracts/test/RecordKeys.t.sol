@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {Fixture} from "./utils/Fixture.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 
-/// Institutions publish their record-encryption keys on chain (issue 14): only the institution itself, only a
+/// Institutions publish their record-encryption keys on chain: only the institution itself, only a
 /// compressed P-256 key, and anyone can read it.
 contract RecordKeysTest is Fixture {
     function _key(uint8 prefix) internal pure returns (bytes memory k) {

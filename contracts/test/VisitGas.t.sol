@@ -9,7 +9,7 @@ import {HospitalRecord} from "../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
 import {InsuranceProvider} from "../src/InsuranceProvider.sol";
 
-/// @notice The gas of one whole visit of a new patient, as the kiosks send it (issue 15): with the step functions
+/// @notice The gas of one whole visit of a new patient, as the kiosks send it: with the step functions
 /// (8 transactions) and with today's single calls (14 transactions), every transaction's gas including the
 /// intrinsic 21,000 and its calldata, at realistic sizes (every sealed payload a 784-byte envelope of random-looking
 /// ciphertext, the key bundle 2,391 bytes). Print: `forge test --match-path test/VisitGas.t.sol -vv`.
@@ -25,7 +25,7 @@ import {InsuranceProvider} from "../src/InsuranceProvider.sol";
 /// where zero / nonzero count the calldata's zero and nonzero bytes and execution is the gas the call used beyond
 /// 21,000 and its standard calldata cost (forge's isolated `gasTotalUsed` includes both).
 contract VisitGasTest is Fixture {
-    /// @dev The figure issue 15 started from: the load run's medians of today's 14 kiosk transactions.
+    /// @dev The figure the step functions started from: the load run's medians of today's 14 kiosk transactions.
     uint256 internal constant TODAY_LOAD_RUN = 1_385_116;
     /// @dev A new patient whose visit is measured, and the warm-up visit's.
     uint256 internal constant NEW_PK = 0xA11CE_CA4D;

@@ -8,7 +8,7 @@ import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 
-/// @notice The card's life (docs/design-v2.md, issue 10): registration with the recovery key (the issue letter) and
+/// @notice The card's life (docs/design-v2.md): registration with the recovery key (the issue letter) and
 /// the key bundle, a loss report by the recovery key or the card, a replacement by the recovery key and the new card
 /// at a hospital kiosk without consent; and the attacks on it: a stranger's key, replays, stale signatures, another
 /// hospital, another patient's recovery key or card, the wrong role, tampered terms, a rotated recovery key.

@@ -7,7 +7,7 @@ import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 
-/// @notice Attacks on issue 13's desks: the representative's prescription token (replayed, carried to another
+/// @notice Attacks on the desks: the representative's prescription token (replayed, carried to another
 /// pharmacy, used after completion, cancellation or expiry, forged, on a prescription without a token), dispensing
 /// more than the prescription in parts, and getting around the insurer's four eyes; malformed sealed dispenses and
 /// claim responses. Prints the gas of the new calls.

@@ -6,7 +6,7 @@ import {Vm} from "../utils/Vm.sol";
 import {Role} from "../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 
-/// @notice Emergency access (docs/design-v2.md, issue 12), attacked: the network's emergency key (the admin sets the
+/// @notice Emergency access (docs/design-v2.md), attacked: the network's emergency key (the admin sets the
 /// first one directly, every rotation goes through governance, only SEC1-compressed P-256 keys) and the emergency
 /// read trace (only a kiosk of an active hospital, a 128-byte note, a nonzero tag recorded once, and nothing about
 /// the patient in the event).

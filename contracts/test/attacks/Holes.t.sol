@@ -8,7 +8,7 @@ import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 
-/// @notice The holes found in v1 by review (docs/design-v2.md, issue 11), each attacked against v2: every attack
+/// @notice The holes found in v1 by review (docs/design-v2.md), each attacked against v2: every attack
 /// reverts with the named error and the test then checks that nothing moved. Grouped by hole:
 ///  1 withheld / far-future consent, scope and window ceilings;  2 amend-and-claim-again, claim without consent;
 ///  3 insurer withdrawing approved money, suspended insurer;  4 suspended issuer, recall, patient cancel;

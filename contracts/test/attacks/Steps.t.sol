@@ -8,7 +8,7 @@ import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
 import {InsuranceProvider} from "../../src/InsuranceProvider.sol";
 
-/// @notice Attacks on issue 15's step functions: a batched step must never let one part succeed where its single
+/// @notice Attacks on the step functions: a batched step must never let one part succeed where its single
 /// call would have refused. Every part's refusal reverts the whole transaction (nothing registered, consented,
 /// appended, dispensed or paid), and every bound of the single calls holds: the role's scope ceiling and window,
 /// signing-time freshness, the epoch, the deadline, anti-replay, the caller's kiosk and role, four eyes.

@@ -360,7 +360,7 @@ abstract contract KioskSigner is CardSigner {
     }
 
     /// @dev The card `pk` grants the institution of `kiosk` `scope` until `validUntil` (0: the role's default
-    // ------------------------------------------------------------ the step functions' structs (issue 15)
+    // ------------------------------------------------------------ the step functions' structs
 
     function termsOf(uint8 scope, uint64 validUntil, uint64 epoch, uint64 signedAt)
         internal
@@ -785,7 +785,7 @@ abstract contract Fixture is KioskSigner {
         claimId = insurance.submitClaim(patientId, index, amount, env(0xc1a1));
     }
 
-    // ------------------------------------------------------------ step functions (issue 15)
+    // ------------------------------------------------------------ step functions
 
     /// @dev `kiosk` runs the registration step for the card `pk` (hospital scope, default window) with the
     /// demographics record `sealedRecord`.

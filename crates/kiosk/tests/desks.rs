@@ -1,4 +1,4 @@
-//! The desks' real job (issue 13), on the real parts: the doctor's allergy and duplicate warnings (computed in the
+//! The desks' real job, on the real parts: the doctor's allergy and duplicate warnings (computed in the
 //! core from the patient's history and prescriptions), the prescriber and substitution on the prescription,
 //! cancelling a prescription, and the timeline with prescriptions.
 //!

@@ -1,4 +1,4 @@
-//! The holes of issue 11 that touch the workflows, on the real parts (Anvil, pcscd with the virtual card, the
+//! The holes found in v1 that touch the workflows, on the real parts (Anvil, pcscd with the virtual card, the
 //! keyring, SQLite): a garbage record or prescription shows as one unreadable line and never blocks the patient;
 //! a chronic patient's 60+ prescriptions all reach the pharmacy, newest first; an insurer cannot enrol a patient
 //! who is not in front of it.

@@ -1,4 +1,4 @@
-//! The outbox against a real Anvil when a write does not simply land (issue 14): a fee spike prices it out (it is
+//! The outbox against a real Anvil when a write does not simply land: a fee spike prices it out (it is
 //! replaced with higher fees, same nonce), the node loses it (it is broadcast again byte for byte), its block is
 //! reorged away (it is sent again, once), and an included write becomes final. Only Anvil: no card, no reader.
 

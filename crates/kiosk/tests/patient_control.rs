@@ -1,4 +1,4 @@
-//! The patient in control (issue 12), on the real parts (Anvil, pcscd + virtual card, keyring, SQLite): the
+//! The patient in control, on the real parts (Anvil, pcscd + virtual card, keyring, SQLite): the
 //! consent the patient chooses, their view of who holds consent and of the access log, revoking, and the
 //! emergency data set read without a PIN.
 //!

@@ -1,5 +1,5 @@
 //! `cargo bench -p carekiosk-store`: prints how fast the screens' reads and the indexer's writes are on a real
-//! encrypted file. Targets (issue 4): a patient's 200 record headers in < 20 ms; 10,000 indexed events in < 5 s.
+//! encrypted file. Targets: a patient's 200 record headers in < 20 ms; 10,000 indexed events in < 5 s.
 //! Exits non-zero if a target is missed.
 
 use std::time::{Duration, Instant};

@@ -349,7 +349,7 @@ contract AccessHandler is KioskSigner {
         _do(cs, address(insurance), abi.encodeCall(insurance.processPayment, (id % 4, bytes32(0))));
     }
 
-    // ---------------------------------------------------------------- the desks' step functions (issue 15)
+    // ---------------------------------------------------------------- the desks' step functions
 
     /// @dev A fresh card's valid registration step at a real or made-up hospital (any scope with WRITE up to the
     /// hospital's, a well-formed demographics record): only the caller (a kiosk of that hospital) is missing.
