@@ -11,7 +11,9 @@ use carekiosk_kiosk::{Kiosk, KioskConfig, KioskError};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::state::AppState;
-use crate::views::{ConsentLimits, EnrolmentView, KioskInfo, PendingWrite, ReaderView, StatusView};
+use crate::views::{
+    ConsentLimits, EnrolmentView, KioskInfo, PendingWrite, ReaderState, ReaderView, StatusView,
+};
 
 /// Event names the UI listens to.
 pub const INFO: &str = "kiosk://info";
@@ -180,23 +182,23 @@ pub async fn info(state: &AppState) -> KioskInfo {
 fn reader_view(readers: &[ReaderInfo], service_up: bool) -> ReaderView {
     if !service_up {
         return ReaderView {
-            state: "no-service".into(),
+            state: ReaderState::NoService,
             reader: None,
         };
     }
     if let Some(r) = readers.iter().find(|r| r.card_present) {
         return ReaderView {
-            state: "card".into(),
+            state: ReaderState::Card,
             reader: Some(r.name.clone()),
         };
     }
     match readers.first() {
         Some(r) => ReaderView {
-            state: "empty".into(),
+            state: ReaderState::Empty,
             reader: Some(r.name.clone()),
         },
         None => ReaderView {
-            state: "no-reader".into(),
+            state: ReaderState::NoReader,
             reader: None,
         },
     }
@@ -218,7 +220,7 @@ async fn watch_card(app: AppHandle) {
                 publish_reader(
                     &app,
                     ReaderView {
-                        state: "no-service".into(),
+                        state: ReaderState::NoService,
                         reader: None,
                     },
                 );
@@ -241,7 +243,7 @@ async fn watch_card(app: AppHandle) {
             _ => {}
         }
         let view = reader_view(&monitor.readers(), service_up);
-        if view.state != "card" {
+        if view.state != ReaderState::Card {
             // The card is gone: whatever was open for the patient closes now.
             state.card_left();
             let app2 = app.clone();
@@ -249,7 +251,7 @@ async fn watch_card(app: AppHandle) {
                 async move { app2.state::<AppState>().end_session().await },
             );
         }
-        tracing::debug!(state = %view.state, "reader");
+        tracing::debug!(state = ?view.state, "reader");
         publish_reader(&app, view);
     }
 }
@@ -355,10 +357,19 @@ mod tests {
 
     #[test]
     fn the_reader_state_follows_the_snapshot() {
-        assert_eq!(reader_view(&[], true).state, "no-reader");
-        assert_eq!(reader_view(&[r("A", false)], true).state, "empty");
+        assert_eq!(reader_view(&[], true).state, ReaderState::NoReader);
+        assert_eq!(
+            reader_view(&[r("A", false)], true).state,
+            ReaderState::Empty
+        );
         let v = reader_view(&[r("A", false), r("B", true)], true);
-        assert_eq!((v.state.as_str(), v.reader.as_deref()), ("card", Some("B")));
-        assert_eq!(reader_view(&[r("A", true)], false).state, "no-service");
+        assert_eq!(
+            (v.state, v.reader.as_deref()),
+            (ReaderState::Card, Some("B"))
+        );
+        assert_eq!(
+            reader_view(&[r("A", true)], false).state,
+            ReaderState::NoService
+        );
     }
 }

@@ -136,12 +136,26 @@ fn names(scope: u8) -> Vec<String> {
         .collect()
 }
 
+/// What the reader holds, as the screen names it (`no-service`, `no-reader`, `empty`, `card`).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReaderState {
+    /// pcscd is unreachable.
+    #[default]
+    NoService,
+    /// No reader matches the desk's.
+    NoReader,
+    /// The reader is empty.
+    Empty,
+    /// A card is in the reader.
+    Card,
+}
+
 /// The card reader as the monitor sees it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReaderView {
-    /// `no-service` (pcscd unreachable), `no-reader`, `empty` or `card`.
-    pub state: String,
+    pub state: ReaderState,
     /// The reader's name, when there is one.
     pub reader: Option<String>,
 }

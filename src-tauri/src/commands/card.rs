@@ -26,8 +26,8 @@ pub struct CardPeek {
 
 pub(super) fn reader(state: &AppState) -> Result<String, AppError> {
     let r = state.reader.lock().map(|r| r.clone()).unwrap_or_default();
-    match (r.state.as_str(), r.reader) {
-        ("card", Some(name)) => Ok(name),
+    match (r.state, r.reader) {
+        (crate::views::ReaderState::Card, Some(name)) => Ok(name),
         _ => Err(carekiosk_card::CardError::NoCard.into()),
     }
 }
