@@ -75,11 +75,7 @@ pub async fn card_unlock(pin: String, state: State<'_, AppState>) -> Result<Pati
         Ok(PatientSession::start(card, pin)?)
     })
     .await?;
-    let view = PatientView {
-        patient_id: session.patient_id().to_string(),
-        name: session.info.name.clone(),
-        card: session.info.ident.clone(),
-    };
+    let view = PatientView::of(&session);
     state.begin_session(session, generation).await?;
     Ok(view)
 }
