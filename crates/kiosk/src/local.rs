@@ -42,29 +42,42 @@ pub async fn register_local_kiosks(
     for role in KioskRole::ALL {
         let keys = KioskKeys::load_or_generate(profile, role)?;
         let inst = institution_of(actors, role);
-        let kiosk = keys.signer.address();
-        chain
-            .devnet_set_balance(kiosk, U256::from(10u64) * U256::from(TOKEN_UNIT))
-            .await?;
-        deploy::enrol_kiosk(chain, d, inst, &keys.signer).await?;
-        // The institution publishes its record key on chain: what other kiosks seal for it.
-        deploy::publish_record_key(
-            chain,
-            d,
-            inst,
-            &keys.record_key.public_key().to_sec1_compressed(),
-        )
-        .await?;
-        let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
-        for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
-            i.record_key = public.clone();
-            if !i.kiosks.contains(&kiosk) {
-                i.kiosks.push(kiosk);
-            }
-        }
+        let kiosk = register_kiosk(chain, d, inst, &keys, 10).await?;
         tracing::info!(role = role.as_str(), %kiosk, "kiosk registered");
     }
     Ok(())
+}
+
+/// Registers one kiosk on a local chain: funds it with `tokens` whole tokens for fees, its institution `inst`
+/// offers to enrol it and it accepts, the institution publishes the kiosk's record key on chain (what other kiosks
+/// seal for it), and the manifest `d` records both. Returns the kiosk's address.
+pub async fn register_kiosk(
+    chain: &Chain,
+    d: &mut Deployment,
+    inst: Address,
+    keys: &KioskKeys,
+    tokens: u64,
+) -> Result<Address, KioskError> {
+    let kiosk = keys.signer.address();
+    chain
+        .devnet_set_balance(kiosk, U256::from(tokens) * U256::from(TOKEN_UNIT))
+        .await?;
+    deploy::enrol_kiosk(chain, d, inst, &keys.signer).await?;
+    deploy::publish_record_key(
+        chain,
+        d,
+        inst,
+        &keys.record_key.public_key().to_sec1_compressed(),
+    )
+    .await?;
+    let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
+    for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
+        i.record_key = public.clone();
+        if !i.kiosks.contains(&kiosk) {
+            i.kiosks.push(kiosk);
+        }
+    }
+    Ok(kiosk)
 }
 
 /// One line of a demo's progress.

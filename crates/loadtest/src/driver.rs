@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{Address, B256, U256};
-use carekiosk_chain::deploy::{self, LocalStack, TOKEN_UNIT};
+use alloy::primitives::{Address, B256};
+use carekiosk_chain::deploy::LocalStack;
 use carekiosk_chain::devnet::DevnetOptions;
 use carekiosk_kiosk::KioskRole;
 
@@ -84,24 +84,8 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
             let slot = crate::keys::slot(role, n);
             let keys = crate::keys::kiosk_keys(&slot, role)?;
             let inst = carekiosk_kiosk::local::institution_of(&actors, role);
-            let addr = keys.signer.address();
-            chain
-                .devnet_set_balance(addr, U256::from(100u64) * U256::from(TOKEN_UNIT))
-                .await?;
-            deploy::enrol_kiosk(&chain, &d, inst, &keys.signer).await?;
-            // The institution publishes its record key on chain (kiosks seal claims for the chain's key).
-            deploy::publish_record_key(
-                &chain,
-                &d,
-                inst,
-                &keys.record_key.public_key().to_sec1_compressed(),
-            )
-            .await?;
-            let public = alloy::hex::encode(keys.record_key.public_key().to_sec1_uncompressed());
-            for i in d.institutions.iter_mut().filter(|i| i.address == inst) {
-                i.record_key = public.clone();
-                i.kiosks.push(addr);
-            }
+            let addr =
+                carekiosk_kiosk::local::register_kiosk(&chain, &mut d, inst, &keys, 100).await?;
             kiosks.push((role, n, slot, addr, keys.database_key));
         }
     }
