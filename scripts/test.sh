@@ -2,7 +2,7 @@
 # The README's test command: sets up, then runs every check CI runs: formatting, clippy (warnings are errors),
 # contract artifacts freshness, the Solidity tests (forge), Slither, the app's front end (lint, unit tests), the Rust
 # tests (unit and end-to-end on a real Anvil, through the real pcscd with our virtual card, with a real OS keyring,
-# the app in a real webview), and the app's Debian package.
+# the app in a real webview), and the app's Debian package, installed and set up through its first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -51,4 +51,11 @@ step "load, faults and privacy, bounded: 300 whole visits from 8 kiosk processes
 bash scripts/load.sh --bounded
 
 step "tauri build: the app's Debian package (debug profile, reusing the test build)"
-bash scripts/package.sh --debug
+deb=$(bash scripts/package.sh --debug | tail -1)
+
+step "the package installed with dpkg, as a hospital's IT would: its app set up on the first run, enrolled with its CLI"
+sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+"${sudo[@]}" dpkg -i "$deb" >/dev/null
+bash scripts/pcscd.sh start
+flock -o /tmp/carekiosk-reader.lock xvfb-run -a bash scripts/with-keyring.sh \
+  cargo test --workspace "${demo[@]}" --test e2e -- --ignored the_installed_package

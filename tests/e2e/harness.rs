@@ -99,12 +99,17 @@ pub struct App {
 impl App {
     /// Starts the app binary with `args` (its launch options) in a new WebDriver session.
     pub async fn launch(args: &[String]) -> App {
+        App::launch_binary(env!("CARGO_BIN_EXE_carekiosk-app"), args).await
+    }
+
+    /// Starts the app binary at `binary` (the installed package's, say) with `args`.
+    pub async fn launch_binary(binary: &str, args: &[String]) -> App {
         let driver = Driver::start();
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "wry".into());
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": env!("CARGO_BIN_EXE_carekiosk-app"), "args": args }),
+            serde_json::json!({ "application": binary, "args": args }),
         );
         let client = ClientBuilder::native()
             .capabilities(caps)

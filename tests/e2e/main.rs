@@ -119,26 +119,22 @@ async fn patient_in_reader(st: &Stack, slot: &Reader) -> alloy::primitives::B256
     pid
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_remembered() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let st = Stack::new("e2e-firstrun").await;
-    let slot = common::reader();
-    // A network profile file of its own (the local profile under another name): this kiosk's key is new.
+/// A first run's set-up: a network profile file of its own (the local profile under another name, so this kiosk's
+/// key is new), the stack's manifest, the set-up kept in the stack's folder. Returns the profile's name (its
+/// keyring slot), the app's arguments (no role, no preset: what the package's unit starts it with) and the set-up
+/// file.
+fn first_run_place(st: &Stack, slot: &Reader) -> (String, Vec<String>, std::path::PathBuf) {
     let name = format!("firstrun-{}", std::process::id());
-    let profile = st.dir.join(format!("{name}.toml"));
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../kiosk-config/profiles/local.toml"
         ),
-        &profile,
+        st.dir.join(format!("{name}.toml")),
     )
     .unwrap();
-    let manifest = st.dir.join("local.json");
     let setup = st.dir.join("desk.toml");
-    // Started as the package's unit starts it: no role, no preset — only where the set-up is kept.
-    let a: Vec<String> = vec![
+    let args = vec![
         "--setup-file".into(),
         setup.display().to_string(),
         "--data-dir".into(),
@@ -147,25 +143,35 @@ async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_
         slot.name().into(),
         "--windowed".into(),
     ];
-    let app = App::launch(&a).await;
+    (name, args, setup)
+}
+
+/// Fills the first-run set-up for a pharmacy desk of the demo pharmacy on the profile file `name` and the stack's
+/// manifest; returns the kiosk's address once the key is made and the screen shows it (waiting for the offer).
+async fn set_up_pharmacy_desk(app: &App, st: &Stack, name: &str, shot: bool) -> Address {
     app.find("#firstrun").await;
     app.set_value("#firstrun-role", "pharmacy").await;
     app.set_value("#firstrun-profile", "file").await;
+    let profile = st.dir.join(format!("{name}.toml"));
     app.type_into("#firstrun-profile-file", &profile.display().to_string())
         .await;
+    let manifest = st.dir.join("local.json");
     app.type_into("#firstrun-manifest", &manifest.display().to_string())
         .await;
     app.click("#firstrun-load").await;
     app.wait_text("#firstrun-chain", &st.d.chain_id.to_string())
         .await;
-    let pharmacy = st.actors.pharmacy.address();
-    app.set_value("#firstrun-institution", &pharmacy.to_string())
-        .await;
-    app.screenshot("firstrun").await;
+    app.set_value(
+        "#firstrun-institution",
+        &st.actors.pharmacy.address().to_string(),
+    )
+    .await;
+    if shot {
+        app.screenshot("firstrun").await;
+    }
     app.click("#firstrun-save").await;
-
     // The key is made and the set-up remembered; the kiosk shows its address (text and QR) and waits.
-    let me: Address = app
+    let me = app
         .wait_text("#enrol-address", "0x")
         .await
         .trim()
@@ -173,13 +179,28 @@ async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_
         .unwrap();
     app.find("#enrol-qr").await;
     app.wait_attr("#enrolment", "data-state", "waiting").await;
+    me
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_remembered() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-firstrun").await;
+    let slot = common::reader();
+    let (name, a, setup) = first_run_place(&st, &slot);
+    let app = App::launch(&a).await;
+    let me = set_up_pharmacy_desk(&app, &st, &name, true).await;
+    let pharmacy = st.actors.pharmacy.address();
     let saved =
         carekiosk_kiosk::KioskConfig::parse(&std::fs::read_to_string(&setup).unwrap(), "desk.toml")
             .unwrap();
     assert_eq!(saved.role, KioskRole::Pharmacy);
     assert_eq!(saved.institution, Some(pharmacy));
-    assert_eq!(saved.manifest, manifest);
-    assert_eq!(saved.profile, profile.display().to_string());
+    assert_eq!(saved.manifest, st.dir.join("local.json"));
+    assert_eq!(
+        saved.profile,
+        st.dir.join(format!("{name}.toml")).display().to_string()
+    );
     // The administrator enrols it (`carekiosk admin add-kiosk`); without funds for fees it says so.
     let hub = st.chain.hub(&st.d);
     st.chain.send(pharmacy, hub.addKiosk(me)).await.unwrap();
@@ -212,6 +233,67 @@ async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_
     app.click("#reset-confirm").await;
     app.find("#firstrun").await;
     assert!(!setup.exists(), "the set-up is forgotten");
+    app.close().await;
+    drop(slot);
+    st.stop().await;
+}
+
+/// The Debian package as a hospital's IT installs it: its app (`/usr/bin/carekiosk-app`) set up on its first run,
+/// and the kiosk enrolled with its CLI (`/usr/bin/carekiosk admin add-kiosk`). scripts/test.sh installs the package
+/// it builds (dpkg) and then runs this test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the installed package: scripts/test.sh runs it after dpkg -i"]
+async fn the_installed_package_sets_up_a_desk_enrolled_with_its_cli() {
+    let (app_bin, cli) = ("/usr/bin/carekiosk-app", "/usr/bin/carekiosk");
+    for bin in [app_bin, cli] {
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "{bin} is not installed: bash scripts/package.sh --debug, then dpkg -i the .deb it prints"
+        );
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-installed").await;
+    let slot = common::reader();
+    let (name, a, setup) = first_run_place(&st, &slot);
+    let app = App::launch_binary(app_bin, &a).await;
+    let me = set_up_pharmacy_desk(&app, &st, &name, false).await;
+    assert!(setup.exists());
+    // The pharmacy's administrator, with the installed CLI and the institution's key.
+    let key = alloy::hex::encode(st.actors.pharmacy.to_bytes());
+    let out = std::process::Command::new(cli)
+        .args([
+            "admin",
+            "add-kiosk",
+            "--kiosk",
+            &me.to_string(),
+            "--manifest",
+        ])
+        .arg(st.dir.join("local.json"))
+        .arg("--profile")
+        .arg(st.dir.join(format!("{name}.toml")))
+        .env("CAREKIOSK_INSTITUTION_KEY", key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "carekiosk admin add-kiosk: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kiosk offered"));
+    st.chain
+        .devnet_set_balance(me, U256::from(10u64).pow(U256::from(18u64)))
+        .await
+        .unwrap();
+    // The installed app takes the offer by itself and opens the desk.
+    app.find("#setup-start").await;
+    let hub = st.chain.hub(&st.d);
+    assert_eq!(
+        hub.kioskInstitution(me).call().await.unwrap(),
+        st.actors.pharmacy.address()
+    );
+    app.click("#setup-start").await;
+    app.find("#insert").await;
     app.close().await;
     drop(slot);
     st.stop().await;
