@@ -42,6 +42,9 @@ pub struct AppState {
     pub close_allowed: AtomicBool,
     /// A kiosk set up on its first run, not enrolled yet: where its enrolment stands (for the set-up screen).
     pub enrolment: Mutex<Option<EnrolmentView>>,
+    /// When the app started, and whether the screen has asked for its first screen yet (the cold start).
+    pub started: std::time::Instant,
+    pub first_screen: AtomicBool,
 }
 
 /// The issue letter waiting to be printed: what it prints, and the files "Save as PDF" wrote. In memory only; the
@@ -71,6 +74,8 @@ impl AppState {
             close_allowed: AtomicBool::new(false),
             printed: Mutex::new(Vec::new()),
             enrolment: Mutex::new(None),
+            started: std::time::Instant::now(),
+            first_screen: AtomicBool::new(false),
         }
     }
 

@@ -13,7 +13,18 @@ use crate::views::{KioskInfo, PickItem, StatusView};
 /// Who this kiosk is, or why it could not open.
 #[tauri::command]
 pub async fn kiosk_info(state: State<'_, AppState>) -> Result<KioskInfo, AppError> {
-    Ok(crate::events::info(&state).await)
+    let info = crate::events::info(&state).await;
+    // The screen asks this first, to draw its first screen: the cold start's end (scripts/bench-start.sh).
+    if !state
+        .first_screen
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        tracing::info!(
+            ms = state.started.elapsed().as_millis() as u64,
+            "first screen: the screen asked who this kiosk is"
+        );
+    }
+    Ok(info)
 }
 
 /// Closes a kiosk-mode app with the desk's staff code (`carekiosk admin staff-code`); a wrong code is refused.
