@@ -860,6 +860,8 @@ pub async fn setup_demo(
 
 /// A fresh local stack: a real Anvil, the contracts deployed by a random admin, and the demo institutions set up
 /// (the chain signs for the admin and every demo actor). What `carekiosk up`, `demo` and the gas table start from.
+/// Only with the `devnet` feature (development, tests, demos), which the shipped kiosk does not enable.
+#[cfg(feature = "devnet")]
 #[derive(Debug)]
 pub struct LocalStack {
     /// The node (stopped on drop).
@@ -874,6 +876,7 @@ pub struct LocalStack {
     pub actors: DemoActors,
 }
 
+#[cfg(feature = "devnet")]
 impl LocalStack {
     /// Starts Anvil with `opts` and deploys and sets up everything on it, on the embedded `local` profile.
     pub async fn start(opts: crate::devnet::DevnetOptions) -> Result<LocalStack, ChainError> {

@@ -10,10 +10,12 @@ pub mod bundle;
 pub mod cip64;
 pub mod client;
 pub mod deploy;
+#[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod eip712;
 mod error;
 pub mod gas;
+#[cfg(feature = "devnet")]
 pub mod gastable;
 pub mod manifest;
 pub mod payloads;
