@@ -31,7 +31,8 @@ pub fn spawn(app: AppHandle) {
     tauri::async_runtime::spawn(status_loop(app));
 }
 
-/// Opens the kiosk again (after its set-up was reset).
+/// Opens the kiosk again (after its set-up was reset): only once it had opened, as the first attempts go on
+/// until it does.
 pub fn reopen<R: Runtime>(app: AppHandle<R>) {
     tauri::async_runtime::spawn(keep_open(app));
 }
@@ -73,7 +74,7 @@ async fn keep_open<R: Runtime>(app: AppHandle<R>) {
         if state.is_open().await {
             return;
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
     }
 }
 

@@ -157,9 +157,13 @@ pub async fn firstrun_reset<R: Runtime>(
             path.display()
         ))
     })?;
+    // The kiosk's opening attempts stop once it is open: start them again then (they go on otherwise).
+    let was_open = state.is_open().await;
     state.close_kiosk().await;
     tracing::info!(file = %path.display(), "the kiosk's set-up was reset");
     let _ = app.emit(crate::events::INFO, crate::events::info(&state).await);
-    crate::events::reopen(app);
+    if was_open {
+        crate::events::reopen(app);
+    }
     Ok(())
 }
