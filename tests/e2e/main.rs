@@ -7,8 +7,7 @@
 //! stops. Run under `xvfb-run -a` and a Secret Service (scripts/test.sh does), holding `/tmp/carekiosk-vpcd.lock`
 //! (the readers are shared with the other card tests).
 
-#[path = "../../crates/kiosk/tests/common/mod.rs"]
-mod common;
+use carekiosk_testkit::stack as common;
 mod harness;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The virtual card driven by a client none of us wrote: `openpgp-card` 0.7 over `card-backend-pcsc`, through the
 //! real pcscd and vpcd, with the card running as its own `carekiosk-card-sim` process.
 
-mod support;
+use carekiosk_testkit::pcscd as support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -5,8 +5,7 @@
 //! `cargo bench -p carekiosk-card --bench authenticate` (needs pcscd with vpcd, like the tests). Set
 //! `CARD_BENCH_RUNS` to change the number of authentications (default 300).
 
-#[path = "../../card-sim/tests/support/mod.rs"]
-mod support;
+use carekiosk_testkit::pcscd as support;
 
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,7 @@
 //! the patient on a real Anvil (registerPatient from the demo hospital's kiosk, RegisterPatient digest), and a
 //! high-s or foreign signature is refused.
 
-#[path = "../../card-sim/tests/support/mod.rs"]
-mod support;
+use carekiosk_testkit::pcscd as support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

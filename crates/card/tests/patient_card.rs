@@ -1,8 +1,7 @@
 //! The kiosk's card client against the virtual card, through the real pcscd and vpcd: issue, read, sign, ECDH,
 //! PINs, a card pulled mid-signature, wrong cards, corrupted answers, events, two readers.
 
-#[path = "../../card-sim/tests/support/mod.rs"]
-mod support;
+use carekiosk_testkit::pcscd as support;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

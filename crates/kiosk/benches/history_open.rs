@@ -5,8 +5,7 @@
 //! `scripts/with-keyring.sh cargo bench -p carekiosk-kiosk --bench history_open --profile dev`
 //! (pcscd running; `CAREKIOSK_BENCH_SIZES=200,2000` by default). No assertion on timing: it prints figures.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use carekiosk_testkit::stack as common;
 
 use std::time::{Duration, Instant};
 

@@ -8,8 +8,7 @@
 //! BLOCKS=20000 cargo bench -p carekiosk-kiosk --bench indexer_catchup --profile dev
 //! ```
 
-#[path = "../tests/capped/mod.rs"]
-mod capped;
+use carekiosk_testkit::capped;
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;

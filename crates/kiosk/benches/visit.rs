@@ -6,8 +6,7 @@
 //! `… cargo bench -p carekiosk-kiosk --bench visit --profile dev` (unoptimised, quicker to build).
 //! `CAREKIOSK_BENCH_EVENTS` sets the number of events to index (10,000 by default). No assertion on timing.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+use carekiosk_testkit::stack as common;
 
 use std::time::{Duration, Instant};
 

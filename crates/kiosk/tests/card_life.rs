@@ -7,7 +7,7 @@
 //!
 //! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
-mod common;
+use carekiosk_testkit::stack as common;
 
 use alloy::primitives::{B256, U256};
 use alloy::signers::local::PrivateKeySigner;

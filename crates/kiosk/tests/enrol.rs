@@ -3,7 +3,7 @@
 //!
 //! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
-mod common;
+use carekiosk_testkit::stack as common;
 
 use alloy::primitives::{Address, U256};
 use carekiosk_kiosk::enrol::{accept_offer, kiosk_address, Enrolment};

@@ -5,7 +5,7 @@
 //!
 //! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
-mod common;
+use carekiosk_testkit::stack as common;
 
 use alloy::primitives::aliases::U40;
 use alloy::primitives::{Bytes, U256};

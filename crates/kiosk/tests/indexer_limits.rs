@@ -2,7 +2,7 @@
 //! an `eth_getLogs` range cap imposed by a small proxy, asks again for logs whose block hash is stale, and rewinds
 //! a reorganisation. Needs Anvil (`CAREKIOSK_ANVIL` or the project's npm install).
 
-mod capped;
+use carekiosk_testkit::capped;
 
 use std::sync::atomic::Ordering;
 

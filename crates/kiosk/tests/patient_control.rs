@@ -4,7 +4,7 @@
 //!
 //! Run inside a keyring session: `scripts/with-keyring.sh cargo test -p carekiosk-kiosk`.
 
-mod common;
+use carekiosk_testkit::stack as common;
 
 use alloy::primitives::U256;
 use alloy::providers::Provider;

@@ -1,10 +1,9 @@
-//! Test support shared by the card tests (`carekiosk-card-sim` and `carekiosk-card` include this file): the real
-//! pcscd with vpcd's two virtual readers, and exclusive use of a reader per test.
+//! The real pcscd with vpcd's two virtual readers, and exclusive use of a reader per test (the card tests of
+//! `carekiosk-card-sim` and `carekiosk-card`, and [`crate::stack`]).
 //!
 //! If pcscd is not reachable, [`require_pcscd`] runs `scripts/pcscd.sh start` (as root; set
 //! `CAREKIOSK_PCSCD_NO_START=1` to forbid it) and then waits for both readers. When they do not appear the test
 //! fails with instructions; it never skips.
-#![allow(dead_code)]
 
 use std::ffi::CString;
 use std::path::PathBuf;

@@ -1,10 +1,8 @@
 //! The kiosk tests' (and the benchmark's) local stack: a real Anvil with the contracts deployed and the demo
 //! institutions registered, this machine's kiosk keys (OS keyring) registered for the four roles, and a virtual
 //! card in one of vpcd's readers through the real pcscd.
-#![allow(dead_code)]
 
-#[path = "../../../card-sim/tests/support/mod.rs"]
-pub mod support;
+pub use crate::pcscd as support;
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};

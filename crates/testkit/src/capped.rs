@@ -3,8 +3,6 @@
 //! `eth_getLogs` ranges the way public providers do (and can serve logs with a stale block hash once in a while).
 //! The proxy forwards everything else to Anvil unchanged.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
