@@ -3,6 +3,17 @@
 //! scripts/run.sh and the tests); the package's `carekiosk`, built for real kiosks, answers each with what to do
 //! instead.
 
+/// `up`'s options besides the manifest (the package's build refuses `up` whatever they are).
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
+pub struct UpOptions {
+    pub block_time: Option<u64>,
+    pub port: u16,
+    pub no_wait: bool,
+    pub kiosks: bool,
+    pub virtual_card: bool,
+    pub demo_patient: bool,
+}
+
 #[cfg(not(feature = "demo"))]
 pub use without_demo::*;
 
@@ -17,18 +28,7 @@ mod without_demo {
          local test chain (up, demo, gas-table); insert a patient card in a PC/SC reader, or for a demo use the \
          developer build (cargo build -p carekiosk-cli --features demo, as scripts/run.sh does)";
 
-    /// `up`'s options besides the manifest: the package's build refuses `up` whatever they are.
-    #[allow(dead_code)]
-    pub struct UpOptions {
-        pub block_time: Option<u64>,
-        pub port: u16,
-        pub no_wait: bool,
-        pub kiosks: bool,
-        pub virtual_card: bool,
-        pub demo_patient: bool,
-    }
-
-    pub async fn up(_: PathBuf, _: UpOptions, _: bool) -> Result<(), CliError> {
+    pub async fn up(_: PathBuf, _: super::UpOptions, _: bool) -> Result<(), CliError> {
         Err(CliError::Other(NOT_IN_THIS_BUILD.into()))
     }
 
@@ -54,16 +54,7 @@ mod with_demo {
 
     use crate::{demo, print_deployment, CliError};
 
-    pub struct UpOptions {
-        pub block_time: Option<u64>,
-        pub port: u16,
-        pub no_wait: bool,
-        pub kiosks: bool,
-        pub virtual_card: bool,
-        pub demo_patient: bool,
-    }
-
-    pub async fn up(manifest: PathBuf, o: UpOptions, json: bool) -> Result<(), CliError> {
+    pub async fn up(manifest: PathBuf, o: super::UpOptions, json: bool) -> Result<(), CliError> {
         let (block_time, port, no_wait) = (o.block_time, o.port, o.no_wait);
         let profile = Profile::embedded("local")?;
         let opts = DevnetOptions {

@@ -9,36 +9,24 @@ use carekiosk_testkit::stack as common;
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
-use carekiosk_card::{PatientCard, Pin};
+use carekiosk_card::Pin;
 use carekiosk_chain::deploy::{self, TOKEN_UNIT};
 use carekiosk_chain::devnet::{Devnet, DevnetOptions};
 use carekiosk_kiosk::kiosk::KioskKeys;
 use carekiosk_kiosk::workflows::{doctor, insurer, pharmacy, reception};
 use carekiosk_kiosk::{Kiosk, KioskError, KioskRole, PatientSession, Submitted};
 use carekiosk_records::Resource;
-use common::{blank_card, confirmed, registered, Stack, ADMIN_PIN, BIRTH, NAME, PIN};
+use common::{blank_card, confirmed, registered, Stack, BIRTH, NAME, PIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_visit_on_the_real_parts() {
     let st = Stack::new("full").await;
     let (slot, sim) = blank_card();
-    let reception_kiosk = st.kiosk(KioskRole::Reception).await;
+    // Reception: a new patient onto a blank card.
+    let (reception_kiosk, session) = registered(&st, &slot).await;
     let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
     let pharmacy_kiosk = st.kiosk(KioskRole::Pharmacy).await;
     let insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
-
-    // Reception: a new patient onto a blank card.
-    let card = PatientCard::open(slot.name()).unwrap();
-    let new = reception::NewPatient {
-        name: NAME.into(),
-        birth_date: BIRTH.into(),
-        gender: "female".into(),
-        admin_pin: Pin::new(ADMIN_PIN),
-        pin: Pin::new(PIN),
-    };
-    let session = reception::register_patient(&reception_kiosk, card, new)
-        .await
-        .unwrap();
     let pid = session.patient_id();
     let hub = st.chain.hub(&st.d);
     assert!(hub.getPatientInfo(pid).call().await.unwrap().registered);
