@@ -90,7 +90,7 @@ pub fn firstrun_manifest(
 /// Saves the set-up: the role's preset on this profile and manifest, joining `institution`; makes the kiosk's
 /// key in the OS keyring. Returns the kiosk's address (the set-up screen then shows it with its QR code).
 #[tauri::command]
-pub fn firstrun_save(
+pub async fn firstrun_save(
     role: String,
     profile: String,
     manifest: String,
@@ -125,7 +125,12 @@ pub fn firstrun_save(
     c.profile = profile_arg(&profile)?;
     c.manifest = manifest;
     c.institution = Some(institution);
-    let address = carekiosk_kiosk::enrol::kiosk_address(&c)?;
+    // The OS keyring answers over D-Bus: off the async threads.
+    let keyed = c.clone();
+    let address =
+        tokio::task::spawn_blocking(move || carekiosk_kiosk::enrol::kiosk_address(&keyed))
+            .await
+            .map_err(|e| AppError::Invalid(format!("the key could not be made: {e}")))??;
     let path = state.launch.setup_path();
     c.save(&path)?;
     tracing::info!(role = role.as_str(), %address, %institution, file = %path.display(), "kiosk set up");
