@@ -502,8 +502,26 @@ impl Outbox {
             return Ok(Unstuck::Waiting(hash)); // from before version 4: nothing to resend byte for byte
         };
         let mined = self.chain.nonce(self.sender, false).await?;
+        let mut behind_a_gone_write = false;
         if mined < last.nonce {
             self.fill_gaps(mined, last.nonce).await?;
+            // A write of ours confirmed at a nonce the chain has not used is gone (its block was reorged away) and
+            // this one waits behind it: the next finality check runs at once (not at its pace) and finds it, and
+            // raising this one's fees would not help. (A stale nonce from a load-balanced node costs one check.)
+            behind_a_gone_write = self
+                .store
+                .unfinal()
+                .map_err(|e| ChainError::Invalid(e.to_string()))?
+                .iter()
+                .any(|e| e.nonce.is_some_and(|n| (mined..last.nonce).contains(&n)));
+            if behind_a_gone_write {
+                *self.last_finality.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                tracing::debug!(
+                    entry = id,
+                    mined,
+                    "a lower write of ours is gone: finality checked at once"
+                );
+            }
         }
         if mined > last.nonce {
             // The nonce is used; if not by ours (checked above, and once more against a receipt race), by another.
@@ -521,7 +539,9 @@ impl Outbox {
         let waited = Duration::from_millis(
             u64::try_from(carekiosk_store::now_ms() - last.created_at).unwrap_or_default(),
         );
-        if self.chain.priced_out(&raw).await? || waited >= self.stuck_after * 3 {
+        if !behind_a_gone_write
+            && (self.chain.priced_out(&raw).await? || waited >= self.stuck_after * 3)
+        {
             let rep = self.chain.replacement(self.sender, &raw).await?;
             self.store
                 .mark_submitted_raw(

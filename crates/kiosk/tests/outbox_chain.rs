@@ -476,3 +476,61 @@ async fn a_reorged_write_priced_out_since_is_replaced_with_fees_raised_from_its_
     assert!(new_tip.unwrap() * 100 >= old_tip.unwrap() * 110);
     assert_eq!(r.mined_nonce().await, 1, "exactly once");
 }
+
+/// A reorg drops a confirmed write's block and the kiosk's next write, behind it by nonce, cannot be mined: the
+/// outbox does not wait for the finality check's pace (an hour here) nor raise the stuck write's fees (that cannot
+/// help); it has the next check run at once, which finds the dropped write; the kiosk's background drain sends it
+/// again as it was, and both land, once each.
+#[tokio::test]
+async fn a_write_stuck_behind_a_dropped_confirmed_write_has_it_found_at_once() {
+    let r = rig("behind").await;
+    let outbox = std::sync::Arc::new(
+        Outbox::new(r.chain.clone(), r.store.clone(), r.sender)
+            .with_receipt_poll(Duration::from_millis(50))
+            .with_stuck_after(Duration::from_millis(400))
+            .with_finality_every(Duration::from_secs(3600)),
+    );
+    let first = outbox.submit("first", "test", call()).await.unwrap();
+    let Submitted::Confirmed { tx_hash, .. } = first else {
+        panic!("{first:?}")
+    };
+    // The finality check ran just now: by its own pace the next one is an hour away.
+    outbox.check_finality_if_due().await;
+    r.rpc("anvil_reorg", serde_json::json!([1, []])).await;
+    assert!(r.chain.receipt(tx_hash).await.unwrap().is_none(), "dropped");
+    assert_eq!(r.mined_nonce().await, 0);
+    // The kiosk's background (as the app's status loop and the load worker do): a finality check when due, a
+    // drain when a write waits.
+    let background = {
+        let o = outbox.clone();
+        tokio::spawn(async move {
+            loop {
+                o.check_finality_if_due().await;
+                if matches!(o.waiting(), Ok(w) if !w.is_empty()) {
+                    let _ = o.drain().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let second = tokio::time::timeout(
+        Duration::from_secs(60),
+        outbox.submit("second", "test", call()),
+    )
+    .await
+    .expect("the second write waited behind the dropped one for good")
+    .unwrap();
+    background.abort();
+    let _ = background.await; // gone, with whatever it was driving
+    assert!(matches!(second, Submitted::Confirmed { .. }), "{second:?}");
+    // The first is back as it was (its receipt taken by the next drain), the second was never re-priced, and the
+    // chain has each once.
+    outbox.drain().await.unwrap();
+    let e = r.store.outbox_entry(1).unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.tx_hash),
+        (OutboxState::Confirmed, Some(tx_hash.0))
+    );
+    assert_eq!(r.store.attempts(2).unwrap().len(), 1, "no fee bump");
+    assert_eq!(r.mined_nonce().await, 2);
+}
