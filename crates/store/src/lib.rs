@@ -45,7 +45,7 @@ mod types;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{
@@ -168,6 +168,7 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 /// Opens one connection, keys it and checks the key.
 fn open_keyed(path: &Path, key: &[u8; 32], read_only: bool) -> Result<Connection> {
+    initialise()?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -218,6 +219,19 @@ fn open_keyed(path: &Path, key: &[u8; 32], read_only: bool) -> Result<Connection
         conn.pragma_update(None, "secure_delete", true)?;
     }
     Ok(conn)
+}
+
+/// Initialises SQLite, and with it SQLCipher, once per process before any connection is opened. SQLite marks
+/// itself initialised before it runs SQLCipher's set-up, so a second thread's first connection could be keyed in
+/// between and refused (`SQLITE_ERROR`, no message): every thread here waits for the whole set-up instead.
+fn initialise() -> Result<()> {
+    static INIT: OnceLock<i32> = OnceLock::new();
+    // SAFETY: `sqlite3_initialize` takes no arguments and may be called any number of times.
+    let rc = *INIT.get_or_init(|| unsafe { rusqlite::ffi::sqlite3_initialize() });
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None).into());
+    }
+    Ok(())
 }
 
 /// Hands the raw 32-byte key to SQLCipher (`x'<64 hex>'`, no passphrase derivation). The hex copy is wiped.
