@@ -18,7 +18,9 @@
 //! - Reorged away with what it needs: another kiosk's write it depends on (an enrolment, a registration) may not be
 //!   back on the chain when this one is sent again, and the chain refuses it. For [`REORG_GRACE`] after the reorg,
 //!   such a refusal is not final: the write is deferred (`queued` with the refusal) and tried again with a fresh
-//!   nonce after a pause, until it lands or the grace is over (then it fails as any refusal does).
+//!   nonce after a pause, until it lands or the grace is over (then it fails as any refusal does). The same holds
+//!   for a write refused while an earlier write of this kiosk is off the chain (a consent sent before the outbox
+//!   noticed that the registration before it was reorged away): a refusal runs the finality check at once.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -284,21 +286,59 @@ impl Outbox {
             && carekiosk_store::now_ms().saturating_sub(entry.updated_at) < millis(self.stuck_after)
     }
 
-    /// The chain refused entry `id` (`detail`): failed for good, unless its block was reorged away less than
-    /// the grace ago — what it needs may be on its way back — then deferred and tried again after a pause.
-    fn refused(&self, id: i64, detail: &str, err: KioskError) -> Result<Submitted, KioskError> {
+    /// The chain refused entry `id` (`detail`): failed for good, unless what it needs may be on its way back —
+    /// its own block was reorged away less than the grace ago, or an earlier write of this kiosk is off the chain
+    /// after a reorg — then deferred and tried again after a pause.
+    async fn refused(
+        &self,
+        id: i64,
+        detail: &str,
+        err: KioskError,
+    ) -> Result<Submitted, KioskError> {
         let reorged_at = self.store.outbox_entry(id)?.and_then(|e| e.reorged_at);
-        if reorged_at.is_some_and(|at| {
-            carekiosk_store::now_ms().saturating_sub(at) < millis(self.reorg_grace)
-        }) {
+        if reorged_at.is_some_and(|at| self.in_grace(at)) {
             self.store.defer(id, detail)?;
-            return Ok(Submitted::Pending {
-                entry: id,
-                reason: format!("{DEFERRED} ({detail})"),
-            });
+        } else if self.behind_a_reorg(id).await? {
+            self.store.defer_behind(id, detail)?;
+        } else {
+            self.store.mark_failed(id, detail)?;
+            return Err(err);
         }
-        self.store.mark_failed(id, detail)?;
-        Err(err)
+        Ok(Submitted::Pending {
+            entry: id,
+            reason: format!("{DEFERRED} ({detail})"),
+        })
+    }
+
+    fn in_grace(&self, reorged_at: i64) -> bool {
+        carekiosk_store::now_ms().saturating_sub(reorged_at) < millis(self.reorg_grace)
+    }
+
+    /// Whether a write of this kiosk older than entry `id` is off the chain after a reorg (not yet back): what
+    /// `id` needs may be in it (a check-in's consent sent while the registration before it was reorged away). The
+    /// finality check runs now if an older write is included but not final: at its own pace it could notice only
+    /// after the refusal was final.
+    async fn behind_a_reorg(&self, id: i64) -> Result<bool, KioskError> {
+        let off = |store: &Store| -> Result<bool, KioskError> {
+            Ok(store
+                .pending()?
+                .iter()
+                .any(|e| e.id < id && e.reorged_at.is_some_and(|at| self.in_grace(at))))
+        };
+        if off(&self.store)? {
+            return Ok(true);
+        }
+        if !self.store.unfinal()?.iter().any(|e| e.id < id) {
+            return Ok(false);
+        }
+        match self.check_finality().await {
+            Ok(r) if !r.reorged.is_empty() => {
+                tracing::warn!(entries = ?r.reorged, refused = id, "writes reorged away: sending them again")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "finality not checked after a refusal"),
+        }
+        off(&self.store)
     }
 
     fn call_of(entry: &OutboxEntry) -> Result<Call, KioskError> {
@@ -329,7 +369,9 @@ impl Outbox {
             Ok(tx) => tx,
             Err(ChainError::Reverted(r)) => {
                 let detail = r.detail.clone();
-                return self.refused(entry.id, &detail, KioskError::Refused(r));
+                return self
+                    .refused(entry.id, &detail, KioskError::Refused(r))
+                    .await;
             }
             Err(e) if is_offline(&e) => return Ok(pending(entry, &e)),
             Err(e) => return Err(e.into()),
@@ -425,7 +467,7 @@ impl Outbox {
         }
         let revert = self.replay(id, hash, block).await;
         let detail = revert.detail.clone();
-        self.refused(id, &detail, KioskError::Refused(revert))
+        self.refused(id, &detail, KioskError::Refused(revert)).await
     }
 
     /// Why entry `id`'s transaction `hash` reverted in `block`: its call replayed on the state before that block,

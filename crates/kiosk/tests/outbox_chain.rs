@@ -534,3 +534,67 @@ async fn a_write_stuck_behind_a_dropped_confirmed_write_has_it_found_at_once() {
     assert_eq!(r.store.attempts(2).unwrap().len(), 1, "no fee bump");
     assert_eq!(r.mined_nonce().await, 2);
 }
+
+#[tokio::test]
+async fn a_write_refused_while_an_earlier_write_of_its_kiosk_is_off_the_chain_waits_for_it_and_lands(
+) {
+    let r = rig("earlier").await;
+    // The finality check at its own pace (an hour): only the refusal can make it run.
+    let o = Outbox::new(r.chain.clone(), r.store.clone(), r.sender)
+        .with_receipt_poll(Duration::from_millis(50))
+        .with_stuck_after(Duration::from_millis(400))
+        .with_finality_every(Duration::from_secs(3600));
+    r.rpc("anvil_setCode", serde_json::json!([GATE, NEEDS_SLOT0]))
+        .await;
+    r.rpc("evm_mine", serde_json::json!([])).await;
+    let set = o.submit("set", "set", set_gate()).await.unwrap();
+    let Submitted::Confirmed { tx_hash, .. } = set else {
+        panic!("{set:?}")
+    };
+    o.check_finality_if_due().await;
+    // Its block is reorged away (the node drops it); the outbox has not looked yet when the next write is asked.
+    r.rpc("anvil_reorg", serde_json::json!([1, []])).await;
+    assert!(r.chain.receipt(tx_hash).await.unwrap().is_none());
+    let used = o.submit("use", "use", use_gate()).await.unwrap();
+    assert!(
+        matches!(&used, Submitted::Pending { reason, .. } if reason.contains("tried again")),
+        "refused while the gate is unset, and deferred, not failed: {used:?}"
+    );
+    let e = r.store.outbox_entry(2).unwrap().unwrap();
+    assert_eq!(e.state, OutboxState::Queued, "{e:?}");
+    // The refusal found the first write off the chain: it is being sent again.
+    assert_ne!(
+        r.store.outbox_entry(1).unwrap().unwrap().state,
+        OutboxState::Confirmed
+    );
+    // The next drains send the first again, then (after the pause) the second, which lands.
+    let mut landed = None;
+    for _ in 0..40 {
+        for s in o.drain().await.unwrap() {
+            if let Submitted::Confirmed {
+                entry: 2, tx_hash, ..
+            } = s
+            {
+                landed = Some(tx_hash);
+            }
+        }
+        if landed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let landed = landed.expect("the second write landed");
+    let first = r.store.outbox_entry(1).unwrap().unwrap();
+    assert_eq!(
+        (first.state, first.tx_hash),
+        (OutboxState::Confirmed, Some(tx_hash.0)),
+        "the first is back byte for byte"
+    );
+    let rc = r.chain.receipt(landed).await.unwrap().expect("mined");
+    assert!(rc.status());
+    assert_eq!(
+        r.mined_nonce().await,
+        2,
+        "each once, nothing refused on chain"
+    );
+}

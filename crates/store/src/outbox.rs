@@ -419,6 +419,32 @@ impl Store {
         Ok(e)
     }
 
+    /// A write the chain refused while an earlier write of this kiosk, which it may need, is off the chain (its
+    /// block reorged away, not yet back): deferred as [`Store::defer`] does, with `reorged_at` set to now — the
+    /// grace for trying it again runs from here, as if it had been reorged away with that one.
+    pub fn defer_behind(&self, id: i64, error: &str) -> Result<OutboxEntry> {
+        let msg = clip(error);
+        let e = self.transition(
+            id,
+            OutboxState::Queued,
+            |from| match from {
+                OutboxState::Queued | OutboxState::Submitted => Ok(()),
+                _ => Err("only a write still to be sent can be deferred"),
+            },
+            |tx| {
+                let now = now_ms();
+                tx.execute(
+                    "UPDATE outbox SET state = 'queued', tx_hash = NULL, block = NULL, last_error = ?2,
+                       updated_at = ?3, reorged_at = coalesce(reorged_at, ?3) WHERE id = ?1",
+                    params![id, msg, now],
+                )
+            },
+        )?;
+        tracing::warn!(id, kind = %e.kind, error = %msg,
+            "outbox: refused while an earlier write of this kiosk is off the chain; deferred");
+        Ok(e)
+    }
+
     /// Entries still to be sent or confirmed (`queued` and `submitted`), oldest first.
     pub fn pending(&self) -> Result<Vec<OutboxEntry>> {
         self.read(|c| {

@@ -41,8 +41,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 5;
 
-/// Version 5: when a confirmed write's block was last reorged away. Such a write may find what it needs (another
-/// kiosk's write, reorged away with it) not yet back on the chain: a refusal then is tried again for a while.
+/// Version 5: when a confirmed write's block was last reorged away (or, for a write refused while an earlier write
+/// of this kiosk was off the chain, when that refusal came). Such a write may find what it needs (another kiosk's
+/// write reorged away with it, or that earlier write) not yet back on the chain: a refusal then is tried again for
+/// a while.
 const V5: &str = r#"
 ALTER TABLE outbox ADD COLUMN reorged_at INTEGER;
 "#;

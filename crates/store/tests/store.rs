@@ -831,6 +831,25 @@ fn outbox_transitions() {
         s.defer(r, "x").unwrap_err(),
         StoreError::InvalidTransition { .. }
     ));
+    // A write never reorged away, refused while an earlier one was: deferred, its grace starting now (and not
+    // moved by a second deferral); a confirmed one cannot be.
+    let b = s.enqueue("behind", "x", &json!(5)).unwrap().entry.id;
+    let e = s.defer_behind(b, "reverted: WrongEpoch").unwrap();
+    let since = e.reorged_at.expect("the grace starts");
+    assert_eq!(
+        (e.state, e.last_error.as_deref()),
+        (OutboxState::Queued, Some("reverted: WrongEpoch"))
+    );
+    s.mark_submitted(b, &sender, &tx(3, 2), 11).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let e = s.defer_behind(b, "reverted again").unwrap();
+    assert_eq!((e.state, e.reorged_at), (OutboxState::Queued, Some(since)));
+    s.mark_submitted(b, &sender, &tx(3, 3), 12).unwrap();
+    s.mark_confirmed(b, 107).unwrap();
+    assert!(matches!(
+        s.defer_behind(b, "x").unwrap_err(),
+        StoreError::InvalidTransition { .. }
+    ));
 }
 
 #[test]
