@@ -136,12 +136,7 @@ pub async fn doctor_prescribe(
                 carekiosk_letter::Lang::En
             };
             let pdf = zeroize::Zeroizing::new(doctor::token_pdf(&k, &order, &done, lang)?);
-            Some(print(
-                &k,
-                &state,
-                &format!("prescription-token-{id}"),
-                &pdf,
-            )?)
+            Some(print(&k, &state, &format!("prescription-token-{id}"), &pdf).await?)
         }
         _ => None,
     };

@@ -109,7 +109,8 @@ pub async fn pharmacy_dispense(
         &state,
         &format!("dispense-receipt-{id}-{}", rx.dispensed_bps),
         &pdf,
-    )?;
+    )
+    .await?;
     Ok(DispenseView {
         tx: TxView::from(&done.submitted, linker(&k)),
         part: done.part,
@@ -195,7 +196,8 @@ pub async fn pharmacy_token_dispense(
         &state,
         &format!("dispense-receipt-{}-token", before.id),
         &pdf,
-    )?;
+    )
+    .await?;
     Ok(TokenDispenseView {
         tx: TxView::from(&done, linker(&k)),
         print: Some(print),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use carekiosk_kiosk::print::{self as cups, Destination};
 use carekiosk_kiosk::Kiosk;
 use tauri::State;
+use zeroize::Zeroizing;
 
 use super::letter::write_new;
 use crate::error::AppError;
@@ -18,23 +19,34 @@ use crate::views::PrintView;
 
 /// Prints `pdf` on the desk's printer (job name `stem`); without one, or when the printer refuses it, writes it
 /// as `<data dir>/print/<stem>.pdf`, remembers it (to delete once printed) and opens it with the desktop's PDF
-/// handler when there is one, saying why it was not printed.
-pub(super) fn print(
+/// handler when there is one, saying why it was not printed. CUPS (`lpstat`, `lp`, a print server that may be
+/// slow to answer) runs on a blocking thread, not on the async runtime's.
+pub(super) async fn print(
     k: &Kiosk,
     state: &AppState,
     stem: &str,
     pdf: &[u8],
 ) -> Result<PrintView, AppError> {
-    let (server, printer) = (&k.config.print_server, &k.config.printer);
-    let printer_error = match cups::destination(printer, server) {
-        Destination::Printer(printer) => match cups::print_pdf(server, &printer, stem, pdf) {
-            Ok(job) => return Ok(PrintView::sent(job.printer, job.job)),
-            Err(e) => {
-                tracing::warn!(error = %e, "the document is saved as a file instead");
-                Some(e.to_string())
-            }
-        },
+    let (server, printer) = (k.config.print_server.clone(), k.config.printer.clone());
+    let (job, doc) = (stem.to_owned(), Zeroizing::new(pdf.to_vec()));
+    let sent = tokio::task::spawn_blocking(move || match cups::destination(&printer, &server) {
+        Destination::Printer(printer) => Some(cups::print_pdf(&server, &printer, &job, &doc)),
         Destination::None => None,
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Some(Err(carekiosk_kiosk::KioskError::Printer {
+            printer: k.config.printer.clone(),
+            reason: format!("printing stopped unexpectedly ({e})"),
+        }))
+    });
+    let printer_error = match sent {
+        Some(Ok(job)) => return Ok(PrintView::sent(job.printer, job.job)),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "the document is saved as a file instead");
+            Some(e.to_string())
+        }
+        None => None,
     };
     let dir = k.config.data_dir.join("print");
     let path = write_new(&dir, stem, pdf)?;
