@@ -9,6 +9,15 @@ use carekiosk_records::emergency::{Allergy, Contact, EmergencySet};
 use carekiosk_records::{EmergencyBundle, Reference, Resource};
 
 fn validate(resources: &[Resource]) -> (bool, String) {
+    let json: Vec<serde_json::Value> = resources
+        .iter()
+        .map(|r| serde_json::from_slice(&r.to_json().unwrap()).unwrap())
+        .collect();
+    validate_json("all", &serde_json::Value::Array(json))
+}
+
+/// Runs the validator on `json` (a resource or an array of them): whether it passed, and what it printed.
+fn validate_json(label: &str, json: &serde_json::Value) -> (bool, String) {
     let python = std::env::var("CAREKIOSK_FHIR_PYTHON").unwrap_or_else(|_| {
         concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -17,15 +26,11 @@ fn validate(resources: &[Resource]) -> (bool, String) {
         .to_string()
     });
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fhir/validate.py");
-    let json: Vec<serde_json::Value> = resources
-        .iter()
-        .map(|r| serde_json::from_slice(&r.to_json().unwrap()).unwrap())
-        .collect();
     let file = std::env::temp_dir().join(format!(
-        "carekiosk-records-fhir-{}.json",
+        "carekiosk-records-fhir-{label}-{}.json",
         std::process::id()
     ));
-    std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+    std::fs::write(&file, serde_json::to_vec(json).unwrap()).unwrap();
     let out = std::process::Command::new(&python)
         .arg(script)
         .arg(&file)
@@ -82,27 +87,7 @@ fn the_validator_is_not_a_rubber_stamp() {
     let r = Resource::from_json(bad.to_string().as_bytes());
     // Our own parser refuses it too; hand the raw JSON to the validator.
     assert!(r.is_err());
-    let python = std::env::var("CAREKIOSK_FHIR_PYTHON").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fhir/.venv/bin/python"
-        )
-        .to_string()
-    });
-    let file = std::env::temp_dir().join(format!(
-        "carekiosk-records-fhir-bad-{}.json",
-        std::process::id()
-    ));
-    std::fs::write(&file, bad.to_string()).unwrap();
-    let out = std::process::Command::new(&python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fhir/validate.py"
-        ))
-        .arg(&file)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&file);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("use"));
+    let (ok, out) = validate_json("bad", &bad);
+    assert!(!ok, "{out}");
+    assert!(out.contains("use"), "{out}");
 }
