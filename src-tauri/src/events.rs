@@ -12,7 +12,8 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::state::AppState;
 use crate::views::{
-    ConsentLimits, EnrolmentView, KioskInfo, PendingWrite, ReaderState, ReaderView, StatusView,
+    ConsentLimits, EnrolmentView, GasView, KioskInfo, PendingWrite, ReaderState, ReaderView,
+    StatusView,
 };
 
 /// Event names the UI listens to.
@@ -304,7 +305,10 @@ pub async fn status(state: &AppState) -> StatusView {
     StatusView {
         online: node.as_ref().is_some_and(|n| n.online),
         rate_limited: node.as_ref().is_some_and(|n| n.rate_limited),
-        gas: node.as_ref().and_then(|n| n.gas.clone()),
+        gas: node
+            .as_ref()
+            .and_then(|n| n.gas.as_ref())
+            .map(GasView::from),
         block: node.and_then(|n| n.block),
         chain_id: Some(k.chain.chain_id()),
         pending,

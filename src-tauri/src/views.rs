@@ -1,5 +1,6 @@
 //! What the screen receives: plain serde views of the core's types (camelCase for TypeScript). Amounts travel
-//! as decimal strings (they exceed JavaScript's safe integers); FHIR resources travel as their own JSON.
+//! as decimal strings (they exceed JavaScript's safe integers); FHIR resources travel as their own JSON. The front
+//! end's types (`ui/src/views.gen.ts`) are generated from these by ts-rs in a test (`bindings` below).
 
 use alloy::primitives::{B256, U256};
 use carekiosk_kiosk::workflows::{
@@ -12,9 +13,11 @@ use carekiosk_store::{Claim, ClaimStatus, OutboxEntry};
 use serde::{Deserialize, Serialize};
 
 /// Who this kiosk is, for the start screen and the header.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KioskInfo {
+    #[cfg_attr(test, ts(type = "Role"))]
     pub role: String,
     pub lang: String,
     /// Whether the kiosk opened (registered for its role, node reached, database open).
@@ -48,12 +51,14 @@ pub struct KioskInfo {
 
 /// Where a new kiosk's enrolment stands, for the set-up screen: its address (as text and as a QR code for the
 /// institution's administrator) and what it waits for.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnrolmentView {
     pub address: String,
     /// `waiting` (no offer yet), `other-offer` (another institution offered: not taken), `needs-gas` (offered,
     /// but the kiosk has nothing to pay the acceptance with).
+    #[cfg_attr(test, ts(type = "'waiting' | 'other-offer' | 'needs-gas'"))]
     pub state: String,
     /// The institution it was set up for.
     pub institution: String,
@@ -65,6 +70,7 @@ pub struct EnrolmentView {
 }
 
 /// A deployment manifest read on the first-run set-up: its chain and the institutions a kiosk can join.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FirstRunManifestView {
@@ -74,16 +80,19 @@ pub struct FirstRunManifestView {
 }
 
 /// An institution of the manifest.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FirstRunInstitution {
     pub name: String,
     /// `reception`/`doctor` desks join a hospital, `pharmacy` a pharmacy, `insurer` an insurer.
+    #[cfg_attr(test, ts(type = "'hospital' | 'pharmacy' | 'insurer'"))]
     pub role: String,
     pub address: String,
 }
 
 /// The role's consent ceiling and default, for the consent choice the screen shows before the card signs.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentLimits {
@@ -111,10 +120,12 @@ impl ConsentLimits {
 }
 
 /// A consent as the card signed it: its scope by name and its end.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedView {
     /// "read", "write", "prescribe", "dispense".
+    #[cfg_attr(test, ts(type = "Array<ScopeName>"))]
     pub scope: Vec<String>,
     /// End of the window (unix seconds).
     pub valid_until: u64,
@@ -137,6 +148,7 @@ fn names(scope: u8) -> Vec<String> {
 }
 
 /// What the reader holds, as the screen names it (`no-service`, `no-reader`, `empty`, `card`).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReaderState {
@@ -152,6 +164,7 @@ pub enum ReaderState {
 }
 
 /// The card reader as the monitor sees it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReaderView {
@@ -161,6 +174,7 @@ pub struct ReaderView {
 }
 
 /// The footer's live status.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
@@ -169,7 +183,7 @@ pub struct StatusView {
     /// The node is there but rate limiting: writes wait, not offline.
     pub rate_limited: bool,
     /// The kiosk's balance for gas (`gas.low`: fund it), when known.
-    pub gas: Option<carekiosk_kiosk::kiosk::GasStatus>,
+    pub gas: Option<GasView>,
     pub block: Option<u64>,
     pub chain_id: Option<u64>,
     pub pending: Vec<PendingWrite>,
@@ -179,7 +193,38 @@ pub struct StatusView {
     pub reader: ReaderView,
 }
 
+/// The kiosk account's balance for gas ([`carekiosk_kiosk::kiosk::GasStatus`]).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GasView {
+    pub account: String,
+    /// In wei (decimal), or in the fee currency's 18-decimal units when gas is paid in one.
+    pub balance_wei: String,
+    pub threshold_wei: String,
+    /// Below the threshold: IT must fund the account.
+    pub low: bool,
+    /// In the coin gas is paid in, e.g. `1.25`.
+    pub balance: String,
+    /// The coin gas is paid in: the native coin (CELO, ETH) or the fee currency (cUSD, USDC).
+    pub symbol: String,
+}
+
+impl From<&carekiosk_kiosk::kiosk::GasStatus> for GasView {
+    fn from(g: &carekiosk_kiosk::kiosk::GasStatus) -> Self {
+        GasView {
+            account: g.account.to_string(),
+            balance_wei: g.balance_wei.to_string(),
+            threshold_wei: g.threshold_wei.to_string(),
+            low: g.low,
+            balance: g.balance.clone(),
+            symbol: g.symbol.clone(),
+        }
+    }
+}
+
 /// A write not yet confirmed.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingWrite {
@@ -206,11 +251,13 @@ impl PendingWrite {
 }
 
 /// A write's outcome.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TxView {
     /// `confirmed` (included in a block; final minutes later on Celo), or `pending` (queued while the node is
     /// unreachable, rate limited, or not mined yet; sent when it can be).
+    #[cfg_attr(test, ts(type = "'confirmed' | 'pending'"))]
     pub state: String,
     pub tx_hash: Option<String>,
     pub block: Option<u64>,
@@ -243,6 +290,7 @@ impl TxView {
 }
 
 /// The patient at the kiosk once their PIN was accepted.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PatientView {
@@ -263,11 +311,13 @@ impl PatientView {
 }
 
 /// A check-in's outcome.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckInView {
     pub patient_id: String,
     /// The patient's demographics (FHIR Patient), opened with the card.
+    #[cfg_attr(test, ts(type = "FhirResource | null"))]
     pub patient: Option<serde_json::Value>,
     pub records: usize,
     pub consent: TxView,
@@ -278,6 +328,7 @@ pub struct CheckInView {
 }
 
 /// One emergency read of the patient's emergency set, as the patient sees it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyReadView {
@@ -304,6 +355,7 @@ impl From<&patient::EmergencyRead> for EmergencyReadView {
 }
 
 /// A consent the patient holds open now, in their view.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeldConsentView {
@@ -313,6 +365,7 @@ pub struct HeldConsentView {
     /// "hospital", "pharmacy", "insurer" ("unknown").
     pub role: String,
     /// "read", "write", "prescribe", "dispense".
+    #[cfg_attr(test, ts(type = "Array<ScopeName>"))]
     pub scope: Vec<String>,
     /// End of the window (unix seconds).
     pub valid_until: u64,
@@ -331,6 +384,7 @@ impl From<&patient::HeldConsent> for HeldConsentView {
 }
 
 /// One line of the patient's access log.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntryView {
@@ -356,6 +410,7 @@ impl From<&patient::LogEntry> for LogEntryView {
 
 /// The emergency data set as the screen shows and edits it (and sends back to be saved). No `Debug`: it is
 /// patient data.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencySetView {
@@ -373,6 +428,7 @@ pub struct EmergencySetView {
     pub contact: Option<ContactView>,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AllergyView {
@@ -382,6 +438,7 @@ pub struct AllergyView {
     pub high: bool,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactView {
@@ -451,6 +508,7 @@ impl From<EmergencySetView> for EmergencySet {
 }
 
 /// The patient's emergency set for the editor, with the blood groups it may name.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyCurrentView {
@@ -459,6 +517,7 @@ pub struct EmergencyCurrentView {
 }
 
 /// What saving the emergency set did.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencySavedView {
@@ -469,6 +528,7 @@ pub struct EmergencySavedView {
 }
 
 /// An emergency read (no PIN): the set, and the trace of the read (confirmed, or pending while offline).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyView {
@@ -481,6 +541,7 @@ pub struct EmergencyView {
 
 /// The issue letter of the card just issued, to show on screen and print: the reset code, the recovery code as
 /// printed and its QR code. It travels to the screen once and is wiped here when dropped.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LetterView {
@@ -508,6 +569,7 @@ impl Drop for LetterView {
 }
 
 /// A letter written to a file at the operator's request.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedLetter {
@@ -515,6 +577,7 @@ pub struct SavedLetter {
 }
 
 /// A card reported lost at reception.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LostView {
@@ -526,6 +589,7 @@ pub struct LostView {
 }
 
 /// A replacement card issued at reception.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplacedView {
@@ -534,6 +598,7 @@ pub struct ReplacedView {
 }
 
 /// One history entry.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryItem {
@@ -543,6 +608,7 @@ pub struct HistoryItem {
     pub time: u64,
     pub supersedes: Option<u64>,
     /// The FHIR resource, or null when the entry cannot be opened.
+    #[cfg_attr(test, ts(type = "FhirResource | null"))]
     pub resource: serde_json::Value,
     /// Why the entry cannot be opened (shown as one line).
     pub unreadable: Option<String>,
@@ -563,6 +629,7 @@ impl From<&HistoryEntry> for HistoryItem {
 }
 
 /// A pick-list entry.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PickItem {
@@ -573,18 +640,21 @@ pub struct PickItem {
 }
 
 /// A prescription at the pharmacy counter.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrescriptionView {
     pub id: u64,
     pub issuer: u32,
     /// `ready`, `partly-dispensed`, `dispensed`, `cancelled` or `expired`, as the chain says.
+    #[cfg_attr(test, ts(type = "PrescriptionStatus"))]
     pub status: String,
     /// What has been handed out so far, in parts of 10,000.
     pub dispensed_bps: u16,
     pub valid_until: u64,
     pub dispensable: bool,
     /// The MedicationRequest, or null when it cannot be opened.
+    #[cfg_attr(test, ts(type = "FhirResource | null"))]
     pub request: serde_json::Value,
     /// Why it cannot be opened (shown as one line, without a dispense button).
     pub unreadable: Option<String>,
@@ -618,6 +688,7 @@ impl From<&PharmacyPrescription> for PrescriptionView {
 }
 
 /// The pharmacy counter once the card signed the pharmacy's consent: what it signed, the prescriptions.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PharmacyOpenView {
@@ -627,6 +698,7 @@ pub struct PharmacyOpenView {
 
 /// A dispensing's outcome: the part handed out, the prescription's state after it, the MedicationDispense and
 /// the receipt written for printing.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DispenseView {
@@ -636,14 +708,17 @@ pub struct DispenseView {
     /// Parts handed out so far, this one included (of 10,000).
     pub dispensed_bps: u16,
     /// The prescription's status after it (`partly-dispensed` or `dispensed`).
+    #[cfg_attr(test, ts(type = "PrescriptionStatus"))]
     pub status: String,
     /// The FHIR MedicationDispense written to the patient's record.
+    #[cfg_attr(test, ts(type = "FhirResource"))]
     pub receipt: serde_json::Value,
     /// The receipt PDF to print.
     pub print: Option<PrintView>,
 }
 
 /// A dispense on a prescription token: the write and its receipt to print.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenDispenseView {
@@ -654,6 +729,7 @@ pub struct TokenDispenseView {
 
 /// A document printed: sent to a printer (its CUPS job), or, with no printer or when the printer refused it,
 /// written to a file (to be deleted once printed) and perhaps opened in the desktop's PDF viewer.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrintView {
@@ -694,11 +770,13 @@ impl PrintView {
 }
 
 /// A prescription token presented at the counter (no card), as the chain holds it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenCheckView {
     pub id: u64,
     /// `ready`, `partly-dispensed`, `dispensed`, `cancelled` or `expired`.
+    #[cfg_attr(test, ts(type = "PrescriptionStatus"))]
     pub status: String,
     pub dispensed_bps: u16,
     pub valid_until: u64,
@@ -706,6 +784,7 @@ pub struct TokenCheckView {
 }
 
 /// What prescribing did: the write, the prescription's id, and the token written for printing when asked.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrescribedView {
@@ -715,6 +794,7 @@ pub struct PrescribedView {
 }
 
 /// The patient's allergies and current medication, before prescribing.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OverviewView {
@@ -722,6 +802,7 @@ pub struct OverviewView {
     pub current: Vec<CurrentMedicationView>,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KnownAllergyView {
@@ -731,6 +812,7 @@ pub struct KnownAllergyView {
     pub source: String,
 }
 
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentMedicationView {
@@ -767,6 +849,7 @@ impl From<&medication::MedicationOverview> for OverviewView {
 
 /// One line of the doctor's timeline: a record, a prescription (with its status), a dispense (a part, by token,
 /// its batch inside the MedicationDispense).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(
     tag = "type",
@@ -780,8 +863,10 @@ pub enum TimelineView {
         time: u64,
         issuer: u32,
         /// `ready`, `partly-dispensed`, `dispensed`, `cancelled`, `expired`.
+        #[cfg_attr(test, ts(type = "PrescriptionStatus"))]
         status: String,
         /// The MedicationRequest, or null when it does not open.
+        #[cfg_attr(test, ts(type = "FhirResource | null"))]
         request: serde_json::Value,
     },
     Dispense {
@@ -792,6 +877,7 @@ pub enum TimelineView {
         part: u16,
         by_token: bool,
         /// The MedicationDispense (quantity, batch, substitution), or null.
+        #[cfg_attr(test, ts(type = "FhirResource | null"))]
         dispense: serde_json::Value,
     },
 }
@@ -839,6 +925,7 @@ impl From<&doctor::TimelineEntry> for TimelineView {
 }
 
 /// One service of a claim as the doctor bills it (`unitPrice` in token base units, a decimal string).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimItemInput {
@@ -849,6 +936,7 @@ pub struct ClaimItemInput {
 
 /// A claim of this hospital with the insurer's decision, item by item (amounts in tokens, as the ClaimResponse
 /// holds them).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HospitalClaimView {
@@ -859,6 +947,7 @@ pub struct HospitalClaimView {
 }
 
 /// The insurer's decision on one item.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionItemView {
@@ -919,6 +1008,7 @@ fn decision_items(r: &serde_json::Value) -> Vec<DecisionItemView> {
 }
 
 /// One billed item under review (`net` in base units).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewItemView {
@@ -929,6 +1019,7 @@ pub struct ReviewItemView {
 }
 
 /// The reviewer's decision on one item, from the screen (`benefit` in base units).
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemDecisionInput {
@@ -939,6 +1030,7 @@ pub struct ItemDecisionInput {
 }
 
 /// What deciding a claim did.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecidedView {
@@ -952,6 +1044,7 @@ pub struct DecidedView {
 }
 
 /// A claim in the insurer's lists.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimView {
@@ -960,6 +1053,7 @@ pub struct ClaimView {
     pub hospital: String,
     pub claimed: String,
     pub approved: String,
+    #[cfg_attr(test, ts(type = "ClaimStatus"))]
     pub status: String,
     pub reason_code: Option<u16>,
     pub tx_hash: String,
@@ -988,10 +1082,12 @@ impl From<&Claim> for ClaimView {
 }
 
 /// A claim opened for review, with the coverage arithmetic.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewView {
     pub claim: ClaimView,
+    #[cfg_attr(test, ts(type = "FhirResource"))]
     pub details: serde_json::Value,
     pub coverage_bps: u16,
     pub remaining: String,
@@ -1126,5 +1222,91 @@ mod tests {
         let v = TxView::from(&s, |h| Some(format!("https://celoscan.io/tx/{h}")));
         assert_eq!(v.block, Some(7));
         assert!(v.link.unwrap().ends_with(&v.tx_hash.unwrap()));
+    }
+}
+
+/// The front end's types (`ui/src/views.gen.ts`) are these views, generated by ts-rs: a view changed here and not
+/// there fails this test. `CAREKIOSK_WRITE_TYPES=1 cargo test -p carekiosk-app --lib views::bindings` writes the
+/// file again.
+#[cfg(test)]
+mod bindings {
+    use super::*;
+    use ts_rs::TS;
+
+    const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/views.gen.ts");
+
+    #[test]
+    fn the_front_ends_types_are_generated_from_the_views() {
+        let decls = [
+            KioskInfo::decl(),
+            EnrolmentView::decl(),
+            FirstRunManifestView::decl(),
+            FirstRunInstitution::decl(),
+            ConsentLimits::decl(),
+            SignedView::decl(),
+            ReaderState::decl(),
+            ReaderView::decl(),
+            StatusView::decl(),
+            GasView::decl(),
+            PendingWrite::decl(),
+            TxView::decl(),
+            PatientView::decl(),
+            CheckInView::decl(),
+            EmergencyReadView::decl(),
+            HeldConsentView::decl(),
+            LogEntryView::decl(),
+            EmergencySetView::decl(),
+            AllergyView::decl(),
+            ContactView::decl(),
+            EmergencyCurrentView::decl(),
+            EmergencySavedView::decl(),
+            EmergencyView::decl(),
+            LetterView::decl(),
+            SavedLetter::decl(),
+            LostView::decl(),
+            ReplacedView::decl(),
+            HistoryItem::decl(),
+            PickItem::decl(),
+            PrescriptionView::decl(),
+            PharmacyOpenView::decl(),
+            DispenseView::decl(),
+            TokenDispenseView::decl(),
+            PrintView::decl(),
+            TokenCheckView::decl(),
+            PrescribedView::decl(),
+            OverviewView::decl(),
+            KnownAllergyView::decl(),
+            CurrentMedicationView::decl(),
+            TimelineView::decl(),
+            ClaimItemInput::decl(),
+            HospitalClaimView::decl(),
+            DecisionItemView::decl(),
+            ReviewItemView::decl(),
+            ItemDecisionInput::decl(),
+            DecidedView::decl(),
+            ClaimView::decl(),
+            ReviewView::decl(),
+        ];
+        let mut text = String::from(
+            "// Generated by ts-rs from src-tauri/src/views.rs: do not edit. To write it again:\n\
+             // CAREKIOSK_WRITE_TYPES=1 cargo test -p carekiosk-app --lib views::bindings\n\
+             // The narrower names of strings (a role, a status) are the front end's, in types.ts.\n\
+             import type { ClaimStatus, FhirResource, PrescriptionStatus, Role, ScopeName } from './types';\n",
+        );
+        // Integers reach the front end as JSON numbers (every one here below 2^53), not as `bigint`.
+        for d in decls {
+            text.push_str("\nexport ");
+            text.push_str(&d.replace("bigint", "number"));
+            text.push('\n');
+        }
+        if std::env::var_os("CAREKIOSK_WRITE_TYPES").is_some() {
+            std::fs::write(FILE, &text).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(FILE).unwrap_or_default();
+        assert!(
+            on_disk == text,
+            "ui/src/views.gen.ts is not what src-tauri/src/views.rs says: run \
+             CAREKIOSK_WRITE_TYPES=1 cargo test -p carekiosk-app --lib views::bindings"
+        );
     }
 }

@@ -54,6 +54,11 @@ export function info(role: Role, over: Partial<KioskInfo> = {}): KioskInfo {
     tokenSymbol: 'tUSD',
     tokenDecimals: 18,
     consent: LIMITS[role],
+    textScale: null,
+    kioskMode: false,
+    firstRun: false,
+    fromSetup: false,
+    enrolment: null,
     ...over,
   };
 }
