@@ -120,9 +120,9 @@ async fn patient_in_reader(st: &Stack, slot: &Reader) -> alloy::primitives::B256
 
 /// A first run's set-up: a network profile file of its own (the local profile under another name, so this kiosk's
 /// key is new), the stack's manifest, the set-up kept in the stack's folder. Returns the profile's name (its
-/// keyring slot), the app's arguments (no role, no preset: what the package's unit starts it with) and the set-up
-/// file.
-fn first_run_place(st: &Stack, slot: &Reader) -> (String, Vec<String>, std::path::PathBuf) {
+/// keyring slot), the app's arguments (no role, no preset, no reader: what the package's unit starts it with; the
+/// set-up picks the reader) and the set-up file.
+fn first_run_place(st: &Stack) -> (String, Vec<String>, std::path::PathBuf) {
     let name = format!("firstrun-{}", std::process::id());
     std::fs::copy(
         concat!(
@@ -138,17 +138,26 @@ fn first_run_place(st: &Stack, slot: &Reader) -> (String, Vec<String>, std::path
         setup.display().to_string(),
         "--data-dir".into(),
         st.dir.join("app-firstrun").display().to_string(),
-        "--reader".into(),
-        slot.name().into(),
         "--windowed".into(),
     ];
     (name, args, setup)
 }
 
 /// Fills the first-run set-up for a pharmacy desk of the demo pharmacy on the profile file `name` and the stack's
-/// manifest; returns the kiosk's address once the key is made and the screen shows it (waiting for the offer).
-async fn set_up_pharmacy_desk(app: &App, st: &Stack, name: &str, shot: bool) -> Address {
+/// manifest, with the card reader `slot` picked from those the machine has; returns the kiosk's address once the
+/// key is made and the screen shows it (waiting for the offer).
+async fn set_up_pharmacy_desk(
+    app: &App,
+    st: &Stack,
+    name: &str,
+    slot: &Reader,
+    shot: bool,
+) -> Address {
     app.find("#firstrun").await;
+    // The readers pcscd has, listed by the set-up; this test's is picked.
+    app.find(&format!("#firstrun-reader option[value='{}']", slot.name()))
+        .await;
+    app.set_value("#firstrun-reader", slot.name()).await;
     app.set_value("#firstrun-role", "pharmacy").await;
     app.set_value("#firstrun-profile", "file").await;
     let profile = st.dir.join(format!("{name}.toml"));
@@ -186,14 +195,15 @@ async fn a_new_kiosk_is_set_up_on_its_first_run_enrolled_by_its_institution_and_
     let _one = ONE_AT_A_TIME.lock().await;
     let st = Stack::new("e2e-firstrun").await;
     let slot = common::reader();
-    let (name, a, setup) = first_run_place(&st, &slot);
+    let (name, a, setup) = first_run_place(&st);
     let app = App::launch(&a).await;
-    let me = set_up_pharmacy_desk(&app, &st, &name, true).await;
+    let me = set_up_pharmacy_desk(&app, &st, &name, &slot, true).await;
     let pharmacy = st.actors.pharmacy.address();
     let saved =
         carekiosk_kiosk::KioskConfig::parse(&std::fs::read_to_string(&setup).unwrap(), "desk.toml")
             .unwrap();
     assert_eq!(saved.role, KioskRole::Pharmacy);
+    assert_eq!(saved.reader, slot.name(), "the reader picked");
     assert_eq!(saved.institution, Some(pharmacy));
     assert_eq!(saved.manifest, st.dir.join("local.json"));
     assert_eq!(
@@ -253,9 +263,9 @@ async fn the_installed_package_sets_up_a_desk_enrolled_with_its_cli() {
     let _one = ONE_AT_A_TIME.lock().await;
     let st = Stack::new("e2e-installed").await;
     let slot = common::reader();
-    let (name, a, setup) = first_run_place(&st, &slot);
+    let (name, a, setup) = first_run_place(&st);
     let app = App::launch_binary(app_bin, &a).await;
-    let me = set_up_pharmacy_desk(&app, &st, &name, false).await;
+    let me = set_up_pharmacy_desk(&app, &st, &name, &slot, false).await;
     assert!(setup.exists());
     // The pharmacy's administrator, with the installed CLI and the institution's key.
     let key = alloy::hex::encode(st.actors.pharmacy.to_bytes());

@@ -114,8 +114,10 @@ export const api = {
   kioskClose: (code: string) => invoke<null>('kiosk_close', { code }),
   firstrunManifest: (profile: string, manifest: string) =>
     invoke<FirstRunManifestView>('firstrun_manifest', { profile, manifest }),
-  firstrunSave: (role: Role, profile: string, manifest: string, institution: string) =>
-    invoke<string>('firstrun_save', { role, profile, manifest, institution }),
+  firstrunReaders: () => invoke<string[]>('firstrun_readers'),
+  /** `reader`: a PC/SC reader name; null: the role preset's. */
+  firstrunSave: (role: Role, profile: string, manifest: string, institution: string, reader: string | null) =>
+    invoke<string>('firstrun_save', { role, profile, manifest, institution, reader }),
   firstrunReset: (code: string) => invoke<null>('firstrun_reset', { code }),
 };
 

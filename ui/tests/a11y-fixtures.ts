@@ -267,6 +267,8 @@ export function answer(cmd: string, args: Record<string, unknown> = {}): unknown
           { name: 'Demo Pharmacy', role: 'pharmacy', address: '0x' + '22'.repeat(20) },
         ],
       } satisfies FirstRunManifestView;
+    case 'firstrun_readers':
+      return ['Front desk reader 00 00', 'Virtual PCD 00 00'];
     case 'firstrun_save':
       return '0x' + '33'.repeat(20);
     case 'letter_save_pdf':

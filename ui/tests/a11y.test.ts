@@ -1,7 +1,7 @@
 // Every screen, labelled for a screen reader: each rendered with the fixtures the other tests use, then audited
 // (tests/a11y-check.ts) — every interactive element named, every form control labelled, one h1, no positive
 // tabindex, no duplicate id, every aria reference resolved, tables with headers.
-import { setLang } from '../src/i18n';
+import { setLang, t } from '../src/i18n';
 import { pinPad } from '../src/pinpad';
 import { changePinFlow } from '../src/screens/changepin';
 import { doctorVisit } from '../src/screens/doctor';
@@ -15,7 +15,7 @@ import { receptionVisit, registerForm } from '../src/screens/reception';
 import { firstRunScreen } from '../src/screens/firstrun';
 import { setupScreen } from '../src/screens/setup';
 import { resetBlocked, unblockFlow } from '../src/screens/unblock';
-import type { KioskInfo, ReaderView, Role, StatusView } from '../src/types';
+import type { AppError, KioskInfo, ReaderView, Role, StatusView } from '../src/types';
 import { accessibleName, audit, isLabelled } from './a11y-check';
 import { answer, fakeCtx, info, status } from './a11y-fixtures';
 
@@ -145,10 +145,30 @@ describe.each(['en', 'fr'] as const)('every screen is labelled for a screen read
     expect(problems).toEqual([]);
   });
 
+  it('first run without a smart card service: the preset reader is kept and the note says why', async () => {
+    invoke.mockImplementation(async (cmd: string, args?: Record<string, unknown>) => {
+      if (cmd === 'firstrun_readers') throw { kind: 'card', message: 'no PC/SC service', triesLeft: null, revert: null };
+      return answer(cmd, args);
+    });
+    const errors: AppError[] = [];
+    show(firstRunScreen(fakeCtx('reception', errors)));
+    await settle();
+    const readers = [...document.querySelectorAll('#firstrun-reader option')].map((o) => o.getAttribute('value'));
+    expect(readers).toEqual(['']);
+    expect(document.querySelector('#firstrun-reader-note')!.textContent).toBe(`${t('firstrun.readersFailed')} no PC/SC service`);
+    expect(errors).toEqual([]);
+    expect(check('first run (no readers)')).toEqual([]);
+  });
+
   it('first run: the form, the manifest read (institutions of the role), the key made; enrolment; reset', async () => {
     const problems: string[] = [];
     show(firstRunScreen(fakeCtx('reception')));
     problems.push(...check('first run'));
+    await settle();
+    // The readers this machine has, after the preset's; one is picked.
+    const readers = [...document.querySelectorAll('#firstrun-reader option')].map((o) => o.textContent);
+    expect(readers).toEqual([t('firstrun.readerPreset'), 'Front desk reader 00 00', 'Virtual PCD 00 00']);
+    document.querySelector<HTMLSelectElement>('#firstrun-reader')!.value = 'Front desk reader 00 00';
     document.querySelector<HTMLSelectElement>('#firstrun-role')!.value = 'pharmacy';
     document.querySelector<HTMLInputElement>('#firstrun-manifest')!.value = '/etc/carekiosk/local.json';
     click('#firstrun-load');
@@ -164,6 +184,7 @@ describe.each(['en', 'fr'] as const)('every screen is labelled for a screen read
       profile: 'local',
       manifest: '/etc/carekiosk/local.json',
       institution: '0x' + '22'.repeat(20),
+      reader: 'Front desk reader 00 00',
     });
     expect(document.querySelector('#firstrun-saved')!.textContent).toBe('0x' + '33'.repeat(20));
     // A profile file: its field appears; an insurer desk in a manifest without insurer says so.

@@ -87,14 +87,26 @@ pub fn firstrun_manifest(
     })
 }
 
-/// Saves the set-up: the role's preset on this profile and manifest, joining `institution`; makes the kiosk's
-/// key in the OS keyring. Returns the kiosk's address (the set-up screen then shows it with its QR code).
+/// The card readers this machine has (PC/SC names, in PC/SC order), for the set-up to pick the desk's.
+#[tauri::command]
+pub async fn firstrun_readers() -> Result<Vec<String>, AppError> {
+    let all = carekiosk_card::ReaderPattern::new("");
+    let readers = tokio::task::spawn_blocking(move || carekiosk_card::list_readers(&all))
+        .await
+        .map_err(|e| AppError::Invalid(format!("the readers could not be listed: {e}")))??;
+    Ok(readers.into_iter().map(|r| r.name).collect())
+}
+
+/// Saves the set-up: the role's preset on this profile and manifest, joining `institution`, with the card
+/// reader `reader` (a PC/SC name; empty or absent: the preset's); makes the kiosk's key in the OS keyring.
+/// Returns the kiosk's address (the set-up screen then shows it with its QR code).
 #[tauri::command]
 pub async fn firstrun_save(
     role: String,
     profile: String,
     manifest: String,
     institution: String,
+    reader: Option<String>,
     state: State<'_, AppState>,
 ) -> Result<String, AppError> {
     if !state.launch.first_run() {
@@ -125,6 +137,12 @@ pub async fn firstrun_save(
     c.profile = profile_arg(&profile)?;
     c.manifest = manifest;
     c.institution = Some(institution);
+    if let Some(reader) = reader
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+    {
+        c.reader = reader;
+    }
     // The OS keyring answers over D-Bus: off the async threads.
     let keyed = c.clone();
     let address =
@@ -133,7 +151,7 @@ pub async fn firstrun_save(
             .map_err(|e| AppError::Invalid(format!("the key could not be made: {e}")))??;
     let path = state.launch.setup_path();
     c.save(&path)?;
-    tracing::info!(role = role.as_str(), %address, %institution, file = %path.display(), "kiosk set up");
+    tracing::info!(role = role.as_str(), %address, %institution, reader = %c.reader, file = %path.display(), "kiosk set up");
     Ok(address.to_string())
 }
 

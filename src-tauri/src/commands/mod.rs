@@ -24,6 +24,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         setup::kiosk_status,
         setup::kiosk_close,
         firstrun::firstrun_manifest,
+        firstrun::firstrun_readers,
         firstrun::firstrun_save,
         firstrun::firstrun_reset,
         setup::icd10_search,

@@ -5,6 +5,7 @@
     "kiosk_status",
     "kiosk_close",
     "firstrun_manifest",
+    "firstrun_readers",
     "firstrun_save",
     "firstrun_reset",
     "icd10_search",

@@ -1,6 +1,6 @@
 // First run of a kiosk installed from the package: the desk's role, its network (a built-in profile or a profile
 // file), the deployment manifest the institution's administrator gave, and the institution it joins. Saving makes
-// the kiosk's key in the OS keyring and remembers the set-up; the start screen then shows the kiosk's address
+// the kiosk's key in the OS keyring and remembers the set-up (with the card reader picked, or the role preset's); the start screen then shows the kiosk's address
 // (text and QR code) until the institution enrols it, and opens the desk by itself.
 import { api } from '../api';
 import type { Ctx } from '../context';
@@ -41,6 +41,37 @@ export function firstRunScreen(ctx: Ctx): HTMLElement {
     spellcheck: 'false',
     required: true,
   });
+  const reader = h('select', { id: 'firstrun-reader' }, h('option', { value: '' }, t('firstrun.readerPreset')));
+  const readerNote = h('p', { class: 'muted', id: 'firstrun-reader-note', 'aria-live': 'polite' });
+  const findReaders = h('button', { type: 'button', id: 'firstrun-readers' }, t('firstrun.readersAgain'));
+  const listReaders = async () => {
+    findReaders.disabled = true;
+    let failure = '';
+    const names = await ctx.run(
+      () => api.firstrunReaders(),
+      false,
+      (e) => {
+        failure = e.message;
+        return true;
+      },
+    );
+    findReaders.disabled = false;
+    const keep = reader.value;
+    replace(
+      reader,
+      h('option', { value: '' }, t('firstrun.readerPreset')),
+      ...(names ?? []).map((n) => h('option', { value: n }, n)),
+    );
+    if ((names ?? []).includes(keep)) reader.value = keep;
+    readerNote.textContent =
+      names === undefined
+        ? `${t('firstrun.readersFailed')} ${failure}`.trim()
+        : names.length === 0
+          ? t('firstrun.readersNone')
+          : '';
+  };
+  findReaders.addEventListener('click', () => void listReaders());
+  void listReaders();
   const picked = h('div', { id: 'firstrun-picked', 'aria-live': 'polite' });
   const profileValue = () => (profile.value === 'file' ? profileFile.value.trim() : profile.value);
   let loaded: FirstRunManifestView | null = null;
@@ -60,7 +91,7 @@ export function firstRunScreen(ctx: Ctx): HTMLElement {
     const save = h('button', { class: 'primary', type: 'button', id: 'firstrun-save' }, t('firstrun.save'));
     save.addEventListener('click', async () => {
       save.disabled = true;
-      const address = await ctx.run(() => api.firstrunSave(role.value as Role, profileValue(), manifest.value.trim(), institution.value));
+      const address = await ctx.run(() => api.firstrunSave(role.value as Role, profileValue(), manifest.value.trim(), institution.value, reader.value || null));
       save.disabled = false;
       if (address === undefined) return;
       replace(picked, h('p', { class: 'ok', id: 'firstrun-saved', role: 'status' }, address));
@@ -100,6 +131,9 @@ export function firstRunScreen(ctx: Ctx): HTMLElement {
       field(t('firstrun.role'), 'firstrun-role', role),
       field(t('firstrun.profile'), 'firstrun-profile', profile),
       profileFileField,
+      field(t('firstrun.reader'), 'firstrun-reader', reader),
+      readerNote,
+      h('div', { class: 'actions' }, findReaders),
       field(t('firstrun.manifest'), 'firstrun-manifest', manifest),
       h('div', { class: 'actions' }, load),
     ),
