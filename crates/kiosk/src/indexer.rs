@@ -148,6 +148,8 @@ struct Shared {
     gate: tokio::sync::Mutex<Option<(u64, SyncReport)>>,
     /// Syncs begun so far.
     begun: AtomicU64,
+    /// Kept block hashes below this block were dropped (see [`Indexer::prune_final`]).
+    pruned_below: AtomicU64,
 }
 
 /// A block's hash and time, as the node's header gave them.
@@ -428,6 +430,7 @@ impl Indexer {
                 requests: AtomicU64::new(0),
                 gate: tokio::sync::Mutex::new(None),
                 begun: AtomicU64::new(0),
+                pruned_below: AtomicU64::new(0),
             }),
         }
     }
@@ -586,6 +589,28 @@ impl Indexer {
                 })
             }
         }
+    }
+
+    /// Drops the kept block hashes below the highest one at or below both the finalized block and `verified` (a
+    /// block whose hash the chain just confirmed): up to there everything is final and was indexed from the chain
+    /// that has it. Never above `verified`: the cursor's block may have been replaced by a reorg after it was
+    /// indexed (an idle desk's index, left at the head, found behind the finalized block much later), and the fork
+    /// search then needs the kept hashes below it — without them it started the index again from the deployment.
+    fn prune_final(&self, verified: u64, finalized: Option<u64>) -> Result<(), KioskError> {
+        let Some(f) = finalized else {
+            return Ok(());
+        };
+        let chain_id = self.d.chain_id;
+        if let Some((n, _)) = self
+            .store
+            .block_hash_at_or_below(chain_id, f.min(verified))?
+        {
+            if n > self.shared.pruned_below.load(Ordering::SeqCst) {
+                self.store.prune_block_hashes(chain_id, n)?;
+                self.shared.pruned_below.store(n, Ordering::SeqCst);
+            }
+        }
+        Ok(())
     }
 
     /// Whether the chain still has the cursor's block and, if not, the last kept block it still has.
@@ -758,14 +783,7 @@ impl Indexer {
         let head = self.head().await?;
         report.head = head.target;
         if let Some(f) = head.finalized {
-            let known = self.store.finalized_block()?;
             let now = self.store.index_batch(|b| b.set_finalized(chain_id, f))?;
-            if known != Some(now) {
-                // Below the finalized block nothing reorganises: keep only the kept hash at or below it.
-                if let Some((n, _)) = self.store.block_hash_at_or_below(chain_id, now)? {
-                    self.store.prune_block_hashes(chain_id, n)?;
-                }
-            }
             report.finalized = Some(now);
         } else {
             report.finalized = self.store.finalized_block()?;
@@ -775,7 +793,10 @@ impl Indexer {
         if let Some(cur) = self.store.cursor(chain_id, &self.cursor_key())? {
             report.block = cur.block;
             match self.fork_point(&cur, floor).await? {
-                Fork::Same => from = cur.block + 1,
+                Fork::Same => {
+                    self.prune_final(cur.block, report.finalized)?;
+                    from = cur.block + 1
+                }
                 Fork::NodeBehind => {
                     tracing::debug!(
                         cursor = cur.block,
@@ -786,6 +807,7 @@ impl Indexer {
                 }
                 Fork::Rewind(at, hash) => {
                     self.store.rewind_to(at, &hash.0)?;
+                    self.prune_final(at, report.finalized)?;
                     report.rewound_to = Some(at);
                     report.block = at;
                     tracing::warn!(

@@ -312,3 +312,59 @@ async fn concurrent_syncs_share_the_node_and_none_misses_what_was_there_when_it_
     let r = ix.sync().await.unwrap();
     assert!(r.requests > 0 && r.block >= head + 2, "{r:?}");
 }
+
+/// An idle desk's index, left at the head, whose last block a reorganisation replaced, is found again only once
+/// the finalized block has passed it: the fork is searched below the replaced block, where the index's kept hashes
+/// still are (not dropped as final before the search), and the index goes back to just there — not to the
+/// deployment, to be read again from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_cursor_block_found_below_finalized_rewinds_to_the_fork_not_to_the_start() {
+    let st = stack(2).await; // finalized = latest − 4
+    st.mine(100).await;
+    let (a, a_block) = st.register_patient().await;
+    st.mine(10).await;
+    let snap: U256 = st
+        .chain
+        .provider()
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap();
+    let (b, b_block) = st.register_patient().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let ix = indexer(
+        &st.url,
+        &store,
+        &st,
+        IndexerConfig {
+            follow: Follow::Latest,
+            ..IndexerConfig::default()
+        },
+    )
+    .await;
+    let r = ix.sync().await.unwrap();
+    assert_eq!(r.block, b_block, "at the head: {r:?}");
+    assert!(registered(&store, &a) && registered(&store, &b));
+    // B's block is replaced (B dropped); the desk is idle until the finalized block is well past it.
+    let reverted: bool = st
+        .chain
+        .provider()
+        .raw_request("evm_revert".into(), (snap,))
+        .await
+        .unwrap();
+    assert!(reverted);
+    st.mine(20).await;
+    assert!(st.tag("finalized").await > b_block);
+    let r = ix.sync().await.unwrap();
+    let at = r.rewound_to.expect("the reorg is found");
+    assert!(
+        (a_block..b_block).contains(&at),
+        "rewound to {at}: just below the replaced block {b_block} (A at {a_block}), not to the start"
+    );
+    assert!(registered(&store, &a));
+    assert!(
+        !registered(&store, &b),
+        "the dropped registration left the cache"
+    );
+    assert!(r.block > b_block, "{r:?}");
+}
