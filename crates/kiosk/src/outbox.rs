@@ -206,12 +206,20 @@ impl Outbox {
             if self.is_driven(older.id) || self.deferred(&older) {
                 continue; // another task of this kiosk is sending it, or it waits for a reorg to heal
             }
-            if let r @ Submitted::Pending { .. } = self.process(older).await? {
-                let _ = r;
-                return Ok(Submitted::Pending {
-                    entry: enq.entry.id,
-                    reason: "an earlier write is waiting".into(),
-                });
+            match self.process(older).await {
+                Ok(Submitted::Pending { .. }) => {
+                    return Ok(Submitted::Pending {
+                        entry: enq.entry.id,
+                        reason: "an earlier write is waiting".into(),
+                    })
+                }
+                Ok(Submitted::Confirmed { .. }) => {}
+                // An earlier write the chain refused is its own action's failure (told to whoever asked for it,
+                // kept as failed), not this one's: this one is still sent.
+                Err(KioskError::Refused(r)) => {
+                    tracing::debug!(entry = enq.entry.id, earlier = %r, "an earlier write was refused; this one goes on")
+                }
+                Err(e) => return Err(e),
             }
         }
         self.process(enq.entry).await

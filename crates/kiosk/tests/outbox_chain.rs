@@ -598,3 +598,34 @@ async fn a_write_refused_while_an_earlier_write_of_its_kiosk_is_off_the_chain_wa
         "each once, nothing refused on chain"
     );
 }
+
+#[tokio::test]
+async fn an_earlier_write_refused_while_this_one_is_asked_is_not_this_ones_failure() {
+    let r = rig("earlier-refused").await;
+    let o = r.outbox();
+    r.rpc("anvil_setCode", serde_json::json!([GATE, NEEDS_SLOT0]))
+        .await;
+    // A write recorded and not yet sent (its desk's task was interrupted, say) that the chain refuses.
+    let refused = r
+        .store
+        .enqueue("use", "use", &serde_json::to_value(use_gate()).unwrap())
+        .unwrap()
+        .entry
+        .id;
+    // Another action's write sends the earlier one first: that one is refused, this one still lands.
+    let sent = o.submit("other", "test", call()).await;
+    assert!(
+        matches!(sent, Ok(Submitted::Confirmed { .. })),
+        "the earlier refusal is not this write's: {sent:?}"
+    );
+    assert_eq!(
+        r.store.outbox_entry(refused).unwrap().unwrap().state,
+        OutboxState::Failed
+    );
+    // Whoever asked for the refused one is told so when it looks again.
+    let again = o.resume("use").await;
+    assert!(
+        again.is_ok_and(|s| s.is_none()),
+        "refused: nothing to resume"
+    );
+}
