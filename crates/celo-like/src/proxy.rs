@@ -545,6 +545,9 @@ impl Shared {
         self.upstream_call("evm_setIntervalMining", json!([0]))
             .await?;
         let result = self.reorg_paused(tx, cfg).await;
+        if let Err(e) = self.keep_the_clock().await {
+            tracing::warn!(error = %e, "the chain's clock could not be set after a reorg");
+        }
         if automine {
             self.upstream_call("evm_setAutomine", json!([true])).await?;
             // Transactions sent while mining was paused would wait for the next one: mine them now.
@@ -557,6 +560,24 @@ impl Shared {
                 .await?;
         }
         result
+    }
+
+    /// Anvil's clock stays where a reorg left it, behind the wall clock by the pause: a real chain's does not (its
+    /// blocks keep their producers' time). The next block is stamped with the wall clock again.
+    async fn keep_the_clock(&self) -> Result<(), String> {
+        let latest = self
+            .upstream_call("eth_getBlockByNumber", json!(["latest", false]))
+            .await?;
+        let at = parse_quantity(&latest["timestamp"]).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if at < now {
+            self.upstream_call("evm_setNextBlockTimestamp", json!([now]))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn reorg_paused(&self, tx: B256, cfg: Reorgs) -> Result<(), String> {

@@ -399,3 +399,72 @@ async fn clients_named_in_the_url_path_are_counted_apart_and_a_non_loopback_list
         "{s:?}"
     );
 }
+
+/// Anvil's clock stays behind after `anvil_reorg` (by the pause, seconds a reorg): a real chain's does not. Past
+/// the contracts' clock skew a kiosk signing with its own clock (the node busy) was refused as from the future.
+#[tokio::test]
+async fn the_chain_s_clock_keeps_to_the_wall_clock_through_reorgs() {
+    let devnet = Devnet::start(DevnetOptions {
+        block_time: Some(1),
+        ..DevnetOptions::default()
+    })
+    .await
+    .unwrap();
+    let p = Proxy::start(
+        devnet.url.clone(),
+        0,
+        ProxyConfig {
+            reorgs: Some(Reorgs {
+                probability: 1.0,
+                max_depth: 5,
+                reinclude_fraction: 0.0,
+                delay: Duration::ZERO,
+            }),
+            ..ProxyConfig::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    let mut sent = Vec::new();
+    for nonce in 0..6 {
+        let (hash, raw) = signed_transfer(31337, nonce, 100_000_000_000).await;
+        sent.push(raw);
+        // A reorg may have dropped the earlier ones too: all are sent again (known ones are refused, harmless).
+        for raw in &sent {
+            rpc(&devnet.url, "eth_sendRawTransaction", json!([raw])).await;
+        }
+        eventually(Duration::from_secs(10), "the receipt", || {
+            let url = p.url.clone();
+            async move {
+                let r = rpc(&url, "eth_getTransactionReceipt", json!([hash])).await;
+                r.result().is_object().then_some(())
+            }
+        })
+        .await;
+        eventually(Duration::from_secs(10), "the reorg", || {
+            let s = p.stats();
+            async move { (s.reorgs.len() > nonce as usize).then_some(()) }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let latest = rpc(
+        &devnet.url,
+        "eth_getBlockByNumber",
+        json!(["latest", false]),
+    )
+    .await;
+    let at = quantity(&latest.result()["timestamp"]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        now.saturating_sub(at) <= 3,
+        "the chain's clock is {} s behind after {} reorgs",
+        now.saturating_sub(at),
+        p.stats().reorgs.len()
+    );
+}
