@@ -462,7 +462,7 @@ async fn the_chain_s_clock_keeps_to_the_wall_clock_through_reorgs() {
         .unwrap()
         .as_secs();
     assert!(
-        now.saturating_sub(at) <= 3,
+        now.saturating_sub(at) <= 5, // a block a second; 9 s behind without
         "the chain's clock is {} s behind after {} reorgs",
         now.saturating_sub(at),
         p.stats().reorgs.len()
