@@ -44,7 +44,7 @@ export type {
   TokenDispenseView,
   TxView,
 } from './views.gen';
-import type { AllergyView, EmergencySetView, GasView } from './views.gen';
+import type { AllergyView, EmergencySetView } from './views.gen';
 
 export type Role = 'reception' | 'doctor' | 'pharmacy' | 'insurer';
 
@@ -60,8 +60,6 @@ export type Allergy = AllergyView;
 
 export type EmergencySet = EmergencySetView;
 
-/** The kiosk's balance for gas. */
-export type GasStatus = GasView;
 
 export interface CardPeek {
   patientCard: boolean;
