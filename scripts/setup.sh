@@ -10,11 +10,12 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 # Build: C toolchain, OpenSSL (SQLCipher's crypto), pcsc-lite. Run and test: pcscd with vpcd (virtual reader),
 # a Secret Service (gnome-keyring) on D-Bus. The app: WebKitGTK and GTK (Tauri), its WebDriver and an X server for
 # the end-to-end tests, `file` for the Debian bundler. Printing: the CUPS client (`lp`), and the scheduler the tests
-# start privately with a printer that writes to a folder.
+# start privately with a printer that writes to a folder. systemd: the package's user unit is tested under a user
+# manager of the test's own.
 APT_PACKAGES=(build-essential pkg-config ca-certificates nodejs npm libssl-dev pcscd libpcsclite-dev vsmartcard-vpcd
   gnome-keyring dbus dbus-x11 libsecret-tools
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev file
-  webkit2gtk-driver xvfb xauth python3 python3-venv cups-client cups-daemon)
+  webkit2gtk-driver xvfb xauth python3 python3-venv cups-client cups-daemon systemd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi

@@ -53,7 +53,7 @@ bash scripts/load.sh --bounded
 step "tauri build: the app's Debian package (debug profile, reusing the test build)"
 deb=$(bash scripts/package.sh --debug | tail -1)
 
-step "the package installed with dpkg, as a hospital's IT would: its app set up on the first run, enrolled with its CLI"
+step "the package installed with dpkg, as a hospital's IT would: its app set up on the first run, enrolled with its CLI; its systemd user unit starting the app again when it dies, the outbox resuming"
 sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
 "${sudo[@]}" dpkg -i "$deb" >/dev/null
 bash scripts/pcscd.sh start

@@ -9,6 +9,7 @@
 
 use carekiosk_testkit::stack as common;
 mod harness;
+mod systemd;
 
 use std::time::Duration;
 
@@ -305,6 +306,110 @@ async fn the_installed_package_sets_up_a_desk_enrolled_with_its_cli() {
     app.find("#insert").await;
     app.close().await;
     drop(slot);
+    st.stop().await;
+}
+
+/// Waits until the outbox entry under `key` in `store` is confirmed; returns its transaction.
+async fn confirmed_entry(store: &carekiosk_store::Store, key: &str, within: Duration) -> B256 {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(e) = store.outbox_by_key(key).unwrap() {
+            if e.state == carekiosk_store::OutboxState::Confirmed {
+                return B256::from(e.tx_hash.unwrap());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key} still {:?} after {within:?}: {e:?}",
+                e.state
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The Debian package's systemd user unit, as a desktop session runs it (a user manager of the test's own): it
+/// starts the installed app on the desk its `kiosk.env` names; a write the previous instance left in the outbox is
+/// sent; killed, the app is started again by systemd, and a write the dead instance had recorded but not sent
+/// is sent by the new one. scripts/test.sh runs it after installing the package (dpkg).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the installed package: scripts/test.sh runs it after dpkg -i"]
+async fn the_installed_package_s_unit_starts_the_app_again_when_it_dies_and_its_outbox_resumes() {
+    let unit = "/usr/lib/systemd/user/carekiosk.service";
+    assert!(
+        std::path::Path::new(unit).exists(),
+        "{unit} is not installed: bash scripts/package.sh --debug, then dpkg -i the .deb it prints"
+    );
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-unit").await;
+    // The insurer's desk (no card reader), in the stack's folder, from the env file the unit reads.
+    let config = st.config(KioskRole::Insurer);
+    let manager = systemd::UserManager::start(&st.dir.join("session"));
+    let env_dir = manager.home.join(".config/carekiosk");
+    std::fs::create_dir_all(&env_dir).unwrap();
+    std::fs::write(
+        env_dir.join("kiosk.env"),
+        format!(
+            "CAREKIOSK_ROLE=insurer\nCAREKIOSK_MANIFEST={}\nCAREKIOSK_DATA_DIR={}\n",
+            st.dir.join("local.json").display(),
+            config.data_dir.display()
+        ),
+    )
+    .unwrap();
+    // What an earlier instance left: a write recorded, not sent.
+    let k = st.kiosk(KioskRole::Insurer).await;
+    let me = k.address;
+    let before = st.chain.nonce(me, false).await.unwrap();
+    let write = |tag: &str| carekiosk_kiosk::outbox::Call {
+        to: Address::repeat_byte(0x5e),
+        data: alloy::primitives::Bytes::from(format!("carekiosk-unit-{tag}").into_bytes()),
+    };
+    let store = k.store.clone();
+    store
+        .enqueue(
+            "unit-left",
+            "test",
+            &serde_json::to_value(write("left")).unwrap(),
+        )
+        .unwrap();
+    drop(k);
+    let started = manager.systemctl(&["start", "carekiosk.service"]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let first = manager.wait_main_pid("carekiosk.service", None, Duration::from_secs(20));
+    let tx = confirmed_entry(&store, "unit-left", Duration::from_secs(90)).await;
+    let r = st.chain.receipt(tx).await.unwrap().expect("on chain");
+    assert!(r.status());
+    assert_eq!(r.from, me, "sent by the kiosk's key");
+    // Frozen, a write recorded by it and not sent; then it dies (SIGKILL): systemd starts it again and the new
+    // instance sends the write.
+    let signal = |sig: &str, pid: u32| {
+        assert!(std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+    signal("-STOP", first);
+    store
+        .enqueue(
+            "unit-dead",
+            "test",
+            &serde_json::to_value(write("dead")).unwrap(),
+        )
+        .unwrap();
+    signal("-KILL", first);
+    let second = manager.wait_main_pid("carekiosk.service", Some(first), Duration::from_secs(30));
+    assert_ne!(second, first);
+    let tx = confirmed_entry(&store, "unit-dead", Duration::from_secs(90)).await;
+    let r = st.chain.receipt(tx).await.unwrap().expect("on chain");
+    assert!(r.status());
+    assert_eq!(r.from, me);
+    // Each write once on chain: the kiosk's account sent exactly these two.
+    assert_eq!(st.chain.nonce(me, false).await.unwrap(), before + 2);
+    drop(manager);
     st.stop().await;
 }
 
