@@ -21,6 +21,25 @@ async fn indexer(url: &str, store: &Store, st: &capped::Stack, config: IndexerCo
     Indexer::with_config(reader(url).await, store.clone(), st.d.clone(), config)
 }
 
+/// The chain as it is now, to go back to (`revert`): the blocks after it are replaced by new ones.
+async fn snapshot(st: &capped::Stack) -> U256 {
+    st.chain
+        .provider()
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .unwrap()
+}
+
+async fn revert(st: &capped::Stack, snap: U256) {
+    let reverted: bool = st
+        .chain
+        .provider()
+        .raw_request("evm_revert".into(), (snap,))
+        .await
+        .unwrap();
+    assert!(reverted);
+}
+
 fn registered(store: &Store, pid: &[u8; 32]) -> bool {
     store
         .patient_log(pid)
@@ -157,22 +176,11 @@ async fn a_reorganisation_is_rewound_and_geth_s_cap_is_learnt_at_once() {
     assert!(registered(&store, &a));
     assert_eq!(r.range_errors, 1, "the error names the cap: {r:?}");
     assert_eq!(ix.window(), 64);
-    let snap: U256 = st
-        .chain
-        .provider()
-        .raw_request("evm_snapshot".into(), ())
-        .await
-        .unwrap();
+    let snap = snapshot(&st).await;
     let (b, _) = st.register_patient().await;
     ix.sync().await.unwrap();
     assert!(registered(&store, &b));
-    let reverted: bool = st
-        .chain
-        .provider()
-        .raw_request("evm_revert".into(), (snap,))
-        .await
-        .unwrap();
-    assert!(reverted);
+    revert(&st, snap).await;
     st.mine(3).await;
     let r = ix.sync().await.unwrap();
     assert!(r.rewound_to.is_some(), "{r:?}");
@@ -323,12 +331,7 @@ async fn a_replaced_cursor_block_found_below_finalized_rewinds_to_the_fork_not_t
     st.mine(100).await;
     let (a, a_block) = st.register_patient().await;
     st.mine(10).await;
-    let snap: U256 = st
-        .chain
-        .provider()
-        .raw_request("evm_snapshot".into(), ())
-        .await
-        .unwrap();
+    let snap = snapshot(&st).await;
     let (b, b_block) = st.register_patient().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
@@ -346,13 +349,7 @@ async fn a_replaced_cursor_block_found_below_finalized_rewinds_to_the_fork_not_t
     assert_eq!(r.block, b_block, "at the head: {r:?}");
     assert!(registered(&store, &a) && registered(&store, &b));
     // B's block is replaced (B dropped); the desk is idle until the finalized block is well past it.
-    let reverted: bool = st
-        .chain
-        .provider()
-        .raw_request("evm_revert".into(), (snap,))
-        .await
-        .unwrap();
-    assert!(reverted);
+    revert(&st, snap).await;
     st.mine(20).await;
     assert!(st.tag("finalized").await > b_block);
     let r = ix.sync().await.unwrap();

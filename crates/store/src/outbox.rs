@@ -391,22 +391,7 @@ impl Store {
     /// again by whoever wrote it): back to `queued` for a fresh nonce, with the refusal in `last_error`, to be tried
     /// again later. Only a write that was reorged away (`reorged_at` set) can be deferred.
     pub fn defer(&self, id: i64, error: &str) -> Result<OutboxEntry> {
-        let msg = clip(error);
-        let e = self.transition(
-            id,
-            OutboxState::Queued,
-            |from| match from {
-                OutboxState::Queued | OutboxState::Submitted => Ok(()),
-                _ => Err("only a write still to be sent can be deferred"),
-            },
-            |tx| {
-                tx.execute(
-                    "UPDATE outbox SET state = 'queued', tx_hash = NULL, block = NULL, last_error = ?2,
-                       updated_at = ?3 WHERE id = ?1 AND reorged_at IS NOT NULL",
-                    params![id, msg, now_ms()],
-                )
-            },
-        )?;
+        let e = self.deferred(id, error, false)?;
         if e.reorged_at.is_none() {
             return Err(StoreError::InvalidTransition {
                 id,
@@ -415,7 +400,8 @@ impl Store {
                 hint: "only a write that was reorged away is tried again after a refusal",
             });
         }
-        tracing::warn!(id, kind = %e.kind, error = %msg, "outbox: refused while what it needs is off the chain; deferred");
+        tracing::warn!(id, kind = %e.kind, error = %e.last_error.as_deref().unwrap_or_default(),
+            "outbox: refused while what it needs is off the chain; deferred");
         Ok(e)
     }
 
@@ -423,8 +409,17 @@ impl Store {
     /// block reorged away, not yet back): deferred as [`Store::defer`] does, with `reorged_at` set to now — the
     /// grace for trying it again runs from here, as if it had been reorged away with that one.
     pub fn defer_behind(&self, id: i64, error: &str) -> Result<OutboxEntry> {
+        let e = self.deferred(id, error, true)?;
+        tracing::warn!(id, kind = %e.kind, error = %e.last_error.as_deref().unwrap_or_default(),
+            "outbox: refused while an earlier write of this kiosk is off the chain; deferred");
+        Ok(e)
+    }
+
+    /// Back to `queued` with the refusal: a write that was reorged away (`reorged_at` set), or any write still to
+    /// be sent when `behind` (its `reorged_at` set to now if it has none).
+    fn deferred(&self, id: i64, error: &str, behind: bool) -> Result<OutboxEntry> {
         let msg = clip(error);
-        let e = self.transition(
+        self.transition(
             id,
             OutboxState::Queued,
             |from| match from {
@@ -432,17 +427,14 @@ impl Store {
                 _ => Err("only a write still to be sent can be deferred"),
             },
             |tx| {
-                let now = now_ms();
                 tx.execute(
                     "UPDATE outbox SET state = 'queued', tx_hash = NULL, block = NULL, last_error = ?2,
-                       updated_at = ?3, reorged_at = coalesce(reorged_at, ?3) WHERE id = ?1",
-                    params![id, msg, now],
+                       updated_at = ?3, reorged_at = CASE WHEN ?4 THEN coalesce(reorged_at, ?3) ELSE reorged_at END
+                     WHERE id = ?1 AND (?4 OR reorged_at IS NOT NULL)",
+                    params![id, msg, now_ms(), behind],
                 )
             },
-        )?;
-        tracing::warn!(id, kind = %e.kind, error = %msg,
-            "outbox: refused while an earlier write of this kiosk is off the chain; deferred");
-        Ok(e)
+        )
     }
 
     /// Entries still to be sent or confirmed (`queued` and `submitted`), oldest first.
