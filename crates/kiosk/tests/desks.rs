@@ -453,6 +453,13 @@ async fn claims_are_reviewed_item_by_item_and_above_the_threshold_need_a_second_
     confirmed(&d.submitted);
     assert!(!d.pending_second);
     assert_eq!(d.amount, U256::from(60) * token);
+    // Decided again (a second click, the claim still in a queue whose index is behind): the same write, not a
+    // second sealed response under its key.
+    let again = insurer::decide(&insurer_kiosk, &review, &decisions)
+        .await
+        .unwrap();
+    assert_eq!(again.submitted.tx_hash(), d.submitted.tx_hash());
+    assert_eq!(again.amount, d.amount);
     // The hospital's desk opens the decision, item by item.
     let claims = doctor::claims(&doctor_kiosk).await.unwrap();
     let Some(Resource::ClaimResponse(resp)) = &claims[0].response else {

@@ -340,19 +340,26 @@ pub async fn decide_with(
         .map(|d| d.benefit)
         .fold(U256::ZERO, |a, b| a + b);
     let amount = total.min(review.cap);
+    // A decision of this claim already recorded (asked again: a second click, a desk restarted, a claim still in
+    // the queue because the index is behind) is that write, driven on: not another sealed response under the
+    // same key.
     if amount.is_zero() {
-        let sealed =
-            sealed_response(k, review, decisions, U256::ZERO, "denied: not covered").await?;
-        let data = k
-            .chain
-            .insurance(&k.deployment)
-            .denyClaim(U256::from(id), hash, 1, sealed)
-            .calldata()
-            .clone();
-        let submitted = k
-            .outbox
-            .submit(&format!("deny:{id}:{hash}:1"), "denyClaim", call(k, data))
-            .await?;
+        let key = format!("deny:{id}:{hash}:1");
+        let submitted = match k.outbox.resume(&key).await? {
+            Some(done) => done,
+            None => {
+                let sealed =
+                    sealed_response(k, review, decisions, U256::ZERO, "denied: not covered")
+                        .await?;
+                let data = k
+                    .chain
+                    .insurance(&k.deployment)
+                    .denyClaim(U256::from(id), hash, 1, sealed)
+                    .calldata()
+                    .clone();
+                k.outbox.submit(&key, "denyClaim", call(k, data)).await?
+            }
+        };
         return Ok(Decided {
             submitted,
             amount,
@@ -365,41 +372,37 @@ pub async fn decide_with(
     } else {
         "approved"
     };
-    let sealed = sealed_response(k, review, decisions, amount, disposition).await?;
-    let threshold = k
-        .chain
-        .insurance(&k.deployment)
+    let insurance = k.chain.insurance(&k.deployment);
+    let threshold = insurance
         .approvalThresholdOf(k.institution)
         .call()
         .await
         .unwrap_or_default();
     let pending_second = !threshold.is_zero() && amount > threshold;
-    let insurance = k.chain.insurance(&k.deployment);
-    let submitted = if pay && !pending_second {
-        // Approve and pay: one transaction, one write.
-        let data = insurance
-            .settleClaim(U256::from(id), hash, amount, sealed)
-            .calldata()
-            .clone();
-        k.outbox
-            .submit(
-                &format!("settle:{id}:{hash}:{amount}"),
-                "settleClaim",
-                call(k, data),
-            )
-            .await?
+    // Approve and pay: one transaction, one write.
+    let settle = pay && !pending_second;
+    let (key, kind) = if settle {
+        (format!("settle:{id}:{hash}:{amount}"), "settleClaim")
     } else {
-        let data = insurance
-            .approveClaim(U256::from(id), hash, amount, sealed)
-            .calldata()
-            .clone();
-        k.outbox
-            .submit(
-                &format!("approve:{id}:{hash}:{amount}"),
-                "approveClaim",
-                call(k, data),
-            )
-            .await?
+        (format!("approve:{id}:{hash}:{amount}"), "approveClaim")
+    };
+    let submitted = match k.outbox.resume(&key).await? {
+        Some(done) => done,
+        None => {
+            let sealed = sealed_response(k, review, decisions, amount, disposition).await?;
+            let data = if settle {
+                insurance
+                    .settleClaim(U256::from(id), hash, amount, sealed)
+                    .calldata()
+                    .clone()
+            } else {
+                insurance
+                    .approveClaim(U256::from(id), hash, amount, sealed)
+                    .calldata()
+                    .clone()
+            };
+            k.outbox.submit(&key, kind, call(k, data)).await?
+        }
     };
     let _ = k.indexer.sync().await;
     Ok(Decided {
