@@ -423,11 +423,15 @@ async fn claims_are_reviewed_item_by_item_and_above_the_threshold_need_a_second_
         .filter(|e| matches!(e.resource, Some(Resource::Condition(_))))
         .map(|e| e.index)
         .collect();
-    confirmed(
-        &doctor::submit_claim_items(&doctor_kiosk, &mut s, &bill(conditions[0]))
-            .await
-            .unwrap(),
-    );
+    let billed = doctor::submit_claim_items(&doctor_kiosk, &mut s, &bill(conditions[0]))
+        .await
+        .unwrap();
+    confirmed(&billed);
+    // Billed again (the desk asked twice): the same write, not a second sealed claim under its key.
+    let again = doctor::submit_claim_items(&doctor_kiosk, &mut s, &bill(conditions[0]))
+        .await
+        .unwrap();
+    assert_eq!(again.tx_hash(), billed.tx_hash());
 
     // The reviewer sees the items and pays the consultation, not the ECG.
     let queue = insurer::queue(&insurer_kiosk).await.unwrap();

@@ -427,6 +427,11 @@ pub async fn submit_claim_items(
         }
     }
     let claim = Resource::from_json(claim.to_string().as_bytes())?;
+    // This visit billed already (asked again: the write under its key is driven on, not a second sealed claim).
+    let key = format!("claim:{pid}:{}", req.record);
+    if let Some(done) = k.outbox.resume(&key).await? {
+        return Ok(done);
+    }
     let sealed = seal(k, s, &claim, &[insurer]).await?;
     let data = k
         .chain
@@ -434,7 +439,6 @@ pub async fn submit_claim_items(
         .submitClaim(pid, U256::from(req.record), total, sealed)
         .calldata()
         .clone();
-    let key = format!("claim:{pid}:{}", req.record);
     k.outbox
         .submit(
             &key,
