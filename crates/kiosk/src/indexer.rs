@@ -613,11 +613,20 @@ impl Indexer {
         Ok(())
     }
 
-    /// Whether the chain still has the cursor's block and, if not, the last kept block it still has.
-    async fn fork_point(&self, cur: &Cursor, floor: u64) -> Result<Fork, KioskError> {
+    /// Whether the chain still has the cursor's block and, if not, the last kept block it still has. `head`: the
+    /// node's block to follow; a node at or above the cursor without the cursor's block (a reorg it has not
+    /// finished, a hole in its store) is searched below as after a reorg, not waited for: it may never fill it.
+    async fn fork_point(&self, cur: &Cursor, floor: u64, head: u64) -> Result<Fork, KioskError> {
         let chain_id = self.d.chain_id;
         match self.header(cur.block).await? {
-            None => return Ok(Fork::NodeBehind),
+            None if head < cur.block => return Ok(Fork::NodeBehind),
+            None => {
+                tracing::warn!(
+                    cursor = cur.block,
+                    head,
+                    "the node has blocks above the index's but not its block; looking below it"
+                )
+            }
             Some(h) if h.hash.0 == cur.block_hash => return Ok(Fork::Same),
             Some(_) => {}
         }
@@ -792,7 +801,7 @@ impl Indexer {
         let mut from = floor;
         if let Some(cur) = self.store.cursor(chain_id, &self.cursor_key())? {
             report.block = cur.block;
-            match self.fork_point(&cur, floor).await? {
+            match self.fork_point(&cur, floor, head.target).await? {
                 Fork::Same => {
                     self.prune_final(cur.block, report.finalized)?;
                     from = cur.block + 1

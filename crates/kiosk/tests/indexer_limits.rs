@@ -365,3 +365,39 @@ async fn a_replaced_cursor_block_found_below_finalized_rewinds_to_the_fork_not_t
     );
     assert!(r.block > b_block, "{r:?}");
 }
+
+/// A node that has blocks above the index's but answers nothing for the index's own block (seen once: Anvil lost a
+/// block a reorg had replaced, and two desks' indexes waited for it for good, "the node is behind"): the index
+/// looks below for a block it still has and goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_index_s_block_but_with_later_ones_is_searched_below_not_waited_for() {
+    let st = stack(0).await;
+    st.mine(100).await;
+    let (a, a_block) = st.register_patient().await;
+    st.mine(5).await;
+    let proxy = capped(&st.url, 10_000, Wording::Plain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let ix = indexer(
+        &proxy.url,
+        &store,
+        &st,
+        IndexerConfig {
+            follow: Follow::Latest,
+            ..IndexerConfig::default()
+        },
+    )
+    .await;
+    let r = ix.sync().await.unwrap();
+    let cursor = r.block;
+    assert!(cursor > a_block && registered(&store, &a), "{r:?}");
+    // The node loses the (empty) block the index stands on; the chain goes on.
+    proxy.stats.hide_block.store(cursor + 1, Ordering::Relaxed);
+    st.mine(5).await;
+    let (b, b_block) = st.register_patient().await;
+    let r = ix.sync().await.unwrap();
+    let at = r.rewound_to.expect("searched below the missing block");
+    assert!((a_block..cursor).contains(&at), "rewound to {at}: {r:?}");
+    assert!(r.block >= b_block, "went on past the hole: {r:?}");
+    assert!(registered(&store, &b) && registered(&store, &a));
+}

@@ -183,6 +183,8 @@ pub struct Stats {
     pub widest_served: AtomicU64,
     /// Serve this many more non-empty `eth_getLogs` answers with a wrong block hash.
     pub tamper: AtomicU64,
+    /// Answer `eth_getBlockByNumber` for this block (+ 1; 0: none) with null, as a node with a hole in its store.
+    pub hide_block: AtomicU64,
 }
 
 /// The proxy: `url` to connect to; `stats` of what it saw.
@@ -296,6 +298,10 @@ async fn handle(up: &DynProvider, st: &Stats, cap: u64, wording: Wording, req: V
                 return json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}});
             }
         }
+    }
+    let hidden = st.hide_block.load(Ordering::Relaxed);
+    if method == "eth_getBlockByNumber" && hidden != 0 && hex_u64(&params[0]) == Some(hidden - 1) {
+        return json!({"jsonrpc": "2.0", "id": id, "result": null});
     }
     match up
         .raw_request::<_, Value>(method.clone().into(), params)
