@@ -192,8 +192,13 @@ async fn block_numbers_and_nonces_are_served_stale() {
     let sent = rpc(&d.url, "eth_sendRawTransaction", json!([raw])).await;
     assert!(sent.result().is_string(), "{}", sent.body);
     let me = format!("{:#x}", dev().address());
-    // Mined in block 1: the node knows nonce 1, the proxy answers as of block max(1 - 3, 0).
-    assert_eq!(block_number(&d.url).await, 1);
+    // Mined in block 1 (Anvil may answer the send before it has mined it: wait for the block): the node knows
+    // nonce 1, the proxy answers as of block max(1 - 3, 0).
+    eventually(Duration::from_secs(10), "block 1", || {
+        let url = d.url.clone();
+        async move { (block_number(&url).await == 1).then_some(()) }
+    })
+    .await;
     assert_eq!(block_number(&p.url).await, 0);
     for tag in ["latest", "pending"] {
         let node = rpc(&d.url, "eth_getTransactionCount", json!([me, tag])).await;
