@@ -40,6 +40,15 @@ async fn revert(st: &capped::Stack, snap: U256) {
     assert!(reverted);
 }
 
+/// An indexer of `st`'s deployment that follows `latest` (the reorg tests: the blocks they replace are the newest).
+async fn following_latest(url: &str, store: &Store, st: &capped::Stack) -> Indexer {
+    let config = IndexerConfig {
+        follow: Follow::Latest,
+        ..IndexerConfig::default()
+    };
+    indexer(url, store, st, config).await
+}
+
 fn registered(store: &Store, pid: &[u8; 32]) -> bool {
     store
         .patient_log(pid)
@@ -162,16 +171,7 @@ async fn a_reorganisation_is_rewound_and_geth_s_cap_is_learnt_at_once() {
     let proxy = capped(&st.url, 64, Wording::Geth).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = indexer(
-        &proxy.url,
-        &store,
-        &st,
-        IndexerConfig {
-            follow: Follow::Latest,
-            ..IndexerConfig::default()
-        },
-    )
-    .await;
+    let ix = following_latest(&proxy.url, &store, &st).await;
     let r = ix.sync().await.unwrap();
     assert!(registered(&store, &a));
     assert_eq!(r.range_errors, 1, "the error names the cap: {r:?}");
@@ -335,16 +335,7 @@ async fn a_replaced_cursor_block_found_below_finalized_rewinds_to_the_fork_not_t
     let (b, b_block) = st.register_patient().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = indexer(
-        &st.url,
-        &store,
-        &st,
-        IndexerConfig {
-            follow: Follow::Latest,
-            ..IndexerConfig::default()
-        },
-    )
-    .await;
+    let ix = following_latest(&st.url, &store, &st).await;
     let r = ix.sync().await.unwrap();
     assert_eq!(r.block, b_block, "at the head: {r:?}");
     assert!(registered(&store, &a) && registered(&store, &b));
@@ -378,16 +369,7 @@ async fn a_node_without_the_index_s_block_but_with_later_ones_is_searched_below_
     let proxy = capped(&st.url, 10_000, Wording::Plain).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    let ix = indexer(
-        &proxy.url,
-        &store,
-        &st,
-        IndexerConfig {
-            follow: Follow::Latest,
-            ..IndexerConfig::default()
-        },
-    )
-    .await;
+    let ix = following_latest(&proxy.url, &store, &st).await;
     let r = ix.sync().await.unwrap();
     let cursor = r.block;
     assert!(cursor > a_block && registered(&store, &a), "{r:?}");
