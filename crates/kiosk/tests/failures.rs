@@ -552,3 +552,69 @@ async fn billing_a_patient_with_no_insurer_says_so_and_sends_nothing() {
     drop(slot);
     st.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_in_asked_again_while_its_consent_is_on_its_way_signs_no_second_consent() {
+    let st = Stack::new("consent-again").await;
+    let (slot, sim) = blank_card();
+    let (k, mut s) = registered(&st, &slot).await;
+    let pid = s.patient_id();
+    let node = st.chain.provider();
+    let consent_rows = |k: &Kiosk| -> Vec<carekiosk_store::OutboxEntry> {
+        outbox_entries(k)
+            .into_iter()
+            .filter(|e| e.kind == "grantConsent")
+            .collect()
+    };
+    let before = consent_rows(&k).len();
+
+    // The node stops mining: the check-in's consent is sent but not mined, and the desk gives up waiting (a
+    // screen's timeout, a load driver's retry).
+    let _: () = node
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let gave_up =
+        tokio::time::timeout(Duration::from_secs(3), reception::check_in(&k, &mut s)).await;
+    assert!(
+        gave_up.is_err(),
+        "the consent was not mined: the step waits"
+    );
+    assert_eq!(consent_rows(&k).len(), before + 1);
+    // Its transaction is lost by the node and the chain's clock moves on (blocks without it): a new consent now
+    // would carry a later signing time, so a new key.
+    let _: () = node
+        .raw_request("anvil_dropAllTransactions".into(), ())
+        .await
+        .unwrap();
+    let _: () = node
+        .raw_request("evm_increaseTime".into(), (5u64,))
+        .await
+        .map(|_: U256| ())
+        .unwrap();
+    let _: String = node.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: () = node
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .unwrap();
+
+    // The desk asks again: the consent on its way is driven to the chain (sent again), not signed anew.
+    let again = within(60, reception::check_in(&k, &mut s)).await.unwrap();
+    confirmed(&again.consent);
+    let rows = consent_rows(&k);
+    assert_eq!(
+        rows.len(),
+        before + 1,
+        "one consent for one check-in: {rows:?}"
+    );
+    assert!(
+        rows.iter().all(|e| e.state == OutboxState::Confirmed),
+        "{rows:?}"
+    );
+    let hub = st.chain.hub(&st.d);
+    let on_chain = hub.consentOf(pid, k.institution).call().await.unwrap();
+    assert_eq!(on_chain.validUntil, again.valid_until);
+    sim.stop();
+    drop(slot);
+    st.devnet.stop().await;
+}

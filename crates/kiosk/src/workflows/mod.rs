@@ -190,6 +190,14 @@ pub(crate) async fn grant_consent(
     days: u64,
 ) -> Result<(Submitted, u64), KioskError> {
     let pid = s.patient_id();
+    // A consent of this step still on its way (the step asked again after a timeout, a pulled card, a node that
+    // went away) is driven on, not signed anew: the chain keeps only the newest signing time per institution, so
+    // a second consent landing first would make the first one refused as stale.
+    if let Some(found) = pending_consent(k, pid, scope)? {
+        if let Some(done) = k.outbox.resume(&found.0).await? {
+            return Ok((done, found.1));
+        }
+    }
     let mut msg = consent_now(k, pid, scope, days).await?;
     // The same step run again within the same second (a kiosk restarted, a card pulled and put back) finds its
     // own write under the same key: it goes on with that one instead of asking the card to sign again. A key
@@ -235,6 +243,30 @@ pub(crate) async fn grant_consent(
         )
         .await?;
     Ok((r, msg.validUntil))
+}
+
+/// The newest consent of this kiosk for `pid` with `scope` that is still in the outbox (not yet on chain, or
+/// sent again after a reorg): its key and its end.
+fn pending_consent(k: &Kiosk, pid: B256, scope: u8) -> Result<Option<(String, u64)>, KioskError> {
+    use alloy::sol_types::SolCall;
+    let prefix = format!("consent:{pid}:{}:", k.institution);
+    for e in k.outbox.pending()?.into_iter().rev() {
+        if !e.idempotency_key.starts_with(&prefix) {
+            continue;
+        }
+        let Ok(call) = serde_json::from_value::<Call>(e.payload) else {
+            continue;
+        };
+        let Ok(c) =
+            carekiosk_chain::bindings::PatientSmartCard::grantConsentCall::abi_decode(&call.data)
+        else {
+            continue;
+        };
+        if c.scope == scope {
+            return Ok(Some((e.idempotency_key, c.validUntil)));
+        }
+    }
+    Ok(None)
 }
 
 pub(crate) fn domain(k: &Kiosk) -> alloy::sol_types::Eip712Domain {
