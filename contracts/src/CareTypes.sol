@@ -60,8 +60,45 @@ library Envelope {
     }
 }
 
+/// @notice One prescription of the consultation step (`HospitalRecord.consult`), as `PharmacyAccess.issuePrescription`
+/// takes it.
+struct PrescriptionOrder {
+    uint40 validUntil;
+    bytes32 tokenKeyHash;
+    bytes sealedPrescription;
+}
+
+/// @notice The consultation step's prescription part (PharmacyAccess; HospitalRecord calls it).
+interface IPrescriber {
+    /// @notice `issuePrescription` for `kiosk` (HospitalRecord only).
+    function issuePrescriptionFor(
+        address kiosk,
+        bytes32 patientId,
+        uint40 validUntil,
+        bytes32 tokenKeyHash,
+        bytes calldata sealedPrescription
+    ) external returns (uint256 id);
+}
+
+/// @notice The consultation step's claim part (InsuranceProvider; HospitalRecord calls it).
+interface IClaimant {
+    /// @notice `submitClaim` for `kiosk` (HospitalRecord only).
+    function submitClaimFor(
+        address kiosk,
+        bytes32 patientId,
+        uint256 recordIndex,
+        uint256 amount,
+        bytes calldata sealedClaim
+    ) external returns (uint256 claimId);
+}
+
 /// @notice What the modules (HospitalRecord, PharmacyAccess, InsuranceProvider) ask of PatientSmartCard.
 interface IPatientSmartCard {
+    /// @notice The wired modules (zero until `wire`).
+    function hospitalRecord() external view returns (address);
+    function pharmacyAccess() external view returns (address);
+    function insuranceProvider() external view returns (address);
+
     /// @notice The active institution behind `kiosk`, which must have `role`; reverts otherwise.
     function institutionOf(address kiosk, Role role) external view returns (address institution, uint32 id);
 

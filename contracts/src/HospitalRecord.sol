@@ -1,7 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {
+    Role,
+    Scope,
+    CardSig,
+    ConsentTerms,
+    IPatientSmartCard,
+    Envelope,
+    PrescriptionOrder,
+    IPrescriber,
+    IClaimant
+} from "./CareTypes.sol";
 
 /// @title HospitalRecord
 /// @notice Hospitals and the patient's medical record. A record is an encrypted blob that travels only in the
@@ -16,6 +26,8 @@ contract HospitalRecord {
     uint256 public constant MAX_PAGE = 100;
     /// @notice Most records one `recordVisit` appends.
     uint256 public constant MAX_VISIT_RECORDS = 8;
+    /// @notice Most prescriptions one `consult` issues.
+    uint256 public constant MAX_VISIT_PRESCRIPTIONS = 8;
 
     /// @notice One entry of a patient's record chain, packed into a single storage slot.
     /// @dev chainHash = bytes20(keccak256(abi.encode(patientId, index, previous chainHash, contentHash, author,
@@ -52,6 +64,7 @@ contract HospitalRecord {
     error NotRecordAuthor(bytes32 patientId, uint256 index, uint32 author);
     error TooManyRecords(bytes32 patientId);
     error InvalidRecordCount(uint256 count);
+    error InvalidPrescriptionCount(uint256 count);
     /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
 
@@ -67,10 +80,7 @@ contract HospitalRecord {
 
     /// @notice A hospital kiosk with the patient's WRITE consent appends an encrypted record.
     /// @param sealedRecord A version-2 envelope of one of the bucket sizes (the kind is inside the encryption).
-    function addMedicalRecord(bytes32 patientId, bytes calldata sealedRecord)
-        external
-        returns (uint256 index)
-    {
+    function addMedicalRecord(bytes32 patientId, bytes calldata sealedRecord) external returns (uint256 index) {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         return _append(patientId, author, 0, sealedRecord);
     }
@@ -104,6 +114,49 @@ contract HospitalRecord {
     /// `addMedicalRecord` checks one; any malformed: none is appended.
     /// @return firstIndex The index of the first record appended (the others follow it).
     function recordVisit(bytes32 patientId, bytes[] calldata sealedRecords) external returns (uint256 firstIndex) {
+        return _recordVisit(patientId, sealedRecords);
+    }
+
+    /// @notice The consultation step, one transaction at the doctor's desk (docs/design-v2.md, "The consultation
+    /// step"): `recordVisit`'s records (the first is the visit's diagnosis), then each of `prescriptions` issued as
+    /// `PharmacyAccess.issuePrescription` would issue it for this kiosk, then, when `claimAmount` or `sealedClaim` is
+    /// given, the visit billed as `InsuranceProvider.submitClaim` would bill the first record for this kiosk. Every
+    /// part runs its single call's checks with this kiosk as the caller; any refused: nothing happens.
+    /// @return firstIndex The diagnosis' index; firstPrescription the first prescription's id (0: none); claimId the
+    /// claim's id (0: none).
+    function consult(
+        bytes32 patientId,
+        bytes[] calldata sealedRecords,
+        PrescriptionOrder[] calldata prescriptions,
+        uint256 claimAmount,
+        bytes calldata sealedClaim
+    ) external returns (uint256 firstIndex, uint256 firstPrescription, uint256 claimId) {
+        firstIndex = _recordVisit(patientId, sealedRecords);
+        firstPrescription = _prescribe(patientId, prescriptions);
+        if (claimAmount != 0 || sealedClaim.length != 0) {
+            claimId = IClaimant(hub.insuranceProvider())
+                .submitClaimFor(msg.sender, patientId, firstIndex, claimAmount, sealedClaim);
+        }
+    }
+
+    function _prescribe(bytes32 patientId, PrescriptionOrder[] calldata prescriptions)
+        internal
+        returns (uint256 firstId)
+    {
+        uint256 n = prescriptions.length;
+        if (n > MAX_VISIT_PRESCRIPTIONS) revert InvalidPrescriptionCount(n);
+        if (n == 0) return 0;
+        IPrescriber pharmacy = IPrescriber(hub.pharmacyAccess());
+        for (uint256 i; i < n; ++i) {
+            PrescriptionOrder calldata o = prescriptions[i];
+            uint256 id = pharmacy.issuePrescriptionFor(
+                msg.sender, patientId, o.validUntil, o.tokenKeyHash, o.sealedPrescription
+            );
+            if (i == 0) firstId = id;
+        }
+    }
+
+    function _recordVisit(bytes32 patientId, bytes[] calldata sealedRecords) internal returns (uint256 firstIndex) {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         uint256 n = sealedRecords.length;
         if (n == 0 || n > MAX_VISIT_RECORDS) revert InvalidRecordCount(n);
@@ -172,9 +225,8 @@ contract HospitalRecord {
         index = st.count;
         if (index >= type(uint24).max) revert TooManyRecords(patientId);
         bytes32 contentHash = keccak256(sealedRecord);
-        Record memory r = Record({
-            chainHash: bytes20(0), author: author, time: uint32(block.timestamp), supersedes: supersedes
-        });
+        Record memory r =
+            Record({chainHash: bytes20(0), author: author, time: uint32(block.timestamp), supersedes: supersedes});
         r.chainHash = _link(patientId, index, st.head, contentHash, r);
         _records[patientId][index] = r;
         st.count = uint64(index + 1);
@@ -187,8 +239,6 @@ contract HospitalRecord {
         pure
         returns (bytes20)
     {
-        return bytes20(
-            keccak256(abi.encode(patientId, index, prev, contentHash, r.author, r.time, r.supersedes))
-        );
+        return bytes20(keccak256(abi.encode(patientId, index, prev, contentHash, r.author, r.time, r.supersedes)));
     }
 }

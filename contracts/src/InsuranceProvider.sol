@@ -120,7 +120,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     event EscrowWithdrawn(address indexed insurer, address indexed to, uint256 amount);
     event PatientEnrolled(bytes32 indexed patientId, address indexed insurer, uint16 bps, uint128 annualLimit);
     event ClaimSubmitted(
-        uint256 indexed claimId, bytes32 indexed patientId, address indexed hospital, uint256 amount, bytes32 contentHash
+        uint256 indexed claimId,
+        bytes32 indexed patientId,
+        address indexed hospital,
+        uint256 amount,
+        bytes32 contentHash
     );
     event ClaimApproved(uint256 indexed claimId, address indexed insurer, uint256 amount, bytes32 contentHash);
     event ClaimDenied(uint256 indexed claimId, address indexed insurer, uint16 reasonCode, bytes32 contentHash);
@@ -150,6 +154,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error NotPendingSecond(uint256 claimId, ClaimStatus status);
     error SameReviewer(uint256 claimId, address kiosk);
     error AboveApprovalThreshold(uint256 claimId, uint256 amount, uint256 threshold);
+    /// @dev The hub's error of the same name (the same selector): a module-only call from elsewhere.
+    error NotModule(address caller);
 
     constructor(IPatientSmartCard hub_, IHospitalRecord records_, IERC20 token_) {
         hub = hub_;
@@ -218,9 +224,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     /// @dev The enrolment's checks (bps in 1..10,000, a limit in 1..2^88-1: `InvalidCoverage`) and its effect: a new
     /// insurer starts a new period, the same insurer keeps its period and what was used in it.
-    function _enroll(bytes32 patientId, address insurer, uint32 insurerId, uint16 bps, uint128 annualLimit)
-        internal
-    {
+    function _enroll(bytes32 patientId, address insurer, uint32 insurerId, uint16 bps, uint128 annualLimit) internal {
         if (bps == 0 || bps > 10_000 || annualLimit == 0 || annualLimit > type(uint88).max) {
             revert InvalidCoverage(bps, annualLimit);
         }
@@ -263,7 +267,30 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         external
         returns (uint256 claimId)
     {
-        (address hospital, uint32 hospitalId) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
+        return _submitClaim(msg.sender, patientId, recordIndex, amount, sealedClaim);
+    }
+
+    /// @notice The consultation step's claim part (`HospitalRecord.consult`, the only caller): bills as
+    /// `submitClaim` does when `kiosk` calls it, with every check of it.
+    function submitClaimFor(
+        address kiosk,
+        bytes32 patientId,
+        uint256 recordIndex,
+        uint256 amount,
+        bytes calldata sealedClaim
+    ) external returns (uint256 claimId) {
+        if (msg.sender != address(records)) revert NotModule(msg.sender);
+        return _submitClaim(kiosk, patientId, recordIndex, amount, sealedClaim);
+    }
+
+    function _submitClaim(
+        address kiosk,
+        bytes32 patientId,
+        uint256 recordIndex,
+        uint256 amount,
+        bytes calldata sealedClaim
+    ) internal returns (uint256 claimId) {
+        (address hospital, uint32 hospitalId) = hub.authorize(kiosk, patientId, Role.Hospital, Scope.WRITE);
         if (!records.isOriginal(patientId, recordIndex)) revert NotOriginalRecord(patientId, recordIndex);
         if (records.recordAuthor(patientId, recordIndex) != hospitalId) revert NotRecordAuthor(patientId, recordIndex);
         if (amount == 0) revert ZeroAmount();
@@ -303,9 +330,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// @param claimHash The claim's content hash as the kiosk read it (every decision names it: a reorganisation
     /// can renumber claims, and a decision sent again must not land on another claim — `ClaimChanged`); zero skips
     /// the check.
-    function approveClaim(uint256 claimId, bytes32 claimHash, uint256 amount, bytes calldata sealedResponse)
-        external
-    {
+    function approveClaim(uint256 claimId, bytes32 claimHash, uint256 amount, bytes calldata sealedResponse) external {
         (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId, claimHash);
         if (amount == 0) revert ZeroAmount();
         Envelope.check(sealedResponse, MAX_BUCKET);
@@ -339,9 +364,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// on chain), also while an approval waits for a second kiosk.
     /// @param sealedResponse The FHIR ClaimResponse (the reasons per item) sealed for the patient, the hospital and
     /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
-    function denyClaim(uint256 claimId, bytes32 claimHash, uint16 reasonCode, bytes calldata sealedResponse)
-        external
-    {
+    function denyClaim(uint256 claimId, bytes32 claimHash, uint16 reasonCode, bytes calldata sealedResponse) external {
         (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId, claimHash);
         ClaimStatus status = c.status;
         if (status != ClaimStatus.Submitted && status != ClaimStatus.PendingSecond) {
@@ -418,9 +441,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     {
         StoredClaim storage c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
-        return (
-            c.status, c.claimed, c.approved, hub.institutionAddress(c.hospitalId), hub.institutionAddress(c.insurerId)
-        );
+        return
+            (c.status, c.claimed, c.approved, hub.institutionAddress(c.hospitalId), hub.institutionAddress(c.insurerId));
     }
 
     /// @notice A whole claim.

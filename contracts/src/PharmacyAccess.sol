@@ -32,9 +32,8 @@ contract PharmacyAccess {
     bytes32 public constant DISPENSE_TYPEHASH = keccak256(
         "Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
     );
-    bytes32 public constant DISPENSE_BY_TOKEN_TYPEHASH = keccak256(
-        "DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)"
-    );
+    bytes32 public constant DISPENSE_BY_TOKEN_TYPEHASH =
+        keccak256("DispenseByToken(uint256 prescriptionId,address pharmacy,bytes32 contentHash,uint256 deadline)");
     /// @notice The pharmacy step's struct (the hub verifies it: `PatientSmartCard.DISPENSE_WITH_CONSENT_TYPEHASH`).
     bytes32 public constant DISPENSE_WITH_CONSENT_TYPEHASH = keccak256(
         "DispenseWithConsent(Consent consent,Dispense dispense)Consent(bytes32 patientId,address institution,uint8 scope,uint64 validUntil,uint64 epoch,uint64 signedAt)Dispense(uint256 prescriptionId,address pharmacy,uint16 part,bytes32 contentHash,uint256 nonce,uint256 deadline)"
@@ -135,6 +134,8 @@ contract PharmacyAccess {
     error InvalidToken(uint256 id);
     /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
+    /// @dev The hub's error of the same name (the same selector): a module-only call from elsewhere.
+    error NotModule(address caller);
 
     constructor(IPatientSmartCard hub_) {
         hub = hub_;
@@ -159,7 +160,30 @@ contract PharmacyAccess {
         bytes32 tokenKeyHash,
         bytes calldata sealedPrescription
     ) external returns (uint256 id) {
-        (, uint32 issuer) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.PRESCRIBE);
+        return _issue(msg.sender, patientId, validUntil, tokenKeyHash, sealedPrescription);
+    }
+
+    /// @notice The consultation step's prescription part (`HospitalRecord.consult`, the only caller): issues as
+    /// `issuePrescription` does when `kiosk` calls it, with every check of it.
+    function issuePrescriptionFor(
+        address kiosk,
+        bytes32 patientId,
+        uint40 validUntil,
+        bytes32 tokenKeyHash,
+        bytes calldata sealedPrescription
+    ) external returns (uint256 id) {
+        if (msg.sender != hub.hospitalRecord()) revert NotModule(msg.sender);
+        return _issue(kiosk, patientId, validUntil, tokenKeyHash, sealedPrescription);
+    }
+
+    function _issue(
+        address kiosk,
+        bytes32 patientId,
+        uint40 validUntil,
+        bytes32 tokenKeyHash,
+        bytes calldata sealedPrescription
+    ) internal returns (uint256 id) {
+        (, uint32 issuer) = hub.authorize(kiosk, patientId, Role.Hospital, Scope.PRESCRIBE);
         Envelope.check(sealedPrescription, MAX_BUCKET);
         uint40 now_ = uint40(block.timestamp);
         if (validUntil == 0) {
@@ -250,7 +274,8 @@ contract PharmacyAccess {
         CardSig calldata sig
     ) external {
         StoredPrescription storage p = _existing(id);
-        Step memory st = Step({patientId: p.patientId, pharmacy: address(0), pharmacyId: 0, dispensed: 0, contentHash: 0});
+        Step memory st =
+            Step({patientId: p.patientId, pharmacy: address(0), pharmacyId: 0, dispensed: 0, contentHash: 0});
         (st.pharmacy, st.pharmacyId) = hub.checkConsentFor(msg.sender, st.patientId, Role.Pharmacy, consent);
         if (consent.scope & Scope.DISPENSE == 0) revert ScopeNotGranted(st.patientId, st.pharmacy, Scope.DISPENSE);
         st.dispensed = _checkPart(id, p, part, deadline, sealedDispense);
@@ -289,13 +314,7 @@ contract PharmacyAccess {
     function getPatientFullInfo(bytes32 patientId, uint256 offset, uint256 limit)
         external
         view
-        returns (
-            bytes32 cardKeyHash,
-            uint256 nonce,
-            uint256[] memory ids,
-            Prescription[] memory page,
-            uint256 total
-        )
+        returns (bytes32 cardKeyHash, uint256 nonce, uint256[] memory ids, Prescription[] memory page, uint256 total)
     {
         hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.READ);
         cardKeyHash = hub.cardKeyOf(patientId);
@@ -354,11 +373,12 @@ contract PharmacyAccess {
     /// @dev The checks every dispense shares, after the caller's: not completed or cancelled, not expired, the
     /// issuer still active, the signature's deadline not passed, the sealed dispense a version-2 envelope. Returns
     /// the parts dispensed so far.
-    function _checkDispensable(uint256 id, StoredPrescription storage p, uint256 deadline, bytes calldata sealedDispense)
-        internal
-        view
-        returns (uint16 dispensed)
-    {
+    function _checkDispensable(
+        uint256 id,
+        StoredPrescription storage p,
+        uint256 deadline,
+        bytes calldata sealedDispense
+    ) internal view returns (uint16 dispensed) {
         _requireReady(id, p);
         if (block.timestamp > p.validUntil) revert PrescriptionExpired(id, p.validUntil);
         uint32 issuer = p.issuer;
@@ -388,11 +408,13 @@ contract PharmacyAccess {
 
     /// @dev `_checkDispensable`, then the part: at least 1 and at most what is left (`InvalidPart`). Returns the
     /// parts dispensed so far.
-    function _checkPart(uint256 id, StoredPrescription storage p, uint16 part, uint256 deadline, bytes calldata sealedDispense)
-        internal
-        view
-        returns (uint16 dispensed)
-    {
+    function _checkPart(
+        uint256 id,
+        StoredPrescription storage p,
+        uint16 part,
+        uint256 deadline,
+        bytes calldata sealedDispense
+    ) internal view returns (uint16 dispensed) {
         dispensed = _checkDispensable(id, p, deadline, sealedDispense);
         if (part == 0 || part > WHOLE - dispensed) revert InvalidPart(id, part, dispensed);
     }

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import {Role, Scope, CardSig, ConsentTerms, MalformedEnvelope} from "../../src/CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, MalformedEnvelope, PrescriptionOrder} from "../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
@@ -395,6 +395,174 @@ contract StepAttacks is Fixture {
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.InvalidRecordCount.selector, 9));
         records.recordVisit(pid, many);
         assertEq(records.recordCount(pid), 0);
+    }
+
+    // ================================================================ consultation step
+
+    function _visitRecords() internal pure returns (bytes[] memory recs) {
+        recs = new bytes[](2);
+        recs[0] = env(0xd1a9);
+        recs[1] = env(0xca7e);
+    }
+
+    function _orders(uint256 n) internal pure returns (PrescriptionOrder[] memory o) {
+        o = new PrescriptionOrder[](n);
+        for (uint256 i; i < n; ++i) {
+            o[i] = PrescriptionOrder({validUntil: 0, tokenKeyHash: bytes32(0), sealedPrescription: env(0x5ea1 + i)});
+        }
+    }
+
+    function _consult(address kiosk, PrescriptionOrder[] memory o, uint256 amount, bytes memory claim, bytes memory err)
+        internal
+        returns (uint256 firstIndex, uint256 firstRx, uint256 claimId)
+    {
+        bytes[] memory recs = _visitRecords();
+        vm.prank(kiosk);
+        if (err.length != 0) vm.expectRevert(err);
+        return records.consult(pid, recs, o, amount, claim);
+    }
+
+    /// @dev Nothing of a consultation landed: no record, no prescription, no claim.
+    function _assertNothingConsulted(uint256 rxBefore, uint256 claimsBefore) internal view {
+        assertEq(records.recordCount(pid), 0, "no record");
+        assertEq(pharmacy.prescriptionCount(), rxBefore, "no prescription");
+        assertEq(insurance.claimCount(), claimsBefore, "no claim");
+    }
+
+    function test_consult_recordsPrescribesAndBillsInOneCall() public {
+        enroll(pid, insurerKiosk, 8000, 1000e18);
+        (uint256 first, uint256 rx, uint256 c) = _consult(hospitalKiosk, _orders(2), 120e18, env(0xc1a1), "");
+        assertEq(first, 0);
+        assertEq(records.recordCount(pid), 2);
+        assertEq(records.recordAuthor(pid, 1), hospitalId);
+        assertEq(rx, 1);
+        assertEq(pharmacy.prescriptionCount(), 2);
+        for (uint256 id = 1; id <= 2; ++id) {
+            PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
+            assertEq(p.patientId, pid);
+            assertEq(p.issuer, hospitalId, "issued by the kiosk's hospital, not by HospitalRecord");
+            assertEq(p.contentHash, keccak256(env(0x5ea1 + id - 1)));
+        }
+        assertEq(c, 1);
+        InsuranceProvider.Claim memory cl = insurance.getClaim(c);
+        assertEq(cl.hospital, hospital, "billed by the kiosk's hospital");
+        assertEq(cl.recordIndex, first, "the claim bills the visit's diagnosis");
+        assertEq(cl.claimed, 120e18);
+        assertEq(insurance.claimOfRecord(keccak256(abi.encode(pid, first))), c);
+        // Without prescriptions or a claim it is the diagnosis step.
+        (first, rx, c) = _consult(hospitalKiosk, _orders(0), 0, "", "");
+        assertEq(first, 2);
+        assertEq(rx, 0);
+        assertEq(c, 0);
+        assertEq(pharmacy.prescriptionCount(), 2);
+        assertEq(insurance.claimCount(), 1);
+    }
+
+    function test_consult_aRefusedPrescriptionRevertsTheRecordsAndTheClaim() public {
+        enroll(pid, insurerKiosk, 8000, 1000e18);
+        // A consent without PRESCRIBE at another hospital: the records and the claim alone would pass.
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.READ | Scope.WRITE, 0);
+        _consult(
+            hospital2Kiosk,
+            _orders(1),
+            120e18,
+            env(0xc1a1),
+            abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, hospital2, Scope.PRESCRIBE)
+        );
+        _assertNothingConsulted(0, 0);
+        // A malformed prescription, the second of two.
+        PrescriptionOrder[] memory o = _orders(2);
+        o[1].sealedPrescription = new bytes(700);
+        _consult(hospitalKiosk, o, 120e18, env(0xc1a1), abi.encodeWithSelector(MalformedEnvelope.selector, 700));
+        // A validity beyond the longest.
+        o = _orders(1);
+        o[0].validUntil = uint40(block.timestamp + 366 days);
+        _consult(
+            hospitalKiosk,
+            o,
+            0,
+            "",
+            abi.encodeWithSelector(PharmacyAccess.InvalidValidity.selector, uint40(block.timestamp + 366 days))
+        );
+        // More than the bound.
+        _consult(
+            hospitalKiosk, _orders(9), 0, "", abi.encodeWithSelector(HospitalRecord.InvalidPrescriptionCount.selector, 9)
+        );
+        _assertNothingConsulted(0, 0);
+    }
+
+    function test_consult_aRefusedClaimRevertsTheRecordsAndPrescriptions() public {
+        // Not covered.
+        _consult(hospitalKiosk, _orders(1), 120e18, env(0xc1a1), abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, pid));
+        _assertNothingConsulted(0, 0);
+        enroll(pid, insurerKiosk, 8000, 1000e18);
+        // A claim without an amount, an amount beyond uint88, a claim without its sealed details.
+        _consult(hospitalKiosk, _orders(1), 0, env(0xc1a1), abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
+        uint256 huge = uint256(type(uint88).max) + 1;
+        _consult(
+            hospitalKiosk, _orders(1), huge, env(0xc1a1), abi.encodeWithSelector(InsuranceProvider.AmountTooLarge.selector, huge)
+        );
+        _consult(hospitalKiosk, _orders(1), 120e18, "", abi.encodeWithSelector(MalformedEnvelope.selector, 0));
+        _assertNothingConsulted(0, 0);
+        // A patient who revoked every consent: no part passes.
+        revokeAll(PATIENT_PK, pid);
+        _consult(
+            hospitalKiosk,
+            _orders(1),
+            120e18,
+            env(0xc1a1),
+            abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital)
+        );
+        _assertNothingConsulted(0, 0);
+    }
+
+    function test_consult_callerNotAHospitalKioskRefused() public {
+        enroll(pid, insurerKiosk, 8000, 1000e18);
+        _consult(
+            pharmacyKiosk,
+            _orders(1),
+            120e18,
+            env(0xc1a1),
+            abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
+        );
+        _consult(
+            stranger, _orders(1), 120e18, env(0xc1a1), abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger)
+        );
+        // Another hospital's kiosk, without the patient's consent.
+        _consult(
+            hospital2Kiosk,
+            _orders(1),
+            120e18,
+            env(0xc1a1),
+            abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, hospital2)
+        );
+        _assertNothingConsulted(0, 0);
+    }
+
+    function test_consult_partsAreReachableOnlyThroughHospitalRecord() public {
+        enroll(pid, insurerKiosk, 8000, 1000e18);
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
+        // A kiosk naming itself, or another hospital's kiosk, as the caller: refused, even with every consent.
+        address[3] memory callers = [hospitalKiosk, stranger, address(hub)];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NotModule.selector, callers[i]));
+            pharmacy.issuePrescriptionFor(hospitalKiosk, pid, 0, bytes32(0), env(1));
+            vm.prank(callers[i]);
+            vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotModule.selector, callers[i]));
+            insurance.submitClaimFor(hospitalKiosk, pid, index, 1e18, env(2));
+        }
+        // Another HospitalRecord (not the wired one) cannot reach them either.
+        HospitalRecord rogue = new HospitalRecord(hub);
+        bytes[] memory recs = _visitRecords();
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NotModule.selector, address(rogue)));
+        rogue.consult(pid, recs, _orders(1), 0, "");
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotModule.selector, address(rogue)));
+        rogue.consult(pid, recs, _orders(0), 1e18, env(2));
+        assertEq(pharmacy.prescriptionCount(), 0);
+        assertEq(insurance.claimCount(), 0);
     }
 
     // ================================================================ pharmacy step
