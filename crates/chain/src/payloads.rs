@@ -29,6 +29,17 @@ pub fn sealed_payloads(input: &[u8]) -> Vec<Bytes> {
         H::recordVisitCall::SELECTOR => H::recordVisitCall::abi_decode(input)
             .map(|c| c.sealedRecords)
             .unwrap_or_default(),
+        // The consultation step: its records, then its prescriptions, then its claim (when it bills).
+        H::consultCall::SELECTOR => H::consultCall::abi_decode(input)
+            .map(|c| {
+                let mut all = c.sealedRecords;
+                all.extend(c.prescriptions.into_iter().map(|o| o.sealedPrescription));
+                if !c.sealedClaim.is_empty() {
+                    all.push(c.sealedClaim);
+                }
+                all
+            })
+            .unwrap_or_default(),
         P::issuePrescriptionCall::SELECTOR => {
             one(input, |c: P::issuePrescriptionCall| c.sealedPrescription)
         }
@@ -64,6 +75,37 @@ mod tests {
         }
         .abi_encode();
         assert_eq!(sealed_payloads(&visit), vec![a.clone(), b.clone()]);
+        let c = Bytes::from(vec![3u8; 784]);
+        let d = Bytes::from(vec![4u8; 784]);
+        let order = |sealed: &Bytes| H::PrescriptionOrder {
+            validUntil: Default::default(),
+            tokenKeyHash: B256::ZERO,
+            sealedPrescription: sealed.clone(),
+        };
+        let consult = H::consultCall {
+            patientId: B256::ZERO,
+            sealedRecords: vec![a.clone(), b.clone()],
+            prescriptions: vec![order(&c)],
+            claimAmount: U256::from(7),
+            sealedClaim: d.clone(),
+        }
+        .abi_encode();
+        assert_eq!(
+            sealed_payloads(&consult),
+            vec![a.clone(), b.clone(), c.clone(), d.clone()]
+        );
+        let unbilled = H::consultCall {
+            patientId: B256::ZERO,
+            sealedRecords: vec![a.clone()],
+            prescriptions: vec![order(&c), order(&d)],
+            claimAmount: U256::ZERO,
+            sealedClaim: Bytes::new(),
+        }
+        .abi_encode();
+        assert_eq!(
+            sealed_payloads(&unbilled),
+            vec![a.clone(), c.clone(), d.clone()]
+        );
         let settle = I::settleClaimCall {
             claimId: U256::from(1),
             claimHash: B256::repeat_byte(3),

@@ -1184,9 +1184,16 @@ impl Indexer {
         Ok(Some((at, ev)))
     }
 
-    /// The sealed bytes a record, prescription or claim event's transaction carried in its calldata.
-    pub async fn sealed_payload(&self, tx_hash: B256) -> Result<Vec<u8>, KioskError> {
-        self.sealed_payload_matching(tx_hash, None).await
+    /// The sealed bytes whose content hash is `content_hash` (a prescription, dispense, claim or claim response
+    /// event's) that its transaction carried in its calldata: a consultation carries records, prescriptions and
+    /// a claim in one call. When none matches, the first (whose mismatch the caller reports).
+    pub async fn sealed_payload(
+        &self,
+        tx_hash: B256,
+        content_hash: impl Into<[u8; 32]>,
+    ) -> Result<Vec<u8>, KioskError> {
+        self.sealed_payload_matching(tx_hash, Some(content_hash.into()))
+            .await
     }
 
     /// [`Indexer::sealed_payload`] for a transaction that may carry several (a visit's records in one

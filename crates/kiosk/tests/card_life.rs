@@ -312,7 +312,7 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
     assert_eq!(claims.len(), 1);
     let sealed = insurer_kiosk
         .indexer
-        .sealed_payload(B256::from(claims[0].tx_hash))
+        .sealed_payload(B256::from(claims[0].tx_hash), claims[0].content_hash)
         .await
         .unwrap();
     assert!(matches!(s2.open(&sealed).unwrap(), Resource::Claim(_)));

@@ -438,3 +438,154 @@ fn envelope_shaped(n: u8) -> alloy::primitives::Bytes {
     v[1] = n;
     v.into()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() {
+    let st = Stack::new("consult").await;
+    let (slot, sim) = blank_card();
+    let (_reception, session) = registered(&st, &slot).await;
+    let doctor_kiosk = st.kiosk(KioskRole::Doctor).await;
+    let pharmacy_kiosk = st.kiosk(KioskRole::Pharmacy).await;
+    let insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
+    let pid = session.patient_id();
+    let mut session = PatientSession::start(session.into_card(), Pin::new(PIN)).unwrap();
+    confirmed(
+        &insurer::enroll(&insurer_kiosk, &mut session, 8000, 5_000 * TOKEN_UNIT)
+            .await
+            .unwrap(),
+    );
+    let order = |atc: &str| doctor::PrescriptionOrder {
+        atc: atc.into(),
+        quantity: 20.0,
+        dosage: Some("1 tablet 3 times a day".into()),
+        substitution_allowed: true,
+        ..Default::default()
+    };
+    let unit = U256::from(60u128 * TOKEN_UNIT);
+    let consultation = doctor::Consultation {
+        icd10: "J06.9".into(),
+        note: Some("sore throat, 3 days".into()),
+        plan: vec!["rest".into(), "fluids".into()],
+        prescriptions: vec![order("J01CA04"), order("N02BE01")],
+        services: vec![doctor::ClaimItem {
+            service: "CONS".into(),
+            quantity: 2,
+            unit_price: unit,
+        }],
+        practitioner: Some("Dr. Weber".into()),
+        ..Default::default()
+    };
+    let block_before = st.chain.block_number().await.unwrap();
+    let done = doctor::consult(&doctor_kiosk, &mut session, &consultation)
+        .await
+        .unwrap();
+    confirmed(&done.submitted);
+    assert_eq!(done.billed, Some(unit * U256::from(2)));
+    // One transaction: one outbox row, one kiosk transaction in the blocks since.
+    let rows: Vec<_> = (1..)
+        .map_while(|id| doctor_kiosk.store.outbox_entry(id).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].kind, "consult");
+    let mut sent = 0;
+    for b in block_before + 1..=st.chain.block_number().await.unwrap() {
+        let block = st
+            .chain
+            .provider()
+            .get_block_by_number(b.into())
+            .await
+            .unwrap()
+            .unwrap();
+        sent += block.transactions.len();
+    }
+    assert_eq!(sent, 1, "the whole consultation is one transaction");
+    assert_eq!(done.prescriptions.len(), 2);
+    let ids: Vec<u64> = done.prescriptions.iter().map(|p| p.id.unwrap()).collect();
+
+    // The doctor's history: the patient, the condition and its plan.
+    let history = doctor::history(&doctor_kiosk, &mut session).await.unwrap();
+    let kinds: Vec<_> = history
+        .iter()
+        .map(|e| e.resource.as_ref().map(|r| r.kind().to_string()))
+        .collect();
+    assert_eq!(history.len(), 3, "{kinds:?}");
+    assert!(matches!(history[1].resource, Some(Resource::Condition(_))));
+    assert!(matches!(history[2].resource, Some(Resource::CarePlan(_))));
+
+    // The pharmacy opens each prescription from the consultation's calldata (picked by its hash on chain).
+    let list = pharmacy::open_patient(&pharmacy_kiosk, &mut session)
+        .await
+        .unwrap();
+    let mut atcs: Vec<(u64, String)> = list
+        .iter()
+        .map(|rx| {
+            let Some(Resource::MedicationRequest(req)) = &rx.request else {
+                panic!("not opened: {rx:?}")
+            };
+            (
+                rx.id,
+                req.medication_codeable_concept.coding[0]
+                    .code
+                    .clone()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    atcs.sort();
+    assert_eq!(
+        atcs,
+        vec![
+            (ids[0], "J01CA04".to_string()),
+            (ids[1], "N02BE01".to_string())
+        ]
+    );
+
+    // The insurer opens the claim, which bills the consultation's diagnosis.
+    let queue = insurer::queue(&insurer_kiosk).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    let review = insurer::review(&insurer_kiosk, queue[0].id).await.unwrap();
+    let Resource::Claim(claim) = &review.details else {
+        panic!("not a claim: {:?}", review.details)
+    };
+    let json = common::json_of(&review.details);
+    assert_eq!(
+        json["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"],
+        "J06.9"
+    );
+    assert_eq!(json["careTeam"][0]["provider"]["display"], "Dr. Weber");
+    let _ = claim;
+    let on_chain = st
+        .chain
+        .insurance(&st.d)
+        .getClaim(U256::from(queue[0].id))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(on_chain.recordIndex, history[1].index);
+    assert_eq!(on_chain.patientId, pid);
+    let mut written: Vec<serde_json::Value> = history
+        .iter()
+        .filter_map(|e| e.resource.as_ref().map(common::json_of))
+        .collect();
+    written.extend(
+        list.iter()
+            .map(|rx| common::json_of(rx.request.as_ref().unwrap())),
+    );
+    written.push(json);
+    common::fhir_valid("consultation", &written);
+
+    // A warning the doctor has not confirmed (the same drug again): nothing is sent.
+    let again = doctor::Consultation {
+        icd10: "J06.9".into(),
+        prescriptions: vec![order("J01CA04")],
+        ..Default::default()
+    };
+    let e = doctor::consult(&doctor_kiosk, &mut session, &again)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KioskError::NeedsConfirmation(_)), "{e:?}");
+    assert!(doctor_kiosk.store.outbox_entry(2).unwrap().is_none());
+    sim.stop();
+    drop(slot);
+    st.devnet.stop().await;
+}

@@ -191,18 +191,36 @@ pub fn check(
             .get(..4)
             .and_then(|s| s.try_into().ok())
             .unwrap_or_default();
-        let table = if sel == HospitalRecord::addMedicalRecordCall::SELECTOR
+        // The index rows the transaction makes: (table, how many).
+        let rows: Vec<(&str, usize)> = if sel == HospitalRecord::addMedicalRecordCall::SELECTOR
             || sel == HospitalRecord::updateMedicalHistoryCall::SELECTOR
             || sel == HospitalRecord::recordVisitCall::SELECTOR
             || sel == HospitalRecord::registerAndConsentCall::SELECTOR
         {
-            Some("record")
+            vec![(
+                "record",
+                carekiosk_chain::payloads::sealed_payloads(&tx.input).len(),
+            )]
+        } else if sel == HospitalRecord::consultCall::SELECTOR {
+            // The consultation step: its records, its prescriptions and, when it bills, one claim.
+            use alloy::sol_types::SolCall;
+            match HospitalRecord::consultCall::abi_decode(&tx.input) {
+                Ok(c) => {
+                    let billed = !c.sealedClaim.is_empty() || !c.claimAmount.is_zero();
+                    vec![
+                        ("record", c.sealedRecords.len()),
+                        ("prescription", c.prescriptions.len()),
+                        ("claim", usize::from(billed)),
+                    ]
+                }
+                Err(_) => Vec::new(),
+            }
         } else if sel == PharmacyAccess::issuePrescriptionCall::SELECTOR {
-            Some("prescription")
+            vec![("prescription", 1)]
         } else if sel == InsuranceProvider::submitClaimCall::SELECTOR {
-            Some("claim")
+            vec![("claim", 1)]
         } else {
-            None
+            Vec::new()
         };
         // The registration step names its patient by the card's key (the patient id is its hash).
         let pid = if sel == HospitalRecord::registerAndConsentCall::SELECTOR {
@@ -213,13 +231,10 @@ pub fn check(
         } else {
             first_word(&tx.input)
         };
-        if let (Some(t), Some(pid)) = (table, pid) {
-            let n = if t == "record" {
-                carekiosk_chain::payloads::sealed_payloads(&tx.input).len()
-            } else {
-                1
-            };
-            chain_rows.entry((t, pid)).or_default().insert(*hash, n);
+        if let Some(pid) = pid {
+            for (t, n) in rows.into_iter().filter(|(_, n)| *n > 0) {
+                chain_rows.entry((t, pid)).or_default().insert(*hash, n);
+            }
         }
     }
     for k in kiosks {
@@ -374,17 +389,13 @@ pub fn check(
 }
 
 /// The functions of one full visit and how many times each runs: one transaction per desk step.
-pub const VISIT: [(&str, u32); 8] = [
-    // Reception: registration, the hospital's consent and the demographics.
+pub const VISIT: [(&str, u32); 5] = [
+    // Reception: registration, the hospital's consent (the new patient's check-in) and the demographics.
     ("registerAndConsent", 1),
     // The insurer's desk: its consent and the enrolment.
     ("enrollWithConsent", 1),
-    // Check-in.
-    ("grantConsent", 1),
     // The doctor: the diagnosis and its plan, the prescription, the claim.
-    ("recordVisit", 1),
-    ("issuePrescription", 1),
-    ("submitClaim", 1),
+    ("consult", 1),
     // The pharmacy: its consent and the dispense.
     ("dispenseWithConsent", 1),
     // The insurer: approve and pay.
@@ -399,7 +410,7 @@ pub fn visit_writes() -> u32 {
 /// The name of a kiosk write from its selector.
 pub fn function_of(input: &Bytes) -> Option<&'static str> {
     let sel: [u8; 4] = input.get(..4)?.try_into().ok()?;
-    let names: [([u8; 4], &str); 15] = [
+    let names: [([u8; 4], &str); 16] = [
         (
             PatientSmartCard::registerPatientCall::SELECTOR,
             "registerPatient",
@@ -418,6 +429,7 @@ pub fn function_of(input: &Bytes) -> Option<&'static str> {
             "registerAndConsent",
         ),
         (HospitalRecord::recordVisitCall::SELECTOR, "recordVisit"),
+        (HospitalRecord::consultCall::SELECTOR, "consult"),
         (
             InsuranceProvider::enrollPatientCall::SELECTOR,
             "enrollPatient",

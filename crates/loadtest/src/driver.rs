@@ -314,7 +314,6 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
         sqlite_kills: ctx.n.sqlite_kills.load(Ordering::Relaxed),
         sqlite_committed: ctx.n.sqlite_committed.load(Ordering::Relaxed),
         visits_restarted: ctx.n.restarted.load(Ordering::Relaxed),
-        care_plans_again: ctx.n.care_plans_again.load(Ordering::Relaxed),
     };
     if let Some(devnet) = ctx.devnet.lock().await.take() {
         devnet.stop().await;

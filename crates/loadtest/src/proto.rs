@@ -30,15 +30,8 @@ pub enum Op {
         /// PIN.
         pin: String,
     },
-    /// Reception: check-in by card and PIN.
-    CheckIn {
-        /// Reader.
-        reader: String,
-        /// PIN.
-        pin: String,
-    },
-    /// Doctor: diagnosis and care plan.
-    Diagnose {
+    /// Doctor: the consultation, one write (diagnosis and care plan, a prescription, the claim in whole tokens).
+    Consult {
         /// Reader.
         reader: String,
         /// PIN.
@@ -49,38 +42,13 @@ pub enum Op {
         note: String,
         /// Care plan steps.
         plan: Vec<String>,
-    },
-    /// Doctor: the care plan of a diagnosis on its own (the kiosk stopped between the diagnosis's two writes).
-    CarePlan {
-        /// Reader.
-        reader: String,
-        /// PIN.
-        pin: String,
-        /// ICD-10 code.
-        icd10: String,
-        /// Care plan steps.
-        plan: Vec<String>,
-    },
-    /// Doctor: a prescription.
-    Prescribe {
-        /// Reader.
-        reader: String,
-        /// PIN.
-        pin: String,
-        /// ATC code.
+        /// ATC code of the prescribed drug.
         atc: String,
         /// Quantity.
         quantity: f64,
         /// Dosage text.
         dosage: String,
-    },
-    /// Doctor: the claim for the diagnosis (whole tokens).
-    Claim {
-        /// Reader.
-        reader: String,
-        /// PIN.
-        pin: String,
-        /// Amount in whole tokens.
+        /// The claim, in whole tokens.
         amount: u64,
     },
     /// Pharmacy: open the patient's prescriptions with the card and dispense the ready ones.
@@ -110,11 +78,7 @@ impl Op {
         match self {
             Op::Register { .. } => "register",
             Op::Enroll { .. } => "enroll",
-            Op::CheckIn { .. } => "check_in",
-            Op::Diagnose { .. } => "diagnose",
-            Op::CarePlan { .. } => "care_plan",
-            Op::Prescribe { .. } => "prescribe",
-            Op::Claim { .. } => "claim",
+            Op::Consult { .. } => "consult",
             Op::Pharmacy { .. } => "pharmacy",
             Op::Settle { .. } => "settle",
             Op::Probe { .. } => "probe",

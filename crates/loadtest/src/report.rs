@@ -40,8 +40,6 @@ pub struct FaultReport {
     pub sqlite_kills: u64,
     /// Its transactions found whole after the kills (none partly).
     pub sqlite_committed: u64,
-    /// Diagnoses whose kiosk was killed between the condition and the care plan: the plan entered again.
-    pub care_plans_again: u64,
     /// Visits given up after a fault interrupted the registration (the card was half issued): redone with a new
     /// patient and card; their writes are checked like all others.
     pub visits_restarted: u64,
@@ -176,7 +174,7 @@ impl std::fmt::Display for Report {
             f,
             "faults: anvil restarts {}, outages {}, pcscd restarts {}, card pulls {} ({} steps retried on the card), \
              kiosk SIGKILLs {} ({} steps interrupted, {} pending writes reconciled), SQLite writer kills {} ({} whole \
-             transactions, none partial), node retries {}, visits restarted {}, care plans entered again {}, unexpected deaths {}",
+             transactions, none partial), node retries {}, visits restarted {}, unexpected deaths {}",
             x.anvil_restarts,
             x.outages,
             x.pcscd_restarts,
@@ -189,7 +187,6 @@ impl std::fmt::Display for Report {
             x.sqlite_committed,
             x.node_retries,
             x.visits_restarted,
-            x.care_plans_again,
             x.unexpected_deaths
         )?;
         let c = &self.check;

@@ -30,7 +30,6 @@ pub(crate) struct Counters {
     pub(crate) node_retries: AtomicU64,
     pub(crate) interrupted: AtomicU64,
     pub(crate) restarted: AtomicU64,
-    pub(crate) care_plans_again: AtomicU64,
     pub(crate) anvil_restarts: AtomicU64,
     pub(crate) outages: AtomicU64,
     pub(crate) pcscd_restarts: AtomicU64,
@@ -69,18 +68,9 @@ enum Redo {
     Again,
     /// Not resumable (a half-issued card): the visit starts over with a new patient.
     Never,
-    /// Landed when the patient has this many records (one fewer: half landed, start over).
-    Records(B256, u64),
-    /// Landed when the patient has at least this many records (fewer: not landed, run again).
-    AtLeast(B256, u64),
-    /// Landed when the patient has a prescription.
-    Prescription(B256),
-    /// Landed when the patient has a claim.
+    /// Landed when the patient has a claim (the consultation: all its parts or none).
     Claim(B256),
 }
-
-/// Whether a probe shows a step's writes landed (`None`: half of them).
-type Landed = fn(&crate::proto::Probe, u64) -> Option<bool>;
 
 enum Outcome {
     Done(Reply),
@@ -171,25 +161,10 @@ impl Ctx {
                 }
             };
             tracing::info!(step = name, worker = %w.name, ?kind, "step interrupted; deciding");
-            let (pid, landed): (B256, Landed) = match redo {
+            let pid = match redo {
                 Redo::Again => continue,
                 Redo::Never => return Ok(Outcome::StartOver(format!("{name} interrupted"))),
-                Redo::Records(pid, _) => (pid, |p, want| {
-                    if p.records >= want {
-                        Some(true)
-                    } else if p.records + 1 == want {
-                        None
-                    } else {
-                        Some(false)
-                    }
-                }),
-                Redo::AtLeast(pid, _) => (pid, |p, want| Some(p.records >= want)),
-                Redo::Prescription(pid) => (pid, |p, _| Some(p.prescriptions > 0)),
-                Redo::Claim(pid) => (pid, |p, _| Some(!p.claims.is_empty())),
-            };
-            let want = match redo {
-                Redo::Records(_, n) | Redo::AtLeast(_, n) => n,
-                _ => 0,
+                Redo::Claim(pid) => pid,
             };
             let mut probe = None;
             for _ in 0..30 {
@@ -207,15 +182,12 @@ impl Ctx {
             let probe = probe.ok_or_else(|| {
                 format!("{name}: could not probe the patient after an interruption")
             })?;
-            match landed(&probe, want) {
-                Some(true) => {
-                    return Ok(Outcome::Done(Reply {
-                        ok: true,
-                        ..Reply::default()
-                    }))
-                }
-                Some(false) => continue,
-                None => return Ok(Outcome::StartOver(format!("{name} half landed"))),
+            // The consultation is one transaction: its claim is there, or none of it is.
+            if !probe.claims.is_empty() {
+                return Ok(Outcome::Done(Reply {
+                    ok: true,
+                    ..Reply::default()
+                }));
             }
         }
         Err(format!(
@@ -288,8 +260,8 @@ impl Ctx {
             Outcome::StartOver(_) => return Ok(false),
         };
         p.id = Some(pid);
-        // The card consents to the insurer at enrolment, then checks in: one card, one desk at a time.
-        let enroll = self
+        // The card consents to the insurer at enrolment (the registration's consent is the new patient's check-in).
+        if let Outcome::StartOver(why) = self
             .step(
                 &ins,
                 Op::Enroll {
@@ -299,76 +271,28 @@ impl Ctx {
                 Redo::Again,
                 Some(slot),
             )
-            .await;
-        let check_in = self
-            .maybe_pull(
-                sim,
-                self.step(
-                    &rec,
-                    Op::CheckIn {
-                        reader: reader.clone(),
-                        pin: pin.clone(),
-                    },
-                    Redo::Again,
-                    Some(slot),
-                ),
-            )
-            .await;
-        for r in [enroll?, check_in?] {
-            if let Outcome::StartOver(why) = r {
-                return Err(why);
-            }
+            .await?
+        {
+            return Err(why);
         }
+        // The doctor: the whole consultation in one write (all or nothing: landed when the claim is there).
         let (code, note, plan) = DIAGNOSES[p.diagnosis];
-        let diag = Op::Diagnose {
+        let consult = Op::Consult {
             reader: reader.clone(),
             pin: pin.clone(),
             icd10: code.into(),
             note: note.into(),
             plan: plan.iter().map(|s| s.to_string()).collect(),
-        };
-        let rx = Op::Prescribe {
-            reader: reader.clone(),
-            pin: pin.clone(),
             atc: p.drug.code.into(),
             quantity: 20.0,
             dosage: p.drug.default_dosage.into(),
-        };
-        if let Outcome::StartOver(_) = self
-            .step(&doc, diag, Redo::Records(pid, 3), Some(slot))
-            .await?
-        {
-            // The kiosk stopped between the diagnosis and its care plan: the doctor enters the plan again.
-            self.n.care_plans_again.fetch_add(1, Ordering::Relaxed);
-            let again = Op::CarePlan {
-                reader: reader.clone(),
-                pin: pin.clone(),
-                icd10: code.into(),
-                plan: plan.iter().map(|s| s.to_string()).collect(),
-            };
-            if let Outcome::StartOver(why) = self
-                .step(&doc, again, Redo::AtLeast(pid, 3), Some(slot))
-                .await?
-            {
-                return Err(format!("{why} (patient {pid})"));
-            }
-        }
-        if let Outcome::StartOver(why) = self
-            .step(&doc, rx, Redo::Prescription(pid), Some(slot))
-            .await?
-        {
-            return Err(format!("{why} (patient {pid})"));
-        }
-        let claim = Op::Claim {
-            reader: reader.clone(),
-            pin: pin.clone(),
             amount: 120,
         };
         if let Outcome::StartOver(why) = self
-            .maybe_pull(sim, self.step(&doc, claim, Redo::Claim(pid), Some(slot)))
+            .maybe_pull(sim, self.step(&doc, consult, Redo::Claim(pid), Some(slot)))
             .await?
         {
-            return Err(why);
+            return Err(format!("{why} (patient {pid})"));
         }
         let (pharm, settle) = tokio::join!(
             self.maybe_pull(

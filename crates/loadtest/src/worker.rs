@@ -328,73 +328,39 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, StepError> {
             let r = insurer::enroll(&k, &mut s, 8000, 5_000 * TOKEN_UNIT).await?;
             settle(&k, &[r]).await?;
         }
-        Op::CheckIn { reader, pin } => {
-            let k = kiosk.read().await;
-            let mut s = session(&reader, &pin)?;
-            let c = reception::check_in(&k, &mut s).await?;
-            settle(&k, std::slice::from_ref(&c.consent)).await?;
-            if c.patient.is_none() {
-                return Err(StepError::IndexBehind(
-                    "check-in did not open the patient's demographics",
-                ));
-            }
-        }
-        Op::Diagnose {
+        Op::Consult {
             reader,
             pin,
             icd10,
             note,
             plan,
-        } => {
-            let k = kiosk.read().await;
-            let mut s = session(&reader, &pin)?;
-            let steps: Vec<&str> = plan.iter().map(String::as_str).collect();
-            let r = doctor::add_diagnosis(&k, &mut s, &icd10, Some(&note), &steps).await?;
-            settle(&k, &r).await?;
-        }
-        Op::CarePlan {
-            reader,
-            pin,
-            icd10,
-            plan,
-        } => {
-            let k = kiosk.read().await;
-            let mut s = session(&reader, &pin)?;
-            let steps: Vec<&str> = plan.iter().map(String::as_str).collect();
-            let r = doctor::add_care_plan(&k, &mut s, &icd10, &steps).await?;
-            settle(&k, &[r]).await?;
-        }
-        Op::Prescribe {
-            reader,
-            pin,
             atc,
             quantity,
             dosage,
-        } => {
-            let k = kiosk.read().await;
-            let mut s = session(&reader, &pin)?;
-            let r = doctor::prescribe(&k, &mut s, &atc, quantity, Some(&dosage), 0).await?;
-            settle(&k, &[r]).await?;
-        }
-        Op::Claim {
-            reader,
-            pin,
             amount,
         } => {
             let k = kiosk.read().await;
             let mut s = session(&reader, &pin)?;
-            let history = doctor::history(&k, &mut s).await?;
-            let condition = history
-                .iter()
-                .rev()
-                .find(|e| matches!(e.resource, Some(carekiosk_records::Resource::Condition(_))))
-                .map(|e| e.index)
-                // A reorg may have taken the diagnosis off for a moment (its kiosk sends it again): refused, so the
-                // driver asks again, as for a prescription the pharmacy does not find.
-                .ok_or(StepError::Missing("no diagnosis in the history to bill"))?;
-            let amount = U256::from(amount) * U256::from(TOKEN_UNIT);
-            let r = doctor::submit_claim(&k, &mut s, condition, amount).await?;
-            settle(&k, &[r]).await?;
+            let c = doctor::Consultation {
+                icd10,
+                note: Some(note),
+                plan,
+                prescriptions: vec![doctor::PrescriptionOrder {
+                    atc,
+                    quantity,
+                    dosage: Some(dosage),
+                    substitution_allowed: true,
+                    ..Default::default()
+                }],
+                services: vec![doctor::ClaimItem {
+                    service: "CONS".into(),
+                    quantity: 1,
+                    unit_price: U256::from(amount) * U256::from(TOKEN_UNIT),
+                }],
+                ..Default::default()
+            };
+            let r = doctor::consult(&k, &mut s, &c).await?;
+            settle(&k, &[r.submitted]).await?;
         }
         Op::Pharmacy { reader, pin } => {
             let k = kiosk.read().await;
@@ -450,6 +416,9 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, StepError> {
         }
         Op::Probe { patient } => {
             let k = kiosk.read().await;
+            // An interrupted step's write still in this kiosk's outbox lands (or is refused) before the answer:
+            // the driver must not run a step again whose first write is still on its way.
+            settle_waiting(&k).await?;
             k.indexer.sync().await?;
             let info = k
                 .chain

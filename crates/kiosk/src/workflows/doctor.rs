@@ -24,18 +24,8 @@ pub async fn add_diagnosis(
     note: Option<&str>,
     plan: &[&str],
 ) -> Result<Vec<Submitted>, KioskError> {
-    let code = icd10::lookup(icd10_code).ok_or_else(|| {
-        KioskError::Invalid(format!(
-            "{icd10_code} is not in the ICD-10 list: pick one from it"
-        ))
-    })?;
-    let subject = Reference::patient(&s.patient_id().0);
-    let mut condition = code.diagnosis(subject.clone());
-    if let Some(n) = note {
-        condition
-            .note
-            .push(carekiosk_records::fhir::Annotation::new(n));
-    }
+    let code = icd10_of(icd10_code)?;
+    let condition = condition_of(code, s, note);
     if plan.is_empty() {
         let w = write_record(k, s, &Resource::Condition(condition), None).await?;
         return Ok(vec![w.0]);
@@ -74,6 +64,28 @@ pub async fn add_diagnosis(
     Ok(vec![w])
 }
 
+fn icd10_of(icd10_code: &str) -> Result<&'static icd10::Icd10Code, KioskError> {
+    icd10::lookup(icd10_code).ok_or_else(|| {
+        KioskError::Invalid(format!(
+            "{icd10_code} is not in the ICD-10 list: pick one from it"
+        ))
+    })
+}
+
+fn condition_of(
+    code: &icd10::Icd10Code,
+    s: &PatientSession,
+    note: Option<&str>,
+) -> carekiosk_records::fhir::Condition {
+    let mut condition = code.diagnosis(Reference::patient(&s.patient_id().0));
+    if let Some(n) = note {
+        condition
+            .note
+            .push(carekiosk_records::fhir::Annotation::new(n));
+    }
+    condition
+}
+
 fn care_plan(
     code: &icd10::Icd10Code,
     s: &PatientSession,
@@ -95,12 +107,7 @@ pub async fn add_care_plan(
     icd10_code: &str,
     plan: &[&str],
 ) -> Result<Submitted, KioskError> {
-    let code = icd10::lookup(icd10_code).ok_or_else(|| {
-        KioskError::Invalid(format!(
-            "{icd10_code} is not in the ICD-10 list: pick one from it"
-        ))
-    })?;
-    let cp = care_plan(code, s, plan);
+    let cp = care_plan(icd10_of(icd10_code)?, s, plan);
     Ok(write_record(k, s, &Resource::CarePlan(cp), None).await?.0)
 }
 
@@ -201,6 +208,70 @@ pub async fn prescribe_order(
     order: &PrescriptionOrder,
     confirmed: &[super::medication::Warning],
 ) -> Result<Prescribed, KioskError> {
+    let o = seal_order(k, s, order, confirmed).await?;
+    let data = k
+        .chain
+        .pharmacy(&k.deployment)
+        .issuePrescription(s.patient_id(), o.valid, o.token_hash(), o.sealed.clone())
+        .calldata()
+        .clone();
+    let content = carekiosk_records::content_hash(&o.sealed);
+    let key = format!("prescription:{}", alloy::hex::encode(content));
+    let submitted = k
+        .outbox
+        .submit(
+            &key,
+            "issuePrescription",
+            Call {
+                to: k.deployment.contracts.pharmacy_access,
+                data,
+            },
+        )
+        .await?;
+    let _ = k.indexer.sync().await;
+    let id = prescription_id(k, s, content)?;
+    Ok(Prescribed {
+        submitted,
+        id,
+        token_secret: o.token.map(|t| t.secret()),
+    })
+}
+
+/// A prescription sealed for the patient, ready for `issuePrescription` or a consultation.
+struct SealedOrder {
+    sealed: alloy::primitives::Bytes,
+    valid: alloy::primitives::aliases::U40,
+    token: Option<carekiosk_chain::softcard::SoftCard>,
+}
+
+impl SealedOrder {
+    fn token_hash(&self) -> alloy::primitives::B256 {
+        self.token
+            .as_ref()
+            .map_or(alloy::primitives::B256::ZERO, |t| t.patient_id())
+    }
+}
+
+/// The id the index gives the prescription whose sealed bytes hash to `content` (once confirmed and indexed).
+fn prescription_id(
+    k: &Kiosk,
+    s: &PatientSession,
+    content: [u8; 32],
+) -> Result<Option<u64>, KioskError> {
+    Ok(k.store
+        .prescriptions_of(&s.patient_id().0)?
+        .into_iter()
+        .find(|p| p.content_hash == content)
+        .map(|p| p.id))
+}
+
+/// Builds and seals `order` (a FHIR MedicationRequest). Every warning it raises must be in `confirmed`.
+async fn seal_order(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    order: &PrescriptionOrder,
+    confirmed: &[super::medication::Warning],
+) -> Result<SealedOrder, KioskError> {
     let atc = order.atc.as_str();
     let (quantity, days) = (order.quantity, order.days);
     let dosage = order.dosage.as_deref();
@@ -246,39 +317,10 @@ pub async fn prescribe_order(
     let token = order
         .token
         .then(carekiosk_chain::softcard::SoftCard::generate);
-    let token_hash = token
-        .as_ref()
-        .map_or(alloy::primitives::B256::ZERO, |t| t.patient_id());
-    let data = k
-        .chain
-        .pharmacy(&k.deployment)
-        .issuePrescription(s.patient_id(), valid, token_hash, sealed.clone())
-        .calldata()
-        .clone();
-    let content = carekiosk_records::content_hash(&sealed);
-    let key = format!("prescription:{}", alloy::hex::encode(content));
-    let submitted = k
-        .outbox
-        .submit(
-            &key,
-            "issuePrescription",
-            Call {
-                to: k.deployment.contracts.pharmacy_access,
-                data,
-            },
-        )
-        .await?;
-    let _ = k.indexer.sync().await;
-    let id = k
-        .store
-        .prescriptions_of(&s.patient_id().0)?
-        .into_iter()
-        .find(|p| p.content_hash == content)
-        .map(|p| p.id);
-    Ok(Prescribed {
-        submitted,
-        id,
-        token_secret: token.map(|t| t.secret()),
+    Ok(SealedOrder {
+        sealed,
+        valid,
+        token,
     })
 }
 
@@ -344,6 +386,59 @@ pub async fn submit_claim_items(
             "a claim needs at least one service".into(),
         ));
     }
+    // The diagnosis of the billed visit, from the record (opened with the history keys).
+    let entries = read_history(k, s).await?;
+    let diagnosis = entries
+        .iter()
+        .find(|e| e.index == req.record)
+        .and_then(|e| match &e.resource {
+            Some(Resource::Condition(c)) => c.code.clone(),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            KioskError::Invalid(format!(
+                "record {} is not a diagnosis of this patient: bill the visit's diagnosis entry",
+                req.record
+            ))
+        })?;
+    let pid = s.patient_id();
+    // This visit billed already (asked again: the write under its key is driven on, not a second sealed claim).
+    let key = format!("claim:{pid}:{}", req.record);
+    if let Some(done) = k.outbox.resume(&key).await? {
+        return Ok(done);
+    }
+    let (sealed, total) = seal_claim(k, s, req, &diagnosis).await?;
+    let data = k
+        .chain
+        .insurance(&k.deployment)
+        .submitClaim(pid, U256::from(req.record), total, sealed)
+        .calldata()
+        .clone();
+    k.outbox
+        .submit(
+            &key,
+            "submitClaim",
+            Call {
+                to: k.deployment.contracts.insurance_provider,
+                data,
+            },
+        )
+        .await
+}
+
+/// The FHIR Claim of `req` for the visit's `diagnosis`, sealed for the patient, this hospital and the patient's
+/// insurer, and its total (what the chain keeps).
+async fn seal_claim(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    req: &ClaimRequest,
+    diagnosis: &carekiosk_records::fhir::CodeableConcept,
+) -> Result<(alloy::primitives::Bytes, U256), KioskError> {
+    if req.items.is_empty() {
+        return Err(KioskError::Invalid(
+            "a claim needs at least one service".into(),
+        ));
+    }
     let (token, decimals) = k.currency().await;
     // FHIR money is in an ISO 4217 currency: the one the stable token stands for (1 token = 1 unit).
     let symbol = Kiosk::iso_currency(&token).ok_or_else(|| {
@@ -364,21 +459,6 @@ pub async fn submit_claim_items(
         return Err(KioskError::NoInsurer);
     }
     let insurer = k.record_key_of(coverage.c.insurer).await?;
-    // The diagnosis of the billed visit, from the record (opened with the history keys).
-    let entries = read_history(k, s).await?;
-    let diagnosis = entries
-        .iter()
-        .find(|e| e.index == req.record)
-        .and_then(|e| match &e.resource {
-            Some(Resource::Condition(c)) => c.code.clone(),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            KioskError::Invalid(format!(
-                "record {} is not a diagnosis of this patient: bill the visit's diagnosis entry",
-                req.record
-            ))
-        })?;
     let today = carekiosk_records::FhirDate::from_unix_seconds(Kiosk::now() as i64).to_string();
     let mut total = U256::ZERO;
     let mut items = Vec::new();
@@ -427,28 +507,135 @@ pub async fn submit_claim_items(
         }
     }
     let claim = Resource::from_json(claim.to_string().as_bytes())?;
-    // This visit billed already (asked again: the write under its key is driven on, not a second sealed claim).
-    let key = format!("claim:{pid}:{}", req.record);
-    if let Some(done) = k.outbox.resume(&key).await? {
-        return Ok(done);
-    }
     let sealed = seal(k, s, &claim, &[insurer]).await?;
+    Ok((sealed, total))
+}
+
+/// The whole consultation at the doctor's desk: the diagnosis, its treatment plan, the prescriptions and the
+/// claim to the patient's insurer.
+#[derive(Debug, Clone, Default)]
+pub struct Consultation {
+    /// The diagnosis (ICD-10, from the subset).
+    pub icd10: String,
+    /// A note on the diagnosis.
+    pub note: Option<String>,
+    /// The treatment plan's steps (empty: no plan).
+    pub plan: Vec<String>,
+    /// What is prescribed (up to eight).
+    pub prescriptions: Vec<PrescriptionOrder>,
+    /// The prescription warnings the doctor saw and confirmed.
+    pub confirmed: Vec<super::medication::Warning>,
+    /// What is billed for the visit (empty: not billed now).
+    pub services: Vec<ClaimItem>,
+    /// The treating practitioner, on the claim.
+    pub practitioner: Option<String>,
+}
+
+/// What a consultation did.
+#[derive(Debug)]
+pub struct Consulted {
+    /// The one write.
+    pub submitted: Submitted,
+    /// Each prescription (its id once confirmed and indexed, its token's secret to print).
+    pub prescriptions: Vec<Prescribed>,
+    /// The amount billed (token base units), if the visit was billed.
+    pub billed: Option<U256>,
+}
+
+/// Most prescriptions one consultation issues (`HospitalRecord.MAX_VISIT_PRESCRIPTIONS`).
+pub const MAX_PRESCRIPTIONS: usize = 8;
+
+/// The consultation step: the diagnosis and its plan, every prescription and the claim (billing the diagnosis)
+/// in one write (`HospitalRecord.consult`): one transaction, one block, all or nothing. Each part is built and
+/// checked as its own action builds it (warnings to confirm, the patient's insurer, the currency) before anything is
+/// sent.
+pub async fn consult(
+    k: &Kiosk,
+    s: &mut PatientSession,
+    c: &Consultation,
+) -> Result<Consulted, KioskError> {
+    if c.prescriptions.len() > MAX_PRESCRIPTIONS {
+        return Err(KioskError::Invalid(format!(
+            "a consultation issues at most {MAX_PRESCRIPTIONS} prescriptions: issue the others on their own"
+        )));
+    }
+    let code = icd10_of(&c.icd10)?;
+    super::require_patient(k, s).await?;
+    let condition = condition_of(code, s, c.note.as_deref());
+    let diagnosis = condition.code.clone();
+    let mut records = vec![Resource::Condition(condition)];
+    if !c.plan.is_empty() {
+        let plan: Vec<&str> = c.plan.iter().map(String::as_str).collect();
+        records.push(Resource::CarePlan(care_plan(code, s, &plan)));
+    }
+    let mut sealed = Vec::with_capacity(records.len());
+    for r in &records {
+        sealed.push(seal(k, s, r, &[]).await?);
+    }
+    let mut orders = Vec::with_capacity(c.prescriptions.len());
+    for o in &c.prescriptions {
+        orders.push(seal_order(k, s, o, &c.confirmed).await?);
+    }
+    let (sealed_claim, total) = if c.services.is_empty() {
+        (alloy::primitives::Bytes::new(), U256::ZERO)
+    } else {
+        let req = ClaimRequest {
+            record: 0,
+            items: c.services.clone(),
+            practitioner: c.practitioner.clone(),
+        };
+        let diagnosis = diagnosis
+            .as_ref()
+            .ok_or_else(|| KioskError::Invalid(format!("{} has no code to bill", c.icd10)))?;
+        seal_claim(k, s, &req, diagnosis).await?
+    };
+    let pid = s.patient_id();
+    let key = format!(
+        "consult:{pid}:{}",
+        alloy::hex::encode(carekiosk_records::content_hash(&sealed[0]))
+    );
+    let calls = orders
+        .iter()
+        .map(
+            |o| carekiosk_chain::bindings::HospitalRecord::PrescriptionOrder {
+                validUntil: o.valid,
+                tokenKeyHash: o.token_hash(),
+                sealedPrescription: o.sealed.clone(),
+            },
+        )
+        .collect();
     let data = k
         .chain
-        .insurance(&k.deployment)
-        .submitClaim(pid, U256::from(req.record), total, sealed)
+        .records(&k.deployment)
+        .consult(pid, sealed, calls, total, sealed_claim)
         .calldata()
         .clone();
-    k.outbox
+    let submitted = k
+        .outbox
         .submit(
             &key,
-            "submitClaim",
+            "consult",
             Call {
-                to: k.deployment.contracts.insurance_provider,
+                to: k.deployment.contracts.hospital_record,
                 data,
             },
         )
-        .await
+        .await?;
+    let _ = k.indexer.sync().await;
+    let mut prescriptions = Vec::with_capacity(orders.len());
+    for o in orders {
+        let id = prescription_id(k, s, carekiosk_records::content_hash(&o.sealed))?;
+        prescriptions.push(Prescribed {
+            submitted: submitted.clone(),
+            id,
+            token_secret: o.token.map(|t| t.secret()),
+        });
+    }
+    Ok(Consulted {
+        submitted,
+        prescriptions,
+        billed: (!c.services.is_empty()).then_some(total),
+    })
 }
 
 /// Records an allergy or intolerance the doctor established (`atc_class`: the drug class when known, e.g. J01C).
@@ -580,7 +767,7 @@ pub async fn timeline(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<TimelineE
         };
         let request = match k
             .indexer
-            .sealed_payload(alloy::primitives::B256::from(p.tx_hash))
+            .sealed_payload(alloy::primitives::B256::from(p.tx_hash), p.content_hash)
             .await
         {
             Ok(sealed) => s.open(&sealed).ok(),
@@ -597,7 +784,7 @@ pub async fn timeline(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<TimelineE
     for d in k.store.dispenses_of(&s.patient_id().0)? {
         let dispense = match k
             .indexer
-            .sealed_payload(alloy::primitives::B256::from(d.tx_hash))
+            .sealed_payload(alloy::primitives::B256::from(d.tx_hash), d.content_hash)
             .await
         {
             Ok(sealed) => s.open(&sealed).ok(),
@@ -645,7 +832,7 @@ pub async fn claims(k: &Kiosk) -> Result<Vec<HospitalClaim>, KioskError> {
                 (Some(hash), Some((_, tx))) => {
                     let sealed = k
                         .indexer
-                        .sealed_payload(alloy::primitives::B256::from(tx))
+                        .sealed_payload(alloy::primitives::B256::from(tx), hash)
                         .await?;
                     if carekiosk_records::content_hash(&sealed) == hash {
                         carekiosk_records::open_expecting(

@@ -151,7 +151,10 @@ pub async fn paid(k: &Kiosk) -> Result<Vec<Claim>, KioskError> {
 pub async fn review(k: &Kiosk, id: u64) -> Result<ClaimReview, KioskError> {
     let _ = k.indexer.sync().await;
     let claim = k.store.claim(id)?.ok_or(KioskError::NoSuchClaim(id))?;
-    let sealed = k.indexer.sealed_payload(B256::from(claim.tx_hash)).await?;
+    let sealed = k
+        .indexer
+        .sealed_payload(B256::from(claim.tx_hash), claim.content_hash)
+        .await?;
     if records::content_hash(&sealed) != claim.content_hash {
         return Err(KioskError::Invalid(format!(
             "claim {id} does not match its hash on chain"

@@ -264,7 +264,11 @@ pub async fn overview(k: &Kiosk, s: &mut PatientSession) -> Result<MedicationOve
             }
             _ => continue,
         };
-        let Ok(sealed) = k.indexer.sealed_payload(B256::from(p.tx_hash)).await else {
+        let Ok(sealed) = k
+            .indexer
+            .sealed_payload(B256::from(p.tx_hash), p.content_hash)
+            .await
+        else {
             continue;
         };
         if let Ok(Resource::MedicationRequest(r)) = s.open(&sealed) {

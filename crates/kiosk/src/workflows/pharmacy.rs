@@ -70,7 +70,10 @@ pub async fn list(
     rows.reverse();
     for row in rows {
         let id = row.id;
-        let sealed = k.indexer.sealed_payload(B256::from(row.tx_hash)).await?;
+        let sealed = k
+            .indexer
+            .sealed_payload(B256::from(row.tx_hash), row.content_hash)
+            .await?;
         let opened = if records::content_hash(&sealed) != row.content_hash {
             Err("its bytes do not match their hash on chain".to_string())
         } else {
