@@ -188,6 +188,32 @@ pub enum DoctorCmd {
         #[arg(long)]
         token_pdf: Option<PathBuf>,
     },
+    /// The whole consultation in one transaction: the diagnosis (ICD-10) and its plan, the prescriptions and the
+    /// claim for the visit. Warnings a prescription raises refuse it all unless `--confirm`ed.
+    Consult {
+        #[arg(long)]
+        icd10: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// A plan step (repeat for several).
+        #[arg(long = "plan")]
+        plan: Vec<String>,
+        /// A prescription: `ATC:QUANTITY` or `ATC:QUANTITY:DOSAGE` (repeat, up to 8).
+        #[arg(long = "rx")]
+        rx: Vec<String>,
+        /// The doctor saw the warnings the prescriptions raise and prescribes anyway.
+        #[arg(long)]
+        confirm: bool,
+        /// Bill one consultation at this price (whole tokens).
+        #[arg(long, conflicts_with = "item")]
+        amount: Option<u64>,
+        /// Bill a service: SERVICE:QUANTITY:UNIT_PRICE (whole tokens; repeat).
+        #[arg(long = "item")]
+        item: Vec<String>,
+        /// The treating practitioner.
+        #[arg(long)]
+        practitioner: Option<String>,
+    },
     /// This hospital's claims and the insurers' decisions (the ClaimResponse, item by item).
     Claims,
     /// Bill the patient's insurer for a visit (the diagnosis record this hospital wrote), in the deployment's
@@ -817,6 +843,67 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
                 );
             }
         }
+        DoctorCmd::Consult {
+            icd10,
+            note,
+            plan,
+            rx,
+            confirm,
+            amount,
+            item,
+            practitioner,
+        } => {
+            let mut prescriptions = Vec::new();
+            for r in &rx {
+                let mut parts = r.splitn(3, ':');
+                let (Some(atc), Some(qty)) = (parts.next(), parts.next()) else {
+                    return Err(CliError::Other(format!(
+                        "--rx {r:?}: write ATC:QUANTITY or ATC:QUANTITY:DOSAGE, e.g. J01CA04:20"
+                    )));
+                };
+                let quantity = qty.parse::<f64>().map_err(|_| {
+                    CliError::Other(format!("--rx {r:?}: the quantity is not a number"))
+                })?;
+                prescriptions.push(doctor::PrescriptionOrder {
+                    atc: atc.into(),
+                    quantity,
+                    dosage: parts.next().map(str::to_string),
+                    substitution_allowed: true,
+                    ..Default::default()
+                });
+            }
+            let mut confirmed = Vec::new();
+            for o in &prescriptions {
+                for w in doctor::prescription_warnings(&k, &mut s, &o.atc).await? {
+                    if json {
+                        println!("{}", json!({ "warning": w }));
+                    } else {
+                        println!("warning: {w}");
+                    }
+                    if confirm {
+                        confirmed.push(w);
+                    }
+                }
+            }
+            let c = doctor::Consultation {
+                icd10,
+                note,
+                plan,
+                prescriptions,
+                confirmed,
+                services: claim_items(amount, &item)?,
+                practitioner,
+            };
+            let r = doctor::consult(&k, &mut s, &c).await?;
+            show(json, "consultation", &r.submitted, &k);
+            if !json {
+                for p in &r.prescriptions {
+                    if let Some(id) = p.id {
+                        println!("prescription id {id}");
+                    }
+                }
+            }
+        }
         DoctorCmd::Claims => {
             for c in doctor::claims(&k).await? {
                 let decision = c
@@ -845,32 +932,7 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
             item,
             practitioner,
         } => {
-            let unit = U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
-            let mut items = Vec::new();
-            if let Some(a) = amount {
-                items.push(doctor::ClaimItem {
-                    service: "CONS".into(),
-                    quantity: 1,
-                    unit_price: U256::from(a) * unit,
-                });
-            }
-            for i in &item {
-                let parts: Vec<&str> = i.split(':').collect();
-                let [service, qty, price] = parts[..] else {
-                    return Err(CliError::Other(format!(
-                        "--item {i:?}: write SERVICE:QUANTITY:UNIT_PRICE, e.g. CONS:1:60"
-                    )));
-                };
-                let bad = |what: &str| {
-                    CliError::Other(format!("--item {i:?}: the {what} is not a whole number"))
-                };
-                items.push(doctor::ClaimItem {
-                    service: service.into(),
-                    quantity: qty.parse().map_err(|_| bad("quantity"))?,
-                    unit_price: U256::from(price.parse::<u64>().map_err(|_| bad("unit price"))?)
-                        * unit,
-                });
-            }
+            let items = claim_items(amount, &item)?;
             let req = doctor::ClaimRequest {
                 record,
                 items,
@@ -1153,4 +1215,33 @@ pub async fn outbox(role: KioskRole, o: KioskOpts, json: bool) -> Result<(), Cli
         );
     }
     Ok(())
+}
+
+/// The services a claim bills: `--amount` (one consultation, whole tokens) or `--item SERVICE:QUANTITY:UNIT_PRICE`.
+fn claim_items(amount: Option<u64>, item: &[String]) -> Result<Vec<doctor::ClaimItem>, CliError> {
+    let unit = U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
+    let mut items = Vec::new();
+    if let Some(a) = amount {
+        items.push(doctor::ClaimItem {
+            service: "CONS".into(),
+            quantity: 1,
+            unit_price: U256::from(a) * unit,
+        });
+    }
+    for i in item {
+        let parts: Vec<&str> = i.split(':').collect();
+        let [service, qty, price] = parts[..] else {
+            return Err(CliError::Other(format!(
+                "--item {i:?}: write SERVICE:QUANTITY:UNIT_PRICE, e.g. CONS:1:60"
+            )));
+        };
+        let bad =
+            |what: &str| CliError::Other(format!("--item {i:?}: the {what} is not a whole number"));
+        items.push(doctor::ClaimItem {
+            service: service.into(),
+            quantity: qty.parse().map_err(|_| bad("quantity"))?,
+            unit_price: U256::from(price.parse::<u64>().map_err(|_| bad("unit price"))?) * unit,
+        });
+    }
+    Ok(items)
 }
