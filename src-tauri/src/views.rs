@@ -924,6 +924,29 @@ impl From<&doctor::TimelineEntry> for TimelineView {
     }
 }
 
+/// One prescription of a consultation, as the doctor fills it in (days 0: the contract's default of 28).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrescriptionOrderInput {
+    pub atc: String,
+    pub quantity: f64,
+    pub dosage: Option<String>,
+    pub days: u32,
+    pub prescriber: Option<String>,
+    pub substitution_allowed: bool,
+    pub token: bool,
+}
+
+/// What a consultation did: its one write, and each prescription (its id, a printed token).
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsultedView {
+    pub tx: TxView,
+    pub prescriptions: Vec<PrescribedView>,
+}
+
 /// One service of a claim as the doctor bills it (`unitPrice` in token base units, a decimal string).
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, Deserialize)]
@@ -1274,6 +1297,8 @@ mod bindings {
             PrintView::decl(),
             TokenCheckView::decl(),
             PrescribedView::decl(),
+            PrescriptionOrderInput::decl(),
+            ConsultedView::decl(),
             OverviewView::decl(),
             KnownAllergyView::decl(),
             CurrentMedicationView::decl(),

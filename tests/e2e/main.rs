@@ -700,6 +700,93 @@ async fn the_doctor_reads_the_history_diagnoses_and_prescribes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_finishes_a_consultation_in_one_transaction() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let st = Stack::new("e2e-consult").await;
+    let (slot, sim) = blank_card();
+    let (_reception, s) = registered(&st, &slot).await;
+    // The patient is insured, so the visit can be billed.
+    let insurer_kiosk = st.kiosk(KioskRole::Insurer).await;
+    let mut s = PatientSession::start(s.into_card(), Pin::new(PIN)).unwrap();
+    insurer::enroll(&insurer_kiosk, &mut s, 8000, 5_000 * TOKEN_UNIT)
+        .await
+        .unwrap();
+    let pid = s.patient_id();
+    drop(s.into_card());
+    let app = started(&st, KioskRole::Doctor, slot.name(), None).await;
+    app.find("#pin-pad").await;
+    app.enter_pin(PIN).await;
+    app.wait_text("#history", NAME).await;
+
+    // The diagnosis with its plan, a drug picked in the prescription form, the claim form's service: one click.
+    app.type_into("#icd10-search", "J06.9").await;
+    app.find("#icd10 option[value='J06.9']:checked").await;
+    app.set_value("#diagnosis-plan", "rest\nfluids").await;
+    app.type_into("#drug-search", "N02BE01").await;
+    app.find("#drug option[value='N02BE01']:checked").await;
+    app.find("#claim-item-0-service").await;
+    let block_before = st.chain.block_number().await.unwrap();
+    app.click("#consult-save").await;
+    app.wait_text("#notice-text", "Consultation saved").await;
+    app.wait_attr("#tx-state", "data-state", "confirmed").await;
+    app.wait_text("#history", "J06.9").await;
+    app.wait_text("#history", "rest · fluids").await;
+    app.find("#hclaim-1").await;
+    app.screenshot("doctor-consultation").await;
+    app.close().await;
+
+    // On chain: one transaction of the doctor's kiosk made the two records, the prescription and the claim.
+    let mut sent = Vec::new();
+    for b in block_before + 1..=st.chain.block_number().await.unwrap() {
+        let block = st
+            .chain
+            .provider()
+            .get_block_by_number(b.into())
+            .full()
+            .await
+            .unwrap()
+            .unwrap();
+        for tx in block.transactions.txns() {
+            use alloy::consensus::Transaction as _;
+            sent.push(tx.inner.input().clone());
+        }
+    }
+    assert_eq!(sent.len(), 1, "one transaction for the consultation");
+    assert_eq!(
+        sent[0][..4],
+        <carekiosk_chain::bindings::HospitalRecord::consultCall as alloy::sol_types::SolCall>::SELECTOR
+    );
+    let records = st
+        .chain
+        .records(&st.d)
+        .recordCount(pid)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(records, U256::from(3), "demographics, diagnosis, care plan");
+    let rx = st
+        .chain
+        .pharmacy(&st.d)
+        .getPrescription(U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(rx.patientId, pid);
+    let claim = st
+        .chain
+        .insurance(&st.d)
+        .getClaim(U256::from(1))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(claim.patientId, pid);
+    assert_eq!(claim.recordIndex, 1, "the claim bills the diagnosis");
+    sim.stop();
+    drop(slot);
+    st.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pharmacy_dispenses_half_then_the_rest_with_batches_and_receipts() {
     let _one = ONE_AT_A_TIME.lock().await;
     let st = Stack::new("e2e-pharmacy").await;

@@ -10,7 +10,9 @@ import type {
   ItemDecisionInput,
   OverviewView,
   PrescribedView,
+  ConsultedView,
   PrescriptionOrder,
+  Consultation,
   TimelineView,
   TokenCheckView,
   TokenInput,
@@ -80,6 +82,7 @@ export const api = {
   doctorWarnings: (atc: string) => invoke<Warning[]>('doctor_warnings', { atc }),
   doctorPrescribe: (order: PrescriptionOrder, confirmed: Warning[]) =>
     invoke<PrescribedView>('doctor_prescribe', { ...order, confirmed }),
+  doctorConsult: (c: Consultation) => invoke<ConsultedView>('doctor_consult', { ...c }),
   doctorCancelPrescription: (id: number) => invoke<TxView>('doctor_cancel_prescription', { id }),
   doctorClaim: (record: number, items: ClaimItemInput[], practitioner: string | null) =>
     invoke<TxView>('doctor_claim', { record, items, practitioner }),

@@ -29,6 +29,7 @@ export type {
   PharmacyOpenView,
   PickItem,
   PrescribedView,
+  ConsultedView,
   PrescriptionView,
   PrintView,
   ReaderState,
@@ -44,7 +45,7 @@ export type {
   TokenDispenseView,
   TxView,
 } from './views.gen';
-import type { AllergyView, EmergencySetView } from './views.gen';
+import type { AllergyView, ClaimItemInput, EmergencySetView } from './views.gen';
 
 export type Role = 'reception' | 'doctor' | 'pharmacy' | 'insurer';
 
@@ -97,6 +98,18 @@ export interface PrescriptionOrder {
   prescriber: string | null;
   substitutionAllowed: boolean;
   token: boolean;
+}
+
+/** The whole consultation sent as one transaction (`doctor_consult`): diagnosis, plan, prescriptions, the services
+ * billed (none: not billed now), with the prescription warnings the doctor confirmed. */
+export interface Consultation {
+  icd10: string;
+  note: string | null;
+  plan: string[];
+  prescriptions: PrescriptionOrder[];
+  confirmed: Warning[];
+  items: ClaimItemInput[];
+  practitioner: string | null;
 }
 
 export type ClaimStatus = 'submitted' | 'approved' | 'denied' | 'paid' | 'pending-second';

@@ -359,6 +359,10 @@ status: PrescriptionStatus, dispensedBps: number, validUntil: number, dispensabl
 
 export type PrescribedView = { tx: TxView, id: number | null, print: PrintView | null, };
 
+export type PrescriptionOrderInput = { atc: string, quantity: number, dosage: string | null, days: number, prescriber: string | null, substitutionAllowed: boolean, token: boolean, };
+
+export type ConsultedView = { tx: TxView, prescriptions: Array<PrescribedView>, };
+
 export type OverviewView = { allergies: Array<KnownAllergyView>, current: Array<CurrentMedicationView>, };
 
 export type KnownAllergyView = { substance: string, atcClass: string | null, high: boolean, source: string, };

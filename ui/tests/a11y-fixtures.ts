@@ -219,6 +219,8 @@ export function answer(cmd: string, args: Record<string, unknown> = {}): unknown
       return warnings;
     case 'doctor_prescribe':
       return { tx: tx(), id: 3, print };
+    case 'doctor_consult':
+      return { tx: tx(), prescriptions: [{ tx: tx(), id: 3, print: null }] };
     case 'pharmacy_open':
       return {
         signed: { scope: ['read', 'dispense'], validUntil: 1_790_000_000 },

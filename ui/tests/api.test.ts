@@ -14,6 +14,15 @@ describe('command wrappers', () => {
       { atc: 'J01CA04', quantity: 20, dosage: null, days: 28, prescriber: 'Dr. Weber', substitutionAllowed: true, token: false },
       [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
     );
+    await api.doctorConsult({
+      icd10: 'J06.9',
+      note: null,
+      plan: ['rest'],
+      prescriptions: [{ atc: 'J01CA04', quantity: 20, dosage: null, days: 28, prescriber: null, substitutionAllowed: true, token: false }],
+      confirmed: [],
+      items: [{ service: 'CONS', quantity: 1, unitPrice: '60000000000000000000' }],
+      practitioner: 'Dr. Weber',
+    });
     await api.insurerDecide(3, [{ sequence: 1, benefit: '0', reason: 'not covered' }], true);
     await api.pharmacyDispense(1, 20, null, 'LOT-1');
     await api.cardUnblock('48120975', '902618', '902618');
@@ -36,6 +45,18 @@ describe('command wrappers', () => {
           substitutionAllowed: true,
           token: false,
           confirmed: [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
+        },
+      ],
+      [
+        'doctor_consult',
+        {
+          icd10: 'J06.9',
+          note: null,
+          plan: ['rest'],
+          prescriptions: [{ atc: 'J01CA04', quantity: 20, dosage: null, days: 28, prescriber: null, substitutionAllowed: true, token: false }],
+          confirmed: [],
+          items: [{ service: 'CONS', quantity: 1, unitPrice: '60000000000000000000' }],
+          practitioner: 'Dr. Weber',
         },
       ],
       ['insurer_decide', { id: 3, items: [{ sequence: 1, benefit: '0', reason: 'not covered' }], pay: true }],

@@ -14,7 +14,8 @@ use super::print::print;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::views::{
-    ClaimItemInput, HospitalClaimView, OverviewView, PrescribedView, TimelineView, TxView,
+    ClaimItemInput, ConsultedView, HospitalClaimView, OverviewView, PrescribedView,
+    PrescriptionOrderInput, TimelineView, TxView,
 };
 
 /// The patient's timeline, oldest first: history records, prescriptions (status now) and dispenses.
@@ -130,12 +131,7 @@ pub async fn doctor_prescribe(
     let done = doctor::prescribe_order(&k, &mut s, &order, &confirmed).await?;
     let print = match (&done.token_secret, done.id) {
         (Some(_), Some(id)) => {
-            let lang = if state.launch.lang == "fr" {
-                carekiosk_letter::Lang::Fr
-            } else {
-                carekiosk_letter::Lang::En
-            };
-            let pdf = zeroize::Zeroizing::new(doctor::token_pdf(&k, &order, &done, lang)?);
+            let pdf = zeroize::Zeroizing::new(doctor::token_pdf(&k, &order, &done, lang(&state))?);
             Some(print(&k, &state, &format!("prescription-token-{id}"), &pdf).await?)
         }
         _ => None,
@@ -145,6 +141,99 @@ pub async fn doctor_prescribe(
         id: done.id,
         print,
     })
+}
+
+/// The whole consultation in one transaction: the diagnosis (ICD-10), its note and plan, the prescriptions (with
+/// the warnings the doctor confirmed; refused with `needs-confirmation` while one is not among them) and the
+/// services billed (none: not billed now). Each prescription asked with a token gets it printed.
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub async fn doctor_consult(
+    icd10: String,
+    note: Option<String>,
+    plan: Vec<String>,
+    prescriptions: Vec<PrescriptionOrderInput>,
+    confirmed: Vec<Warning>,
+    items: Vec<ClaimItemInput>,
+    practitioner: Option<String>,
+    state: State<'_, AppState>,
+) -> Result<ConsultedView, AppError> {
+    let orders: Vec<doctor::PrescriptionOrder> = prescriptions
+        .into_iter()
+        .map(|o| doctor::PrescriptionOrder {
+            atc: o.atc,
+            quantity: o.quantity,
+            dosage: o.dosage.filter(|d| !d.trim().is_empty()),
+            days: o.days,
+            prescriber: o.prescriber.filter(|p| !p.trim().is_empty()),
+            substitution_allowed: o.substitution_allowed,
+            token: o.token,
+        })
+        .collect();
+    let c = doctor::Consultation {
+        icd10,
+        note: note.filter(|n| !n.trim().is_empty()),
+        plan: plan
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        prescriptions: orders.clone(),
+        confirmed,
+        services: claim_items(items)?,
+        practitioner: practitioner.filter(|p| !p.trim().is_empty()),
+    };
+    let k = state.kiosk().await?;
+    let mut s = state.session().await?;
+    let done = doctor::consult(&k, &mut s, &c).await?;
+    let tx = TxView::from(&done.submitted, linker(&k));
+    let mut prescribed = Vec::with_capacity(done.prescriptions.len());
+    for (order, p) in orders.iter().zip(&done.prescriptions) {
+        let print = match (&p.token_secret, p.id) {
+            (Some(_), Some(id)) => {
+                let pdf = zeroize::Zeroizing::new(doctor::token_pdf(&k, order, p, lang(&state))?);
+                Some(print(&k, &state, &format!("prescription-token-{id}"), &pdf).await?)
+            }
+            _ => None,
+        };
+        prescribed.push(PrescribedView {
+            tx: tx.clone(),
+            id: p.id,
+            print,
+        });
+    }
+    Ok(ConsultedView {
+        tx,
+        prescriptions: prescribed,
+    })
+}
+
+fn lang(state: &AppState) -> carekiosk_letter::Lang {
+    if state.launch.lang == "fr" {
+        carekiosk_letter::Lang::Fr
+    } else {
+        carekiosk_letter::Lang::En
+    }
+}
+
+/// The services billed, from the screen's (unit prices in token base units, decimal strings).
+fn claim_items(items: Vec<ClaimItemInput>) -> Result<Vec<doctor::ClaimItem>, AppError> {
+    items
+        .into_iter()
+        .map(|i| {
+            let unit_price = i.unit_price.trim().parse::<U256>().map_err(|_| {
+                AppError::Invalid(format!(
+                    "{:?} is not a price: digits only, in base units",
+                    i.unit_price
+                ))
+            })?;
+            Ok(doctor::ClaimItem {
+                service: i.service,
+                quantity: i.quantity,
+                unit_price,
+            })
+        })
+        .collect()
 }
 
 /// Cancels a prescription this hospital issued that is not dispensed yet.
@@ -169,22 +258,7 @@ pub async fn doctor_claim(
     practitioner: Option<String>,
     state: State<'_, AppState>,
 ) -> Result<TxView, AppError> {
-    let items = items
-        .into_iter()
-        .map(|i| {
-            let unit_price = i.unit_price.trim().parse::<U256>().map_err(|_| {
-                AppError::Invalid(format!(
-                    "{:?} is not a price: digits only, in base units",
-                    i.unit_price
-                ))
-            })?;
-            Ok(doctor::ClaimItem {
-                service: i.service,
-                quantity: i.quantity,
-                unit_price,
-            })
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
+    let items = claim_items(items)?;
     let k = state.kiosk().await?;
     let mut s = state.session().await?;
     let req = doctor::ClaimRequest {

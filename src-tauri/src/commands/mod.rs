@@ -51,6 +51,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         doctor::doctor_diagnose,
         doctor::doctor_warnings,
         doctor::doctor_prescribe,
+        doctor::doctor_consult,
         doctor::doctor_cancel_prescription,
         doctor::doctor_claim,
         doctor::doctor_claims,

@@ -32,6 +32,7 @@
     "doctor_diagnose",
     "doctor_warnings",
     "doctor_prescribe",
+    "doctor_consult",
     "doctor_cancel_prescription",
     "doctor_claim",
     "doctor_claims",

@@ -9,7 +9,7 @@ import { debounce, unconfirmed } from '../desks';
 import { field, h, replace } from '../dom';
 import { formatDate, formatUnits, parseUnits, percent, summarize } from '../format';
 import { t } from '../i18n';
-import type { ClaimItemInput, HospitalClaimView, OverviewView, PickItem, PrescriptionOrder, TimelineView, Warning } from '../types';
+import type { ClaimItemInput, Consultation, HospitalClaimView, OverviewView, PickItem, PrescriptionOrder, TimelineView, Warning } from '../types';
 import { printPanel } from './print';
 
 /** The doctor's name, remembered while the app runs (the prescriber and practitioner fields' default). */
@@ -226,11 +226,17 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
   const note = h('input', { id: 'diagnosis-note', autocomplete: 'off', maxlength: 500 });
   const plan = h('textarea', { id: 'diagnosis-plan', rows: 3, maxlength: 1000 });
   const icd = picker('icd10', t('doctor.icd10'), (q) => api.icd10Search(q));
+  const bill = h('input', { id: 'consult-bill', type: 'checkbox', class: 'check', checked: true });
   diag.append(
     icd.el,
     field(t('doctor.note'), note),
     field(t('doctor.plan'), plan),
-    h('button', { class: 'primary', id: 'diagnosis-save', type: 'submit' }, t('doctor.save')),
+    h('div', { class: 'actions' },
+      h('button', { class: 'secondary', id: 'diagnosis-save', type: 'submit' }, t('doctor.save')),
+      h('button', { class: 'primary', id: 'consult-save', type: 'button', onclick: () => void consult() }, t('doctor.consult')),
+    ),
+    h('label', { class: 'check-field' }, bill, ' ', t('doctor.consultBill')),
+    h('p', { class: 'muted' }, t('doctor.consultHint')),
   );
   diag.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -280,13 +286,8 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
     withToken.checked = false;
     await load();
   };
-  const check = async (order: PrescriptionOrder, confirmed: Warning[]) => {
-    const raised = await ctx.run(() => api.doctorWarnings(order.atc));
-    if (!raised) return;
-    if (unconfirmed(raised, confirmed).length === 0) {
-      await issue(order, raised);
-      return;
-    }
+  // The warnings an order raises, confirmed by the doctor before `then` sends it.
+  const askWarnings = (raised: Warning[], then: (confirmed: Warning[]) => void) => {
     dialog.hidden = false;
     replace(
       dialog,
@@ -305,7 +306,7 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
             id: 'rx-warnings-confirm',
             onclick: () => {
               dialog.hidden = true;
-              void issue(order, raised);
+              then(raised);
             },
           },
           t('doctor.warningsPrescribe'),
@@ -314,20 +315,29 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
     );
     dialog.querySelector<HTMLElement>('#rx-warnings-cancel')?.focus();
   };
+  const check = async (order: PrescriptionOrder, confirmed: Warning[]) => {
+    const raised = await ctx.run(() => api.doctorWarnings(order.atc));
+    if (!raised) return;
+    if (unconfirmed(raised, confirmed).length === 0) {
+      await issue(order, raised);
+      return;
+    }
+    askWarnings(raised, (ok) => void issue(order, ok));
+  };
+  const currentOrder = (): PrescriptionOrder => ({
+    atc: drug.select.value,
+    quantity: Number(qty.value),
+    dosage: dosage.value.trim() || null,
+    days: Number(days.value),
+    prescriber: doctorName || null,
+    substitutionAllowed: substitution.checked,
+    token: withToken.checked,
+  });
   rx.addEventListener('submit', (ev) => {
     ev.preventDefault();
     doctorName = prescriber.value.trim();
     replace(printed);
-    const order: PrescriptionOrder = {
-      atc: drug.select.value,
-      quantity: Number(qty.value),
-      dosage: dosage.value.trim() || null,
-      days: Number(days.value),
-      prescriber: doctorName || null,
-      substitutionAllowed: substitution.checked,
-      token: withToken.checked,
-    };
-    void check(order, []);
+    void check(currentOrder(), []);
   });
 
   // Claim: the services billed, each with its quantity and unit price in tokens.
@@ -360,8 +370,8 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
     h('button', { class: 'secondary small', id: 'claim-item-add', type: 'button', onclick: addItem }, t('doctor.addService')),
     h('button', { class: 'secondary', id: 'claim-submit', type: 'submit' }, t('doctor.submitClaim')),
   );
-  claim.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
+  // The services of the claim form (null: a price that is not one, reported).
+  const billedItems = (): ClaimItemInput[] | null => {
     const billed: ClaimItemInput[] = [];
     for (const row of items.querySelectorAll<HTMLElement>('.claim-item')) {
       const n = row.dataset.item ?? '';
@@ -369,16 +379,67 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
       const price = parseUnits(get('price'), dec);
       if (price === null) {
         ctx.notify(`${t('doctor.unitPrice')}: ${get('price')}`, 'error');
-        return;
+        return null;
       }
       billed.push({ service: get('service'), quantity: Number(get('qty')), unitPrice: price });
     }
+    return billed;
+  };
+  claim.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const billed = billedItems();
+    if (!billed) return;
     const done = await ctx.run(() => api.doctorClaim(Number(claimRecord.value), billed, practitioner.value.trim() || null), true);
     if (done) {
       ctx.showTx(done);
       await loadClaims();
     }
   });
+
+  // The whole consultation in one transaction: the diagnosis above, the drug picked in the prescription form (if
+  // any) and, when ticked, the services of the claim form.
+  const sendConsult = async (c: Consultation) => {
+    const done = await ctx.run(() => api.doctorConsult(c), true, (e) => {
+      if (e.kind !== 'needs-confirmation') return false;
+      void consult(c.confirmed);
+      return true;
+    });
+    if (!done) return;
+    ctx.showTx(done.tx);
+    ctx.notify(t('doctor.consulted', { prescriptions: done.prescriptions.length }), 'info');
+    const token = done.prescriptions.find((p) => p.print)?.print;
+    replace(printed, token ? printPanel(ctx, token, 'token') : null);
+    note.value = plan.value = '';
+    withToken.checked = false;
+    if (done.tx.state === 'confirmed') {
+      await load();
+      await loadClaims();
+    }
+  };
+  async function consult(confirmed: Warning[] = []) {
+    if (!icd.select.value) {
+      ctx.notify(t('doctor.consultNeedsDiagnosis'), 'error');
+      return;
+    }
+    doctorName = prescriber.value.trim();
+    const order = drug.select.value ? currentOrder() : null;
+    const billed = bill.checked ? billedItems() : [];
+    if (!billed) return;
+    const c: Consultation = {
+      icd10: icd.select.value,
+      note: note.value.trim() || null,
+      plan: plan.value.split('\n').map((s) => s.trim()).filter(Boolean),
+      prescriptions: order ? [order] : [],
+      confirmed,
+      items: billed,
+      practitioner: practitioner.value.trim() || null,
+    };
+    if (!order) return sendConsult(c);
+    const raised = await ctx.run(() => api.doctorWarnings(order.atc));
+    if (!raised) return;
+    if (unconfirmed(raised, confirmed).length === 0) return sendConsult({ ...c, confirmed: raised });
+    askWarnings(raised, (ok) => void sendConsult({ ...c, confirmed: ok }));
+  }
 
   // Claims and the insurers' decisions, item by item.
   const claimRow = (c: HospitalClaimView) =>
