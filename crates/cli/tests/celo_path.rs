@@ -417,37 +417,18 @@ async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
     assert!(out.contains("confirmed"), "{out}");
     let out = cli.desk("reception", &["reception", "check-in"]);
     assert!(out.contains("checked in: John Example"), "{out}");
+    // The doctor's consultation: diagnosis, plan, prescription and claim in one transaction.
     let out = cli.desk(
         "doctor",
         &[
             "doctor",
-            "diagnose",
+            "consult",
             "--icd10",
             "J06.9",
             "--plan",
             "rest and fluids",
-        ],
-    );
-    assert!(out.contains("confirmed"), "{out}");
-    let out = cli.desk(
-        "doctor",
-        &[
-            "doctor",
-            "prescribe",
-            "--atc",
-            "N02BE01",
-            "--quantity",
-            "20",
-        ],
-    );
-    assert!(out.contains("confirmed"), "{out}");
-    let out = cli.desk(
-        "doctor",
-        &[
-            "doctor",
-            "claim",
-            "--record",
-            "1",
+            "--rx",
+            "N02BE01:20",
             "--item",
             "CONS:1:60",
             "--item",
@@ -457,6 +438,7 @@ async fn deploy_enrol_fund_and_a_whole_visit_on_a_celo_like_chain() {
         ],
     );
     assert!(out.contains("confirmed"), "{out}");
+    assert!(out.contains("prescription id 1"), "{out}");
     let out = cli.desk("insurer", &["insurer", "queue"]);
     assert!(out.contains("claim 1: Submitted"), "{out}");
     let out = cli.desk("insurer", &["insurer", "review", "--id", "1"]);
