@@ -193,7 +193,7 @@ pub(crate) async fn grant_consent(
     // A consent of this step still on its way (the step asked again after a timeout, a pulled card, a node that
     // went away) is driven on, not signed anew: the chain keeps only the newest signing time per institution, so
     // a second consent landing first would make the first one refused as stale.
-    if let Some(found) = pending_consent(k, pid, scope)? {
+    if let Some(found) = pending_consent(k, pid, scope, days)? {
         if let Some(done) = k.outbox.resume(&found.0).await? {
             return Ok((done, found.1));
         }
@@ -245,9 +245,14 @@ pub(crate) async fn grant_consent(
     Ok((r, msg.validUntil))
 }
 
-/// The newest consent of this kiosk for `pid` with `scope` that is still in the outbox (not yet on chain, or
-/// sent again after a reorg): its key and its end.
-fn pending_consent(k: &Kiosk, pid: B256, scope: u8) -> Result<Option<(String, u64)>, KioskError> {
+/// The newest consent of this kiosk for `pid` with `scope` and a window of `days` that is still in the outbox (not
+/// yet on chain, or sent again after a reorg): its key and its end.
+fn pending_consent(
+    k: &Kiosk,
+    pid: B256,
+    scope: u8,
+    days: u64,
+) -> Result<Option<(String, u64)>, KioskError> {
     use alloy::sol_types::SolCall;
     let prefix = format!("consent:{pid}:{}:", k.institution);
     for e in k.outbox.pending()?.into_iter().rev() {
@@ -262,7 +267,7 @@ fn pending_consent(k: &Kiosk, pid: B256, scope: u8) -> Result<Option<(String, u6
         else {
             continue;
         };
-        if c.scope == scope {
+        if c.scope == scope && c.validUntil.saturating_sub(c.signedAt) == days * 86_400 {
             return Ok(Some((e.idempotency_key, c.validUntil)));
         }
     }
