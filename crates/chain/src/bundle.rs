@@ -69,12 +69,20 @@ pub async fn key_bundle_bytes(
             return Ok(Some(bytes));
         }
     }
-    // Then (a hint gone stale after a reorg, or none) back to `from_block`, newest first, window by window.
+    // Then (a hint gone stale after a reorg, or none) back to `from_block`, newest first, window by window. The
+    // newest window reaches the node's `latest`, not the number it reported: a load-balanced RPC may report a head a
+    // few blocks behind the block that just carried the transaction (sent again after a reorg).
     let mut to = chain.block_number().await?;
     let mut window = SCAN_WINDOW;
+    let mut newest = true;
     while to >= from_block {
         let from = to.saturating_sub(window - 1).max(from_block);
-        let f = filter.clone().from_block(from).to_block(to);
+        let f = filter.clone().from_block(from);
+        let f = if newest {
+            f.to_block(alloy::eips::BlockNumberOrTag::Latest)
+        } else {
+            f.to_block(to)
+        };
         let logs = match chain.provider().get_logs(&f).await {
             Ok(logs) => logs,
             Err(e) if window > 1 && range_refused(&e) => {
@@ -86,6 +94,7 @@ pub async fn key_bundle_bytes(
         if let Some(bytes) = carried(chain, &logs, want).await? {
             return Ok(Some(bytes));
         }
+        newest = false;
         if from == 0 {
             break;
         }

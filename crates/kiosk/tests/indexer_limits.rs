@@ -248,6 +248,18 @@ async fn the_key_bundle_is_found_at_the_indexed_block_under_a_range_cap() {
     .await
     .unwrap();
     assert!(none.is_none());
+    // A registration in the newest block, a node whose `eth_blockNumber` lags three blocks (a load-balanced RPC)
+    // and a stale hint: the newest window still reaches the node's latest block.
+    let (late, late_block) = st.register_patient().await;
+    let late = alloy::primitives::B256::from(late);
+    let lagging = capped(&st.url, 1000, Wording::Plain).await;
+    lagging.stats.lag_head.store(3, Ordering::Relaxed);
+    let through = reader(&lagging.url).await;
+    assert!(through.block_number().await.unwrap() < late_block);
+    let found = key_bundle_bytes(&through, hub, late, want, &[late_block - 5], st.d.block)
+        .await
+        .unwrap();
+    assert!(found.is_some(), "found above the lagging head");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

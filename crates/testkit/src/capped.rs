@@ -185,6 +185,8 @@ pub struct Stats {
     pub tamper: AtomicU64,
     /// Answer `eth_getBlockByNumber` for this block (+ 1; 0: none) with null, as a node with a hole in its store.
     pub hide_block: AtomicU64,
+    /// Answer `eth_blockNumber` this many blocks behind the head, as a load-balanced RPC's lagging replica.
+    pub lag_head: AtomicU64,
 }
 
 /// The proxy: `url` to connect to; `stats` of what it saw.
@@ -297,6 +299,12 @@ async fn handle(up: &DynProvider, st: &Stats, cap: u64, wording: Wording, req: V
                 };
                 return json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}});
             }
+        }
+    }
+    let lag = st.lag_head.load(Ordering::Relaxed);
+    if method == "eth_blockNumber" && lag != 0 {
+        if let Ok(head) = up.get_block_number().await {
+            return json!({"jsonrpc": "2.0", "id": id, "result": format!("0x{:x}", head.saturating_sub(lag))});
         }
     }
     let hidden = st.hide_block.load(Ordering::Relaxed);

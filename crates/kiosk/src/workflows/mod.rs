@@ -446,9 +446,15 @@ pub async fn key_bundle(k: &Kiosk, pid: B256) -> Result<records::KeyBundle, Kios
         }
         return Ok(bundle);
     }
-    Err(KioskError::Invalid(format!(
-        "the key bundle of patient {pid} is not in the chain's transactions: the node may be behind, try again"
-    )))
+    // The hub knows the bundle's hash, so its transaction is on chain: the node's logs are behind its state (a
+    // load-balanced RPC, a reorg just healed). A node error: the desk tries again.
+    Err(carekiosk_chain::ChainError::Node {
+        url: k.chain.url().to_string(),
+        reason: format!(
+            "the key bundle of patient {pid} is not in its logs yet (its state has it): try again in a moment"
+        ),
+    }
+    .into())
 }
 
 /// Opens the patient's history keys for this visit: the bundle's card grant, one card ECDH. Nothing to do when
