@@ -103,6 +103,8 @@ export interface PrescriptionOrder {
 /** The whole consultation sent as one transaction (`doctor_consult`): diagnosis, plan, prescriptions, the services
  * billed (none: not billed now), with the prescription warnings the doctor confirmed. */
 export interface Consultation {
+  /** Names the consultation while the screen asks again (a write on its way is driven on, not sent twice). */
+  id: string | null;
   icd10: string;
   note: string | null;
   plan: string[];

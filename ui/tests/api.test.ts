@@ -15,6 +15,7 @@ describe('command wrappers', () => {
       [{ kind: 'allergy', substance: 'penicillin', drug: 'Amoxicillin' }],
     );
     await api.doctorConsult({
+      id: 'c1',
       icd10: 'J06.9',
       note: null,
       plan: ['rest'],
@@ -50,6 +51,7 @@ describe('command wrappers', () => {
       [
         'doctor_consult',
         {
+          id: 'c1',
           icd10: 'J06.9',
           note: null,
           plan: ['rest'],

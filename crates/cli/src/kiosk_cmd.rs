@@ -886,6 +886,7 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
                 }
             }
             let c = doctor::Consultation {
+                id: None,
                 icd10,
                 note,
                 plan,

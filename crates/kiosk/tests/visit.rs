@@ -463,6 +463,7 @@ async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() 
     };
     let unit = U256::from(60u128 * TOKEN_UNIT);
     let consultation = doctor::Consultation {
+        id: Some("desk-3-visit-1".into()),
         icd10: "J06.9".into(),
         note: Some("sore throat, 3 days".into()),
         plan: vec!["rest".into(), "fluids".into()],
@@ -499,6 +500,20 @@ async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() 
         sent += block.transactions.len();
     }
     assert_eq!(sent, 1, "the whole consultation is one transaction");
+    // Asked again under its name (a screen's retry): the same write, nothing sent twice.
+    let again = doctor::consult(&doctor_kiosk, &mut session, &consultation)
+        .await
+        .unwrap();
+    assert_eq!(again.submitted.tx_hash(), done.submitted.tx_hash());
+    assert!(doctor_kiosk.store.outbox_entry(2).unwrap().is_none());
+    let bad = doctor::Consultation {
+        id: Some("no spaces".into()),
+        ..consultation.clone()
+    };
+    let e = doctor::consult(&doctor_kiosk, &mut session, &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KioskError::Invalid(_)), "{e:?}");
     assert_eq!(done.prescriptions.len(), 2);
     let ids: Vec<u64> = done.prescriptions.iter().map(|p| p.id.unwrap()).collect();
 

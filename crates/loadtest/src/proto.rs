@@ -32,6 +32,8 @@ pub enum Op {
     },
     /// Doctor: the consultation, one write (diagnosis and care plan, a prescription, the claim in whole tokens).
     Consult {
+        /// The consultation's name, the same when the step is asked again.
+        id: String,
         /// Reader.
         reader: String,
         /// PIN.

@@ -278,6 +278,8 @@ impl Ctx {
         // The doctor: the whole consultation in one write (all or nothing: landed when the claim is there).
         let (code, note, plan) = DIAGNOSES[p.diagnosis];
         let consult = Op::Consult {
+            // One name for the visit's consultation, however often the step is asked.
+            id: format!("visit-{i}-{}", alloy::hex::encode(&pid[..8])),
             reader: reader.clone(),
             pin: pin.clone(),
             icd10: code.into(),

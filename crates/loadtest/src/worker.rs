@@ -329,6 +329,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, StepError> {
             settle(&k, &[r]).await?;
         }
         Op::Consult {
+            id,
             reader,
             pin,
             icd10,
@@ -342,6 +343,7 @@ async fn execute(kiosk: &RwLock<Kiosk>, op: Op) -> Result<Reply, StepError> {
             let k = kiosk.read().await;
             let mut s = session(&reader, &pin)?;
             let c = doctor::Consultation {
+                id: Some(id),
                 icd10,
                 note: Some(note),
                 plan,

@@ -145,10 +145,12 @@ pub async fn doctor_prescribe(
 
 /// The whole consultation in one transaction: the diagnosis (ICD-10), its note and plan, the prescriptions (with
 /// the warnings the doctor confirmed; refused with `needs-confirmation` while one is not among them) and the
-/// services billed (none: not billed now). Each prescription asked with a token gets it printed.
+/// services billed (none: not billed now). `id` names the consultation while the screen asks again (a write on its
+/// way is driven on, not sent twice). Each prescription asked with a token gets it printed.
 #[tauri::command]
 #[allow(clippy::too_many_arguments)]
 pub async fn doctor_consult(
+    id: Option<String>,
     icd10: String,
     note: Option<String>,
     plan: Vec<String>,
@@ -171,6 +173,7 @@ pub async fn doctor_consult(
         })
         .collect();
     let c = doctor::Consultation {
+        id,
         icd10,
         note: note.filter(|n| !n.trim().is_empty()),
         plan: plan

@@ -405,6 +405,7 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
       return true;
     });
     if (!done) return;
+    consultId = null;
     ctx.showTx(done.tx);
     ctx.notify(t('doctor.consulted', { prescriptions: done.prescriptions.length }), 'info');
     const token = done.prescriptions.find((p) => p.print)?.print;
@@ -416,16 +417,20 @@ export function doctorVisit(ctx: Ctx): HTMLElement {
       await loadClaims();
     }
   };
+  // One name per consultation, kept while the same one is asked again (confirmed warnings, a retry).
+  let consultId: string | null = null;
   async function consult(confirmed: Warning[] = []) {
     if (!icd.select.value) {
       ctx.notify(t('doctor.consultNeedsDiagnosis'), 'error');
       return;
     }
+    consultId ??= [...crypto.getRandomValues(new Uint8Array(12))].map((b) => b.toString(16).padStart(2, '0')).join('');
     doctorName = prescriber.value.trim();
     const order = drug.select.value ? currentOrder() : null;
     const billed = bill.checked ? billedItems() : [];
     if (!billed) return;
     const c: Consultation = {
+      id: consultId,
       icd10: icd.select.value,
       note: note.value.trim() || null,
       plan: plan.value.split('\n').map((s) => s.trim()).filter(Boolean),

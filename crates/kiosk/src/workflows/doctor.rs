@@ -515,6 +515,10 @@ async fn seal_claim(
 /// claim to the patient's insurer.
 #[derive(Debug, Clone, Default)]
 pub struct Consultation {
+    /// The caller's name for this consultation (letters, digits, `-`, `_`; up to 64), kept while it is asked again
+    /// (a screen's retry, a desk's second click): under it a write on its way is driven on instead of being sent
+    /// twice, and one the chain refused is replaced. `None`: every call is a new consultation.
+    pub id: Option<String>,
     /// The diagnosis (ICD-10, from the subset).
     pub icd10: String,
     /// A note on the diagnosis.
@@ -561,6 +565,33 @@ pub async fn consult(
     }
     let code = icd10_of(&c.icd10)?;
     super::require_patient(k, s).await?;
+    let pid = s.patient_id();
+    let named = match c.id.as_deref() {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') =>
+        {
+            let key = format!("consult:{pid}:{id}");
+            // Asked again: the write already under this name is driven on (its prescriptions are in the index).
+            if let Some(done) = k.outbox.resume(&key).await? {
+                return Ok(Consulted {
+                    submitted: done,
+                    prescriptions: Vec::new(),
+                    billed: None,
+                });
+            }
+            Some(key)
+        }
+        Some(id) => {
+            return Err(KioskError::Invalid(format!(
+                "{id:?} cannot name a consultation: up to 64 letters, digits, '-' or '_'"
+            )))
+        }
+        None => None,
+    };
     let condition = condition_of(code, s, c.note.as_deref());
     let diagnosis = condition.code.clone();
     let mut records = vec![Resource::Condition(condition)];
@@ -589,11 +620,12 @@ pub async fn consult(
             .ok_or_else(|| KioskError::Invalid(format!("{} has no code to bill", c.icd10)))?;
         seal_claim(k, s, &req, diagnosis).await?
     };
-    let pid = s.patient_id();
-    let key = format!(
-        "consult:{pid}:{}",
-        alloy::hex::encode(carekiosk_records::content_hash(&sealed[0]))
-    );
+    let key = named.unwrap_or_else(|| {
+        format!(
+            "consult:{pid}:{}",
+            alloy::hex::encode(carekiosk_records::content_hash(&sealed[0]))
+        )
+    });
     let calls = orders
         .iter()
         .map(
