@@ -134,6 +134,7 @@ impl AppError {
                 KioskError::NeedsConfirmation(_) => "needs-confirmation",
                 KioskError::NotOnChain(_) => "not-on-chain",
                 KioskError::NoSuchClaim(_) => "no-such-claim",
+                KioskError::NoSuchPrescription(_) => "no-such-prescription",
                 KioskError::Printer { .. } => "printer",
                 KioskError::Invalid(_) => "invalid",
             },
@@ -245,6 +246,10 @@ mod tests {
         assert_eq!(
             AppError::Kiosk(KioskError::NoSuchClaim(3)).kind(),
             "no-such-claim"
+        );
+        assert_eq!(
+            AppError::Kiosk(KioskError::NoSuchPrescription(3)).kind(),
+            "no-such-prescription"
         );
         let e = AppError::from(carekiosk_letter::parse_token_text("ABCD-EFGH").unwrap_err());
         assert_eq!(e.kind(), "bad-token");

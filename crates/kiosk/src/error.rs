@@ -52,6 +52,10 @@ pub enum KioskError {
     /// No claim with this number at this desk (not submitted, or not indexed yet).
     #[error("there is no claim {0} here: refresh the queue (a claim just submitted appears within a few seconds)")]
     NoSuchClaim(u64),
+    /// No prescription with this number among the patient's at this desk (a reorganisation of the chain may have
+    /// renumbered the list shown).
+    #[error("prescription {0} is not among this patient's prescriptions here: open the patient's prescriptions again (a chain reorganisation may have renumbered them)")]
+    NoSuchPrescription(u64),
     /// A configuration file is wrong.
     #[error("configuration problem in {path}: {reason}")]
     Config {

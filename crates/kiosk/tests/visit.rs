@@ -555,6 +555,12 @@ async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() 
         ]
     );
 
+    // A number that is not among the patient's (a list a reorg renumbered): said so, nothing sent.
+    let e = pharmacy::dispense(&pharmacy_kiosk, &mut session, 999)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KioskError::NoSuchPrescription(999)), "{e:?}");
+
     // The insurer opens the claim, which bills the consultation's diagnosis.
     let queue = insurer::queue(&insurer_kiosk).await.unwrap();
     assert_eq!(queue.len(), 1);

@@ -213,7 +213,8 @@ pub fn classify(e: &KioskError) -> FailKind {
         | KioskError::NoConsent
         | KioskError::NoInsurer
         | KioskError::NotOnChain(_)
-        | KioskError::NoSuchClaim(_) => FailKind::Refused,
+        | KioskError::NoSuchClaim(_)
+        | KioskError::NoSuchPrescription(_) => FailKind::Refused,
         // Unreachable, rate limited or another passing node error: the step is tried again.
         KioskError::Chain(c) if c.is_transient() => FailKind::Node,
         _ => FailKind::Other,
@@ -491,6 +492,11 @@ mod tests {
             FailKind::Refused
         );
         assert_eq!(classify(&KioskError::NoSuchClaim(3)), FailKind::Refused);
+        // A prescription the list showed, renumbered by a reorg: the step is asked again after it.
+        assert_eq!(
+            classify(&KioskError::NoSuchPrescription(73)),
+            FailKind::Refused
+        );
         assert_eq!(classify(&KioskError::UnknownPatient), FailKind::Refused);
         // Text does not decide: an invalid input whose words look like a refusal is a failure.
         assert_eq!(

@@ -301,7 +301,7 @@ async fn find(
         .await?
         .into_iter()
         .find(|p| p.id == id)
-        .ok_or_else(|| KioskError::Invalid(format!("prescription {id} is not this patient's")))
+        .ok_or(KioskError::NoSuchPrescription(id))
 }
 
 /// Hands out part (or the rest) of `rx`: the MedicationDispense (quantity, batch, substitution) is sealed for
