@@ -640,7 +640,17 @@ impl Outbox {
             if self.is_driven(e.id) {
                 continue;
             }
-            match self.any_receipt(e.id).await? {
+            let found = match self.canonical_receipt(e.id, finalized).await {
+                Ok(found) => found,
+                Err(err) if is_offline(&err) => return Err(err.into()),
+                // One write's trouble (a rate limit that outlasted the retries, an answer that did not parse) is not
+                // the others': they are checked now, this one next time.
+                Err(err) => {
+                    tracing::warn!(entry = e.id, error = %err, "finality of this write not checked now");
+                    continue;
+                }
+            };
+            match found {
                 Some((h, r)) => {
                     let block = r.block_number.unwrap_or_default();
                     if block <= finalized {
@@ -665,6 +675,40 @@ impl Outbox {
             }
         }
         Ok(report)
+    }
+
+    /// [`Outbox::any_receipt`] of entry `id`, if it is on the chain: above `finalized`, a receipt counts only if its
+    /// block is the chain's block at that height (a replica that has not seen a reorg may still answer one).
+    async fn canonical_receipt(
+        &self,
+        id: i64,
+        finalized: u64,
+    ) -> Result<Option<(B256, alloy::rpc::types::TransactionReceipt)>, ChainError> {
+        let Some((h, r)) = self.any_receipt(id).await? else {
+            return Ok(None);
+        };
+        let (Some(n), Some(hash)) = (r.block_number, r.block_hash) else {
+            return Ok(Some((h, r)));
+        };
+        if n <= finalized {
+            return Ok(Some((h, r)));
+        }
+        let canonical = self
+            .chain
+            .provider()
+            .get_block_by_number(n.into())
+            .await
+            .map_err(|e| ChainError::node(self.chain.url(), e))?
+            .map(|b| b.header.hash);
+        if canonical.is_some_and(|c| c != hash) {
+            tracing::info!(
+                entry = id,
+                block = n,
+                "a receipt from a block the chain replaced: not on the chain"
+            );
+            return Ok(None);
+        }
+        Ok(Some((h, r)))
     }
 
     /// [`Outbox::check_finality`], at most once per [`Outbox::with_finality_every`]; failures are logged (the

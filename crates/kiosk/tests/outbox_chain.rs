@@ -45,9 +45,14 @@ async fn rig(tag: &str) -> Rig {
         .with_test_writer()
         .try_init();
     let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+    rig_on(tag, devnet, None).await
+}
+
+/// A rig whose kiosk reads and sends through `through` (a proxy in front of `devnet`) when given.
+async fn rig_on(tag: &str, devnet: Devnet, through: Option<&str>) -> Rig {
     let signer = PrivateKeySigner::random();
     let sender = signer.address();
-    let chain = Chain::connect(&devnet.url, POLICY, vec![signer])
+    let chain = Chain::connect(through.unwrap_or(&devnet.url), POLICY, vec![signer])
         .await
         .unwrap();
     chain
@@ -628,4 +633,41 @@ async fn an_earlier_write_refused_while_this_one_is_asked_is_not_this_ones_failu
         again.is_ok_and(|s| s.is_none()),
         "refused: nothing to resume"
     );
+}
+
+#[tokio::test]
+async fn a_receipt_from_a_block_the_chain_replaced_does_not_keep_a_write_on_the_chain() {
+    use carekiosk_testkit::capped::{capped, Wording};
+    let devnet = Devnet::start(DevnetOptions::default()).await.unwrap();
+    let proxy = capped(&devnet.url, 100_000, Wording::Plain).await;
+    let r = rig_on("old-receipt", devnet, Some(&proxy.url)).await;
+    let outbox = r.outbox();
+    let done = outbox.submit("w", "test", call()).await.unwrap();
+    let Submitted::Confirmed { tx_hash, .. } = done else {
+        panic!("{done:?}")
+    };
+    // The replica keeps answering the receipt from before the reorg, which replaces the write's block.
+    let old = r
+        .rpc("eth_getTransactionReceipt", serde_json::json!([tx_hash]))
+        .await;
+    proxy
+        .stats
+        .old_receipts
+        .lock()
+        .unwrap()
+        .insert(format!("{tx_hash:#x}"), old);
+    r.rpc("anvil_reorg", serde_json::json!([1, []])).await;
+    assert!(
+        r.chain.receipt(tx_hash).await.unwrap().is_some(),
+        "the replica answers the old receipt"
+    );
+    let f = outbox.check_finality().await.unwrap();
+    assert_eq!(f.reorged, vec![1], "{f:?}");
+    proxy.stats.old_receipts.lock().unwrap().clear();
+    let sent = outbox.drain().await.unwrap();
+    assert!(
+        matches!(sent.as_slice(), [Submitted::Confirmed { .. }]),
+        "{sent:?}"
+    );
+    assert_eq!(r.mined_nonce().await, 1, "exactly once");
 }

@@ -187,6 +187,9 @@ pub struct Stats {
     pub hide_block: AtomicU64,
     /// Answer `eth_blockNumber` this many blocks behind the head, as a load-balanced RPC's lagging replica.
     pub lag_head: AtomicU64,
+    /// Receipts to answer as they are kept here (by transaction hash), whatever the node says: a replica that has
+    /// not seen a reorg yet.
+    pub old_receipts: std::sync::Mutex<std::collections::HashMap<String, Value>>,
 }
 
 /// The proxy: `url` to connect to; `stats` of what it saw.
@@ -299,6 +302,14 @@ async fn handle(up: &DynProvider, st: &Stats, cap: u64, wording: Wording, req: V
                 };
                 return json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32000, "message": message}});
             }
+        }
+    }
+    if method == "eth_getTransactionReceipt" {
+        let kept = params[0]
+            .as_str()
+            .and_then(|h| st.old_receipts.lock().ok()?.get(&h.to_lowercase()).cloned());
+        if let Some(r) = kept {
+            return json!({"jsonrpc": "2.0", "id": id, "result": r});
         }
     }
     let lag = st.lag_head.load(Ordering::Relaxed);
