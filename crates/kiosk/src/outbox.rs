@@ -22,7 +22,7 @@
 //!   for a write refused while an earlier write of this kiosk is off the chain (a consent sent before the outbox
 //!   noticed that the registration before it was reorged away): a refusal runs the finality check at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use alloy::contract::CallBuilder;
@@ -636,11 +636,16 @@ impl Outbox {
         }
         let finalized = self.chain.finalized_block().await?;
         report.finalized_block = finalized;
+        // The chain's block hash at each height asked in this check (writes share blocks).
+        let mut canonical = HashMap::new();
         for e in unfinal {
             if self.is_driven(e.id) {
                 continue;
             }
-            let found = match self.canonical_receipt(e.id, finalized).await {
+            let found = match self
+                .canonical_receipt(e.id, finalized, &mut canonical)
+                .await
+            {
                 Ok(found) => found,
                 Err(err) if is_offline(&err) => return Err(err.into()),
                 // One write's trouble (a rate limit that outlasted the retries, an answer that did not parse) is not
@@ -683,6 +688,7 @@ impl Outbox {
         &self,
         id: i64,
         finalized: u64,
+        canonical: &mut HashMap<u64, Option<B256>>,
     ) -> Result<Option<(B256, alloy::rpc::types::TransactionReceipt)>, ChainError> {
         let Some((h, r)) = self.any_receipt(id).await? else {
             return Ok(None);
@@ -693,14 +699,21 @@ impl Outbox {
         if n <= finalized {
             return Ok(Some((h, r)));
         }
-        let canonical = self
-            .chain
-            .provider()
-            .get_block_by_number(n.into())
-            .await
-            .map_err(|e| ChainError::node(self.chain.url(), e))?
-            .map(|b| b.header.hash);
-        if canonical.is_some_and(|c| c != hash) {
+        let at = match canonical.get(&n) {
+            Some(at) => *at,
+            None => {
+                let at = self
+                    .chain
+                    .provider()
+                    .get_block_by_number(n.into())
+                    .await
+                    .map_err(|e| ChainError::node(self.chain.url(), e))?
+                    .map(|b| b.header.hash);
+                canonical.insert(n, at);
+                at
+            }
+        };
+        if at.is_some_and(|c| c != hash) {
             tracing::info!(
                 entry = id,
                 block = n,

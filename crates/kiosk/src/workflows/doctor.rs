@@ -208,7 +208,8 @@ pub async fn prescribe_order(
     order: &PrescriptionOrder,
     confirmed: &[super::medication::Warning],
 ) -> Result<Prescribed, KioskError> {
-    let o = seal_order(k, s, order, confirmed).await?;
+    let overview = super::medication::overview(k, s).await?;
+    let o = seal_order(k, s, order, &overview, confirmed).await?;
     let data = k
         .chain
         .pharmacy(&k.deployment)
@@ -265,11 +266,13 @@ fn prescription_id(
         .map(|p| p.id))
 }
 
-/// Builds and seals `order` (a FHIR MedicationRequest). Every warning it raises must be in `confirmed`.
+/// Builds and seals `order` (a FHIR MedicationRequest). Every warning it raises against the patient's `overview`
+/// must be in `confirmed`.
 async fn seal_order(
     k: &Kiosk,
     s: &mut PatientSession,
     order: &PrescriptionOrder,
+    overview: &super::medication::MedicationOverview,
     confirmed: &[super::medication::Warning],
 ) -> Result<SealedOrder, KioskError> {
     let atc = order.atc.as_str();
@@ -280,8 +283,7 @@ async fn seal_order(
             "{atc} is not in the formulary: pick a drug from it"
         ))
     })?;
-    let open: Vec<_> = prescription_warnings(k, s, atc)
-        .await?
+    let open: Vec<_> = super::medication::warnings(overview, atc, &drug.display())
         .into_iter()
         .filter(|w| !confirmed.contains(w))
         .collect();
@@ -426,19 +428,14 @@ pub async fn submit_claim_items(
         .await
 }
 
-/// The FHIR Claim of `req` for the visit's `diagnosis`, sealed for the patient, this hospital and the patient's
-/// insurer, and its total (what the chain keeps).
+/// The FHIR Claim of `req` (at least one service: its callers check) for the visit's `diagnosis`, sealed for the
+/// patient, this hospital and the patient's insurer, and its total (what the chain keeps).
 async fn seal_claim(
     k: &Kiosk,
     s: &mut PatientSession,
     req: &ClaimRequest,
     diagnosis: &carekiosk_records::fhir::CodeableConcept,
 ) -> Result<(alloy::primitives::Bytes, U256), KioskError> {
-    if req.items.is_empty() {
-        return Err(KioskError::Invalid(
-            "a claim needs at least one service".into(),
-        ));
-    }
     let (token, decimals) = k.currency().await;
     // FHIR money is in an ISO 4217 currency: the one the stable token stands for (1 token = 1 unit).
     let symbol = Kiosk::iso_currency(&token).ok_or_else(|| {
@@ -604,8 +601,12 @@ pub async fn consult(
         sealed.push(seal(k, s, r, &[]).await?);
     }
     let mut orders = Vec::with_capacity(c.prescriptions.len());
-    for o in &c.prescriptions {
-        orders.push(seal_order(k, s, o, &c.confirmed).await?);
+    if !c.prescriptions.is_empty() {
+        // The patient's allergies and medication, read once for every prescription of the consultation.
+        let overview = super::medication::overview(k, s).await?;
+        for o in &c.prescriptions {
+            orders.push(seal_order(k, s, o, &overview, &c.confirmed).await?);
+        }
     }
     let (sealed_claim, total) = if c.services.is_empty() {
         (alloy::primitives::Bytes::new(), U256::ZERO)
