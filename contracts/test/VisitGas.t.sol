@@ -273,10 +273,14 @@ contract VisitGasTest is Fixture {
         // the registration (its consent is the hospital's, at the default window): no second consent.
         vm.warp(block.timestamp + 15 minutes);
         (uint256 rx, uint256 claimId) = _consult(id, seed);
-        // Pharmacy: the pharmacy step (consent, dispense; one card signature).
+        _pharmacyAndSettle(pk, id, rx, claimId, seed);
+    }
+
+    /// @dev Pharmacy: the pharmacy step (consent, dispense; one card signature); insurer: the settle step (approve,
+    /// pay).
+    function _pharmacyAndSettle(uint256 pk, bytes32 id, uint256 rx, uint256 claimId, uint256 seed) internal {
         vm.warp(block.timestamp + 30 minutes);
         _dispenseStep(pk, id, rx, seed);
-        // Insurer: the settle step (approve, pay).
         send(
             "settleClaim",
             insurerKiosk,
@@ -307,14 +311,7 @@ contract VisitGasTest is Fixture {
         _grant("grantConsent (check-in)", pk, id, hospitalKiosk, HOSPITAL_ALL);
         vm.warp(block.timestamp + 15 minutes);
         (uint256 rx, uint256 claimId) = _consult(id, seed);
-        vm.warp(block.timestamp + 30 minutes);
-        _dispenseStep(pk, id, rx, seed);
-        send(
-            "settleClaim",
-            insurerKiosk,
-            address(insurance),
-            abi.encodeCall(InsuranceProvider.settleClaim, (claimId, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
-        );
+        _pharmacyAndSettle(pk, id, rx, claimId, seed);
     }
 
     // ------------------------------------------------------------ the figures

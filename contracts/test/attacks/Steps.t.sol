@@ -516,6 +516,47 @@ contract StepAttacks is Fixture {
         _assertNothingConsulted(0, 0);
     }
 
+    /// @dev Every value the kiosk chooses at its extremes: the most records and prescriptions, the largest claim, a
+    /// token key, the longest validity; one past each bound refused, nothing of it kept.
+    function test_consult_valuesAtTheirExtremes() public {
+        enroll(pid, insurerKiosk, 8000, 1000e18);
+        uint256 maxClaim = type(uint88).max;
+        PrescriptionOrder[] memory o = _orders(8);
+        o[0].tokenKeyHash = keccak256("token");
+        o[1].validUntil = uint40(block.timestamp + 365 days);
+        // Validity now (not in the future), and a prescription above the largest bucket: refused.
+        PrescriptionOrder[] memory bad = _orders(1);
+        bad[0].validUntil = uint40(block.timestamp);
+        _consult(
+            hospitalKiosk,
+            bad,
+            0,
+            "",
+            abi.encodeWithSelector(PharmacyAccess.InvalidValidity.selector, uint40(block.timestamp))
+        );
+        bad[0] = PrescriptionOrder({validUntil: 0, tokenKeyHash: bytes32(0), sealedPrescription: envOf(32768, 1)});
+        _consult(hospitalKiosk, bad, 0, "", abi.encodeWithSelector(MalformedEnvelope.selector, bad[0].sealedPrescription.length));
+        _assertNothingConsulted(0, 0);
+        // Eight records, eight prescriptions and the largest claim: all kept.
+        bytes[] memory recs = new bytes[](8);
+        for (uint256 i; i < 8; ++i) {
+            recs[i] = env(0xd1a9 + i);
+        }
+        vm.prank(hospitalKiosk);
+        (uint256 first, uint256 rx, uint256 c) = records.consult(pid, recs, o, maxClaim, env(0xc1a1));
+        assertEq(first, 0);
+        assertEq(records.recordCount(pid), 8);
+        assertEq(rx, 1);
+        assertEq(pharmacy.prescriptionCount(), 8);
+        assertEq(pharmacy.getPrescription(1).tokenKeyHash, keccak256("token"));
+        assertEq(pharmacy.getPrescription(2).validUntil, uint40(block.timestamp + 365 days));
+        assertEq(insurance.getClaim(c).claimed, maxClaim);
+        // Billed once: a second claim on the same diagnosis through a single call is refused.
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.RecordAlreadyClaimed.selector, pid, first, c));
+        insurance.submitClaim(pid, first, 1, env(0xc1a2));
+    }
+
     function test_consult_callerNotAHospitalKioskRefused() public {
         enroll(pid, insurerKiosk, 8000, 1000e18);
         _consult(
