@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use alloy::primitives::{Address, Bytes, B256};
 use alloy::providers::Provider;
+use alloy::rpc::types::TransactionReceipt;
 use alloy::sol_types::SolCall;
 use carekiosk_chain::bindings::{
     HospitalRecord, InsuranceProvider, PatientSmartCard, PharmacyAccess,
@@ -33,19 +34,73 @@ pub struct ChainTx {
     pub gas: u64,
 }
 
-/// Every transaction of blocks `0..=latest`, by hash.
-pub async fn chain_txs(chain: &Chain) -> Result<HashMap<B256, ChainTx>, LoadError> {
+/// The chain as the checker read it: every block `0..=latest` with its receipts, and the blocks the node would
+/// not serve.
+#[derive(Debug, Default)]
+pub struct ChainRead {
+    /// Blocks with their receipts, in height order.
+    pub blocks: Vec<(alloy::rpc::types::Block, Vec<TransactionReceipt>)>,
+    /// Heights below the head the node answered nothing for, by number or by the hash its successor names
+    /// (Anvil does this for a block some `anvil_reorg`s replaced). Their transactions are looked up by hash
+    /// ([`by_hash`]); a kiosk write there without an outbox row cannot be seen.
+    pub unserved: Vec<u64>,
+}
+
+/// Reads every block `0..=latest` and its receipts once. A block the node does not serve is asked again a few
+/// times, then by its successor's parent hash, then noted in [`ChainRead::unserved`] instead of ending the check.
+pub async fn read_chain(chain: &Chain) -> Result<ChainRead, LoadError> {
     let latest = chain.block_number().await?;
-    let mut out = HashMap::new();
+    let mut out = ChainRead::default();
     for n in 0..=latest {
-        let block = chain.full_block(n).await?;
-        let receipts: HashMap<B256, (bool, u64)> = chain
-            .provider()
-            .get_block_receipts(n.into())
-            .await
-            .map_err(|e| ChainError::node(chain.url(), e))?
-            .unwrap_or_default()
-            .into_iter()
+        match block_and_receipts(chain, n).await? {
+            Some(b) => out.blocks.push(b),
+            None => {
+                tracing::warn!(block = n, "the node serves no block at this height");
+                out.unserved.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn block_and_receipts(
+    chain: &Chain,
+    n: u64,
+) -> Result<Option<(alloy::rpc::types::Block, Vec<TransactionReceipt>)>, LoadError> {
+    let node = |e| ChainError::node(chain.url(), e);
+    let p = chain.provider();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        let mut block = p.get_block_by_number(n.into()).full().await.map_err(node)?;
+        if block.is_none() {
+            if let Some(next) = p.get_block_by_number((n + 1).into()).await.map_err(node)? {
+                block = p
+                    .get_block_by_hash(next.header.parent_hash)
+                    .full()
+                    .await
+                    .map_err(node)?;
+            }
+        }
+        if let Some(b) = block {
+            let receipts = p
+                .get_block_receipts(alloy::eips::BlockId::hash(b.header.hash))
+                .await
+                .map_err(node)?
+                .unwrap_or_default();
+            return Ok(Some((b, receipts)));
+        }
+    }
+    Ok(None)
+}
+
+/// Every transaction of the blocks read, by hash.
+pub fn chain_txs(read: &ChainRead) -> HashMap<B256, ChainTx> {
+    let mut out = HashMap::new();
+    for (block, receipts) in &read.blocks {
+        let receipts: HashMap<B256, (bool, u64)> = receipts
+            .iter()
             .map(|r| (r.transaction_hash, (r.status(), r.gas_used)))
             .collect();
         for tx in block.transactions.txns() {
@@ -64,7 +119,67 @@ pub async fn chain_txs(chain: &Chain) -> Result<HashMap<B256, ChainTx>, LoadErro
             );
         }
     }
-    Ok(out)
+    out
+}
+
+/// The kiosks' transactions (confirmed writes and every attempt) missing from `txs`, looked up by hash: those
+/// mined in a block the node does not serve ([`ChainRead::unserved`]). Returns how many were found.
+pub async fn by_hash(
+    chain: &Chain,
+    kiosks: &[KioskDb],
+    unserved: &[u64],
+    txs: &mut HashMap<B256, ChainTx>,
+) -> Result<usize, LoadError> {
+    if unserved.is_empty() {
+        return Ok(0);
+    }
+    let node = |e| ChainError::node(chain.url(), e);
+    let mut wanted: HashSet<B256> = HashSet::new();
+    for k in kiosks {
+        let store = Store::open(&k.path, &k.key)?;
+        for e in outbox_entries(&store)? {
+            wanted.extend(e.tx_hash.map(B256::from));
+            for a in store.attempts(e.id)? {
+                wanted.insert(B256::from(a.tx_hash));
+            }
+        }
+    }
+    let mut found = 0;
+    wanted.retain(|h| !txs.contains_key(h));
+    for h in wanted {
+        let Some(receipt) = chain
+            .provider()
+            .get_transaction_receipt(h)
+            .await
+            .map_err(node)?
+        else {
+            continue;
+        };
+        if !receipt.block_number.is_some_and(|b| unserved.contains(&b)) {
+            continue;
+        }
+        let Some(tx) = chain
+            .provider()
+            .get_transaction_by_hash(h)
+            .await
+            .map_err(node)?
+        else {
+            continue;
+        };
+        let inner = tx.inner.inner();
+        txs.insert(
+            h,
+            ChainTx {
+                from: tx.inner.signer(),
+                to: alloy::consensus::Transaction::to(inner),
+                input: alloy::consensus::Transaction::input(inner).clone(),
+                ok: receipt.status(),
+                gas: receipt.gas_used,
+            },
+        );
+        found += 1;
+    }
+    Ok(found)
 }
 
 /// A kiosk to check.
@@ -112,6 +227,10 @@ pub struct CheckReport {
     pub unexplained: Vec<String>,
     /// Index rows compared.
     pub rows: usize,
+    /// Heights the node would not serve ([`ChainRead::unserved`]).
+    pub unserved_blocks: Vec<u64>,
+    /// Kiosk transactions in those blocks, found by their hashes.
+    pub found_by_hash: usize,
 }
 
 impl CheckReport {

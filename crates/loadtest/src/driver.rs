@@ -228,7 +228,8 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
     for w in &workers {
         w.stop().await;
     }
-    let txs = check::chain_txs(&chain).await?;
+    let read = check::read_chain(&chain).await?;
+    let mut txs = check::chain_txs(&read);
     let patients = ctx
         .patients
         .lock()
@@ -252,7 +253,10 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
             }
         })
         .collect();
-    let check = check::check(&txs, &d, &dbs, &pids)?;
+    let found_by_hash = check::by_hash(&chain, &dbs, &read.unserved, &mut txs).await?;
+    let mut check = check::check(&txs, &d, &dbs, &pids)?;
+    check.unserved_blocks = read.unserved.clone();
+    check.found_by_hash = found_by_hash;
     let celo_report = match &celo {
         Some(c) => {
             let named: Vec<(String, KioskDb)> = kiosks
@@ -277,7 +281,17 @@ pub async fn run(plan: Plan, dir: &Path) -> Result<Report, LoadError> {
     let gas = check::gas(&txs, &senders, completed);
     // Privacy: every patient's fields on chain; those, the PINs and the kiosks' keys in the logs.
     let mut needles: Vec<Needle> = patients.iter().flat_map(Patient::needles).collect();
-    let chain_scan = privacy::scan_chain(&chain, &needles).await?;
+    let in_read: HashSet<B256> = read
+        .blocks
+        .iter()
+        .flat_map(|(b, _)| b.transactions.hashes())
+        .collect();
+    let extra: Vec<(B256, &alloy::primitives::Bytes)> = txs
+        .iter()
+        .filter(|(h, _)| !in_read.contains(*h))
+        .map(|(h, t)| (*h, &t.input))
+        .collect();
+    let chain_scan = privacy::scan_chain(&read, &extra, &needles)?;
     for (role, _, slot, _, _) in &kiosks {
         for (i, s) in crate::keys::secrets_hex(slot, *role)?.iter().enumerate() {
             needles.push(Needle::new(

@@ -1,9 +1,6 @@
 //! The privacy scanner: looks for patient fields, PINs and keys in bytes (transaction inputs, logs, files), as
 //! UTF-8 and as hex text of their UTF-8 (either case).
 
-use alloy::providers::Provider;
-use carekiosk_chain::{Chain, ChainError};
-
 use crate::LoadError;
 
 /// Something that must not appear, with a label for the report (the label never holds the secret itself).
@@ -128,34 +125,33 @@ pub fn scan_bytes(place: &str, hay: &[u8], needles: &[Needle], report: &mut Scan
     }
 }
 
-/// Every transaction's input and every log (topics and data) of blocks `0..=latest`.
-pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport, LoadError> {
+/// Every transaction's input and every log (topics and data) of the blocks read, and the inputs of `extra`
+/// (kiosk transactions found by hash in blocks the node would not serve: their logs go unread).
+pub fn scan_chain(
+    read: &crate::check::ChainRead,
+    extra: &[(alloy::primitives::B256, &alloy::primitives::Bytes)],
+    needles: &[Needle],
+) -> Result<ScanReport, LoadError> {
     let scanner = Scanner::new(needles)?;
-    let latest = chain.block_number().await?;
     let mut report = ScanReport::default();
-    for n in 0..=latest {
-        let block = chain.full_block(n).await?;
-        for tx in block.transactions.txns() {
-            let hash = *tx.inner.tx_hash();
-            let input = alloy::consensus::Transaction::input(tx.inner.inner()).to_vec();
-            scanner.scan(&format!("tx {hash} input"), &input, &mut report);
-            report.items += 1;
-            for sealed in carekiosk_chain::payloads::sealed_payloads(&input) {
-                *report.sealed_sizes.entry(sealed.len()).or_default() += 1;
-                if !carekiosk_records::is_sealed_len(sealed.len()) {
-                    report.off_bucket.push(format!(
-                        "tx {hash}: a sealed payload of {} bytes",
-                        sealed.len()
-                    ));
-                }
+    let input = |hash: alloy::primitives::B256, input: &[u8], report: &mut ScanReport| {
+        scanner.scan(&format!("tx {hash} input"), input, report);
+        report.items += 1;
+        for sealed in carekiosk_chain::payloads::sealed_payloads(input) {
+            *report.sealed_sizes.entry(sealed.len()).or_default() += 1;
+            if !carekiosk_records::is_sealed_len(sealed.len()) {
+                report.off_bucket.push(format!(
+                    "tx {hash}: a sealed payload of {} bytes",
+                    sealed.len()
+                ));
             }
         }
-        let receipts = chain
-            .provider()
-            .get_block_receipts(n.into())
-            .await
-            .map_err(|e| ChainError::node(chain.url(), e))?
-            .unwrap_or_default();
+    };
+    for (block, receipts) in &read.blocks {
+        for tx in block.transactions.txns() {
+            let bytes = alloy::consensus::Transaction::input(tx.inner.inner());
+            input(*tx.inner.tx_hash(), bytes, &mut report);
+        }
         for r in receipts {
             for log in r.inner.logs() {
                 let mut bytes = log.data().data.to_vec();
@@ -170,6 +166,9 @@ pub async fn scan_chain(chain: &Chain, needles: &[Needle]) -> Result<ScanReport,
                 report.logs += 1;
             }
         }
+    }
+    for (hash, bytes) in extra {
+        input(*hash, bytes, &mut report);
     }
     Ok(report)
 }

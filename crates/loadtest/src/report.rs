@@ -210,6 +210,14 @@ impl std::fmt::Display for Report {
             c.gap_fillers,
             c.unexplained.len()
         )?;
+        if !c.unserved_blocks.is_empty() {
+            writeln!(
+                f,
+                "  the node served no block at heights {:?} (replaced by a reorg): {} kiosk txs there found by hash; \
+                 a kiosk tx there without its outbox row could not be seen",
+                c.unserved_blocks, c.found_by_hash
+            )?;
+        }
         for l in c
             .lost
             .iter()
