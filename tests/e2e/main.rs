@@ -736,21 +736,7 @@ async fn the_doctor_finishes_a_consultation_in_one_transaction() {
     app.close().await;
 
     // On chain: one transaction of the doctor's kiosk made the two records, the prescription and the claim.
-    let mut sent = Vec::new();
-    for b in block_before + 1..=st.chain.block_number().await.unwrap() {
-        let block = st
-            .chain
-            .provider()
-            .get_block_by_number(b.into())
-            .full()
-            .await
-            .unwrap()
-            .unwrap();
-        for tx in block.transactions.txns() {
-            use alloy::consensus::Transaction as _;
-            sent.push(tx.inner.input().clone());
-        }
-    }
+    let sent = st.inputs_since(block_before).await;
     assert_eq!(sent.len(), 1, "one transaction for the consultation");
     assert_eq!(
         sent[0][..4],

@@ -204,15 +204,8 @@ pub enum DoctorCmd {
         /// The doctor saw the warnings the prescriptions raise and prescribes anyway.
         #[arg(long)]
         confirm: bool,
-        /// Bill one consultation at this price (whole tokens).
-        #[arg(long, conflicts_with = "item")]
-        amount: Option<u64>,
-        /// Bill a service: SERVICE:QUANTITY:UNIT_PRICE (whole tokens; repeat).
-        #[arg(long = "item")]
-        item: Vec<String>,
-        /// The treating practitioner.
-        #[arg(long)]
-        practitioner: Option<String>,
+        #[command(flatten)]
+        billing: Billing,
     },
     /// This hospital's claims and the insurers' decisions (the ClaimResponse, item by item).
     Claims,
@@ -221,15 +214,8 @@ pub enum DoctorCmd {
     Claim {
         #[arg(long)]
         record: u64,
-        /// One consultation at this price (whole tokens).
-        #[arg(long, conflicts_with = "item")]
-        amount: Option<u64>,
-        /// A service (codes: CONS, CONS-EXT, FUP, EMERG, LAB-BASIC, LAB-GLUC, ECG, XRAY, US, INJ, WOUND, VACC).
-        #[arg(long = "item")]
-        item: Vec<String>,
-        /// The treating practitioner.
-        #[arg(long)]
-        practitioner: Option<String>,
+        #[command(flatten)]
+        billing: Billing,
     },
     /// Record an allergy or intolerance (`--class`: its ATC class when known, e.g. J01C for penicillins).
     Allergy {
@@ -849,9 +835,7 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
             plan,
             rx,
             confirm,
-            amount,
-            item,
-            practitioner,
+            billing,
         } => {
             let mut prescriptions = Vec::new();
             for r in &rx {
@@ -892,8 +876,8 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
                 plan,
                 prescriptions,
                 confirmed,
-                services: claim_items(amount, &item)?,
-                practitioner,
+                services: billing.items()?,
+                practitioner: billing.practitioner,
             };
             let r = doctor::consult(&k, &mut s, &c).await?;
             show(json, "consultation", &r.submitted, &k);
@@ -927,17 +911,11 @@ pub async fn doctor(cmd: DoctorCmd, o: KioskOpts, json: bool) -> Result<(), CliE
                 }
             }
         }
-        DoctorCmd::Claim {
-            record,
-            amount,
-            item,
-            practitioner,
-        } => {
-            let items = claim_items(amount, &item)?;
+        DoctorCmd::Claim { record, billing } => {
             let req = doctor::ClaimRequest {
                 record,
-                items,
-                practitioner,
+                items: billing.items()?,
+                practitioner: billing.practitioner,
             };
             let r = doctor::submit_claim_items(&k, &mut s, &req).await?;
             show(json, "claim", &r, &k);
@@ -1219,30 +1197,49 @@ pub async fn outbox(role: KioskRole, o: KioskOpts, json: bool) -> Result<(), Cli
 }
 
 /// The services a claim bills: `--amount` (one consultation, whole tokens) or `--item SERVICE:QUANTITY:UNIT_PRICE`.
-fn claim_items(amount: Option<u64>, item: &[String]) -> Result<Vec<doctor::ClaimItem>, CliError> {
-    let unit = U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
-    let mut items = Vec::new();
-    if let Some(a) = amount {
-        items.push(doctor::ClaimItem {
-            service: "CONS".into(),
-            quantity: 1,
-            unit_price: U256::from(a) * unit,
-        });
+/// What a visit bills: one consultation at a price, or services item by item (shared by `doctor consult` and
+/// `doctor claim`).
+#[derive(Debug, clap::Args)]
+pub struct Billing {
+    /// Bill one consultation at this price (whole tokens).
+    #[arg(long, conflicts_with = "item")]
+    amount: Option<u64>,
+    /// Bill a service: SERVICE:QUANTITY:UNIT_PRICE in whole tokens; repeat (codes: CONS, CONS-EXT, FUP, EMERG,
+    /// LAB-BASIC, LAB-GLUC, ECG, XRAY, US, INJ, WOUND, VACC).
+    #[arg(long = "item")]
+    item: Vec<String>,
+    /// The treating practitioner.
+    #[arg(long)]
+    practitioner: Option<String>,
+}
+
+impl Billing {
+    fn items(&self) -> Result<Vec<doctor::ClaimItem>, CliError> {
+        let unit = U256::from(carekiosk_chain::deploy::TOKEN_UNIT);
+        let mut items = Vec::new();
+        if let Some(a) = self.amount {
+            items.push(doctor::ClaimItem {
+                service: "CONS".into(),
+                quantity: 1,
+                unit_price: U256::from(a) * unit,
+            });
+        }
+        for i in &self.item {
+            let parts: Vec<&str> = i.split(':').collect();
+            let [service, qty, price] = parts[..] else {
+                return Err(CliError::Other(format!(
+                    "--item {i:?}: write SERVICE:QUANTITY:UNIT_PRICE, e.g. CONS:1:60"
+                )));
+            };
+            let bad = |what: &str| {
+                CliError::Other(format!("--item {i:?}: the {what} is not a whole number"))
+            };
+            items.push(doctor::ClaimItem {
+                service: service.into(),
+                quantity: qty.parse().map_err(|_| bad("quantity"))?,
+                unit_price: U256::from(price.parse::<u64>().map_err(|_| bad("unit price"))?) * unit,
+            });
+        }
+        Ok(items)
     }
-    for i in item {
-        let parts: Vec<&str> = i.split(':').collect();
-        let [service, qty, price] = parts[..] else {
-            return Err(CliError::Other(format!(
-                "--item {i:?}: write SERVICE:QUANTITY:UNIT_PRICE, e.g. CONS:1:60"
-            )));
-        };
-        let bad =
-            |what: &str| CliError::Other(format!("--item {i:?}: the {what} is not a whole number"));
-        items.push(doctor::ClaimItem {
-            service: service.into(),
-            quantity: qty.parse().map_err(|_| bad("quantity"))?,
-            unit_price: U256::from(price.parse::<u64>().map_err(|_| bad("unit price"))?) * unit,
-        });
-    }
-    Ok(items)
 }

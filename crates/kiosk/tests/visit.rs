@@ -488,17 +488,7 @@ async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() 
         .collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].kind, "consult");
-    let mut sent = 0;
-    for b in block_before + 1..=st.chain.block_number().await.unwrap() {
-        let block = st
-            .chain
-            .provider()
-            .get_block_by_number(b.into())
-            .await
-            .unwrap()
-            .unwrap();
-        sent += block.transactions.len();
-    }
+    let sent = st.inputs_since(block_before).await.len();
     assert_eq!(sent, 1, "the whole consultation is one transaction");
     // Asked again under its name (a screen's retry): the same write, nothing sent twice.
     let again = doctor::consult(&doctor_kiosk, &mut session, &consultation)
@@ -506,6 +496,13 @@ async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() 
         .unwrap();
     assert_eq!(again.submitted.tx_hash(), done.submitted.tx_hash());
     assert!(doctor_kiosk.store.outbox_entry(2).unwrap().is_none());
+    // ... answered from the write: the same prescriptions and amount; the tokens' secrets were shown once.
+    let ids_of = |c: &doctor::Consulted| -> Vec<Option<u64>> {
+        c.prescriptions.iter().map(|p| p.id).collect()
+    };
+    assert_eq!(ids_of(&again), ids_of(&done));
+    assert_eq!(again.billed, done.billed);
+    assert!(again.prescriptions.iter().all(|p| p.token_secret.is_none()));
     let bad = doctor::Consultation {
         id: Some("no spaces".into()),
         ..consultation.clone()

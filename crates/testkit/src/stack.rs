@@ -71,6 +71,25 @@ impl Stack {
         Kiosk::open_with(self.config(role), keys).await.unwrap()
     }
 
+    /// The calldata of every transaction mined after block `after`, in order (a step's "one transaction").
+    pub async fn inputs_since(&self, after: u64) -> Vec<alloy::primitives::Bytes> {
+        use alloy::consensus::Transaction as _;
+        use alloy::providers::Provider as _;
+        let mut out = Vec::new();
+        for b in after + 1..=self.chain.block_number().await.unwrap() {
+            let block = self
+                .chain
+                .provider()
+                .get_block_by_number(b.into())
+                .full()
+                .await
+                .unwrap()
+                .unwrap();
+            out.extend(block.transactions.txns().map(|tx| tx.inner.input().clone()));
+        }
+        out
+    }
+
     /// Stops the node and removes the kiosks' data.
     pub async fn stop(self) {
         self.devnet.stop().await;

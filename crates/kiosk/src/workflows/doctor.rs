@@ -572,13 +572,9 @@ pub async fn consult(
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') =>
         {
             let key = format!("consult:{pid}:{id}");
-            // Asked again: the write already under this name is driven on (its prescriptions are in the index).
+            // Asked again: the write already under this name is driven on, and answered from what it carries.
             if let Some(done) = k.outbox.resume(&key).await? {
-                return Ok(Consulted {
-                    submitted: done,
-                    prescriptions: Vec::new(),
-                    billed: None,
-                });
+                return resumed(k, s, &key, done).await;
             }
             Some(key)
         }
@@ -668,6 +664,45 @@ pub async fn consult(
         submitted,
         prescriptions,
         billed: (!c.services.is_empty()).then_some(total),
+    })
+}
+
+/// A consultation asked again under its name: its write's prescriptions (each id from the index, once confirmed)
+/// and the amount it billed, read from the write itself. The tokens' secrets were shown once, with the first answer,
+/// and are kept nowhere.
+async fn resumed(
+    k: &Kiosk,
+    s: &PatientSession,
+    key: &str,
+    submitted: Submitted,
+) -> Result<Consulted, KioskError> {
+    use alloy::sol_types::SolCall;
+    let _ = k.indexer.sync().await;
+    let call = k
+        .store
+        .outbox_by_key(key)?
+        .and_then(|e| serde_json::from_value::<Call>(e.payload).ok())
+        .and_then(|c| {
+            carekiosk_chain::bindings::HospitalRecord::consultCall::abi_decode(&c.data).ok()
+        })
+        .ok_or_else(|| {
+            KioskError::Invalid(format!(
+                "the write named {key} is not a consultation this kiosk can read"
+            ))
+        })?;
+    let mut prescriptions = Vec::with_capacity(call.prescriptions.len());
+    for o in &call.prescriptions {
+        prescriptions.push(Prescribed {
+            submitted: submitted.clone(),
+            id: prescription_id(k, s, carekiosk_records::content_hash(&o.sealedPrescription))?,
+            token_secret: None,
+        });
+    }
+    let billed = !call.sealedClaim.is_empty() || !call.claimAmount.is_zero();
+    Ok(Consulted {
+        submitted,
+        prescriptions,
+        billed: billed.then_some(call.claimAmount),
     })
 }
 
