@@ -643,6 +643,18 @@ impl Shared {
                 event.dropped.push(h);
             }
         }
+        let new_head = self.latest().await.map_err(|e| e.0)?;
+        for n in first_block..=new_head {
+            let b = self
+                .upstream_call("eth_getBlockByNumber", json!([hex(n), false]))
+                .await?;
+            if b.is_null() {
+                event.unserved.push(n);
+            }
+        }
+        if !event.unserved.is_empty() {
+            tracing::warn!(heights = ?event.unserved, "after the reorg the node serves no block at these heights");
+        }
         tracing::info!(
             %tx, depth, first_block,
             dropped = event.dropped.len(),

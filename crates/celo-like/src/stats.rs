@@ -22,6 +22,10 @@ pub struct ReorgEvent {
     pub dropped: Vec<B256>,
     /// Transactions of the replaced blocks mined again in a new block.
     pub reincluded: Vec<B256>,
+    /// Heights of the new blocks the node then served nothing for (`eth_getBlockByNumber` null below its head):
+    /// Anvil's doing, not a chain's; whatever was mined there is invisible to `eth_getLogs`.
+    #[serde(default)]
+    pub unserved: Vec<u64>,
 }
 
 /// What the proxy did since it started.

@@ -207,6 +207,8 @@ pub struct CeloReport {
     pub decided_again: u64,
     /// Reorged kiosk writes refused afterwards, then asked again by their desk as a new write that landed.
     pub reorged_refused_then_landed: usize,
+    /// Heights the node served nothing for right after a reorg (Anvil's fault, not the kiosks').
+    pub unserved_after_reorg: Vec<u64>,
 }
 
 impl CeloReport {
@@ -257,6 +259,13 @@ impl std::fmt::Display for CeloReport {
             self.reorged_not_back.len(),
             self.retried_after_reorg
         )?;
+        if !self.unserved_after_reorg.is_empty() {
+            writeln!(
+                f,
+                "  after a reorg the node served no block at heights {:?} (Anvil's fault: their logs are invisible)",
+                self.unserved_after_reorg
+            )?;
+        }
         writeln!(
             f,
             "  reorged writes refused because the reorg renumbered what they named: {}; refused, asked again and \
@@ -379,8 +388,10 @@ pub fn report(
         }
     }
     let mut reorgs_by_depth = BTreeMap::new();
+    let mut unserved_after_reorg = Vec::new();
     for r in &stats.reorgs {
         *reorgs_by_depth.entry(r.depth).or_insert(0) += 1;
+        unserved_after_reorg.extend(&r.unserved);
     }
     let reorged: HashSet<B256> = stats.reorged_txs().into_iter().collect();
     let (mut reorged_writes, mut landed, mut not_back) = (0, 0, Vec::new());
@@ -466,6 +477,7 @@ pub fn report(
         dropped_sends: stats.dropped_sends.len(),
         fee_spikes: stats.fee_spikes,
         reorgs_by_depth,
+        unserved_after_reorg,
         reorged_writes,
         reorged_writes_landed_once: landed,
         reorged_not_back: not_back,
