@@ -230,7 +230,7 @@ impl KioskConfig {
 /// overrides the preset. [`KioskConfig::resolve`] is the one place these are turned into a configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigOverrides {
-    /// A role preset file (kiosk-config/roles/<role>.toml) instead of the embedded preset.
+    /// A role preset file (`kiosk-config/roles/<role>.toml`) instead of the embedded preset.
     pub config: Option<PathBuf>,
     /// Network profile: a name (local, celo-sepolia, celo) or a path to a profile .toml.
     pub profile: Option<String>,

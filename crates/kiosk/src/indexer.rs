@@ -1,8 +1,10 @@
 //! Follows the contracts' events from a stored cursor into the kiosk's database, so the screens answer from
 //! the cache: a patient's record headers, open prescriptions, the insurer's claim queue, consents.
 //!
-//! **Which blocks.** The index follows the node's `safe` block ([`Follow::Safe`], the default on every network
-//! but the local development chain); a node that does not know the tag is followed `confirmations` blocks
+//! **Which blocks.** The desks' index follows the latest block on every network ([`IndexerConfig::for_profile`]:
+//! on Celo `safe` lags by minutes, and a desk must see what the previous desk wrote a second ago); a reorg is
+//! detected by block hash and rewinds the store. [`Follow::Safe`] (the type's default, for a reader that prefers to
+//! wait) follows the node's `safe` block; a node that does not know the tag is followed `confirmations` blocks
 //! behind its latest block. Every sync also records the `finalized` block the node reports (same fallback), so
 //! callers can tell whether an indexed event or a confirmed write is final: [`Indexer::finalized`],
 //! [`Indexer::is_final`], [`Store::finalized_block`].
