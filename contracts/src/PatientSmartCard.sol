@@ -85,15 +85,15 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @dev epoch zero: unknown patient; it starts at 1. cardKeyHash: the current card's key hash once the card was
     /// replaced; zero while the patient holds the card they registered with, whose key hash is the patient id (a
     /// registration writes no slot for it). nonce is used by the dispense signature only.
-    /// lost: the card was reported lost (every signature of it is refused) until a replacement. recoveryKeyHash:
-    /// keccak256 of the recovery key printed on the issue letter. keyBundleHash: keccak256 of the key bundle
-    /// (history key, card grant, recovery shares) whose bytes are in the registration's or replacement's calldata.
+    /// lost: the card was reported lost (every signature of it is refused) until a replacement. keyBundleHash:
+    /// keccak256 of the key bundle (history key, card grant, recovery shares) whose bytes are in the registration's
+    /// or replacement's calldata. The recovery key (printed on the issue letter) is kept only as its index,
+    /// `patientOfRecovery` (a registration writes one slot for it, not two).
     struct Patient {
         bytes32 cardKeyHash;
         uint64 epoch;
         uint64 nonce;
         bool lost;
-        bytes32 recoveryKeyHash;
         bytes32 keyBundleHash;
     }
 
@@ -130,7 +130,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// once a patient's card, never becomes another patient's, even after it was itself replaced.
     mapping(bytes32 cardKeyHash => bytes32 patientId) public replacementOwner;
     /// @notice The patient a recovery key (its hash) belongs to: how a reception desk finds the patient from the
-    /// issue letter alone. A recovery key serves one patient, once.
+    /// issue letter alone, and the only record of the patient's recovery key (a loss report or a replacement
+    /// signed by a key checks it here). A recovery key serves one patient; a letter replaced by a new one serves
+    /// nobody.
     mapping(bytes32 recoveryKeyHash => bytes32 patientId) public patientOfRecovery;
     mapping(bytes32 patientId => Patient) internal _patients;
     mapping(bytes32 patientId => mapping(address institution => Consent)) internal _consents;
@@ -497,7 +499,6 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         // at zero beside the epoch.
         Patient storage p = _patients[patientId];
         p.epoch = 1;
-        p.recoveryKeyHash = recoveryKeyHash;
         p.keyBundleHash = keyBundleHash;
         patientOfRecovery[recoveryKeyHash] = patientId;
         emit PatientRegistered(patientId, hospital);
@@ -514,7 +515,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         if (p.lost) revert CardAlreadyLost(patientId);
         _checkFresh(signedAt);
         bytes32 signer = keccak256(abi.encode(sig.qx, sig.qy));
-        if (signer != p.recoveryKeyHash && signer != cardHash) revert NotRecoveryOrCard(patientId);
+        if (signer != cardHash && patientOfRecovery[signer] != patientId) revert NotRecoveryOrCard(patientId);
         uint64 current = p.epoch;
         _verify(keccak256(abi.encode(REPORT_LOST_TYPEHASH, patientId, current, signedAt)), sig);
         uint64 next = current + 1;
@@ -555,8 +556,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         p.keyBundleHash = bundleHash;
         if (newRecoveryKeyHash != 0) {
             if (patientOfRecovery[newRecoveryKeyHash] != 0) revert RecoveryKeyInUse(newRecoveryKeyHash);
+            // The old letter serves nobody any more: its key was `recovery` (checked above).
+            delete patientOfRecovery[keccak256(abi.encode(recovery.qx, recovery.qy))];
             patientOfRecovery[newRecoveryKeyHash] = patientId;
-            p.recoveryKeyHash = newRecoveryKeyHash;
         }
         uint64 epoch = p.epoch + 1;
         p.epoch = epoch;
@@ -593,11 +595,6 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         bytes32 pid = owner != 0 ? owner : cardKeyHash;
         Patient storage p = _patients[pid];
         return cardKeyHash != 0 && _cardKey(pid, p) == cardKeyHash && !p.lost ? pid : bytes32(0);
-    }
-
-    /// @notice keccak256 of the patient's recovery public key (zero: unknown patient).
-    function recoveryKeyOf(bytes32 patientId) external view returns (bytes32) {
-        return _patients[patientId].recoveryKeyHash;
     }
 
     /// @notice keccak256 of the patient's current key bundle, whose bytes are in the calldata of the registration or
@@ -853,8 +850,8 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         CardSig calldata recovery,
         CardSig calldata newCard
     ) internal view returns (bytes32 newHash) {
-        bytes32 recoveryHash = p.recoveryKeyHash;
-        if (keccak256(abi.encode(recovery.qx, recovery.qy)) != recoveryHash) revert NotRecoveryKey(patientId);
+        bytes32 recoveryHash = keccak256(abi.encode(recovery.qx, recovery.qy));
+        if (patientOfRecovery[recoveryHash] != patientId) revert NotRecoveryKey(patientId);
         newHash = keccak256(abi.encode(newCard.qx, newCard.qy));
         if (_patients[newHash].epoch != 0 || replacementOwner[newHash] != 0) revert CardKeyInUse(newHash);
         if (newHash == recoveryHash || (newRecoveryKeyHash != 0 && newHash == newRecoveryKeyHash)) {

@@ -379,7 +379,6 @@ contract HospitalRecordTest is Fixture {
         // The same state as registerPatient + grantConsent + addMedicalRecord.
         assertEq(hub.cardKeyOf(id), id);
         assertEq(hub.epochOf(id), 1);
-        assertEq(hub.recoveryKeyOf(id), recoveryHashOf(id));
         assertEq(hub.keyBundleOf(id), keccak256(keyBundle()));
         assertEq(hub.patientOfRecovery(recoveryHashOf(id)), id);
         (uint64 until, uint64 signedAt, uint64 epoch, uint8 scope) = hub.consentOf(id, hospital);

@@ -725,7 +725,7 @@ contract PatientSmartCardTest is Fixture {
         assertEq(nonce, 0);
         assertEq(epoch, 1, "the epoch starts at 1");
         assertEq(hub.epochOf(other), 1);
-        assertEq(hub.recoveryKeyOf(other), recoveryHashOf(other), "the recovery key hash");
+        assertEq(hub.patientOfRecovery(recoveryHashOf(other)), other, "the recovery key hash");
         assertEq(hub.keyBundleOf(other), keccak256(keyBundle()), "the key bundle hash");
         assertFalse(hub.cardLost(other));
         assertEq(hub.patientOfCard(other), other);
@@ -931,7 +931,7 @@ contract PatientSmartCardTest is Fixture {
         assertEq(nonce, 0, "the dispense nonce is not the replacement's business");
         assertEq(epoch, 2, "the epoch moved");
         assertEq(hub.keyBundleOf(pid), keccak256(keyBundleOf(2)), "the new key bundle");
-        assertEq(hub.recoveryKeyOf(pid), recoveryHashOf(pid), "a zero new recovery key hash keeps the old one");
+        assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), pid, "a zero new recovery key hash keeps the old one");
         assertFalse(hub.cardLost(pid));
         assertEq(hub.cardKeyOf(newHash), bytes32(0), "the new key is no patient id");
         // Consents obtained with the old card no longer authorize, the replacing hospital's included.
@@ -965,7 +965,8 @@ contract PatientSmartCardTest is Fixture {
         (uint64 sAt, CardSig memory rec, CardSig memory card) = _replaceSigsWith(NEW_PK, hospital, next, keyBundleOf(3));
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, next, keyBundleOf(3), rec, card);
-        assertEq(hub.recoveryKeyOf(pid), next);
+        assertEq(hub.patientOfRecovery(next), pid);
+        assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), bytes32(0), "the old letter finds nobody");
         assertEq(hub.keyBundleOf(pid), keccak256(keyBundleOf(3)));
     }
 

@@ -52,7 +52,7 @@ contract CardLifeAttacks is Fixture {
             key: hub.cardKeyOf(patientId),
             epoch: hub.epochOf(patientId),
             lost: hub.cardLost(patientId),
-            recovery: hub.recoveryKeyOf(patientId),
+            recovery: hub.patientOfRecovery(recoveryHashOf(patientId)),
             bundle: hub.keyBundleOf(patientId)
         });
     }
@@ -78,12 +78,12 @@ contract CardLifeAttacks is Fixture {
         emit PatientSmartCard.PatientRegistered(other, hospital2);
         vm.prank(hospital2Kiosk);
         assertEq(hub.registerPatient(deadline, rk, bundle, s), other);
-        assertEq(hub.recoveryKeyOf(other), rk, "recovery key hash stored");
+        assertEq(hub.patientOfRecovery(rk), other, "recovery key hash stored (as its index)");
         assertEq(hub.keyBundleOf(other), keccak256(bundle), "bundle hash stored");
         assertFalse(hub.cardLost(other));
         assertEq(hub.patientOfCard(other), other);
         // The fixture's patient too.
-        assertEq(hub.recoveryKeyOf(pid), recoveryHashOf(pid));
+        assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), pid);
         assertEq(hub.keyBundleOf(pid), keccak256(keyBundle()));
     }
 
@@ -368,7 +368,7 @@ contract CardLifeAttacks is Fixture {
         assertEq(hub.patientOfCard(pid), bytes32(0));
         assertEq(hub.epochOf(pid), 3);
         assertEq(hub.keyBundleOf(pid), keccak256(bundle));
-        assertEq(hub.recoveryKeyOf(pid), recoveryHashOf(pid), "recovery key kept");
+        assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), pid, "recovery key kept");
         assertFalse(hub.cardLost(pid));
 
         // Records, prescription, coverage and claim are still the patient's.
@@ -610,7 +610,7 @@ contract CardLifeAttacks is Fixture {
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
         assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
-        assertEq(hub.recoveryKeyOf(pid), newRk);
+        assertEq(hub.patientOfRecovery(newRk), pid);
         assertEq(hub.keyBundleOf(pid), keccak256(bundle));
     }
 
@@ -652,7 +652,7 @@ contract CardLifeAttacks is Fixture {
         (rec, card) = replaceSigs(recoveryPk, NEW_CARD_PK, pid, hospital, newRk, bundle, 1, sAt);
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
-        assertEq(hub.recoveryKeyOf(pid), newRk);
+        assertEq(hub.patientOfRecovery(newRk), pid);
         assertEq(hub.patientOfRecovery(newRk), pid);
     }
 
@@ -713,7 +713,7 @@ contract CardLifeAttacks is Fixture {
         vm.prank(hospitalKiosk);
         hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
         assertEq(hub.cardKeyOf(pid), cardHash);
-        assertEq(hub.recoveryKeyOf(pid), newRk);
+        assertEq(hub.patientOfRecovery(newRk), pid);
     }
 
     function test_attack_registrationWithTheCardAsRecoveryKeyRefused() public {
@@ -739,7 +739,8 @@ contract CardLifeAttacks is Fixture {
     function test_newRecoveryKey_takesEffect_oldOneIsDead() public {
         bytes32 newRk = idOf(NEW_RECOVERY_PK);
         replaceWith(pid, recoveryPk, NEW_CARD_PK, hospitalKiosk, newRk, 2);
-        assertEq(hub.recoveryKeyOf(pid), newRk);
+        assertEq(hub.patientOfRecovery(newRk), pid);
+        assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), bytes32(0), "the old letter finds nobody");
         uint64 sAt = uint64(block.timestamp);
         // The old letter can neither report the new card lost...
         CardSig memory report = reportLostSig(recoveryPk, pid, 2, sAt);

@@ -117,7 +117,7 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
                 hub.nonces(pid),
                 hub.domainSeparator(),
                 hub.cardLost(pid),
-                hub.recoveryKeyOf(pid),
+                hub.patientOfRecovery(recoveryHashOf(pid)),
                 hub.keyBundleOf(pid)
             )
         );
