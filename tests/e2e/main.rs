@@ -572,8 +572,11 @@ async fn reception_issues_a_blank_card_and_checks_the_patient_in() {
     let hub = st.chain.hub(&st.d);
     assert!(hub.getPatientInfo(pid).call().await.unwrap().registered);
     assert_eq!(
-        hub.recoveryKeyOf(pid).call().await.unwrap(),
-        recovery_hash(&recovery),
+        hub.patientOfRecovery(recovery_hash(&recovery))
+            .call()
+            .await
+            .unwrap(),
+        pid,
         "the letter on screen holds the patient's recovery key"
     );
     let consent = hub
@@ -1240,8 +1243,19 @@ async fn reception_reports_a_lost_card_and_issues_the_replacement_with_the_recov
         carekiosk_letter::parse_recovery_text(&shown).expect("the new recovery code reads back");
     assert_ne!(new_secret, *letter.recovery_secret, "a new letter");
     assert_eq!(
-        hub.recoveryKeyOf(pid).call().await.unwrap(),
-        recovery_hash(&new_secret)
+        hub.patientOfRecovery(recovery_hash(&new_secret))
+            .call()
+            .await
+            .unwrap(),
+        pid
+    );
+    assert_eq!(
+        hub.patientOfRecovery(recovery_hash(&letter.recovery_secret))
+            .call()
+            .await
+            .unwrap(),
+        B256::ZERO,
+        "the old letter finds nobody"
     );
     app.find("#letter-replacement").await;
     app.screenshot("replacement-letter").await;
