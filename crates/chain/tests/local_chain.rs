@@ -564,7 +564,7 @@ async fn gas_table_against_the_paper() {
         );
         assert!(md.contains(row.function));
     }
-    // Since v2 the total is about the paper's (101 %): registration carries the card's recovery and the two
+    // Since v2 the total is about the paper's (99 % on 2026-12-03): registration carries the card's recovery and the two
     // institution registrations go through governance (each explained in the table). Every other row together
     // stays below the paper's same rows.
     let (ours, paper) = report
