@@ -29,11 +29,13 @@ contract HospitalRecord {
     /// @notice Most prescriptions one `consult` issues.
     uint256 public constant MAX_VISIT_PRESCRIPTIONS = 8;
 
-    /// @notice One entry of a patient's record chain, packed into a single storage slot.
-    /// @dev chainHash = bytes20(keccak256(abi.encode(patientId, index, previous chainHash, contentHash, author,
-    /// time, supersedes))); supersedes is the superseded index plus one (0: an original entry).
+    /// @notice One entry of a patient's record chain: its author, time, and the superseded index plus one (0: an
+    /// original entry).
+    /// @dev Two entries share a storage slot (entry 2k in the low 128 bits, 2k + 1 in the high 128). An entry's chain
+    /// hash, bytes20(keccak256(abi.encode(patientId, index, previous chain hash, contentHash, author, time,
+    /// supersedes))), is in its `RecordAdded` event; the chain's head is stored (`headOf`), so a missing or
+    /// reordered entry is still detectable against it.
     struct Record {
-        bytes20 chainHash;
         uint32 author;
         uint32 time;
         uint24 supersedes;
@@ -49,7 +51,7 @@ contract HospitalRecord {
     }
 
     mapping(bytes32 patientId => ChainState) internal _chains;
-    mapping(bytes32 patientId => mapping(uint256 index => Record)) internal _records;
+    mapping(bytes32 patientId => mapping(uint256 pair => uint256 packed)) internal _records;
 
     event RecordAdded(
         bytes32 indexed patientId,
@@ -173,7 +175,7 @@ contract HospitalRecord {
     {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         if (supersedesIndex >= _chains[patientId].count) revert NoSuchRecord(patientId, supersedesIndex);
-        if (_records[patientId][supersedesIndex].author != author) {
+        if (_recordAt(patientId, supersedesIndex).author != author) {
             revert NotRecordAuthor(patientId, supersedesIndex, author);
         }
         return _append(patientId, author, uint24(supersedesIndex + 1), sealedRecord);
@@ -190,7 +192,7 @@ contract HospitalRecord {
         uint256 end = offset >= total ? offset : (offset + limit > total ? total : offset + limit);
         page = new Record[](end - offset);
         for (uint256 i = offset; i < end; ++i) {
-            page[i - offset] = _records[patientId][i];
+            page[i - offset] = _recordAt(patientId, i);
         }
     }
 
@@ -202,13 +204,13 @@ contract HospitalRecord {
     /// @notice The institution id that authored an entry (reverts if there is none).
     function recordAuthor(bytes32 patientId, uint256 index) external view returns (uint32) {
         if (index >= _chains[patientId].count) revert NoSuchRecord(patientId, index);
-        return _records[patientId][index].author;
+        return _recordAt(patientId, index).author;
     }
 
     /// @notice Whether an entry is an original (not an amendment of another); reverts if there is none.
     function isOriginal(bytes32 patientId, uint256 index) external view returns (bool) {
         if (index >= _chains[patientId].count) revert NoSuchRecord(patientId, index);
-        return _records[patientId][index].supersedes == 0;
+        return _recordAt(patientId, index).supersedes == 0;
     }
 
     /// @notice The head of a patient's record chain (zero when empty).
@@ -225,13 +227,19 @@ contract HospitalRecord {
         index = st.count;
         if (index >= type(uint24).max) revert TooManyRecords(patientId);
         bytes32 contentHash = keccak256(sealedRecord);
-        Record memory r =
-            Record({chainHash: bytes20(0), author: author, time: uint32(block.timestamp), supersedes: supersedes});
-        r.chainHash = _link(patientId, index, st.head, contentHash, r);
-        _records[patientId][index] = r;
+        Record memory r = Record({author: author, time: uint32(block.timestamp), supersedes: supersedes});
+        bytes20 chainHash = _link(patientId, index, st.head, contentHash, r);
+        // The entry's half of its pair's slot is zero until now: entries are only appended.
+        _records[patientId][index >> 1] |=
+            ((uint256(author) << 56) | (uint256(r.time) << 24) | uint256(supersedes)) << ((index & 1) << 7);
         st.count = uint64(index + 1);
-        st.head = r.chainHash;
-        emit RecordAdded(patientId, index, author, supersedes, contentHash, r.chainHash);
+        st.head = chainHash;
+        emit RecordAdded(patientId, index, author, supersedes, contentHash, chainHash);
+    }
+
+    function _recordAt(bytes32 patientId, uint256 index) internal view returns (Record memory) {
+        uint256 v = _records[patientId][index >> 1] >> ((index & 1) << 7);
+        return Record({author: uint32(v >> 56), time: uint32(v >> 24), supersedes: uint24(v)});
     }
 
     function _link(bytes32 patientId, uint256 index, bytes20 prev, bytes32 contentHash, Record memory r)
