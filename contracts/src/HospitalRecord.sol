@@ -31,10 +31,11 @@ contract HospitalRecord {
 
     /// @notice One entry of a patient's record chain: its author, time, and the superseded index plus one (0: an
     /// original entry).
-    /// @dev Two entries share a storage slot (entry 2k in the low 128 bits, 2k + 1 in the high 128). An entry's chain
-    /// hash, bytes20(keccak256(abi.encode(patientId, index, previous chain hash, contentHash, author, time,
-    /// supersedes))), is in its `RecordAdded` event; the chain's head is stored (`headOf`), so a missing or
-    /// reordered entry is still detectable against it.
+    /// @dev Two entries share a storage slot (entry 2k in the low 128 bits, 2k + 1 in the high 128; in each half,
+    /// from the low bits: supersedes 24, time 32, author 32, and the claim that billed it 40 — written once, by
+    /// InsuranceProvider through `bill`). An entry's chain hash, bytes20(keccak256(abi.encode(patientId, index,
+    /// previous chain hash, contentHash, author, time, supersedes))), is in its `RecordAdded` event; the chain's head
+    /// is stored (`headOf`), so a missing or reordered entry is still detectable against it.
     struct Record {
         uint32 author;
         uint32 time;
@@ -67,6 +68,10 @@ contract HospitalRecord {
     error TooManyRecords(bytes32 patientId);
     error InvalidRecordCount(uint256 count);
     error InvalidPrescriptionCount(uint256 count);
+    /// @dev The hub's error of the same name (the same selector): only InsuranceProvider may mark an entry billed.
+    error NotModule(address caller);
+    /// @dev A claim id that does not fit an entry's 40 bits (never reached: claims are numbered from 1, one a call).
+    error ClaimIdOutOfRange(uint256 claimId);
     /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
 
@@ -213,6 +218,32 @@ contract HospitalRecord {
         return _recordAt(patientId, index).supersedes == 0;
     }
 
+    /// @notice The claim that billed an entry (0: none); reverts if there is no such entry.
+    function billedBy(bytes32 patientId, uint256 index) external view returns (uint256) {
+        if (index >= _chains[patientId].count) revert NoSuchRecord(patientId, index);
+        return _half(patientId, index) >> 88;
+    }
+
+    /// @notice InsuranceProvider's claim part (the hub's `insuranceProvider`, the only caller): the entry's author,
+    /// whether it is an original, and the claim that billed it before; when none did, the entry is marked billed by
+    /// `claimId` (1 ≤ claimId < 2^40, else `ClaimIdOutOfRange`). InsuranceProvider refuses the claim on what this
+    /// returns (a refusal reverts the mark with it). Reverts `NoSuchRecord` for an entry that does not exist.
+    function bill(bytes32 patientId, uint256 index, uint256 claimId)
+        external
+        returns (uint32 author, bool original, uint256 previousClaim)
+    {
+        if (msg.sender != hub.insuranceProvider()) revert NotModule(msg.sender);
+        if (index >= _chains[patientId].count) revert NoSuchRecord(patientId, index);
+        uint256 v = _half(patientId, index);
+        author = uint32(v >> 56);
+        original = uint24(v) == 0;
+        previousClaim = v >> 88;
+        if (previousClaim == 0) {
+            if (claimId == 0 || claimId >> 40 != 0) revert ClaimIdOutOfRange(claimId);
+            _records[patientId][index >> 1] |= (claimId << 88) << ((index & 1) << 7);
+        }
+    }
+
     /// @notice The head of a patient's record chain (zero when empty).
     function headOf(bytes32 patientId) external view returns (bytes20) {
         return _chains[patientId].head;
@@ -238,8 +269,13 @@ contract HospitalRecord {
     }
 
     function _recordAt(bytes32 patientId, uint256 index) internal view returns (Record memory) {
-        uint256 v = _records[patientId][index >> 1] >> ((index & 1) << 7);
+        uint256 v = _half(patientId, index);
         return Record({author: uint32(v >> 56), time: uint32(v >> 24), supersedes: uint24(v)});
+    }
+
+    /// @dev Entry `index`'s 128 bits of its pair's slot.
+    function _half(bytes32 patientId, uint256 index) internal view returns (uint256) {
+        return uint128(_records[patientId][index >> 1] >> ((index & 1) << 7));
     }
 
     function _link(bytes32 patientId, uint256 index, bytes20 prev, bytes32 contentHash, Record memory r)

@@ -8,8 +8,10 @@ import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from ".
 
 /// @notice What InsuranceProvider asks of HospitalRecord.
 interface IHospitalRecord {
-    function recordAuthor(bytes32 patientId, uint256 index) external view returns (uint32);
-    function isOriginal(bytes32 patientId, uint256 index) external view returns (bool);
+    function bill(bytes32 patientId, uint256 index, uint256 claimId)
+        external
+        returns (uint32 author, bool original, uint256 previousClaim);
+    function billedBy(bytes32 patientId, uint256 index) external view returns (uint256);
 }
 
 /// @title InsuranceProvider
@@ -69,11 +71,14 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         uint40 submittedAt;
         uint40 decidedAt;
         uint16 reasonCode;
-        bytes32 contentHash;
+        /// @dev The first 16 bytes of the sealed claim's hash (the whole hash is in `ClaimSubmitted`).
+        bytes16 contentHashPrefix;
     }
 
-    /// @dev A claim as stored: four slots (the parties by their institution ids, so the amounts, the status and
-    /// both parties share one slot that every decision reads and writes).
+    /// @dev A claim as stored: three slots (the parties by their institution ids, so the amounts, the status and
+    /// both parties share one slot that every decision reads and writes; the record index — below 2^24, as every
+    /// record index is —, the times, the reason and the first 16 bytes of the sealed claim's hash share the third).
+    /// Which claim billed a record is kept in the record's entry (`HospitalRecord.bill`).
     struct StoredClaim {
         bytes32 patientId;
         uint32 hospitalId;
@@ -81,11 +86,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         uint88 claimed;
         uint96 approved;
         ClaimStatus status;
-        uint64 recordIndex;
+        uint24 recordIndex;
         uint40 submittedAt;
         uint40 decidedAt;
         uint16 reasonCode;
-        bytes32 contentHash;
+        bytes16 contentHashPrefix;
     }
 
     /// @notice An approval above the insurer's threshold, waiting for a second kiosk: who proposed it, the amount
@@ -109,8 +114,6 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     mapping(address insurer => uint256) public reservedOf;
     mapping(bytes32 patientId => StoredCoverage) internal _coverage;
     mapping(uint256 claimId => StoredClaim) internal _claims;
-    /// @notice The claim filed for a record (keyed by keccak256(patientId, index)), so a record is billed once.
-    mapping(bytes32 recordKey => uint256) public claimOfRecord;
     /// @notice The amount above which an insurer's approval needs a second kiosk (0: never).
     mapping(address insurer => uint256) public approvalThresholdOf;
     /// @notice The approval waiting for a second kiosk, while a claim is PendingSecond.
@@ -145,7 +148,8 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error NoSuchClaim(uint256 claimId);
     error ClaimNotPending(uint256 claimId, ClaimStatus status);
     /// @notice The claim under this number is not the one the kiosk decided on (a reorganisation of the chain
-    /// renumbered claims): nothing is decided; the kiosk reads the queue again.
+    /// renumbered claims): nothing is decided; the kiosk reads the queue again. `actual` is the first 16 bytes of
+    /// the claim's content hash, zero-padded.
     error ClaimChanged(uint256 claimId, bytes32 expected, bytes32 actual);
     error ClaimNotApproved(uint256 claimId, ClaimStatus status);
     error AlreadyPaid(uint256 claimId);
@@ -291,18 +295,12 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         bytes calldata sealedClaim
     ) internal returns (uint256 claimId) {
         (address hospital, uint32 hospitalId) = hub.authorize(kiosk, patientId, Role.Hospital, Scope.WRITE);
-        if (!records.isOriginal(patientId, recordIndex)) revert NotOriginalRecord(patientId, recordIndex);
-        if (records.recordAuthor(patientId, recordIndex) != hospitalId) revert NotRecordAuthor(patientId, recordIndex);
         if (amount == 0) revert ZeroAmount();
         if (amount > type(uint88).max) revert AmountTooLarge(amount);
         Envelope.check(sealedClaim, MAX_BUCKET);
         uint32 insurerId = _coverage[patientId].insurerId;
         if (insurerId == 0) revert NotCovered(patientId);
-        bytes32 recordKey = keccak256(abi.encode(patientId, recordIndex));
-        uint256 existing = claimOfRecord[recordKey];
-        if (existing != 0) revert RecordAlreadyClaimed(patientId, recordIndex, existing);
         claimId = ++claimCount;
-        claimOfRecord[recordKey] = claimId;
         bytes32 contentHash = keccak256(sealedClaim);
         _claims[claimId] = StoredClaim({
             patientId: patientId,
@@ -311,13 +309,25 @@ contract InsuranceProvider is ReentrancyGuardTransient {
             claimed: uint88(amount),
             approved: 0,
             status: ClaimStatus.Submitted,
-            recordIndex: uint64(recordIndex),
+            recordIndex: uint24(recordIndex),
             submittedAt: uint40(block.timestamp),
             decidedAt: 0,
             reasonCode: 0,
-            contentHash: contentHash
+            contentHashPrefix: bytes16(contentHash)
         });
+        // The record's entry keeps the claim that billed it (HospitalRecord marks it unless a claim already did; a
+        // refusal below reverts the mark): no slot of its own.
+        (uint32 author, bool original, uint256 existing) = records.bill(patientId, recordIndex, claimId);
+        if (!original) revert NotOriginalRecord(patientId, recordIndex);
+        if (author != hospitalId) revert NotRecordAuthor(patientId, recordIndex);
+        if (existing != 0) revert RecordAlreadyClaimed(patientId, recordIndex, existing);
         emit ClaimSubmitted(claimId, patientId, hospital, amount, contentHash);
+    }
+
+    /// @notice The claim filed for a patient's record (0: none), so a record is billed once; reverts
+    /// `NoSuchRecord` (HospitalRecord's) if there is no such record.
+    function claimOfRecord(bytes32 patientId, uint256 recordIndex) external view returns (uint256) {
+        return records.billedBy(patientId, recordIndex);
     }
 
     /// @notice A kiosk of the claim's insurer approves `amount`, which may not exceed the coverage (the covered
@@ -460,7 +470,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
             submittedAt: c.submittedAt,
             decidedAt: c.decidedAt,
             reasonCode: c.reasonCode,
-            contentHash: c.contentHash
+            contentHashPrefix: c.contentHashPrefix
         });
     }
 
@@ -522,10 +532,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         emit ClaimApproved(claimId, insurer, amount, contentHash);
     }
 
-    /// @dev Reverts `ClaimChanged` unless `claimHash` is zero or claim `claimId`'s content hash.
+    /// @dev Reverts `ClaimChanged` unless `claimHash` is zero or claim `claimId`'s content hash: its first 16 bytes
+    /// are compared (what is stored; telling two claims apart by them takes a 2^128 search).
     function _sameClaim(uint256 claimId, StoredClaim storage c, bytes32 claimHash) internal view {
-        if (claimHash != bytes32(0) && claimHash != c.contentHash) {
-            revert ClaimChanged(claimId, claimHash, c.contentHash);
+        if (claimHash != bytes32(0) && bytes16(claimHash) != c.contentHashPrefix) {
+            revert ClaimChanged(claimId, claimHash, bytes32(c.contentHashPrefix));
         }
     }
 

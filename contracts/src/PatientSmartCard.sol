@@ -85,16 +85,18 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     /// @dev epoch zero: unknown patient; it starts at 1. cardKeyHash: the current card's key hash once the card was
     /// replaced; zero while the patient holds the card they registered with, whose key hash is the patient id (a
     /// registration writes no slot for it). nonce is used by the dispense signature only.
-    /// lost: the card was reported lost (every signature of it is refused) until a replacement. keyBundleHash:
-    /// keccak256 of the key bundle (history key, card grant, recovery shares) whose bytes are in the registration's
-    /// or replacement's calldata. The recovery key (printed on the issue letter) is kept only as its index,
-    /// `patientOfRecovery` (a registration writes one slot for it, not two).
+    /// lost: the card was reported lost (every signature of it is refused) until a replacement. keyBundlePrefix:
+    /// the first 15 bytes of keccak256 of the key bundle (history key, card grant, recovery shares) whose bytes are
+    /// in the registration's or replacement's calldata — the card signed the whole hash; the prefix only tells a
+    /// kiosk which of the patient's card-signed bundles is current, and shares the epoch's slot. The recovery key
+    /// (printed on the issue letter) is kept only as its index, `patientOfRecovery`. A registration writes two
+    /// slots: this one and the index.
     struct Patient {
         bytes32 cardKeyHash;
         uint64 epoch;
         uint64 nonce;
         bool lost;
-        bytes32 keyBundleHash;
+        bytes15 keyBundlePrefix;
     }
 
     /// @notice The governance admin: schedules and executes governed calls, wires the modules.
@@ -495,11 +497,11 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     }
 
     function _register(bytes32 patientId, address hospital, bytes32 recoveryKeyHash, bytes32 keyBundleHash) internal {
-        // Three slots: the card key hash stays zero (the patient id is the card's key hash), nonce and lost start
-        // at zero beside the epoch.
+        // Two slots: the card key hash stays zero (the patient id is the card's key hash), nonce and lost start
+        // at zero beside the epoch and the bundle's hash prefix.
         Patient storage p = _patients[patientId];
         p.epoch = 1;
-        p.keyBundleHash = keyBundleHash;
+        p.keyBundlePrefix = bytes15(keyBundleHash);
         patientOfRecovery[recoveryKeyHash] = patientId;
         emit PatientRegistered(patientId, hospital);
     }
@@ -553,7 +555,7 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         emit CardReplaced(patientId, _cardKey(patientId, p), newHash, hospital);
         p.cardKeyHash = newHash;
         p.lost = false;
-        p.keyBundleHash = bundleHash;
+        p.keyBundlePrefix = bytes15(bundleHash);
         if (newRecoveryKeyHash != 0) {
             if (patientOfRecovery[newRecoveryKeyHash] != 0) revert RecoveryKeyInUse(newRecoveryKeyHash);
             // The old letter serves nobody any more: its key was `recovery` (checked above).
@@ -597,10 +599,11 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
         return cardKeyHash != 0 && _cardKey(pid, p) == cardKeyHash && !p.lost ? pid : bytes32(0);
     }
 
-    /// @notice keccak256 of the patient's current key bundle, whose bytes are in the calldata of the registration or
-    /// the last replacement (zero: unknown patient).
+    /// @notice The first 15 bytes of keccak256 of the patient's current key bundle, zero-padded (zero: unknown
+    /// patient); the bundle's bytes are in the calldata of the registration or the last replacement, whose card
+    /// signature covers the whole hash.
     function keyBundleOf(bytes32 patientId) external view returns (bytes32) {
-        return _patients[patientId].keyBundleHash;
+        return bytes32(_patients[patientId].keyBundlePrefix);
     }
 
     /// @notice Whether the patient's current card was reported lost (and not yet replaced).

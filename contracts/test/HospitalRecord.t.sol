@@ -383,7 +383,7 @@ contract HospitalRecordTest is Fixture {
         // The same state as registerPatient + grantConsent + addMedicalRecord.
         assertEq(hub.cardKeyOf(id), id);
         assertEq(hub.epochOf(id), 1);
-        assertEq(hub.keyBundleOf(id), keccak256(keyBundle()));
+        assertEq(hub.keyBundleOf(id), bundlePrefix(keyBundle()));
         assertEq(hub.patientOfRecovery(recoveryHashOf(id)), id);
         (uint64 until, uint64 signedAt, uint64 epoch, uint8 scope) = hub.consentOf(id, hospital);
         assertTrue(until == t.validUntil && signedAt == t.signedAt && epoch == 1 && scope == HOSPITAL_ALL);

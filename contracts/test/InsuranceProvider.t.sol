@@ -5,7 +5,7 @@ import {Fixture} from "./utils/Fixture.sol";
 import {Role, Scope, MalformedEnvelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
-import {InsuranceProvider} from "../src/InsuranceProvider.sol";
+import {InsuranceProvider, IHospitalRecord} from "../src/InsuranceProvider.sol";
 import {TestStablecoin} from "../src/TestStablecoin.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
@@ -229,7 +229,7 @@ contract InsuranceProviderTest is Fixture {
         vm.prank(hospitalKiosk);
         assertEq(insurance.submitClaim(pid, index, 250e18, sealedClaim), 1);
         assertEq(insurance.claimCount(), 1);
-        assertEq(insurance.claimOfRecord(keccak256(abi.encode(pid, index))), 1);
+        assertEq(insurance.claimOfRecord(pid, index), 1);
 
         InsuranceProvider.Claim memory c = insurance.getClaim(1);
         assertEq(c.patientId, pid);
@@ -242,7 +242,7 @@ contract InsuranceProviderTest is Fixture {
         assertEq(c.submittedAt, block.timestamp);
         assertEq(c.decidedAt, 0);
         assertEq(c.reasonCode, 0);
-        assertEq(c.contentHash, keccak256(sealedClaim));
+        assertEq(c.contentHashPrefix, bytes16(keccak256(sealedClaim)), "the stored part of the hash");
 
         (InsuranceProvider.ClaimStatus s, uint256 claimed, uint256 approved, address h, address i) =
             insurance.getClaimStatus(1);
@@ -310,6 +310,61 @@ contract InsuranceProviderTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotOriginalRecord.selector, pid, amended));
         insurance.submitClaim(pid, amended, 5e18, env(0x02));
         assertEq(insurance.claimCount(), 1);
+    }
+
+    /// The billed mark lives in the record's entry (HospitalRecord.bill): a refused claim leaves no mark, each of two
+    /// entries sharing a slot keeps its own mark and its own header, and only the hub's InsuranceProvider marks.
+    function test_submitClaim_markIsTheEntrys() public {
+        uint256 a = addRecord(pid, hospitalKiosk, env(0x0a));
+        uint256 b = addRecord(pid, hospitalKiosk, env(0x0b));
+        assertEq(a >> 1, b >> 1, "the two entries share a slot");
+        grant(PATIENT_PK, pid, hospital2Kiosk, Scope.WRITE, 0);
+        vm.prank(hospital2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotRecordAuthor.selector, pid, b));
+        insurance.submitClaim(pid, b, 1, env(0x01));
+        assertEq(insurance.claimOfRecord(pid, b), 0, "a refused claim leaves no mark");
+        assertEq(records.billedBy(pid, b), 0);
+        vm.startPrank(hospitalKiosk);
+        uint256 cb = insurance.submitClaim(pid, b, 7e18, env(0x02));
+        assertEq(insurance.claimOfRecord(pid, a), 0, "the slot's other entry stays unbilled");
+        uint256 ca = insurance.submitClaim(pid, a, 5e18, env(0x03));
+        vm.stopPrank();
+        assertEq(insurance.claimOfRecord(pid, a), ca);
+        assertEq(insurance.claimOfRecord(pid, b), cb);
+        assertEq(records.recordAuthor(pid, a), hospitalId, "the headers are untouched by the marks");
+        assertEq(records.recordAuthor(pid, b), hospitalId);
+        assertTrue(records.isOriginal(pid, a) && records.isOriginal(pid, b));
+        (HospitalRecord.Record[] memory page,) = records.getMedicalRecords(pid, a, 2);
+        assertEq(page[0].time, uint32(block.timestamp));
+        assertEq(page[1].supersedes, 0);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, b + 1));
+        insurance.claimOfRecord(pid, b + 1);
+    }
+
+    function test_bill_onlyTheHubsInsuranceProvider() public {
+        uint256 index = addRecord(pid, hospitalKiosk, env(0x0a));
+        // A kiosk, the hub's admin, another InsuranceProvider on the same records: none can mark an entry billed
+        // (a mark would stop the hospital from billing its visit).
+        InsuranceProvider rogue = new InsuranceProvider(hub, IHospitalRecord(address(records)), IERC20(address(token)));
+        address[3] memory callers = [hospitalKiosk, hub.admin(), address(rogue)];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NotModule.selector, callers[i]));
+            records.bill(pid, index, 1);
+        }
+        vm.prank(insurerKiosk);
+        rogue.enrollPatient(pid, 8000, 1000e18);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NotModule.selector, address(rogue)));
+        rogue.submitClaim(pid, index, 1, env(0x01));
+        // The hub's InsuranceProvider: a claim id must fit the entry's 40 bits.
+        vm.startPrank(address(insurance));
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.ClaimIdOutOfRange.selector, uint256(1) << 40));
+        records.bill(pid, index, uint256(1) << 40);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.ClaimIdOutOfRange.selector, 0));
+        records.bill(pid, index, 0);
+        vm.stopPrank();
+        assertEq(records.billedBy(pid, index), 0);
     }
 
     function test_submitClaim_revertsForWrongCaller() public {
@@ -858,10 +913,12 @@ contract InsuranceProviderTest is Fixture {
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
         uint256 b = insurance.submitClaim(pid, index, 100e18, env(0xc1a2));
-        bytes32 ha = insurance.getClaim(a).contentHash;
-        bytes32 hb = insurance.getClaim(b).contentHash;
-        assertTrue(ha != hb && ha != bytes32(0));
-        bytes memory changed = abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, a, hb, ha);
+        bytes32 ha = keccak256(env(0xc1a1)); // recordAndClaim's sealed claim, as ClaimSubmitted names it
+        bytes32 hb = keccak256(env(0xc1a2));
+        assertEq(insurance.getClaim(a).contentHashPrefix, bytes16(ha));
+        assertEq(insurance.getClaim(b).contentHashPrefix, bytes16(hb));
+        assertTrue(bytes16(ha) != bytes16(hb));
+        bytes memory changed = abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, a, hb, bytes16(ha));
         vm.startPrank(insurerKiosk);
         vm.expectRevert(changed);
         insurance.settleClaim(a, hb, 80e18, responseEnv());
@@ -885,11 +942,11 @@ contract InsuranceProviderTest is Fixture {
         vm.prank(insurer);
         insurance.setApprovalThreshold(50e18);
         uint256 c = recordAndClaim(pid, 100e18);
-        bytes32 hc = insurance.getClaim(c).contentHash;
+        bytes32 hc = keccak256(env(0xc1a1));
         vm.prank(insurerKiosk);
         insurance.approveClaim(c, hc, 80e18, responseEnv());
         vm.prank(second);
-        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, c, hb, hc));
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, c, hb, bytes16(hc)));
         insurance.confirmApproval(c, hb);
         vm.prank(second);
         insurance.confirmApproval(c, hc);

@@ -79,12 +79,12 @@ contract CardLifeAttacks is Fixture {
         vm.prank(hospital2Kiosk);
         assertEq(hub.registerPatient(deadline, rk, bundle, s), other);
         assertEq(hub.patientOfRecovery(rk), other, "recovery key hash stored (as its index)");
-        assertEq(hub.keyBundleOf(other), keccak256(bundle), "bundle hash stored");
+        assertEq(hub.keyBundleOf(other), bundlePrefix(bundle), "bundle hash stored");
         assertFalse(hub.cardLost(other));
         assertEq(hub.patientOfCard(other), other);
         // The fixture's patient too.
         assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), pid);
-        assertEq(hub.keyBundleOf(pid), keccak256(keyBundle()));
+        assertEq(hub.keyBundleOf(pid), bundlePrefix(keyBundle()));
     }
 
     function test_register_signatureOverAnotherBundleOrRecoveryKeyRefused() public {
@@ -107,7 +107,7 @@ contract CardLifeAttacks is Fixture {
         // The terms the card signed go through.
         hub.registerPatient(deadline, rk, bundle, s);
         vm.stopPrank();
-        assertEq(hub.keyBundleOf(other), keccak256(bundle));
+        assertEq(hub.keyBundleOf(other), bundlePrefix(bundle));
     }
 
     // ================================================================ loss report
@@ -367,7 +367,7 @@ contract CardLifeAttacks is Fixture {
         assertEq(hub.patientOfCard(idOf(NEW_CARD_PK)), pid);
         assertEq(hub.patientOfCard(pid), bytes32(0));
         assertEq(hub.epochOf(pid), 3);
-        assertEq(hub.keyBundleOf(pid), keccak256(bundle));
+        assertEq(hub.keyBundleOf(pid), bundlePrefix(bundle));
         assertEq(hub.patientOfRecovery(recoveryHashOf(pid)), pid, "recovery key kept");
         assertFalse(hub.cardLost(pid));
 
@@ -405,7 +405,7 @@ contract CardLifeAttacks is Fixture {
         assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
         assertEq(hub.epochOf(pid), 2);
         assertFalse(hub.cardLost(pid));
-        assertEq(hub.keyBundleOf(pid), keccak256(keyBundleOf(2)));
+        assertEq(hub.keyBundleOf(pid), bundlePrefix(keyBundleOf(2)));
     }
 
     // ================================================================ attacks on the replacement
@@ -611,7 +611,7 @@ contract CardLifeAttacks is Fixture {
         hub.replaceCard(pid, sAt, newRk, bundle, rec, card);
         assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
         assertEq(hub.patientOfRecovery(newRk), pid);
-        assertEq(hub.keyBundleOf(pid), keccak256(bundle));
+        assertEq(hub.keyBundleOf(pid), bundlePrefix(bundle));
     }
 
     // ================================================================ an intercepted pair, re-submitted with other terms
@@ -677,7 +677,7 @@ contract CardLifeAttacks is Fixture {
         // The signed bundle goes through (from any kiosk of the hospital: it is the patient's bundle).
         vm.prank(rogue);
         hub.replaceCard(pid, sAt, 0, bundle, rec, card);
-        assertEq(hub.keyBundleOf(pid), keccak256(bundle));
+        assertEq(hub.keyBundleOf(pid), bundlePrefix(bundle));
         assertEq(hub.cardKeyOf(pid), idOf(NEW_CARD_PK));
     }
 

@@ -8,6 +8,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {Fixture} from "../utils/Fixture.sol";
 import {InsuranceProvider, IHospitalRecord} from "../../src/InsuranceProvider.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
+import {IPatientSmartCard} from "../../src/CareTypes.sol";
 
 /// @notice A payment token that calls back into whatever it is armed with in the middle of a transfer (as an
 /// ERC-777 hook or a malicious stablecoin upgrade would), then either swallows the callback's failure or
@@ -273,6 +274,7 @@ contract PaymentAttacks is Fixture {
     function _evilStack() internal returns (uint256 a, uint256 b) {
         evil = new ReentrantToken();
         evilIns = new InsuranceProvider(hub, IHospitalRecord(address(records)), IERC20(address(evil)));
+        _asTheHubsInsuranceProvider(address(evilIns));
         _addKiosk(insurer, address(evil));
         vm.prank(insurerKiosk);
         evilIns.enrollPatient(pid, BPS, LIMIT);
@@ -289,6 +291,12 @@ contract PaymentAttacks is Fixture {
             if (i == 0) a = id;
             else b = id;
         }
+    }
+
+    /// @dev HospitalRecord lets only the hub's InsuranceProvider mark a record billed (`bill`): the hub names `ins`
+    /// for these tests (the hub is wired once; only this view is answered otherwise).
+    function _asTheHubsInsuranceProvider(address ins) internal {
+        vm.mockCall(address(hub), abi.encodeCall(IPatientSmartCard.insuranceProvider, ()), abi.encode(ins));
     }
 
     function _guardError() internal pure returns (bytes memory) {
@@ -377,6 +385,7 @@ contract PaymentAttacks is Fixture {
     function test_falseReturningToken_paymentRevertsAndClaimStaysApproved() public {
         FalseToken f = new FalseToken();
         InsuranceProvider ins = new InsuranceProvider(hub, IHospitalRecord(address(records)), IERC20(address(f)));
+        _asTheHubsInsuranceProvider(address(ins));
         vm.prank(insurerKiosk);
         ins.enrollPatient(pid, BPS, LIMIT);
         f.mint(funder, 100e18);

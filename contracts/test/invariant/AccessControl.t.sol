@@ -151,8 +151,8 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
                 keccak256(abi.encode(insurance.getClaim(1), insurance.getClaim(2), insurance.getClaim(3))),
                 _fourEyesHash(),
                 keccak256(abi.encode(cov, remaining)),
-                insurance.claimOfRecord(keccak256(abi.encode(pid, uint256(0)))),
-                insurance.claimOfRecord(keccak256(abi.encode(pid, uint256(1))))
+                insurance.claimOfRecord(pid, 0),
+                insurance.claimOfRecord(pid, 1)
             )
         );
     }

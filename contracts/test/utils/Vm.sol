@@ -36,6 +36,7 @@ interface Vm {
     function assume(bool condition) external pure;
     function label(address account, string calldata newLabel) external;
     function store(address target, bytes32 slot, bytes32 value) external;
+    function mockCall(address callee, bytes calldata data, bytes calldata returnData) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);

@@ -1,6 +1,7 @@
-//! Finding a patient's key bundle: the hub keeps only its hash (`keyBundleOf`); the bytes travel in the calldata
-//! of the `registerPatient`, `registerAndConsent` (the registration step, through HospitalRecord) or
-//! `replaceCard` that set it, found through the event that call emitted.
+//! Finding a patient's key bundle: the hub keeps only the first [`BUNDLE_HASH_PREFIX`] bytes of its hash
+//! (`keyBundleOf`, zero-padded; the card signed the whole hash when it registered or replaced the bundle); the
+//! bytes travel in the calldata of the `registerPatient`, `registerAndConsent` (the registration step, through
+//! HospitalRecord) or `replaceCard` that set it, found through the event that call emitted.
 //!
 //! Public RPCs cap `eth_getLogs` ranges (500 blocks on some Celo providers), so a scan from the deployment block
 //! fails on a chain a few hours old: callers pass the blocks their index recorded for the patient's registration
@@ -15,6 +16,14 @@ use alloy::sol_types::{SolCall, SolEvent};
 
 use crate::bindings::PatientSmartCard as Hub;
 use crate::{Chain, ChainError};
+
+/// How many leading bytes of the bundle's keccak-256 the hub keeps (`keyBundleOf` pads them with zeros).
+pub const BUNDLE_HASH_PREFIX: usize = 15;
+
+/// Whether `bytes` are the bundle `keyBundleOf` answered `want` for (its hash's first [`BUNDLE_HASH_PREFIX`] bytes).
+pub fn is_bundle(bytes: &[u8], want: B256) -> bool {
+    keccak256(bytes)[..BUNDLE_HASH_PREFIX] == want[..BUNDLE_HASH_PREFIX]
+}
 
 /// The widest window of the fallback scan: within the caps of the public Celo RPCs we know (500 blocks).
 pub const SCAN_WINDOW: u64 = 500;
@@ -34,7 +43,7 @@ fn range_refused(e: &alloy::transports::TransportError) -> bool {
     .any(|w| t.contains(w))
 }
 
-/// The bytes whose keccak-256 is `want`, from the newest registration or card replacement of `patient` that
+/// The bytes `want` names ([`is_bundle`]: `keyBundleOf`'s answer, or the bundle's whole hash), from the newest registration or card replacement of `patient` that
 /// carries them. `blocks` are where the caller's index saw those events (any order), each asked alone; when
 /// none of them has it, the blocks from the latest back to `from_block` are scanned, newest first, in windows of
 /// at most [`SCAN_WINDOW`] (halved while the node refuses one as too wide). `None` when no transaction there
@@ -133,9 +142,32 @@ async fn carried(
         } else {
             continue;
         };
-        if keccak256(&bytes) == want {
+        if is_bundle(&bytes, want) {
             return Ok(Some(bytes.to_vec()));
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_is_named_by_its_hash_or_the_prefix_the_hub_keeps() {
+        let bundle = b"a key bundle".as_slice();
+        let whole = keccak256(bundle);
+        let mut kept = B256::ZERO;
+        kept[..BUNDLE_HASH_PREFIX].copy_from_slice(&whole[..BUNDLE_HASH_PREFIX]);
+        assert!(is_bundle(bundle, whole));
+        assert!(is_bundle(bundle, kept), "keyBundleOf's zero-padded prefix");
+        assert!(!is_bundle(b"another bundle", kept));
+        let mut off = kept;
+        off[BUNDLE_HASH_PREFIX - 1] ^= 1;
+        assert!(!is_bundle(bundle, off), "every kept byte counts");
+        assert!(
+            !is_bundle(bundle, B256::ZERO),
+            "an unknown patient's zero names nothing"
+        );
+    }
 }

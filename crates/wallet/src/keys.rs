@@ -20,8 +20,15 @@ pub trait KeyKind: sealed::Sealed + Sized {
     const WHAT: &'static str;
     /// Checks and wraps 32 secret bytes.
     fn from_secret(bytes: Zeroizing<[u8; 32]>) -> Result<Self>;
-    /// A fresh random key from the OS's random source.
-    fn generate() -> Self;
+    /// A fresh random key from the OS's random source (32 random bytes, drawn again in the ~2^-128 case that
+    /// `from_secret` refuses them).
+    fn generate() -> Self {
+        loop {
+            if let Ok(k) = Self::from_secret(random_bytes()) {
+                return k;
+            }
+        }
+    }
     /// The secret bytes.
     fn secret_bytes(&self) -> &[u8; 32];
 }
@@ -82,15 +89,6 @@ impl KeyKind for SigningKey {
         Ok(SigningKey { secret, address })
     }
 
-    fn generate() -> Self {
-        loop {
-            // A random 32-byte string is a valid scalar but with probability ~2^-128; retry then.
-            if let Ok(k) = Self::from_secret(random_bytes()) {
-                return k;
-            }
-        }
-    }
-
     fn secret_bytes(&self) -> &[u8; 32] {
         &self.secret
     }
@@ -141,14 +139,6 @@ impl KeyKind for RecordKey {
         let mut public = [0u8; 65];
         public.copy_from_slice(point.as_bytes());
         Ok(RecordKey { secret, public })
-    }
-
-    fn generate() -> Self {
-        loop {
-            if let Ok(k) = Self::from_secret(random_bytes()) {
-                return k;
-            }
-        }
     }
 
     fn secret_bytes(&self) -> &[u8; 32] {
@@ -210,12 +200,6 @@ impl KeyKind for StaffCode {
         Ok(StaffCode { secret })
     }
 
-    fn generate() -> Self {
-        StaffCode {
-            secret: random_bytes(),
-        }
-    }
-
     fn secret_bytes(&self) -> &[u8; 32] {
         &self.secret
     }
@@ -253,14 +237,6 @@ impl KeyKind for DatabaseKey {
             });
         }
         Ok(DatabaseKey { secret })
-    }
-
-    fn generate() -> Self {
-        loop {
-            if let Ok(k) = Self::from_secret(random_bytes()) {
-                return k;
-            }
-        }
     }
 
     fn secret_bytes(&self) -> &[u8; 32] {

@@ -418,7 +418,7 @@ pub async fn key_bundle(k: &Kiosk, pid: B256) -> Result<records::KeyBundle, Kios
     if want == B256::ZERO {
         return Err(KioskError::UnknownPatient);
     }
-    if let Some(b) = cached.filter(|b| alloy::primitives::keccak256(b) == want) {
+    if let Some(b) = cached.filter(|b| carekiosk_chain::bundle::is_bundle(b, want)) {
         return Ok(records::KeyBundle::decode(&b)?);
     }
     // Where this kiosk's index saw the patient registered or their card replaced: each block asked alone (a
