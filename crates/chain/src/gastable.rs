@@ -166,9 +166,10 @@ pub fn explanation(function: &str) -> Option<&'static str> {
         ),
         "registerPatient" => Some(
             "Registration now carries the card's history-key bundle (2,391 bytes of calldata, ~38,000 gas) and \
-             stores two more slots (the bundle hash, and the recovery key's patient, which is both how reception \
-             finds the patient from the issue letter and the only record of the recovery key: ~44,000 gas): the \
-             price of a lost card losing nothing (docs/design-v2.md, \"The card's life\"). Paid once per card.",
+             stores one more slot (the recovery key's patient, which is both how reception finds the patient from \
+             the issue letter and the only record of the recovery key: ~22,000 gas; the bundle's hash prefix \
+             shares the epoch's slot): the price of a lost card losing nothing (docs/design-v2.md, \"The card's \
+             life\"). Paid once per card.",
         ),
         "registerHospital" => Some(
             "Governance goes through a delay since v2: two transactions, `schedule` then `execute` (42,000 gas of \
