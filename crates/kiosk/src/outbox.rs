@@ -556,21 +556,46 @@ impl Outbox {
         if mined < last.nonce {
             self.fill_gaps(mined, last.nonce).await?;
             // A write of ours confirmed at a nonce the chain has not used is gone (its block was reorged away) and
-            // this one waits behind it: the next finality check runs at once (not at its pace) and finds it, and
-            // raising this one's fees would not help. (A stale nonce from a load-balanced node costs one check.)
-            behind_a_gone_write = self
+            // this one waits behind it: that write is checked against the chain now (and the next finality check
+            // runs at once), and raising this one's fees would not help. (A stale nonce from a load-balanced node
+            // costs one look.)
+            let invalid = |e: carekiosk_store::StoreError| ChainError::Invalid(e.to_string());
+            let holds_a_lower_nonce = |e: &OutboxEntry| {
+                e.id != id && e.nonce.is_some_and(|n| (mined..last.nonce).contains(&n))
+            };
+            let below: Vec<OutboxEntry> = self
                 .store
                 .unfinal()
-                .map_err(|e| ChainError::Invalid(e.to_string()))?
-                .iter()
-                .any(|e| e.nonce.is_some_and(|n| (mined..last.nonce).contains(&n)));
-            if behind_a_gone_write {
+                .map_err(invalid)?
+                .into_iter()
+                .filter(holds_a_lower_nonce)
+                .collect();
+            // A lower write of ours already found gone and waiting to be sent again holds this one back as well.
+            behind_a_gone_write = !below.is_empty()
+                || self
+                    .store
+                    .pending()
+                    .map_err(invalid)?
+                    .iter()
+                    .any(|e| e.reorged_at.is_some() && holds_a_lower_nonce(e));
+            if !below.is_empty() {
                 *self.last_finality.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 tracing::debug!(
                     entry = id,
                     mined,
-                    "a lower write of ours is gone: finality checked at once"
+                    "a lower write of ours is gone: checked now"
                 );
+                // Those writes themselves, now: a finality check under way (slow behind a rate-limited node) would
+                // find them only when it ends, and every write of this kiosk waits behind them meanwhile.
+                match self.check_entries(below, 0).await {
+                    Ok(r) if !r.reorged.is_empty() => {
+                        tracing::warn!(entries = ?r.reorged, behind = id, "writes reorged away: sending them again")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the writes below not checked now")
+                    }
+                }
             }
         }
         if mined > last.nonce {
@@ -628,17 +653,38 @@ impl Outbox {
     /// Included writes against the chain now: final once their block is at or below `finalized`; sent again
     /// (back to `submitted`, driven by the next [`Outbox::drain`]) if their transaction is no longer on the chain.
     pub async fn check_finality(&self) -> Result<Finality, KioskError> {
-        let _one = self.checking.lock().await;
-        let mut report = Finality::default();
+        let one = self.checking.lock().await;
+        self.check_finality_held(one).await
+    }
+
+    /// [`Outbox::check_finality`] while holding its one-at-a-time lock.
+    async fn check_finality_held(
+        &self,
+        _one: tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<Finality, KioskError> {
         let unfinal = self.store.unfinal()?;
         if unfinal.is_empty() {
-            return Ok(report);
+            return Ok(Finality::default());
         }
         let finalized = self.chain.finalized_block().await?;
-        report.finalized_block = finalized;
+        self.check_entries(unfinal, finalized).await
+    }
+
+    /// The finality check's look at `entries` (included writes) against the chain's `finalized` block: final,
+    /// moved, or reorged away (back to `submitted`). With `finalized` 0 nothing becomes final and every receipt is
+    /// checked against the chain's block at its height.
+    async fn check_entries(
+        &self,
+        entries: Vec<OutboxEntry>,
+        finalized: u64,
+    ) -> Result<Finality, KioskError> {
+        let mut report = Finality {
+            finalized_block: finalized,
+            ..Finality::default()
+        };
         // The chain's block hash at each height asked in this check (writes share blocks).
         let mut canonical = HashMap::new();
-        for e in unfinal {
+        for e in entries {
             if self.is_driven(e.id) {
                 continue;
             }
@@ -727,6 +773,11 @@ impl Outbox {
     /// [`Outbox::check_finality`], at most once per [`Outbox::with_finality_every`]; failures are logged (the
     /// next call tries again). [`Outbox::drain`] calls it.
     pub async fn check_finality_if_due(&self) {
+        // One running already (slow behind a rate-limited node, say): its result will do, and the caller goes on —
+        // a kiosk's background loop must not wait on it to send what is waiting.
+        let Ok(one) = self.checking.try_lock() else {
+            return;
+        };
         {
             let mut last = self.last_finality.lock().unwrap_or_else(|e| e.into_inner());
             let now = tokio::time::Instant::now();
@@ -735,7 +786,7 @@ impl Outbox {
             }
             *last = Some(now);
         }
-        match self.check_finality().await {
+        match self.check_finality_held(one).await {
             Ok(r) if !r.reorged.is_empty() => {
                 tracing::warn!(entries = ?r.reorged, "writes reorged away: sending them again")
             }

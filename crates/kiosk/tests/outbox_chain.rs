@@ -540,6 +540,52 @@ async fn a_write_stuck_behind_a_dropped_confirmed_write_has_it_found_at_once() {
     assert_eq!(r.mined_nonce().await, 2);
 }
 
+/// A write waiting behind one of ours that a reorg dropped finds that write itself, without a finality check: none
+/// is due for an hour and nothing calls one, yet when the waiting write gives up the dropped one is back to
+/// `submitted`, and a drain lands both, each once. (Left to the finality check, a check already under way — slow
+/// behind a rate-limited node — finds it only when it ends, while every later write of the kiosk waits: the one
+/// failed visit of the Celo-like run of 2026-12-03 13:26 UTC.)
+#[tokio::test]
+async fn a_write_waiting_behind_a_dropped_write_finds_it_without_a_finality_check() {
+    let r = rig("below").await;
+    let outbox = Outbox::new(r.chain.clone(), r.store.clone(), r.sender)
+        .with_receipt_poll(Duration::from_millis(50))
+        .with_stuck_after(Duration::from_millis(400))
+        .with_receipt_timeout(Duration::from_secs(3))
+        .with_finality_every(Duration::from_secs(3600));
+    let first = outbox.submit("first", "test", call()).await.unwrap();
+    let Submitted::Confirmed { tx_hash, .. } = first else {
+        panic!("{first:?}")
+    };
+    outbox.check_finality_if_due().await; // the hour starts now
+    r.rpc("anvil_reorg", serde_json::json!([1, []])).await;
+    assert!(r.chain.receipt(tx_hash).await.unwrap().is_none(), "dropped");
+    let second = outbox.submit("second", "test", call()).await.unwrap();
+    assert!(
+        matches!(second, Submitted::Pending { .. }),
+        "it cannot land before the first: {second:?}"
+    );
+    let e = r.store.outbox_entry(1).unwrap().unwrap();
+    assert_eq!(
+        e.state,
+        OutboxState::Submitted,
+        "the write behind found the dropped one: {e:?}"
+    );
+    assert!(e.reorged_at.is_some());
+    let sent = outbox.drain().await.unwrap();
+    assert!(
+        matches!(
+            sent.as_slice(),
+            [Submitted::Confirmed { .. }, Submitted::Confirmed { .. }]
+        ),
+        "{sent:?}"
+    );
+    let e = r.store.outbox_entry(1).unwrap().unwrap();
+    assert_eq!(e.tx_hash, Some(tx_hash.0), "sent again as it was");
+    assert_eq!(r.store.attempts(2).unwrap().len(), 1, "no fee bump");
+    assert_eq!(r.mined_nonce().await, 2, "each once");
+}
+
 #[tokio::test]
 async fn a_write_refused_while_an_earlier_write_of_its_kiosk_is_off_the_chain_waits_for_it_and_lands(
 ) {
