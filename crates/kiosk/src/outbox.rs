@@ -14,7 +14,9 @@
 //!   replaced with the same nonce and fees raised by what nodes require (+10 %), so at most one of them lands.
 //! - Included, then final: a receipt makes a write *included* (`Confirmed`); [`Outbox::check_finality`] marks it
 //!   *final* once its block is at or below the chain's `finalized` block, and sends it again if its block was
-//!   reorged away before that.
+//!   reorged away before that. A write waiting while the chain's nonce stands below its own checks the writes of
+//!   this kiosk holding those nonces itself, at once (a finality check under way may be slow), and is not re-priced
+//!   while one of them waits to be sent again.
 //! - Reorged away with what it needs: another kiosk's write it depends on (an enrolment, a registration) may not be
 //!   back on the chain when this one is sent again, and the chain refuses it. For [`REORG_GRACE`] after the reorg,
 //!   such a refusal is not final: the write is deferred (`queued` with the refusal) and tried again with a fresh
