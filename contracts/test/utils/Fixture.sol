@@ -82,12 +82,12 @@ abstract contract CardSigner is Test {
 
     // ------------------------------------------------------------ envelopes
 
-    /// @dev A well-formed version-2 envelope of `bucket` plaintext bytes whose content depends on `seed`.
     /// @dev What the hub keeps of a key bundle's hash (`keyBundleOf`): its first 15 bytes, zero-padded.
     function bundlePrefix(bytes memory bundle) internal pure returns (bytes32) {
         return bytes32(bytes15(keccak256(bundle)));
     }
 
+    /// @dev A well-formed version-2 envelope of `bucket` plaintext bytes whose content depends on `seed`.
     function envOf(uint256 bucket, uint256 seed) internal pure returns (bytes memory b) {
         b = new bytes(Envelope.OVERHEAD + bucket);
         b[0] = bytes1(Envelope.VERSION);
