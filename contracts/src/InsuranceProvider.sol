@@ -533,7 +533,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     }
 
     /// @dev Reverts `ClaimChanged` unless `claimHash` is zero or claim `claimId`'s content hash: its first 16 bytes
-    /// are compared (what is stored; telling two claims apart by them takes a 2^128 search).
+    /// are compared (what is stored; passing another claim off as this one by them takes a 2^128 search).
     function _sameClaim(uint256 claimId, StoredClaim storage c, bytes32 claimHash) internal view {
         if (claimHash != bytes32(0) && bytes16(claimHash) != c.contentHashPrefix) {
             revert ClaimChanged(claimId, claimHash, bytes32(c.contentHashPrefix));
