@@ -339,6 +339,16 @@ contract InsuranceProviderTest is Fixture {
         assertEq(page[1].supersedes, 0);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, b + 1));
         insurance.claimOfRecord(pid, b + 1);
+        // A record index the kiosk pushes past 2^24 (which the claim's stored uint24 would wrap onto an existing
+        // entry) or to its maximum is no record: the mark is asked with the whole index.
+        uint256[2] memory far = [(uint256(1) << 24) + a, type(uint256).max];
+        vm.startPrank(hospitalKiosk);
+        for (uint256 i; i < far.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NoSuchRecord.selector, pid, far[i]));
+            insurance.submitClaim(pid, far[i], 1, env(0x04));
+        }
+        vm.stopPrank();
+        assertEq(insurance.claimCount(), 2, "nothing billed by them");
     }
 
     function test_bill_onlyTheHubsInsuranceProvider() public {
