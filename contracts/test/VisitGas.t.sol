@@ -12,7 +12,7 @@ import {InsuranceProvider} from "../src/InsuranceProvider.sol";
 /// @notice The gas of one whole visit of a new patient, as the kiosks send it: with the step functions
 /// (8 transactions) and with today's single calls (14 transactions), every transaction's gas including the
 /// intrinsic 21,000 and its calldata, at realistic sizes (every sealed payload a 784-byte envelope of random-looking
-/// ciphertext, the key bundle 2,391 bytes). Print: `forge test --match-path test/VisitGas.t.sol -vv`.
+/// ciphertext, the key bundle 277 bytes). Print: `forge test --match-path test/VisitGas.t.sol -vv`.
 ///
 /// Each test runs isolated (`isolate = true`): every top-level call is its own transaction, so storage is cold and
 /// its original values are those of the transaction's start, as on a real chain. A warm-up visit of another patient
@@ -58,13 +58,15 @@ contract VisitGasTest is Fixture {
         b[0] = 0x02;
     }
 
-    /// @dev A key bundle as the kiosk builds it: H compressed (33) and three 784-byte envelopes (2,391 bytes).
+    /// @dev A key bundle as the kiosk builds it (compact layout): the marker 0xB2, H compressed (33) and three
+    /// one-key grants of 81 bytes (ephemeral point 33, key 32, tag 16): 277 bytes.
     function bundleOf(uint256 seed) internal pure returns (bytes memory b) {
-        b = noise(33 + 3 * 784, seed);
-        b[0] = 0x02;
-        b[33] = 0x02;
-        b[33 + 784] = 0x02;
-        b[33 + 2 * 784] = 0x02;
+        b = noise(1 + 33 + 3 * 81, seed);
+        b[0] = 0xB2;
+        b[1] = 0x02;
+        b[34] = 0x02;
+        b[34 + 81] = 0x02;
+        b[34 + 2 * 81] = 0x02;
     }
 
     // ------------------------------------------------------------ measuring

@@ -65,13 +65,14 @@ abstract contract CardSigner is Test {
         return idOf(recoveryPkOf(patientId));
     }
 
-    /// @dev A key bundle of the real size (H compressed, then card grant, share A and share B as smallest-bucket
-    /// envelopes: 33 + 3 x 784 bytes) whose content depends on `seed`.
+    /// @dev A key bundle of the real size (compact layout: the marker 0xB2, H compressed, then card grant, share A
+    /// and share B as one-key grants: 1 + 33 + 3 x 81 bytes) whose content depends on `seed`.
     function keyBundleOf(uint256 seed) internal pure returns (bytes memory b) {
-        b = new bytes(33 + 3 * (Envelope.OVERHEAD + 512));
-        b[0] = 0x02;
+        b = new bytes(1 + 33 + 3 * 81);
+        b[0] = 0xB2;
+        b[1] = 0x02;
         assembly ("memory-safe") {
-            mstore(add(b, 34), seed)
+            mstore(add(b, 35), seed)
         }
     }
 

@@ -165,7 +165,8 @@ pub fn explanation(function: &str) -> Option<&'static str> {
              both.",
         ),
         "registerPatient" => Some(
-            "Registration now carries the card's history-key bundle (2,391 bytes of calldata, ~38,000 gas) and \
+            "Registration now carries the card's history-key bundle (277 bytes of calldata in its compact layout, \
+             ~4,400 gas) and \
              stores one more slot (the recovery key's patient, which is both how reception finds the patient from \
              the issue letter and the only record of the recovery key: ~22,000 gas; the bundle's hash prefix \
              shares the epoch's slot): the price of a lost card losing nothing (docs/design-v2.md, \"The card's \
@@ -969,7 +970,7 @@ pub fn document(r: &GasReport) -> Result<String, ChainError> {
          gas figure). The contracts are compiled for Prague (`contracts/foundry.toml`). Writes from receipts, \
          view functions by `eth_estimateGas`, as the paper measured them. Every sealed payload has a v2 \
          envelope's shape (padded plaintext + 272 bytes): records and amendments {} + 272 bytes, claims {} + \
-         272, prescriptions {} + 272; a registration carries the patient's 2,391-byte key bundle; every card \
+         272, prescriptions {} + 272; a registration carries the patient's 277-byte key bundle; every card \
          signature is verified on chain (P-256 precompile). Contracts v2 (docs/design-v2.md): consents with \
          epoch and signing time, governance through a delay (`registerHospital`, `registerPharmacy` are \
          `schedule` + `execute`), escrow reserved at approval, the card's recovery key and key bundle at \

@@ -75,18 +75,20 @@ pub fn recovery_for(patient_id: B256) -> B256 {
     alloy::primitives::keccak256([patient_id.as_slice(), b"recovery"].concat())
 }
 
-/// Bytes the size of a real key bundle (the history key and three 512-byte-bucket grants: 2,391 bytes),
-/// pseudo-random like ciphertext, so calldata is priced as a real registration's.
+/// Bytes the size of a real key bundle of a new patient (the compact layout: marker, the history key and three
+/// one-key grants: 277 bytes), pseudo-random like ciphertext, so calldata is priced as a real registration's.
 pub fn sample_key_bundle() -> alloy::primitives::Bytes {
-    let mut v = Vec::with_capacity(33 + 3 * (2 + 784));
+    const LEN: usize = 1 + 33 + 3 * (33 + 32 + 16);
+    let mut v = Vec::with_capacity(LEN + 8);
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    while v.len() < 33 + 3 * (2 + 784) {
+    while v.len() < LEN {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         v.extend_from_slice(&x.to_le_bytes());
     }
-    v.truncate(33 + 3 * (2 + 784));
+    v.truncate(LEN);
+    v[0] = 0xB2;
     v.into()
 }
 

@@ -95,7 +95,10 @@ pub use fhir::{
     Consent, Coverage, Encounter, MedicationDispense, MedicationRequest, MedicationStatement,
     Patient, Period, Reference, Resource, ATC_SYSTEM,
 };
-pub use history::{issue_bundle, open_card_grant, recover, Issued, KeyBundle, KEY_GRANT_TAG};
+pub use history::{
+    issue_bundle, open_card_grant, recover, BundleLayout, Issued, KeyBundle, COMPACT_BUNDLE,
+    KEY_GRANT_TAG,
+};
 pub use keys::{keccak256, key_id, KeyAgreement, RecipientPublicKey, SoftKey};
 
 /// The kind of a record: the first byte of the sealed plaintext (never on chain in the clear). The

@@ -147,7 +147,97 @@ fn a_replacement_rotates_the_key_and_the_new_card_opens_old_and_new_records() {
 #[test]
 fn bundles_of_any_bytes_never_panic() {
     for len in 0..200 {
-        let bytes: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
+        let mut bytes: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
         let _ = KeyBundle::decode(&bytes);
+        if let Some(first) = bytes.first_mut() {
+            *first = COMPACT_BUNDLE;
+            let _ = KeyBundle::decode(&bytes);
+        }
     }
+}
+
+#[test]
+fn a_new_patients_bundle_is_compact_and_its_parts_stay_in_place() {
+    let card = SoftKey::generate();
+    let mut hospital = SoftKey::generate();
+    let issued = issue(&card, &hospital, &[]);
+    let bytes = issued.bundle.encode();
+    // Marker, H, and three one-key grants of 33 + 32 + 16 bytes (the envelopes layout took 2,391).
+    assert_eq!(bytes.len(), 1 + 33 + 3 * (33 + 32 + 16));
+    assert_eq!(bytes[0], COMPACT_BUNDLE);
+    assert_eq!(issued.bundle.layout, BundleLayout::Compact);
+    // Two generations: 32 more bytes a part.
+    let second = issue(&card, &hospital, &issued.history);
+    assert_eq!(second.bundle.encode().len(), bytes.len() + 3 * 32);
+
+    // A grant moved to another part, or into a bundle of another history key, opens nothing.
+    let mut card_key = SoftKey::from_bytes(&card.to_bytes()).unwrap();
+    let mut swapped = issued.bundle.clone();
+    std::mem::swap(&mut swapped.card_grant, &mut swapped.share_a);
+    assert!(open_card_grant(&swapped, PATIENT_ID, &mut card_key).is_err());
+    let mut foreign = second.bundle.clone();
+    foreign.card_grant = issued.bundle.card_grant.clone();
+    assert!(open_card_grant(&foreign, PATIENT_ID, &mut card_key).is_err());
+    let mut letter = SoftKey::from_bytes(&issued.recovery.to_bytes()).unwrap();
+    let mut mixed = issued.bundle.clone();
+    mixed.share_b = second.bundle.share_b.clone();
+    mixed.share_b.truncate(issued.bundle.share_b.len());
+    assert!(recover(&mixed, PATIENT_ID, &mut letter, &mut hospital).is_err());
+    // A flipped byte in a grant is refused, not misread.
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let flipped = KeyBundle::decode(&flipped).unwrap();
+    assert!(recover(&flipped, PATIENT_ID, &mut letter, &mut hospital).is_err());
+    // Lengths that are not three grants of whole keys do not parse.
+    for cut in [1, 3, 32, 96] {
+        assert!(KeyBundle::decode(&bytes[..bytes.len() - cut]).is_err());
+    }
+}
+
+#[test]
+fn a_bundle_written_before_the_compact_layout_still_opens() {
+    // The envelopes layout as registrations before carried it: H, then three length-prefixed v2 envelopes.
+    let card = SoftKey::generate();
+    let mut hospital = SoftKey::generate();
+    let h = SoftKey::generate();
+    let recovery = SoftKey::generate();
+    let keys = h.to_bytes().to_vec();
+    let pad: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(151).wrapping_add(7))
+        .collect();
+    let masked: Vec<u8> = keys.iter().zip(&pad).map(|(a, b)| a ^ b).collect();
+    let seal_for = |body: &[u8], to: &SoftKey| {
+        seal_bytes_with_rng(
+            KEY_GRANT_TAG,
+            body,
+            PATIENT_ID,
+            &[to.public_key()],
+            &mut rand_core::OsRng,
+        )
+        .unwrap()
+    };
+    let legacy = KeyBundle {
+        history_public: h.public_key(),
+        card_grant: seal_for(&keys, &card),
+        share_a: seal_for(&masked, &recovery),
+        share_b: seal_for(&pad, &hospital),
+        layout: BundleLayout::Envelopes,
+    };
+    let bytes = legacy.encode();
+    assert_eq!(bytes.len(), 2_391);
+    let bundle = KeyBundle::decode(&bytes).unwrap();
+    assert_eq!(bundle.layout, BundleLayout::Envelopes);
+    let mut card_key = SoftKey::from_bytes(&card.to_bytes()).unwrap();
+    let opened = open_card_grant(&bundle, PATIENT_ID, &mut card_key).unwrap();
+    assert_eq!(opened.last().unwrap().public_key(), h.public_key());
+    let mut letter = SoftKey::from_bytes(&recovery.to_bytes()).unwrap();
+    let recovered = recover(&bundle, PATIENT_ID, &mut letter, &mut hospital).unwrap();
+    assert_eq!(recovered.last().unwrap().public_key(), h.public_key());
+    // A recovery after it writes the compact layout, and carries the old key on.
+    let next = issue(&card, &hospital, &recovered);
+    assert_eq!(next.bundle.layout, BundleLayout::Compact);
+    let mut card_key = SoftKey::from_bytes(&card.to_bytes()).unwrap();
+    let carried = open_card_grant(&next.bundle, PATIENT_ID, &mut card_key).unwrap();
+    assert_eq!(carried[0].public_key(), h.public_key());
 }
