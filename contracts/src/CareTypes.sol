@@ -68,6 +68,14 @@ struct PrescriptionOrder {
     bytes sealedPrescription;
 }
 
+/// @notice A patient's prescription list, kept in the record chain's slot (HospitalRecord; PharmacyAccess calls it).
+interface IPrescriptionList {
+    /// @notice Links prescription `id` as the patient's newest (the hub's PharmacyAccess only); returns the one before.
+    function linkPrescription(bytes32 patientId, uint256 id) external returns (uint256 previous);
+    /// @notice How many prescriptions the patient has, and the newest id (0: none).
+    function prescriptionsOf(bytes32 patientId) external view returns (uint256 count, uint256 latest);
+}
+
 /// @notice The consultation step's prescription part (PharmacyAccess; HospitalRecord calls it).
 interface IPrescriber {
     /// @notice `issuePrescription` for `kiosk` (HospitalRecord only).

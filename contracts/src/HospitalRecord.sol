@@ -45,10 +45,15 @@ contract HospitalRecord {
     /// @notice The hub holding institutions, patients and consent.
     IPatientSmartCard public immutable hub;
 
-    /// @dev Per patient: the number of entries and the head of the chain, in one slot.
+    /// @dev Per patient, in one slot: the number of entries and the head of the chain, and the patient's
+    /// prescription list that PharmacyAccess keeps here (`linkPrescription`): how many, and the newest (each
+    /// prescription links to the one before). The consultation step writes this slot for its records before it
+    /// issues its prescriptions, so the list costs it a warm write instead of a new slot.
     struct ChainState {
-        uint64 count;
+        uint32 count;
         bytes20 head;
+        uint24 prescriptions;
+        uint40 latestPrescription;
     }
 
     mapping(bytes32 patientId => ChainState) internal _chains;
@@ -72,6 +77,8 @@ contract HospitalRecord {
     error NotModule(address caller);
     /// @dev A claim id that does not fit an entry's 40 bits (never reached: claims are numbered from 1, one a call).
     error ClaimIdOutOfRange(uint256 claimId);
+    error PrescriptionIdOutOfRange(uint256 id);
+    error TooManyPrescriptions(bytes32 patientId);
     /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
 
@@ -244,6 +251,26 @@ contract HospitalRecord {
         }
     }
 
+    /// @notice PharmacyAccess's list part (the hub's `pharmacyAccess`, the only caller): prescription `id`
+    /// (1 ≤ id < 2^40, else `PrescriptionIdOutOfRange`) becomes the patient's newest; returns the one before it
+    /// (0: none). `TooManyPrescriptions` past 2^24 - 1 prescriptions of one patient.
+    function linkPrescription(bytes32 patientId, uint256 id) external returns (uint256 previous) {
+        if (msg.sender != hub.pharmacyAccess()) revert NotModule(msg.sender);
+        if (id == 0 || id >> 40 != 0) revert PrescriptionIdOutOfRange(id);
+        ChainState storage st = _chains[patientId];
+        uint24 n = st.prescriptions;
+        if (n == type(uint24).max) revert TooManyPrescriptions(patientId);
+        previous = st.latestPrescription;
+        st.prescriptions = n + 1;
+        st.latestPrescription = uint40(id);
+    }
+
+    /// @notice A patient's prescription list (PharmacyAccess pages it): how many, and the newest id (0: none).
+    function prescriptionsOf(bytes32 patientId) external view returns (uint256 count, uint256 latest) {
+        ChainState storage st = _chains[patientId];
+        return (st.prescriptions, st.latestPrescription);
+    }
+
     /// @notice The head of a patient's record chain (zero when empty).
     function headOf(bytes32 patientId) external view returns (bytes20) {
         return _chains[patientId].head;
@@ -261,9 +288,9 @@ contract HospitalRecord {
         Record memory r = Record({author: author, time: uint32(block.timestamp), supersedes: supersedes});
         bytes20 chainHash = _link(patientId, index, st.head, contentHash, r);
         // The entry's half of its pair's slot is zero until now: entries are only appended.
-        _records[patientId][index >> 1] |=
-            ((uint256(author) << 56) | (uint256(r.time) << 24) | uint256(supersedes)) << ((index & 1) << 7);
-        st.count = uint64(index + 1);
+        _records[patientId][index >> 1] |= ((uint256(author) << 56) | (uint256(r.time) << 24) | uint256(supersedes))
+            << ((index & 1) << 7);
+        st.count = uint32(index + 1);
         st.head = chainHash;
         emit RecordAdded(patientId, index, author, supersedes, contentHash, chainHash);
     }

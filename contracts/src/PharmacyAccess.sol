@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope} from "./CareTypes.sol";
+import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope, IPrescriptionList} from "./CareTypes.sol";
 
 /// @title PharmacyAccess
 /// @notice Pharmacies and e-prescriptions, following gematik's lifecycle: a hospital issues a prescription
@@ -81,12 +81,6 @@ contract PharmacyAccess {
         bytes32 tokenKeyHash;
     }
 
-    /// @dev A patient's prescriptions: how many, and the newest (each links to the one before): one slot.
-    struct PatientList {
-        uint64 count;
-        uint64 latest;
-    }
-
     /// @dev What `dispenseWithConsent` carries between its parts (in memory: the stack is full of its arguments).
     struct Step {
         bytes32 patientId;
@@ -101,7 +95,6 @@ contract PharmacyAccess {
 
     uint256 public prescriptionCount;
     mapping(uint256 id => StoredPrescription) internal _prescriptions;
-    mapping(bytes32 patientId => PatientList) internal _byPatient;
 
     event PrescriptionIssued(
         uint256 indexed id, bytes32 indexed patientId, uint32 indexed issuer, bytes32 contentHash, uint40 validUntil
@@ -136,6 +129,9 @@ contract PharmacyAccess {
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
     /// @dev The hub's error of the same name (the same selector): a module-only call from elsewhere.
     error NotModule(address caller);
+    /// @dev HospitalRecord's errors of the same name (the same selectors), from the patient's list it keeps.
+    error PrescriptionIdOutOfRange(uint256 id);
+    error TooManyPrescriptions(bytes32 patientId);
 
     constructor(IPatientSmartCard hub_) {
         hub = hub_;
@@ -202,9 +198,9 @@ contract PharmacyAccess {
         p.validUntil = validUntil;
         // The token's slot stays untouched (and unpaid) for a prescription without a token.
         if (tokenKeyHash != 0) p.tokenKeyHash = tokenKeyHash;
-        PatientList storage list = _byPatient[patientId];
-        p.previous = uint48(list.latest);
-        _byPatient[patientId] = PatientList({count: list.count + 1, latest: uint64(id)});
+        // The patient's list (how many, the newest) lives in HospitalRecord's slot for the patient, which a
+        // consultation has just written: a warm write there instead of a new slot here.
+        p.previous = uint48(IPrescriptionList(hub.hospitalRecord()).linkPrescription(patientId, id));
         emit PrescriptionIssued(id, patientId, issuer, contentHash, validUntil);
     }
 
@@ -319,13 +315,12 @@ contract PharmacyAccess {
         hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.READ);
         cardKeyHash = hub.cardKeyOf(patientId);
         nonce = hub.nonces(patientId);
-        PatientList memory list = _byPatient[patientId];
-        total = list.count;
+        uint256 id;
+        (total, id) = IPrescriptionList(hub.hospitalRecord()).prescriptionsOf(patientId);
         if (limit > MAX_PAGE) limit = MAX_PAGE;
         uint256 end = offset >= total ? offset : (offset + limit > total ? total : offset + limit);
         ids = new uint256[](end - offset);
         page = new Prescription[](end - offset);
-        uint256 id = list.latest;
         for (uint256 i; i < offset && i < total; ++i) {
             id = _prescriptions[id].previous;
         }

@@ -196,11 +196,11 @@ contract HospitalRecordTest is Fixture {
 
     function test_addMedicalRecord_revertsForTooManyRecords() public {
         addRecord(pid, hospitalKiosk, env(0x01));
-        bytes32 slot = keccak256(abi.encode(pid, uint256(0))); // _chains[pid]: count in the low 64 bits, head above
+        bytes32 slot = keccak256(abi.encode(pid, uint256(0))); // _chains[pid]: count in the low 32 bits, head above
         uint256 word = uint256(vm.load(address(records), slot));
-        assertEq(word & type(uint64).max, 1, "count in the chain slot");
-        assertEq(bytes20(uint160(word >> 64)), records.headOf(pid), "head in the chain slot");
-        vm.store(address(records), slot, bytes32((word & ~uint256(type(uint64).max)) | (type(uint24).max - 1)));
+        assertEq(word & type(uint32).max, 1, "count in the chain slot");
+        assertEq(bytes20(uint160(word >> 32)), records.headOf(pid), "head in the chain slot");
+        vm.store(address(records), slot, bytes32((word & ~uint256(type(uint32).max)) | (type(uint24).max - 1)));
         assertEq(addRecord(pid, hospitalKiosk, env(0x02)), type(uint24).max - 1);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(HospitalRecord.TooManyRecords.selector, pid));

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {Fixture} from "./utils/Fixture.sol";
 import {Role, Scope, CardSig, MalformedEnvelope, Envelope, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
+import {HospitalRecord} from "../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../src/PharmacyAccess.sol";
 
 contract PharmacyAccessTest is Fixture {
@@ -797,6 +798,52 @@ contract PharmacyAccessTest is Fixture {
         f = _fullInfo(pharmacyKiosk, pid, 50, 1000);
         assertEq(f.ids.length, 1);
         assertEq(f.ids[0], 1, "the oldest last");
+    }
+
+    /// @dev The patient's list lives in HospitalRecord's slot for the patient, beside the record chain: only the
+    /// hub's PharmacyAccess links into it, ids and counts are range-checked, and it leaves the chain untouched.
+    function test_prescriptionList_inTheRecordChainSlot_onlyTheHubsPharmacyAccess() public {
+        addRecord(pid, hospitalKiosk, env(0x0c));
+        bytes20 head = records.headOf(pid);
+        uint256 first = issue(pid, hospitalKiosk, 0);
+        uint256 second = issue(pid, hospitalKiosk, 0);
+        (uint256 count, uint256 latest) = records.prescriptionsOf(pid);
+        assertEq(count, 2);
+        assertEq(latest, second);
+        assertEq(pharmacy.getPrescription(second).patientId, pid);
+        assertEq(records.recordCount(pid), 1, "the chain's count untouched");
+        assertEq(records.headOf(pid), head, "the chain's head untouched");
+        assertTrue(first != 0 && first < second);
+
+        // A kiosk, the admin, another PharmacyAccess on the same hub: none links a prescription into the list.
+        PharmacyAccess rogue = new PharmacyAccess(hub);
+        address[3] memory callers = [hospitalKiosk, hub.admin(), address(rogue)];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.prank(callers[i]);
+            vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NotModule.selector, callers[i]));
+            records.linkPrescription(pid, 99);
+        }
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.NotModule.selector, address(rogue)));
+        rogue.issuePrescription(pid, 0, bytes32(0), env(0x01));
+
+        // The hub's PharmacyAccess: an id must fit the list's 40 bits, and be non-zero.
+        vm.startPrank(address(pharmacy));
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.PrescriptionIdOutOfRange.selector, uint256(1) << 40));
+        records.linkPrescription(pid, uint256(1) << 40);
+        vm.expectRevert(abi.encodeWithSelector(HospitalRecord.PrescriptionIdOutOfRange.selector, 0));
+        records.linkPrescription(pid, 0);
+        vm.stopPrank();
+
+        // A count pushed to its maximum refuses the next prescription, with PharmacyAccess's error of that name.
+        bytes32 slot = keccak256(abi.encode(pid, uint256(0))); // _chains[pid]: count 32, head 160, list 24 + 40
+        uint256 word = uint256(vm.load(address(records), slot));
+        assertEq(word >> 192, (uint256(second) << 24) | 2, "the list in the top 64 bits of the chain slot");
+        vm.store(address(records), slot, bytes32(word | (uint256(type(uint24).max) << 192)));
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.TooManyPrescriptions.selector, pid));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x01));
+        assertEq(records.headOf(pid), head);
     }
 
     function test_getPatientFullInfo_needsReadConsent() public {
