@@ -36,16 +36,17 @@ library Scope {
     uint8 internal constant ALL = 15;
 }
 
-/// @notice A sealed payload whose header is not a version-2 envelope of one of the bucket sizes.
+/// @notice A sealed payload whose header is not a version-3 envelope of one of the bucket sizes.
 error MalformedEnvelope(uint256 length);
 
-/// @notice The sealed envelope, version 2 (docs/design-v2.md): a version byte, three recipient slots, a nonce and
-/// an AES-GCM ciphertext of a plaintext padded to one of eight buckets, so its length is `OVERHEAD + bucket`.
+/// @notice The sealed envelope, version 3 (docs/design-v2.md): a version byte, one ephemeral key, three recipient
+/// slots and an AES-GCM ciphertext of a plaintext padded to one of eight buckets, so its length is
+/// `OVERHEAD + bucket`.
 library Envelope {
     /// @notice The version byte every sealed payload starts with.
-    uint8 internal constant VERSION = 2;
-    /// @notice Bytes around the padded plaintext: 1 (version) + 3 x (33 + 48) (slots) + 12 (nonce) + 16 (tag).
-    uint256 internal constant OVERHEAD = 272;
+    uint8 internal constant VERSION = 3;
+    /// @notice Bytes around the padded plaintext: 1 (version) + 33 (ephemeral key) + 3 x 32 (slots) + 16 (tag).
+    uint256 internal constant OVERHEAD = 146;
     /// @notice The smallest and the largest bucket (the buckets are the powers of two between them).
     uint256 internal constant MIN_BUCKET = 512;
     uint256 internal constant MAX_BUCKET = 65536;

@@ -93,7 +93,7 @@ contract HospitalRecord {
     }
 
     /// @notice A hospital kiosk with the patient's WRITE consent appends an encrypted record.
-    /// @param sealedRecord A version-2 envelope of one of the bucket sizes (the kind is inside the encryption).
+    /// @param sealedRecord A version-3 envelope of one of the bucket sizes (the kind is inside the encryption).
     function addMedicalRecord(bytes32 patientId, bytes calldata sealedRecord) external returns (uint256 index) {
         (, uint32 author) = hub.authorize(msg.sender, patientId, Role.Hospital, Scope.WRITE);
         return _append(patientId, author, 0, sealedRecord);

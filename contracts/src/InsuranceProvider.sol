@@ -265,7 +265,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     /// @notice A hospital kiosk holding the patient's WRITE consent bills the patient's insurer for an original
     /// record the hospital authored (an amendment cannot be billed again), once per record.
-    /// @param sealedClaim The FHIR Claim sealed for the insurer and the hospital: a version-2 envelope of a bucket
+    /// @param sealedClaim The FHIR Claim sealed for the insurer and the hospital: a version-3 envelope of a bucket
     /// up to MAX_BUCKET.
     function submitClaim(bytes32 patientId, uint256 recordIndex, uint256 amount, bytes calldata sealedClaim)
         external
@@ -336,7 +336,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// the insurer's approval threshold nothing is reserved yet: the claim waits (PendingSecond) for another kiosk of
     /// the insurer to `confirmApproval`.
     /// @param sealedResponse The FHIR ClaimResponse (per-item adjudication) sealed for the patient, the hospital and
-    /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
+    /// the insurer: a version-3 envelope of a bucket up to MAX_BUCKET.
     /// @param claimHash The claim's content hash as the kiosk read it (every decision names it: a reorganisation
     /// can renumber claims, and a decision sent again must not land on another claim — `ClaimChanged`); zero skips
     /// the check.
@@ -373,7 +373,7 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// @notice A kiosk of the claim's insurer denies it with a reason code (see the kiosk's reason list; no free text
     /// on chain), also while an approval waits for a second kiosk.
     /// @param sealedResponse The FHIR ClaimResponse (the reasons per item) sealed for the patient, the hospital and
-    /// the insurer: a version-2 envelope of a bucket up to MAX_BUCKET.
+    /// the insurer: a version-3 envelope of a bucket up to MAX_BUCKET.
     function denyClaim(uint256 claimId, bytes32 claimHash, uint16 reasonCode, bytes calldata sealedResponse) external {
         (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId, claimHash);
         ClaimStatus status = c.status;

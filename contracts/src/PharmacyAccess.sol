@@ -12,7 +12,7 @@ import {Role, Scope, CardSig, ConsentTerms, IPatientSmartCard, Envelope, IPrescr
 /// DispenseByToken(prescriptionId, pharmacy, contentHash, deadline) (completed), provided its issuer is still active;
 /// until completed it may be cancelled by the issuer, by the admin (a recall) or by the patient's card; it expires
 /// after its validity. The prescription and every dispense (the FHIR MedicationDispense) travel encrypted in calldata
-/// (version-2 envelopes).
+/// (version-3 envelopes).
 contract PharmacyAccess {
     /// @notice Default validity of a prescription (28 days, as for German statutory prescriptions).
     uint40 public constant DEFAULT_VALIDITY = 28 days;
@@ -148,7 +148,7 @@ contract PharmacyAccess {
     /// @param tokenKeyHash keccak256(x, y) of the P-256 token key printed (QR) on the prescription token for a
     /// representative, who may then have the whole prescription dispensed without the card (`dispenseByToken`);
     /// zero: no token.
-    /// @param sealedPrescription The MedicationRequest sealed for the patient and the hospital: a version-2
+    /// @param sealedPrescription The MedicationRequest sealed for the patient and the hospital: a version-3
     /// envelope of a bucket up to MAX_BUCKET.
     function issuePrescription(
         bytes32 patientId,
@@ -236,7 +236,7 @@ contract PharmacyAccess {
     /// being keccak256(sealedDispense) and nonce the card's current nonce. The prescription is completed once its
     /// parts reach WHOLE; `part` must be at least 1 and at most what is left (`InvalidPart`).
     /// @param sealedDispense The FHIR MedicationDispense (batch, quantity, substitution) sealed for the patient's
-    /// history key and the pharmacy: a version-2 envelope of a bucket up to MAX_BUCKET, kept in calldata and the
+    /// history key and the pharmacy: a version-3 envelope of a bucket up to MAX_BUCKET, kept in calldata and the
     /// event (the dispense is part of the patient's record).
     function dispensePrescription(
         uint256 id,
@@ -366,7 +366,7 @@ contract PharmacyAccess {
     }
 
     /// @dev The checks every dispense shares, after the caller's: not completed or cancelled, not expired, the
-    /// issuer still active, the signature's deadline not passed, the sealed dispense a version-2 envelope. Returns
+    /// issuer still active, the signature's deadline not passed, the sealed dispense a version-3 envelope. Returns
     /// the parts dispensed so far.
     function _checkDispensable(
         uint256 id,

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, MalformedEnvelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
+import {Role, Scope, MalformedEnvelope, Envelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
 
@@ -152,13 +152,13 @@ contract HospitalRecordTest is Fixture {
         vm.prank(hospitalKiosk);
         vm.expectRevert(_malformed(v1.length));
         records.addMedicalRecord(pid, v1);
-        bytes memory odd = new bytes(272 + 513);
-        odd[0] = 0x02;
+        bytes memory odd = new bytes(Envelope.OVERHEAD + 513);
+        odd[0] = bytes1(Envelope.VERSION);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_malformed(odd.length));
         records.addMedicalRecord(pid, odd);
-        bytes memory tiny = new bytes(272 + 256);
-        tiny[0] = 0x02;
+        bytes memory tiny = new bytes(Envelope.OVERHEAD + 256);
+        tiny[0] = bytes1(Envelope.VERSION);
         vm.prank(hospitalKiosk);
         vm.expectRevert(_malformed(tiny.length));
         records.addMedicalRecord(pid, tiny);

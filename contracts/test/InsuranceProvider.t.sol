@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "./utils/Fixture.sol";
-import {Role, Scope, MalformedEnvelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
+import {Role, Scope, MalformedEnvelope, Envelope, CardSig, ConsentTerms} from "../src/CareTypes.sol";
 import {PatientSmartCard} from "../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../src/HospitalRecord.sol";
 import {InsuranceProvider, IHospitalRecord} from "../src/InsuranceProvider.sol";
@@ -572,10 +572,10 @@ contract InsuranceProviderTest is Fixture {
         bytes[4] memory bad;
         bad[0] = "";
         bad[1] = envOf(32768, 1); // above the largest bucket
-        bad[2] = new bytes(272 + 1000); // not a bucket
-        bad[2][0] = 0x02;
+        bad[2] = new bytes(Envelope.OVERHEAD + 1000); // not a bucket
+        bad[2][0] = bytes1(Envelope.VERSION);
         bad[3] = env(1);
-        bad[3][0] = 0x03; // another version
+        bad[3][0] = 0x02; // version 2, no longer written
         for (uint256 i; i < bad.length; ++i) {
             bytes memory malformed = abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length);
             vm.prank(insurerKiosk);

@@ -559,7 +559,7 @@ contract PharmacyAccessTest is Fixture {
         bad[0] = "";
         bad[1] = envOf(32768, 1); // above the largest bucket
         bad[2] = new bytes(Envelope.OVERHEAD + 700); // not a bucket
-        bad[2][0] = 0x02;
+        bad[2][0] = bytes1(Envelope.VERSION);
         bad[3] = env(1);
         bad[3][0] = 0x01; // version 1
         for (uint256 i; i < bad.length; ++i) {

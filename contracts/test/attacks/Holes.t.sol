@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {Fixture} from "../utils/Fixture.sol";
-import {Role, Scope, CardSig, MalformedEnvelope} from "../../src/CareTypes.sol";
+import {Role, Scope, CardSig, MalformedEnvelope, Envelope} from "../../src/CareTypes.sol";
 import {PatientSmartCard} from "../../src/PatientSmartCard.sol";
 import {HospitalRecord} from "../../src/HospitalRecord.sol";
 import {PharmacyAccess} from "../../src/PharmacyAccess.sol";
@@ -344,8 +344,8 @@ contract HoleAttacks is Fixture {
         CardSig memory anySig;
         bytes memory v1 = env(1);
         v1[0] = 0x01;
-        bytes memory odd = new bytes(272 + 1000);
-        odd[0] = 0x02;
+        bytes memory odd = new bytes(Envelope.OVERHEAD + 1000);
+        odd[0] = bytes1(Envelope.VERSION);
         bytes memory plain = bytes("a plaintext diagnosis");
         bytes[3] memory bad = [v1, odd, plain];
         for (uint256 i; i < 3; ++i) {
@@ -380,19 +380,19 @@ contract HoleAttacks is Fixture {
         assertTrue(st == InsuranceProvider.ClaimStatus.Submitted);
     }
 
-    /// @dev Any length and version byte: accepted exactly for version 2 and a bucket within each call's limit.
+    /// @dev Any length and version byte: accepted exactly for version 3 and a bucket within each call's limit.
     function testFuzz_hole5_envelopeLengthsAndVersions(uint256 length, uint8 version, uint256 target) public {
         bool onBucket = (target >> 8) & 1 == 0;
-        bool versionTwo = (target >> 9) & 1 == 0;
+        bool current = (target >> 9) & 1 == 0;
         target %= 3;
-        length = bound(length, 0, 272 + 65536 + 1);
+        length = bound(length, 0, Envelope.OVERHEAD + 65536 + 1);
         // Every other run lands on a bucket size (up to one above the largest), so both outcomes are exercised.
-        if (onBucket) length = 272 + (512 << bound(length, 0, 8));
+        if (onBucket) length = Envelope.OVERHEAD + (512 << bound(length, 0, 8));
         bytes memory blob = new bytes(length);
-        if (length > 0) blob[0] = bytes1(versionTwo ? 2 : version);
-        uint256 b = length > 272 ? length - 272 : 0;
+        if (length > 0) blob[0] = bytes1(current ? Envelope.VERSION : version);
+        uint256 b = length > Envelope.OVERHEAD ? length - Envelope.OVERHEAD : 0;
         uint256 maxBucket = target == 0 ? 65536 : 16384;
-        bool ok = length > 272 && uint8(blob[0]) == 2 && b >= 512 && b <= maxBucket && b & (b - 1) == 0;
+        bool ok = length > Envelope.OVERHEAD && uint8(blob[0]) == Envelope.VERSION && b >= 512 && b <= maxBucket && b & (b - 1) == 0;
         uint256 index;
         if (target == 2) {
             enroll(pid, insurerKiosk, 8_000, 10_000e18);

@@ -88,7 +88,7 @@ abstract contract CardSigner is Test {
         return bytes32(bytes15(keccak256(bundle)));
     }
 
-    /// @dev A well-formed version-2 envelope of `bucket` plaintext bytes whose content depends on `seed`.
+    /// @dev A well-formed version-3 envelope of `bucket` plaintext bytes whose content depends on `seed`.
     function envOf(uint256 bucket, uint256 seed) internal pure returns (bytes memory b) {
         b = new bytes(Envelope.OVERHEAD + bucket);
         b[0] = bytes1(Envelope.VERSION);
@@ -97,7 +97,7 @@ abstract contract CardSigner is Test {
         }
     }
 
-    /// @dev A well-formed envelope of the smallest bucket (784 bytes).
+    /// @dev A well-formed envelope of the smallest bucket (658 bytes).
     function env(uint256 seed) internal pure returns (bytes memory) {
         return envOf(512, seed);
     }

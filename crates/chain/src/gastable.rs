@@ -38,7 +38,7 @@ pub const PAPER: [(&str, &str, u64); 11] = [
 ];
 
 /// Padded plaintext of the encrypted record written by `addMedicalRecord` and `updateMedicalHistory` (bytes; a
-/// diagnosis with a note compresses into this bucket, docs/benchmarks.md). The sealed size is this + 272.
+/// diagnosis with a note compresses into this bucket, docs/benchmarks.md). The sealed size is this + 146.
 pub const RECORD_BYTES: usize = 1024;
 /// Padded plaintext of the encrypted claim details (bytes).
 pub const CLAIM_BYTES: usize = 1024;
@@ -179,7 +179,7 @@ pub fn explanation(function: &str) -> Option<&'static str> {
         ),
         "approveClaim" => Some(
             "An approval carries the insurer's FHIR ClaimResponse (the adjudication of every item, \
-             sealed for the patient, the hospital and the insurer: 784 bytes of calldata, ~13,000 gas) so the \
+             sealed for the patient, the hospital and the insurer: 658 bytes of calldata, ~10,500 gas) so the \
              hospital and the patient see what was paid for what, and it checks the insurer's four-eyes \
              threshold.",
         ),
@@ -194,12 +194,12 @@ pub fn explanation(function: &str) -> Option<&'static str> {
     }
 }
 
-/// A sealed payload of the envelope's shape (version 2, a padded plaintext of `bucket` bytes): ciphertext is
+/// A sealed payload of the envelope's shape (version 3, a padded plaintext of `bucket` bytes): ciphertext is
 /// incompressible, so random bytes price calldata as a real encrypted record.
 fn random_bytes(bucket: usize) -> Bytes {
-    let mut v = vec![0u8; bucket + 272];
+    let mut v = vec![0u8; bucket + crate::payloads::ENVELOPE_OVERHEAD];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut v);
-    v[0] = 2;
+    v[0] = crate::payloads::ENVELOPE_VERSION;
     Bytes::from(v)
 }
 
@@ -861,7 +861,7 @@ pub fn cost_markdown(r: &GasReport) -> Result<String, ChainError> {
          functions\": the registration with its consent and demographics, the enrolment with its consent, the \
          consultation with its two records, prescription and claim, the pharmacy's consent with the dispense, the \
          insurer's settle; a returning patient checks in instead of registering and enrolling), every sealed \
-         payload 784 bytes as in the load run. Views cost nothing; institution registrations are governance, paid \
+         payload 658 bytes as in the load run. Views cost nothing; institution registrations are governance, paid \
          once by the deployment's admin. The table's visits made of the paper's single calls would cost {} gas in \
          {} writes (first) and {} in {} (returning). Priced at Celo's base-fee floor, {} gwei a gas (the base fee \
          never goes below it and rises above it only under congestion), and with the `celo` profile's {} gwei tip \
@@ -970,9 +970,9 @@ pub fn document(r: &GasReport) -> Result<String, ChainError> {
          Celo's rules (`anvil --optimism --hardfork isthmus`: the OP stack at Celo's hardfork, a Prague EVM, \
          P256VERIFY at 0x100 for {} gas as on Celo; legacy transactions at the paper's 2 gwei, which changes no \
          gas figure). The contracts are compiled for Prague (`contracts/foundry.toml`). Writes from receipts, \
-         view functions by `eth_estimateGas`, as the paper measured them. Every sealed payload has a v2 \
-         envelope's shape (padded plaintext + 272 bytes): records and amendments {} + 272 bytes, claims {} + \
-         272, prescriptions {} + 272; a registration carries the patient's 277-byte key bundle; every card \
+         view functions by `eth_estimateGas`, as the paper measured them. Every sealed payload has a v3 \
+         envelope's shape (padded plaintext + 146 bytes): records and amendments {} + 146 bytes, claims {} + \
+         146, prescriptions {} + 146; a registration carries the patient's 277-byte key bundle; every card \
          signature is verified on chain (P-256 precompile). Contracts v2 (docs/design-v2.md): consents with \
          epoch and signing time, governance through a delay (`registerHospital`, `registerPharmacy` are \
          `schedule` + `execute`), escrow reserved at approval, the card's recovery key and key bundle at \

@@ -7,6 +7,12 @@ use alloy::sol_types::SolCall;
 
 use crate::bindings::{HospitalRecord as H, InsuranceProvider as I, PharmacyAccess as P};
 
+/// The version byte every sealed payload the contracts take starts with (`Envelope.VERSION`; what
+/// `carekiosk_records` writes, its `FORMAT_VERSION`).
+pub const ENVELOPE_VERSION: u8 = 3;
+/// The bytes a sealed payload has around its padded plaintext (`Envelope.OVERHEAD`; `carekiosk_records::OVERHEAD`).
+pub const ENVELOPE_OVERHEAD: usize = 146;
+
 /// Every sealed payload in `input`, in argument order (a visit's records in the order they were appended);
 /// empty for a call that takes none, or an input that does not decode.
 pub fn sealed_payloads(input: &[u8]) -> Vec<Bytes> {

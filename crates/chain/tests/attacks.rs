@@ -333,9 +333,10 @@ async fn paying_one_claim_twice_in_one_block_pays_once() {
     }
 }
 
-/// Bytes of a sealed envelope's shape (version 2, a bucket of `bucket` bytes plus 272): what the contracts accept.
+/// Bytes of a sealed envelope's shape (version 3, a bucket of `bucket` bytes plus the overhead): what the contracts
+/// accept.
 fn sealed_shape(bucket: usize) -> Bytes {
-    let mut v = vec![7u8; bucket + 272];
-    v[0] = 2;
+    let mut v = vec![7u8; bucket + carekiosk_chain::payloads::ENVELOPE_OVERHEAD];
+    v[0] = carekiosk_chain::payloads::ENVELOPE_VERSION;
     Bytes::from(v)
 }

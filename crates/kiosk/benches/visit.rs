@@ -267,9 +267,9 @@ async fn generate_events(st: &Stack, pid: B256, n: usize) -> u64 {
     let to = st.d.contracts.hospital_record;
     let records = st.chain.records(&st.d);
     let data = |i: usize| {
-        // A sealed record's shape (version 2, a bucket size): what the contracts take.
-        let mut payload = vec![0xC1; 512 + 272];
-        payload[0] = 2;
+        // A sealed record's shape (the current version, a bucket size): what the contracts take.
+        let mut payload = vec![0xC1; 512 + carekiosk_records::OVERHEAD];
+        payload[0] = carekiosk_records::FORMAT_VERSION;
         payload[1..9].copy_from_slice(&(i as u64).to_be_bytes());
         records
             .addMedicalRecord(pid, payload.into())

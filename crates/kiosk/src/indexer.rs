@@ -1265,6 +1265,20 @@ mod tests {
     use super::*;
     use std::future::ready;
 
+    /// The chain crate's envelope constants (the contracts' `Envelope.VERSION` and `OVERHEAD`, which the indexer
+    /// and the privacy scan rely on) are what the records crate writes.
+    #[test]
+    fn the_chains_envelope_shape_is_what_the_records_crate_seals() {
+        assert_eq!(
+            carekiosk_chain::payloads::ENVELOPE_VERSION,
+            carekiosk_records::FORMAT_VERSION
+        );
+        assert_eq!(
+            carekiosk_chain::payloads::ENVELOPE_OVERHEAD,
+            carekiosk_records::OVERHEAD
+        );
+    }
+
     #[test]
     fn the_window_halves_on_refusal_and_grows_back_after_successes() {
         let mut w = Window::new(2_000);

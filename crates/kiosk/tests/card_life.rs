@@ -320,8 +320,8 @@ async fn a_card_from_issue_to_replacement_loses_nothing() {
     assert!(matches!(s2.open(&sealed).unwrap(), Resource::Claim(_)));
 
     // A garbage record from a faulty kiosk shows as one unreadable line; the rest still opens.
-    let mut junk = vec![0x5A; 1024 + 272];
-    junk[0] = 2;
+    let mut junk = vec![0x5A; 1024 + carekiosk_records::OVERHEAD];
+    junk[0] = carekiosk_records::FORMAT_VERSION;
     st.chain
         .send(
             st.actors.hospital_kiosk.address(),

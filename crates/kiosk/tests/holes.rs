@@ -17,10 +17,10 @@ use carekiosk_records::Resource;
 use common::{blank_card, confirmed, registered, Stack};
 
 /// What a faulty (or hostile) kiosk holding WRITE consent can put on chain: bytes of a sealed envelope's shape
-/// (version 2, a bucket size, so the contracts take them) that are not an envelope for anyone.
+/// (the current version, a bucket size, so the contracts take them) that are not an envelope for anyone.
 fn garbage(bucket: usize) -> Bytes {
-    let mut v = vec![0x5A; bucket + 272];
-    v[0] = 2;
+    let mut v = vec![0x5A; bucket + carekiosk_records::OVERHEAD];
+    v[0] = carekiosk_records::FORMAT_VERSION;
     v.into()
 }
 

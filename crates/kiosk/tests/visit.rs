@@ -431,10 +431,10 @@ async fn a_kiosk_killed_mid_submit_neither_loses_nor_doubles_the_write() {
     st.devnet.stop().await;
 }
 
-/// Bytes the contracts take for a sealed record (version 2, a bucket size), unique by `n`.
+/// Bytes the contracts take for a sealed record (the current version, a bucket size), unique by `n`.
 fn envelope_shaped(n: u8) -> alloy::primitives::Bytes {
-    let mut v = vec![0xC1; 512 + 272];
-    v[0] = 2;
+    let mut v = vec![0xC1; 512 + carekiosk_records::OVERHEAD];
+    v[0] = carekiosk_records::FORMAT_VERSION;
     v[1] = n;
     v.into()
 }

@@ -62,7 +62,7 @@ pub struct PrivacyReport {
     pub log_bytes: usize,
     /// Hits in the kiosks' logs.
     pub log_hits: Vec<String>,
-    /// Sealed payloads on chain by length (every one must be a bucket size: 512 … 65,536 + 272 bytes).
+    /// Sealed payloads on chain by length (every one must be a bucket size: 512 … 65,536 + 146 bytes).
     pub sealed_sizes: std::collections::BTreeMap<usize, usize>,
     /// Sealed payloads whose length is not a bucket size (must be empty).
     pub off_bucket: Vec<String>,

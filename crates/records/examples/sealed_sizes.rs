@@ -1,8 +1,9 @@
 //! What the chain shows of a sealed payload: its size. For every ICD-10 code of the pick list (as the doctor's
 //! desk writes a diagnosis, with and without a care plan), every formulary drug (as a prescription with its
 //! default dosage), and free-text notes of typical lengths, the sealed size in envelope v1 (no compression, no
-//! padding, for card + hospital) and in v2 (compressed, padded to a bucket), how many distinct sizes there are
-//! and how many of them belong to exactly one code or drug. Prints markdown for docs/benchmarks.md.
+//! padding, for card + hospital) and in the current envelope (v3: compressed, padded to a bucket), how many
+//! distinct sizes there are and how many of them belong to exactly one code or drug. Prints markdown for
+//! docs/benchmarks.md.
 //!
 //! `cargo run -p carekiosk-records --example sealed_sizes`
 
@@ -60,7 +61,7 @@ fn row(label: &str, n: usize, v1: &[usize], v2: &[usize]) {
 fn main() {
     let subject = Reference::patient(&PATIENT);
     println!(
-        "| payload | items | v1 (JSON, unpadded) | v2 (DEFLATE, padded) | calldata gas v1 | v2 |"
+        "| payload | items | v1 (JSON, unpadded) | v3 (DEFLATE, padded) | calldata gas v1 | v3 |"
     );
     println!("|---|---|---|---|---|---|");
 
@@ -162,7 +163,7 @@ fn main() {
     }
     let code = icd10::lookup("J06.9").unwrap();
     println!();
-    println!("| diagnosis J06.9 with a note of | v1 | v2 |");
+    println!("| diagnosis J06.9 with a note of | v1 | v3 |");
     println!("|---|---|---|");
     for len in [0usize, 100, 300, 1000, 3000] {
         let mut c = code.diagnosis(subject.clone());

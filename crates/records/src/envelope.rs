@@ -1,4 +1,4 @@
-//! The sealed envelope, version 2: what goes on chain as a record's bytes. See the crate documentation for the
+//! The sealed envelope, version 3 (version 2 still read): what goes on chain as a record's bytes. See the crate documentation for the
 //! layout and `docs/design-v2.md` for why it looks like this.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -15,8 +15,10 @@ use crate::error::{hex, RecordsError};
 use crate::keys::{keccak256, uncompressed, KeyAgreement, RecipientPublicKey};
 use crate::{RecordKind, Resource};
 
-/// The envelope format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 2;
+/// The envelope format version this build writes (version 2 is still read).
+pub const FORMAT_VERSION: u8 = 3;
+/// The previous envelope format: records written before version 3 still open.
+pub const FORMAT_VERSION_2: u8 = 2;
 /// Recipient slots in every envelope: the patient, the author, a third party or a decoy.
 pub const SLOTS: usize = 3;
 /// The patient's slot (their card today): the only slot a card is asked to open.
@@ -34,23 +36,31 @@ pub const MAX_CONTENT_LEN: usize = 65536;
 
 /// Bytes of the fixed header (the version byte).
 pub const HEADER_LEN: usize = 1;
-/// Bytes of one recipient slot: ephemeral public key, SEC1 compressed (33) ‖ wrapped key (48).
-pub const RECIPIENT_LEN: usize = 33 + WRAPPED_KEY_LEN;
-/// Bytes of the content nonce.
-pub const NONCE_LEN: usize = 12;
+/// Bytes of the ephemeral public key (SEC1 compressed) the three slots share (version 3).
+pub const EPHEMERAL_LEN: usize = 33;
+/// Bytes of one recipient slot (version 3): the content key XOR the slot's key-encryption key.
+pub const RECIPIENT_LEN: usize = 32;
 /// Bytes of an AES-GCM tag.
 pub const TAG_LEN: usize = 16;
-/// Bytes a sealed payload has over its padded plaintext: version, slots, nonce, tag (272).
-pub const OVERHEAD: usize = HEADER_LEN + SLOTS * RECIPIENT_LEN + NONCE_LEN + TAG_LEN;
+/// Bytes a sealed payload has over its padded plaintext: version, ephemeral key, slots, tag (146).
+pub const OVERHEAD: usize = HEADER_LEN + EPHEMERAL_LEN + SLOTS * RECIPIENT_LEN + TAG_LEN;
+/// Bytes of one recipient slot in version 2: ephemeral public key, SEC1 compressed (33) ‖ wrapped key (48).
+pub const RECIPIENT_LEN_V2: usize = 33 + WRAPPED_KEY_LEN_V2;
+/// Bytes of the content nonce in version 2 (version 3 has none: its content key is used once).
+pub const NONCE_LEN: usize = 12;
+/// Bytes a version-2 payload has over its padded plaintext: version, slots, nonce, tag (272).
+pub const OVERHEAD_V2: usize = HEADER_LEN + SLOTS * RECIPIENT_LEN_V2 + NONCE_LEN + TAG_LEN;
 /// Bytes of the plaintext frame before the body: kind (1) ‖ flags (1) ‖ body length (4, big-endian).
 pub const FRAME_LEN: usize = 6;
-const WRAPPED_KEY_LEN: usize = 32 + TAG_LEN;
+const WRAPPED_KEY_LEN_V2: usize = 32 + TAG_LEN;
 /// Frame flag: the body is raw DEFLATE of the FHIR JSON.
 const FLAG_DEFLATE: u8 = 1;
 
-/// HKDF info prefix for a key-encryption key.
+/// HKDF info prefix for a version-2 key-encryption key.
 const WRAP_CONTEXT: &[u8] = b"carekiosk/records/v2/key-wrap";
-/// AAD prefix for the content.
+/// HKDF info prefix for a version-3 slot key.
+const SLOT_CONTEXT: &[u8] = b"carekiosk/records/v3/slot-key";
+/// AAD prefix for the content (both versions: the header after it names the version).
 const CONTENT_CONTEXT: &[u8] = b"carekiosk/records/v2/content";
 
 /// The bucket a framed plaintext of `framed_len` bytes is padded to (`None`: larger than the largest).
@@ -63,16 +73,22 @@ pub const fn sealed_len(bucket: usize) -> usize {
     OVERHEAD + bucket
 }
 
-/// Whether `len` is the length of a well-formed sealed payload (one of the eight the contracts accept).
+/// Whether `len` is the length of a sealed payload this build writes (one of the eight the contracts accept).
 pub fn is_sealed_len(len: usize) -> bool {
     len.checked_sub(OVERHEAD)
         .is_some_and(|b| BUCKETS.contains(&b))
 }
 
+fn is_sealed_len_v2(len: usize) -> bool {
+    len.checked_sub(OVERHEAD_V2)
+        .is_some_and(|b| BUCKETS.contains(&b))
+}
+
 /// One recipient slot of a parsed envelope. Slots carry no key id: a reader tries its key (trial decryption).
+/// In version 3 the three slots share one ephemeral key.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct WrappedKey<'a> {
-    wrapped: &'a [u8; WRAPPED_KEY_LEN],
+    wrapped: &'a [u8],
     ephemeral_point: PublicKey,
 }
 
@@ -86,51 +102,70 @@ impl std::fmt::Debug for WrappedKey<'_> {
 /// too). Obtained from [`Envelope::parse`]; [`open`] parses for you.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    version: u8,
     slots: Vec<WrappedKey<'a>>,
-    /// Everything the content's AAD covers after the patient id: version, slots, nonce.
+    /// Everything the content's AAD covers after the patient id: version, the ephemeral key or keys, the slots,
+    /// and (version 2) the nonce.
     header: &'a [u8],
-    nonce: &'a [u8; NONCE_LEN],
+    nonce: [u8; NONCE_LEN],
     ciphertext: &'a [u8],
 }
 
 impl<'a> Envelope<'a> {
-    /// Parses `sealed` strictly: version 2, a length that is one of the bucket sizes plus [`OVERHEAD`], three
-    /// slots whose ephemeral keys are compressed points on the curve. Never panics, whatever the bytes.
+    /// Parses `sealed` strictly: version 3 (or 2), a length that is one of the bucket sizes plus that version's
+    /// overhead ([`OVERHEAD`], [`OVERHEAD_V2`]), ephemeral keys that are compressed points on the curve. Never
+    /// panics, whatever the bytes.
     pub fn parse(sealed: &'a [u8]) -> Result<Self, RecordsError> {
         let (&version, _) = sealed.split_first().ok_or(RecordsError::EnvelopeEmpty)?;
-        if version != FORMAT_VERSION {
-            return Err(RecordsError::UnsupportedVersion(version));
+        match version {
+            FORMAT_VERSION => Self::parse_v3(sealed),
+            FORMAT_VERSION_2 => Self::parse_v2(sealed),
+            _ => Err(RecordsError::UnsupportedVersion(version)),
         }
+    }
+
+    fn parse_v3(sealed: &'a [u8]) -> Result<Self, RecordsError> {
         if !is_sealed_len(sealed.len()) {
             return Err(RecordsError::NotABucketSize { len: sealed.len() });
         }
-        let header_len = HEADER_LEN + SLOTS * RECIPIENT_LEN + NONCE_LEN;
-        let truncated = || RecordsError::EnvelopeTruncated {
-            len: sealed.len(),
-            needed: OVERHEAD + BUCKETS[0],
-        };
-        let mut slots: Vec<WrappedKey<'a>> = Vec::with_capacity(SLOTS);
-        for (index, entry) in sealed[HEADER_LEN..HEADER_LEN + SLOTS * RECIPIENT_LEN]
+        let header_len = HEADER_LEN + EPHEMERAL_LEN + SLOTS * RECIPIENT_LEN;
+        let ephemeral_point = compressed_point(&sealed[HEADER_LEN..HEADER_LEN + EPHEMERAL_LEN], 0)?;
+        let slots = sealed[HEADER_LEN + EPHEMERAL_LEN..header_len]
             .chunks_exact(RECIPIENT_LEN)
+            .map(|wrapped| WrappedKey {
+                wrapped,
+                ephemeral_point,
+            })
+            .collect();
+        Ok(Self {
+            version: FORMAT_VERSION,
+            slots,
+            header: &sealed[..header_len],
+            nonce: [0u8; NONCE_LEN],
+            ciphertext: &sealed[header_len..],
+        })
+    }
+
+    fn parse_v2(sealed: &'a [u8]) -> Result<Self, RecordsError> {
+        if !is_sealed_len_v2(sealed.len()) {
+            return Err(RecordsError::NotABucketSize { len: sealed.len() });
+        }
+        let header_len = HEADER_LEN + SLOTS * RECIPIENT_LEN_V2 + NONCE_LEN;
+        let mut slots: Vec<WrappedKey<'a>> = Vec::with_capacity(SLOTS);
+        for (index, entry) in sealed[HEADER_LEN..HEADER_LEN + SLOTS * RECIPIENT_LEN_V2]
+            .chunks_exact(RECIPIENT_LEN_V2)
             .enumerate()
         {
             let (ephemeral, wrapped) = entry.split_at(33);
-            let wrapped: &[u8; WRAPPED_KEY_LEN] = wrapped.try_into().map_err(|_| truncated())?;
-            // Compressed only: 02/03 ‖ x, with x on the curve (from_sec1_bytes would also take other forms).
-            if !matches!(ephemeral[0], 0x02 | 0x03) {
-                return Err(RecordsError::InvalidEphemeralKey { index });
-            }
-            let ephemeral_point = PublicKey::from_sec1_bytes(ephemeral)
-                .map_err(|_| RecordsError::InvalidEphemeralKey { index })?;
             slots.push(WrappedKey {
                 wrapped,
-                ephemeral_point,
+                ephemeral_point: compressed_point(ephemeral, index)?,
             });
         }
-        let nonce: &[u8; NONCE_LEN] = sealed[header_len - NONCE_LEN..header_len]
-            .try_into()
-            .map_err(|_| truncated())?;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&sealed[header_len - NONCE_LEN..header_len]);
         Ok(Self {
+            version: FORMAT_VERSION_2,
             slots,
             header: &sealed[..header_len],
             nonce,
@@ -138,9 +173,9 @@ impl<'a> Envelope<'a> {
         })
     }
 
-    /// The format version (always [`FORMAT_VERSION`] for a parsed envelope).
+    /// The format version: [`FORMAT_VERSION`] (3) or [`FORMAT_VERSION_2`].
     pub fn version(&self) -> u8 {
-        FORMAT_VERSION
+        self.version
     }
 
     /// The recipient slots, in envelope order (always [`SLOTS`]).
@@ -154,10 +189,18 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// A compressed SEC1 point on the curve (02/03 ‖ x: `from_sec1_bytes` would also take other forms).
+fn compressed_point(bytes: &[u8], index: usize) -> Result<PublicKey, RecordsError> {
+    if !matches!(bytes.first(), Some(0x02 | 0x03)) {
+        return Err(RecordsError::InvalidEphemeralKey { index });
+    }
+    PublicKey::from_sec1_bytes(bytes).map_err(|_| RecordsError::InvalidEphemeralKey { index })
+}
+
 impl std::fmt::Debug for Envelope<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Envelope")
-            .field("version", &FORMAT_VERSION)
+            .field("version", &self.version)
             .field("padded_len", &self.padded_len())
             .finish()
     }
@@ -279,19 +322,17 @@ pub fn seal_bytes_with_rng(
     let mut content_key = Zeroizing::new([0u8; 32]);
     rng.try_fill_bytes(content_key.as_mut())
         .map_err(|_| RecordsError::Randomness)?;
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.try_fill_bytes(&mut nonce)
-        .map_err(|_| RecordsError::Randomness)?;
+    let ephemeral = EphemeralSecret::random(rng);
+    let ephemeral_public = ephemeral.public_key();
+    let ephemeral_uncompressed = uncompressed(&ephemeral_public);
 
     let mut out = Vec::with_capacity(sealed_len(plaintext.len()));
     out.push(FORMAT_VERSION);
+    out.extend_from_slice(ephemeral_public.to_encoded_point(true).as_bytes());
     for slot in 0..SLOTS {
-        let ephemeral = EphemeralSecret::random(rng);
-        let ephemeral_public = ephemeral.public_key();
-        out.extend_from_slice(ephemeral_public.to_encoded_point(true).as_bytes());
         let Some(recipient) = recipients.get(slot) else {
-            // A decoy: a real ephemeral point and 48 random bytes, like a wrap for a key nobody holds.
-            let mut decoy = [0u8; WRAPPED_KEY_LEN];
+            // A decoy: 32 random bytes, like the content key under the key of a recipient nobody is.
+            let mut decoy = [0u8; RECIPIENT_LEN];
             rng.try_fill_bytes(&mut decoy)
                 .map_err(|_| RecordsError::Randomness)?;
             out.extend_from_slice(&decoy);
@@ -300,23 +341,20 @@ pub fn seal_bytes_with_rng(
         let shared = ephemeral.diffie_hellman(recipient.public_key());
         let mut shared_x = Zeroizing::new([0u8; 32]);
         shared_x.copy_from_slice(shared.raw_secret_bytes());
-        let (kek, wrap_nonce) = derive_kek(
+        let slot_key = derive_slot_key(
             &shared_x,
-            &uncompressed(&ephemeral_public),
+            &ephemeral_uncompressed,
             slot,
             &patient_id,
+            &recipient.key_id(),
         );
-        let wrapped = aead(&kek)
-            .encrypt(&Nonce::from(wrap_nonce), content_key.as_slice())
-            .expect("AES-GCM encrypts a 32-byte key");
-        debug_assert_eq!(wrapped.len(), WRAPPED_KEY_LEN);
-        out.extend_from_slice(&wrapped);
+        out.extend(content_key.iter().zip(slot_key.iter()).map(|(k, s)| k ^ s));
     }
-    out.extend_from_slice(&nonce);
     let aad = content_aad(&patient_id, &out);
+    // The content key is fresh for this one encryption, so the nonce is fixed.
     let ciphertext = aead(&content_key)
         .encrypt(
-            &Nonce::from(nonce),
+            &Nonce::from([0u8; NONCE_LEN]),
             Payload {
                 msg: &plaintext,
                 aad: &aad,
@@ -391,7 +429,8 @@ pub fn open_slots(
     Ok(resource)
 }
 
-/// Opens raw bytes: the frame's tag and body, trying the listed slots in order.
+/// Opens raw bytes: the frame's tag and body, trying the listed slots in order (version 3: one ECDH with the
+/// shared ephemeral key, then each slot's key against the content's tag; version 2: one ECDH a slot tried).
 pub fn open_bytes_slots(
     sealed: &[u8],
     patient_id: [u8; 32],
@@ -399,7 +438,63 @@ pub fn open_bytes_slots(
     slots: &[usize],
 ) -> Result<(u8, Zeroizing<Vec<u8>>), RecordsError> {
     let envelope = Envelope::parse(sealed)?;
-    let mut content_key = None;
+    let aad = content_aad(&patient_id, envelope.header);
+    let not_a_recipient = |keys: &dyn KeyAgreement| RecordsError::NotARecipient {
+        key_id: hex(&keys.key_id()),
+        recipients: slots.len(),
+    };
+    if envelope.version == FORMAT_VERSION_2 {
+        let content_key =
+            unwrap_v2(&envelope, patient_id, keys, slots)?.ok_or_else(|| not_a_recipient(keys))?;
+        let plaintext = Zeroizing::new(
+            aead(&content_key)
+                .decrypt(
+                    &Nonce::from(envelope.nonce),
+                    Payload {
+                        msg: envelope.ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| RecordsError::ContentRejected)?,
+        );
+        return unframe(&plaintext);
+    }
+    let Some(first) = envelope.slots.first() else {
+        return Err(not_a_recipient(keys));
+    };
+    let ephemeral = uncompressed(&first.ephemeral_point);
+    let shared_x = Zeroizing::new(keys.ecdh(&ephemeral)?);
+    let key_id = keys.key_id();
+    for &slot in slots {
+        let Some(entry) = envelope.slots.get(slot) else {
+            continue;
+        };
+        let slot_key = derive_slot_key(&shared_x, &ephemeral, slot, &patient_id, &key_id);
+        let mut content_key = Zeroizing::new([0u8; 32]);
+        for (i, b) in content_key.iter_mut().enumerate() {
+            *b = entry.wrapped[i] ^ slot_key[i];
+        }
+        // The content's tag tells whether this slot was ours.
+        if let Ok(plaintext) = aead(&content_key).decrypt(
+            &Nonce::from(envelope.nonce),
+            Payload {
+                msg: envelope.ciphertext,
+                aad: &aad,
+            },
+        ) {
+            return unframe(&Zeroizing::new(plaintext));
+        }
+    }
+    Err(not_a_recipient(keys))
+}
+
+/// Version 2: the content key from the first of `slots` whose wrap opens (one ECDH a slot tried).
+fn unwrap_v2(
+    envelope: &Envelope<'_>,
+    patient_id: [u8; 32],
+    keys: &mut dyn KeyAgreement,
+    slots: &[usize],
+) -> Result<Option<Zeroizing<[u8; 32]>>, RecordsError> {
     for &slot in slots {
         let Some(entry) = envelope.slots.get(slot) else {
             continue;
@@ -407,36 +502,16 @@ pub fn open_bytes_slots(
         let ephemeral = uncompressed(&entry.ephemeral_point);
         let shared_x = Zeroizing::new(keys.ecdh(&ephemeral)?);
         let (kek, wrap_nonce) = derive_kek(&shared_x, &ephemeral, slot, &patient_id);
-        if let Ok(key) = aead(&kek).decrypt(&Nonce::from(wrap_nonce), entry.wrapped.as_slice()) {
+        if let Ok(key) = aead(&kek).decrypt(&Nonce::from(wrap_nonce), entry.wrapped) {
             let key = Zeroizing::new(key);
             let key: [u8; 32] = key
                 .as_slice()
                 .try_into()
                 .map_err(|_| RecordsError::WrappedKeyRejected)?;
-            content_key = Some(Zeroizing::new(key));
-            break;
+            return Ok(Some(Zeroizing::new(key)));
         }
     }
-    let Some(content_key) = content_key else {
-        return Err(RecordsError::NotARecipient {
-            key_id: hex(&keys.key_id()),
-            recipients: slots.len(),
-        });
-    };
-
-    let aad = content_aad(&patient_id, envelope.header);
-    let plaintext = Zeroizing::new(
-        aead(&content_key)
-            .decrypt(
-                &Nonce::from(*envelope.nonce),
-                Payload {
-                    msg: envelope.ciphertext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| RecordsError::ContentRejected)?,
-    );
-    unframe(&plaintext)
+    Ok(None)
 }
 
 /// Reads the frame: tag, flags, length, body (inflated if flagged), padding all zero.
@@ -469,7 +544,7 @@ fn aead(key: &[u8; 32]) -> Aes256Gcm {
     Aes256Gcm::new(key.into())
 }
 
-/// HKDF-SHA256(salt = ephemeral public key (65, uncompressed), ikm = shared x,
+/// Version 2: HKDF-SHA256(salt = ephemeral public key (65, uncompressed), ikm = shared x,
 /// info = WRAP_CONTEXT ‖ version ‖ slot ‖ patient id) → KEK (32) ‖ wrap nonce (12).
 fn derive_kek(
     shared_x: &[u8; 32],
@@ -480,7 +555,7 @@ fn derive_kek(
     let hk = Hkdf::<Sha256>::new(Some(ephemeral_uncompressed), shared_x);
     let mut info = Vec::with_capacity(WRAP_CONTEXT.len() + 2 + 32);
     info.extend_from_slice(WRAP_CONTEXT);
-    info.extend_from_slice(&[FORMAT_VERSION, slot as u8]);
+    info.extend_from_slice(&[FORMAT_VERSION_2, slot as u8]);
     info.extend_from_slice(patient_id);
     let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN]);
     hk.expand(&info, okm.as_mut())
@@ -492,7 +567,29 @@ fn derive_kek(
     (kek, nonce)
 }
 
-/// CONTENT_CONTEXT ‖ patient id ‖ header (version, slots, nonce).
+/// Version 3: HKDF-SHA256(salt = the shared ephemeral key (65, uncompressed), ikm = shared x,
+/// info = SLOT_CONTEXT ‖ version ‖ slot ‖ patient id ‖ the recipient's key id) → the slot's key (32), XORed with
+/// the content key.
+fn derive_slot_key(
+    shared_x: &[u8; 32],
+    ephemeral_uncompressed: &[u8; 65],
+    slot: usize,
+    patient_id: &[u8; 32],
+    recipient_key_id: &[u8; 32],
+) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf::<Sha256>::new(Some(ephemeral_uncompressed), shared_x);
+    let mut info = Vec::with_capacity(SLOT_CONTEXT.len() + 2 + 64);
+    info.extend_from_slice(SLOT_CONTEXT);
+    info.extend_from_slice(&[FORMAT_VERSION, slot as u8]);
+    info.extend_from_slice(patient_id);
+    info.extend_from_slice(recipient_key_id);
+    let mut key = Zeroizing::new([0u8; 32]);
+    hk.expand(&info, key.as_mut())
+        .expect("32 bytes is within HKDF-SHA256's output limit");
+    key
+}
+
+/// CONTENT_CONTEXT ‖ patient id ‖ header (version, ephemeral key or keys, slots, and version 2's nonce).
 fn content_aad(patient_id: &[u8; 32], header: &[u8]) -> Vec<u8> {
     let mut aad = Vec::with_capacity(CONTENT_CONTEXT.len() + 32 + header.len());
     aad.extend_from_slice(CONTENT_CONTEXT);

@@ -198,13 +198,14 @@ pub enum RecordsError {
     EnvelopeEmpty,
     /// A version byte this build does not read.
     #[error(
-        "sealed record format version {0} is not supported (this build reads version 2): \
+        "sealed record format version {0} is not supported (this build reads versions 2 and 3): \
          it was written by another carekiosk release"
     )]
     UnsupportedVersion(u8),
     /// A length that is not one of the padded sizes every envelope has.
     #[error(
-        "the sealed record is {len} bytes, not one of the padded sizes (512 … 65,536 bytes plus 272): \
+        "the sealed record is {len} bytes, not one of the padded sizes (512 … 65,536 bytes plus 146, or 272 \
+         for version 2): \
          the bytes are corrupt or were not written by carekiosk"
     )]
     NotABucketSize {

@@ -17,37 +17,41 @@
 //!
 //! # Cryptography
 //!
-//! - **Content**: a fresh random 256-bit content key per record, **AES-256-GCM** (crate `aes-gcm`) with a random
-//!   96-bit nonce, over the record's framed plaintext: kind ‖ flags ‖ length ‖ the FHIR JSON (raw DEFLATE when
-//!   that is shorter) ‖ zero padding up to a bucket size. AES-GCM was chosen for its standing (NIST, FIPS) next
-//!   to the NIST P-256 keys the cards hold; each content key encrypts exactly one message.
-//! - **Key wrapping** (ECIES on NIST P-256), once per slot: a fresh ephemeral P-256 key `e`; `z` = x-coordinate of
-//!   `e·R` (R the recipient's public key); `HKDF-SHA256(salt = E uncompressed (65 bytes), ikm = z,
-//!   info = "carekiosk/records/v2/key-wrap" ‖ version ‖ slot ‖ patient id (32))` → key-encryption key (32) ‖
-//!   nonce (12); the content key is AES-256-GCM-encrypted under it. A slot nobody holds a key for is a **decoy**:
-//!   a real ephemeral point and 48 random bytes, indistinguishable from a wrap.
+//! - **Content**: a fresh random 256-bit content key per record, **AES-256-GCM** (crate `aes-gcm`) over the
+//!   record's framed plaintext: kind ‖ flags ‖ length ‖ the FHIR JSON (raw DEFLATE when that is shorter) ‖ zero
+//!   padding up to a bucket size. Each content key encrypts exactly one message, so version 3 uses the all-zero
+//!   nonce (version 2 carried a random one). AES-GCM was chosen for its standing (NIST, FIPS) next to the NIST
+//!   P-256 keys the cards hold.
+//! - **Key wrapping** (ECIES on NIST P-256, version 3), one ephemeral key for the envelope: a fresh P-256 key
+//!   `e`, E = e·G; per recipient slot i, `z_i` = x-coordinate of `e·R_i` (R_i the recipient's public key) and
+//!   `HKDF-SHA256(salt = E uncompressed (65 bytes), ikm = z_i, info = "carekiosk/records/v3/slot-key" ‖ version ‖
+//!   slot ‖ patient id (32) ‖ the recipient's key id (32))` → the slot key (32); the slot holds the content key
+//!   XOR the slot key. A reader does one ECDH with E and tries its slots: the content's GCM tag tells which one
+//!   was its. A slot nobody holds a key for is a **decoy**: 32 random bytes, indistinguishable from a real slot.
+//!   (Version 2, still read: one ephemeral key a slot, the content key AES-GCM-wrapped under
+//!   `HKDF(…, info = "carekiosk/records/v2/key-wrap" ‖ version ‖ slot ‖ patient id)` → key ‖ nonce.)
 //! - **No key ids**: a reader tries its key on the slots (trial decryption): the card only slot 0, an
 //!   institution slots 1 and 2. Nothing in the envelope names or links its recipients.
 //! - **AAD** of the content: `"carekiosk/records/v2/content" ‖ patient id (32) ‖ header`, where the header is
-//!   every envelope byte before the ciphertext (version, slots, nonce). A sealed blob therefore cannot be replayed
-//!   under another patient, and no slot can be swapped, dropped or added without the content failing.
+//!   every envelope byte before the ciphertext (version, ephemeral key, slots). A sealed blob therefore cannot be
+//!   replayed under another patient, and no slot can be swapped, dropped or added without the content failing.
 //!
-//! # Envelope format, version 2 (`docs/design-v2.md`)
+//! # Envelope format, version 3 (`docs/design-v2.md`)
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | version = `0x02` |
-//! | 1 + 81·i | 33 | slot *i* (0 patient, 1 author, 2 third party or decoy): ephemeral key, SEC1 compressed |
-//! | 34 + 81·i | 48 | slot *i*: wrapped content key (32) ‖ GCM tag (16) |
-//! | 244 | 12 | content nonce |
-//! | 256 | B + 16 | ciphertext of the padded plaintext (B bytes, a bucket size) ‖ GCM tag |
+//! | 0 | 1 | version = `0x03` |
+//! | 1 | 33 | ephemeral key E, SEC1 compressed |
+//! | 34 + 32·i | 32 | slot *i* (0 patient, 1 author, 2 third party or decoy): content key ⊕ slot key |
+//! | 130 | B + 16 | ciphertext of the padded plaintext (B bytes, a bucket size) ‖ GCM tag |
 //!
 //! The padded plaintext is `kind (1) ‖ flags (1: DEFLATE) ‖ body length (4, big-endian) ‖ body ‖ zeros`, and B
-//! is one of [`BUCKETS`] (512 … 65,536): every sealed payload is B + 272 bytes ([`OVERHEAD`]), so its size says
+//! is one of [`BUCKETS`] (512 … 65,536): every sealed payload is B + 146 bytes ([`OVERHEAD`]), so its size says
 //! nothing about the code, drug or kind inside; the kind is inside the encryption. [`Envelope::parse`] rejects
 //! anything else — wrong version, a length that is not a bucket size, an ephemeral key that is not a compressed
 //! point on the curve — with an error that names the problem, and never panics; [`open`] rejects a frame that is
-//! not well formed.
+//! not well formed. Version 2 (B + 272 bytes, [`OVERHEAD_V2`]: three slots of ephemeral key (33) ‖ wrapped key
+//! (48), then a 12-byte nonce) is parsed and opened the same way.
 //!
 //! # Example
 //!
@@ -59,7 +63,7 @@
 //! let hospital = SoftKey::generate();
 //! let diagnosis = icd10::lookup("J06.9").unwrap().diagnosis(Reference::patient(&patient_id));
 //! let sealed = seal(&diagnosis.into(), patient_id, &[card.public_key(), hospital.public_key()])?;
-//! assert_eq!(sealed.len(), 512 + 272); // compressed, then padded to the smallest bucket
+//! assert_eq!(sealed.len(), 512 + 146); // compressed, then padded to the smallest bucket
 //! let opened = open(&sealed, patient_id, &mut card)?;
 //! assert_eq!(opened.kind(), RecordKind::Condition);
 //! # Ok::<(), carekiosk_records::RecordsError>(())
@@ -85,9 +89,10 @@ pub use emergency::{EmergencyBundle, EmergencySet};
 pub use envelope::{
     bucket_for, content_hash, is_sealed_len, open, open_as_patient, open_bytes_slots,
     open_expecting, open_slots, padded_plaintext, recipients_for, seal, seal_bytes_with_rng,
-    seal_with_rng, sealed_len, Envelope, WrappedKey, AUTHOR_SLOT, BUCKETS, FORMAT_VERSION,
-    FRAME_LEN, HEADER_LEN, MAX_CONTENT_LEN, MAX_RECIPIENTS, NONCE_LEN, OVERHEAD, PATIENT_SLOT,
-    RECIPIENT_LEN, SLOTS, TAG_LEN, THIRD_SLOT,
+    seal_with_rng, sealed_len, Envelope, WrappedKey, AUTHOR_SLOT, BUCKETS, EPHEMERAL_LEN,
+    FORMAT_VERSION, FORMAT_VERSION_2, FRAME_LEN, HEADER_LEN, MAX_CONTENT_LEN, MAX_RECIPIENTS,
+    NONCE_LEN, OVERHEAD, OVERHEAD_V2, PATIENT_SLOT, RECIPIENT_LEN, RECIPIENT_LEN_V2, SLOTS,
+    TAG_LEN, THIRD_SLOT,
 };
 pub use error::{KeyAgreementError, RecordsError};
 pub use fhir::{

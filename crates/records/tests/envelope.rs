@@ -90,6 +90,18 @@ fn wrong_key_is_not_a_recipient_and_the_card_tries_one_slot() {
         open_as_patient(&sealed, PATIENT_ID, &mut p.hospital),
         Err(RecordsError::NotARecipient { .. })
     ));
+    // An institution tries three slots with one ECDH (version 3 shares the ephemeral key), found or not.
+    let mut hospital = Counting {
+        key: SoftKey::from_bytes(&p.hospital.to_bytes()).unwrap(),
+        calls: 0,
+    };
+    assert!(open(&sealed, PATIENT_ID, &mut hospital).is_ok());
+    let mut stranger = Counting {
+        key: SoftKey::generate(),
+        calls: 0,
+    };
+    assert!(open(&sealed, PATIENT_ID, &mut stranger).is_err());
+    assert_eq!((hospital.calls, stranger.calls), (1, 1));
 }
 
 /// Counts key agreements.
@@ -154,27 +166,39 @@ fn another_patient_or_kind_fails() {
 }
 
 #[test]
-fn moving_or_tampering_with_a_slot_or_the_nonce_fails() {
+fn moving_or_tampering_with_a_slot_or_the_ephemeral_key_fails() {
     let mut p = parties();
     let sealed = seal_for(common::condition(), &[&p.card, &p.hospital]);
-    // The author's slot (1) moved into the patient's slot (0): the slot index is bound by the key derivation.
+    let slot = |i: usize| HEADER_LEN + EPHEMERAL_LEN + i * RECIPIENT_LEN;
+    // The author's slot (1) moved into the patient's slot (0): the slot index and the recipient's key id are
+    // bound by the key derivation, and the header by the content's AAD.
     let mut moved = sealed.clone();
-    moved.copy_within(1 + RECIPIENT_LEN..1 + 2 * RECIPIENT_LEN, 1);
+    moved.copy_within(slot(1)..slot(2), slot(0));
     assert!(open(&moved, PATIENT_ID, &mut p.hospital).is_err());
-    // A flip in another slot or the nonce fails the content for the patient (AAD covers the header).
-    for offset in [
-        1 + RECIPIENT_LEN + 40,
-        1 + 2 * RECIPIENT_LEN + 40,
-        1 + 3 * RECIPIENT_LEN + 5,
-    ] {
+    assert!(open_as_patient(&moved, PATIENT_ID, &mut p.card).is_err());
+    // Swapped slots open for nobody.
+    let mut swapped = sealed.clone();
+    swapped[slot(0)..slot(1)].copy_from_slice(&sealed[slot(1)..slot(2)]);
+    swapped[slot(1)..slot(2)].copy_from_slice(&sealed[slot(0)..slot(1)]);
+    assert!(open(&swapped, PATIENT_ID, &mut p.hospital).is_err());
+    assert!(open_as_patient(&swapped, PATIENT_ID, &mut p.card).is_err());
+    // A flip in another slot, the decoy or the ephemeral key fails the content for the patient (the AAD covers
+    // the header), and a reader cannot tell which.
+    for offset in [slot(1) + 7, slot(2) + 31, HEADER_LEN + 20] {
         let mut t = sealed.clone();
         t[offset] ^= 0x01;
-        let err = open_as_patient(&t, PATIENT_ID, &mut p.card).unwrap_err();
         assert!(
-            matches!(err, RecordsError::ContentRejected),
-            "offset {offset}: {err:?}"
+            open_as_patient(&t, PATIENT_ID, &mut p.card).is_err(),
+            "offset {offset}"
+        );
+        assert!(
+            open(&t, PATIENT_ID, &mut p.hospital).is_err(),
+            "offset {offset}"
         );
     }
+    // The untouched record opens for both.
+    assert!(open_as_patient(&sealed, PATIENT_ID, &mut p.card).is_ok());
+    assert!(open(&sealed, PATIENT_ID, &mut p.hospital).is_ok());
 }
 
 #[test]
@@ -210,6 +234,13 @@ fn every_single_bit_flip_and_every_other_length_is_rejected() {
         open_as_patient(&v1, PATIENT_ID, &mut p.card),
         Err(RecordsError::UnsupportedVersion(1))
     ));
+    // A version-3 record relabelled version 2 has no version-2 length.
+    let mut v2 = sealed.clone();
+    v2[0] = FORMAT_VERSION_2;
+    assert!(matches!(
+        open_as_patient(&v2, PATIENT_ID, &mut p.card),
+        Err(RecordsError::NotABucketSize { .. })
+    ));
 }
 
 #[test]
@@ -220,17 +251,14 @@ fn layout_is_as_documented_and_names_nobody() {
     let padded = padded_plaintext(&resource).unwrap();
     assert!(BUCKETS.contains(&padded.len()));
     assert_eq!(padded[0], RecordKind::Condition as u8);
-    assert_eq!(OVERHEAD, 272);
-    assert_eq!(sealed.len(), 1 + 3 * 81 + 12 + padded.len() + 16);
+    assert_eq!(OVERHEAD, 146);
+    assert_eq!(OVERHEAD_V2, 272);
+    assert_eq!(sealed.len(), 1 + 33 + 3 * 32 + padded.len() + 16);
     assert_eq!(sealed[0], FORMAT_VERSION);
-    for slot in 0..SLOTS {
-        assert!(
-            matches!(sealed[1 + slot * RECIPIENT_LEN], 0x02 | 0x03),
-            "slot {slot}"
-        );
-    }
+    assert_eq!(FORMAT_VERSION, 3);
+    assert!(matches!(sealed[1], 0x02 | 0x03), "the ephemeral key");
     let env = Envelope::parse(&sealed).unwrap();
-    assert_eq!(env.version(), 2);
+    assert_eq!(env.version(), 3);
     assert_eq!(env.slots().len(), 3);
     assert_eq!(env.padded_len(), padded.len());
     // No key id, no kind byte, no plaintext anywhere in the bytes.
