@@ -49,13 +49,14 @@ contract PharmacyAccess {
         Partial
     }
 
-    /// @notice A prescription as `getPrescription` and `getPatientFullInfo` return it.
+    /// @notice A prescription as `getPrescription` and `getPatientFullInfo` return it. The sealed prescription's
+    /// whole hash and the time it was issued are in its `PrescriptionIssued` event (the kiosks read them there);
+    /// the chain keeps the first 8 bytes of the hash, for `cancelPrescription`'s check.
     struct Prescription {
         bytes32 patientId;
-        bytes32 contentHash;
+        bytes8 contentHashPrefix;
         uint32 issuer;
         Status status;
-        uint40 issuedAt;
         uint40 validUntil;
         uint32 dispensedBy;
         uint40 dispensedAt;
@@ -63,21 +64,21 @@ contract PharmacyAccess {
         bytes32 tokenKeyHash;
     }
 
-    /// @dev A prescription as stored. Four slots: the patient, the sealed prescription's hash, one packed slot
-    /// (issuer, status, times, the latest dispense, the parts dispensed so far, and the patient's previous
-    /// prescription: the per-patient list is linked through it) that a card dispense reads and writes, and the token
-    /// key's hash, written only when there is a token and read only by a token dispense.
+    /// @dev A prescription as stored. Three slots: the patient; one packed slot that a card dispense reads and
+    /// writes (issuer, status, validity, the latest dispense, the parts dispensed so far, the patient's previous
+    /// prescription — the per-patient list is linked through it — and the first 8 bytes of the sealed
+    /// prescription's hash); and the token key's hash, written only when there is a token and read only by a token
+    /// dispense. Times are uint32 (seconds, to 2106); ids below 2^40 (HospitalRecord's list checks it).
     struct StoredPrescription {
         bytes32 patientId;
-        bytes32 contentHash;
         uint32 issuer;
         Status status;
-        uint40 issuedAt;
-        uint40 validUntil;
+        uint32 validUntil;
         uint32 dispensedBy;
-        uint40 dispensedAt;
+        uint32 dispensedAt;
         uint16 dispensedBps;
-        uint48 previous;
+        uint40 previous;
+        bytes8 contentHashPrefix;
         bytes32 tokenKeyHash;
     }
 
@@ -187,31 +188,33 @@ contract PharmacyAccess {
         } else if (validUntil <= now_ || validUntil > now_ + MAX_VALIDITY) {
             revert InvalidValidity(validUntil);
         }
+        // Stored as uint32 (seconds to 2106).
+        if (validUntil > type(uint32).max) revert InvalidValidity(validUntil);
         id = ++prescriptionCount;
         bytes32 contentHash = keccak256(sealedPrescription);
         StoredPrescription storage p = _prescriptions[id];
         p.patientId = patientId;
-        p.contentHash = contentHash;
         p.issuer = issuer;
         p.status = Status.Ready;
-        p.issuedAt = now_;
-        p.validUntil = validUntil;
+        p.validUntil = uint32(validUntil);
+        p.contentHashPrefix = bytes8(contentHash);
         // The token's slot stays untouched (and unpaid) for a prescription without a token.
         if (tokenKeyHash != 0) p.tokenKeyHash = tokenKeyHash;
         // The patient's list (how many, the newest) lives in HospitalRecord's slot for the patient, which a
-        // consultation has just written: a warm write there instead of a new slot here.
-        p.previous = uint48(IPrescriptionList(hub.hospitalRecord()).linkPrescription(patientId, id));
+        // consultation has just written: a warm write there instead of a new slot here. It refuses ids from 2^40.
+        p.previous = uint40(IPrescriptionList(hub.hospitalRecord()).linkPrescription(patientId, id));
         emit PrescriptionIssued(id, patientId, issuer, contentHash, validUntil);
     }
 
     /// @notice A kiosk of the issuing hospital, or the hub's admin directly (a recall: it only stops a dispense),
     /// cancels a prescription that is not completed (ready, or partly dispensed: the rest is not dispensed).
     /// @param contentHash The sealed prescription's hash as the kiosk read it (a reorganisation can renumber
-    /// prescriptions: a cancel sent again must not cancel another one — `PrescriptionChanged`); zero skips the check.
+    /// prescriptions: a cancel sent again must not cancel another one — `PrescriptionChanged`, whose `actual` is the
+    /// stored 8-byte prefix, zero-padded); its first 8 bytes are compared; zero skips the check.
     function cancelPrescription(uint256 id, bytes32 contentHash) external {
         StoredPrescription storage p = _existing(id);
-        if (contentHash != bytes32(0) && contentHash != p.contentHash) {
-            revert PrescriptionChanged(id, contentHash, p.contentHash);
+        if (contentHash != bytes32(0) && bytes8(contentHash) != p.contentHashPrefix) {
+            revert PrescriptionChanged(id, contentHash, bytes32(p.contentHashPrefix));
         }
         if (msg.sender != hub.admin()) {
             (, uint32 caller) = hub.institutionOf(msg.sender, Role.Hospital);
@@ -335,10 +338,9 @@ contract PharmacyAccess {
     function _view(StoredPrescription storage p) internal view returns (Prescription memory) {
         return Prescription({
             patientId: p.patientId,
-            contentHash: p.contentHash,
+            contentHashPrefix: p.contentHashPrefix,
             issuer: p.issuer,
             status: p.status,
-            issuedAt: p.issuedAt,
             validUntil: p.validUntil,
             dispensedBy: p.dispensedBy,
             dispensedAt: p.dispensedAt,
@@ -450,7 +452,7 @@ contract PharmacyAccess {
     function _dispense(StoredPrescription storage p, uint32 pharmacyId, uint16 dispensed) internal {
         p.status = dispensed == WHOLE ? Status.Completed : Status.Partial;
         p.dispensedBy = pharmacyId;
-        p.dispensedAt = uint40(block.timestamp);
+        p.dispensedAt = uint32(block.timestamp);
         p.dispensedBps = dispensed;
     }
 }

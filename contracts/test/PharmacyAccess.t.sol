@@ -78,10 +78,9 @@ contract PharmacyAccessTest is Fixture {
         assertEq(pharmacy.prescriptionCount(), 1);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(1);
         assertEq(p.patientId, pid);
-        assertEq(p.contentHash, keccak256(RX));
+        assertEq(p.contentHashPrefix, bytes8(keccak256(RX)), "the first 8 bytes of the hash (all in the event)");
         assertEq(p.issuer, hospitalId);
         assertTrue(p.status == PharmacyAccess.Status.Ready);
-        assertEq(p.issuedAt, block.timestamp);
         assertEq(p.validUntil, until);
         assertEq(p.dispensedBy, 0);
         assertEq(p.dispensedAt, 0);
@@ -110,6 +109,21 @@ contract PharmacyAccessTest is Fixture {
             pharmacy.issuePrescription(pid, bad[i], bytes32(0), RX);
         }
         assertEq(pharmacy.prescriptionCount(), 0);
+    }
+
+    /// Validity is stored as uint32 seconds: a prescription valid past 2106 is refused, not wrapped.
+    function test_issuePrescription_validityPastUint32Refused() public {
+        vm.warp(uint256(type(uint32).max) - 10 days);
+        grant(PATIENT_PK, pid, hospitalKiosk, HOSPITAL_ALL, 0);
+        uint40 until = uint40(block.timestamp + 28 days);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidValidity.selector, until));
+        pharmacy.issuePrescription(pid, 0, bytes32(0), RX);
+        // The last second uint32 holds is kept exactly.
+        until = uint40(type(uint32).max);
+        vm.prank(hospitalKiosk);
+        assertEq(pharmacy.issuePrescription(pid, until, bytes32(0), RX), 1);
+        assertEq(pharmacy.getPrescription(1).validUntil, until);
     }
 
     function test_issuePrescription_revertsForMalformedEnvelope() public {
@@ -176,11 +190,18 @@ contract PharmacyAccessTest is Fixture {
     /// another prescription under this number refuses (PrescriptionChanged) instead of cancelling it.
     function test_cancelPrescription_namingAnotherPrescriptionsContentIsRefused() public {
         uint256 id = issue(pid, hospitalKiosk, 0);
-        bytes32 h = pharmacy.getPrescription(id).contentHash;
+        bytes32 h = keccak256(env(0x5ea1ed)); // what `issue` sealed; the event carries it, the chain its prefix
+        bytes32 stored = bytes32(pharmacy.getPrescription(id).contentHashPrefix);
+        assertEq(stored, bytes32(bytes8(h)));
         bytes32 other = keccak256("another prescription");
         vm.prank(hospitalKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionChanged.selector, id, other, h));
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionChanged.selector, id, other, stored));
         pharmacy.cancelPrescription(id, other);
+        // A hash differing from the prescription's in one of its first 8 bytes is refused too.
+        bytes32 nearly = h ^ bytes32(uint256(1) << 192);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionChanged.selector, id, nearly, stored));
+        pharmacy.cancelPrescription(id, nearly);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready, "nothing cancelled");
         vm.prank(hospitalKiosk);
         pharmacy.cancelPrescription(id, h);
