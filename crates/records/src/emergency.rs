@@ -27,7 +27,6 @@
 //! key ([`trace_key`]), so the patient's kiosk finds its own traces (one HMAC per trace) and an observer of the
 //! chain learns only that a hospital made one emergency read at some time.
 
-use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::PublicKey;
@@ -39,7 +38,7 @@ use zeroize::Zeroizing;
 
 use crate::error::RecordsError;
 use crate::fhir::Reference;
-use crate::keys::{KeyAgreement, RecipientPublicKey, SoftKey};
+use crate::keys::{hkdf_sha256, KeyAgreement, RecipientPublicKey, SoftKey};
 
 /// Size of the sealed set on the card (DO 0101).
 pub const CARD_OBJECT_LEN: usize = 255;
@@ -470,11 +469,7 @@ fn compressed(key: &PublicKey) -> [u8; 33] {
 /// The key that finds and opens the patient's emergency-read traces, derived from a history private key.
 pub fn trace_key(history: &SoftKey) -> Zeroizing<[u8; TRACE_KEY_LEN]> {
     let secret = history.to_bytes();
-    let hk = Hkdf::<Sha256>::new(None, secret.as_slice());
-    let mut out = Zeroizing::new([0u8; TRACE_KEY_LEN]);
-    hk.expand(b"carekiosk/emergency/v1/trace", out.as_mut_slice())
-        .expect("16 bytes is a valid HKDF length");
-    out
+    hkdf_sha256(None, secret.as_slice(), &[b"carekiosk/emergency/v1/trace"])
 }
 
 fn card_keys(
@@ -483,14 +478,11 @@ fn card_keys(
     key_id: &[u8; 4],
     patient_id: &[u8; 32],
 ) -> Zeroizing<[u8; 44]> {
-    let hk = Hkdf::<Sha256>::new(Some(ephemeral), shared_x);
-    let mut info = b"carekiosk/emergency/v1/card".to_vec();
-    info.extend_from_slice(key_id);
-    info.extend_from_slice(patient_id);
-    let mut okm = Zeroizing::new([0u8; 44]);
-    hk.expand(&info, okm.as_mut_slice())
-        .expect("44 bytes is a valid HKDF length");
-    okm
+    hkdf_sha256(
+        Some(ephemeral),
+        shared_x,
+        &[b"carekiosk/emergency/v1/card", key_id, patient_id],
+    )
 }
 
 fn aad(head: &[u8], patient_id: &[u8; 32]) -> Vec<u8> {
@@ -659,11 +651,7 @@ impl std::fmt::Debug for TraceNote {
 }
 
 fn note_keys(trace: &[u8; TRACE_KEY_LEN], nonce: &[u8]) -> Zeroizing<[u8; 44]> {
-    let hk = Hkdf::<Sha256>::new(Some(nonce), trace);
-    let mut okm = Zeroizing::new([0u8; 44]);
-    hk.expand(b"carekiosk/emergency/v1/note", okm.as_mut_slice())
-        .expect("44 bytes is a valid HKDF length");
-    okm
+    hkdf_sha256(Some(nonce), trace, &[b"carekiosk/emergency/v1/note"])
 }
 
 fn note_tag(trace: &[u8; TRACE_KEY_LEN], nonce: &[u8]) -> [u8; 32] {

@@ -3,16 +3,16 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hkdf::Hkdf;
 use p256::ecdh::EphemeralSecret;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::PublicKey;
 use rand_core::{CryptoRng, RngCore};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::{hex, RecordsError};
-use crate::keys::{keccak256, uncompressed, KeyAgreement, RecipientPublicKey};
+use crate::keys::{
+    hkdf_sha256, keccak256, key_and_nonce, uncompressed, KeyAgreement, RecipientPublicKey,
+};
 use crate::{RecordKind, Resource};
 
 /// The envelope format version this build writes (version 2 is still read).
@@ -552,19 +552,12 @@ fn derive_kek(
     slot: usize,
     patient_id: &[u8; 32],
 ) -> (Zeroizing<[u8; 32]>, [u8; NONCE_LEN]) {
-    let hk = Hkdf::<Sha256>::new(Some(ephemeral_uncompressed), shared_x);
-    let mut info = Vec::with_capacity(WRAP_CONTEXT.len() + 2 + 32);
-    info.extend_from_slice(WRAP_CONTEXT);
-    info.extend_from_slice(&[FORMAT_VERSION_2, slot as u8]);
-    info.extend_from_slice(patient_id);
-    let mut okm = Zeroizing::new([0u8; 32 + NONCE_LEN]);
-    hk.expand(&info, okm.as_mut())
-        .expect("44 bytes is within HKDF-SHA256's output limit");
-    let mut kek = Zeroizing::new([0u8; 32]);
-    kek.copy_from_slice(&okm[..32]);
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&okm[32..]);
-    (kek, nonce)
+    let okm = hkdf_sha256::<44>(
+        Some(ephemeral_uncompressed),
+        shared_x,
+        &[WRAP_CONTEXT, &[FORMAT_VERSION_2, slot as u8], patient_id],
+    );
+    key_and_nonce(&okm)
 }
 
 /// Version 3: HKDF-SHA256(salt = the shared ephemeral key (65, uncompressed), ikm = shared x,
@@ -577,16 +570,16 @@ fn derive_slot_key(
     patient_id: &[u8; 32],
     recipient_key_id: &[u8; 32],
 ) -> Zeroizing<[u8; 32]> {
-    let hk = Hkdf::<Sha256>::new(Some(ephemeral_uncompressed), shared_x);
-    let mut info = Vec::with_capacity(SLOT_CONTEXT.len() + 2 + 64);
-    info.extend_from_slice(SLOT_CONTEXT);
-    info.extend_from_slice(&[FORMAT_VERSION, slot as u8]);
-    info.extend_from_slice(patient_id);
-    info.extend_from_slice(recipient_key_id);
-    let mut key = Zeroizing::new([0u8; 32]);
-    hk.expand(&info, key.as_mut())
-        .expect("32 bytes is within HKDF-SHA256's output limit");
-    key
+    hkdf_sha256(
+        Some(ephemeral_uncompressed),
+        shared_x,
+        &[
+            SLOT_CONTEXT,
+            &[FORMAT_VERSION, slot as u8],
+            patient_id,
+            recipient_key_id,
+        ],
+    )
 }
 
 /// CONTENT_CONTEXT ‖ patient id ‖ header (version, ephemeral key or keys, slots, and version 2's nonce).

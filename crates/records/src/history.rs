@@ -20,17 +20,17 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hkdf::Hkdf;
 use p256::ecdh::EphemeralSecret;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::PublicKey;
 use rand_core::{CryptoRng, RngCore};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::envelope::{open_bytes_slots, PATIENT_SLOT};
 use crate::error::{hex, RecordsError};
-use crate::keys::{uncompressed, KeyAgreement, RecipientPublicKey, SoftKey};
+use crate::keys::{
+    hkdf_sha256, key_and_nonce, uncompressed, KeyAgreement, RecipientPublicKey, SoftKey,
+};
 
 /// The frame tag of a history-key grant (not a record kind: a grant never opens as a record).
 pub const KEY_GRANT_TAG: u8 = 0x80;
@@ -382,20 +382,12 @@ fn grant_key(
     patient_id: &[u8; 32],
     h: &[u8; 33],
 ) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
-    let hk = Hkdf::<Sha256>::new(Some(ephemeral_uncompressed), shared_x);
-    let mut info = Vec::with_capacity(GRANT_CONTEXT.len() + 1 + 32 + 33);
-    info.extend_from_slice(GRANT_CONTEXT);
-    info.push(index);
-    info.extend_from_slice(patient_id);
-    info.extend_from_slice(h);
-    let mut okm = Zeroizing::new([0u8; 44]);
-    hk.expand(&info, okm.as_mut())
-        .expect("44 bytes is within HKDF-SHA256's output limit");
-    let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&okm[..32]);
-    let mut nonce = [0u8; 12];
-    nonce.copy_from_slice(&okm[32..]);
-    (key, nonce)
+    let okm = hkdf_sha256::<44>(
+        Some(ephemeral_uncompressed),
+        shared_x,
+        &[GRANT_CONTEXT, &[index], patient_id, h],
+    );
+    key_and_nonce(&okm)
 }
 
 /// The marker byte and H: a grant opens only in a compact bundle of this history key.

@@ -2,9 +2,11 @@
 
 use std::fmt;
 
+use hkdf::Hkdf;
 use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use p256::{EncodedPoint, PublicKey, SecretKey};
 use rand_core::{CryptoRng, RngCore};
+use sha2::Sha256;
 use sha3::{Digest, Keccak256};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -109,6 +111,29 @@ impl fmt::Debug for RecipientPublicKey {
             .field("key_id", &hex(&self.key_id))
             .finish()
     }
+}
+
+/// HKDF-SHA256: `N` bytes from `ikm` under `salt` (`None`: the RFC's all-zero salt) and the concatenation of the
+/// `info` parts. Every key this crate derives goes through it.
+pub(crate) fn hkdf_sha256<const N: usize>(
+    salt: Option<&[u8]>,
+    ikm: &[u8],
+    info: &[&[u8]],
+) -> Zeroizing<[u8; N]> {
+    let mut okm = Zeroizing::new([0u8; N]);
+    Hkdf::<Sha256>::new(salt, ikm)
+        .expand_multi_info(info, okm.as_mut())
+        .expect("HKDF-SHA256 gives up to 8,160 bytes; callers ask for at most 44");
+    okm
+}
+
+/// The first 32 bytes of a 44-byte HKDF output as an AES-256 key, the last 12 as its GCM nonce.
+pub(crate) fn key_and_nonce(okm: &[u8; 44]) -> (Zeroizing<[u8; 32]>, [u8; 12]) {
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&okm[..32]);
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&okm[32..]);
+    (key, nonce)
 }
 
 pub(crate) fn uncompressed(key: &PublicKey) -> [u8; 65] {
