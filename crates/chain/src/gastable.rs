@@ -217,6 +217,18 @@ struct Visit {
     writes: Vec<(&'static str, u64, u128)>,
 }
 
+/// Sends `call` from `from` and records its receipt as a write of `function` ([`write`]); returns its gas.
+async fn send_write<D: alloy::contract::CallDecoder>(
+    c: &Chain,
+    writes: &mut Vec<(&'static str, u64, u128)>,
+    from: alloy::primitives::Address,
+    function: &'static str,
+    call: alloy::contract::CallBuilder<&alloy::providers::DynProvider, D, alloy::network::Ethereum>,
+) -> Result<u64, ChainError> {
+    let r = c.send(from, call).await?;
+    Ok(write(writes, function, &r))
+}
+
 fn write(
     writes: &mut Vec<(&'static str, u64, u128)>,
     function: &'static str,
@@ -301,9 +313,13 @@ impl World {
                 deadline,
             };
             let sig = card.sign(eip712::digest(&msg, &self.domain()));
-            let r = c
-                .send(
+            gas.insert(
+                "registerPatient",
+                send_write(
+                    c,
+                    &mut writes,
                     self.hospital_kiosk(),
+                    "registerPatient",
                     c.hub(d).registerPatient(
                         deadline,
                         crate::softcard::recovery_for(sig.key_hash()),
@@ -311,8 +327,8 @@ impl World {
                         sig.into(),
                     ),
                 )
-                .await?;
-            gas.insert("registerPatient", write(&mut writes, "registerPatient", &r));
+                .await?,
+            );
         }
         // Reception: check-in is the card-signed consent for the hospital.
         let r = self
@@ -325,16 +341,17 @@ impl World {
                 .await?,
         );
         // Doctor: a record, then an amendment of it.
-        let r = c
-            .send(
+        gas.insert(
+            "addMedicalRecord",
+            send_write(
+                c,
+                &mut writes,
                 self.hospital_kiosk(),
+                "addMedicalRecord",
                 c.records(d)
                     .addMedicalRecord(pid, random_bytes(RECORD_BYTES)),
             )
-            .await?;
-        gas.insert(
-            "addMedicalRecord",
-            write(&mut writes, "addMedicalRecord", &r),
+            .await?,
         );
         let count = c
             .records(d)
@@ -343,16 +360,17 @@ impl World {
             .await
             .map_err(|e| err(c, e))?;
         let index = count - U256::from(1);
-        let r = c
-            .send(
+        gas.insert(
+            "updateMedicalHistory",
+            send_write(
+                c,
+                &mut writes,
                 self.hospital_kiosk(),
+                "updateMedicalHistory",
                 c.records(d)
                     .updateMedicalHistory(pid, index, random_bytes(RECORD_BYTES)),
             )
-            .await?;
-        gas.insert(
-            "updateMedicalHistory",
-            write(&mut writes, "updateMedicalHistory", &r),
+            .await?,
         );
         gas.insert(
             "getMedicalRecords",
@@ -364,24 +382,25 @@ impl World {
             .await?,
         );
         // Prescription, dispensed at the pharmacy on the card's proof of presence.
-        let r = c
-            .send(
-                self.hospital_kiosk(),
-                c.pharmacy(d).issuePrescription(
-                    pid,
-                    alloy::primitives::aliases::U40::ZERO,
-                    B256::ZERO,
-                    random_bytes(PRESCRIPTION_BYTES),
-                ),
-            )
-            .await?;
+        send_write(
+            c,
+            &mut writes,
+            self.hospital_kiosk(),
+            "issuePrescription",
+            c.pharmacy(d).issuePrescription(
+                pid,
+                alloy::primitives::aliases::U40::ZERO,
+                B256::ZERO,
+                random_bytes(PRESCRIPTION_BYTES),
+            ),
+        )
+        .await?;
         let rx = c
             .pharmacy(d)
             .prescriptionCount()
             .call()
             .await
             .map_err(|e| err(c, e))?;
-        write(&mut writes, "issuePrescription", &r);
         let r = self
             .consent(
                 card,
@@ -411,19 +430,15 @@ impl World {
             deadline,
         };
         let sig = card.sign(eip712::digest(&msg, &self.domain()));
-        let r = c
-            .send(
-                self.pharmacy_kiosk(),
-                c.pharmacy(d).dispensePrescription(
-                    rx,
-                    10_000,
-                    deadline,
-                    sealed_dispense,
-                    sig.into(),
-                ),
-            )
-            .await?;
-        write(&mut writes, "dispensePrescription", &r);
+        send_write(
+            c,
+            &mut writes,
+            self.pharmacy_kiosk(),
+            "dispensePrescription",
+            c.pharmacy(d)
+                .dispensePrescription(rx, 10_000, deadline, sealed_dispense, sig.into()),
+        )
+        .await?;
         // Insurance: enrol (first visit), the hospital bills the record, the insurer approves and pays.
         if register {
             // Enrolment needs the patient's consent for the insurer (its card, at the insurer's desk).
@@ -433,26 +448,28 @@ impl World {
                 .await?;
             write(&mut writes, "grantConsent", &r);
             let limit = 5_000u128 * TOKEN_UNIT;
-            let r = c
-                .send(
-                    self.insurer_kiosk(),
-                    c.insurance(d).enrollPatient(pid, 8000, limit),
-                )
-                .await?;
-            write(&mut writes, "enrollPatient", &r);
+            send_write(
+                c,
+                &mut writes,
+                self.insurer_kiosk(),
+                "enrollPatient",
+                c.insurance(d).enrollPatient(pid, 8000, limit),
+            )
+            .await?;
         }
         let amount = U256::from(120u128 * TOKEN_UNIT);
         let sealed_claim = random_bytes(CLAIM_BYTES);
         // Decisions name the claim's content hash, as a kiosk's do (a reorganisation can renumber claims).
         let claim_hash = alloy::primitives::keccak256(&sealed_claim);
-        let r = c
-            .send(
-                self.hospital_kiosk(),
-                c.insurance(d)
-                    .submitClaim(pid, U256::from(index), amount, sealed_claim),
-            )
-            .await?;
-        write(&mut writes, "submitClaim", &r);
+        send_write(
+            c,
+            &mut writes,
+            self.hospital_kiosk(),
+            "submitClaim",
+            c.insurance(d)
+                .submitClaim(pid, U256::from(index), amount, sealed_claim),
+        )
+        .await?;
         let claim = c
             .insurance(d)
             .claimCount()
@@ -460,9 +477,13 @@ impl World {
             .await
             .map_err(|e| err(c, e))?;
         let approve = amount * U256::from(8000) / U256::from(10_000);
-        let r = c
-            .send(
+        gas.insert(
+            "approveClaim",
+            send_write(
+                c,
+                &mut writes,
                 self.insurer_kiosk(),
+                "approveClaim",
                 c.insurance(d).approveClaim(
                     claim,
                     claim_hash,
@@ -470,15 +491,19 @@ impl World {
                     random_bytes(RESPONSE_BYTES),
                 ),
             )
-            .await?;
-        gas.insert("approveClaim", write(&mut writes, "approveClaim", &r));
-        let r = c
-            .send(
+            .await?,
+        );
+        gas.insert(
+            "processPayment",
+            send_write(
+                c,
+                &mut writes,
                 self.insurer_kiosk(),
+                "processPayment",
                 c.insurance(d).processPayment(claim, claim_hash),
             )
-            .await?;
-        gas.insert("processPayment", write(&mut writes, "processPayment", &r));
+            .await?,
+        );
         gas.insert(
             "getClaimStatus",
             c.estimate(self.insurer_kiosk(), c.insurance(d).getClaimStatus(claim))
@@ -552,20 +577,21 @@ impl World {
                 epoch: 1,
                 signedAt: signed_at,
             };
-            let r = c
-                .send(
-                    self.hospital_kiosk(),
-                    c.records(d).registerAndConsent(
-                        deadline,
-                        recovery,
-                        bundle,
-                        terms,
-                        random_bytes(RESPONSE_BYTES),
-                        sig.into(),
-                    ),
-                )
-                .await?;
-            write(&mut writes, "registerAndConsent", &r);
+            send_write(
+                c,
+                &mut writes,
+                self.hospital_kiosk(),
+                "registerAndConsent",
+                c.records(d).registerAndConsent(
+                    deadline,
+                    recovery,
+                    bundle,
+                    terms,
+                    random_bytes(RESPONSE_BYTES),
+                    sig.into(),
+                ),
+            )
+            .await?;
             let insurer = self.actors.insurer.address();
             let signed = card.consent(c, d, insurer, scope::INSURER, 90).await?;
             let terms = InsuranceProvider::ConsentTerms {
@@ -574,19 +600,20 @@ impl World {
                 epoch: signed.epoch,
                 signedAt: signed.signed_at,
             };
-            let r = c
-                .send(
-                    self.insurer_kiosk(),
-                    c.insurance(d).enrollWithConsent(
-                        pid,
-                        8000,
-                        5_000u128 * TOKEN_UNIT,
-                        terms,
-                        signed.sig.into(),
-                    ),
-                )
-                .await?;
-            write(&mut writes, "enrollWithConsent", &r);
+            send_write(
+                c,
+                &mut writes,
+                self.insurer_kiosk(),
+                "enrollWithConsent",
+                c.insurance(d).enrollWithConsent(
+                    pid,
+                    8000,
+                    5_000u128 * TOKEN_UNIT,
+                    terms,
+                    signed.sig.into(),
+                ),
+            )
+            .await?;
         } else {
             let r = self
                 .consent(card, hospital, self.hospital_kiosk(), scope::HOSPITAL)
@@ -602,19 +629,20 @@ impl World {
             tokenKeyHash: B256::ZERO,
             sealedPrescription: sealed_rx,
         };
-        let r = c
-            .send(
-                self.hospital_kiosk(),
-                c.records(d).consult(
-                    pid,
-                    vec![random_bytes(RESPONSE_BYTES), random_bytes(RESPONSE_BYTES)],
-                    vec![order],
-                    amount,
-                    sealed_claim,
-                ),
-            )
-            .await?;
-        write(&mut writes, "consult", &r);
+        send_write(
+            c,
+            &mut writes,
+            self.hospital_kiosk(),
+            "consult",
+            c.records(d).consult(
+                pid,
+                vec![random_bytes(RESPONSE_BYTES), random_bytes(RESPONSE_BYTES)],
+                vec![order],
+                amount,
+                sealed_claim,
+            ),
+        )
+        .await?;
         let rx = c
             .pharmacy(d)
             .prescriptionCount()
@@ -657,33 +685,31 @@ impl World {
             epoch: signed.epoch,
             signedAt: signed.signed_at,
         };
-        let r = c
-            .send(
-                self.pharmacy_kiosk(),
-                c.pharmacy(d).dispenseWithConsent(
-                    rx,
-                    10_000,
-                    deadline,
-                    sealed_dispense,
-                    terms,
-                    sig.into(),
-                ),
-            )
-            .await?;
-        write(&mut writes, "dispenseWithConsent", &r);
+        send_write(
+            c,
+            &mut writes,
+            self.pharmacy_kiosk(),
+            "dispenseWithConsent",
+            c.pharmacy(d).dispenseWithConsent(
+                rx,
+                10_000,
+                deadline,
+                sealed_dispense,
+                terms,
+                sig.into(),
+            ),
+        )
+        .await?;
         let approve = amount * U256::from(8000) / U256::from(10_000);
-        let r = c
-            .send(
-                self.insurer_kiosk(),
-                c.insurance(d).settleClaim(
-                    claim,
-                    claim_hash,
-                    approve,
-                    random_bytes(RESPONSE_BYTES),
-                ),
-            )
-            .await?;
-        write(&mut writes, "settleClaim", &r);
+        send_write(
+            c,
+            &mut writes,
+            self.insurer_kiosk(),
+            "settleClaim",
+            c.insurance(d)
+                .settleClaim(claim, claim_hash, approve, random_bytes(RESPONSE_BYTES)),
+        )
+        .await?;
         Ok(writes)
     }
 }
