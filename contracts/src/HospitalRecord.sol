@@ -77,7 +77,10 @@ contract HospitalRecord {
     error NotModule(address caller);
     /// @dev A claim id that does not fit an entry's 40 bits (never reached: claims are numbered from 1, one a call).
     error ClaimIdOutOfRange(uint256 claimId);
+    /// @dev A prescription id that does not fit the list's 40 bits (never reached: prescriptions are numbered from
+    /// 1, one a call).
     error PrescriptionIdOutOfRange(uint256 id);
+    /// @dev A patient's prescription list is full (2^24 - 1 prescriptions).
     error TooManyPrescriptions(bytes32 patientId);
     /// @dev The hub's error of the same name (the same selector): the consent a step grants lacks `scope`.
     error ScopeNotGranted(bytes32 patientId, address institution, uint8 scope);
