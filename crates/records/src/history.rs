@@ -1,7 +1,7 @@
 //! The patient's history keys and their **key bundle** (`docs/design-v2.md`, "The card's life").
 //!
 //! Every record's patient slot is sealed for the patient's current history public key H. The history private
-//! keys (all generations, oldest first) are granted to the card in one envelope: opening it is the visit's only
+//! keys (all generations, oldest first) are granted to the card in one grant: opening it is the visit's only
 //! card ECDH, and every record then opens locally. The same keys are split for recovery: share A (keys ⊕ pad)
 //! sealed for the recovery key printed on the issue letter, share B (the pad) sealed for the issuing
 //! hospital's record key — neither opens anything alone.
