@@ -189,6 +189,32 @@ impl<'a> Envelope<'a> {
     }
 }
 
+impl Envelope<'_> {
+    /// The padded plaintext under `content_key` (the version's nonce, `aad`); `None` when the tag refuses it.
+    fn decrypt(&self, content_key: &[u8; 32], aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        aead(content_key)
+            .decrypt(
+                &Nonce::from(self.nonce),
+                Payload {
+                    msg: self.ciphertext,
+                    aad,
+                },
+            )
+            .ok()
+            .map(Zeroizing::new)
+    }
+}
+
+/// `a ⊕ b` over 32 bytes (a version-3 slot: the content key and the slot key); `a` shorter than 32 bytes is
+/// read as zero-padded (never: a parsed slot is 32 bytes).
+fn xor32(a: &[u8], b: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new(*b);
+    for (o, x) in out.iter_mut().zip(a) {
+        *o ^= x;
+    }
+    out
+}
+
 /// A compressed SEC1 point on the curve (02/03 ‖ x: `from_sec1_bytes` would also take other forms).
 fn compressed_point(bytes: &[u8], index: usize) -> Result<PublicKey, RecordsError> {
     if !matches!(bytes.first(), Some(0x02 | 0x03)) {
@@ -348,7 +374,7 @@ pub fn seal_bytes_with_rng(
             &patient_id,
             &recipient.key_id(),
         );
-        out.extend(content_key.iter().zip(slot_key.iter()).map(|(k, s)| k ^ s));
+        out.extend_from_slice(&*xor32(&*content_key, &slot_key));
     }
     let aad = content_aad(&patient_id, &out);
     // The content key is fresh for this one encryption, so the nonce is fixed.
@@ -446,17 +472,9 @@ pub fn open_bytes_slots(
     if envelope.version == FORMAT_VERSION_2 {
         let content_key =
             unwrap_v2(&envelope, patient_id, keys, slots)?.ok_or_else(|| not_a_recipient(keys))?;
-        let plaintext = Zeroizing::new(
-            aead(&content_key)
-                .decrypt(
-                    &Nonce::from(envelope.nonce),
-                    Payload {
-                        msg: envelope.ciphertext,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| RecordsError::ContentRejected)?,
-        );
+        let plaintext = envelope
+            .decrypt(&content_key, &aad)
+            .ok_or(RecordsError::ContentRejected)?;
         return unframe(&plaintext);
     }
     let Some(first) = envelope.slots.first() else {
@@ -470,19 +488,9 @@ pub fn open_bytes_slots(
             continue;
         };
         let slot_key = derive_slot_key(&shared_x, &ephemeral, slot, &patient_id, &key_id);
-        let mut content_key = Zeroizing::new([0u8; 32]);
-        for (i, b) in content_key.iter_mut().enumerate() {
-            *b = entry.wrapped[i] ^ slot_key[i];
-        }
         // The content's tag tells whether this slot was ours.
-        if let Ok(plaintext) = aead(&content_key).decrypt(
-            &Nonce::from(envelope.nonce),
-            Payload {
-                msg: envelope.ciphertext,
-                aad: &aad,
-            },
-        ) {
-            return unframe(&Zeroizing::new(plaintext));
+        if let Some(plaintext) = envelope.decrypt(&xor32(entry.wrapped, &slot_key), &aad) {
+            return unframe(&plaintext);
         }
     }
     Err(not_a_recipient(keys))
