@@ -135,16 +135,18 @@ interface IPatientSmartCard {
         returns (address institution, uint32 id);
 
     /// @notice A step function's consent part (modules only; the role is the calling module's): runs the checks of
-    /// `checkConsentFor`, verifies the card's one signature over the step and stores the consent (`ConsentGranted`).
-    /// `stepHash` zero: the card signed the plain `Consent` struct; otherwise (PharmacyAccess only) the card signed
+    /// `checkConsentFor` and verifies the card's one signature over the step. The consent authorises that step and
+    /// is not stored (no `ConsentGranted`): the institution holds no standing consent after it, and a revocation
+    /// stored later still refuses every consent signed before it. `stepHash` zero: the card signed the plain
+    /// `Consent` struct; otherwise (PharmacyAccess only) the card signed
     /// `DispenseWithConsent(Consent consent,Dispense dispense)` and `stepHash` is the Dispense struct's hash.
-    function grantConsentFor(
+    function useConsentFor(
         address kiosk,
         bytes32 patientId,
         ConsentTerms calldata terms,
         bytes32 stepHash,
         CardSig calldata sig
-    ) external returns (address institution, uint32 id);
+    ) external view returns (address institution, uint32 id);
 
     /// @notice The registration step's hub part (HospitalRecord only): `registerPatient`'s checks for `kiosk`, then
     /// the checks of the hospital's consent `terms` at the new patient's epoch (1), then the card's one signature

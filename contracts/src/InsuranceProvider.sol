@@ -160,6 +160,9 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     error AboveApprovalThreshold(uint256 claimId, uint256 amount, uint256 threshold);
     /// @dev The hub's error of the same name (the same selector): a module-only call from elsewhere.
     error NotModule(address caller);
+    /// @dev The hub's error of the same name (the same selector): an enrolment consent signed before the patient's
+    /// current coverage (by another insurer) began.
+    error StaleSignature(uint64 signedAt, uint64 last);
 
     constructor(IPatientSmartCard hub_, IHospitalRecord records_, IERC20 token_) {
         hub = hub_;
@@ -213,8 +216,10 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     }
 
     /// @notice The enrolment step, one transaction at the insurer's desk (docs/design-v2.md, "Step functions"): the
-    /// insurer's READ consent `consent`, on the card's signature over the plain Consent struct (as `grantConsent`,
-    /// the kiosk's institution an insurer), then the enrolment (as `enrollPatient`).
+    /// insurer's READ consent `consent`, on the card's signature over the plain Consent struct (checked as
+    /// `grantConsent` checks it, the kiosk's institution an insurer), then the enrolment (as `enrollPatient`). The
+    /// consent authorises this enrolment and is not stored: the insurer holds no standing consent after it (a later
+    /// change of terms is made with the card again), and nothing is left for the patient to revoke.
     function enrollWithConsent(
         bytes32 patientId,
         uint16 bps,
@@ -222,7 +227,15 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         ConsentTerms calldata consent,
         CardSig calldata sig
     ) external {
-        (address insurer, uint32 insurerId) = hub.grantConsentFor(msg.sender, patientId, consent, bytes32(0), sig);
+        (address insurer, uint32 insurerId) = hub.useConsentFor(msg.sender, patientId, consent, bytes32(0), sig);
+        // Not stored, the consent could be sent again while it is fresh (an hour): it may restate this insurer's own
+        // enrolment (the card signs no terms, and a stored consent gave an insurer that power for its whole window),
+        // never take the patient back from an insurer that enrolled them after it was signed.
+        StoredCoverage storage c = _coverage[patientId];
+        uint32 current = c.insurerId;
+        if (current != 0 && current != insurerId && consent.signedAt <= c.periodStart) {
+            revert StaleSignature(consent.signedAt, c.periodStart);
+        }
         _enroll(patientId, insurer, insurerId, bps, annualLimit);
     }
 

@@ -653,13 +653,13 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
     }
 
     /// @inheritdoc IPatientSmartCard
-    function grantConsentFor(
+    function useConsentFor(
         address kiosk,
         bytes32 patientId,
         ConsentTerms calldata terms,
         bytes32 stepHash,
         CardSig calldata sig
-    ) external returns (address institution, uint32 id) {
+    ) external view returns (address institution, uint32 id) {
         Role role = msg.sender == pharmacyAccess
             ? Role.Pharmacy
             : msg.sender == insuranceProvider ? Role.Insurer : msg.sender == hospitalRecord ? Role.Hospital : Role.None;
@@ -671,8 +671,10 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
             if (role != Role.Pharmacy) revert NotModule(msg.sender);
             structHash = keccak256(abi.encode(DISPENSE_WITH_CONSENT_TYPEHASH, structHash, stepHash));
         }
+        // The consent authorises the step it was signed with and is not stored: a step's consent is used once (the
+        // dispense's card nonce, the enrolment's own effect), and a later revocation (stored) refuses every consent
+        // signed before it.
         _verifyPatient(patientId, structHash, sig);
-        _storeConsent(patientId, institution, terms);
     }
 
     /// @dev grantConsent's checks, in its order: `kiosk` is a kiosk of an active institution (of `role`, unless

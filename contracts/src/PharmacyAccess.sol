@@ -259,9 +259,11 @@ contract PharmacyAccess {
     }
 
     /// @notice The pharmacy step, one transaction at the counter (docs/design-v2.md, "Step functions"): the
-    /// pharmacy's consent `consent` (as `grantConsent`; it must include DISPENSE) and a dispense of `part` (as
-    /// `dispensePrescription`, partial dispenses included), on one card signature over
+    /// pharmacy's consent `consent` (checked as `grantConsent` checks it; it must include DISPENSE) and a dispense of
+    /// `part` (as `dispensePrescription`, partial dispenses included), on one card signature over
     /// DispenseWithConsent(Consent consent, Dispense dispense) — the Dispense struct with the card's current nonce.
+    /// The consent authorises this dispense (the nonce makes the signature single-use) and is not stored: the
+    /// pharmacy holds no standing consent after it.
     /// Checks in the single calls' order: the prescription exists; the consent's (caller, role, scope, epoch,
     /// freshness, order, window); DISPENSE in the scope; the dispense's; the card's nonce, then the signature.
     function dispenseWithConsent(
@@ -280,7 +282,7 @@ contract PharmacyAccess {
         st.dispensed = _checkPart(id, p, part, deadline, sealedDispense);
         st.contentHash = keccak256(sealedDispense);
         bytes32 dispenseHash = _dispenseHash(p, id, st.pharmacy, part, st.contentHash, deadline);
-        hub.grantConsentFor(msg.sender, st.patientId, consent, dispenseHash, sig);
+        hub.useConsentFor(msg.sender, st.patientId, consent, dispenseHash, sig);
         _dispense(p, st.pharmacyId, st.dispensed + part);
         emit PrescriptionDispensed(id, st.patientId, st.pharmacyId, part, false, st.contentHash);
     }

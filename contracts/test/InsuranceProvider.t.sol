@@ -885,16 +885,20 @@ contract InsuranceProviderTest is Fixture {
         bytes32 id = registerPatient(pk);
         ConsentTerms memory t = termsFor(id, insurer2Kiosk, Scope.READ);
         CardSig memory s = cardSig(pk, consentHashOf(id, insurer2, t));
-        vm.expectEmit(address(hub));
-        emit PatientSmartCard.ConsentGranted(id, insurer2, Scope.READ, t.validUntil);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.PatientEnrolled(id, insurer2, 7000, 5e18);
+        vm.recordLogs();
         vm.prank(insurer2Kiosk);
         insurance.enrollWithConsent(id, 7000, 5e18, t, s);
+        assertEq(vm.getRecordedLogs().length, 1, "only PatientEnrolled: the consent is not stored");
         (InsuranceProvider.Coverage memory c, uint256 remaining) = insurance.coverageOf(id);
         assertTrue(c.insurer == insurer2 && c.bps == 7000 && c.annualLimit == 5e18 && remaining == 5e18);
         (uint64 until,,, uint8 scope) = hub.consentOf(id, insurer2);
-        assertTrue(until == t.validUntil && scope == Scope.READ);
+        assertTrue(until == 0 && scope == 0, "the insurer holds no standing consent");
+        // So a later change of terms without the card is refused.
+        vm.prank(insurer2Kiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, id, insurer2));
+        insurance.enrollPatient(id, 9000, 5e18);
     }
 
     function test_settleClaim_approvesAndPaysWithoutAReserve() public {

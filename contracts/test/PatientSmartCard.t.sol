@@ -1820,15 +1820,22 @@ contract PatientSmartCardTest is Fixture {
         hub.checkConsentFor(pharmacyKiosk, pid, Role.Pharmacy, t);
     }
 
-    function test_grantConsentFor_modulesOnly() public {
-        ConsentTerms memory t = termsFor(pid, insurerKiosk, Scope.READ);
-        CardSig memory s = cardSig(PATIENT_PK, consentHashOf(pid, insurer, t));
+    function test_useConsentFor_modulesOnly() public {
+        // The fixture's patient holds consents from setUp; a new one holds none.
+        uint256 pk = 0x05E_C0;
+        bytes32 id = registerPatient(pk);
+        ConsentTerms memory t = termsFor(id, insurerKiosk, Scope.READ);
+        CardSig memory s = cardSig(pk, consentHashOf(id, insurer, t));
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, insurerKiosk));
-        hub.grantConsentFor(insurerKiosk, pid, t, bytes32(0), s);
+        hub.useConsentFor(insurerKiosk, id, t, bytes32(0), s);
         vm.prank(address(insurance));
-        (address inst,) = hub.grantConsentFor(insurerKiosk, pid, t, bytes32(0), s);
+        (address inst,) = hub.useConsentFor(insurerKiosk, id, t, bytes32(0), s);
         assertEq(inst, insurer);
+        // A step's consent authorises its step and is not stored.
+        (uint64 validUntil, uint64 signedAt,,) = hub.consentOf(id, insurer);
+        assertEq(validUntil, 0);
+        assertEq(signedAt, 0);
     }
 }
 

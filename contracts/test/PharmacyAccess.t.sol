@@ -901,18 +901,20 @@ contract PharmacyAccessTest is Fixture {
         ConsentTerms memory t = termsFor(pid, pharmacyKiosk, PHARMACY_ALL);
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, t, id, 5000, dispenseEnv(), deadline);
-        vm.expectEmit(address(hub));
-        emit PatientSmartCard.ConsentGranted(pid, pharmacyOrg, PHARMACY_ALL, t.validUntil);
+        (, uint64 revokedAt,,) = hub.consentOf(pid, pharmacyOrg);
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, 5000, false, keccak256(dispenseEnv()));
+        vm.recordLogs();
         vm.prank(pharmacyKiosk);
         pharmacy.dispenseWithConsent(id, 5000, deadline, dispenseEnv(), t, s);
+        assertEq(vm.getRecordedLogs().length, 1, "only PrescriptionDispensed: the consent is not stored");
         assertTrue(_status(id) == PharmacyAccess.Status.Partial);
         assertEq(hub.nonces(pid), 1, "the card's nonce is used");
         (uint64 until, uint64 signedAt,, uint8 scope) = hub.consentOf(pid, pharmacyOrg);
-        assertTrue(until == t.validUntil && signedAt == t.signedAt && scope == PHARMACY_ALL, "consent stored");
-        // The consent serves the READ view at once.
+        assertTrue(until == 0 && signedAt == revokedAt && scope == 0, "the revocation stands, nothing stored");
+        // The pharmacy holds no standing consent: the READ view is refused.
         vm.prank(pharmacyKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg));
         pharmacy.getPatientFullInfo(pid, 0, 10);
         // The second half at the next visit, with a fresh consent; DISPENSE alone is enough.
         vm.warp(block.timestamp + 1 days);

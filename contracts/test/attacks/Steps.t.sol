@@ -786,11 +786,15 @@ contract StepAttacks is Fixture {
         ConsentTerms memory t = _dispenseTerms(PHARMACY_ALL);
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, t, rx, 2500, dispenseEnv(), deadline);
+        (, uint64 heldSignedAt,,) = hub.consentOf(pid, pharmacyOrg);
         vm.prank(pharmacyKiosk);
         pharmacy.dispenseWithConsent(rx, 2500, deadline, dispenseEnv(), t, s);
-        // The same transaction again: the consent's signing time is not later than the stored one.
+        // The step's consent is not stored; the same transaction again fails on the card's nonce, which the signed
+        // Dispense carried and the first dispense used.
+        (, uint64 signedAtAfter,,) = hub.consentOf(pid, pharmacyOrg);
+        assertEq(signedAtAfter, heldSignedAt, "the step stored no consent");
         vm.prank(pharmacyKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t.signedAt, t.signedAt));
+        vm.expectRevert(_invalidSig());
         pharmacy.dispenseWithConsent(rx, 2500, deadline, dispenseEnv(), t, s);
         assertEq(pharmacy.getPrescription(rx).dispensedBps, 2500, "a quarter, once");
         assertEq(hub.nonces(pid), 1);
@@ -938,14 +942,14 @@ contract StepAttacks is Fixture {
         hub.grantConsent(pid, signed.scope, signed.validUntil, signed.epoch, signed.signedAt, step);
         // Nor may a kiosk reach the hub's step hook itself.
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, pharmacyKiosk));
-        hub.grantConsentFor(pharmacyKiosk, pid, signed, bytes32(uint256(1)), step);
+        hub.useConsentFor(pharmacyKiosk, pid, signed, bytes32(uint256(1)), step);
         vm.stopPrank();
         _assertNothingDispensed(rx, 0, before);
         // The insurer's module cannot have the hub check a two-struct signature.
         ConsentTerms memory it = termsFor(pid, insurerKiosk, Scope.READ);
         vm.prank(address(insurance));
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotModule.selector, address(insurance)));
-        hub.grantConsentFor(insurerKiosk, pid, it, bytes32(uint256(1)), step);
+        hub.useConsentFor(insurerKiosk, pid, it, bytes32(uint256(1)), step);
     }
 
     function test_dispense_lostCardRefused() public {
@@ -1006,12 +1010,34 @@ contract StepAttacks is Fixture {
         vm.prank(insurer2Kiosk);
         vm.expectRevert(_invalidSig());
         insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
-        // Replayed.
+        // The step's consent is not stored: the insurer holds none after it.
+        (, uint64 heldSignedAt,,) = hub.consentOf(pid, insurer);
         vm.prank(insurerKiosk);
         insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
+        (, uint64 signedAtAfter,,) = hub.consentOf(pid, insurer);
+        assertEq(signedAtAfter, heldSignedAt, "the step stored no consent");
+        // Replayed by the same insurer within the hour: it restates its own enrolment (the card signs no terms).
         vm.prank(insurerKiosk);
-        vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.StaleSignature.selector, t.signedAt, t.signedAt));
+        insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
+        // Once another insurer enrolled the patient, the first one's signature cannot take the patient back.
+        vm.warp(block.timestamp + 1);
+        ConsentTerms memory t2 = termsFor(pid, insurer2Kiosk, Scope.READ);
+        CardSig memory s2 = termsSig(PATIENT_PK, pid, insurer2, t2);
+        vm.prank(insurer2Kiosk);
+        insurance.enrollWithConsent(pid, 5000, 1e18, t2, s2);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(InsuranceProvider.StaleSignature.selector, t.signedAt, uint64(block.timestamp))
+        );
         insurance.enrollWithConsent(pid, 9000, 2e18, t, s);
+        (InsuranceProvider.Coverage memory now2,) = insurance.coverageOf(pid);
+        assertEq(now2.insurer, insurer2, "the patient stays with the insurer they moved to");
+        // Signed after that, the first insurer takes the patient over again.
+        vm.warp(block.timestamp + 1);
+        t = termsFor(pid, insurerKiosk, Scope.READ);
+        s = termsSig(PATIENT_PK, pid, insurer, t);
+        vm.prank(insurerKiosk);
+        insurance.enrollWithConsent(pid, 8000, 1e18, t, s);
         // After a revoke-all, a consent of the old epoch.
         revokeAll(PATIENT_PK, pid);
         vm.warp(block.timestamp + 1);

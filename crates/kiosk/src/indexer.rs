@@ -1173,6 +1173,13 @@ impl Indexer {
                 .map_err(bad)?;
             Event::Proposed(e.claimId.to::<u64>())
         } else if addr == c.insurance_provider
+            && topic0 == InsuranceProvider::PatientEnrolled::SIGNATURE_HASH
+        {
+            // The enrolment step's consent authorises the enrolment and is not stored: the enrolment is what the
+            // patient's log shows of it.
+            let e = InsuranceProvider::PatientEnrolled::decode_log_data(log.data()).map_err(bad)?;
+            Event::Patient("enrolled", e.patientId.0, Some(e.insurer.into_array()))
+        } else if addr == c.insurance_provider
             && topic0 == InsuranceProvider::ClaimPaid::SIGNATURE_HASH
         {
             let e = InsuranceProvider::ClaimPaid::decode_log_data(log.data()).map_err(bad)?;

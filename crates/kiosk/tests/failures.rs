@@ -442,12 +442,14 @@ async fn concurrent_writes_from_one_kiosk_get_distinct_nonces_and_all_land() {
     let (_reception, mut s) = registered(&st, &slot).await;
     let pid = s.patient_id();
     let k = Arc::new(st.kiosk(KioskRole::Insurer).await);
-    // The card consents to the insurer (enrolment needs it), once.
+    // The card enrols the patient (the step's consent is not stored), then gives the insurer a standing consent
+    // (a check-in at its desk) for the updates below, which go without the card.
     confirmed(
         &insurer::enroll(&k, &mut s, 1_000, TOKEN_UNIT)
             .await
             .unwrap(),
     );
+    confirmed(&reception::check_in(&k, &mut s).await.unwrap().consent);
     let before = outbox_entries(&k).len();
     let start_nonce = st.chain.nonce(k.address, true).await.unwrap();
 

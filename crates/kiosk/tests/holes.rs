@@ -184,6 +184,8 @@ async fn an_insurer_enrols_only_with_the_patients_card_present() {
             .await
             .unwrap(),
     );
+    // The step's consent authorised the enrolment and is not stored: the insurer holds no standing consent, so a
+    // change of terms without the card is refused again.
     let c = st
         .chain
         .hub(&st.d)
@@ -191,7 +193,18 @@ async fn an_insurer_enrols_only_with_the_patients_card_present() {
         .call()
         .await
         .unwrap();
-    assert_eq!(c.scope, 1);
+    assert_eq!((c.scope, c.validUntil), (0, 0));
+    let e = st
+        .chain
+        .send(
+            st.actors.insurer_kiosk.address(),
+            st.chain
+                .insurance(&st.d)
+                .enrollPatient(pid, 1000, 1_000u128 * TOKEN_UNIT),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.revert().map(|r| r.name.as_str()), Some("NoConsent"));
     let cov = st
         .chain
         .insurance(&st.d)

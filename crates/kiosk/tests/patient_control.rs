@@ -112,8 +112,8 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
         .unwrap_err();
     assert_eq!(refused.revert_name(), Some("ScopeNotGranted"), "{refused}");
 
-    // A pharmacy (its default: read and dispense for 3 days, granted with its dispense) and an insurer (read)
-    // get consent too.
+    // A pharmacy dispenses and an insurer enrols, each with the card's consent for that one step: neither holds a
+    // standing consent afterwards.
     let ready = pharmacy::open_patient(&pharmacy_kiosk, &mut s)
         .await
         .unwrap();
@@ -145,11 +145,23 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
         .iter()
         .map(|c| (c.name.as_str(), c.role.as_str(), c.scope))
         .collect();
+    assert_eq!(names, vec![("Demo Hospital", "hospital", scope::READ)]);
+    // A check-in at the pharmacy's desk (its default: read and dispense for 3 days) is a standing consent.
+    confirmed(
+        &reception::check_in(&pharmacy_kiosk, &mut s)
+            .await
+            .unwrap()
+            .consent,
+    );
+    let held = patient::consents(&doctor_kiosk, &s).await.unwrap();
+    let names: Vec<(&str, &str, u8)> = held
+        .iter()
+        .map(|c| (c.name.as_str(), c.role.as_str(), c.scope))
+        .collect();
     assert_eq!(
         names,
         vec![
             ("Demo Hospital", "hospital", scope::READ),
-            ("Demo Insurer", "insurer", scope::READ),
             ("Demo Pharmacy", "pharmacy", scope::PHARMACY),
         ]
     );
@@ -167,7 +179,7 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
         .unwrap();
     assert_eq!(c.validUntil, 0, "revoked on chain");
     let held = patient::consents(&doctor_kiosk, &s).await.unwrap();
-    assert_eq!(held.len(), 2);
+    assert_eq!(held.len(), 1);
     assert!(held.iter().all(|c| c.role != "pharmacy"));
 
     // Revoke all: every consent ends on chain (the epoch moves on), and the view is empty.
@@ -302,12 +314,11 @@ async fn the_access_log_lists_two_hospitals_a_pharmacy_and_an_insurer_in_order()
         ("registered", "Demo Hospital"),
         ("consent", "Demo Hospital"),
         ("record", "Demo Hospital"),
-        ("consent", "Demo Insurer"),
+        ("enrolled", "Demo Insurer"),
         ("consent", "Demo Hospital"),
         ("record", "Demo Hospital"),
         ("prescribed", "Demo Hospital"),
         ("claim", "Demo Hospital"),
-        ("consent", "Demo Pharmacy"),
         ("dispensed", "Demo Pharmacy"),
         ("claim-approved", ""),
         ("claim-paid", ""),

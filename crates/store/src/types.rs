@@ -433,7 +433,7 @@ mod tests {
 
 /// One chain event about a patient, for their access log (`event` names it: `record`, `prescribed`,
 /// `dispensed`, `rx-cancelled`, `claim`, `claim-approved`, `claim-denied`, `claim-paid`, `consent`,
-/// `consent-revoked`, `all-consents-revoked`, `registered`, `card-lost`, `card-replaced`).
+/// `consent-revoked`, `all-consents-revoked`, `registered`, `card-lost`, `card-replaced`, `enrolled`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PatientEvent {
     /// The patient.

@@ -435,7 +435,7 @@ contract AccessHandler is KioskSigner {
     /// @dev The hub's consent hook called directly, naming a real kiosk (or any address) as the kiosk, with the
     /// patient's valid signature for that kiosk's institution: a plain Consent (stepHash zero) or a
     /// DispenseWithConsent over a real Dispense. Only the modules may call it. Sent by a stranger or by the kiosk.
-    function grantConsentFor(uint256 cs, uint256 k, bool withDispense, bool byKiosk) external {
+    function useConsentFor(uint256 cs, uint256 k, bool withDispense, bool byKiosk) external {
         address kiosk = _addr(k);
         address institution = hub.kioskInstitution(kiosk);
         uint64 sAt = nextSignedAt(pid, institution);
@@ -454,7 +454,7 @@ contract AccessHandler is KioskSigner {
         } else {
             s = termsSig(pk, pid, institution, t);
         }
-        bytes memory data = abi.encodeCall(hub.grantConsentFor, (kiosk, pid, t, stepHash, s));
+        bytes memory data = abi.encodeCall(hub.useConsentFor, (kiosk, pid, t, stepHash, s));
         if (byKiosk) _doHookAs(kiosk, data);
         else _do(cs, address(hub), data);
     }
@@ -504,7 +504,7 @@ contract AccessHandler is KioskSigner {
         s = _append(s, this.registerAndConsent.selector, this.recordVisit.selector);
         s = _append(s, this.dispenseWithConsent.selector, this.enrollWithConsent.selector);
         s = _append(s, this.settleClaim.selector, this.registerWithConsentFor.selector);
-        s = _append(s, this.grantConsentFor.selector, this.grantConsentFor.selector);
+        s = _append(s, this.useConsentFor.selector, this.useConsentFor.selector);
     }
 
     function _append(bytes4[] memory a, bytes4 x, bytes4 y) internal pure returns (bytes4[] memory b) {

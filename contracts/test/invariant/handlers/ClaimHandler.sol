@@ -303,7 +303,7 @@ contract ClaimHandler is ConsentLedger {
     /// patient is enrolled on the insurer's terms; another insurer takes the patient over), from one of the three
     /// insurer kiosks, as the desk sends it (modes 0-2), or with invalid coverage (3: bps 0, or a limit above
     /// 2^88 - 1), a scope above an insurer's ceiling (4), the last enrolment step replayed (5), the consent signed for
-    /// the other insurer (6): 3-6 must fail and store no consent.
+    /// the other insurer (6): 3-6 must fail; no mode stores a consent.
     function enrollStep(uint256 patientSeed, uint256 kioskSeed, uint256 mode) external {
         mode %= 12;
         if (mode > 6) mode = 0; // mostly as the desk sends it
@@ -326,19 +326,22 @@ contract ClaimHandler is ConsentLedger {
         try insurance.enrollWithConsent(e.patientId, e.bps, e.limit, e.terms, e.sig) {
             if (mode >= 3) ++wrongSuccesses;
             insurerOf[e.patientId] = insurer;
-            _noteGrant(e.patientId, insurer, e.terms, true);
+            // The step's consent is not stored: the ledger expects the hub's consent unchanged.
             lastEnrol = e;
         } catch {}
     }
 
-    /// @dev The last enrolment step sent again as it was: its consent is no longer later than the stored one, so it
-    /// must fail.
+    /// @dev The last enrolment step sent again as it was. Its consent is not stored, so within its hour it may
+    /// restate the same insurer's enrolment; it must fail once another insurer covers the patient (it was signed
+    /// before that coverage began), after a revocation or in a later epoch.
     function _replayEnrol() internal {
         EnrolCall memory e = lastEnrol;
         if (e.kiosk == address(0)) return;
+        address insurer = hub.kioskInstitution(e.kiosk);
+        address before = insurerOf[e.patientId];
         vm.prank(e.kiosk);
         try insurance.enrollWithConsent(e.patientId, e.bps, e.limit, e.terms, e.sig) {
-            ++wrongSuccesses;
+            if (before != insurer) ++wrongSuccesses;
         } catch {}
     }
 

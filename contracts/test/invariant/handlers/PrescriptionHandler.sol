@@ -223,7 +223,7 @@ contract PrescriptionHandler is ConsentLedger {
     /// and the card signs them and the part at once. Terms (`termsSeed`): READ|DISPENSE or DISPENSE for a window of
     /// up to 31 days (above 30 must fail), READ alone (no DISPENSE) or WRITE added (above a pharmacy's ceiling), both
     /// of which must fail. Signature (`mode`): as `dispense`'s modes, the last step replayed (2), or the step's own
-    /// faults (`_stepSig`). A hospital's kiosk must fail. A step that goes through stores exactly the signed consent.
+    /// faults (`_stepSig`). A hospital's kiosk must fail. A step that goes through stores no consent.
     function dispenseStep(uint256 idSeed, uint256 kioskSeed, uint256 mode, uint256 partSeed, uint256 termsSeed)
         external
     {
@@ -241,7 +241,7 @@ contract PrescriptionHandler is ConsentLedger {
             stepParts[a.id] += a.part;
             ++stepDispenses;
             ++nonceUses[a.patientId];
-            _noteGrant(a.patientId, a.pharmacyInst, t, true);
+            // The step's consent is not stored: the ledger expects the hub's consent unchanged.
             if (a.shouldFail) ++wrongSuccesses;
             lastStep = StepCall({
                 kiosk: a.kiosk,

@@ -182,6 +182,7 @@ pub async fn access_log(k: &Kiosk, s: &mut PatientSession) -> Result<Vec<LogEntr
             "registered" => format!("registered at {name}"),
             "card-lost" => "card reported lost".into(),
             "card-replaced" => format!("new card issued at {name}"),
+            "enrolled" => format!("enrolled by {name}, with the card's consent"),
             other => other.to_string(),
         };
         out.push(LogEntry {
