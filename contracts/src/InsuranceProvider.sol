@@ -59,38 +59,38 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         uint88 used;
     }
 
-    /// @notice A claim as `getClaim` returns it.
+    /// @notice A claim as `getClaim` returns it. The patient id, the times and a denial's reason are in the claim's
+    /// events (`ClaimSubmitted`, `ClaimApproved`, `ClaimDenied`, `ClaimPaid`: their blocks' times); the chain keeps
+    /// the first 12 bytes of the patient id, which every decision that counts against the patient's coverage
+    /// checks the patient it names against.
     struct Claim {
-        bytes32 patientId;
+        bytes12 patientPrefix;
         address hospital;
         uint88 claimed;
         ClaimStatus status;
         address insurer;
         uint96 approved;
         uint64 recordIndex;
-        uint40 submittedAt;
-        uint40 decidedAt;
-        uint16 reasonCode;
         /// @dev The first 16 bytes of the sealed claim's hash (the whole hash is in `ClaimSubmitted`).
         bytes16 contentHashPrefix;
     }
 
-    /// @dev A claim as stored: three slots (the parties by their institution ids, so the amounts, the status and
-    /// both parties share one slot that every decision reads and writes; the record index — below 2^24, as every
-    /// record index is —, the times, the reason and the first 16 bytes of the sealed claim's hash share the third).
-    /// Which claim billed a record is kept in the record's entry (`HospitalRecord.bill`).
+    /// @dev A claim as stored: two slots. The parties by their institution ids, the amounts and the status share one
+    /// slot that every decision reads and writes; the first 16 bytes of the sealed claim's hash, the first 12 bytes
+    /// of the patient id and the record index (below 2^24, as every record index is) share the other. The patient
+    /// id itself is not stored: a decision that needs the patient's coverage (approve, confirm, settle) names the
+    /// patient and is refused (`WrongPatient`) unless the id starts with the stored 12 bytes — naming another
+    /// patient would take a registered patient whose card key hashes to the same 96 bits (a 2^96 search). Which
+    /// claim billed a record is kept in the record's entry (`HospitalRecord.bill`).
     struct StoredClaim {
-        bytes32 patientId;
         uint32 hospitalId;
         uint32 insurerId;
         uint88 claimed;
         uint96 approved;
         ClaimStatus status;
-        uint24 recordIndex;
-        uint40 submittedAt;
-        uint40 decidedAt;
-        uint16 reasonCode;
         bytes16 contentHashPrefix;
+        bytes12 patientPrefix;
+        uint24 recordIndex;
     }
 
     /// @notice An approval above the insurer's threshold, waiting for a second kiosk: who proposed it, the amount
@@ -152,6 +152,9 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// the claim's content hash, zero-padded.
     error ClaimChanged(uint256 claimId, bytes32 expected, bytes32 actual);
     error ClaimNotApproved(uint256 claimId, ClaimStatus status);
+    /// @notice The patient a decision names is not the claim's (its id does not start with the claim's stored 12
+    /// bytes): nothing is decided; the kiosk names the patient of the claim's `ClaimSubmitted` event.
+    error WrongPatient(uint256 claimId, bytes32 patientId);
     error AlreadyPaid(uint256 claimId);
     error ExceedsCoverage(uint256 amount, uint256 cap);
     error EscrowInsufficient(uint256 available, uint256 needed);
@@ -316,17 +319,14 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         claimId = ++claimCount;
         bytes32 contentHash = keccak256(sealedClaim);
         _claims[claimId] = StoredClaim({
-            patientId: patientId,
             hospitalId: hospitalId,
             insurerId: insurerId,
             claimed: uint88(amount),
             approved: 0,
             status: ClaimStatus.Submitted,
-            recordIndex: uint24(recordIndex),
-            submittedAt: uint40(block.timestamp),
-            decidedAt: 0,
-            reasonCode: 0,
-            contentHashPrefix: bytes16(contentHash)
+            contentHashPrefix: bytes16(contentHash),
+            patientPrefix: bytes12(patientId),
+            recordIndex: uint24(recordIndex)
         });
         // The record's entry keeps the claim that billed it (HospitalRecord marks it unless a claim already did; a
         // refusal below reverts the mark): no slot of its own.
@@ -350,22 +350,31 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// the insurer to `confirmApproval`.
     /// @param sealedResponse The FHIR ClaimResponse (per-item adjudication) sealed for the patient, the hospital and
     /// the insurer: a version-3 envelope of a bucket up to MAX_BUCKET.
+    /// @param patientId The claim's patient (its `ClaimSubmitted` event's), whose coverage the approval counts
+    /// against; checked against the claim's stored 12 bytes (`WrongPatient`).
     /// @param claimHash The claim's content hash as the kiosk read it (every decision names it: a reorganisation
     /// can renumber claims, and a decision sent again must not land on another claim — `ClaimChanged`); zero skips
     /// the check.
-    function approveClaim(uint256 claimId, bytes32 claimHash, uint256 amount, bytes calldata sealedResponse) external {
+    function approveClaim(
+        uint256 claimId,
+        bytes32 patientId,
+        bytes32 claimHash,
+        uint256 amount,
+        bytes calldata sealedResponse
+    ) external {
         (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId, claimHash);
+        _samePatient(claimId, c, patientId);
         if (amount == 0) revert ZeroAmount();
         Envelope.check(sealedResponse, MAX_BUCKET);
         bytes32 contentHash = keccak256(sealedResponse);
         uint256 threshold = approvalThresholdOf[insurer];
         if (threshold == 0 || amount <= threshold) {
-            _approve(claimId, c, insurer, amount, contentHash);
+            _approve(claimId, c, patientId, insurer, amount, contentHash);
             return;
         }
         // Four eyes: the same checks now (a proposal that could not be approved is refused at once), the reserve
         // when a second kiosk confirms (and the checks again, since coverage and escrow may have moved).
-        _checkApprovable(c, insurer, _coverage[c.patientId], amount);
+        _checkApprovable(c, patientId, insurer, _coverage[patientId], amount);
         c.status = ClaimStatus.PendingSecond;
         proposalOf[claimId] = Proposal({kiosk: msg.sender, amount: uint96(amount), contentHash: contentHash});
         emit ClaimApprovalProposed(claimId, msg.sender, amount, contentHash);
@@ -373,14 +382,15 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     /// @notice Another kiosk of the claim's insurer than the one that proposed it confirms an approval waiting for a
     /// second kiosk (`SameReviewer` for the proposer): the amount is checked against coverage and escrow again and
-    /// reserved, the claim is Approved with the proposal's sealed response.
-    function confirmApproval(uint256 claimId, bytes32 claimHash) external {
+    /// reserved, the claim is Approved with the proposal's sealed response. `patientId` as for `approveClaim`.
+    function confirmApproval(uint256 claimId, bytes32 patientId, bytes32 claimHash) external {
         (StoredClaim storage c, address insurer) = _claimOfInsurer(claimId, claimHash);
+        _samePatient(claimId, c, patientId);
         if (c.status != ClaimStatus.PendingSecond) revert NotPendingSecond(claimId, c.status);
         Proposal memory proposal = proposalOf[claimId];
         if (proposal.kiosk == msg.sender) revert SameReviewer(claimId, msg.sender);
         delete proposalOf[claimId];
-        _approve(claimId, c, insurer, proposal.amount, proposal.contentHash);
+        _approve(claimId, c, patientId, insurer, proposal.amount, proposal.contentHash);
     }
 
     /// @notice A kiosk of the claim's insurer denies it with a reason code (see the kiosk's reason list; no free text
@@ -396,8 +406,6 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         Envelope.check(sealedResponse, MAX_BUCKET);
         if (status == ClaimStatus.PendingSecond) delete proposalOf[claimId];
         c.status = ClaimStatus.Denied;
-        c.reasonCode = reasonCode;
-        c.decidedAt = uint40(block.timestamp);
         emit ClaimDenied(claimId, insurer, reasonCode, keccak256(sealedResponse));
     }
 
@@ -432,23 +440,26 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// sealed ClaimResponse an envelope, within coverage and unreserved escrow) and pays it to the hospital (as
     /// `processPayment`) at once, without reserving it in between. An amount above the insurer's approval threshold
     /// needs four eyes and cannot be settled in one step (`AboveApprovalThreshold`: approveClaim, confirmApproval,
-    /// processPayment). Emits ClaimApproved then ClaimPaid.
-    function settleClaim(uint256 claimId, bytes32 claimHash, uint256 amount, bytes calldata sealedResponse)
-        external
-        nonReentrant
-    {
+    /// processPayment). Emits ClaimApproved then ClaimPaid. `patientId` as for `approveClaim`.
+    function settleClaim(
+        uint256 claimId,
+        bytes32 patientId,
+        bytes32 claimHash,
+        uint256 amount,
+        bytes calldata sealedResponse
+    ) external nonReentrant {
         (StoredClaim storage c, address insurer) = _pendingClaimOf(claimId, claimHash);
+        _samePatient(claimId, c, patientId);
         if (amount == 0) revert ZeroAmount();
         Envelope.check(sealedResponse, MAX_BUCKET);
         uint256 threshold = approvalThresholdOf[insurer];
         if (threshold != 0 && amount > threshold) revert AboveApprovalThreshold(claimId, amount, threshold);
-        StoredCoverage storage cov = _coverage[c.patientId];
-        (uint32 start, uint256 used,) = _checkApprovable(c, insurer, cov, amount);
+        StoredCoverage storage cov = _coverage[patientId];
+        (uint32 start, uint256 used,) = _checkApprovable(c, patientId, insurer, cov, amount);
         if (start != cov.periodStart) cov.periodStart = start;
         cov.used = uint88(used + amount);
         c.approved = uint96(amount);
         c.status = ClaimStatus.Paid;
-        c.decidedAt = uint40(block.timestamp);
         escrowOf[insurer] -= amount;
         address hospital = hub.institutionAddress(c.hospitalId);
         emit ClaimApproved(claimId, insurer, amount, keccak256(sealedResponse));
@@ -473,16 +484,13 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         StoredClaim storage c = _claims[claimId];
         if (c.status == ClaimStatus.None) revert NoSuchClaim(claimId);
         return Claim({
-            patientId: c.patientId,
+            patientPrefix: c.patientPrefix,
             hospital: hub.institutionAddress(c.hospitalId),
             claimed: c.claimed,
             status: c.status,
             insurer: hub.institutionAddress(c.insurerId),
             approved: c.approved,
             recordIndex: c.recordIndex,
-            submittedAt: c.submittedAt,
-            decidedAt: c.decidedAt,
-            reasonCode: c.reasonCode,
             contentHashPrefix: c.contentHashPrefix
         });
     }
@@ -507,12 +515,14 @@ contract InsuranceProvider is ReentrancyGuardTransient {
     /// (`ExceedsCoverage`; `NotCovered` when the claim's insurer no longer covers the patient) — and within the
     /// insurer's unreserved escrow (`EscrowInsufficient`). Returns the current period's start, the amount used in it
     /// and the insurer's reserve.
-    function _checkApprovable(StoredClaim storage c, address insurer, StoredCoverage storage cov, uint256 amount)
-        internal
-        view
-        returns (uint32 start, uint256 used, uint256 reserved)
-    {
-        if (cov.insurerId != c.insurerId) revert NotCovered(c.patientId);
+    function _checkApprovable(
+        StoredClaim storage c,
+        bytes32 patientId,
+        address insurer,
+        StoredCoverage storage cov,
+        uint256 amount
+    ) internal view returns (uint32 start, uint256 used, uint256 reserved) {
+        if (cov.insurerId != c.insurerId) revert NotCovered(patientId);
         start = cov.periodStart;
         used = cov.used;
         if (block.timestamp >= uint256(start) + PERIOD) {
@@ -531,17 +541,21 @@ contract InsuranceProvider is ReentrancyGuardTransient {
 
     /// @dev Approves `amount` of claim `c` (checked as `_checkApprovable`): moves the policy period on if one is
     /// over, counts the amount against the limit and reserves it.
-    function _approve(uint256 claimId, StoredClaim storage c, address insurer, uint256 amount, bytes32 contentHash)
-        internal
-    {
-        StoredCoverage storage cov = _coverage[c.patientId];
-        (uint32 start, uint256 used, uint256 reserved) = _checkApprovable(c, insurer, cov, amount);
+    function _approve(
+        uint256 claimId,
+        StoredClaim storage c,
+        bytes32 patientId,
+        address insurer,
+        uint256 amount,
+        bytes32 contentHash
+    ) internal {
+        StoredCoverage storage cov = _coverage[patientId];
+        (uint32 start, uint256 used, uint256 reserved) = _checkApprovable(c, patientId, insurer, cov, amount);
         reservedOf[insurer] = reserved + amount;
         if (start != cov.periodStart) cov.periodStart = start;
         cov.used = uint88(used + amount);
         c.approved = uint96(amount);
         c.status = ClaimStatus.Approved;
-        c.decidedAt = uint40(block.timestamp);
         emit ClaimApproved(claimId, insurer, amount, contentHash);
     }
 
@@ -551,6 +565,11 @@ contract InsuranceProvider is ReentrancyGuardTransient {
         if (claimHash != bytes32(0) && bytes16(claimHash) != c.contentHashPrefix) {
             revert ClaimChanged(claimId, claimHash, bytes32(c.contentHashPrefix));
         }
+    }
+
+    /// @dev Reverts `WrongPatient` unless `patientId` starts with the claim's stored 12 bytes.
+    function _samePatient(uint256 claimId, StoredClaim storage c, bytes32 patientId) internal view {
+        if (bytes12(patientId) != c.patientPrefix) revert WrongPatient(claimId, patientId);
     }
 
     function _pendingClaimOf(uint256 claimId, bytes32 claimHash)

@@ -49,36 +49,37 @@ contract PharmacyAccess {
         Partial
     }
 
-    /// @notice A prescription as `getPrescription` and `getPatientFullInfo` return it. The sealed prescription's
-    /// whole hash and the time it was issued are in its `PrescriptionIssued` event (the kiosks read them there);
-    /// the chain keeps the first 8 bytes of the hash, for `cancelPrescription`'s check.
+    /// @notice A prescription as `getPrescription` and `getPatientFullInfo` return it. The patient id, the sealed
+    /// prescription's whole hash and the time it was issued are in its `PrescriptionIssued` event, each dispense's
+    /// pharmacy and time in its `PrescriptionDispensed` event (the kiosks read them there); the chain keeps the
+    /// first 12 bytes of the patient id, which every call about the prescription checks the patient it names
+    /// against, and the first 4 bytes of the hash, for `cancelPrescription`'s check.
     struct Prescription {
-        bytes32 patientId;
-        bytes8 contentHashPrefix;
+        bytes12 patientPrefix;
+        bytes4 contentHashPrefix;
         uint32 issuer;
         Status status;
         uint40 validUntil;
-        uint32 dispensedBy;
-        uint40 dispensedAt;
         uint16 dispensedBps;
         bytes32 tokenKeyHash;
     }
 
-    /// @dev A prescription as stored. Three slots: the patient; one packed slot that a card dispense reads and
-    /// writes (issuer, status, validity, the latest dispense, the parts dispensed so far, the patient's previous
-    /// prescription — the per-patient list is linked through it — and the first 8 bytes of the sealed
-    /// prescription's hash); and the token key's hash, written only when there is a token and read only by a token
-    /// dispense. Times are uint32 (seconds, to 2106); ids below 2^40 (HospitalRecord's list checks it).
+    /// @dev A prescription as stored: one packed slot that a dispense reads and writes (issuer, status, validity,
+    /// the parts dispensed so far, the patient's previous prescription — the per-patient list is linked through
+    /// it —, the first 12 bytes of the patient id and the first 4 bytes of the sealed prescription's hash), and the
+    /// token key's hash, written only when there is a token and read only by a token dispense. The patient id itself
+    /// is not stored: every call about a prescription names its patient (as the kiosk read it from
+    /// `PrescriptionIssued`) and is refused (`WrongPatient`) unless the id starts with the stored 12 bytes —
+    /// passing another patient off as this one takes a registered patient whose card key hashes to the same 96 bits
+    /// (a 2^96 search). Times are uint32 (seconds, to 2106); ids below 2^40 (HospitalRecord's list checks it).
     struct StoredPrescription {
-        bytes32 patientId;
         uint32 issuer;
         Status status;
         uint32 validUntil;
-        uint32 dispensedBy;
-        uint32 dispensedAt;
         uint16 dispensedBps;
         uint40 previous;
-        bytes8 contentHashPrefix;
+        bytes12 patientPrefix;
+        bytes4 contentHashPrefix;
         bytes32 tokenKeyHash;
     }
 
@@ -116,6 +117,9 @@ contract PharmacyAccess {
     error AlreadyCancelled(uint256 id);
     error PrescriptionExpired(uint256 id, uint40 validUntil);
     error NotIssuer(uint256 id, uint32 caller);
+    /// @notice The patient a call names is not the prescription's (its id does not start with the prescription's
+    /// stored 12 bytes): nothing happens; the kiosk names the patient of the prescription's `PrescriptionIssued`.
+    error WrongPatient(uint256 id, bytes32 patientId);
     /// @notice The prescription under this number is not the one the doctor cancelled (a reorganisation of the
     /// chain renumbered prescriptions): nothing is cancelled.
     error PrescriptionChanged(uint256 id, bytes32 expected, bytes32 actual);
@@ -157,7 +161,9 @@ contract PharmacyAccess {
         bytes32 tokenKeyHash,
         bytes calldata sealedPrescription
     ) external returns (uint256 id) {
-        return _issue(msg.sender, patientId, validUntil, tokenKeyHash, sealedPrescription);
+        return _issue(
+            msg.sender, patientId, validUntil, tokenKeyHash, sealedPrescription, IPrescriptionList(hub.hospitalRecord())
+        );
     }
 
     /// @notice The consultation step's prescription part (`HospitalRecord.consult`, the only caller): issues as
@@ -170,15 +176,17 @@ contract PharmacyAccess {
         bytes calldata sealedPrescription
     ) external returns (uint256 id) {
         if (msg.sender != hub.hospitalRecord()) revert NotModule(msg.sender);
-        return _issue(kiosk, patientId, validUntil, tokenKeyHash, sealedPrescription);
+        return _issue(kiosk, patientId, validUntil, tokenKeyHash, sealedPrescription, IPrescriptionList(msg.sender));
     }
 
+    /// @dev `list`: HospitalRecord (the hub's), which keeps the patient's list.
     function _issue(
         address kiosk,
         bytes32 patientId,
         uint40 validUntil,
         bytes32 tokenKeyHash,
-        bytes calldata sealedPrescription
+        bytes calldata sealedPrescription,
+        IPrescriptionList list
     ) internal returns (uint256 id) {
         (, uint32 issuer) = hub.authorize(kiosk, patientId, Role.Hospital, Scope.PRESCRIBE);
         Envelope.check(sealedPrescription, MAX_BUCKET);
@@ -193,44 +201,50 @@ contract PharmacyAccess {
         id = ++prescriptionCount;
         bytes32 contentHash = keccak256(sealedPrescription);
         StoredPrescription storage p = _prescriptions[id];
-        p.patientId = patientId;
         p.issuer = issuer;
         p.status = Status.Ready;
         p.validUntil = uint32(validUntil);
-        p.contentHashPrefix = bytes8(contentHash);
+        p.patientPrefix = bytes12(patientId);
+        p.contentHashPrefix = bytes4(contentHash);
         // The token's slot stays untouched (and unpaid) for a prescription without a token.
         if (tokenKeyHash != 0) p.tokenKeyHash = tokenKeyHash;
         // The patient's list (how many, the newest) lives in HospitalRecord's slot for the patient, which a
         // consultation has just written: a warm write there instead of a new slot here. It refuses ids from 2^40.
-        p.previous = uint40(IPrescriptionList(hub.hospitalRecord()).linkPrescription(patientId, id));
+        p.previous = uint40(list.linkPrescription(patientId, id));
         emit PrescriptionIssued(id, patientId, issuer, contentHash, validUntil);
     }
 
     /// @notice A kiosk of the issuing hospital, or the hub's admin directly (a recall: it only stops a dispense),
     /// cancels a prescription that is not completed (ready, or partly dispensed: the rest is not dispensed).
+    /// @param patientId The prescription's patient (its `PrescriptionIssued` event's; `WrongPatient` otherwise).
     /// @param contentHash The sealed prescription's hash as the kiosk read it (a reorganisation can renumber
     /// prescriptions: a cancel sent again must not cancel another one — `PrescriptionChanged`, whose `actual` is the
-    /// stored 8-byte prefix, zero-padded); its first 8 bytes are compared; zero skips the check.
-    function cancelPrescription(uint256 id, bytes32 contentHash) external {
+    /// stored 4-byte prefix, zero-padded; checked before the patient); its first 4 bytes are compared; zero skips
+    /// the check.
+    function cancelPrescription(uint256 id, bytes32 patientId, bytes32 contentHash) external {
         StoredPrescription storage p = _existing(id);
-        if (contentHash != bytes32(0) && bytes8(contentHash) != p.contentHashPrefix) {
+        if (contentHash != bytes32(0) && bytes4(contentHash) != p.contentHashPrefix) {
             revert PrescriptionChanged(id, contentHash, bytes32(p.contentHashPrefix));
         }
+        _samePatient(id, p, patientId);
         if (msg.sender != hub.admin()) {
             (, uint32 caller) = hub.institutionOf(msg.sender, Role.Hospital);
             if (p.issuer != caller) revert NotIssuer(id, caller);
         }
-        _cancel(id, p);
+        _cancel(id, p, patientId);
     }
 
     /// @notice Anyone submits the patient's card signature over CancelPrescription(prescriptionId, signedAt), at
-    /// most MAX_SIGNATURE_AGE old; the prescription, if not completed, is cancelled.
-    function cancelPrescriptionByPatient(uint256 id, uint64 signedAt, CardSig calldata sig) external {
-        StoredPrescription storage p = _existing(id);
+    /// most MAX_SIGNATURE_AGE old; the prescription, if not completed, is cancelled. `patientId`: the
+    /// prescription's patient (`WrongPatient` otherwise), whose current card must have signed.
+    function cancelPrescriptionByPatient(uint256 id, bytes32 patientId, uint64 signedAt, CardSig calldata sig)
+        external
+    {
+        StoredPrescription storage p = _ofPatient(id, patientId);
         if (uint256(signedAt) + MAX_SIGNATURE_AGE < block.timestamp) revert SignatureTooOld(signedAt);
         if (signedAt > block.timestamp + MAX_CLOCK_SKEW) revert SignatureFromFuture(signedAt);
-        hub.verifyCardSignature(p.patientId, keccak256(abi.encode(CANCEL_TYPEHASH, id, signedAt)), sig);
-        _cancel(id, p);
+        hub.verifyCardSignature(patientId, keccak256(abi.encode(CANCEL_TYPEHASH, id, signedAt)), sig);
+        _cancel(id, p, patientId);
     }
 
     /// @notice A pharmacy kiosk holding the patient's DISPENSE consent (granted when the card was inserted)
@@ -241,20 +255,22 @@ contract PharmacyAccess {
     /// @param sealedDispense The FHIR MedicationDispense (batch, quantity, substitution) sealed for the patient's
     /// history key and the pharmacy: a version-3 envelope of a bucket up to MAX_BUCKET, kept in calldata and the
     /// event (the dispense is part of the patient's record).
+    /// @param patientId The prescription's patient (its `PrescriptionIssued` event's; `WrongPatient` otherwise),
+    /// whose current card signs.
     function dispensePrescription(
         uint256 id,
+        bytes32 patientId,
         uint16 part,
         uint256 deadline,
         bytes calldata sealedDispense,
         CardSig calldata sig
     ) external {
-        StoredPrescription storage p = _existing(id);
-        bytes32 patientId = p.patientId;
+        StoredPrescription storage p = _ofPatient(id, patientId);
         (address pharmacy, uint32 pharmacyId) = hub.authorize(msg.sender, patientId, Role.Pharmacy, Scope.DISPENSE);
         uint16 dispensed = _checkDispensable(id, p, deadline, sealedDispense);
         if (part == 0 || part > WHOLE - dispensed) revert InvalidPart(id, part, dispensed);
         bytes32 contentHash = _useCardSignature(patientId, id, pharmacy, part, deadline, sealedDispense, sig);
-        _dispense(p, pharmacyId, dispensed + part);
+        _dispense(p, dispensed + part);
         emit PrescriptionDispensed(id, patientId, pharmacyId, part, false, contentHash);
     }
 
@@ -263,27 +279,28 @@ contract PharmacyAccess {
     /// `part` (as `dispensePrescription`, partial dispenses included), on one card signature over
     /// DispenseWithConsent(Consent consent, Dispense dispense) — the Dispense struct with the card's current nonce.
     /// The consent authorises this dispense (the nonce makes the signature single-use) and is not stored: the
-    /// pharmacy holds no standing consent after it.
+    /// pharmacy holds no standing consent after it. `patientId` as for `dispensePrescription`.
     /// Checks in the single calls' order: the prescription exists; the consent's (caller, role, scope, epoch,
     /// freshness, order, window); DISPENSE in the scope; the dispense's; the card's nonce, then the signature.
     function dispenseWithConsent(
         uint256 id,
+        bytes32 patientId,
         uint16 part,
         uint256 deadline,
         bytes calldata sealedDispense,
         ConsentTerms calldata consent,
         CardSig calldata sig
     ) external {
-        StoredPrescription storage p = _existing(id);
+        StoredPrescription storage p = _ofPatient(id, patientId);
         Step memory st =
-            Step({patientId: p.patientId, pharmacy: address(0), pharmacyId: 0, dispensed: 0, contentHash: 0});
+            Step({patientId: patientId, pharmacy: address(0), pharmacyId: 0, dispensed: 0, contentHash: 0});
         (st.pharmacy, st.pharmacyId) = hub.checkConsentFor(msg.sender, st.patientId, Role.Pharmacy, consent);
         if (consent.scope & Scope.DISPENSE == 0) revert ScopeNotGranted(st.patientId, st.pharmacy, Scope.DISPENSE);
         st.dispensed = _checkPart(id, p, part, deadline, sealedDispense);
         st.contentHash = keccak256(sealedDispense);
-        bytes32 dispenseHash = _dispenseHash(p, id, st.pharmacy, part, st.contentHash, deadline);
+        bytes32 dispenseHash = _dispenseHash(st.patientId, id, st.pharmacy, part, st.contentHash, deadline);
         hub.useConsentFor(msg.sender, st.patientId, consent, dispenseHash, sig);
-        _dispense(p, st.pharmacyId, st.dispensed + part);
+        _dispense(p, st.dispensed + part);
         emit PrescriptionDispensed(id, st.patientId, st.pharmacyId, part, false, st.contentHash);
     }
 
@@ -292,16 +309,22 @@ contract PharmacyAccess {
     /// deadline) (the hub's EIP-712 domain; contentHash = keccak256(sealedDispense)); the prescription is completed.
     /// The signature names the pharmacy, so it is worthless at any other; a completed, cancelled or expired
     /// prescription refuses it.
+    /// @param patientId The prescription's patient (its `PrescriptionIssued` event's: the kiosk looks it up by the
+    /// token's prescription id; `WrongPatient` otherwise), for the dispense's event.
     /// @param tokenSig The token key's public point (it must hash to the prescription's tokenKeyHash) and signature.
-    function dispenseByToken(uint256 id, uint256 deadline, bytes calldata sealedDispense, CardSig calldata tokenSig)
-        external
-    {
-        StoredPrescription storage p = _existing(id);
+    function dispenseByToken(
+        uint256 id,
+        bytes32 patientId,
+        uint256 deadline,
+        bytes calldata sealedDispense,
+        CardSig calldata tokenSig
+    ) external {
+        StoredPrescription storage p = _ofPatient(id, patientId);
         (address pharmacy, uint32 pharmacyId) = hub.institutionOf(msg.sender, Role.Pharmacy);
         uint16 dispensed = _checkDispensable(id, p, deadline, sealedDispense);
         bytes32 contentHash = _useTokenSignature(p, id, pharmacy, deadline, sealedDispense, tokenSig);
-        _dispense(p, pharmacyId, WHOLE);
-        emit PrescriptionDispensed(id, p.patientId, pharmacyId, WHOLE - dispensed, true, contentHash);
+        _dispense(p, WHOLE);
+        emit PrescriptionDispensed(id, patientId, pharmacyId, WHOLE - dispensed, true, contentHash);
     }
 
     /// @notice One prescription.
@@ -339,13 +362,11 @@ contract PharmacyAccess {
 
     function _view(StoredPrescription storage p) internal view returns (Prescription memory) {
         return Prescription({
-            patientId: p.patientId,
+            patientPrefix: p.patientPrefix,
             contentHashPrefix: p.contentHashPrefix,
             issuer: p.issuer,
             status: p.status,
             validUntil: p.validUntil,
-            dispensedBy: p.dispensedBy,
-            dispensedAt: p.dispensedAt,
             dispensedBps: p.dispensedBps,
             tokenKeyHash: p.tokenKeyHash
         });
@@ -356,10 +377,21 @@ contract PharmacyAccess {
         if (p.status == Status.None) revert NoSuchPrescription(id);
     }
 
-    function _cancel(uint256 id, StoredPrescription storage p) internal {
+    /// @dev The prescription, which must exist, of `patientId` (`WrongPatient` otherwise).
+    function _ofPatient(uint256 id, bytes32 patientId) internal view returns (StoredPrescription storage p) {
+        p = _existing(id);
+        _samePatient(id, p, patientId);
+    }
+
+    /// @dev Reverts `WrongPatient` unless `patientId` starts with the prescription's stored 12 bytes.
+    function _samePatient(uint256 id, StoredPrescription storage p, bytes32 patientId) internal view {
+        if (bytes12(patientId) != p.patientPrefix) revert WrongPatient(id, patientId);
+    }
+
+    function _cancel(uint256 id, StoredPrescription storage p, bytes32 patientId) internal {
         _requireReady(id, p);
         p.status = Status.Cancelled;
-        emit PrescriptionCancelled(id, p.patientId, p.issuer);
+        emit PrescriptionCancelled(id, patientId, p.issuer);
     }
 
     /// @dev Reverts unless the prescription is ready or partly dispensed (`AlreadyDispensed` when completed).
@@ -420,14 +452,14 @@ contract PharmacyAccess {
 
     /// @dev Uses the card's nonce; returns the hash of Dispense(id, pharmacy, part, contentHash, nonce, deadline).
     function _dispenseHash(
-        StoredPrescription storage p,
+        bytes32 patientId,
         uint256 id,
         address pharmacy,
         uint16 part,
         bytes32 contentHash,
         uint256 deadline
     ) internal returns (bytes32) {
-        uint256 nonce = hub.useNonce(p.patientId);
+        uint256 nonce = hub.useNonce(patientId);
         return keccak256(abi.encode(DISPENSE_TYPEHASH, id, pharmacy, part, contentHash, nonce, deadline));
     }
 
@@ -450,11 +482,10 @@ contract PharmacyAccess {
         hub.verifyKeySignature(tokenKeyHash, structHash, tokenSig);
     }
 
-    /// @dev Records a dispense by `pharmacyId` now, the parts dispensed becoming `dispensed` (completed at WHOLE).
-    function _dispense(StoredPrescription storage p, uint32 pharmacyId, uint16 dispensed) internal {
+    /// @dev Records a dispense, the parts dispensed becoming `dispensed` (completed at WHOLE); which pharmacy and
+    /// when are the `PrescriptionDispensed` event's.
+    function _dispense(StoredPrescription storage p, uint16 dispensed) internal {
         p.status = dispensed == WHOLE ? Status.Completed : Status.Partial;
-        p.dispensedBy = pharmacyId;
-        p.dispensedAt = uint32(block.timestamp);
         p.dispensedBps = dispensed;
     }
 }

@@ -26,7 +26,7 @@ contract InsuranceProviderTest is Fixture {
 
     function _approve(uint256 claimId, uint256 amount) internal {
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), amount, responseEnv());
     }
 
     function _coverage() internal view returns (InsuranceProvider.Coverage memory c, uint256 remaining) {
@@ -232,16 +232,13 @@ contract InsuranceProviderTest is Fixture {
         assertEq(insurance.claimOfRecord(pid, index), 1);
 
         InsuranceProvider.Claim memory c = insurance.getClaim(1);
-        assertEq(c.patientId, pid);
+        assertEq(c.patientPrefix, bytes12(pid), "the stored part of the patient id");
         assertEq(c.hospital, hospital);
         assertEq(c.claimed, 250e18);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(c.insurer, insurer);
         assertEq(c.approved, 0);
         assertEq(c.recordIndex, index);
-        assertEq(c.submittedAt, block.timestamp);
-        assertEq(c.decidedAt, 0);
-        assertEq(c.reasonCode, 0);
         assertEq(c.contentHashPrefix, bytes16(keccak256(sealedClaim)), "the stored part of the hash");
 
         (InsuranceProvider.ClaimStatus s, uint256 claimed, uint256 approved, address h, address i) =
@@ -399,7 +396,7 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 1000e18); // 80 % -> 800
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 800e18 + 1, 800e18));
-        insurance.approveClaim(claimId, bytes32(0), 800e18 + 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 800e18 + 1, responseEnv());
         vm.warp(block.timestamp + 1 days);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(responseEnv()));
@@ -407,7 +404,6 @@ contract InsuranceProviderTest is Fixture {
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
         assertEq(c.approved, 800e18);
-        assertEq(c.decidedAt, block.timestamp);
         (InsuranceProvider.Coverage memory cov, uint256 remaining) = _coverage();
         assertEq(cov.used, 800e18);
         assertEq(remaining, 200e18);
@@ -429,14 +425,14 @@ contract InsuranceProviderTest is Fixture {
         _approve(c1, 600e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 401e18, 400e18));
-        insurance.approveClaim(c2, bytes32(0), 401e18, responseEnv());
+        insurance.approveClaim(c2, claimPatient(c2), bytes32(0), 401e18, responseEnv());
         _approve(c2, 400e18);
         (InsuranceProvider.Coverage memory cov, uint256 remaining) = _coverage();
         assertEq(cov.used, LIMIT);
         assertEq(remaining, 0);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-        insurance.approveClaim(c3, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(c3, claimPatient(c3), bytes32(0), 1, responseEnv());
         // Denying is always possible.
         vm.prank(insurerKiosk);
         insurance.denyClaim(c3, bytes32(0), 7, responseEnv());
@@ -450,7 +446,7 @@ contract InsuranceProviderTest is Fixture {
         vm.warp(T0 + PERIOD - 1);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-        insurance.approveClaim(c2, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(c2, claimPatient(c2), bytes32(0), 1, responseEnv());
         (, uint256 remaining) = _coverage();
         assertEq(remaining, 0);
 
@@ -481,21 +477,21 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
-        insurance.approveClaim(claimId, bytes32(0), 0, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 0, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 99));
-        insurance.approveClaim(99, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(99, claimPatient(99), bytes32(0), 1, responseEnv());
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
-        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
 
         _approve(claimId, 10e18);
         vm.prank(insurerKiosk);
@@ -504,7 +500,7 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.approveClaim(claimId, bytes32(0), 10e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 10e18, responseEnv());
         assertEq(insurance.getClaim(claimId).approved, 10e18);
     }
 
@@ -513,7 +509,7 @@ contract InsuranceProviderTest is Fixture {
         setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
-        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
     }
 
     // ================================================================ denyClaim
@@ -527,8 +523,6 @@ contract InsuranceProviderTest is Fixture {
         insurance.denyClaim(claimId, bytes32(0), 42, responseEnv());
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Denied);
-        assertEq(c.reasonCode, 42);
-        assertEq(c.decidedAt, block.timestamp);
         assertEq(c.approved, 0);
         (InsuranceProvider.Coverage memory cov,) = _coverage();
         assertEq(cov.used, 0);
@@ -541,7 +535,7 @@ contract InsuranceProviderTest is Fixture {
         insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
     }
 
     function test_denyClaim_reverts() public {
@@ -580,7 +574,7 @@ contract InsuranceProviderTest is Fixture {
             bytes memory malformed = abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length);
             vm.prank(insurerKiosk);
             vm.expectRevert(malformed);
-            insurance.approveClaim(claimId, bytes32(0), 10e18, bad[i]);
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 10e18, bad[i]);
             vm.prank(insurerKiosk);
             vm.expectRevert(malformed);
             insurance.denyClaim(claimId, bytes32(0), 1, bad[i]);
@@ -592,7 +586,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 10e18, keccak256(big));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), 10e18, big);
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 10e18, big);
     }
 
     function test_setApprovalThreshold_byTheInsurerAddressOnly() public {
@@ -625,12 +619,11 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApprovalProposed(claimId, insurerKiosk, 800e18, keccak256(proposed));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), 800e18, proposed);
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 800e18, proposed);
         InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.PendingSecond);
         assertEq(uint256(c.status), 5, "PendingSecond is 5");
         assertEq(c.approved, 0);
-        assertEq(c.decidedAt, 0);
         (address kiosk, uint96 amount, bytes32 contentHash) = insurance.proposalOf(claimId);
         assertEq(kiosk, insurerKiosk);
         assertEq(amount, 800e18);
@@ -643,11 +636,10 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(proposed));
         vm.prank(second);
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         c = insurance.getClaim(claimId);
         assertTrue(c.status == InsuranceProvider.ClaimStatus.Approved);
         assertEq(c.approved, 800e18);
-        assertEq(c.decidedAt, block.timestamp);
         assertEq(insurance.reservedOf(insurer), 800e18);
         (cov,) = _coverage();
         assertEq(cov.used, 800e18);
@@ -673,21 +665,21 @@ contract InsuranceProviderTest is Fixture {
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, 9));
-        insurance.confirmApproval(9, bytes32(0));
+        insurance.confirmApproval(9, claimPatient(9), bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
                 InsuranceProvider.NotPendingSecond.selector, claimId, InsuranceProvider.ClaimStatus.Submitted
             )
         );
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         _approve(claimId, 80e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
     }
 
     // ================================================================ processPayment
@@ -713,7 +705,7 @@ contract InsuranceProviderTest is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.Paid
             )
         );
-        insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
         assertEq(token.balanceOf(hospital), 800e18);
     }
 
@@ -772,12 +764,12 @@ contract InsuranceProviderTest is Fixture {
         _approve(a, 800e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
-        insurance.approveClaim(b, bytes32(0), 800e18, responseEnv());
+        insurance.approveClaim(b, claimPatient(b), bytes32(0), 800e18, responseEnv());
         // Another insurer's escrow is not used.
         fund(insurer2, 10_000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 200e18, 800e18));
-        insurance.approveClaim(b, bytes32(0), 800e18, responseEnv());
+        insurance.approveClaim(b, claimPatient(b), bytes32(0), 800e18, responseEnv());
         // Topped up, it is approved and both are paid.
         fund(insurer, 600e18);
         _approve(b, 800e18);
@@ -901,6 +893,41 @@ contract InsuranceProviderTest is Fixture {
         insurance.enrollPatient(id, 9000, 5e18);
     }
 
+    function test_decisions_nameTheClaimsPatient() public {
+        // Another patient the same insurer covers: a decision naming them would count against their limit.
+        uint256 pk = 0x0_7AE2;
+        bytes32 other = registerPatient(pk);
+        grant(pk, other, insurerKiosk, Scope.READ, uint64(block.timestamp + 30 days));
+        enroll(other, insurerKiosk, 10_000, 10_000e18);
+        uint256 claimId = recordAndClaim(pid, 100e18);
+        bytes memory wrongPatient = abi.encodeWithSelector(InsuranceProvider.WrongPatient.selector, claimId, other);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(wrongPatient);
+        insurance.approveClaim(claimId, other, bytes32(0), 80e18, responseEnv());
+        vm.prank(insurerKiosk);
+        vm.expectRevert(wrongPatient);
+        insurance.settleClaim(claimId, other, bytes32(0), 80e18, responseEnv());
+        // A made-up id that shares nothing, and zero.
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongPatient.selector, claimId, bytes32(0)));
+        insurance.settleClaim(claimId, bytes32(0), bytes32(0), 80e18, responseEnv());
+        // Four eyes: the confirmation names the patient too.
+        fourEyes(50e18);
+        vm.prank(insurerKiosk);
+        insurance.approveClaim(claimId, pid, bytes32(0), 80e18, responseEnv());
+        vm.prank(insurerKioskB);
+        vm.expectRevert(wrongPatient);
+        insurance.confirmApproval(claimId, other, bytes32(0));
+        (InsuranceProvider.Coverage memory cov,) = insurance.coverageOf(other);
+        assertEq(cov.used, 0, "nothing counted against the other patient");
+        // Named right, it goes through against the claim's patient.
+        vm.prank(insurerKioskB);
+        insurance.confirmApproval(claimId, pid, bytes32(0));
+        assertTrue(_status(claimId) == InsuranceProvider.ClaimStatus.Approved);
+        (cov,) = _coverage();
+        assertEq(cov.used, 80e18);
+    }
+
     function test_settleClaim_approvesAndPaysWithoutAReserve() public {
         uint256 id = recordAndClaim(pid, 100e18);
         uint256 escrow = insurance.escrowOf(insurer);
@@ -909,7 +936,7 @@ contract InsuranceProviderTest is Fixture {
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimPaid(id, hospital, 80e18);
         vm.prank(insurerKiosk);
-        insurance.settleClaim(id, bytes32(0), 80e18, responseEnv());
+        insurance.settleClaim(id, claimPatient(id), bytes32(0), 80e18, responseEnv());
         assertTrue(_status(id) == InsuranceProvider.ClaimStatus.Paid);
         (, uint256 claimed, uint256 approved, address h, address i) = insurance.getClaimStatus(id);
         assertTrue(claimed == 100e18 && approved == 80e18 && h == hospital && i == insurer);
@@ -935,19 +962,19 @@ contract InsuranceProviderTest is Fixture {
         bytes memory changed = abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, a, hb, bytes16(ha));
         vm.startPrank(insurerKiosk);
         vm.expectRevert(changed);
-        insurance.settleClaim(a, hb, 80e18, responseEnv());
+        insurance.settleClaim(a, claimPatient(a), hb, 80e18, responseEnv());
         vm.expectRevert(changed);
-        insurance.approveClaim(a, hb, 80e18, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), hb, 80e18, responseEnv());
         vm.expectRevert(changed);
         insurance.denyClaim(a, hb, 1, responseEnv());
         assertTrue(_status(a) == InsuranceProvider.ClaimStatus.Submitted, "nothing decided");
         // Named right, it is decided; paying it names it too.
-        insurance.approveClaim(a, ha, 80e18, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), ha, 80e18, responseEnv());
         vm.expectRevert(changed);
         insurance.processPayment(a, hb);
         insurance.processPayment(a, ha);
         assertTrue(_status(a) == InsuranceProvider.ClaimStatus.Paid);
-        insurance.settleClaim(b, hb, 80e18, responseEnv());
+        insurance.settleClaim(b, claimPatient(b), hb, 80e18, responseEnv());
         vm.stopPrank();
         assertEq(token.balanceOf(hospital), 160e18, "each claim paid once, as decided");
         // The four-eyes confirmation names it as well.
@@ -958,12 +985,12 @@ contract InsuranceProviderTest is Fixture {
         uint256 c = recordAndClaim(pid, 100e18);
         bytes32 hc = keccak256(env(0xc1a1));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(c, hc, 80e18, responseEnv());
+        insurance.approveClaim(c, claimPatient(c), hc, 80e18, responseEnv());
         vm.prank(second);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ClaimChanged.selector, c, hb, bytes16(hc)));
-        insurance.confirmApproval(c, hb);
+        insurance.confirmApproval(c, claimPatient(c), hb);
         vm.prank(second);
-        insurance.confirmApproval(c, hc);
+        insurance.confirmApproval(c, claimPatient(c), hc);
         assertTrue(_status(c) == InsuranceProvider.ClaimStatus.Approved);
     }
 

@@ -367,7 +367,7 @@ contract PatientSmartCardTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, pharmacyOrg));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_setInstitutionActive_revertsOutsideGovernance() public {
@@ -984,7 +984,7 @@ contract PatientSmartCardTest is Fixture {
 
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), pendingDispense);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), pendingDispense);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
         hub.revokeConsent(pid, hospital, sAt, pendingRevoke);
@@ -993,7 +993,7 @@ contract PatientSmartCardTest is Fixture {
         (pendingDispense.qx, pendingDispense.qy) = cardKey(NEW_PK);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_err(PatientSmartCard.InvalidCardSignature.selector));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), pendingDispense);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), pendingDispense);
 
         // The new card dispenses.
         dispense(NEW_PK, id, pharmacyKiosk);

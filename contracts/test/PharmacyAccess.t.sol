@@ -77,13 +77,12 @@ contract PharmacyAccessTest is Fixture {
         assertEq(pharmacy.issuePrescription(pid, 0, bytes32(0), RX), 1);
         assertEq(pharmacy.prescriptionCount(), 1);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(1);
-        assertEq(p.patientId, pid);
-        assertEq(p.contentHashPrefix, bytes8(keccak256(RX)), "the first 8 bytes of the hash (all in the event)");
+        assertEq(p.patientPrefix, bytes12(pid), "the first 12 bytes of the patient id (all in the event)");
+        assertEq(p.contentHashPrefix, bytes4(keccak256(RX)), "the first 4 bytes of the hash (all in the event)");
         assertEq(p.issuer, hospitalId);
         assertTrue(p.status == PharmacyAccess.Status.Ready);
         assertEq(p.validUntil, until);
-        assertEq(p.dispensedBy, 0);
-        assertEq(p.dispensedAt, 0);
+        assertEq(p.dispensedBps, 0);
     }
 
     function test_issuePrescription_explicitValidity() public {
@@ -172,18 +171,18 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionCancelled(id, pid, hospitalId);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
 
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
 
         uint256 deadline = block.timestamp + 1 hours;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     /// A reorganisation renumbers prescriptions: a cancel names the prescription's content hash, and one naming
@@ -192,19 +191,19 @@ contract PharmacyAccessTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         bytes32 h = keccak256(env(0x5ea1ed)); // what `issue` sealed; the event carries it, the chain its prefix
         bytes32 stored = bytes32(pharmacy.getPrescription(id).contentHashPrefix);
-        assertEq(stored, bytes32(bytes8(h)));
+        assertEq(stored, bytes32(bytes4(h)));
         bytes32 other = keccak256("another prescription");
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionChanged.selector, id, other, stored));
-        pharmacy.cancelPrescription(id, other);
-        // A hash differing from the prescription's in one of its first 8 bytes is refused too.
-        bytes32 nearly = h ^ bytes32(uint256(1) << 192);
+        pharmacy.cancelPrescription(id, rxPatient(id), other);
+        // A hash differing from the prescription's in one of its first 4 bytes is refused too.
+        bytes32 nearly = h ^ bytes32(uint256(1) << 224);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionChanged.selector, id, nearly, stored));
-        pharmacy.cancelPrescription(id, nearly);
+        pharmacy.cancelPrescription(id, rxPatient(id), nearly);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready, "nothing cancelled");
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id, h);
+        pharmacy.cancelPrescription(id, rxPatient(id), h);
         assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
     }
 
@@ -214,7 +213,7 @@ contract PharmacyAccessTest is Fixture {
         _addKiosk(hospital, kiosk2);
         revoke(PATIENT_PK, pid, hospital);
         vm.prank(kiosk2);
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         assertTrue(_status(id) == PharmacyAccess.Status.Cancelled);
     }
 
@@ -222,28 +221,28 @@ contract PharmacyAccessTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         vm.prank(hospital2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NotIssuer.selector, id, hospital2Id));
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, pharmacyOrg, Role.Hospital, Role.Pharmacy)
         );
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         vm.prank(hospital); // the institution address is not a kiosk
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, hospital));
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
     }
 
     function test_cancelPrescription_revertsForNoSuchPrescription() public {
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 1));
-        pharmacy.cancelPrescription(1, bytes32(0));
+        pharmacy.cancelPrescription(1, rxPatient(1), bytes32(0));
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 0));
-        pharmacy.cancelPrescription(0, bytes32(0));
+        pharmacy.cancelPrescription(0, rxPatient(0), bytes32(0));
     }
 
     function test_cancelPrescription_revertsWhenDispensed() public {
@@ -251,7 +250,7 @@ contract PharmacyAccessTest is Fixture {
         dispense(PATIENT_PK, id, pharmacyKiosk);
         vm.prank(hospitalKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
     }
 
     // ================================================================ dispensePrescription
@@ -264,30 +263,29 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, WHOLE, false, keccak256(dispenseEnv()));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
 
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Completed);
-        assertEq(p.dispensedBy, pharmacyId);
-        assertEq(p.dispensedAt, block.timestamp);
+        assertEq(p.dispensedBps, WHOLE);
         assertEq(hub.nonces(pid), 1);
 
         bytes memory already = abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id);
         // The same signature again.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         // A fresh, valid signature (current nonce).
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         // Another pharmacy, holding the patient's consent too.
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(already);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), 1);
     }
 
@@ -299,14 +297,14 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s1 = cardSig(PATIENT_PK, dispenseHash(id1, pharmacyOrg, 0, deadline));
         CardSig memory s2 = cardSig(PATIENT_PK, dispenseHash(id2, pharmacyOrg, 0, deadline));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id1, WHOLE, deadline, dispenseEnv(), s1);
+        pharmacy.dispensePrescription(id1, rxPatient(id1), WHOLE, deadline, dispenseEnv(), s1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s2);
+        pharmacy.dispensePrescription(id2, rxPatient(id2), WHOLE, deadline, dispenseEnv(), s2);
         // The id1 signature used on id2.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s1);
+        pharmacy.dispensePrescription(id2, rxPatient(id2), WHOLE, deadline, dispenseEnv(), s1);
         assertTrue(_status(id2) == PharmacyAccess.Status.Ready);
         // Re-signed with the current nonce, it goes through.
         dispense(PATIENT_PK, id2, pharmacyKiosk);
@@ -320,12 +318,12 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), 0);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
     }
@@ -337,11 +335,11 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id1, pharmacyOrg, deadline);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id2, rxPatient(id2), WHOLE, deadline, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id1, WHOLE, deadline + 1, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id1, rxPatient(id1), WHOLE, deadline + 1, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id1, WHOLE, deadline, dispenseEnv(), toHighS(s));
+        pharmacy.dispensePrescription(id1, rxPatient(id1), WHOLE, deadline, dispenseEnv(), toHighS(s));
         vm.stopPrank();
     }
 
@@ -352,12 +350,12 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = cardSig(OTHER_PK, dispenseHash(id, pharmacyOrg, 0, deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         s.qx = qx;
         s.qy = qy;
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_otherChainRejected() public {
@@ -367,7 +365,7 @@ contract PharmacyAccessTest is Fixture {
         vm.chainId(44787);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_expiry() public {
@@ -380,11 +378,11 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionExpired.selector, id, until));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         // Still ready (expiry is not a stored state) and still cancellable by the issuer.
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
     }
 
     function test_dispensePrescription_onLastValidSecond() public {
@@ -395,11 +393,54 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg2, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg2));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         // Once the card grants it DISPENSE, it dispenses on the last valid second.
         grant(PATIENT_PK, pid, pharmacy2Kiosk, Scope.DISPENSE, 0);
         dispense(PATIENT_PK, id, pharmacy2Kiosk);
-        assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacy2Id);
+        assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Completed);
+    }
+
+    /// Every call about a prescription names its patient, checked against the stored 12 bytes of the id: another
+    /// patient's card (here one the pharmacy holds, with its own consents) can neither dispense nor cancel it, and a
+    /// token dispense cannot name another patient in its event.
+    function test_everyCallNamesThePrescriptionsPatient() public {
+        uint256 otherPk = 0x0_7AE3;
+        bytes32 other = registerPatient(otherPk);
+        grant(otherPk, other, pharmacyKiosk, PHARMACY_ALL, 0);
+        uint256 id = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
+        uint256 deadline = block.timestamp + 10 minutes;
+        bytes memory wrong = abi.encodeWithSelector(PharmacyAccess.WrongPatient.selector, id, other);
+        // The other patient's card signs the dispense at its own nonce.
+        CardSig memory s = cardSig(otherPk, dispenseHash(id, pharmacyOrg, hub.nonces(other), deadline));
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(wrong);
+        pharmacy.dispensePrescription(id, other, WHOLE, deadline, dispenseEnv(), s);
+        ConsentTerms memory t = termsFor(other, pharmacyKiosk, PHARMACY_ALL);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(wrong);
+        pharmacy.dispenseWithConsent(id, other, WHOLE, deadline, dispenseEnv(), t, s);
+        CardSig memory ts = tokenSig(TOKEN_PK, id, pharmacyOrg, dispenseEnv(), deadline);
+        vm.prank(pharmacyKiosk);
+        vm.expectRevert(wrong);
+        pharmacy.dispenseByToken(id, other, deadline, dispenseEnv(), ts);
+        CardSig memory c = cancelSig(otherPk, id, uint64(block.timestamp));
+        vm.expectRevert(wrong);
+        pharmacy.cancelPrescriptionByPatient(id, other, uint64(block.timestamp), c);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(wrong);
+        pharmacy.cancelPrescription(id, other, bytes32(0));
+        // An id sharing the first 11 bytes is still another patient.
+        bytes32 near = pid ^ bytes32(uint256(1) << 160);
+        vm.prank(hospitalKiosk);
+        vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.WrongPatient.selector, id, near));
+        pharmacy.cancelPrescription(id, near, bytes32(0));
+        assertTrue(_status(id) == PharmacyAccess.Status.Ready, "nothing dispensed or cancelled");
+        assertEq(hub.nonces(other), 0, "no nonce of the other card used");
+        // Named right, the token dispense goes through and its event names the prescription's patient.
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, WHOLE, true, keccak256(dispenseEnv()));
+        vm.prank(pharmacyKiosk);
+        pharmacy.dispenseByToken(id, pid, deadline, dispenseEnv(), ts);
     }
 
     function test_dispensePrescription_needsDispenseScope() public {
@@ -411,7 +452,7 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.ScopeNotGranted.selector, pid, pharmacyOrg, Scope.DISPENSE)
         );
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForExpiredSignature() public {
@@ -421,7 +462,7 @@ contract PharmacyAccessTest is Fixture {
         vm.warp(deadline + 1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForWrongCaller() public {
@@ -432,20 +473,20 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
         );
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyOrg);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyOrg));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_dispensePrescription_revertsForNoSuchPrescription() public {
         CardSig memory s = cardSig(PATIENT_PK, dispenseHash(7, pharmacyOrg, 0, block.timestamp));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, 7));
-        pharmacy.dispensePrescription(7, WHOLE, block.timestamp, dispenseEnv(), s);
+        pharmacy.dispensePrescription(7, rxPatient(7), WHOLE, block.timestamp, dispenseEnv(), s);
     }
 
     // ================================================================ partial dispensing
@@ -471,13 +512,11 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, 5000, false, keccak256(first));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, 5000, deadline, first, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 5000, deadline, first, s);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Partial, "partial after the first half");
         assertEq(uint256(p.status), 4, "Partial is 4");
         assertEq(p.dispensedBps, 5000);
-        assertEq(p.dispensedBy, pharmacyId);
-        assertEq(p.dispensedAt, block.timestamp);
 
         // The second half, a day later, at another pharmacy the patient consents to.
         vm.warp(block.timestamp + 1 days);
@@ -488,18 +527,16 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacy2Id, 5000, false, keccak256(second));
         vm.prank(pharmacy2Kiosk);
-        pharmacy.dispensePrescription(id, 5000, deadline, second, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 5000, deadline, second, s);
         p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Completed, "completed after the second half");
         assertEq(p.dispensedBps, WHOLE);
-        assertEq(p.dispensedBy, pharmacy2Id, "the latest dispense");
-        assertEq(p.dispensedAt, block.timestamp);
         assertEq(hub.nonces(pid), 2, "one card nonce per part");
 
         s = partSig(PATIENT_PK, id, pharmacyOrg, 1, first, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
-        pharmacy.dispensePrescription(id, 1, deadline, first, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 1, deadline, first, s);
     }
 
     function test_dispensePrescription_revertsForAPartBeyondTheRest() public {
@@ -509,7 +546,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, 6000, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, 6000, 5000));
-        pharmacy.dispensePrescription(id, 6000, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 6000, deadline, dispenseEnv(), s);
         assertEq(_partial(id), 5000);
         assertEq(hub.nonces(pid), 1, "no nonce used by the refused part");
         // What is left goes through.
@@ -525,7 +562,7 @@ contract PharmacyAccessTest is Fixture {
             CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, bad[i], dispenseEnv(), deadline);
             vm.prank(pharmacyKiosk);
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, bad[i], 0));
-            pharmacy.dispensePrescription(id, bad[i], deadline, dispenseEnv(), s);
+            pharmacy.dispensePrescription(id, rxPatient(id), bad[i], deadline, dispenseEnv(), s);
         }
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
         assertEq(hub.nonces(pid), 0);
@@ -543,7 +580,6 @@ contract PharmacyAccessTest is Fixture {
         assertEq(f.ids[1], a);
         assertTrue(f.page[1].status == PharmacyAccess.Status.Partial);
         assertEq(f.page[1].dispensedBps, 2500);
-        assertEq(f.page[1].dispensedBy, pharmacyId);
         assertEq(f.nonce, 2);
         assertTrue(pharmacy.getPrescription(a).status == PharmacyAccess.Status.Partial);
     }
@@ -556,19 +592,19 @@ contract PharmacyAccessTest is Fixture {
         vm.startPrank(pharmacyKiosk);
         // Another part than signed.
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, 4999, deadline, signed, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 4999, deadline, signed, s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, signed, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, signed, s);
         // Another sealed dispense than signed (one byte differs).
         bytes memory other = env(0xd15e01);
         other[other.length - 1] = 0x01;
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, 5000, deadline, other, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 5000, deadline, other, s);
         // Another bucket with the same first bytes.
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(id, 5000, deadline, envOf(1024, 0xd15e01), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 5000, deadline, envOf(1024, 0xd15e01), s);
         // As signed: fine.
-        pharmacy.dispensePrescription(id, 5000, deadline, signed, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 5000, deadline, signed, s);
         vm.stopPrank();
         assertEq(_partial(id), 5000);
     }
@@ -587,7 +623,7 @@ contract PharmacyAccessTest is Fixture {
             CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, WHOLE, bad[i], deadline);
             vm.prank(pharmacyKiosk);
             vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, bad[i].length));
-            pharmacy.dispensePrescription(id, WHOLE, deadline, bad[i], s);
+            pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, bad[i], s);
         }
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
         assertEq(hub.nonces(pid), 0);
@@ -595,7 +631,7 @@ contract PharmacyAccessTest is Fixture {
         bytes memory big = envOf(16384, 1);
         CardSig memory ok = partSig(PATIENT_PK, id, pharmacyOrg, WHOLE, big, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, big, ok);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, big, ok);
         assertTrue(_status(id) == PharmacyAccess.Status.Completed);
     }
 
@@ -603,7 +639,7 @@ contract PharmacyAccessTest is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         dispensePart(PATIENT_PK, id, pharmacyKiosk, 4000);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Cancelled);
         assertEq(p.dispensedBps, 4000, "what was dispensed stays on record");
@@ -611,7 +647,7 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = partSig(PATIENT_PK, id, pharmacyOrg, 6000, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.dispensePrescription(id, 6000, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), 6000, deadline, dispenseEnv(), s);
     }
 
     /// @dev Any first part: 1..WHOLE dispenses (completing at WHOLE), anything else is InvalidPart; then any second
@@ -623,11 +659,11 @@ contract PharmacyAccessTest is Fixture {
         vm.prank(pharmacyKiosk);
         if (first == 0 || first > WHOLE) {
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, first, 0));
-            pharmacy.dispensePrescription(id, first, deadline, dispenseEnv(), s);
+            pharmacy.dispensePrescription(id, rxPatient(id), first, deadline, dispenseEnv(), s);
             assertTrue(_status(id) == PharmacyAccess.Status.Ready);
             return;
         }
-        pharmacy.dispensePrescription(id, first, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), first, deadline, dispenseEnv(), s);
         assertEq(_partial(id), first);
         assertTrue(_status(id) == (first == WHOLE ? PharmacyAccess.Status.Completed : PharmacyAccess.Status.Partial));
         s = partSig(PATIENT_PK, id, pharmacyOrg, second, dispenseEnv(), deadline);
@@ -637,7 +673,7 @@ contract PharmacyAccessTest is Fixture {
         } else if (second == 0 || uint256(first) + second > WHOLE) {
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, id, second, first));
         }
-        pharmacy.dispensePrescription(id, second, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), second, deadline, dispenseEnv(), s);
         uint256 total = first == WHOLE || second == 0 || uint256(first) + second > WHOLE ? first : uint256(first) + second;
         assertEq(_partial(id), total);
         assertTrue(_status(id) == (total == WHOLE ? PharmacyAccess.Status.Completed : PharmacyAccess.Status.Partial));
@@ -657,12 +693,10 @@ contract PharmacyAccessTest is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacy2Id, WHOLE, true, keccak256(sealedDispense));
         vm.prank(pharmacy2Kiosk);
-        pharmacy.dispenseByToken(id, deadline, sealedDispense, s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, sealedDispense, s);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
         assertTrue(p.status == PharmacyAccess.Status.Completed);
         assertEq(p.dispensedBps, WHOLE);
-        assertEq(p.dispensedBy, pharmacy2Id);
-        assertEq(p.dispensedAt, block.timestamp);
         assertEq(hub.nonces(pid), 0, "no card nonce");
     }
 
@@ -674,18 +708,18 @@ contract PharmacyAccessTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
         );
-        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, dispenseEnv(), s);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, dispenseEnv(), s);
         vm.prank(pharmacyOrg);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyOrg));
-        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, dispenseEnv(), s);
         setActive(pharmacyOrg, false);
         s = tokenSig(TOKEN_PK, id, pharmacyOrg, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, pharmacyOrg));
-        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, dispenseEnv(), s);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
     }
 
@@ -696,7 +730,7 @@ contract PharmacyAccessTest is Fixture {
         vm.warp(deadline + 1);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
-        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, dispenseEnv(), s);
 
         deadline = block.timestamp + 10 minutes;
         bytes memory bad = env(1);
@@ -704,18 +738,18 @@ contract PharmacyAccessTest is Fixture {
         s = tokenSig(TOKEN_PK, id, pharmacyOrg, bad, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, bad.length));
-        pharmacy.dispenseByToken(id, deadline, bad, s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, bad, s);
 
         setActive(hospital, false);
         s = tokenSig(TOKEN_PK, id, pharmacyOrg, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.IssuerInactive.selector, id, hospitalId));
-        pharmacy.dispenseByToken(id, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, dispenseEnv(), s);
         assertTrue(_status(id) == PharmacyAccess.Status.Ready);
 
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoSuchPrescription.selector, id + 1));
-        pharmacy.dispenseByToken(id + 1, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id + 1, rxPatient(id + 1), deadline, dispenseEnv(), s);
     }
 
     function test_dispenseByToken_signatureBindsIdContentDeadlineAndChain() public {
@@ -725,19 +759,19 @@ contract PharmacyAccessTest is Fixture {
         CardSig memory s = tokenSig(TOKEN_PK, id1, pharmacyOrg, dispenseEnv(), deadline);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(id2, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id2, rxPatient(id2), deadline, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(id1, deadline + 1, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id1, rxPatient(id1), deadline + 1, dispenseEnv(), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(id1, deadline, env(0xd15e02), s);
+        pharmacy.dispenseByToken(id1, rxPatient(id1), deadline, env(0xd15e02), s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(id1, deadline, dispenseEnv(), toHighS(s));
+        pharmacy.dispenseByToken(id1, rxPatient(id1), deadline, dispenseEnv(), toHighS(s));
         uint256 chain = block.chainid;
         vm.chainId(44787);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(id1, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id1, rxPatient(id1), deadline, dispenseEnv(), s);
         vm.chainId(chain);
-        pharmacy.dispenseByToken(id1, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(id1, rxPatient(id1), deadline, dispenseEnv(), s);
         vm.stopPrank();
         assertTrue(_status(id1) == PharmacyAccess.Status.Completed);
         assertTrue(_status(id2) == PharmacyAccess.Status.Ready);
@@ -784,7 +818,7 @@ contract PharmacyAccessTest is Fixture {
         assertEq(f.page.length, 3);
         for (uint256 i; i < 3; ++i) {
             assertEq(f.ids[i], 9 - 2 * i);
-            assertEq(f.page[i].patientId, pid);
+            assertEq(f.page[i].patientPrefix, bytes12(pid));
             assertTrue(f.page[i].status == PharmacyAccess.Status.Ready);
         }
 
@@ -793,7 +827,6 @@ contract PharmacyAccessTest is Fixture {
         assertEq(f.ids[0], 3);
         assertEq(f.ids[1], 1);
         assertTrue(f.page[0].status == PharmacyAccess.Status.Completed);
-        assertEq(f.page[0].dispensedBy, pharmacyId);
         assertTrue(f.page[1].status == PharmacyAccess.Status.Ready);
         f = _fullInfo(pharmacyKiosk, pid, 5, 1);
         assertEq(f.ids.length, 0);
@@ -831,7 +864,7 @@ contract PharmacyAccessTest is Fixture {
         (uint256 count, uint256 latest) = records.prescriptionsOf(pid);
         assertEq(count, 2);
         assertEq(latest, second);
-        assertEq(pharmacy.getPrescription(second).patientId, pid);
+        assertEq(pharmacy.getPrescription(second).patientPrefix, bytes12(pid));
         assertEq(records.recordCount(pid), 1, "the chain's count untouched");
         assertEq(records.headOf(pid), head, "the chain's head untouched");
         assertTrue(first != 0 && first < second);
@@ -906,7 +939,7 @@ contract PharmacyAccessTest is Fixture {
         emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, 5000, false, keccak256(dispenseEnv()));
         vm.recordLogs();
         vm.prank(pharmacyKiosk);
-        pharmacy.dispenseWithConsent(id, 5000, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(id, rxPatient(id), 5000, deadline, dispenseEnv(), t, s);
         assertEq(vm.getRecordedLogs().length, 1, "only PrescriptionDispensed: the consent is not stored");
         assertTrue(_status(id) == PharmacyAccess.Status.Partial);
         assertEq(hub.nonces(pid), 1, "the card's nonce is used");

@@ -161,7 +161,7 @@ contract VisitGasTest is Fixture {
             "approveClaim",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
+            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, id, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
         );
         send(
             "processPayment",
@@ -172,6 +172,7 @@ contract VisitGasTest is Fixture {
     }
 
     function _register(uint256 pk, bytes32 id, uint256 seed) internal {
+        _knownPatients.push(id);
         bytes32 recovery = recoveryHashOf(id);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory bundle = bundleOf(seed);
@@ -192,11 +193,12 @@ contract VisitGasTest is Fixture {
             "dispensePrescription",
             pharmacyKiosk,
             address(pharmacy),
-            abi.encodeCall(PharmacyAccess.dispensePrescription, (rx, WHOLE, deadline, d, s))
+            abi.encodeCall(PharmacyAccess.dispensePrescription, (rx, idOf(pk), WHOLE, deadline, d, s))
         );
     }
 
     function _registerStep(uint256 pk, bytes32 id, uint256 seed) internal {
+        _knownPatients.push(id);
         bytes32 recovery = recoveryHashOf(id);
         uint256 deadline = block.timestamp + 1 hours;
         bytes memory bundle = bundleOf(seed);
@@ -219,7 +221,7 @@ contract VisitGasTest is Fixture {
             "dispenseWithConsent",
             pharmacyKiosk,
             address(pharmacy),
-            abi.encodeCall(PharmacyAccess.dispenseWithConsent, (rx, WHOLE, deadline, d, t, s))
+            abi.encodeCall(PharmacyAccess.dispenseWithConsent, (rx, id, WHOLE, deadline, d, t, s))
         );
     }
 
@@ -288,7 +290,7 @@ contract VisitGasTest is Fixture {
             "settleClaim",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.settleClaim, (claimId, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
+            abi.encodeCall(InsuranceProvider.settleClaim, (claimId, id, bytes32(0), CLAIMED * BPS / 10_000, sealedEnv(seed + 6)))
         );
     }
 

@@ -760,7 +760,11 @@ async fn the_doctor_finishes_a_consultation_in_one_transaction() {
         .call()
         .await
         .unwrap();
-    assert_eq!(rx.patientId, pid);
+    assert_eq!(
+        rx.patientPrefix.0[..],
+        pid.0[..12],
+        "the prescription's patient"
+    );
     let claim = st
         .chain
         .insurance(&st.d)
@@ -768,7 +772,11 @@ async fn the_doctor_finishes_a_consultation_in_one_transaction() {
         .call()
         .await
         .unwrap();
-    assert_eq!(claim.patientId, pid);
+    assert_eq!(
+        claim.patientPrefix.0[..],
+        pid.0[..12],
+        "the claim's patient"
+    );
     assert_eq!(claim.recordIndex, 1, "the claim bills the diagnosis");
     sim.stop();
     drop(slot);

@@ -80,9 +80,9 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(err(Role.Hospital));
-        pharmacy.cancelPrescription(rx, bytes32(0));
+        pharmacy.cancelPrescription(rx, rxPatient(rx), bytes32(0));
         vm.expectRevert(err(Role.Pharmacy));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(err(Role.Pharmacy));
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.expectRevert(err(Role.Insurer));
@@ -90,7 +90,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(err(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(err(Role.Insurer));
-        insurance.approveClaim(claimId, bytes32(0), 1e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1e18, responseEnv());
         vm.expectRevert(err(Role.Insurer));
         insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.stopPrank();
@@ -220,16 +220,16 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
-        pharmacy.cancelPrescription(rx, bytes32(0));
+        pharmacy.cancelPrescription(rx, rxPatient(rx), bytes32(0));
         vm.expectRevert(_notAKiosk(hospitalKiosk));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_notAKiosk(pharmacyKiosk));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
         vm.startPrank(insurerKiosk);
         vm.expectRevert(_notAKiosk(insurerKiosk));
-        insurance.approveClaim(claimId, bytes32(0), 1e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1e18, responseEnv());
         vm.expectRevert(_notAKiosk(insurerKiosk));
         insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         vm.expectRevert(_notAKiosk(insurerKiosk));
@@ -242,7 +242,7 @@ contract AccessAttacks is Fixture {
         address fresh = makeAddr("freshPharmacyKiosk");
         _addKiosk(pharmacyOrg, fresh);
         vm.prank(fresh);
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
     }
 
     function test_revokedKiosk_byAdmin_stolenKioskLocksOutAtOnce() public {
@@ -288,7 +288,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
-        pharmacy.cancelPrescription(rx, bytes32(0));
+        pharmacy.cancelPrescription(rx, rxPatient(rx), bytes32(0));
         vm.expectRevert(_errPharmacyKiosk(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.expectRevert(_errPharmacyKiosk(Role.Insurer));
@@ -312,7 +312,7 @@ contract AccessAttacks is Fixture {
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
         pharmacy.issuePrescription(pid, 0, bytes32(0), env(0x5ea1ed));
         vm.expectRevert(_errInsurerKiosk(Role.Pharmacy));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(_errInsurerKiosk(Role.Hospital));
         insurance.submitClaim(pid, recordIndex, 1e18, env(0xc1a1));
         vm.stopPrank();
@@ -326,11 +326,11 @@ contract AccessAttacks is Fixture {
         State memory before = _state();
         vm.startPrank(hospitalKiosk);
         vm.expectRevert(_wrongRole(hospital, Role.Pharmacy, Role.Hospital));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(_wrongRole(hospital, Role.Pharmacy, Role.Hospital));
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
-        insurance.approveClaim(claimId, bytes32(0), 1e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1e18, responseEnv());
         vm.expectRevert(_wrongRole(hospital, Role.Insurer, Role.Hospital));
         insurance.denyClaim(claimId, bytes32(0), 1, responseEnv());
         // The claim's hospital may send the payment of an approved claim, never of one still pending.
@@ -441,7 +441,7 @@ contract AccessAttacks is Fixture {
         bytes memory noConsent = abi.encodeWithSelector(PatientSmartCard.NoConsent.selector, pid, pharmacyOrg);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(noConsent);
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
         vm.expectRevert(noConsent);
         pharmacy.getPatientFullInfo(pid, 0, 10);
         vm.stopPrank();

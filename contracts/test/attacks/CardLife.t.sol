@@ -181,10 +181,10 @@ contract CardLifeAttacks is Fixture {
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 2));
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
         vm.expectRevert(_reported(pid));
-        pharmacy.cancelPrescriptionByPatient(x.rx2, x.sAt, x.can);
+        pharmacy.cancelPrescriptionByPatient(x.rx2, rxPatient(x.rx2), x.sAt, x.can);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_noConsent(pid, pharmacyOrg));
-        pharmacy.dispensePrescription(x.rx, WHOLE, block.timestamp + 1 hours, dispenseEnv(), x.dis);
+        pharmacy.dispensePrescription(x.rx, rxPatient(x.rx), WHOLE, block.timestamp + 1 hours, dispenseEnv(), x.dis);
         // (The pharmacy's consent died first; the card check itself refuses the card as well.)
         bytes32 disHash = dispenseHash(x.rx, pharmacyOrg, hub.nonces(pid), block.timestamp + 1 hours);
         vm.expectRevert(_reported(pid));
@@ -216,7 +216,7 @@ contract CardLifeAttacks is Fixture {
         hub.revokeAllConsents(pid, 2, now_, all);
         CardSig memory can = cancelSig(PATIENT_PK, rx, now_);
         vm.expectRevert(_reported(pid));
-        pharmacy.cancelPrescriptionByPatient(rx, now_, can);
+        pharmacy.cancelPrescriptionByPatient(rx, rxPatient(rx), now_, can);
         uint256 deadline = block.timestamp + 1 hours;
         bytes32 disHash = dispenseHash(rx, pharmacyOrg, hub.nonces(pid), deadline);
         CardSig memory dis = cardSig(PATIENT_PK, disHash);
@@ -224,7 +224,7 @@ contract CardLifeAttacks is Fixture {
         hub.verifyCardSignature(pid, disHash, dis);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_noConsent(pid, pharmacyOrg));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), dis);
         // Nor can the card report itself lost again.
         CardSig memory report = reportLostSig(PATIENT_PK, pid, 2, now_);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardAlreadyLost.selector, pid));
@@ -340,7 +340,7 @@ contract CardLifeAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         h.claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(h.claimId, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(h.claimId, claimPatient(h.claimId), bytes32(0), 80e18, responseEnv());
         h.recordCount = records.recordCount(pid);
         h.head = records.headOf(pid);
     }

@@ -48,23 +48,23 @@ contract DeskAttacks is Fixture {
     function test_token_redeemedOnceAtThePharmacyItNames() public {
         CardSig memory s = _tokenSig(rx, pharmacyOrg);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Completed);
         // The same signature again, at the same or another kiosk of that pharmacy.
         address second = makeAddr("pharmacyKioskB");
         _addKiosk(pharmacyOrg, second);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         vm.prank(second);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // A fresh token signature for another pharmacy: a photo of a used token is worthless.
         s = _tokenSig(rx, pharmacyOrg2);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
-        assertEq(pharmacy.getPrescription(rx).dispensedBy, pharmacyId, "the first redemption stays");
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
+        assertEq(pharmacy.getPrescription(rx).dispensedBps, WHOLE, "the first redemption stays");
     }
 
     function test_token_signatureNamingOnePharmacyRefusedAtAnother() public {
@@ -72,22 +72,24 @@ contract DeskAttacks is Fixture {
         CardSig memory forPharmacy1 = _tokenSig(rx, pharmacyOrg);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), forPharmacy1);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), forPharmacy1);
         // With another sealed dispense of its own: still the wrong pharmacy and now the wrong content too.
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(rx, deadline, env(0xbad), forPharmacy1);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, env(0xbad), forPharmacy1);
         // A front-runner at the named pharmacy's own kiosk cannot swap the sealed dispense either.
         address second = makeAddr("pharmacyKioskB");
         _addKiosk(pharmacyOrg, second);
         vm.prank(second);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(rx, deadline, env(0xbad), forPharmacy1);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, env(0xbad), forPharmacy1);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
         // The pharmacy it names redeems it.
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(rx, pid, pharmacyId, WHOLE, true, keccak256(dispenseEnv()));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), forPharmacy1);
-        assertEq(pharmacy.getPrescription(rx).dispensedBy, pharmacyId);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), forPharmacy1);
+        assertTrue(_status(rx) == PharmacyAccess.Status.Completed);
     }
 
     function test_token_replayAfterCompletionByCardRefused() public {
@@ -95,34 +97,34 @@ contract DeskAttacks is Fixture {
         dispense(PATIENT_PK, rx, pharmacyKiosk);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
     }
 
     function test_token_afterCancelRefused() public {
         CardSig memory s = _tokenSig(rx, pharmacyOrg);
         // The doctor's desk cancels the unused prescription whose token was lost.
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(rx, bytes32(0));
+        pharmacy.cancelPrescription(rx, rxPatient(rx), bytes32(0));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // The patient's card cancels another one.
         uint256 rx2 = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
         uint64 signedAt = uint64(block.timestamp);
         CardSig memory c = cancelSig(PATIENT_PK, rx2, signedAt);
-        pharmacy.cancelPrescriptionByPatient(rx2, signedAt, c);
+        pharmacy.cancelPrescriptionByPatient(rx2, rxPatient(rx2), signedAt, c);
         s = _tokenSig(rx2, pharmacyOrg);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx2));
-        pharmacy.dispenseByToken(rx2, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx2, rxPatient(rx2), deadline, dispenseEnv(), s);
         // The admin recalls a third one.
         uint256 rx3 = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
         vm.prank(admin);
-        pharmacy.cancelPrescription(rx3, bytes32(0));
+        pharmacy.cancelPrescription(rx3, rxPatient(rx3), bytes32(0));
         s = _tokenSig(rx3, pharmacyOrg);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, rx3));
-        pharmacy.dispenseByToken(rx3, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx3, rxPatient(rx3), deadline, dispenseEnv(), s);
     }
 
     function test_token_afterExpiryRefused() public {
@@ -132,7 +134,7 @@ contract DeskAttacks is Fixture {
         CardSig memory s = tokenSig(TOKEN_PK, rx, pharmacyOrg, dispenseEnv(), d);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.PrescriptionExpired.selector, rx, until));
-        pharmacy.dispenseByToken(rx, d, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), d, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
     }
 
@@ -142,19 +144,19 @@ contract DeskAttacks is Fixture {
         CardSig memory s = tokenSig(forged, rx, pharmacyOrg, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidToken.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // The patient's card is not the token either (a pharmacy with the card uses the card's dispense).
         s = tokenSig(PATIENT_PK, rx, pharmacyOrg, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidToken.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // The right public key with a signature made by another key.
         CardSig memory real = _tokenSig(rx, pharmacyOrg);
         s.qx = real.qx;
         s.qy = real.qy;
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // The token key of another prescription.
         uint256 otherRx;
         vm.prank(hospitalKiosk);
@@ -162,7 +164,7 @@ contract DeskAttacks is Fixture {
         s = tokenSig(forged, rx, pharmacyOrg, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidToken.selector, rx));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
         assertTrue(_status(otherRx) == PharmacyAccess.Status.Ready);
     }
@@ -172,13 +174,13 @@ contract DeskAttacks is Fixture {
         CardSig memory s = _tokenSig(plain, pharmacyOrg);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoToken.selector, plain));
-        pharmacy.dispenseByToken(plain, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(plain, rxPatient(plain), deadline, dispenseEnv(), s);
         // Not even with the public key zero (keccak256 of which is not zero either).
         s.qx = 0;
         s.qy = 0;
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.NoToken.selector, plain));
-        pharmacy.dispenseByToken(plain, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(plain, rxPatient(plain), deadline, dispenseEnv(), s);
         assertTrue(_status(plain) == PharmacyAccess.Status.Ready);
     }
 
@@ -190,16 +192,15 @@ contract DeskAttacks is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionDispensed(rx, pid, pharmacy2Id, WHOLE - 3000, true, keccak256(sealedDispense));
         vm.prank(pharmacy2Kiosk);
-        pharmacy.dispenseByToken(rx, deadline, sealedDispense, s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, sealedDispense, s);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(rx);
         assertTrue(p.status == PharmacyAccess.Status.Completed);
         assertEq(p.dispensedBps, WHOLE, "the rest, not another whole");
-        assertEq(p.dispensedBy, pharmacy2Id);
         // The card has nothing left to dispense.
         CardSig memory c = partSig(PATIENT_PK, rx, pharmacyOrg, 1, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispensePrescription(rx, 1, deadline, dispenseEnv(), c);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), 1, deadline, dispenseEnv(), c);
     }
 
     function test_token_versusCard_exactlyTheWholeOnce() public {
@@ -207,10 +208,10 @@ contract DeskAttacks is Fixture {
         CardSig memory card = partSig(PATIENT_PK, rx, pharmacyOrg, WHOLE, dispenseEnv(), deadline);
         CardSig memory tok = _tokenSig(rx, pharmacyOrg2);
         vm.prank(pharmacy2Kiosk);
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), tok);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), tok);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, dispenseEnv(), card);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), card);
         assertEq(pharmacy.getPrescription(rx).dispensedBps, WHOLE);
         assertEq(hub.nonces(pid), 0, "the refused card dispense used no nonce");
     }
@@ -222,14 +223,14 @@ contract DeskAttacks is Fixture {
         vm.prank(pharmacyKiosk);
         if (dl < block.timestamp) {
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, dl));
-            pharmacy.dispenseByToken(rx, dl, dispenseEnv(), s);
+            pharmacy.dispenseByToken(rx, rxPatient(rx), dl, dispenseEnv(), s);
             assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
         } else {
-            pharmacy.dispenseByToken(rx, dl, dispenseEnv(), s);
+            pharmacy.dispenseByToken(rx, rxPatient(rx), dl, dispenseEnv(), s);
             assertTrue(_status(rx) == PharmacyAccess.Status.Completed);
             vm.prank(pharmacyKiosk);
             vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, rx));
-            pharmacy.dispenseByToken(rx, dl, dispenseEnv(), s);
+            pharmacy.dispenseByToken(rx, rxPatient(rx), dl, dispenseEnv(), s);
         }
     }
 
@@ -239,25 +240,25 @@ contract DeskAttacks is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Pharmacy, Role.Hospital)
         );
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         s = _tokenSig(rx, insurer);
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, insurer, Role.Pharmacy, Role.Insurer)
         );
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // The thief of a token has no kiosk: an address of its own is nothing.
         s = _tokenSig(rx, stranger);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         // A removed kiosk key of a real pharmacy.
         s = _tokenSig(rx, pharmacyOrg);
         vm.prank(pharmacyOrg);
         hub.removeKiosk(pharmacyKiosk);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, pharmacyKiosk));
-        pharmacy.dispenseByToken(rx, deadline, dispenseEnv(), s);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
     }
 
@@ -268,7 +269,7 @@ contract DeskAttacks is Fixture {
         CardSig memory s = partSig(PATIENT_PK, rx, pharmacyOrg, 6000, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, rx, 6000, HALF));
-        pharmacy.dispensePrescription(rx, 6000, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), 6000, deadline, dispenseEnv(), s);
         assertEq(pharmacy.getPrescription(rx).dispensedBps, HALF);
         dispensePart(PATIENT_PK, rx, pharmacyKiosk, HALF);
         assertTrue(_status(rx) == PharmacyAccess.Status.Completed);
@@ -279,7 +280,7 @@ contract DeskAttacks is Fixture {
         CardSig memory s = partSig(PATIENT_PK, rx, pharmacyOrg, 0, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, rx, 0, 0));
-        pharmacy.dispensePrescription(rx, 0, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), 0, deadline, dispenseEnv(), s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
         assertEq(hub.nonces(pid), 0);
     }
@@ -290,7 +291,7 @@ contract DeskAttacks is Fixture {
         CardSig memory s = partSig(PATIENT_PK, rx, pharmacyOrg2, HALF, dispenseEnv(), deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, rx, HALF, 6000));
-        pharmacy.dispensePrescription(rx, HALF, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), HALF, deadline, dispenseEnv(), s);
         dispensePart(PATIENT_PK, rx, pharmacy2Kiosk, 4000);
         PharmacyAccess.Prescription memory p = pharmacy.getPrescription(rx);
         assertTrue(p.status == PharmacyAccess.Status.Completed);
@@ -300,14 +301,14 @@ contract DeskAttacks is Fixture {
     function test_overDispense_aPartsSignatureCannotBeReplayedForMore() public {
         CardSig memory s = partSig(PATIENT_PK, rx, pharmacyOrg, 2000, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(rx, 2000, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), 2000, deadline, dispenseEnv(), s);
         // The same signature again (the nonce moved), or for a larger part.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(rx, 2000, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), 2000, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(rx, 8000, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), 8000, deadline, dispenseEnv(), s);
         assertEq(pharmacy.getPrescription(rx).dispensedBps, 2000);
         assertEq(hub.nonces(pid), 1);
     }
@@ -325,7 +326,7 @@ contract DeskAttacks is Fixture {
         CardSig memory s = partSig(PATIENT_PK, rx, pharmacyOrg, signedPart, signedContent, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispensePrescription(rx, sentPart, deadline, sentContent, s);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), sentPart, deadline, sentContent, s);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
     }
 
@@ -344,7 +345,7 @@ contract DeskAttacks is Fixture {
             } else if (!fits) {
                 vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.InvalidPart.selector, rx, part, uint16(sum)));
             }
-            pharmacy.dispensePrescription(rx, part, d, dispenseEnv(), s);
+            pharmacy.dispensePrescription(rx, rxPatient(rx), part, d, dispenseEnv(), s);
             if (sum < WHOLE && fits) sum += part;
             PharmacyAccess.Prescription memory p = pharmacy.getPrescription(rx);
             assertEq(p.dispensedBps, sum, "the parts add up");
@@ -360,11 +361,11 @@ contract DeskAttacks is Fixture {
         CardSig memory c = partSig(PATIENT_PK, rx, pharmacyOrg, WHOLE, plain, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        pharmacy.dispensePrescription(rx, WHOLE, deadline, plain, c);
+        pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, deadline, plain, c);
         CardSig memory t = tokenSig(TOKEN_PK, rx, pharmacyOrg, plain, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        pharmacy.dispenseByToken(rx, deadline, plain, t);
+        pharmacy.dispenseByToken(rx, rxPatient(rx), deadline, plain, t);
         assertTrue(_status(rx) == PharmacyAccess.Status.Ready);
         assertEq(hub.nonces(pid), 0);
     }
@@ -373,7 +374,7 @@ contract DeskAttacks is Fixture {
 
     function _propose(uint256 claimId, address kiosk, uint256 amount) internal {
         vm.prank(kiosk);
-        insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), amount, responseEnv());
     }
 
     /// Any amount a kiosk proposes above the coverage cap is refused, whether or not it is above the four-eyes
@@ -383,7 +384,7 @@ contract DeskAttacks is Fixture {
         amount = bound(amount, 800e18 + 1, type(uint256).max);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, 800e18));
-        insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), amount, responseEnv());
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(insurance.reservedOf(insurer), 0);
     }
@@ -410,7 +411,7 @@ contract DeskAttacks is Fixture {
         // And then the confirmation fails on the escrow, checked again.
         vm.prank(insurerKioskB);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 800e18));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
     }
 
     function test_fourEyes_sameKioskCannotConfirmOrApproveAgain() public {
@@ -418,26 +419,26 @@ contract DeskAttacks is Fixture {
         _propose(claimId, insurerKiosk, 800e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         // Approving again (to replace the proposal, or under the threshold) is refused while it waits.
         bytes memory notPending = abi.encodeWithSelector(
             InsuranceProvider.ClaimNotPending.selector, claimId, InsuranceProvider.ClaimStatus.PendingSecond
         );
         vm.prank(insurerKiosk);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, bytes32(0), 100e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 100e18, responseEnv());
         vm.prank(insurerKioskB);
         vm.expectRevert(notPending);
-        insurance.approveClaim(claimId, bytes32(0), 800e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 800e18, responseEnv());
         // The institution address is no kiosk; lowering the threshold now does not approve the waiting claim.
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, insurer));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         vm.prank(insurer);
         insurance.setApprovalThreshold(0);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.SameReviewer.selector, claimId, insurerKiosk));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.PendingSecond);
         assertEq(insurance.reservedOf(insurer), 0);
     }
@@ -447,16 +448,16 @@ contract DeskAttacks is Fixture {
         _propose(claimId, insurerKiosk, 800e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, claimId, insurer2Kiosk));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         // Nor any other role's kiosk, nor a stranger.
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.PendingSecond);
     }
 
@@ -464,11 +465,11 @@ contract DeskAttacks is Fixture {
         uint256 claimId = recordAndClaim(pid, 1000e18);
         bytes memory response = env(0x7e5e);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), 800e18, response);
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 800e18, response);
         vm.expectEmit(address(insurance));
         emit InsuranceProvider.ClaimApproved(claimId, insurer, 800e18, keccak256(response));
         vm.prank(insurerKioskB);
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         assertTrue(_claimStatus(claimId) == InsuranceProvider.ClaimStatus.Approved);
         assertEq(insurance.getClaim(claimId).approved, 800e18);
         assertEq(insurance.reservedOf(insurer), 800e18);
@@ -478,10 +479,10 @@ contract DeskAttacks is Fixture {
         );
         vm.prank(insurerKioskB);
         vm.expectRevert(notWaiting);
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         vm.prank(insurerKiosk);
         vm.expectRevert(notWaiting);
-        insurance.confirmApproval(claimId, bytes32(0));
+        insurance.confirmApproval(claimId, claimPatient(claimId), bytes32(0));
         vm.prank(hospitalKiosk);
         insurance.processPayment(claimId, bytes32(0));
         assertEq(token.balanceOf(hospital), 800e18);
@@ -496,10 +497,10 @@ contract DeskAttacks is Fixture {
         _propose(a, insurerKiosk, 800e18);
         _propose(b, insurerKiosk, 800e18);
         vm.prank(insurerKioskB);
-        insurance.confirmApproval(a, bytes32(0));
+        insurance.confirmApproval(a, claimPatient(a), bytes32(0));
         vm.prank(insurerKioskB);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 800e18, 200e18));
-        insurance.confirmApproval(b, bytes32(0));
+        insurance.confirmApproval(b, claimPatient(b), bytes32(0));
         assertTrue(_claimStatus(b) == InsuranceProvider.ClaimStatus.PendingSecond);
         // The second reviewer denies it instead.
         vm.prank(insurerKioskB);
@@ -548,7 +549,7 @@ contract DeskAttacks is Fixture {
                     InsuranceProvider.NotPendingSecond.selector, id, InsuranceProvider.ClaimStatus.Denied
                 )
             );
-            insurance.confirmApproval(id, bytes32(0));
+            insurance.confirmApproval(id, claimPatient(id), bytes32(0));
         }
         // Another insurer's kiosk cannot deny a pending claim.
         uint256 c = recordAndClaim(pid, 1000e18);
@@ -582,7 +583,7 @@ contract DeskAttacks is Fixture {
         bytes memory plain = bytes("approved: 80 of 100, item 1 eligible");
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        insurance.approveClaim(claimId, bytes32(0), 80e18, plain);
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 80e18, plain);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
         insurance.denyClaim(claimId, bytes32(0), 1, plain);
@@ -590,7 +591,7 @@ contract DeskAttacks is Fixture {
         uint256 big = recordAndClaim(pid, 1000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
-        insurance.approveClaim(big, bytes32(0), 800e18, plain);
+        insurance.approveClaim(big, claimPatient(big), bytes32(0), 800e18, plain);
         _propose(big, insurerKiosk, 800e18);
         vm.prank(insurerKioskB);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, plain.length));
@@ -630,14 +631,14 @@ contract DeskAttacks is Fixture {
             "dispensePrescription (a half: Ready -> Partial)",
             pharmacyKiosk,
             address(pharmacy),
-            abi.encodeCall(PharmacyAccess.dispensePrescription, (rx, HALF, deadline, dispenseEnv(), c))
+            abi.encodeCall(PharmacyAccess.dispensePrescription, (rx, rxPatient(rx), HALF, deadline, dispenseEnv(), c))
         );
         CardSig memory t = _tokenSig(rx, pharmacyOrg);
         _measure(
             "dispenseByToken (the rest: Partial -> Completed)",
             pharmacyKiosk,
             address(pharmacy),
-            abi.encodeCall(PharmacyAccess.dispenseByToken, (rx, deadline, dispenseEnv(), t))
+            abi.encodeCall(PharmacyAccess.dispenseByToken, (rx, rxPatient(rx), deadline, dispenseEnv(), t))
         );
         uint256 rx2 = issue(pid, hospitalKiosk, 0);
         c = partSig(PATIENT_PK, rx2, pharmacyOrg, WHOLE, dispenseEnv(), deadline);
@@ -645,7 +646,7 @@ contract DeskAttacks is Fixture {
             "dispensePrescription (the whole: Ready -> Completed)",
             pharmacyKiosk,
             address(pharmacy),
-            abi.encodeCall(PharmacyAccess.dispensePrescription, (rx2, WHOLE, deadline, dispenseEnv(), c))
+            abi.encodeCall(PharmacyAccess.dispensePrescription, (rx2, rxPatient(rx2), WHOLE, deadline, dispenseEnv(), c))
         );
         uint256 rx3 = issueWithToken(pid, hospitalKiosk, TOKEN_PK);
         t = _tokenSig(rx3, pharmacyOrg);
@@ -653,7 +654,7 @@ contract DeskAttacks is Fixture {
             "dispenseByToken (the whole: Ready -> Completed)",
             pharmacyKiosk,
             address(pharmacy),
-            abi.encodeCall(PharmacyAccess.dispenseByToken, (rx3, deadline, dispenseEnv(), t))
+            abi.encodeCall(PharmacyAccess.dispenseByToken, (rx3, rxPatient(rx3), deadline, dispenseEnv(), t))
         );
 
         uint256 small = recordAndClaim(pid, 100e18);
@@ -661,20 +662,20 @@ contract DeskAttacks is Fixture {
             "approveClaim (at most the threshold: Approved)",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.approveClaim, (small, bytes32(0), 80e18, responseEnv()))
+            abi.encodeCall(InsuranceProvider.approveClaim, (small, claimPatient(small), bytes32(0), 80e18, responseEnv()))
         );
         uint256 claimId = recordAndClaim(pid, 1000e18);
         _measure(
             "approveClaim (above the threshold: PendingSecond)",
             insurerKiosk,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, bytes32(0), 800e18, responseEnv()))
+            abi.encodeCall(InsuranceProvider.approveClaim, (claimId, claimPatient(claimId), bytes32(0), 800e18, responseEnv()))
         );
         _measure(
             "confirmApproval (PendingSecond -> Approved)",
             insurerKioskB,
             address(insurance),
-            abi.encodeCall(InsuranceProvider.confirmApproval, (claimId, bytes32(0)))
+            abi.encodeCall(InsuranceProvider.confirmApproval, (claimId, claimPatient(claimId), bytes32(0)))
         );
         uint256 denied = recordAndClaim(pid, 100e18);
         _measure(

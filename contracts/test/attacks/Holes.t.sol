@@ -214,7 +214,7 @@ contract HoleAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 80e18, responseEnv());
         vm.prank(insurer);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, ESCROW - 80e18, ESCROW));
         insurance.withdrawEscrow(ESCROW, insurer);
@@ -237,8 +237,8 @@ contract HoleAttacks is Fixture {
         uint256 a = recordAndClaim(pid, 100e18);
         uint256 b = recordAndClaim(pid, 100e18);
         vm.startPrank(insurerKiosk);
-        insurance.approveClaim(a, bytes32(0), 80e18, responseEnv());
-        insurance.approveClaim(b, bytes32(0), 40e18, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(b, claimPatient(b), bytes32(0), 40e18, responseEnv());
         vm.stopPrank();
         setActive(insurer, false);
         // The suspended insurer can no longer decide, but what it approved is money owed.
@@ -261,13 +261,13 @@ contract HoleAttacks is Fixture {
         uint256 nonce = hub.nonces(pid);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.IssuerInactive.selector, id, hospitalId));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
         assertEq(hub.nonces(pid), nonce, "no card nonce used");
         // Reinstated, the same signature dispenses.
         setActive(hospital, true);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
     }
 
     function test_hole4_adminRecallsAPrescription() public {
@@ -275,18 +275,18 @@ contract HoleAttacks is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionCancelled(id, pid, hospitalId);
         vm.prank(admin);
-        pharmacy.cancelPrescription(id, bytes32(0));
+        pharmacy.cancelPrescription(id, rxPatient(id), bytes32(0));
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Cancelled);
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         // The guardian is not the admin.
         uint256 id2 = issue(pid, hospitalKiosk, 0);
         vm.prank(guardian);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, guardian));
-        pharmacy.cancelPrescription(id2, bytes32(0));
+        pharmacy.cancelPrescription(id2, rxPatient(id2), bytes32(0));
     }
 
     function test_hole4_patientsCardCancels() public {
@@ -296,10 +296,10 @@ contract HoleAttacks is Fixture {
         vm.expectEmit(address(pharmacy));
         emit PharmacyAccess.PrescriptionCancelled(id, pid, hospitalId);
         vm.prank(stranger); // anyone may submit it
-        pharmacy.cancelPrescriptionByPatient(id, sAt, s);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), sAt, s);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Cancelled);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyCancelled.selector, id));
-        pharmacy.cancelPrescriptionByPatient(id, sAt, s);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), sAt, s);
     }
 
     function test_hole4_staleOrForeignCardCancelRefused() public {
@@ -308,23 +308,23 @@ contract HoleAttacks is Fixture {
         uint64 now_ = uint64(block.timestamp);
         CardSig memory old = cancelSig(PATIENT_PK, id, now_ - 1 hours - 1);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureTooOld.selector, now_ - 1 hours - 1));
-        pharmacy.cancelPrescriptionByPatient(id, now_ - 1 hours - 1, old);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), now_ - 1 hours - 1, old);
         CardSig memory future = cancelSig(PATIENT_PK, id, now_ + 5 minutes + 1);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureFromFuture.selector, now_ + 5 minutes + 1));
-        pharmacy.cancelPrescriptionByPatient(id, now_ + 5 minutes + 1, future);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), now_ + 5 minutes + 1, future);
         registerPatient(OTHER_PK);
         CardSig memory foreign = cancelSig(OTHER_PK, id, now_);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.cancelPrescriptionByPatient(id, now_, foreign);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), now_, foreign);
         CardSig memory good = cancelSig(PATIENT_PK, id, now_);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InvalidCardSignature.selector));
-        pharmacy.cancelPrescriptionByPatient(id + 0, now_ - 1, good);
+        pharmacy.cancelPrescriptionByPatient(id + 0, rxPatient(id + 0), now_ - 1, good);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
         // A dispensed prescription is not cancelled afterwards.
         grant(PATIENT_PK, pid, pharmacyKiosk, PHARMACY_ALL, 0);
         dispense(PATIENT_PK, id, pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, id));
-        pharmacy.cancelPrescriptionByPatient(id, now_, good);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), now_, good);
     }
 
     // ================================================================ 5. garbage envelopes
@@ -361,13 +361,13 @@ contract HoleAttacks is Fixture {
             vm.stopPrank();
             vm.startPrank(pharmacyKiosk);
             vm.expectRevert(_malformed(bad[i].length));
-            pharmacy.dispensePrescription(rx, WHOLE, block.timestamp, bad[i], anySig);
+            pharmacy.dispensePrescription(rx, rxPatient(rx), WHOLE, block.timestamp, bad[i], anySig);
             vm.expectRevert(_malformed(bad[i].length));
-            pharmacy.dispenseByToken(rx, block.timestamp, bad[i], anySig);
+            pharmacy.dispenseByToken(rx, rxPatient(rx), block.timestamp, bad[i], anySig);
             vm.stopPrank();
             vm.startPrank(insurerKiosk);
             vm.expectRevert(_malformed(bad[i].length));
-            insurance.approveClaim(claimId, bytes32(0), 1e18, bad[i]);
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1e18, bad[i]);
             vm.expectRevert(_malformed(bad[i].length));
             insurance.denyClaim(claimId, bytes32(0), 1, bad[i]);
             vm.stopPrank();
@@ -427,7 +427,7 @@ contract HoleAttacks is Fixture {
             if (ids.length == 0) break;
             for (uint256 i; i < ids.length; ++i) {
                 assertEq(ids[i], expected, "newest first, no gap, no repeat");
-                assertEq(page[i].patientId, pid);
+                assertEq(page[i].patientPrefix, bytes12(pid));
                 --expected;
             }
             seen += ids.length;
@@ -527,7 +527,7 @@ contract HoleAttacks is Fixture {
         uint256 approved = recordAndClaim(pid, 100e18);
         uint256 pending = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(approved, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(approved, claimPatient(approved), bytes32(0), 80e18, responseEnv());
         // The patient consents to insurer 2, which takes the coverage over with a new period.
         vm.warp(block.timestamp + 10 days);
         grant(PATIENT_PK, pid, insurer2Kiosk, Scope.READ, 0);
@@ -540,7 +540,7 @@ contract HoleAttacks is Fixture {
         // The old insurer cannot approve under the new coverage; it may still deny.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, pid));
-        insurance.approveClaim(pending, bytes32(0), 1e18, responseEnv());
+        insurance.approveClaim(pending, claimPatient(pending), bytes32(0), 1e18, responseEnv());
         vm.prank(insurerKiosk);
         insurance.denyClaim(pending, bytes32(0), 9, responseEnv());
         // What it approved is still paid from its reserve.
@@ -631,7 +631,7 @@ contract HoleAttacks is Fixture {
         enroll(pid, insurerKiosk, 8_000, 10_000e18);
         uint256 claimId = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 80e18, responseEnv());
         uint256 balance = token.balanceOf(address(insurance));
         vm.startPrank(admin);
         // Directly: the admin is neither an insurer nor a party to the claim.

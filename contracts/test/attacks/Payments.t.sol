@@ -93,7 +93,7 @@ contract PaymentAttacks is Fixture {
 
     function _approve(InsuranceProvider ins, uint256 claimId, uint256 amount) internal {
         vm.prank(insurerKiosk);
-        ins.approveClaim(claimId, bytes32(0), amount, responseEnv());
+        ins.approveClaim(claimId, claimPatient(claimId), bytes32(0), amount, responseEnv());
     }
 
     function _pay(InsuranceProvider ins, uint256 claimId) internal {
@@ -120,10 +120,10 @@ contract PaymentAttacks is Fixture {
         uint256 cap = CLAIM * BPS / 10_000;
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, cap + 1, cap));
-        insurance.approveClaim(claimId, bytes32(0), cap + 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), cap + 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, type(uint256).max, cap));
-        insurance.approveClaim(claimId, bytes32(0), type(uint256).max, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), type(uint256).max, responseEnv());
         assertTrue(_status(insurance, claimId) == InsuranceProvider.ClaimStatus.Submitted, "still pending");
         (, uint256 remaining) = insurance.coverageOf(pid);
         assertEq(remaining, LIMIT, "nothing used");
@@ -140,12 +140,12 @@ contract PaymentAttacks is Fixture {
             if (cap == 0) {
                 vm.prank(insurerKiosk);
                 vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-                insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+                insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
                 continue;
             }
             vm.prank(insurerKiosk);
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, cap + 1, cap));
-            insurance.approveClaim(claimId, bytes32(0), cap + 1, responseEnv());
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), cap + 1, responseEnv());
             _approve(insurance, claimId, cap);
             approvedSum += cap;
         }
@@ -161,7 +161,7 @@ contract PaymentAttacks is Fixture {
         uint256 claimId = recordAndClaim(pid, CLAIM);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, CLAIM + 1, CLAIM));
-        insurance.approveClaim(claimId, bytes32(0), CLAIM + 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), CLAIM + 1, responseEnv());
         _approve(insurance, claimId, CLAIM);
     }
 
@@ -175,14 +175,14 @@ contract PaymentAttacks is Fixture {
                 InsuranceProvider.ClaimNotPending.selector, a, InsuranceProvider.ClaimStatus.Approved
             )
         );
-        insurance.approveClaim(a, bytes32(0), 10e18, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), bytes32(0), 10e18, responseEnv());
         vm.prank(insurerKiosk);
         insurance.denyClaim(b, bytes32(0), 7, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(InsuranceProvider.ClaimNotPending.selector, b, InsuranceProvider.ClaimStatus.Denied)
         );
-        insurance.approveClaim(b, bytes32(0), 10e18, responseEnv());
+        insurance.approveClaim(b, claimPatient(b), bytes32(0), 10e18, responseEnv());
         (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(pid);
         assertEq(c.used, 10e18, "only the first approval counts");
     }
@@ -198,10 +198,10 @@ contract PaymentAttacks is Fixture {
         vm.prank(insurerKiosk);
         if (asked > cap) {
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, asked, cap));
-            insurance.approveClaim(claimId, bytes32(0), asked, responseEnv());
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), asked, responseEnv());
             assertTrue(_status(insurance, claimId) == InsuranceProvider.ClaimStatus.Submitted);
         } else {
-            insurance.approveClaim(claimId, bytes32(0), asked, responseEnv());
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), asked, responseEnv());
             (,, uint256 approved,,) = insurance.getClaimStatus(claimId);
             assertEq(approved, asked);
             assertLe(approved, claimed, "never more than claimed");
@@ -245,7 +245,7 @@ contract PaymentAttacks is Fixture {
         fund(insurer2, ESCROW);
         vm.startPrank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, a, insurer2Kiosk));
-        insurance.approveClaim(a, bytes32(0), 1, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), bytes32(0), 1, responseEnv());
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, a, insurer2Kiosk));
         insurance.denyClaim(a, bytes32(0), 1, responseEnv());
         vm.stopPrank();
@@ -371,7 +371,7 @@ contract PaymentAttacks is Fixture {
         uint256 index = addRecord(pid, hospitalKiosk, env(0x0bad));
         vm.prank(hospitalKiosk);
         uint256 c = evilIns.submitClaim(pid, index, CLAIM, env(0xc1a1));
-        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.approveClaim, (c, bytes32(0), 80e18, responseEnv())), false);
+        evil.arm(address(evilIns), abi.encodeCall(InsuranceProvider.approveClaim, (c, pid, bytes32(0), 80e18, responseEnv())), false);
         _pay(evilIns, a);
         assertTrue(evil.reentered(), "the approval went through");
         assertTrue(_status(evilIns, a) == InsuranceProvider.ClaimStatus.Paid);
@@ -425,7 +425,7 @@ contract PaymentAttacks is Fixture {
         // Only 20 are left unreserved: the second approval would promise money the insurer does not hold.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 20e18, 80e18));
-        insurance.approveClaim(b, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(b, claimPatient(b), bytes32(0), 80e18, responseEnv());
         assertTrue(_status(insurance, b) == InsuranceProvider.ClaimStatus.Submitted, "b still pending");
         (InsuranceProvider.Coverage memory c,) = insurance.coverageOf(pid);
         assertEq(c.used, 80e18, "the refused approval used no coverage");
@@ -450,7 +450,7 @@ contract PaymentAttacks is Fixture {
         assertEq(token.balanceOf(address(insurance)), ESCROW);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 0, 80e18));
-        insurance.approveClaim(a, bytes32(0), 80e18, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), bytes32(0), 80e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(
@@ -504,9 +504,9 @@ contract PaymentAttacks is Fixture {
                 vm.expectRevert(
                     abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, available, 80e18)
                 );
-                insurance.approveClaim(id, bytes32(0), 80e18, responseEnv());
+                insurance.approveClaim(id, claimPatient(id), bytes32(0), 80e18, responseEnv());
             } else {
-                insurance.approveClaim(id, bytes32(0), 80e18, responseEnv());
+                insurance.approveClaim(id, claimPatient(id), bytes32(0), 80e18, responseEnv());
                 _pay(insurance, id);
                 paid += 80e18;
             }

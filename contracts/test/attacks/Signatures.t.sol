@@ -126,15 +126,15 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, a, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(a, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(a, rxPatient(a), WHOLE, deadline, dispenseEnv(), s);
         uint256 nonce = hub.nonces(pid);
         // The same signature on the same prescription, then on another one.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.AlreadyDispensed.selector, a));
-        pharmacy.dispensePrescription(a, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(a, rxPatient(a), WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(b, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(b, rxPatient(b), WHOLE, deadline, dispenseEnv(), s);
         assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Ready, "b untouched");
         assertEq(hub.nonces(pid), nonce, "no card nonce used by the replays");
     }
@@ -149,7 +149,7 @@ contract SignatureAttacks is Fixture {
         dispense(PATIENT_PK, a, pharmacyKiosk);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(b, WHOLE, deadline, dispenseEnv(), forB);
+        pharmacy.dispensePrescription(b, rxPatient(b), WHOLE, deadline, dispenseEnv(), forB);
         dispense(PATIENT_PK, b, pharmacyKiosk);
         assertTrue(pharmacy.getPrescription(b).status == PharmacyAccess.Status.Completed);
     }
@@ -223,7 +223,7 @@ contract SignatureAttacks is Fixture {
         vm.expectRevert(_invalid());
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
         vm.expectRevert(_invalid());
-        pharmacy.cancelPrescriptionByPatient(x.id, x.sAt, x.can);
+        pharmacy.cancelPrescriptionByPatient(x.id, rxPatient(x.id), x.sAt, x.can);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, x.sAt, 0, keyBundleOf(2), x.rec, x.rep);
         vm.expectRevert(_invalid());
@@ -231,19 +231,19 @@ contract SignatureAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
+        pharmacy.dispensePrescription(x.id, rxPatient(x.id), WHOLE, x.deadline, dispenseEnv(), x.dis);
         // The representative's token key signs under the same domain.
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispenseByToken(x.tokenRx, x.deadline, dispenseEnv(), x.tok);
+        pharmacy.dispenseByToken(x.tokenRx, rxPatient(x.tokenRx), x.deadline, dispenseEnv(), x.tok);
         assertEq(hub.epochOf(pid), 1, "epoch unmoved");
 
         // Back home, the same signatures are good: the chain id alone made the difference.
         vm.chainId(home);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(x.id, WHOLE, x.deadline, dispenseEnv(), x.dis);
+        pharmacy.dispensePrescription(x.id, rxPatient(x.id), WHOLE, x.deadline, dispenseEnv(), x.dis);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispenseByToken(x.tokenRx, x.deadline, dispenseEnv(), x.tok);
+        pharmacy.dispenseByToken(x.tokenRx, rxPatient(x.tokenRx), x.deadline, dispenseEnv(), x.tok);
         vm.prank(hospitalKiosk);
         registerWith(hub, x.deadline, x.reg);
         hub.revokeAllConsents(pid, 1, x.sAt, x.all);
@@ -297,7 +297,7 @@ contract SignatureAttacks is Fixture {
         vm.stopPrank();
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacyB.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacyB.dispensePrescription(idB, rxPatient(idB), WHOLE, deadline, dispenseEnv(), dis);
 
         assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's prescription ready");
         (uint64 untilB,,, uint8 scopeB) = hubB.consentOf(pid, hospital);
@@ -306,7 +306,7 @@ contract SignatureAttacks is Fixture {
         assertGe(untilB, block.timestamp, "B's consent still valid");
         // On A, where they were made, they work.
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(idA, rxPatient(idA), WHOLE, deadline, dispenseEnv(), dis);
     }
 
     function test_otherDeployment_tokenSignatureOfAIsRefusedByB() public {
@@ -320,10 +320,10 @@ contract SignatureAttacks is Fixture {
         CardSig memory tok = tokenSig(TOKEN_PK, idA, pharmacyOrg, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacyB.dispenseByToken(idB, deadline, dispenseEnv(), tok);
+        pharmacyB.dispenseByToken(idB, rxPatient(idB), deadline, dispenseEnv(), tok);
         assertTrue(pharmacyB.getPrescription(idB).status == PharmacyAccess.Status.Ready, "B's token unused");
         vm.prank(pharmacyKiosk);
-        pharmacy.dispenseByToken(idA, deadline, dispenseEnv(), tok);
+        pharmacy.dispenseByToken(idA, rxPatient(idA), deadline, dispenseEnv(), tok);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Completed);
     }
 
@@ -361,9 +361,9 @@ contract SignatureAttacks is Fixture {
         CardSig memory disB = signFor(hubB, PATIENT_PK, disHash);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), disB);
+        pharmacy.dispensePrescription(idA, rxPatient(idA), WHOLE, deadline, dispenseEnv(), disB);
         vm.prank(pharmacyKiosk);
-        pharmacyB.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), disB);
+        pharmacyB.dispensePrescription(idB, rxPatient(idB), WHOLE, deadline, dispenseEnv(), disB);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready, "A's prescription ready");
     }
 
@@ -389,7 +389,7 @@ contract SignatureAttacks is Fixture {
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, toHighS(con));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), toHighS(dis));
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), toHighS(dis));
         vm.prank(hospitalKiosk);
         vm.expectRevert(_invalid());
         hub.replaceCard(pid, sAt, 0, keyBundleOf(2), rec, toHighS(rep));
@@ -405,7 +405,7 @@ contract SignatureAttacks is Fixture {
         vm.prank(pharmacy2Kiosk);
         hub.grantConsent(pid, Scope.READ, cn + 1 days, 1, cn, con);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), dis);
         hub.reportCardLost(pid, sAt, los);
         // (The loss report moved the epoch, so the replacement is signed again.)
         (rec, rep) = replaceSigs(recoveryPkOf(pid), NEW_CARD_PK, pid, hospital, 0, keyBundleOf(2), 2, sAt);
@@ -427,11 +427,11 @@ contract SignatureAttacks is Fixture {
         uint256 id = issue(pid, hospitalKiosk, 0);
         CardSig memory can = cancelSig(PATIENT_PK, id, n);
         vm.expectRevert(_invalid());
-        pharmacy.cancelPrescriptionByPatient(id, n, toHighS(can));
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), n, toHighS(can));
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready, "not cancelled by the copy");
         hub.revokeConsent(pid, hospital, n, rev);
         hub.revokeAllConsents(pid, 1, n, all);
-        pharmacy.cancelPrescriptionByPatient(id, n, can);
+        pharmacy.cancelPrescriptionByPatient(id, rxPatient(id), n, can);
     }
 
     function test_highS_aMalleatedCopyCannotBeUsedAfterTheOriginal() public {
@@ -441,10 +441,10 @@ contract SignatureAttacks is Fixture {
         uint256 deadline = block.timestamp + 10 minutes;
         CardSig memory s = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id2, WHOLE, deadline, dispenseEnv(), toHighS(s));
+        pharmacy.dispensePrescription(id2, rxPatient(id2), WHOLE, deadline, dispenseEnv(), toHighS(s));
         assertTrue(pharmacy.getPrescription(id2).status == PharmacyAccess.Status.Ready);
     }
 
@@ -468,7 +468,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory dis = cardSig(OTHER_PK, dispenseHash(idA, pharmacyOrg, hub.nonces(pid), deadline));
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), dis);
+        pharmacy.dispensePrescription(idA, rxPatient(idA), WHOLE, deadline, dispenseEnv(), dis);
 
         // A's signature with B's public key in the envelope (the key check passes, the curve check does not).
         uint64 bn = nextSignedAt(b, pharmacyOrg);
@@ -494,9 +494,9 @@ contract SignatureAttacks is Fixture {
         CardSig memory forB = dispenseSig(OTHER_PK, idB, pharmacyOrg, deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardKeyMismatch.selector, pid));
-        pharmacy.dispensePrescription(idA, WHOLE, deadline, dispenseEnv(), forB);
+        pharmacy.dispensePrescription(idA, rxPatient(idA), WHOLE, deadline, dispenseEnv(), forB);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(idB, WHOLE, deadline, dispenseEnv(), forB);
+        pharmacy.dispensePrescription(idB, rxPatient(idB), WHOLE, deadline, dispenseEnv(), forB);
         assertTrue(pharmacy.getPrescription(idA).status == PharmacyAccess.Status.Ready);
     }
 
@@ -523,11 +523,13 @@ contract SignatureAttacks is Fixture {
         CardSig memory for1 = dispenseSig(PATIENT_PK, id, pharmacyOrg, deadline);
         vm.prank(pharmacy2Kiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), for1);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), for1);
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
+        vm.expectEmit(address(pharmacy));
+        emit PharmacyAccess.PrescriptionDispensed(id, pid, pharmacyId, WHOLE, false, keccak256(dispenseEnv()));
         vm.prank(pharmacyKiosk);
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), for1);
-        assertEq(pharmacy.getPrescription(id).dispensedBy, pharmacyId, "dispensed by the pharmacy the card chose");
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), for1);
+        assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Completed);
     }
 
     function test_otherPharmacy_consentForPharmacy1RefusedAtPharmacy2() public {
@@ -560,7 +562,7 @@ contract SignatureAttacks is Fixture {
         CardSig memory s = cardSig(PATIENT_PK, signed);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalid());
-        pharmacy.dispensePrescription(id, WHOLE, deadline, dispenseEnv(), s);
+        pharmacy.dispensePrescription(id, rxPatient(id), WHOLE, deadline, dispenseEnv(), s);
         assertEq(hub.nonces(pid), nonce, "no nonce used");
         assertTrue(pharmacy.getPrescription(id).status == PharmacyAccess.Status.Ready);
     }

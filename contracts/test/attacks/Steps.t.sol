@@ -439,9 +439,9 @@ contract StepAttacks is Fixture {
         assertEq(pharmacy.prescriptionCount(), 2);
         for (uint256 id = 1; id <= 2; ++id) {
             PharmacyAccess.Prescription memory p = pharmacy.getPrescription(id);
-            assertEq(p.patientId, pid);
+            assertEq(p.patientPrefix, bytes12(pid));
             assertEq(p.issuer, hospitalId, "issued by the kiosk's hospital, not by HospitalRecord");
-            assertEq(p.contentHashPrefix, bytes8(keccak256(env(0x5ea1 + id - 1))));
+            assertEq(p.contentHashPrefix, bytes4(keccak256(env(0x5ea1 + id - 1))));
         }
         assertEq(c, 1);
         InsuranceProvider.Claim memory cl = insurance.getClaim(c);
@@ -638,7 +638,7 @@ contract StepAttacks is Fixture {
         CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, signed, id, part, dispenseEnv(), deadline);
         vm.prank(kiosk);
         if (err.length != 0) vm.expectRevert(err);
-        pharmacy.dispenseWithConsent(id, part, deadline, sealedDispense, t, s);
+        pharmacy.dispenseWithConsent(id, rxPatient(id), part, deadline, sealedDispense, t, s);
     }
 
     function _assertNothingDispensed(uint256 id, uint256 nonce, uint64 consentSignedAt) internal view {
@@ -754,7 +754,7 @@ contract StepAttacks is Fixture {
         // Cancelled and expired prescriptions.
         uint256 rx2 = issue(pid, hospitalKiosk, 0);
         vm.prank(hospitalKiosk);
-        pharmacy.cancelPrescription(rx2, bytes32(0));
+        pharmacy.cancelPrescription(rx2, rxPatient(rx2), bytes32(0));
         _dispenseStep(
             pharmacyKiosk,
             rx2,
@@ -788,14 +788,14 @@ contract StepAttacks is Fixture {
         CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, t, rx, 2500, dispenseEnv(), deadline);
         (, uint64 heldSignedAt,,) = hub.consentOf(pid, pharmacyOrg);
         vm.prank(pharmacyKiosk);
-        pharmacy.dispenseWithConsent(rx, 2500, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), 2500, deadline, dispenseEnv(), t, s);
         // The step's consent is not stored; the same transaction again fails on the card's nonce, which the signed
         // Dispense carried and the first dispense used.
         (, uint64 signedAtAfter,,) = hub.consentOf(pid, pharmacyOrg);
         assertEq(signedAtAfter, heldSignedAt, "the step stored no consent");
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseWithConsent(rx, 2500, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), 2500, deadline, dispenseEnv(), t, s);
         assertEq(pharmacy.getPrescription(rx).dispensedBps, 2500, "a quarter, once");
         assertEq(hub.nonces(pid), 1);
     }
@@ -810,7 +810,7 @@ contract StepAttacks is Fixture {
         dispensePart(PATIENT_PK, rx, pharmacyKiosk, 2500);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseWithConsent(rx, 2500, deadline, dispenseEnv(), t, kept);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), 2500, deadline, dispenseEnv(), t, kept);
         assertEq(pharmacy.getPrescription(rx).dispensedBps, 2500);
     }
 
@@ -860,7 +860,7 @@ contract StepAttacks is Fixture {
         CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, t, rx, WHOLE, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.SignatureExpired.selector, deadline));
-        pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), t, s);
         // A window beyond the pharmacy's 30 days.
         t = _dispenseTerms(PHARMACY_ALL);
         t.validUntil = t.signedAt + 30 days + 1;
@@ -926,16 +926,16 @@ contract StepAttacks is Fixture {
         CardSig memory s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, signed, rx, 2500, dispenseEnv(), deadline);
         vm.startPrank(pharmacyKiosk);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), signed, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), signed, s);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseWithConsent(rx, 2500, deadline, env(0xbad), signed, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), 2500, deadline, env(0xbad), signed, s);
         // Today's two signatures, each alone.
         CardSig memory dispOnly = partSig(PATIENT_PK, rx, pharmacyOrg, WHOLE, dispenseEnv(), deadline);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), signed, dispOnly);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), signed, dispOnly);
         CardSig memory consentOnly = termsSig(PATIENT_PK, pid, pharmacyOrg, signed);
         vm.expectRevert(_invalidSig());
-        pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), signed, consentOnly);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), signed, consentOnly);
         // The step's signature is no consent signature.
         CardSig memory step = dispenseStepSig(PATIENT_PK, pharmacyKiosk, signed, rx, WHOLE, dispenseEnv(), deadline);
         vm.expectRevert(_invalidSig());
@@ -961,12 +961,12 @@ contract StepAttacks is Fixture {
         reportLost(recoveryPkOf(pid), pid);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.WrongEpoch.selector, 1, 2));
-        pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), t, s);
         t.epoch = 2; // even re-signed in the new epoch, the lost card is refused
         s = dispenseStepSig(PATIENT_PK, pharmacyKiosk, t, rx, WHOLE, dispenseEnv(), deadline);
         vm.prank(pharmacyKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.CardReported.selector, pid));
-        pharmacy.dispenseWithConsent(rx, WHOLE, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(rx, rxPatient(rx), WHOLE, deadline, dispenseEnv(), t, s);
     }
 
     // ================================================================ enrolment step
@@ -1068,12 +1068,12 @@ contract StepAttacks is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(InsuranceProvider.AboveApprovalThreshold.selector, c, THRESHOLD + 1, THRESHOLD)
         );
-        insurance.settleClaim(c, bytes32(0), THRESHOLD + 1, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), THRESHOLD + 1, responseEnv());
         assertTrue(_claimStatus(c) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(token.balanceOf(hospital), 0);
         // At the threshold one kiosk settles.
         vm.prank(insurerKiosk);
-        insurance.settleClaim(c, bytes32(0), THRESHOLD, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), THRESHOLD, responseEnv());
         assertTrue(_claimStatus(c) == InsuranceProvider.ClaimStatus.Paid);
         assertEq(token.balanceOf(hospital), THRESHOLD);
     }
@@ -1084,34 +1084,34 @@ contract StepAttacks is Fixture {
         // Pending a second kiosk: neither the proposer nor the second kiosk may settle it.
         uint256 a = recordAndClaim(pid, 1000e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(a, bytes32(0), 800e18, responseEnv());
+        insurance.approveClaim(a, claimPatient(a), bytes32(0), 800e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(a, InsuranceProvider.ClaimStatus.PendingSecond));
-        insurance.settleClaim(a, bytes32(0), 100e18, responseEnv());
+        insurance.settleClaim(a, claimPatient(a), bytes32(0), 100e18, responseEnv());
         vm.prank(insurerKioskB);
         vm.expectRevert(_notPending(a, InsuranceProvider.ClaimStatus.PendingSecond));
-        insurance.settleClaim(a, bytes32(0), 100e18, responseEnv());
+        insurance.settleClaim(a, claimPatient(a), bytes32(0), 100e18, responseEnv());
         // Denied.
         uint256 d = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         insurance.denyClaim(d, bytes32(0), 7, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(d, InsuranceProvider.ClaimStatus.Denied));
-        insurance.settleClaim(d, bytes32(0), 50e18, responseEnv());
+        insurance.settleClaim(d, claimPatient(d), bytes32(0), 50e18, responseEnv());
         // Approved, not yet paid: processPayment pays it, settle does not approve it again.
         uint256 ap = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(ap, bytes32(0), 50e18, responseEnv());
+        insurance.approveClaim(ap, claimPatient(ap), bytes32(0), 50e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(ap, InsuranceProvider.ClaimStatus.Approved));
-        insurance.settleClaim(ap, bytes32(0), 50e18, responseEnv());
+        insurance.settleClaim(ap, claimPatient(ap), bytes32(0), 50e18, responseEnv());
         // Settled once; a second settle is refused.
         uint256 p = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
-        insurance.settleClaim(p, bytes32(0), 60e18, responseEnv());
+        insurance.settleClaim(p, claimPatient(p), bytes32(0), 60e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(_notPending(p, InsuranceProvider.ClaimStatus.Paid));
-        insurance.settleClaim(p, bytes32(0), 60e18, responseEnv());
+        insurance.settleClaim(p, claimPatient(p), bytes32(0), 60e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.AlreadyPaid.selector, p));
         insurance.processPayment(p, bytes32(0));
@@ -1124,24 +1124,24 @@ contract StepAttacks is Fixture {
         uint256 c = recordAndClaim(pid, 100e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 80e18 + 1, 80e18));
-        insurance.settleClaim(c, bytes32(0), 80e18 + 1, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 80e18 + 1, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ZeroAmount.selector));
-        insurance.settleClaim(c, bytes32(0), 0, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 0, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(MalformedEnvelope.selector, 5));
-        insurance.settleClaim(c, bytes32(0), 10e18, new bytes(5));
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 10e18, new bytes(5));
         // Escrow reserved for another claim is not available.
         uint256 other = recordAndClaim(pid, 10e18);
         vm.prank(insurer);
         insurance.withdrawEscrow(ESCROW - 80e18, insurer);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(other, bytes32(0), 8e18, responseEnv());
+        insurance.approveClaim(other, claimPatient(other), bytes32(0), 8e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.EscrowInsufficient.selector, 72e18, 80e18));
-        insurance.settleClaim(c, bytes32(0), 80e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 80e18, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.settleClaim(c, bytes32(0), 72e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 72e18, responseEnv());
         assertEq(insurance.escrowOf(insurer), 8e18, "what is left is the reserve");
         assertEq(insurance.reservedOf(insurer), 8e18);
         (, uint256 remaining) = insurance.coverageOf(pid);
@@ -1153,22 +1153,22 @@ contract StepAttacks is Fixture {
         uint256 c = recordAndClaim(pid, 100e18);
         vm.prank(insurer2Kiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongInsurer.selector, c, insurer2Kiosk));
-        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 10e18, responseEnv());
         vm.prank(hospitalKiosk);
         vm.expectRevert(
             abi.encodeWithSelector(PatientSmartCard.WrongRole.selector, hospital, Role.Insurer, Role.Hospital)
         );
-        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 10e18, responseEnv());
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.NotAKiosk.selector, stranger));
-        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 10e18, responseEnv());
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NoSuchClaim.selector, c + 1));
-        insurance.settleClaim(c + 1, bytes32(0), 10e18, responseEnv());
+        insurance.settleClaim(c + 1, claimPatient(c + 1), bytes32(0), 10e18, responseEnv());
         setActive(insurer, false);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(PatientSmartCard.InstitutionInactive.selector, insurer));
-        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 10e18, responseEnv());
         assertTrue(_claimStatus(c) == InsuranceProvider.ClaimStatus.Submitted);
         assertEq(token.balanceOf(hospital), 0);
     }
@@ -1181,6 +1181,6 @@ contract StepAttacks is Fixture {
         enroll(pid, insurer2Kiosk, 9000, 1000e18);
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.NotCovered.selector, pid));
-        insurance.settleClaim(c, bytes32(0), 10e18, responseEnv());
+        insurance.settleClaim(c, claimPatient(c), bytes32(0), 10e18, responseEnv());
     }
 }

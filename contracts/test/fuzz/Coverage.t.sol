@@ -37,7 +37,7 @@ contract CoverageFuzzTest is Fixture {
             uint256 cap0 = _min(prior * bps / 10_000, limit);
             if (cap0 != 0) {
                 vm.prank(insurerKiosk);
-                insurance.approveClaim(c0, bytes32(0), cap0, responseEnv());
+                insurance.approveClaim(c0, claimPatient(c0), bytes32(0), cap0, responseEnv());
             }
         }
         used = _used();
@@ -60,10 +60,10 @@ contract CoverageFuzzTest is Fixture {
         vm.prank(insurerKiosk);
         if (amount > cap) {
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, cap));
-            insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), amount, responseEnv());
             assertEq(_used(), used, "use unchanged");
         } else {
-            insurance.approveClaim(claimId, bytes32(0), amount, responseEnv());
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), amount, responseEnv());
             (, , uint256 approved,,) = insurance.getClaimStatus(claimId);
             assertEq(approved, amount);
             assertLe(approved, pct, "approved <= claimed * bps / 10000");
@@ -86,14 +86,14 @@ contract CoverageFuzzTest is Fixture {
         if (cap == 0) {
             vm.prank(insurerKiosk);
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, 1, 0));
-            insurance.approveClaim(claimId, bytes32(0), 1, responseEnv());
+            insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), 1, responseEnv());
             return;
         }
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, cap + 1, cap));
-        insurance.approveClaim(claimId, bytes32(0), cap + 1, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), cap + 1, responseEnv());
         vm.prank(insurerKiosk);
-        insurance.approveClaim(claimId, bytes32(0), cap, responseEnv());
+        insurance.approveClaim(claimId, claimPatient(claimId), bytes32(0), cap, responseEnv());
         assertEq(insurance.getClaim(claimId).approved, cap);
         assertEq(_used(), used + cap);
         (, uint256 remaining) = insurance.coverageOf(pid);
@@ -106,7 +106,7 @@ contract CoverageFuzzTest is Fixture {
         uint256 c1 = recordAndClaim(pid, limit);
         uint256 c2 = recordAndClaim(pid, limit);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(c1, bytes32(0), limit, responseEnv());
+        insurance.approveClaim(c1, claimPatient(c1), bytes32(0), limit, responseEnv());
 
         uint256 dt = bound(dtSeed, 0, 10 * PERIOD);
         vm.warp(T0 + dt);
@@ -118,10 +118,10 @@ contract CoverageFuzzTest is Fixture {
         vm.prank(insurerKiosk);
         if (!rolled) {
             vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.ExceedsCoverage.selector, amount, 0));
-            insurance.approveClaim(c2, bytes32(0), amount, responseEnv());
+            insurance.approveClaim(c2, claimPatient(c2), bytes32(0), amount, responseEnv());
             return;
         }
-        insurance.approveClaim(c2, bytes32(0), amount, responseEnv());
+        insurance.approveClaim(c2, claimPatient(c2), bytes32(0), amount, responseEnv());
         (InsuranceProvider.Coverage memory c, uint256 rem) = insurance.coverageOf(pid);
         assertEq(c.periodStart, T0 + (dt / PERIOD) * PERIOD, "period start moves by whole periods");
         assertEq(c.used, amount);

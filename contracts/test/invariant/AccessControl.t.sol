@@ -42,12 +42,12 @@ contract AccessControlInvariantTest is Fixture, InvariantTargets {
         vm.prank(hospitalKiosk);
         insurance.submitClaim(pid, 2, 10e18, env(0xc3));
         vm.prank(insurerKiosk);
-        insurance.approveClaim(2, bytes32(0), 8e18, responseEnv());
+        insurance.approveClaim(2, claimPatient(2), bytes32(0), 8e18, responseEnv());
         // Four eyes: claim 3 waits for a second insurer kiosk.
         vm.prank(insurer);
         insurance.setApprovalThreshold(5e18);
         vm.prank(insurerKiosk);
-        insurance.approveClaim(3, bytes32(0), 8e18, responseEnv());
+        insurance.approveClaim(3, claimPatient(3), bytes32(0), 8e18, responseEnv());
 
         known = [
             admin,

@@ -126,6 +126,28 @@ abstract contract KioskSigner is CardSigner {
     PatientSmartCard internal hub;
     PharmacyAccess internal pharmacy;
 
+    /// @dev The patients the fixture's helpers registered (and the fixture's two), for `rxPatient` and
+    /// `claimPatient`.
+    bytes32[] internal _knownPatients;
+
+    /// @dev The known patient whose id starts with `prefix` (zero when none does).
+    function knownPatient(bytes12 prefix) internal view returns (bytes32) {
+        for (uint256 i; i < _knownPatients.length; ++i) {
+            if (bytes12(_knownPatients[i]) == prefix) return _knownPatients[i];
+        }
+        return bytes32(0);
+    }
+
+    /// @dev The patient of prescription `id` as a kiosk names it (from its `PrescriptionIssued` event): the known
+    /// patient whose id starts with the prescription's stored 12 bytes, read with `vm.load` (a cheatcode, so a prank
+    /// or an expected revert set before the call still applies to it); zero when none does (no such prescription).
+    function rxPatient(uint256 id) internal view returns (bytes32) {
+        // PharmacyAccess's `_prescriptions` is at slot 1; a prescription's first slot holds the patient id's 12 bytes
+        // at bytes 16 to 27 from the low end.
+        uint256 v = uint256(vm.load(address(pharmacy), keccak256(abi.encode(id, uint256(1)))));
+        return knownPatient(bytes12(uint96(v >> 128)));
+    }
+
     // ------------------------------------------------------------ signatures
 
     function cardSig(uint256 pk, bytes32 structHash) internal view returns (CardSig memory) {
@@ -319,7 +341,7 @@ abstract contract KioskSigner is CardSigner {
         view
         returns (CardSig memory)
     {
-        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        bytes32 patientId = rxPatient(id);
         return cardSig(pk, dispenseHash(id, pharmacy_, hub.nonces(patientId), deadline));
     }
 
@@ -333,7 +355,7 @@ abstract contract KioskSigner is CardSigner {
         bytes memory sealedDispense,
         uint256 deadline
     ) internal view returns (CardSig memory) {
-        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        bytes32 patientId = rxPatient(id);
         return
             cardSig(pk, dispenseHash(id, pharmacy_, part, keccak256(sealedDispense), hub.nonces(patientId), deadline));
     }
@@ -476,7 +498,7 @@ abstract contract KioskSigner is CardSigner {
         bytes memory sealedDispense,
         uint256 deadline
     ) internal view returns (CardSig memory) {
-        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        bytes32 patientId = rxPatient(id);
         return cardSig(
             pk,
             dispenseWithConsentHash(
@@ -649,7 +671,21 @@ abstract contract Fixture is KioskSigner {
     /// a test may prank and expect a revert before it).
     function registerWith(PatientSmartCard h, uint256 deadline, CardSig memory s) internal returns (bytes32) {
         bytes32 patientId = keccak256(abi.encode(s.qx, s.qy));
+        _knownPatients.push(patientId);
         return h.registerPatient(deadline, recoveryHashOf(patientId), keyBundle(), s);
+    }
+
+
+    /// @dev The patient of claim `id` as a kiosk names it (from the claim's `ClaimSubmitted` event): the known
+    /// patient whose id starts with the claim's stored 12 bytes, read with `vm.load` (a cheatcode, so a prank or an
+    /// expected revert set before the decision still applies to it); the fixture's patient when none does (a claim
+    /// that does not exist).
+    function claimPatient(uint256 id) internal view returns (bytes32) {
+        // InsuranceProvider's `_claims` is at slot 4; a claim's second slot holds, from the low bytes, the content
+        // hash's 16 bytes, then the patient id's 12.
+        uint256 v = uint256(vm.load(address(insurance), bytes32(uint256(keccak256(abi.encode(id, uint256(4)))) + 1)));
+        bytes32 found = knownPatient(bytes12(uint96(v >> 128)));
+        return found != 0 ? found : pid;
     }
 
     // ------------------------------------------------------------ actions
@@ -758,7 +794,7 @@ abstract contract Fixture is KioskSigner {
         bytes memory sealedDispense = dispenseEnv();
         CardSig memory s = partSig(pk, id, pharmacyInst, part, sealedDispense, deadline);
         vm.prank(kiosk);
-        pharmacy.dispensePrescription(id, part, deadline, sealedDispense, s);
+        pharmacy.dispensePrescription(id, rxPatient(id), part, deadline, sealedDispense, s);
     }
 
     /// @dev `kiosk` dispenses the rest of the prescription on the token key `tokenPk`'s signature.
@@ -768,7 +804,7 @@ abstract contract Fixture is KioskSigner {
         bytes memory sealedDispense = dispenseEnv();
         CardSig memory s = tokenSig(tokenPk, id, pharmacyInst, sealedDispense, deadline);
         vm.prank(kiosk);
-        pharmacy.dispenseByToken(id, deadline, sealedDispense, s);
+        pharmacy.dispenseByToken(id, rxPatient(id), deadline, sealedDispense, s);
     }
 
     function fund(address insurer_, uint256 amount) internal {
@@ -797,6 +833,7 @@ abstract contract Fixture is KioskSigner {
     /// demographics record `sealedRecord`.
     function registerStep(uint256 pk, address kiosk, bytes memory sealedRecord) internal returns (bytes32 patientId) {
         patientId = idOf(pk);
+        _knownPatients.push(patientId);
         uint256 deadline = block.timestamp + 1 hours;
         ConsentTerms memory t = termsFor(patientId, kiosk, HOSPITAL_ALL);
         CardSig memory s = registerStepSig(pk, hub.kioskInstitution(kiosk), deadline, t);
@@ -806,12 +843,12 @@ abstract contract Fixture is KioskSigner {
 
     /// @dev `kiosk` runs the pharmacy step (pharmacy scope, default window) for `part` of prescription `id`.
     function dispenseStep(uint256 pk, uint256 id, address kiosk, uint16 part) internal {
-        bytes32 patientId = pharmacy.getPrescription(id).patientId;
+        bytes32 patientId = rxPatient(id);
         uint256 deadline = block.timestamp + 10 minutes;
         ConsentTerms memory t = termsFor(patientId, kiosk, PHARMACY_ALL);
         CardSig memory s = dispenseStepSig(pk, kiosk, t, id, part, dispenseEnv(), deadline);
         vm.prank(kiosk);
-        pharmacy.dispenseWithConsent(id, part, deadline, dispenseEnv(), t, s);
+        pharmacy.dispenseWithConsent(id, patientId, part, deadline, dispenseEnv(), t, s);
     }
 
     /// @dev `kiosk` runs the enrolment step (READ, default window) for the card `pk`.

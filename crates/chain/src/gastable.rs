@@ -435,8 +435,14 @@ impl World {
             &mut writes,
             self.pharmacy_kiosk(),
             "dispensePrescription",
-            c.pharmacy(d)
-                .dispensePrescription(rx, 10_000, deadline, sealed_dispense, sig.into()),
+            c.pharmacy(d).dispensePrescription(
+                rx,
+                pid,
+                10_000,
+                deadline,
+                sealed_dispense,
+                sig.into(),
+            ),
         )
         .await?;
         // Insurance: enrol (first visit), the hospital bills the record, the insurer approves and pays.
@@ -486,6 +492,7 @@ impl World {
                 "approveClaim",
                 c.insurance(d).approveClaim(
                     claim,
+                    pid,
                     claim_hash,
                     approve,
                     random_bytes(RESPONSE_BYTES),
@@ -692,6 +699,7 @@ impl World {
             "dispenseWithConsent",
             c.pharmacy(d).dispenseWithConsent(
                 rx,
+                pid,
                 10_000,
                 deadline,
                 sealed_dispense,
@@ -706,8 +714,13 @@ impl World {
             &mut writes,
             self.insurer_kiosk(),
             "settleClaim",
-            c.insurance(d)
-                .settleClaim(claim, claim_hash, approve, random_bytes(RESPONSE_BYTES)),
+            c.insurance(d).settleClaim(
+                claim,
+                pid,
+                claim_hash,
+                approve,
+                random_bytes(RESPONSE_BYTES),
+            ),
         )
         .await?;
         Ok(writes)

@@ -114,6 +114,7 @@ mod tests {
         );
         let settle = I::settleClaimCall {
             claimId: U256::from(1),
+            patientId: B256::repeat_byte(4),
             claimHash: B256::repeat_byte(3),
             amount: U256::from(2),
             sealedResponse: b.clone(),

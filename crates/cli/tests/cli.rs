@@ -409,10 +409,11 @@ async fn each_workflow_step_from_the_command_line() {
     // The patient in control: who holds consent, the emergency set written at the doctor's desk and read at
     // reception without a PIN, the access log at the pharmacy, a narrowed check-in that shows the read, revoke-all.
     let consents = step(&["patient", "--role", "reception", "consents"]);
+    // The pharmacy's and the insurer's step consents authorised their step only: neither holds one now.
     assert!(
         consents.contains("Demo Hospital (hospital")
-            && consents.contains("Demo Pharmacy (pharmacy")
-            && consents.contains("Demo Insurer (insurer"),
+            && !consents.contains("Demo Pharmacy (pharmacy")
+            && !consents.contains("Demo Insurer (insurer"),
         "{consents}"
     );
     let set = dir.join("emergency.json");
@@ -440,7 +441,8 @@ async fn each_workflow_step_from_the_command_line() {
     let log = step(&["patient", "--role", "pharmacy", "log"]);
     assert!(
         log.contains("emergency read at Demo Hospital by Dr. Test: drill")
-            && log.contains("Demo Pharmacy dispensed prescription 1"),
+            && log.contains("Demo Pharmacy dispensed prescription 1")
+            && log.contains("enrolled by Demo Insurer, with the card's consent"),
         "{log}"
     );
     let narrowed = step(&["reception", "check-in", "--scope", "read", "--days", "7"]);

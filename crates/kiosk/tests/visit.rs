@@ -580,7 +580,11 @@ async fn the_consultation_is_one_write_that_the_pharmacy_and_the_insurer_open() 
         .await
         .unwrap();
     assert_eq!(on_chain.recordIndex, history[1].index);
-    assert_eq!(on_chain.patientId, pid);
+    assert_eq!(
+        on_chain.patientPrefix.0[..],
+        pid.0[..12],
+        "the claim's patient"
+    );
     let mut written: Vec<serde_json::Value> = history
         .iter()
         .filter_map(|e| e.resource.as_ref().map(common::json_of))

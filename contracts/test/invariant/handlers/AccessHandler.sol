@@ -275,14 +275,14 @@ contract AccessHandler is KioskSigner {
     }
 
     function cancelPrescription(uint256 cs, uint256 id) external {
-        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.cancelPrescription, (id % 3, bytes32(0))));
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.cancelPrescription, (id % 3, pid, bytes32(0))));
     }
 
     function cancelPrescriptionByPatient(uint256 cs, uint256 id, uint256 sigSeed) external {
         _do(
             cs,
             address(pharmacy),
-            abi.encodeCall(pharmacy.cancelPrescriptionByPatient, (id % 3, uint64(block.timestamp), _badSig(sigSeed)))
+            abi.encodeCall(pharmacy.cancelPrescriptionByPatient, (id % 3, pid, uint64(block.timestamp), _badSig(sigSeed)))
         );
     }
 
@@ -293,7 +293,7 @@ contract AccessHandler is KioskSigner {
         _do(
             cs,
             address(pharmacy),
-            abi.encodeCall(pharmacy.dispensePrescription, (id, WHOLE, deadline, dispenseEnv(), s))
+            abi.encodeCall(pharmacy.dispensePrescription, (id, pid, WHOLE, deadline, dispenseEnv(), s))
         );
     }
 
@@ -304,7 +304,7 @@ contract AccessHandler is KioskSigner {
         uint256 deadline = block.timestamp + 1 hours;
         uint256 tokenPk = keySeed % 2 == 0 ? TOKEN_PK : keySeed % (P256_N - 1) + 1;
         CardSig memory s = tokenSig(tokenPk, id, _addr(inst), dispenseEnv(), deadline);
-        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.dispenseByToken, (id, deadline, dispenseEnv(), s)));
+        _do(cs, address(pharmacy), abi.encodeCall(pharmacy.dispenseByToken, (id, pid, deadline, dispenseEnv(), s)));
     }
 
     // ---------------------------------------------------------------- InsuranceProvider
@@ -330,11 +330,11 @@ contract AccessHandler is KioskSigner {
     }
 
     function approveClaim(uint256 cs, uint256 id, uint256 amount) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, bytes32(0), amount % 100e18, responseEnv())));
+        _do(cs, address(insurance), abi.encodeCall(insurance.approveClaim, (id % 4, pid, bytes32(0), amount % 100e18, responseEnv())));
     }
 
     function confirmApproval(uint256 cs, uint256 id) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.confirmApproval, (id % 4, bytes32(0))));
+        _do(cs, address(insurance), abi.encodeCall(insurance.confirmApproval, (id % 4, pid, bytes32(0))));
     }
 
     function setApprovalThreshold(uint256 cs, uint256 amount) external {
@@ -394,7 +394,7 @@ contract AccessHandler is KioskSigner {
         _do(
             cs,
             address(pharmacy),
-            abi.encodeCall(pharmacy.dispenseWithConsent, (id, WHOLE, deadline, dispenseEnv(), t, s))
+            abi.encodeCall(pharmacy.dispenseWithConsent, (id, pid, WHOLE, deadline, dispenseEnv(), t, s))
         );
     }
 
@@ -411,7 +411,7 @@ contract AccessHandler is KioskSigner {
     }
 
     function settleClaim(uint256 cs, uint256 id, uint256 amount) external {
-        _do(cs, address(insurance), abi.encodeCall(insurance.settleClaim, (id % 4, bytes32(0), amount % 100e18, responseEnv())));
+        _do(cs, address(insurance), abi.encodeCall(insurance.settleClaim, (id % 4, pid, bytes32(0), amount % 100e18, responseEnv())));
     }
 
     /// @dev The hub's registration hook called directly, naming a real kiosk (or any address) as the kiosk, with a

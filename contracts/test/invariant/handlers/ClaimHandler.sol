@@ -148,12 +148,24 @@ contract ClaimHandler is ConsentLedger {
     function resubmit(uint256 claimSeed, uint256 otherHospital) external {
         uint256 count = insurance.claimCount();
         if (count == 0) return;
-        InsuranceProvider.Claim memory c = insurance.getClaim(bound(claimSeed, 1, count));
+        uint256 claimId = bound(claimSeed, 1, count);
+        InsuranceProvider.Claim memory c = insurance.getClaim(claimId);
+        bytes32 patientId = _patientOf(claimId);
         address kiosk = hospitalKiosks[otherHospital % 2];
         vm.prank(kiosk);
-        try insurance.submitClaim(c.patientId, c.recordIndex, 1, _claimEnvelope()) {
+        try insurance.submitClaim(patientId, c.recordIndex, 1, _claimEnvelope()) {
             ++wrongSuccesses;
         } catch {}
+    }
+
+    /// @dev The patient of claim `claimId` (as a kiosk names it from `ClaimSubmitted`): the handler's patient whose
+    /// id starts with the claim's stored 12 bytes.
+    function _patientOf(uint256 claimId) internal view returns (bytes32) {
+        bytes12 prefix = insurance.getClaim(claimId).patientPrefix;
+        for (uint256 i; i < patients.length; ++i) {
+            if (bytes12(patients[i]) == prefix) return patients[i];
+        }
+        revert("claim of an unknown patient");
     }
 
     /// @dev One of the three insurer kiosks: the first insurer's two, the second insurer's.
@@ -171,8 +183,9 @@ contract ClaimHandler is ConsentLedger {
         uint256 amount = bound(amountSeed, 0, uint256(c.claimed) * 11 / 10 + 1);
         address kiosk = _insurerKiosk(insurerSeed);
         bool wrongInsurer = hub.kioskInstitution(kiosk) != c.insurer;
+        bytes32 patientId = _patientOf(claimId);
         vm.prank(kiosk);
-        try insurance.approveClaim(claimId, bytes32(0), amount, responseEnv()) {
+        try insurance.approveClaim(claimId, patientId, bytes32(0), amount, responseEnv()) {
             if (wrongInsurer) ++wrongSuccesses;
             if (insurance.getClaim(claimId).status == InsuranceProvider.ClaimStatus.PendingSecond) {
                 ++proposals[claimId];
@@ -192,8 +205,9 @@ contract ClaimHandler is ConsentLedger {
         uint256 claimId = claimSeed % 2 == 0 && lastProposed != 0 ? lastProposed : bound(claimSeed, 1, count);
         address kiosk = _insurerKiosk(insurerSeed);
         bool wrong = hub.kioskInstitution(kiosk) != insurance.getClaim(claimId).insurer || kiosk == proposer[claimId];
+        bytes32 patientId = _patientOf(claimId);
         vm.prank(kiosk);
-        try insurance.confirmApproval(claimId, bytes32(0)) {
+        try insurance.confirmApproval(claimId, patientId, bytes32(0)) {
             ++approveSuccesses[claimId];
             confirmedBySecondKiosk[claimId] = true;
             if (wrong) ++wrongSuccesses;
@@ -393,8 +407,17 @@ contract ClaimHandler is ConsentLedger {
         uint256 balanceBefore = token.balanceOf(c.hospital);
         uint256 escrowBefore = insurance.escrowOf(c.insurer);
         uint256 reservedBefore = insurance.reservedOf(c.insurer);
+        // Now and then the settle names another patient (whose coverage it would count against): must fail.
+        bytes32 patientId = _patientOf(claimId);
+        if ((insurerSeed >> 8) % 7 == 0) {
+            bytes32 other = patients[(insurerSeed >> 16) % patients.length];
+            if (other != patientId) {
+                patientId = other;
+                shouldFail = true;
+            }
+        }
         vm.prank(kiosk);
-        try insurance.settleClaim(claimId, bytes32(0), amount, responseEnv()) {
+        try insurance.settleClaim(claimId, patientId, bytes32(0), amount, responseEnv()) {
             uint256 received = token.balanceOf(c.hospital) - balanceBefore;
             uint256 escrowAfter = insurance.escrowOf(c.insurer);
             ++settlements[claimId];

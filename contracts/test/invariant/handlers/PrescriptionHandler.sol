@@ -149,7 +149,7 @@ contract PrescriptionHandler is ConsentLedger {
         a.id = bound(idSeed, 1, count + 1);
         a.kiosk = dispenseKiosks[kioskSeed % 3];
         a.pharmacyInst = hub.kioskInstitution(a.kiosk);
-        a.patientId = a.id <= count ? pharmacy.getPrescription(a.id).patientId : patients[0];
+        a.patientId = a.id <= count ? _patientOf(a.id) : patients[0];
         a.p = a.patientId == patients[0] ? 0 : 1;
         a.nonce = hub.nonces(a.patientId);
         a.deadline = block.timestamp + 1 hours;
@@ -177,7 +177,7 @@ contract PrescriptionHandler is ConsentLedger {
         if (mode == 3 && a.nonce == 0) return;
         CardSig memory s = _cardSig(a, mode);
         vm.prank(a.kiosk);
-        try pharmacy.dispensePrescription(a.id, a.part, a.deadline, a.sealedDispense, s) {
+        try pharmacy.dispensePrescription(a.id, a.patientId, a.part, a.deadline, a.sealedDispense, s) {
             _dispensed(a.id, a.part, a.pharmacyInst);
             cardParts[a.id] += a.part;
             ++nonceUses[a.patientId];
@@ -236,7 +236,7 @@ contract PrescriptionHandler is ConsentLedger {
         ConsentTerms memory t = _stepTerms(a, termsSeed);
         CardSig memory s = _stepSig(a, t, mode);
         vm.prank(a.kiosk);
-        try pharmacy.dispenseWithConsent(a.id, a.part, a.deadline, a.sealedDispense, t, s) {
+        try pharmacy.dispenseWithConsent(a.id, a.patientId, a.part, a.deadline, a.sealedDispense, t, s) {
             _dispensed(a.id, a.part, a.pharmacyInst);
             stepParts[a.id] += a.part;
             ++stepDispenses;
@@ -299,13 +299,14 @@ contract PrescriptionHandler is ConsentLedger {
         if (mode == 8) t.validUntil += 1;
     }
 
-    /// @dev The last pharmacy step sent again as it was: its consent is no longer later than the stored one (and its
-    /// nonce is used), so it must fail.
+    /// @dev The last pharmacy step sent again as it was: its nonce is used (its consent was not stored), so it must
+    /// fail.
     function _replayStep() internal {
         StepCall memory c = lastStep;
         if (c.kiosk == address(0)) return;
+        bytes32 patientId = _patientOf(c.id);
         vm.prank(c.kiosk);
-        try pharmacy.dispenseWithConsent(c.id, c.part, c.deadline, c.sealedDispense, c.terms, c.sig) {
+        try pharmacy.dispenseWithConsent(c.id, patientId, c.part, c.deadline, c.sealedDispense, c.terms, c.sig) {
             ++wrongSuccesses;
         } catch {}
     }
@@ -348,8 +349,9 @@ contract PrescriptionHandler is ConsentLedger {
             shouldFail = true;
         }
         uint256 rest = WHOLE - dispensedParts[id];
+        bytes32 patientId = _patientOf(id);
         vm.prank(kiosk);
-        try pharmacy.dispenseByToken(id, deadline, sealedDispense, s) {
+        try pharmacy.dispenseByToken(id, patientId, deadline, sealedDispense, s) {
             _dispensed(id, rest, pharmacyInst);
             tokenParts[id] += rest;
             ++tokenSuccesses[id];
@@ -361,10 +363,19 @@ contract PrescriptionHandler is ConsentLedger {
         } catch {}
     }
 
+    /// @dev The patient of prescription `id` as a kiosk names it (its `PrescriptionIssued` event's): the handler's
+    /// patient whose id starts with the prescription's stored 12 bytes (the first one for an id not issued).
+    function _patientOf(uint256 id) internal view returns (bytes32) {
+        if (id == 0 || id > pharmacy.prescriptionCount()) return patients[0];
+        bytes12 prefix = pharmacy.getPrescription(id).patientPrefix;
+        return prefix == bytes12(patients[1]) ? patients[1] : patients[0];
+    }
+
     function cancel(uint256 idSeed, uint256 kioskSeed) external {
         uint256 id = bound(idSeed, 1, pharmacy.prescriptionCount() + 1);
+        bytes32 patientId = _patientOf(id);
         vm.prank(hospitalKiosks[kioskSeed % 2]);
-        try pharmacy.cancelPrescription(id, bytes32(0)) {
+        try pharmacy.cancelPrescription(id, patientId, bytes32(0)) {
             ++cancelSuccesses[id];
             ++cancels;
         } catch {}
@@ -373,8 +384,9 @@ contract PrescriptionHandler is ConsentLedger {
     /// @dev The admin recalls a prescription.
     function recall(uint256 idSeed) external {
         uint256 id = bound(idSeed, 1, pharmacy.prescriptionCount() + 1);
+        bytes32 patientId = _patientOf(id);
         vm.prank(hub.admin());
-        try pharmacy.cancelPrescription(id, bytes32(0)) {
+        try pharmacy.cancelPrescription(id, patientId, bytes32(0)) {
             ++cancelSuccesses[id];
             ++cancels;
         } catch {}
@@ -385,12 +397,12 @@ contract PrescriptionHandler is ConsentLedger {
         uint256 count = pharmacy.prescriptionCount();
         if (count == 0) return;
         uint256 id = bound(idSeed, 1, count);
-        uint256 p = pharmacy.getPrescription(id).patientId == patients[0] ? 0 : 1;
+        uint256 p = _patientOf(id) == patients[0] ? 0 : 1;
         mode %= 3;
         uint64 sAt = mode == 1 ? uint64(block.timestamp - 1 hours - 1) : uint64(block.timestamp);
         uint256 pk = mode == 2 ? _otherCard(p) : cardPk[p];
         CardSig memory s = cancelSig(pk, id, sAt);
-        try pharmacy.cancelPrescriptionByPatient(id, sAt, s) {
+        try pharmacy.cancelPrescriptionByPatient(id, patients[p], sAt, s) {
             ++cancelSuccesses[id];
             ++cancels;
             if (mode != 0) ++wrongSuccesses;

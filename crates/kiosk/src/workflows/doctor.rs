@@ -740,10 +740,16 @@ pub async fn cancel_prescription(k: &Kiosk, id: u64) -> Result<Submitted, KioskE
     // The cancel names the prescription's content: a reorganisation can renumber prescriptions, and a cancel sent
     // again must refuse (PrescriptionChanged), not cancel another one.
     let _ = k.indexer.sync().await;
-    let hash = k
+    // It names the prescription's patient too (the chain checks the id against the prescription's).
+    let (patient, hash) = k
         .store
         .prescription(id)?
-        .map(|p| alloy::primitives::B256::from(p.content_hash))
+        .map(|p| {
+            (
+                alloy::primitives::B256::from(p.patient_id),
+                alloy::primitives::B256::from(p.content_hash),
+            )
+        })
         .ok_or_else(|| {
             KioskError::Invalid(format!(
                 "prescription {id} is not in this kiosk's index: open the patient's timeline again"
@@ -752,7 +758,7 @@ pub async fn cancel_prescription(k: &Kiosk, id: u64) -> Result<Submitted, KioskE
     let data = k
         .chain
         .pharmacy(&k.deployment)
-        .cancelPrescription(U256::from(id), hash)
+        .cancelPrescription(U256::from(id), patient, hash)
         .calldata()
         .clone();
     let r = k

@@ -336,8 +336,10 @@ pub async fn decide_with(
     }
     let id = review.claim.id;
     // Every decision names the claim's content: a reorganisation can renumber claims, and a decision sent again
-    // must refuse (ClaimChanged), not decide another patient's claim; the outbox key names it too.
+    // must refuse (ClaimChanged), not decide another patient's claim; the outbox key names it too. An approval
+    // names the claim's patient too (its coverage is counted; the chain checks the id against the claim's).
     let hash = B256::from(review.claim.content_hash);
+    let patient = B256::from(review.claim.patient_id);
     let total: U256 = decisions
         .iter()
         .map(|d| d.benefit)
@@ -395,12 +397,12 @@ pub async fn decide_with(
             let sealed = sealed_response(k, review, decisions, amount, disposition).await?;
             let data = if settle {
                 insurance
-                    .settleClaim(U256::from(id), hash, amount, sealed)
+                    .settleClaim(U256::from(id), patient, hash, amount, sealed)
                     .calldata()
                     .clone()
             } else {
                 insurance
-                    .approveClaim(U256::from(id), hash, amount, sealed)
+                    .approveClaim(U256::from(id), patient, hash, amount, sealed)
                     .calldata()
                     .clone()
             };
@@ -418,11 +420,11 @@ pub async fn decide_with(
 
 /// The second reviewer (another kiosk of the same insurer) confirms an approval above the four-eyes threshold.
 pub async fn confirm(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
-    let hash = indexed_claim_hash(k, id).await?;
+    let (patient, hash) = indexed_claim(k, id).await?;
     let data = k
         .chain
         .insurance(&k.deployment)
-        .confirmApproval(U256::from(id), hash)
+        .confirmApproval(U256::from(id), patient, hash)
         .calldata()
         .clone();
     let r = k
@@ -474,7 +476,13 @@ pub async fn approve(k: &Kiosk, id: u64, amount: U256) -> Result<Submitted, Kios
         let data = k
             .chain
             .insurance(&k.deployment)
-            .approveClaim(U256::from(id), hash, amount, sealed)
+            .approveClaim(
+                U256::from(id),
+                B256::from(review.claim.patient_id),
+                hash,
+                amount,
+                sealed,
+            )
             .calldata()
             .clone();
         return k
@@ -547,7 +555,13 @@ pub async fn pay(k: &Kiosk, id: u64) -> Result<Submitted, KioskError> {
 
 /// The content hash of claim `id` as this kiosk's index has it (after a sync): what a decision names.
 async fn indexed_claim_hash(k: &Kiosk, id: u64) -> Result<B256, KioskError> {
+    Ok(indexed_claim(k, id).await?.1)
+}
+
+/// The patient and the content hash of claim `id` as this kiosk's index has it (after a sync): what a decision
+/// that counts against the patient's coverage names.
+async fn indexed_claim(k: &Kiosk, id: u64) -> Result<(B256, B256), KioskError> {
     let _ = k.indexer.sync().await;
     let claim = k.store.claim(id)?.ok_or(KioskError::NoSuchClaim(id))?;
-    Ok(B256::from(claim.content_hash))
+    Ok((B256::from(claim.patient_id), B256::from(claim.content_hash)))
 }

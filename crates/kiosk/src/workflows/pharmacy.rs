@@ -346,7 +346,7 @@ pub async fn dispense_part(
         None => {
             let sig = s.sign(eip712::digest(&msg, &domain(k)))?;
             let data = pharmacy
-                .dispensePrescription(U256::from(id), part, deadline, sealed, sig.into())
+                .dispensePrescription(U256::from(id), pid, part, deadline, sealed, sig.into())
                 .calldata()
                 .clone();
             ("dispensePrescription", data)
@@ -364,7 +364,15 @@ pub async fn dispense_part(
             };
             let sig = s.sign(eip712::digest(&step, &domain(k)))?;
             let data = pharmacy
-                .dispenseWithConsent(U256::from(id), part, deadline, sealed, terms, sig.into())
+                .dispenseWithConsent(
+                    U256::from(id),
+                    pid,
+                    part,
+                    deadline,
+                    sealed,
+                    terms,
+                    sig.into(),
+                )
                 .calldata()
                 .clone();
             ("dispenseWithConsent", data)
@@ -505,12 +513,26 @@ pub async fn check_token(
                 .into(),
         ));
     }
+    // The chain keeps 12 bytes of the patient id; the whole id is the prescription's `PrescriptionIssued` event's,
+    // in this kiosk's index.
+    let _ = k.indexer.sync().await;
+    let patient_id = k
+        .store
+        .prescription(token.prescription_id)?
+        .map(|row| B256::from(row.patient_id))
+        .filter(|pid| pid.0[..12] == p.patientPrefix.0[..])
+        .ok_or_else(|| {
+            KioskError::Invalid(format!(
+                "prescription {} is not in this kiosk's index yet: wait a moment and scan the token again",
+                token.prescription_id
+            ))
+        })?;
     Ok(TokenPrescription {
         id: token.prescription_id,
         status: p.status,
         dispensed_bps: p.dispensedBps,
         valid_until: p.validUntil.to::<u64>(),
-        patient_id: p.patientId,
+        patient_id,
     })
 }
 
@@ -582,7 +604,7 @@ pub async fn dispense_by_token(
     let data = k
         .chain
         .pharmacy(&k.deployment)
-        .dispenseByToken(U256::from(p.id), deadline, sealed, sig.into())
+        .dispenseByToken(U256::from(p.id), p.patient_id, deadline, sealed, sig.into())
         .calldata()
         .clone();
     let r = k
