@@ -187,7 +187,7 @@ pub fn explanation(function: &str) -> Option<&'static str> {
             "A view. Ours checks the pharmacy's consent on chain (a call into the hub), reads the patient's \
              prescription list from HospitalRecord (a second contract: the list shares the record chain's slot, \
              which saves the consultation a new slot) and returns the patient's card key hash and nonce plus a \
-             page of their prescriptions (two storage slots each; the returning patient has two), where the \
+             page of their prescriptions (one storage slot each; the returning patient has two), where the \
              paper's returned one patient's stored fields.",
         ),
         _ => None,
