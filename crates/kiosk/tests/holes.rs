@@ -165,18 +165,23 @@ async fn an_insurer_enrols_only_with_the_patients_card_present() {
     let (slot, sim) = blank_card();
     let (_reception, mut s) = registered(&st, &slot).await;
     let pid = s.patient_id();
-    // Without the card: the insurer's kiosk holds no consent, the contract refuses.
-    let e = st
-        .chain
-        .send(
-            st.actors.insurer_kiosk.address(),
-            st.chain
-                .insurance(&st.d)
-                .enrollPatient(pid, 8000, 1_000u128 * TOKEN_UNIT),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.revert().map(|r| r.name.as_str()), Some("NoConsent"));
+    // The insurer's kiosk changes the patient's terms without the card: refused while it holds no consent.
+    let stack = &st;
+    let without_the_card = |bps: u16| async move {
+        let e = stack
+            .chain
+            .send(
+                stack.actors.insurer_kiosk.address(),
+                stack
+                    .chain
+                    .insurance(&stack.d)
+                    .enrollPatient(pid, bps, 1_000u128 * TOKEN_UNIT),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.revert().map(|r| r.name.as_str()), Some("NoConsent"));
+    };
+    without_the_card(8000).await;
     // With the card at the insurer's desk: consent (READ only, the insurer's ceiling), then enrolment.
     let k = st.kiosk(KioskRole::Insurer).await;
     confirmed(
@@ -194,17 +199,7 @@ async fn an_insurer_enrols_only_with_the_patients_card_present() {
         .await
         .unwrap();
     assert_eq!((c.scope, c.validUntil), (0, 0));
-    let e = st
-        .chain
-        .send(
-            st.actors.insurer_kiosk.address(),
-            st.chain
-                .insurance(&st.d)
-                .enrollPatient(pid, 1000, 1_000u128 * TOKEN_UNIT),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.revert().map(|r| r.name.as_str()), Some("NoConsent"));
+    without_the_card(1000).await;
     let cov = st
         .chain
         .insurance(&st.d)
