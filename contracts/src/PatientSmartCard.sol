@@ -671,9 +671,9 @@ contract PatientSmartCard is EIP712, IPatientSmartCard {
             if (role != Role.Pharmacy) revert NotModule(msg.sender);
             structHash = keccak256(abi.encode(DISPENSE_WITH_CONSENT_TYPEHASH, structHash, stepHash));
         }
-        // The consent authorises the step it was signed with and is not stored: a step's consent is used once (the
-        // dispense's card nonce, the enrolment's own effect), and a later revocation (stored) refuses every consent
-        // signed before it.
+        // The consent authorises the step it was signed with and is not stored: the dispense's signature carries the
+        // card's nonce, a re-sent enrolment can only restate the same insurer's (InsuranceProvider checks it), and a
+        // later revocation (stored) refuses every consent signed before it.
         _verifyPatient(patientId, structHash, sig);
     }
 
