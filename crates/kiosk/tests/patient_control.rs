@@ -22,6 +22,16 @@ use carekiosk_records::emergency::{Allergy, Contact, EmergencySet};
 use carekiosk_records::Resource;
 use common::{blank_card, confirmed, registered, Stack, PIN};
 
+/// The patient's view of who holds consent: (institution name, role, scope) each.
+async fn held_consents(k: &Kiosk, s: &PatientSession) -> Vec<(String, String, u8)> {
+    patient::consents(k, s)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.role, c.scope))
+        .collect()
+}
+
 fn sample_set() -> EmergencySet {
     EmergencySet {
         allergies: vec![Allergy {
@@ -140,12 +150,10 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
             .await
             .unwrap(),
     );
-    let held = patient::consents(&doctor_kiosk, &s).await.unwrap();
-    let names: Vec<(&str, &str, u8)> = held
-        .iter()
-        .map(|c| (c.name.as_str(), c.role.as_str(), c.scope))
-        .collect();
-    assert_eq!(names, vec![("Demo Hospital", "hospital", scope::READ)]);
+    assert_eq!(
+        held_consents(&doctor_kiosk, &s).await,
+        vec![("Demo Hospital".into(), "hospital".into(), scope::READ)]
+    );
     // A check-in at the pharmacy's desk (its default: read and dispense for 3 days) is a standing consent.
     confirmed(
         &reception::check_in(&pharmacy_kiosk, &mut s)
@@ -153,16 +161,11 @@ async fn a_narrowed_consent_refuses_a_write_and_revoking_ends_consents_on_chain(
             .unwrap()
             .consent,
     );
-    let held = patient::consents(&doctor_kiosk, &s).await.unwrap();
-    let names: Vec<(&str, &str, u8)> = held
-        .iter()
-        .map(|c| (c.name.as_str(), c.role.as_str(), c.scope))
-        .collect();
     assert_eq!(
-        names,
+        held_consents(&doctor_kiosk, &s).await,
         vec![
-            ("Demo Hospital", "hospital", scope::READ),
-            ("Demo Pharmacy", "pharmacy", scope::PHARMACY),
+            ("Demo Hospital".into(), "hospital".into(), scope::READ),
+            ("Demo Pharmacy".into(), "pharmacy".into(), scope::PHARMACY),
         ]
     );
 
