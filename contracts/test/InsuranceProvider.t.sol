@@ -907,10 +907,14 @@ contract InsuranceProviderTest is Fixture {
         vm.prank(insurerKiosk);
         vm.expectRevert(wrongPatient);
         insurance.settleClaim(claimId, other, bytes32(0), 80e18, responseEnv());
-        // A made-up id that shares nothing, and zero.
+        // Zero and all ones: ids that share nothing.
         vm.prank(insurerKiosk);
         vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongPatient.selector, claimId, bytes32(0)));
         insurance.settleClaim(claimId, bytes32(0), bytes32(0), 80e18, responseEnv());
+        bytes32 ones = bytes32(type(uint256).max);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(abi.encodeWithSelector(InsuranceProvider.WrongPatient.selector, claimId, ones));
+        insurance.approveClaim(claimId, ones, bytes32(0), 80e18, responseEnv());
         // Four eyes: the confirmation names the patient too.
         fourEyes(50e18);
         vm.prank(insurerKiosk);

@@ -429,6 +429,16 @@ contract PharmacyAccessTest is Fixture {
         vm.prank(hospitalKiosk);
         vm.expectRevert(wrong);
         pharmacy.cancelPrescription(id, other, bytes32(0));
+        // The extremes a kiosk may name: zero and all ones.
+        for (uint256 i; i < 2; ++i) {
+            bytes32 extreme = i == 0 ? bytes32(0) : bytes32(type(uint256).max);
+            vm.prank(hospitalKiosk);
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.WrongPatient.selector, id, extreme));
+            pharmacy.cancelPrescription(id, extreme, bytes32(0));
+            vm.prank(pharmacyKiosk);
+            vm.expectRevert(abi.encodeWithSelector(PharmacyAccess.WrongPatient.selector, id, extreme));
+            pharmacy.dispenseByToken(id, extreme, deadline, dispenseEnv(), ts);
+        }
         // An id sharing the first 11 bytes is still another patient.
         bytes32 near = pid ^ bytes32(uint256(1) << 160);
         vm.prank(hospitalKiosk);

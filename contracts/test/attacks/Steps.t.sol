@@ -1032,6 +1032,15 @@ contract StepAttacks is Fixture {
         insurance.enrollWithConsent(pid, 9000, 2e18, t, s);
         (InsuranceProvider.Coverage memory now2,) = insurance.coverageOf(pid);
         assertEq(now2.insurer, insurer2, "the patient stays with the insurer they moved to");
+        // The boundary: signed in the very second the other coverage began is not after it.
+        ConsentTerms memory same = termsFor(pid, insurerKiosk, Scope.READ);
+        same.signedAt = uint64(block.timestamp);
+        CardSig memory sameSig = termsSig(PATIENT_PK, pid, insurer, same);
+        vm.prank(insurerKiosk);
+        vm.expectRevert(
+            abi.encodeWithSelector(InsuranceProvider.StaleSignature.selector, same.signedAt, uint64(block.timestamp))
+        );
+        insurance.enrollWithConsent(pid, 9000, 2e18, same, sameSig);
         // Signed after that, the first insurer takes the patient over again.
         vm.warp(block.timestamp + 1);
         t = termsFor(pid, insurerKiosk, Scope.READ);
